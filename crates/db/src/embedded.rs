@@ -1,0 +1,511 @@
+//! The embedded default database: a private PostgreSQL cluster under the data directory,
+//! started from the machine's own PostgreSQL binaries.
+//!
+//! The cluster listens on no TCP port at all, only on a unix socket inside its own data
+//! directory, and admits exactly the operating-system user that created it (peer
+//! authentication with an ident map), so there is no password to store or leak. PostgreSQL
+//! refuses to run as root; when we are root, the cluster runs as the `postgres` system user.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::unistd::{Gid, Uid, User};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use tokio::process::Command;
+
+/// Fixed: the socket lives in a directory only this cluster uses, so no port can clash.
+const PORT: u16 = 5432;
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+/// The database the application uses inside the embedded cluster.
+pub const DATABASE: &str = "mos";
+/// The cluster's superuser, used for migrations and checks.
+pub const SUPERUSER: &str = "postgres";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("no PostgreSQL server binaries (initdb, pg_ctl, postgres) in {searched}; install them (Debian/Ubuntu: apt-get install postgresql), point PG_BIN at their directory, or set DATABASE_URL to use a running server")]
+    NoBinaries { searched: String },
+    #[error("mos runs as root and PostgreSQL refuses root, but there is no `postgres` system user to run the cluster as; install the postgresql package (it creates the user) or run mos as an ordinary user")]
+    NoPostgresUser,
+    #[error("the current user (uid {0}) has no name in the user database, which peer authentication needs")]
+    NoUserName(u32),
+    #[error("the `postgres` system user cannot reach {path}: {why}; set MOS_DATA_DIR to a directory it can reach (for example under /var/lib or /srv)")]
+    Unreachable { path: PathBuf, why: String },
+    #[error("the socket path {0} is longer than the {MAX_SOCKET_PATH} bytes a unix socket allows; set MOS_DATA_DIR to a shorter path")]
+    SocketPathTooLong(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{program} failed ({status}):\n{output}")]
+    Command {
+        program: String,
+        status: String,
+        output: String,
+    },
+    #[error("the embedded PostgreSQL did not accept connections within {seconds} s; its log is {log}", log = .log.display())]
+    NotReady { seconds: u64, log: PathBuf },
+    #[error("the embedded PostgreSQL refused a connection: {0}")]
+    Connect(#[from] sqlx::Error),
+}
+
+type Result<T> = std::result::Result<T, ClusterError>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
+    move |source| ClusterError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The directory holding `initdb`, `pg_ctl` and `postgres`.
+#[derive(Debug, Clone)]
+pub struct PgBinaries {
+    dir: PathBuf,
+}
+
+impl PgBinaries {
+    const NEEDED: [&'static str; 3] = ["initdb", "pg_ctl", "postgres"];
+
+    /// Looks in `explicit` (PG_BIN) only when given; otherwise on PATH, then in the newest
+    /// `/usr/lib/postgresql/*/bin` (Debian keeps the server binaries off PATH).
+    pub fn locate(explicit: Option<&Path>) -> Result<Self> {
+        let candidates: Vec<PathBuf> = match explicit {
+            Some(dir) => vec![dir.to_owned()],
+            None => {
+                let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+                    .map(|p| std::env::split_paths(&p).collect())
+                    .unwrap_or_default();
+                let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter_map(|e| {
+                        Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin")))
+                    })
+                    .collect();
+                versioned.sort_by(|a, b| b.0.cmp(&a.0));
+                dirs.extend(versioned.into_iter().map(|(_, dir)| dir));
+                dirs
+            }
+        };
+        for dir in &candidates {
+            if Self::NEEDED.iter().all(|b| is_executable(&dir.join(b))) {
+                // Resolve links such as /usr/local/bin/pg_ctl so all three come from one install.
+                let dir = std::fs::canonicalize(dir.join("postgres"))
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_owned))
+                    .filter(|d| Self::NEEDED.iter().all(|b| is_executable(&d.join(b))))
+                    .unwrap_or_else(|| dir.clone());
+                return Ok(Self { dir });
+            }
+        }
+        let searched = match explicit {
+            Some(dir) => format!("PG_BIN={}", dir.display()),
+            None => "PATH and /usr/lib/postgresql/*/bin".to_owned(),
+        };
+        Err(ClusterError::NoBinaries { searched })
+    }
+
+    pub fn path(&self, program: &str) -> PathBuf {
+        self.dir.join(program)
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// How the cluster is meant to live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Tuning {
+    /// Durable: the embedded default that keeps your data.
+    #[default]
+    Durable,
+    /// A throwaway cluster (tests, benchmarks): no fsync, and its whole directory belongs to
+    /// the server's user, which deletes it on the way out.
+    Throwaway,
+}
+
+/// A cluster directory, initialized, and the identity it runs under.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    bin: PgBinaries,
+    pgdata: PathBuf,
+    log: PathBuf,
+    /// Set when we are root: the system user the server runs as.
+    run_as: Option<User>,
+}
+
+impl Cluster {
+    /// Creates `root` and an initialized cluster inside it if there is none yet.
+    pub async fn init(bin: PgBinaries, root: &Path, tuning: Tuning) -> Result<Self> {
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        let root = std::fs::canonicalize(root).map_err(io(root))?;
+        let run_as = if nix::unistd::geteuid().is_root() {
+            Some(
+                User::from_name("postgres")
+                    .ok()
+                    .flatten()
+                    .ok_or(ClusterError::NoPostgresUser)?,
+            )
+        } else {
+            None
+        };
+        let cluster = Self {
+            bin,
+            pgdata: root.join("pg"),
+            log: root.join("postgres.log"),
+            run_as,
+        };
+        let socket = cluster.pgdata.join(format!(".s.PGSQL.{PORT}"));
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(ClusterError::SocketPathTooLong(socket));
+        }
+        if let Some(user) = &cluster.run_as {
+            check_reachable(&root, user)?;
+        }
+        if tuning == Tuning::Throwaway {
+            cluster.hand_over(&root)?;
+        }
+        if !cluster.pgdata.join("PG_VERSION").exists() {
+            cluster.initdb().await?;
+        }
+        cluster.write_settings(tuning)?;
+        Ok(cluster)
+    }
+
+    async fn initdb(&self) -> Result<()> {
+        tracing::info!(pgdata = %self.pgdata.display(), "creating the embedded PostgreSQL cluster");
+        std::fs::create_dir_all(&self.pgdata).map_err(io(&self.pgdata))?;
+        std::fs::set_permissions(&self.pgdata, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(&self.pgdata))?;
+        self.hand_over(&self.pgdata)?;
+        let mut cmd = self.command("initdb");
+        cmd.arg("--pgdata")
+            .arg(&self.pgdata)
+            .args([
+                "--username",
+                SUPERUSER,
+                "--auth-local=peer",
+                "--auth-host=reject",
+            ])
+            .args(["--encoding=UTF8", "--locale=C", "--no-instructions"]);
+        run(cmd, "initdb").await?;
+
+        let me = self.client_user_name()?;
+        let mut ident = String::from("# MAPNAME  SYSTEM-USERNAME  PG-USERNAME  (written by mos)\n");
+        for system_user in [me.as_str(), "postgres"] {
+            for db_user in [SUPERUSER, crate::APP_ROLE] {
+                let _ = writeln!(ident, "mos  {system_user}  {db_user}");
+            }
+        }
+        self.write_owned(&self.pgdata.join("pg_ident.conf"), &ident)?;
+        // Only the unix socket, only peer authentication through the map above.
+        self.write_owned(
+            &self.pgdata.join("pg_hba.conf"),
+            "# written by mos\nlocal  all  all  peer  map=mos\n",
+        )?;
+        let conf = self.pgdata.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).map_err(io(&conf))?;
+        text.push_str("\n# Settings that follow the data directory; rewritten by mos at every start.\ninclude_if_exists = 'mos.conf'\n");
+        self.write_owned(&conf, &text)
+    }
+
+    fn write_settings(&self, tuning: Tuning) -> Result<()> {
+        let quote = |p: &Path| p.display().to_string().replace('\'', "''");
+        let mut conf = format!(
+            "listen_addresses = ''\nport = {PORT}\nunix_socket_directories = '{}'\nunix_socket_permissions = 0700\n",
+            quote(&self.pgdata)
+        );
+        if tuning == Tuning::Throwaway {
+            conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\n");
+        }
+        self.write_owned(&self.pgdata.join("mos.conf"), &conf)
+    }
+
+    /// Writes a file the server must read, owned by the server's user when that is not us.
+    fn write_owned(&self, path: &Path, contents: &str) -> Result<()> {
+        std::fs::write(path, contents).map_err(io(path))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io(path))?;
+        self.hand_over(path)
+    }
+
+    fn hand_over(&self, path: &Path) -> Result<()> {
+        if let Some(user) = &self.run_as {
+            std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+                .map_err(io(path))?;
+        }
+        Ok(())
+    }
+
+    /// The name peer authentication sees for this process.
+    fn client_user_name(&self) -> Result<String> {
+        let uid = nix::unistd::geteuid();
+        User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .ok_or(ClusterError::NoUserName(uid.as_raw()))
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.bin.path(program));
+        self.drop_root(&mut cmd);
+        cmd
+    }
+
+    fn drop_root(&self, cmd: &mut Command) {
+        if let Some(user) = &self.run_as {
+            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+            cmd.env("HOME", &user.dir).env("USER", &user.name);
+        }
+    }
+
+    pub fn pgdata(&self) -> &Path {
+        &self.pgdata
+    }
+
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// Connection options for `user` over the cluster's socket.
+    pub fn connect_options(&self, user: &str, database: &str) -> PgConnectOptions {
+        PgConnectOptions::new_without_pgpass()
+            .socket(&self.pgdata)
+            .port(PORT)
+            .username(user)
+            .database(database)
+            .application_name("mos")
+    }
+
+    /// Whether a server is running on this data directory. A `postmaster.pid` whose process is
+    /// gone, or belongs to something else (pid reuse after a crash or reboot), is stale.
+    pub fn running(&self) -> bool {
+        let pidfile = self.pgdata.join("postmaster.pid");
+        let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
+        else {
+            return false;
+        };
+        // The postmaster's working directory is its data directory.
+        std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .map(|cwd| cwd == self.pgdata)
+            .unwrap_or(false)
+    }
+
+    fn clear_stale_lock(&self) -> Result<()> {
+        for name in ["postmaster.pid".to_owned(), format!(".s.PGSQL.{PORT}.lock")] {
+            let path = self.pgdata.join(name);
+            if path.exists() {
+                tracing::warn!(path = %path.display(), "removing a stale lock file left by a server that is gone");
+                std::fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the server in the background unless it already runs. Returns whether this call
+    /// started it, so that only the starter stops it again.
+    pub async fn start(&self) -> Result<bool> {
+        if self.running() {
+            tracing::info!(pgdata = %self.pgdata.display(), "reusing the running embedded PostgreSQL");
+            self.wait_ready(Duration::from_secs(30)).await?;
+            return Ok(false);
+        }
+        self.clear_stale_lock()?;
+        if !self.log.exists() {
+            self.write_owned(&self.log, "")?;
+        }
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg("start")
+            .arg("--pgdata")
+            .arg(&self.pgdata)
+            .arg("--log")
+            .arg(&self.log)
+            .args(["--wait", "--timeout=60", "--silent"]);
+        match run(cmd, "pg_ctl start").await {
+            Ok(()) => {}
+            // Another mos started it between our look and our start.
+            Err(_) if self.running() => {
+                return self
+                    .wait_ready(Duration::from_secs(30))
+                    .await
+                    .map(|()| false)
+            }
+            Err(e) => return Err(self.with_log_tail(e)),
+        }
+        self.wait_ready(Duration::from_secs(30)).await?;
+        tracing::info!(pgdata = %self.pgdata.display(), "started the embedded PostgreSQL");
+        Ok(true)
+    }
+
+    /// Starts the server as a child that stops, and deletes `remove_after` (a throwaway
+    /// cluster's whole directory), when this process exits, whichever way it exits: the
+    /// watchdog shell waits for its standard input to close, which the kernel does for us.
+    pub fn start_supervised(&self, remove_after: &Path) -> Result<std::process::Child> {
+        if !self.log.exists() {
+            self.write_owned(&self.log, "")?;
+        }
+        let script = r#"postgres=$1; pgdata=$2; log=$3; tmp=$4
+"$postgres" -D "$pgdata" >"$log" 2>&1 &
+pid=$!
+cat >/dev/null
+kill -INT "$pid" 2>/dev/null
+wait "$pid"
+rm -rf "$tmp""#;
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.arg("-c").arg(script).arg("mos-test-postgres");
+        cmd.arg(self.bin.path("postgres"))
+            .arg(&self.pgdata)
+            .arg(&self.log)
+            .arg(remove_after);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(user) = &self.run_as {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+        }
+        cmd.spawn().map_err(io(&self.pgdata))
+    }
+
+    /// Waits until the superuser can connect.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let options = self.connect_options(SUPERUSER, "postgres");
+        loop {
+            match options.connect().await {
+                Ok(conn) => {
+                    let _ = conn.close().await;
+                    return Ok(());
+                }
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(_) => {
+                    return Err(ClusterError::NotReady {
+                        seconds: timeout.as_secs(),
+                        log: self.log.clone(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Creates `database` unless it exists.
+    pub async fn ensure_database(&self, database: &str) -> Result<()> {
+        let mut conn = self
+            .connect_options(SUPERUSER, "postgres")
+            .connect()
+            .await?;
+        let exists: bool =
+            sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
+                .bind(database)
+                .fetch_one(&mut conn)
+                .await?;
+        if !exists {
+            let quoted = database.replace('"', "\"\"");
+            sqlx::raw_sql(&format!("create database \"{quoted}\""))
+                .execute(&mut conn)
+                .await?;
+        }
+        conn.close().await?;
+        Ok(())
+    }
+
+    /// Fast shutdown: open transactions roll back, nothing committed is lost.
+    pub async fn stop(&self) -> Result<()> {
+        if !self.running() {
+            return Ok(());
+        }
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg("stop").arg("--pgdata").arg(&self.pgdata).args([
+            "--mode=fast",
+            "--wait",
+            "--timeout=60",
+            "--silent",
+        ]);
+        run(cmd, "pg_ctl stop")
+            .await
+            .map_err(|e| self.with_log_tail(e))?;
+        tracing::info!(pgdata = %self.pgdata.display(), "stopped the embedded PostgreSQL");
+        Ok(())
+    }
+
+    fn with_log_tail(&self, e: ClusterError) -> ClusterError {
+        let ClusterError::Command {
+            program,
+            status,
+            mut output,
+        } = e
+        else {
+            return e;
+        };
+        if let Ok(log) = std::fs::read_to_string(&self.log) {
+            let tail: Vec<&str> = log.lines().rev().take(10).collect();
+            output.push_str("\nlast lines of ");
+            output.push_str(&self.log.display().to_string());
+            output.push_str(":\n");
+            output.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+        ClusterError::Command {
+            program,
+            status,
+            output,
+        }
+    }
+}
+
+async fn run(mut cmd: Command, program: &str) -> Result<()> {
+    cmd.stdin(Stdio::null()).kill_on_drop(true);
+    let out = cmd.output().await.map_err(|source| ClusterError::Io {
+        path: PathBuf::from(program),
+        source,
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut output = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if output.is_empty() {
+        output = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    }
+    Err(ClusterError::Command {
+        program: program.to_owned(),
+        status: out.status.to_string(),
+        output,
+    })
+}
+
+/// Every directory from `/` down to `path` must let `user` pass (execute permission).
+fn check_reachable(path: &Path, user: &User) -> Result<()> {
+    for dir in path.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        let meta = std::fs::metadata(dir).map_err(io(dir))?;
+        let mode = meta.mode();
+        let passes = mode & 0o001 != 0
+            || (Uid::from_raw(meta.uid()) == user.uid && mode & 0o100 != 0)
+            || (Gid::from_raw(meta.gid()) == user.gid && mode & 0o010 != 0);
+        if !passes {
+            return Err(ClusterError::Unreachable {
+                path: path.to_owned(),
+                why: format!(
+                    "{} has mode {:o} and is owned by uid {}",
+                    dir.display(),
+                    mode & 0o7777,
+                    meta.uid()
+                ),
+            });
+        }
+    }
+    Ok(())
+}

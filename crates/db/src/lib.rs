@@ -1,0 +1,32 @@
+//! The PostgreSQL foundation of Marketing OS.
+//!
+//! Tenant data is reachable only through [`TenantTx`], a transaction that has set
+//! `app.current_tenant_id` before its first query; user-private data only through [`UserTx`].
+//! Row-Level Security in the schema enforces the same rule again, so a bug on either side alone
+//! cannot leak one tenant's rows to another.
+
+pub mod audit;
+pub mod check;
+pub mod embedded;
+mod error;
+pub mod migrate;
+pub mod orgs;
+mod pool;
+mod tenant;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod users;
+
+pub use error::DbError;
+pub use pool::{AppPool, AppPoolOptions};
+pub use sqlx::postgres::{PgConnectOptions, PgPool};
+pub use tenant::{TenantTx, UserTx};
+
+/// The role the application runs as: no superuser, no BYPASSRLS, owner of nothing.
+pub const APP_ROLE: &str = "app_user";
+/// The NOLOGIN role that owns every object, so nobody logs in with the power to lift FORCE RLS.
+pub const OWNER_ROLE: &str = "mos_owner";
+/// The NOLOGIN role that the few SECURITY DEFINER lookups run as.
+pub const DEFINER_ROLE: &str = "mos_definer";
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;

@@ -1,0 +1,182 @@
+//! Forward-only SQL migrations, embedded in the binary and recorded with their checksums.
+//!
+//! Roles are cluster-wide, so they are made by an idempotent bootstrap rather than by a
+//! migration; every migration then runs as the NOLOGIN owner role in its own transaction,
+//! under an advisory lock so that two migrators never interleave.
+
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgConnection, Row};
+
+use crate::{DbError, Result};
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+impl Migration {
+    pub fn checksum(&self) -> Vec<u8> {
+        Sha256::digest(self.sql.as_bytes()).to_vec()
+    }
+}
+
+/// Every migration this build knows, in order. Never edit one that has shipped: add another.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../migrations/0001_foundation.sql"),
+}];
+
+/// Any fixed number works; it only has to be the same for every migrator.
+const LOCK_KEY: i64 = 0x6d6f_735f_6d69_6772;
+
+const BOOTSTRAP: &str = r#"
+do $bootstrap$
+begin
+    if not exists (select from pg_roles where rolname = 'mos_owner') then
+        create role mos_owner nologin noinherit;
+    end if;
+    if not exists (select from pg_roles where rolname = 'mos_definer') then
+        create role mos_definer nologin noinherit;
+    end if;
+    if not exists (select from pg_roles where rolname = 'app_user') then
+        create role app_user login noinherit nosuperuser nobypassrls nocreatedb nocreaterole;
+    end if;
+    grant mos_definer to mos_owner;
+    execute format('grant connect, create on database %I to mos_owner', current_database());
+    execute format('grant connect on database %I to app_user', current_database());
+    -- A migrator that is not a superuser needs membership to switch to these roles.
+    if not (select rolsuper from pg_roles where rolname = current_user) then
+        execute format('grant mos_owner, app_user to %I', current_user);
+    end if;
+end
+$bootstrap$;
+set role mos_owner;
+create schema if not exists mos_migrations;
+create table if not exists mos_migrations.applied (
+    version     bigint primary key,
+    name        text not null,
+    checksum    bytea not null,
+    applied_at  timestamptz not null default now(),
+    duration_ms bigint not null
+);
+reset role;
+"#;
+
+/// Where a database stands against this build's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub applied: Vec<i64>,
+    pub pending: Vec<&'static Migration>,
+}
+
+impl PartialEq for Migration {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+    }
+}
+impl Eq for Migration {}
+impl std::fmt::Debug for Migration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}_{}", self.version, self.name)
+    }
+}
+
+/// Compares the database with this build; fails on a changed or unknown migration.
+pub async fn status(conn: &mut PgConnection) -> Result<Status> {
+    let exists: bool =
+        sqlx::query_scalar("select to_regclass('mos_migrations.applied') is not null")
+            .fetch_one(&mut *conn)
+            .await?;
+    let rows = if exists {
+        sqlx::query("select version, name, checksum from mos_migrations.applied order by version")
+            .fetch_all(&mut *conn)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let mut applied = Vec::new();
+    for row in rows {
+        let version: i64 = row.try_get("version")?;
+        let name: String = row.try_get("name")?;
+        let checksum: Vec<u8> = row.try_get("checksum")?;
+        let Some(known) = MIGRATIONS.iter().find(|m| m.version == version) else {
+            return Err(DbError::UnknownMigration { version, name });
+        };
+        if known.checksum() != checksum {
+            return Err(DbError::ChecksumMismatch {
+                version,
+                name,
+                applied: hex::encode(checksum),
+                embedded: hex::encode(known.checksum()),
+            });
+        }
+        applied.push(version);
+    }
+    let pending = MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect();
+    Ok(Status { applied, pending })
+}
+
+/// Fails with [`DbError::Pending`] unless the schema is exactly what this build expects.
+pub async fn ensure_current(conn: &mut PgConnection) -> Result<()> {
+    let status = status(conn).await?;
+    if status.pending.is_empty() {
+        Ok(())
+    } else {
+        Err(DbError::Pending {
+            count: status.pending.len(),
+            names: status
+                .pending
+                .iter()
+                .map(|m| format!("{m:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+}
+
+/// Applies every pending migration; returns the ones it applied (none when already current).
+/// `conn` must be a role that may create roles, or whose roles were made beforehand.
+pub async fn run(conn: &mut PgConnection) -> Result<Vec<&'static Migration>> {
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
+    let result = apply_pending(conn).await;
+    sqlx::query("select pg_advisory_unlock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
+    result
+}
+
+async fn apply_pending(conn: &mut PgConnection) -> Result<Vec<&'static Migration>> {
+    sqlx::raw_sql(BOOTSTRAP).execute(&mut *conn).await?;
+    let pending = status(conn).await?.pending;
+    for migration in &pending {
+        let started = std::time::Instant::now();
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql("set local role mos_owner")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(migration.sql).execute(&mut *tx).await?;
+        sqlx::query("insert into mos_migrations.applied (version, name, checksum, duration_ms) values ($1, $2, $3, $4)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(migration.checksum())
+            .bind(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+    }
+    Ok(pending)
+}

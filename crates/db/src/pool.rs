@@ -1,0 +1,111 @@
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+use crate::{DbError, Result, TenantTx, UserTx};
+use mos_domain::{OrgId, UserId};
+
+/// How the application pool reaches `app_user`.
+#[derive(Debug, Clone)]
+pub struct AppPoolOptions {
+    pub connect: PgConnectOptions,
+    /// Log in as another role and `SET ROLE app_user` on every new connection. Only for servers
+    /// where `app_user` cannot log in itself: a session that started as a more powerful role
+    /// could switch back, so logging in as `app_user` is the stronger setup.
+    pub set_role: bool,
+    pub max_connections: u32,
+}
+
+/// The pool every request runs on. It only hands out transactions that carry a request
+/// context, so no code path can query tenant tables without naming the tenant first.
+#[derive(Clone, Debug)]
+pub struct AppPool {
+    pool: PgPool,
+}
+
+impl AppPool {
+    /// Connects, after proving on a first connection that the role is subject to RLS. Every
+    /// later connection of the pool is checked again before use.
+    pub async fn connect(options: AppPoolOptions) -> Result<Self> {
+        let set_role = options.set_role;
+        let mut first = PgConnection::connect_with(&options.connect).await?;
+        prepare(&mut first, set_role).await?;
+        first.close().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    prepare(conn, set_role)
+                        .await
+                        .map_err(|e| sqlx::Error::Configuration(Box::new(e)))
+                })
+            })
+            .connect_with(options.connect)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Opens a transaction scoped to one tenant (and the acting user, when known).
+    pub async fn begin_tenant(&self, org: OrgId, actor: Option<UserId>) -> Result<TenantTx> {
+        TenantTx::begin(&self.pool, org, actor)
+            .await
+            .map_err(unwrap_configuration)
+    }
+
+    /// Opens a transaction scoped to one user's private rows.
+    pub async fn begin_user(&self, user: UserId) -> Result<UserTx> {
+        UserTx::begin(&self.pool, user)
+            .await
+            .map_err(unwrap_configuration)
+    }
+
+    /// Readiness: can a connection be had and used?
+    pub async fn ping(&self) -> Result<()> {
+        self.pool
+            .execute("select 1")
+            .await
+            .map_err(unwrap_configuration)?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// For the narrow lookups that run before any context exists (SECURITY DEFINER functions).
+    pub(crate) fn definer_calls(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Switches to `app_user` when asked, then refuses a role that RLS would not apply to.
+async fn prepare(conn: &mut PgConnection, set_role: bool) -> Result<()> {
+    if set_role {
+        conn.execute("set role app_user").await?;
+    }
+    // `current_user` is the role RLS evaluates, after any SET ROLE.
+    let (role, superuser, bypass): (String, bool, bool) = sqlx::query_as(
+        "select rolname::text, rolsuper, rolbypassrls from pg_roles where rolname = current_user",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let why = match (superuser, bypass) {
+        (true, _) => "is a superuser",
+        (false, true) => "bypasses row-level security",
+        (false, false) => return Ok(()),
+    };
+    Err(DbError::UnsafeAppRole { role, why })
+}
+
+/// Turns the refusal raised inside `after_connect` back into our own error.
+fn unwrap_configuration(e: sqlx::Error) -> DbError {
+    match e {
+        sqlx::Error::Configuration(inner) => match inner.downcast::<DbError>() {
+            Ok(db) => *db,
+            Err(other) => DbError::Sqlx(sqlx::Error::Configuration(other)),
+        },
+        other => other.into(),
+    }
+}

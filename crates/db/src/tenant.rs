@@ -1,0 +1,99 @@
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::Result;
+use mos_domain::{OrgId, UserId};
+
+/// A transaction that has set `app.current_tenant_id` (and `app.current_user_id` when the actor
+/// is known) before its first query. The settings are transaction-local, so when the
+/// transaction ends, by commit, rollback or drop, the pooled connection forgets them and the
+/// next request starts with no tenant at all.
+///
+/// Repository functions that touch tenant data take `&mut TenantTx`; the caller decides whether
+/// the whole unit of work, including its audit records, commits.
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    org: OrgId,
+    actor: Option<UserId>,
+}
+
+/// A transaction scoped to one user's private rows (`app.current_user_id`), with no tenant.
+pub struct UserTx {
+    tx: Transaction<'static, Postgres>,
+    user: UserId,
+}
+
+/// `SET LOCAL` as its own statement, with the literal formatted from an already-parsed id:
+/// unlike `set_config`, this form is what Citus forwards to its workers
+/// (`citus.propagate_set_commands = local`). The `Display` of an id is a bare hyphenated UUID,
+/// so nothing a client sent can reach this string.
+async fn set_local(
+    tx: &mut Transaction<'static, Postgres>,
+    setting: &'static str,
+    value: String,
+) -> sqlx::Result<()> {
+    let sql = format!("set local {setting} = '{value}'");
+    // Not `raw_sql`: its future is not `Send` in sqlx 0.8. Not cached: the text differs per id.
+    sqlx::query(&sql)
+        .persistent(false)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl TenantTx {
+    pub(crate) async fn begin(
+        pool: &PgPool,
+        org: OrgId,
+        actor: Option<UserId>,
+    ) -> sqlx::Result<Self> {
+        let mut tx = pool.begin().await?;
+        set_local(&mut tx, "app.current_tenant_id", org.to_string()).await?;
+        if let Some(user) = actor {
+            set_local(&mut tx, "app.current_user_id", user.to_string()).await?;
+        }
+        Ok(Self { tx, org, actor })
+    }
+
+    pub fn org(&self) -> OrgId {
+        self.org
+    }
+
+    pub fn actor(&self) -> Option<UserId> {
+        self.actor
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.tx.rollback().await?)
+    }
+
+    /// The connection, for queries that belong in a repository of this crate (and for tests
+    /// that try to break isolation). Whatever runs here still runs with the tenant set.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+impl UserTx {
+    pub(crate) async fn begin(pool: &PgPool, user: UserId) -> sqlx::Result<Self> {
+        let mut tx = pool.begin().await?;
+        set_local(&mut tx, "app.current_user_id", user.to_string()).await?;
+        Ok(Self { tx, user })
+    }
+
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    /// See [`TenantTx::conn`].
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}

@@ -1,0 +1,68 @@
+use mos_db::check;
+use mos_db::testing::TestDb;
+use sqlx::PgConnection;
+
+/// Runs `sabotage` as the superuser in a transaction, checks, and rolls back, so that changes
+/// to cluster-wide roles never reach the other tests sharing the cluster.
+async fn problems_after(db: &TestDb, sabotage: &str) -> Vec<(&'static str, String)> {
+    let mut su: PgConnection = db.superuser().await;
+    sqlx::raw_sql("begin").execute(&mut su).await.unwrap();
+    sqlx::raw_sql(sabotage).execute(&mut su).await.unwrap();
+    let problems = check::run(&mut su).await.unwrap();
+    sqlx::raw_sql("rollback").execute(&mut su).await.unwrap();
+    problems.into_iter().map(|p| (p.code, p.detail)).collect()
+}
+
+#[tokio::test]
+async fn a_freshly_migrated_database_passes_every_check() {
+    let db = TestDb::new().await;
+    let problems = check::run(&mut db.superuser().await).await.unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[tokio::test]
+async fn each_way_of_switching_protection_off_is_reported() {
+    let db = TestDb::new().await;
+    let cases: &[(&str, &str, &str)] = &[
+        ("alter table app.user_organizations disable row level security", "rls_disabled", "app.user_organizations has row-level security disabled"),
+        ("alter table app.audit_logs no force row level security", "rls_disabled", "app.audit_logs has row-level security enabled but not forced"),
+        ("drop policy self_only on app.totp_setups", "no_policies", "app.totp_setups"),
+        ("create table public.leads (organization_id uuid, email text)", "rls_disabled", "leads"),
+        ("create policy peek on app.organizations for select using (exists (select 1 from app.user_organizations))", "policy_subquery", "peek"),
+        ("alter role app_user bypassrls", "app_role_privileged", "bypasses row-level security"),
+        ("alter role app_user superuser", "app_role_privileged", "is a superuser"),
+        ("grant mos_owner to app_user", "app_role_privileged", "mos_owner is granted to app_user"),
+        ("alter table app.totp_setups owner to app_user", "app_role_owns", "app.totp_setups"),
+        ("grant update on app.audit_logs to app_user", "audit_writable", "app_user can update"),
+        ("grant truncate on app.audit_logs to mos_owner", "audit_writable", "mos_owner can truncate"),
+        ("alter table app.audit_logs disable trigger audit_logs_append_only_rows", "audit_guard", "audit_logs_append_only_rows is not ENABLE ALWAYS"),
+        ("alter table app.audit_logs enable trigger audit_logs_append_only_truncate", "audit_guard", "audit_logs_append_only_truncate is not ENABLE ALWAYS (state O)"),
+        ("drop trigger audit_logs_append_only_truncate on app.audit_logs", "audit_guard", "audit_logs_append_only_truncate is missing"),
+        ("alter function app.find_login(text) reset search_path", "definer_search_path", "app.find_login(text)"),
+        ("alter function app.find_login(text) owner to postgres", "definer_privileged", "runs as postgres, which is a superuser"),
+        ("create view public.all_orgs as select * from app.organizations", "view_not_invoker", "all_orgs"),
+        ("alter role mos_owner login", "owner_can_login", "mos_owner"),
+        ("delete from mos_migrations.applied", "migrations_pending", "0001_foundation"),
+    ];
+    for (sabotage, code, detail) in cases {
+        let problems = problems_after(&db, sabotage).await;
+        assert!(
+            problems
+                .iter()
+                .any(|(c, d)| c == code && d.contains(detail)),
+            "after `{sabotage}` expected {code}: …{detail}…, got {problems:#?}"
+        );
+    }
+    // And nothing leaked out of the rolled-back sabotage.
+    assert!(check::run(&mut db.superuser().await)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_view_with_security_invoker_passes() {
+    let db = TestDb::new().await;
+    let problems = problems_after(&db, "create view public.my_orgs with (security_invoker = true) as select id from app.organizations").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+}

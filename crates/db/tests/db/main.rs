@@ -1,0 +1,51 @@
+//! Integration tests of the database foundation against a real PostgreSQL. Isolation is
+//! attacked as `app_user`, the role the application runs as; the superuser only arranges data.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod check;
+mod embedded;
+mod migrate;
+mod rls;
+
+use mos_db::{orgs, users, AppPool};
+use mos_domain::{Email, OrgId, OrgName, Role, Slug, UserId};
+
+/// A well-formed argon2id PHC string; these tests never verify it.
+pub const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+/// Creates a user through the application path, as `app_user`.
+pub async fn new_user(pool: &AppPool, email: &str) -> UserId {
+    let user = UserId::new();
+    let mut tx = pool.begin_user(user).await.unwrap();
+    users::insert(&mut tx, &Email::parse(email).unwrap(), HASH, true)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    user
+}
+
+/// Creates an organization with `admin` as its ADMIN, through the application path.
+pub async fn new_org(pool: &AppPool, slug: &str, admin: UserId) -> OrgId {
+    let org = OrgId::new();
+    let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
+    orgs::insert(
+        &mut tx,
+        &Slug::parse(slug).unwrap(),
+        &OrgName::parse(slug).unwrap(),
+    )
+    .await
+    .unwrap();
+    orgs::add_member(&mut tx, admin, Role::Admin).await.unwrap();
+    tx.commit().await.unwrap();
+    org
+}
+
+/// The SQLSTATE of a failed statement.
+pub fn sqlstate<T: std::fmt::Debug>(result: Result<T, sqlx::Error>) -> String {
+    let err = result.expect_err("the statement should have failed");
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|| format!("{err}"))
+}

@@ -1,0 +1,14 @@
+//! The vocabulary of Marketing OS: identifiers, constrained strings, roles and audit events.
+//!
+//! Every value here is parsed once at the edge and trusted afterwards, so nothing in this crate
+//! knows about SQL or HTTP.
+
+mod audit;
+mod id;
+mod role;
+mod text;
+
+pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
+pub use id::{IdError, OrgId, UserId};
+pub use role::{Role, RoleError};
+pub use text::{Email, OrgName, Slug, TextError};

@@ -1,0 +1,166 @@
+use std::fmt;
+
+/// A constrained string that failed its rules; the message is safe to show a client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("slug must be 3 to 63 lowercase letters, digits and single hyphens, not starting or ending with a hyphen")]
+    Slug,
+    #[error("email address is not valid")]
+    Email,
+    #[error("organization name must be 1 to 200 characters without control characters")]
+    OrgName,
+}
+
+macro_rules! text_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+/// The URL name of an organization. The same rule is a CHECK constraint in the schema.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Slug(String);
+text_newtype!(Slug);
+
+impl Slug {
+    pub fn parse(input: &str) -> Result<Self, TextError> {
+        let ok = (3..=63).contains(&input.len())
+            && input.split('-').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(TextError::Slug)
+        }
+    }
+}
+
+/// An email address, trimmed and lowercased, so that one mailbox is one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+text_newtype!(Email);
+
+impl Email {
+    pub fn parse(input: &str) -> Result<Self, TextError> {
+        let email = input.trim().to_lowercase();
+        let (local, domain) = email.rsplit_once('@').ok_or(TextError::Email)?;
+        let domain_ok = domain.len() <= 253
+            && domain.contains('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.contains('@')
+            && local
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && !"<>()[]\\,;:\"".contains(c));
+        if email.len() <= 254 && domain_ok && local_ok {
+            Ok(Self(email))
+        } else {
+            Err(TextError::Email)
+        }
+    }
+}
+
+/// The display name of an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrgName(String);
+text_newtype!(OrgName);
+
+impl OrgName {
+    pub fn parse(input: &str) -> Result<Self, TextError> {
+        let name = input.trim();
+        if (1..=200).contains(&name.chars().count()) && !name.chars().any(char::is_control) {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(TextError::OrgName)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_follow_the_schema_rule() {
+        for good in ["acme", "acme-health", "a1b", "x2-y3-z4"] {
+            assert!(Slug::parse(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(64);
+        for bad in [
+            "ab",
+            "-acme",
+            "acme-",
+            "ac--me",
+            "Acme",
+            "acme health",
+            "acmé",
+            long.as_str(),
+        ] {
+            assert_eq!(Slug::parse(bad), Err(TextError::Slug), "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails_are_trimmed_and_lowercased() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").map(|e| e.to_string()),
+            Ok("ada@example.com".into())
+        );
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@localhost",
+            "a b@example.com",
+            "ada@exa mple.com",
+            "ada@-x.com",
+            long_local.as_str(),
+        ] {
+            assert_eq!(Email::parse(bad), Err(TextError::Email), "{bad}");
+        }
+    }
+
+    #[test]
+    fn organization_names_are_trimmed_and_bounded() {
+        assert_eq!(
+            OrgName::parse("  Acme Health ").map(|n| n.to_string()),
+            Ok("Acme Health".into())
+        );
+        assert!(OrgName::parse("   ").is_err());
+        assert!(OrgName::parse("a\u{0}b").is_err());
+        assert!(OrgName::parse(&"n".repeat(201)).is_err());
+    }
+}
