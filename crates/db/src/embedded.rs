@@ -90,7 +90,7 @@ impl PgBinaries {
                         Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin")))
                     })
                     .collect();
-                versioned.sort_by(|a, b| b.0.cmp(&a.0));
+                versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
                 dirs.extend(versioned.into_iter().map(|(_, dir)| dir));
                 dirs
             }

@@ -1,1 +1,212 @@
-fn main() {}
+//! `mos`: the Marketing OS server and its operator commands, in one binary.
+
+mod config;
+mod database;
+mod seed;
+mod telemetry;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mos_db::{check, migrate};
+
+use crate::config::{Overrides, Settings};
+use crate::database::Database;
+
+/// Marketing OS: a multi-tenant backend for healthcare marketing, with tenant isolation
+/// enforced by PostgreSQL Row-Level Security and an append-only audit trail.
+///
+/// Without DATABASE_URL, mos runs on a private PostgreSQL cluster under the data directory,
+/// started from the machine's PostgreSQL binaries.
+#[derive(Parser)]
+#[command(name = "mos", version, propagate_version = true)]
+struct Cli {
+    /// TOML configuration file; flags and environment variables override it.
+    #[arg(long, global = true, env = "MOS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory of the embedded database.
+    #[arg(long, global = true, env = "MOS_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL server to use instead of the embedded one; a role that may create roles and
+    /// schemas (it migrates and checks).
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Login as app_user for serving requests, with DATABASE_URL (otherwise the server logs in
+    /// with DATABASE_URL and switches to app_user).
+    #[arg(
+        long,
+        global = true,
+        env = "MOS_APP_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    app_database_url: Option<String>,
+    /// Directory of initdb, pg_ctl and postgres for the embedded database.
+    #[arg(long, global = true, env = "PG_BIN", value_name = "DIR")]
+    pg_bin: Option<PathBuf>,
+    /// Connections in the application pool.
+    #[arg(long, global = true, env = "MOS_POOL_SIZE", value_name = "N")]
+    pool_size: Option<u32>,
+    /// Log as human-readable text or as JSON lines.
+    #[arg(
+        long,
+        global = true,
+        env = "MOS_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: telemetry::Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (/healthz, /readyz) until SIGINT or SIGTERM. On the embedded database
+    /// it applies pending migrations first; on an external one it refuses to start while any
+    /// is pending. Either way it refuses to serve if `db check` finds a problem.
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, env = "MOS_LISTEN", value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply pending schema migrations (idempotent; refuses if an applied one was changed).
+    Migrate,
+    /// Create the demo organization and its admin user, once; later runs change nothing.
+    Seed,
+    /// Database administration.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Inspect the live catalog for anything that weakens tenant isolation or the audit log,
+    /// list every problem, and exit non-zero if there is one.
+    Check,
+}
+
+/// Exit code for `db check` problems and refused starts, apart from plain failures (1).
+const EXIT_PROBLEMS: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    for name in config::unknown_env_vars() {
+        tracing::warn!(variable = %name, "ignoring unknown MOS_* environment variable");
+    }
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let file = config::load_file(cli.config.as_deref())?;
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.or(file.listen),
+        _ => None,
+    };
+    let settings = Settings::resolve(
+        Overrides {
+            data_dir: cli.data_dir,
+            database_url: cli.database_url,
+            app_database_url: cli.app_database_url,
+            pg_bin: cli.pg_bin,
+            pool_size: cli.pool_size,
+        },
+        &file,
+    );
+    let db = Database::open(&settings).await?;
+    let result = match cli.command {
+        Command::Serve { .. } => serve(&db, listen.unwrap_or_else(default_listen)).await,
+        Command::Migrate => run_migrate(&db).await,
+        Command::Seed => seed::run(&db).await.map(|()| ExitCode::SUCCESS),
+        Command::Db {
+            command: DbCommand::Check,
+        } => db_check(&db).await,
+    };
+    db.close().await;
+    result
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+async fn run_migrate(db: &Database) -> anyhow::Result<ExitCode> {
+    let mut conn = db.admin().await?;
+    let applied = migrate::run(&mut conn).await?;
+    if applied.is_empty() {
+        println!(
+            "schema is up to date ({} migrations)",
+            migrate::MIGRATIONS.len()
+        );
+    }
+    for m in applied {
+        println!("applied {m:?}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints every problem; true when there are none.
+async fn report_check(db: &Database) -> anyhow::Result<bool> {
+    let mut conn = db.admin().await?;
+    let problems = check::run(&mut conn).await?;
+    for p in &problems {
+        tracing::error!(code = p.code, "{}", p.detail);
+        println!("problem: {p}");
+    }
+    Ok(problems.is_empty())
+}
+
+async fn db_check(db: &Database) -> anyhow::Result<ExitCode> {
+    if report_check(db).await? {
+        println!("ok: row-level security, roles, audit guards and functions are as they must be");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(EXIT_PROBLEMS))
+    }
+}
+
+async fn serve(db: &Database, listen: SocketAddr) -> anyhow::Result<ExitCode> {
+    db.prepare_schema().await?;
+    if !report_check(db).await? {
+        tracing::error!(
+            "refusing to serve: the database check found problems (see `mos db check`)"
+        );
+        return Ok(ExitCode::from(EXIT_PROBLEMS));
+    }
+    let pool = db.app_pool().await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, "listening");
+    println!("listening on http://{local}");
+    let served = mos_http::serve(
+        listener,
+        mos_http::AppState { pool: pool.clone() },
+        telemetry::shutdown_signal(),
+    )
+    .await;
+    pool.close().await;
+    served.context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}

@@ -354,7 +354,7 @@ async fn the_app_pool_refuses_to_run_as_a_role_that_bypasses_rls() {
     .await
     .unwrap_err();
     assert!(
-        matches!(err, DbError::UnsafeAppRole { ref why, .. } if *why == "is a superuser"),
+        matches!(err, DbError::UnsafeAppRole { why, .. } if why == "is a superuser"),
         "{err}"
     );
 

@@ -1,0 +1,165 @@
+//! Configuration in layers: built-in defaults, then an optional TOML file (`--config` or
+//! `MOS_CONFIG`), then environment variables, then command-line flags. Unknown keys in the
+//! file are an error and unknown `MOS_*` variables a warning, so a typo never silently falls
+//! back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Every setting as it may appear in the file; each also has an environment variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub app_database_url: Option<String>,
+    pub pg_bin: Option<PathBuf>,
+    pub pool_size: Option<u32>,
+}
+
+/// The environment variables `mos` reads; any other `MOS_*` is reported.
+pub const KNOWN_ENV: &[&str] = &[
+    "MOS_CONFIG",
+    "MOS_LISTEN",
+    "MOS_DATA_DIR",
+    "MOS_APP_DATABASE_URL",
+    "MOS_POOL_SIZE",
+    "MOS_LOG",
+    "MOS_LOG_FORMAT",
+];
+
+pub fn unknown_env_vars() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("MOS_") && !KNOWN_ENV.contains(&k.as_str()))
+        .collect()
+}
+
+pub fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading configuration file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("in configuration file {}", path.display()))
+}
+
+/// Where the data lives.
+pub enum DatabaseConfig {
+    /// The private cluster under the data directory.
+    Embedded {
+        data_dir: PathBuf,
+        pg_bin: Option<PathBuf>,
+    },
+    /// A server someone else runs: `admin` migrates and checks, `app` (when given) serves.
+    External {
+        admin: SecretString,
+        app: Option<SecretString>,
+    },
+}
+
+pub struct Settings {
+    pub database: DatabaseConfig,
+    pub pool_size: u32,
+}
+
+/// Values from flags and the environment (clap has merged those two already).
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub app_database_url: Option<String>,
+    pub pg_bin: Option<PathBuf>,
+    pub pool_size: Option<u32>,
+}
+
+impl Settings {
+    pub fn resolve(over: Overrides, file: &FileConfig) -> Self {
+        let database = match over.database_url.or_else(|| file.database_url.clone()) {
+            Some(url) => DatabaseConfig::External {
+                admin: SecretString::from(url),
+                app: over
+                    .app_database_url
+                    .or_else(|| file.app_database_url.clone())
+                    .map(SecretString::from),
+            },
+            None => DatabaseConfig::Embedded {
+                data_dir: over
+                    .data_dir
+                    .or_else(|| file.data_dir.clone())
+                    .unwrap_or_else(|| PathBuf::from(".mos")),
+                pg_bin: over.pg_bin.or_else(|| file.pg_bin.clone()),
+            },
+        };
+        Self {
+            database,
+            pool_size: over.pool_size.or(file.pool_size).unwrap_or(10),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides() -> Overrides {
+        Overrides {
+            data_dir: None,
+            database_url: None,
+            app_database_url: None,
+            pg_bin: None,
+            pool_size: None,
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error() {
+        let err = toml::from_str::<FileConfig>("listen = \"127.0.0.1:9000\"\nlisten_port = 9000\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `listen_port`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn flags_and_environment_win_over_the_file_and_the_file_over_defaults() {
+        let file: FileConfig = toml::from_str("data_dir = \"/srv/mos\"\npool_size = 20\n").unwrap();
+        let s = Settings::resolve(
+            Overrides {
+                pool_size: Some(5),
+                ..overrides()
+            },
+            &file,
+        );
+        assert_eq!(s.pool_size, 5);
+        assert!(
+            matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new("/srv/mos"))
+        );
+
+        let s = Settings::resolve(overrides(), &FileConfig::default());
+        assert_eq!(s.pool_size, 10);
+        assert!(
+            matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new(".mos"))
+        );
+    }
+
+    #[test]
+    fn a_database_url_selects_the_external_server() {
+        let s = Settings::resolve(
+            Overrides {
+                database_url: Some("postgres://db/mos".into()),
+                ..overrides()
+            },
+            &FileConfig::default(),
+        );
+        assert!(matches!(
+            s.database,
+            DatabaseConfig::External { app: None, .. }
+        ));
+    }
+}

@@ -1,0 +1,135 @@
+//! Opens the configured database: the embedded cluster (started, or reused if running) or an
+//! external server, and closes it again, stopping the cluster only if this process started it.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use mos_db::embedded::{self, Cluster, PgBinaries, Tuning};
+use mos_db::{migrate, AppPool, AppPoolOptions, PgConnectOptions, APP_ROLE};
+use secrecy::ExposeSecret;
+use sqlx::{ConnectOptions, PgConnection};
+
+use crate::config::{DatabaseConfig, Settings};
+
+pub struct Database {
+    kind: Kind,
+    pool_size: u32,
+}
+
+enum Kind {
+    Embedded {
+        cluster: Cluster,
+        started_here: bool,
+    },
+    External {
+        admin: Box<PgConnectOptions>,
+        app: Option<Box<PgConnectOptions>>,
+    },
+}
+
+fn parse_url(url: &str, name: &str) -> anyhow::Result<PgConnectOptions> {
+    // The URL may hold a password: name the variable, never echo the value.
+    PgConnectOptions::from_str(url)
+        .map_err(|e| anyhow::anyhow!("{name} is not a valid PostgreSQL URL: {e}"))
+}
+
+impl Database {
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let kind = match &settings.database {
+            DatabaseConfig::Embedded { data_dir, pg_bin } => {
+                let bin = PgBinaries::locate(pg_bin.as_deref())?;
+                let cluster = Cluster::init(bin, data_dir, Tuning::Durable).await?;
+                let started_here = cluster.start().await?;
+                let ready = cluster.ensure_database(embedded::DATABASE).await;
+                let kind = Kind::Embedded {
+                    cluster,
+                    started_here,
+                };
+                if let Err(e) = ready {
+                    Self::close_kind(&kind).await;
+                    return Err(e.into());
+                }
+                kind
+            }
+            DatabaseConfig::External { admin, app } => Kind::External {
+                admin: Box::new(parse_url(admin.expose_secret(), "DATABASE_URL")?),
+                app: app
+                    .as_ref()
+                    .map(|u| parse_url(u.expose_secret(), "MOS_APP_DATABASE_URL").map(Box::new))
+                    .transpose()?,
+            },
+        };
+        Ok(Self {
+            kind,
+            pool_size: settings.pool_size,
+        })
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.kind, Kind::Embedded { .. })
+    }
+
+    /// A connection with the rights to migrate and inspect the catalog.
+    pub async fn admin(&self) -> anyhow::Result<PgConnection> {
+        let options = match &self.kind {
+            Kind::Embedded { cluster, .. } => {
+                cluster.connect_options(embedded::SUPERUSER, embedded::DATABASE)
+            }
+            Kind::External { admin, .. } => PgConnectOptions::clone(admin),
+        };
+        options
+            .connect()
+            .await
+            .context("connecting to the database for administration")
+    }
+
+    /// Brings the schema up to date on the embedded default; refuses an external database whose
+    /// schema is behind, since its migrations are someone's deliberate step.
+    pub async fn prepare_schema(&self) -> anyhow::Result<()> {
+        let mut conn = self.admin().await?;
+        if self.is_embedded() {
+            migrate::run(&mut conn).await?;
+        } else {
+            migrate::ensure_current(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    /// The pool requests run on, as `app_user`.
+    pub async fn app_pool(&self) -> anyhow::Result<AppPool> {
+        let (connect, set_role) = match &self.kind {
+            Kind::Embedded { cluster, .. } => {
+                (cluster.connect_options(APP_ROLE, embedded::DATABASE), false)
+            }
+            Kind::External { app: Some(app), .. } => (PgConnectOptions::clone(app), false),
+            Kind::External { admin, app: None } => {
+                tracing::warn!("MOS_APP_DATABASE_URL is not set: logging in with DATABASE_URL and switching to app_user; a login as app_user itself is safer");
+                (PgConnectOptions::clone(admin), true)
+            }
+        };
+        let options = AppPoolOptions {
+            connect,
+            set_role,
+            max_connections: self.pool_size,
+        };
+        AppPool::connect(options)
+            .await
+            .context("connecting the application pool")
+    }
+
+    pub async fn close(self) {
+        Self::close_kind(&self.kind).await;
+    }
+
+    async fn close_kind(kind: &Kind) {
+        if let Kind::Embedded {
+            cluster,
+            started_here: true,
+        } = kind
+        {
+            if let Err(e) = cluster.stop().await {
+                tracing::error!(error = %e, "stopping the embedded PostgreSQL failed");
+            }
+        }
+    }
+}
