@@ -85,6 +85,10 @@ async fn prepare(conn: &mut PgConnection, set_role: bool) -> Result<()> {
     if set_role {
         conn.execute("set role app_user").await?;
     }
+    // Citus forwards `SET LOCAL` (how TenantTx sets the tenant) to its workers only with this;
+    // on plain PostgreSQL it is an inert placeholder setting.
+    conn.execute("set citus.propagate_set_commands = 'local'")
+        .await?;
     // `current_user` is the role RLS evaluates, after any SET ROLE.
     let (role, superuser, bypass): (String, bool, bool) = sqlx::query_as(
         "select rolname::text, rolsuper, rolbypassrls from pg_roles where rolname = current_user",

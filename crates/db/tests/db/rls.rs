@@ -369,6 +369,14 @@ async fn the_app_pool_refuses_to_run_as_a_role_that_bypasses_rls() {
     pool.ping().await.unwrap();
     let mut tx = pool.begin_tenant(OrgId::new(), None).await.unwrap();
     assert_eq!(count(tx.conn(), "app.organizations").await, 0);
+    let propagate: String = sqlx::query_scalar("show citus.propagate_set_commands")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(
+        propagate, "local",
+        "ready for Citus to forward SET LOCAL to its workers"
+    );
 }
 
 #[tokio::test]
