@@ -1,6 +1,17 @@
-//! Credentials: password hashing now; one-time tokens and TOTP build on the same habits
-//! (secrets in `secrecy` types, slow work off the async runtime, clock and RNG as inputs).
+//! Credentials and the secrets around them. Secrets are `secrecy` types; slow work runs off the
+//! async runtime; time and randomness are inputs, so that tests never sleep.
 
+pub mod clock;
 pub mod password;
+pub mod policy;
+pub mod recovery;
+pub mod seal;
+pub mod token;
+pub mod totp;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use password::{PasswordError, PasswordHasher, Verified};
+pub use policy::{NewPassword, PasswordRejected};
+pub use seal::{SealError, Sealer};
+pub use token::{OneTimeToken, TokenHash};
+pub use totp::Totp;

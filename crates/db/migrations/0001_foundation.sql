@@ -233,8 +233,9 @@ create function app.find_login(p_email text)
          where lower(u.email) = lower(btrim(p_email))
     $$;
 
--- Email verification: spends a token once, if it is unexpired, and marks the address verified.
-create function app.redeem_email_verification(p_token_hash bytea) returns uuid
+-- Email verification: spends a token once, if it is unexpired at `p_now` (the application's
+-- clock, so that expiry is testable without waiting), and marks the address verified.
+create function app.redeem_email_verification(p_token_hash bytea, p_now timestamptz) returns uuid
     language plpgsql volatile security definer
     set search_path = pg_catalog, pg_temp
     as $$
@@ -242,12 +243,12 @@ declare
     v_user uuid;
 begin
     update app.email_verification_tokens t
-       set used_at = now()
-     where t.token_hash = p_token_hash and t.used_at is null and t.expires_at > now()
+       set used_at = p_now
+     where t.token_hash = p_token_hash and t.used_at is null and t.expires_at > p_now
     returning t.user_id into v_user;
     if v_user is not null then
         update app.users u
-           set email_verified_at = coalesce(u.email_verified_at, now()), updated_at = now()
+           set email_verified_at = coalesce(u.email_verified_at, p_now), updated_at = p_now
          where u.id = v_user;
     end if;
     return v_user;
@@ -268,11 +269,11 @@ create function app.my_membership(p_slug text)
          where o.slug = p_slug and m.user_id = app.current_user_id()
     $$;
 
-revoke all on function app.find_login(text), app.redeem_email_verification(bytea), app.my_membership(text) from public;
-grant execute on function app.find_login(text), app.redeem_email_verification(bytea), app.my_membership(text) to app_user;
+revoke all on function app.find_login(text), app.redeem_email_verification(bytea, timestamptz), app.my_membership(text) from public;
+grant execute on function app.find_login(text), app.redeem_email_verification(bytea, timestamptz), app.my_membership(text) to app_user;
 -- ALTER ... OWNER needs the new owner to hold CREATE on the schema; it holds it for no longer.
 grant create on schema app to mos_definer;
 alter function app.find_login(text) owner to mos_definer;
-alter function app.redeem_email_verification(bytea) owner to mos_definer;
+alter function app.redeem_email_verification(bytea, timestamptz) owner to mos_definer;
 alter function app.my_membership(text) owner to mos_definer;
 revoke create on schema app from mos_definer;

@@ -24,10 +24,8 @@ impl fmt::Display for Problem {
 /// query plans) and CVE-2024-10978, per major version.
 const MIN_PATCHED: &[(i32, i32)] = &[(12, 21), (13, 17), (14, 14), (15, 9), (16, 5), (17, 1)];
 
-const AUDIT_GUARDS: &[&str] = &[
-    "audit_logs_append_only_rows",
-    "audit_logs_append_only_truncate",
-];
+/// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
+const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs"];
 
 /// Each query yields one text column per problem found.
 const CHECKS: &[(&str, &str)] = &[
@@ -87,20 +85,23 @@ const CHECKS: &[(&str, &str)] = &[
     ),
     (
         "audit_writable",
-        "select format('role %s can %s app.audit_logs', r.rolname, lower(priv))
-           from pg_roles r cross join unnest(array['UPDATE', 'DELETE', 'TRUNCATE']) priv
+        "select format('role %s can %s app.%s', r.rolname, lower(priv), t.name)
+           from pg_roles r
+          cross join unnest(array['UPDATE', 'DELETE', 'TRUNCATE']) priv
+          cross join unnest($1::text[]) t(name)
           where r.rolname in ('app_user', 'mos_owner', 'mos_definer')
-            and to_regclass('app.audit_logs') is not null
-            and has_table_privilege(r.oid, 'app.audit_logs', priv)",
+            and to_regclass('app.' || t.name) is not null
+            and has_table_privilege(r.oid, 'app.' || t.name, priv)",
     ),
     (
         "audit_guard",
         "select format('audit guard trigger %s is %s', g.name,
-                       case when t.tgenabled is null then 'missing'
-                            else 'not ENABLE ALWAYS (state ' || t.tgenabled::text || ')' end)
-           from unnest($1::text[]) g(name)
-           left join pg_trigger t on t.tgname = g.name and t.tgrelid = to_regclass('app.audit_logs')
-          where t.tgenabled is distinct from 'A'",
+                       case when tr.tgenabled is null then 'missing'
+                            else 'not ENABLE ALWAYS (state ' || tr.tgenabled::text || ')' end)
+           from unnest($1::text[]) t(name)
+          cross join lateral (values (t.name || '_append_only_rows'), (t.name || '_append_only_truncate')) g(name)
+           left join pg_trigger tr on tr.tgname = g.name and tr.tgrelid = to_regclass('app.' || t.name)
+          where tr.tgenabled is distinct from 'A'",
     ),
     (
         "definer_search_path",
@@ -162,11 +163,11 @@ pub async fn run(conn: &mut PgConnection) -> Result<Vec<Problem>> {
         }),
     }
 
-    let guards: Vec<String> = AUDIT_GUARDS.iter().map(|s| s.to_string()).collect();
+    let audit_tables: Vec<String> = AUDIT_TABLES.iter().map(|s| s.to_string()).collect();
     for (code, sql) in CHECKS {
         let query = sqlx::query_scalar::<_, String>(sql);
         let query = if sql.contains("$1") {
-            query.bind(&guards)
+            query.bind(&audit_tables)
         } else {
             query
         };

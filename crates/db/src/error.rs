@@ -52,3 +52,11 @@ impl From<sqlx::Error> for DbError {
         }
     }
 }
+
+/// A stored value that fails the rule its constraint enforces: the database was changed
+/// behind the application's back.
+pub(crate) fn stored(constraint: &str) -> DbError {
+    DbError::Invalid {
+        constraint: constraint.to_owned(),
+    }
+}

@@ -8,19 +8,21 @@
 pub mod audit;
 pub mod check;
 pub mod embedded;
-mod error;
+pub(crate) mod error;
 pub mod migrate;
 pub mod orgs;
 mod pool;
+pub mod sessions;
 mod tenant;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 pub mod users;
 
 pub use error::DbError;
 pub use pool::{AppPool, AppPoolOptions};
 pub use sqlx::postgres::{PgConnectOptions, PgPool};
-pub use tenant::{TenantTx, UserTx};
+pub use tenant::{LookupTx, TenantTx, UserTx};
 
 /// The role the application runs as: no superuser, no BYPASSRLS, owner of nothing.
 pub const APP_ROLE: &str = "app_user";

@@ -22,11 +22,18 @@ impl Migration {
 }
 
 /// Every migration this build knows, in order. Never edit one that has shipped: add another.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../migrations/0001_foundation.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../migrations/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "identity",
+        sql: include_str!("../migrations/0002_identity.sql"),
+    },
+];
 
 /// Any fixed number works; it only has to be the same for every migrator.
 const LOCK_KEY: i64 = 0x6d6f_735f_6d69_6772;

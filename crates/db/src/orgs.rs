@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::{DbError, Result, TenantTx};
+use crate::error::stored;
+use crate::{Result, TenantTx};
 use mos_domain::{OrgId, OrgName, Role, Slug, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +46,8 @@ pub async fn get(tx: &mut TenantTx) -> Result<Option<Organization>> {
         let name: String = row.try_get("name")?;
         Ok(Organization {
             id: tx.org(),
-            slug: Slug::parse(&slug).map_err(|_| DbError::Invalid {
-                constraint: "organizations_slug_format".into(),
-            })?,
-            name: OrgName::parse(&name).map_err(|_| DbError::Invalid {
-                constraint: "organizations_name_format".into(),
-            })?,
+            slug: Slug::parse(&slug).map_err(|_| stored("organizations_slug_format"))?,
+            name: OrgName::parse(&name).map_err(|_| stored("organizations_name_format"))?,
             created_at: row.try_get("created_at")?,
         })
     })
@@ -79,13 +76,9 @@ pub async fn members(tx: &mut TenantTx) -> Result<Vec<(UserId, Role)>> {
     rows.iter()
         .map(|row| {
             let user =
-                UserId::from_uuid(row.try_get("user_id")?).map_err(|_| DbError::Invalid {
-                    constraint: "users_id_v7".into(),
-                })?;
+                UserId::from_uuid(row.try_get("user_id")?).map_err(|_| stored("users_id_v7"))?;
             let role: String = row.try_get("role")?;
-            let role = role.parse().map_err(|_| DbError::Invalid {
-                constraint: "app.role".into(),
-            })?;
+            let role = role.parse().map_err(|_| stored("app.role"))?;
             Ok((user, role))
         })
         .collect()

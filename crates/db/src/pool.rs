@@ -3,7 +3,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-use crate::{DbError, Result, TenantTx, UserTx};
+use crate::{DbError, LookupTx, Result, TenantTx, UserTx};
 use mos_domain::{OrgId, UserId};
 
 /// How the application pool reaches `app_user`.
@@ -61,6 +61,13 @@ impl AppPool {
             .map_err(unwrap_configuration)
     }
 
+    /// Opens a transaction with no context, for redeeming a token before the user is known.
+    pub async fn begin_lookup(&self) -> Result<LookupTx> {
+        LookupTx::begin(&self.pool)
+            .await
+            .map_err(unwrap_configuration)
+    }
+
     /// Readiness: can a connection be had and used?
     pub async fn ping(&self) -> Result<()> {
         self.pool
@@ -74,8 +81,9 @@ impl AppPool {
         self.pool.close().await;
     }
 
-    /// For the narrow lookups that run before any context exists (SECURITY DEFINER functions).
-    pub(crate) fn definer_calls(&self) -> &PgPool {
+    /// A connection with no request context: it sees no table rows, so it is only good for the
+    /// SECURITY DEFINER lookups and for audit records about no known account.
+    pub(crate) fn without_context(&self) -> &PgPool {
         &self.pool
     }
 }

@@ -22,6 +22,14 @@ pub struct UserTx {
     user: UserId,
 }
 
+/// A transaction with no request context yet, for the moment before the user is known
+/// (redeeming an emailed token). It can only run this crate's SECURITY DEFINER lookups, then
+/// become a [`UserTx`] for the user the lookup named, so that the lookup and the change it
+/// unlocks commit together or not at all.
+pub struct LookupTx {
+    tx: Transaction<'static, Postgres>,
+}
+
 /// `SET LOCAL` as its own statement, with the literal formatted from an already-parsed id:
 /// unlike `set_config`, this form is what Citus forwards to its workers
 /// (`citus.propagate_set_commands = local`). The `Display` of an id is a bare hyphenated UUID,
@@ -77,6 +85,28 @@ impl TenantTx {
     }
 }
 
+impl LookupTx {
+    pub(crate) async fn begin(pool: &PgPool) -> sqlx::Result<Self> {
+        Ok(Self {
+            tx: pool.begin().await?,
+        })
+    }
+
+    /// Names the user for the rest of the transaction.
+    pub async fn into_user(mut self, user: UserId) -> Result<UserTx> {
+        set_local(&mut self.tx, "app.current_user_id", user.to_string()).await?;
+        Ok(UserTx { tx: self.tx, user })
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
 impl UserTx {
     pub(crate) async fn begin(pool: &PgPool, user: UserId) -> sqlx::Result<Self> {
         let mut tx = pool.begin().await?;
@@ -90,6 +120,10 @@ impl UserTx {
 
     pub async fn commit(self) -> Result<()> {
         Ok(self.tx.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.tx.rollback().await?)
     }
 
     /// See [`TenantTx::conn`].

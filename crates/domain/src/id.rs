@@ -86,6 +86,11 @@ uuid_v7_id!(
     UserId,
     "user id"
 );
+uuid_v7_id!(
+    /// One signed-in device or client of a user.
+    SessionId,
+    "session id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,6 @@ mod role;
 mod text;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
-pub use id::{IdError, OrgId, UserId};
+pub use id::{IdError, OrgId, SessionId, UserId};
 pub use role::{Role, RoleError};
 pub use text::{Email, OrgName, Slug, TextError};

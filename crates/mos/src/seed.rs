@@ -62,7 +62,7 @@ async fn seed(pool: &AppPool) -> anyhow::Result<Outcome> {
                 .await?;
             let user = UserId::new();
             let mut tx = pool.begin_user(user).await?;
-            users::insert(&mut tx, &email, &hash, true).await?;
+            users::insert(&mut tx, &email, &hash, Some(chrono::Utc::now())).await?;
             tx.commit().await?;
             (user, Some(password))
         }

@@ -201,7 +201,7 @@ async fn audit_records_keep_who_from_where_and_what_changed() {
     tx.commit().await.unwrap();
 
     assert_eq!(stored.id, id);
-    assert_eq!(stored.organization_id, org.as_uuid());
+    assert_eq!(stored.scope, Some(org.as_uuid()));
     assert_eq!(stored.actor, Some(admin.as_uuid()));
     assert_eq!(stored.ip, source.ip);
     assert_eq!(stored.user_agent, source.user_agent);

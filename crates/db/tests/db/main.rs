@@ -5,6 +5,7 @@
 mod audit;
 mod check;
 mod embedded;
+mod identity;
 mod migrate;
 mod rls;
 
@@ -18,9 +19,14 @@ pub const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoY
 pub async fn new_user(pool: &AppPool, email: &str) -> UserId {
     let user = UserId::new();
     let mut tx = pool.begin_user(user).await.unwrap();
-    users::insert(&mut tx, &Email::parse(email).unwrap(), HASH, true)
-        .await
-        .unwrap();
+    users::insert(
+        &mut tx,
+        &Email::parse(email).unwrap(),
+        HASH,
+        Some(chrono::Utc::now()),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     user
 }

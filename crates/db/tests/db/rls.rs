@@ -2,6 +2,7 @@ use std::collections::HashSet;
 
 use futures::future::join_all;
 use mos_db::testing::TestDb;
+use mos_db::users::EmailToken;
 use mos_db::{audit, orgs, users, AppPool, AppPoolOptions, DbError};
 use mos_domain::{AuditAction, AuditEvent, Email, OrgId, ResourceType, Role, Slug, UserId};
 use sqlx::{Connection, Row};
@@ -251,10 +252,13 @@ async fn a_user_sees_only_their_own_private_rows() {
     let db = TestDb::new().await;
     let (pool, _a, alice, _b, bob) = two_tenants(&db).await;
     let mut tx = pool.begin_user(alice).await.unwrap();
-    users::insert_email_verification(
+    let now = chrono::Utc::now();
+    users::replace_email_token(
         &mut tx,
+        EmailToken::Verification,
         &[1; 32],
-        chrono::Utc::now() + chrono::Duration::hours(24),
+        now,
+        now + chrono::Duration::hours(24),
     )
     .await
     .unwrap();
@@ -467,79 +471,93 @@ async fn login_lookup_works_before_any_context_and_opens_nothing_else() {
 }
 
 #[tokio::test]
-async fn an_email_verification_token_is_spent_once_and_not_after_expiry() {
+async fn emailed_tokens_are_spent_once_not_after_expiry_and_a_resend_voids_older_ones() {
     let db = TestDb::new().await;
     let pool = db.app_pool(2).await;
+    // Microseconds, as PostgreSQL stores them, so that what comes back compares equal.
+    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+    let day = chrono::Duration::hours(24);
     let user = UserId::new();
     let mut tx = pool.begin_user(user).await.unwrap();
     users::insert(
         &mut tx,
         &Email::parse("new@example.com").unwrap(),
         crate::HASH,
-        false,
+        None,
     )
     .await
     .unwrap();
-    users::insert_email_verification(
-        &mut tx,
-        &[7; 32],
-        chrono::Utc::now() + chrono::Duration::hours(24),
-    )
-    .await
-    .unwrap();
+    for (kind, first, second) in [
+        (EmailToken::Verification, [1; 32], [2; 32]),
+        (EmailToken::PasswordReset, [3; 32], [4; 32]),
+    ] {
+        users::replace_email_token(&mut tx, kind, &first, now, now + day)
+            .await
+            .unwrap();
+        users::replace_email_token(&mut tx, kind, &second, now, now + day)
+            .await
+            .unwrap();
+    }
     tx.commit().await.unwrap();
-    // An expired token, arranged by the superuser since the schema refuses expiry before creation.
-    let mut su = db.superuser().await;
-    sqlx::query("insert into app.email_verification_tokens (id, user_id, token_hash, expires_at, created_at) values ($1, $2, $3, now() - interval '1 hour', now() - interval '25 hours')")
-        .bind(Uuid::now_v7())
-        .bind(user.as_uuid())
-        .bind(&[9u8; 32][..])
-        .execute(&mut su)
-        .await
-        .unwrap();
 
-    assert_eq!(
-        users::redeem_email_verification(&pool, &[9; 32])
-            .await
-            .unwrap(),
-        None,
-        "expired"
-    );
-    assert_eq!(
-        users::find_login(&pool, &Email::parse("new@example.com").unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .email_verified_at,
-        None
-    );
-    assert_eq!(
-        users::redeem_email_verification(&pool, &[7; 32])
-            .await
-            .unwrap(),
-        Some(user)
-    );
-    assert_eq!(
-        users::redeem_email_verification(&pool, &[7; 32])
-            .await
-            .unwrap(),
-        None,
-        "spent"
-    );
-    assert_eq!(
-        users::redeem_email_verification(&pool, &[8; 32])
-            .await
-            .unwrap(),
-        None,
-        "unknown"
-    );
-    assert!(
+    let redeem = |hash: [u8; 32], kind: EmailToken, at: chrono::DateTime<chrono::Utc>| {
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin_lookup().await.unwrap();
+            let user = users::redeem_email_token(&mut tx, kind, &hash, at)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            user
+        }
+    };
+    let verified = || async {
         users::find_login(&pool, &Email::parse("new@example.com").unwrap())
             .await
             .unwrap()
             .unwrap()
             .email_verified_at
-            .is_some()
+    };
+
+    assert_eq!(
+        redeem([1; 32], EmailToken::Verification, now).await,
+        None,
+        "voided by the resend"
+    );
+    assert_eq!(
+        redeem([2; 32], EmailToken::Verification, now + day).await,
+        None,
+        "expired"
+    );
+    assert_eq!(
+        redeem([2; 32], EmailToken::PasswordReset, now).await,
+        None,
+        "a token of another kind"
+    );
+    assert_eq!(verified().await, None);
+    assert_eq!(
+        redeem([2; 32], EmailToken::Verification, now).await,
+        Some(user)
+    );
+    assert_eq!(verified().await, Some(now));
+    assert_eq!(
+        redeem([2; 32], EmailToken::Verification, now).await,
+        None,
+        "spent"
+    );
+    assert_eq!(
+        redeem([9; 32], EmailToken::Verification, now).await,
+        None,
+        "unknown"
+    );
+    assert_eq!(
+        redeem([3; 32], EmailToken::PasswordReset, now).await,
+        None,
+        "voided by the resend"
+    );
+    assert_eq!(
+        redeem([4; 32], EmailToken::PasswordReset, now).await,
+        Some(user)
     );
 }
 
@@ -589,7 +607,7 @@ async fn constraint_violations_come_back_as_typed_errors() {
         &mut tx,
         &Email::parse("Alice@A.example").unwrap(),
         crate::HASH,
-        false,
+        None,
     )
     .await
     .unwrap_err();
@@ -602,7 +620,7 @@ async fn constraint_violations_come_back_as_typed_errors() {
         &mut tx,
         &Email::parse("carol@example.com").unwrap(),
         "plaintext",
-        false,
+        None,
     )
     .await
     .unwrap_err();

@@ -19,9 +19,12 @@ fn on_the_embedded_default_migrate_seed_and_check_work_and_repeat_safely() {
 
     let out = run(&["migrate"]);
     assert!(out.status.success(), "{:?}", text(&out));
-    assert_eq!(text(&out).0, "applied 0001_foundation\n");
+    assert_eq!(
+        text(&out).0,
+        "applied 0001_foundation\napplied 0002_identity\n"
+    );
     let out = run(&["migrate"]);
-    assert_eq!(text(&out).0, "schema is up to date (1 migrations)\n");
+    assert_eq!(text(&out).0, "schema is up to date (2 migrations)\n");
 
     let out = run(&["seed"]);
     let (stdout, _) = text(&out);

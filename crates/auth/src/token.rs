@@ -1,0 +1,61 @@
+use data_encoding::BASE64URL_NOPAD;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of a token: what the database stores and looks up by. A stolen table yields
+/// nothing usable, and with 256-bit random tokens a fast hash is enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenHash(pub [u8; 32]);
+
+/// A fresh 256-bit random token for a session, email verification or password reset.
+pub struct OneTimeToken {
+    /// base64url without padding, 43 characters: what travels to the client.
+    pub secret: SecretString,
+    pub hash: TokenHash,
+}
+
+impl OneTimeToken {
+    pub fn generate(rng: &mut impl RngCore) -> Self {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        Self {
+            secret: SecretString::from(BASE64URL_NOPAD.encode(&bytes)),
+            hash: TokenHash(Sha256::digest(bytes).into()),
+        }
+    }
+}
+
+impl TokenHash {
+    /// The hash of a token a client presented; `None` when it cannot be one of ours, which
+    /// callers answer exactly like an unknown token.
+    pub fn of_presented(token: &SecretString) -> Option<Self> {
+        let bytes = BASE64URL_NOPAD
+            .decode(token.expose_secret().trim().as_bytes())
+            .ok()?;
+        (bytes.len() == 32).then(|| Self(Sha256::digest(&bytes).into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_hashes_to_the_hash_it_was_issued_with() {
+        let token = OneTimeToken::generate(&mut rand::thread_rng());
+        assert_eq!(token.secret.expose_secret().len(), 43);
+        assert_eq!(TokenHash::of_presented(&token.secret), Some(token.hash));
+    }
+
+    #[test]
+    fn malformed_or_short_tokens_have_no_hash() {
+        for bad in ["", "not base64!", "c2hvcnQ", &"A".repeat(44)] {
+            assert_eq!(
+                TokenHash::of_presented(&SecretString::from(bad.to_owned())),
+                None,
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Sessions and login challenges. Both are found by the SHA-256 of an opaque token through a
+//! SECURITY DEFINER function, before the user is known; everything else happens in the user's
+//! own [`UserTx`].
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::postgres::types::PgInterval;
+use sqlx::types::ipnetwork::IpNetwork;
+
+use crate::error::stored;
+use crate::{AppPool, DbError, Result, UserTx};
+use mos_domain::{RequestSource, SessionId, UserId};
+
+/// A live session, as a request presents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Live {
+    pub id: SessionId,
+    pub user: UserId,
+    pub authenticated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A session as its owner sees it in the list of their devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: SessionId,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+type ListedRow = (
+    uuid::Uuid,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<IpNetwork>,
+    Option<String>,
+);
+
+fn interval(d: Duration) -> Result<PgInterval> {
+    PgInterval::try_from(d).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
+}
+
+fn session_id(id: uuid::Uuid) -> Result<SessionId> {
+    SessionId::from_uuid(id).map_err(|_| stored("sessions_id_v7"))
+}
+
+/// Starts a session for the user of `tx`, authenticated now.
+pub async fn create(
+    tx: &mut UserTx,
+    token_hash: &[u8; 32],
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<SessionId> {
+    let id = SessionId::new();
+    sqlx::query(
+        "insert into app.sessions (id, user_id, token_hash, created_at, last_seen_at, authenticated_at, expires_at, ip, user_agent)
+         values ($1, $2, $3, $4, $4, $4, $5, $6, $7)",
+    )
+    .bind(id.as_uuid())
+    .bind(tx.user().as_uuid())
+    .bind(&token_hash[..])
+    .bind(now)
+    .bind(expires_at)
+    .bind(source.ip.map(IpNetwork::from))
+    .bind(source.user_agent.as_deref())
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+/// The live session behind a token, which this use keeps alive for another `idle`.
+pub async fn touch(
+    pool: &AppPool,
+    token_hash: &[u8; 32],
+    now: DateTime<Utc>,
+    idle: Duration,
+) -> Result<Option<Live>> {
+    let row: Option<(uuid::Uuid, uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> =
+        sqlx::query_as("select session_id, user_id, authenticated_at, expires_at from app.session_touch($1, $2, $3)")
+            .bind(&token_hash[..])
+            .bind(now)
+            .bind(interval(idle)?)
+            .fetch_optional(pool.without_context())
+            .await?;
+    row.map(|(id, user, authenticated_at, expires_at)| {
+        Ok(Live {
+            id: session_id(id)?,
+            user: UserId::from_uuid(user).map_err(|_| stored("users_id_v7"))?,
+            authenticated_at,
+            expires_at,
+        })
+    })
+    .transpose()
+}
+
+/// The user's sessions that are still usable, newest first.
+pub async fn list_live(tx: &mut UserTx, now: DateTime<Utc>, idle: Duration) -> Result<Vec<Listed>> {
+    let rows: Vec<ListedRow> = sqlx::query_as(
+        "select id, created_at, last_seen_at, expires_at, ip, user_agent from app.sessions
+          where user_id = $1 and revoked_at is null and expires_at > $2 and last_seen_at + $3 > $2
+          order by created_at desc, id desc",
+    )
+    .bind(tx.user().as_uuid())
+    .bind(now)
+    .bind(interval(idle)?)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.into_iter()
+        .map(
+            |(id, created_at, last_seen_at, expires_at, ip, user_agent)| {
+                Ok(Listed {
+                    id: session_id(id)?,
+                    created_at,
+                    last_seen_at,
+                    expires_at,
+                    ip: ip.map(|n| n.ip()),
+                    user_agent,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Ends one of the user's sessions; false when there is no such live session of theirs.
+pub async fn revoke(tx: &mut UserTx, id: SessionId, now: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query("update app.sessions set revoked_at = $3 where user_id = $1 and id = $2 and revoked_at is null")
+        .bind(tx.user().as_uuid())
+        .bind(id.as_uuid())
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends every session of the user; how many there were.
+pub async fn revoke_all(tx: &mut UserTx, now: DateTime<Utc>) -> Result<u64> {
+    let done = sqlx::query(
+        "update app.sessions set revoked_at = $2 where user_id = $1 and revoked_at is null",
+    )
+    .bind(tx.user().as_uuid())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Records that the user proved themselves again in this session.
+pub async fn reauthenticated(tx: &mut UserTx, id: SessionId, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("update app.sessions set authenticated_at = $3 where user_id = $1 and id = $2")
+        .bind(tx.user().as_uuid())
+        .bind(id.as_uuid())
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Issues the second-step challenge of a login for the user of `tx`.
+pub async fn create_challenge(
+    tx: &mut UserTx,
+    token_hash: &[u8; 32],
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("insert into app.login_challenges (id, user_id, token_hash, created_at, expires_at) values ($1, $2, $3, $4, $5)")
+        .bind(uuid::Uuid::now_v7())
+        .bind(tx.user().as_uuid())
+        .bind(&token_hash[..])
+        .bind(now)
+        .bind(expires_at)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Spends one attempt of a challenge, committed at once so that a failed code still counts;
+/// the challenge and its user while attempts remain.
+pub async fn attempt_challenge(
+    pool: &AppPool,
+    token_hash: &[u8; 32],
+    now: DateTime<Utc>,
+    max_attempts: i32,
+) -> Result<Option<(uuid::Uuid, UserId)>> {
+    let row: Option<(uuid::Uuid, uuid::Uuid)> =
+        sqlx::query_as("select challenge_id, user_id from app.login_challenge_attempt($1, $2, $3)")
+            .bind(&token_hash[..])
+            .bind(now)
+            .bind(max_attempts)
+            .fetch_optional(pool.without_context())
+            .await?;
+    row.map(|(challenge, user)| {
+        Ok((
+            challenge,
+            UserId::from_uuid(user).map_err(|_| stored("users_id_v7"))?,
+        ))
+    })
+    .transpose()
+}
+
+/// Marks a challenge spent; false if a concurrent request spent it first.
+pub async fn consume_challenge(
+    tx: &mut UserTx,
+    challenge: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sqlx::query("update app.login_challenges set consumed_at = $3 where user_id = $1 and id = $2 and consumed_at is null")
+        .bind(tx.user().as_uuid())
+        .bind(challenge)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
