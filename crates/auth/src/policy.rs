@@ -15,14 +15,7 @@ const COMMON: &str = include_str!("../data/common-passwords.txt");
 
 fn common() -> &'static HashSet<String> {
     static SET: OnceLock<HashSet<String>> = OnceLock::new();
-    SET.get_or_init(|| {
-        COMMON
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    })
+    SET.get_or_init(|| COMMON.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_lowercase).collect())
 }
 
 /// Why a password was refused; safe to show the person choosing it.
@@ -86,10 +79,7 @@ mod tests {
     #[test]
     fn length_is_the_only_structural_rule() {
         assert_eq!(check("short-pw", "a@b.co"), Err(PasswordRejected::TooShort));
-        assert_eq!(
-            check(&"x".repeat(257), "a@b.co"),
-            Err(PasswordRejected::TooLong)
-        );
+        assert_eq!(check(&"x".repeat(257), "a@b.co"), Err(PasswordRejected::TooLong));
         assert_eq!(check("all lowercase words here", "a@b.co"), Ok(()));
         assert_eq!(check("ünïcödé pässwörd ✓", "a@b.co"), Ok(()));
         assert_eq!(check(&"x".repeat(256), "a@b.co"), Ok(()));
@@ -97,29 +87,14 @@ mod tests {
 
     #[test]
     fn common_passwords_are_refused_in_any_case() {
-        assert_eq!(
-            check("qwerty123456", "a@b.co"),
-            Err(PasswordRejected::Common)
-        );
-        assert_eq!(
-            check("1Q2W3E4R5T6Y", "a@b.co"),
-            Err(PasswordRejected::Common)
-        );
-        assert_eq!(
-            check("q1w2e3r4t5y6", "a@b.co"),
-            Err(PasswordRejected::Common)
-        );
+        assert_eq!(check("qwerty123456", "a@b.co"), Err(PasswordRejected::Common));
+        assert_eq!(check("1Q2W3E4R5T6Y", "a@b.co"), Err(PasswordRejected::Common));
+        assert_eq!(check("q1w2e3r4t5y6", "a@b.co"), Err(PasswordRejected::Common));
     }
 
     #[test]
     fn the_email_address_is_not_a_password() {
-        assert_eq!(
-            check("ada.lovelace@example.com", "ada.lovelace@example.com"),
-            Err(PasswordRejected::IsEmail)
-        );
-        assert_eq!(
-            check("ADA.LOVELACE1", "ada.lovelace1@example.com"),
-            Err(PasswordRejected::IsEmail)
-        );
+        assert_eq!(check("ada.lovelace@example.com", "ada.lovelace@example.com"), Err(PasswordRejected::IsEmail));
+        assert_eq!(check("ADA.LOVELACE1", "ada.lovelace1@example.com"), Err(PasswordRejected::IsEmail));
     }
 }

@@ -16,8 +16,7 @@ const BYTES: usize = 15;
 fn alphabet() -> Encoding {
     let mut spec = data_encoding::Specification::new();
     spec.symbols.push_str("abcdefghijklmnopqrstuvwxyz234567");
-    spec.encoding()
-        .unwrap_or_else(|_| unreachable!("a valid base32 alphabet"))
+    spec.encoding().unwrap_or_else(|_| unreachable!("a valid base32 alphabet"))
 }
 
 /// Fresh codes, formatted `xxxx-xxxx-xxxx-xxxx-xxxx-xxxx`, with their hashes.
@@ -33,22 +32,15 @@ pub fn generate(rng: &mut impl RngCore) -> Vec<(SecretString, TokenHash)> {
                 .map(|c| String::from_utf8_lossy(c).into_owned())
                 .collect::<Vec<_>>()
                 .join("-");
-            (
-                SecretString::from(grouped),
-                TokenHash(Sha256::digest(bytes).into()),
-            )
+            (SecretString::from(grouped), TokenHash(Sha256::digest(bytes).into()))
         })
         .collect()
 }
 
 /// The hash of a code as typed: case, spaces and hyphens do not matter.
 pub fn hash_presented(code: &SecretString) -> Option<TokenHash> {
-    let cleaned: String = code
-        .expose_secret()
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect();
+    let cleaned: String =
+        code.expose_secret().chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect();
     let bytes = alphabet().decode(cleaned.as_bytes()).ok()?;
     (bytes.len() == BYTES).then(|| TokenHash(Sha256::digest(&bytes).into()))
 }
@@ -68,9 +60,6 @@ mod tests {
         assert_eq!(hash_presented(&sloppy), Some(*hash));
         let unique: std::collections::HashSet<_> = codes.iter().map(|(_, h)| h.0).collect();
         assert_eq!(unique.len(), COUNT);
-        assert_eq!(
-            hash_presented(&SecretString::from("short".to_owned())),
-            None
-        );
+        assert_eq!(hash_presented(&SecretString::from("short".to_owned())), None);
     }
 }

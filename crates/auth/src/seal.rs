@@ -30,16 +30,12 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     pub fn new(key: &SecretBox<[u8; 32]>) -> Self {
-        Self {
-            cipher: Aes256Gcm::new(key.expose_secret().into()),
-        }
+        Self { cipher: Aes256Gcm::new(key.expose_secret().into()) }
     }
 
     /// A key from its base64 form (standard alphabet, padded), as configuration holds it.
     pub fn from_base64(text: &str) -> Result<Self, SealError> {
-        let bytes = data_encoding::BASE64
-            .decode(text.trim().as_bytes())
-            .map_err(|_| SealError::BadKey)?;
+        let bytes = data_encoding::BASE64.decode(text.trim().as_bytes()).map_err(|_| SealError::BadKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| SealError::BadKey)?;
         Ok(Self::new(&SecretBox::new(Box::new(key))))
     }
@@ -57,13 +53,7 @@ impl Sealer {
         rng.fill_bytes(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: owner,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: owner })
             .unwrap_or_else(|_| unreachable!("AES-GCM encrypts any message under 64 GiB"));
         [nonce.as_slice(), &sealed].concat()
     }
@@ -75,13 +65,7 @@ impl Sealer {
         let (nonce, body) = sealed.split_at(NONCE);
         let plain = self
             .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: body,
-                    aad: owner,
-                },
-            )
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: owner })
             .map_err(|_| SealError::Corrupt)?;
         Ok(SecretBox::new(Box::new(plain)))
     }
@@ -96,18 +80,8 @@ mod tests {
         let mut rng = rand::thread_rng();
         let sealer = Sealer::from_base64(&Sealer::generate_key_base64(&mut rng)).unwrap();
         let sealed = sealer.seal(b"totp seed", b"user-a", &mut rng);
-        assert_eq!(
-            sealer
-                .open(&sealed, b"user-a")
-                .unwrap()
-                .expose_secret()
-                .as_slice(),
-            b"totp seed"
-        );
-        assert!(
-            sealer.open(&sealed, b"user-b").is_err(),
-            "bound to its owner"
-        );
+        assert_eq!(sealer.open(&sealed, b"user-a").unwrap().expose_secret().as_slice(), b"totp seed");
+        assert!(sealer.open(&sealed, b"user-b").is_err(), "bound to its owner");
         let other = Sealer::from_base64(&Sealer::generate_key_base64(&mut rng)).unwrap();
         assert!(other.open(&sealed, b"user-a").is_err(), "bound to its key");
         let mut altered = sealed.clone();

@@ -30,9 +30,7 @@ impl TokenHash {
     /// The hash of a token a client presented; `None` when it cannot be one of ours, which
     /// callers answer exactly like an unknown token.
     pub fn of_presented(token: &SecretString) -> Option<Self> {
-        let bytes = BASE64URL_NOPAD
-            .decode(token.expose_secret().trim().as_bytes())
-            .ok()?;
+        let bytes = BASE64URL_NOPAD.decode(token.expose_secret().trim().as_bytes()).ok()?;
         (bytes.len() == 32).then(|| Self(Sha256::digest(&bytes).into()))
     }
 }
@@ -51,11 +49,7 @@ mod tests {
     #[test]
     fn malformed_or_short_tokens_have_no_hash() {
         for bad in ["", "not base64!", "c2hvcnQ", &"A".repeat(44)] {
-            assert_eq!(
-                TokenHash::of_presented(&SecretString::from(bad.to_owned())),
-                None,
-                "{bad}"
-            );
+            assert_eq!(TokenHash::of_presented(&SecretString::from(bad.to_owned())), None, "{bad}");
         }
     }
 }

@@ -37,12 +37,8 @@ pub fn hotp(algorithm: Algorithm, key: &[u8], counter: u64, digits: u32) -> u32 
     };
     // Dynamic truncation (RFC 4226 §5.3).
     let offset = usize::from(digest[digest.len() - 1] & 0x0f);
-    let binary = u32::from_be_bytes([
-        digest[offset] & 0x7f,
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ]);
+    let binary =
+        u32::from_be_bytes([digest[offset] & 0x7f, digest[offset + 1], digest[offset + 2], digest[offset + 3]]);
     binary % 10u32.pow(digits)
 }
 
@@ -60,16 +56,12 @@ impl Totp {
     pub fn generate(rng: &mut impl RngCore) -> Self {
         let mut secret = [0u8; SECRET_BYTES];
         rng.fill_bytes(&mut secret);
-        Self {
-            secret: SecretBox::new(Box::new(secret)),
-        }
+        Self { secret: SecretBox::new(Box::new(secret)) }
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let secret: [u8; SECRET_BYTES] = bytes.try_into().ok()?;
-        Some(Self {
-            secret: SecretBox::new(Box::new(secret)),
-        })
+        Some(Self { secret: SecretBox::new(Box::new(secret)) })
     }
 
     pub fn expose_bytes(&self) -> &[u8] {
@@ -83,12 +75,7 @@ impl Totp {
 
     /// The code for a time step, zero-padded.
     pub fn code(&self, step: i64) -> String {
-        let value = hotp(
-            Algorithm::Sha1,
-            self.secret.expose_secret(),
-            step as u64,
-            DIGITS,
-        );
+        let value = hotp(Algorithm::Sha1, self.secret.expose_secret(), step as u64, DIGITS);
         format!("{value:0width$}", width = DIGITS as usize)
     }
 
@@ -125,25 +112,20 @@ impl Totp {
 
 /// RFC 3986 percent-encoding of everything but unreserved characters.
 fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .fold(String::with_capacity(s.len()), |mut out, b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                out.push(char::from(b));
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-            out
-        })
+    s.bytes().fold(String::with_capacity(s.len()), |mut out, b| {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+        out
+    })
 }
 
 /// A QR code of `text` as a standalone SVG document.
 pub fn qr_svg(text: &str) -> Option<String> {
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
-    Some(
-        code.render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .build(),
-    )
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
 }
 
 #[cfg(test)]
@@ -166,21 +148,9 @@ mod tests {
         ];
         for (time, want1, want256, want512) in vectors {
             let counter = step_at(time) as u64;
-            assert_eq!(
-                hotp(Algorithm::Sha1, sha1, counter, 8),
-                want1,
-                "SHA1 at {time}"
-            );
-            assert_eq!(
-                hotp(Algorithm::Sha256, sha256, counter, 8),
-                want256,
-                "SHA256 at {time}"
-            );
-            assert_eq!(
-                hotp(Algorithm::Sha512, sha512, counter, 8),
-                want512,
-                "SHA512 at {time}"
-            );
+            assert_eq!(hotp(Algorithm::Sha1, sha1, counter, 8), want1, "SHA1 at {time}");
+            assert_eq!(hotp(Algorithm::Sha256, sha256, counter, 8), want256, "SHA256 at {time}");
+            assert_eq!(hotp(Algorithm::Sha512, sha512, counter, 8), want512, "SHA512 at {time}");
         }
     }
 
@@ -190,14 +160,8 @@ mod tests {
         let now = 1_700_000_000;
         let step = step_at(now);
         assert_eq!(totp.matching_step(&totp.code(step), now), Some(step));
-        assert_eq!(
-            totp.matching_step(&totp.code(step - 1), now),
-            Some(step - 1)
-        );
-        assert_eq!(
-            totp.matching_step(&totp.code(step + 1), now),
-            Some(step + 1)
-        );
+        assert_eq!(totp.matching_step(&totp.code(step - 1), now), Some(step - 1));
+        assert_eq!(totp.matching_step(&totp.code(step + 1), now), Some(step + 1));
         assert_eq!(totp.matching_step(&totp.code(step - 2), now), None);
         assert_eq!(totp.matching_step("12345", now), None);
         assert_eq!(totp.matching_step("abcdef", now), None);
@@ -210,8 +174,6 @@ mod tests {
             totp.uri("Marketing OS", "ada@example.com"),
             "otpauth://totp/Marketing%20OS:ada%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Marketing%20OS&algorithm=SHA1&digits=6&period=30"
         );
-        assert!(qr_svg(&totp.uri("Marketing OS", "ada@example.com"))
-            .unwrap()
-            .starts_with("<?xml"));
+        assert!(qr_svg(&totp.uri("Marketing OS", "ada@example.com")).unwrap().starts_with("<?xml"));
     }
 }

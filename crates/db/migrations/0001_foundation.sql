@@ -125,7 +125,9 @@ create table app.audit_logs (
                     constraint audit_logs_changes_object check (jsonb_typeof(changes) = 'object'),
     metadata        jsonb not null default '{}'
                     constraint audit_logs_metadata_object check (jsonb_typeof(metadata) = 'object'),
-    created_at      timestamptz not null default now(),
+    -- The moment of the event, not of its transaction's start: records written together keep
+    -- their order.
+    created_at      timestamptz not null default clock_timestamp(),
     primary key (organization_id, id)
 );
 create index audit_logs_org_created_idx on app.audit_logs (organization_id, created_at desc, id desc);

@@ -56,12 +56,7 @@ impl Scope {
     }
 }
 
-async fn insert(
-    conn: &mut PgConnection,
-    scope: Scope,
-    scope_id: Option<Uuid>,
-    event: &AuditEvent,
-) -> Result<Uuid> {
+async fn insert(conn: &mut PgConnection, scope: Scope, scope_id: Option<Uuid>, event: &AuditEvent) -> Result<Uuid> {
     let id = Uuid::now_v7();
     let sql = format!(
         "insert into {} ({}, id, actor_user_id, action, resource_type, resource_id, outcome,
@@ -88,12 +83,7 @@ async fn insert(
     Ok(id)
 }
 
-async fn recent_in(
-    conn: &mut PgConnection,
-    scope: Scope,
-    scope_id: Uuid,
-    limit: i64,
-) -> Result<Vec<AuditRecord>> {
+async fn recent_in(conn: &mut PgConnection, scope: Scope, scope_id: Uuid, limit: i64) -> Result<Vec<AuditRecord>> {
     let sql = format!(
         "select {column} as scope, id, actor_user_id, action, resource_type, resource_id, outcome::text as outcome,
                 ip, user_agent, request_id, changes, metadata, created_at
@@ -104,11 +94,7 @@ async fn recent_in(
         table = scope.table(),
         column = scope.column()
     );
-    let rows = sqlx::query(&sql)
-        .bind(scope_id)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query(&sql).bind(scope_id).bind(limit).fetch_all(conn).await?;
     rows.iter()
         .map(|row| {
             Ok(AuditRecord {
@@ -138,17 +124,8 @@ pub async fn record(tx: &mut TenantTx, event: &AuditEvent) -> Result<Uuid> {
 
 /// Records a denied or failed attempt in its own transaction, so that the record survives the
 /// rollback of the work it describes.
-pub async fn record_outcome(
-    pool: &AppPool,
-    org: OrgId,
-    actor: Option<UserId>,
-    event: &AuditEvent,
-) -> Result<Uuid> {
-    debug_assert_ne!(
-        event.outcome,
-        Outcome::Success,
-        "successes belong in the transaction of their change"
-    );
+pub async fn record_outcome(pool: &AppPool, org: OrgId, actor: Option<UserId>, event: &AuditEvent) -> Result<Uuid> {
+    debug_assert_ne!(event.outcome, Outcome::Success, "successes belong in the transaction of their change");
     let mut tx = pool.begin_tenant(org, actor).await?;
     let id = record(&mut tx, event).await?;
     tx.commit().await?;

@@ -137,40 +137,25 @@ const CHECKS: &[(&str, &str)] = &[
 pub async fn run(conn: &mut PgConnection) -> Result<Vec<Problem>> {
     let mut problems = Vec::new();
 
-    let version: i32 = sqlx::query_scalar("select current_setting('server_version_num')::int")
-        .fetch_one(&mut *conn)
-        .await?;
+    let version: i32 =
+        sqlx::query_scalar("select current_setting('server_version_num')::int").fetch_one(&mut *conn).await?;
     if let Some(why) = version_problem(version) {
-        problems.push(Problem {
-            code: "postgres_version",
-            detail: why,
-        });
+        problems.push(Problem { code: "postgres_version", detail: why });
     }
 
     match migrate::status(conn).await {
         Ok(status) if !status.pending.is_empty() => problems.push(Problem {
             code: "migrations_pending",
-            detail: format!(
-                "{} migration(s) pending: {:?}",
-                status.pending.len(),
-                status.pending
-            ),
+            detail: format!("{} migration(s) pending: {:?}", status.pending.len(), status.pending),
         }),
         Ok(_) => {}
-        Err(e) => problems.push(Problem {
-            code: "migrations",
-            detail: e.to_string(),
-        }),
+        Err(e) => problems.push(Problem { code: "migrations", detail: e.to_string() }),
     }
 
     let audit_tables: Vec<String> = AUDIT_TABLES.iter().map(|s| s.to_string()).collect();
     for (code, sql) in CHECKS {
         let query = sqlx::query_scalar::<_, String>(sql);
-        let query = if sql.contains("$1") {
-            query.bind(&audit_tables)
-        } else {
-            query
-        };
+        let query = if sql.contains("$1") { query.bind(&audit_tables) } else { query };
         for detail in query.fetch_all(&mut *conn).await? {
             problems.push(Problem { code, detail });
         }

@@ -39,16 +39,9 @@ pub enum ClusterError {
     #[error("the socket path {0} is longer than the {MAX_SOCKET_PATH} bytes a unix socket allows; set MOS_DATA_DIR to a shorter path")]
     SocketPathTooLong(PathBuf),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{program} failed ({status}):\n{output}")]
-    Command {
-        program: String,
-        status: String,
-        output: String,
-    },
+    Command { program: String, status: String, output: String },
     #[error("the embedded PostgreSQL did not accept connections within {seconds} s; its log is {log}", log = .log.display())]
     NotReady { seconds: u64, log: PathBuf },
     #[error("the embedded PostgreSQL refused a connection: {0}")]
@@ -58,10 +51,7 @@ pub enum ClusterError {
 type Result<T> = std::result::Result<T, ClusterError>;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
-    move |source| ClusterError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| ClusterError::Io { path: path.to_owned(), source }
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`.
@@ -79,16 +69,13 @@ impl PgBinaries {
         let candidates: Vec<PathBuf> = match explicit {
             Some(dir) => vec![dir.to_owned()],
             None => {
-                let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-                    .map(|p| std::env::split_paths(&p).collect())
-                    .unwrap_or_default();
+                let mut dirs: Vec<PathBuf> =
+                    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
                 let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
                     .into_iter()
                     .flatten()
                     .flatten()
-                    .filter_map(|e| {
-                        Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin")))
-                    })
+                    .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
                     .collect();
                 versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
                 dirs.extend(versioned.into_iter().map(|(_, dir)| dir));
@@ -119,9 +106,7 @@ impl PgBinaries {
 }
 
 fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 /// How the cluster is meant to live.
@@ -151,21 +136,11 @@ impl Cluster {
         std::fs::create_dir_all(root).map_err(io(root))?;
         let root = std::fs::canonicalize(root).map_err(io(root))?;
         let run_as = if nix::unistd::geteuid().is_root() {
-            Some(
-                User::from_name("postgres")
-                    .ok()
-                    .flatten()
-                    .ok_or(ClusterError::NoPostgresUser)?,
-            )
+            Some(User::from_name("postgres").ok().flatten().ok_or(ClusterError::NoPostgresUser)?)
         } else {
             None
         };
-        let cluster = Self {
-            bin,
-            pgdata: root.join("pg"),
-            log: root.join("postgres.log"),
-            run_as,
-        };
+        let cluster = Self { bin, pgdata: root.join("pg"), log: root.join("postgres.log"), run_as };
         let socket = cluster.pgdata.join(format!(".s.PGSQL.{PORT}"));
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(ClusterError::SocketPathTooLong(socket));
@@ -186,18 +161,12 @@ impl Cluster {
     async fn initdb(&self) -> Result<()> {
         tracing::info!(pgdata = %self.pgdata.display(), "creating the embedded PostgreSQL cluster");
         std::fs::create_dir_all(&self.pgdata).map_err(io(&self.pgdata))?;
-        std::fs::set_permissions(&self.pgdata, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(&self.pgdata))?;
+        std::fs::set_permissions(&self.pgdata, std::fs::Permissions::from_mode(0o700)).map_err(io(&self.pgdata))?;
         self.hand_over(&self.pgdata)?;
         let mut cmd = self.command("initdb");
         cmd.arg("--pgdata")
             .arg(&self.pgdata)
-            .args([
-                "--username",
-                SUPERUSER,
-                "--auth-local=peer",
-                "--auth-host=reject",
-            ])
+            .args(["--username", SUPERUSER, "--auth-local=peer", "--auth-host=reject"])
             .args(["--encoding=UTF8", "--locale=C", "--no-instructions"]);
         run(cmd, "initdb").await?;
 
@@ -210,10 +179,7 @@ impl Cluster {
         }
         self.write_owned(&self.pgdata.join("pg_ident.conf"), &ident)?;
         // Only the unix socket, only peer authentication through the map above.
-        self.write_owned(
-            &self.pgdata.join("pg_hba.conf"),
-            "# written by mos\nlocal  all  all  peer  map=mos\n",
-        )?;
+        self.write_owned(&self.pgdata.join("pg_hba.conf"), "# written by mos\nlocal  all  all  peer  map=mos\n")?;
         let conf = self.pgdata.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).map_err(io(&conf))?;
         text.push_str("\n# Settings that follow the data directory; rewritten by mos at every start.\ninclude_if_exists = 'mos.conf'\n");
@@ -241,8 +207,7 @@ impl Cluster {
 
     fn hand_over(&self, path: &Path) -> Result<()> {
         if let Some(user) = &self.run_as {
-            std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
-                .map_err(io(path))?;
+            std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io(path))?;
         }
         Ok(())
     }
@@ -250,11 +215,7 @@ impl Cluster {
     /// The name peer authentication sees for this process.
     fn client_user_name(&self) -> Result<String> {
         let uid = nix::unistd::geteuid();
-        User::from_uid(uid)
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .ok_or(ClusterError::NoUserName(uid.as_raw()))
+        User::from_uid(uid).ok().flatten().map(|u| u.name).ok_or(ClusterError::NoUserName(uid.as_raw()))
     }
 
     fn command(&self, program: &str) -> Command {
@@ -292,16 +253,13 @@ impl Cluster {
     /// gone, or belongs to something else (pid reuse after a crash or reboot), is stale.
     pub fn running(&self) -> bool {
         let pidfile = self.pgdata.join("postmaster.pid");
-        let Some(pid) = std::fs::read_to_string(&pidfile)
-            .ok()
-            .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
+        let Some(pid) =
+            std::fs::read_to_string(&pidfile).ok().and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
         else {
             return false;
         };
         // The postmaster's working directory is its data directory.
-        std::fs::read_link(format!("/proc/{pid}/cwd"))
-            .map(|cwd| cwd == self.pgdata)
-            .unwrap_or(false)
+        std::fs::read_link(format!("/proc/{pid}/cwd")).map(|cwd| cwd == self.pgdata).unwrap_or(false)
     }
 
     fn clear_stale_lock(&self) -> Result<()> {
@@ -328,21 +286,15 @@ impl Cluster {
             self.write_owned(&self.log, "")?;
         }
         let mut cmd = self.command("pg_ctl");
-        cmd.arg("start")
-            .arg("--pgdata")
-            .arg(&self.pgdata)
-            .arg("--log")
-            .arg(&self.log)
-            .args(["--wait", "--timeout=60", "--silent"]);
+        cmd.arg("start").arg("--pgdata").arg(&self.pgdata).arg("--log").arg(&self.log).args([
+            "--wait",
+            "--timeout=60",
+            "--silent",
+        ]);
         match run(cmd, "pg_ctl start").await {
             Ok(()) => {}
             // Another mos started it between our look and our start.
-            Err(_) if self.running() => {
-                return self
-                    .wait_ready(Duration::from_secs(30))
-                    .await
-                    .map(|()| false)
-            }
+            Err(_) if self.running() => return self.wait_ready(Duration::from_secs(30)).await.map(|()| false),
             Err(e) => return Err(self.with_log_tail(e)),
         }
         self.wait_ready(Duration::from_secs(30)).await?;
@@ -366,13 +318,8 @@ wait "$pid"
 rm -rf "$tmp""#;
         let mut cmd = std::process::Command::new("/bin/sh");
         cmd.arg("-c").arg(script).arg("mos-test-postgres");
-        cmd.arg(self.bin.path("postgres"))
-            .arg(&self.pgdata)
-            .arg(&self.log)
-            .arg(remove_after);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.arg(self.bin.path("postgres")).arg(&self.pgdata).arg(&self.log).arg(remove_after);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
         if let Some(user) = &self.run_as {
             use std::os::unix::process::CommandExt;
             cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
@@ -390,35 +337,22 @@ rm -rf "$tmp""#;
                     let _ = conn.close().await;
                     return Ok(());
                 }
-                Err(_) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                Err(_) => {
-                    return Err(ClusterError::NotReady {
-                        seconds: timeout.as_secs(),
-                        log: self.log.clone(),
-                    })
-                }
+                Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(_) => return Err(ClusterError::NotReady { seconds: timeout.as_secs(), log: self.log.clone() }),
             }
         }
     }
 
     /// Creates `database` unless it exists.
     pub async fn ensure_database(&self, database: &str) -> Result<()> {
-        let mut conn = self
-            .connect_options(SUPERUSER, "postgres")
-            .connect()
+        let mut conn = self.connect_options(SUPERUSER, "postgres").connect().await?;
+        let exists: bool = sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
+            .bind(database)
+            .fetch_one(&mut conn)
             .await?;
-        let exists: bool =
-            sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
-                .bind(database)
-                .fetch_one(&mut conn)
-                .await?;
         if !exists {
             let quoted = database.replace('"', "\"\"");
-            sqlx::raw_sql(&format!("create database \"{quoted}\""))
-                .execute(&mut conn)
-                .await?;
+            sqlx::raw_sql(&format!("create database \"{quoted}\"")).execute(&mut conn).await?;
         }
         conn.close().await?;
         Ok(())
@@ -430,26 +364,14 @@ rm -rf "$tmp""#;
             return Ok(());
         }
         let mut cmd = self.command("pg_ctl");
-        cmd.arg("stop").arg("--pgdata").arg(&self.pgdata).args([
-            "--mode=fast",
-            "--wait",
-            "--timeout=60",
-            "--silent",
-        ]);
-        run(cmd, "pg_ctl stop")
-            .await
-            .map_err(|e| self.with_log_tail(e))?;
+        cmd.arg("stop").arg("--pgdata").arg(&self.pgdata).args(["--mode=fast", "--wait", "--timeout=60", "--silent"]);
+        run(cmd, "pg_ctl stop").await.map_err(|e| self.with_log_tail(e))?;
         tracing::info!(pgdata = %self.pgdata.display(), "stopped the embedded PostgreSQL");
         Ok(())
     }
 
     fn with_log_tail(&self, e: ClusterError) -> ClusterError {
-        let ClusterError::Command {
-            program,
-            status,
-            mut output,
-        } = e
-        else {
+        let ClusterError::Command { program, status, mut output } = e else {
             return e;
         };
         if let Ok(log) = std::fs::read_to_string(&self.log) {
@@ -459,20 +381,13 @@ rm -rf "$tmp""#;
             output.push_str(":\n");
             output.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         }
-        ClusterError::Command {
-            program,
-            status,
-            output,
-        }
+        ClusterError::Command { program, status, output }
     }
 }
 
 async fn run(mut cmd: Command, program: &str) -> Result<()> {
     cmd.stdin(Stdio::null()).kill_on_drop(true);
-    let out = cmd.output().await.map_err(|source| ClusterError::Io {
-        path: PathBuf::from(program),
-        source,
-    })?;
+    let out = cmd.output().await.map_err(|source| ClusterError::Io { path: PathBuf::from(program), source })?;
     if out.status.success() {
         return Ok(());
     }
@@ -480,11 +395,7 @@ async fn run(mut cmd: Command, program: &str) -> Result<()> {
     if output.is_empty() {
         output = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     }
-    Err(ClusterError::Command {
-        program: program.to_owned(),
-        status: out.status.to_string(),
-        output,
-    })
+    Err(ClusterError::Command { program: program.to_owned(), status: out.status.to_string(), output })
 }
 
 /// Every directory from `/` down to `path` must let `user` pass (execute permission).
@@ -498,12 +409,7 @@ fn check_reachable(path: &Path, user: &User) -> Result<()> {
         if !passes {
             return Err(ClusterError::Unreachable {
                 path: path.to_owned(),
-                why: format!(
-                    "{} has mode {:o} and is owned by uid {}",
-                    dir.display(),
-                    mode & 0o7777,
-                    meta.uid()
-                ),
+                why: format!("{} has mode {:o} and is owned by uid {}", dir.display(), mode & 0o7777, meta.uid()),
             });
         }
     }

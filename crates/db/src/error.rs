@@ -14,12 +14,7 @@ pub enum DbError {
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     #[error("migration {version} ({name}) was changed after it was applied: the database records checksum {applied}, this build has {embedded}")]
-    ChecksumMismatch {
-        version: i64,
-        name: String,
-        applied: String,
-        embedded: String,
-    },
+    ChecksumMismatch { version: i64, name: String, applied: String, embedded: String },
     #[error("the database has migration {version} ({name}) that this build does not know; refusing to run an older build against a newer schema")]
     UnknownMigration { version: i64, name: String },
     #[error("{count} migration(s) pending ({names}); run `mos migrate` first")]
@@ -30,6 +25,14 @@ pub enum DbError {
     Sqlx(sqlx::Error),
 }
 
+impl DbError {
+    /// The database could not be reached or had no connection to spare: worth a 503 and a
+    /// retry, unlike a bug.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)))
+    }
+}
+
 impl From<sqlx::Error> for DbError {
     fn from(e: sqlx::Error) -> Self {
         let Some(db) = e.as_database_error() else {
@@ -37,17 +40,11 @@ impl From<sqlx::Error> for DbError {
         };
         let constraint = || db.constraint().unwrap_or("unknown").to_owned();
         match db.kind() {
-            ErrorKind::UniqueViolation => DbError::Conflict {
-                constraint: constraint(),
-            },
-            ErrorKind::CheckViolation
-            | ErrorKind::ForeignKeyViolation
-            | ErrorKind::NotNullViolation => DbError::Invalid {
-                constraint: constraint(),
-            },
-            _ if db.code().as_deref() == Some("42501") => {
-                DbError::PermissionDenied(db.message().to_owned())
+            ErrorKind::UniqueViolation => DbError::Conflict { constraint: constraint() },
+            ErrorKind::CheckViolation | ErrorKind::ForeignKeyViolation | ErrorKind::NotNullViolation => {
+                DbError::Invalid { constraint: constraint() }
             }
+            _ if db.code().as_deref() == Some("42501") => DbError::PermissionDenied(db.message().to_owned()),
             _ => DbError::Sqlx(e),
         }
     }
@@ -56,7 +53,5 @@ impl From<sqlx::Error> for DbError {
 /// A stored value that fails the rule its constraint enforces: the database was changed
 /// behind the application's back.
 pub(crate) fn stored(constraint: &str) -> DbError {
-    DbError::Invalid {
-        constraint: constraint.to_owned(),
-    }
+    DbError::Invalid { constraint: constraint.to_owned() }
 }

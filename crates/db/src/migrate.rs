@@ -23,16 +23,8 @@ impl Migration {
 
 /// Every migration this build knows, in order. Never edit one that has shipped: add another.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "foundation",
-        sql: include_str!("../migrations/0001_foundation.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "identity",
-        sql: include_str!("../migrations/0002_identity.sql"),
-    },
+    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/0001_foundation.sql") },
+    Migration { version: 2, name: "identity", sql: include_str!("../migrations/0002_identity.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.
@@ -93,9 +85,7 @@ impl std::fmt::Debug for Migration {
 /// Compares the database with this build; fails on a changed or unknown migration.
 pub async fn status(conn: &mut PgConnection) -> Result<Status> {
     let exists: bool =
-        sqlx::query_scalar("select to_regclass('mos_migrations.applied') is not null")
-            .fetch_one(&mut *conn)
-            .await?;
+        sqlx::query_scalar("select to_regclass('mos_migrations.applied') is not null").fetch_one(&mut *conn).await?;
     let rows = if exists {
         sqlx::query("select version, name, checksum from mos_migrations.applied order by version")
             .fetch_all(&mut *conn)
@@ -121,10 +111,7 @@ pub async fn status(conn: &mut PgConnection) -> Result<Status> {
         }
         applied.push(version);
     }
-    let pending = MIGRATIONS
-        .iter()
-        .filter(|m| !applied.contains(&m.version))
-        .collect();
+    let pending = MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)).collect();
     Ok(Status { applied, pending })
 }
 
@@ -136,12 +123,7 @@ pub async fn ensure_current(conn: &mut PgConnection) -> Result<()> {
     } else {
         Err(DbError::Pending {
             count: status.pending.len(),
-            names: status
-                .pending
-                .iter()
-                .map(|m| format!("{m:?}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            names: status.pending.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", "),
         })
     }
 }
@@ -149,15 +131,9 @@ pub async fn ensure_current(conn: &mut PgConnection) -> Result<()> {
 /// Applies every pending migration; returns the ones it applied (none when already current).
 /// `conn` must be a role that may create roles, or whose roles were made beforehand.
 pub async fn run(conn: &mut PgConnection) -> Result<Vec<&'static Migration>> {
-    sqlx::query("select pg_advisory_lock($1)")
-        .bind(LOCK_KEY)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("select pg_advisory_lock($1)").bind(LOCK_KEY).execute(&mut *conn).await?;
     let result = apply_pending(conn).await;
-    sqlx::query("select pg_advisory_unlock($1)")
-        .bind(LOCK_KEY)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("select pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *conn).await?;
     result
 }
 
@@ -167,23 +143,19 @@ async fn apply_pending(conn: &mut PgConnection) -> Result<Vec<&'static Migration
     for migration in &pending {
         let started = std::time::Instant::now();
         let mut tx = conn.begin().await?;
-        sqlx::raw_sql("set local role mos_owner")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::raw_sql("set local role mos_owner").execute(&mut *tx).await?;
         sqlx::raw_sql(migration.sql).execute(&mut *tx).await?;
-        sqlx::query("insert into mos_migrations.applied (version, name, checksum, duration_ms) values ($1, $2, $3, $4)")
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(migration.checksum())
-            .bind(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "insert into mos_migrations.applied (version, name, checksum, duration_ms) values ($1, $2, $3, $4)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(migration.checksum())
+        .bind(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        tracing::info!(
-            version = migration.version,
-            name = migration.name,
-            "applied migration"
-        );
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
     }
     Ok(pending)
 }

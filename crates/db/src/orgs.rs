@@ -19,20 +19,14 @@ pub struct Organization {
 
 /// Creates the organization that `tx` is scoped to.
 pub async fn insert(tx: &mut TenantTx, slug: &Slug, name: &OrgName) -> Result<Organization> {
-    let created_at: DateTime<Utc> = sqlx::query_scalar(
-        "insert into app.organizations (id, slug, name) values ($1, $2, $3) returning created_at",
-    )
-    .bind(tx.org().as_uuid())
-    .bind(slug.as_str())
-    .bind(name.as_str())
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(Organization {
-        id: tx.org(),
-        slug: slug.clone(),
-        name: name.clone(),
-        created_at,
-    })
+    let created_at: DateTime<Utc> =
+        sqlx::query_scalar("insert into app.organizations (id, slug, name) values ($1, $2, $3) returning created_at")
+            .bind(tx.org().as_uuid())
+            .bind(slug.as_str())
+            .bind(name.as_str())
+            .fetch_one(tx.conn())
+            .await?;
+    Ok(Organization { id: tx.org(), slug: slug.clone(), name: name.clone(), created_at })
 }
 
 /// The organization `tx` is scoped to, if it exists.
@@ -75,8 +69,7 @@ pub async fn members(tx: &mut TenantTx) -> Result<Vec<(UserId, Role)>> {
     .await?;
     rows.iter()
         .map(|row| {
-            let user =
-                UserId::from_uuid(row.try_get("user_id")?).map_err(|_| stored("users_id_v7"))?;
+            let user = UserId::from_uuid(row.try_get("user_id")?).map_err(|_| stored("users_id_v7"))?;
             let role: String = row.try_get("role")?;
             let role = role.parse().map_err(|_| stored("app.role"))?;
             Ok((user, role))

@@ -36,11 +36,9 @@ impl AppPool {
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    prepare(conn, set_role)
-                        .await
-                        .map_err(|e| sqlx::Error::Configuration(Box::new(e)))
-                })
+                Box::pin(
+                    async move { prepare(conn, set_role).await.map_err(|e| sqlx::Error::Configuration(Box::new(e))) },
+                )
             })
             .connect_with(options.connect)
             .await?;
@@ -49,31 +47,22 @@ impl AppPool {
 
     /// Opens a transaction scoped to one tenant (and the acting user, when known).
     pub async fn begin_tenant(&self, org: OrgId, actor: Option<UserId>) -> Result<TenantTx> {
-        TenantTx::begin(&self.pool, org, actor)
-            .await
-            .map_err(unwrap_configuration)
+        TenantTx::begin(&self.pool, org, actor).await.map_err(unwrap_configuration)
     }
 
     /// Opens a transaction scoped to one user's private rows.
     pub async fn begin_user(&self, user: UserId) -> Result<UserTx> {
-        UserTx::begin(&self.pool, user)
-            .await
-            .map_err(unwrap_configuration)
+        UserTx::begin(&self.pool, user).await.map_err(unwrap_configuration)
     }
 
     /// Opens a transaction with no context, for redeeming a token before the user is known.
     pub async fn begin_lookup(&self) -> Result<LookupTx> {
-        LookupTx::begin(&self.pool)
-            .await
-            .map_err(unwrap_configuration)
+        LookupTx::begin(&self.pool).await.map_err(unwrap_configuration)
     }
 
     /// Readiness: can a connection be had and used?
     pub async fn ping(&self) -> Result<()> {
-        self.pool
-            .execute("select 1")
-            .await
-            .map_err(unwrap_configuration)?;
+        self.pool.execute("select 1").await.map_err(unwrap_configuration)?;
         Ok(())
     }
 
@@ -95,14 +84,12 @@ async fn prepare(conn: &mut PgConnection, set_role: bool) -> Result<()> {
     }
     // Citus forwards `SET LOCAL` (how TenantTx sets the tenant) to its workers only with this;
     // on plain PostgreSQL it is an inert placeholder setting.
-    conn.execute("set citus.propagate_set_commands = 'local'")
-        .await?;
+    conn.execute("set citus.propagate_set_commands = 'local'").await?;
     // `current_user` is the role RLS evaluates, after any SET ROLE.
-    let (role, superuser, bypass): (String, bool, bool) = sqlx::query_as(
-        "select rolname::text, rolsuper, rolbypassrls from pg_roles where rolname = current_user",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let (role, superuser, bypass): (String, bool, bool) =
+        sqlx::query_as("select rolname::text, rolsuper, rolbypassrls from pg_roles where rolname = current_user")
+            .fetch_one(&mut *conn)
+            .await?;
     let why = match (superuser, bypass) {
         (true, _) => "is a superuser",
         (false, true) => "bypasses row-level security",

@@ -30,14 +30,7 @@ pub struct Listed {
     pub user_agent: Option<String>,
 }
 
-type ListedRow = (
-    uuid::Uuid,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    Option<IpNetwork>,
-    Option<String>,
-);
+type ListedRow = (uuid::Uuid, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>, Option<IpNetwork>, Option<String>);
 
 fn interval(d: Duration) -> Result<PgInterval> {
     PgInterval::try_from(d).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
@@ -73,12 +66,7 @@ pub async fn create(
 }
 
 /// The live session behind a token, which this use keeps alive for another `idle`.
-pub async fn touch(
-    pool: &AppPool,
-    token_hash: &[u8; 32],
-    now: DateTime<Utc>,
-    idle: Duration,
-) -> Result<Option<Live>> {
+pub async fn touch(pool: &AppPool, token_hash: &[u8; 32], now: DateTime<Utc>, idle: Duration) -> Result<Option<Live>> {
     let row: Option<(uuid::Uuid, uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> =
         sqlx::query_as("select session_id, user_id, authenticated_at, expires_at from app.session_touch($1, $2, $3)")
             .bind(&token_hash[..])
@@ -110,41 +98,31 @@ pub async fn list_live(tx: &mut UserTx, now: DateTime<Utc>, idle: Duration) -> R
     .fetch_all(tx.conn())
     .await?;
     rows.into_iter()
-        .map(
-            |(id, created_at, last_seen_at, expires_at, ip, user_agent)| {
-                Ok(Listed {
-                    id: session_id(id)?,
-                    created_at,
-                    last_seen_at,
-                    expires_at,
-                    ip: ip.map(|n| n.ip()),
-                    user_agent,
-                })
-            },
-        )
+        .map(|(id, created_at, last_seen_at, expires_at, ip, user_agent)| {
+            Ok(Listed { id: session_id(id)?, created_at, last_seen_at, expires_at, ip: ip.map(|n| n.ip()), user_agent })
+        })
         .collect()
 }
 
 /// Ends one of the user's sessions; false when there is no such live session of theirs.
 pub async fn revoke(tx: &mut UserTx, id: SessionId, now: DateTime<Utc>) -> Result<bool> {
-    let done = sqlx::query("update app.sessions set revoked_at = $3 where user_id = $1 and id = $2 and revoked_at is null")
-        .bind(tx.user().as_uuid())
-        .bind(id.as_uuid())
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    let done =
+        sqlx::query("update app.sessions set revoked_at = $3 where user_id = $1 and id = $2 and revoked_at is null")
+            .bind(tx.user().as_uuid())
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(tx.conn())
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Ends every session of the user; how many there were.
 pub async fn revoke_all(tx: &mut UserTx, now: DateTime<Utc>) -> Result<u64> {
-    let done = sqlx::query(
-        "update app.sessions set revoked_at = $2 where user_id = $1 and revoked_at is null",
-    )
-    .bind(tx.user().as_uuid())
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+    let done = sqlx::query("update app.sessions set revoked_at = $2 where user_id = $1 and revoked_at is null")
+        .bind(tx.user().as_uuid())
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -192,26 +170,19 @@ pub async fn attempt_challenge(
             .bind(max_attempts)
             .fetch_optional(pool.without_context())
             .await?;
-    row.map(|(challenge, user)| {
-        Ok((
-            challenge,
-            UserId::from_uuid(user).map_err(|_| stored("users_id_v7"))?,
-        ))
-    })
-    .transpose()
+    row.map(|(challenge, user)| Ok((challenge, UserId::from_uuid(user).map_err(|_| stored("users_id_v7"))?)))
+        .transpose()
 }
 
 /// Marks a challenge spent; false if a concurrent request spent it first.
-pub async fn consume_challenge(
-    tx: &mut UserTx,
-    challenge: uuid::Uuid,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let done = sqlx::query("update app.login_challenges set consumed_at = $3 where user_id = $1 and id = $2 and consumed_at is null")
-        .bind(tx.user().as_uuid())
-        .bind(challenge)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+pub async fn consume_challenge(tx: &mut UserTx, challenge: uuid::Uuid, now: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query(
+        "update app.login_challenges set consumed_at = $3 where user_id = $1 and id = $2 and consumed_at is null",
+    )
+    .bind(tx.user().as_uuid())
+    .bind(challenge)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -34,26 +34,15 @@ pub struct LookupTx {
 /// unlike `set_config`, this form is what Citus forwards to its workers
 /// (`citus.propagate_set_commands = local`). The `Display` of an id is a bare hyphenated UUID,
 /// so nothing a client sent can reach this string.
-async fn set_local(
-    tx: &mut Transaction<'static, Postgres>,
-    setting: &'static str,
-    value: String,
-) -> sqlx::Result<()> {
+async fn set_local(tx: &mut Transaction<'static, Postgres>, setting: &'static str, value: String) -> sqlx::Result<()> {
     let sql = format!("set local {setting} = '{value}'");
     // Not `raw_sql`: its future is not `Send` in sqlx 0.8. Not cached: the text differs per id.
-    sqlx::query(&sql)
-        .persistent(false)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(&sql).persistent(false).execute(&mut **tx).await?;
     Ok(())
 }
 
 impl TenantTx {
-    pub(crate) async fn begin(
-        pool: &PgPool,
-        org: OrgId,
-        actor: Option<UserId>,
-    ) -> sqlx::Result<Self> {
+    pub(crate) async fn begin(pool: &PgPool, org: OrgId, actor: Option<UserId>) -> sqlx::Result<Self> {
         let mut tx = pool.begin().await?;
         set_local(&mut tx, "app.current_tenant_id", org.to_string()).await?;
         if let Some(user) = actor {
@@ -87,9 +76,7 @@ impl TenantTx {
 
 impl LookupTx {
     pub(crate) async fn begin(pool: &PgPool) -> sqlx::Result<Self> {
-        Ok(Self {
-            tx: pool.begin().await?,
-        })
+        Ok(Self { tx: pool.begin().await? })
     }
 
     /// Names the user for the rest of the transaction.

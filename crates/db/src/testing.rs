@@ -30,40 +30,21 @@ async fn shared() -> &'static Shared {
         .get_or_init(|| async {
             let bin = PgBinaries::locate(std::env::var_os("PG_BIN").as_deref().map(Path::new))
                 .expect("PostgreSQL server binaries for the test cluster");
-            let root = tempfile::Builder::new()
-                .prefix("mos-test-")
-                .tempdir()
-                .expect("a temporary directory")
-                .keep();
+            let root = tempfile::Builder::new().prefix("mos-test-").tempdir().expect("a temporary directory").keep();
             std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
                 .expect("temporary directory permissions");
-            let cluster = Cluster::init(bin, &root, Tuning::Throwaway)
-                .await
-                .expect("initdb of the test cluster");
-            let watchdog = cluster
-                .start_supervised(&root)
-                .expect("starting the test cluster");
+            let cluster = Cluster::init(bin, &root, Tuning::Throwaway).await.expect("initdb of the test cluster");
+            let watchdog = cluster.start_supervised(&root).expect("starting the test cluster");
             cluster
                 .wait_ready(std::time::Duration::from_secs(60))
                 .await
                 .expect("the test cluster accepting connections");
-            cluster
-                .ensure_database(TEMPLATE)
-                .await
-                .expect("the template database");
-            let mut conn = cluster
-                .connect_options(SUPERUSER, TEMPLATE)
-                .connect()
-                .await
-                .expect("connect to the template");
-            migrate::run(&mut conn)
-                .await
-                .expect("migrating the template");
+            cluster.ensure_database(TEMPLATE).await.expect("the template database");
+            let mut conn =
+                cluster.connect_options(SUPERUSER, TEMPLATE).connect().await.expect("connect to the template");
+            migrate::run(&mut conn).await.expect("migrating the template");
             drop(conn);
-            Shared {
-                cluster,
-                _watchdog: Mutex::new(watchdog),
-            }
+            Shared { cluster, _watchdog: Mutex::new(watchdog) }
         })
         .await
 }
@@ -88,24 +69,14 @@ impl TestDb {
     async fn create(template: Option<&str>) -> Self {
         let shared = shared().await;
         let name = format!("test_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = shared
-            .cluster
-            .connect_options(SUPERUSER, "postgres")
-            .connect()
-            .await
-            .expect("connect to the test cluster");
+        let mut conn =
+            shared.cluster.connect_options(SUPERUSER, "postgres").connect().await.expect("connect to the test cluster");
         let sql = match template {
             Some(t) => format!("create database {name} template {t}"),
             None => format!("create database {name}"),
         };
-        sqlx::raw_sql(&sql)
-            .execute(&mut conn)
-            .await
-            .expect("create the test database");
-        Self {
-            name,
-            cluster: &shared.cluster,
-        }
+        sqlx::raw_sql(&sql).execute(&mut conn).await.expect("create the test database");
+        Self { name, cluster: &shared.cluster }
     }
 
     pub fn cluster(&self) -> &Cluster {
@@ -122,46 +93,29 @@ impl TestDb {
 
     /// The superuser: bypasses RLS. For arranging data and tampering, never for proving isolation.
     pub async fn superuser(&self) -> PgConnection {
-        self.superuser_options()
-            .connect()
-            .await
-            .expect("superuser connection")
+        self.superuser_options().connect().await.expect("superuser connection")
     }
 
     /// A raw connection as `app_user` with no request context at all.
     pub async fn app_user(&self) -> PgConnection {
-        self.app_options()
-            .connect()
-            .await
-            .expect("app_user connection")
+        self.app_options().connect().await.expect("app_user connection")
     }
 
     /// The superuser switched to the NOLOGIN owner role, as a migration runs.
     pub async fn owner(&self) -> PgConnection {
         let mut conn = self.superuser().await;
-        sqlx::raw_sql("set role mos_owner")
-            .execute(&mut conn)
-            .await
-            .expect("set role mos_owner");
+        sqlx::raw_sql("set role mos_owner").execute(&mut conn).await.expect("set role mos_owner");
         conn
     }
 
     pub async fn app_pool(&self, max_connections: u32) -> AppPool {
-        AppPool::connect(AppPoolOptions {
-            connect: self.app_options(),
-            set_role: false,
-            max_connections,
-        })
-        .await
-        .expect("app_user pool")
+        AppPool::connect(AppPoolOptions { connect: self.app_options(), set_role: false, max_connections })
+            .await
+            .expect("app_user pool")
     }
 
     /// A `DATABASE_URL` for the superuser, for running the `mos` binary against this database.
     pub fn database_url(&self) -> String {
-        format!(
-            "postgres://{SUPERUSER}@localhost/{}?host={}",
-            self.name,
-            self.cluster.pgdata().display()
-        )
+        format!("postgres://{SUPERUSER}@localhost/{}?host={}", self.name, self.cluster.pgdata().display())
     }
 }

@@ -38,34 +38,23 @@ impl Hit {
 
 /// Counts an attempt under `key` as a failure before it is judged; [`clear`] undoes that on success.
 pub async fn hit(pool: &AppPool, key: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Hit> {
-    let window = policy
-        .window
-        .map(PgInterval::try_from)
-        .transpose()
-        .map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))?;
-    let (allowed, failures, retry_after): (bool, i32, Option<i32>) = sqlx::query_as(
-        "select allowed, failures, retry_after from app.throttle_hit($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(policy.free)
-    .bind(policy.cap_secs)
-    .bind(policy.hard)
-    .bind(window)
-    .fetch_one(pool.without_context())
-    .await?;
-    Ok(Hit {
-        allowed,
-        failures,
-        retry_after,
-    })
+    let window =
+        policy.window.map(PgInterval::try_from).transpose().map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))?;
+    let (allowed, failures, retry_after): (bool, i32, Option<i32>) =
+        sqlx::query_as("select allowed, failures, retry_after from app.throttle_hit($1, $2, $3, $4, $5, $6)")
+            .bind(key)
+            .bind(now)
+            .bind(policy.free)
+            .bind(policy.cap_secs)
+            .bind(policy.hard)
+            .bind(window)
+            .fetch_one(pool.without_context())
+            .await?;
+    Ok(Hit { allowed, failures, retry_after })
 }
 
 /// Forgets the failures under `key` (a success, or a password reset unlocking an account).
 pub async fn clear(pool: &AppPool, key: &str) -> Result<()> {
-    sqlx::query("select app.throttle_clear($1)")
-        .bind(key)
-        .execute(pool.without_context())
-        .await?;
+    sqlx::query("select app.throttle_clear($1)").bind(key).execute(pool.without_context()).await?;
     Ok(())
 }

@@ -26,12 +26,7 @@ pub struct Profile {
     pub created_at: DateTime<Utc>,
 }
 
-type ProfileRow = (
-    String,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    DateTime<Utc>,
-);
+type ProfileRow = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>, DateTime<Utc>);
 
 fn stored_user_id(id: uuid::Uuid) -> Result<UserId> {
     UserId::from_uuid(id).map_err(|_| stored("users_id_v7"))
@@ -57,46 +52,41 @@ pub async fn insert(
 
 /// The account behind an email address, for checking a password.
 pub async fn find_login(pool: &AppPool, email: &Email) -> Result<Option<LoginRecord>> {
-    let row: Option<(uuid::Uuid, String, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
-        "select user_id, password_hash, email_verified_at, totp_enabled from app.find_login($1)",
-    )
-    .bind(email.as_str())
-    .fetch_optional(pool.without_context())
-    .await?;
+    let row: Option<(uuid::Uuid, String, Option<DateTime<Utc>>, bool)> =
+        sqlx::query_as("select user_id, password_hash, email_verified_at, totp_enabled from app.find_login($1)")
+            .bind(email.as_str())
+            .fetch_optional(pool.without_context())
+            .await?;
     row.map(|(id, password_hash, email_verified_at, totp_enabled)| {
-        Ok(LoginRecord {
-            user: stored_user_id(id)?,
-            password_hash,
-            email_verified_at,
-            totp_enabled,
-        })
+        Ok(LoginRecord { user: stored_user_id(id)?, password_hash, email_verified_at, totp_enabled })
     })
     .transpose()
 }
 
 pub async fn profile(tx: &mut UserTx) -> Result<Option<Profile>> {
-    let row: Option<ProfileRow> = sqlx::query_as(
-        "select email, email_verified_at, totp_enabled_at, created_at from app.users where id = $1",
-    )
-    .bind(tx.user().as_uuid())
-    .fetch_optional(tx.conn())
-    .await?;
-    Ok(row.map(
-        |(email, email_verified_at, totp_enabled_at, created_at)| Profile {
-            id: tx.user(),
-            email,
-            email_verified_at,
-            totp_enabled_at,
-            created_at,
-        },
-    ))
+    let row: Option<ProfileRow> =
+        sqlx::query_as("select email, email_verified_at, totp_enabled_at, created_at from app.users where id = $1")
+            .bind(tx.user().as_uuid())
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(row.map(|(email, email_verified_at, totp_enabled_at, created_at)| Profile {
+        id: tx.user(),
+        email,
+        email_verified_at,
+        totp_enabled_at,
+        created_at,
+    }))
 }
 
-pub async fn set_password_hash(
-    tx: &mut UserTx,
-    password_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
+/// The stored hash of the user's password, for confirming it again.
+pub async fn password_hash(tx: &mut UserTx) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("select password_hash from app.users where id = $1")
+        .bind(tx.user().as_uuid())
+        .fetch_optional(tx.conn())
+        .await?)
+}
+
+pub async fn set_password_hash(tx: &mut UserTx, password_hash: &str, now: DateTime<Utc>) -> Result<()> {
     sqlx::query("update app.users set password_hash = $2, updated_at = $3 where id = $1")
         .bind(tx.user().as_uuid())
         .bind(password_hash)
@@ -139,20 +129,20 @@ pub async fn replace_email_token(
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
     let table = kind.table();
-    sqlx::query(&format!(
-        "delete from {table} where user_id = $1 and used_at is null"
-    ))
-    .bind(tx.user().as_uuid())
-    .execute(tx.conn())
-    .await?;
-    sqlx::query(&format!("insert into {table} (id, user_id, token_hash, created_at, expires_at) values ($1, $2, $3, $4, $5)"))
-        .bind(uuid::Uuid::now_v7())
+    sqlx::query(&format!("delete from {table} where user_id = $1 and used_at is null"))
         .bind(tx.user().as_uuid())
-        .bind(&token_hash[..])
-        .bind(now)
-        .bind(expires_at)
         .execute(tx.conn())
         .await?;
+    sqlx::query(&format!(
+        "insert into {table} (id, user_id, token_hash, created_at, expires_at) values ($1, $2, $3, $4, $5)"
+    ))
+    .bind(uuid::Uuid::now_v7())
+    .bind(tx.user().as_uuid())
+    .bind(&token_hash[..])
+    .bind(now)
+    .bind(expires_at)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -164,12 +154,11 @@ pub async fn redeem_email_token(
     token_hash: &[u8; 32],
     now: DateTime<Utc>,
 ) -> Result<Option<UserId>> {
-    let user: Option<uuid::Uuid> =
-        sqlx::query_scalar(&format!("select {}($1, $2)", kind.redeem_function()))
-            .bind(&token_hash[..])
-            .bind(now)
-            .fetch_one(tx.conn())
-            .await?;
+    let user: Option<uuid::Uuid> = sqlx::query_scalar(&format!("select {}($1, $2)", kind.redeem_function()))
+        .bind(&token_hash[..])
+        .bind(now)
+        .fetch_one(tx.conn())
+        .await?;
     user.map(stored_user_id).transpose()
 }
 
@@ -237,13 +226,11 @@ pub async fn put_totp_setup(
 
 /// The pending enrollment, if it has not expired.
 pub async fn totp_setup(tx: &mut UserTx, now: DateTime<Utc>) -> Result<Option<Vec<u8>>> {
-    Ok(sqlx::query_scalar(
-        "select secret_encrypted from app.totp_setups where user_id = $1 and expires_at > $2",
-    )
-    .bind(tx.user().as_uuid())
-    .bind(now)
-    .fetch_optional(tx.conn())
-    .await?)
+    Ok(sqlx::query_scalar("select secret_encrypted from app.totp_setups where user_id = $1 and expires_at > $2")
+        .bind(tx.user().as_uuid())
+        .bind(now)
+        .fetch_optional(tx.conn())
+        .await?)
 }
 
 /// Turns two-factor on with the confirmed secret, which must be sealed for this user, and
@@ -256,10 +243,7 @@ pub async fn enable_totp(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let user = tx.user().as_uuid();
-    sqlx::query("delete from app.totp_setups where user_id = $1")
-        .bind(user)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query("delete from app.totp_setups where user_id = $1").bind(user).execute(tx.conn()).await?;
     sqlx::query(
         "update app.users set totp_secret_encrypted = $2, totp_enabled_at = $3, totp_last_used_step = $4, updated_at = $3 where id = $1",
     )
@@ -269,17 +253,16 @@ pub async fn enable_totp(
     .bind(step)
     .execute(tx.conn())
     .await?;
-    sqlx::query("delete from app.recovery_codes where user_id = $1")
-        .bind(user)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query("delete from app.recovery_codes where user_id = $1").bind(user).execute(tx.conn()).await?;
     let hashes: Vec<Vec<u8>> = recovery.iter().map(|h| h.to_vec()).collect();
-    sqlx::query("insert into app.recovery_codes (user_id, code_hash, created_at) select $1, h, $3 from unnest($2::bytea[]) h")
-        .bind(user)
-        .bind(&hashes)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "insert into app.recovery_codes (user_id, code_hash, created_at) select $1, h, $3 from unnest($2::bytea[]) h",
+    )
+    .bind(user)
+    .bind(&hashes)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -292,33 +275,26 @@ pub async fn disable_totp(tx: &mut UserTx, now: DateTime<Utc>) -> Result<()> {
     .bind(now)
     .execute(tx.conn())
     .await?;
-    sqlx::query("delete from app.recovery_codes where user_id = $1")
-        .bind(user)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query("delete from app.recovery_codes where user_id = $1").bind(user).execute(tx.conn()).await?;
     Ok(())
 }
 
 /// Spends a recovery code once; false for an unknown or spent one.
-pub async fn use_recovery_code(
-    tx: &mut UserTx,
-    code_hash: &[u8; 32],
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let done = sqlx::query("update app.recovery_codes set used_at = $3 where user_id = $1 and code_hash = $2 and used_at is null")
-        .bind(tx.user().as_uuid())
-        .bind(&code_hash[..])
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+pub async fn use_recovery_code(tx: &mut UserTx, code_hash: &[u8; 32], now: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query(
+        "update app.recovery_codes set used_at = $3 where user_id = $1 and code_hash = $2 and used_at is null",
+    )
+    .bind(tx.user().as_uuid())
+    .bind(&code_hash[..])
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
 pub async fn recovery_codes_left(tx: &mut UserTx) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "select count(*) from app.recovery_codes where user_id = $1 and used_at is null",
-    )
-    .bind(tx.user().as_uuid())
-    .fetch_one(tx.conn())
-    .await?)
+    Ok(sqlx::query_scalar("select count(*) from app.recovery_codes where user_id = $1 and used_at is null")
+        .bind(tx.user().as_uuid())
+        .fetch_one(tx.conn())
+        .await?)
 }

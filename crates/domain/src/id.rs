@@ -106,10 +106,7 @@ mod tests {
     #[test]
     fn text_that_is_not_a_uuid_is_rejected_with_its_kind() {
         let err = OrgId::parse("x' or 1=1 --").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "organization id must be a UUID, got \"x' or 1=1 --\""
-        );
+        assert_eq!(err.to_string(), "organization id must be a UUID, got \"x' or 1=1 --\"");
     }
 
     #[test]

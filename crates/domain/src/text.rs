@@ -41,12 +41,9 @@ text_newtype!(Slug);
 impl Slug {
     pub fn parse(input: &str) -> Result<Self, TextError> {
         let ok = (3..=63).contains(&input.len())
-            && input.split('-').all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
+            && input
+                .split('-')
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         if ok {
             Ok(Self(input.to_owned()))
         } else {
@@ -76,9 +73,7 @@ impl Email {
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.contains('@')
-            && local
-                .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && !"<>()[]\\,;:\"".contains(c));
+            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"<>()[]\\,;:\"".contains(c));
         if email.len() <= 254 && domain_ok && local_ok {
             Ok(Self(email))
         } else {
@@ -113,26 +108,14 @@ mod tests {
             assert!(Slug::parse(good).is_ok(), "{good}");
         }
         let long = "a".repeat(64);
-        for bad in [
-            "ab",
-            "-acme",
-            "acme-",
-            "ac--me",
-            "Acme",
-            "acme health",
-            "acmé",
-            long.as_str(),
-        ] {
+        for bad in ["ab", "-acme", "acme-", "ac--me", "Acme", "acme health", "acmé", long.as_str()] {
             assert_eq!(Slug::parse(bad), Err(TextError::Slug), "{bad}");
         }
     }
 
     #[test]
     fn emails_are_trimmed_and_lowercased() {
-        assert_eq!(
-            Email::parse("  Ada@Example.COM ").map(|e| e.to_string()),
-            Ok("ada@example.com".into())
-        );
+        assert_eq!(Email::parse("  Ada@Example.COM ").map(|e| e.to_string()), Ok("ada@example.com".into()));
     }
 
     #[test]
@@ -155,10 +138,7 @@ mod tests {
 
     #[test]
     fn organization_names_are_trimmed_and_bounded() {
-        assert_eq!(
-            OrgName::parse("  Acme Health ").map(|n| n.to_string()),
-            Ok("Acme Health".into())
-        );
+        assert_eq!(OrgName::parse("  Acme Health ").map(|n| n.to_string()), Ok("Acme Health".into()));
         assert!(OrgName::parse("   ").is_err());
         assert!(OrgName::parse("a\u{0}b").is_err());
         assert!(OrgName::parse(&"n".repeat(201)).is_err());

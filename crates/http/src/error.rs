@@ -1,45 +1,143 @@
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Every error a handler can return, mapped to an RFC 9457 problem response in this one place.
-/// Server-side causes go to the log; the client gets a stable `type` and a generic text.
+/// Each kind has a stable `type` URI; server-side causes go to the log, never to the client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("the database is not reachable")]
-    Unavailable(#[source] mos_db::DbError),
+    #[error("the request body is not valid JSON for this endpoint: {0}")]
+    MalformedBody(String),
+    #[error("the request body is larger than {} bytes", crate::MAX_BODY_BYTES)]
+    BodyTooLarge,
+    #[error("the request body must be JSON, sent with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("{message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("email or password is incorrect")]
+    InvalidCredentials,
+    #[error("verify your email address first; the link is in the email we sent")]
+    EmailNotVerified,
+    #[error("the link or token is invalid, expired or already used")]
+    InvalidToken,
+    #[error("the sign-in challenge is invalid, expired or out of attempts; sign in again")]
+    InvalidChallenge,
+    #[error("the code is not valid")]
+    InvalidCode,
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("confirm your password (and code) again to make this change")]
+    ReauthenticationRequired,
+    #[error("too many attempts; try again in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
+    #[error("too many failed attempts; the account is locked until its password is reset")]
+    Locked,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("the service is temporarily unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
 }
 
-#[derive(Serialize)]
-struct Problem {
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, `urn:mos:problem:<kind>`.
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: String,
     title: &'static str,
     status: u16,
+    detail: String,
+    /// The request field at fault, for `invalid_field`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'static str>,
+}
+
+impl ApiError {
+    fn describe(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body", "Malformed request body"),
+            BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Request body too large"),
+            UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
+            }
+            Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "Invalid field"),
+            InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
+            EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified", "Email not verified"),
+            InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token", "Invalid token"),
+            InvalidChallenge => (StatusCode::UNAUTHORIZED, "invalid_challenge", "Invalid sign-in challenge"),
+            InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code", "Invalid code"),
+            Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            ReauthenticationRequired => {
+                (StatusCode::FORBIDDEN, "reauthentication_required", "Recent authentication required")
+            }
+            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many attempts"),
+            Locked => (StatusCode::TOO_MANY_REQUESTS, "account_locked", "Account locked"),
+            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
+    }
+}
+
+impl From<mos_db::DbError> for ApiError {
+    fn from(e: mos_db::DbError) -> Self {
+        if e.is_unavailable() {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<mos_auth::PasswordError> for ApiError {
+    fn from(e: mos_auth::PasswordError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<mos_auth::SealError> for ApiError {
+    fn from(e: mos_auth::SealError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, kind, title) = match &self {
-            ApiError::Unavailable(cause) => {
-                tracing::error!(error = %cause, "database unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "urn:mos:problem:unavailable",
-                    "Service unavailable",
-                )
+        let (status, kind, title) = self.describe();
+        let detail = match &self {
+            ApiError::Unavailable(cause) | ApiError::Internal(cause) => {
+                tracing::error!(kind, cause = %cause, "request failed");
+                self.to_string()
             }
+            other => other.to_string(),
         };
-        let body = Problem {
-            kind,
-            title,
-            status: status.as_u16(),
+        let field = match &self {
+            ApiError::Invalid { field, .. } => Some(*field),
+            _ => None,
         };
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            axum::Json(body),
-        )
-            .into_response()
+        let body = Problem { kind: format!("urn:mos:problem:{kind}"), title, status: status.as_u16(), detail, field };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        match &self {
+            ApiError::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::Locked => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(crate::guard::LOCKED_RETRY_AFTER));
+            }
+            ApiError::Unauthenticated => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
     }
 }

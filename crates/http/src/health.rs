@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 async fn healthz() -> Json<Value> {
@@ -18,6 +16,6 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.pool.ping().await.map_err(ApiError::Unavailable)?;
+    state.pool.ping().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Json(json!({ "status": "ready" })))
 }

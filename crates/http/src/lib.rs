@@ -1,23 +1,121 @@
 //! The HTTP API of Marketing OS. [`app`] builds the whole router from its state, so the binary
 //! and the tests serve exactly the same thing.
 
+mod account;
+mod auth;
+mod docs;
 mod error;
+mod events;
+mod extract;
+mod guard;
 mod health;
+pub mod mail;
+mod session;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
 use axum::Router;
+use chrono::Duration;
+use mos_auth::{Clock, PasswordError, PasswordHasher, Sealer};
 use mos_db::AppPool;
+use secrecy::SecretString;
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
+pub use mail::Mailer;
+
+/// JSON bodies of this API are small; anything larger is refused before it is parsed.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// How identity behaves; every field has a sensible default.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where people reach the service, for links in emails.
+    pub public_url: String,
+    /// A session unused for this long ends (HIPAA automatic logoff).
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub session_absolute: Duration,
+    /// The name authenticator apps show next to a code.
+    pub issuer: String,
+    pub mail_from: lettre::message::Mailbox,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            session_idle: Duration::minutes(15),
+            session_absolute: Duration::hours(12),
+            issuer: "Marketing OS".into(),
+            mail_from: lettre::message::Mailbox::new(
+                Some("Marketing OS".into()),
+                lettre::Address::new("no-reply", "marketing-os.localhost")
+                    .unwrap_or_else(|_| unreachable!("a valid address")),
+            ),
+        }
+    }
+}
 
 /// What every handler can reach. Passed explicitly: there are no global singletons.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: AppPool,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    pub sealer: Sealer,
+    pub mailer: Arc<dyn Mailer>,
+    pub settings: Arc<Settings>,
+    /// A real hash of a random password: verifying against it when an email is unknown makes
+    /// that answer cost the same as a wrong password.
+    dummy_hash: Arc<str>,
+}
+
+impl AppState {
+    pub async fn new(
+        pool: AppPool,
+        clock: Arc<dyn Clock>,
+        hasher: PasswordHasher,
+        sealer: Sealer,
+        mailer: Arc<dyn Mailer>,
+        settings: Settings,
+    ) -> Result<Self, PasswordError> {
+        let random = mos_auth::OneTimeToken::generate(&mut rand::thread_rng()).secret;
+        let dummy_hash: Arc<str> =
+            hasher.hash(SecretString::from(secrecy::ExposeSecret::expose_secret(&random).to_owned())).await?.into();
+        Ok(Self { pool, clock, hasher, sealer, mailer, settings: Arc::new(settings), dummy_hash })
+    }
+}
+
+/// The routes and their OpenAPI description, built together so they cannot drift apart.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::base()).merge(auth::router()).merge(account::router())
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new().merge(health::router()).with_state(state)
+    let (api, openapi) = api().split_for_parts();
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api)
+        .merge(docs::router(openapi))
+        .merge(health::router())
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("-"), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.
@@ -26,7 +124,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }
+
+/// How long a graceful shutdown waits for requests in flight (used by the binary).
+pub const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(30);

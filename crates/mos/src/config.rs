@@ -20,6 +20,13 @@ pub struct FileConfig {
     pub app_database_url: Option<String>,
     pub pg_bin: Option<PathBuf>,
     pub pool_size: Option<u32>,
+    pub public_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub totp_key: Option<String>,
+    pub session_idle_secs: Option<u32>,
+    pub session_absolute_secs: Option<u32>,
+    pub hash_concurrency: Option<usize>,
 }
 
 /// The environment variables `mos` reads; any other `MOS_*` is reported.
@@ -31,6 +38,12 @@ pub const KNOWN_ENV: &[&str] = &[
     "MOS_POOL_SIZE",
     "MOS_LOG",
     "MOS_LOG_FORMAT",
+    "MOS_PUBLIC_URL",
+    "MOS_MAIL_FROM",
+    "MOS_TOTP_KEY",
+    "MOS_SESSION_IDLE_SECS",
+    "MOS_SESSION_ABSOLUTE_SECS",
+    "MOS_HASH_CONCURRENCY",
 ];
 
 pub fn unknown_env_vars() -> Vec<String> {
@@ -44,61 +57,79 @@ pub fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     let Some(path) = path else {
         return Ok(FileConfig::default());
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading configuration file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading configuration file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("in configuration file {}", path.display()))
 }
 
 /// Where the data lives.
 pub enum DatabaseConfig {
     /// The private cluster under the data directory.
-    Embedded {
-        data_dir: PathBuf,
-        pg_bin: Option<PathBuf>,
-    },
+    Embedded { data_dir: PathBuf, pg_bin: Option<PathBuf> },
     /// A server someone else runs: `admin` migrates and checks, `app` (when given) serves.
-    External {
-        admin: SecretString,
-        app: Option<SecretString>,
-    },
+    External { admin: SecretString, app: Option<SecretString> },
 }
 
 pub struct Settings {
     pub database: DatabaseConfig,
     pub pool_size: u32,
+    /// Where state other than the database lives: the dev outbox, the generated TOTP key.
+    pub data_dir: PathBuf,
+    pub identity: Identity,
+}
+
+/// How sign-in behaves and where its mail goes.
+pub struct Identity {
+    pub public_url: Option<String>,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: Option<String>,
+    pub totp_key: Option<SecretString>,
+    pub session_idle_secs: u32,
+    pub session_absolute_secs: u32,
+    pub hash_concurrency: usize,
 }
 
 /// Values from flags and the environment (clap has merged those two already).
+#[derive(Default)]
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub app_database_url: Option<String>,
     pub pg_bin: Option<PathBuf>,
     pub pool_size: Option<u32>,
+    pub public_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub totp_key: Option<String>,
+    pub session_idle_secs: Option<u32>,
+    pub session_absolute_secs: Option<u32>,
+    pub hash_concurrency: Option<usize>,
 }
 
 impl Settings {
     pub fn resolve(over: Overrides, file: &FileConfig) -> Self {
+        let data_dir = over.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(".mos"));
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let identity = Identity {
+            public_url: over.public_url.or_else(|| file.public_url.clone()),
+            smtp_url: over.smtp_url.or_else(|| file.smtp_url.clone()).map(SecretString::from),
+            mail_from: over.mail_from.or_else(|| file.mail_from.clone()),
+            totp_key: over.totp_key.or_else(|| file.totp_key.clone()).map(SecretString::from),
+            session_idle_secs: over.session_idle_secs.or(file.session_idle_secs).unwrap_or(15 * 60),
+            session_absolute_secs: over.session_absolute_secs.or(file.session_absolute_secs).unwrap_or(12 * 3600),
+            hash_concurrency: over.hash_concurrency.or(file.hash_concurrency).unwrap_or(cpus),
+        };
         let database = match over.database_url.or_else(|| file.database_url.clone()) {
             Some(url) => DatabaseConfig::External {
                 admin: SecretString::from(url),
-                app: over
-                    .app_database_url
-                    .or_else(|| file.app_database_url.clone())
-                    .map(SecretString::from),
+                app: over.app_database_url.or_else(|| file.app_database_url.clone()).map(SecretString::from),
             },
             None => DatabaseConfig::Embedded {
-                data_dir: over
-                    .data_dir
-                    .or_else(|| file.data_dir.clone())
-                    .unwrap_or_else(|| PathBuf::from(".mos")),
+                data_dir: data_dir.clone(),
                 pg_bin: over.pg_bin.or_else(|| file.pg_bin.clone()),
             },
         };
-        Self {
-            database,
-            pool_size: over.pool_size.or(file.pool_size).unwrap_or(10),
-        }
+        Self { database, pool_size: over.pool_size.or(file.pool_size).unwrap_or(10), data_dir, identity }
     }
 }
 
@@ -106,60 +137,32 @@ impl Settings {
 mod tests {
     use super::*;
 
-    fn overrides() -> Overrides {
-        Overrides {
-            data_dir: None,
-            database_url: None,
-            app_database_url: None,
-            pg_bin: None,
-            pool_size: None,
-        }
-    }
-
     #[test]
     fn unknown_keys_in_the_file_are_an_error() {
-        let err = toml::from_str::<FileConfig>("listen = \"127.0.0.1:9000\"\nlisten_port = 9000\n")
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("unknown field `listen_port`"),
-            "{err}"
-        );
+        let err = toml::from_str::<FileConfig>("listen = \"127.0.0.1:9000\"\nlisten_port = 9000\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `listen_port`"), "{err}");
     }
 
     #[test]
     fn flags_and_environment_win_over_the_file_and_the_file_over_defaults() {
         let file: FileConfig = toml::from_str("data_dir = \"/srv/mos\"\npool_size = 20\n").unwrap();
-        let s = Settings::resolve(
-            Overrides {
-                pool_size: Some(5),
-                ..overrides()
-            },
-            &file,
-        );
+        let s = Settings::resolve(Overrides { pool_size: Some(5), ..Overrides::default() }, &file);
         assert_eq!(s.pool_size, 5);
         assert!(
             matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new("/srv/mos"))
         );
 
-        let s = Settings::resolve(overrides(), &FileConfig::default());
+        let s = Settings::resolve(Overrides::default(), &FileConfig::default());
         assert_eq!(s.pool_size, 10);
-        assert!(
-            matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new(".mos"))
-        );
+        assert!(matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new(".mos")));
     }
 
     #[test]
     fn a_database_url_selects_the_external_server() {
         let s = Settings::resolve(
-            Overrides {
-                database_url: Some("postgres://db/mos".into()),
-                ..overrides()
-            },
+            Overrides { database_url: Some("postgres://db/mos".into()), ..Overrides::default() },
             &FileConfig::default(),
         );
-        assert!(matches!(
-            s.database,
-            DatabaseConfig::External { app: None, .. }
-        ));
+        assert!(matches!(s.database, DatabaseConfig::External { app: None, .. }));
     }
 }

@@ -17,20 +17,13 @@ pub struct Database {
 }
 
 enum Kind {
-    Embedded {
-        cluster: Cluster,
-        started_here: bool,
-    },
-    External {
-        admin: Box<PgConnectOptions>,
-        app: Option<Box<PgConnectOptions>>,
-    },
+    Embedded { cluster: Cluster, started_here: bool },
+    External { admin: Box<PgConnectOptions>, app: Option<Box<PgConnectOptions>> },
 }
 
 fn parse_url(url: &str, name: &str) -> anyhow::Result<PgConnectOptions> {
     // The URL may hold a password: name the variable, never echo the value.
-    PgConnectOptions::from_str(url)
-        .map_err(|e| anyhow::anyhow!("{name} is not a valid PostgreSQL URL: {e}"))
+    PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("{name} is not a valid PostgreSQL URL: {e}"))
 }
 
 impl Database {
@@ -41,10 +34,7 @@ impl Database {
                 let cluster = Cluster::init(bin, data_dir, Tuning::Durable).await?;
                 let started_here = cluster.start().await?;
                 let ready = cluster.ensure_database(embedded::DATABASE).await;
-                let kind = Kind::Embedded {
-                    cluster,
-                    started_here,
-                };
+                let kind = Kind::Embedded { cluster, started_here };
                 if let Err(e) = ready {
                     Self::close_kind(&kind).await;
                     return Err(e.into());
@@ -59,10 +49,7 @@ impl Database {
                     .transpose()?,
             },
         };
-        Ok(Self {
-            kind,
-            pool_size: settings.pool_size,
-        })
+        Ok(Self { kind, pool_size: settings.pool_size })
     }
 
     pub fn is_embedded(&self) -> bool {
@@ -72,15 +59,10 @@ impl Database {
     /// A connection with the rights to migrate and inspect the catalog.
     pub async fn admin(&self) -> anyhow::Result<PgConnection> {
         let options = match &self.kind {
-            Kind::Embedded { cluster, .. } => {
-                cluster.connect_options(embedded::SUPERUSER, embedded::DATABASE)
-            }
+            Kind::Embedded { cluster, .. } => cluster.connect_options(embedded::SUPERUSER, embedded::DATABASE),
             Kind::External { admin, .. } => PgConnectOptions::clone(admin),
         };
-        options
-            .connect()
-            .await
-            .context("connecting to the database for administration")
+        options.connect().await.context("connecting to the database for administration")
     }
 
     /// Brings the schema up to date on the embedded default; refuses an external database whose
@@ -98,23 +80,15 @@ impl Database {
     /// The pool requests run on, as `app_user`.
     pub async fn app_pool(&self) -> anyhow::Result<AppPool> {
         let (connect, set_role) = match &self.kind {
-            Kind::Embedded { cluster, .. } => {
-                (cluster.connect_options(APP_ROLE, embedded::DATABASE), false)
-            }
+            Kind::Embedded { cluster, .. } => (cluster.connect_options(APP_ROLE, embedded::DATABASE), false),
             Kind::External { app: Some(app), .. } => (PgConnectOptions::clone(app), false),
             Kind::External { admin, app: None } => {
                 tracing::warn!("MOS_APP_DATABASE_URL is not set: logging in with DATABASE_URL and switching to app_user; a login as app_user itself is safer");
                 (PgConnectOptions::clone(admin), true)
             }
         };
-        let options = AppPoolOptions {
-            connect,
-            set_role,
-            max_connections: self.pool_size,
-        };
-        AppPool::connect(options)
-            .await
-            .context("connecting the application pool")
+        let options = AppPoolOptions { connect, set_role, max_connections: self.pool_size };
+        AppPool::connect(options).await.context("connecting the application pool")
     }
 
     pub async fn close(self) {
@@ -122,11 +96,7 @@ impl Database {
     }
 
     async fn close_kind(kind: &Kind) {
-        if let Kind::Embedded {
-            cluster,
-            started_here: true,
-        } = kind
-        {
+        if let Kind::Embedded { cluster, started_here: true } = kind {
             if let Err(e) = cluster.stop().await {
                 tracing::error!(error = %e, "stopping the embedded PostgreSQL failed");
             }

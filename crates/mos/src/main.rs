@@ -2,6 +2,7 @@
 
 mod config;
 mod database;
+mod identity;
 mod seed;
 mod telemetry;
 
@@ -32,23 +33,11 @@ struct Cli {
     data_dir: Option<PathBuf>,
     /// PostgreSQL server to use instead of the embedded one; a role that may create roles and
     /// schemas (it migrates and checks).
-    #[arg(
-        long,
-        global = true,
-        env = "DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Login as app_user for serving requests, with DATABASE_URL (otherwise the server logs in
     /// with DATABASE_URL and switches to app_user).
-    #[arg(
-        long,
-        global = true,
-        env = "MOS_APP_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
+    #[arg(long, global = true, env = "MOS_APP_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     app_database_url: Option<String>,
     /// Directory of initdb, pg_ctl and postgres for the embedded database.
     #[arg(long, global = true, env = "PG_BIN", value_name = "DIR")]
@@ -56,14 +45,31 @@ struct Cli {
     /// Connections in the application pool.
     #[arg(long, global = true, env = "MOS_POOL_SIZE", value_name = "N")]
     pool_size: Option<u32>,
+    /// Base URL of the service, for links in emails (default: http:// and the listen address).
+    #[arg(long, global = true, env = "MOS_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// SMTP server for outgoing mail, e.g. smtps://user:pass@mail.example.com; without it, mail
+    /// goes to <data dir>/outbox as .eml files.
+    #[arg(long, global = true, env = "SMTP_URL", value_name = "URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of outgoing mail, e.g. "Marketing OS <no-reply@example.com>".
+    #[arg(long, global = true, env = "MOS_MAIL_FROM", value_name = "MAILBOX")]
+    mail_from: Option<String>,
+    /// Base64 of the 32-byte key that seals TOTP secrets (required with DATABASE_URL; generated
+    /// into the data directory otherwise).
+    #[arg(long, global = true, env = "MOS_TOTP_KEY", value_name = "BASE64", hide_env_values = true)]
+    totp_key: Option<String>,
+    /// Seconds of inactivity after which a session ends.
+    #[arg(long, global = true, env = "MOS_SESSION_IDLE_SECS", value_name = "SECS")]
+    session_idle_secs: Option<u32>,
+    /// Seconds after sign-in after which a session ends however active.
+    #[arg(long, global = true, env = "MOS_SESSION_ABSOLUTE_SECS", value_name = "SECS")]
+    session_absolute_secs: Option<u32>,
+    /// Password hashes computed at once (each takes 19 MiB and a core).
+    #[arg(long, global = true, env = "MOS_HASH_CONCURRENCY", value_name = "N")]
+    hash_concurrency: Option<usize>,
     /// Log as human-readable text or as JSON lines.
-    #[arg(
-        long,
-        global = true,
-        env = "MOS_LOG_FORMAT",
-        value_enum,
-        default_value = "text"
-    )]
+    #[arg(long, global = true, env = "MOS_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: telemetry::Format,
     #[command(subcommand)]
     command: Command,
@@ -71,7 +77,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API (/healthz, /readyz) until SIGINT or SIGTERM. On the embedded database
+    /// Serve the HTTP API (/v1, /openapi.json, /docs, /healthz, /readyz) until SIGINT or SIGTERM. On the embedded database
     /// it applies pending migrations first; on an external one it refuses to start while any
     /// is pending. Either way it refuses to serve if `db check` finds a problem.
     Serve {
@@ -129,17 +135,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app_database_url: cli.app_database_url,
             pg_bin: cli.pg_bin,
             pool_size: cli.pool_size,
+            public_url: cli.public_url,
+            smtp_url: cli.smtp_url,
+            mail_from: cli.mail_from,
+            totp_key: cli.totp_key,
+            session_idle_secs: cli.session_idle_secs,
+            session_absolute_secs: cli.session_absolute_secs,
+            hash_concurrency: cli.hash_concurrency,
         },
         &file,
     );
     let db = Database::open(&settings).await?;
     let result = match cli.command {
-        Command::Serve { .. } => serve(&db, listen.unwrap_or_else(default_listen)).await,
+        Command::Serve { .. } => serve(&db, &settings, listen.unwrap_or_else(default_listen)).await,
         Command::Migrate => run_migrate(&db).await,
         Command::Seed => seed::run(&db).await.map(|()| ExitCode::SUCCESS),
-        Command::Db {
-            command: DbCommand::Check,
-        } => db_check(&db).await,
+        Command::Db { command: DbCommand::Check } => db_check(&db).await,
     };
     db.close().await;
     result
@@ -153,10 +164,7 @@ async fn run_migrate(db: &Database) -> anyhow::Result<ExitCode> {
     let mut conn = db.admin().await?;
     let applied = migrate::run(&mut conn).await?;
     if applied.is_empty() {
-        println!(
-            "schema is up to date ({} migrations)",
-            migrate::MIGRATIONS.len()
-        );
+        println!("schema is up to date ({} migrations)", migrate::MIGRATIONS.len());
     }
     for m in applied {
         println!("applied {m:?}");
@@ -184,27 +192,19 @@ async fn db_check(db: &Database) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(db: &Database, listen: SocketAddr) -> anyhow::Result<ExitCode> {
+async fn serve(db: &Database, settings: &Settings, listen: SocketAddr) -> anyhow::Result<ExitCode> {
     db.prepare_schema().await?;
     if !report_check(db).await? {
-        tracing::error!(
-            "refusing to serve: the database check found problems (see `mos db check`)"
-        );
+        tracing::error!("refusing to serve: the database check found problems (see `mos db check`)");
         return Ok(ExitCode::from(EXIT_PROBLEMS));
     }
     let pool = db.app_pool().await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let local = listener.local_addr()?;
+    let state = identity::state(settings, db.is_embedded(), pool.clone(), local).await?;
     tracing::info!(address = %local, "listening");
     println!("listening on http://{local}");
-    let served = mos_http::serve(
-        listener,
-        mos_http::AppState { pool: pool.clone() },
-        telemetry::shutdown_signal(),
-    )
-    .await;
+    let served = mos_http::serve(listener, state, telemetry::shutdown_signal()).await;
     pool.close().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped");

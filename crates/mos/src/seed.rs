@@ -4,9 +4,7 @@
 use anyhow::Context;
 use mos_auth::PasswordHasher;
 use mos_db::{audit, orgs, users, AppPool, DbError};
-use mos_domain::{
-    AuditAction, AuditEvent, Email, OrgId, OrgName, ResourceType, Role, Slug, UserId,
-};
+use mos_domain::{AuditAction, AuditEvent, Email, OrgId, OrgName, ResourceType, Role, Slug, UserId};
 use rand::distributions::{Alphanumeric, DistString};
 use secrecy::SecretString;
 use serde_json::json;
@@ -26,15 +24,13 @@ pub async fn run(db: &Database) -> anyhow::Result<()> {
 
     println!(
         "organization: {ORG_NAME} (slug `{ORG_SLUG}`){}",
-        if outcome.org_created {
-            ""
-        } else {
-            ", already there"
-        }
+        if outcome.org_created { "" } else { ", already there" }
     );
     println!("admin user:   {ADMIN_EMAIL} (ADMIN of `{ORG_SLUG}`)");
     match outcome.password {
-        Some(password) => println!("password:     {password}\n              shown once; it is stored only as an argon2id hash"),
+        Some(password) => {
+            println!("password:     {password}\n              shown once; it is stored only as an argon2id hash")
+        }
         None => println!("password:     unchanged since the first `mos seed`"),
     }
     Ok(())
@@ -57,9 +53,7 @@ async fn seed(pool: &AppPool) -> anyhow::Result<Outcome> {
         Some(existing) => (existing.user, None),
         None => {
             let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
-            let hash = PasswordHasher::new(1)
-                .hash(SecretString::from(password.clone()))
-                .await?;
+            let hash = PasswordHasher::new(1).hash(SecretString::from(password.clone())).await?;
             let user = UserId::new();
             let mut tx = pool.begin_user(user).await?;
             users::insert(&mut tx, &email, &hash, Some(chrono::Utc::now())).await?;
@@ -72,10 +66,7 @@ async fn seed(pool: &AppPool) -> anyhow::Result<Outcome> {
     let membership = users::membership(&mut tx, &slug).await?;
     tx.commit().await?;
     if membership.is_some() {
-        return Ok(Outcome {
-            org_created: false,
-            password,
-        });
+        return Ok(Outcome { org_created: false, password });
     }
 
     let org = OrgId::new();
@@ -87,28 +78,21 @@ async fn seed(pool: &AppPool) -> anyhow::Result<Outcome> {
         other => other?,
     };
     orgs::add_member(&mut tx, admin, Role::Admin).await?;
-    let created = AuditEvent::new(
-        parsed(AuditAction::parse("org.created"))?,
-        parsed(ResourceType::parse("organization"))?,
-    )
-    .actor(admin)
-    .resource_id(org)
-    .change("slug", json!(null), json!(ORG_SLUG))
-    .change("name", json!(null), json!(ORG_NAME))
-    .meta("via", json!("mos seed"));
+    let created =
+        AuditEvent::new(parsed(AuditAction::parse("org.created"))?, parsed(ResourceType::parse("organization"))?)
+            .actor(admin)
+            .resource_id(org)
+            .change("slug", json!(null), json!(ORG_SLUG))
+            .change("name", json!(null), json!(ORG_NAME))
+            .meta("via", json!("mos seed"));
     audit::record(&mut tx, &created).await?;
-    let added = AuditEvent::new(
-        parsed(AuditAction::parse("member.added"))?,
-        parsed(ResourceType::parse("membership"))?,
-    )
-    .actor(admin)
-    .resource_id(admin)
-    .change("role", json!(null), json!(Role::Admin.as_str()))
-    .meta("via", json!("mos seed"));
+    let added =
+        AuditEvent::new(parsed(AuditAction::parse("member.added"))?, parsed(ResourceType::parse("membership"))?)
+            .actor(admin)
+            .resource_id(admin)
+            .change("role", json!(null), json!(Role::Admin.as_str()))
+            .meta("via", json!("mos seed"));
     audit::record(&mut tx, &added).await?;
     tx.commit().await?;
-    Ok(Outcome {
-        org_created: true,
-        password,
-    })
+    Ok(Outcome { org_created: true, password })
 }

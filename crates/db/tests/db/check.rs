@@ -24,25 +24,61 @@ async fn a_freshly_migrated_database_passes_every_check() {
 async fn each_way_of_switching_protection_off_is_reported() {
     let db = TestDb::new().await;
     let cases: &[(&str, &str, &str)] = &[
-        ("alter table app.user_organizations disable row level security", "rls_disabled", "app.user_organizations has row-level security disabled"),
-        ("alter table app.audit_logs no force row level security", "rls_disabled", "app.audit_logs has row-level security enabled but not forced"),
+        (
+            "alter table app.user_organizations disable row level security",
+            "rls_disabled",
+            "app.user_organizations has row-level security disabled",
+        ),
+        (
+            "alter table app.audit_logs no force row level security",
+            "rls_disabled",
+            "app.audit_logs has row-level security enabled but not forced",
+        ),
         ("drop policy self_only on app.totp_setups", "no_policies", "app.totp_setups"),
         ("create table public.leads (organization_id uuid, email text)", "rls_disabled", "leads"),
-        ("create policy peek on app.organizations for select using (exists (select 1 from app.user_organizations))", "policy_subquery", "peek"),
+        (
+            "create policy peek on app.organizations for select using (exists (select 1 from app.user_organizations))",
+            "policy_subquery",
+            "peek",
+        ),
         ("alter role app_user bypassrls", "app_role_privileged", "bypasses row-level security"),
         ("alter role app_user superuser", "app_role_privileged", "is a superuser"),
         ("grant mos_owner to app_user", "app_role_privileged", "mos_owner is granted to app_user"),
         ("alter table app.totp_setups owner to app_user", "app_role_owns", "app.totp_setups"),
         ("grant update on app.audit_logs to app_user", "audit_writable", "app_user can update"),
         ("grant truncate on app.audit_logs to mos_owner", "audit_writable", "mos_owner can truncate app.audit_logs"),
-        ("grant delete on app.platform_audit_logs to app_user", "audit_writable", "app_user can delete app.platform_audit_logs"),
-        ("alter table app.platform_audit_logs disable trigger all", "audit_guard", "platform_audit_logs_append_only_truncate is not ENABLE ALWAYS (state D)"),
+        (
+            "grant delete on app.platform_audit_logs to app_user",
+            "audit_writable",
+            "app_user can delete app.platform_audit_logs",
+        ),
+        (
+            "alter table app.platform_audit_logs disable trigger all",
+            "audit_guard",
+            "platform_audit_logs_append_only_truncate is not ENABLE ALWAYS (state D)",
+        ),
         ("alter table app.auth_throttles disable row level security", "rls_disabled", "app.auth_throttles"),
-        ("alter table app.audit_logs disable trigger audit_logs_append_only_rows", "audit_guard", "audit_logs_append_only_rows is not ENABLE ALWAYS"),
-        ("alter table app.audit_logs enable trigger audit_logs_append_only_truncate", "audit_guard", "audit_logs_append_only_truncate is not ENABLE ALWAYS (state O)"),
-        ("drop trigger audit_logs_append_only_truncate on app.audit_logs", "audit_guard", "audit_logs_append_only_truncate is missing"),
+        (
+            "alter table app.audit_logs disable trigger audit_logs_append_only_rows",
+            "audit_guard",
+            "audit_logs_append_only_rows is not ENABLE ALWAYS",
+        ),
+        (
+            "alter table app.audit_logs enable trigger audit_logs_append_only_truncate",
+            "audit_guard",
+            "audit_logs_append_only_truncate is not ENABLE ALWAYS (state O)",
+        ),
+        (
+            "drop trigger audit_logs_append_only_truncate on app.audit_logs",
+            "audit_guard",
+            "audit_logs_append_only_truncate is missing",
+        ),
         ("alter function app.find_login(text) reset search_path", "definer_search_path", "app.find_login(text)"),
-        ("alter function app.find_login(text) owner to postgres", "definer_privileged", "runs as postgres, which is a superuser"),
+        (
+            "alter function app.find_login(text) owner to postgres",
+            "definer_privileged",
+            "runs as postgres, which is a superuser",
+        ),
         ("create view public.all_orgs as select * from app.organizations", "view_not_invoker", "all_orgs"),
         ("alter role mos_owner login", "owner_can_login", "mos_owner"),
         ("delete from mos_migrations.applied", "migrations_pending", "0001_foundation"),
@@ -50,22 +86,21 @@ async fn each_way_of_switching_protection_off_is_reported() {
     for (sabotage, code, detail) in cases {
         let problems = problems_after(&db, sabotage).await;
         assert!(
-            problems
-                .iter()
-                .any(|(c, d)| c == code && d.contains(detail)),
+            problems.iter().any(|(c, d)| c == code && d.contains(detail)),
             "after `{sabotage}` expected {code}: …{detail}…, got {problems:#?}"
         );
     }
     // And nothing leaked out of the rolled-back sabotage.
-    assert!(check::run(&mut db.superuser().await)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(check::run(&mut db.superuser().await).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn a_view_with_security_invoker_passes() {
     let db = TestDb::new().await;
-    let problems = problems_after(&db, "create view public.my_orgs with (security_invoker = true) as select id from app.organizations").await;
+    let problems = problems_after(
+        &db,
+        "create view public.my_orgs with (security_invoker = true) as select id from app.organizations",
+    )
+    .await;
     assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -4,12 +4,7 @@ use mos_db::embedded::{Cluster, ClusterError, PgBinaries, Tuning, SUPERUSER};
 use sqlx::ConnectOptions;
 
 fn binaries() -> PgBinaries {
-    PgBinaries::locate(
-        std::env::var_os("PG_BIN")
-            .as_deref()
-            .map(std::path::Path::new),
-    )
-    .unwrap()
+    PgBinaries::locate(std::env::var_os("PG_BIN").as_deref().map(std::path::Path::new)).unwrap()
 }
 
 #[test]
@@ -18,8 +13,7 @@ fn missing_binaries_are_reported_in_one_line_naming_the_package() {
     let message = err.to_string();
     assert!(matches!(err, ClusterError::NoBinaries { .. }));
     assert!(
-        message.contains("apt-get install postgresql")
-            && message.contains("PG_BIN=/nonexistent/pg/bin"),
+        message.contains("apt-get install postgresql") && message.contains("PG_BIN=/nonexistent/pg/bin"),
         "{message}"
     );
     assert_eq!(message.lines().count(), 1);
@@ -30,30 +24,17 @@ async fn the_embedded_cluster_starts_is_reused_and_recovers_from_a_stale_pid_fil
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let root = dir.path().join("data");
-    let cluster = Cluster::init(binaries(), &root, Tuning::Durable)
-        .await
-        .unwrap();
+    let cluster = Cluster::init(binaries(), &root, Tuning::Durable).await.unwrap();
 
-    assert!(
-        cluster.start().await.unwrap(),
-        "the first start starts the server"
-    );
+    assert!(cluster.start().await.unwrap(), "the first start starts the server");
     assert!(!cluster.start().await.unwrap(), "a second start reuses it");
-    let mut conn = cluster
-        .connect_options(SUPERUSER, "postgres")
-        .connect()
-        .await
-        .unwrap();
-    let listen: String = sqlx::query_scalar("show listen_addresses")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = cluster.connect_options(SUPERUSER, "postgres").connect().await.unwrap();
+    let listen: String = sqlx::query_scalar("show listen_addresses").fetch_one(&mut conn).await.unwrap();
     assert_eq!(listen, "", "no TCP listener at all");
-    let rules: Vec<String> =
-        sqlx::query_scalar("select format('%s %s', type, auth_method) from pg_hba_file_rules")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+    let rules: Vec<String> = sqlx::query_scalar("select format('%s %s', type, auth_method) from pg_hba_file_rules")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(rules, ["local peer"]);
     drop(conn);
     cluster.stop().await.unwrap();
@@ -61,21 +42,10 @@ async fn the_embedded_cluster_starts_is_reused_and_recovers_from_a_stale_pid_fil
 
     // A crash leaves postmaster.pid behind, naming a pid that now belongs to someone else.
     let pidfile = cluster.pgdata().join("postmaster.pid");
-    std::fs::write(
-        &pidfile,
-        format!("{}\n{}\n", std::process::id(), cluster.pgdata().display()),
-    )
-    .unwrap();
+    std::fs::write(&pidfile, format!("{}\n{}\n", std::process::id(), cluster.pgdata().display())).unwrap();
     assert!(!cluster.running());
-    assert!(
-        cluster.start().await.unwrap(),
-        "started despite the stale pid file"
-    );
+    assert!(cluster.start().await.unwrap(), "started despite the stale pid file");
     cluster.ensure_database("mos").await.unwrap();
-    cluster
-        .connect_options(SUPERUSER, "mos")
-        .connect()
-        .await
-        .unwrap();
+    cluster.connect_options(SUPERUSER, "mos").connect().await.unwrap();
     cluster.stop().await.unwrap();
 }

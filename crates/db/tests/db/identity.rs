@@ -7,12 +7,7 @@ use mos_domain::{AuditAction, AuditEvent, Outcome, RequestSource, ResourceType};
 
 use crate::{new_org, new_user, sqlstate};
 
-const ACCOUNT: Policy = Policy {
-    free: 5,
-    cap_secs: 900,
-    hard: Some(100),
-    window: None,
-};
+const ACCOUNT: Policy = Policy { free: 5, cap_secs: 900, hard: Some(100), window: None };
 
 #[tokio::test]
 async fn parallel_failures_cannot_slip_past_the_limit() {
@@ -21,11 +16,7 @@ async fn parallel_failures_cannot_slip_past_the_limit() {
     let now = Utc::now();
     let attempts = (0..40).map(|_| {
         let pool = pool.clone();
-        async move {
-            throttle::hit(&pool, "login:email:x", now, &ACCOUNT)
-                .await
-                .unwrap()
-        }
+        async move { throttle::hit(&pool, "login:email:x", now, &ACCOUNT).await.unwrap() }
     });
     let hits = join_all(attempts).await;
     let allowed = hits.iter().filter(|h| h.allowed).count();
@@ -39,12 +30,7 @@ async fn parallel_failures_cannot_slip_past_the_limit() {
 async fn delays_double_up_to_the_cap_and_a_success_starts_over() {
     let db = TestDb::new().await;
     let pool = db.app_pool(1).await;
-    let policy = Policy {
-        free: 2,
-        cap_secs: 8,
-        hard: None,
-        window: None,
-    };
+    let policy = Policy { free: 2, cap_secs: 8, hard: None, window: None };
     let mut now = Utc::now();
     let mut delays = Vec::new();
     for _ in 0..7 {
@@ -54,79 +40,37 @@ async fn delays_double_up_to_the_cap_and_a_success_starts_over() {
         now += Duration::seconds(i64::from(hit.retry_after.unwrap_or(0)));
     }
     assert_eq!(delays, [0, 0, 1, 2, 4, 8, 8]);
-    let early = throttle::hit(&pool, "k", now - Duration::seconds(1), &policy)
-        .await
-        .unwrap();
-    assert!(
-        !early.allowed && early.failures == 7,
-        "a refused attempt is not counted: {early:?}"
-    );
+    let early = throttle::hit(&pool, "k", now - Duration::seconds(1), &policy).await.unwrap();
+    assert!(!early.allowed && early.failures == 7, "a refused attempt is not counted: {early:?}");
 
     throttle::clear(&pool, "k").await.unwrap();
-    assert_eq!(
-        throttle::hit(&pool, "k", now, &policy)
-            .await
-            .unwrap()
-            .failures,
-        1
-    );
+    assert_eq!(throttle::hit(&pool, "k", now, &policy).await.unwrap().failures, 1);
 }
 
 #[tokio::test]
 async fn the_hundredth_consecutive_failure_locks_until_cleared() {
     let db = TestDb::new().await;
     let pool = db.app_pool(1).await;
-    let policy = Policy {
-        free: 100,
-        cap_secs: 1,
-        hard: Some(100),
-        window: None,
-    };
+    let policy = Policy { free: 100, cap_secs: 1, hard: Some(100), window: None };
     let now = Utc::now();
     for _ in 0..100 {
-        assert!(
-            throttle::hit(&pool, "acct", now, &policy)
-                .await
-                .unwrap()
-                .allowed
-        );
+        assert!(throttle::hit(&pool, "acct", now, &policy).await.unwrap().allowed);
     }
-    let later = throttle::hit(&pool, "acct", now + Duration::days(365), &policy)
-        .await
-        .unwrap();
-    assert!(
-        !later.allowed && later.hard_locked(&policy) && later.retry_after.is_none(),
-        "{later:?}"
-    );
+    let later = throttle::hit(&pool, "acct", now + Duration::days(365), &policy).await.unwrap();
+    assert!(!later.allowed && later.hard_locked(&policy) && later.retry_after.is_none(), "{later:?}");
     throttle::clear(&pool, "acct").await.unwrap();
-    assert!(
-        throttle::hit(&pool, "acct", now, &policy)
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(throttle::hit(&pool, "acct", now, &policy).await.unwrap().allowed);
 }
 
 #[tokio::test]
 async fn a_windowed_counter_forgets_old_failures() {
     let db = TestDb::new().await;
     let pool = db.app_pool(1).await;
-    let policy = Policy {
-        free: 1,
-        cap_secs: 60,
-        hard: None,
-        window: Some(Duration::hours(1)),
-    };
+    let policy = Policy { free: 1, cap_secs: 60, hard: None, window: Some(Duration::hours(1)) };
     let now = Utc::now();
-    throttle::hit(&pool, "ip:192.0.2.1", now, &policy)
-        .await
-        .unwrap();
-    throttle::hit(&pool, "ip:192.0.2.1", now, &policy)
-        .await
-        .unwrap();
-    let fresh = throttle::hit(&pool, "ip:192.0.2.1", now + Duration::hours(2), &policy)
-        .await
-        .unwrap();
+    throttle::hit(&pool, "ip:192.0.2.1", now, &policy).await.unwrap();
+    throttle::hit(&pool, "ip:192.0.2.1", now, &policy).await.unwrap();
+    let fresh = throttle::hit(&pool, "ip:192.0.2.1", now + Duration::hours(2), &policy).await.unwrap();
     assert_eq!((fresh.allowed, fresh.failures), (true, 1));
 }
 
@@ -134,26 +78,10 @@ async fn a_windowed_counter_forgets_old_failures() {
 async fn app_user_cannot_read_or_reset_throttles_directly() {
     let db = TestDb::new().await;
     let pool = db.app_pool(1).await;
-    throttle::hit(&pool, "k", Utc::now(), &ACCOUNT)
-        .await
-        .unwrap();
+    throttle::hit(&pool, "k", Utc::now(), &ACCOUNT).await.unwrap();
     let mut conn = db.app_user().await;
-    assert_eq!(
-        sqlstate(
-            sqlx::query("delete from app.auth_throttles")
-                .execute(&mut conn)
-                .await
-        ),
-        "42501"
-    );
-    assert_eq!(
-        sqlstate(
-            sqlx::query("select * from app.auth_throttles")
-                .fetch_all(&mut conn)
-                .await
-        ),
-        "42501"
-    );
+    assert_eq!(sqlstate(sqlx::query("delete from app.auth_throttles").execute(&mut conn).await), "42501");
+    assert_eq!(sqlstate(sqlx::query("select * from app.auth_throttles").fetch_all(&mut conn).await), "42501");
 }
 
 #[tokio::test]
@@ -164,73 +92,31 @@ async fn a_session_lives_until_idle_absolute_expiry_or_revocation() {
     let now = Utc::now().trunc_subsecs(6);
     let idle = Duration::minutes(15);
     let mut tx = pool.begin_user(user).await.unwrap();
-    let id = sessions::create(
-        &mut tx,
-        &[5; 32],
-        now,
-        now + Duration::hours(12),
-        &RequestSource::default(),
-    )
-    .await
-    .unwrap();
-    sessions::create(
-        &mut tx,
-        &[6; 32],
-        now,
-        now + Duration::hours(12),
-        &RequestSource::default(),
-    )
-    .await
-    .unwrap();
+    let id =
+        sessions::create(&mut tx, &[5; 32], now, now + Duration::hours(12), &RequestSource::default()).await.unwrap();
+    sessions::create(&mut tx, &[6; 32], now, now + Duration::hours(12), &RequestSource::default()).await.unwrap();
     tx.commit().await.unwrap();
 
     // Each use moves the idle deadline; 14 minutes apart it stays alive for an hour.
     let mut at = now;
     for _ in 0..4 {
         at += Duration::minutes(14);
-        let live = sessions::touch(&pool, &[5; 32], at, idle)
-            .await
-            .unwrap()
-            .unwrap();
+        let live = sessions::touch(&pool, &[5; 32], at, idle).await.unwrap().unwrap();
         assert_eq!((live.id, live.user, live.authenticated_at), (id, user, now));
     }
+    assert_eq!(sessions::touch(&pool, &[5; 32], at + Duration::minutes(16), idle).await.unwrap(), None, "idle");
     assert_eq!(
-        sessions::touch(&pool, &[5; 32], at + Duration::minutes(16), idle)
-            .await
-            .unwrap(),
-        None,
-        "idle"
-    );
-    assert_eq!(
-        sessions::touch(
-            &pool,
-            &[6; 32],
-            now + Duration::hours(13),
-            Duration::days(1)
-        )
-        .await
-        .unwrap(),
+        sessions::touch(&pool, &[6; 32], now + Duration::hours(13), Duration::days(1)).await.unwrap(),
         None,
         "absolute"
     );
-    assert_eq!(
-        sessions::touch(&pool, &[7; 32], now, idle).await.unwrap(),
-        None,
-        "unknown"
-    );
+    assert_eq!(sessions::touch(&pool, &[7; 32], now, idle).await.unwrap(), None, "unknown");
 
     let mut tx = pool.begin_user(user).await.unwrap();
-    assert_eq!(
-        sessions::list_live(&mut tx, now, idle).await.unwrap().len(),
-        2
-    );
+    assert_eq!(sessions::list_live(&mut tx, now, idle).await.unwrap().len(), 2);
     assert_eq!(sessions::revoke_all(&mut tx, now).await.unwrap(), 2);
     tx.commit().await.unwrap();
-    assert_eq!(
-        sessions::touch(&pool, &[6; 32], now, idle).await.unwrap(),
-        None,
-        "revoked"
-    );
+    assert_eq!(sessions::touch(&pool, &[6; 32], now, idle).await.unwrap(), None, "revoked");
 }
 
 #[tokio::test]
@@ -241,28 +127,15 @@ async fn another_user_cannot_revoke_or_list_my_sessions() {
     let eve = new_user(&pool, "eve@example.com").await;
     let now = Utc::now();
     let mut tx = pool.begin_user(ada).await.unwrap();
-    let id = sessions::create(
-        &mut tx,
-        &[5; 32],
-        now,
-        now + Duration::hours(1),
-        &RequestSource::default(),
-    )
-    .await
-    .unwrap();
+    let id =
+        sessions::create(&mut tx, &[5; 32], now, now + Duration::hours(1), &RequestSource::default()).await.unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = pool.begin_user(eve).await.unwrap();
-    assert!(sessions::list_live(&mut tx, now, Duration::minutes(15))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(sessions::list_live(&mut tx, now, Duration::minutes(15)).await.unwrap().is_empty());
     assert!(!sessions::revoke(&mut tx, id, now).await.unwrap());
     tx.commit().await.unwrap();
-    assert!(sessions::touch(&pool, &[5; 32], now, Duration::minutes(15))
-        .await
-        .unwrap()
-        .is_some());
+    assert!(sessions::touch(&pool, &[5; 32], now, Duration::minutes(15)).await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -272,32 +145,19 @@ async fn a_login_challenge_allows_five_attempts_and_is_spent_once() {
     let user = new_user(&pool, "ada@example.com").await;
     let now = Utc::now();
     let mut tx = pool.begin_user(user).await.unwrap();
-    sessions::create_challenge(&mut tx, &[8; 32], now, now + Duration::minutes(5))
-        .await
-        .unwrap();
+    sessions::create_challenge(&mut tx, &[8; 32], now, now + Duration::minutes(5)).await.unwrap();
     tx.commit().await.unwrap();
 
     let mut challenge = None;
     for _ in 0..5 {
-        challenge = sessions::attempt_challenge(&pool, &[8; 32], now, 5)
-            .await
-            .unwrap();
+        challenge = sessions::attempt_challenge(&pool, &[8; 32], now, 5).await.unwrap();
         assert_eq!(challenge.map(|(_, u)| u), Some(user));
     }
-    assert_eq!(
-        sessions::attempt_challenge(&pool, &[8; 32], now, 5)
-            .await
-            .unwrap(),
-        None,
-        "attempts used up"
-    );
+    assert_eq!(sessions::attempt_challenge(&pool, &[8; 32], now, 5).await.unwrap(), None, "attempts used up");
     let (id, _) = challenge.unwrap();
     let mut tx = pool.begin_user(user).await.unwrap();
     assert!(sessions::consume_challenge(&mut tx, id, now).await.unwrap());
-    assert!(
-        !sessions::consume_challenge(&mut tx, id, now).await.unwrap(),
-        "spent once"
-    );
+    assert!(!sessions::consume_challenge(&mut tx, id, now).await.unwrap(), "spent once");
 }
 
 #[tokio::test]
@@ -306,9 +166,7 @@ async fn a_totp_step_is_accepted_once_even_under_racing_requests() {
     let pool = db.app_pool(8).await;
     let user = new_user(&pool, "ada@example.com").await;
     let mut tx = pool.begin_user(user).await.unwrap();
-    users::enable_totp(&mut tx, b"sealed", 100, &[[1; 32]], Utc::now())
-        .await
-        .unwrap();
+    users::enable_totp(&mut tx, b"sealed", 100, &[[1; 32]], Utc::now()).await.unwrap();
     tx.commit().await.unwrap();
 
     let racers = (0..16).map(|_| {
@@ -322,19 +180,9 @@ async fn a_totp_step_is_accepted_once_even_under_racing_requests() {
     });
     assert_eq!(join_all(racers).await.into_iter().filter(|w| *w).count(), 1);
     let mut tx = pool.begin_user(user).await.unwrap();
-    assert!(
-        !users::advance_totp_step(&mut tx, 100).await.unwrap(),
-        "an older step is a replay"
-    );
-    assert!(users::use_recovery_code(&mut tx, &[1; 32], Utc::now())
-        .await
-        .unwrap());
-    assert!(
-        !users::use_recovery_code(&mut tx, &[1; 32], Utc::now())
-            .await
-            .unwrap(),
-        "single use"
-    );
+    assert!(!users::advance_totp_step(&mut tx, 100).await.unwrap(), "an older step is a replay");
+    assert!(users::use_recovery_code(&mut tx, &[1; 32], Utc::now()).await.unwrap());
+    assert!(!users::use_recovery_code(&mut tx, &[1; 32], Utc::now()).await.unwrap(), "single use");
 }
 
 #[tokio::test]
@@ -344,39 +192,25 @@ async fn platform_events_are_readable_by_their_user_only_and_never_by_a_tenant()
     let ada = new_user(&pool, "ada@example.com").await;
     let eve = new_user(&pool, "eve@example.com").await;
     let org = new_org(&pool, "acme", eve).await;
-    let login = AuditEvent::new(
-        AuditAction::parse("auth.login.succeeded").unwrap(),
-        ResourceType::parse("user").unwrap(),
-    )
-    .actor(ada);
+    let login =
+        AuditEvent::new(AuditAction::parse("auth.login.succeeded").unwrap(), ResourceType::parse("user").unwrap())
+            .actor(ada);
     let mut tx = pool.begin_user(ada).await.unwrap();
     audit::record_platform(&mut tx, &login).await.unwrap();
     tx.commit().await.unwrap();
-    let unknown = AuditEvent::new(
-        AuditAction::parse("auth.login.failed").unwrap(),
-        ResourceType::parse("user").unwrap(),
-    )
-    .outcome(Outcome::Failure);
-    audit::record_platform_unattributed(&pool, &unknown)
-        .await
-        .unwrap();
+    let unknown =
+        AuditEvent::new(AuditAction::parse("auth.login.failed").unwrap(), ResourceType::parse("user").unwrap())
+            .outcome(Outcome::Failure);
+    audit::record_platform_unattributed(&pool, &unknown).await.unwrap();
 
     let mut tx = pool.begin_user(ada).await.unwrap();
     let mine = audit::platform_recent(&mut tx, 10).await.unwrap();
-    assert_eq!(
-        mine.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
-        ["auth.login.succeeded"]
-    );
+    assert_eq!(mine.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["auth.login.succeeded"]);
     let mut tx = pool.begin_user(eve).await.unwrap();
-    assert!(audit::platform_recent(&mut tx, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(audit::platform_recent(&mut tx, 10).await.unwrap().is_empty());
     let mut tenant = pool.begin_tenant(org, Some(eve)).await.unwrap();
-    let seen: i64 = sqlx::query_scalar("select count(*) from app.platform_audit_logs")
-        .fetch_one(tenant.conn())
-        .await
-        .unwrap();
+    let seen: i64 =
+        sqlx::query_scalar("select count(*) from app.platform_audit_logs").fetch_one(tenant.conn()).await.unwrap();
     assert_eq!(seen, 0);
 
     // Nobody forges an event onto someone else's trail, and nobody edits one.

@@ -19,14 +19,7 @@ pub const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoY
 pub async fn new_user(pool: &AppPool, email: &str) -> UserId {
     let user = UserId::new();
     let mut tx = pool.begin_user(user).await.unwrap();
-    users::insert(
-        &mut tx,
-        &Email::parse(email).unwrap(),
-        HASH,
-        Some(chrono::Utc::now()),
-    )
-    .await
-    .unwrap();
+    users::insert(&mut tx, &Email::parse(email).unwrap(), HASH, Some(chrono::Utc::now())).await.unwrap();
     tx.commit().await.unwrap();
     user
 }
@@ -35,13 +28,7 @@ pub async fn new_user(pool: &AppPool, email: &str) -> UserId {
 pub async fn new_org(pool: &AppPool, slug: &str, admin: UserId) -> OrgId {
     let org = OrgId::new();
     let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
-    orgs::insert(
-        &mut tx,
-        &Slug::parse(slug).unwrap(),
-        &OrgName::parse(slug).unwrap(),
-    )
-    .await
-    .unwrap();
+    orgs::insert(&mut tx, &Slug::parse(slug).unwrap(), &OrgName::parse(slug).unwrap()).await.unwrap();
     orgs::add_member(&mut tx, admin, Role::Admin).await.unwrap();
     tx.commit().await.unwrap();
     org
@@ -50,8 +37,5 @@ pub async fn new_org(pool: &AppPool, slug: &str, admin: UserId) -> OrgId {
 /// The SQLSTATE of a failed statement.
 pub fn sqlstate<T: std::fmt::Debug>(result: Result<T, sqlx::Error>) -> String {
     let err = result.expect_err("the statement should have failed");
-    err.as_database_error()
-        .and_then(|e| e.code())
-        .map(|c| c.into_owned())
-        .unwrap_or_else(|| format!("{err}"))
+    err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned()).unwrap_or_else(|| format!("{err}"))
 }

@@ -14,10 +14,8 @@ async fn migrating_applies_every_migration_once_and_a_second_run_applies_none() 
     assert_eq!(applied.len(), MIGRATIONS.len());
     assert!(migrate::run(&mut su).await.unwrap().is_empty());
     migrate::ensure_current(&mut su).await.unwrap();
-    let recorded: i64 = sqlx::query_scalar("select count(*) from mos_migrations.applied")
-        .fetch_one(&mut su)
-        .await
-        .unwrap();
+    let recorded: i64 =
+        sqlx::query_scalar("select count(*) from mos_migrations.applied").fetch_one(&mut su).await.unwrap();
     assert_eq!(recorded, MIGRATIONS.len() as i64);
 }
 
@@ -39,14 +37,8 @@ async fn a_migration_changed_after_it_was_applied_is_refused() {
         .await
         .unwrap();
     let err = migrate::run(&mut su).await.unwrap_err();
-    assert!(
-        matches!(err, DbError::ChecksumMismatch { version: 1, .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("was changed after it was applied"),
-        "{err}"
-    );
+    assert!(matches!(err, DbError::ChecksumMismatch { version: 1, .. }), "{err}");
+    assert!(err.to_string().contains("was changed after it was applied"), "{err}");
 }
 
 #[tokio::test]
@@ -58,10 +50,7 @@ async fn a_database_migrated_by_a_newer_build_is_refused() {
         .await
         .unwrap();
     let err = migrate::ensure_current(&mut su).await.unwrap_err();
-    assert!(
-        matches!(err, DbError::UnknownMigration { version: 9999, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, DbError::UnknownMigration { version: 9999, .. }), "{err}");
 }
 
 #[tokio::test]
@@ -77,11 +66,10 @@ async fn every_object_belongs_to_the_nologin_owner_role() {
     .await
     .unwrap();
     assert!(foreign.is_empty(), "{foreign:?}");
-    let can_login: bool =
-        sqlx::query_scalar("select rolcanlogin from pg_roles where rolname = 'mos_owner'")
-            .fetch_one(&mut su)
-            .await
-            .unwrap();
+    let can_login: bool = sqlx::query_scalar("select rolcanlogin from pg_roles where rolname = 'mos_owner'")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
     assert!(!can_login);
 }
 

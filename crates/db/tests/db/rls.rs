@@ -11,16 +11,8 @@ use uuid::Uuid;
 use crate::{new_org, new_user, sqlstate};
 
 const RLS_VIOLATION: &str = "42501";
-const TENANT_TABLES: [&str; 3] = [
-    "app.organizations",
-    "app.user_organizations",
-    "app.audit_logs",
-];
-const USER_TABLES: [&str; 3] = [
-    "app.users",
-    "app.email_verification_tokens",
-    "app.totp_setups",
-];
+const TENANT_TABLES: [&str; 3] = ["app.organizations", "app.user_organizations", "app.audit_logs"];
+const USER_TABLES: [&str; 3] = ["app.users", "app.email_verification_tokens", "app.totp_setups"];
 
 async fn two_tenants(db: &TestDb) -> (AppPool, OrgId, UserId, OrgId, UserId) {
     let pool = db.app_pool(4).await;
@@ -30,12 +22,10 @@ async fn two_tenants(db: &TestDb) -> (AppPool, OrgId, UserId, OrgId, UserId) {
     let b = new_org(&pool, "tenant-b", bob).await;
     for (org, actor) in [(a, alice), (b, bob)] {
         let mut tx = pool.begin_tenant(org, Some(actor)).await.unwrap();
-        let event = AuditEvent::new(
-            AuditAction::parse("org.created").unwrap(),
-            ResourceType::parse("organization").unwrap(),
-        )
-        .actor(actor)
-        .resource_id(org);
+        let event =
+            AuditEvent::new(AuditAction::parse("org.created").unwrap(), ResourceType::parse("organization").unwrap())
+                .actor(actor)
+                .resource_id(org);
         audit::record(&mut tx, &event).await.unwrap();
         tx.commit().await.unwrap();
     }
@@ -43,10 +33,7 @@ async fn two_tenants(db: &TestDb) -> (AppPool, OrgId, UserId, OrgId, UserId) {
 }
 
 async fn count(conn: &mut sqlx::PgConnection, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("select count(*) from {table}"))
-        .fetch_one(conn)
-        .await
-        .unwrap()
+    sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(conn).await.unwrap()
 }
 
 #[tokio::test]
@@ -58,36 +45,25 @@ async fn without_a_tenant_app_user_sees_no_rows_and_cannot_write_any() {
     for table in TENANT_TABLES.iter().chain(&USER_TABLES) {
         assert_eq!(count(&mut conn, table).await, 0, "{table} without context");
     }
-    let insert_org = sqlx::query(
-        "insert into app.organizations (id, slug, name) values ($1, 'sneaky', 'Sneaky')",
-    )
-    .bind(Uuid::now_v7())
-    .execute(&mut conn)
-    .await;
-    assert_eq!(sqlstate(insert_org), RLS_VIOLATION);
-    let insert_member = sqlx::query("insert into app.user_organizations (organization_id, user_id, role) values ($1, $2, 'ADMIN')")
-        .bind(a.as_uuid())
-        .bind(alice.as_uuid())
+    let insert_org = sqlx::query("insert into app.organizations (id, slug, name) values ($1, 'sneaky', 'Sneaky')")
+        .bind(Uuid::now_v7())
         .execute(&mut conn)
         .await;
+    assert_eq!(sqlstate(insert_org), RLS_VIOLATION);
+    let insert_member =
+        sqlx::query("insert into app.user_organizations (organization_id, user_id, role) values ($1, $2, 'ADMIN')")
+            .bind(a.as_uuid())
+            .bind(alice.as_uuid())
+            .execute(&mut conn)
+            .await;
     assert_eq!(sqlstate(insert_member), RLS_VIOLATION);
-    let updated = sqlx::query("update app.organizations set name = 'Hijacked'")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let updated = sqlx::query("update app.organizations set name = 'Hijacked'").execute(&mut conn).await.unwrap();
     assert_eq!(updated.rows_affected(), 0);
-    let deleted = sqlx::query("delete from app.user_organizations")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let deleted = sqlx::query("delete from app.user_organizations").execute(&mut conn).await.unwrap();
     assert_eq!(deleted.rows_affected(), 0);
 
     let mut su = db.superuser().await;
-    assert_eq!(
-        count(&mut su, "app.organizations").await,
-        2,
-        "nothing was changed"
-    );
+    assert_eq!(count(&mut su, "app.organizations").await, 2, "nothing was changed");
     assert_eq!(count(&mut su, "app.user_organizations").await, 2);
 }
 
@@ -98,26 +74,16 @@ async fn after_a_tenant_transaction_ends_its_empty_setting_means_no_rows_not_an_
     let mut conn = db.app_user().await;
 
     let mut tx = conn.begin().await.unwrap();
-    sqlx::raw_sql(&format!("set local app.current_tenant_id = '{a}'"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::raw_sql(&format!("set local app.current_tenant_id = '{a}'")).execute(&mut *tx).await.unwrap();
     assert_eq!(count(&mut tx, "app.organizations").await, 1);
     tx.commit().await.unwrap();
 
     // The same session now reads the setting back as '' rather than NULL.
     let setting: Option<String> =
-        sqlx::query_scalar("select current_setting('app.current_tenant_id', true)")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query_scalar("select current_setting('app.current_tenant_id', true)").fetch_one(&mut conn).await.unwrap();
     assert_eq!(setting.as_deref(), Some(""));
     for table in TENANT_TABLES {
-        assert_eq!(
-            count(&mut conn, table).await,
-            0,
-            "{table} after the tenant transaction ended"
-        );
+        assert_eq!(count(&mut conn, table).await, 0, "{table} after the tenant transaction ended");
     }
 }
 
@@ -129,27 +95,17 @@ async fn a_tenant_reads_only_its_own_rows() {
     let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
     for table in TENANT_TABLES {
         // Without the explicit filter: RLS alone must hold the line.
-        let column = if table == "app.organizations" {
-            "id"
-        } else {
-            "organization_id"
-        };
-        let seen: Vec<Uuid> = sqlx::query_scalar(&format!("select {column} from {table}"))
-            .fetch_all(tx.conn())
+        let column = if table == "app.organizations" { "id" } else { "organization_id" };
+        let seen: Vec<Uuid> =
+            sqlx::query_scalar(&format!("select {column} from {table}")).fetch_all(tx.conn()).await.unwrap();
+        assert!(!seen.is_empty(), "{table}");
+        assert!(seen.iter().all(|id| *id == a.as_uuid()), "{table} leaked another tenant: {seen:?}");
+        // Asking for the other tenant by id finds nothing.
+        let other: i64 = sqlx::query_scalar(&format!("select count(*) from {table} where {column} = $1"))
+            .bind(b.as_uuid())
+            .fetch_one(tx.conn())
             .await
             .unwrap();
-        assert!(!seen.is_empty(), "{table}");
-        assert!(
-            seen.iter().all(|id| *id == a.as_uuid()),
-            "{table} leaked another tenant: {seen:?}"
-        );
-        // Asking for the other tenant by id finds nothing.
-        let other: i64 =
-            sqlx::query_scalar(&format!("select count(*) from {table} where {column} = $1"))
-                .bind(b.as_uuid())
-                .fetch_one(tx.conn())
-                .await
-                .unwrap();
         assert_eq!(other, 0, "{table}");
     }
     assert_eq!(audit::recent(&mut tx, 10).await.unwrap().len(), 1);
@@ -161,11 +117,12 @@ async fn a_tenant_cannot_insert_rows_into_another_tenant() {
     let (pool, a, alice, b, _bob) = two_tenants(&db).await;
 
     let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
-    let member = sqlx::query("insert into app.user_organizations (organization_id, user_id, role) values ($1, $2, 'ADMIN')")
-        .bind(b.as_uuid())
-        .bind(alice.as_uuid())
-        .execute(tx.conn())
-        .await;
+    let member =
+        sqlx::query("insert into app.user_organizations (organization_id, user_id, role) values ($1, $2, 'ADMIN')")
+            .bind(b.as_uuid())
+            .bind(alice.as_uuid())
+            .execute(tx.conn())
+            .await;
     assert_eq!(sqlstate(member), RLS_VIOLATION);
     tx.rollback().await.unwrap();
 
@@ -186,12 +143,11 @@ async fn a_tenant_cannot_update_delete_or_move_rows_of_another_tenant() {
     let (pool, a, alice, b, bob) = two_tenants(&db).await;
 
     let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
-    let updated =
-        sqlx::query("update app.user_organizations set role = 'VIEWER' where organization_id = $1")
-            .bind(b.as_uuid())
-            .execute(tx.conn())
-            .await
-            .unwrap();
+    let updated = sqlx::query("update app.user_organizations set role = 'VIEWER' where organization_id = $1")
+        .bind(b.as_uuid())
+        .execute(tx.conn())
+        .await
+        .unwrap();
     assert_eq!(updated.rows_affected(), 0);
     let renamed = sqlx::query("update app.organizations set name = 'Owned' where id = $1")
         .bind(b.as_uuid())
@@ -199,23 +155,18 @@ async fn a_tenant_cannot_update_delete_or_move_rows_of_another_tenant() {
         .await
         .unwrap();
     assert_eq!(renamed.rows_affected(), 0);
-    let deleted = sqlx::query("delete from app.organizations where id = $1")
-        .bind(b.as_uuid())
-        .execute(tx.conn())
-        .await
-        .unwrap();
+    let deleted =
+        sqlx::query("delete from app.organizations where id = $1").bind(b.as_uuid()).execute(tx.conn()).await.unwrap();
     assert_eq!(deleted.rows_affected(), 0);
     tx.commit().await.unwrap();
 
     // Moving one's own row into the other tenant fails the policy's WITH CHECK.
     let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
-    let moved = sqlx::query(
-        "update app.user_organizations set organization_id = $1 where organization_id = $2",
-    )
-    .bind(b.as_uuid())
-    .bind(a.as_uuid())
-    .execute(tx.conn())
-    .await;
+    let moved = sqlx::query("update app.user_organizations set organization_id = $1 where organization_id = $2")
+        .bind(b.as_uuid())
+        .bind(a.as_uuid())
+        .execute(tx.conn())
+        .await;
     assert_eq!(sqlstate(moved), RLS_VIOLATION);
     drop(tx);
 
@@ -236,15 +187,10 @@ async fn app_user_cannot_truncate_any_table() {
     let (pool, a, alice, ..) = two_tenants(&db).await;
     for table in TENANT_TABLES.iter().chain(&USER_TABLES) {
         let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
-        let truncated = sqlx::query(&format!("truncate {table} cascade"))
-            .execute(tx.conn())
-            .await;
+        let truncated = sqlx::query(&format!("truncate {table} cascade")).execute(tx.conn()).await;
         assert_eq!(sqlstate(truncated), "42501", "{table}");
     }
-    assert_eq!(
-        count(&mut db.superuser().await, "app.organizations").await,
-        2
-    );
+    assert_eq!(count(&mut db.superuser().await, "app.organizations").await, 2);
 }
 
 #[tokio::test]
@@ -253,22 +199,13 @@ async fn a_user_sees_only_their_own_private_rows() {
     let (pool, _a, alice, _b, bob) = two_tenants(&db).await;
     let mut tx = pool.begin_user(alice).await.unwrap();
     let now = chrono::Utc::now();
-    users::replace_email_token(
-        &mut tx,
-        EmailToken::Verification,
-        &[1; 32],
-        now,
-        now + chrono::Duration::hours(24),
-    )
-    .await
-    .unwrap();
+    users::replace_email_token(&mut tx, EmailToken::Verification, &[1; 32], now, now + chrono::Duration::hours(24))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = pool.begin_user(bob).await.unwrap();
-    let emails: Vec<String> = sqlx::query_scalar("select email from app.users")
-        .fetch_all(tx.conn())
-        .await
-        .unwrap();
+    let emails: Vec<String> = sqlx::query_scalar("select email from app.users").fetch_all(tx.conn()).await.unwrap();
     assert_eq!(emails, ["bob@b.example"]);
     assert_eq!(count(tx.conn(), "app.email_verification_tokens").await, 0);
     let hijack = sqlx::query("update app.users set email = 'mine@b.example' where id = $1")
@@ -291,17 +228,12 @@ async fn a_tenant_setting_that_is_not_a_uuid_is_an_error_not_a_match() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let read = sqlx::query("select * from app.organizations")
-        .fetch_all(&mut *tx)
-        .await;
+    let read = sqlx::query("select * from app.organizations").fetch_all(&mut *tx).await;
     assert_eq!(sqlstate(read), "22P02", "invalid_text_representation");
 
     // In Rust the same input never gets as far as a transaction.
     let err = OrgId::parse("' or true --").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "organization id must be a UUID, got \"' or true --\""
-    );
+    assert_eq!(err.to_string(), "organization id must be a UUID, got \"' or true --\"");
 }
 
 #[tokio::test]
@@ -309,17 +241,13 @@ async fn the_tenant_predicate_of_the_policy_is_an_index_condition() {
     let db = TestDb::new().await;
     let (pool, a, alice, ..) = two_tenants(&db).await;
     let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
-    sqlx::raw_sql("set local enable_seqscan = off")
-        .execute(tx.conn())
-        .await
-        .unwrap();
+    sqlx::raw_sql("set local enable_seqscan = off").execute(tx.conn()).await.unwrap();
     // No explicit filter: the only tenant predicate is the one RLS adds.
-    let plan: Vec<String> = sqlx::query_scalar(
-        "explain select * from app.audit_logs order by created_at desc limit 10",
-    )
-    .fetch_all(tx.conn())
-    .await
-    .unwrap();
+    let plan: Vec<String> =
+        sqlx::query_scalar("explain select * from app.audit_logs order by created_at desc limit 10")
+            .fetch_all(tx.conn())
+            .await
+            .unwrap();
     let plan = plan.join("\n");
     assert!(plan.contains("Index Cond: (organization_id = app.current_tenant_id())")
         || plan.contains("Index Cond: (organization_id = (NULLIF(current_setting('app.current_tenant_id'::text, true), ''::text))::uuid)"),
@@ -350,37 +278,20 @@ async fn app_user_is_neither_superuser_nor_bypassrls_nor_an_owner() {
 #[tokio::test]
 async fn the_app_pool_refuses_to_run_as_a_role_that_bypasses_rls() {
     let db = TestDb::new().await;
-    let err = AppPool::connect(AppPoolOptions {
-        connect: db.superuser_options(),
-        set_role: false,
-        max_connections: 1,
-    })
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err, DbError::UnsafeAppRole { why, .. } if why == "is a superuser"),
-        "{err}"
-    );
+    let err = AppPool::connect(AppPoolOptions { connect: db.superuser_options(), set_role: false, max_connections: 1 })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::UnsafeAppRole { why, .. } if why == "is a superuser"), "{err}");
 
     // Logging in as a superuser and switching to app_user is accepted, and is subject to RLS.
-    let pool = AppPool::connect(AppPoolOptions {
-        connect: db.superuser_options(),
-        set_role: true,
-        max_connections: 1,
-    })
-    .await
-    .unwrap();
+    let pool = AppPool::connect(AppPoolOptions { connect: db.superuser_options(), set_role: true, max_connections: 1 })
+        .await
+        .unwrap();
     pool.ping().await.unwrap();
     let mut tx = pool.begin_tenant(OrgId::new(), None).await.unwrap();
     assert_eq!(count(tx.conn(), "app.organizations").await, 0);
-    let propagate: String = sqlx::query_scalar("show citus.propagate_set_commands")
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
-    assert_eq!(
-        propagate, "local",
-        "ready for Citus to forward SET LOCAL to its workers"
-    );
+    let propagate: String = sqlx::query_scalar("show citus.propagate_set_commands").fetch_one(tx.conn()).await.unwrap();
+    assert_eq!(propagate, "local", "ready for Citus to forward SET LOCAL to its workers");
 }
 
 #[tokio::test]
@@ -398,18 +309,14 @@ async fn concurrent_requests_for_different_tenants_over_a_small_pool_only_see_th
         let org = tenants[i % tenants.len()];
         tokio::spawn(async move {
             let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
-            let event = AuditEvent::new(
-                AuditAction::parse("load.tested").unwrap(),
-                ResourceType::parse("test").unwrap(),
-            )
-            .resource_id(i);
+            let event =
+                AuditEvent::new(AuditAction::parse("load.tested").unwrap(), ResourceType::parse("test").unwrap())
+                    .resource_id(i);
             audit::record(&mut tx, &event).await.unwrap();
             tokio::task::yield_now().await;
             // Read back with no explicit filter, so only RLS decides what comes back.
-            let seen: Vec<Uuid> = sqlx::query_scalar("select organization_id from app.audit_logs")
-                .fetch_all(tx.conn())
-                .await
-                .unwrap();
+            let seen: Vec<Uuid> =
+                sqlx::query_scalar("select organization_id from app.audit_logs").fetch_all(tx.conn()).await.unwrap();
             let orgs: HashSet<Uuid> = sqlx::query_scalar("select id from app.organizations")
                 .fetch_all(tx.conn())
                 .await
@@ -417,17 +324,12 @@ async fn concurrent_requests_for_different_tenants_over_a_small_pool_only_see_th
                 .into_iter()
                 .collect();
             tx.commit().await.unwrap();
-            assert!(
-                seen.iter().all(|o| *o == org.as_uuid()),
-                "task {i} for {org} saw {seen:?}"
-            );
+            assert!(seen.iter().all(|o| *o == org.as_uuid()), "task {i} for {org} saw {seen:?}");
             assert_eq!(orgs, HashSet::from([org.as_uuid()]));
             // Between requests the pooled connection carries no tenant.
             let mut bare = pool.begin_user(admin).await.unwrap();
-            let leaked: i64 = sqlx::query_scalar("select count(*) from app.audit_logs")
-                .fetch_one(bare.conn())
-                .await
-                .unwrap();
+            let leaked: i64 =
+                sqlx::query_scalar("select count(*) from app.audit_logs").fetch_one(bare.conn()).await.unwrap();
             assert_eq!(leaked, 0);
         })
     });
@@ -437,11 +339,7 @@ async fn concurrent_requests_for_different_tenants_over_a_small_pool_only_see_th
 
     for org in tenants {
         let mut tx = pool.begin_tenant(org, None).await.unwrap();
-        assert_eq!(
-            audit::recent(&mut tx, 1000).await.unwrap().len(),
-            12,
-            "every write landed in its own tenant"
-        );
+        assert_eq!(audit::recent(&mut tx, 1000).await.unwrap().len(), 12, "every write landed in its own tenant");
     }
 }
 
@@ -449,24 +347,13 @@ async fn concurrent_requests_for_different_tenants_over_a_small_pool_only_see_th
 async fn login_lookup_works_before_any_context_and_opens_nothing_else() {
     let db = TestDb::new().await;
     let (pool, ..) = two_tenants(&db).await;
-    let found = users::find_login(&pool, &Email::parse("ALICE@a.example").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let found = users::find_login(&pool, &Email::parse("ALICE@a.example").unwrap()).await.unwrap().unwrap();
     assert_eq!(found.password_hash, crate::HASH);
     assert!(found.email_verified_at.is_some());
-    assert!(
-        users::find_login(&pool, &Email::parse("nobody@a.example").unwrap())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(users::find_login(&pool, &Email::parse("nobody@a.example").unwrap()).await.unwrap().is_none());
     // The definer role is not reachable for app_user, and tables stay closed.
     let mut conn = db.app_user().await;
-    assert_eq!(
-        sqlstate(sqlx::query("set role mos_definer").execute(&mut conn).await),
-        "42501"
-    );
+    assert_eq!(sqlstate(sqlx::query("set role mos_definer").execute(&mut conn).await), "42501");
     assert_eq!(count(&mut conn, "app.users").await, 0);
 }
 
@@ -479,24 +366,12 @@ async fn emailed_tokens_are_spent_once_not_after_expiry_and_a_resend_voids_older
     let day = chrono::Duration::hours(24);
     let user = UserId::new();
     let mut tx = pool.begin_user(user).await.unwrap();
-    users::insert(
-        &mut tx,
-        &Email::parse("new@example.com").unwrap(),
-        crate::HASH,
-        None,
-    )
-    .await
-    .unwrap();
-    for (kind, first, second) in [
-        (EmailToken::Verification, [1; 32], [2; 32]),
-        (EmailToken::PasswordReset, [3; 32], [4; 32]),
-    ] {
-        users::replace_email_token(&mut tx, kind, &first, now, now + day)
-            .await
-            .unwrap();
-        users::replace_email_token(&mut tx, kind, &second, now, now + day)
-            .await
-            .unwrap();
+    users::insert(&mut tx, &Email::parse("new@example.com").unwrap(), crate::HASH, None).await.unwrap();
+    for (kind, first, second) in
+        [(EmailToken::Verification, [1; 32], [2; 32]), (EmailToken::PasswordReset, [3; 32], [4; 32])]
+    {
+        users::replace_email_token(&mut tx, kind, &first, now, now + day).await.unwrap();
+        users::replace_email_token(&mut tx, kind, &second, now, now + day).await.unwrap();
     }
     tx.commit().await.unwrap();
 
@@ -504,61 +379,25 @@ async fn emailed_tokens_are_spent_once_not_after_expiry_and_a_resend_voids_older
         let pool = pool.clone();
         async move {
             let mut tx = pool.begin_lookup().await.unwrap();
-            let user = users::redeem_email_token(&mut tx, kind, &hash, at)
-                .await
-                .unwrap();
+            let user = users::redeem_email_token(&mut tx, kind, &hash, at).await.unwrap();
             tx.commit().await.unwrap();
             user
         }
     };
     let verified = || async {
-        users::find_login(&pool, &Email::parse("new@example.com").unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .email_verified_at
+        users::find_login(&pool, &Email::parse("new@example.com").unwrap()).await.unwrap().unwrap().email_verified_at
     };
 
-    assert_eq!(
-        redeem([1; 32], EmailToken::Verification, now).await,
-        None,
-        "voided by the resend"
-    );
-    assert_eq!(
-        redeem([2; 32], EmailToken::Verification, now + day).await,
-        None,
-        "expired"
-    );
-    assert_eq!(
-        redeem([2; 32], EmailToken::PasswordReset, now).await,
-        None,
-        "a token of another kind"
-    );
+    assert_eq!(redeem([1; 32], EmailToken::Verification, now).await, None, "voided by the resend");
+    assert_eq!(redeem([2; 32], EmailToken::Verification, now + day).await, None, "expired");
+    assert_eq!(redeem([2; 32], EmailToken::PasswordReset, now).await, None, "a token of another kind");
     assert_eq!(verified().await, None);
-    assert_eq!(
-        redeem([2; 32], EmailToken::Verification, now).await,
-        Some(user)
-    );
+    assert_eq!(redeem([2; 32], EmailToken::Verification, now).await, Some(user));
     assert_eq!(verified().await, Some(now));
-    assert_eq!(
-        redeem([2; 32], EmailToken::Verification, now).await,
-        None,
-        "spent"
-    );
-    assert_eq!(
-        redeem([9; 32], EmailToken::Verification, now).await,
-        None,
-        "unknown"
-    );
-    assert_eq!(
-        redeem([3; 32], EmailToken::PasswordReset, now).await,
-        None,
-        "voided by the resend"
-    );
-    assert_eq!(
-        redeem([4; 32], EmailToken::PasswordReset, now).await,
-        Some(user)
-    );
+    assert_eq!(redeem([2; 32], EmailToken::Verification, now).await, None, "spent");
+    assert_eq!(redeem([9; 32], EmailToken::Verification, now).await, None, "unknown");
+    assert_eq!(redeem([3; 32], EmailToken::PasswordReset, now).await, None, "voided by the resend");
+    assert_eq!(redeem([4; 32], EmailToken::PasswordReset, now).await, Some(user));
 }
 
 #[tokio::test]
@@ -566,24 +405,9 @@ async fn membership_lookup_finds_only_organizations_the_user_belongs_to() {
     let db = TestDb::new().await;
     let (pool, a, alice, ..) = two_tenants(&db).await;
     let mut tx = pool.begin_user(alice).await.unwrap();
-    assert_eq!(
-        users::membership(&mut tx, &Slug::parse("tenant-a").unwrap())
-            .await
-            .unwrap(),
-        Some((a, Role::Admin))
-    );
-    assert_eq!(
-        users::membership(&mut tx, &Slug::parse("tenant-b").unwrap())
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        users::membership(&mut tx, &Slug::parse("no-such-org").unwrap())
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(users::membership(&mut tx, &Slug::parse("tenant-a").unwrap()).await.unwrap(), Some((a, Role::Admin)));
+    assert_eq!(users::membership(&mut tx, &Slug::parse("tenant-b").unwrap()).await.unwrap(), None);
+    assert_eq!(users::membership(&mut tx, &Slug::parse("no-such-org").unwrap()).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -593,39 +417,14 @@ async fn constraint_violations_come_back_as_typed_errors() {
     let org = OrgId::new();
     let mut tx = pool.begin_tenant(org, Some(alice)).await.unwrap();
     let slug = Slug::parse("tenant-a").unwrap();
-    let err = orgs::insert(&mut tx, &slug, &mos_domain::OrgName::parse("Copy").unwrap())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, DbError::Conflict { ref constraint } if constraint == "organizations_slug_key"),
-        "{err}"
-    );
+    let err = orgs::insert(&mut tx, &slug, &mos_domain::OrgName::parse("Copy").unwrap()).await.unwrap_err();
+    assert!(matches!(err, DbError::Conflict { ref constraint } if constraint == "organizations_slug_key"), "{err}");
 
     let user = UserId::new();
     let mut tx = pool.begin_user(user).await.unwrap();
-    let err = users::insert(
-        &mut tx,
-        &Email::parse("Alice@A.example").unwrap(),
-        crate::HASH,
-        None,
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err, DbError::Conflict { ref constraint } if constraint == "users_email_key"),
-        "{err}"
-    );
+    let err = users::insert(&mut tx, &Email::parse("Alice@A.example").unwrap(), crate::HASH, None).await.unwrap_err();
+    assert!(matches!(err, DbError::Conflict { ref constraint } if constraint == "users_email_key"), "{err}");
     let mut tx = pool.begin_user(user).await.unwrap();
-    let err = users::insert(
-        &mut tx,
-        &Email::parse("carol@example.com").unwrap(),
-        "plaintext",
-        None,
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err, DbError::Invalid { ref constraint } if constraint == "users_password_hash_format"),
-        "{err}"
-    );
+    let err = users::insert(&mut tx, &Email::parse("carol@example.com").unwrap(), "plaintext", None).await.unwrap_err();
+    assert!(matches!(err, DbError::Invalid { ref constraint } if constraint == "users_password_hash_format"), "{err}");
 }

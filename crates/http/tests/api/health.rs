@@ -1,24 +1,31 @@
-use crate::{get, TestApp};
+use crate::TestApp;
 
 #[tokio::test]
 async fn healthz_answers_while_the_process_runs() {
     let app = TestApp::spawn().await;
-    let (status, _, body) = get(&app.base, "/healthz").await;
-    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let reply = app.send(app.http.get(format!("{}/healthz", app.base))).await;
+    assert_eq!((reply.status, reply.body), (200, serde_json::json!({ "status": "ok" })));
 }
 
 #[tokio::test]
 async fn readyz_is_ready_while_the_database_answers_and_unavailable_after() {
     let app = TestApp::spawn().await;
-    let (status, _, body) = get(&app.base, "/readyz").await;
-    assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
+    let reply = app.send(app.http.get(format!("{}/readyz", app.base))).await;
+    assert_eq!((reply.status, reply.body), (200, serde_json::json!({ "status": "ready" })));
 
-    app.state.pool.close().await;
-    let (status, content_type, body) = get(&app.base, "/readyz").await;
-    assert_eq!(status, 503);
-    assert_eq!(content_type, "application/problem+json");
-    assert_eq!(
-        body,
-        r#"{"type":"urn:mos:problem:unavailable","title":"Service unavailable","status":503}"#
-    );
+    app.pool.close().await;
+    let reply = app.send(app.http.get(format!("{}/readyz", app.base))).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.headers["content-type"], "application/problem+json");
+    assert_eq!(reply.problem_type(), "urn:mos:problem:unavailable");
+}
+
+#[tokio::test]
+async fn unknown_paths_are_problem_documents_with_a_request_id() {
+    let app = TestApp::spawn().await;
+    let reply = app.send(app.http.get(format!("{}/v1/nope", app.base)).header("x-request-id", "trace-me-42")).await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.headers["content-type"], "application/problem+json");
+    assert_eq!(reply.problem_type(), "urn:mos:problem:not_found");
+    assert_eq!(reply.headers["x-request-id"], "trace-me-42");
 }

@@ -1,51 +1,211 @@
-//! The API served on a real socket, against a real database.
+//! The API end to end: a real server on port 0, the real database, a real SMTP server on
+//! loopback that the application sends through, and a clock the tests move by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
+mod docs;
 mod health;
+mod login;
+mod password;
+mod register;
+mod sessions;
+mod two_factor;
 
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mos_auth::{ManualClock, PasswordHasher, Sealer};
 use mos_db::testing::TestDb;
-use mos_http::AppState;
-use tokio::net::TcpListener;
+use mos_http::mail::SmtpMailer;
+use mos_http::{AppState, Settings};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
 
-/// A server on port 0 for one test, and its base URL.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Messages as the SMTP server received them, raw.
+#[derive(Clone, Default)]
+pub struct Inbox(Arc<Mutex<Vec<String>>>);
+
+#[derive(Clone)]
+struct Capture {
+    current: Vec<u8>,
+    inbox: Inbox,
+}
+
+impl mailin_embedded::Handler for Capture {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, _to: &[String]) -> mailin_embedded::Response {
+        self.current.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.inbox.0.lock().unwrap().push(String::from_utf8_lossy(&self.current).into_owned());
+        mailin_embedded::response::OK
+    }
+}
+
+impl Inbox {
+    /// A real SMTP server on a free loopback port, serving until the test process ends.
+    fn serve() -> (Self, SocketAddr) {
+        let inbox = Inbox::default();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut server = mailin_embedded::Server::new(Capture { current: Vec::new(), inbox: inbox.clone() });
+        server.with_name("mail.test").with_ssl(mailin_embedded::SslConfig::None).unwrap().with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        (inbox, addr)
+    }
+
+    pub fn all_to(&self, address: &str) -> Vec<String> {
+        let to = format!("To: {address}");
+        self.0.lock().unwrap().iter().filter(|m| m.lines().any(|l| l == to)).cloned().collect()
+    }
+
+    /// Waits for the `n`th message (1-based) to `address` whose subject contains `subject`.
+    pub async fn wait_for(&self, address: &str, subject: &str, n: usize) -> String {
+        for _ in 0..200 {
+            let found: Vec<String> = self.all_to(address).into_iter().filter(|m| m.contains(subject)).collect();
+            if found.len() >= n {
+                return found[n - 1].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no message {n} to {address} about {subject:?}; inbox: {:#?}", self.all_to(address));
+    }
+}
+
+/// The body as a mail client shows it: quoted-printable decoded when the message uses it.
+fn readable(message: &str) -> String {
+    if !message.contains("Content-Transfer-Encoding: quoted-printable") {
+        return message.to_owned();
+    }
+    let joined = message.replace("=\r\n", "").replace("=\n", "");
+    let mut out = Vec::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()),
+        ) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The token of the link in a message.
+pub fn token_in(message: &str) -> String {
+    let message = readable(message);
+    let start = message.find("token=").expect("a link with a token") + "token=".len();
+    message[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn problem_type(&self) -> &str {
+        self.body["type"].as_str().unwrap_or_default()
+    }
+
+    pub fn session_token(&self) -> String {
+        self.body["session"]["token"].as_str().unwrap_or_else(|| panic!("no session in {}", self.body)).to_owned()
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub db: TestDb,
-    pub state: AppState,
+    pub clock: ManualClock,
+    pub inbox: Inbox,
+    pub http: reqwest::Client,
+    pub pool: mos_db::AppPool,
 }
 
 impl TestApp {
     pub async fn spawn() -> Self {
         let db = TestDb::new().await;
-        let state = AppState {
-            pool: db.app_pool(4).await,
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (inbox, smtp) = Inbox::serve();
+        let clock = ManualClock::starting_at(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
+        let sealer = Sealer::from_base64(&Sealer::generate_key_base64(&mut rand::thread_rng())).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(mos_http::serve(
-            listener,
-            state.clone(),
-            std::future::pending(),
-        ));
-        Self { base, db, state }
+        let settings = Settings { public_url: base.clone(), ..Settings::default() };
+        let pool = db.app_pool(8).await;
+        let state = AppState::new(
+            pool.clone(),
+            Arc::new(clock.clone()),
+            PasswordHasher::new(4),
+            sealer,
+            Arc::new(SmtpMailer::from_url(&format!("smtp://{smtp}")).unwrap()),
+            settings,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(mos_http::serve(listener, state, std::future::pending()));
+        Self { base, db, clock, inbox, http: reqwest::Client::new(), pool }
     }
-}
 
-/// A minimal HTTP/1.1 GET over a fresh connection: status and body.
-pub async fn get(base: &str, path: &str) -> (u16, String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let content_type = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-type: "))
-        .unwrap_or_default()
-        .to_owned();
-    (status, content_type, body.to_owned())
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, headers, body }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.send(self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body)).await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> Reply {
+        self.send(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
+    }
+
+    /// Registers `email` and verifies it through the emailed link.
+    pub async fn sign_up(&self, email: &str) {
+        let reply = self.post("/v1/auth/register", serde_json::json!({ "email": email, "password": PASSWORD })).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        let mail = self.inbox.wait_for(email, "Confirm your email address", 1).await;
+        let reply = self.post("/v1/auth/verify-email", serde_json::json!({ "token": token_in(&mail) })).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post("/v1/auth/login", serde_json::json!({ "email": email, "password": password })).await
+    }
+
+    /// A verified user with a live session: its bearer token.
+    pub async fn signed_in(&self, email: &str) -> String {
+        self.sign_up(email).await;
+        let reply = self.login(email, PASSWORD).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.session_token()
+    }
 }

@@ -5,44 +5,24 @@ use crate::{mos, text};
 #[tokio::test]
 async fn db_check_passes_on_a_migrated_database_and_fails_once_rls_is_disabled_by_hand() {
     let db = TestDb::new().await;
-    let out = mos()
-        .args(["db", "check"])
-        .env("DATABASE_URL", db.database_url())
-        .output()
-        .unwrap();
+    let out = mos().args(["db", "check"]).env("DATABASE_URL", db.database_url()).output().unwrap();
     assert!(out.status.success(), "{:?}", text(&out));
 
     let mut su = db.superuser().await;
-    sqlx::raw_sql("alter table app.organizations disable row level security")
-        .execute(&mut su)
-        .await
-        .unwrap();
-    let out = mos()
-        .args(["db", "check"])
-        .env("DATABASE_URL", db.database_url())
-        .output()
-        .unwrap();
+    sqlx::raw_sql("alter table app.organizations disable row level security").execute(&mut su).await.unwrap();
+    let out = mos().args(["db", "check"]).env("DATABASE_URL", db.database_url()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        text(&out).0,
-        "problem: rls_disabled: table app.organizations has row-level security disabled\n"
-    );
+    assert_eq!(text(&out).0, "problem: rls_disabled: table app.organizations has row-level security disabled\n");
 }
 
 #[tokio::test]
 async fn serve_refuses_an_external_database_with_pending_migrations() {
     let db = TestDb::empty().await;
-    let out = mos()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", db.database_url())
-        .output()
-        .unwrap();
+    let out = mos().args(["serve", "--listen", "127.0.0.1:0"]).env("DATABASE_URL", db.database_url()).output().unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr.contains(
-            "2 migration(s) pending (0001_foundation, 0002_identity); run `mos migrate` first"
-        ),
+        stderr.contains("2 migration(s) pending (0001_foundation, 0002_identity); run `mos migrate` first"),
         "{stderr}"
     );
 }
@@ -55,14 +35,13 @@ async fn serve_refuses_to_serve_while_the_check_finds_a_problem() {
         .execute(&mut su)
         .await
         .unwrap();
-    let out = mos()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", db.database_url())
-        .output()
-        .unwrap();
+    let out = mos().args(["serve", "--listen", "127.0.0.1:0"]).env("DATABASE_URL", db.database_url()).output().unwrap();
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stdout.contains("problem: audit_guard: audit guard trigger audit_logs_append_only_rows is not ENABLE ALWAYS"), "{stdout}");
+    assert!(
+        stdout.contains("problem: audit_guard: audit guard trigger audit_logs_append_only_rows is not ENABLE ALWAYS"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("listening"), "{stdout}");
 }
 
@@ -70,17 +49,9 @@ async fn serve_refuses_to_serve_while_the_check_finds_a_problem() {
 async fn migrate_then_seed_against_an_external_database_writes_through_app_user_with_audit() {
     let db = TestDb::empty().await;
     let url = db.database_url();
-    let out = mos()
-        .arg("migrate")
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = mos().arg("migrate").env("DATABASE_URL", &url).output().unwrap();
     assert!(out.status.success(), "{:?}", text(&out));
-    let out = mos()
-        .arg("seed")
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = mos().arg("seed").env("DATABASE_URL", &url).output().unwrap();
     assert!(out.status.success(), "{:?}", text(&out));
 
     let mut su = db.superuser().await;

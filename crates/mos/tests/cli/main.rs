@@ -12,10 +12,7 @@ use std::process::{Command, Output};
 pub fn mos() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mos"));
     for (key, _) in std::env::vars_os() {
-        if key
-            .to_str()
-            .is_some_and(|k| k.starts_with("MOS_") || k == "DATABASE_URL")
-        {
+        if key.to_str().is_some_and(|k| k.starts_with("MOS_") || k == "DATABASE_URL") {
             cmd.env_remove(key);
         }
     }
@@ -31,26 +28,16 @@ pub fn data_dir() -> tempfile::TempDir {
 }
 
 pub fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// A minimal HTTP/1.1 GET: status line's code and the body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = String::new();
     stream.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    (
-        head.split_whitespace().nth(1).unwrap().parse().unwrap(),
-        body.to_owned(),
-    )
+    (head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_owned())
 }

@@ -1,0 +1,29 @@
+//! Every audited action of identity, named once. `known` checks each name at compile time.
+
+use mos_domain::{AuditAction, ResourceType};
+
+pub const USER: ResourceType = ResourceType::known("user");
+pub const SESSION: ResourceType = ResourceType::known("session");
+
+pub const REGISTERED: AuditAction = AuditAction::known("auth.registered");
+pub const REGISTER_DUPLICATE: AuditAction = AuditAction::known("auth.register.duplicate");
+pub const VERIFICATION_SENT: AuditAction = AuditAction::known("auth.verification.sent");
+pub const VERIFICATION_USED: AuditAction = AuditAction::known("auth.verification.used");
+pub const VERIFICATION_FAILED: AuditAction = AuditAction::known("auth.verification.failed");
+pub const LOGIN_SUCCEEDED: AuditAction = AuditAction::known("auth.login.succeeded");
+pub const LOGIN_FAILED: AuditAction = AuditAction::known("auth.login.failed");
+pub const LOGIN_THROTTLED: AuditAction = AuditAction::known("auth.login.throttled");
+pub const ACCOUNT_LOCKED: AuditAction = AuditAction::known("auth.account.locked");
+pub const TWO_FACTOR_CHALLENGED: AuditAction = AuditAction::known("auth.two_factor.challenged");
+pub const TWO_FACTOR_FAILED: AuditAction = AuditAction::known("auth.two_factor.failed");
+pub const TWO_FACTOR_SETUP_STARTED: AuditAction = AuditAction::known("auth.two_factor.setup_started");
+pub const TWO_FACTOR_ENABLED: AuditAction = AuditAction::known("auth.two_factor.enabled");
+pub const TWO_FACTOR_DISABLED: AuditAction = AuditAction::known("auth.two_factor.disabled");
+pub const RECOVERY_CODE_USED: AuditAction = AuditAction::known("auth.recovery_code.used");
+pub const REAUTHENTICATED: AuditAction = AuditAction::known("auth.reauthenticated");
+pub const SESSION_REVOKED: AuditAction = AuditAction::known("auth.session.revoked");
+pub const PASSWORD_CHANGED: AuditAction = AuditAction::known("auth.password.changed");
+pub const PASSWORD_RESET_REQUESTED: AuditAction = AuditAction::known("auth.password_reset.requested");
+pub const PASSWORD_RESET_COMPLETED: AuditAction = AuditAction::known("auth.password_reset.completed");
+pub const PASSWORD_RESET_FAILED: AuditAction = AuditAction::known("auth.password_reset.failed");
+pub const REAUTHENTICATION_FAILED: AuditAction = AuditAction::known("auth.reauthentication.failed");

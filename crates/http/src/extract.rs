@@ -1,0 +1,111 @@
+//! Extractors: what a handler may assume about its request once it runs.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use mos_auth::TokenHash;
+use mos_db::sessions::{self, Live};
+use mos_domain::RequestSource;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, AppState};
+
+/// The session cookie. `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
+pub const SESSION_COOKIE: &str = "__Host-mos_session";
+
+/// A JSON body, with every way of getting it wrong answered as a problem document.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::BodyTooLarge),
+            Err(rejection) => Err(ApiError::MalformedBody(rejection.body_text())),
+        }
+    }
+}
+
+/// Where the request came from, for audit records and per-address limits.
+pub struct Client(pub RequestSource);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect::<String>());
+        // Set by the request-id layer when the client sent none; a client's own id is kept
+        // only when it is short and plain, since it lands in audit records.
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| {
+                (1..=200).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            })
+            .map(str::to_owned);
+        Ok(Self(RequestSource { ip, user_agent, request_id }))
+    }
+}
+
+/// The session token a request carries: the cookie, or `Authorization: Bearer`.
+fn presented_token(parts: &Parts) -> Option<SecretString> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| SecretString::from(t.trim().to_owned()));
+    bearer.or_else(|| {
+        parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                (name == SESSION_COOKIE).then(|| SecretString::from(value.to_owned()))
+            })
+    })
+}
+
+/// A request with a live session; using it keeps the session alive.
+pub struct Authenticated(pub Live);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let hash = presented_token(parts).and_then(|t| TokenHash::of_presented(&t)).ok_or(ApiError::Unauthenticated)?;
+        let live = sessions::touch(&state.pool, &hash.0, state.clock.now(), state.settings.session_idle).await?;
+        live.map(Self).ok_or(ApiError::Unauthenticated)
+    }
+}
+
+/// How long ago counts as "just now" for changing passwords, two-factor and (later) roles.
+pub const RECENT_AUTHENTICATION: chrono::Duration = chrono::Duration::minutes(10);
+
+impl Authenticated {
+    /// Sensitive changes need the user to have proved themselves within the last ten minutes.
+    pub fn require_recent(&self, state: &AppState) -> Result<(), ApiError> {
+        if state.clock.now() - self.0.authenticated_at <= RECENT_AUTHENTICATION {
+            Ok(())
+        } else {
+            Err(ApiError::ReauthenticationRequired)
+        }
+    }
+}

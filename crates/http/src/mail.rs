@@ -1,0 +1,111 @@
+//! Outgoing mail: SMTP when `SMTP_URL` is set, otherwise `.eml` files in a dev outbox folder.
+//! Messages go out in the background, after the transaction that caused them has committed,
+//! so that neither the mail server's latency nor whether an address has an account shows in
+//! the time a request takes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("SMTP_URL is not a valid SMTP URL: {0}")]
+    BadUrl(String),
+    #[error("sending mail failed: {0}")]
+    Send(String),
+    #[error("writing to the outbox {path}: {source}")]
+    Outbox { path: PathBuf, source: std::io::Error },
+    #[error("building the message failed: {0}")]
+    Build(String),
+}
+
+pub trait Mailer: Send + Sync + 'static {
+    fn send(&self, message: Message) -> BoxFuture<'_, Result<(), MailError>>;
+}
+
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl SmtpMailer {
+    /// `smtp://host:port` (plain, for a local relay), `smtp://host?tls=required` (STARTTLS),
+    /// `smtps://host` (TLS), with `user:password@` when the server wants it.
+    pub fn from_url(url: &str) -> Result<Self, MailError> {
+        // The URL may carry a password: report what is wrong, never the URL.
+        let transport =
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| MailError::BadUrl(e.to_string()))?;
+        Ok(Self { transport: transport.build() })
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send(&self, message: Message) -> BoxFuture<'_, Result<(), MailError>> {
+        Box::pin(
+            async move { self.transport.send(message).await.map(|_| ()).map_err(|e| MailError::Send(e.to_string())) },
+        )
+    }
+}
+
+/// Development mail: each message becomes an `.eml` file that any mail client opens.
+pub struct OutboxMailer {
+    dir: PathBuf,
+}
+
+impl OutboxMailer {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+}
+
+impl Mailer for OutboxMailer {
+    fn send(&self, message: Message) -> BoxFuture<'_, Result<(), MailError>> {
+        Box::pin(async move {
+            let outbox = |source| MailError::Outbox { path: self.dir.clone(), source };
+            tokio::fs::create_dir_all(&self.dir).await.map_err(outbox)?;
+            let name =
+                format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), uuid::Uuid::now_v7().simple());
+            let path = self.dir.join(name);
+            tokio::fs::write(&path, message.formatted())
+                .await
+                .map_err(|source| MailError::Outbox { path: path.clone(), source })?;
+            // The file holds the link; the log says where, and never the token itself.
+            tracing::info!(path = %path.display(), "mail written to the dev outbox");
+            Ok(())
+        })
+    }
+}
+
+/// Sends in the background; a failure is logged (without the message) and the user can ask again.
+pub fn send_later(mailer: &Arc<dyn Mailer>, message: Result<Message, MailError>) {
+    let mailer = Arc::clone(mailer);
+    tokio::spawn(async move {
+        let sent = match message {
+            Ok(message) => mailer.send(message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "mail not sent");
+        }
+    });
+}
+
+/// A plain-text message. Plain ASCII goes out unencoded (8bit allows the long lines of links),
+/// so that a link survives being copied out of the raw message; anything else is encoded as
+/// lettre sees fit.
+pub fn letter(from: &Mailbox, to: &str, subject: &str, body: String) -> Result<Message, MailError> {
+    let to: Mailbox = to.parse().map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?;
+    // Unencoded bodies want CRLF line endings.
+    let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
+    let body = Body::new_with_encoding(body, ContentTransferEncoding::EightBit).unwrap_or_else(Body::new);
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| MailError::Build(e.to_string()))
+}

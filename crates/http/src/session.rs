@@ -1,0 +1,203 @@
+//! What several flows share: issuing a session, confirming a password or a second factor, and
+//! writing the audit record of a failed attempt in a transaction of its own.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use mos_auth::{recovery, OneTimeToken, Totp};
+use mos_db::{audit, sessions, users, UserTx};
+use mos_domain::{AuditAction, AuditEvent, Outcome, RequestSource, UserId};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::events::{self, USER};
+use crate::extract::SESSION_COOKIE;
+use crate::{guard, ApiError, AppState};
+
+/// A new session: the bearer token (also set as an HttpOnly cookie) and when it ends at the latest.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct Issued {
+    pub id: mos_domain::SessionId,
+    pub view: SessionView,
+    cookie: HeaderValue,
+}
+
+impl Issued {
+    /// The body `make` builds around the session, as JSON, with the session cookie set.
+    pub fn respond_with<T: Serialize>(self, status: StatusCode, make: impl FnOnce(SessionView) -> T) -> Response {
+        (status, [(header::SET_COOKIE, self.cookie)], Json(make(self.view))).into_response()
+    }
+}
+
+fn cookie(value: &str, max_age: i64) -> HeaderValue {
+    let text = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}");
+    // Tokens are base64url, so the header is always valid.
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("__Host-mos_session=; Path=/; Max-Age=0"))
+}
+
+/// The header that makes a browser forget its session cookie.
+pub fn clear_cookie() -> (header::HeaderName, HeaderValue) {
+    (header::SET_COOKIE, cookie("", 0))
+}
+
+/// Starts a session for the user of `tx`, authenticated now.
+pub async fn issue(state: &AppState, tx: &mut UserTx, source: &RequestSource) -> Result<Issued, ApiError> {
+    let now = state.clock.now();
+    let expires_at = now + state.settings.session_absolute;
+    let token = OneTimeToken::generate(&mut rand::thread_rng());
+    let id = sessions::create(tx, &token.hash.0, now, expires_at, source).await?;
+    let secret = token.secret.expose_secret();
+    Ok(Issued {
+        id,
+        cookie: cookie(secret, state.settings.session_absolute.num_seconds()),
+        view: SessionView { token: secret.to_owned(), expires_at },
+    })
+}
+
+/// Every session of the user ends; a new one starts for the client that made the change, so a
+/// password or two-factor change signs out everyone else, attacker included.
+pub async fn restart(state: &AppState, tx: &mut UserTx, source: &RequestSource) -> Result<(u64, Issued), ApiError> {
+    let revoked = sessions::revoke_all(tx, state.clock.now()).await?;
+    Ok((revoked, issue(state, tx, source).await?))
+}
+
+pub fn event(action: AuditAction, source: &RequestSource) -> AuditEvent {
+    AuditEvent::new(action, USER).source(source.clone())
+}
+
+/// Records a failed or denied attempt on the user's trail, in its own transaction, so that the
+/// record outlives the rollback of the attempt.
+pub async fn record_failure(state: &AppState, user: UserId, event: AuditEvent) -> Result<(), ApiError> {
+    let mut tx = state.pool.begin_user(user).await?;
+    audit::record_platform(&mut tx, &event.actor(user).outcome(Outcome::Failure)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Checks the user's current password, counting failures against the account's limit.
+pub async fn confirm_password(
+    state: &AppState,
+    user: UserId,
+    password: SecretString,
+    source: &RequestSource,
+) -> Result<(), ApiError> {
+    let key = guard::user_key("reauth", user);
+    guard::attempt(state, &key, &guard::account()).await?;
+    let mut tx = state.pool.begin_user(user).await?;
+    let hash = users::password_hash(&mut tx).await?.ok_or(ApiError::Unauthenticated)?;
+    tx.commit().await?;
+    if state.hasher.verify(password, hash).await?.ok {
+        guard::succeeded(state, &key).await
+    } else {
+        record_failure(state, user, event(events::REAUTHENTICATION_FAILED, source)).await?;
+        Err(ApiError::InvalidCredentials)
+    }
+}
+
+/// How the user proved the second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    Totp,
+    RecoveryCode,
+}
+
+impl Proof {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proof::Totp => "totp",
+            Proof::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+/// Checks a TOTP code (once per time step, ever) or spends a recovery code, inside `tx`;
+/// `None` when neither was given or neither was good.
+async fn second_factor(
+    state: &AppState,
+    tx: &mut UserTx,
+    code: Option<&str>,
+    recovery_code: Option<&SecretString>,
+) -> Result<Option<Proof>, ApiError> {
+    if let Some(code) = code {
+        let Some((sealed, _)) = users::totp(tx).await? else {
+            return Ok(None);
+        };
+        let secret = state.sealer.open(&sealed, tx.user().as_uuid().as_bytes())?;
+        let totp = Totp::from_bytes(secret.expose_secret())
+            .ok_or_else(|| ApiError::Internal("stored TOTP secret has the wrong size".into()))?;
+        let Some(step) = totp.matching_step(code, state.clock.now().timestamp()) else {
+            return Ok(None);
+        };
+        return Ok(users::advance_totp_step(tx, step).await?.then_some(Proof::Totp));
+    }
+    if let Some(hash) = recovery_code.and_then(recovery::hash_presented) {
+        return Ok(users::use_recovery_code(tx, &hash.0, state.clock.now()).await?.then_some(Proof::RecoveryCode));
+    }
+    Ok(None)
+}
+
+/// The second factor, counted against the account's limit. Takes the transaction so that on
+/// failure it is rolled back before the failure is recorded in a transaction of its own: a
+/// request never holds two connections at once.
+pub async fn require_second_factor(
+    state: &AppState,
+    mut tx: UserTx,
+    code: Option<&str>,
+    recovery_code: Option<&SecretString>,
+    source: &RequestSource,
+) -> Result<(UserTx, Proof), ApiError> {
+    let user = tx.user();
+    let key = guard::user_key("two_factor", user);
+    let policy = guard::account();
+    let hit = guard::attempt(state, &key, &policy).await?;
+    if let Some(proof) = second_factor(state, &mut tx, code, recovery_code).await? {
+        guard::succeeded(state, &key).await?;
+        return Ok((tx, proof));
+    }
+    tx.rollback().await?;
+    record_failure(state, user, event(events::TWO_FACTOR_FAILED, source)).await?;
+    if guard::just_locked(&hit, &policy) {
+        notify_lockout(state, user, source).await?;
+    }
+    Err(ApiError::InvalidCode)
+}
+
+/// Tells the owner of an account that guessing just locked it, and records that.
+pub async fn notify_lockout(state: &AppState, user: UserId, source: &RequestSource) -> Result<(), ApiError> {
+    let mut tx = state.pool.begin_user(user).await?;
+    audit::record_platform(&mut tx, &event(events::ACCOUNT_LOCKED, source).outcome(Outcome::Denied)).await?;
+    let profile = users::profile(&mut tx).await?;
+    tx.commit().await?;
+    if let Some(profile) = profile {
+        crate::mail::send_later(
+            &state.mailer,
+            crate::mail::letter(
+                &state.settings.mail_from,
+                &profile.email,
+                "Sign-in attempts to your account were blocked",
+                format!(
+                    "Several attempts to sign in to your Marketing OS account failed, so further attempts are being delayed.\n\n\
+                     If this was not you, nobody has got in, but consider resetting your password at {}/reset-password.\n",
+                    state.settings.public_url
+                ),
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// A short notice to the account's address after a security-relevant change.
+pub fn notify(state: &AppState, email: &str, subject: &str, what: &str) {
+    let body = format!(
+        "{what}\n\nIf you did not do this, reset your password at {}/reset-password and contact your administrator.\n",
+        state.settings.public_url
+    );
+    crate::mail::send_later(&state.mailer, crate::mail::letter(&state.settings.mail_from, email, subject, body));
+}

@@ -1,0 +1,112 @@
+use futures_util::future::join_all;
+use serde_json::json;
+
+use crate::{TestApp, PASSWORD};
+
+#[tokio::test]
+async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    let wrong = app.login("ada@example.com", "not the password at all").await;
+    let unknown = app.login("nobody@example.com", "not the password at all").await;
+    assert_eq!((wrong.status, &wrong.body), (unknown.status, &unknown.body));
+    assert_eq!(wrong.problem_type(), "urn:mos:problem:invalid_credentials");
+}
+
+#[tokio::test]
+async fn an_unverified_account_cannot_sign_in_and_says_so_only_to_its_password() {
+    let app = TestApp::spawn().await;
+    app.post("/v1/auth/register", json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    assert_eq!(
+        app.login("ada@example.com", "a wrong password!").await.problem_type(),
+        "urn:mos:problem:invalid_credentials"
+    );
+    let right = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!((right.status, right.problem_type()), (403, "urn:mos:problem:email_not_verified"));
+}
+
+#[tokio::test]
+async fn repeated_failures_slow_down_with_retry_after_and_the_owner_is_told() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    for _ in 0..6 {
+        assert_eq!(app.login("ada@example.com", "a wrong password!").await.status, 401);
+    }
+    let limited = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        (limited.status, limited.problem_type()),
+        (429, "urn:mos:problem:rate_limited"),
+        "even the right password waits"
+    );
+    assert_eq!(limited.headers["retry-after"], "1");
+    app.inbox.wait_for("ada@example.com", "Sign-in attempts to your account were blocked", 1).await;
+
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status, 200);
+    // A success starts the count over.
+    assert_eq!(app.login("ada@example.com", "a wrong password!").await.status, 401);
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_slip_past_the_limit() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    let guesses = (0..24).map(|i| app.login("ada@example.com", if i == 23 { PASSWORD } else { "a wrong password!" }));
+    let replies = join_all(guesses).await;
+    let judged = replies.iter().filter(|r| r.status != 429).count();
+    assert!(judged <= 6, "at most the five free failures and the one that locks: {judged} judged");
+    assert!(replies.iter().all(|r| [200, 401, 429].contains(&r.status)));
+}
+
+#[tokio::test]
+async fn one_client_address_guessing_across_accounts_is_limited_too() {
+    let app = TestApp::spawn().await;
+    let mut replies = Vec::new();
+    for i in 0..22 {
+        replies.push(app.login(&format!("user{i}@example.com"), "a wrong password!").await);
+    }
+    assert!(replies[..20].iter().all(|r| r.status == 401));
+    assert_eq!(replies[21].status, 429);
+}
+
+#[tokio::test]
+async fn sign_in_events_are_audited_with_source_and_without_secrets() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    app.login("ada@example.com", "a wrong password!").await;
+    let request = app
+        .http
+        .post(format!("{}/v1/auth/login", app.base))
+        .header("user-agent", "audit-test/1.0")
+        .header("x-request-id", "req-audit-1")
+        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }));
+    let token = app.send(request).await.session_token();
+
+    let events = app.get_as(&token, "/v1/me/events").await.body;
+    let actions: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        [
+            "auth.login.succeeded",
+            "auth.login.failed",
+            "auth.verification.used",
+            "auth.verification.sent",
+            "auth.registered"
+        ]
+    );
+    let latest = &events[0];
+    assert_eq!((latest["ip"].as_str(), latest["user_agent"].as_str()), (Some("127.0.0.1"), Some("audit-test/1.0")));
+    assert_eq!(latest["request_id"], "req-audit-1");
+    assert_eq!(events[1]["outcome"], "failure");
+
+    // Nothing secret anywhere in the platform log, read as the superuser.
+    let mut su = app.db.superuser().await;
+    let everything: Vec<String> = sqlx::query_scalar("select row_to_json(l)::text from app.platform_audit_logs l")
+        .fetch_all(&mut su)
+        .await
+        .unwrap();
+    for row in &everything {
+        assert!(!row.contains(PASSWORD) && !row.contains("a wrong password") && !row.contains(&token), "{row}");
+    }
+    assert_eq!(everything.len(), 5, "{everything:#?}");
+}

@@ -1,0 +1,111 @@
+use serde_json::json;
+
+use crate::{token_in, TestApp, PASSWORD};
+
+#[tokio::test]
+async fn registering_sends_a_verification_link_over_smtp_and_verifying_allows_login() {
+    let app = TestApp::spawn().await;
+    let reply = app.post("/v1/auth/register", json!({ "email": "  Ada@Example.com ", "password": PASSWORD })).await;
+    assert_eq!((reply.status, reply.body), (202, json!({ "status": "accepted" })));
+
+    let mail = app.inbox.wait_for("ada@example.com", "Confirm your email address", 1).await;
+    assert!(mail.contains(&format!("{}/verify-email?token=", app.base)), "{mail}");
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.problem_type(), "urn:mos:problem:email_not_verified");
+
+    let token = token_in(&mail);
+    assert_eq!(token.len(), 43, "{mail}");
+    let reply = app.post("/v1/auth/verify-email", json!({ "token": token })).await;
+    assert_eq!((reply.status, reply.body), (200, json!({ "status": "verified" })));
+    let reply = app.post("/v1/auth/verify-email", json!({ "token": token })).await;
+    assert_eq!((reply.status, reply.problem_type()), (400, "urn:mos:problem:invalid_token"), "single use");
+    assert_eq!(app.login("ADA@example.com", PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn registering_an_existing_address_answers_the_same_and_tells_only_the_owner() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    let again = app
+        .post("/v1/auth/register", json!({ "email": "ada@example.com", "password": "another long passphrase" }))
+        .await;
+    let fresh = app
+        .post("/v1/auth/register", json!({ "email": "bob@example.com", "password": "another long passphrase" }))
+        .await;
+    assert_eq!((again.status, &again.body), (fresh.status, &fresh.body));
+
+    let notice = app.inbox.wait_for("ada@example.com", "Someone tried to register with your address", 1).await;
+    assert!(!notice.contains("token="), "the notice carries no verification link");
+    // The existing account is untouched: the old password still works.
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn passwords_follow_the_nist_policy() {
+    let app = TestApp::spawn().await;
+    for (password, detail) in [
+        ("short pass", "at least 12 characters"),
+        ("qwerty123456", "commonly used"),
+        ("ada@example.com", "not be your email"),
+    ] {
+        let reply = app.post("/v1/auth/register", json!({ "email": "ada@example.com", "password": password })).await;
+        assert_eq!((reply.status, reply.problem_type()), (422, "urn:mos:problem:invalid_field"), "{password}");
+        assert_eq!(reply.body["field"], "password");
+        assert!(reply.body["detail"].as_str().unwrap().contains(detail), "{}", reply.body);
+    }
+    let long = "ü".repeat(256);
+    assert_eq!(
+        app.post("/v1/auth/register", json!({ "email": "ada@example.com", "password": long })).await.status,
+        202
+    );
+    assert!(app.inbox.all_to("ada@example.com").len() <= 1, "refused registrations send nothing");
+}
+
+#[tokio::test]
+async fn a_malformed_email_is_refused_with_the_field_named() {
+    let app = TestApp::spawn().await;
+    let reply = app.post("/v1/auth/register", json!({ "email": "not-an-address", "password": PASSWORD })).await;
+    assert_eq!((reply.status, reply.body["field"].as_str()), (422, Some("email")));
+}
+
+#[tokio::test]
+async fn a_verification_link_expires_after_24_hours_and_a_resend_voids_the_old_one() {
+    let app = TestApp::spawn().await;
+    app.post("/v1/auth/register", json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    let first = token_in(&app.inbox.wait_for("ada@example.com", "Confirm your email address", 1).await);
+
+    let reply = app.post("/v1/auth/verify-email/resend", json!({ "email": "ada@example.com" })).await;
+    assert_eq!(reply.status, 202);
+    let second = token_in(&app.inbox.wait_for("ada@example.com", "Confirm your email address", 2).await);
+    assert_ne!(first, second);
+    assert_eq!(app.post("/v1/auth/verify-email", json!({ "token": first })).await.status, 400, "voided by the resend");
+
+    app.clock.advance(chrono::Duration::hours(24) + chrono::Duration::seconds(1));
+    assert_eq!(app.post("/v1/auth/verify-email", json!({ "token": second })).await.status, 400, "expired");
+
+    // Resending for unknown or verified addresses answers the same and sends nothing.
+    let unknown = app.post("/v1/auth/verify-email/resend", json!({ "email": "nobody@example.com" })).await;
+    assert_eq!((unknown.status, unknown.body), (202, json!({ "status": "accepted" })));
+}
+
+#[tokio::test]
+async fn guessing_verification_tokens_is_limited_per_client_address() {
+    let app = TestApp::spawn().await;
+    let mut statuses = Vec::new();
+    for _ in 0..22 {
+        statuses.push(app.post("/v1/auth/verify-email", json!({ "token": "A".repeat(43) })).await);
+    }
+    assert!(statuses[..20].iter().all(|r| r.status == 400));
+    let limited = &statuses[21];
+    assert_eq!((limited.status, limited.problem_type()), (429, "urn:mos:problem:rate_limited"));
+    assert!(limited.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn registration_mail_to_one_address_is_rate_limited() {
+    let app = TestApp::spawn().await;
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(app.post("/v1/auth/verify-email/resend", json!({ "email": "ada@example.com" })).await);
+    }
+    assert_eq!(last.unwrap().status, 429);
+}

@@ -1,0 +1,84 @@
+//! Builds what the HTTP layer needs for identity from the configuration: the sealing key for
+//! TOTP secrets, the mailer, and the session settings.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use mos_auth::{PasswordHasher, Sealer, SystemClock};
+use mos_db::AppPool;
+use mos_http::mail::{OutboxMailer, SmtpMailer};
+use mos_http::{AppState, Mailer};
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+
+const KEY_FILE: &str = "totp.key";
+
+/// The key that seals TOTP secrets: configured, or on the embedded default, generated once
+/// and kept beside the database (readable by its owner only).
+fn sealer(settings: &Settings, embedded: bool) -> anyhow::Result<Sealer> {
+    if let Some(key) = &settings.identity.totp_key {
+        return Sealer::from_base64(key.expose_secret()).context("MOS_TOTP_KEY");
+    }
+    if !embedded {
+        anyhow::bail!(
+            "MOS_TOTP_KEY is required with DATABASE_URL, so that every server seals two-factor secrets with the same key; \
+             generate one with `openssl rand -base64 32` and keep it as safe as the database password"
+        );
+    }
+    let path = settings.data_dir.join(KEY_FILE);
+    if !path.exists() {
+        write_new_key(&path)?;
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Sealer::from_base64(&text).with_context(|| format!("the key in {}", path.display()))
+}
+
+fn write_new_key(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let key = Sealer::generate_key_base64(&mut rand::thread_rng());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(key.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated the key that seals two-factor secrets; back it up with the database");
+    Ok(())
+}
+
+fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    match &settings.identity.smtp_url {
+        Some(url) => Ok(Arc::new(SmtpMailer::from_url(url.expose_secret())?)),
+        None => {
+            let outbox = settings.data_dir.join("outbox");
+            tracing::info!(outbox = %outbox.display(), "SMTP_URL is not set: mail goes to the dev outbox as .eml files");
+            Ok(Arc::new(OutboxMailer::new(outbox)))
+        }
+    }
+}
+
+pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: SocketAddr) -> anyhow::Result<AppState> {
+    let identity = &settings.identity;
+    let mut http = mos_http::Settings {
+        public_url: identity.public_url.clone().unwrap_or_else(|| format!("http://{listen}")),
+        session_idle: chrono::Duration::seconds(i64::from(identity.session_idle_secs)),
+        session_absolute: chrono::Duration::seconds(i64::from(identity.session_absolute_secs)),
+        ..mos_http::Settings::default()
+    };
+    if let Some(from) = &identity.mail_from {
+        http.mail_from = from
+            .parse()
+            .with_context(|| format!("MOS_MAIL_FROM {from:?} is not a mailbox like `Name <a@b.example>`"))?;
+    }
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let hasher = PasswordHasher::new(identity.hash_concurrency);
+    let state =
+        AppState::new(pool, Arc::new(SystemClock), hasher, sealer(settings, embedded)?, mailer(settings)?, http)
+            .await?;
+    Ok(state)
+}
