@@ -144,15 +144,7 @@ pub async fn create_challenge(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query("insert into app.login_challenges (id, user_id, token_hash, created_at, expires_at) values ($1, $2, $3, $4, $5)")
-        .bind(uuid::Uuid::now_v7())
-        .bind(tx.user().as_uuid())
-        .bind(&token_hash[..])
-        .bind(now)
-        .bind(expires_at)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
+    crate::users::insert_token(tx, "app.login_challenges", token_hash, now, expires_at).await
 }
 
 /// Spends one attempt of a challenge, committed at once so that a failed code still counts;

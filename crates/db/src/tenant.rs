@@ -58,20 +58,6 @@ impl TenantTx {
     pub fn actor(&self) -> Option<UserId> {
         self.actor
     }
-
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
-    }
-
-    pub async fn rollback(self) -> Result<()> {
-        Ok(self.tx.rollback().await?)
-    }
-
-    /// The connection, for queries that belong in a repository of this crate (and for tests
-    /// that try to break isolation). Whatever runs here still runs with the tenant set.
-    pub fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
-    }
 }
 
 impl LookupTx {
@@ -83,14 +69,6 @@ impl LookupTx {
     pub async fn into_user(mut self, user: UserId) -> Result<UserTx> {
         set_local(&mut self.tx, "app.current_user_id", user.to_string()).await?;
         Ok(UserTx { tx: self.tx, user })
-    }
-
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
-    }
-
-    pub(crate) fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
     }
 }
 
@@ -104,17 +82,28 @@ impl UserTx {
     pub fn user(&self) -> UserId {
         self.user
     }
-
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
-    }
-
-    pub async fn rollback(self) -> Result<()> {
-        Ok(self.tx.rollback().await?)
-    }
-
-    /// See [`TenantTx::conn`].
-    pub fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
-    }
 }
+
+/// How each kind of context transaction ends, and its connection.
+macro_rules! finishing {
+    ($($kind:ident),*) => {$(
+        impl $kind {
+            pub async fn commit(self) -> Result<()> {
+                Ok(self.tx.commit().await?)
+            }
+
+            pub async fn rollback(self) -> Result<()> {
+                Ok(self.tx.rollback().await?)
+            }
+
+            /// The connection, for queries that belong in a repository of this crate (and for
+            /// tests that try to break isolation). Whatever runs here runs in this transaction's
+            /// context.
+            pub fn conn(&mut self) -> &mut PgConnection {
+                &mut self.tx
+            }
+        }
+    )*};
+}
+
+finishing!(TenantTx, UserTx, LookupTx);

@@ -133,6 +133,18 @@ pub async fn replace_email_token(
         .bind(tx.user().as_uuid())
         .execute(tx.conn())
         .await?;
+    insert_token(tx, table, token_hash, now, expires_at).await
+}
+
+/// A row of one of the token tables, which share their shape: the SHA-256 of a random token
+/// for the user of `tx`, with its lifetime.
+pub(crate) async fn insert_token(
+    tx: &mut UserTx,
+    table: &str,
+    token_hash: &[u8; 32],
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(&format!(
         "insert into {table} (id, user_id, token_hash, created_at, expires_at) values ($1, $2, $3, $4, $5)"
     ))

@@ -185,6 +185,28 @@ fn send_verification(state: &AppState, email: &Email, token: &OneTimeToken) {
     );
 }
 
+/// Spends an emailed token and opens a transaction as its user, so that what the token unlocks
+/// commits together with its spending; an unknown, spent or expired token is audited and refused.
+async fn redeem(
+    state: &AppState,
+    kind: EmailToken,
+    token: &SecretString,
+    source: &mos_domain::RequestSource,
+) -> Result<(mos_db::UserTx, UserId), ApiError> {
+    if let Some(hash) = TokenHash::of_presented(token) {
+        let mut lookup = state.pool.begin_lookup().await?;
+        if let Some(user) = users::redeem_email_token(&mut lookup, kind, &hash.0, state.clock.now()).await? {
+            return Ok((lookup.into_user(user).await?, user));
+        }
+    }
+    let action = match kind {
+        EmailToken::Verification => events::VERIFICATION_FAILED,
+        EmailToken::PasswordReset => events::PASSWORD_RESET_FAILED,
+    };
+    audit::record_platform_unattributed(&state.pool, &event(action, source).outcome(Outcome::Failure)).await?;
+    Err(ApiError::InvalidToken)
+}
+
 /// Verify an email address with the token from the emailed link.
 #[utoipa::path(post, path = "/v1/auth/verify-email", tag = "auth", request_body = TokenOnly,
     responses(
@@ -198,24 +220,7 @@ async fn verify_email(
     ApiJson(body): ApiJson<TokenOnly>,
 ) -> Result<Json<Status>, ApiError> {
     guard::attempt(&state, &guard::address_key("verify", &source), &guard::address()).await?;
-    let user = match TokenHash::of_presented(&body.token) {
-        Some(hash) => {
-            let mut lookup = state.pool.begin_lookup().await?;
-            match users::redeem_email_token(&mut lookup, EmailToken::Verification, &hash.0, state.clock.now()).await? {
-                Some(user) => Some((lookup.into_user(user).await?, user)),
-                None => None,
-            }
-        }
-        None => None,
-    };
-    let Some((mut tx, user)) = user else {
-        audit::record_platform_unattributed(
-            &state.pool,
-            &event(events::VERIFICATION_FAILED, &source).outcome(Outcome::Failure),
-        )
-        .await?;
-        return Err(ApiError::InvalidToken);
-    };
+    let (mut tx, user) = redeem(&state, EmailToken::Verification, &body.token, &source).await?;
     audit::record_platform(&mut tx, &event(events::VERIFICATION_USED, &source).actor(user)).await?;
     tx.commit().await?;
     Ok(Json(Status { status: "verified" }))
@@ -461,24 +466,7 @@ async fn reset_password(
 ) -> Result<StatusCode, ApiError> {
     guard::attempt(&state, &guard::address_key("reset", &source), &guard::address()).await?;
     let now = state.clock.now();
-    let redeemed = match TokenHash::of_presented(&body.token) {
-        Some(hash) => {
-            let mut lookup = state.pool.begin_lookup().await?;
-            match users::redeem_email_token(&mut lookup, EmailToken::PasswordReset, &hash.0, now).await? {
-                Some(user) => Some((lookup.into_user(user).await?, user)),
-                None => None,
-            }
-        }
-        None => None,
-    };
-    let Some((mut tx, user)) = redeemed else {
-        audit::record_platform_unattributed(
-            &state.pool,
-            &event(events::PASSWORD_RESET_FAILED, &source).outcome(Outcome::Failure),
-        )
-        .await?;
-        return Err(ApiError::InvalidToken);
-    };
+    let (mut tx, user) = redeem(&state, EmailToken::PasswordReset, &body.token, &source).await?;
     let profile = users::profile(&mut tx).await?.ok_or(ApiError::InvalidToken)?;
     // A refused password rolls the transaction back, so the token can be used again.
     let password = parse_new_password(body.new_password, &profile.email, "new_password")?;

@@ -10,10 +10,11 @@ use anyhow::Context;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-/// Every setting as it may appear in the file; each also has an environment variable.
+/// One layer of settings: the file, or the flags and environment (clap merges those two).
+/// Every setting may appear in the file; each also has an environment variable.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub struct Layer {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
@@ -27,6 +28,27 @@ pub struct FileConfig {
     pub session_idle_secs: Option<u32>,
     pub session_absolute_secs: Option<u32>,
     pub hash_concurrency: Option<usize>,
+}
+
+impl Layer {
+    /// This layer's settings, and `lower`'s where this one has none.
+    pub fn over(self, lower: Layer) -> Layer {
+        Layer {
+            listen: self.listen.or(lower.listen),
+            data_dir: self.data_dir.or(lower.data_dir),
+            database_url: self.database_url.or(lower.database_url),
+            app_database_url: self.app_database_url.or(lower.app_database_url),
+            pg_bin: self.pg_bin.or(lower.pg_bin),
+            pool_size: self.pool_size.or(lower.pool_size),
+            public_url: self.public_url.or(lower.public_url),
+            smtp_url: self.smtp_url.or(lower.smtp_url),
+            mail_from: self.mail_from.or(lower.mail_from),
+            totp_key: self.totp_key.or(lower.totp_key),
+            session_idle_secs: self.session_idle_secs.or(lower.session_idle_secs),
+            session_absolute_secs: self.session_absolute_secs.or(lower.session_absolute_secs),
+            hash_concurrency: self.hash_concurrency.or(lower.hash_concurrency),
+        }
+    }
 }
 
 /// The environment variables `mos` reads; any other `MOS_*` is reported.
@@ -53,9 +75,9 @@ pub fn unknown_env_vars() -> Vec<String> {
         .collect()
 }
 
-pub fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+pub fn load_file(path: Option<&Path>) -> anyhow::Result<Layer> {
     let Some(path) = path else {
-        return Ok(FileConfig::default());
+        return Ok(Layer::default());
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading configuration file {}", path.display()))?;
@@ -73,6 +95,7 @@ pub enum DatabaseConfig {
 pub struct Settings {
     pub database: DatabaseConfig,
     pub pool_size: u32,
+    pub listen: SocketAddr,
     /// Where state other than the database lives: the dev outbox, the generated TOTP key.
     pub data_dir: PathBuf,
     pub identity: Identity,
@@ -89,47 +112,34 @@ pub struct Identity {
     pub hash_concurrency: usize,
 }
 
-/// Values from flags and the environment (clap has merged those two already).
-#[derive(Default)]
-pub struct Overrides {
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub app_database_url: Option<String>,
-    pub pg_bin: Option<PathBuf>,
-    pub pool_size: Option<u32>,
-    pub public_url: Option<String>,
-    pub smtp_url: Option<String>,
-    pub mail_from: Option<String>,
-    pub totp_key: Option<String>,
-    pub session_idle_secs: Option<u32>,
-    pub session_absolute_secs: Option<u32>,
-    pub hash_concurrency: Option<usize>,
-}
-
 impl Settings {
-    pub fn resolve(over: Overrides, file: &FileConfig) -> Self {
-        let data_dir = over.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(".mos"));
+    /// The defaults under the merged layers.
+    pub fn resolve(layer: Layer) -> Self {
+        let data_dir = layer.data_dir.unwrap_or_else(|| PathBuf::from(".mos"));
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         let identity = Identity {
-            public_url: over.public_url.or_else(|| file.public_url.clone()),
-            smtp_url: over.smtp_url.or_else(|| file.smtp_url.clone()).map(SecretString::from),
-            mail_from: over.mail_from.or_else(|| file.mail_from.clone()),
-            totp_key: over.totp_key.or_else(|| file.totp_key.clone()).map(SecretString::from),
-            session_idle_secs: over.session_idle_secs.or(file.session_idle_secs).unwrap_or(15 * 60),
-            session_absolute_secs: over.session_absolute_secs.or(file.session_absolute_secs).unwrap_or(12 * 3600),
-            hash_concurrency: over.hash_concurrency.or(file.hash_concurrency).unwrap_or(cpus),
+            public_url: layer.public_url,
+            smtp_url: layer.smtp_url.map(SecretString::from),
+            mail_from: layer.mail_from,
+            totp_key: layer.totp_key.map(SecretString::from),
+            session_idle_secs: layer.session_idle_secs.unwrap_or(15 * 60),
+            session_absolute_secs: layer.session_absolute_secs.unwrap_or(12 * 3600),
+            hash_concurrency: layer.hash_concurrency.unwrap_or(cpus),
         };
-        let database = match over.database_url.or_else(|| file.database_url.clone()) {
+        let database = match layer.database_url {
             Some(url) => DatabaseConfig::External {
                 admin: SecretString::from(url),
-                app: over.app_database_url.or_else(|| file.app_database_url.clone()).map(SecretString::from),
+                app: layer.app_database_url.map(SecretString::from),
             },
-            None => DatabaseConfig::Embedded {
-                data_dir: data_dir.clone(),
-                pg_bin: over.pg_bin.or_else(|| file.pg_bin.clone()),
-            },
+            None => DatabaseConfig::Embedded { data_dir: data_dir.clone(), pg_bin: layer.pg_bin },
         };
-        Self { database, pool_size: over.pool_size.or(file.pool_size).unwrap_or(10), data_dir, identity }
+        Self {
+            database,
+            pool_size: layer.pool_size.unwrap_or(10),
+            listen: layer.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir,
+            identity,
+        }
     }
 }
 
@@ -139,30 +149,28 @@ mod tests {
 
     #[test]
     fn unknown_keys_in_the_file_are_an_error() {
-        let err = toml::from_str::<FileConfig>("listen = \"127.0.0.1:9000\"\nlisten_port = 9000\n").unwrap_err();
+        let err = toml::from_str::<Layer>("listen = \"127.0.0.1:9000\"\nlisten_port = 9000\n").unwrap_err();
         assert!(err.to_string().contains("unknown field `listen_port`"), "{err}");
     }
 
     #[test]
     fn flags_and_environment_win_over_the_file_and_the_file_over_defaults() {
-        let file: FileConfig = toml::from_str("data_dir = \"/srv/mos\"\npool_size = 20\n").unwrap();
-        let s = Settings::resolve(Overrides { pool_size: Some(5), ..Overrides::default() }, &file);
+        let file: Layer = toml::from_str("data_dir = \"/srv/mos\"\npool_size = 20\n").unwrap();
+        let s = Settings::resolve(Layer { pool_size: Some(5), ..Layer::default() }.over(file));
         assert_eq!(s.pool_size, 5);
         assert!(
             matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new("/srv/mos"))
         );
 
-        let s = Settings::resolve(Overrides::default(), &FileConfig::default());
-        assert_eq!(s.pool_size, 10);
+        let s = Settings::resolve(Layer::default());
+        assert_eq!((s.pool_size, s.listen.to_string().as_str()), (10, "127.0.0.1:8080"));
+        assert_eq!(s.identity.session_idle_secs, 900);
         assert!(matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new(".mos")));
     }
 
     #[test]
     fn a_database_url_selects_the_external_server() {
-        let s = Settings::resolve(
-            Overrides { database_url: Some("postgres://db/mos".into()), ..Overrides::default() },
-            &FileConfig::default(),
-        );
+        let s = Settings::resolve(Layer { database_url: Some("postgres://db/mos".into()), ..Layer::default() });
         assert!(matches!(s.database, DatabaseConfig::External { app: None, .. }));
     }
 }

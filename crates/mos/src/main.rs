@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mos_db::{check, migrate};
 
-use crate::config::{Overrides, Settings};
+use crate::config::{Layer, Settings};
 use crate::database::Database;
 
 /// Marketing OS: a multi-tenant backend for healthcare marketing, with tenant isolation
@@ -125,39 +125,34 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let file = config::load_file(cli.config.as_deref())?;
     let listen = match &cli.command {
-        Command::Serve { listen } => listen.or(file.listen),
+        Command::Serve { listen } => *listen,
         _ => None,
     };
-    let settings = Settings::resolve(
-        Overrides {
-            data_dir: cli.data_dir,
-            database_url: cli.database_url,
-            app_database_url: cli.app_database_url,
-            pg_bin: cli.pg_bin,
-            pool_size: cli.pool_size,
-            public_url: cli.public_url,
-            smtp_url: cli.smtp_url,
-            mail_from: cli.mail_from,
-            totp_key: cli.totp_key,
-            session_idle_secs: cli.session_idle_secs,
-            session_absolute_secs: cli.session_absolute_secs,
-            hash_concurrency: cli.hash_concurrency,
-        },
-        &file,
-    );
+    let flags = Layer {
+        listen,
+        data_dir: cli.data_dir,
+        database_url: cli.database_url,
+        app_database_url: cli.app_database_url,
+        pg_bin: cli.pg_bin,
+        pool_size: cli.pool_size,
+        public_url: cli.public_url,
+        smtp_url: cli.smtp_url,
+        mail_from: cli.mail_from,
+        totp_key: cli.totp_key,
+        session_idle_secs: cli.session_idle_secs,
+        session_absolute_secs: cli.session_absolute_secs,
+        hash_concurrency: cli.hash_concurrency,
+    };
+    let settings = Settings::resolve(flags.over(file));
     let db = Database::open(&settings).await?;
     let result = match cli.command {
-        Command::Serve { .. } => serve(&db, &settings, listen.unwrap_or_else(default_listen)).await,
+        Command::Serve { .. } => serve(&db, &settings).await,
         Command::Migrate => run_migrate(&db).await,
         Command::Seed => seed::run(&db).await.map(|()| ExitCode::SUCCESS),
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
     };
     db.close().await;
     result
-}
-
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
 async fn run_migrate(db: &Database) -> anyhow::Result<ExitCode> {
@@ -192,7 +187,8 @@ async fn db_check(db: &Database) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(db: &Database, settings: &Settings, listen: SocketAddr) -> anyhow::Result<ExitCode> {
+async fn serve(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let listen = settings.listen;
     db.prepare_schema().await?;
     if !report_check(db).await? {
         tracing::error!("refusing to serve: the database check found problems (see `mos db check`)");
