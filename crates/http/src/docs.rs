@@ -23,6 +23,7 @@ use crate::AppState;
     tags(
         (name = "auth", description = "Registration, email verification, sign-in, password reset"),
         (name = "account", description = "The signed-in user's profile, sessions, password and two-factor"),
+        (name = "operations", description = "Liveness and readiness for orchestrators"),
     ),
     components(schemas(crate::error::Problem)),
 )]

@@ -96,7 +96,7 @@ impl AppState {
 
 /// The routes and their OpenAPI description, built together so they cannot drift apart.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(docs::base()).merge(auth::router()).merge(account::router())
+    OpenApiRouter::with_openapi(docs::base()).merge(auth::router()).merge(account::router()).merge(health::router())
 }
 
 pub fn app(state: AppState) -> Router {
@@ -105,7 +105,6 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(docs::router(openapi))
-        .merge(health::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -93,14 +93,19 @@ pub fn send_later(mailer: &Arc<dyn Mailer>, message: Result<Message, MailError>)
     });
 }
 
-/// A plain-text message. Plain ASCII goes out unencoded (8bit allows the long lines of links),
-/// so that a link survives being copied out of the raw message; anything else is encoded as
-/// lettre sees fit.
+/// A plain-text message. Plain ASCII with lines of at most 998 octets is valid 7bit as it is
+/// (RFC 5322 §2.1.1), so it goes out unencoded and a link in it survives being copied out of
+/// the raw message (lettre would quote-print anything over 76 columns); anything else is
+/// encoded as lettre sees fit.
 pub fn letter(from: &Mailbox, to: &str, subject: &str, body: String) -> Result<Message, MailError> {
     let to: Mailbox = to.parse().map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?;
-    // Unencoded bodies want CRLF line endings.
-    let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
-    let body = Body::new_with_encoding(body, ContentTransferEncoding::EightBit).unwrap_or_else(Body::new);
+    let crlf = body.replace("\r\n", "\n").replace('\n', "\r\n");
+    let plain = crlf.is_ascii() && !crlf.contains('\0') && crlf.split("\r\n").all(|line| line.len() <= 998);
+    let body = if plain {
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+    } else {
+        Body::new(body)
+    };
     Message::builder()
         .from(from.clone())
         .to(to)
@@ -108,4 +113,32 @@ pub fn letter(from: &Mailbox, to: &str, subject: &str, body: String) -> Result<M
         .header(ContentType::TEXT_PLAIN)
         .body(body)
         .map_err(|e| MailError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_dev_outbox_keeps_each_message_as_an_eml_file_with_its_link_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = OutboxMailer::new(dir.path().join("outbox"));
+        let from: Mailbox = "Marketing OS <no-reply@example.com>".parse().unwrap();
+        let link = format!("https://marketing-os.example.com/verify-email?token={}", "t".repeat(43));
+        outbox.send(letter(&from, "ada@example.com", "Confirm", format!("Open:\n\n{link}\n")).unwrap()).await.unwrap();
+
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].extension().unwrap(), "eml");
+        let raw = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(raw.contains("To: ada@example.com\r\n") && raw.contains(&format!("\r\n{link}\r\n")), "{raw}");
+    }
+
+    #[test]
+    fn text_that_is_not_plain_ascii_is_left_to_lettre_to_encode() {
+        let from: Mailbox = "a@example.com".parse().unwrap();
+        let message = letter(&from, "b@example.com", "Hi", "Grüße".to_owned()).unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert!(!raw.contains("Content-Transfer-Encoding: 7bit"), "{raw}");
+    }
 }
