@@ -110,3 +110,24 @@ async fn sign_in_events_are_audited_with_source_and_without_secrets() {
     }
     assert_eq!(everything.len(), 5, "{everything:#?}");
 }
+
+#[tokio::test]
+async fn a_hash_made_with_weaker_parameters_is_replaced_at_the_next_login() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    let stored = |db: &mos_db::testing::TestDb| {
+        let options = db.superuser_options();
+        async move {
+            let mut su = sqlx::ConnectOptions::connect(&options).await.unwrap();
+            sqlx::query_scalar::<_, String>("select password_hash from app.users").fetch_one(&mut su).await.unwrap()
+        }
+    };
+    assert!(stored(&app.db).await.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+
+    // The next release raises the cost; the same database, a new server.
+    let upgraded = TestApp::spawn_on(app.db, mos_auth::PasswordHasher::with_params(2, 19 * 1024, 3)).await;
+    assert_eq!(upgraded.login("ada@example.com", PASSWORD).await.status, 200);
+    let rehashed = stored(&upgraded.db).await;
+    assert!(rehashed.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"), "{rehashed}");
+    assert_eq!(upgraded.login("ada@example.com", PASSWORD).await.status, 200, "the new hash verifies");
+}

@@ -144,7 +144,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let db = TestDb::new().await;
+        Self::spawn_on(TestDb::new().await, PasswordHasher::new(4)).await
+    }
+
+    /// A server on an existing database, hashing with `hasher` (a later release's parameters).
+    pub async fn spawn_on(db: TestDb, hasher: PasswordHasher) -> Self {
         let (inbox, smtp) = Inbox::serve();
         let clock = ManualClock::starting_at(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
         let sealer = Sealer::from_base64(&Sealer::generate_key_base64(&mut rand::thread_rng())).unwrap();
@@ -155,7 +159,7 @@ impl TestApp {
         let state = AppState::new(
             pool.clone(),
             Arc::new(clock.clone()),
-            PasswordHasher::new(4),
+            hasher,
             sealer,
             Arc::new(SmtpMailer::from_url(&format!("smtp://{smtp}")).unwrap()),
             settings,
