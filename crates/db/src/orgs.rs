@@ -1,20 +1,88 @@
-//! Organizations and memberships. Each function works inside the tenant's own [`TenantTx`]
-//! and filters on `organization_id` explicitly: RLS is the safety net, the filter is what lets
-//! a distributed engine route the query to one shard.
+//! Organizations, memberships and invitations. Functions on tenant data work inside the
+//! tenant's own [`TenantTx`] and filter on `organization_id` explicitly: RLS is the safety net,
+//! the filter is what lets a distributed engine route the query to one shard.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::error::stored;
-use crate::{Result, TenantTx};
-use mos_domain::{OrgId, OrgName, Role, Slug, UserId};
+use crate::{LookupTx, Result, TenantTx, UserTx};
+use mos_domain::{Email, OrgId, OrgName, Role, Slug, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
     pub id: OrgId,
     pub slug: Slug,
     pub name: OrgName,
+    pub require_two_factor: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// What a user may reach of an organization, found by its slug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub org: OrgId,
+    pub role: Role,
+    pub require_two_factor: bool,
+    pub two_factor_enabled: bool,
+}
+
+/// One of the user's organizations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mine {
+    pub org: OrgId,
+    pub slug: String,
+    pub name: String,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user: UserId,
+    pub email: String,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+    pub two_factor_enabled: bool,
+}
+
+/// How a change to a membership ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// Done; the role the member had before.
+    Done {
+        previous: Role,
+    },
+    NotMember,
+    /// Refused: the organization would be left without an ADMIN.
+    LastAdmin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub role: Role,
+    pub invited_by: Option<uuid::Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A pending invitation found by its token, before the invitee's tenant context exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInvitation {
+    pub org: OrgId,
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub role: Role,
+}
+
+fn role(text: &str) -> Result<Role> {
+    text.parse().map_err(|_| stored("app.role"))
+}
+
+fn org_id(id: uuid::Uuid) -> Result<OrgId> {
+    OrgId::from_uuid(id).map_err(|_| stored("organizations_id_v7"))
 }
 
 /// Creates the organization that `tx` is scoped to.
@@ -26,12 +94,12 @@ pub async fn insert(tx: &mut TenantTx, slug: &Slug, name: &OrgName) -> Result<Or
             .bind(name.as_str())
             .fetch_one(tx.conn())
             .await?;
-    Ok(Organization { id: tx.org(), slug: slug.clone(), name: name.clone(), created_at })
+    Ok(Organization { id: tx.org(), slug: slug.clone(), name: name.clone(), require_two_factor: false, created_at })
 }
 
 /// The organization `tx` is scoped to, if it exists.
 pub async fn get(tx: &mut TenantTx) -> Result<Option<Organization>> {
-    let row = sqlx::query("select slug, name, created_at from app.organizations where id = $1")
+    let row = sqlx::query("select slug, name, require_two_factor, created_at from app.organizations where id = $1")
         .bind(tx.org().as_uuid())
         .fetch_optional(tx.conn())
         .await?;
@@ -42,10 +110,58 @@ pub async fn get(tx: &mut TenantTx) -> Result<Option<Organization>> {
             id: tx.org(),
             slug: Slug::parse(&slug).map_err(|_| stored("organizations_slug_format"))?,
             name: OrgName::parse(&name).map_err(|_| stored("organizations_name_format"))?,
+            require_two_factor: row.try_get("require_two_factor")?,
             created_at: row.try_get("created_at")?,
         })
     })
     .transpose()
+}
+
+/// Renames the organization and/or sets its two-factor policy.
+pub async fn update(
+    tx: &mut TenantTx,
+    name: Option<&OrgName>,
+    require_two_factor: Option<bool>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "update app.organizations
+            set name = coalesce($2, name), require_two_factor = coalesce($3, require_two_factor), updated_at = $4
+          where id = $1",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(name.map(OrgName::as_str))
+    .bind(require_two_factor)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The organization behind `slug` as the user of `tx` may reach it; `None` both for an
+/// unknown slug and for an organization the user does not belong to.
+pub async fn access(tx: &mut UserTx, slug: &Slug) -> Result<Option<Access>> {
+    let row: Option<(uuid::Uuid, String, bool, bool)> = sqlx::query_as(
+        "select organization_id, role::text, require_two_factor, two_factor_enabled from app.org_access($1)",
+    )
+    .bind(slug.as_str())
+    .fetch_optional(tx.conn())
+    .await?;
+    row.map(|(org, r, require_two_factor, two_factor_enabled)| {
+        Ok(Access { org: org_id(org)?, role: role(&r)?, require_two_factor, two_factor_enabled })
+    })
+    .transpose()
+}
+
+/// The organizations of the user of `tx`, by slug.
+pub async fn mine(tx: &mut UserTx) -> Result<Vec<Mine>> {
+    let rows: Vec<(uuid::Uuid, String, String, String, DateTime<Utc>)> =
+        sqlx::query_as("select organization_id, slug, name, role::text, joined_at from app.my_organizations()")
+            .fetch_all(tx.conn())
+            .await?;
+    rows.into_iter()
+        .map(|(org, slug, name, r, joined_at)| Ok(Mine { org: org_id(org)?, slug, name, role: role(&r)?, joined_at }))
+        .collect()
 }
 
 /// Adds `user` to the organization with `role`.
@@ -59,20 +175,176 @@ pub async fn add_member(tx: &mut TenantTx, user: UserId, role: Role) -> Result<(
     Ok(())
 }
 
-/// Every member of the organization with their role, oldest membership first.
-pub async fn members(tx: &mut TenantTx) -> Result<Vec<(UserId, Role)>> {
-    let rows = sqlx::query(
-        "select user_id, role::text as role from app.user_organizations where organization_id = $1 order by created_at, user_id",
+/// Every member with address and role, oldest membership first.
+pub async fn members(tx: &mut TenantTx) -> Result<Vec<Member>> {
+    let rows: Vec<(uuid::Uuid, String, String, DateTime<Utc>, bool)> =
+        sqlx::query_as("select user_id, email, role::text, joined_at, two_factor_enabled from app.member_directory()")
+            .fetch_all(tx.conn())
+            .await?;
+    rows.into_iter()
+        .map(|(user, email, r, joined_at, two_factor_enabled)| {
+            Ok(Member {
+                user: UserId::from_uuid(user).map_err(|_| stored("users_id_v7"))?,
+                email,
+                role: role(&r)?,
+                joined_at,
+                two_factor_enabled,
+            })
+        })
+        .collect()
+}
+
+/// Locks the ADMIN memberships until the end of the transaction and says whether removing
+/// `user`'s ADMIN role would leave none. Two concurrent changes queue here, and the second sees
+/// what the first committed.
+async fn role_of_and_last_admin(tx: &mut TenantTx, user: UserId) -> Result<Option<(Role, bool)>> {
+    let admins: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select user_id from app.user_organizations where organization_id = $1 and role = 'ADMIN' for update",
     )
     .bind(tx.org().as_uuid())
     .fetch_all(tx.conn())
     .await?;
-    rows.iter()
-        .map(|row| {
-            let user = UserId::from_uuid(row.try_get("user_id")?).map_err(|_| stored("users_id_v7"))?;
-            let role: String = row.try_get("role")?;
-            let role = role.parse().map_err(|_| stored("app.role"))?;
-            Ok((user, role))
+    let current: Option<String> =
+        sqlx::query_scalar("select role::text from app.user_organizations where organization_id = $1 and user_id = $2")
+            .bind(tx.org().as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(tx.conn())
+            .await?;
+    current.map(|r| Ok((role(&r)?, admins == [user.as_uuid()]))).transpose()
+}
+
+/// Gives `user` a new role, unless that leaves the organization without an ADMIN.
+pub async fn change_role(tx: &mut TenantTx, user: UserId, new: Role, now: DateTime<Utc>) -> Result<MembershipChange> {
+    let Some((previous, last_admin)) = role_of_and_last_admin(tx, user).await? else {
+        return Ok(MembershipChange::NotMember);
+    };
+    if last_admin && new != Role::Admin {
+        return Ok(MembershipChange::LastAdmin);
+    }
+    sqlx::query("update app.user_organizations set role = $3::app.role, updated_at = $4 where organization_id = $1 and user_id = $2")
+        .bind(tx.org().as_uuid())
+        .bind(user.as_uuid())
+        .bind(new.as_str())
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(MembershipChange::Done { previous })
+}
+
+/// Removes `user` from the organization, unless that leaves it without an ADMIN.
+pub async fn remove_member(tx: &mut TenantTx, user: UserId) -> Result<MembershipChange> {
+    let Some((previous, last_admin)) = role_of_and_last_admin(tx, user).await? else {
+        return Ok(MembershipChange::NotMember);
+    };
+    if last_admin {
+        return Ok(MembershipChange::LastAdmin);
+    }
+    sqlx::query("delete from app.user_organizations where organization_id = $1 and user_id = $2")
+        .bind(tx.org().as_uuid())
+        .bind(user.as_uuid())
+        .execute(tx.conn())
+        .await?;
+    Ok(MembershipChange::Done { previous })
+}
+
+/// Invites `email` with `role`; an earlier pending invitation of the same address is revoked.
+pub async fn invite(
+    tx: &mut TenantTx,
+    email: &Email,
+    role: Role,
+    token_hash: &[u8; 32],
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Invitation> {
+    let org = tx.org().as_uuid();
+    sqlx::query(
+        "update app.invitations set revoked_at = $3
+          where organization_id = $1 and email = $2 and accepted_at is null and revoked_at is null",
+    )
+    .bind(org)
+    .bind(email.as_str())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    let id = uuid::Uuid::now_v7();
+    let invited_by = tx.actor().map(|u| u.as_uuid());
+    sqlx::query(
+        "insert into app.invitations (organization_id, id, email, role, token_hash, invited_by, created_at, expires_at)
+         values ($1, $2, $3, $4::app.role, $5, $6, $7, $8)",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(email.as_str())
+    .bind(role.as_str())
+    .bind(&token_hash[..])
+    .bind(invited_by)
+    .bind(now)
+    .bind(expires_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(Invitation { id, email: email.as_str().to_owned(), role, invited_by, created_at: now, expires_at })
+}
+
+/// Invitations neither accepted, revoked nor expired, newest first.
+pub async fn pending_invitations(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<Vec<Invitation>> {
+    let rows: Vec<(uuid::Uuid, String, String, Option<uuid::Uuid>, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "select id, email, role::text, invited_by, created_at, expires_at from app.invitations
+          where organization_id = $1 and accepted_at is null and revoked_at is null and expires_at > $2
+          order by created_at desc, id desc",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.into_iter()
+        .map(|(id, email, r, invited_by, created_at, expires_at)| {
+            Ok(Invitation { id, email, role: role(&r)?, invited_by, created_at, expires_at })
         })
         .collect()
+}
+
+/// Revokes a pending invitation; false when there is none with that id.
+pub async fn revoke_invitation(tx: &mut TenantTx, id: uuid::Uuid, now: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query(
+        "update app.invitations set revoked_at = $3
+          where organization_id = $1 and id = $2 and accepted_at is null and revoked_at is null",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The pending, unexpired invitation behind a token.
+pub async fn invitation_for_token(
+    tx: &mut LookupTx,
+    token_hash: &[u8; 32],
+    now: DateTime<Utc>,
+) -> Result<Option<PendingInvitation>> {
+    let row: Option<(uuid::Uuid, uuid::Uuid, String, String)> = sqlx::query_as(
+        "select organization_id, invitation_id, email, role::text from app.invitation_for_token($1, $2)",
+    )
+    .bind(&token_hash[..])
+    .bind(now)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.map(|(org, id, email, r)| Ok(PendingInvitation { org: org_id(org)?, id, email, role: role(&r)? })).transpose()
+}
+
+/// Marks an invitation accepted by `user`; false if it was settled meanwhile (a concurrent
+/// acceptance or a revocation), so that an invitation is spent once.
+pub async fn accept_invitation(tx: &mut TenantTx, id: uuid::Uuid, user: UserId, now: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query(
+        "update app.invitations set accepted_at = $4, accepted_by = $3
+          where organization_id = $1 and id = $2 and accepted_at is null and revoked_at is null and expires_at > $4",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id)
+    .bind(user.as_uuid())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

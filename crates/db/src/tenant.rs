@@ -70,6 +70,13 @@ impl LookupTx {
         set_local(&mut self.tx, "app.current_user_id", user.to_string()).await?;
         Ok(UserTx { tx: self.tx, user })
     }
+
+    /// Names the tenant (and the acting user) for the rest of the transaction.
+    pub async fn into_tenant(mut self, org: OrgId, actor: UserId) -> Result<TenantTx> {
+        set_local(&mut self.tx, "app.current_tenant_id", org.to_string()).await?;
+        set_local(&mut self.tx, "app.current_user_id", actor.to_string()).await?;
+        Ok(TenantTx { tx: self.tx, org, actor: Some(actor) })
+    }
 }
 
 impl UserTx {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::stored;
 use crate::{AppPool, LookupTx, Result, UserTx};
-use mos_domain::{Email, OrgId, Role, Slug, UserId};
+use mos_domain::{Email, UserId};
 
 /// What login needs to know about an account.
 #[derive(Debug, Clone)]
@@ -172,22 +172,6 @@ pub async fn redeem_email_token(
         .fetch_one(tx.conn())
         .await?;
     user.map(stored_user_id).transpose()
-}
-
-/// The organization behind `slug` and the role the user of `tx` holds in it; `None` both for
-/// an unknown slug and for an organization the user does not belong to.
-pub async fn membership(tx: &mut UserTx, slug: &Slug) -> Result<Option<(OrgId, Role)>> {
-    let row: Option<(uuid::Uuid, String)> =
-        sqlx::query_as("select organization_id, role::text from app.my_membership($1)")
-            .bind(slug.as_str())
-            .fetch_optional(tx.conn())
-            .await?;
-    row.map(|(org, role)| {
-        let org = OrgId::from_uuid(org).map_err(|_| stored("organizations_id_v7"))?;
-        let role = role.parse().map_err(|_| stored("app.role"))?;
-        Ok((org, role))
-    })
-    .transpose()
 }
 
 /// The sealed TOTP secret and the last step accepted, when two-factor is on.

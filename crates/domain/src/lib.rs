@@ -5,10 +5,12 @@
 
 mod audit;
 mod id;
+mod permission;
 mod role;
 mod text;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
 pub use id::{IdError, OrgId, SessionId, UserId};
+pub use permission::Permission;
 pub use role::{Role, RoleError};
 pub use text::{Email, OrgName, Slug, TextError};

@@ -63,7 +63,7 @@ async fn seed(pool: &AppPool) -> anyhow::Result<Outcome> {
     };
 
     let mut tx = pool.begin_user(admin).await?;
-    let membership = users::membership(&mut tx, &slug).await?;
+    let membership = orgs::access(&mut tx, &slug).await?;
     tx.commit().await?;
     if membership.is_some() {
         return Ok(Outcome { org_created: false, password });

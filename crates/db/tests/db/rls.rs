@@ -405,9 +405,13 @@ async fn membership_lookup_finds_only_organizations_the_user_belongs_to() {
     let db = TestDb::new().await;
     let (pool, a, alice, ..) = two_tenants(&db).await;
     let mut tx = pool.begin_user(alice).await.unwrap();
-    assert_eq!(users::membership(&mut tx, &Slug::parse("tenant-a").unwrap()).await.unwrap(), Some((a, Role::Admin)));
-    assert_eq!(users::membership(&mut tx, &Slug::parse("tenant-b").unwrap()).await.unwrap(), None);
-    assert_eq!(users::membership(&mut tx, &Slug::parse("no-such-org").unwrap()).await.unwrap(), None);
+    let access = orgs::access(&mut tx, &Slug::parse("tenant-a").unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        (access.org, access.role, access.require_two_factor, access.two_factor_enabled),
+        (a, Role::Admin, false, false)
+    );
+    assert_eq!(orgs::access(&mut tx, &Slug::parse("tenant-b").unwrap()).await.unwrap(), None);
+    assert_eq!(orgs::access(&mut tx, &Slug::parse("no-such-org").unwrap()).await.unwrap(), None);
 }
 
 #[tokio::test]

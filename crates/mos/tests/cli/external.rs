@@ -22,7 +22,9 @@ async fn serve_refuses_an_external_database_with_pending_migrations() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr.contains("2 migration(s) pending (0001_foundation, 0002_identity); run `mos migrate` first"),
+        stderr.contains(
+            "3 migration(s) pending (0001_foundation, 0002_identity, 0003_organizations); run `mos migrate` first"
+        ),
         "{stderr}"
     );
 }

@@ -1,0 +1,135 @@
+//! The one table of what each role may do. Every tenant endpoint names the permission it needs
+//! and the request extractor checks it here, so authorization lives in one place; the README
+//! and the OpenAPI descriptions are rendered from the same table.
+
+use std::fmt;
+
+use crate::Role;
+
+/// Something a member may be allowed to do inside an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// See the organization and leave it.
+    ReadOrganization,
+    /// Rename the organization and set its security policy.
+    ManageOrganization,
+    /// List members and their roles.
+    ReadMembers,
+    /// Invite people, list and revoke pending invitations.
+    InviteMembers,
+    /// Change a member's role.
+    ChangeRoles,
+    /// Remove a member.
+    RemoveMembers,
+    /// Read and export the organization's audit trail.
+    ReadAuditLog,
+}
+
+/// Columns: ADMIN, REVIEWER, CREATOR, VIEWER (the order of [`Role::ALL`]).
+const TABLE: [(Permission, [bool; 4]); 7] = [
+    (Permission::ReadOrganization, [true, true, true, true]),
+    (Permission::ManageOrganization, [true, false, false, false]),
+    (Permission::ReadMembers, [true, true, true, true]),
+    (Permission::InviteMembers, [true, false, false, false]),
+    (Permission::ChangeRoles, [true, false, false, false]),
+    (Permission::RemoveMembers, [true, false, false, false]),
+    (Permission::ReadAuditLog, [true, false, false, false]),
+];
+
+impl Permission {
+    pub const ALL: [Permission; 7] = [
+        Permission::ReadOrganization,
+        Permission::ManageOrganization,
+        Permission::ReadMembers,
+        Permission::InviteMembers,
+        Permission::ChangeRoles,
+        Permission::RemoveMembers,
+        Permission::ReadAuditLog,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ReadOrganization => "org.read",
+            Permission::ManageOrganization => "org.manage",
+            Permission::ReadMembers => "members.read",
+            Permission::InviteMembers => "members.invite",
+            Permission::ChangeRoles => "members.change_role",
+            Permission::RemoveMembers => "members.remove",
+            Permission::ReadAuditLog => "audit.read",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Permission::ReadOrganization => "see the organization, leave it",
+            Permission::ManageOrganization => "rename it, set its two-factor policy",
+            Permission::ReadMembers => "list members and roles",
+            Permission::InviteMembers => "invite people, list and revoke invitations",
+            Permission::ChangeRoles => "change a member's role",
+            Permission::RemoveMembers => "remove a member",
+            Permission::ReadAuditLog => "read and export the audit trail",
+        }
+    }
+
+    /// The roles that hold this permission.
+    pub fn roles(self) -> Vec<Role> {
+        Role::ALL.into_iter().filter(|r| r.can(self)).collect()
+    }
+
+    /// The sentence that OpenAPI descriptions carry for an endpoint needing this permission.
+    pub fn requirement(self) -> String {
+        let roles: Vec<&str> = self.roles().into_iter().map(Role::as_str).collect();
+        format!("Requires permission `{}` (roles: {}).", self.as_str(), roles.join(", "))
+    }
+
+    /// The whole table as Markdown, as the README shows it.
+    pub fn markdown_table() -> String {
+        let mut out = String::from(
+            "| permission | allows | ADMIN | REVIEWER | CREATOR | VIEWER |\n| --- | --- | --- | --- | --- | --- |\n",
+        );
+        for (permission, allowed) in TABLE {
+            let cells: Vec<&str> = allowed.iter().map(|a| if *a { "yes" } else { "no" }).collect();
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                permission.as_str(),
+                permission.describe(),
+                cells.join(" | ")
+            ));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Role {
+    pub fn can(self, permission: Permission) -> bool {
+        let column = Role::ALL.iter().position(|r| *r == self).unwrap_or(usize::MAX);
+        TABLE.iter().any(|(p, allowed)| *p == permission && allowed.get(column).copied().unwrap_or(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_permission_has_exactly_one_row() {
+        for p in Permission::ALL {
+            assert_eq!(TABLE.iter().filter(|(q, _)| *q == p).count(), 1, "{p}");
+        }
+    }
+
+    #[test]
+    fn only_admins_manage_and_everyone_reads() {
+        assert!(Role::Admin.can(Permission::ChangeRoles));
+        assert!(!Role::Reviewer.can(Permission::ChangeRoles));
+        assert!(Role::Viewer.can(Permission::ReadMembers));
+        assert!(!Role::Creator.can(Permission::ReadAuditLog));
+        assert_eq!(Permission::ReadAuditLog.requirement(), "Requires permission `audit.read` (roles: ADMIN).");
+    }
+}
