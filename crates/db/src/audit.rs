@@ -83,6 +83,24 @@ async fn insert(conn: &mut PgConnection, scope: Scope, scope_id: Option<Uuid>, e
     Ok(id)
 }
 
+fn record_of(row: &sqlx::postgres::PgRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        scope: row.try_get("scope")?,
+        id: row.try_get("id")?,
+        actor: row.try_get("actor_user_id")?,
+        action: row.try_get("action")?,
+        resource_type: row.try_get("resource_type")?,
+        resource_id: row.try_get("resource_id")?,
+        outcome: row.try_get("outcome")?,
+        ip: row.try_get::<Option<IpNetwork>, _>("ip")?.map(|n| n.ip()),
+        user_agent: row.try_get("user_agent")?,
+        request_id: row.try_get("request_id")?,
+        changes: row.try_get::<Json<Value>, _>("changes")?.0,
+        metadata: row.try_get::<Json<Value>, _>("metadata")?.0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 async fn recent_in(conn: &mut PgConnection, scope: Scope, scope_id: Uuid, limit: i64) -> Result<Vec<AuditRecord>> {
     let sql = format!(
         "select {column} as scope, id, actor_user_id, action, resource_type, resource_id, outcome::text as outcome,
@@ -95,25 +113,7 @@ async fn recent_in(conn: &mut PgConnection, scope: Scope, scope_id: Uuid, limit:
         column = scope.column()
     );
     let rows = sqlx::query(&sql).bind(scope_id).bind(limit).fetch_all(conn).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(AuditRecord {
-                scope: row.try_get("scope")?,
-                id: row.try_get("id")?,
-                actor: row.try_get("actor_user_id")?,
-                action: row.try_get("action")?,
-                resource_type: row.try_get("resource_type")?,
-                resource_id: row.try_get("resource_id")?,
-                outcome: row.try_get("outcome")?,
-                ip: row.try_get::<Option<IpNetwork>, _>("ip")?.map(|n| n.ip()),
-                user_agent: row.try_get("user_agent")?,
-                request_id: row.try_get("request_id")?,
-                changes: row.try_get::<Json<Value>, _>("changes")?.0,
-                metadata: row.try_get::<Json<Value>, _>("metadata")?.0,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(record_of).collect()
 }
 
 /// Appends `event` to the tenant's audit log inside `tx`.
@@ -155,4 +155,79 @@ pub async fn record_platform_unattributed(pool: &AppPool, event: &AuditEvent) ->
 pub async fn platform_recent(tx: &mut UserTx, limit: i64) -> Result<Vec<AuditRecord>> {
     let subject = tx.user().as_uuid();
     recent_in(tx.conn(), Scope::Platform, subject, limit).await
+}
+
+/// What to look for in a tenant's audit log; every field narrows the search.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub actor: Option<Uuid>,
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    /// Inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset pagination: only records strictly older than this (created_at, id).
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+}
+
+const SEARCH: &str = "select organization_id as scope, id, actor_user_id, action, resource_type, resource_id,
+        outcome::text as outcome, ip, user_agent, request_id, changes, metadata, created_at
+   from app.audit_logs
+  where organization_id = $1
+    and ($2::uuid is null or actor_user_id = $2)
+    and ($3::text is null or action = $3)
+    and ($4::text is null or resource_type = $4)
+    and ($5::text is null or resource_id = $5)
+    and ($6::timestamptz is null or created_at >= $6)
+    and ($7::timestamptz is null or created_at < $7)
+    and ($8::timestamptz is null or (created_at, id) < ($8, $9))
+  order by created_at desc, id desc
+  limit $10";
+
+fn search_query<'q>(
+    org: Uuid,
+    filter: &'q Filter,
+    limit: i64,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(SEARCH)
+        .bind(org)
+        .bind(filter.actor)
+        .bind(filter.action.as_deref())
+        .bind(filter.resource_type.as_deref())
+        .bind(filter.resource_id.as_deref())
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.before.map(|(at, _)| at))
+        .bind(filter.before.map(|(_, id)| id))
+        .bind(limit)
+}
+
+/// One page of the tenant's records matching `filter`, newest first.
+pub async fn search(tx: &mut TenantTx, filter: &Filter, limit: i64) -> Result<Vec<AuditRecord>> {
+    let org = tx.org().as_uuid();
+    let rows = search_query(org, filter, limit).fetch_all(tx.conn()).await?;
+    rows.iter().map(record_of).collect()
+}
+
+/// Every record matching `filter`, newest first, handed to `each` one at a time as the
+/// database sends them, so that an export of any size holds one record in memory; `each`
+/// answers whether to go on (a reader that went away stops the export).
+pub async fn for_each<F, Fut>(tx: &mut TenantTx, filter: &Filter, mut each: F) -> Result<()>
+where
+    F: FnMut(AuditRecord) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    use futures_core::Stream;
+    use std::pin::Pin;
+    let org = tx.org().as_uuid();
+    let mut rows: Pin<Box<dyn Stream<Item = sqlx::Result<sqlx::postgres::PgRow>> + Send + '_>> =
+        search_query(org, filter, i64::MAX).fetch(tx.conn());
+    while let Some(row) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
+        if !each(record_of(&row?)?).await {
+            break;
+        }
+    }
+    Ok(())
 }

@@ -77,6 +77,8 @@ pub struct PendingInvitation {
     pub role: Role,
 }
 
+type InvitationRow = (uuid::Uuid, String, String, Option<uuid::Uuid>, DateTime<Utc>, DateTime<Utc>);
+
 fn role(text: &str) -> Result<Role> {
     text.parse().map_err(|_| stored("app.role"))
 }
@@ -287,7 +289,7 @@ pub async fn invite(
 
 /// Invitations neither accepted, revoked nor expired, newest first.
 pub async fn pending_invitations(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<Vec<Invitation>> {
-    let rows: Vec<(uuid::Uuid, String, String, Option<uuid::Uuid>, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+    let rows: Vec<InvitationRow> = sqlx::query_as(
         "select id, email, role::text, invited_by, created_at, expires_at from app.invitations
           where organization_id = $1 and accepted_at is null and revoked_at is null and expires_at > $2
           order by created_at desc, id desc",

@@ -133,3 +133,16 @@ mod tests {
         assert_eq!(Permission::ReadAuditLog.requirement(), "Requires permission `audit.read` (roles: ADMIN).");
     }
 }
+
+#[cfg(test)]
+mod readme {
+    #[test]
+    fn the_readme_shows_the_permission_table_as_the_code_defines_it() {
+        let readme = include_str!("../../../README.md");
+        assert!(
+            readme.contains(&super::Permission::markdown_table()),
+            "README.md is out of date; paste this table into it:\n{}",
+            super::Permission::markdown_table()
+        );
+    }
+}

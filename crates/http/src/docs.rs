@@ -23,6 +23,8 @@ use crate::AppState;
     tags(
         (name = "auth", description = "Registration, email verification, sign-in, password reset"),
         (name = "account", description = "The signed-in user's profile, sessions, password and two-factor"),
+        (name = "organizations", description = "Organizations (tenants), members and invitations"),
+        (name = "audit", description = "An organization's audit trail"),
         (name = "operations", description = "Liveness and readiness for orchestrators"),
     ),
     components(schemas(crate::error::Problem)),
@@ -40,6 +42,25 @@ pub fn base() -> OpenApi {
     components
         .add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     doc
+}
+
+/// Adds to each tenant route's description the permission it needs and the roles that hold it,
+/// from the one permission table.
+pub fn annotate(doc: &mut OpenApi) {
+    for (method, path, permission) in crate::authorize::ROUTES {
+        let Some(item) = doc.paths.paths.get_mut(*path) else { continue };
+        let operation = match *method {
+            "get" => item.get.as_mut(),
+            "post" => item.post.as_mut(),
+            "patch" => item.patch.as_mut(),
+            "delete" => item.delete.as_mut(),
+            _ => None,
+        };
+        if let Some(op) = operation {
+            let text = op.description.take().unwrap_or_default();
+            op.description = Some(format!("{text}\n\n{}", permission.requirement()).trim().to_owned());
+        }
+    }
 }
 
 pub fn router(doc: OpenApi) -> Router<AppState> {

@@ -35,6 +35,14 @@ pub enum ApiError {
     Locked,
     #[error("not found")]
     NotFound,
+    #[error("your role in this organization does not allow `{0}`")]
+    Forbidden(mos_domain::Permission),
+    #[error("this organization requires two-factor authentication; turn it on for your account first")]
+    TwoFactorRequired,
+    #[error("the organization would be left without an ADMIN; make someone else ADMIN first")]
+    LastAdmin,
+    #[error("this invitation was sent to another email address; sign in with that address to accept it")]
+    InvitationForAnotherAddress,
     #[error("{0}")]
     Conflict(&'static str),
     #[error("the service is temporarily unavailable")]
@@ -79,6 +87,12 @@ impl ApiError {
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many attempts"),
             Locked => (StatusCode::TOO_MANY_REQUESTS, "account_locked", "Account locked"),
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            TwoFactorRequired => (StatusCode::FORBIDDEN, "two_factor_required", "Two-factor authentication required"),
+            LastAdmin => (StatusCode::CONFLICT, "last_admin", "Last ADMIN"),
+            InvitationForAnotherAddress => {
+                (StatusCode::FORBIDDEN, "invitation_for_another_address", "Invitation for another address")
+            }
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),

@@ -27,3 +27,17 @@ pub const PASSWORD_RESET_REQUESTED: AuditAction = AuditAction::known("auth.passw
 pub const PASSWORD_RESET_COMPLETED: AuditAction = AuditAction::known("auth.password_reset.completed");
 pub const PASSWORD_RESET_FAILED: AuditAction = AuditAction::known("auth.password_reset.failed");
 pub const REAUTHENTICATION_FAILED: AuditAction = AuditAction::known("auth.reauthentication.failed");
+
+pub const ORGANIZATION: ResourceType = ResourceType::known("organization");
+pub const MEMBERSHIP: ResourceType = ResourceType::known("membership");
+pub const INVITATION: ResourceType = ResourceType::known("invitation");
+
+pub const ORG_CREATED: AuditAction = AuditAction::known("org.created");
+pub const ORG_UPDATED: AuditAction = AuditAction::known("org.updated");
+pub const MEMBER_ADDED: AuditAction = AuditAction::known("member.added");
+pub const MEMBER_ROLE_CHANGED: AuditAction = AuditAction::known("member.role_changed");
+pub const MEMBER_REMOVED: AuditAction = AuditAction::known("member.removed");
+pub const MEMBER_LEFT: AuditAction = AuditAction::known("member.left");
+pub const INVITATION_CREATED: AuditAction = AuditAction::known("invitation.created");
+pub const INVITATION_REVOKED: AuditAction = AuditAction::known("invitation.revoked");
+pub const INVITATION_ACCEPTED: AuditAction = AuditAction::known("invitation.accepted");

@@ -2,7 +2,9 @@
 //! and the tests serve exactly the same thing.
 
 mod account;
+mod audit_trail;
 mod auth;
+mod authorize;
 mod docs;
 mod error;
 mod events;
@@ -10,6 +12,7 @@ mod extract;
 mod guard;
 mod health;
 pub mod mail;
+mod orgs;
 mod session;
 
 use std::net::SocketAddr;
@@ -96,11 +99,17 @@ impl AppState {
 
 /// The routes and their OpenAPI description, built together so they cannot drift apart.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(docs::base()).merge(auth::router()).merge(account::router()).merge(health::router())
+    OpenApiRouter::with_openapi(docs::base())
+        .merge(auth::router())
+        .merge(account::router())
+        .merge(orgs::router())
+        .merge(audit_trail::router())
+        .merge(health::router())
 }
 
 pub fn app(state: AppState) -> Router {
-    let (api, openapi) = api().split_for_parts();
+    let (api, mut openapi) = api().split_for_parts();
+    docs::annotate(&mut openapi);
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api)

@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod audit_trail;
 mod docs;
 mod health;
 mod login;
+mod orgs;
 mod password;
 mod register;
 mod sessions;
@@ -192,6 +194,58 @@ impl TestApp {
         self.send(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
     }
 
+    pub async fn call_as(&self, method: &str, token: &str, path: &str, body: Value) -> Reply {
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        self.send(self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token).json(&body)).await
+    }
+
+    /// An organization created by `admin`, with one member of each other role, all joined
+    /// through emailed invitations: slug and each role's session token.
+    pub async fn org_with_every_role(&self, slug: &str) -> Members {
+        let admin = self.signed_in(&format!("admin@{slug}.example")).await;
+        let created =
+            self.post_as(&admin, "/v1/orgs", serde_json::json!({ "slug": slug, "name": "Acme Health" })).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let mut members = Members {
+            slug: slug.to_owned(),
+            admin,
+            reviewer: String::new(),
+            creator: String::new(),
+            viewer: String::new(),
+        };
+        for role in ["REVIEWER", "CREATOR", "VIEWER"] {
+            let email = format!("{}@{slug}.example", role.to_lowercase());
+            let token = self.signed_in(&email).await;
+            self.join(&members.admin, slug, &email, role, &token).await;
+            match role {
+                "REVIEWER" => members.reviewer = token,
+                "CREATOR" => members.creator = token,
+                _ => members.viewer = token,
+            }
+        }
+        members
+    }
+
+    /// `admin` invites `email` to `slug` with `role`, and the invitee (signed in as `token`)
+    /// accepts through the emailed link.
+    pub async fn join(&self, admin: &str, slug: &str, email: &str, role: &str, token: &str) {
+        let mail = self.invite(admin, slug, email, role).await;
+        let accepted =
+            self.post_as(token, "/v1/invitations/accept", serde_json::json!({ "token": token_in(&mail) })).await;
+        assert_eq!(accepted.status, 200, "{}", accepted.body);
+    }
+}
+
+impl TestApp {
+    /// `admin` invites `email` to `slug` with `role`: the invitation mail as received.
+    pub async fn invite(&self, admin: &str, slug: &str, email: &str, role: &str) -> String {
+        let before = self.inbox.all_to(email).iter().filter(|m| m.contains("on Marketing OS")).count();
+        let body = serde_json::json!({ "email": email, "role": role });
+        let invited = self.post_as(admin, &format!("/v1/orgs/{slug}/invitations"), body).await;
+        assert_eq!(invited.status, 201, "{}", invited.body);
+        self.inbox.wait_for(email, "on Marketing OS", before + 1).await
+    }
+
     /// Registers `email` and verifies it through the emailed link.
     pub async fn sign_up(&self, email: &str) {
         let reply = self.post("/v1/auth/register", serde_json::json!({ "email": email, "password": PASSWORD })).await;
@@ -211,5 +265,20 @@ impl TestApp {
         let reply = self.login(email, PASSWORD).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.session_token()
+    }
+}
+
+/// The session tokens of an organization's members, one per role.
+pub struct Members {
+    pub slug: String,
+    pub admin: String,
+    pub reviewer: String,
+    pub creator: String,
+    pub viewer: String,
+}
+
+impl Members {
+    pub fn by_role(&self) -> [(&'static str, &str); 4] {
+        [("ADMIN", &self.admin), ("REVIEWER", &self.reviewer), ("CREATOR", &self.creator), ("VIEWER", &self.viewer)]
     }
 }

@@ -1,0 +1,514 @@
+//! Organizations, their members and invitations. Routes under `/v1/orgs/{slug}` take an
+//! [`Authorized`] that names the permission they need; a non-member gets 404, so the slugs of
+//! other tenants cannot be probed. Every change is audited in the tenant's log, in the
+//! transaction of the change.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use mos_auth::{OneTimeToken, TokenHash};
+use mos_db::orgs::{self, MembershipChange};
+use mos_db::{audit, users, DbError, TenantTx};
+use mos_domain::{AuditAction, AuditEvent, OrgId, OrgName, RequestSource, ResourceType, Role, Slug, UserId};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::parse_email;
+use crate::authorize::{
+    Authorized, ChangeRoles, InviteMembers, ManageOrganization, ReadMembers, ReadOrganization, RemoveMembers,
+};
+use crate::error::Problem;
+use crate::events::{self, INVITATION, MEMBERSHIP, ORGANIZATION};
+use crate::extract::{ApiJson, Authenticated, Client};
+use crate::{mail, ApiError, AppState};
+
+pub const INVITATION_VALIDITY: Duration = Duration::days(7);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_org, list_mine))
+        .routes(routes!(get_org, update_org))
+        .routes(routes!(list_members))
+        .routes(routes!(change_role, remove_member))
+        .routes(routes!(leave))
+        .routes(routes!(invite, list_invitations))
+        .routes(routes!(revoke_invitation))
+        .routes(routes!(accept_invitation))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Org {
+    id: uuid::Uuid,
+    slug: String,
+    name: String,
+    /// Members without two-factor authentication cannot reach the organization's data.
+    require_two_factor: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<orgs::Organization> for Org {
+    fn from(o: orgs::Organization) -> Self {
+        Self {
+            id: o.id.as_uuid(),
+            slug: o.slug.to_string(),
+            name: o.name.to_string(),
+            require_two_factor: o.require_two_factor,
+            created_at: o.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyOrg {
+    id: uuid::Uuid,
+    slug: String,
+    name: String,
+    #[schema(value_type = String, example = "ADMIN")]
+    role: Role,
+    joined_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    user_id: uuid::Uuid,
+    email: String,
+    #[schema(value_type = String, example = "VIEWER")]
+    role: Role,
+    joined_at: DateTime<Utc>,
+    two_factor_enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationView {
+    id: uuid::Uuid,
+    email: String,
+    #[schema(value_type = String, example = "CREATOR")]
+    role: Role,
+    invited_by: Option<uuid::Uuid>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl From<orgs::Invitation> for InvitationView {
+    fn from(i: orgs::Invitation) -> Self {
+        Self {
+            id: i.id,
+            email: i.email,
+            role: i.role,
+            invited_by: i.invited_by,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    /// 3 to 63 lowercase letters, digits and single hyphens.
+    #[schema(example = "acme-health")]
+    slug: String,
+    #[schema(example = "Acme Health")]
+    name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgChange {
+    name: Option<String>,
+    require_two_factor: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    #[schema(value_type = String, example = "REVIEWER")]
+    role: Role,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    #[schema(example = "grace@example.com")]
+    email: String,
+    #[schema(value_type = String, example = "CREATOR")]
+    role: Role,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationToken {
+    #[schema(value_type = String)]
+    token: SecretString,
+}
+
+fn event(action: AuditAction, resource: ResourceType, actor: UserId, source: &RequestSource) -> AuditEvent {
+    AuditEvent::new(action, resource).actor(actor).source(source.clone())
+}
+
+fn parse_user(id: &str) -> Result<UserId, ApiError> {
+    UserId::parse(id).map_err(|_| ApiError::NotFound)
+}
+
+async fn current(tx: &mut TenantTx) -> Result<orgs::Organization, ApiError> {
+    orgs::get(tx).await?.ok_or(ApiError::NotFound)
+}
+
+/// Create an organization; its creator becomes its ADMIN.
+#[utoipa::path(post, path = "/v1/orgs", tag = "organizations", request_body = NewOrg, security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 201, body = Org),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The slug is taken"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid slug or name"),
+    ))]
+async fn create_org(
+    State(state): State<AppState>,
+    Client(source): Client,
+    Authenticated(live): Authenticated,
+    ApiJson(body): ApiJson<NewOrg>,
+) -> Result<(StatusCode, Json<Org>), ApiError> {
+    let slug = Slug::parse(&body.slug).map_err(|e| ApiError::Invalid { field: "slug", message: e.to_string() })?;
+    let name = OrgName::parse(&body.name).map_err(|e| ApiError::Invalid { field: "name", message: e.to_string() })?;
+    let mut tx = state.pool.begin_tenant(OrgId::new(), Some(live.user)).await?;
+    let org = match orgs::insert(&mut tx, &slug, &name).await {
+        Err(DbError::Conflict { .. }) => return Err(ApiError::Conflict("that slug is taken; choose another")),
+        other => other?,
+    };
+    orgs::add_member(&mut tx, live.user, Role::Admin).await?;
+    let created = event(events::ORG_CREATED, ORGANIZATION, live.user, &source)
+        .resource_id(org.id)
+        .change("slug", json!(null), json!(slug.as_str()))
+        .change("name", json!(null), json!(name.as_str()));
+    audit::record(&mut tx, &created).await?;
+    let added = event(events::MEMBER_ADDED, MEMBERSHIP, live.user, &source).resource_id(live.user).change(
+        "role",
+        json!(null),
+        json!("ADMIN"),
+    );
+    audit::record(&mut tx, &added).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(org.into())))
+}
+
+/// The organizations you belong to, with your role in each.
+#[utoipa::path(get, path = "/v1/orgs", tag = "organizations", security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<MyOrg>),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
+    ))]
+async fn list_mine(
+    State(state): State<AppState>,
+    Authenticated(live): Authenticated,
+) -> Result<Json<Vec<MyOrg>>, ApiError> {
+    let mut tx = state.pool.begin_user(live.user).await?;
+    let mine = orgs::mine(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(
+        mine.into_iter()
+            .map(|m| MyOrg { id: m.org.as_uuid(), slug: m.slug, name: m.name, role: m.role, joined_at: m.joined_at })
+            .collect(),
+    ))
+}
+
+/// The organization.
+#[utoipa::path(get, path = "/v1/orgs/{slug}", tag = "organizations", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Org), (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours")))]
+async fn get_org(State(state): State<AppState>, auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiError> {
+    let mut tx = auth.begin(&state).await?;
+    let org = current(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(org.into()))
+}
+
+/// Rename the organization or set its two-factor policy. Requiring two-factor takes an ADMIN
+/// who has it on; members without it then cannot reach the organization until they enroll.
+#[utoipa::path(patch, path = "/v1/orgs/{slug}", tag = "organizations", request_body = OrgChange, security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, body = Org),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Requiring two-factor without having it on"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid name"),
+    ))]
+async fn update_org(
+    State(state): State<AppState>,
+    auth: Authorized<ManageOrganization>,
+    ApiJson(body): ApiJson<OrgChange>,
+) -> Result<Json<Org>, ApiError> {
+    let name = body
+        .name
+        .as_deref()
+        .map(OrgName::parse)
+        .transpose()
+        .map_err(|e| ApiError::Invalid { field: "name", message: e.to_string() })?;
+    if body.require_two_factor == Some(true) && !auth.two_factor_enabled {
+        return Err(ApiError::Conflict(
+            "turn on two-factor for your own account first, or this policy would lock you out",
+        ));
+    }
+    let mut tx = auth.begin(&state).await?;
+    let before = current(&mut tx).await?;
+    orgs::update(&mut tx, name.as_ref(), body.require_two_factor, state.clock.now()).await?;
+    let after = current(&mut tx).await?;
+    let mut updated = event(events::ORG_UPDATED, ORGANIZATION, auth.session.user, &auth.source).resource_id(auth.org);
+    if before.name != after.name {
+        updated = updated.change("name", json!(before.name.as_str()), json!(after.name.as_str()));
+    }
+    if before.require_two_factor != after.require_two_factor {
+        updated =
+            updated.change("require_two_factor", json!(before.require_two_factor), json!(after.require_two_factor));
+    }
+    audit::record(&mut tx, &updated).await?;
+    tx.commit().await?;
+    Ok(Json(after.into()))
+}
+
+/// The members, with their roles.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/members", tag = "organizations", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Vec<MemberView>), (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours")))]
+async fn list_members(
+    State(state): State<AppState>,
+    auth: Authorized<ReadMembers>,
+) -> Result<Json<Vec<MemberView>>, ApiError> {
+    let mut tx = auth.begin(&state).await?;
+    let members = orgs::members(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(
+        members
+            .into_iter()
+            .map(|m| MemberView {
+                user_id: m.user.as_uuid(),
+                email: m.email,
+                role: m.role,
+                joined_at: m.joined_at,
+                two_factor_enabled: m.two_factor_enabled,
+            })
+            .collect(),
+    ))
+}
+
+fn settled(change: MembershipChange) -> Result<Role, ApiError> {
+    match change {
+        MembershipChange::Done { previous } => Ok(previous),
+        MembershipChange::NotMember => Err(ApiError::NotFound),
+        MembershipChange::LastAdmin => Err(ApiError::LastAdmin),
+    }
+}
+
+/// Change a member's role. Needs a recent sign-in; the last ADMIN cannot be demoted.
+#[utoipa::path(patch, path = "/v1/orgs/{slug}/members/{user_id}", tag = "organizations", request_body = RoleChange, security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization or member"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "It would leave no ADMIN"),
+    ))]
+async fn change_role(
+    State(state): State<AppState>,
+    auth: Authorized<ChangeRoles>,
+    Path((_, user)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RoleChange>,
+) -> Result<StatusCode, ApiError> {
+    auth.require_recent(&state)?;
+    let user = parse_user(&user)?;
+    let mut tx = auth.begin(&state).await?;
+    let previous = settled(orgs::change_role(&mut tx, user, body.role, state.clock.now()).await?)?;
+    let changed = event(events::MEMBER_ROLE_CHANGED, MEMBERSHIP, auth.session.user, &auth.source)
+        .resource_id(user)
+        .change("role", json!(previous.as_str()), json!(body.role.as_str()));
+    audit::record(&mut tx, &changed).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a member; the last ADMIN cannot be removed.
+#[utoipa::path(delete, path = "/v1/orgs/{slug}/members/{user_id}", tag = "organizations", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization or member"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "It would leave no ADMIN"),
+    ))]
+async fn remove_member(
+    State(state): State<AppState>,
+    auth: Authorized<RemoveMembers>,
+    Path((_, user)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let user = parse_user(&user)?;
+    let mut tx = auth.begin(&state).await?;
+    let previous = settled(orgs::remove_member(&mut tx, user).await?)?;
+    let removed = event(events::MEMBER_REMOVED, MEMBERSHIP, auth.session.user, &auth.source).resource_id(user).change(
+        "role",
+        json!(previous.as_str()),
+        json!(null),
+    );
+    audit::record(&mut tx, &removed).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Leave the organization; its last ADMIN cannot.
+#[utoipa::path(post, path = "/v1/orgs/{slug}/leave", tag = "organizations", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 204, description = "Left"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "You are its last ADMIN"),
+    ))]
+async fn leave(State(state): State<AppState>, auth: Authorized<ReadOrganization>) -> Result<StatusCode, ApiError> {
+    let me = auth.session.user;
+    let mut tx = auth.begin(&state).await?;
+    let previous = settled(orgs::remove_member(&mut tx, me).await?)?;
+    let left = event(events::MEMBER_LEFT, MEMBERSHIP, me, &auth.source).resource_id(me).change(
+        "role",
+        json!(previous.as_str()),
+        json!(null),
+    );
+    audit::record(&mut tx, &left).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Invite someone by email with a role; they may have to register first. The link is good for
+/// seven days and once; inviting the same address again replaces the earlier invitation.
+#[utoipa::path(post, path = "/v1/orgs/{slug}/invitations", tag = "organizations", request_body = NewInvitation, security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 201, body = InvitationView),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid email"),
+    ))]
+async fn invite(
+    State(state): State<AppState>,
+    auth: Authorized<InviteMembers>,
+    ApiJson(body): ApiJson<NewInvitation>,
+) -> Result<(StatusCode, Json<InvitationView>), ApiError> {
+    let email = parse_email(&body.email)?;
+    let now = state.clock.now();
+    let token = OneTimeToken::generate(&mut rand::thread_rng());
+    let mut tx = auth.begin(&state).await?;
+    let org = current(&mut tx).await?;
+    let invitation = orgs::invite(&mut tx, &email, body.role, &token.hash.0, now, now + INVITATION_VALIDITY).await?;
+    let created = event(events::INVITATION_CREATED, INVITATION, auth.session.user, &auth.source)
+        .resource_id(invitation.id)
+        .change("email", json!(null), json!(email.as_str()))
+        .change("role", json!(null), json!(body.role.as_str()));
+    audit::record(&mut tx, &created).await?;
+    tx.commit().await?;
+    let link = format!("{}/accept-invitation?token={}", state.settings.public_url, token.secret.expose_secret());
+    let text = format!(
+        "You are invited to join {} on Marketing OS as {}.\n\nAccept within seven days (register first if you have no account yet):\n\n{link}\n",
+        org.name, body.role
+    );
+    mail::send_later(
+        &state.mailer,
+        mail::letter(&state.settings.mail_from, email.as_str(), &format!("Join {} on Marketing OS", org.name), text),
+    );
+    Ok((StatusCode::CREATED, Json(invitation.into())))
+}
+
+/// Pending invitations.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/invitations", tag = "organizations", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Vec<InvitationView>), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed")))]
+async fn list_invitations(
+    State(state): State<AppState>,
+    auth: Authorized<InviteMembers>,
+) -> Result<Json<Vec<InvitationView>>, ApiError> {
+    let mut tx = auth.begin(&state).await?;
+    let pending = orgs::pending_invitations(&mut tx, state.clock.now()).await?;
+    tx.commit().await?;
+    Ok(Json(pending.into_iter().map(Into::into).collect()))
+}
+
+/// Revoke a pending invitation.
+#[utoipa::path(delete, path = "/v1/orgs/{slug}/invitations/{id}", tag = "organizations", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such pending invitation"),
+    ))]
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    auth: Authorized<InviteMembers>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| ApiError::NotFound)?;
+    let mut tx = auth.begin(&state).await?;
+    if !orgs::revoke_invitation(&mut tx, id, state.clock.now()).await? {
+        return Err(ApiError::NotFound);
+    }
+    audit::record(
+        &mut tx,
+        &event(events::INVITATION_REVOKED, INVITATION, auth.session.user, &auth.source).resource_id(id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Accept an invitation with the token from its email, signed in with the invited address.
+#[utoipa::path(post, path = "/v1/invitations/accept", tag = "organizations", request_body = InvitationToken, security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = MyOrg, description = "You are a member now"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid, expired, revoked or used invitation"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "The invitation is for another address"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Already a member"),
+    ))]
+async fn accept_invitation(
+    State(state): State<AppState>,
+    Client(source): Client,
+    Authenticated(live): Authenticated,
+    ApiJson(body): ApiJson<InvitationToken>,
+) -> Result<Json<MyOrg>, ApiError> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin_user(live.user).await?;
+    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
+    tx.commit().await?;
+    let hash = TokenHash::of_presented(&body.token).ok_or(ApiError::InvalidToken)?;
+    let mut lookup = state.pool.begin_lookup().await?;
+    let pending = orgs::invitation_for_token(&mut lookup, &hash.0, now).await?.ok_or(ApiError::InvalidToken)?;
+    if pending.email != email {
+        return Err(ApiError::InvitationForAnotherAddress);
+    }
+    let mut tx = lookup.into_tenant(pending.org, live.user).await?;
+    if !orgs::accept_invitation(&mut tx, pending.id, live.user, now).await? {
+        return Err(ApiError::InvalidToken);
+    }
+    match orgs::add_member(&mut tx, live.user, pending.role).await {
+        Err(DbError::Conflict { .. }) => {
+            return Err(ApiError::Conflict("you are already a member of this organization"))
+        }
+        other => other?,
+    }
+    audit::record(&mut tx, &event(events::INVITATION_ACCEPTED, INVITATION, live.user, &source).resource_id(pending.id))
+        .await?;
+    let added = event(events::MEMBER_ADDED, MEMBERSHIP, live.user, &source)
+        .resource_id(live.user)
+        .change("role", json!(null), json!(pending.role.as_str()))
+        .meta("invitation_id", json!(pending.id));
+    audit::record(&mut tx, &added).await?;
+    let org = current(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(MyOrg {
+        id: org.id.as_uuid(),
+        slug: org.slug.to_string(),
+        name: org.name.to_string(),
+        role: pending.role,
+        joined_at: now,
+    }))
+}

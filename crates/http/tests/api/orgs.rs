@@ -1,0 +1,253 @@
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use crate::{token_in, TestApp, PASSWORD};
+
+const RANDOM_ID: &str = "0190d6c2-0000-7000-8000-000000000000";
+
+/// Every tenant operation of the OpenAPI document with the roles its description says may use it.
+async fn documented_tenant_operations(app: &TestApp) -> Vec<(String, String, Vec<String>)> {
+    let doc = app.send(app.http.get(format!("{}/openapi.json", app.base))).await.body;
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/orgs/{slug}") {
+            continue;
+        }
+        for (method, operation) in item.as_object().unwrap() {
+            let description = operation["description"].as_str().unwrap_or_default();
+            let roles = description
+                .split("(roles: ")
+                .nth(1)
+                .and_then(|rest| rest.split(')').next())
+                .unwrap_or_else(|| panic!("{method} {path} does not say which roles may use it: {description:?}"));
+            operations.push((method.clone(), path.clone(), roles.split(", ").map(str::to_owned).collect()));
+        }
+    }
+    // Leaving last, so that every other call still finds each member in the organization.
+    operations.sort_by_key(|(_, path, _)| path.ends_with("/leave"));
+    operations
+}
+
+#[tokio::test]
+async fn every_role_gets_exactly_what_the_permission_table_allows_on_every_tenant_endpoint() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let operations = documented_tenant_operations(&app).await;
+    assert!(operations.len() >= 11, "{operations:?}");
+    for (method, path, allowed) in &operations {
+        let url = path.replace("{slug}", &org.slug).replace("{user_id}", RANDOM_ID).replace("{id}", RANDOM_ID);
+        for (role, token) in org.by_role() {
+            let reply = app.call_as(method, token, &url, json!({})).await;
+            if allowed.iter().any(|r| r == role) {
+                assert_ne!(
+                    reply.problem_type(),
+                    "urn:mos:problem:forbidden",
+                    "{role} {method} {path} should be allowed"
+                );
+                assert!(reply.status < 500, "{role} {method} {path}: {}", reply.body);
+            } else {
+                assert_eq!(
+                    (reply.status, reply.problem_type()),
+                    (403, "urn:mos:problem:forbidden"),
+                    "{role} {method} {path} should be denied: {}",
+                    reply.body
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_non_member_gets_404_on_every_tenant_endpoint_exactly_as_for_a_slug_that_does_not_exist() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let stranger = app.signed_in("stranger@example.com").await;
+    for (method, path, _) in documented_tenant_operations(&app).await {
+        for slug in [org.slug.as_str(), "no-such-org", "NOT A SLUG"] {
+            let url = path.replace("{slug}", slug).replace("{user_id}", RANDOM_ID).replace("{id}", RANDOM_ID);
+            let reply = app.call_as(&method, &stranger, &url, json!({})).await;
+            assert_eq!((reply.status, reply.problem_type()), (404, "urn:mos:problem:not_found"), "{method} {url}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn creating_an_organization_makes_its_creator_admin_and_slugs_are_unique_and_well_formed() {
+    let app = TestApp::spawn().await;
+    let ada = app.signed_in("ada@example.com").await;
+    let created = app.post_as(&ada, "/v1/orgs", json!({ "slug": "acme", "name": "  Acme Health " })).await;
+    assert_eq!((created.status, created.body["name"].as_str()), (201, Some("Acme Health")));
+    let mine = app.get_as(&ada, "/v1/orgs").await.body;
+    assert_eq!((mine[0]["slug"].as_str(), mine[0]["role"].as_str()), (Some("acme"), Some("ADMIN")));
+
+    let bob = app.signed_in("bob@example.com").await;
+    let taken = app.post_as(&bob, "/v1/orgs", json!({ "slug": "acme", "name": "Other" })).await;
+    assert_eq!((taken.status, taken.problem_type()), (409, "urn:mos:problem:conflict"));
+    let bad = app.post_as(&bob, "/v1/orgs", json!({ "slug": "Acme--Health", "name": "Other" })).await;
+    assert_eq!((bad.status, bad.body["field"].as_str()), (422, Some("slug")));
+    assert_eq!(app.get_as(&bob, "/v1/orgs").await.body, json!([]));
+}
+
+#[tokio::test]
+async fn the_last_admin_can_be_neither_demoted_nor_removed_nor_leave() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let members = app.get_as(&org.admin, "/v1/orgs/acme/members").await.body;
+    let admin_id = members.as_array().unwrap().iter().find(|m| m["role"] == "ADMIN").unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let demote = app
+        .call_as("patch", &org.admin, &format!("/v1/orgs/acme/members/{admin_id}"), json!({ "role": "VIEWER" }))
+        .await;
+    assert_eq!((demote.status, demote.problem_type()), (409, "urn:mos:problem:last_admin"));
+    let remove = app.call_as("delete", &org.admin, &format!("/v1/orgs/acme/members/{admin_id}"), json!({})).await;
+    assert_eq!(remove.problem_type(), "urn:mos:problem:last_admin");
+    let leave = app.post_as(&org.admin, "/v1/orgs/acme/leave", json!({})).await;
+    assert_eq!(leave.problem_type(), "urn:mos:problem:last_admin");
+    assert_eq!(app.post_as(&org.viewer, "/v1/orgs/acme/leave", json!({})).await.status, 204);
+    assert_eq!(app.get_as(&org.viewer, "/v1/orgs/acme").await.status, 404, "gone after leaving");
+}
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_exactly_one_admin() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let members = app.get_as(&org.admin, "/v1/orgs/acme/members").await.body;
+    let id_of = |role: &str| {
+        members.as_array().unwrap().iter().find(|m| m["role"] == role).unwrap()["user_id"].as_str().unwrap().to_owned()
+    };
+    let (admin_id, reviewer_id) = (id_of("ADMIN"), id_of("REVIEWER"));
+    let promoted = app
+        .call_as("patch", &org.admin, &format!("/v1/orgs/acme/members/{reviewer_id}"), json!({ "role": "ADMIN" }))
+        .await;
+    assert_eq!(promoted.status, 204);
+
+    let (reviewer_path, admin_path) =
+        (format!("/v1/orgs/acme/members/{reviewer_id}"), format!("/v1/orgs/acme/members/{admin_id}"));
+    let first = app.call_as("patch", &org.admin, &reviewer_path, json!({ "role": "VIEWER" }));
+    let second = app.call_as("patch", &org.reviewer, &admin_path, json!({ "role": "VIEWER" }));
+    let (a, b) = tokio::join!(first, second);
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [204, 409], "{} {}", a.body, b.body);
+    let admins = app.get_as(&org.creator, "/v1/orgs/acme/members").await.body;
+    assert_eq!(admins.as_array().unwrap().iter().filter(|m| m["role"] == "ADMIN").count(), 1);
+}
+
+#[tokio::test]
+async fn changing_a_role_needs_a_recent_sign_in_and_is_audited_with_before_and_after() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let members = app.get_as(&org.admin, "/v1/orgs/acme/members").await.body;
+    let viewer_id = members.as_array().unwrap().iter().find(|m| m["role"] == "VIEWER").unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        app.clock.advance(Duration::minutes(6));
+        app.get_as(&org.admin, "/v1/me").await;
+    }
+    let path = format!("/v1/orgs/acme/members/{viewer_id}");
+    let stale = app.call_as("patch", &org.admin, &path, json!({ "role": "CREATOR" })).await;
+    assert_eq!(stale.problem_type(), "urn:mos:problem:reauthentication_required");
+    assert_eq!(app.post_as(&org.admin, "/v1/me/reauthenticate", json!({ "password": PASSWORD })).await.status, 204);
+    assert_eq!(app.call_as("patch", &org.admin, &path, json!({ "role": "CREATOR" })).await.status, 204);
+
+    let changed = app.get_as(&org.admin, "/v1/orgs/acme/audit-logs?action=member.role_changed").await.body;
+    let record = &changed["items"][0];
+    assert_eq!(record["resource_id"], viewer_id.as_str());
+    assert_eq!(record["changes"], json!({ "role": { "before": "VIEWER", "after": "CREATOR" } }));
+}
+
+#[tokio::test]
+async fn an_invitation_is_for_one_address_single_use_and_expires_after_seven_days() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("admin@example.com").await;
+    app.post_as(&admin, "/v1/orgs", json!({ "slug": "acme", "name": "Acme" })).await;
+
+    // The invitee has no account yet when invited.
+    let mail = app.invite(&admin, "acme", "grace@example.com", "CREATOR").await;
+    assert!(mail.contains("as CREATOR") && mail.contains("/accept-invitation?token="), "{mail}");
+    let token = token_in(&mail);
+    let eve = app.signed_in("eve@example.com").await;
+    let stolen = app.post_as(&eve, "/v1/invitations/accept", json!({ "token": token })).await;
+    assert_eq!((stolen.status, stolen.problem_type()), (403, "urn:mos:problem:invitation_for_another_address"));
+
+    let grace = app.signed_in("grace@example.com").await;
+    let accepted = app.post_as(&grace, "/v1/invitations/accept", json!({ "token": token })).await;
+    assert_eq!((accepted.status, accepted.body["role"].as_str()), (200, Some("CREATOR")));
+    let again = app.post_as(&grace, "/v1/invitations/accept", json!({ "token": token })).await;
+    assert_eq!(again.problem_type(), "urn:mos:problem:invalid_token", "single use");
+
+    let late = token_in(&app.invite(&admin, "acme", "heidi@example.com", "VIEWER").await);
+    app.clock.advance(Duration::days(7) + Duration::seconds(1));
+    let heidi = app.signed_in("heidi@example.com").await;
+    assert_eq!(
+        app.post_as(&heidi, "/v1/invitations/accept", json!({ "token": late })).await.problem_type(),
+        "urn:mos:problem:invalid_token"
+    );
+}
+
+#[tokio::test]
+async fn revoking_or_reinviting_voids_an_invitation() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("admin@example.com").await;
+    app.post_as(&admin, "/v1/orgs", json!({ "slug": "acme", "name": "Acme" })).await;
+    let first = token_in(&app.invite(&admin, "acme", "grace@example.com", "VIEWER").await);
+    let second = token_in(&app.invite(&admin, "acme", "grace@example.com", "REVIEWER").await);
+    let pending = app.get_as(&admin, "/v1/orgs/acme/invitations").await.body;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert_eq!(pending[0]["role"], "REVIEWER");
+
+    let grace = app.signed_in("grace@example.com").await;
+    assert_eq!(app.post_as(&grace, "/v1/invitations/accept", json!({ "token": first })).await.status, 400, "replaced");
+    let id = pending[0]["id"].as_str().unwrap();
+    assert_eq!(app.call_as("delete", &admin, &format!("/v1/orgs/acme/invitations/{id}"), json!({})).await.status, 204);
+    assert_eq!(app.post_as(&grace, "/v1/invitations/accept", json!({ "token": second })).await.status, 400, "revoked");
+    assert_eq!(app.get_as(&admin, "/v1/orgs/acme/invitations").await.body, json!([]));
+}
+
+#[tokio::test]
+async fn requiring_two_factor_blocks_members_without_it_until_they_enroll() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let refused = app.call_as("patch", &org.admin, "/v1/orgs/acme", json!({ "require_two_factor": true })).await;
+    assert_eq!(refused.status, 409, "an admin without two-factor would lock themselves out");
+
+    let admin = enroll(&app, &org.admin).await;
+    let set = app.call_as("patch", &admin, "/v1/orgs/acme", json!({ "require_two_factor": true })).await;
+    assert_eq!((set.status, set.body["require_two_factor"].as_bool()), (200, Some(true)), "{}", set.body);
+
+    let blocked = app.get_as(&org.viewer, "/v1/orgs/acme/members").await;
+    assert_eq!((blocked.status, blocked.problem_type()), (403, "urn:mos:problem:two_factor_required"));
+    let viewer = enroll(&app, &org.viewer).await;
+    assert_eq!(app.get_as(&viewer, "/v1/orgs/acme/members").await.status, 200);
+    assert_eq!(app.get_as(&admin, "/v1/orgs/acme").await.status, 200);
+}
+
+/// Turns two-factor on for the user of `token`; their new session token.
+async fn enroll(app: &TestApp, token: &str) -> String {
+    let enrollment: Value = app.post_as(token, "/v1/me/two-factor/setup", json!({})).await.body;
+    let secret = data_encoding::BASE32_NOPAD.decode(enrollment["secret"].as_str().unwrap().as_bytes()).unwrap();
+    let totp = mos_auth::Totp::from_bytes(&secret).unwrap();
+    let code = totp.code(mos_auth::totp::step_at(mos_auth::Clock::now(&app.clock).timestamp()));
+    let confirmed = app.post_as(token, "/v1/me/two-factor/confirm", json!({ "code": code })).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    confirmed.session_token()
+}
+
+#[tokio::test]
+async fn a_denied_attempt_is_recorded_in_the_tenants_audit_trail() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    assert_eq!(app.get_as(&org.viewer, "/v1/orgs/acme/audit-logs").await.status, 403);
+    let denied = app.get_as(&org.admin, "/v1/orgs/acme/audit-logs?action=access.denied").await.body;
+    let record = &denied["items"][0];
+    assert_eq!(
+        (record["outcome"].as_str(), record["metadata"]["permission"].as_str()),
+        (Some("denied"), Some("audit.read"))
+    );
+    assert_eq!(record["metadata"]["path"], "/v1/orgs/acme/audit-logs");
+}
