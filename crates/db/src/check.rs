@@ -104,6 +104,14 @@ const CHECKS: &[(&str, &str)] = &[
           where tr.tgenabled is distinct from 'A'",
     ),
     (
+        "audit_chain",
+        "select 'audit chain trigger zz_audit_logs_chain is ' ||
+                coalesce('not ENABLE ALWAYS (state ' || t.tgenabled::text || ')', 'missing')
+           from (select 1) one
+           left join pg_trigger t on t.tgname = 'zz_audit_logs_chain' and t.tgrelid = to_regclass('app.audit_logs')
+          where to_regclass('app.audit_logs') is not null and t.tgenabled is distinct from 'A'",
+    ),
+    (
         "definer_search_path",
         "select format('SECURITY DEFINER function %s does not pin search_path', p.oid::regprocedure)
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace

@@ -6,6 +6,7 @@
 //! cannot leak one tenant's rows to another.
 
 pub mod audit;
+pub mod chain;
 pub mod check;
 pub mod embedded;
 pub(crate) mod error;

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "foundation", sql: include_str!("../migrations/0001_foundation.sql") },
     Migration { version: 2, name: "identity", sql: include_str!("../migrations/0002_identity.sql") },
     Migration { version: 3, name: "organizations", sql: include_str!("../migrations/0003_organizations.sql") },
+    Migration { version: 4, name: "audit_chain", sql: include_str!("../migrations/0004_audit_chain.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

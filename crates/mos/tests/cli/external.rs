@@ -23,7 +23,7 @@ async fn serve_refuses_an_external_database_with_pending_migrations() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr.contains(
-            "3 migration(s) pending (0001_foundation, 0002_identity, 0003_organizations); run `mos migrate` first"
+            "4 migration(s) pending (0001_foundation, 0002_identity, 0003_organizations, 0004_audit_chain); run `mos migrate` first"
         ),
         "{stderr}"
     );
