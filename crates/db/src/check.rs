@@ -25,7 +25,7 @@ impl fmt::Display for Problem {
 const MIN_PATCHED: &[(i32, i32)] = &[(12, 21), (13, 17), (14, 14), (15, 9), (16, 5), (17, 1)];
 
 /// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
-const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs"];
+const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs", "audit_seals"];
 
 /// Each query yields one text column per problem found.
 const CHECKS: &[(&str, &str)] = &[
@@ -102,14 +102,6 @@ const CHECKS: &[(&str, &str)] = &[
           cross join lateral (values (t.name || '_append_only_rows'), (t.name || '_append_only_truncate')) g(name)
            left join pg_trigger tr on tr.tgname = g.name and tr.tgrelid = to_regclass('app.' || t.name)
           where tr.tgenabled is distinct from 'A'",
-    ),
-    (
-        "audit_chain",
-        "select 'audit chain trigger zz_audit_logs_chain is ' ||
-                coalesce('not ENABLE ALWAYS (state ' || t.tgenabled::text || ')', 'missing')
-           from (select 1) one
-           left join pg_trigger t on t.tgname = 'zz_audit_logs_chain' and t.tgrelid = to_regclass('app.audit_logs')
-          where to_regclass('app.audit_logs') is not null and t.tgenabled is distinct from 'A'",
     ),
     (
         "definer_search_path",

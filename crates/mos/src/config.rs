@@ -66,6 +66,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "MOS_SESSION_IDLE_SECS",
     "MOS_SESSION_ABSOLUTE_SECS",
     "MOS_HASH_CONCURRENCY",
+    "MOS_AUDIT_SIGNING_KEY",
 ];
 
 pub fn unknown_env_vars() -> Vec<String> {

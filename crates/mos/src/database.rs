@@ -56,13 +56,17 @@ impl Database {
         matches!(self.kind, Kind::Embedded { .. })
     }
 
-    /// A connection with the rights to migrate and inspect the catalog.
-    pub async fn admin(&self) -> anyhow::Result<PgConnection> {
-        let options = match &self.kind {
+    /// How to connect with the rights to migrate and inspect the catalog.
+    pub fn admin_options(&self) -> PgConnectOptions {
+        match &self.kind {
             Kind::Embedded { cluster, .. } => cluster.connect_options(embedded::SUPERUSER, embedded::DATABASE),
             Kind::External { admin, .. } => PgConnectOptions::clone(admin),
-        };
-        options.connect().await.context("connecting to the database for administration")
+        }
+    }
+
+    /// A connection with the rights to migrate and inspect the catalog.
+    pub async fn admin(&self) -> anyhow::Result<PgConnection> {
+        self.admin_options().connect().await.context("connecting to the database for administration")
     }
 
     /// Brings the schema up to date on the embedded default; refuses an external database whose
@@ -79,6 +83,11 @@ impl Database {
 
     /// The pool requests run on, as `app_user`.
     pub async fn app_pool(&self) -> anyhow::Result<AppPool> {
+        self.app_pool_on(None, self.pool_size).await
+    }
+
+    /// The application pool on another database of the same server (a scratch one).
+    pub async fn app_pool_on(&self, database: Option<&str>, max_connections: u32) -> anyhow::Result<AppPool> {
         let (connect, set_role) = match &self.kind {
             Kind::Embedded { cluster, .. } => (cluster.connect_options(APP_ROLE, embedded::DATABASE), false),
             Kind::External { app: Some(app), .. } => (PgConnectOptions::clone(app), false),
@@ -87,7 +96,11 @@ impl Database {
                 (PgConnectOptions::clone(admin), true)
             }
         };
-        let options = AppPoolOptions { connect, set_role, max_connections: self.pool_size };
+        let connect = match database {
+            Some(name) => connect.database(name),
+            None => connect,
+        };
+        let options = AppPoolOptions { connect, set_role, max_connections };
         AppPool::connect(options).await.context("connecting the application pool")
     }
 

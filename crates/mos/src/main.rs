@@ -1,5 +1,7 @@
 //! `mos`: the Marketing OS server and its operator commands, in one binary.
 
+mod audit_cmd;
+mod bench;
 mod config;
 mod database;
 mod identity;
@@ -94,6 +96,45 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// The organizations' tamper-evident audit trails.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every organization's hash chain and report the first broken link of each, with
+    /// its reason (changed, deleted, inserted, reordered); exit 2 if any is broken.
+    Verify {
+        /// Only the organization with this slug.
+        #[arg(long)]
+        org: Option<String>,
+        /// Also prove that every chain still reaches the heads this signed checkpoint recorded,
+        /// so that nothing was cut from the end since.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Sign every organization's current chain head with the Ed25519 key (MOS_AUDIT_SIGNING_KEY,
+    /// or <data dir>/audit-signing.key, made on first use) and write the checkpoint file.
+    Checkpoint {
+        /// Where to write it (default: <data dir>/checkpoints/<time>.json).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Seal every committed record that awaits its place in its organization's chain, once
+    /// (`serve` does this continuously).
+    Seal,
+    /// Measure chained against plain appends, in a scratch database on the configured server.
+    Bench {
+        /// Seconds per measured run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Concurrent writers (and tenants, in the many-tenants run).
+        #[arg(long, default_value_t = 16)]
+        writers: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -150,6 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => run_migrate(&db).await,
         Command::Seed => seed::run(&db).await.map(|()| ExitCode::SUCCESS),
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
+        Command::Audit { command } => audit(&db, &settings, command).await,
     };
     db.close().await;
     result
@@ -187,6 +229,29 @@ async fn db_check(db: &Database) -> anyhow::Result<ExitCode> {
     }
 }
 
+async fn audit(db: &Database, settings: &Settings, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Verify { org, checkpoint } => {
+            let intact = audit_cmd::verify(db, &settings.data_dir, org.as_deref(), checkpoint.as_deref()).await?;
+            Ok(if intact { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PROBLEMS) })
+        }
+        AuditCommand::Checkpoint { out } => {
+            let path = audit_cmd::checkpoint(db, &settings.data_dir, out).await?;
+            println!("checkpoint written to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Seal => {
+            let sweep = audit_cmd::seal(db).await?;
+            println!("sealed {} record(s) of {} organization(s)", sweep.sealed, sweep.tenants);
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Bench { seconds, writers } => {
+            bench::run(db, seconds, writers).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 async fn serve(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
     let listen = settings.listen;
     db.prepare_schema().await?;
@@ -200,7 +265,10 @@ async fn serve(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
     let state = identity::state(settings, db.is_embedded(), pool.clone(), local).await?;
     tracing::info!(address = %local, "listening");
     println!("listening on http://{local}");
+    let sealer = tokio::spawn(audit_cmd::sealer(pool.clone()));
     let served = mos_http::serve(listener, state, telemetry::shutdown_signal()).await;
+    // A sweep cut short rolls back whole; the next server picks up where it stopped.
+    sealer.abort();
     pool.close().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped");

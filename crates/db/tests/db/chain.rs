@@ -1,3 +1,4 @@
+use chrono::Utc;
 use futures::future::join_all;
 use mos_db::chain::{self, Reason};
 use mos_db::testing::TestDb;
@@ -15,9 +16,8 @@ async fn record(pool: &AppPool, org: OrgId, actor: UserId, n: usize) {
     tx.commit().await.unwrap();
 }
 
-/// An organization with ten records in its chain (org creation is recorded by the tests' own
-/// helper without audit, so these are the only ones).
-async fn ten_records() -> (TestDb, OrgId) {
+/// An organization with ten sealed records (the tests' own org helper writes no audit).
+async fn ten_sealed() -> (TestDb, AppPool) {
     let db = TestDb::new().await;
     let pool = db.app_pool(2).await;
     let admin = new_user(&pool, "admin@example.com").await;
@@ -25,80 +25,90 @@ async fn ten_records() -> (TestDb, OrgId) {
     for n in 0..10 {
         record(&pool, org, admin, n).await;
     }
-    (db, org)
+    assert_eq!(chain::seal(&pool, None, chain::WINDOW).await.unwrap().sealed, 10);
+    (db, pool)
 }
 
-/// Runs `tamper` as the superuser, with the guards that would stop it set aside, verifies, and
-/// rolls everything back.
+/// Runs `tamper` as the superuser with every trigger (guards and foreign keys) set aside,
+/// verifies, and rolls everything back.
 async fn verify_after(db: &TestDb, tamper: &str) -> Option<(i64, Reason)> {
     let mut su: PgConnection = db.superuser().await;
-    sqlx::raw_sql("begin; alter table app.audit_logs disable trigger user").execute(&mut su).await.unwrap();
+    sqlx::raw_sql(
+        "begin; alter table app.audit_logs disable trigger all; alter table app.audit_seals disable trigger all",
+    )
+    .execute(&mut su)
+    .await
+    .unwrap();
     sqlx::raw_sql(tamper).execute(&mut su).await.unwrap();
-    let report = chain::verify(&mut su, Some("acme")).await.unwrap().remove(0);
+    let report = chain::verify(&mut su, Some("acme"), Utc::now()).await.unwrap().remove(0);
     sqlx::raw_sql("rollback").execute(&mut su).await.unwrap();
     report.broken.map(|b| (b.seq, b.reason))
 }
 
+const RECORD_AT: &str = "(select audit_id from app.audit_seals where seq = ";
+
 #[tokio::test]
-async fn an_untouched_chain_verifies_end_to_end() {
-    let (db, _) = ten_records().await;
-    let report = chain::verify(&mut db.superuser().await, None).await.unwrap().remove(0);
-    assert_eq!((report.records, report.head.0, report.broken), (10, 10, None));
+async fn sealing_chains_every_record_once_and_an_untouched_chain_verifies() {
+    let (db, pool) = ten_sealed().await;
+    assert_eq!(chain::seal(&pool, None, chain::WINDOW).await.unwrap().sealed, 0, "nothing is sealed twice");
+    let report = chain::verify(&mut db.superuser().await, None, Utc::now()).await.unwrap().remove(0);
+    assert_eq!((report.records, report.head.0, report.pending.0, &report.broken), (10, 10, 0, &None));
     let heads = chain::heads(&mut db.superuser().await).await.unwrap();
     assert_eq!((heads[0].seq, heads[0].hash), (10, report.head.1));
+    assert!(chain::holds(&mut db.superuser().await, &heads[0]).await.unwrap());
 }
 
 #[tokio::test]
 async fn each_kind_of_tampering_by_the_superuser_is_detected_with_its_reason() {
-    let (db, _) = ten_records().await;
+    let (db, _) = ten_sealed().await;
     let cases = [
-        ("update app.audit_logs set action = 'doc.deleted' where seq = 4", (4, Reason::Changed)),
-        ("update app.audit_logs set metadata = '{\"note\": \"edited\"}' where seq = 7", (7, Reason::Changed)),
-        ("delete from app.audit_logs where seq = 5", (5, Reason::Deleted)),
+        (format!("update app.audit_logs set action = 'doc.deleted' where id = {RECORD_AT}4)"), (4, Reason::Changed)),
+        (format!("update app.audit_logs set metadata = '{{\"note\": \"edited\"}}' where id = {RECORD_AT}7)"), (7, Reason::Changed)),
+        (format!("delete from app.audit_logs where id = {RECORD_AT}5)"), (5, Reason::Deleted)),
+        ("delete from app.audit_seals where seq = 6".to_owned(), (6, Reason::Deleted)),
         (
-            "insert into app.audit_logs (organization_id, id, action, resource_type, outcome, seq, prev_hash, hash)
-             select organization_id, '0190d6c2-0000-7000-8000-000000000001', 'doc.created', 'document', 'success',
-                    11, sha256('forged'), sha256('forged')
-               from app.audit_logs where seq = 10",
+            "insert into app.audit_logs (organization_id, id, action, resource_type, outcome, created_at)
+             select id, '0190d6c2-0000-7000-8000-000000000001', 'doc.created', 'document', 'success', now() - interval '1 hour'
+               from app.organizations"
+                .to_owned(),
             (11, Reason::Inserted),
         ),
         (
-            "alter table app.audit_logs drop constraint audit_logs_seq_key;
-             update app.audit_logs set seq = -3 where seq = 3;
-             update app.audit_logs set seq = 3 where seq = 4;
-             update app.audit_logs set seq = 4 where seq = -3",
+            "alter table app.audit_seals drop constraint audit_seals_audit_key;
+             update app.audit_seals s
+                set audit_id = (select o.audit_id from app.audit_seals o where o.seq = 7 - s.seq)
+              where s.seq in (3, 4)"
+                .to_owned(),
             (3, Reason::Reordered),
         ),
-        ("delete from app.audit_logs where seq > 8", (9, Reason::Deleted)),
+        ("delete from app.audit_seals where seq > 8".to_owned(), (9, Reason::Deleted)),
     ];
     for (tamper, expected) in cases {
-        assert_eq!(verify_after(&db, tamper).await, Some(expected), "{tamper}");
+        assert_eq!(verify_after(&db, &tamper).await, Some(expected), "{tamper}");
     }
     assert_eq!(verify_after(&db, "select 1").await, None, "the rollbacks left the chain intact");
 }
 
 #[tokio::test]
-async fn a_forged_record_with_a_consistent_hash_still_breaks_the_link() {
-    let (db, _) = ten_records().await;
-    // The forger computes the hash properly, but cannot know a link that fits the chain and
-    // still say what they want: here it hangs off the genesis hash.
-    let forged = "insert into app.audit_logs (organization_id, id, action, resource_type, outcome, created_at, seq, prev_hash, hash)
-        select organization_id, '0190d6c2-0000-7000-8000-000000000002', 'doc.created', 'document', 'success', created_at,
-               11, decode(repeat('00', 32), 'hex'),
-               app.audit_link_hash(decode(repeat('00', 32), 'hex'), 11,
-                   (organization_id, '0190d6c2-0000-7000-8000-000000000002'::uuid, null, 'doc.created', 'document', null,
-                    'success', null, null, null, '{}'::jsonb, '{}'::jsonb, created_at, null, null, null)::app.audit_logs)
-          from app.audit_logs where seq = 10";
-    assert_eq!(verify_after(&db, forged).await, Some((11, Reason::Inserted)));
+async fn records_awaiting_their_seal_are_a_lag_not_a_break() {
+    let (db, pool) = ten_sealed().await;
+    let admin = new_user(&pool, "other@example.com").await;
+    let org = new_org(&pool, "globex", admin).await;
+    record(&pool, org, admin, 1).await;
+    let report = chain::verify(&mut db.superuser().await, Some("globex"), Utc::now()).await.unwrap().remove(0);
+    assert_eq!((report.pending.0, &report.broken), (1, &None));
+    let later = Utc::now() + chrono::Duration::minutes(11);
+    let report = chain::verify(&mut db.superuser().await, Some("globex"), later).await.unwrap().remove(0);
+    assert_eq!(report.broken.map(|b| b.reason), Some(Reason::Inserted), "unsealed past the window");
 }
 
 #[tokio::test]
-async fn concurrent_writers_leave_one_unbroken_gapless_chain_per_tenant() {
+async fn concurrent_writers_and_sealers_leave_one_unbroken_gapless_chain_per_tenant() {
     let db = TestDb::new().await;
     let pool = db.app_pool(8).await;
     let admin = new_user(&pool, "admin@example.com").await;
     let tenants = [new_org(&pool, "acme", admin).await, new_org(&pool, "globex", admin).await];
-    let writers = (0..16).map(|w| {
+    let writers = (0..12).map(|w| {
         let pool = pool.clone();
         async move {
             for n in 0..15 {
@@ -106,14 +116,44 @@ async fn concurrent_writers_leave_one_unbroken_gapless_chain_per_tenant() {
             }
         }
     });
-    join_all(writers).await;
-    // A rolled-back insert takes its link with it.
-    let mut tx = pool.begin_tenant(tenants[0], Some(admin)).await.unwrap();
-    let event = AuditEvent::new(AuditAction::known("doc.created"), ResourceType::known("document"));
-    audit::record(&mut tx, &event).await.unwrap();
-    tx.rollback().await.unwrap();
+    // Three sealers race the writers and each other.
+    let sealers = (0..3).map(|_| {
+        let pool = pool.clone();
+        async move {
+            for _ in 0..10 {
+                chain::seal(&pool, Some(Utc::now() - chrono::Duration::minutes(1)), chain::QUICK_WINDOW).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    tokio::join!(join_all(writers), join_all(sealers));
+    chain::seal(&pool, None, chain::WINDOW).await.unwrap();
+    for report in chain::verify(&mut db.superuser().await, None, Utc::now()).await.unwrap() {
+        assert_eq!(
+            (report.records, report.head.0, report.pending.0, &report.broken),
+            (90, 90, 0, &None),
+            "{}",
+            report.slug
+        );
+    }
+}
 
-    for report in chain::verify(&mut db.superuser().await, None).await.unwrap() {
-        assert_eq!((report.records, report.head.0, &report.broken), (120, 120, &None), "{}", report.slug);
+#[tokio::test]
+async fn app_user_can_neither_forge_nor_change_seals() {
+    let (db, pool) = ten_sealed().await;
+    let org: uuid::Uuid =
+        sqlx::query_scalar("select id from app.organizations").fetch_one(&mut db.superuser().await).await.unwrap();
+    let mut tx = pool.begin_tenant(OrgId::from_uuid(org).unwrap(), None).await.unwrap();
+    let seals: i64 = sqlx::query_scalar("select count(*) from app.audit_seals").fetch_one(tx.conn()).await.unwrap();
+    assert_eq!(seals, 10, "a tenant reads its own seals");
+    for sql in [
+        "insert into app.audit_seals (organization_id, seq, audit_id, prev_hash, hash) select organization_id, 99, audit_id, hash, hash from app.audit_seals where seq = 1",
+        "update app.audit_seals set hash = prev_hash",
+        "delete from app.audit_seals",
+        "update app.audit_chain_heads set seq = 0",
+    ] {
+        sqlx::raw_sql("savepoint s").execute(tx.conn()).await.unwrap();
+        assert_eq!(crate::sqlstate(sqlx::raw_sql(sql).execute(tx.conn()).await), "42501", "{sql}");
+        sqlx::raw_sql("rollback to savepoint s").execute(tx.conn()).await.unwrap();
     }
 }

@@ -2,6 +2,7 @@
 //! and against the test cluster through DATABASE_URL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod embedded;
 mod external;
 

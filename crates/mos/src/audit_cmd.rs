@@ -1,0 +1,206 @@
+//! `mos audit`: verify the tenants' hash chains, sign checkpoints of their heads, and measure
+//! what chaining costs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use mos_db::chain::{self, Head};
+use serde::{Deserialize, Serialize};
+
+use crate::database::Database;
+
+const KEY_FILE: &str = "audit-signing.key";
+const DOMAIN: &str = "mos-audit-checkpoint-v1";
+
+/// A signed statement of every tenant's chain head at one moment.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    created_at: chrono::DateTime<chrono::Utc>,
+    heads: Vec<SignedHead>,
+    /// Hex of the Ed25519 public key that signed it.
+    public_key: String,
+    /// Hex of the Ed25519 signature over the canonical text of `created_at` and `heads`.
+    signature: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SignedHead {
+    organization_id: uuid::Uuid,
+    seq: i64,
+    hash: String,
+}
+
+impl Checkpoint {
+    /// What is signed: a fixed domain line, the time, then one line per head.
+    fn message(created_at: &chrono::DateTime<chrono::Utc>, heads: &[SignedHead]) -> Vec<u8> {
+        let mut text = format!("{DOMAIN}\n{}\n", created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        for h in heads {
+            text.push_str(&format!("{} {} {}\n", h.organization_id, h.seq, h.hash));
+        }
+        text.into_bytes()
+    }
+}
+
+/// The signing key: `MOS_AUDIT_SIGNING_KEY` (hex of 32 bytes), else `<data dir>/audit-signing.key`,
+/// generated there the first time it is needed.
+fn signing_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
+    let text = match std::env::var("MOS_AUDIT_SIGNING_KEY") {
+        Ok(text) => text,
+        Err(_) => {
+            let path = data_dir.join(KEY_FILE);
+            if !path.exists() {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut seed = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed);
+                std::fs::create_dir_all(data_dir)?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                file.write_all(hex::encode(seed).as_bytes())?;
+                eprintln!("generated the checkpoint signing key {}; keep it apart from the database", path.display());
+            }
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
+        }
+    };
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .context("the checkpoint signing key must be 32 bytes in hex")?;
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+pub async fn checkpoint(db: &Database, data_dir: &Path, out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let key = signing_key(data_dir)?;
+    let heads = chain::heads(&mut db.admin().await?).await?;
+    let created_at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+    let heads: Vec<SignedHead> = heads
+        .into_iter()
+        .map(|h| SignedHead { organization_id: h.organization_id, seq: h.seq, hash: hex::encode(h.hash) })
+        .collect();
+    let signature = key.sign(&Checkpoint::message(&created_at, &heads));
+    let checkpoint = Checkpoint {
+        created_at,
+        heads,
+        public_key: hex::encode(key.verifying_key().as_bytes()),
+        signature: hex::encode(signature.to_bytes()),
+    };
+    let path = out.unwrap_or_else(|| {
+        data_dir.join("checkpoints").join(format!("{}.json", created_at.format("%Y%m%dT%H%M%S%.6fZ")))
+    });
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&checkpoint)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Reads a checkpoint and proves it was signed by our key; the heads it vouches for.
+fn trusted_heads(path: &Path, data_dir: &Path) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, Vec<Head>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let checkpoint: Checkpoint =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a checkpoint", path.display()))?;
+    let ours: VerifyingKey = signing_key(data_dir)?.verifying_key();
+    anyhow::ensure!(
+        hex::encode(ours.as_bytes()) == checkpoint.public_key,
+        "{} was signed with another key than this installation's",
+        path.display()
+    );
+    let signature: [u8; 64] =
+        hex::decode(&checkpoint.signature).ok().and_then(|b| b.try_into().ok()).context("malformed signature")?;
+    ours.verify(&Checkpoint::message(&checkpoint.created_at, &checkpoint.heads), &Signature::from_bytes(&signature))
+        .map_err(|_| anyhow::anyhow!("the signature of {} does not match its contents", path.display()))?;
+    let heads = checkpoint
+        .heads
+        .iter()
+        .map(|h| {
+            let hash: [u8; 32] =
+                hex::decode(&h.hash).ok().and_then(|b| b.try_into().ok()).context("malformed head hash")?;
+            Ok(Head { organization_id: h.organization_id, seq: h.seq, hash })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((checkpoint.created_at, heads))
+}
+
+/// Prints what it finds; true when every chain holds (and, with a checkpoint, still reaches
+/// every head the checkpoint signed).
+pub async fn verify(
+    db: &Database,
+    data_dir: &Path,
+    org: Option<&str>,
+    checkpoint: Option<&Path>,
+) -> anyhow::Result<bool> {
+    let mut conn = db.admin().await?;
+    let reports = chain::verify(&mut conn, org, chrono::Utc::now()).await?;
+    anyhow::ensure!(org.is_none() || !reports.is_empty(), "no organization has the slug {:?}", org.unwrap_or_default());
+    let mut ok = true;
+    for r in &reports {
+        match &r.broken {
+            None => println!(
+                "{}: {} records, chain intact to {} ({})",
+                r.slug,
+                r.records,
+                r.head.0,
+                hex::encode(&r.head.1[..8])
+            ),
+            Some(b) => {
+                ok = false;
+                println!("{}: broken at record {}: {} ({})", r.slug, b.seq, b.reason, b.detail);
+            }
+        }
+    }
+    if let Some(path) = checkpoint {
+        let (signed_at, heads) = trusted_heads(path, data_dir)?;
+        for head in heads.iter().filter(|h| reports.iter().any(|r| r.organization_id == h.organization_id)) {
+            let slug =
+                reports.iter().find(|r| r.organization_id == head.organization_id).map_or("?", |r| r.slug.as_str());
+            if chain::holds(&mut conn, head).await? {
+                println!("{slug}: record {} signed at {signed_at} is still in place", head.seq);
+            } else {
+                ok = false;
+                println!("{slug}: broken at record {}: deleted (the record the checkpoint of {signed_at} signed is gone or altered)", head.seq);
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// Seals everything pending, once; for operators and for servers that do not run `serve`.
+pub async fn seal(db: &Database) -> anyhow::Result<chain::Sweep> {
+    let pool = db.app_pool().await?;
+    let sweep = chain::seal(&pool, None, chain::WINDOW).await;
+    pool.close().await;
+    Ok(sweep?)
+}
+
+/// How often `serve` seals.
+pub const SEAL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Every how many quick sweeps a full one looks back over the whole window.
+const FULL_EVERY: u32 = 240;
+
+/// The sealer of a running server: every [`SEAL_EVERY`], it seals what was written since its
+/// last sweep, looking back a few seconds for late commits; once a minute (and first) it looks
+/// back over the whole window. Errors are logged and retried on the next tick.
+pub async fn sealer(pool: mos_db::AppPool) {
+    let mut since = None;
+    for sweep_number in 0u32.. {
+        let started = chrono::Utc::now();
+        let window = if sweep_number % FULL_EVERY == 0 { chain::WINDOW } else { chain::QUICK_WINDOW };
+        match chain::seal(&pool, since, window).await {
+            Ok(sweep) => {
+                if sweep.sealed > 0 {
+                    tracing::debug!(tenants = sweep.tenants, sealed = sweep.sealed, "sealed audit records");
+                }
+                since = Some(started);
+            }
+            Err(e) => tracing::error!(error = %e, "sealing the audit log failed; retrying"),
+        }
+        tokio::time::sleep(SEAL_EVERY).await;
+    }
+}
