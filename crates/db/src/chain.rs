@@ -1,17 +1,17 @@
 //! The per-tenant hash chains of the audit log: sealing committed records into them, and
-//! verifying them independently of the database's own sealing function: each link is
-//! recomputed here from the stored values' canonical text (specified in docs/audit-chain.md),
-//! so a superuser who edits records or seals, or replaces the function, is caught.
+//! verifying them. Links are computed here, in Rust, both when sealing and when verifying, from
+//! the records' canonical text (specified in docs/audit-chain.md): verifying never trusts a
+//! stored hash, so a superuser who edits records or blocks is caught.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::postgres::types::PgInterval;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::{AppPool, DbError, Result};
+use crate::{AppPool, Result};
 
 /// The previous hash of a tenant's first record.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -25,19 +25,25 @@ pub const WINDOW: Duration = Duration::minutes(10);
 /// sweep re-reads what it looks back over.
 pub const QUICK_WINDOW: Duration = Duration::seconds(5);
 
-/// Records sealed per tenant and call, so that one busy tenant holds its head briefly.
-const BATCH: i32 = 1000;
+/// Records per block, so that a backlog is sealed in bounded steps.
+const BLOCK: i64 = 10_000;
+
+/// A record's fields as text, in the order of the encoding, less `seq` (the link's, second).
+const FIELDS: &str = "a.organization_id::text, a.id::text, a.actor_user_id::text, a.action, a.resource_type,
+    a.resource_id, a.outcome::text, host(a.ip), a.user_agent, a.request_id, a.changes::text, a.metadata::text,
+    (extract(epoch from a.created_at) * 1000000)::bigint::text";
+const FIELD_COUNT: usize = 13;
 
 /// Why a link is broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
-    /// A record's content no longer matches its seal.
+    /// A record's content no longer matches its link.
     Changed,
-    /// Records or seals are missing (a gap, a seal without its record, a cut tail).
+    /// Records or links are missing (a gap, a link whose record is gone, a cut tail).
     Deleted,
-    /// A record, or seal, that the chain does not account for.
+    /// A record or link that the chain does not account for.
     Inserted,
-    /// Genuine records, out of their places.
+    /// Genuine records or links, out of their places.
     Reordered,
 }
 
@@ -69,7 +75,7 @@ pub struct Report {
     pub records: i64,
     /// The last good link: its sequence number and hash.
     pub head: (i64, [u8; 32]),
-    /// Records not sealed yet (written within the sealing window), and the oldest one's time.
+    /// Records not sealed yet, and the oldest one's time.
     pub pending: (i64, Option<DateTime<Utc>>),
     pub broken: Option<Break>,
 }
@@ -89,31 +95,52 @@ pub struct Sweep {
     pub sealed: i64,
 }
 
-fn interval(d: Duration) -> Result<PgInterval> {
-    PgInterval::try_from(d).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
+/// SHA-256(previous hash ‖ the fields with `seq` second, each as a 4-byte big-endian length
+/// and its UTF-8 bytes, or ffffffff for NULL).
+pub fn link_hash(prev: &[u8; 32], seq: i64, fields: &[Option<String>]) -> [u8; 32] {
+    let seq = seq.to_string();
+    let mut hasher = Sha256::new();
+    hasher.update(prev);
+    let ordered = fields
+        .iter()
+        .take(1)
+        .map(Option::as_deref)
+        .chain([Some(seq.as_str())])
+        .chain(fields.iter().skip(1).map(Option::as_deref));
+    for f in ordered {
+        match f {
+            None => hasher.update([0xff; 4]),
+            Some(t) => {
+                hasher.update((t.len() as u32).to_be_bytes());
+                hasher.update(t.as_bytes());
+            }
+        }
+    }
+    hasher.finalize().into()
 }
 
-/// Seals every committed, unsealed record of the tenants written to since `since` (all tenants
-/// for `None`) that was written no more than `window` before the newest record sealed, in the
-/// order the sealer finds them. Safe to run from many processes at once: each tenant's head is
-/// locked while it is extended.
+fn bytes32(v: Vec<u8>) -> [u8; 32] {
+    v.try_into().unwrap_or([0xee; 32])
+}
+
+fn fields_of(row: &sqlx::postgres::PgRow, from: usize) -> sqlx::Result<Vec<Option<String>>> {
+    (from..from + FIELD_COUNT).map(|i| row.try_get(i)).collect()
+}
+
+/// Seals the committed, unsealed records of the tenants written to since `since` (all tenants
+/// for `None`) that were written no more than `window` before the newest record sealed. Safe
+/// from many processes at once: each tenant's head is locked while it is extended.
 pub async fn seal(pool: &AppPool, since: Option<DateTime<Utc>>, window: Duration) -> Result<Sweep> {
     let tenants: Vec<Uuid> = sqlx::query_scalar("select app.audit_recent_tenants($1)")
         .bind(since.map(|s| s - window))
         .fetch_all(pool.without_context())
         .await?;
     let mut sweep = Sweep { tenants: tenants.len(), sealed: 0 };
-    let window = interval(window)?;
     for org in tenants {
         loop {
-            let sealed: i32 = sqlx::query_scalar("select app.audit_seal_pending($1, $2, $3)")
-                .bind(org)
-                .bind(window)
-                .bind(BATCH)
-                .fetch_one(pool.without_context())
-                .await?;
-            sweep.sealed += i64::from(sealed);
-            if sealed < BATCH {
+            let sealed = seal_block(pool, org, window).await?;
+            sweep.sealed += sealed;
+            if sealed < BLOCK {
                 break;
             }
         }
@@ -121,33 +148,48 @@ pub async fn seal(pool: &AppPool, since: Option<DateTime<Utc>>, window: Duration
     Ok(sweep)
 }
 
-fn field(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
-        None => out.extend_from_slice(&[0xff; 4]),
-        Some(t) => {
-            out.extend_from_slice(&(t.len() as u32).to_be_bytes());
-            out.extend_from_slice(t.as_bytes());
-        }
+/// One block for one tenant: read what awaits, hash it here, append it, all under the head lock.
+async fn seal_block(pool: &AppPool, org: Uuid, window: Duration) -> Result<i64> {
+    let mut tx = pool.begin_lookup().await?;
+    let (mut seq, hash, through): (i64, Vec<u8>, Option<DateTime<Utc>>) =
+        sqlx::query_as("select seq, hash, sealed_through from app.audit_lock_head($1)")
+            .bind(org)
+            .fetch_one(tx.conn())
+            .await?;
+    let rows = sqlx::query(&format!(
+        "select a.id, a.created_at, {FIELDS} from app.audit_unsealed_since($1, $2) a order by a.created_at, a.id limit $3"
+    ))
+    .bind(org)
+    .bind(through.map(|t| t - window))
+    .bind(BLOCK)
+    .fetch_all(tx.conn())
+    .await?;
+    let Some(last) = rows.last() else {
+        tx.commit().await?;
+        return Ok(0);
+    };
+    let last_created: DateTime<Utc> = last.try_get(1)?;
+    let (first_seq, prev) = (seq + 1, bytes32(hash));
+    let mut link = prev;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut hashes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        seq += 1;
+        link = link_hash(&link, seq, &fields_of(row, 2)?);
+        ids.push(row.try_get::<Uuid, _>(0)?);
+        hashes.push(link.to_vec());
     }
-}
-
-/// A record's fields in the order the encoding takes them, as text; `{seq}` is the link's.
-const FIELDS: &str = "a.organization_id::text, {seq}::text, a.id::text, a.actor_user_id::text, a.action,
-    a.resource_type, a.resource_id, a.outcome::text, host(a.ip), a.user_agent, a.request_id, a.changes::text,
-    a.metadata::text, (extract(epoch from a.created_at) * 1000000)::bigint::text";
-
-/// SHA-256(previous hash ‖ the fields, each as a 4-byte big-endian length and its UTF-8 bytes,
-/// or ffffffff for NULL).
-pub fn link_hash(prev: &[u8; 32], fields: &[Option<String>]) -> [u8; 32] {
-    let mut encoded = prev.to_vec();
-    for f in fields {
-        field(&mut encoded, f.as_deref());
-    }
-    Sha256::digest(&encoded).into()
-}
-
-fn bytes32(v: Vec<u8>) -> [u8; 32] {
-    v.try_into().unwrap_or([0xee; 32])
+    sqlx::query("select app.audit_append_block($1, $2, $3, $4, $5, $6)")
+        .bind(org)
+        .bind(first_seq)
+        .bind(&prev[..])
+        .bind(&ids)
+        .bind(&hashes)
+        .bind(last_created)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(rows.len() as i64)
 }
 
 /// Verifies the chain of every organization, or of the one with `slug`, as of `now`.
@@ -164,7 +206,7 @@ pub async fn verify(conn: &mut PgConnection, slug: Option<&str>, now: DateTime<U
     Ok(reports)
 }
 
-/// A seal and, when its record still exists, the record's fields with the seal's sequence number.
+/// A link as the blocks record it, and its record's fields when the record still exists.
 struct Link {
     seq: i64,
     audit_id: Uuid,
@@ -173,36 +215,40 @@ struct Link {
     fields: Option<Vec<Option<String>>>,
 }
 
-async fn links(conn: &mut PgConnection, org: Uuid) -> Result<Vec<Link>> {
-    let sql = format!(
-        "select s.seq, s.audit_id, s.prev_hash, s.hash, a.id is not null as present, {}
-           from app.audit_seals s
-           left join app.audit_logs a on a.organization_id = s.organization_id and a.id = s.audit_id
-          where s.organization_id = $1
-          order by s.seq",
-        FIELDS.replace("{seq}", "s.seq")
-    );
-    let rows = sqlx::query(&sql).bind(org).fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|row| {
-            let present: bool = row.try_get(4)?;
-            let fields =
-                if present { Some((5..19).map(|i| row.try_get(i)).collect::<sqlx::Result<Vec<_>>>()?) } else { None };
-            Ok(Link {
-                seq: row.try_get(0)?,
-                audit_id: row.try_get(1)?,
-                prev: bytes32(row.try_get(2)?),
-                hash: bytes32(row.try_get(3)?),
-                fields,
-            })
-        })
-        .collect()
-}
+/// first_seq, prev_hash, audit_ids, hashes.
+type BlockRow = (i64, Vec<u8>, Vec<Uuid>, Vec<Vec<u8>>);
 
-fn with_seq(fields: &[Option<String>], seq: i64) -> Vec<Option<String>> {
-    let mut f = fields.to_vec();
-    f[1] = Some(seq.to_string());
-    f
+async fn links(conn: &mut PgConnection, org: Uuid) -> Result<(Vec<Link>, Vec<(Uuid, DateTime<Utc>)>)> {
+    let rows =
+        sqlx::query(&format!("select a.id, a.created_at, {FIELDS} from app.audit_logs a where a.organization_id = $1"))
+            .bind(org)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut records = HashMap::with_capacity(rows.len());
+    let mut created = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: Uuid = row.try_get(0)?;
+        created.push((id, row.try_get(1)?));
+        records.insert(id, fields_of(row, 2)?);
+    }
+    let blocks: Vec<BlockRow> = sqlx::query_as(
+        "select first_seq, prev_hash, audit_ids, hashes from app.audit_blocks where organization_id = $1 order by first_seq",
+    )
+    .bind(org)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut links = Vec::new();
+    for (first_seq, prev, ids, hashes) in blocks {
+        let mut prev = bytes32(prev);
+        for (i, (id, hash)) in ids.into_iter().zip(hashes).enumerate() {
+            let hash = bytes32(hash);
+            links.push(Link { seq: first_seq + i as i64, audit_id: id, prev, hash, fields: records.get(&id).cloned() });
+            prev = hash;
+        }
+    }
+    let sealed: HashSet<Uuid> = links.iter().map(|l| l.audit_id).collect();
+    created.retain(|(id, _)| !sealed.contains(id));
+    Ok((links, created))
 }
 
 /// The first thing wrong with `link`, given the chain so far.
@@ -215,6 +261,9 @@ fn check(link: &Link, expected_seq: i64, expected_prev: &[u8; 32], all: &[Link])
             detail: format!("links {expected_seq} to {} are missing", seq - 1),
         });
     }
+    if seq < expected_seq {
+        return Some(Break { seq, reason: Reason::Inserted, detail: format!("a second link claims {seq}") });
+    }
     let Some(fields) = &link.fields else {
         return Some(Break { seq, reason: Reason::Deleted, detail: format!("record {} is gone", link.audit_id) });
     };
@@ -226,11 +275,10 @@ fn check(link: &Link, expected_seq: i64, expected_prev: &[u8; 32], all: &[Link])
             detail: "the link does not follow the one before it".into(),
         });
     }
-    if link_hash(&link.prev, fields) != link.hash {
-        // A genuine record in another link's place still hashes right under that link's number.
+    if link_hash(&link.prev, seq, fields) != link.hash {
+        // A genuine record in another link's place still hashes right under this link.
         let moved = all.iter().find(|other| {
-            other.seq != seq
-                && other.fields.as_ref().is_some_and(|f| link_hash(&link.prev, &with_seq(f, seq)) == link.hash)
+            other.seq != seq && other.fields.as_ref().is_some_and(|f| link_hash(&link.prev, seq, f) == link.hash)
         });
         return Some(match moved {
             Some(other) => Break {
@@ -241,7 +289,7 @@ fn check(link: &Link, expected_seq: i64, expected_prev: &[u8; 32], all: &[Link])
             None => Break {
                 seq,
                 reason: Reason::Changed,
-                detail: format!("record {} does not match its seal", link.audit_id),
+                detail: format!("record {} does not match its link", link.audit_id),
             },
         });
     }
@@ -249,9 +297,16 @@ fn check(link: &Link, expected_seq: i64, expected_prev: &[u8; 32], all: &[Link])
 }
 
 async fn verify_one(conn: &mut PgConnection, org: Uuid, slug: String, now: DateTime<Utc>) -> Result<Report> {
-    let all = links(conn, org).await?;
-    let mut report =
-        Report { organization_id: org, slug, records: 0, head: (0, GENESIS), pending: (0, None), broken: None };
+    let (all, unsealed) = links(conn, org).await?;
+    let oldest = unsealed.iter().map(|(_, at)| *at).min();
+    let mut report = Report {
+        organization_id: org,
+        slug,
+        records: 0,
+        head: (0, GENESIS),
+        pending: (unsealed.len() as i64, oldest),
+        broken: None,
+    };
     for link in &all {
         if let Some(b) = check(link, report.head.0 + 1, &report.head.1, &all) {
             report.broken = Some(b);
@@ -271,24 +326,13 @@ async fn verify_one(conn: &mut PgConnection, org: Uuid, slug: String, now: DateT
             reason: Reason::Deleted,
             detail: format!("the chain ends at {} but its head records {recorded}", report.head.0),
         });
-        return Ok(report);
-    }
-    // Records outside every seal: in the sealing window that is just a lag; older, the record
-    // was written behind the sealer's back.
-    let (count, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-        "select count(*), min(a.created_at) from app.audit_logs a
-          where a.organization_id = $1
-            and not exists (select from app.audit_seals s where s.organization_id = a.organization_id and s.audit_id = a.id)",
-    )
-    .bind(org)
-    .fetch_one(&mut *conn)
-    .await?;
-    report.pending = (count, oldest);
-    if let Some(oldest) = oldest.filter(|o| now - *o > WINDOW) {
+    } else if let Some(oldest) = oldest.filter(|o| now - *o > WINDOW) {
+        // Within the window an unsealed record is a lag; older, it was written behind the
+        // sealer's back.
         report.broken = Some(Break {
             seq: report.head.0 + 1,
             reason: Reason::Inserted,
-            detail: format!("{count} record(s) in no seal, the oldest written {oldest}"),
+            detail: format!("{} record(s) in no block, the oldest written {oldest}", unsealed.len()),
         });
     }
     Ok(report)
@@ -311,11 +355,13 @@ pub async fn holds(conn: &mut PgConnection, head: &Head) -> Result<bool> {
     if head.seq == 0 {
         return Ok(head.hash == GENESIS);
     }
-    let hash: Option<Vec<u8>> =
-        sqlx::query_scalar("select hash from app.audit_seals where organization_id = $1 and seq = $2")
-            .bind(head.organization_id)
-            .bind(head.seq)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let hash: Option<Vec<u8>> = sqlx::query_scalar(
+        "select hashes[$2 - first_seq + 1] from app.audit_blocks
+          where organization_id = $1 and first_seq <= $2 and $2 < first_seq + cardinality(audit_ids)",
+    )
+    .bind(head.organization_id)
+    .bind(head.seq)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(hash.map(bytes32) == Some(head.hash))
 }

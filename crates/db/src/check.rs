@@ -25,7 +25,7 @@ impl fmt::Display for Problem {
 const MIN_PATCHED: &[(i32, i32)] = &[(12, 21), (13, 17), (14, 14), (15, 9), (16, 5), (17, 1)];
 
 /// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
-const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs", "audit_seals"];
+const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs", "audit_blocks"];
 
 /// Each query yields one text column per problem found.
 const CHECKS: &[(&str, &str)] = &[

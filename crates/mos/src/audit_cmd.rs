@@ -179,10 +179,10 @@ pub async fn seal(db: &Database) -> anyhow::Result<chain::Sweep> {
 }
 
 /// How often `serve` seals.
-pub const SEAL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+pub const SEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Every how many quick sweeps a full one looks back over the whole window.
-const FULL_EVERY: u32 = 240;
+const FULL_EVERY: u32 = 60;
 
 /// The sealer of a running server: every [`SEAL_EVERY`], it seals what was written since its
 /// last sweep, looking back a few seconds for late commits; once a minute (and first) it looks

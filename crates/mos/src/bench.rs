@@ -96,7 +96,7 @@ async fn measure(db: &Database, name: &str, duration: Duration, writers: usize) 
     Ok(())
 }
 
-/// A chained run: appends with a sealer sweeping every 250 ms as in `serve`, then how long the
+/// A chained run: appends with a sealer sweeping every second as in `serve`, then how long the
 /// sealer needs after the run to have chained everything.
 async fn sealed_phase(
     pool: &AppPool,

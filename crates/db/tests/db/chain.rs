@@ -16,7 +16,8 @@ async fn record(pool: &AppPool, org: OrgId, actor: UserId, n: usize) {
     tx.commit().await.unwrap();
 }
 
-/// An organization with ten sealed records (the tests' own org helper writes no audit).
+/// An organization with ten records, each sealed in a block of its own (the tests' own org
+/// helper writes no audit).
 async fn ten_sealed() -> (TestDb, AppPool) {
     let db = TestDb::new().await;
     let pool = db.app_pool(2).await;
@@ -24,8 +25,8 @@ async fn ten_sealed() -> (TestDb, AppPool) {
     let org = new_org(&pool, "acme", admin).await;
     for n in 0..10 {
         record(&pool, org, admin, n).await;
+        assert_eq!(chain::seal(&pool, None, chain::WINDOW).await.unwrap().sealed, 1);
     }
-    assert_eq!(chain::seal(&pool, None, chain::WINDOW).await.unwrap().sealed, 10);
     (db, pool)
 }
 
@@ -34,7 +35,7 @@ async fn ten_sealed() -> (TestDb, AppPool) {
 async fn verify_after(db: &TestDb, tamper: &str) -> Option<(i64, Reason)> {
     let mut su: PgConnection = db.superuser().await;
     sqlx::raw_sql(
-        "begin; alter table app.audit_logs disable trigger all; alter table app.audit_seals disable trigger all",
+        "begin; alter table app.audit_logs disable trigger all; alter table app.audit_blocks disable trigger all",
     )
     .execute(&mut su)
     .await
@@ -45,7 +46,7 @@ async fn verify_after(db: &TestDb, tamper: &str) -> Option<(i64, Reason)> {
     report.broken.map(|b| (b.seq, b.reason))
 }
 
-const RECORD_AT: &str = "(select audit_id from app.audit_seals where seq = ";
+const RECORD_AT: &str = "(select audit_ids[1] from app.audit_blocks where first_seq = ";
 
 #[tokio::test]
 async fn sealing_chains_every_record_once_and_an_untouched_chain_verifies() {
@@ -65,7 +66,7 @@ async fn each_kind_of_tampering_by_the_superuser_is_detected_with_its_reason() {
         (format!("update app.audit_logs set action = 'doc.deleted' where id = {RECORD_AT}4)"), (4, Reason::Changed)),
         (format!("update app.audit_logs set metadata = '{{\"note\": \"edited\"}}' where id = {RECORD_AT}7)"), (7, Reason::Changed)),
         (format!("delete from app.audit_logs where id = {RECORD_AT}5)"), (5, Reason::Deleted)),
-        ("delete from app.audit_seals where seq = 6".to_owned(), (6, Reason::Deleted)),
+        ("delete from app.audit_blocks where first_seq = 6".to_owned(), (6, Reason::Deleted)),
         (
             "insert into app.audit_logs (organization_id, id, action, resource_type, outcome, created_at)
              select id, '0190d6c2-0000-7000-8000-000000000001', 'doc.created', 'document', 'success', now() - interval '1 hour'
@@ -74,14 +75,13 @@ async fn each_kind_of_tampering_by_the_superuser_is_detected_with_its_reason() {
             (11, Reason::Inserted),
         ),
         (
-            "alter table app.audit_seals drop constraint audit_seals_audit_key;
-             update app.audit_seals s
-                set audit_id = (select o.audit_id from app.audit_seals o where o.seq = 7 - s.seq)
-              where s.seq in (3, 4)"
+            "update app.audit_blocks b
+                set audit_ids = (select o.audit_ids from app.audit_blocks o where o.first_seq = 7 - b.first_seq)
+              where b.first_seq in (3, 4)"
                 .to_owned(),
             (3, Reason::Reordered),
         ),
-        ("delete from app.audit_seals where seq > 8".to_owned(), (9, Reason::Deleted)),
+        ("delete from app.audit_blocks where first_seq > 8".to_owned(), (9, Reason::Deleted)),
     ];
     for (tamper, expected) in cases {
         assert_eq!(verify_after(&db, &tamper).await, Some(expected), "{tamper}");
@@ -139,21 +139,25 @@ async fn concurrent_writers_and_sealers_leave_one_unbroken_gapless_chain_per_ten
 }
 
 #[tokio::test]
-async fn app_user_can_neither_forge_nor_change_seals() {
+async fn app_user_can_neither_forge_nor_change_blocks() {
     let (db, pool) = ten_sealed().await;
     let org: uuid::Uuid =
         sqlx::query_scalar("select id from app.organizations").fetch_one(&mut db.superuser().await).await.unwrap();
     let mut tx = pool.begin_tenant(OrgId::from_uuid(org).unwrap(), None).await.unwrap();
-    let seals: i64 = sqlx::query_scalar("select count(*) from app.audit_seals").fetch_one(tx.conn()).await.unwrap();
-    assert_eq!(seals, 10, "a tenant reads its own seals");
+    let blocks: i64 = sqlx::query_scalar("select count(*) from app.audit_blocks").fetch_one(tx.conn()).await.unwrap();
+    assert_eq!(blocks, 10, "a tenant reads its own blocks");
     for sql in [
-        "insert into app.audit_seals (organization_id, seq, audit_id, prev_hash, hash) select organization_id, 99, audit_id, hash, hash from app.audit_seals where seq = 1",
-        "update app.audit_seals set hash = prev_hash",
-        "delete from app.audit_seals",
+        "insert into app.audit_blocks (organization_id, first_seq, prev_hash, audit_ids, hashes, last_created_at)
+         select organization_id, 11, prev_hash, audit_ids, hashes, last_created_at from app.audit_blocks where first_seq = 1",
+        "update app.audit_blocks set hashes = array[prev_hash]",
+        "delete from app.audit_blocks",
         "update app.audit_chain_heads set seq = 0",
+        "select app.audit_append_block(organization_id, 5, prev_hash, audit_ids, hashes, last_created_at) from app.audit_blocks where first_seq = 5",
     ] {
         sqlx::raw_sql("savepoint s").execute(tx.conn()).await.unwrap();
-        assert_eq!(crate::sqlstate(sqlx::raw_sql(sql).execute(tx.conn()).await), "42501", "{sql}");
+        // The sealer's own entry point takes only a block that continues the chain.
+        let expected = if sql.contains("audit_append_block") { "40001" } else { "42501" };
+        assert_eq!(crate::sqlstate(sqlx::raw_sql(sql).execute(tx.conn()).await), expected, "{sql}");
         sqlx::raw_sql("rollback to savepoint s").execute(tx.conn()).await.unwrap();
     }
 }

@@ -33,7 +33,7 @@ async fn verify_reports_an_intact_chain_and_the_first_broken_link_with_its_reaso
     let mut su = db.superuser().await;
     sqlx::raw_sql(
         "alter table app.audit_logs disable trigger all;
-         update app.audit_logs set action = 'org.deleted' where id = (select audit_id from app.audit_seals where seq = 1);
+         update app.audit_logs set action = 'org.deleted' where id = (select audit_ids[1] from app.audit_blocks where first_seq = 1);
          alter table app.audit_logs enable always trigger audit_logs_append_only_rows",
     )
     .execute(&mut su)
@@ -58,10 +58,10 @@ async fn a_signed_checkpoint_proves_that_nothing_was_cut_from_the_end_since() {
     // The superuser cuts the last record and rewinds the head: the chain alone looks whole.
     let mut su = db.superuser().await;
     sqlx::raw_sql(
-        "alter table app.audit_logs disable trigger all; alter table app.audit_seals disable trigger all;
-         delete from app.audit_logs where id = (select audit_id from app.audit_seals where seq = 2);
-         delete from app.audit_seals where seq = 2;
-         update app.audit_chain_heads set seq = 1, hash = (select hash from app.audit_seals where seq = 1)",
+        "alter table app.audit_logs disable trigger all; alter table app.audit_blocks disable trigger all;
+         delete from app.audit_logs where id = (select audit_ids[2] from app.audit_blocks where first_seq = 1);
+         update app.audit_blocks set audit_ids = audit_ids[1:1], hashes = hashes[1:1] where first_seq = 1;
+         update app.audit_chain_heads set seq = 1, hash = (select hashes[1] from app.audit_blocks where first_seq = 1)",
     )
     .execute(&mut su)
     .await
