@@ -83,3 +83,13 @@ async fn a_checkpoint_altered_after_signing_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("does not match its contents"), "{:?}", text(&out));
 }
+
+#[tokio::test]
+async fn verify_refuses_a_connection_that_row_level_security_would_blind() {
+    let (db, dir) = seeded().await;
+    let url = db.database_url().replacen("postgres://postgres@", "postgres://app_user@", 1);
+    let out =
+        mos().args(["audit", "verify"]).env("DATABASE_URL", url).env("MOS_DATA_DIR", dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("row-level security hides from this role"), "{:?}", text(&out));
+}
