@@ -93,6 +93,8 @@ pub struct Head {
 pub struct Sweep {
     pub tenants: usize,
     pub sealed: i64,
+    /// The oldest record this sweep sealed: how far sealing lagged behind writing.
+    pub oldest: Option<DateTime<Utc>>,
 }
 
 /// SHA-256(previous hash ‖ the fields with `seq` second, each as a 4-byte big-endian length
@@ -135,11 +137,15 @@ pub async fn seal(pool: &AppPool, since: Option<DateTime<Utc>>, window: Duration
         .bind(since.map(|s| s - window))
         .fetch_all(pool.without_context())
         .await?;
-    let mut sweep = Sweep { tenants: tenants.len(), sealed: 0 };
+    let mut sweep = Sweep { tenants: tenants.len(), ..Sweep::default() };
     for org in tenants {
         loop {
-            let sealed = seal_block(pool, org, window).await?;
+            let (sealed, oldest) = seal_block(pool, org, window).await?;
             sweep.sealed += sealed;
+            sweep.oldest = match (sweep.oldest, oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if sealed < BLOCK {
                 break;
             }
@@ -149,7 +155,8 @@ pub async fn seal(pool: &AppPool, since: Option<DateTime<Utc>>, window: Duration
 }
 
 /// One block for one tenant: read what awaits, hash it here, append it, all under the head lock.
-async fn seal_block(pool: &AppPool, org: Uuid, window: Duration) -> Result<i64> {
+/// How many records it sealed, and the oldest one's time.
+async fn seal_block(pool: &AppPool, org: Uuid, window: Duration) -> Result<(i64, Option<DateTime<Utc>>)> {
     let mut tx = pool.begin_lookup().await?;
     let (mut seq, hash, through): (i64, Vec<u8>, Option<DateTime<Utc>>) =
         sqlx::query_as("select seq, hash, sealed_through from app.audit_lock_head($1)")
@@ -164,10 +171,11 @@ async fn seal_block(pool: &AppPool, org: Uuid, window: Duration) -> Result<i64> 
     .bind(BLOCK)
     .fetch_all(tx.conn())
     .await?;
-    let Some(last) = rows.last() else {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         tx.commit().await?;
-        return Ok(0);
+        return Ok((0, None));
     };
+    let first_created: DateTime<Utc> = first.try_get(1)?;
     let last_created: DateTime<Utc> = last.try_get(1)?;
     let (first_seq, prev) = (seq + 1, bytes32(hash));
     let mut link = prev;
@@ -189,7 +197,7 @@ async fn seal_block(pool: &AppPool, org: Uuid, window: Duration) -> Result<i64> 
         .execute(tx.conn())
         .await?;
     tx.commit().await?;
-    Ok(rows.len() as i64)
+    Ok((rows.len() as i64, Some(first_created)))
 }
 
 /// Verifies the chain of every organization, or of the one with `slug`, as of `now`.

@@ -197,6 +197,9 @@ pub async fn seal(db: &Database) -> anyhow::Result<chain::Sweep> {
 /// How often `serve` seals.
 pub const SEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A sealing lag worth a warning: records this old were waiting for their place in the chain.
+const LAG_WARNING: chrono::Duration = chrono::Duration::seconds(10);
+
 /// Every how many quick sweeps a full one looks back over the whole window.
 const FULL_EVERY: u32 = 60;
 
@@ -210,8 +213,17 @@ pub async fn sealer(pool: mos_db::AppPool) {
         let window = if sweep_number % FULL_EVERY == 0 { chain::WINDOW } else { chain::QUICK_WINDOW };
         match chain::seal(&pool, since, window).await {
             Ok(sweep) => {
-                if sweep.sealed > 0 {
-                    tracing::debug!(tenants = sweep.tenants, sealed = sweep.sealed, "sealed audit records");
+                let lag = sweep.oldest.map(|oldest| started - oldest);
+                match lag {
+                    Some(lag) if lag > LAG_WARNING => tracing::warn!(
+                        lag_ms = lag.num_milliseconds(),
+                        sealed = sweep.sealed,
+                        "audit records waited long for their seal; is the database overloaded?"
+                    ),
+                    Some(lag) => {
+                        tracing::debug!(lag_ms = lag.num_milliseconds(), sealed = sweep.sealed, "sealed audit records")
+                    }
+                    None => {}
                 }
                 since = Some(started);
             }

@@ -25,7 +25,12 @@ async fn ten_sealed() -> (TestDb, AppPool) {
     let org = new_org(&pool, "acme", admin).await;
     for n in 0..10 {
         record(&pool, org, admin, n).await;
-        assert_eq!(chain::seal(&pool, None, chain::WINDOW).await.unwrap().sealed, 1);
+        let sweep = chain::seal(&pool, None, chain::WINDOW).await.unwrap();
+        assert_eq!(sweep.sealed, 1);
+        assert!(
+            sweep.oldest.is_some_and(|at| Utc::now() - at < chrono::Duration::minutes(1)),
+            "the sweep knows its lag"
+        );
     }
     (db, pool)
 }
@@ -51,7 +56,8 @@ const RECORD_AT: &str = "(select audit_ids[1] from app.audit_blocks where first_
 #[tokio::test]
 async fn sealing_chains_every_record_once_and_an_untouched_chain_verifies() {
     let (db, pool) = ten_sealed().await;
-    assert_eq!(chain::seal(&pool, None, chain::WINDOW).await.unwrap().sealed, 0, "nothing is sealed twice");
+    let again = chain::seal(&pool, None, chain::WINDOW).await.unwrap();
+    assert_eq!((again.sealed, again.oldest), (0, None), "nothing is sealed twice");
     let report = chain::verify(&mut db.superuser().await, None, Utc::now()).await.unwrap().remove(0);
     assert_eq!((report.records, report.head.0, report.pending.0, &report.broken), (10, 10, 0, &None));
     let heads = chain::heads(&mut db.superuser().await).await.unwrap();
