@@ -1,6 +1,6 @@
 //! Extractors: what a handler may assume about its request once it runs.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -48,14 +48,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// The client's address: the TCP peer, unless the peer is a trusted proxy; then the rightmost
+/// address of `X-Forwarded-For` that is not a trusted proxy itself (addresses to its left were
+/// written by the client and prove nothing).
+pub fn client_ip<'a>(
+    peer: IpAddr,
+    forwarded_for: impl Iterator<Item = &'a str>,
+    trusted: &[ipnetwork::IpNetwork],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(*ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded_for.flat_map(|h| h.split(',')).map(str::trim).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => client = ip,
+            Ok(ip) => return ip,
+            // A malformed hop: nothing left of it can be believed.
+            Err(_) => return client,
+        }
+    }
+    client
+}
+
 /// Where the request came from, for audit records and per-address limits.
 pub struct Client(pub RequestSource);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| client_ip(c.0.ip(), forwarded, &state.settings.trusted_proxies));
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -121,5 +150,31 @@ impl Authenticated {
         } else {
             Err(ApiError::ReauthenticationRequired)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let xff = ["203.0.113.9, 10.0.0.7"];
+        assert_eq!(client_ip(ip("198.51.100.1"), xff.into_iter(), &trusted), ip("198.51.100.1"), "an untrusted peer");
+        assert_eq!(client_ip(ip("10.0.0.2"), xff.into_iter(), &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), ["6.6.6.6, 203.0.113.9"].into_iter(), &trusted),
+            ip("203.0.113.9"),
+            "a client cannot prepend"
+        );
+        assert_eq!(client_ip(ip("10.0.0.2"), ["garbage, 10.0.0.9"].into_iter(), &trusted), ip("10.0.0.9"));
+        assert_eq!(client_ip(ip("10.0.0.2"), std::iter::empty(), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), xff.into_iter(), &[]), ip("10.0.0.2"), "nobody is trusted by default");
     }
 }

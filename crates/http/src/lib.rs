@@ -48,6 +48,8 @@ pub struct Settings {
     pub session_absolute: Duration,
     /// The name authenticator apps show next to a code.
     pub issuer: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; nobody's by default.
+    pub trusted_proxies: Vec<ipnetwork::IpNetwork>,
     pub mail_from: lettre::message::Mailbox,
 }
 
@@ -58,6 +60,7 @@ impl Default for Settings {
             session_idle: Duration::minutes(15),
             session_absolute: Duration::hours(12),
             issuer: "Marketing OS".into(),
+            trusted_proxies: Vec::new(),
             mail_from: lettre::message::Mailbox::new(
                 Some("Marketing OS".into()),
                 lettre::Address::new("no-reply", "marketing-os.localhost")

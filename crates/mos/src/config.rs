@@ -28,6 +28,7 @@ pub struct Layer {
     pub session_idle_secs: Option<u32>,
     pub session_absolute_secs: Option<u32>,
     pub hash_concurrency: Option<usize>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl Layer {
@@ -47,6 +48,7 @@ impl Layer {
             session_idle_secs: self.session_idle_secs.or(lower.session_idle_secs),
             session_absolute_secs: self.session_absolute_secs.or(lower.session_absolute_secs),
             hash_concurrency: self.hash_concurrency.or(lower.hash_concurrency),
+            trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
         }
     }
 }
@@ -67,6 +69,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "MOS_SESSION_ABSOLUTE_SECS",
     "MOS_HASH_CONCURRENCY",
     "MOS_AUDIT_SIGNING_KEY",
+    "MOS_TRUSTED_PROXIES",
 ];
 
 pub fn unknown_env_vars() -> Vec<String> {
@@ -111,6 +114,7 @@ pub struct Identity {
     pub session_idle_secs: u32,
     pub session_absolute_secs: u32,
     pub hash_concurrency: usize,
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Settings {
@@ -126,6 +130,7 @@ impl Settings {
             session_idle_secs: layer.session_idle_secs.unwrap_or(15 * 60),
             session_absolute_secs: layer.session_absolute_secs.unwrap_or(12 * 3600),
             hash_concurrency: layer.hash_concurrency.unwrap_or(cpus),
+            trusted_proxies: layer.trusted_proxies.unwrap_or_default(),
         };
         let database = match layer.database_url {
             Some(url) => DatabaseConfig::External {

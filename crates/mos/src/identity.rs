@@ -70,6 +70,13 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
         session_absolute: chrono::Duration::seconds(i64::from(identity.session_absolute_secs)),
         ..mos_http::Settings::default()
     };
+    for proxy in &identity.trusted_proxies {
+        let net = proxy
+            .trim()
+            .parse()
+            .with_context(|| format!("MOS_TRUSTED_PROXIES: {proxy:?} is not an address or CIDR"))?;
+        http.trusted_proxies.push(net);
+    }
     if let Some(from) = &identity.mail_from {
         http.mail_from = from
             .parse()

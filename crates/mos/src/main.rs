@@ -70,6 +70,9 @@ struct Cli {
     /// Password hashes computed at once (each takes 19 MiB and a core).
     #[arg(long, global = true, env = "MOS_HASH_CONCURRENCY", value_name = "N")]
     hash_concurrency: Option<usize>,
+    /// Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client.
+    #[arg(long, global = true, env = "MOS_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
+    trusted_proxies: Option<Vec<String>>,
     /// Log as human-readable text or as JSON lines.
     #[arg(long, global = true, env = "MOS_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: telemetry::Format,
@@ -183,6 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         session_idle_secs: cli.session_idle_secs,
         session_absolute_secs: cli.session_absolute_secs,
         hash_concurrency: cli.hash_concurrency,
+        trusted_proxies: cli.trusted_proxies,
     };
     let settings = Settings::resolve(flags.over(file));
     let db = Database::open(&settings).await?;

@@ -79,6 +79,7 @@ async fn sign_in_events_are_audited_with_source_and_without_secrets() {
         .post(format!("{}/v1/auth/login", app.base))
         .header("user-agent", "audit-test/1.0")
         .header("x-request-id", "req-audit-1")
+        .header("x-forwarded-for", "203.0.113.9")
         .json(&json!({ "email": "ada@example.com", "password": PASSWORD }));
     let token = app.send(request).await.session_token();
 
@@ -125,9 +126,41 @@ async fn a_hash_made_with_weaker_parameters_is_replaced_at_the_next_login() {
     assert!(stored(&app.db).await.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
 
     // The next release raises the cost; the same database, a new server.
-    let upgraded = TestApp::spawn_on(app.db, mos_auth::PasswordHasher::with_params(2, 19 * 1024, 3)).await;
+    let upgraded = TestApp::spawn_on(app.db, mos_auth::PasswordHasher::with_params(2, 19 * 1024, 3), |_| {}).await;
     assert_eq!(upgraded.login("ada@example.com", PASSWORD).await.status, 200);
     let rehashed = stored(&upgraded.db).await;
     assert!(rehashed.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"), "{rehashed}");
     assert_eq!(upgraded.login("ada@example.com", PASSWORD).await.status, 200, "the new hash verifies");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_address_is_audited_and_limited() {
+    let trusted = vec!["127.0.0.1/32".parse().unwrap()];
+    let app = TestApp::spawn_on(mos_db::testing::TestDb::new().await, mos_auth::PasswordHasher::new(4), |s| {
+        s.trusted_proxies = trusted
+    })
+    .await;
+    app.sign_up("ada@example.com").await;
+    let via = |client: &'static str| {
+        app.http
+            .post(format!("{}/v1/auth/login", app.base))
+            .header("x-forwarded-for", format!("6.6.6.6, {client}"))
+            .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
+    };
+    let token = app.send(via("203.0.113.9")).await.session_token();
+    let events = app.get_as(&token, "/v1/me/events").await.body;
+    assert_eq!(events[0]["ip"], "203.0.113.9", "the proxy's client, not the address the client claimed");
+
+    // The per-address limit counts the forwarded client, so one client's guesses do not lock
+    // out everyone behind the same proxy.
+    for i in 0..21 {
+        let guess = app.http.post(format!("{}/v1/auth/login", app.base)).header("x-forwarded-for", "198.51.100.7");
+        app.send(guess.json(&json!({ "email": format!("u{i}@example.com"), "password": "a wrong password!" }))).await;
+    }
+    let blocked = app.http.post(format!("{}/v1/auth/login", app.base)).header("x-forwarded-for", "198.51.100.7");
+    assert_eq!(
+        app.send(blocked.json(&json!({ "email": "x@example.com", "password": "a wrong password!" }))).await.status,
+        429
+    );
+    assert_eq!(app.send(via("203.0.113.10")).await.status, 200, "another client behind the proxy is unaffected");
 }

@@ -146,17 +146,19 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::spawn_on(TestDb::new().await, PasswordHasher::new(4)).await
+        Self::spawn_on(TestDb::new().await, PasswordHasher::new(4), |_| {}).await
     }
 
-    /// A server on an existing database, hashing with `hasher` (a later release's parameters).
-    pub async fn spawn_on(db: TestDb, hasher: PasswordHasher) -> Self {
+    /// A server on an existing database, hashing with `hasher` (a later release's parameters),
+    /// with its settings adjusted by `tune`.
+    pub async fn spawn_on(db: TestDb, hasher: PasswordHasher, tune: impl FnOnce(&mut Settings)) -> Self {
         let (inbox, smtp) = Inbox::serve();
         let clock = ManualClock::starting_at(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
         let sealer = Sealer::from_base64(&Sealer::generate_key_base64(&mut rand::thread_rng())).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let settings = Settings { public_url: base.clone(), ..Settings::default() };
+        let mut settings = Settings { public_url: base.clone(), ..Settings::default() };
+        tune(&mut settings);
         let pool = db.app_pool(8).await;
         let state = AppState::new(
             pool.clone(),
