@@ -74,7 +74,8 @@ impl Inbox {
 
     /// Waits for the `n`th message (1-based) to `address` whose subject contains `subject`.
     pub async fn wait_for(&self, address: &str, subject: &str, n: usize) -> String {
-        for _ in 0..200 {
+        // Up to 15 s: mail leaves in the background, and CI machines are busy.
+        for _ in 0..600 {
             let found: Vec<String> = self.all_to(address).into_iter().filter(|m| m.contains(subject)).collect();
             if found.len() >= n {
                 return found[n - 1].clone();
