@@ -235,10 +235,6 @@ impl Cluster {
         &self.pgdata
     }
 
-    pub fn log(&self) -> &Path {
-        &self.log
-    }
-
     /// Connection options for `user` over the cluster's socket.
     pub fn connect_options(&self, user: &str, database: &str) -> PgConnectOptions {
         PgConnectOptions::new_without_pgpass()

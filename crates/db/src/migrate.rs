@@ -66,18 +66,12 @@ reset role;
 "#;
 
 /// Where a database stands against this build's migrations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Status {
     pub applied: Vec<i64>,
     pub pending: Vec<&'static Migration>,
 }
 
-impl PartialEq for Migration {
-    fn eq(&self, other: &Self) -> bool {
-        self.version == other.version
-    }
-}
-impl Eq for Migration {}
 impl std::fmt::Debug for Migration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:04}_{}", self.version, self.name)

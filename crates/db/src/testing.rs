@@ -79,10 +79,6 @@ impl TestDb {
         Self { name, cluster: &shared.cluster }
     }
 
-    pub fn cluster(&self) -> &Cluster {
-        self.cluster
-    }
-
     pub fn superuser_options(&self) -> PgConnectOptions {
         self.cluster.connect_options(SUPERUSER, &self.name)
     }

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit_trail::Record;
 use crate::auth::parse_new_password;
 use crate::error::Problem;
 use crate::events::{self, SESSION};
@@ -109,19 +110,6 @@ pub struct Enabled {
 pub struct Restarted {
     /// Every other session was signed out; this one replaces the session of the request.
     session: SessionView,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Event {
-    id: uuid::Uuid,
-    action: String,
-    outcome: String,
-    #[schema(value_type = Option<String>)]
-    ip: Option<std::net::IpAddr>,
-    user_agent: Option<String>,
-    request_id: Option<String>,
-    metadata: serde_json::Value,
-    created_at: DateTime<Utc>,
 }
 
 async fn profile_email(state: &AppState, user: mos_domain::UserId) -> Result<String, ApiError> {
@@ -281,7 +269,7 @@ async fn start_two_factor(
     Client(source): Client,
     auth: Authenticated,
 ) -> Result<Json<Enrollment>, ApiError> {
-    auth.require_recent(&state)?;
+    crate::extract::require_recent(&state, &auth.0)?;
     let user = auth.0.user;
     let now = state.clock.now();
     let mut tx = state.pool.begin_user(user).await?;
@@ -322,7 +310,7 @@ async fn confirm_two_factor(
     auth: Authenticated,
     ApiJson(body): ApiJson<CodeOnly>,
 ) -> Result<Response, ApiError> {
-    auth.require_recent(&state)?;
+    crate::extract::require_recent(&state, &auth.0)?;
     let user = auth.0.user;
     let now = state.clock.now();
     let mut tx = state.pool.begin_user(user).await?;
@@ -397,29 +385,15 @@ async fn disable_two_factor(
 /// newest first, at most 100.
 #[utoipa::path(get, path = "/v1/me/events", tag = "account", security(("session" = []), ("bearer" = [])),
     responses(
-        (status = 200, body = Vec<Event>),
+        (status = 200, body = Vec<Record>),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
     ))]
 async fn my_events(
     State(state): State<AppState>,
     Authenticated(live): Authenticated,
-) -> Result<Json<Vec<Event>>, ApiError> {
+) -> Result<Json<Vec<Record>>, ApiError> {
     let mut tx = state.pool.begin_user(live.user).await?;
     let records = audit::platform_recent(&mut tx, 100).await?;
     tx.commit().await?;
-    Ok(Json(
-        records
-            .into_iter()
-            .map(|r| Event {
-                id: r.id,
-                action: r.action,
-                outcome: r.outcome,
-                ip: r.ip,
-                user_agent: r.user_agent,
-                request_id: r.request_id,
-                metadata: r.metadata,
-                created_at: r.created_at,
-            })
-            .collect(),
-    ))
+    Ok(Json(records.into_iter().map(Record::from).collect()))
 }

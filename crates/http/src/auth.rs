@@ -14,7 +14,6 @@ use mos_domain::{AuditEvent, Email, Outcome, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -113,10 +112,6 @@ pub fn parse_email(input: &str) -> Result<Email, ApiError> {
 
 pub fn parse_new_password(password: SecretString, email: &str, field: &'static str) -> Result<NewPassword, ApiError> {
     NewPassword::parse(password, email).map_err(|e| ApiError::Invalid { field, message: e.to_string() })
-}
-
-fn email_digest(email: &Email) -> serde_json::Value {
-    json!(hex::encode(Sha256::digest(email.as_str().as_bytes())))
 }
 
 fn link(state: &AppState, path: &str, token: &OneTimeToken) -> String {
@@ -282,7 +277,7 @@ async fn login(
         Err(refused) => {
             let throttled = event(events::LOGIN_THROTTLED, &source)
                 .outcome(Outcome::Denied)
-                .meta("email_sha256", email_digest(&email));
+                .meta("email_sha256", json!(guard::email_digest(&email)));
             audit::record_platform_unattributed(&state.pool, &throttled).await?;
             return Err(refused);
         }
@@ -334,7 +329,7 @@ async fn login_failed(
     policy: &mos_db::throttle::Policy,
     source: &mos_domain::RequestSource,
 ) -> Result<ApiError, ApiError> {
-    let failed = event(events::LOGIN_FAILED, source).meta("email_sha256", email_digest(email));
+    let failed = event(events::LOGIN_FAILED, source).meta("email_sha256", json!(guard::email_digest(email)));
     match account {
         Some(known) => {
             session::record_failure(state, known.user, failed).await?;

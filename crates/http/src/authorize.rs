@@ -114,6 +114,6 @@ impl<P: Needs> Authorized<P> {
 
     /// Sensitive changes (roles) need a recent sign-in, as for the account's own security.
     pub fn require_recent(&self, state: &AppState) -> Result<(), ApiError> {
-        Authenticated(self.session).require_recent(state)
+        crate::extract::require_recent(state, &self.session)
     }
 }

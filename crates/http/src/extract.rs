@@ -142,14 +142,13 @@ impl FromRequestParts<AppState> for Authenticated {
 /// How long ago counts as "just now" for changing passwords, two-factor and (later) roles.
 pub const RECENT_AUTHENTICATION: chrono::Duration = chrono::Duration::minutes(10);
 
-impl Authenticated {
-    /// Sensitive changes need the user to have proved themselves within the last ten minutes.
-    pub fn require_recent(&self, state: &AppState) -> Result<(), ApiError> {
-        if state.clock.now() - self.0.authenticated_at <= RECENT_AUTHENTICATION {
-            Ok(())
-        } else {
-            Err(ApiError::ReauthenticationRequired)
-        }
+/// Sensitive changes need the user of `session` to have proved themselves within the last ten
+/// minutes.
+pub fn require_recent(state: &AppState, session: &Live) -> Result<(), ApiError> {
+    if state.clock.now() - session.authenticated_at <= RECENT_AUTHENTICATION {
+        Ok(())
+    } else {
+        Err(ApiError::ReauthenticationRequired)
     }
 }
 

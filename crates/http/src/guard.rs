@@ -27,8 +27,13 @@ pub fn mail() -> Policy {
     Policy { free: 3, cap_secs: 3600, hard: None, window: Some(Duration::hours(1)) }
 }
 
+/// The SHA-256 of an address in hex: how keys and audit records name an address without holding it.
+pub fn email_digest(email: &Email) -> String {
+    hex::encode(Sha256::digest(email.as_str().as_bytes()))
+}
+
 pub fn email_key(scope: &str, email: &Email) -> String {
-    format!("{scope}:email:{}", hex::encode(Sha256::digest(email.as_str().as_bytes())))
+    format!("{scope}:email:{}", email_digest(email))
 }
 
 pub fn user_key(scope: &str, user: UserId) -> String {

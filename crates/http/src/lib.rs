@@ -17,7 +17,6 @@ mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -138,6 +137,3 @@ pub async fn serve(
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }
-
-/// How long a graceful shutdown waits for requests in flight (used by the binary).
-pub const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(30);

@@ -176,18 +176,11 @@ pub async fn notify_lockout(state: &AppState, user: UserId, source: &RequestSour
     let profile = users::profile(&mut tx).await?;
     tx.commit().await?;
     if let Some(profile) = profile {
-        crate::mail::send_later(
-            &state.mailer,
-            crate::mail::letter(
-                &state.settings.mail_from,
-                &profile.email,
-                "Sign-in attempts to your account were blocked",
-                format!(
-                    "Several attempts to sign in to your Marketing OS account failed, so further attempts are being delayed.\n\n\
-                     If this was not you, nobody has got in, but consider resetting your password at {}/reset-password.\n",
-                    state.settings.public_url
-                ),
-            ),
+        notify(
+            state,
+            &profile.email,
+            "Sign-in attempts to your account were blocked",
+            "Several attempts to sign in to your Marketing OS account failed, so further attempts are being delayed. Nobody has got in.",
         );
     }
     Ok(())

@@ -78,20 +78,18 @@ async fn seed(pool: &AppPool) -> anyhow::Result<Outcome> {
         other => other?,
     };
     orgs::add_member(&mut tx, admin, Role::Admin).await?;
-    let created =
-        AuditEvent::new(parsed(AuditAction::parse("org.created"))?, parsed(ResourceType::parse("organization"))?)
-            .actor(admin)
-            .resource_id(org)
-            .change("slug", json!(null), json!(ORG_SLUG))
-            .change("name", json!(null), json!(ORG_NAME))
-            .meta("via", json!("mos seed"));
+    let created = AuditEvent::new(AuditAction::known("org.created"), ResourceType::known("organization"))
+        .actor(admin)
+        .resource_id(org)
+        .change("slug", json!(null), json!(ORG_SLUG))
+        .change("name", json!(null), json!(ORG_NAME))
+        .meta("via", json!("mos seed"));
     audit::record(&mut tx, &created).await?;
-    let added =
-        AuditEvent::new(parsed(AuditAction::parse("member.added"))?, parsed(ResourceType::parse("membership"))?)
-            .actor(admin)
-            .resource_id(admin)
-            .change("role", json!(null), json!(Role::Admin.as_str()))
-            .meta("via", json!("mos seed"));
+    let added = AuditEvent::new(AuditAction::known("member.added"), ResourceType::known("membership"))
+        .actor(admin)
+        .resource_id(admin)
+        .change("role", json!(null), json!(Role::Admin.as_str()))
+        .meta("via", json!("mos seed"));
     audit::record(&mut tx, &added).await?;
     tx.commit().await?;
     Ok(Outcome { org_created: true, password })
