@@ -25,7 +25,33 @@ impl fmt::Display for Problem {
 const MIN_PATCHED: &[(i32, i32)] = &[(12, 21), (13, 17), (14, 14), (15, 9), (16, 5), (17, 1)];
 
 /// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
-const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs", "audit_blocks"];
+pub(crate) const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs", "audit_blocks"];
+
+/// Every function of schema `app` that the migrations create, as `regprocedure` spells it. A
+/// dropped one (Citus once dropped one while distributing a table) is reported; a test keeps
+/// this list equal to what a migrated database has.
+pub const EXPECTED_FUNCTIONS: &[&str] = &[
+    "audit_append_block(uuid,bigint,bytea,uuid[],bytea[],timestamp with time zone)",
+    "audit_lock_head(uuid)",
+    "audit_logs_append_only()",
+    "audit_recent_tenants(timestamp with time zone)",
+    "audit_unsealed_since(uuid,timestamp with time zone)",
+    "current_tenant_id()",
+    "current_user_id()",
+    "find_login(text)",
+    "invitation_for_token(bytea,timestamp with time zone)",
+    "is_uuid_v7(uuid)",
+    "login_challenge_attempt(bytea,timestamp with time zone,integer)",
+    "member_directory()",
+    "my_organizations()",
+    "org_access(text)",
+    "redeem_email_verification(bytea,timestamp with time zone)",
+    "redeem_password_reset(bytea,timestamp with time zone)",
+    "session_touch(bytea,timestamp with time zone,interval)",
+    "throttle_clear(text)",
+    "throttle_hit(text,timestamp with time zone,integer,integer,integer,interval)",
+    "throttle_lock(integer,timestamp with time zone,integer,integer,integer)",
+];
 
 /// Each query yields one text column per problem found.
 const CHECKS: &[(&str, &str)] = &[
@@ -108,6 +134,7 @@ const CHECKS: &[(&str, &str)] = &[
         "select format('SECURITY DEFINER function %s does not pin search_path', p.oid::regprocedure)
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace
           where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')
+            and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')
             and not exists (select from unnest(p.proconfig) c where c like 'search_path=%')",
     ),
     (
@@ -116,6 +143,7 @@ const CHECKS: &[(&str, &str)] = &[
                        case when r.rolsuper then 'is a superuser' else 'bypasses row-level security' end)
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_roles r on r.oid = p.proowner
           where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')
+            and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')
             and (r.rolsuper or r.rolbypassrls)",
     ),
     (
@@ -123,15 +151,24 @@ const CHECKS: &[(&str, &str)] = &[
         "select format('view %s is not security_invoker, so it reads with its owner''s rights', c.oid::regclass)
            from pg_class c join pg_namespace n on n.oid = c.relnamespace
           where c.relkind = 'v' and n.nspname not in ('pg_catalog', 'information_schema')
+            and not exists (select from pg_depend d where d.objid = c.oid and d.deptype = 'e')
             and not coalesce('security_invoker=true' = any(c.reloptions)
                              or 'security_invoker=on' = any(c.reloptions), false)",
     ),
     (
-        "owner_can_login",
-        "select format('owner role %s can log in; it must be NOLOGIN', rolname)
-           from pg_roles where rolname = 'mos_owner' and rolcanlogin",
+        "sql_function_with_parameters",
+        "select format('function %s is a SQL-language function with parameters, which Citus cannot plan; write it in PL/pgSQL',
+                       p.oid::regprocedure)
+           from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+          where n.nspname = 'app' and p.pronargs > 0 and p.provolatile <> 'i'
+            and p.prolang = (select oid from pg_language where lanname = 'sql')",
     ),
 ];
+
+/// On plain PostgreSQL nobody logs in as the owner or the definer; on Citus they log in to the
+/// workers with credentials only the coordinator holds, which [`crate::citus`] checks instead.
+const OWNER_CAN_LOGIN: &str = "select format('role %s can log in; it must be NOLOGIN', rolname)
+   from pg_roles where rolname in ('mos_owner', 'mos_definer') and rolcanlogin";
 
 /// Runs every check; an empty list means the database is fit to serve.
 pub async fn run(conn: &mut PgConnection) -> Result<Vec<Problem>> {
@@ -160,7 +197,28 @@ pub async fn run(conn: &mut PgConnection) -> Result<Vec<Problem>> {
             problems.push(Problem { code, detail });
         }
     }
+    for name in missing_functions(conn).await? {
+        problems.push(Problem { code: "function_missing", detail: format!("function app.{name} is missing") });
+    }
+    if crate::citus::is_coordinator(conn).await? {
+        problems.extend(crate::citus::check(conn).await?);
+    } else {
+        for detail in sqlx::query_scalar::<_, String>(OWNER_CAN_LOGIN).fetch_all(&mut *conn).await? {
+            problems.push(Problem { code: "owner_can_login", detail });
+        }
+    }
     Ok(problems)
+}
+
+/// The [`EXPECTED_FUNCTIONS`] that the database lacks.
+pub async fn missing_functions(conn: &mut PgConnection) -> Result<Vec<String>> {
+    let functions: Vec<String> = EXPECTED_FUNCTIONS.iter().map(|s| s.to_string()).collect();
+    Ok(sqlx::query_scalar(
+        "select f.name from unnest($1::text[]) f(name) where to_regprocedure('app.' || f.name) is null",
+    )
+    .bind(&functions)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 fn version_problem(version_num: i32) -> Option<String> {

@@ -128,11 +128,24 @@ pub struct Cluster {
     log: PathBuf,
     /// Set when we are root: the system user the server runs as.
     run_as: Option<User>,
+    /// Set for a node of a throwaway Citus cluster: its nodes reach each other over TCP on
+    /// loopback, so it listens on this port too, with password authentication only.
+    citus_port: Option<u16>,
 }
 
 impl Cluster {
     /// Creates `root` and an initialized cluster inside it if there is none yet.
     pub async fn init(bin: PgBinaries, root: &Path, tuning: Tuning) -> Result<Self> {
+        Self::init_node(bin, root, tuning, None).await
+    }
+
+    /// A throwaway node of a Citus cluster (tests): Citus preloaded, and listening on `port` on
+    /// loopback besides the socket, where every role must present a password.
+    pub async fn init_citus_node(bin: PgBinaries, root: &Path, port: u16) -> Result<Self> {
+        Self::init_node(bin, root, Tuning::Throwaway, Some(port)).await
+    }
+
+    async fn init_node(bin: PgBinaries, root: &Path, tuning: Tuning, citus_port: Option<u16>) -> Result<Self> {
         std::fs::create_dir_all(root).map_err(io(root))?;
         let root = std::fs::canonicalize(root).map_err(io(root))?;
         let run_as = if nix::unistd::geteuid().is_root() {
@@ -140,8 +153,8 @@ impl Cluster {
         } else {
             None
         };
-        let cluster = Self { bin, pgdata: root.join("pg"), log: root.join("postgres.log"), run_as };
-        let socket = cluster.pgdata.join(format!(".s.PGSQL.{PORT}"));
+        let cluster = Self { bin, pgdata: root.join("pg"), log: root.join("postgres.log"), run_as, citus_port };
+        let socket = cluster.pgdata.join(format!(".s.PGSQL.{}", cluster.port()));
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(ClusterError::SocketPathTooLong(socket));
         }
@@ -178,8 +191,13 @@ impl Cluster {
             }
         }
         self.write_owned(&self.pgdata.join("pg_ident.conf"), &ident)?;
-        // Only the unix socket, only peer authentication through the map above.
-        self.write_owned(&self.pgdata.join("pg_hba.conf"), "# written by mos\nlocal  all  all  peer  map=mos\n")?;
+        // Only the unix socket, only peer authentication through the map above; a Citus node
+        // also admits its peers on loopback, with a password.
+        let mut hba = String::from("# written by mos\nlocal  all  all  peer  map=mos\n");
+        if self.citus_port.is_some() {
+            hba.push_str("host   all  all  127.0.0.1/32  scram-sha-256\n");
+        }
+        self.write_owned(&self.pgdata.join("pg_hba.conf"), &hba)?;
         let conf = self.pgdata.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).map_err(io(&conf))?;
         text.push_str("\n# Settings that follow the data directory; rewritten by mos at every start.\ninclude_if_exists = 'mos.conf'\n");
@@ -188,12 +206,18 @@ impl Cluster {
 
     fn write_settings(&self, tuning: Tuning) -> Result<()> {
         let quote = |p: &Path| p.display().to_string().replace('\'', "''");
+        let listen = if self.citus_port.is_some() { "127.0.0.1" } else { "" };
         let mut conf = format!(
-            "listen_addresses = ''\nport = {PORT}\nunix_socket_directories = '{}'\nunix_socket_permissions = 0700\n",
+            "listen_addresses = '{listen}'\nport = {}\nunix_socket_directories = '{}'\nunix_socket_permissions = 0700\n",
+            self.port(),
             quote(&self.pgdata)
         );
         if tuning == Tuning::Throwaway {
             conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\n");
+        }
+        if self.citus_port.is_some() {
+            // Every database that uses Citus has a maintenance daemon, and tests make many.
+            conf.push_str("shared_preload_libraries = 'citus'\nmax_worker_processes = 512\nmax_connections = 600\n");
         }
         self.write_owned(&self.pgdata.join("mos.conf"), &conf)
     }
@@ -235,11 +259,16 @@ impl Cluster {
         &self.pgdata
     }
 
+    /// The port in the socket's name, and on a Citus node the TCP port on loopback.
+    pub fn port(&self) -> u16 {
+        self.citus_port.unwrap_or(PORT)
+    }
+
     /// Connection options for `user` over the cluster's socket.
     pub fn connect_options(&self, user: &str, database: &str) -> PgConnectOptions {
         PgConnectOptions::new_without_pgpass()
             .socket(&self.pgdata)
-            .port(PORT)
+            .port(self.port())
             .username(user)
             .database(database)
             .application_name("mos")
@@ -259,7 +288,7 @@ impl Cluster {
     }
 
     fn clear_stale_lock(&self) -> Result<()> {
-        for name in ["postmaster.pid".to_owned(), format!(".s.PGSQL.{PORT}.lock")] {
+        for name in ["postmaster.pid".to_owned(), format!(".s.PGSQL.{}.lock", self.port())] {
             let path = self.pgdata.join(name);
             if path.exists() {
                 tracing::warn!(path = %path.display(), "removing a stale lock file left by a server that is gone");
@@ -318,7 +347,8 @@ rm -rf "$tmp""#;
         cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
         if let Some(user) = &self.run_as {
             use std::os::unix::process::CommandExt;
-            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+            // HOME too: libpq inside the server (Citus reaching its workers) looks there.
+            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw()).env("HOME", &user.dir).env("USER", &user.name);
         }
         cmd.spawn().map_err(io(&self.pgdata))
     }

@@ -21,6 +21,14 @@ pub enum DbError {
     Pending { count: usize, names: String },
     #[error("the application connection runs as role {role:?}, which {why}; connect as {expected:?} instead", expected = crate::APP_ROLE)]
     UnsafeAppRole { role: String, why: &'static str },
+    #[error("this database has no Citus extension; `mos db distribute` runs against a Citus coordinator")]
+    NotCitus,
+    #[error("the Citus plan (mos_db::citus::PLAN) does not name table(s) {0}; add them to it before distributing")]
+    Unplanned(String),
+    #[error("table app.{table} is {found}, but the plan says {planned}; undo that by hand (undistribute_table) and run again")]
+    Misplaced { table: &'static str, planned: crate::citus::Placement, found: crate::citus::Placement },
+    #[error("function(s) {0} no longer exist after distributing; restore them (re-create from the migrations) before serving")]
+    FunctionsLost(String),
     #[error(transparent)]
     Sqlx(sqlx::Error),
 }
@@ -38,7 +46,7 @@ impl From<sqlx::Error> for DbError {
         let Some(db) = e.as_database_error() else {
             return DbError::Sqlx(e);
         };
-        let constraint = || db.constraint().unwrap_or("unknown").to_owned();
+        let constraint = || constraint_name(db.constraint(), db.message());
         match db.kind() {
             ErrorKind::UniqueViolation => DbError::Conflict { constraint: constraint() },
             ErrorKind::CheckViolation | ErrorKind::ForeignKeyViolation | ErrorKind::NotNullViolation => {
@@ -50,8 +58,42 @@ impl From<sqlx::Error> for DbError {
     }
 }
 
+/// The constraint behind a violation. An error that Citus relays from a worker carries only the
+/// message, which names the shard's copy of the constraint (`organizations_slug_key_102008`):
+/// the name is taken from the message and the shard's number dropped.
+fn constraint_name(field: Option<&str>, message: &str) -> String {
+    if let Some(name) = field {
+        return name.to_owned();
+    }
+    let quoted = message.split(" constraint \"").nth(1).and_then(|rest| rest.split('"').next());
+    let Some(name) = quoted else {
+        return "unknown".to_owned();
+    };
+    match name.rsplit_once('_') {
+        Some((base, shard)) if !base.is_empty() && !shard.is_empty() && shard.bytes().all(|b| b.is_ascii_digit()) => {
+            base.to_owned()
+        }
+        _ => name.to_owned(),
+    }
+}
+
 /// A stored value that fails the rule its constraint enforces: the database was changed
 /// behind the application's back.
 pub(crate) fn stored(constraint: &str) -> DbError {
     DbError::Invalid { constraint: constraint.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constraint_name;
+
+    #[test]
+    fn a_constraint_relayed_from_a_shard_is_named_as_on_the_table() {
+        let message = "duplicate key value violates unique constraint \"organizations_slug_key_102008\"";
+        assert_eq!(constraint_name(None, message), "organizations_slug_key");
+        let message = "new row for relation \"users_102009\" violates check constraint \"users_id_v7\"";
+        assert_eq!(constraint_name(None, message), "users_id_v7");
+        assert_eq!(constraint_name(Some("users_email_key"), "whatever"), "users_email_key");
+        assert_eq!(constraint_name(None, "no constraint named here"), "unknown");
+    }
 }

@@ -27,12 +27,15 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "identity", sql: include_str!("../migrations/0002_identity.sql") },
     Migration { version: 3, name: "organizations", sql: include_str!("../migrations/0003_organizations.sql") },
     Migration { version: 4, name: "audit_chain", sql: include_str!("../migrations/0004_audit_chain.sql") },
+    Migration { version: 5, name: "citus_plannable", sql: include_str!("../migrations/0005_citus_plannable.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.
 const LOCK_KEY: i64 = 0x6d6f_735f_6d69_6772;
 
-const BOOTSTRAP: &str = r#"
+/// Cluster-wide roles, committed on their own before anything runs as them: Citus propagates
+/// `CREATE ROLE` to its workers, and a worker cannot see a role whose creation has not committed.
+const BOOTSTRAP_ROLES: &str = r#"
 do $bootstrap$
 begin
     if not exists (select from pg_roles where rolname = 'mos_owner') then
@@ -52,7 +55,44 @@ begin
         execute format('grant mos_owner, app_user to %I', current_user);
     end if;
 end
-$bootstrap$;
+$bootstrap$
+"#;
+
+/// On a Citus coordinator: Citus reaches the workers as the current role, and inside a
+/// SECURITY DEFINER function as the function's owner, so the owner and definer roles must be
+/// able to log in there. Each gets a random password that only the coordinator's
+/// superuser-only `pg_dist_authinfo` holds; it is made inside the server and never leaves it,
+/// so it is in no statement text, log or file. Nobody in the application's path learns it.
+const BOOTSTRAP_CITUS: &str = r#"
+do $citus$
+declare
+    v_role text;
+    v_secret text;
+begin
+    foreach v_role in array array['mos_owner', 'mos_definer'] loop
+        if exists (select from pg_catalog.pg_dist_authinfo a where a.rolename = v_role and a.nodeid = 0) then
+            continue;
+        end if;
+        if (select r.rolcanlogin from pg_roles r where r.rolname = v_role) then
+            raise exception 'role % can already log in, but this database holds no credentials for it', v_role
+                using hint = 'another database on this cluster set its password: copy that database''s '
+                             'pg_dist_authinfo row for the role into this one';
+        end if;
+        -- gen_random_uuid() draws from the server's strong random source: 244 random bits.
+        v_secret := replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+        execute format('alter role %I login password %L', v_role, v_secret);
+        insert into pg_catalog.pg_dist_authinfo (nodeid, rolename, authinfo)
+        values (0, v_role, 'password=' || v_secret);
+    end loop;
+    -- Rights on a database are not propagated unless Citus created it: grant them on the
+    -- workers' copy of this database too.
+    perform run_command_on_workers(format('grant connect, create on database %I to mos_owner', current_database()));
+    perform run_command_on_workers(format('grant connect on database %I to app_user, mos_definer', current_database()));
+end
+$citus$
+"#;
+
+const BOOTSTRAP_SCHEMA: &str = r#"
 set role mos_owner;
 create schema if not exists mos_migrations;
 create table if not exists mos_migrations.applied (
@@ -133,8 +173,18 @@ pub async fn run(conn: &mut PgConnection) -> Result<Vec<&'static Migration>> {
     result
 }
 
+/// Makes the roles (and on Citus their worker logins) and the migrations table; idempotent.
+pub async fn bootstrap(conn: &mut PgConnection) -> Result<()> {
+    sqlx::raw_sql(BOOTSTRAP_ROLES).execute(&mut *conn).await?;
+    if crate::citus::is_coordinator(conn).await? {
+        sqlx::raw_sql(BOOTSTRAP_CITUS).execute(&mut *conn).await?;
+    }
+    sqlx::raw_sql(BOOTSTRAP_SCHEMA).execute(&mut *conn).await?;
+    Ok(())
+}
+
 async fn apply_pending(conn: &mut PgConnection) -> Result<Vec<&'static Migration>> {
-    sqlx::raw_sql(BOOTSTRAP).execute(&mut *conn).await?;
+    bootstrap(conn).await?;
     let pending = status(conn).await?.pending;
     for migration in &pending {
         let started = std::time::Instant::now();

@@ -2,9 +2,13 @@
 //! process, started from the machine's binaries, and a fresh database per test cloned from a
 //! migrated template. Tests of isolation connect as `app_user`, never as the superuser that
 //! bypasses RLS; the superuser connection is there for arranging data and for tampering.
+//!
+//! With `MOS_TEST_BACKEND=citus` the cluster is a Citus coordinator with two workers, and the
+//! template is migrated and then distributed with `mos db distribute`'s own code. Each node gets
+//! the test's database, cloned from the same template, so that Citus finds it on every node.
 #![allow(clippy::expect_used)] // A harness that cannot start its database can only fail the test.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use sqlx::postgres::PgConnectOptions;
@@ -12,47 +16,193 @@ use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::OnceCell;
 
 use crate::embedded::{Cluster, PgBinaries, Tuning, SUPERUSER};
-use crate::{migrate, AppPool, AppPoolOptions, APP_ROLE};
+use crate::{citus, migrate, AppPool, AppPoolOptions, APP_ROLE};
 
 const TEMPLATE: &str = "mos_template";
+/// On Citus: the extension and the nodes, but no schema yet (for tests of the migrator).
+const CITUS_BASE: &str = "mos_citus_base";
+const WORKERS: usize = 2;
+
+/// Which kind of server the tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Citus,
+}
+
+/// `MOS_TEST_BACKEND=citus` selects the Citus cluster; anything else, plain PostgreSQL.
+pub fn backend() -> Backend {
+    match std::env::var("MOS_TEST_BACKEND").as_deref() {
+        Ok("citus") => Backend::Citus,
+        _ => Backend::Postgres,
+    }
+}
 
 struct Shared {
-    cluster: Cluster,
-    /// Never dropped: its standard input stays open until the process exits, and then the
-    /// watchdog stops the server and removes the directory.
-    _watchdog: Mutex<std::process::Child>,
+    /// The server tests connect to first; on Citus the coordinator, followed by the workers.
+    nodes: Vec<Cluster>,
+    /// Never dropped: their standard input stays open until the process exits, and then each
+    /// watchdog stops its server and removes its directory.
+    _watchdogs: Mutex<Vec<std::process::Child>>,
 }
 
 static SHARED: OnceCell<Shared> = OnceCell::const_new();
 
+fn scratch_dir() -> PathBuf {
+    let root = tempfile::Builder::new().prefix("mos-test-").tempdir().expect("a temporary directory").keep();
+    std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("temporary directory permissions");
+    root
+}
+
+async fn start(cluster: Cluster, root: &Path) -> (Cluster, std::process::Child) {
+    let watchdog = cluster.start_supervised(root).expect("starting a test cluster");
+    cluster.wait_ready(std::time::Duration::from_secs(60)).await.expect("a test cluster accepting connections");
+    (cluster, watchdog)
+}
+
+async fn superuser(cluster: &Cluster, database: &str) -> PgConnection {
+    cluster.connect_options(SUPERUSER, database).connect().await.expect("a superuser connection to a test cluster")
+}
+
+async fn execute(conn: &mut PgConnection, sql: &str) {
+    sqlx::raw_sql(sql).execute(conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 async fn shared() -> &'static Shared {
     SHARED
         .get_or_init(|| async {
-            let bin = PgBinaries::locate(std::env::var_os("PG_BIN").as_deref().map(Path::new))
-                .expect("PostgreSQL server binaries for the test cluster");
-            let root = tempfile::Builder::new().prefix("mos-test-").tempdir().expect("a temporary directory").keep();
-            std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .expect("temporary directory permissions");
-            let cluster = Cluster::init(bin, &root, Tuning::Throwaway).await.expect("initdb of the test cluster");
-            let watchdog = cluster.start_supervised(&root).expect("starting the test cluster");
-            cluster
-                .wait_ready(std::time::Duration::from_secs(60))
-                .await
-                .expect("the test cluster accepting connections");
-            cluster.ensure_database(TEMPLATE).await.expect("the template database");
-            let mut conn =
-                cluster.connect_options(SUPERUSER, TEMPLATE).connect().await.expect("connect to the template");
-            migrate::run(&mut conn).await.expect("migrating the template");
-            drop(conn);
-            Shared { cluster, _watchdog: Mutex::new(watchdog) }
+            match backend() {
+                Backend::Postgres => postgres().await,
+                Backend::Citus => citus_cluster().await,
+            }
         })
         .await
+}
+
+async fn postgres() -> Shared {
+    let bin = PgBinaries::locate(std::env::var_os("PG_BIN").as_deref().map(Path::new))
+        .expect("PostgreSQL server binaries for the test cluster");
+    let root = scratch_dir();
+    let cluster = Cluster::init(bin, &root, Tuning::Throwaway).await.expect("initdb of the test cluster");
+    let (cluster, watchdog) = start(cluster, &root).await;
+    cluster.ensure_database(TEMPLATE).await.expect("the template database");
+    migrate::run(&mut superuser(&cluster, TEMPLATE).await).await.expect("migrating the template");
+    Shared { nodes: vec![cluster], _watchdogs: Mutex::new(vec![watchdog]) }
+}
+
+/// The server binaries that have Citus installed: `PG_BIN`, or the newest
+/// `/usr/lib/postgresql/*` with `lib/citus.so`.
+fn citus_binaries() -> PgBinaries {
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        return PgBinaries::locate(Some(Path::new(&dir))).expect("PG_BIN with the PostgreSQL server binaries");
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("lib/citus.so").exists())
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .collect();
+    versions.sort();
+    let (_, dir) = versions.pop().expect("Citus in /usr/lib/postgresql/*/lib (scripts/test installs it)");
+    PgBinaries::locate(Some(&dir)).expect("the PostgreSQL server binaries beside Citus")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
+}
+
+fn random_secret() -> String {
+    use rand::Rng;
+    rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(40).map(char::from).collect()
+}
+
+/// A coordinator and two workers. The nodes reach each other on loopback with passwords that
+/// only the coordinator's `pg_dist_authinfo` holds, as in production; the tests themselves
+/// connect through each node's socket.
+async fn citus_cluster() -> Shared {
+    let bin = citus_binaries();
+    let mut nodes = Vec::new();
+    let mut watchdogs = Vec::new();
+    for _ in 0..=WORKERS {
+        let root = scratch_dir();
+        let cluster = Cluster::init_citus_node(bin.clone(), &root, free_port()).await.expect("initdb of a Citus node");
+        let (cluster, watchdog) = start(cluster, &root).await;
+        nodes.push(cluster);
+        watchdogs.push(watchdog);
+    }
+    let superuser_secret = random_secret();
+    for node in &nodes {
+        node.ensure_database(CITUS_BASE).await.expect("the base database");
+        let mut conn = superuser(node, CITUS_BASE).await;
+        execute(&mut conn, "create extension if not exists citus").await;
+        execute(&mut conn, &format!("alter role {SUPERUSER} password '{superuser_secret}'")).await;
+    }
+    let mut conn = superuser(&nodes[0], CITUS_BASE).await;
+    execute(
+        &mut conn,
+        &format!("insert into pg_dist_authinfo (nodeid, rolename, authinfo) values (0, '{SUPERUSER}', 'password={superuser_secret}')"),
+    )
+    .await;
+    execute(&mut conn, &format!("select citus_set_coordinator_host('127.0.0.1', {})", nodes[0].port())).await;
+    for worker in &nodes[1..] {
+        execute(&mut conn, &format!("select citus_add_node('127.0.0.1', {})", worker.port())).await;
+    }
+    migrate::bootstrap(&mut conn).await.expect("the roles, on every node");
+    // What an operator does once: app_user's password, for Citus to reach the workers as it.
+    let app_secret = random_secret();
+    execute(&mut conn, &format!("alter role {APP_ROLE} password '{app_secret}'")).await;
+    execute(
+        &mut conn,
+        &format!("insert into pg_dist_authinfo (nodeid, rolename, authinfo) values (0, '{APP_ROLE}', 'password={app_secret}')"),
+    )
+    .await;
+    drop(conn);
+    freeze(&nodes, CITUS_BASE).await;
+    clone_on_every_node(&nodes, CITUS_BASE, TEMPLATE).await;
+    let mut conn = superuser(&nodes[0], TEMPLATE).await;
+    migrate::run(&mut conn).await.expect("migrating the template");
+    citus::distribute(&mut conn).await.expect("distributing the template");
+    drop(conn);
+    freeze(&nodes, TEMPLATE).await;
+    Shared { nodes, _watchdogs: Mutex::new(watchdogs) }
+}
+
+/// Makes `database` a template that can be cloned: no new connections, and none left (Citus
+/// keeps a maintenance daemon and cached connections in every database that uses it).
+async fn freeze(nodes: &[Cluster], database: &str) {
+    for node in nodes {
+        let mut conn = superuser(node, "postgres").await;
+        execute(&mut conn, &format!("alter database {database} with allow_connections false")).await;
+        for _ in 0..200 {
+            let left: i64 = sqlx::query_scalar(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+            )
+            .bind(database)
+            .fetch_one(&mut conn)
+            .await
+            .expect("ending the connections to a template");
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+}
+
+async fn clone_on_every_node(nodes: &[Cluster], template: &str, name: &str) {
+    for node in nodes {
+        let mut conn = superuser(node, "postgres").await;
+        execute(&mut conn, &format!("create database {name} template {template}")).await;
+    }
 }
 
 /// A database of its own for one test.
 pub struct TestDb {
     pub name: String,
     cluster: &'static Cluster,
+    workers: &'static [Cluster],
 }
 
 impl TestDb {
@@ -69,14 +219,24 @@ impl TestDb {
     async fn create(template: Option<&str>) -> Self {
         let shared = shared().await;
         let name = format!("test_{}", uuid::Uuid::now_v7().simple());
-        let mut conn =
-            shared.cluster.connect_options(SUPERUSER, "postgres").connect().await.expect("connect to the test cluster");
-        let sql = match template {
-            Some(t) => format!("create database {name} template {t}"),
-            None => format!("create database {name}"),
-        };
-        sqlx::raw_sql(&sql).execute(&mut conn).await.expect("create the test database");
-        Self { name, cluster: &shared.cluster }
+        match (backend(), template) {
+            (Backend::Postgres, None) => {
+                execute(&mut superuser(&shared.nodes[0], "postgres").await, &format!("create database {name}")).await
+            }
+            (Backend::Postgres, Some(t)) => clone_on_every_node(&shared.nodes, t, &name).await,
+            (Backend::Citus, t) => clone_on_every_node(&shared.nodes, t.unwrap_or(CITUS_BASE), &name).await,
+        }
+        Self { name, cluster: &shared.nodes[0], workers: &shared.nodes[1..] }
+    }
+
+    /// The workers of the Citus cluster (none on plain PostgreSQL).
+    pub fn workers(&self) -> &'static [Cluster] {
+        self.workers
+    }
+
+    /// The superuser on one worker, in this test's database: for tampering with shards.
+    pub async fn worker_superuser(&self, worker: usize) -> PgConnection {
+        superuser(&self.workers[worker], &self.name).await
     }
 
     pub fn superuser_options(&self) -> PgConnectOptions {
@@ -92,9 +252,12 @@ impl TestDb {
         self.superuser_options().connect().await.expect("superuser connection")
     }
 
-    /// A raw connection as `app_user` with no request context at all.
+    /// A raw connection as `app_user` with no request context at all, set up like the
+    /// application pool's connections (on Citus, `SET LOCAL` then reaches the workers).
     pub async fn app_user(&self) -> PgConnection {
-        self.app_options().connect().await.expect("app_user connection")
+        let mut conn = self.app_options().connect().await.expect("app_user connection");
+        execute(&mut conn, "set citus.propagate_set_commands = 'local'").await;
+        conn
     }
 
     /// The superuser switched to the NOLOGIN owner role, as a migration runs.

@@ -53,19 +53,21 @@ async fn app_user_cannot_update_delete_or_truncate_even_its_own_audit_records() 
 async fn the_owner_role_cannot_update_delete_or_truncate_audit_records() {
     let (db, org, _admin) = seeded().await;
     let mut owner = db.owner().await;
-    sqlx::raw_sql(&format!("begin; set local app.current_tenant_id = '{org}'")).execute(&mut owner).await.unwrap();
+    crate::each(&mut owner, &["begin", &format!("set local app.current_tenant_id = '{org}'")]).await;
     assert_eq!(tamper(&mut owner).await, ["42501", "42501", "42501"]);
     sqlx::raw_sql("rollback").execute(&mut owner).await.unwrap();
 
     // Even with FORCE lifted and the privileges granted back, the ALWAYS trigger holds.
-    sqlx::raw_sql(&format!(
-        "begin; alter table app.audit_logs no force row level security;
-         grant update, delete, truncate on app.audit_logs to mos_owner;
-         set local app.current_tenant_id = '{org}'"
-    ))
-    .execute(&mut owner)
-    .await
-    .unwrap();
+    crate::each(
+        &mut owner,
+        &[
+            "begin",
+            "alter table app.audit_logs no force row level security",
+            "grant update, delete, truncate on app.audit_logs to mos_owner",
+            &format!("set local app.current_tenant_id = '{org}'"),
+        ],
+    )
+    .await;
     assert_eq!(tamper(&mut owner).await, ["42501", "42501", "42501"]);
     sqlx::raw_sql("rollback").execute(&mut owner).await.unwrap();
     assert_eq!(audit_rows(&mut db.superuser().await).await, 1);
@@ -152,7 +154,7 @@ async fn audit_records_keep_who_from_where_and_what_changed() {
 async fn the_schema_refuses_malformed_audit_records_that_bypass_the_types() {
     let (db, org, _admin) = seeded().await;
     let mut conn = db.app_user().await;
-    sqlx::raw_sql(&format!("begin; set local app.current_tenant_id = '{org}'")).execute(&mut conn).await.unwrap();
+    crate::each(&mut conn, &["begin", &format!("set local app.current_tenant_id = '{org}'")]).await;
     for (action, changes) in [("", "{}"), ("Created", "{}"), ("org.created", "[]")] {
         sqlx::raw_sql("savepoint s").execute(&mut conn).await.unwrap();
         let result = sqlx::query(

@@ -5,6 +5,7 @@
 mod audit;
 mod chain;
 mod check;
+mod citus;
 mod embedded;
 mod identity;
 mod migrate;
@@ -33,6 +34,14 @@ pub async fn new_org(pool: &AppPool, slug: &str, admin: UserId) -> OrgId {
     orgs::add_member(&mut tx, admin, Role::Admin).await.unwrap();
     tx.commit().await.unwrap();
     org
+}
+
+/// Runs each statement on its own, as the application does: on Citus, a `SET LOCAL` batched
+/// with other statements in one message does not reach the workers.
+pub async fn each(conn: &mut sqlx::PgConnection, statements: &[&str]) {
+    for sql in statements {
+        sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
 }
 
 /// The SQLSTATE of a failed statement.

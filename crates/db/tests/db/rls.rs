@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 
 use futures::future::join_all;
-use mos_db::testing::TestDb;
+use mos_db::testing::{backend, Backend, TestDb};
 use mos_db::users::EmailToken;
 use mos_db::{audit, orgs, users, AppPool, AppPoolOptions, DbError};
 use mos_domain::{AuditAction, AuditEvent, Email, OrgId, ResourceType, Role, Slug, UserId};
@@ -167,7 +167,13 @@ async fn a_tenant_cannot_update_delete_or_move_rows_of_another_tenant() {
         .bind(a.as_uuid())
         .execute(tx.conn())
         .await;
-    assert_eq!(sqlstate(moved), RLS_VIOLATION);
+    // Citus refuses it before the policy does: a row never changes its distribution column.
+    let refusals: &[&str] = match backend() {
+        Backend::Postgres => &[RLS_VIOLATION],
+        Backend::Citus => &[RLS_VIOLATION, "0A000"],
+    };
+    let moved = sqlstate(moved);
+    assert!(refusals.contains(&moved.as_str()), "{moved}");
     drop(tx);
 
     let mut su = db.superuser().await;
@@ -187,8 +193,11 @@ async fn app_user_cannot_truncate_any_table() {
     let (pool, a, alice, ..) = two_tenants(&db).await;
     for table in TENANT_TABLES.iter().chain(&USER_TABLES) {
         let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
-        let truncated = sqlx::query(&format!("truncate {table} cascade")).execute(tx.conn()).await;
-        assert_eq!(sqlstate(truncated), "42501", "{table}");
+        let truncated = sqlstate(sqlx::query(&format!("truncate {table} cascade")).execute(tx.conn()).await);
+        // On Citus a worker may refuse first, which the coordinator reports as a failed
+        // connection; the row count below shows that nothing was truncated either way.
+        let refused = truncated == "42501" || (backend() == Backend::Citus && truncated == "XX000");
+        assert!(refused, "{table}: {truncated}");
     }
     assert_eq!(count(&mut db.superuser().await, "app.organizations").await, 2);
 }

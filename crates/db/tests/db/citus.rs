@@ -1,0 +1,247 @@
+//! What only a Citus cluster can show: the plan applied, tenant queries routed to one shard,
+//! and shards tampered with on a worker caught by `db check` and `audit verify`. These run in
+//! the Citus pass of `scripts/test` (`MOS_TEST_BACKEND=citus ... --include-ignored`).
+
+use chrono::Utc;
+use mos_db::chain::{self, Reason};
+use mos_db::citus::{self, Placement, PLAN};
+use mos_db::testing::{backend, Backend, TestDb};
+use mos_db::{audit, check, orgs, DbError};
+use mos_domain::{AuditAction, AuditEvent, Email, ResourceType, Role};
+use sqlx::{ConnectOptions, PgConnection};
+
+use crate::{new_org, new_user};
+
+/// A fresh database on the cluster; these tests mean nothing anywhere else.
+async fn on_citus() -> TestDb {
+    assert_eq!(backend(), Backend::Citus, "run with MOS_TEST_BACKEND=citus");
+    TestDb::new().await
+}
+
+#[test]
+fn the_scaling_doc_shows_the_plan_as_the_code_defines_it() {
+    let doc = include_str!("../../../../docs/scaling.md");
+    assert!(
+        doc.contains(&citus::markdown_table()),
+        "docs/scaling.md is out of date; paste this table into it:\n{}",
+        citus::markdown_table()
+    );
+}
+
+#[tokio::test]
+async fn the_plan_names_every_table_and_distribute_refuses_plain_postgres() {
+    let db = TestDb::new().await;
+    let mut su = db.superuser().await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select c.relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = 'app' and c.relkind = 'r' order by 1",
+    )
+    .fetch_all(&mut su)
+    .await
+    .unwrap();
+    let mut planned: Vec<&str> = PLAN.iter().map(|p| p.table).collect();
+    planned.sort_unstable();
+    assert_eq!(tables, planned);
+    match backend() {
+        Backend::Postgres => assert!(matches!(citus::distribute(&mut su).await, Err(DbError::NotCitus))),
+        // The template was distributed already: a second run has nothing left to do.
+        Backend::Citus => assert_eq!(citus::distribute(&mut su).await.unwrap(), Vec::<String>::new()),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
+async fn every_table_is_placed_as_planned_and_the_cluster_passes_every_check() {
+    let db = on_citus().await;
+    let mut su = db.superuser().await;
+    for plan in PLAN {
+        let kind: Option<(String, String)> = sqlx::query_as(
+            "select partmethod::text, repmodel::text from pg_dist_partition where logicalrelid = ('app.' || $1)::regclass",
+        )
+        .bind(plan.table)
+        .fetch_optional(&mut su)
+        .await
+        .unwrap();
+        let expected = match plan.placement {
+            Placement::Reference => Some(("n", "t")),
+            Placement::Distributed => Some(("h", "s")),
+            Placement::CitusLocal => Some(("n", "s")),
+            Placement::Local => None,
+        };
+        assert_eq!(kind.as_ref().map(|(m, r)| (m.as_str(), r.as_str())), expected, "{}", plan.table);
+    }
+    let problems = check::run(&mut su).await.unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Runs `tamper` as the superuser on the worker that holds the first placement of
+/// `app.<table>`'s shard for `org` (`{shard}` in it is that shard's name).
+async fn on_shard(db: &TestDb, table: &str, org: uuid::Uuid, tamper: &str) {
+    let mut su = db.superuser().await;
+    let (shard, port): (String, i32) = sqlx::query_as(
+        "select s.shard_name::text, s.nodeport from citus_shards s
+          where s.table_name = ('app.' || $1)::regclass
+            and s.shardid = get_shard_id_for_distribution_column(('app.' || $1)::regclass, $2)
+          order by s.nodeport limit 1",
+    )
+    .bind(table)
+    .bind(org)
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    let worker = db.workers().iter().position(|w| i32::from(w.port()) == port).expect("the shard is on a worker");
+    let mut conn = db.worker_superuser(worker).await;
+    // Citus refuses changes made to a shard by hand unless told that they are meant.
+    crate::each(&mut conn, &["set citus.enable_manual_changes_to_shards = on", &tamper.replace("{shard}", &shard)])
+        .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
+async fn protection_switched_off_on_one_shard_is_reported() {
+    let cases = [
+        ("audit_logs", "grant update on {shard} to mos_owner", "mos_owner can update"),
+        ("audit_blocks", "grant truncate on {shard} to app_user", "app_user can truncate"),
+        ("audit_logs", "alter table {shard} disable trigger all", "guard trigger"),
+        ("user_organizations", "alter table {shard} no force row level security", "not enabled and forced"),
+        ("invitations", "drop policy tenant_isolation on {shard}", "policies instead of"),
+    ];
+    for (table, tamper, expected) in cases {
+        let db = on_citus().await;
+        let pool = db.app_pool(2).await;
+        let admin = new_user(&pool, "admin@example.com").await;
+        let org = new_org(&pool, "acme", admin).await;
+        on_shard(&db, table, org.as_uuid(), tamper).await;
+        let problems = check::run(&mut db.superuser().await).await.unwrap();
+        assert!(
+            problems.iter().any(|p| p.code == "shard_unprotected"
+                && p.detail.contains(&format!("of app.{table} on"))
+                && p.detail.contains(expected)),
+            "{tamper}: {problems:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
+async fn a_table_left_where_the_plan_does_not_put_it_is_reported() {
+    let db = on_citus().await;
+    let mut su = db.superuser().await;
+    crate::each(&mut su, &["select undistribute_table('app.audit_blocks')"]).await;
+    let problems = check::run(&mut su).await.unwrap();
+    assert!(
+        problems.iter().any(|p| p.code == "citus_placement" && p.detail.contains("app.audit_blocks")),
+        "{problems:#?}"
+    );
+    // Distributing again restores it, and the owner's rights stay revoked on every shard.
+    assert_eq!(citus::distribute(&mut su).await.unwrap(), ["app.audit_blocks: distributed by `organization_id`"]);
+    let problems = check::run(&mut su).await.unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[tokio::test]
+#[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
+async fn every_tenant_query_is_routed_to_a_single_shard() {
+    let db = on_citus().await;
+    let pool = db.app_pool(2).await;
+    let admin = new_user(&pool, "admin@example.com").await;
+    let member = new_user(&pool, "member@example.com").await;
+    let org = new_org(&pool, "acme", admin).await;
+
+    let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
+    // From here on, any statement that needs more than one shard is an error.
+    crate::each(tx.conn(), &["set local citus.multi_task_query_log_level = 'error'"]).await;
+    // First: Citus refuses a definer function (another role) on placements that this
+    // transaction has already changed as app_user.
+    orgs::members(&mut tx).await.unwrap();
+    let event = AuditEvent::new(AuditAction::known("doc.created"), ResourceType::known("document"));
+    audit::record(&mut tx, &event).await.unwrap();
+    audit::recent(&mut tx, 20).await.unwrap();
+    audit::search(&mut tx, &audit::Filter { action: Some("doc.created".into()), ..Default::default() }, 20)
+        .await
+        .unwrap();
+    orgs::get(&mut tx).await.unwrap();
+    orgs::add_member(&mut tx, member, Role::Viewer).await.unwrap();
+    orgs::change_role(&mut tx, member, Role::Creator, Utc::now()).await.unwrap();
+    let email = Email::parse("new@example.com").unwrap();
+    let now = Utc::now();
+    let invitation =
+        orgs::invite(&mut tx, &email, Role::Viewer, &[7; 32], now, now + chrono::Duration::days(7)).await.unwrap();
+    orgs::pending_invitations(&mut tx, now).await.unwrap();
+    orgs::revoke_invitation(&mut tx, invitation.id, now).await.unwrap();
+    orgs::remove_member(&mut tx, member).await.unwrap();
+
+    // And the plan says so: the audit page is one task on one shard.
+    let plan: Vec<String> = sqlx::query_scalar(
+        "explain select id, created_at from app.audit_logs where organization_id = $1 order by created_at desc, id desc limit 20",
+    )
+    .bind(org.as_uuid())
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert!(plan.iter().any(|l| l.contains("Task Count: 1")), "{plan:#?}");
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
+async fn a_record_edited_on_a_worker_shard_is_reported_as_changed() {
+    let db = on_citus().await;
+    let pool = db.app_pool(2).await;
+    let admin = new_user(&pool, "admin@example.com").await;
+    let org = new_org(&pool, "acme", admin).await;
+    for _ in 0..3 {
+        let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
+        let event = AuditEvent::new(AuditAction::known("doc.created"), ResourceType::known("document"));
+        audit::record(&mut tx, &event).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    chain::seal(&pool, None, chain::WINDOW).await.unwrap();
+    let intact = chain::verify(&mut db.superuser().await, Some("acme"), Utc::now()).await.unwrap();
+    assert_eq!(intact[0].broken, None);
+
+    // A superuser on the worker, past the guard trigger, rewrites the second record.
+    let second: uuid::Uuid = sqlx::query_scalar(
+        "select audit_ids[2] from app.audit_blocks where organization_id = $1 order by first_seq limit 1",
+    )
+    .bind(org.as_uuid())
+    .fetch_one(&mut db.superuser().await)
+    .await
+    .unwrap();
+    on_shard(
+        &db,
+        "audit_logs",
+        org.as_uuid(),
+        &format!(
+            "do $$ begin
+                 alter table {{shard}} disable trigger all;
+                 update {{shard}} set action = 'org.deleted' where id = '{second}';
+             end $$"
+        ),
+    )
+    .await;
+    let report = chain::verify(&mut db.superuser().await, Some("acme"), Utc::now()).await.unwrap().remove(0);
+    assert_eq!(report.broken.map(|b| (b.seq, b.reason)), Some((2, Reason::Changed)));
+}
+
+#[tokio::test]
+#[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
+async fn the_owner_and_definer_cannot_log_in_without_the_coordinators_credentials() {
+    let db = on_citus().await;
+    for role in ["mos_owner", "mos_definer"] {
+        // Through the socket: peer authentication maps no system user to these roles.
+        let socket = db.superuser_options().username(role).connect().await;
+        assert!(socket.is_err(), "{role} over the coordinator's socket");
+        for node in db.workers() {
+            let tcp: Result<PgConnection, _> = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+                .host("127.0.0.1")
+                .port(node.port())
+                .username(role)
+                .password("guess")
+                .database(&db.name)
+                .connect()
+                .await;
+            assert!(tcp.is_err(), "{role} on worker {}", node.port());
+        }
+    }
+}
