@@ -275,6 +275,11 @@ impl TestDb {
 
     /// A `DATABASE_URL` for the superuser, for running the `mos` binary against this database.
     pub fn database_url(&self) -> String {
-        format!("postgres://{SUPERUSER}@localhost/{}?host={}", self.name, self.cluster.pgdata().display())
+        format!(
+            "postgres://{SUPERUSER}@localhost:{}/{}?host={}",
+            self.cluster.port(),
+            self.name,
+            self.cluster.pgdata().display()
+        )
     }
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mos_db::{check, migrate};
+use mos_db::{check, citus, migrate, DbError};
 
 use crate::config::{Layer, Settings};
 use crate::database::Database;
@@ -143,8 +143,13 @@ enum AuditCommand {
 #[derive(Subcommand)]
 enum DbCommand {
     /// Inspect the live catalog for anything that weakens tenant isolation or the audit log,
-    /// list every problem, and exit non-zero if there is one.
+    /// list every problem, and exit non-zero if there is one. On a Citus coordinator it checks
+    /// every shard and worker too.
     Check,
+    /// On a Citus coordinator: place every table as the plan in `mos_db::citus` says (reference,
+    /// distributed by organization, or on the coordinator), in an order that drops nothing.
+    /// Idempotent; refuses plain PostgreSQL and pending migrations.
+    Distribute,
 }
 
 /// Exit code for `db check` problems and refused starts, apart from plain failures (1).
@@ -195,6 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => run_migrate(&db).await,
         Command::Seed => seed::run(&db).await.map(|()| ExitCode::SUCCESS),
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
+        Command::Db { command: DbCommand::Distribute } => db_distribute(&db).await,
         Command::Audit { command } => audit(&db, &settings, command).await,
     };
     db.close().await;
@@ -222,6 +228,20 @@ async fn report_check(db: &Database) -> anyhow::Result<bool> {
         println!("problem: {p}");
     }
     Ok(problems.is_empty())
+}
+
+async fn db_distribute(db: &Database) -> anyhow::Result<ExitCode> {
+    let mut conn = db.admin().await?;
+    match citus::distribute(&mut conn).await {
+        Ok(done) if done.is_empty() => println!("every table is already placed as planned"),
+        Ok(done) => done.iter().for_each(|table| println!("placed {table}")),
+        Err(e @ (DbError::NotCitus | DbError::Pending { .. } | DbError::Unplanned(_) | DbError::Misplaced { .. })) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_PROBLEMS));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn db_check(db: &Database) -> anyhow::Result<ExitCode> {
