@@ -6,8 +6,8 @@ use chrono::Utc;
 use mos_db::chain::{self, Reason};
 use mos_db::citus::{self, Placement, PLAN};
 use mos_db::testing::{backend, Backend, TestDb};
-use mos_db::{audit, check, orgs, DbError};
-use mos_domain::{AuditAction, AuditEvent, Email, ResourceType, Role};
+use mos_db::{audit, check, orgs, AppPool, DbError};
+use mos_domain::{AuditAction, AuditEvent, Email, OrgId, ResourceType, Role, UserId};
 use sqlx::{ConnectOptions, PgConnection};
 
 use crate::{new_org, new_user};
@@ -16,6 +16,15 @@ use crate::{new_org, new_user};
 async fn on_citus() -> TestDb {
     assert_eq!(backend(), Backend::Citus, "run with MOS_TEST_BACKEND=citus");
     TestDb::new().await
+}
+
+/// A fresh database on the cluster with organization `acme` and its ADMIN.
+async fn acme_on_citus() -> (TestDb, AppPool, UserId, OrgId) {
+    let db = on_citus().await;
+    let pool = db.app_pool(2).await;
+    let admin = new_user(&pool, "admin@example.com").await;
+    let org = new_org(&pool, "acme", admin).await;
+    (db, pool, admin, org)
 }
 
 #[test]
@@ -107,10 +116,7 @@ async fn protection_switched_off_on_one_shard_is_reported() {
         ("invitations", "drop policy tenant_isolation on {shard}", "policies instead of"),
     ];
     for (table, tamper, expected) in cases {
-        let db = on_citus().await;
-        let pool = db.app_pool(2).await;
-        let admin = new_user(&pool, "admin@example.com").await;
-        let org = new_org(&pool, "acme", admin).await;
+        let (db, _pool, _admin, org) = acme_on_citus().await;
         on_shard(&db, table, org.as_uuid(), tamper).await;
         let problems = check::run(&mut db.superuser().await).await.unwrap();
         assert!(
@@ -142,11 +148,8 @@ async fn a_table_left_where_the_plan_does_not_put_it_is_reported() {
 #[tokio::test]
 #[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
 async fn every_tenant_query_is_routed_to_a_single_shard() {
-    let db = on_citus().await;
-    let pool = db.app_pool(2).await;
-    let admin = new_user(&pool, "admin@example.com").await;
+    let (_db, pool, admin, org) = acme_on_citus().await;
     let member = new_user(&pool, "member@example.com").await;
-    let org = new_org(&pool, "acme", admin).await;
 
     let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
     // From here on, any statement that needs more than one shard is an error.
@@ -186,10 +189,7 @@ async fn every_tenant_query_is_routed_to_a_single_shard() {
 #[tokio::test]
 #[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
 async fn a_record_edited_on_a_worker_shard_is_reported_as_changed() {
-    let db = on_citus().await;
-    let pool = db.app_pool(2).await;
-    let admin = new_user(&pool, "admin@example.com").await;
-    let org = new_org(&pool, "acme", admin).await;
+    let (db, pool, admin, org) = acme_on_citus().await;
     for _ in 0..3 {
         let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
         let event = AuditEvent::new(AuditAction::known("doc.created"), ResourceType::known("document"));
