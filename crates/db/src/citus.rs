@@ -229,6 +229,7 @@ pub async fn distribute(conn: &mut PgConnection) -> Result<Vec<String>> {
 /// The checks a cluster needs besides the catalog checks of the coordinator.
 pub(crate) async fn check(conn: &mut PgConnection) -> Result<Vec<Problem>> {
     let mut problems = Vec::new();
+    let mut sharded = Vec::new();
     for plan in PLAN {
         let found = placement(conn, plan.table).await?;
         if found != plan.placement {
@@ -240,15 +241,15 @@ pub(crate) async fn check(conn: &mut PgConnection) -> Result<Vec<Problem>> {
                 ),
             });
         }
+        if found != Placement::Local {
+            sharded.push(plan.table);
+        }
     }
     for login in owner_logins(conn).await? {
         problems.push(Problem { code: "owner_can_login", detail: login });
     }
-    for plan in PLAN.iter().filter(|p| p.placement != Placement::Local) {
-        if placement(conn, plan.table).await? == Placement::Local {
-            continue;
-        }
-        problems.extend(shard_problems(conn, plan.table).await?);
+    for table in sharded {
+        problems.extend(shard_problems(conn, table).await?);
     }
     problems.extend(worker_problems(conn).await?);
     Ok(problems)
