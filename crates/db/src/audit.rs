@@ -1,6 +1,7 @@
 //! The audit writer. A record describing a change is written in the same transaction as the
-//! change, so both commit or neither does; a denied or failed attempt, whose own transaction
-//! is rolled back, is recorded in a transaction of its own.
+//! change, so both commit or neither does; a refused request commits its record of the refusal
+//! and nothing else, and a failed attempt whose work is rolled back is recorded in a
+//! transaction of its own, after the rollback.
 //!
 //! Two scopes: a tenant's log (`app.audit_logs`), and the platform log
 //! (`app.platform_audit_logs`) for events outside any organization, which the user they are
@@ -13,7 +14,7 @@ use sqlx::{types::Json, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::{AppPool, Result, TenantTx, UserTx};
-use mos_domain::{AuditEvent, OrgId, Outcome, UserId};
+use mos_domain::AuditEvent;
 
 /// An audit record as stored. `scope` is the organization for a tenant record and the subject
 /// user (if any) for a platform record.
@@ -120,16 +121,6 @@ async fn recent_in(conn: &mut PgConnection, scope: Scope, scope_id: Uuid, limit:
 pub async fn record(tx: &mut TenantTx, event: &AuditEvent) -> Result<Uuid> {
     let org = tx.org().as_uuid();
     insert(tx.conn(), Scope::Tenant, Some(org), event).await
-}
-
-/// Records a denied or failed attempt in its own transaction, so that the record survives the
-/// rollback of the work it describes.
-pub async fn record_outcome(pool: &AppPool, org: OrgId, actor: Option<UserId>, event: &AuditEvent) -> Result<Uuid> {
-    debug_assert_ne!(event.outcome, Outcome::Success, "successes belong in the transaction of their change");
-    let mut tx = pool.begin_tenant(org, actor).await?;
-    let id = record(&mut tx, event).await?;
-    tx.commit().await?;
-    Ok(id)
 }
 
 /// The tenant's most recent records, newest first.

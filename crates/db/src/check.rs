@@ -47,6 +47,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "org_access(text)",
     "redeem_email_verification(bytea,timestamp with time zone)",
     "redeem_password_reset(bytea,timestamp with time zone)",
+    "request_context(bytea,text,timestamp with time zone,interval,interval)",
     "session_touch(bytea,timestamp with time zone,interval)",
     "throttle_clear(text)",
     "throttle_hit(text,timestamp with time zone,integer,integer,integer,interval)",

@@ -14,6 +14,7 @@ pub(crate) mod error;
 pub mod migrate;
 pub mod orgs;
 mod pool;
+pub mod request;
 pub mod sessions;
 mod tenant;
 #[cfg(feature = "testing")]

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::error::stored;
-use crate::{LookupTx, Result, TenantTx, UserTx};
-use mos_domain::{Email, OrgId, OrgName, Role, Slug, UserId};
+use crate::{Result, TenantTx, UserTx};
+use mos_domain::{events, AuditEvent, Email, OrgId, OrgName, RequestSource, Role, Slug, UserId};
+use serde_json::json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
@@ -97,6 +98,34 @@ pub async fn insert(tx: &mut TenantTx, slug: &Slug, name: &OrgName) -> Result<Or
             .fetch_one(tx.conn())
             .await?;
     Ok(Organization { id: tx.org(), slug: slug.clone(), name: name.clone(), require_two_factor: false, created_at })
+}
+
+/// Creates the organization that `tx` is scoped to, with `creator` as its ADMIN, and audits
+/// both in the same transaction: the one way an organization comes to be, for the API and the
+/// operator commands alike. A taken slug is [`crate::DbError::Conflict`].
+pub async fn create(
+    tx: &mut TenantTx,
+    slug: &Slug,
+    name: &OrgName,
+    creator: UserId,
+    source: &RequestSource,
+) -> Result<Organization> {
+    let org = insert(tx, slug, name).await?;
+    add_member(tx, creator, Role::Admin).await?;
+    let created = AuditEvent::new(events::ORG_CREATED, events::ORGANIZATION)
+        .actor(creator)
+        .source(source.clone())
+        .resource_id(org.id)
+        .change("slug", json!(null), json!(slug.as_str()))
+        .change("name", json!(null), json!(name.as_str()));
+    crate::audit::record(tx, &created).await?;
+    let added = AuditEvent::new(events::MEMBER_ADDED, events::MEMBERSHIP)
+        .actor(creator)
+        .source(source.clone())
+        .resource_id(creator)
+        .change("role", json!(null), json!(Role::Admin.as_str()));
+    crate::audit::record(tx, &added).await?;
+    Ok(org)
 }
 
 /// The organization `tx` is scoped to, if it exists.
@@ -321,7 +350,7 @@ pub async fn revoke_invitation(tx: &mut TenantTx, id: uuid::Uuid, now: DateTime<
 
 /// The pending, unexpired invitation behind a token.
 pub async fn invitation_for_token(
-    tx: &mut LookupTx,
+    tx: &mut UserTx,
     token_hash: &[u8; 32],
     now: DateTime<Utc>,
 ) -> Result<Option<PendingInvitation>> {

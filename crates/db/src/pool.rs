@@ -35,6 +35,9 @@ impl AppPool {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // A ping before every acquire is a round trip per request; a connection that broke
+            // fails its first statement instead, and the pool discards it.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(
                     async move { prepare(conn, set_role).await.map_err(|e| sqlx::Error::Configuration(Box::new(e))) },

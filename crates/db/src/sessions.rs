@@ -17,6 +17,8 @@ pub struct Live {
     pub user: UserId,
     pub authenticated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Whether the user has two-factor authentication on.
+    pub two_factor_enabled: bool,
 }
 
 /// A session as its owner sees it in the list of their devices.
@@ -63,26 +65,6 @@ pub async fn create(
     .execute(tx.conn())
     .await?;
     Ok(id)
-}
-
-/// The live session behind a token, which this use keeps alive for another `idle`.
-pub async fn touch(pool: &AppPool, token_hash: &[u8; 32], now: DateTime<Utc>, idle: Duration) -> Result<Option<Live>> {
-    let row: Option<(uuid::Uuid, uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> =
-        sqlx::query_as("select session_id, user_id, authenticated_at, expires_at from app.session_touch($1, $2, $3)")
-            .bind(&token_hash[..])
-            .bind(now)
-            .bind(interval(idle)?)
-            .fetch_optional(pool.without_context())
-            .await?;
-    row.map(|(id, user, authenticated_at, expires_at)| {
-        Ok(Live {
-            id: session_id(id)?,
-            user: UserId::from_uuid(user).map_err(|_| stored("users_id_v7"))?,
-            authenticated_at,
-            expires_at,
-        })
-    })
-    .transpose()
 }
 
 /// The user's sessions that are still usable, newest first.

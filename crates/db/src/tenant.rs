@@ -1,4 +1,4 @@
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::Result;
 use mos_domain::{OrgId, UserId};
@@ -30,24 +30,39 @@ pub struct LookupTx {
     tx: Transaction<'static, Postgres>,
 }
 
-/// `SET LOCAL` as its own statement, with the literal formatted from an already-parsed id:
-/// unlike `set_config`, this form is what Citus forwards to its workers
-/// (`citus.propagate_set_commands = local`). The `Display` of an id is a bare hyphenated UUID,
-/// so nothing a client sent can reach this string.
-async fn set_local(tx: &mut Transaction<'static, Postgres>, setting: &'static str, value: String) -> sqlx::Result<()> {
-    let sql = format!("set local {setting} = '{value}'");
-    // Not `raw_sql`: its future is not `Send` in sqlx 0.8. Not cached: the text differs per id.
-    sqlx::query(&sql).persistent(false).execute(&mut **tx).await?;
+/// Sets the request context with `SET LOCAL`, one statement per setting, sent together in one
+/// simple-query message with nothing else in it: one round trip, and each `SET LOCAL` stays its
+/// own statement, which is the form Citus forwards to its workers
+/// (`citus.propagate_set_commands = local`; `set_config` is not forwarded). The literals are
+/// the `Display` of already-parsed ids, bare hyphenated UUIDs, so nothing a client sent can
+/// reach this text.
+async fn set_context(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: Option<OrgId>,
+    user: Option<UserId>,
+) -> sqlx::Result<()> {
+    let tenant = tenant.map(|org| format!("set local app.current_tenant_id = '{org}';"));
+    let user = user.map(|user| format!("set local app.current_user_id = '{user}';"));
+    let sql: String = tenant.into_iter().chain(user).collect();
+    if !sql.is_empty() {
+        // A string without arguments goes out as a simple query.
+        (&mut **tx).execute(sql.as_str()).await?;
+    }
     Ok(())
 }
 
 impl TenantTx {
     pub(crate) async fn begin(pool: &PgPool, org: OrgId, actor: Option<UserId>) -> sqlx::Result<Self> {
-        let mut tx = pool.begin().await?;
-        set_local(&mut tx, "app.current_tenant_id", org.to_string()).await?;
-        if let Some(user) = actor {
-            set_local(&mut tx, "app.current_user_id", user.to_string()).await?;
-        }
+        Self::scope(pool.begin().await?, org, actor).await
+    }
+
+    /// Scopes a transaction that has not touched tenant data yet to `org`.
+    pub(crate) async fn scope(
+        mut tx: Transaction<'static, Postgres>,
+        org: OrgId,
+        actor: Option<UserId>,
+    ) -> sqlx::Result<Self> {
+        set_context(&mut tx, Some(org), actor).await?;
         Ok(Self { tx, org, actor })
     }
 
@@ -66,28 +81,34 @@ impl LookupTx {
     }
 
     /// Names the user for the rest of the transaction.
-    pub async fn into_user(mut self, user: UserId) -> Result<UserTx> {
-        set_local(&mut self.tx, "app.current_user_id", user.to_string()).await?;
-        Ok(UserTx { tx: self.tx, user })
+    pub async fn into_user(self, user: UserId) -> Result<UserTx> {
+        Ok(UserTx::scope(self.tx, user).await?)
     }
 
     /// Names the tenant (and the acting user) for the rest of the transaction.
-    pub async fn into_tenant(mut self, org: OrgId, actor: UserId) -> Result<TenantTx> {
-        set_local(&mut self.tx, "app.current_tenant_id", org.to_string()).await?;
-        set_local(&mut self.tx, "app.current_user_id", actor.to_string()).await?;
-        Ok(TenantTx { tx: self.tx, org, actor: Some(actor) })
+    pub async fn into_tenant(self, org: OrgId, actor: UserId) -> Result<TenantTx> {
+        Ok(TenantTx::scope(self.tx, org, Some(actor)).await?)
     }
 }
 
 impl UserTx {
     pub(crate) async fn begin(pool: &PgPool, user: UserId) -> sqlx::Result<Self> {
-        let mut tx = pool.begin().await?;
-        set_local(&mut tx, "app.current_user_id", user.to_string()).await?;
+        Self::scope(pool.begin().await?, user).await
+    }
+
+    pub(crate) async fn scope(mut tx: Transaction<'static, Postgres>, user: UserId) -> sqlx::Result<Self> {
+        set_context(&mut tx, None, Some(user)).await?;
         Ok(Self { tx, user })
     }
 
     pub fn user(&self) -> UserId {
         self.user
+    }
+
+    /// Names a tenant too, for the rest of the transaction, with this user acting in it.
+    pub async fn into_tenant(mut self, org: OrgId) -> Result<TenantTx> {
+        set_context(&mut self.tx, Some(org), None).await?;
+        Ok(TenantTx { tx: self.tx, org, actor: Some(self.user) })
     }
 }
 

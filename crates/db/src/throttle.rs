@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::postgres::types::PgInterval;
 
-use crate::{AppPool, DbError, Result};
+use crate::{AppPool, DbError, Result, UserTx};
 
 /// How a kind of key slows guessing down.
 #[derive(Debug, Clone, Copy)]
@@ -53,8 +53,9 @@ pub async fn hit(pool: &AppPool, key: &str, now: DateTime<Utc>, policy: &Policy)
     Ok(Hit { allowed, failures, retry_after })
 }
 
-/// Forgets the failures under `key` (a success, or a password reset unlocking an account).
-pub async fn clear(pool: &AppPool, key: &str) -> Result<()> {
-    sqlx::query("select app.throttle_clear($1)").bind(key).execute(pool.without_context()).await?;
+/// Forgets the failures under `key` (a success, or a password reset unlocking an account), in
+/// the transaction of the success, so that both commit together on the request's connection.
+pub async fn clear(tx: &mut UserTx, key: &str) -> Result<()> {
+    sqlx::query("select app.throttle_clear($1)").bind(key).execute(tx.conn()).await?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! knows about SQL or HTTP.
 
 mod audit;
+pub mod events;
 mod id;
 mod permission;
 mod role;

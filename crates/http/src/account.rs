@@ -19,10 +19,10 @@ use utoipa_axum::routes;
 use crate::audit_trail::Record;
 use crate::auth::parse_new_password;
 use crate::error::Problem;
-use crate::events::{self, SESSION};
 use crate::extract::{ApiJson, Authenticated, Client};
 use crate::session::{self, event, SessionView};
 use crate::{ApiError, AppState};
+use mos_domain::events::{self, SESSION};
 
 pub const ENROLLMENT_VALIDITY: Duration = Duration::minutes(10);
 
@@ -112,21 +112,13 @@ pub struct Restarted {
     session: SessionView,
 }
 
-async fn profile_email(state: &AppState, user: mos_domain::UserId) -> Result<String, ApiError> {
-    let mut tx = state.pool.begin_user(user).await?;
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    tx.commit().await?;
-    Ok(email)
-}
-
 /// The signed-in user.
 #[utoipa::path(get, path = "/v1/me", tag = "account", security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, body = Me),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
     ))]
-async fn me(State(state): State<AppState>, Authenticated(live): Authenticated) -> Result<Json<Me>, ApiError> {
-    let mut tx = state.pool.begin_user(live.user).await?;
+async fn me(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Me>, ApiError> {
     let profile = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?;
     tx.commit().await?;
     Ok(Json(Me {
@@ -146,9 +138,8 @@ async fn me(State(state): State<AppState>, Authenticated(live): Authenticated) -
     ))]
 async fn list_sessions(
     State(state): State<AppState>,
-    Authenticated(live): Authenticated,
+    Authenticated { session: live, mut tx }: Authenticated,
 ) -> Result<Json<Vec<SessionSummary>>, ApiError> {
-    let mut tx = state.pool.begin_user(live.user).await?;
     let listed = sessions::list_live(&mut tx, state.clock.now(), state.settings.session_idle).await?;
     tx.commit().await?;
     Ok(Json(
@@ -178,11 +169,10 @@ async fn list_sessions(
 async fn revoke_session(
     State(state): State<AppState>,
     Client(source): Client,
-    Authenticated(live): Authenticated,
+    Authenticated { session: live, mut tx }: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = SessionId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let mut tx = state.pool.begin_user(live.user).await?;
     if !sessions::revoke(&mut tx, id, state.clock.now()).await? {
         return Err(ApiError::NotFound);
     }
@@ -203,16 +193,24 @@ async fn revoke_session(
 async fn reauthenticate(
     State(state): State<AppState>,
     Client(source): Client,
-    Authenticated(live): Authenticated,
+    auth: Authenticated,
     ApiJson(body): ApiJson<Proof>,
 ) -> Result<StatusCode, ApiError> {
+    let live = auth.release().await?;
     session::confirm_password(&state, live.user, body.password, &source).await?;
-    let mut tx = state.pool.begin_user(live.user).await?;
-    if users::totp(&mut tx).await?.is_some() {
-        (tx, _) =
-            session::require_second_factor(&state, tx, body.code.as_deref(), body.recovery_code.as_ref(), &source)
-                .await?;
-    }
+    let mut tx = if live.two_factor_enabled {
+        let (tx, _) = session::require_second_factor(
+            &state,
+            live.user,
+            body.code.as_deref(),
+            body.recovery_code.as_ref(),
+            &source,
+        )
+        .await?;
+        tx
+    } else {
+        state.pool.begin_user(live.user).await?
+    };
     sessions::reauthenticated(&mut tx, live.id, state.clock.now()).await?;
     audit::record_platform(&mut tx, &event(events::REAUTHENTICATED, &source).actor(live.user)).await?;
     tx.commit().await?;
@@ -230,10 +228,11 @@ async fn reauthenticate(
 async fn change_password(
     State(state): State<AppState>,
     Client(source): Client,
-    Authenticated(live): Authenticated,
+    mut auth: Authenticated,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<Response, ApiError> {
-    let email = profile_email(&state, live.user).await?;
+    let email = users::profile(&mut auth.tx).await?.ok_or(ApiError::Unauthenticated)?.email;
+    let live = auth.release().await?;
     let new = parse_new_password(body.new_password, &email, "new_password")?;
     session::confirm_password(&state, live.user, body.current_password, &source).await?;
     let hash = state.hasher.hash(new.into_secret()).await?;
@@ -269,10 +268,10 @@ async fn start_two_factor(
     Client(source): Client,
     auth: Authenticated,
 ) -> Result<Json<Enrollment>, ApiError> {
-    crate::extract::require_recent(&state, &auth.0)?;
-    let user = auth.0.user;
+    crate::extract::require_recent(&state, &auth.session)?;
+    let Authenticated { session, mut tx } = auth;
+    let user = session.user;
     let now = state.clock.now();
-    let mut tx = state.pool.begin_user(user).await?;
     if users::totp(&mut tx).await?.is_some() {
         return Err(ApiError::Conflict(
             "two-factor authentication is already on; disable it first to enroll another authenticator",
@@ -310,10 +309,10 @@ async fn confirm_two_factor(
     auth: Authenticated,
     ApiJson(body): ApiJson<CodeOnly>,
 ) -> Result<Response, ApiError> {
-    crate::extract::require_recent(&state, &auth.0)?;
-    let user = auth.0.user;
+    crate::extract::require_recent(&state, &auth.session)?;
+    let Authenticated { session, mut tx } = auth;
+    let user = session.user;
     let now = state.clock.now();
-    let mut tx = state.pool.begin_user(user).await?;
     let sealed = users::totp_setup(&mut tx, now)
         .await?
         .ok_or(ApiError::Conflict("no two-factor enrollment is pending, or it expired; start a new one"))?;
@@ -358,16 +357,17 @@ async fn confirm_two_factor(
 async fn disable_two_factor(
     State(state): State<AppState>,
     Client(source): Client,
-    Authenticated(live): Authenticated,
+    auth: Authenticated,
     ApiJson(body): ApiJson<Proof>,
 ) -> Result<Response, ApiError> {
+    let live = auth.release().await?;
     session::confirm_password(&state, live.user, body.password, &source).await?;
-    let mut tx = state.pool.begin_user(live.user).await?;
-    if users::totp(&mut tx).await?.is_none() {
+    if !live.two_factor_enabled {
         return Err(ApiError::Conflict("two-factor authentication is not on"));
     }
     let (mut tx, _) =
-        session::require_second_factor(&state, tx, body.code.as_deref(), body.recovery_code.as_ref(), &source).await?;
+        session::require_second_factor(&state, live.user, body.code.as_deref(), body.recovery_code.as_ref(), &source)
+            .await?;
     users::disable_totp(&mut tx, state.clock.now()).await?;
     let (revoked, issued) = session::restart(&state, &mut tx, &source).await?;
     audit::record_platform(
@@ -388,11 +388,7 @@ async fn disable_two_factor(
         (status = 200, body = Vec<Record>),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
     ))]
-async fn my_events(
-    State(state): State<AppState>,
-    Authenticated(live): Authenticated,
-) -> Result<Json<Vec<Record>>, ApiError> {
-    let mut tx = state.pool.begin_user(live.user).await?;
+async fn my_events(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Vec<Record>>, ApiError> {
     let records = audit::platform_recent(&mut tx, 100).await?;
     tx.commit().await?;
     Ok(Json(records.into_iter().map(Record::from).collect()))

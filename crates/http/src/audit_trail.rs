@@ -3,7 +3,6 @@
 //! memory.
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -140,11 +139,7 @@ fn filter_of(search: &Search) -> Result<Filter, ApiError> {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "A filter is malformed"),
     ))]
-async fn list(
-    State(state): State<AppState>,
-    auth: Authorized<ReadAuditLog>,
-    ApiQuery(search): ApiQuery<Search>,
-) -> Result<Json<Page>, ApiError> {
+async fn list(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Search>) -> Result<Json<Page>, ApiError> {
     if search.format.is_some() {
         return Err(ApiError::Invalid { field: "format", message: "format applies to the export only".into() });
     }
@@ -153,7 +148,7 @@ async fn list(
         return Err(ApiError::Invalid { field: "limit", message: format!("limit must be 1 to {PAGE_MAX}") });
     }
     let filter = filter_of(&search)?;
-    let mut tx = auth.begin(&state).await?;
+    let mut tx = auth.tx;
     // One more than asked says whether there is a next page.
     let mut records: Vec<Record> =
         audit::search(&mut tx, &filter, limit + 1).await?.into_iter().map(Record::from).collect();
@@ -208,11 +203,7 @@ fn csv_line(r: &Record) -> String {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown format or malformed filter"),
     ))]
-async fn export(
-    State(state): State<AppState>,
-    auth: Authorized<ReadAuditLog>,
-    ApiQuery(search): ApiQuery<Search>,
-) -> Result<Response, ApiError> {
+async fn export(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Search>) -> Result<Response, ApiError> {
     if search.limit.is_some() || search.cursor.is_some() {
         return Err(ApiError::Invalid {
             field: "limit",
@@ -221,7 +212,7 @@ async fn export(
     }
     let csv = search.format == Some(Format::Csv);
     let filter = Filter { before: None, ..filter_of(&search)? };
-    let mut tx = auth.begin(&state).await?;
+    let mut tx = auth.tx;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         if csv && sender.send(Ok(Bytes::from_static(CSV_HEADER.as_bytes()))).await.is_err() {

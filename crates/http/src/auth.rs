@@ -19,10 +19,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::Problem;
-use crate::events::{self, SESSION};
 use crate::extract::{ApiJson, Authenticated, Client};
 use crate::session::{self, event, SessionView};
 use crate::{guard, mail, ApiError, AppState};
+use mos_domain::events::{self, SESSION};
 
 pub const VERIFICATION_VALIDITY: Duration = Duration::hours(24);
 pub const RESET_VALIDITY: Duration = Duration::hours(1);
@@ -291,13 +291,13 @@ async fn login(
         Some(account) if verified.ok => account,
         other => return Err(login_failed(&state, other, &email, &hit, &policy, &source).await?),
     };
-    guard::succeeded(&state, &account_key).await?;
-    if account.email_verified_at.is_none() {
-        return Err(ApiError::EmailNotVerified);
-    }
-
     let now = state.clock.now();
     let mut tx = state.pool.begin_user(account.user).await?;
+    guard::succeeded(&mut tx, &account_key).await?;
+    if account.email_verified_at.is_none() {
+        tx.commit().await?;
+        return Err(ApiError::EmailNotVerified);
+    }
     if verified.outdated {
         let rehashed = state.hasher.hash(password).await?;
         users::set_password_hash(&mut tx, &rehashed, now).await?;
@@ -364,9 +364,9 @@ async fn login_two_factor(
     let (challenge, user) = sessions::attempt_challenge(&state.pool, &hash.0, now, CHALLENGE_ATTEMPTS)
         .await?
         .ok_or(ApiError::InvalidChallenge)?;
-    let tx = state.pool.begin_user(user).await?;
     let (mut tx, proof) =
-        session::require_second_factor(&state, tx, body.code.as_deref(), body.recovery_code.as_ref(), &source).await?;
+        session::require_second_factor(&state, user, body.code.as_deref(), body.recovery_code.as_ref(), &source)
+            .await?;
     if !sessions::consume_challenge(&mut tx, challenge, now).await? {
         return Err(ApiError::InvalidChallenge);
     }
@@ -398,9 +398,8 @@ async fn login_two_factor(
 async fn logout(
     State(state): State<AppState>,
     Client(source): Client,
-    Authenticated(live): Authenticated,
+    Authenticated { session: live, mut tx }: Authenticated,
 ) -> Result<Response, ApiError> {
-    let mut tx = state.pool.begin_user(live.user).await?;
     sessions::revoke(&mut tx, live.id, state.clock.now()).await?;
     let revoked =
         AuditEvent::new(events::SESSION_REVOKED, SESSION).source(source).actor(live.user).resource_id(live.id);
@@ -473,14 +472,14 @@ async fn reset_password(
         &event(events::PASSWORD_RESET_COMPLETED, &source).actor(user).meta("sessions_revoked", json!(revoked)),
     )
     .await?;
-    tx.commit().await?;
     for key in [
         guard::email_key("login", &parse_email(&profile.email)?),
         guard::user_key("two_factor", user),
         guard::user_key("reauth", user),
     ] {
-        guard::succeeded(&state, &key).await?;
+        guard::succeeded(&mut tx, &key).await?;
     }
+    tx.commit().await?;
     session::notify(
         &state,
         &profile.email,

@@ -7,12 +7,14 @@ use std::marker::PhantomData;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use mos_db::orgs;
+use mos_db::request::Authorization;
 use mos_db::sessions::Live;
-use mos_domain::{AuditAction, AuditEvent, OrgId, Outcome, Permission, RequestSource, ResourceType, Slug};
+use mos_db::{audit, TenantTx};
+use mos_domain::events::{ACCESS_DENIED, ORGANIZATION};
+use mos_domain::{AuditEvent, OrgId, Outcome, Permission, RequestSource, Slug};
 use serde_json::json;
 
-use crate::extract::{Authenticated, Client};
+use crate::extract::{presented_hash, session_rules, Client};
 use crate::{ApiError, AppState};
 
 /// A permission named as a type, so that a handler's signature says what it needs.
@@ -47,16 +49,15 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("get", "/v1/orgs/{slug}/audit-logs/export", Permission::ReadAuditLog),
 ];
 
-const ACCESS_DENIED: AuditAction = AuditAction::known("access.denied");
-const ORGANIZATION: ResourceType = ResourceType::known("organization");
-
-/// The organization of the path, the member acting in it, and proof that they may do `P`.
+/// The organization of the path, the member acting in it, proof that they may do `P`, and the
+/// request's one transaction, scoped to the organization and the member. The check and the
+/// handler's work run in that transaction: a role changed before the check is seen by it, and
+/// a role changed after it cannot undo a change that the check allowed and that commits with it.
 pub struct Authorized<P: Needs> {
     pub org: OrgId,
     pub session: Live,
-    /// Whether the acting member has two-factor on.
-    pub two_factor_enabled: bool,
     pub source: RequestSource,
+    pub tx: TenantTx,
     _needs: PhantomData<P>,
 }
 
@@ -64,16 +65,24 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Authenticated(session) = Authenticated::from_request_parts(parts, state).await?;
+        let hash = presented_hash(parts)?;
         let Ok(Client(source)) = Client::from_request_parts(parts, state).await;
         let Path(params) =
             Path::<HashMap<String, String>>::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
-        // A malformed slug names no organization: the same 404 as a stranger's.
-        let slug = params.get("slug").and_then(|s| Slug::parse(s).ok()).ok_or(ApiError::NotFound)?;
-        let mut tx = state.pool.begin_user(session.user).await?;
-        let access = orgs::access(&mut tx, &slug).await?;
-        tx.commit().await?;
-        let access = access.ok_or(ApiError::NotFound)?;
+        let now = state.clock.now();
+        let Some(slug) = params.get("slug").and_then(|s| Slug::parse(s).ok()) else {
+            // A malformed slug names no organization: the same 404 as a stranger's, once the
+            // session is known to be live.
+            let (_, tx) =
+                state.pool.authenticate(&hash.0, now, session_rules(state)).await?.ok_or(ApiError::Unauthenticated)?;
+            tx.commit().await?;
+            return Err(ApiError::NotFound);
+        };
+        let (session, access, mut tx) = match state.pool.authorize(&hash.0, &slug, now, session_rules(state)).await? {
+            None => return Err(ApiError::Unauthenticated),
+            Some(Authorization::Stranger { .. }) => return Err(ApiError::NotFound),
+            Some(Authorization::Member { session, access, tx }) => (session, access, tx),
+        };
 
         let refusal = if access.require_two_factor && !access.two_factor_enabled {
             Some((ApiError::TwoFactorRequired, "two_factor_required"))
@@ -93,25 +102,16 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
                 .meta("reason", json!(reason))
                 .meta("method", json!(parts.method.as_str()))
                 .meta("path", json!(parts.uri.path()));
-            mos_db::audit::record_outcome(&state.pool, access.org, Some(session.user), &denied).await?;
+            // Nothing else happened in this transaction: the refusal is all it commits.
+            audit::record(&mut tx, &denied).await?;
+            tx.commit().await?;
             return Err(error);
         }
-        Ok(Self {
-            org: access.org,
-            session,
-            two_factor_enabled: access.two_factor_enabled,
-            source,
-            _needs: PhantomData,
-        })
+        Ok(Self { org: access.org, session, source, tx, _needs: PhantomData })
     }
 }
 
 impl<P: Needs> Authorized<P> {
-    /// A transaction in this organization, acting as this member.
-    pub async fn begin(&self, state: &AppState) -> Result<mos_db::TenantTx, ApiError> {
-        Ok(state.pool.begin_tenant(self.org, Some(self.session.user)).await?)
-    }
-
     /// Sensitive changes (roles) need a recent sign-in, as for the account's own security.
     pub fn require_recent(&self, state: &AppState) -> Result<(), ApiError> {
         crate::extract::require_recent(state, &self.session)

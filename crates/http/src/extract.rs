@@ -8,7 +8,9 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::Json;
 use mos_auth::TokenHash;
-use mos_db::sessions::{self, Live};
+use mos_db::request::SessionRules;
+use mos_db::sessions::Live;
+use mos_db::UserTx;
 use mos_domain::RequestSource;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -126,16 +128,46 @@ fn presented_token(parts: &Parts) -> Option<SecretString> {
     })
 }
 
-/// A request with a live session; using it keeps the session alive.
-pub struct Authenticated(pub Live);
+/// How often a session's activity is written down: the precision of the idle timeout. Requests
+/// in between only read, so a GET waits for no WAL flush.
+pub const SESSION_ACTIVITY_PRECISION: chrono::Duration = chrono::Duration::minutes(1);
+
+pub fn session_rules(state: &AppState) -> SessionRules {
+    SessionRules { idle: state.settings.session_idle, touch_every: SESSION_ACTIVITY_PRECISION }
+}
+
+/// The token hash a request presents, or 401.
+pub fn presented_hash(parts: &Parts) -> Result<TokenHash, ApiError> {
+    presented_token(parts).and_then(|t| TokenHash::of_presented(&t)).ok_or(ApiError::Unauthenticated)
+}
+
+/// A request with a live session, and the request's one transaction, scoped to its user: the
+/// handler does its work in `tx` and commits it.
+pub struct Authenticated {
+    pub session: Live,
+    pub tx: UserTx,
+}
+
+impl Authenticated {
+    /// Ends the request's transaction before slow work (password hashing), so that its
+    /// connection serves other requests meanwhile; what follows opens a transaction of its own.
+    pub async fn release(self) -> Result<Live, ApiError> {
+        self.tx.commit().await?;
+        Ok(self.session)
+    }
+}
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let hash = presented_token(parts).and_then(|t| TokenHash::of_presented(&t)).ok_or(ApiError::Unauthenticated)?;
-        let live = sessions::touch(&state.pool, &hash.0, state.clock.now(), state.settings.session_idle).await?;
-        live.map(Self).ok_or(ApiError::Unauthenticated)
+        let hash = presented_hash(parts)?;
+        let (session, tx) = state
+            .pool
+            .authenticate(&hash.0, state.clock.now(), session_rules(state))
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        Ok(Self { session, tx })
     }
 }
 

@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use mos_db::throttle::{self, Hit, Policy};
+use mos_db::UserTx;
 use mos_domain::{Email, RequestSource, UserId};
 use sha2::{Digest, Sha256};
 
@@ -59,9 +60,9 @@ pub async fn attempt(state: &AppState, key: &str, policy: &Policy) -> Result<Hit
     }
 }
 
-/// The attempt succeeded: forget the failures counted against `key`.
-pub async fn succeeded(state: &AppState, key: &str) -> Result<(), ApiError> {
-    Ok(throttle::clear(&state.pool, key).await?)
+/// The attempt succeeded: forget the failures counted against `key`, with the success.
+pub async fn succeeded(tx: &mut UserTx, key: &str) -> Result<(), ApiError> {
+    Ok(throttle::clear(tx, key).await?)
 }
 
 /// Whether this failure is the one that locked the key (first delay, or the hard limit), which

@@ -7,7 +7,6 @@ mod auth;
 mod authorize;
 mod docs;
 mod error;
-mod events;
 mod extract;
 mod guard;
 mod health;

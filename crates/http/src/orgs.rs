@@ -23,9 +23,9 @@ use crate::authorize::{
     Authorized, ChangeRoles, InviteMembers, ManageOrganization, ReadMembers, ReadOrganization, RemoveMembers,
 };
 use crate::error::Problem;
-use crate::events::{self, INVITATION, MEMBERSHIP, ORGANIZATION};
 use crate::extract::{ApiJson, Authenticated, Client};
 use crate::{mail, ApiError, AppState};
+use mos_domain::events::{self, INVITATION, MEMBERSHIP, ORGANIZATION};
 
 pub const INVITATION_VALIDITY: Duration = Duration::days(7);
 
@@ -168,30 +168,17 @@ async fn current(tx: &mut TenantTx) -> Result<orgs::Organization, ApiError> {
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid slug or name"),
     ))]
 async fn create_org(
-    State(state): State<AppState>,
     Client(source): Client,
-    Authenticated(live): Authenticated,
+    Authenticated { session: live, tx }: Authenticated,
     ApiJson(body): ApiJson<NewOrg>,
 ) -> Result<(StatusCode, Json<Org>), ApiError> {
     let slug = Slug::parse(&body.slug).map_err(|e| ApiError::Invalid { field: "slug", message: e.to_string() })?;
     let name = OrgName::parse(&body.name).map_err(|e| ApiError::Invalid { field: "name", message: e.to_string() })?;
-    let mut tx = state.pool.begin_tenant(OrgId::new(), Some(live.user)).await?;
-    let org = match orgs::insert(&mut tx, &slug, &name).await {
+    let mut tx = tx.into_tenant(OrgId::new()).await?;
+    let org = match orgs::create(&mut tx, &slug, &name, live.user, &source).await {
         Err(DbError::Conflict { .. }) => return Err(ApiError::Conflict("that slug is taken; choose another")),
         other => other?,
     };
-    orgs::add_member(&mut tx, live.user, Role::Admin).await?;
-    let created = event(events::ORG_CREATED, ORGANIZATION, live.user, &source)
-        .resource_id(org.id)
-        .change("slug", json!(null), json!(slug.as_str()))
-        .change("name", json!(null), json!(name.as_str()));
-    audit::record(&mut tx, &created).await?;
-    let added = event(events::MEMBER_ADDED, MEMBERSHIP, live.user, &source).resource_id(live.user).change(
-        "role",
-        json!(null),
-        json!("ADMIN"),
-    );
-    audit::record(&mut tx, &added).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(org.into())))
 }
@@ -202,11 +189,7 @@ async fn create_org(
         (status = 200, body = Vec<MyOrg>),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
     ))]
-async fn list_mine(
-    State(state): State<AppState>,
-    Authenticated(live): Authenticated,
-) -> Result<Json<Vec<MyOrg>>, ApiError> {
-    let mut tx = state.pool.begin_user(live.user).await?;
+async fn list_mine(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Vec<MyOrg>>, ApiError> {
     let mine = orgs::mine(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(
@@ -220,8 +203,8 @@ async fn list_mine(
 #[utoipa::path(get, path = "/v1/orgs/{slug}", tag = "organizations", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path)),
     responses((status = 200, body = Org), (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours")))]
-async fn get_org(State(state): State<AppState>, auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiError> {
-    let mut tx = auth.begin(&state).await?;
+async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiError> {
+    let mut tx = auth.tx;
     let org = current(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(org.into()))
@@ -249,12 +232,12 @@ async fn update_org(
         .map(OrgName::parse)
         .transpose()
         .map_err(|e| ApiError::Invalid { field: "name", message: e.to_string() })?;
-    if body.require_two_factor == Some(true) && !auth.two_factor_enabled {
+    if body.require_two_factor == Some(true) && !auth.session.two_factor_enabled {
         return Err(ApiError::Conflict(
             "turn on two-factor for your own account first, or this policy would lock you out",
         ));
     }
-    let mut tx = auth.begin(&state).await?;
+    let mut tx = auth.tx;
     let before = current(&mut tx).await?;
     orgs::update(&mut tx, name.as_ref(), body.require_two_factor, state.clock.now()).await?;
     let after = current(&mut tx).await?;
@@ -275,11 +258,8 @@ async fn update_org(
 #[utoipa::path(get, path = "/v1/orgs/{slug}/members", tag = "organizations", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path)),
     responses((status = 200, body = Vec<MemberView>), (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours")))]
-async fn list_members(
-    State(state): State<AppState>,
-    auth: Authorized<ReadMembers>,
-) -> Result<Json<Vec<MemberView>>, ApiError> {
-    let mut tx = auth.begin(&state).await?;
+async fn list_members(auth: Authorized<ReadMembers>) -> Result<Json<Vec<MemberView>>, ApiError> {
+    let mut tx = auth.tx;
     let members = orgs::members(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(
@@ -321,7 +301,7 @@ async fn change_role(
 ) -> Result<StatusCode, ApiError> {
     auth.require_recent(&state)?;
     let user = parse_user(&user)?;
-    let mut tx = auth.begin(&state).await?;
+    let mut tx = auth.tx;
     let previous = settled(orgs::change_role(&mut tx, user, body.role, state.clock.now()).await?)?;
     let changed = event(events::MEMBER_ROLE_CHANGED, MEMBERSHIP, auth.session.user, &auth.source)
         .resource_id(user)
@@ -341,12 +321,11 @@ async fn change_role(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "It would leave no ADMIN"),
     ))]
 async fn remove_member(
-    State(state): State<AppState>,
     auth: Authorized<RemoveMembers>,
     Path((_, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let user = parse_user(&user)?;
-    let mut tx = auth.begin(&state).await?;
+    let mut tx = auth.tx;
     let previous = settled(orgs::remove_member(&mut tx, user).await?)?;
     let removed = event(events::MEMBER_REMOVED, MEMBERSHIP, auth.session.user, &auth.source).resource_id(user).change(
         "role",
@@ -366,9 +345,9 @@ async fn remove_member(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "You are its last ADMIN"),
     ))]
-async fn leave(State(state): State<AppState>, auth: Authorized<ReadOrganization>) -> Result<StatusCode, ApiError> {
+async fn leave(auth: Authorized<ReadOrganization>) -> Result<StatusCode, ApiError> {
     let me = auth.session.user;
-    let mut tx = auth.begin(&state).await?;
+    let mut tx = auth.tx;
     let previous = settled(orgs::remove_member(&mut tx, me).await?)?;
     let left = event(events::MEMBER_LEFT, MEMBERSHIP, me, &auth.source).resource_id(me).change(
         "role",
@@ -398,7 +377,7 @@ async fn invite(
     let email = parse_email(&body.email)?;
     let now = state.clock.now();
     let token = OneTimeToken::generate(&mut rand::thread_rng());
-    let mut tx = auth.begin(&state).await?;
+    let mut tx = auth.tx;
     let org = current(&mut tx).await?;
     let invitation = orgs::invite(&mut tx, &email, body.role, &token.hash.0, now, now + INVITATION_VALIDITY).await?;
     let created = event(events::INVITATION_CREATED, INVITATION, auth.session.user, &auth.source)
@@ -427,7 +406,7 @@ async fn list_invitations(
     State(state): State<AppState>,
     auth: Authorized<InviteMembers>,
 ) -> Result<Json<Vec<InvitationView>>, ApiError> {
-    let mut tx = auth.begin(&state).await?;
+    let mut tx = auth.tx;
     let pending = orgs::pending_invitations(&mut tx, state.clock.now()).await?;
     tx.commit().await?;
     Ok(Json(pending.into_iter().map(Into::into).collect()))
@@ -447,7 +426,7 @@ async fn revoke_invitation(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = uuid::Uuid::try_parse(&id).map_err(|_| ApiError::NotFound)?;
-    let mut tx = auth.begin(&state).await?;
+    let mut tx = auth.tx;
     if !orgs::revoke_invitation(&mut tx, id, state.clock.now()).await? {
         return Err(ApiError::NotFound);
     }
@@ -472,20 +451,17 @@ async fn revoke_invitation(
 async fn accept_invitation(
     State(state): State<AppState>,
     Client(source): Client,
-    Authenticated(live): Authenticated,
+    Authenticated { session: live, mut tx }: Authenticated,
     ApiJson(body): ApiJson<InvitationToken>,
 ) -> Result<Json<MyOrg>, ApiError> {
     let now = state.clock.now();
-    let mut tx = state.pool.begin_user(live.user).await?;
     let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    tx.commit().await?;
     let hash = TokenHash::of_presented(&body.token).ok_or(ApiError::InvalidToken)?;
-    let mut lookup = state.pool.begin_lookup().await?;
-    let pending = orgs::invitation_for_token(&mut lookup, &hash.0, now).await?.ok_or(ApiError::InvalidToken)?;
+    let pending = orgs::invitation_for_token(&mut tx, &hash.0, now).await?.ok_or(ApiError::InvalidToken)?;
     if pending.email != email {
         return Err(ApiError::InvitationForAnotherAddress);
     }
-    let mut tx = lookup.into_tenant(pending.org, live.user).await?;
+    let mut tx = tx.into_tenant(pending.org).await?;
     if !orgs::accept_invitation(&mut tx, pending.id, live.user, now).await? {
         return Err(ApiError::InvalidToken);
     }

@@ -12,9 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::events::{self, USER};
 use crate::extract::SESSION_COOKIE;
 use crate::{guard, ApiError, AppState};
+use mos_domain::events::{self, USER};
 
 /// A new session: the bearer token (also set as an HttpOnly cookie) and when it ends at the latest.
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,9 +92,12 @@ pub async fn confirm_password(
     guard::attempt(state, &key, &guard::account()).await?;
     let mut tx = state.pool.begin_user(user).await?;
     let hash = users::password_hash(&mut tx).await?.ok_or(ApiError::Unauthenticated)?;
+    // Not held while hashing: the connection serves other requests meanwhile.
     tx.commit().await?;
     if state.hasher.verify(password, hash).await?.ok {
-        guard::succeeded(state, &key).await
+        let mut tx = state.pool.begin_user(user).await?;
+        guard::succeeded(&mut tx, &key).await?;
+        Ok(tx.commit().await?)
     } else {
         record_failure(state, user, event(events::REAUTHENTICATION_FAILED, source)).await?;
         Err(ApiError::InvalidCredentials)
@@ -143,22 +146,23 @@ async fn second_factor(
     Ok(None)
 }
 
-/// The second factor, counted against the account's limit. Takes the transaction so that on
-/// failure it is rolled back before the failure is recorded in a transaction of its own: a
-/// request never holds two connections at once.
+/// The second factor of `user`, counted against the account's limit. On success, the user's
+/// transaction in which the factor was spent, for the change it unlocks. The attempt is counted
+/// (and committed) before that transaction begins, and a failure is recorded after it rolled
+/// back: the caller must hold no transaction, and a request never holds two connections at once.
 pub async fn require_second_factor(
     state: &AppState,
-    mut tx: UserTx,
+    user: UserId,
     code: Option<&str>,
     recovery_code: Option<&SecretString>,
     source: &RequestSource,
 ) -> Result<(UserTx, Proof), ApiError> {
-    let user = tx.user();
     let key = guard::user_key("two_factor", user);
     let policy = guard::account();
     let hit = guard::attempt(state, &key, &policy).await?;
+    let mut tx = state.pool.begin_user(user).await?;
     if let Some(proof) = second_factor(state, &mut tx, code, recovery_code).await? {
-        guard::succeeded(state, &key).await?;
+        guard::succeeded(&mut tx, &key).await?;
         return Ok((tx, proof));
     }
     tx.rollback().await?;

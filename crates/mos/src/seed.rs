@@ -3,11 +3,10 @@
 
 use anyhow::Context;
 use mos_auth::PasswordHasher;
-use mos_db::{audit, orgs, users, AppPool, DbError};
-use mos_domain::{AuditAction, AuditEvent, Email, OrgId, OrgName, ResourceType, Role, Slug, UserId};
+use mos_db::{orgs, users, AppPool, DbError};
+use mos_domain::{Email, OrgId, OrgName, RequestSource, Slug, UserId};
 use rand::distributions::{Alphanumeric, DistString};
 use secrecy::SecretString;
-use serde_json::json;
 
 use crate::database::Database;
 
@@ -69,28 +68,15 @@ async fn seed(pool: &AppPool) -> anyhow::Result<Outcome> {
         return Ok(Outcome { org_created: false, password });
     }
 
-    let org = OrgId::new();
-    let mut tx = pool.begin_tenant(org, Some(admin)).await?;
-    match orgs::insert(&mut tx, &slug, &parsed(OrgName::parse(ORG_NAME))?).await {
+    let mut tx = pool.begin_tenant(OrgId::new(), Some(admin)).await?;
+    // Where the request source of an API call names the client, the audit trail names the command.
+    let source = RequestSource { user_agent: Some("mos seed".into()), ..RequestSource::default() };
+    match orgs::create(&mut tx, &slug, &parsed(OrgName::parse(ORG_NAME))?, admin, &source).await {
         Err(DbError::Conflict { .. }) => {
             anyhow::bail!("the slug `{ORG_SLUG}` belongs to an organization that {ADMIN_EMAIL} is not a member of; seeding would not be idempotent, so nothing was changed")
         }
         other => other?,
     };
-    orgs::add_member(&mut tx, admin, Role::Admin).await?;
-    let created = AuditEvent::new(AuditAction::known("org.created"), ResourceType::known("organization"))
-        .actor(admin)
-        .resource_id(org)
-        .change("slug", json!(null), json!(ORG_SLUG))
-        .change("name", json!(null), json!(ORG_NAME))
-        .meta("via", json!("mos seed"));
-    audit::record(&mut tx, &created).await?;
-    let added = AuditEvent::new(AuditAction::known("member.added"), ResourceType::known("membership"))
-        .actor(admin)
-        .resource_id(admin)
-        .change("role", json!(null), json!(Role::Admin.as_str()))
-        .meta("via", json!("mos seed"));
-    audit::record(&mut tx, &added).await?;
     tx.commit().await?;
     Ok(Outcome { org_created: true, password })
 }

@@ -1,9 +1,11 @@
-use chrono::{Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use futures::future::join_all;
+use mos_db::request::SessionRules;
+use mos_db::sessions::Live;
 use mos_db::testing::TestDb;
 use mos_db::throttle::{self, Policy};
-use mos_db::{audit, sessions, users};
-use mos_domain::{AuditAction, AuditEvent, Outcome, RequestSource, ResourceType};
+use mos_db::{audit, sessions, users, AppPool};
+use mos_domain::{AuditAction, AuditEvent, Outcome, RequestSource, ResourceType, UserId};
 
 use crate::{new_org, new_user, sqlstate};
 
@@ -26,6 +28,20 @@ async fn parallel_failures_cannot_slip_past_the_limit() {
     assert_eq!(refused.retry_after, Some(1));
 }
 
+async fn clear(pool: &AppPool, key: &str) {
+    let mut tx = pool.begin_user(UserId::new()).await.unwrap();
+    throttle::clear(&mut tx, key).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The live session behind a token hash, as a request would find it.
+async fn live(pool: &AppPool, hash: &[u8; 32], at: DateTime<Utc>, idle: Duration) -> Option<Live> {
+    let rules = SessionRules { idle, touch_every: Duration::minutes(1) };
+    let (session, tx) = pool.authenticate(hash, at, rules).await.unwrap()?;
+    tx.commit().await.unwrap();
+    Some(session)
+}
+
 #[tokio::test]
 async fn delays_double_up_to_the_cap_and_a_success_starts_over() {
     let db = TestDb::new().await;
@@ -43,7 +59,7 @@ async fn delays_double_up_to_the_cap_and_a_success_starts_over() {
     let early = throttle::hit(&pool, "k", now - Duration::seconds(1), &policy).await.unwrap();
     assert!(!early.allowed && early.failures == 7, "a refused attempt is not counted: {early:?}");
 
-    throttle::clear(&pool, "k").await.unwrap();
+    clear(&pool, "k").await;
     assert_eq!(throttle::hit(&pool, "k", now, &policy).await.unwrap().failures, 1);
 }
 
@@ -58,7 +74,7 @@ async fn the_hundredth_consecutive_failure_locks_until_cleared() {
     }
     let later = throttle::hit(&pool, "acct", now + Duration::days(365), &policy).await.unwrap();
     assert!(!later.allowed && later.hard_locked(&policy) && later.retry_after.is_none(), "{later:?}");
-    throttle::clear(&pool, "acct").await.unwrap();
+    clear(&pool, "acct").await;
     assert!(throttle::hit(&pool, "acct", now, &policy).await.unwrap().allowed);
 }
 
@@ -101,22 +117,47 @@ async fn a_session_lives_until_idle_absolute_expiry_or_revocation() {
     let mut at = now;
     for _ in 0..4 {
         at += Duration::minutes(14);
-        let live = sessions::touch(&pool, &[5; 32], at, idle).await.unwrap().unwrap();
+        let live = live(&pool, &[5; 32], at, idle).await.unwrap();
         assert_eq!((live.id, live.user, live.authenticated_at), (id, user, now));
     }
-    assert_eq!(sessions::touch(&pool, &[5; 32], at + Duration::minutes(16), idle).await.unwrap(), None, "idle");
-    assert_eq!(
-        sessions::touch(&pool, &[6; 32], now + Duration::hours(13), Duration::days(1)).await.unwrap(),
-        None,
-        "absolute"
-    );
-    assert_eq!(sessions::touch(&pool, &[7; 32], now, idle).await.unwrap(), None, "unknown");
+    assert_eq!(live(&pool, &[5; 32], at + Duration::minutes(16), idle).await, None, "idle");
+    assert_eq!(live(&pool, &[6; 32], now + Duration::hours(13), Duration::days(1)).await, None, "absolute");
+    assert_eq!(live(&pool, &[7; 32], now, idle).await, None, "unknown");
 
     let mut tx = pool.begin_user(user).await.unwrap();
     assert_eq!(sessions::list_live(&mut tx, now, idle).await.unwrap().len(), 2);
     assert_eq!(sessions::revoke_all(&mut tx, now).await.unwrap(), 2);
     tx.commit().await.unwrap();
-    assert_eq!(sessions::touch(&pool, &[6; 32], now, idle).await.unwrap(), None, "revoked");
+    assert_eq!(live(&pool, &[6; 32], now, idle).await, None, "revoked");
+}
+
+#[tokio::test]
+async fn activity_is_written_at_most_once_a_minute_and_a_read_writes_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(1).await;
+    let user = new_user(&pool, "ada@example.com").await;
+    let now = Utc::now().trunc_subsecs(6);
+    let rules = SessionRules { idle: Duration::minutes(15), touch_every: Duration::minutes(1) };
+    let mut tx = pool.begin_user(user).await.unwrap();
+    sessions::create(&mut tx, &[5; 32], now, now + Duration::hours(12), &RequestSource::default()).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // (when, whether this request writes, what the session's last activity reads afterwards)
+    let steps = [
+        (now + Duration::seconds(30), false, now),
+        (now + Duration::seconds(59), false, now),
+        (now + Duration::seconds(61), true, now + Duration::seconds(61)),
+        (now + Duration::seconds(90), false, now + Duration::seconds(61)),
+    ];
+    for (at, writes, seen) in steps {
+        let (_, mut tx) = pool.authenticate(&[5; 32], at, rules).await.unwrap().unwrap();
+        let xid: Option<String> =
+            sqlx::query_scalar("select pg_current_xact_id_if_assigned()::text").fetch_one(tx.conn()).await.unwrap();
+        assert_eq!(xid.is_some(), writes, "at {at}: a transaction id is assigned only by a write");
+        let listed = sessions::list_live(&mut tx, at, rules.idle).await.unwrap();
+        assert_eq!(listed[0].last_seen_at, seen, "at {at}");
+        tx.commit().await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -135,7 +176,7 @@ async fn another_user_cannot_revoke_or_list_my_sessions() {
     assert!(sessions::list_live(&mut tx, now, Duration::minutes(15)).await.unwrap().is_empty());
     assert!(!sessions::revoke(&mut tx, id, now).await.unwrap());
     tx.commit().await.unwrap();
-    assert!(sessions::touch(&pool, &[5; 32], now, Duration::minutes(15)).await.unwrap().is_some());
+    assert!(live(&pool, &[5; 32], now, Duration::minutes(15)).await.is_some());
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
-//! Every audited action of identity, named once. `known` checks each name at compile time.
+//! Every audited action, named once for the API, the operator commands and the tests.
+//! `known` checks each name at compile time.
 
-use mos_domain::{AuditAction, ResourceType};
+use crate::{AuditAction, ResourceType};
 
 pub const USER: ResourceType = ResourceType::known("user");
 pub const SESSION: ResourceType = ResourceType::known("session");
@@ -41,3 +42,5 @@ pub const MEMBER_LEFT: AuditAction = AuditAction::known("member.left");
 pub const INVITATION_CREATED: AuditAction = AuditAction::known("invitation.created");
 pub const INVITATION_REVOKED: AuditAction = AuditAction::known("invitation.revoked");
 pub const INVITATION_ACCEPTED: AuditAction = AuditAction::known("invitation.accepted");
+/// A member tried something their role or the organization's policy does not allow.
+pub const ACCESS_DENIED: AuditAction = AuditAction::known("access.denied");

@@ -1,0 +1,129 @@
+//! The start of an authenticated request. One statement (`app.request_context`, a SECURITY
+//! DEFINER function, since no context exists yet) finds the live session behind a token and,
+//! for a tenant route, the user's membership in the organization of the path; the same
+//! transaction is then scoped to the user, or to the tenant, and handed to the handler. The
+//! permission check and the work it allows therefore see one snapshot and commit together.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::postgres::types::PgInterval;
+
+use crate::error::stored;
+use crate::orgs::Access;
+use crate::sessions::Live;
+use crate::{AppPool, DbError, Result, TenantTx, UserTx};
+use mos_domain::{OrgId, Role, SessionId, Slug, UserId};
+
+/// How sessions age.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRules {
+    /// A session unused for this long has ended.
+    pub idle: Duration,
+    /// Activity is written down when the last note is older than this, not on every request:
+    /// reads stay reads, and the idle timeout has this precision.
+    pub touch_every: Duration,
+}
+
+/// The session and what it may reach of one organization.
+pub enum Authorization {
+    /// A member: `tx` is scoped to the organization and the user.
+    Member { session: Live, access: Access, tx: TenantTx },
+    /// The session is live, but no organization by that slug has this user as a member (or
+    /// there is no such organization: the two are not told apart).
+    Stranger { session: Live },
+}
+
+#[derive(sqlx::FromRow)]
+struct ContextRow {
+    session_id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    authenticated_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    two_factor_enabled: bool,
+    organization_id: Option<uuid::Uuid>,
+    role: Option<String>,
+    require_two_factor: Option<bool>,
+}
+
+const CONTEXT: &str = "select session_id, user_id, authenticated_at, expires_at, two_factor_enabled,
+        organization_id, role::text as role, require_two_factor
+   from app.request_context($1, $2, $3, $4, $5)";
+
+fn interval(d: Duration) -> Result<PgInterval> {
+    PgInterval::try_from(d).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
+}
+
+impl AppPool {
+    /// Begins the request of the session behind `token_hash`, scoped to its user; `None` when
+    /// the token names no live session.
+    pub async fn authenticate(
+        &self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+        rules: SessionRules,
+    ) -> Result<Option<(Live, UserTx)>> {
+        let mut tx = self.without_context().begin().await?;
+        let Some(row) = context(&mut tx, token_hash, None, now, rules).await? else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let session = live(&row)?;
+        Ok(Some((session, UserTx::scope(tx, session.user).await?)))
+    }
+
+    /// Begins the request of the session behind `token_hash` in the organization `slug`;
+    /// `None` when the token names no live session.
+    pub async fn authorize(
+        &self,
+        token_hash: &[u8; 32],
+        slug: &Slug,
+        now: DateTime<Utc>,
+        rules: SessionRules,
+    ) -> Result<Option<Authorization>> {
+        let mut tx = self.without_context().begin().await?;
+        let Some(row) = context(&mut tx, token_hash, Some(slug), now, rules).await? else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let session = live(&row)?;
+        let (Some(org), Some(role)) = (row.organization_id, row.role) else {
+            // Commits the activity note, if this request made one.
+            tx.commit().await?;
+            return Ok(Some(Authorization::Stranger { session }));
+        };
+        let access = Access {
+            org: OrgId::from_uuid(org).map_err(|_| stored("organizations_id_v7"))?,
+            role: role.parse::<Role>().map_err(|_| stored("app.role"))?,
+            require_two_factor: row.require_two_factor.unwrap_or(false),
+            two_factor_enabled: row.two_factor_enabled,
+        };
+        let tx = TenantTx::scope(tx, access.org, Some(session.user)).await?;
+        Ok(Some(Authorization::Member { session, access, tx }))
+    }
+}
+
+async fn context(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    token_hash: &[u8; 32],
+    slug: Option<&Slug>,
+    now: DateTime<Utc>,
+    rules: SessionRules,
+) -> Result<Option<ContextRow>> {
+    Ok(sqlx::query_as(CONTEXT)
+        .bind(&token_hash[..])
+        .bind(slug.map(Slug::as_str))
+        .bind(now)
+        .bind(interval(rules.idle)?)
+        .bind(interval(rules.touch_every)?)
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+fn live(row: &ContextRow) -> Result<Live> {
+    Ok(Live {
+        id: SessionId::from_uuid(row.session_id).map_err(|_| stored("sessions_id_v7"))?,
+        user: UserId::from_uuid(row.user_id).map_err(|_| stored("users_id_v7"))?,
+        authenticated_at: row.authenticated_at,
+        expires_at: row.expires_at,
+        two_factor_enabled: row.two_factor_enabled,
+    })
+}
