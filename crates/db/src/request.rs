@@ -48,6 +48,14 @@ const CONTEXT: &str = "select session_id, user_id, authenticated_at, expires_at,
         organization_id, role::text as role, require_two_factor
    from app.request_context($1, $2, $3, $4, $5)";
 
+const HOLD: &str = "select role::text from app.user_organizations
+  where organization_id = $1 and user_id = $2
+    for share";
+
+fn parse_role(text: &str) -> Result<Role> {
+    text.parse().map_err(|_| stored("app.role"))
+}
+
 fn interval(d: Duration) -> Result<PgInterval> {
     PgInterval::try_from(d).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
 }
@@ -72,12 +80,18 @@ impl AppPool {
 
     /// Begins the request of the session behind `token_hash` in the organization `slug`;
     /// `None` when the token names no live session.
+    ///
+    /// With `hold`, for a request that changes something, the member's row is then locked
+    /// `FOR SHARE` as `app_user` and the role re-read with the lock: a concurrent change of that
+    /// role waits until this request commits, and one that committed first is what the check
+    /// sees. A read takes no lock (a lock is a write): it simply sees one snapshot.
     pub async fn authorize(
         &self,
         token_hash: &[u8; 32],
         slug: &Slug,
         now: DateTime<Utc>,
         rules: SessionRules,
+        hold: bool,
     ) -> Result<Option<Authorization>> {
         let mut tx = self.without_context().begin().await?;
         let Some(row) = context(&mut tx, token_hash, Some(slug), now, rules).await? else {
@@ -90,13 +104,28 @@ impl AppPool {
             tx.commit().await?;
             return Ok(Some(Authorization::Stranger { session }));
         };
-        let access = Access {
+        let mut access = Access {
             org: OrgId::from_uuid(org).map_err(|_| stored("organizations_id_v7"))?,
-            role: role.parse::<Role>().map_err(|_| stored("app.role"))?,
+            role: parse_role(&role)?,
             require_two_factor: row.require_two_factor.unwrap_or(false),
             two_factor_enabled: row.two_factor_enabled,
         };
-        let tx = TenantTx::scope(tx, access.org, Some(session.user)).await?;
+        let mut tx = TenantTx::scope(tx, access.org, Some(session.user)).await?;
+        if hold {
+            let held: Option<String> = sqlx::query_scalar(HOLD)
+                .bind(access.org.as_uuid())
+                .bind(session.user.as_uuid())
+                .fetch_optional(tx.conn())
+                .await?;
+            match held {
+                Some(role) => access.role = parse_role(&role)?,
+                // Removed in the moment between the lookup and the lock.
+                None => {
+                    tx.commit().await?;
+                    return Ok(Some(Authorization::Stranger { session }));
+                }
+            }
+        }
         Ok(Some(Authorization::Member { session, access, tx }))
     }
 }

@@ -78,7 +78,10 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
             tx.commit().await?;
             return Err(ApiError::NotFound);
         };
-        let (session, access, mut tx) = match state.pool.authorize(&hash.0, &slug, now, session_rules(state)).await? {
+        // A change holds the member's role until it commits; a read only needs its snapshot.
+        let hold = !parts.method.is_safe();
+        let authorized = state.pool.authorize(&hash.0, &slug, now, session_rules(state), hold).await?;
+        let (session, access, mut tx) = match authorized {
             None => return Err(ApiError::Unauthenticated),
             Some(Authorization::Stranger { .. }) => return Err(ApiError::NotFound),
             Some(Authorization::Member { session, access, tx }) => (session, access, tx),

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod audit_trail;
+mod budget;
 mod docs;
 mod health;
 mod login;
@@ -12,6 +13,7 @@ mod password;
 mod register;
 mod sessions;
 mod two_factor;
+mod wire;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
@@ -153,6 +155,34 @@ impl TestApp {
     /// A server on an existing database, hashing with `hasher` (a later release's parameters),
     /// with its settings adjusted by `tune`.
     pub async fn spawn_on(db: TestDb, hasher: PasswordHasher, tune: impl FnOnce(&mut Settings)) -> Self {
+        let pool = db.app_pool(8).await;
+        Self::spawn_with(db, pool, hasher, tune).await
+    }
+
+    /// A server whose pool has `connections` connections.
+    pub async fn spawn_with_pool_size(connections: u32) -> Self {
+        let db = TestDb::new().await;
+        let pool = db.app_pool(connections).await;
+        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}).await
+    }
+
+    /// A server whose pool reaches the database through `wire`, which counts what it says.
+    pub async fn spawn_counted() -> (Self, wire::Wire) {
+        let db = TestDb::new().await;
+        let (wire, options) = wire::Wire::between(&db.app_options()).await;
+        let pool =
+            mos_db::AppPool::connect(mos_db::AppPoolOptions { connect: options, set_role: false, max_connections: 8 })
+                .await
+                .unwrap();
+        (Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}).await, wire)
+    }
+
+    async fn spawn_with(
+        db: TestDb,
+        pool: mos_db::AppPool,
+        hasher: PasswordHasher,
+        tune: impl FnOnce(&mut Settings),
+    ) -> Self {
         let (inbox, smtp) = Inbox::serve();
         let clock = ManualClock::starting_at(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
         let sealer = Sealer::from_base64(&Sealer::generate_key_base64(&mut rand::thread_rng())).unwrap();
@@ -160,7 +190,6 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut settings = Settings { public_url: base.clone(), ..Settings::default() };
         tune(&mut settings);
-        let pool = db.app_pool(8).await;
         let state = AppState::new(
             pool.clone(),
             Arc::new(clock.clone()),

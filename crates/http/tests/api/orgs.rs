@@ -253,3 +253,67 @@ async fn a_denied_attempt_is_recorded_in_the_tenants_audit_trail() {
     );
     assert_eq!(record["metadata"]["path"], "/v1/orgs/acme/audit-logs");
 }
+
+/// The number of `app_user` backends of this test's database waiting on a lock, on any node.
+async fn waiting_on_a_lock(app: &TestApp) -> i64 {
+    let mut conn = app.db.superuser().await;
+    let activity = if mos_db::testing::backend() == mos_db::testing::Backend::Citus {
+        "citus_stat_activity"
+    } else {
+        "pg_stat_activity"
+    };
+    let waiting = format!(
+        "select count(*) from {activity}
+          where datname = current_database() and usename = 'app_user' and wait_event_type = 'Lock'"
+    );
+    sqlx::query_scalar(&waiting).fetch_one(&mut conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_role_change_waits_for_a_change_its_member_was_already_allowed_and_the_next_request_sees_it() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let admin_id = app.get_as(&org.admin, "/v1/me").await.body["id"].as_str().unwrap().to_owned();
+    let org_id = app.get_as(&org.admin, "/v1/orgs/acme").await.body["id"].as_str().unwrap().to_owned();
+
+    // Another transaction holds the organization's row, so that the rename, once authorized,
+    // waits inside its own transaction.
+    let mut blocker = app.db.superuser().await;
+    sqlx::raw_sql("begin; select 1 from app.organizations where slug = 'acme' for update")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let rename = app
+        .http
+        .patch(format!("{}/v1/orgs/acme", app.base))
+        .bearer_auth(&org.admin)
+        .json(&json!({ "name": "Renamed" }));
+    let rename = tokio::spawn(rename.send());
+    while waiting_on_a_lock(&app).await == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // The demotion cannot slip between the rename's check and its change: the member's row is
+    // held until the rename commits.
+    let mut demoter = app.db.superuser().await;
+    let demote = format!(
+        "update app.user_organizations set role = 'VIEWER'
+          where organization_id = '{org_id}' and user_id = '{admin_id}'"
+    );
+    // On Citus the row is on a worker, which hears of the timeout only through `SET LOCAL`.
+    sqlx::raw_sql("set citus.propagate_set_commands = 'local'").execute(&mut demoter).await.unwrap();
+    sqlx::raw_sql("begin").execute(&mut demoter).await.unwrap();
+    sqlx::raw_sql("set local lock_timeout = '200ms'").execute(&mut demoter).await.unwrap();
+    let refused = sqlx::raw_sql(&demote).execute(&mut demoter).await.unwrap_err();
+    assert_eq!(refused.as_database_error().and_then(|e| e.code()).as_deref(), Some("55P03"), "{refused}");
+    sqlx::raw_sql("rollback").execute(&mut demoter).await.unwrap();
+
+    sqlx::raw_sql("rollback").execute(&mut blocker).await.unwrap();
+    assert_eq!(rename.await.unwrap().unwrap().status(), 200);
+
+    // Once the rename has committed, the demotion goes through, and the next change sees it.
+    sqlx::raw_sql(&demote).execute(&mut demoter).await.unwrap();
+    let after = app.call_as("PATCH", &org.admin, "/v1/orgs/acme", json!({ "name": "Again" })).await;
+    assert_eq!(after.status, 403, "{}", after.body);
+    assert_eq!(app.get_as(&org.viewer, "/v1/orgs/acme").await.body["name"], "Renamed");
+}

@@ -201,3 +201,31 @@ async fn disabling_needs_the_password_and_a_current_code() {
     app.inbox.wait_for("ada@example.com", "Two-factor authentication is off", 1).await;
     assert_eq!(app.login("ada@example.com", PASSWORD).await.body["status"], "authenticated");
 }
+
+#[tokio::test]
+async fn no_flow_holds_two_connections_at_once() {
+    // With one connection, a request that asked for a second while holding the first would wait
+    // for itself until the pool gave up, and answer 503.
+    let app = TestApp::spawn_with_pool_size(1).await;
+    let (token, enrollment, _) = enrolled(&app, "ada@example.com").await;
+    app.clock.advance(Duration::seconds(30));
+
+    let challenge = app.login("ada@example.com", PASSWORD).await.body["challenge"].as_str().unwrap().to_owned();
+    let wrong = app.post("/v1/auth/login/two-factor", json!({ "challenge": challenge, "code": "000000" })).await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    let code = code_for(&app, &enrollment, 0);
+    let signed_in = app.post("/v1/auth/login/two-factor", json!({ "challenge": challenge, "code": code })).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+
+    app.clock.advance(Duration::seconds(30));
+    let proof = json!({ "password": PASSWORD, "code": code_for(&app, &enrollment, 0) });
+    assert_eq!(app.post_as(&token, "/v1/me/reauthenticate", proof).await.status, 204);
+    let created = app.post_as(&token, "/v1/orgs", json!({ "slug": "acme", "name": "Acme" })).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(app.get_as(&token, "/v1/orgs/acme/members").await.status, 200);
+
+    app.clock.advance(Duration::seconds(30));
+    let proof = json!({ "password": PASSWORD, "code": code_for(&app, &enrollment, 0) });
+    let disabled = app.post_as(&token, "/v1/me/two-factor/disable", proof).await;
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+}
