@@ -57,15 +57,24 @@ impl Scope {
     }
 }
 
-async fn insert(conn: &mut PgConnection, scope: Scope, scope_id: Option<Uuid>, event: &AuditEvent) -> Result<Uuid> {
-    let id = Uuid::now_v7();
-    let sql = format!(
+fn insert_sql(scope: Scope) -> String {
+    format!(
         "insert into {} ({}, id, actor_user_id, action, resource_type, resource_id, outcome,
                          ip, user_agent, request_id, changes, metadata)
          values ($1, $2, $3, $4, $5, $6, $7::app.audit_outcome, $8, $9, $10, $11, $12)",
         scope.table(),
         scope.column()
-    );
+    )
+}
+
+/// The statement that appends to a tenant's log, public so that `mos bench` can replay it.
+pub fn tenant_insert_sql() -> String {
+    insert_sql(Scope::Tenant)
+}
+
+async fn insert(conn: &mut PgConnection, scope: Scope, scope_id: Option<Uuid>, event: &AuditEvent) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    let sql = insert_sql(scope);
     sqlx::query(&sql)
         .bind(scope_id)
         .bind(id)
@@ -163,7 +172,8 @@ pub struct Filter {
     pub before: Option<(DateTime<Utc>, Uuid)>,
 }
 
-const SEARCH: &str = "select organization_id as scope, id, actor_user_id, action, resource_type, resource_id,
+/// One page of a tenant's log: the statement of the audit trail's list, public for `mos bench`.
+pub const SEARCH: &str = "select organization_id as scope, id, actor_user_id, action, resource_type, resource_id,
         outcome::text as outcome, ip, user_agent, request_id, changes, metadata, created_at
    from app.audit_logs
   where organization_id = $1

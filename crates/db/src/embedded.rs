@@ -65,6 +65,11 @@ impl PgBinaries {
 
     /// Looks in `explicit` (PG_BIN) only when given; otherwise on PATH, then in the newest
     /// `/usr/lib/postgresql/*/bin` (Debian keeps the server binaries off PATH).
+    /// The directory the server binaries are in (its client programs, like `pgbench`, are too).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn locate(explicit: Option<&Path>) -> Result<Self> {
         let candidates: Vec<PathBuf> = match explicit {
             Some(dir) => vec![dir.to_owned()],

@@ -128,12 +128,17 @@ pub async fn create(
     Ok(org)
 }
 
+/// The statements of the hot paths, public so that `mos bench` can replay exactly them.
+pub const GET: &str = "select slug, name, require_two_factor, created_at from app.organizations where id = $1";
+pub const UPDATE: &str = "update app.organizations
+    set name = coalesce($2, name), require_two_factor = coalesce($3, require_two_factor), updated_at = $4
+  where id = $1";
+pub const MEMBERS: &str =
+    "select user_id, email, role::text, joined_at, two_factor_enabled from app.member_directory()";
+
 /// The organization `tx` is scoped to, if it exists.
 pub async fn get(tx: &mut TenantTx) -> Result<Option<Organization>> {
-    let row = sqlx::query("select slug, name, require_two_factor, created_at from app.organizations where id = $1")
-        .bind(tx.org().as_uuid())
-        .fetch_optional(tx.conn())
-        .await?;
+    let row = sqlx::query(GET).bind(tx.org().as_uuid()).fetch_optional(tx.conn()).await?;
     row.map(|row| {
         let slug: String = row.try_get("slug")?;
         let name: String = row.try_get("name")?;
@@ -148,25 +153,44 @@ pub async fn get(tx: &mut TenantTx) -> Result<Option<Organization>> {
     .transpose()
 }
 
-/// Renames the organization and/or sets its two-factor policy.
-pub async fn update(
+/// Renames the organization and/or sets its two-factor policy, and audits what changed, in
+/// `tx`: the organization as it is now, or `None` if it is gone.
+pub async fn change(
     tx: &mut TenantTx,
     name: Option<&OrgName>,
     require_two_factor: Option<bool>,
     now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "update app.organizations
-            set name = coalesce($2, name), require_two_factor = coalesce($3, require_two_factor), updated_at = $4
-          where id = $1",
-    )
-    .bind(tx.org().as_uuid())
-    .bind(name.map(OrgName::as_str))
-    .bind(require_two_factor)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-    Ok(())
+    actor: UserId,
+    source: &RequestSource,
+) -> Result<Option<Organization>> {
+    let Some(before) = get(tx).await? else {
+        return Ok(None);
+    };
+    sqlx::query(UPDATE)
+        .bind(tx.org().as_uuid())
+        .bind(name.map(OrgName::as_str))
+        .bind(require_two_factor)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    let after = Organization {
+        name: name.cloned().unwrap_or_else(|| before.name.clone()),
+        require_two_factor: require_two_factor.unwrap_or(before.require_two_factor),
+        ..before.clone()
+    };
+    let mut updated = AuditEvent::new(events::ORG_UPDATED, events::ORGANIZATION)
+        .actor(actor)
+        .source(source.clone())
+        .resource_id(after.id);
+    if before.name != after.name {
+        updated = updated.change("name", json!(before.name.as_str()), json!(after.name.as_str()));
+    }
+    if before.require_two_factor != after.require_two_factor {
+        updated =
+            updated.change("require_two_factor", json!(before.require_two_factor), json!(after.require_two_factor));
+    }
+    crate::audit::record(tx, &updated).await?;
+    Ok(Some(after))
 }
 
 /// The organization behind `slug` as the user of `tx` may reach it; `None` both for an
@@ -209,9 +233,7 @@ pub async fn add_member(tx: &mut TenantTx, user: UserId, role: Role) -> Result<(
 /// Every member with address and role, oldest membership first.
 pub async fn members(tx: &mut TenantTx) -> Result<Vec<Member>> {
     let rows: Vec<(uuid::Uuid, String, String, DateTime<Utc>, bool)> =
-        sqlx::query_as("select user_id, email, role::text, joined_at, two_factor_enabled from app.member_directory()")
-            .fetch_all(tx.conn())
-            .await?;
+        sqlx::query_as(MEMBERS).fetch_all(tx.conn()).await?;
     rows.into_iter()
         .map(|(user, email, r, joined_at, two_factor_enabled)| {
             Ok(Member {

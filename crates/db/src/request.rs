@@ -44,11 +44,13 @@ struct ContextRow {
     require_two_factor: Option<bool>,
 }
 
-const CONTEXT: &str = "select session_id, user_id, authenticated_at, expires_at, two_factor_enabled,
+/// The request's first statement, public so that `mos bench` can replay exactly it.
+pub const CONTEXT: &str = "select session_id, user_id, authenticated_at, expires_at, two_factor_enabled,
         organization_id, role::text as role, require_two_factor
    from app.request_context($1, $2, $3, $4, $5)";
 
-const HOLD: &str = "select role::text from app.user_organizations
+/// The lock a change takes on its member's row.
+pub const HOLD: &str = "select role::text from app.user_organizations
   where organization_id = $1 and user_id = $2
     for share";
 

@@ -11,7 +11,7 @@ use mos_db::request::Authorization;
 use mos_db::sessions::Live;
 use mos_db::{audit, TenantTx};
 use mos_domain::events::{ACCESS_DENIED, ORGANIZATION};
-use mos_domain::{AuditEvent, OrgId, Outcome, Permission, RequestSource, Slug};
+use mos_domain::{AuditEvent, Outcome, Permission, RequestSource, Slug};
 use serde_json::json;
 
 use crate::extract::{presented_hash, session_rules, Client};
@@ -54,7 +54,6 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
 /// handler's work run in that transaction: a role changed before the check is seen by it, and
 /// a role changed after it cannot undo a change that the check allowed and that commits with it.
 pub struct Authorized<P: Needs> {
-    pub org: OrgId,
     pub session: Live,
     pub source: RequestSource,
     pub tx: TenantTx,
@@ -110,7 +109,7 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
             tx.commit().await?;
             return Err(error);
         }
-        Ok(Self { org: access.org, session, source, tx, _needs: PhantomData })
+        Ok(Self { session, source, tx, _needs: PhantomData })
     }
 }
 

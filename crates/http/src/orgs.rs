@@ -25,7 +25,7 @@ use crate::authorize::{
 use crate::error::Problem;
 use crate::extract::{ApiJson, Authenticated, Client};
 use crate::{mail, ApiError, AppState};
-use mos_domain::events::{self, INVITATION, MEMBERSHIP, ORGANIZATION};
+use mos_domain::events::{self, INVITATION, MEMBERSHIP};
 
 pub const INVITATION_VALIDITY: Duration = Duration::days(7);
 
@@ -238,18 +238,16 @@ async fn update_org(
         ));
     }
     let mut tx = auth.tx;
-    let before = current(&mut tx).await?;
-    orgs::update(&mut tx, name.as_ref(), body.require_two_factor, state.clock.now()).await?;
-    let after = current(&mut tx).await?;
-    let mut updated = event(events::ORG_UPDATED, ORGANIZATION, auth.session.user, &auth.source).resource_id(auth.org);
-    if before.name != after.name {
-        updated = updated.change("name", json!(before.name.as_str()), json!(after.name.as_str()));
-    }
-    if before.require_two_factor != after.require_two_factor {
-        updated =
-            updated.change("require_two_factor", json!(before.require_two_factor), json!(after.require_two_factor));
-    }
-    audit::record(&mut tx, &updated).await?;
+    let after = orgs::change(
+        &mut tx,
+        name.as_ref(),
+        body.require_two_factor,
+        state.clock.now(),
+        auth.session.user,
+        &auth.source,
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     Ok(Json(after.into()))
 }

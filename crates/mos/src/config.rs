@@ -118,6 +118,14 @@ pub struct Identity {
 }
 
 impl Settings {
+    /// The directory of the PostgreSQL binaries that was asked for, if any.
+    pub fn pg_bin(&self) -> Option<&Path> {
+        match &self.database {
+            DatabaseConfig::Embedded { pg_bin, .. } => pg_bin.as_deref(),
+            DatabaseConfig::External { .. } => None,
+        }
+    }
+
     /// The defaults under the merged layers.
     pub fn resolve(layer: Layer) -> Self {
         let data_dir = layer.data_dir.unwrap_or_else(|| PathBuf::from(".mos"));

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use anyhow::Context;
 use mos_db::embedded::{self, Cluster, PgBinaries, Tuning};
 use mos_db::{migrate, AppPool, AppPoolOptions, PgConnectOptions, APP_ROLE};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::{ConnectOptions, PgConnection};
 
 use crate::config::{DatabaseConfig, Settings};
@@ -17,8 +17,41 @@ pub struct Database {
 }
 
 enum Kind {
-    Embedded { cluster: Cluster, started_here: bool },
-    External { admin: Box<PgConnectOptions>, app: Option<Box<PgConnectOptions>> },
+    Embedded {
+        cluster: Cluster,
+        started_here: bool,
+    },
+    External {
+        admin: Box<PgConnectOptions>,
+        app: Option<Box<PgConnectOptions>>,
+        urls: (SecretString, Option<SecretString>),
+    },
+}
+
+/// `url` with its path naming `database` instead.
+fn on_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{database}", &base[..authority_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// Percent-encodes everything but unreserved characters, for a socket path in a URL.
+fn encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn parse_url(url: &str, name: &str) -> anyhow::Result<PgConnectOptions> {
@@ -47,6 +80,7 @@ impl Database {
                     .as_ref()
                     .map(|u| parse_url(u.expose_secret(), "MOS_APP_DATABASE_URL").map(Box::new))
                     .transpose()?,
+                urls: (admin.clone(), app.clone()),
             },
         };
         Ok(Self { kind, pool_size: settings.pool_size })
@@ -91,7 +125,7 @@ impl Database {
         let (connect, set_role) = match &self.kind {
             Kind::Embedded { cluster, .. } => (cluster.connect_options(APP_ROLE, embedded::DATABASE), false),
             Kind::External { app: Some(app), .. } => (PgConnectOptions::clone(app), false),
-            Kind::External { admin, app: None } => {
+            Kind::External { admin, app: None, .. } => {
                 tracing::warn!("MOS_APP_DATABASE_URL is not set: logging in with DATABASE_URL and switching to app_user; a login as app_user itself is safer");
                 (PgConnectOptions::clone(admin), true)
             }
@@ -104,6 +138,28 @@ impl Database {
         AppPool::connect(options).await.context("connecting the application pool")
     }
 
+    /// URLs of another database of the same server, for a process that `mos bench` starts: the
+    /// administrator's, and `app_user`'s when it logs in itself.
+    pub fn urls_on(&self, database: &str) -> (SecretString, Option<SecretString>) {
+        match &self.kind {
+            Kind::Embedded { cluster, .. } => {
+                let options = cluster.connect_options(embedded::SUPERUSER, database);
+                let socket = options.get_socket().map(|s| encoded(&s.display().to_string())).unwrap_or_default();
+                let url = |user: &str| {
+                    SecretString::from(format!(
+                        "postgres://{user}@localhost/{database}?host={socket}&port={}",
+                        options.get_port()
+                    ))
+                };
+                (url(embedded::SUPERUSER), Some(url(APP_ROLE)))
+            }
+            Kind::External { urls: (admin, app), .. } => (
+                SecretString::from(on_database(admin.expose_secret(), database)),
+                app.as_ref().map(|u| SecretString::from(on_database(u.expose_secret(), database))),
+            ),
+        }
+    }
+
     pub async fn close(self) {
         Self::close_kind(&self.kind).await;
     }
@@ -114,5 +170,20 @@ impl Database {
                 tracing::error!(error = %e, "stopping the embedded PostgreSQL failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_database;
+
+    #[test]
+    fn a_url_is_pointed_at_another_database() {
+        assert_eq!(
+            on_database("postgres://u:p@h:5432/mos?sslmode=require", "x"),
+            "postgres://u:p@h:5432/x?sslmode=require"
+        );
+        assert_eq!(on_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(on_database("postgresql://h/db", "x"), "postgresql://h/x");
     }
 }

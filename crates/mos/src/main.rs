@@ -99,6 +99,10 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Measure the request path, row-level security, audit appends and sign-ins against their
+    /// baselines (pgbench replaying the same statements, RLS off, plain appends, raw argon2id),
+    /// in a scratch database on the configured server; prints one Markdown table.
+    Bench(bench::Args),
     /// The organizations' tamper-evident audit trails.
     Audit {
         #[command(subcommand)]
@@ -129,15 +133,6 @@ enum AuditCommand {
     /// Seal every committed record that awaits its place in its organization's chain, once
     /// (`serve` does this continuously).
     Seal,
-    /// Measure chained against plain appends, in a scratch database on the configured server.
-    Bench {
-        /// Seconds per measured run.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        /// Concurrent writers (and tenants, in the many-tenants run).
-        #[arg(long, default_value_t = 16)]
-        writers: usize,
-    },
 }
 
 #[derive(Subcommand)]
@@ -202,6 +197,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
         Command::Db { command: DbCommand::Distribute } => db_distribute(&db).await,
         Command::Audit { command } => audit(&db, &settings, command).await,
+        Command::Bench(args) => {
+            let pg_bin = mos_db::embedded::PgBinaries::locate(settings.pg_bin()).ok();
+            bench::run(&db, args, pg_bin.as_ref().map(|b| b.dir())).await.map(|()| ExitCode::SUCCESS)
+        }
     };
     db.close().await;
     result
@@ -267,10 +266,6 @@ async fn audit(db: &Database, settings: &Settings, command: AuditCommand) -> any
         AuditCommand::Seal => {
             let sweep = audit_cmd::seal(db).await?;
             println!("sealed {} record(s) of {} organization(s)", sweep.sealed, sweep.tenants);
-            Ok(ExitCode::SUCCESS)
-        }
-        AuditCommand::Bench { seconds, writers } => {
-            bench::run(db, seconds, writers).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

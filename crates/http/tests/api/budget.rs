@@ -56,8 +56,8 @@ const BUDGETS: &[Budget] = &[
         method: "PATCH",
         path: "/v1/orgs/acme",
         body: Some(r#"{"name": "Acme Renamed"}"#),
-        statements: 10,
-        round_trips: 9,
+        statements: 9,
+        round_trips: 8,
     },
 ];
 

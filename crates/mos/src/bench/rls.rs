@@ -1,0 +1,86 @@
+//! What row-level security costs: a tenant's audit page and its count read as `app_user`
+//! through a [`mos_db::TenantTx`], against the same statements in the same transaction shape
+//! as the administrator, whom RLS does not apply to. And whether that read stays as fast with
+//! ten thousand tenants as with ten.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mos_db::{audit, AppPool};
+use mos_domain::OrgId;
+use rand::Rng;
+use sqlx::{Executor, PgPool};
+
+use super::measure::{self, Run};
+
+pub const COUNT: &str = "select count(*) from app.audit_logs where organization_id = $1";
+const PAGE: i64 = 21;
+
+/// The ids of the organizations whose slug starts with `prefix`, in creation order.
+pub async fn tenants(admin: &PgPool, prefix: &str) -> anyhow::Result<Vec<OrgId>> {
+    let ids: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select id from app.organizations where slug like $1 || '%' order by id")
+            .bind(prefix)
+            .fetch_all(admin)
+            .await?;
+    ids.into_iter().map(|id| Ok(OrgId::from_uuid(id)?)).collect()
+}
+
+/// The page and the count as `app_user`, in the tenant's transaction.
+pub async fn with_rls(
+    pool: &AppPool,
+    tenants: Arc<Vec<OrgId>>,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Run> {
+    let pool = pool.clone();
+    measure::drive(clients, duration, None, move |_, _| {
+        let (pool, tenants) = (pool.clone(), tenants.clone());
+        async move {
+            let org = tenants[rand::thread_rng().gen_range(0..tenants.len())];
+            let mut tx = pool.begin_tenant(org, None).await?;
+            audit::search(&mut tx, &audit::Filter::default(), PAGE).await?;
+            let _: i64 = sqlx::query_scalar(COUNT).bind(org.as_uuid()).fetch_one(tx.conn()).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// The same statements and transaction shape as the administrator, past RLS.
+pub async fn without_rls(
+    admin: &PgPool,
+    tenants: Arc<Vec<OrgId>>,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Run> {
+    let admin = admin.clone();
+    measure::drive(clients, duration, None, move |_, _| {
+        let (admin, tenants) = (admin.clone(), tenants.clone());
+        async move {
+            let org = tenants[rand::thread_rng().gen_range(0..tenants.len())];
+            let mut tx = admin.begin().await?;
+            tx.execute(format!("set local app.current_tenant_id = '{org}'").as_str()).await?;
+            let (no_id, no_text, no_time) = (None::<uuid::Uuid>, None::<&str>, None::<chrono::DateTime<chrono::Utc>>);
+            // The list's statement with no filter: the same parameters `audit::search` binds.
+            sqlx::query(audit::SEARCH)
+                .bind(org.as_uuid())
+                .bind(no_id)
+                .bind(no_text)
+                .bind(no_text)
+                .bind(no_text)
+                .bind(no_time)
+                .bind(no_time)
+                .bind(no_time)
+                .bind(no_id)
+                .bind(PAGE)
+                .fetch_all(&mut *tx)
+                .await?;
+            let _: i64 = sqlx::query_scalar(COUNT).bind(org.as_uuid()).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    })
+    .await
+}
