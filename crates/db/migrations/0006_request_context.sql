@@ -9,7 +9,7 @@
 -- never queue behind each other's transactions to note the same activity.
 --
 -- Replaces `session_touch` (a write on every request) and `org_access` (a transaction of its
--- own). Those stay defined and unused: dropping them on Citus would need the definer's own
+-- own), and makes the member directory's cost that of the organization's members alone. Those stay defined and unused: dropping them on Citus would need the definer's own
 -- connection on every worker, as migration 5 explains.
 
 set local citus.enable_ddl_propagation = off;
@@ -72,6 +72,29 @@ $$;
 
 revoke all on function app.request_context(bytea, text, timestamptz, interval, interval) from public;
 grant execute on function app.request_context(bytea, text, timestamptz, interval, interval) to app_user;
+
+-- The member directory looks each member up by primary key. As a join, the planner hashed the
+-- whole `users` table for every listing (a sequential scan of every user of every tenant, for
+-- fifty members of one): the cost grew with the platform, not with the organization.
+create or replace function app.member_directory()
+    returns table (user_id uuid, email text, role app.role, joined_at timestamptz, two_factor_enabled boolean)
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+    as $$
+declare
+    v_org uuid := app.current_tenant_id();
+begin
+    return query
+        select m.user_id,
+               (select u.email from app.users u where u.id = m.user_id),
+               m.role,
+               m.created_at,
+               (select u.totp_enabled_at is not null from app.users u where u.id = m.user_id)
+          from app.user_organizations m
+         where m.organization_id = v_org
+         order by m.created_at, m.user_id;
+end
+$$;
 
 set local role mos_owner;
 revoke create on schema app from mos_definer;

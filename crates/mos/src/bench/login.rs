@@ -29,7 +29,9 @@ pub async fn raw_verify(hash: &str, duration: Duration) -> anyhow::Result<Run> {
     .await
 }
 
-/// `clients` sign-ins at a time through the API, each as another member from another address.
+/// `clients` sign-ins at a time through the API, each client as its own member (so that no two
+/// attempts on one account overlap, which its limit would count), each attempt from another
+/// address (as if through a proxy).
 pub async fn storm(
     base: &str,
     orgs: usize,
@@ -43,8 +45,8 @@ pub async fn storm(
     measure::drive(clients, duration, Some(server), move |c, n| {
         let (client, base) = (client.clone(), base.clone());
         async move {
+            let (i, m) = (c % orgs, (c / orgs) % members.max(1));
             let k = c as u64 * 1_000_003 + n;
-            let (i, m) = ((k as usize) % orgs, (k as usize / orgs) % members.max(1));
             let response = client
                 .post(format!("{base}/v1/auth/login"))
                 .header("x-forwarded-for", format!("10.{}.{}.{}", (k >> 16) & 255, (k >> 8) & 255, k & 255))

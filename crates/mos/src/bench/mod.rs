@@ -58,6 +58,23 @@ pub struct Args {
     /// Concurrent sign-ins of the login storm.
     #[arg(long, default_value_t = 100)]
     logins: usize,
+    /// Which cases to run.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "mix,rls,logins,append,scaling")]
+    cases: Vec<Case>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    /// The request mix through HTTP and the data layer, against pgbench.
+    Mix,
+    /// Row-level security on against off.
+    Rls,
+    /// Sign-ins against raw password verification; other requests during a storm of them.
+    Logins,
+    /// Chained against plain audit appends.
+    Append,
+    /// The same read with more and more tenants.
+    Scaling,
 }
 
 /// A bound on a ratio, and which side of it is good.
@@ -190,9 +207,15 @@ async fn measure_all(
     let mut admin = admin_options.connect().await?;
     migrate::run(&mut admin).await?;
     let pool = db.app_pool_on(Some(name), (clients.max(args.writers) + 2) as u32).await?;
-    let admin_pool = PgPoolOptions::new().max_connections(clients as u32).connect_with(admin_options.clone()).await?;
+    let admin_pool = PgPoolOptions::new()
+        .max_connections(clients as u32)
+        // As the application pool: no ping before each use.
+        .test_before_acquire(false)
+        .connect_with(admin_options.clone())
+        .await?;
 
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let storm_size = args.logins.clamp(1, orgs * args.members.max(1));
     let hash = PasswordHasher::new(cpus).hash(SecretString::from(login::PASSWORD.to_owned())).await?;
     eprintln!("building {orgs} organizations × {} members and {} audit records...", args.members, args.records);
     data::build(&mut admin, &pool, orgs, args.members, args.records, &hash).await?;
@@ -204,141 +227,161 @@ async fn measure_all(
     let baseline = || mix::baseline(&pgbench_url, app_url.is_some(), pg_bin, orgs, clients, duration);
     let mut rows = Vec::new();
 
-    eprintln!("request mix: HTTP, data layer and pgbench...");
-    mix::baseline(&pgbench_url, app_url.is_some(), pg_bin, orgs, clients, warm_up).await?;
-    mix::http(&server.base, orgs, clients, warm_up, server.pid).await?;
-    mix::data_layer(&pool, orgs, clients, warm_up).await?;
-    let (pg_http, http) =
-        interleaved(args.rounds, baseline, || mix::http(&server.base, orgs, clients, duration, server.pid)).await?;
-    let peak = measure::memory_mib(server.pid);
-    rows.push(throughput("HTTP mix vs pgbench (same statements)", &pg_http, &http, Target::AtLeast(0.6)));
-    let (pg_data, data_layer) =
-        interleaved(args.rounds, baseline, || mix::data_layer(&pool, orgs, clients, duration)).await?;
-    rows.push(throughput("Data layer mix vs pgbench", &pg_data, &data_layer, Target::AtLeast(0.9)));
-
-    eprintln!("row-level security...");
-    let tenants = Arc::new(rls::tenants(&admin_pool, "bench-").await?);
-    rls::without_rls(&admin_pool, tenants.clone(), clients, warm_up).await?;
-    rls::with_rls(&pool, tenants.clone(), clients, warm_up).await?;
-    let (off, on) = interleaved(
-        args.rounds,
-        || rls::without_rls(&admin_pool, tenants.clone(), clients, duration),
-        || rls::with_rls(&pool, tenants.clone(), clients, duration),
-    )
-    .await?;
-    let mut row = throughput(
-        &format!("RLS: audit page + count, {orgs} tenants, {} records (cost: RLS off / on)", args.records),
-        &off,
-        &on,
-        Target::AtMost(1.10),
-    );
-    row.ratio = Some((off.rate() / on.rate().max(f64::EPSILON), Target::AtMost(1.10)));
-    rows.push(row);
-
-    eprintln!("sign-ins...");
-    let raw = login::raw_verify(&hash, duration).await?;
-    let logins = login::storm(&server.base, orgs, args.members, args.logins, duration, server.pid).await?;
-    rows.push(throughput(
-        &format!("Logins/s ({} at once) vs raw argon2id verifications on {cpus} cores", args.logins),
-        &raw,
-        &logins,
-        Target::AtLeast(0.9),
-    ));
-    let calm = login::me(&server.base, duration, server.pid).await?;
-    let (stormy, _) = tokio::join!(
-        login::me(&server.base, duration, server.pid),
-        login::storm(&server.base, orgs, args.members, args.logins, duration, server.pid)
-    );
-    let stormy = stormy?;
-    rows.push(Row {
-        case: format!("GET /v1/me p99 during {} concurrent logins vs without", args.logins),
-        baseline: format!("{:.2} ms", calm.percentile(99.0)),
-        ours: format!("{:.2} ms", stormy.percentile(99.0)),
-        ratio: Some((stormy.percentile(99.0) / calm.percentile(99.0).max(f64::EPSILON), Target::AtMost(2.0))),
-        latency: format!("{} (without {})", latency_text(&stormy), latency_text(&calm)),
-        cpu: cpu_text(&stormy, Some(&calm)),
-    });
-    let idle = measure::memory_mib(server.pid);
-    server.stop().await?;
-    if let (Some((_, peak)), Some((idle, _))) = (peak, idle) {
-        rows.push(Row {
-            case: "mos serve resident memory: peak during the HTTP mix, then idle after the logins".into(),
-            baseline: String::new(),
-            ours: format!("{peak:.0} MiB peak, {idle:.0} MiB idle"),
-            ratio: None,
-            latency: String::new(),
-            cpu: String::new(),
-        });
+    let wants = |case: Case| args.cases.contains(&case);
+    if wants(Case::Mix) {
+        eprintln!("request mix: HTTP, data layer and pgbench...");
+        mix::baseline(&pgbench_url, app_url.is_some(), pg_bin, orgs, clients, warm_up).await?;
+        mix::http(&server.base, orgs, clients, warm_up, server.pid).await?;
+        mix::data_layer(&pool, orgs, clients, warm_up).await?;
+        let (pg_http, http) =
+            interleaved(args.rounds, baseline, || mix::http(&server.base, orgs, clients, duration, server.pid)).await?;
+        let peak = measure::memory_mib(server.pid);
+        rows.push(throughput("HTTP mix vs pgbench (same statements)", &pg_http, &http, Target::AtLeast(0.6)));
+        let (pg_data, data_layer) =
+            interleaved(args.rounds, baseline, || mix::data_layer(&pool, orgs, clients, duration)).await?;
+        rows.push(throughput("Data layer mix vs pgbench", &pg_data, &data_layer, Target::AtLeast(0.9)));
+        if let Some((_, peak)) = peak {
+            rows.push(Row {
+                case: "mos serve resident memory, peak during the HTTP mix".into(),
+                baseline: String::new(),
+                ours: format!("{peak:.0} MiB"),
+                ratio: None,
+                latency: String::new(),
+                cpu: String::new(),
+            });
+        }
     }
 
-    eprintln!("audit appends...");
-    append::prepare(&mut admin).await?;
-    sqlx::query(
-        "insert into app.organizations (id, slug, name)
-         select public.bench_uuid7(), 'append-' || i, 'Append ' || i from generate_series(0, $1 - 1) i",
-    )
-    .bind(args.writers.max(1) as i64)
-    .execute(&mut admin)
-    .await?;
-    let writers = args.writers.max(1);
-    let many = Arc::new(rls::tenants(&admin_pool, "append-").await?);
-    let one = Arc::new(many[..1].to_vec());
-    for (label, tenants, target) in [
-        (format!("Audit append, 1 tenant × {writers} writers: chained vs plain"), one, 0.8),
-        (format!("Audit append, {writers} tenants × 1 writer: chained vs plain"), many, 0.85),
-    ] {
-        append::plain(&pool, tenants.clone(), writers, warm_up).await?;
-        let lag = Arc::new(std::sync::Mutex::new(Duration::ZERO));
-        let (plain, chained) = interleaved(
+    if wants(Case::Rls) {
+        eprintln!("row-level security...");
+        let tenants = Arc::new(rls::tenants(&admin_pool, "bench-").await?);
+        rls::without_rls(&admin_pool, tenants.clone(), clients, warm_up).await?;
+        rls::with_rls(&pool, tenants.clone(), clients, warm_up).await?;
+        let (off, on) = interleaved(
             args.rounds,
-            || append::plain(&pool, tenants.clone(), writers, duration),
-            || {
-                let (pool, tenants, lag) = (pool.clone(), tenants.clone(), lag.clone());
-                async move {
-                    let (run, sealed_after) = append::chained(&pool, tenants, writers, duration).await?;
-                    let mut longest = lag.lock().map_err(|_| anyhow::anyhow!("a measurement panicked"))?;
-                    *longest = (*longest).max(sealed_after);
-                    Ok(run)
-                }
-            },
+            || rls::without_rls(&admin_pool, tenants.clone(), clients, duration),
+            || rls::with_rls(&pool, tenants.clone(), clients, duration),
         )
         .await?;
-        let mut row = throughput(&label, &plain, &chained, Target::AtLeast(target));
-        let lag = *lag.lock().map_err(|_| anyhow::anyhow!("a measurement panicked"))?;
-        row.ours = format!("{} (sealed {} ms after)", row.ours, lag.as_millis());
+        let mut row = throughput(
+            &format!("RLS: audit page + count, {orgs} tenants, {} records (cost: RLS off / on)", args.records),
+            &off,
+            &on,
+            Target::AtMost(1.10),
+        );
+        row.ratio = Some((off.rate() / on.rate().max(f64::EPSILON), Target::AtMost(1.10)));
         rows.push(row);
     }
 
-    eprintln!("tenants scaling...");
-    let mut have = 0;
-    let mut steps = Vec::new();
-    for &step in &args.tenant_steps {
-        data::add_scale_tenants(&mut admin, &pool, have, step, args.rows_per_tenant).await?;
-        have = have.max(step);
-        let tenants = Arc::new(rls::tenants(&admin_pool, "scale-").await?);
-        rls::with_rls(&pool, tenants.clone(), clients, warm_up).await?;
-        let run = rls::with_rls(&pool, tenants, clients, duration).await?;
+    if wants(Case::Logins) {
+        eprintln!("sign-ins...");
+        let raw = login::raw_verify(&hash, duration).await?;
+        let logins = login::storm(&server.base, orgs, args.members, storm_size, duration, server.pid).await?;
+        rows.push(throughput(
+            &format!("Logins/s ({storm_size} at once) vs raw argon2id verifications on {cpus} cores"),
+            &raw,
+            &logins,
+            Target::AtLeast(0.9),
+        ));
+        let calm = login::me(&server.base, duration, server.pid).await?;
+        let (stormy, _) = tokio::join!(
+            login::me(&server.base, duration, server.pid),
+            login::storm(&server.base, orgs, args.members, storm_size, duration, server.pid)
+        );
+        let stormy = stormy?;
         rows.push(Row {
-            case: format!("Audit page + count with RLS, {step} tenants × {} records", args.rows_per_tenant),
-            baseline: String::new(),
-            ours: format!("{:.0}/s", run.rate()),
-            ratio: None,
-            latency: latency_text(&run),
-            cpu: cpu_text(&run, None),
+            case: format!("GET /v1/me p99 during {storm_size} concurrent logins vs without"),
+            baseline: format!("{:.2} ms", calm.percentile(99.0)),
+            ours: format!("{:.2} ms", stormy.percentile(99.0)),
+            ratio: Some((stormy.percentile(99.0) / calm.percentile(99.0).max(f64::EPSILON), Target::AtMost(2.0))),
+            latency: format!("{} (without {})", latency_text(&stormy), latency_text(&calm)),
+            cpu: cpu_text(&stormy, Some(&calm)),
         });
-        steps.push(run);
+        if let Some((idle, _)) = measure::memory_mib(server.pid) {
+            rows.push(Row {
+                case: "mos serve resident memory, idle after the sign-ins".into(),
+                baseline: String::new(),
+                ours: format!("{idle:.0} MiB"),
+                ratio: None,
+                latency: String::new(),
+                cpu: String::new(),
+            });
+        }
     }
-    if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
-        let p50 = last.percentile(50.0) / first.percentile(50.0).max(f64::EPSILON);
-        let p99 = last.percentile(99.0) / first.percentile(99.0).max(f64::EPSILON);
-        rows.push(Row {
-            case: "Tenants scaling: largest vs smallest, p50 and p99 (worse of the two)".into(),
-            baseline: format!("{:.2} / {:.2} ms", first.percentile(50.0), first.percentile(99.0)),
-            ours: format!("{:.2} / {:.2} ms", last.percentile(50.0), last.percentile(99.0)),
-            ratio: Some((p50.max(p99), Target::AtMost(1.2))),
-            latency: String::new(),
-            cpu: String::new(),
-        });
+    server.stop().await?;
+
+    if wants(Case::Append) {
+        eprintln!("audit appends...");
+        append::prepare(&mut admin).await?;
+        sqlx::query(
+            "insert into app.organizations (id, slug, name)
+         select public.bench_uuid7(), 'append-' || i, 'Append ' || i from generate_series(0, $1 - 1) i",
+        )
+        .bind(args.writers.max(1) as i64)
+        .execute(&mut admin)
+        .await?;
+        let writers = args.writers.max(1);
+        let many = Arc::new(rls::tenants(&admin_pool, "append-").await?);
+        let one = Arc::new(many[..1].to_vec());
+        for (label, tenants, target) in [
+            (format!("Audit append, 1 tenant × {writers} writers: chained vs plain"), one, 0.8),
+            (format!("Audit append, {writers} tenants × 1 writer: chained vs plain"), many, 0.85),
+        ] {
+            append::plain(&pool, tenants.clone(), writers, warm_up).await?;
+            let lag = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+            let (plain, chained) = interleaved(
+                args.rounds,
+                || append::plain(&pool, tenants.clone(), writers, duration),
+                || {
+                    let (pool, tenants, lag) = (pool.clone(), tenants.clone(), lag.clone());
+                    async move {
+                        let (run, sealed_after) = append::chained(&pool, tenants, writers, duration).await?;
+                        let mut longest = lag.lock().map_err(|_| anyhow::anyhow!("a measurement panicked"))?;
+                        *longest = (*longest).max(sealed_after);
+                        Ok(run)
+                    }
+                },
+            )
+            .await?;
+            let mut row = throughput(&label, &plain, &chained, Target::AtLeast(target));
+            let lag = *lag.lock().map_err(|_| anyhow::anyhow!("a measurement panicked"))?;
+            row.ours = format!("{} (sealed {} ms after)", row.ours, lag.as_millis());
+            rows.push(row);
+        }
+    }
+
+    if wants(Case::Scaling) {
+        eprintln!("tenants scaling...");
+        let mut have = 0;
+        let mut steps = Vec::new();
+        for &step in &args.tenant_steps {
+            data::add_scale_tenants(&mut admin, &pool, have, step, args.rows_per_tenant).await?;
+            have = have.max(step);
+            let tenants = Arc::new(rls::tenants(&admin_pool, "scale-").await?);
+            rls::with_rls(&pool, tenants.clone(), clients, warm_up).await?;
+            let run = rls::with_rls(&pool, tenants, clients, duration).await?;
+            rows.push(Row {
+                case: format!("Audit page + count with RLS, {step} tenants × {} records", args.rows_per_tenant),
+                baseline: String::new(),
+                ours: format!("{:.0}/s", run.rate()),
+                ratio: None,
+                latency: latency_text(&run),
+                cpu: cpu_text(&run, None),
+            });
+            steps.push(run);
+        }
+        if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
+            let p50 = last.percentile(50.0) / first.percentile(50.0).max(f64::EPSILON);
+            let p99 = last.percentile(99.0) / first.percentile(99.0).max(f64::EPSILON);
+            rows.push(Row {
+                case: "Tenants scaling: largest vs smallest, p50 and p99 (worse of the two)".into(),
+                baseline: format!("{:.2} / {:.2} ms", first.percentile(50.0), first.percentile(99.0)),
+                ours: format!("{:.2} / {:.2} ms", last.percentile(50.0), last.percentile(99.0)),
+                ratio: Some((p50.max(p99), Target::AtMost(1.2))),
+                latency: String::new(),
+                cpu: String::new(),
+            });
+        }
     }
 
     pool.close().await;

@@ -26,6 +26,27 @@ pub async fn tenants(admin: &PgPool, prefix: &str) -> anyhow::Result<Vec<OrgId>>
     ids.into_iter().map(|id| Ok(OrgId::from_uuid(id)?)).collect()
 }
 
+/// The page (the list's statement with no filter: the parameters `audit::search` binds) and the
+/// count, fetched alike on both sides so that only row-level security differs.
+async fn page_and_count(conn: &mut sqlx::PgConnection, org: OrgId) -> anyhow::Result<()> {
+    let (no_id, no_text, no_time) = (None::<uuid::Uuid>, None::<&str>, None::<chrono::DateTime<chrono::Utc>>);
+    sqlx::query(audit::SEARCH)
+        .bind(org.as_uuid())
+        .bind(no_id)
+        .bind(no_text)
+        .bind(no_text)
+        .bind(no_text)
+        .bind(no_time)
+        .bind(no_time)
+        .bind(no_time)
+        .bind(no_id)
+        .bind(PAGE)
+        .fetch_all(&mut *conn)
+        .await?;
+    let _: i64 = sqlx::query_scalar(COUNT).bind(org.as_uuid()).fetch_one(&mut *conn).await?;
+    Ok(())
+}
+
 /// The page and the count as `app_user`, in the tenant's transaction.
 pub async fn with_rls(
     pool: &AppPool,
@@ -39,8 +60,7 @@ pub async fn with_rls(
         async move {
             let org = tenants[rand::thread_rng().gen_range(0..tenants.len())];
             let mut tx = pool.begin_tenant(org, None).await?;
-            audit::search(&mut tx, &audit::Filter::default(), PAGE).await?;
-            let _: i64 = sqlx::query_scalar(COUNT).bind(org.as_uuid()).fetch_one(tx.conn()).await?;
+            page_and_count(tx.conn(), org).await?;
             tx.commit().await?;
             Ok(())
         }
@@ -62,22 +82,7 @@ pub async fn without_rls(
             let org = tenants[rand::thread_rng().gen_range(0..tenants.len())];
             let mut tx = admin.begin().await?;
             tx.execute(format!("set local app.current_tenant_id = '{org}'").as_str()).await?;
-            let (no_id, no_text, no_time) = (None::<uuid::Uuid>, None::<&str>, None::<chrono::DateTime<chrono::Utc>>);
-            // The list's statement with no filter: the same parameters `audit::search` binds.
-            sqlx::query(audit::SEARCH)
-                .bind(org.as_uuid())
-                .bind(no_id)
-                .bind(no_text)
-                .bind(no_text)
-                .bind(no_text)
-                .bind(no_time)
-                .bind(no_time)
-                .bind(no_time)
-                .bind(no_id)
-                .bind(PAGE)
-                .fetch_all(&mut *tx)
-                .await?;
-            let _: i64 = sqlx::query_scalar(COUNT).bind(org.as_uuid()).fetch_one(&mut *tx).await?;
+            page_and_count(&mut tx, org).await?;
             tx.commit().await?;
             Ok(())
         }

@@ -18,7 +18,7 @@ fn on_the_embedded_default_migrate_seed_and_check_work_and_repeat_safely() {
         "applied 0001_foundation\napplied 0002_identity\napplied 0003_organizations\napplied 0004_audit_chain\napplied 0005_citus_plannable\napplied 0006_request_context\n"
     );
     let out = run(&["migrate"]);
-    assert_eq!(text(&out).0, "schema is up to date (5 migrations)\n");
+    assert_eq!(text(&out).0, "schema is up to date (6 migrations)\n");
 
     let out = run(&["seed"]);
     let (stdout, _) = text(&out);
