@@ -172,43 +172,70 @@ pub struct Filter {
     pub before: Option<(DateTime<Utc>, Uuid)>,
 }
 
-/// One page of a tenant's log: the statement of the audit trail's list, public for `mos bench`.
-pub const SEARCH: &str = "select organization_id as scope, id, actor_user_id, action, resource_type, resource_id,
+const SEARCH_COLUMNS: &str = "select organization_id as scope, id, actor_user_id, action, resource_type, resource_id,
         outcome::text as outcome, ip, user_agent, request_id, changes, metadata, created_at
-   from app.audit_logs
-  where organization_id = $1
-    and ($2::uuid is null or actor_user_id = $2)
-    and ($3::text is null or action = $3)
-    and ($4::text is null or resource_type = $4)
-    and ($5::text is null or resource_id = $5)
-    and ($6::timestamptz is null or created_at >= $6)
-    and ($7::timestamptz is null or created_at < $7)
-    and ($8::timestamptz is null or (created_at, id) < ($8, $9))
-  order by created_at desc, id desc
-  limit $10";
+   from app.audit_logs";
+
+/// The list's statement for the filters that are set, and only those: `$1` is the tenant, then
+/// each filter in the order of [`Filter`]'s fields, the limit last. One statement per
+/// combination, each with a plan PostgreSQL can cache; a single statement with
+/// `($n is null or ...)` for every filter was planned anew on every execution, since no cached
+/// plan fits every combination (public for `mos bench`, which replays it).
+pub fn search_sql(filter: &Filter) -> String {
+    let mut conditions = vec!["organization_id = $1".to_owned()];
+    let mut next = 2;
+    let mut add = |condition: &str, params: usize| {
+        let numbers: Vec<String> = (next..next + params).map(|n| format!("${n}")).collect();
+        conditions.push(condition.replace("{}", &numbers.join(", ")));
+        next += params;
+    };
+    let present = [
+        (filter.actor.is_some(), "actor_user_id = {}", 1),
+        (filter.action.is_some(), "action = {}", 1),
+        (filter.resource_type.is_some(), "resource_type = {}", 1),
+        (filter.resource_id.is_some(), "resource_id = {}", 1),
+        (filter.from.is_some(), "created_at >= {}", 1),
+        (filter.to.is_some(), "created_at < {}", 1),
+        (filter.before.is_some(), "(created_at, id) < ({})", 2),
+    ];
+    for (set, condition, params) in present {
+        if set {
+            add(condition, params);
+        }
+    }
+    format!(
+        "{SEARCH_COLUMNS}\n  where {}\n  order by created_at desc, id desc\n  limit ${next}",
+        conditions.join(" and ")
+    )
+}
 
 fn search_query<'q>(
+    sql: &'q str,
     org: Uuid,
     filter: &'q Filter,
     limit: i64,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(SEARCH)
-        .bind(org)
-        .bind(filter.actor)
-        .bind(filter.action.as_deref())
-        .bind(filter.resource_type.as_deref())
-        .bind(filter.resource_id.as_deref())
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(filter.before.map(|(at, _)| at))
-        .bind(filter.before.map(|(_, id)| id))
-        .bind(limit)
+    let mut query = sqlx::query(sql).bind(org);
+    if let Some(actor) = filter.actor {
+        query = query.bind(actor);
+    }
+    for text in [&filter.action, &filter.resource_type, &filter.resource_id].into_iter().flatten() {
+        query = query.bind(text.as_str());
+    }
+    for at in [filter.from, filter.to].into_iter().flatten() {
+        query = query.bind(at);
+    }
+    if let Some((at, id)) = filter.before {
+        query = query.bind(at).bind(id);
+    }
+    query.bind(limit)
 }
 
 /// One page of the tenant's records matching `filter`, newest first.
 pub async fn search(tx: &mut TenantTx, filter: &Filter, limit: i64) -> Result<Vec<AuditRecord>> {
     let org = tx.org().as_uuid();
-    let rows = search_query(org, filter, limit).fetch_all(tx.conn()).await?;
+    let sql = search_sql(filter);
+    let rows = search_query(&sql, org, filter, limit).fetch_all(tx.conn()).await?;
     rows.iter().map(record_of).collect()
 }
 
@@ -223,12 +250,40 @@ where
     use futures_core::Stream;
     use std::pin::Pin;
     let org = tx.org().as_uuid();
+    let sql = search_sql(filter);
     let mut rows: Pin<Box<dyn Stream<Item = sqlx::Result<sqlx::postgres::PgRow>> + Send + '_>> =
-        search_query(org, filter, i64::MAX).fetch(tx.conn());
+        search_query(&sql, org, filter, i64::MAX).fetch(tx.conn());
     while let Some(row) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
         if !each(record_of(&row?)?).await {
             break;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{search_sql, Filter};
+
+    #[test]
+    fn the_search_statement_numbers_only_the_filters_that_are_set() {
+        assert!(search_sql(&Filter::default())
+            .ends_with("where organization_id = $1\n  order by created_at desc, id desc\n  limit $2"));
+        let every = Filter {
+            actor: Some(uuid::Uuid::nil()),
+            action: Some("a.b".into()),
+            resource_type: Some("doc".into()),
+            resource_id: Some("1".into()),
+            from: Some(chrono::Utc::now()),
+            to: Some(chrono::Utc::now()),
+            before: Some((chrono::Utc::now(), uuid::Uuid::nil())),
+        };
+        let sql = search_sql(&every);
+        assert!(
+            sql.contains("actor_user_id = $2 and action = $3 and resource_type = $4 and resource_id = $5"),
+            "{sql}"
+        );
+        assert!(sql.contains("created_at >= $6 and created_at < $7 and (created_at, id) < ($8, $9)"), "{sql}");
+        assert!(sql.ends_with("limit $10"), "{sql}");
+    }
 }

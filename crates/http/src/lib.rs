@@ -134,5 +134,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Responses go out as soon as they are written, not after the peer acknowledges the last.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }

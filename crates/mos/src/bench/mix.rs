@@ -125,12 +125,10 @@ fn scripts() -> [(&'static str, String, u32); 3] {
         head
     };
     let members = format!("{}{};\ncommit;\n", context(false), orgs::MEMBERS);
-    // The list's statement with no filter: the tenant, eight absent filters, the limit.
+    // The list's statement with no filter: the tenant and the limit.
     let limit = (PAGE + 1).to_string();
-    let mut search_values = vec![":organization_id"];
-    search_values.extend(["null"; 8]);
-    search_values.push(&limit);
-    let page = format!("{}{};\ncommit;\n", context(false), bind(audit::SEARCH, &search_values));
+    let search = audit::search_sql(&audit::Filter::default());
+    let page = format!("{}{};\ncommit;\n", context(false), bind(&search, &[":organization_id", &limit]));
     let changes = r#"'{"name": {"from": "Bench", "to": "Bench renamed"}}'"#;
     let rename = format!(
         "{}{};\n{};\n{};\ncommit;\n",

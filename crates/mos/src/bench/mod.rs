@@ -222,7 +222,7 @@ async fn measure_all(
 
     let (admin_url, app_url) = db.urls_on(name);
     let scratch = tempfile::tempdir()?;
-    let server = server::Server::start(&admin_url, app_url.as_ref(), scratch.path()).await?;
+    let server = server::Server::start(&admin_url, app_url.as_ref(), scratch.path(), clients).await?;
     let pgbench_url = app_url.clone().unwrap_or_else(|| admin_url.clone());
     let baseline = || mix::baseline(&pgbench_url, app_url.is_some(), pg_bin, orgs, clients, duration);
     let mut rows = Vec::new();
@@ -232,13 +232,16 @@ async fn measure_all(
         eprintln!("request mix: HTTP, data layer and pgbench...");
         mix::baseline(&pgbench_url, app_url.is_some(), pg_bin, orgs, clients, warm_up).await?;
         mix::http(&server.base, orgs, clients, warm_up, server.pid).await?;
-        mix::data_layer(&pool, orgs, clients, warm_up).await?;
+        // As many connections as pgbench opens, here and in the server.
+        let mix_pool = db.app_pool_on(Some(name), clients as u32).await?;
+        mix::data_layer(&mix_pool, orgs, clients, warm_up).await?;
         let (pg_http, http) =
             interleaved(args.rounds, baseline, || mix::http(&server.base, orgs, clients, duration, server.pid)).await?;
         let peak = measure::memory_mib(server.pid);
         rows.push(throughput("HTTP mix vs pgbench (same statements)", &pg_http, &http, Target::AtLeast(0.6)));
         let (pg_data, data_layer) =
-            interleaved(args.rounds, baseline, || mix::data_layer(&pool, orgs, clients, duration)).await?;
+            interleaved(args.rounds, baseline, || mix::data_layer(&mix_pool, orgs, clients, duration)).await?;
+        mix_pool.close().await;
         rows.push(throughput("Data layer mix vs pgbench", &pg_data, &data_layer, Target::AtLeast(0.9)));
         if let Some((_, peak)) = peak {
             rows.push(Row {
@@ -254,15 +257,18 @@ async fn measure_all(
 
     if wants(Case::Rls) {
         eprintln!("row-level security...");
+        // As many connections as the administrator's pool, so that only RLS differs.
+        let rls_pool = db.app_pool_on(Some(name), clients as u32).await?;
         let tenants = Arc::new(rls::tenants(&admin_pool, "bench-").await?);
         rls::without_rls(&admin_pool, tenants.clone(), clients, warm_up).await?;
-        rls::with_rls(&pool, tenants.clone(), clients, warm_up).await?;
+        rls::with_rls(&rls_pool, tenants.clone(), clients, warm_up).await?;
         let (off, on) = interleaved(
             args.rounds,
             || rls::without_rls(&admin_pool, tenants.clone(), clients, duration),
-            || rls::with_rls(&pool, tenants.clone(), clients, duration),
+            || rls::with_rls(&rls_pool, tenants.clone(), clients, duration),
         )
         .await?;
+        rls_pool.close().await;
         let mut row = throughput(
             &format!("RLS: audit page + count, {orgs} tenants, {} records (cost: RLS off / on)", args.records),
             &off,

@@ -26,23 +26,11 @@ pub async fn tenants(admin: &PgPool, prefix: &str) -> anyhow::Result<Vec<OrgId>>
     ids.into_iter().map(|id| Ok(OrgId::from_uuid(id)?)).collect()
 }
 
-/// The page (the list's statement with no filter: the parameters `audit::search` binds) and the
-/// count, fetched alike on both sides so that only row-level security differs.
+/// The page (the list's statement with no filter) and the count, fetched alike on both sides so
+/// that only row-level security differs.
 async fn page_and_count(conn: &mut sqlx::PgConnection, org: OrgId) -> anyhow::Result<()> {
-    let (no_id, no_text, no_time) = (None::<uuid::Uuid>, None::<&str>, None::<chrono::DateTime<chrono::Utc>>);
-    sqlx::query(audit::SEARCH)
-        .bind(org.as_uuid())
-        .bind(no_id)
-        .bind(no_text)
-        .bind(no_text)
-        .bind(no_text)
-        .bind(no_time)
-        .bind(no_time)
-        .bind(no_time)
-        .bind(no_id)
-        .bind(PAGE)
-        .fetch_all(&mut *conn)
-        .await?;
+    let page = audit::search_sql(&audit::Filter::default());
+    sqlx::query(&page).bind(org.as_uuid()).bind(PAGE).fetch_all(&mut *conn).await?;
     let _: i64 = sqlx::query_scalar(COUNT).bind(org.as_uuid()).fetch_one(&mut *conn).await?;
     Ok(())
 }

@@ -17,11 +17,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `mos serve` on a free loopback port; `data_dir` takes its outbox.
+    /// Starts `mos serve` on a free loopback port, with `connections` in its pool; `data_dir`
+    /// takes its outbox.
     pub async fn start(
         admin_url: &SecretString,
         app_url: Option<&SecretString>,
         data_dir: &std::path::Path,
+        connections: usize,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding the mos binary")?;
         let mut command = Command::new(exe);
@@ -35,6 +37,7 @@ impl Server {
             .env("MOS_SESSION_IDLE_SECS", "86400")
             .env("MOS_TRUSTED_PROXIES", "127.0.0.1/32")
             .env("MOS_LOG", "warn")
+            .env("MOS_POOL_SIZE", connections.to_string())
             .env_remove("MOS_CONFIG")
             .env_remove("MOS_APP_DATABASE_URL")
             .stdin(Stdio::null())
