@@ -29,6 +29,11 @@ pub enum DbError {
     Misplaced { table: &'static str, planned: crate::citus::Placement, found: crate::citus::Placement },
     #[error("function(s) {0} no longer exist after distributing; restore them (re-create from the migrations) before serving")]
     FunctionsLost(String),
+    /// A concurrent transaction took what this one needed (a deadlock, or a serialization
+    /// failure), and PostgreSQL aborted this one: nothing it did was kept, and doing it again
+    /// may succeed.
+    #[error("a concurrent change to the same rows won; nothing was changed")]
+    Contention,
     #[error(transparent)]
     Sqlx(sqlx::Error),
 }
@@ -53,6 +58,7 @@ impl From<sqlx::Error> for DbError {
                 DbError::Invalid { constraint: constraint() }
             }
             _ if db.code().as_deref() == Some("42501") => DbError::PermissionDenied(db.message().to_owned()),
+            _ if matches!(db.code().as_deref(), Some("40P01" | "40001")) => DbError::Contention,
             _ => DbError::Sqlx(e),
         }
     }

@@ -23,6 +23,20 @@ pub struct SessionRules {
     pub touch_every: Duration,
 }
 
+/// What a request holds of its organization's memberships until it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Nothing: a read sees one snapshot, and a lock would be a write.
+    Nothing,
+    /// The member's own row, `FOR SHARE`: a change of its role waits until this request
+    /// commits, and one committed first is what the check sees.
+    Member,
+    /// The member's row and every ADMIN's, `FOR UPDATE`, in one order, for a request that
+    /// changes memberships: two such requests queue instead of each holding the row the
+    /// other needs (two ADMINs demoting each other would deadlock).
+    Admins,
+}
+
 /// The session and what it may reach of one organization.
 pub enum Authorization {
     /// A member: `tx` is scoped to the organization and the user.
@@ -50,9 +64,15 @@ pub const CONTEXT: &str = "select session_id, user_id, authenticated_at, expires
    from app.request_context($1, $2, $3, $4, $5)";
 
 /// The lock a change takes on its member's row.
-pub const HOLD: &str = "select role::text from app.user_organizations
+pub const HOLD: &str = "select user_id, role::text from app.user_organizations
   where organization_id = $1 and user_id = $2
     for share";
+
+/// The locks a change of memberships takes: its member's row and every ADMIN's, in one order.
+const HOLD_ADMINS: &str = "select user_id, role::text from app.user_organizations
+  where organization_id = $1 and (user_id = $2 or role = 'ADMIN')
+  order by user_id
+    for update";
 
 fn parse_role(text: &str) -> Result<Role> {
     text.parse().map_err(|_| stored("app.role"))
@@ -83,17 +103,15 @@ impl AppPool {
     /// Begins the request of the session behind `token_hash` in the organization `slug`;
     /// `None` when the token names no live session.
     ///
-    /// With `hold`, for a request that changes something, the member's row is then locked
-    /// `FOR SHARE` as `app_user` and the role re-read with the lock: a concurrent change of that
-    /// role waits until this request commits, and one that committed first is what the check
-    /// sees. A read takes no lock (a lock is a write): it simply sees one snapshot.
+    /// With a [`Hold`], the member's row is then locked as `app_user` and the role re-read with
+    /// the lock.
     pub async fn authorize(
         &self,
         token_hash: &[u8; 32],
         slug: &Slug,
         now: DateTime<Utc>,
         rules: SessionRules,
-        hold: bool,
+        hold: Hold,
     ) -> Result<Option<Authorization>> {
         let mut tx = self.without_context().begin().await?;
         let Some(row) = context(&mut tx, token_hash, Some(slug), now, rules).await? else {
@@ -113,12 +131,18 @@ impl AppPool {
             two_factor_enabled: row.two_factor_enabled,
         };
         let mut tx = TenantTx::scope(tx, access.org, Some(session.user)).await?;
-        if hold {
-            let held: Option<String> = sqlx::query_scalar(HOLD)
+        let statement = match hold {
+            Hold::Nothing => None,
+            Hold::Member => Some(HOLD),
+            Hold::Admins => Some(HOLD_ADMINS),
+        };
+        if let Some(statement) = statement {
+            let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(statement)
                 .bind(access.org.as_uuid())
                 .bind(session.user.as_uuid())
-                .fetch_optional(tx.conn())
+                .fetch_all(tx.conn())
                 .await?;
+            let held = rows.into_iter().find(|(user, _)| *user == session.user.as_uuid()).map(|(_, role)| role);
             match held {
                 Some(role) => access.role = parse_role(&role)?,
                 // Removed in the moment between the lookup and the lock.

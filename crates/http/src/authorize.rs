@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use mos_db::request::Authorization;
+use mos_db::request::{Authorization, Hold};
 use mos_db::sessions::Live;
 use mos_db::{audit, TenantTx};
 use mos_domain::events::{ACCESS_DENIED, ORGANIZATION};
@@ -20,6 +20,8 @@ use crate::{ApiError, AppState};
 /// A permission named as a type, so that a handler's signature says what it needs.
 pub trait Needs: Send + Sync + 'static {
     const PERMISSION: Permission;
+    /// Whether the route changes memberships, and so must hold the ADMINs' rows from the start.
+    const CHANGES_MEMBERSHIPS: bool = false;
 }
 
 macro_rules! needs {
@@ -31,7 +33,19 @@ macro_rules! needs {
     )*};
 }
 
-needs!(ReadOrganization, ManageOrganization, ReadMembers, InviteMembers, ChangeRoles, RemoveMembers, ReadAuditLog);
+needs!(ReadOrganization, ManageOrganization, ReadMembers, InviteMembers, ReadAuditLog);
+
+macro_rules! changes_memberships {
+    ($($name:ident => $permission:ident),* $(,)?) => {$(
+        pub struct $name;
+        impl Needs for $name {
+            const PERMISSION: Permission = Permission::$permission;
+            const CHANGES_MEMBERSHIPS: bool = true;
+        }
+    )*};
+}
+
+changes_memberships!(ChangeRoles => ChangeRoles, RemoveMembers => RemoveMembers, Leave => ReadOrganization);
 
 /// Which permission each tenant route needs, for the OpenAPI descriptions. The role × route
 /// tests hold every entry against what the route actually allows.
@@ -78,7 +92,11 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
             return Err(ApiError::NotFound);
         };
         // A change holds the member's role until it commits; a read only needs its snapshot.
-        let hold = !parts.method.is_safe();
+        let hold = match (parts.method.is_safe(), P::CHANGES_MEMBERSHIPS) {
+            (true, _) => Hold::Nothing,
+            (false, false) => Hold::Member,
+            (false, true) => Hold::Admins,
+        };
         let authorized = state.pool.authorize(&hash.0, &slug, now, session_rules(state), hold).await?;
         let (session, access, mut tx) = match authorized {
             None => return Err(ApiError::Unauthenticated),

@@ -102,7 +102,9 @@ impl ApiError {
 
 impl From<mos_db::DbError> for ApiError {
     fn from(e: mos_db::DbError) -> Self {
-        if e.is_unavailable() {
+        if matches!(e, mos_db::DbError::Contention) {
+            ApiError::Conflict("a concurrent change to the same data won; nothing was changed, try again")
+        } else if e.is_unavailable() {
             ApiError::Unavailable(e.to_string())
         } else {
             ApiError::Internal(e.to_string())

@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::auth::parse_email;
 use crate::authorize::{
-    Authorized, ChangeRoles, InviteMembers, ManageOrganization, ReadMembers, ReadOrganization, RemoveMembers,
+    Authorized, ChangeRoles, InviteMembers, Leave, ManageOrganization, ReadMembers, ReadOrganization, RemoveMembers,
 };
 use crate::error::Problem;
 use crate::extract::{ApiJson, Authenticated, Client};
@@ -343,7 +343,7 @@ async fn remove_member(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "You are its last ADMIN"),
     ))]
-async fn leave(auth: Authorized<ReadOrganization>) -> Result<StatusCode, ApiError> {
+async fn leave(auth: Authorized<Leave>) -> Result<StatusCode, ApiError> {
     let me = auth.session.user;
     let mut tx = auth.tx;
     let previous = settled(orgs::remove_member(&mut tx, me).await?)?;

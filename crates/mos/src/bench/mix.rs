@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use mos_db::request::{Authorization, SessionRules};
+use mos_db::request::{Authorization, Hold, SessionRules};
 use mos_db::{audit, orgs, request, AppPool};
 use mos_domain::{OrgName, RequestSource, Slug};
 use rand::Rng;
@@ -71,7 +71,7 @@ pub async fn data_layer(pool: &AppPool, orgs: usize, clients: usize, duration: D
             let i = rand::thread_rng().gen_range(0..orgs);
             let op = op(n);
             let slug = Slug::parse(&data::slug(i))?;
-            let hold = matches!(op, Op::Rename);
+            let hold = if matches!(op, Op::Rename) { Hold::Member } else { Hold::Nothing };
             let authorized = pool.authorize(&data::token_hash(i), &slug, Utc::now(), rules, hold).await?;
             let Some(Authorization::Member { session, mut tx, .. }) = authorized else {
                 anyhow::bail!("the session of {slug} was refused");
