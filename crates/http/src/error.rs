@@ -46,9 +46,25 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(&'static str),
     #[error("the service is temporarily unavailable")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Cause),
+}
+
+/// What made a request fail on our side, kept whole for the log; the client sees only the
+/// generic title.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and every error under it, for one log line.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// An RFC 9457 problem document.
@@ -105,22 +121,22 @@ impl From<mos_db::DbError> for ApiError {
         if matches!(e, mos_db::DbError::Contention) {
             ApiError::Conflict("a concurrent change to the same data won; nothing was changed, try again")
         } else if e.is_unavailable() {
-            ApiError::Unavailable(e.to_string())
+            ApiError::Unavailable(Box::new(e))
         } else {
-            ApiError::Internal(e.to_string())
+            ApiError::Internal(Box::new(e))
         }
     }
 }
 
 impl From<mos_auth::PasswordError> for ApiError {
     fn from(e: mos_auth::PasswordError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::Internal(Box::new(e))
     }
 }
 
 impl From<mos_auth::SealError> for ApiError {
     fn from(e: mos_auth::SealError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::Internal(Box::new(e))
     }
 }
 
@@ -129,7 +145,7 @@ impl IntoResponse for ApiError {
         let (status, kind, title) = self.describe();
         let detail = match &self {
             ApiError::Unavailable(cause) | ApiError::Internal(cause) => {
-                tracing::error!(kind, cause = %cause, "request failed");
+                tracing::error!(kind, cause = %chain(cause.as_ref()), "request failed");
                 self.to_string()
             }
             other => other.to_string(),
@@ -155,5 +171,22 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chain, ApiError};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("sealing the record failed")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_log_gets_the_whole_cause_and_the_client_a_generic_word() {
+        let error = ApiError::Internal(Box::new(Outer(std::io::Error::other("disk full"))));
+        assert_eq!(error.to_string(), "internal error");
+        let ApiError::Internal(cause) = &error else { unreachable!() };
+        assert_eq!(chain(cause.as_ref()), "sealing the record failed: disk full");
     }
 }

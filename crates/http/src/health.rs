@@ -33,6 +33,6 @@ async fn healthz() -> Json<Health> {
         (status = 503, body = Problem, content_type = "application/problem+json", description = "The database does not answer"),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.pool.ping().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    state.pool.ping().await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
     Ok(Json(Health { status: "ready" }))
 }
