@@ -10,72 +10,104 @@ use anyhow::Context;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-/// One layer of settings: the file, or the flags and environment (clap merges those two).
-/// Every setting may appear in the file; each also has an environment variable.
-#[derive(Debug, Default, Deserialize)]
+/// One layer of settings: the file, or the flags and environment (clap merges those two). The
+/// one list of settings: each is a global flag with its environment variable, and a key of the
+/// file.
+#[derive(Debug, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct Layer {
+    /// Address to listen on (a flag of `serve` only; see there).
+    #[arg(skip)]
     pub listen: Option<SocketAddr>,
+    /// Data directory of the embedded database.
+    #[arg(long, global = true, env = "MOS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL server to use instead of the embedded one; a role that may create roles and
+    /// schemas (it migrates and checks).
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Login as app_user for serving requests, with DATABASE_URL (otherwise the server logs in
+    /// with DATABASE_URL and switches to app_user).
+    #[arg(long, global = true, env = "MOS_APP_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub app_database_url: Option<String>,
+    /// Directory of initdb, pg_ctl and postgres for the embedded database.
+    #[arg(long, global = true, env = "PG_BIN", value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
+    /// Connections in the application pool.
+    #[arg(long, global = true, env = "MOS_POOL_SIZE", value_name = "N")]
     pub pool_size: Option<u32>,
+    /// Base URL of the service, for links in emails (default: http:// and the listen address).
+    #[arg(long, global = true, env = "MOS_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// SMTP server for outgoing mail, e.g. smtps://user:pass@mail.example.com; without it, mail
+    /// goes to <data dir>/outbox as .eml files.
+    #[arg(long, global = true, env = "SMTP_URL", value_name = "URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// Sender of outgoing mail, e.g. "Marketing OS <no-reply@example.com>".
+    #[arg(long, global = true, env = "MOS_MAIL_FROM", value_name = "MAILBOX")]
     pub mail_from: Option<String>,
+    /// Base64 of the 32-byte key that seals TOTP secrets (required with DATABASE_URL; generated
+    /// into the data directory otherwise).
+    #[arg(long, global = true, env = "MOS_TOTP_KEY", value_name = "BASE64", hide_env_values = true)]
     pub totp_key: Option<String>,
+    /// Seconds of inactivity after which a session ends (noted at most once a minute).
+    #[arg(long, global = true, env = "MOS_SESSION_IDLE_SECS", value_name = "SECS")]
     pub session_idle_secs: Option<u32>,
+    /// Seconds after sign-in after which a session ends however active.
+    #[arg(long, global = true, env = "MOS_SESSION_ABSOLUTE_SECS", value_name = "SECS")]
     pub session_absolute_secs: Option<u32>,
+    /// Password hashes computed at once (each takes 19 MiB and a core).
+    #[arg(long, global = true, env = "MOS_HASH_CONCURRENCY", value_name = "N")]
     pub hash_concurrency: Option<usize>,
+    /// Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client.
+    #[arg(long, global = true, env = "MOS_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
 }
 
-impl Layer {
-    /// This layer's settings, and `lower`'s where this one has none.
-    pub fn over(self, lower: Layer) -> Layer {
-        Layer {
-            listen: self.listen.or(lower.listen),
-            data_dir: self.data_dir.or(lower.data_dir),
-            database_url: self.database_url.or(lower.database_url),
-            app_database_url: self.app_database_url.or(lower.app_database_url),
-            pg_bin: self.pg_bin.or(lower.pg_bin),
-            pool_size: self.pool_size.or(lower.pool_size),
-            public_url: self.public_url.or(lower.public_url),
-            smtp_url: self.smtp_url.or(lower.smtp_url),
-            mail_from: self.mail_from.or(lower.mail_from),
-            totp_key: self.totp_key.or(lower.totp_key),
-            session_idle_secs: self.session_idle_secs.or(lower.session_idle_secs),
-            session_absolute_secs: self.session_absolute_secs.or(lower.session_absolute_secs),
-            hash_concurrency: self.hash_concurrency.or(lower.hash_concurrency),
-            trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
+/// `over`: each setting of the upper layer, or the lower layer's where the upper has none.
+macro_rules! layered {
+    ($($field:ident),* $(,)?) => {
+        impl Layer {
+            /// This layer's settings, and `lower`'s where this one has none.
+            pub fn over(self, lower: Layer) -> Layer {
+                Layer { $($field: self.$field.or(lower.$field)),* }
+            }
         }
-    }
+    };
 }
 
-/// The environment variables `mos` reads; any other `MOS_*` is reported.
-pub const KNOWN_ENV: &[&str] = &[
-    "MOS_CONFIG",
-    "MOS_LISTEN",
-    "MOS_DATA_DIR",
-    "MOS_APP_DATABASE_URL",
-    "MOS_POOL_SIZE",
-    "MOS_LOG",
-    "MOS_LOG_FORMAT",
-    "MOS_PUBLIC_URL",
-    "MOS_MAIL_FROM",
-    "MOS_TOTP_KEY",
-    "MOS_SESSION_IDLE_SECS",
-    "MOS_SESSION_ABSOLUTE_SECS",
-    "MOS_HASH_CONCURRENCY",
-    "MOS_AUDIT_SIGNING_KEY",
-    "MOS_TRUSTED_PROXIES",
-];
+layered!(
+    listen,
+    data_dir,
+    database_url,
+    app_database_url,
+    pg_bin,
+    pool_size,
+    public_url,
+    smtp_url,
+    mail_from,
+    totp_key,
+    session_idle_secs,
+    session_absolute_secs,
+    hash_concurrency,
+    trusted_proxies,
+);
 
-pub fn unknown_env_vars() -> Vec<String> {
+/// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
+/// reported.
+const OTHER_ENV: &[&str] = &["MOS_LOG", "MOS_AUDIT_SIGNING_KEY"];
+
+/// The `MOS_*` variables set that neither a flag of `command` nor anything else reads.
+pub fn unknown_env_vars(command: &clap::Command) -> Vec<String> {
+    let mut known: Vec<String> = OTHER_ENV.iter().map(|s| s.to_string()).collect();
+    let mut commands = vec![command];
+    while let Some(command) = commands.pop() {
+        known.extend(command.get_arguments().filter_map(|a| a.get_env()?.to_str().map(str::to_owned)));
+        commands.extend(command.get_subcommands());
+    }
     std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("MOS_") && !KNOWN_ENV.contains(&k.as_str()))
+        .filter(|k| k.starts_with("MOS_") && !known.contains(k))
         .collect()
 }
 

@@ -30,49 +30,8 @@ struct Cli {
     /// TOML configuration file; flags and environment variables override it.
     #[arg(long, global = true, env = "MOS_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Data directory of the embedded database.
-    #[arg(long, global = true, env = "MOS_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// PostgreSQL server to use instead of the embedded one; a role that may create roles and
-    /// schemas (it migrates and checks).
-    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    database_url: Option<String>,
-    /// Login as app_user for serving requests, with DATABASE_URL (otherwise the server logs in
-    /// with DATABASE_URL and switches to app_user).
-    #[arg(long, global = true, env = "MOS_APP_DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    app_database_url: Option<String>,
-    /// Directory of initdb, pg_ctl and postgres for the embedded database.
-    #[arg(long, global = true, env = "PG_BIN", value_name = "DIR")]
-    pg_bin: Option<PathBuf>,
-    /// Connections in the application pool.
-    #[arg(long, global = true, env = "MOS_POOL_SIZE", value_name = "N")]
-    pool_size: Option<u32>,
-    /// Base URL of the service, for links in emails (default: http:// and the listen address).
-    #[arg(long, global = true, env = "MOS_PUBLIC_URL", value_name = "URL")]
-    public_url: Option<String>,
-    /// SMTP server for outgoing mail, e.g. smtps://user:pass@mail.example.com; without it, mail
-    /// goes to <data dir>/outbox as .eml files.
-    #[arg(long, global = true, env = "SMTP_URL", value_name = "URL", hide_env_values = true)]
-    smtp_url: Option<String>,
-    /// Sender of outgoing mail, e.g. "Marketing OS <no-reply@example.com>".
-    #[arg(long, global = true, env = "MOS_MAIL_FROM", value_name = "MAILBOX")]
-    mail_from: Option<String>,
-    /// Base64 of the 32-byte key that seals TOTP secrets (required with DATABASE_URL; generated
-    /// into the data directory otherwise).
-    #[arg(long, global = true, env = "MOS_TOTP_KEY", value_name = "BASE64", hide_env_values = true)]
-    totp_key: Option<String>,
-    /// Seconds of inactivity after which a session ends.
-    #[arg(long, global = true, env = "MOS_SESSION_IDLE_SECS", value_name = "SECS")]
-    session_idle_secs: Option<u32>,
-    /// Seconds after sign-in after which a session ends however active.
-    #[arg(long, global = true, env = "MOS_SESSION_ABSOLUTE_SECS", value_name = "SECS")]
-    session_absolute_secs: Option<u32>,
-    /// Password hashes computed at once (each takes 19 MiB and a core).
-    #[arg(long, global = true, env = "MOS_HASH_CONCURRENCY", value_name = "N")]
-    hash_concurrency: Option<usize>,
-    /// Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client.
-    #[arg(long, global = true, env = "MOS_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
-    trusted_proxies: Option<Vec<String>>,
+    #[command(flatten)]
+    settings: Layer,
     /// Log as human-readable text or as JSON lines.
     #[arg(long, global = true, env = "MOS_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: telemetry::Format,
@@ -154,7 +113,7 @@ const EXIT_PROBLEMS: u8 = 2;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    for name in config::unknown_env_vars() {
+    for name in config::unknown_env_vars(&<Cli as clap::CommandFactory>::command()) {
         tracing::warn!(variable = %name, "ignoring unknown MOS_* environment variable");
     }
     match run(cli).await {
@@ -172,22 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => *listen,
         _ => None,
     };
-    let flags = Layer {
-        listen,
-        data_dir: cli.data_dir,
-        database_url: cli.database_url,
-        app_database_url: cli.app_database_url,
-        pg_bin: cli.pg_bin,
-        pool_size: cli.pool_size,
-        public_url: cli.public_url,
-        smtp_url: cli.smtp_url,
-        mail_from: cli.mail_from,
-        totp_key: cli.totp_key,
-        session_idle_secs: cli.session_idle_secs,
-        session_absolute_secs: cli.session_absolute_secs,
-        hash_concurrency: cli.hash_concurrency,
-        trusted_proxies: cli.trusted_proxies,
-    };
+    let flags = Layer { listen, ..cli.settings };
     let settings = Settings::resolve(flags.over(file));
     let db = Database::open(&settings).await?;
     let result = match cli.command {
