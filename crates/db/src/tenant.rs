@@ -84,11 +84,6 @@ impl LookupTx {
     pub async fn into_user(self, user: UserId) -> Result<UserTx> {
         Ok(UserTx::scope(self.tx, user).await?)
     }
-
-    /// Names the tenant (and the acting user) for the rest of the transaction.
-    pub async fn into_tenant(self, org: OrgId, actor: UserId) -> Result<TenantTx> {
-        Ok(TenantTx::scope(self.tx, org, Some(actor)).await?)
-    }
 }
 
 impl UserTx {
