@@ -35,6 +35,16 @@ async fn page_and_count(conn: &mut sqlx::PgConnection, org: OrgId) -> anyhow::Re
     Ok(())
 }
 
+/// `op` on a random one of `tenants`, by `clients` clients for `duration`.
+async fn reads<F, Fut>(tenants: Arc<Vec<OrgId>>, clients: usize, duration: Duration, op: F) -> anyhow::Result<Run>
+where
+    F: Fn(OrgId) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    measure::drive(clients, duration, None, move |_, _| op(tenants[rand::thread_rng().gen_range(0..tenants.len())]))
+        .await
+}
+
 /// The page and the count as `app_user`, in the tenant's transaction.
 pub async fn with_rls(
     pool: &AppPool,
@@ -43,14 +53,12 @@ pub async fn with_rls(
     duration: Duration,
 ) -> anyhow::Result<Run> {
     let pool = pool.clone();
-    measure::drive(clients, duration, None, move |_, _| {
-        let (pool, tenants) = (pool.clone(), tenants.clone());
+    reads(tenants, clients, duration, move |org| {
+        let pool = pool.clone();
         async move {
-            let org = tenants[rand::thread_rng().gen_range(0..tenants.len())];
             let mut tx = pool.begin_tenant(org, None).await?;
             page_and_count(tx.conn(), org).await?;
-            tx.commit().await?;
-            Ok(())
+            Ok(tx.commit().await?)
         }
     })
     .await
@@ -64,15 +72,13 @@ pub async fn without_rls(
     duration: Duration,
 ) -> anyhow::Result<Run> {
     let admin = admin.clone();
-    measure::drive(clients, duration, None, move |_, _| {
-        let (admin, tenants) = (admin.clone(), tenants.clone());
+    reads(tenants, clients, duration, move |org| {
+        let admin = admin.clone();
         async move {
-            let org = tenants[rand::thread_rng().gen_range(0..tenants.len())];
             let mut tx = admin.begin().await?;
             tx.execute(format!("set local app.current_tenant_id = '{org}'").as_str()).await?;
             page_and_count(&mut tx, org).await?;
-            tx.commit().await?;
-            Ok(())
+            Ok(tx.commit().await?)
         }
     })
     .await
