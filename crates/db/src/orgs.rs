@@ -78,7 +78,24 @@ pub struct PendingInvitation {
     pub role: Role,
 }
 
-type InvitationRow = (uuid::Uuid, String, String, Option<uuid::Uuid>, DateTime<Utc>, DateTime<Utc>);
+#[derive(sqlx::FromRow)]
+struct InvitationRow {
+    id: uuid::Uuid,
+    email: String,
+    role: String,
+    invited_by: Option<uuid::Uuid>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    user_id: uuid::Uuid,
+    email: String,
+    role: String,
+    joined_at: DateTime<Utc>,
+    two_factor_enabled: bool,
+}
 
 fn role(text: &str) -> Result<Role> {
     text.parse().map_err(|_| stored("app.role"))
@@ -232,16 +249,15 @@ pub async fn add_member(tx: &mut TenantTx, user: UserId, role: Role) -> Result<(
 
 /// Every member with address and role, oldest membership first.
 pub async fn members(tx: &mut TenantTx) -> Result<Vec<Member>> {
-    let rows: Vec<(uuid::Uuid, String, String, DateTime<Utc>, bool)> =
-        sqlx::query_as(MEMBERS).fetch_all(tx.conn()).await?;
+    let rows: Vec<MemberRow> = sqlx::query_as(MEMBERS).fetch_all(tx.conn()).await?;
     rows.into_iter()
-        .map(|(user, email, r, joined_at, two_factor_enabled)| {
+        .map(|m| {
             Ok(Member {
-                user: UserId::from_uuid(user).map_err(|_| stored("users_id_v7"))?,
-                email,
-                role: role(&r)?,
-                joined_at,
-                two_factor_enabled,
+                user: UserId::from_uuid(m.user_id).map_err(|_| stored("users_id_v7"))?,
+                role: role(&m.role)?,
+                email: m.email,
+                joined_at: m.joined_at,
+                two_factor_enabled: m.two_factor_enabled,
             })
         })
         .collect()
@@ -341,7 +357,7 @@ pub async fn invite(
 /// Invitations neither accepted, revoked nor expired, newest first.
 pub async fn pending_invitations(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<Vec<Invitation>> {
     let rows: Vec<InvitationRow> = sqlx::query_as(
-        "select id, email, role::text, invited_by, created_at, expires_at from app.invitations
+        "select id, email, role::text as role, invited_by, created_at, expires_at from app.invitations
           where organization_id = $1 and accepted_at is null and revoked_at is null and expires_at > $2
           order by created_at desc, id desc",
     )
@@ -350,8 +366,15 @@ pub async fn pending_invitations(tx: &mut TenantTx, now: DateTime<Utc>) -> Resul
     .fetch_all(tx.conn())
     .await?;
     rows.into_iter()
-        .map(|(id, email, r, invited_by, created_at, expires_at)| {
-            Ok(Invitation { id, email, role: role(&r)?, invited_by, created_at, expires_at })
+        .map(|i| {
+            Ok(Invitation {
+                id: i.id,
+                role: role(&i.role)?,
+                email: i.email,
+                invited_by: i.invited_by,
+                created_at: i.created_at,
+                expires_at: i.expires_at,
+            })
         })
         .collect()
 }

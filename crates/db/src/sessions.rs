@@ -32,7 +32,15 @@ pub struct Listed {
     pub user_agent: Option<String>,
 }
 
-type ListedRow = (uuid::Uuid, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>, Option<IpNetwork>, Option<String>);
+#[derive(sqlx::FromRow)]
+struct ListedRow {
+    id: uuid::Uuid,
+    created_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    ip: Option<IpNetwork>,
+    user_agent: Option<String>,
+}
 
 fn interval(d: Duration) -> Result<PgInterval> {
     PgInterval::try_from(d).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
@@ -80,8 +88,15 @@ pub async fn list_live(tx: &mut UserTx, now: DateTime<Utc>, idle: Duration) -> R
     .fetch_all(tx.conn())
     .await?;
     rows.into_iter()
-        .map(|(id, created_at, last_seen_at, expires_at, ip, user_agent)| {
-            Ok(Listed { id: session_id(id)?, created_at, last_seen_at, expires_at, ip: ip.map(|n| n.ip()), user_agent })
+        .map(|s| {
+            Ok(Listed {
+                id: session_id(s.id)?,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                expires_at: s.expires_at,
+                ip: s.ip.map(|n| n.ip()),
+                user_agent: s.user_agent,
+            })
         })
         .collect()
 }
