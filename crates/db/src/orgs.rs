@@ -97,11 +97,11 @@ struct MemberRow {
     two_factor_enabled: bool,
 }
 
-fn role(text: &str) -> Result<Role> {
+pub(crate) fn role(text: &str) -> Result<Role> {
     text.parse().map_err(|_| stored("app.role"))
 }
 
-fn org_id(id: uuid::Uuid) -> Result<OrgId> {
+pub(crate) fn org_id(id: uuid::Uuid) -> Result<OrgId> {
     OrgId::from_uuid(id).map_err(|_| stored("organizations_id_v7"))
 }
 

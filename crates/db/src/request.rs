@@ -5,13 +5,12 @@
 //! permission check and the work it allows therefore see one snapshot and commit together.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::postgres::types::PgInterval;
 
 use crate::error::stored;
-use crate::orgs::Access;
-use crate::sessions::Live;
-use crate::{AppPool, DbError, Result, TenantTx, UserTx};
-use mos_domain::{OrgId, Role, SessionId, Slug, UserId};
+use crate::orgs::{self, org_id, Access};
+use crate::sessions::{interval, Live};
+use crate::{AppPool, Result, TenantTx, UserTx};
+use mos_domain::{SessionId, Slug, UserId};
 
 /// How sessions age.
 #[derive(Debug, Clone, Copy)]
@@ -74,14 +73,6 @@ const HOLD_ADMINS: &str = "select user_id, role::text from app.user_organization
   order by user_id
     for update";
 
-fn parse_role(text: &str) -> Result<Role> {
-    text.parse().map_err(|_| stored("app.role"))
-}
-
-fn interval(d: Duration) -> Result<PgInterval> {
-    PgInterval::try_from(d).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
-}
-
 impl AppPool {
     /// Begins the request of the session behind `token_hash`, scoped to its user; `None` when
     /// the token names no live session.
@@ -125,8 +116,8 @@ impl AppPool {
             return Ok(Some(Authorization::Stranger { session }));
         };
         let mut access = Access {
-            org: OrgId::from_uuid(org).map_err(|_| stored("organizations_id_v7"))?,
-            role: parse_role(&role)?,
+            org: org_id(org)?,
+            role: orgs::role(&role)?,
             require_two_factor: row.require_two_factor.unwrap_or(false),
             two_factor_enabled: row.two_factor_enabled,
         };
@@ -144,7 +135,7 @@ impl AppPool {
                 .await?;
             let held = rows.into_iter().find(|(user, _)| *user == session.user.as_uuid()).map(|(_, role)| role);
             match held {
-                Some(role) => access.role = parse_role(&role)?,
+                Some(role) => access.role = orgs::role(&role)?,
                 // Removed in the moment between the lookup and the lock.
                 None => {
                     tx.commit().await?;

@@ -42,7 +42,7 @@ struct ListedRow {
     user_agent: Option<String>,
 }
 
-fn interval(d: Duration) -> Result<PgInterval> {
+pub(crate) fn interval(d: Duration) -> Result<PgInterval> {
     PgInterval::try_from(d).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
 }
 
