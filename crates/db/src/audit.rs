@@ -75,6 +75,15 @@ pub fn tenant_insert_sql() -> String {
 async fn insert(conn: &mut PgConnection, scope: Scope, scope_id: Option<Uuid>, event: &AuditEvent) -> Result<Uuid> {
     let id = Uuid::now_v7();
     let sql = insert_sql(scope);
+    // The client's own id for the request is a claim, not a fact: metadata, not the column.
+    let metadata = match &event.source.client_request_id {
+        Some(client) => {
+            let mut with_client = event.metadata.clone();
+            with_client.insert("client_request_id".into(), client.as_str().into());
+            std::borrow::Cow::Owned(with_client)
+        }
+        None => std::borrow::Cow::Borrowed(&event.metadata),
+    };
     sqlx::query(&sql)
         .bind(scope_id)
         .bind(id)
@@ -87,7 +96,7 @@ async fn insert(conn: &mut PgConnection, scope: Scope, scope_id: Option<Uuid>, e
         .bind(event.source.user_agent.as_deref())
         .bind(event.source.request_id.as_deref())
         .bind(Json(&event.changes))
-        .bind(Json(&event.metadata))
+        .bind(Json(metadata.as_ref()))
         .execute(conn)
         .await?;
     Ok(id)

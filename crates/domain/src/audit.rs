@@ -135,7 +135,10 @@ impl Outcome {
 pub struct RequestSource {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// Our own id of the request.
     pub request_id: Option<String>,
+    /// The id the client gave the request, if it was short and plain; it proves nothing.
+    pub client_request_id: Option<String>,
 }
 
 /// One audit record before it is written. `changes` and `metadata` are JSON objects; callers

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use axum::http::header;
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -63,11 +64,20 @@ pub fn annotate(doc: &mut OpenApi) {
     }
 }
 
+/// The page's style, a file of its own so that the page's Content-Security-Policy needs no
+/// inline style.
+const STYLE: &str =
+    "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}\
+code{background:#f3f3f3;padding:0 .25rem}h2{margin-top:2.5rem;font-size:1.1rem}\
+.m{display:inline-block;min-width:4.5rem;font-weight:600}table{border-collapse:collapse}\
+td{padding:.1rem .8rem .1rem 0;vertical-align:top}";
+
 pub fn router(doc: OpenApi) -> Router<AppState> {
     let page = Html(render(&doc));
     Router::new()
         .route("/openapi.json", get(move || std::future::ready(Json(doc.clone()))))
         .route("/docs", get(move || std::future::ready(page.clone())))
+        .route("/docs.css", get(|| std::future::ready(([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE))))
 }
 
 fn escape(text: &str) -> String {
@@ -89,10 +99,7 @@ fn schema_name(body: &RefOr<utoipa::openapi::schema::Schema>) -> String {
 fn render(doc: &OpenApi) -> String {
     let mut html = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Marketing OS API</title>\
-         <style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}\
-         code{background:#f3f3f3;padding:0 .25rem}h2{margin-top:2.5rem;font-size:1.1rem}\
-         .m{display:inline-block;min-width:4.5rem;font-weight:600}table{border-collapse:collapse}\
-         td{padding:.1rem .8rem .1rem 0;vertical-align:top}</style></head><body>",
+         <link rel=\"stylesheet\" href=\"/docs.css\"></head><body>",
     );
     let _ = write!(html, "<h1>{}</h1>", escape(&doc.info.title));
     if let Some(description) = &doc.info.description {

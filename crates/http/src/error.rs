@@ -35,6 +35,8 @@ pub enum ApiError {
     Locked,
     #[error("not found")]
     NotFound,
+    #[error("this method is not allowed here; the Allow header lists the ones that are")]
+    MethodNotAllowed,
     #[error("your role in this organization does not allow `{0}`")]
     Forbidden(mos_domain::Permission),
     #[error("this organization requires two-factor authentication; turn it on for your account first")]
@@ -103,6 +105,7 @@ impl ApiError {
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many attempts"),
             Locked => (StatusCode::TOO_MANY_REQUESTS, "account_locked", "Account locked"),
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
             Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             TwoFactorRequired => (StatusCode::FORBIDDEN, "two_factor_required", "Two-factor authentication required"),
             LastAdmin => (StatusCode::CONFLICT, "last_admin", "Last ADMIN"),

@@ -15,7 +15,7 @@ use mos_domain::RequestSource;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, AppState};
+use crate::{hygiene, ApiError, AppState};
 
 /// The session cookie. `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
 pub const SESSION_COOKIE: &str = "__Host-mos_session";
@@ -31,9 +31,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Ok(Json(value)) => Ok(Self(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::BodyTooLarge),
-            Err(rejection) => Err(ApiError::MalformedBody(rejection.body_text())),
+            Err(rejection) => Err(ApiError::MalformedBody(readable(&rejection.body_text()))),
         }
     }
+}
+
+/// A parse error as a client can use it: without the extractor's preamble, and with the JSON
+/// shape that was expected where serde names a Rust type ("expected struct Credentials").
+fn readable(text: &str) -> String {
+    const PREAMBLES: [&str; 3] = [
+        "Failed to deserialize the JSON body into the target type: ",
+        "Failed to parse the request body as JSON: ",
+        "Failed to deserialize query string: ",
+    ];
+    const RUST_KINDS: [(&str, &str); 5] = [
+        ("tuple struct ", "an array"),
+        ("unit struct ", "null"),
+        ("newtype struct ", "a value"),
+        ("struct ", "an object"),
+        ("enum ", "one of the documented values"),
+    ];
+    let mut text = PREAMBLES.iter().find_map(|p| text.strip_prefix(p)).unwrap_or(text).to_owned();
+    for (kind, instead) in RUST_KINDS {
+        while let Some(at) =
+            text.find(kind).filter(|&at| text[at + kind.len()..].starts_with(|c: char| c.is_ascii_uppercase()))
+        {
+            let name = text[at + kind.len()..]
+                .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .map_or(text.len(), |n| at + kind.len() + n);
+            text.replace_range(at..name, instead);
+        }
+    }
+    text
 }
 
 /// Query parameters, with a malformed or unknown one answered as a problem document.
@@ -45,7 +74,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::Invalid { field: "query", message: rejection.body_text() }),
+            Err(rejection) => Err(ApiError::Invalid { field: "query", message: readable(&rejection.body_text()) }),
         }
     }
 }
@@ -92,28 +121,20 @@ impl FromRequestParts<AppState> for Client {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect::<String>());
-        // Set by the request-id layer when the client sent none; a client's own id is kept
-        // only when it is short and plain, since it lands in audit records.
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| {
-                (1..=200).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-            })
-            .map(str::to_owned);
-        Ok(Self(RequestSource { ip, user_agent, request_id }))
+        // Ours, set by the request-id layer for every request.
+        let request_id = parts.headers.get(hygiene::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let client_request_id = parts.extensions.get::<hygiene::ClientRequestId>().map(|c| c.0.clone());
+        Ok(Self(RequestSource { ip, user_agent, request_id, client_request_id }))
     }
 }
 
 /// The session token a request carries: the cookie, or `Authorization: Bearer`.
 fn presented_token(parts: &Parts) -> Option<SecretString> {
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| SecretString::from(t.trim().to_owned()));
+    let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        // The scheme's name is case-insensitive (RFC 9110 §11.1).
+        let (scheme, token) = v.trim_start().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| SecretString::from(token.trim().to_owned()))
+    });
     bearer.or_else(|| {
         parts
             .headers
@@ -186,7 +207,21 @@ pub fn require_recent(state: &AppState, session: &Live) -> Result<(), ApiError> 
 
 #[cfg(test)]
 mod tests {
-    use super::client_ip;
+    use super::{client_ip, readable};
+
+    #[test]
+    fn parse_errors_describe_the_json_not_the_rust_types() {
+        assert_eq!(
+            readable("Failed to deserialize the JSON body into the target type: invalid type: sequence, expected struct Credentials at line 1 column 0"),
+            "invalid type: sequence, expected an object at line 1 column 0"
+        );
+        assert_eq!(
+            readable("role: invalid type: integer `1`, expected enum Role"),
+            "role: invalid type: integer `1`, expected one of the documented values"
+        );
+        assert_eq!(readable("missing field `email`"), "missing field `email`", "nothing to change");
+        assert_eq!(readable("a struct in lowercase"), "a struct in lowercase");
+    }
     use std::net::IpAddr;
 
     fn ip(s: &str) -> IpAddr {

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod guard;
 mod health;
+mod hygiene;
 pub mod mail;
 mod orgs;
 mod session;
@@ -18,14 +19,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::Request;
+use axum::middleware;
 use axum::Router;
 use chrono::Duration;
 use mos_auth::{Clock, PasswordError, PasswordHasher, Sealer};
 use mos_db::AppPool;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -111,19 +112,23 @@ fn api() -> OpenApiRouter<AppState> {
 pub fn app(state: AppState) -> Router {
     let (api, mut openapi) = api().split_for_parts();
     docs::annotate(&mut openapi);
-    let request_id = HeaderName::from_static("x-request-id");
+    let transport = hygiene::Transport { https_only: state.settings.public_url.starts_with("https://") };
     Router::new()
         .merge(api)
         .merge(docs::router(openapi))
         .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(middleware::from_fn_with_state(transport, hygiene::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("-"), request_id = %id)
+            let id =
+                req.headers().get(hygiene::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let client_id = req.extensions().get::<hygiene::ClientRequestId>().map(|c| c.0.clone());
+            tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("-"),
+                request_id = %id, client_request_id = client_id.as_deref().unwrap_or("-"))
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(hygiene::request_id))
         .with_state(state)
 }
 

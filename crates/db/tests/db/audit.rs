@@ -112,7 +112,8 @@ async fn audit_records_keep_who_from_where_and_what_changed() {
     let source = RequestSource {
         ip: Some("2001:db8::7".parse().unwrap()),
         user_agent: Some("curl/8.5".into()),
-        request_id: Some("req-42".into()),
+        request_id: Some("0190b3c4-0000-7000-8000-000000000042".into()),
+        client_request_id: Some("client-7".into()),
     };
     let renamed = event("org.renamed").actor(admin).resource_id(org).source(source.clone()).change(
         "name",
@@ -130,6 +131,7 @@ async fn audit_records_keep_who_from_where_and_what_changed() {
     assert_eq!(stored.ip, source.ip);
     assert_eq!(stored.user_agent, source.user_agent);
     assert_eq!(stored.request_id, source.request_id);
+    assert_eq!(stored.metadata, json!({ "client_request_id": "client-7" }), "the client's id apart from ours");
     assert_eq!(stored.changes, json!({ "name": { "before": "Acme", "after": "Acme Health" } }));
 }
 

@@ -27,5 +27,6 @@ async fn unknown_paths_are_problem_documents_with_a_request_id() {
     assert_eq!(reply.status, 404);
     assert_eq!(reply.headers["content-type"], "application/problem+json");
     assert_eq!(reply.problem_type(), "urn:mos:problem:not_found");
-    assert_eq!(reply.headers["x-request-id"], "trace-me-42");
+    let ours = reply.headers["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(ours).is_ok(), "every answer names the request by our own id: {ours}");
 }

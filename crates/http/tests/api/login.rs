@@ -97,7 +97,8 @@ async fn sign_in_events_are_audited_with_source_and_without_secrets() {
     );
     let latest = &events[0];
     assert_eq!((latest["ip"].as_str(), latest["user_agent"].as_str()), (Some("127.0.0.1"), Some("audit-test/1.0")));
-    assert_eq!(latest["request_id"], "req-audit-1");
+    assert!(uuid::Uuid::parse_str(latest["request_id"].as_str().unwrap()).is_ok(), "our own id: {latest}");
+    assert_eq!(latest["metadata"]["client_request_id"], "req-audit-1", "the client's, apart");
     assert_eq!(events[1]["outcome"], "failure");
 
     // Nothing secret anywhere in the platform log, read as the superuser.

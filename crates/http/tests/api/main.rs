@@ -7,6 +7,7 @@ mod audit_trail;
 mod budget;
 mod docs;
 mod health;
+mod hygiene;
 mod login;
 mod orgs;
 mod password;
