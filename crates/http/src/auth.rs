@@ -350,7 +350,7 @@ async fn login_failed(
 #[utoipa::path(post, path = "/v1/auth/login/two-factor", tag = "auth", request_body = SecondStep,
     responses(
         (status = 200, body = LoginOutcome, description = "Signed in; also sets the session cookie"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong code, or the challenge is invalid, expired or out of attempts"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong code (`invalid_code`), a code already used (`code_reused`: wait for the next one), or the challenge is invalid, expired or out of attempts"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed attempts; see Retry-After"),
     ))]
 async fn login_two_factor(

@@ -25,6 +25,8 @@ pub enum ApiError {
     InvalidChallenge,
     #[error("the code is not valid")]
     InvalidCode,
+    #[error("this code was already used; wait for the next one (a new code every 30 seconds)")]
+    CodeReused,
     #[error("sign in first")]
     Unauthenticated,
     #[error("confirm your password (and code) again to make this change")]
@@ -98,6 +100,7 @@ impl ApiError {
             InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token", "Invalid token"),
             InvalidChallenge => (StatusCode::UNAUTHORIZED, "invalid_challenge", "Invalid sign-in challenge"),
             InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code", "Invalid code"),
+            CodeReused => (StatusCode::UNAUTHORIZED, "code_reused", "Code already used"),
             Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
             ReauthenticationRequired => {
                 (StatusCode::FORBIDDEN, "reauthentication_required", "Recent authentication required")

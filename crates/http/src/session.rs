@@ -120,30 +120,39 @@ impl Proof {
     }
 }
 
-/// Checks a TOTP code (once per time step, ever) or spends a recovery code, inside `tx`;
-/// `None` when neither was given or neither was good.
+/// Why a second factor was not accepted.
+enum Refused {
+    /// Neither a good code nor a good recovery code was given.
+    Wrong,
+    /// The right code, but its time step was spent already (by this client or a replay).
+    Reused,
+}
+
+/// Checks a TOTP code (once per time step, ever) or spends a recovery code, inside `tx`.
 async fn second_factor(
     state: &AppState,
     tx: &mut UserTx,
     code: Option<&str>,
     recovery_code: Option<&SecretString>,
-) -> Result<Option<Proof>, ApiError> {
+) -> Result<Result<Proof, Refused>, ApiError> {
     if let Some(code) = code {
         let Some((sealed, _)) = users::totp(tx).await? else {
-            return Ok(None);
+            return Ok(Err(Refused::Wrong));
         };
         let secret = state.sealer.open(&sealed, tx.user().as_uuid().as_bytes())?;
         let totp = Totp::from_bytes(secret.expose_secret())
             .ok_or_else(|| ApiError::Internal("stored TOTP secret has the wrong size".into()))?;
         let Some(step) = totp.matching_step(code, state.clock.now().timestamp()) else {
-            return Ok(None);
+            return Ok(Err(Refused::Wrong));
         };
-        return Ok(users::advance_totp_step(tx, step).await?.then_some(Proof::Totp));
+        return Ok(if users::advance_totp_step(tx, step).await? { Ok(Proof::Totp) } else { Err(Refused::Reused) });
     }
     if let Some(hash) = recovery_code.and_then(recovery::hash_presented) {
-        return Ok(users::use_recovery_code(tx, &hash.0, state.clock.now()).await?.then_some(Proof::RecoveryCode));
+        if users::use_recovery_code(tx, &hash.0, state.clock.now()).await? {
+            return Ok(Ok(Proof::RecoveryCode));
+        }
     }
-    Ok(None)
+    Ok(Err(Refused::Wrong))
 }
 
 /// The second factor of `user`, counted against the account's limit. On success, the user's
@@ -161,16 +170,23 @@ pub async fn require_second_factor(
     let policy = guard::account();
     let hit = guard::attempt(state, &key, &policy).await?;
     let mut tx = state.pool.begin_user(user).await?;
-    if let Some(proof) = second_factor(state, &mut tx, code, recovery_code).await? {
-        guard::succeeded(&mut tx, &key).await?;
-        return Ok((tx, proof));
-    }
+    let refused = match second_factor(state, &mut tx, code, recovery_code).await? {
+        Ok(proof) => {
+            guard::succeeded(&mut tx, &key).await?;
+            return Ok((tx, proof));
+        }
+        Err(refused) => refused,
+    };
     tx.rollback().await?;
-    record_failure(state, user, event(events::TWO_FACTOR_FAILED, source)).await?;
+    let (reason, error) = match refused {
+        Refused::Wrong => ("wrong_code", ApiError::InvalidCode),
+        Refused::Reused => ("code_reused", ApiError::CodeReused),
+    };
+    record_failure(state, user, event(events::TWO_FACTOR_FAILED, source).meta("reason", reason.into())).await?;
     if guard::just_locked(&hit, &policy) {
         notify_lockout(state, user, source).await?;
     }
-    Err(ApiError::InvalidCode)
+    Err(error)
 }
 
 /// Tells the owner of an account that guessing just locked it, and records that.

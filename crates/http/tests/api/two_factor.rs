@@ -93,7 +93,8 @@ async fn login_with_two_factor_takes_a_code_once_and_a_recovery_code_once() {
     // The same code again, with a fresh challenge: a replay.
     let challenge = app.login("ada@example.com", PASSWORD).await.body["challenge"].as_str().unwrap().to_owned();
     let replay = app.post("/v1/auth/login/two-factor", json!({ "challenge": challenge, "code": code })).await;
-    assert_eq!((replay.status, replay.problem_type()), (401, "urn:mos:problem:invalid_code"));
+    assert_eq!((replay.status, replay.problem_type()), (401, "urn:mos:problem:code_reused"), "told to wait");
+    assert!(replay.body["detail"].as_str().unwrap().contains("wait for the next one"));
     let used_challenge = app
         .post("/v1/auth/login/two-factor", json!({ "challenge": challenge, "recovery_code": codes[0].to_uppercase() }))
         .await;
@@ -126,6 +127,9 @@ async fn racing_requests_with_one_code_succeed_once() {
         challenges.iter().map(|c| app.post("/v1/auth/login/two-factor", json!({ "challenge": c, "code": code })));
     let replies = futures_util::future::join_all(attempts).await;
     assert_eq!(replies.iter().filter(|r| r.status == 200).count(), 1, "RFC 6238 §5.2: accepted once");
+    for lost in replies.iter().filter(|r| r.status != 200) {
+        assert_eq!(lost.problem_type(), "urn:mos:problem:code_reused");
+    }
 }
 
 #[tokio::test]
