@@ -2,6 +2,7 @@
 //! async runtime; time and randomness are inputs, so that tests never sleep.
 
 pub mod clock;
+pub mod device;
 pub mod password;
 pub mod policy;
 pub mod recovery;
@@ -10,6 +11,7 @@ pub mod token;
 pub mod totp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use device::DeviceTokens;
 pub use password::{PasswordError, PasswordHasher, Verified};
 pub use policy::{NewPassword, PasswordRejected};
 pub use seal::{SealError, Sealer};

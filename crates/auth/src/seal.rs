@@ -20,6 +20,8 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
+    /// The same configured secret signs device tokens, through a key derived for that alone.
+    devices: crate::DeviceTokens,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -30,7 +32,14 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     pub fn new(key: &SecretBox<[u8; 32]>) -> Self {
-        Self { cipher: Aes256Gcm::new(key.expose_secret().into()) }
+        Self {
+            cipher: Aes256Gcm::new(key.expose_secret().into()),
+            devices: crate::DeviceTokens::derive(key.expose_secret()),
+        }
+    }
+
+    pub fn device_tokens(&self) -> &crate::DeviceTokens {
+        &self.devices
     }
 
     /// A key from its base64 form (standard alphabet, padded), as configuration holds it.

@@ -45,11 +45,13 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "member_directory()",
     "my_organizations()",
     "org_access(text)",
+    "rate_hit(text,timestamp with time zone,integer,interval)",
     "redeem_email_verification(bytea,timestamp with time zone)",
     "redeem_password_reset(bytea,timestamp with time zone)",
     "request_context(bytea,text,timestamp with time zone,interval,interval)",
     "session_touch(bytea,timestamp with time zone,interval)",
     "throttle_clear(text)",
+    "throttle_forgive(text,integer)",
     "throttle_hit(text,timestamp with time zone,integer,integer,integer,interval)",
     "throttle_lock(integer,timestamp with time zone,integer,integer,integer)",
 ];

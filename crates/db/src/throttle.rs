@@ -11,10 +11,9 @@ use crate::{AppPool, DbError, Result, UserTx};
 pub struct Policy {
     /// Failures allowed before any delay.
     pub free: i32,
-    /// The longest delay between attempts, in seconds; delays double from one second.
+    /// The longest delay between attempts, in seconds; delays double from one second. Nothing
+    /// locks for good: a lock that anyone can trigger is a way to shut the owner out.
     pub cap_secs: i32,
-    /// From this many failures on, locked until cleared (NIST 800-63B: at most 100).
-    pub hard: Option<i32>,
     /// Failures older than this are forgotten; `None` counts consecutive failures until a success.
     pub window: Option<Duration>,
 }
@@ -25,28 +24,32 @@ pub struct Hit {
     /// The attempt may go ahead; when false it was not counted.
     pub allowed: bool,
     pub failures: i32,
-    /// Seconds until the next attempt is allowed, when it is not allowed now; `None` both when
-    /// nothing is locked and when the key is locked until cleared.
+    /// Seconds until the next attempt is allowed, when it is not allowed now.
     pub retry_after: Option<i32>,
 }
 
-impl Hit {
-    pub fn hard_locked(&self, policy: &Policy) -> bool {
-        policy.hard.is_some_and(|hard| self.failures >= hard)
-    }
+/// A plain rate: at most `limit` per `window`, the window starting at the first.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate {
+    pub limit: i32,
+    pub window: Duration,
+}
+
+fn interval(duration: Duration) -> Result<PgInterval> {
+    PgInterval::try_from(duration).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
 }
 
 /// Counts an attempt under `key` as a failure before it is judged; [`clear`] undoes that on success.
 pub async fn hit(pool: &AppPool, key: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Hit> {
-    let window =
-        policy.window.map(PgInterval::try_from).transpose().map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))?;
+    let window = policy.window.map(interval).transpose()?;
     let (allowed, failures, retry_after): (bool, i32, Option<i32>) =
         sqlx::query_as("select allowed, failures, retry_after from app.throttle_hit($1, $2, $3, $4, $5, $6)")
             .bind(key)
             .bind(now)
             .bind(policy.free)
             .bind(policy.cap_secs)
-            .bind(policy.hard)
+            // The database function still takes a hard limit; nothing uses one any more.
+            .bind(None::<i32>)
             .bind(window)
             .fetch_one(pool.without_context())
             .await?;
@@ -58,4 +61,25 @@ pub async fn hit(pool: &AppPool, key: &str, now: DateTime<Utc>, policy: &Policy)
 pub async fn clear(tx: &mut UserTx, key: &str) -> Result<()> {
     sqlx::query("select app.throttle_clear($1)").bind(key).execute(tx.conn()).await?;
     Ok(())
+}
+
+/// Takes back the attempt that a success under `key` was counted as, in the success's
+/// transaction: a limit that must count failures only, but cannot be cleared by a success
+/// (per client address: the guesser's own account would clear it).
+pub async fn forgive(tx: &mut UserTx, key: &str, policy: &Policy) -> Result<()> {
+    sqlx::query("select app.throttle_forgive($1, $2)").bind(key).bind(policy.free).execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Counts one use of `key` against `rate`; a refused use is not counted.
+pub async fn rate(pool: &AppPool, key: &str, now: DateTime<Utc>, rate: &Rate) -> Result<Hit> {
+    let (allowed, failures, retry_after): (bool, i32, Option<i32>) =
+        sqlx::query_as("select allowed, used, retry_after from app.rate_hit($1, $2, $3, $4)")
+            .bind(key)
+            .bind(now)
+            .bind(rate.limit)
+            .bind(interval(rate.window)?)
+            .fetch_one(pool.without_context())
+            .await?;
+    Ok(Hit { allowed, failures, retry_after })
 }

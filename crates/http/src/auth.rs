@@ -3,7 +3,7 @@
 //! account.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
@@ -48,6 +48,21 @@ pub struct Credentials {
     email: String,
     #[schema(value_type = String, format = Password)]
     password: SecretString,
+}
+
+/// A sign-in: the credentials, and the device token an earlier sign-in to this account gave
+/// this client (browsers send it as a cookie instead).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    #[schema(example = "ada@example.com")]
+    email: String,
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+    /// From an earlier sign-in's `device_token`: this client's failures then count against its
+    /// own budget, and failures from elsewhere do not slow it down.
+    #[schema(value_type = Option<String>)]
+    device_token: Option<SecretString>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -100,8 +115,9 @@ const ACCEPTED: Status = Status { status: "accepted" };
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum LoginOutcome {
-    /// Signed in: here is the session.
-    Authenticated { session: SessionView },
+    /// Signed in: here is the session, and a device token for later sign-ins from this client
+    /// (also set as the `__Host-mos_device` cookie).
+    Authenticated { session: SessionView, device_token: String },
     /// The password was right and two-factor is on: complete with `POST /v1/auth/login/two-factor`.
     TwoFactorRequired { challenge: String, expires_at: DateTime<Utc> },
 }
@@ -135,7 +151,7 @@ async fn register(
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
     let email = parse_email(&body.email)?;
     let password = parse_new_password(body.password, email.as_str(), "password")?;
-    guard::attempt(&state, &guard::email_key("mail", &email), &guard::mail()).await?;
+    guard::mail(&state, &email).await?;
     // Hash before looking the address up, so both answers cost the same.
     let hash = state.hasher.hash(password.into_secret()).await?;
     let now = state.clock.now();
@@ -235,7 +251,7 @@ async fn resend_verification(
     ApiJson(body): ApiJson<EmailOnly>,
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
     let email = parse_email(&body.email)?;
-    guard::attempt(&state, &guard::email_key("mail", &email), &guard::mail()).await?;
+    guard::mail(&state, &email).await?;
     if let Some(account) = users::find_login(&state.pool, &email).await?.filter(|a| a.email_verified_at.is_none()) {
         let now = state.clock.now();
         let token = OneTimeToken::generate(&mut rand::thread_rng());
@@ -253,7 +269,7 @@ async fn resend_verification(
 ///
 /// An unknown address and a wrong password get the same answer after the same work. With
 /// two-factor on, the answer is a short-lived challenge instead of a session.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Credentials,
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = SignIn,
     responses(
         (status = 200, body = LoginOutcome, description = "Signed in (also sets the session cookie), or a two-factor challenge"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Email or password is incorrect"),
@@ -263,13 +279,29 @@ async fn resend_verification(
 async fn login(
     State(state): State<AppState>,
     Client(source): Client,
-    ApiJson(body): ApiJson<Credentials>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
     let email = parse_email(&body.email)?;
-    let account_key = guard::email_key("login", &email);
+    let digest = guard::email_digest(&email);
+    // A device that signed in to this account before has a budget of its own; every other
+    // client shares the account's.
+    let device = body
+        .device_token
+        .or_else(|| crate::extract::cookie_value(&headers, crate::extract::DEVICE_COOKIE))
+        .and_then(|token| state.sealer.device_tokens().verify(&digest, &token));
+    let account_key = match &device {
+        Some(device) => guard::device_key("login", device),
+        None => guard::email_key("login", &email),
+    };
+    let address_key = guard::address_key("login", &source);
     let policy = guard::account();
     let limited = async {
-        guard::attempt(&state, &guard::address_key("login", &source), &guard::address()).await?;
+        // The address's limit stops one client guessing across accounts; a device token
+        // already names the one account this client may try, with a budget of its own.
+        if device.is_none() {
+            guard::attempt(&state, &address_key, &guard::address()).await?;
+        }
         guard::attempt(&state, &account_key, &policy).await
     };
     let hit = match limited.await {
@@ -277,7 +309,8 @@ async fn login(
         Err(refused) => {
             let throttled = event(events::LOGIN_THROTTLED, &source)
                 .outcome(Outcome::Denied)
-                .meta("email_sha256", json!(guard::email_digest(&email)));
+                .meta("email_sha256", json!(digest))
+                .meta("known_device", json!(device.is_some()));
             audit::record_platform_unattributed(&state.pool, &throttled).await?;
             return Err(refused);
         }
@@ -294,6 +327,7 @@ async fn login(
     let now = state.clock.now();
     let mut tx = state.pool.begin_user(account.user).await?;
     guard::succeeded(&mut tx, &account_key).await?;
+    guard::forgive_address(&mut tx, &address_key).await?;
     if account.email_verified_at.is_none() {
         tx.commit().await?;
         return Err(ApiError::EmailNotVerified);
@@ -316,7 +350,17 @@ async fn login(
     let succeeded = event(events::LOGIN_SUCCEEDED, &source).actor(account.user).meta("session_id", json!(issued.id));
     audit::record_platform(&mut tx, &succeeded).await?;
     tx.commit().await?;
-    Ok(issued.respond_with(StatusCode::OK, |session| LoginOutcome::Authenticated { session }))
+    Ok(signed_in(&state, issued, &digest))
+}
+
+/// The answer to a completed sign-in: the session, and a fresh device token for the account.
+fn signed_in(state: &AppState, issued: session::Issued, email_digest: &str) -> Response {
+    let device = state.sealer.device_tokens().issue(email_digest, &mut rand::thread_rng());
+    let token = device.secret.expose_secret().to_owned();
+    let mut response = issued
+        .respond_with(StatusCode::OK, |session| LoginOutcome::Authenticated { session, device_token: token.clone() });
+    response.headers_mut().append(header::SET_COOKIE, session::device_cookie(&token));
+    response
 }
 
 /// Records a failed sign-in on the account's trail (or on nobody's, for an unknown address),
@@ -358,7 +402,8 @@ async fn login_two_factor(
     Client(source): Client,
     ApiJson(body): ApiJson<SecondStep>,
 ) -> Result<Response, ApiError> {
-    guard::attempt(&state, &guard::address_key("two_factor", &source), &guard::address()).await?;
+    let address_key = guard::address_key("two_factor", &source);
+    guard::attempt(&state, &address_key, &guard::address()).await?;
     let now = state.clock.now();
     let hash = TokenHash::of_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
     let (challenge, user) = sessions::attempt_challenge(&state.pool, &hash.0, now, CHALLENGE_ATTEMPTS)
@@ -370,6 +415,8 @@ async fn login_two_factor(
     if !sessions::consume_challenge(&mut tx, challenge, now).await? {
         return Err(ApiError::InvalidChallenge);
     }
+    guard::forgive_address(&mut tx, &address_key).await?;
+    let email = users::profile(&mut tx).await?.ok_or(ApiError::InvalidChallenge)?.email;
     let issued = session::issue(&state, &mut tx, &source).await?;
     let succeeded = event(events::LOGIN_SUCCEEDED, &source)
         .actor(user)
@@ -385,7 +432,7 @@ async fn login_two_factor(
         .await?;
     }
     tx.commit().await?;
-    Ok(issued.respond_with(StatusCode::OK, |session| LoginOutcome::Authenticated { session }))
+    Ok(signed_in(&state, issued, &guard::email_digest(&parse_email(&email)?)))
 }
 
 /// Sign out: ends this session and clears the cookie.
@@ -422,7 +469,7 @@ async fn request_password_reset(
     ApiJson(body): ApiJson<EmailOnly>,
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
     let email = parse_email(&body.email)?;
-    guard::attempt(&state, &guard::email_key("mail", &email), &guard::mail()).await?;
+    guard::mail(&state, &email).await?;
     if let Some(account) = users::find_login(&state.pool, &email).await? {
         let now = state.clock.now();
         let token = OneTimeToken::generate(&mut rand::thread_rng());

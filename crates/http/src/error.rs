@@ -33,8 +33,6 @@ pub enum ApiError {
     ReauthenticationRequired,
     #[error("too many attempts; try again in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
-    #[error("too many failed attempts; the account is locked until its password is reset")]
-    Locked,
     #[error("not found")]
     NotFound,
     #[error("this method is not allowed here; the Allow header lists the ones that are")]
@@ -106,7 +104,6 @@ impl ApiError {
                 (StatusCode::FORBIDDEN, "reauthentication_required", "Recent authentication required")
             }
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many attempts"),
-            Locked => (StatusCode::TOO_MANY_REQUESTS, "account_locked", "Account locked"),
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
             Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
@@ -167,9 +164,6 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
-            }
-            ApiError::Locked => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(crate::guard::LOCKED_RETRY_AFTER));
             }
             ApiError::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use mos_auth::TokenHash;
 use mos_db::request::SessionRules;
@@ -19,6 +19,9 @@ use crate::{hygiene, ApiError, AppState};
 
 /// The session cookie. `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
 pub const SESSION_COOKIE: &str = "__Host-mos_session";
+
+/// The device token of the last account signed in from this browser (see `mos_auth::device`).
+pub const DEVICE_COOKIE: &str = "__Host-mos_device";
 
 /// A JSON body, with every way of getting it wrong answered as a problem document.
 pub struct ApiJson<T>(pub T);
@@ -135,17 +138,14 @@ fn presented_token(parts: &Parts) -> Option<SecretString> {
         let (scheme, token) = v.trim_start().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| SecretString::from(token.trim().to_owned()))
     });
-    bearer.or_else(|| {
-        parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                (name == SESSION_COOKIE).then(|| SecretString::from(value.to_owned()))
-            })
+    bearer.or_else(|| cookie_value(&parts.headers, SESSION_COOKIE))
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<SecretString> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name).then(|| SecretString::from(value.to_owned()))
     })
 }
 

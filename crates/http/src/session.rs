@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::extract::SESSION_COOKIE;
+use crate::extract::{DEVICE_COOKIE, SESSION_COOKIE};
 use crate::{guard, ApiError, AppState};
 use mos_domain::events::{self, USER};
 
@@ -36,10 +36,24 @@ impl Issued {
     }
 }
 
-fn cookie(value: &str, max_age: i64) -> HeaderValue {
-    let text = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}");
-    // Tokens are base64url, so the header is always valid.
+/// A cookie that scripts cannot read and other sites cannot send.
+fn set_cookie(name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let text = format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}");
+    // Names are ours and values base64url (with a dot), so the header is always valid; should
+    // that ever break, the cookie is cleared rather than set wrong.
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("__Host-mos_session=; Path=/; Max-Age=0"))
+}
+
+fn cookie(value: &str, max_age: i64) -> HeaderValue {
+    set_cookie(SESSION_COOKIE, value, max_age)
+}
+
+/// How long a browser keeps its device token: a year, like OWASP's example.
+const DEVICE_TOKEN_DAYS: i64 = 365;
+
+/// The cookie that holds a device token.
+pub fn device_cookie(token: &str) -> HeaderValue {
+    set_cookie(DEVICE_COOKIE, token, chrono::Duration::days(DEVICE_TOKEN_DAYS).num_seconds())
 }
 
 /// The header that makes a browser forget its session cookie.

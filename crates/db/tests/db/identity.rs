@@ -9,7 +9,7 @@ use mos_domain::{AuditAction, AuditEvent, Outcome, RequestSource, ResourceType, 
 
 use crate::{new_org, new_user, sqlstate};
 
-const ACCOUNT: Policy = Policy { free: 5, cap_secs: 900, hard: Some(100), window: None };
+const ACCOUNT: Policy = Policy { free: 5, cap_secs: 900, window: None };
 
 #[tokio::test]
 async fn parallel_failures_cannot_slip_past_the_limit() {
@@ -46,7 +46,7 @@ async fn live(pool: &AppPool, hash: &[u8; 32], at: DateTime<Utc>, idle: Duration
 async fn delays_double_up_to_the_cap_and_a_success_starts_over() {
     let db = TestDb::new().await;
     let pool = db.app_pool(1).await;
-    let policy = Policy { free: 2, cap_secs: 8, hard: None, window: None };
+    let policy = Policy { free: 2, cap_secs: 8, window: None };
     let mut now = Utc::now();
     let mut delays = Vec::new();
     for _ in 0..7 {
@@ -64,25 +64,67 @@ async fn delays_double_up_to_the_cap_and_a_success_starts_over() {
 }
 
 #[tokio::test]
-async fn the_hundredth_consecutive_failure_locks_until_cleared() {
+async fn no_number_of_failures_locks_a_key_for_good() {
     let db = TestDb::new().await;
     let pool = db.app_pool(1).await;
-    let policy = Policy { free: 100, cap_secs: 1, hard: Some(100), window: None };
-    let now = Utc::now();
-    for _ in 0..100 {
-        assert!(throttle::hit(&pool, "acct", now, &policy).await.unwrap().allowed);
+    let policy = Policy { free: 5, cap_secs: 900, window: None };
+    let mut now = Utc::now();
+    for _ in 0..150 {
+        let hit = throttle::hit(&pool, "acct", now, &policy).await.unwrap();
+        assert!(hit.allowed, "{hit:?}");
+        now += Duration::seconds(i64::from(hit.retry_after.unwrap_or(0)));
     }
-    let later = throttle::hit(&pool, "acct", now + Duration::days(365), &policy).await.unwrap();
-    assert!(!later.allowed && later.hard_locked(&policy) && later.retry_after.is_none(), "{later:?}");
-    clear(&pool, "acct").await;
-    assert!(throttle::hit(&pool, "acct", now, &policy).await.unwrap().allowed);
+    let next = throttle::hit(&pool, "acct", now - Duration::seconds(1), &policy).await.unwrap();
+    assert_eq!((next.allowed, next.retry_after), (false, Some(1)), "a delay of at most the cap, never a lock");
+}
+
+#[tokio::test]
+async fn a_forgiven_success_does_not_count_and_an_earlier_failure_still_does() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(1).await;
+    let policy = Policy { free: 2, cap_secs: 60, window: Some(Duration::hours(1)) };
+    let now = Utc::now();
+    throttle::hit(&pool, "ip:192.0.2.1", now, &policy).await.unwrap();
+    for _ in 0..10 {
+        let hit = throttle::hit(&pool, "ip:192.0.2.1", now, &policy).await.unwrap();
+        assert_eq!((hit.allowed, hit.failures), (true, 2), "one failure and this attempt");
+        let mut tx = pool.begin_user(UserId::new()).await.unwrap();
+        throttle::forgive(&mut tx, "ip:192.0.2.1", &policy).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let failed = throttle::hit(&pool, "ip:192.0.2.1", now, &policy).await.unwrap();
+    assert_eq!(failed.failures, 2, "the failure from before the successes is still there");
+}
+
+#[tokio::test]
+async fn a_rate_allows_its_limit_per_window_whatever_came_before() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(1).await;
+    let rate = throttle::Rate { limit: 3, window: Duration::hours(1) };
+    let start = Utc::now();
+    for round in 0..3 {
+        let window = start + Duration::hours(round * 2);
+        let answers: Vec<bool> =
+            join_all(
+                (0..5).map(|i| {
+                    let pool = pool.clone();
+                    async move {
+                        throttle::rate(&pool, "mail:x", window + Duration::minutes(i), &rate).await.unwrap().allowed
+                    }
+                }),
+            )
+            .await;
+        assert_eq!(answers.iter().filter(|a| **a).count(), 3, "round {round}: {answers:?}");
+        let refused = throttle::rate(&pool, "mail:x", window + Duration::minutes(59), &rate).await.unwrap();
+        assert!(!refused.allowed && (1..=3600).contains(&refused.retry_after.unwrap()), "{refused:?}");
+    }
 }
 
 #[tokio::test]
 async fn a_windowed_counter_forgets_old_failures() {
     let db = TestDb::new().await;
     let pool = db.app_pool(1).await;
-    let policy = Policy { free: 1, cap_secs: 60, hard: None, window: Some(Duration::hours(1)) };
+    let policy = Policy { free: 1, cap_secs: 60, window: Some(Duration::hours(1)) };
     let now = Utc::now();
     throttle::hit(&pool, "ip:192.0.2.1", now, &policy).await.unwrap();
     throttle::hit(&pool, "ip:192.0.2.1", now, &policy).await.unwrap();

@@ -165,3 +165,83 @@ async fn behind_a_trusted_proxy_the_forwarded_client_address_is_audited_and_limi
     );
     assert_eq!(app.send(via("203.0.113.10")).await.status, 200, "another client behind the proxy is unaffected");
 }
+
+#[tokio::test]
+async fn an_office_behind_one_address_can_sign_in_all_day() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    app.login("nobody@example.com", "a wrong password!").await;
+    for round in 0..30 {
+        let reply = app.login("ada@example.com", PASSWORD).await;
+        assert_eq!(reply.status, 200, "sign-in {round}: {}", reply.body);
+    }
+    // Failures still count: the one above and twenty more reach the limit.
+    let strangers: Vec<String> = (0..21).map(|i| format!("user{i}@example.com")).collect();
+    let replies = join_all(strangers.iter().map(|email| app.login(email, "a wrong password!"))).await;
+    let replies: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert!(replies.contains(&429), "{replies:?}");
+}
+
+#[tokio::test]
+async fn failures_from_elsewhere_never_slow_the_owners_known_device() {
+    let db = mos_db::testing::TestDb::new().await;
+    let app = TestApp::spawn_on(db, mos_auth::PasswordHasher::new(4), |s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let from = |ip: String, body: serde_json::Value| {
+        app.send(app.http.post(format!("{}/v1/auth/login", app.base)).header("x-forwarded-for", ip).json(&body))
+    };
+    let office = || "198.51.100.7".to_owned();
+    app.sign_up("ada@example.com").await;
+    app.sign_up("mallory@example.com").await;
+    let first = from(office(), json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    let device = first.body["device_token"].as_str().unwrap().to_owned();
+    let cookie = first
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-mos_device="));
+    assert!(cookie.is_some_and(|c| c.contains("HttpOnly") && c.contains("Secure")), "the browser keeps it as a cookie");
+    let mallorys = app.login("mallory@example.com", PASSWORD).await.body["device_token"].as_str().unwrap().to_owned();
+
+    // Guessing from a new address each time, each guess as soon as allowed.
+    let mut limited = 0;
+    for i in 0..60 {
+        let guess =
+            from(format!("203.0.113.{i}"), json!({ "email": "ada@example.com", "password": "a wrong password!" }))
+                .await;
+        if guess.status == 429 {
+            limited += 1;
+            let wait: i64 = guess.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(wait <= 900, "delays stop at 15 minutes, nothing locks: {wait}");
+            app.clock.advance(chrono::Duration::seconds(wait));
+        }
+    }
+    assert!(limited > 0, "the guesser is slowed down");
+    let unknown = from(office(), json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    assert_eq!(unknown.status, 429, "a client without a device token waits like the guesser");
+    let wrong_account =
+        from(office(), json!({ "email": "ada@example.com", "password": PASSWORD, "device_token": mallorys })).await;
+    assert_eq!(wrong_account.status, 429, "another account's device token counts for nothing");
+
+    let with_token = |password: &str| {
+        from(office(), json!({ "email": "ada@example.com", "password": password, "device_token": device }))
+    };
+    assert_eq!(with_token(PASSWORD).await.status, 200, "the owner's device signs in at once");
+    let by_cookie = app.send(
+        app.http
+            .post(format!("{}/v1/auth/login", app.base))
+            .header("x-forwarded-for", office())
+            .header("cookie", format!("__Host-mos_device={device}"))
+            .json(&json!({ "email": "ada@example.com", "password": PASSWORD })),
+    );
+    assert_eq!(by_cookie.await.status, 200, "a browser's cookie works the same");
+
+    // The device's own mistakes count against the device alone.
+    for _ in 0..6 {
+        assert_eq!(with_token("a wrong password!").await.status, 401);
+    }
+    assert_eq!(with_token(PASSWORD).await.status, 429, "after its own failures the device waits too");
+}

@@ -110,3 +110,27 @@ async fn registration_mail_to_one_address_is_rate_limited() {
     }
     assert_eq!(last.unwrap().status, 429);
 }
+
+#[tokio::test]
+async fn three_mails_an_hour_reach_an_address_whatever_its_history() {
+    let app = TestApp::spawn().await;
+    app.sign_up("known@example.com").await;
+    for (email, path) in [
+        ("known@example.com", "/v1/auth/password-reset"),
+        ("fresh@example.com", "/v1/auth/password-reset"),
+        ("other@example.com", "/v1/auth/verify-email/resend"),
+    ] {
+        for hour in 0..2 {
+            let statuses: Vec<u16> =
+                futures_util::future::join_all((0..5).map(|_| app.post(path, json!({ "email": email }))))
+                    .await
+                    .iter()
+                    .map(|r| r.status)
+                    .collect();
+            let used = if email == "known@example.com" && hour == 0 { 1 } else { 0 };
+            assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 3 - used, "{email}, hour {hour}: {statuses:?}");
+            assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2 + used, "{email}, hour {hour}: {statuses:?}");
+            app.clock.advance(chrono::Duration::hours(1));
+        }
+    }
+}

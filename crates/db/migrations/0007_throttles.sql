@@ -1,0 +1,60 @@
+-- Limits that slow the guesser down, not the owner.
+--
+-- `throttle_forgive` takes back the one attempt a success was counted as (attempts are counted
+-- before they are judged, so that parallel guesses cannot pass a stale check): a limit per
+-- client address then counts failures only, and an office behind one address can sign in all
+-- day. Clearing the counter instead would let a guesser reset it with an account of their own.
+--
+-- `rate_hit` is a plain rate for things that are not guesses (mail to one address): at most
+-- `p_limit` per window that starts at the first, the same answer whatever the key's history.
+-- A refused attempt is not counted.
+
+set local citus.enable_ddl_propagation = off;
+grant create on schema app to mos_definer;
+set local role mos_definer;
+
+create function app.throttle_forgive(p_key text, p_free integer) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+    as $$
+begin
+    update app.auth_throttles t
+       set failures = greatest(t.failures - 1, 0),
+           locked_until = case when t.failures - 1 <= p_free then null else t.locked_until end
+     where t.key = p_key;
+end
+$$;
+
+create function app.rate_hit(p_key text, p_now timestamptz, p_limit integer, p_window interval)
+    returns table (allowed boolean, used integer, retry_after integer)
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+    as $$
+declare
+    v_used integer;
+    v_since timestamptz;
+begin
+    insert into app.auth_throttles as t (key, failures, locked_until, updated_at)
+    values (p_key, 1, null, p_now)
+    on conflict (key) do update
+       set failures = case when t.updated_at <= p_now - p_window then 1 else t.failures + 1 end,
+           locked_until = null,
+           updated_at = case when t.updated_at <= p_now - p_window then p_now else t.updated_at end
+     where t.updated_at <= p_now - p_window or t.failures < p_limit
+    returning t.failures into v_used;
+    if found then
+        return query select true, v_used, null::integer;
+    else
+        select t.failures, t.updated_at into v_used, v_since from app.auth_throttles t where t.key = p_key;
+        return query select false, v_used, greatest(1, ceil(extract(epoch from v_since + p_window - p_now))::integer);
+    end if;
+end
+$$;
+
+revoke all on function app.throttle_forgive(text, integer), app.rate_hit(text, timestamptz, integer, interval)
+    from public;
+grant execute on function app.throttle_forgive(text, integer), app.rate_hit(text, timestamptz, integer, interval)
+    to app_user;
+
+set local role mos_owner;
+revoke create on schema app from mos_definer;
