@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use crate::error::stored;
 use crate::{Result, TenantTx, UserTx};
-use mos_domain::{events, AuditEvent, Email, OrgId, OrgName, RequestSource, Role, Slug, UserId};
+use mos_domain::{events, AuditEvent, Email, OrgId, OrgName, Permission, RequestSource, Role, Slug, UserId};
 use serde_json::json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -409,9 +409,48 @@ pub async fn invitation_for_token(
     row.map(|(org, id, email, r)| Ok(PendingInvitation { org: org_id(org)?, id, email, role: role(&r)? })).transpose()
 }
 
-/// Marks an invitation accepted by `user`; false if it was settled meanwhile (a concurrent
-/// acceptance or a revocation), so that an invitation is spent once.
-pub async fn accept_invitation(tx: &mut TenantTx, id: uuid::Uuid, user: UserId, now: DateTime<Utc>) -> Result<bool> {
+/// How accepting an invitation went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    Accepted,
+    /// Accepted, revoked or expired meanwhile: an invitation is spent once.
+    Settled,
+    /// The person who sent it may no longer invite members (removed or demoted since): an
+    /// invitation carries its inviter's authority, and that authority is gone.
+    InviterLacksAuthority,
+}
+
+/// Marks an invitation accepted by `user`, if it is still pending and its inviter still holds
+/// the role that may invite. The inviter's membership stays locked until the transaction ends,
+/// so a demotion racing with the acceptance waits for it (or wins before it and is seen).
+pub async fn accept_invitation(
+    tx: &mut TenantTx,
+    id: uuid::Uuid,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Acceptance> {
+    let inviter: Option<Option<uuid::Uuid>> =
+        sqlx::query_scalar("select invited_by from app.invitations where organization_id = $1 and id = $2")
+            .bind(tx.org().as_uuid())
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+    let Some(inviter) = inviter else { return Ok(Acceptance::Settled) };
+    let inviter_role: Option<String> =
+        match inviter {
+            Some(inviter) => sqlx::query_scalar(
+                "select role::text from app.user_organizations where organization_id = $1 and user_id = $2 for share",
+            )
+            .bind(tx.org().as_uuid())
+            .bind(inviter)
+            .fetch_optional(tx.conn())
+            .await?,
+            None => None,
+        };
+    let authorized = inviter_role.map(|r| role(&r)).transpose()?.is_some_and(|r| r.can(Permission::InviteMembers));
+    if !authorized {
+        return Ok(Acceptance::InviterLacksAuthority);
+    }
     let done = sqlx::query(
         "update app.invitations set accepted_at = $4, accepted_by = $3
           where organization_id = $1 and id = $2 and accepted_at is null and revoked_at is null and expires_at > $4",
@@ -422,5 +461,5 @@ pub async fn accept_invitation(tx: &mut TenantTx, id: uuid::Uuid, user: UserId, 
     .bind(now)
     .execute(tx.conn())
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(if done.rows_affected() == 1 { Acceptance::Accepted } else { Acceptance::Settled })
 }

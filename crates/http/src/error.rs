@@ -45,6 +45,8 @@ pub enum ApiError {
     LastAdmin,
     #[error("this invitation was sent to another email address; sign in with that address to accept it")]
     InvitationForAnotherAddress,
+    #[error("the person who sent this invitation may no longer invite members; ask an ADMIN of the organization for a new one")]
+    InviterLacksAuthority,
     #[error("{0}")]
     Conflict(&'static str),
     #[error("the service is temporarily unavailable")]
@@ -111,6 +113,9 @@ impl ApiError {
             LastAdmin => (StatusCode::CONFLICT, "last_admin", "Last ADMIN"),
             InvitationForAnotherAddress => {
                 (StatusCode::FORBIDDEN, "invitation_for_another_address", "Invitation for another address")
+            }
+            InviterLacksAuthority => {
+                (StatusCode::FORBIDDEN, "inviter_lacks_authority", "Invitation no longer backed by its sender")
             }
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),

@@ -210,13 +210,14 @@ async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiErr
     Ok(Json(org.into()))
 }
 
-/// Rename the organization or set its two-factor policy. Requiring two-factor takes an ADMIN
-/// who has it on; members without it then cannot reach the organization until they enroll.
+/// Rename the organization or set its two-factor policy. Setting the policy needs a recent
+/// sign-in; requiring two-factor takes an ADMIN who has it on; members without it then cannot
+/// reach the organization until they enroll.
 #[utoipa::path(patch, path = "/v1/orgs/{slug}", tag = "organizations", request_body = OrgChange, security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path)),
     responses(
         (status = 200, body = Org),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Requiring two-factor without having it on"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid name"),
@@ -232,6 +233,10 @@ async fn update_org(
         .map(OrgName::parse)
         .transpose()
         .map_err(|e| ApiError::Invalid { field: "name", message: e.to_string() })?;
+    // A rename changes nobody's access; a policy does.
+    if body.require_two_factor.is_some() {
+        auth.require_recent(&state)?;
+    }
     if body.require_two_factor == Some(true) && !auth.session.two_factor_enabled {
         return Err(ApiError::Conflict(
             "turn on two-factor for your own account first, or this policy would lock you out",
@@ -309,19 +314,21 @@ async fn change_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove a member; the last ADMIN cannot be removed.
+/// Remove a member. Needs a recent sign-in; the last ADMIN cannot be removed.
 #[utoipa::path(delete, path = "/v1/orgs/{slug}/members/{user_id}", tag = "organizations", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization or member"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "It would leave no ADMIN"),
     ))]
 async fn remove_member(
+    State(state): State<AppState>,
     auth: Authorized<RemoveMembers>,
     Path((_, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    auth.require_recent(&state)?;
     let user = parse_user(&user)?;
     let mut tx = auth.tx;
     let previous = settled(orgs::remove_member(&mut tx, user).await?)?;
@@ -358,12 +365,13 @@ async fn leave(auth: Authorized<Leave>) -> Result<StatusCode, ApiError> {
 }
 
 /// Invite someone by email with a role; they may have to register first. The link is good for
-/// seven days and once; inviting the same address again replaces the earlier invitation.
+/// seven days and once; inviting the same address again replaces the earlier invitation. Needs
+/// a recent sign-in.
 #[utoipa::path(post, path = "/v1/orgs/{slug}/invitations", tag = "organizations", request_body = NewInvitation, security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path)),
     responses(
         (status = 201, body = InvitationView),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid email"),
     ))]
@@ -372,6 +380,7 @@ async fn invite(
     auth: Authorized<InviteMembers>,
     ApiJson(body): ApiJson<NewInvitation>,
 ) -> Result<(StatusCode, Json<InvitationView>), ApiError> {
+    auth.require_recent(&state)?;
     let email = parse_email(&body.email)?;
     let now = state.clock.now();
     let token = OneTimeToken::generate(&mut rand::thread_rng());
@@ -410,12 +419,12 @@ async fn list_invitations(
     Ok(Json(pending.into_iter().map(Into::into).collect()))
 }
 
-/// Revoke a pending invitation.
+/// Revoke a pending invitation. Needs a recent sign-in.
 #[utoipa::path(delete, path = "/v1/orgs/{slug}/invitations/{id}", tag = "organizations", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such pending invitation"),
     ))]
 async fn revoke_invitation(
@@ -423,6 +432,7 @@ async fn revoke_invitation(
     auth: Authorized<InviteMembers>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    auth.require_recent(&state)?;
     let id = uuid::Uuid::try_parse(&id).map_err(|_| ApiError::NotFound)?;
     let mut tx = auth.tx;
     if !orgs::revoke_invitation(&mut tx, id, state.clock.now()).await? {
@@ -443,7 +453,7 @@ async fn revoke_invitation(
         (status = 200, body = MyOrg, description = "You are a member now"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid, expired, revoked or used invitation"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "The invitation is for another address"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "The invitation is for another address, or its sender may no longer invite members"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Already a member"),
     ))]
 async fn accept_invitation(
@@ -460,8 +470,10 @@ async fn accept_invitation(
         return Err(ApiError::InvitationForAnotherAddress);
     }
     let mut tx = tx.into_tenant(pending.org).await?;
-    if !orgs::accept_invitation(&mut tx, pending.id, live.user, now).await? {
-        return Err(ApiError::InvalidToken);
+    match orgs::accept_invitation(&mut tx, pending.id, live.user, now).await? {
+        orgs::Acceptance::Accepted => {}
+        orgs::Acceptance::Settled => return Err(ApiError::InvalidToken),
+        orgs::Acceptance::InviterLacksAuthority => return Err(ApiError::InviterLacksAuthority),
     }
     match orgs::add_member(&mut tx, live.user, pending.role).await {
         Err(DbError::Conflict { .. }) => {

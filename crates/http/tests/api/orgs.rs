@@ -333,3 +333,102 @@ async fn a_role_change_waits_for_a_change_its_member_was_already_allowed_and_the
     assert_eq!(after.status, 403, "{}", after.body);
     assert_eq!(app.get_as(&org.viewer, "/v1/orgs/acme").await.body["name"], "Renamed");
 }
+
+#[tokio::test]
+async fn every_privilege_change_needs_a_recent_sign_in_and_changes_nothing_without_one() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let members = app.get_as(&org.admin, "/v1/orgs/acme/members").await.body;
+    let id_of = |role: &str| {
+        members.as_array().unwrap().iter().find(|m| m["role"] == role).unwrap()["user_id"].as_str().unwrap().to_owned()
+    };
+    let (viewer, creator) = (id_of("VIEWER"), id_of("CREATOR"));
+    app.invite(&org.admin, "acme", "pending@example.com", "VIEWER").await;
+    let pending = app.get_as(&org.admin, "/v1/orgs/acme/invitations").await.body[0]["id"].as_str().unwrap().to_owned();
+    // Eleven minutes since sign-in, active all along.
+    for _ in 0..2 {
+        app.clock.advance(Duration::seconds(330));
+        app.get_as(&org.admin, "/v1/me").await;
+    }
+
+    let attempts = [
+        ("post", "/v1/orgs/acme/invitations".to_owned(), json!({ "email": "new-admin@example.com", "role": "ADMIN" })),
+        ("delete", format!("/v1/orgs/acme/invitations/{pending}"), json!({})),
+        ("delete", format!("/v1/orgs/acme/members/{creator}"), json!({})),
+        ("patch", format!("/v1/orgs/acme/members/{viewer}"), json!({ "role": "ADMIN" })),
+        ("patch", "/v1/orgs/acme".to_owned(), json!({ "require_two_factor": false })),
+    ];
+    let before = app.get_as(&org.admin, "/v1/orgs/acme/members").await.body;
+    for (method, path, body) in &attempts {
+        let stale = app.call_as(method, &org.admin, path, body.clone()).await;
+        assert_eq!(
+            (stale.status, stale.problem_type()),
+            (403, "urn:mos:problem:reauthentication_required"),
+            "{method} {path}: {}",
+            stale.body
+        );
+    }
+    assert_eq!(app.get_as(&org.admin, "/v1/orgs/acme/members").await.body, before, "nobody's access changed");
+    assert_eq!(app.get_as(&org.admin, "/v1/orgs/acme/invitations").await.body.as_array().unwrap().len(), 1);
+    assert!(app.inbox.all_to("new-admin@example.com").is_empty(), "no invitation went out");
+    let rename = app.call_as("patch", &org.admin, "/v1/orgs/acme", json!({ "name": "Acme Health Inc" })).await;
+    assert_eq!(rename.status, 200, "a rename changes nobody's access");
+
+    assert_eq!(app.post_as(&org.admin, "/v1/me/reauthenticate", json!({ "password": PASSWORD })).await.status, 204);
+    let statuses: Vec<u16> = {
+        let mut out = Vec::new();
+        for (method, path, body) in &attempts {
+            out.push(app.call_as(method, &org.admin, path, body.clone()).await.status);
+        }
+        out
+    };
+    assert_eq!(statuses, [201, 204, 204, 204, 200], "each goes through after signing in again");
+}
+
+#[tokio::test]
+async fn an_invitation_is_void_once_its_sender_may_no_longer_invite() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let (deputy, fired) = (app.signed_in("deputy@example.com").await, app.signed_in("fired@example.com").await);
+    app.join(&org.admin, "acme", "deputy@example.com", "ADMIN", &deputy).await;
+    app.join(&org.admin, "acme", "fired@example.com", "ADMIN", &fired).await;
+    let from_deputy = token_in(&app.invite(&deputy, "acme", "grace@example.com", "ADMIN").await);
+    let from_fired = token_in(&app.invite(&fired, "acme", "heidi@example.com", "VIEWER").await);
+
+    let members = app.get_as(&org.admin, "/v1/orgs/acme/members").await.body;
+    let id_of = |email: &str| {
+        members.as_array().unwrap().iter().find(|m| m["email"] == email).unwrap()["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let demoted = app
+        .call_as(
+            "patch",
+            &org.admin,
+            &format!("/v1/orgs/acme/members/{}", id_of("deputy@example.com")),
+            json!({ "role": "VIEWER" }),
+        )
+        .await;
+    let removed = app
+        .call_as("delete", &org.admin, &format!("/v1/orgs/acme/members/{}", id_of("fired@example.com")), json!({}))
+        .await;
+    assert_eq!((demoted.status, removed.status), (204, 204));
+
+    for (email, token) in [("grace@example.com", &from_deputy), ("heidi@example.com", &from_fired)] {
+        let session = app.signed_in(email).await;
+        let refused = app.post_as(&session, "/v1/invitations/accept", json!({ "token": token })).await;
+        assert_eq!(
+            (refused.status, refused.problem_type()),
+            (403, "urn:mos:problem:inviter_lacks_authority"),
+            "{email}"
+        );
+        assert_eq!(app.get_as(&session, "/v1/orgs/acme").await.status, 404, "{email} did not get in");
+    }
+    let still = app.get_as(&org.admin, "/v1/orgs/acme/members").await.body;
+    assert!(still
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["email"] != "grace@example.com" && m["email"] != "heidi@example.com"));
+}
