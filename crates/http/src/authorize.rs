@@ -22,6 +22,8 @@ pub trait Needs: Send + Sync + 'static {
     const PERMISSION: Permission;
     /// Whether the route changes memberships, and so must hold the ADMINs' rows from the start.
     const CHANGES_MEMBERSHIPS: bool = false;
+    /// Whether a member whom the two-factor policy keeps out may still do it.
+    const DESPITE_TWO_FACTOR_POLICY: bool = false;
 }
 
 macro_rules! needs {
@@ -45,7 +47,16 @@ macro_rules! changes_memberships {
     )*};
 }
 
-changes_memberships!(ChangeRoles => ChangeRoles, RemoveMembers => RemoveMembers, Leave => ReadOrganization);
+changes_memberships!(ChangeRoles => ChangeRoles, RemoveMembers => RemoveMembers);
+
+/// Leaving an organization. Always possible, also for a member whom its two-factor policy keeps
+/// out: nobody can be held in an organization.
+pub struct Leave;
+impl Needs for Leave {
+    const PERMISSION: Permission = Permission::ReadOrganization;
+    const CHANGES_MEMBERSHIPS: bool = true;
+    const DESPITE_TWO_FACTOR_POLICY: bool = true;
+}
 
 /// Which permission each tenant route needs, for the OpenAPI descriptions. The role × route
 /// tests hold every entry against what the route actually allows.
@@ -104,7 +115,7 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
             Some(Authorization::Member { session, access, tx }) => (session, access, tx),
         };
 
-        let refusal = if access.require_two_factor && !access.two_factor_enabled {
+        let refusal = if access.require_two_factor && !access.two_factor_enabled && !P::DESPITE_TWO_FACTOR_POLICY {
             Some((ApiError::TwoFactorRequired, "two_factor_required"))
         } else if !access.role.can(P::PERMISSION) {
             Some((ApiError::Forbidden(P::PERMISSION), "permission"))

@@ -65,13 +65,20 @@ impl Mailer for OutboxMailer {
     fn send(&self, message: Message) -> BoxFuture<'_, Result<(), MailError>> {
         Box::pin(async move {
             let outbox = |source| MailError::Outbox { path: self.dir.clone(), source };
-            tokio::fs::create_dir_all(&self.dir).await.map_err(outbox)?;
+            // The messages hold live tokens: readable by the server's user alone.
+            tokio::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).await.map_err(outbox)?;
             let name =
                 format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), uuid::Uuid::now_v7().simple());
             let path = self.dir.join(name);
-            tokio::fs::write(&path, message.formatted())
+            let failed = |source| MailError::Outbox { path: path.clone(), source };
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
                 .await
-                .map_err(|source| MailError::Outbox { path: path.clone(), source })?;
+                .map_err(failed)?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &message.formatted()).await.map_err(failed)?;
             // The file holds the link; the log says where, and never the token itself.
             tracing::info!(path = %path.display(), "mail written to the dev outbox");
             Ok(())
@@ -132,6 +139,10 @@ mod tests {
         assert_eq!(files[0].extension().unwrap(), "eml");
         let raw = std::fs::read_to_string(&files[0]).unwrap();
         assert!(raw.contains("To: ada@example.com\r\n") && raw.contains(&format!("\r\n{link}\r\n")), "{raw}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files[0]), 0o600, "the link is a live token: the server's user alone reads it");
+        assert_eq!(mode(&dir.path().join("outbox")), 0o700);
     }
 
     #[test]

@@ -243,6 +243,13 @@ async fn requiring_two_factor_blocks_members_without_it_until_they_enroll() {
     let viewer = enroll(&app, &org.viewer).await;
     assert_eq!(app.get_as(&viewer, "/v1/orgs/acme/members").await.status, 200);
     assert_eq!(app.get_as(&admin, "/v1/orgs/acme").await.status, 200);
+
+    let creator_leaves = app.post_as(&org.creator, "/v1/orgs/acme/leave", json!({})).await;
+    assert_eq!(creator_leaves.status, 204, "leaving is always possible: {}", creator_leaves.body);
+    let members = app.get_as(&admin, "/v1/orgs/acme/members").await.body;
+    assert!(members.as_array().unwrap().iter().all(|m| m["role"] != "CREATOR"), "{members}");
+    let blocked_still = app.get_as(&org.reviewer, "/v1/orgs/acme").await;
+    assert_eq!(blocked_still.problem_type(), "urn:mos:problem:two_factor_required", "and nothing else is");
 }
 
 /// Turns two-factor on for the user of `token`; their new session token.
