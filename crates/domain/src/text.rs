@@ -1,5 +1,7 @@
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
 /// A constrained string that failed its rules; the message is safe to show a client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
@@ -57,10 +59,31 @@ impl Slug {
 pub struct Email(String);
 text_newtype!(Email);
 
+/// Characters that show nothing (zero-width spaces and joiners, bidirectional controls, soft
+/// hyphens, variation selectors, tags: Unicode's Default_Ignorable_Code_Point), so that two
+/// addresses that look the same cannot be two accounts.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
 impl Email {
+    /// One spelling per mailbox: trimmed, refused with invisible or control characters, the
+    /// local part in Unicode NFC and lower case, the domain in its IDNA ASCII form (UTS #46), so
+    /// that `café` typed as one code point or as `e` plus a combining accent, and `bücher.example`
+    /// or `xn--bcher-kva.example`, are the same account.
     pub fn parse(input: &str) -> Result<Self, TextError> {
-        let email = input.trim().to_lowercase();
-        let (local, domain) = email.rsplit_once('@').ok_or(TextError::Email)?;
+        let trimmed = input.trim();
+        if trimmed.chars().any(|c| c.is_control() || invisible(c)) {
+            return Err(TextError::Email);
+        }
+        let (local, domain) = trimmed.rsplit_once('@').ok_or(TextError::Email)?;
+        let local: String = local.to_lowercase().nfc().collect();
+        let domain = idna::domain_to_ascii(domain).map_err(|_| TextError::Email)?;
         let domain_ok = domain.len() <= 253
             && domain.contains('.')
             && domain.split('.').all(|label| {
@@ -68,12 +91,13 @@ impl Email {
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.contains('@')
-            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"<>()[]\\,;:\"".contains(c));
+            && local.chars().all(|c| !c.is_whitespace() && !"<>()[]\\,;:\"".contains(c));
+        let email = format!("{local}@{domain}");
         if email.len() <= 254 && domain_ok && local_ok {
             Ok(Self(email))
         } else {
@@ -116,6 +140,32 @@ mod tests {
     #[test]
     fn emails_are_trimmed_and_lowercased() {
         assert_eq!(Email::parse("  Ada@Example.COM ").map(|e| e.to_string()), Ok("ada@example.com".into()));
+    }
+
+    #[test]
+    fn one_mailbox_has_one_spelling() {
+        let nfc = Email::parse("caf\u{e9}@example.com").unwrap();
+        assert_eq!(Email::parse("cafe\u{301}@example.com"), Ok(nfc.clone()), "NFD is NFC");
+        assert_eq!(Email::parse("CAF\u{c9}@Example.com"), Ok(nfc));
+        let idn = Email::parse("ada@b\u{fc}cher.example").unwrap();
+        assert_eq!(idn.as_str(), "ada@xn--bcher-kva.example");
+        assert_eq!(Email::parse("ada@xn--bcher-kva.example"), Ok(idn.clone()));
+        assert_eq!(Email::parse("ada@bu\u{308}cher.EXAMPLE"), Ok(idn));
+    }
+
+    #[test]
+    fn invisible_and_control_characters_are_refused() {
+        for bad in [
+            "ada\u{200b}@example.com",
+            "a\u{200d}da@example.com",
+            "ada@exa\u{ad}mple.com",
+            "\u{202e}ada@example.com",
+            "ada\u{feff}@example.com",
+            "ada\u{7}@example.com",
+            "ada@example.com\u{e0041}",
+        ] {
+            assert_eq!(Email::parse(bad), Err(TextError::Email), "{bad:?}");
+        }
     }
 
     #[test]

@@ -134,3 +134,26 @@ async fn three_mails_an_hour_reach_an_address_whatever_its_history() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_address_in_nfc_and_nfd_is_one_account() {
+    let app = TestApp::spawn().await;
+    // "café" as one code point, and as "e" with a combining accent: the same domain.
+    let first = app.post("/v1/auth/register", json!({ "email": "ada@caf\u{e9}.example", "password": PASSWORD })).await;
+    assert_eq!(first.status, 202);
+    let mail = app.inbox.wait_for("ada@xn--caf-dma.example", "Confirm your email address", 1).await;
+    assert_eq!(app.post("/v1/auth/verify-email", json!({ "token": token_in(&mail) })).await.status, 200);
+    let twin = app.post("/v1/auth/register", json!({ "email": "ada@cafe\u{301}.example", "password": PASSWORD })).await;
+    assert_eq!(twin.status, 202);
+    app.inbox.wait_for("ada@xn--caf-dma.example", "Someone tried to register with your address", 1).await;
+    for spelling in ["ADA@CAFE\u{301}.example", "ada@xn--caf-dma.example", "ada@caf\u{e9}.EXAMPLE"] {
+        let login = app.login(spelling, PASSWORD).await;
+        assert_eq!(login.status, 200, "{spelling:?} signs in to the one account: {}", login.body);
+        let me = app.get_as(&login.session_token(), "/v1/me").await.body;
+        assert_eq!(me["email"], "ada@xn--caf-dma.example");
+    }
+
+    let invisible =
+        app.post("/v1/auth/register", json!({ "email": "ada\u{200b}@example.com", "password": PASSWORD })).await;
+    assert_eq!((invisible.status, invisible.body["field"].as_str()), (422, Some("email")));
+}
