@@ -44,6 +44,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "login_challenge_attempt(bytea,timestamp with time zone,integer)",
     "member_directory()",
     "my_organizations()",
+    "my_organizations_page(text,integer)",
     "org_access(text)",
     "rate_hit(text,timestamp with time zone,integer,interval)",
     "redeem_email_verification(bytea,timestamp with time zone)",

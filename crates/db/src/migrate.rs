@@ -29,7 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "audit_chain", sql: include_str!("../migrations/0004_audit_chain.sql") },
     Migration { version: 5, name: "citus_plannable", sql: include_str!("../migrations/0005_citus_plannable.sql") },
     Migration { version: 6, name: "request_context", sql: include_str!("../migrations/0006_request_context.sql") },
-    Migration { version: 7, name: "throttles", sql: include_str!("../migrations/0007_throttles.sql") },
+    Migration { version: 7, name: "hardening", sql: include_str!("../migrations/0007_hardening.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -226,11 +226,14 @@ pub async fn access(tx: &mut UserTx, slug: &Slug) -> Result<Option<Access>> {
 }
 
 /// The organizations of the user of `tx`, by slug.
-pub async fn mine(tx: &mut UserTx) -> Result<Vec<Mine>> {
-    let rows: Vec<(uuid::Uuid, String, String, String, DateTime<Utc>)> =
-        sqlx::query_as("select organization_id, slug, name, role::text, joined_at from app.my_organizations()")
-            .fetch_all(tx.conn())
-            .await?;
+pub async fn mine(tx: &mut UserTx, after: Option<&Slug>, limit: i64) -> Result<Vec<Mine>> {
+    let rows: Vec<(uuid::Uuid, String, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "select organization_id, slug, name, role::text, joined_at from app.my_organizations_page($1, $2)",
+    )
+    .bind(after.map(Slug::as_str))
+    .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+    .fetch_all(tx.conn())
+    .await?;
     rows.into_iter()
         .map(|(org, slug, name, r, joined_at)| Ok(Mine { org: org_id(org)?, slug, name, role: role(&r)?, joined_at }))
         .collect()

@@ -17,10 +17,7 @@ use utoipa_axum::routes;
 use crate::authorize::{Authorized, ReadAuditLog};
 use crate::error::Problem;
 use crate::extract::ApiQuery;
-use crate::{ApiError, AppState};
-
-pub const PAGE_DEFAULT: i64 = 50;
-pub const PAGE_MAX: i64 = 500;
+use crate::{paging, ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(export))
@@ -111,14 +108,7 @@ fn parse_cursor(text: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
 }
 
 fn filter_of(search: &Search) -> Result<Filter, ApiError> {
-    let before = search
-        .cursor
-        .as_deref()
-        .map(|c| {
-            parse_cursor(c)
-                .ok_or(ApiError::Invalid { field: "cursor", message: "cursor is not one this API issued".into() })
-        })
-        .transpose()?;
+    let before = search.cursor.as_deref().map(|c| parse_cursor(c).ok_or_else(paging::bad_cursor)).transpose()?;
     Ok(Filter {
         actor: search.actor,
         action: search.action.clone(),
@@ -143,20 +133,14 @@ async fn list(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Search>
     if search.format.is_some() {
         return Err(ApiError::Invalid { field: "format", message: "format applies to the export only".into() });
     }
-    let limit = search.limit.unwrap_or(PAGE_DEFAULT);
-    if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(ApiError::Invalid { field: "limit", message: format!("limit must be 1 to {PAGE_MAX}") });
-    }
+    let limit = paging::limit(search.limit)?;
     let filter = filter_of(&search)?;
     let mut tx = auth.tx;
-    // One more than asked says whether there is a next page.
-    let mut records: Vec<Record> =
+    let records: Vec<Record> =
         audit::search(&mut tx, &filter, limit + 1).await?.into_iter().map(Record::from).collect();
     tx.commit().await?;
-    let more = records.len() as i64 > limit;
-    records.truncate(limit as usize);
-    let next_cursor = if more { records.last().map(cursor_of) } else { None };
-    Ok(Json(Page { items: records, next_cursor }))
+    let (items, next_cursor) = paging::split(records, limit, cursor_of);
+    Ok(Json(Page { items, next_cursor }))
 }
 
 const CSV_HEADER: &str =

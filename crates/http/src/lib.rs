@@ -13,6 +13,7 @@ mod health;
 mod hygiene;
 pub mod mail;
 mod orgs;
+mod paging;
 mod session;
 
 use std::net::SocketAddr;

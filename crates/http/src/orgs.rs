@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
+use data_encoding::BASE64URL_NOPAD;
 use mos_auth::{OneTimeToken, TokenHash};
 use mos_db::orgs::{self, MembershipChange};
 use mos_db::{audit, users, DbError, TenantTx};
@@ -14,7 +15,7 @@ use mos_domain::{AuditAction, AuditEvent, OrgId, OrgName, RequestSource, Resourc
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,8 +24,8 @@ use crate::authorize::{
     Authorized, ChangeRoles, InviteMembers, Leave, ManageOrganization, ReadMembers, ReadOrganization, RemoveMembers,
 };
 use crate::error::Problem;
-use crate::extract::{ApiJson, Authenticated, Client};
-use crate::{mail, ApiError, AppState};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, Client};
+use crate::{mail, paging, ApiError, AppState};
 use mos_domain::events::{self, INVITATION, MEMBERSHIP};
 
 pub const INVITATION_VALIDITY: Duration = Duration::days(7);
@@ -183,20 +184,53 @@ async fn create_org(
     Ok((StatusCode::CREATED, Json(org.into())))
 }
 
-/// The organizations you belong to, with your role in each.
+/// A page of the organizations you belong to.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MinePage {
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyOrgs {
+    /// By slug.
+    items: Vec<MyOrg>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The organizations you belong to, with your role in each, by slug, a page at a time.
 #[utoipa::path(get, path = "/v1/orgs", tag = "organizations", security(("session" = []), ("bearer" = [])),
+    params(MinePage),
     responses(
-        (status = 200, body = Vec<MyOrg>),
+        (status = 200, body = MyOrgs),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Malformed cursor or limit"),
     ))]
-async fn list_mine(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Vec<MyOrg>>, ApiError> {
-    let mine = orgs::mine(&mut tx).await?;
+async fn list_mine(
+    Authenticated { mut tx, .. }: Authenticated,
+    ApiQuery(page): ApiQuery<MinePage>,
+) -> Result<Json<MyOrgs>, ApiError> {
+    let limit = paging::limit(page.limit)?;
+    let after = page
+        .cursor
+        .map(|c| {
+            let slug = BASE64URL_NOPAD.decode(c.as_bytes()).ok().and_then(|raw| String::from_utf8(raw).ok());
+            slug.and_then(|s| Slug::parse(&s).ok()).ok_or_else(paging::bad_cursor)
+        })
+        .transpose()?;
+    let mine = orgs::mine(&mut tx, after.as_ref(), limit + 1).await?;
     tx.commit().await?;
-    Ok(Json(
-        mine.into_iter()
-            .map(|m| MyOrg { id: m.org.as_uuid(), slug: m.slug, name: m.name, role: m.role, joined_at: m.joined_at })
-            .collect(),
-    ))
+    let rows = mine
+        .into_iter()
+        .map(|m| MyOrg { id: m.org.as_uuid(), slug: m.slug, name: m.name, role: m.role, joined_at: m.joined_at })
+        .collect();
+    let (items, next_cursor) = paging::split(rows, limit, |o: &MyOrg| BASE64URL_NOPAD.encode(o.slug.as_bytes()));
+    Ok(Json(MyOrgs { items, next_cursor }))
 }
 
 /// The organization.

@@ -77,7 +77,7 @@ async fn creating_an_organization_makes_its_creator_admin_and_slugs_are_unique_a
     let ada = app.signed_in("ada@example.com").await;
     let created = app.post_as(&ada, "/v1/orgs", json!({ "slug": "acme", "name": "  Acme Health " })).await;
     assert_eq!((created.status, created.body["name"].as_str()), (201, Some("Acme Health")));
-    let mine = app.get_as(&ada, "/v1/orgs").await.body;
+    let mine = app.get_as(&ada, "/v1/orgs").await.body["items"].clone();
     assert_eq!((mine[0]["slug"].as_str(), mine[0]["role"].as_str()), (Some("acme"), Some("ADMIN")));
 
     let bob = app.signed_in("bob@example.com").await;
@@ -85,7 +85,40 @@ async fn creating_an_organization_makes_its_creator_admin_and_slugs_are_unique_a
     assert_eq!((taken.status, taken.problem_type()), (409, "urn:mos:problem:conflict"));
     let bad = app.post_as(&bob, "/v1/orgs", json!({ "slug": "Acme--Health", "name": "Other" })).await;
     assert_eq!((bad.status, bad.body["field"].as_str()), (422, Some("slug")));
-    assert_eq!(app.get_as(&bob, "/v1/orgs").await.body, json!([]));
+    assert_eq!(app.get_as(&bob, "/v1/orgs").await.body, json!({ "items": [], "next_cursor": null }));
+}
+
+#[tokio::test]
+async fn my_organizations_come_a_page_at_a_time_by_slug() {
+    let app = TestApp::spawn().await;
+    let ada = app.signed_in("ada@example.com").await;
+    let bob = app.signed_in("bob@example.com").await;
+    for i in (0..7).rev() {
+        let created = app.post_as(&ada, "/v1/orgs", json!({ "slug": format!("org-{i}"), "name": "Org" })).await;
+        assert_eq!(created.status, 201);
+    }
+    app.post_as(&bob, "/v1/orgs", json!({ "slug": "org-3a", "name": "Not Ada's" })).await;
+
+    let mut seen = Vec::new();
+    let mut url = "/v1/orgs?limit=3".to_owned();
+    loop {
+        let page = app.get_as(&ada, &url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let items = page.body["items"].as_array().unwrap();
+        assert!(items.len() <= 3);
+        seen.extend(items.iter().map(|o| o["slug"].as_str().unwrap().to_owned()));
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => url = format!("/v1/orgs?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..7).map(|i| format!("org-{i}")).collect();
+    assert_eq!(seen, expected, "every one once, in order, and nobody else's");
+
+    for bad in ["/v1/orgs?limit=0", "/v1/orgs?limit=501", "/v1/orgs?cursor=%21%21", "/v1/orgs?page=2"] {
+        let refused = app.get_as(&ada, bad).await;
+        assert_eq!(refused.status, 422, "{bad}: {}", refused.body);
+    }
 }
 
 #[tokio::test]

@@ -1,3 +1,5 @@
+-- Hardening after an attack review.
+--
 -- Limits that slow the guesser down, not the owner.
 --
 -- `throttle_forgive` takes back the one attempt a success was counted as (attempts are counted
@@ -8,6 +10,9 @@
 -- `rate_hit` is a plain rate for things that are not guesses (mail to one address): at most
 -- `p_limit` per window that starts at the first, the same answer whatever the key's history.
 -- A refused attempt is not counted.
+--
+-- `my_organizations_page` lists a user's organizations a page at a time, after a slug, so that
+-- the list costs the page and not every membership the user has.
 
 set local citus.enable_ddl_propagation = off;
 grant create on schema app to mos_definer;
@@ -51,10 +56,26 @@ begin
 end
 $$;
 
-revoke all on function app.throttle_forgive(text, integer), app.rate_hit(text, timestamptz, integer, interval)
-    from public;
-grant execute on function app.throttle_forgive(text, integer), app.rate_hit(text, timestamptz, integer, interval)
-    to app_user;
+create function app.my_organizations_page(p_after text, p_limit integer)
+    returns table (organization_id uuid, slug text, name text, role app.role, joined_at timestamptz)
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+    as $$
+begin
+    return query
+        select o.id, o.slug, o.name, m.role, m.created_at
+          from app.user_organizations m
+          join app.organizations o on o.id = m.organization_id
+         where m.user_id = app.current_user_id() and (p_after is null or o.slug > p_after)
+         order by o.slug
+         limit p_limit;
+end
+$$;
+
+revoke all on function app.throttle_forgive(text, integer), app.rate_hit(text, timestamptz, integer, interval),
+    app.my_organizations_page(text, integer) from public;
+grant execute on function app.throttle_forgive(text, integer), app.rate_hit(text, timestamptz, integer, interval),
+    app.my_organizations_page(text, integer) to app_user;
 
 set local role mos_owner;
 revoke create on schema app from mos_definer;
