@@ -77,14 +77,15 @@ pub struct Proof {
 pub struct PasswordChange {
     #[schema(value_type = String, format = Password)]
     current_password: SecretString,
-    #[schema(value_type = String, format = Password)]
+    /// 12 to 256 characters, not a common password and not the address.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 256)]
     new_password: SecretString,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeOnly {
-    #[schema(example = "123456")]
+    #[schema(example = "123456", pattern = "^[0-9]{6}$")]
     code: String,
 }
 
@@ -116,7 +117,6 @@ pub struct Restarted {
 #[utoipa::path(get, path = "/v1/me", tag = "account", security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, body = Me),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
     ))]
 async fn me(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Me>, ApiError> {
     let profile = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?;
@@ -134,7 +134,6 @@ async fn me(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Me>, Api
 #[utoipa::path(get, path = "/v1/me/sessions", tag = "account", security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, body = Vec<SessionSummary>),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
     ))]
 async fn list_sessions(
     State(state): State<AppState>,
@@ -163,7 +162,6 @@ async fn list_sessions(
     params(("id" = uuid::Uuid, Path, description = "A session id from GET /v1/me/sessions")),
     responses(
         (status = 204, description = "Ended"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such live session of yours"),
     ))]
 async fn revoke_session(
@@ -259,7 +257,6 @@ async fn change_password(
 #[utoipa::path(post, path = "/v1/me/two-factor/setup", tag = "account", security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, body = Enrollment),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Two-factor is already on"),
     ))]
@@ -386,7 +383,6 @@ async fn disable_two_factor(
 #[utoipa::path(get, path = "/v1/me/events", tag = "account", security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, body = Vec<Record>),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
     ))]
 async fn my_events(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Vec<Record>>, ApiError> {
     let records = audit::platform_recent(&mut tx, 100).await?;

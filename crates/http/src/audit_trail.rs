@@ -41,8 +41,10 @@ pub struct Search {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 50); not for the export.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// For the export only: `ndjson` (default) or `csv`.
+    #[param(inline)]
     format: Option<Format>,
 }
 
@@ -125,8 +127,6 @@ fn filter_of(search: &Search) -> Result<Filter, ApiError> {
     params(("slug" = String, Path), Search),
     responses(
         (status = 200, body = Page),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "A filter is malformed"),
     ))]
 async fn list(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Search>) -> Result<Json<Page>, ApiError> {
@@ -183,8 +183,6 @@ fn csv_line(r: &Record) -> String {
     params(("slug" = String, Path), Search),
     responses(
         (status = 200, description = "application/x-ndjson or text/csv, streamed", content_type = "application/x-ndjson"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization of yours"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown format or malformed filter"),
     ))]
 async fn export(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Search>) -> Result<Response, ApiError> {

@@ -44,9 +44,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
     email: String,
-    #[schema(value_type = String, format = Password)]
+    /// 12 to 256 characters, not a common password and not the address.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 256)]
     password: SecretString,
 }
 
@@ -55,7 +56,7 @@ pub struct Credentials {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
     email: String,
     #[schema(value_type = String, format = Password)]
     password: SecretString,
@@ -68,7 +69,7 @@ pub struct SignIn {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailOnly {
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
     email: String,
 }
 
@@ -85,7 +86,8 @@ pub struct TokenOnly {
 pub struct PasswordReset {
     #[schema(value_type = String)]
     token: SecretString,
-    #[schema(value_type = String, format = Password)]
+    /// 12 to 256 characters, not a common password and not the address.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 256)]
     new_password: SecretString,
 }
 
@@ -96,7 +98,7 @@ pub struct SecondStep {
     #[schema(value_type = String)]
     challenge: SecretString,
     /// A 6-digit code from the authenticator app.
-    #[schema(example = "123456")]
+    #[schema(example = "123456", pattern = "^[0-9]{6}$")]
     code: Option<String>,
     /// Instead of `code`: one of the recovery codes, each good once.
     #[schema(value_type = Option<String>)]
@@ -440,7 +442,6 @@ async fn login_two_factor(
     security(("session" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "No live session"),
     ))]
 async fn logout(
     State(state): State<AppState>,

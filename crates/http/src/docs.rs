@@ -7,8 +7,9 @@ use axum::http::header;
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi, RefOr};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::OpenApi as _;
 
 use crate::AppState;
@@ -45,9 +46,68 @@ pub fn base() -> OpenApi {
     doc
 }
 
-/// Adds to each tenant route's description the permission it needs and the roles that hold it,
-/// from the one permission table.
+/// The refusals an operation can meet whatever its handler does, by what it takes: a body, query
+/// parameters, a session, an organization in its path, the database. Generated here, so that
+/// no annotation can forget one; a handler's own, more specific description of a status wins.
+fn common_problems(path: &str, method: &str, op: &Operation) -> Vec<(&'static str, &'static str)> {
+    let mut problems = Vec::new();
+    if op.request_body.is_some() {
+        problems.extend([
+            ("400", "Malformed JSON, or a body of the wrong shape"),
+            ("413", "The body is larger than 16 KiB"),
+            ("415", "The body is not sent as `application/json`"),
+            ("422", "A field is invalid; `field` names it"),
+        ]);
+    }
+    let query = op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    if query {
+        problems.push(("422", "A query parameter is invalid; `field` names it"));
+    }
+    if op.security.is_some() {
+        problems.push(("401", "No live session"));
+    }
+    if path.contains("{slug}") {
+        problems.extend([
+            ("403", "Your role does not allow this, or the organization requires two-factor authentication"),
+            ("404", "No such organization of yours"),
+        ]);
+    }
+    if path.starts_with("/v1/") {
+        if method != "get" {
+            problems.push(("409", "A concurrent change to the same data won; nothing was changed, try again"));
+        }
+        problems.push(("503", "The database is unavailable; try again after `Retry-After` seconds"));
+    }
+    problems
+}
+
+fn problem_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/problem+json", Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))))
+            .build(),
+    )
+}
+
+/// Adds each operation's common refusals, and to each tenant route's description the
+/// permission it needs and the roles that hold it, from the one permission table.
 pub fn annotate(doc: &mut OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, op) in operations {
+            let Some(op) = op else { continue };
+            for (status, description) in common_problems(path, method, op) {
+                op.responses.responses.entry(status.to_owned()).or_insert_with(|| problem_response(description));
+            }
+        }
+    }
     for (method, path, permission) in crate::authorize::ROUTES {
         let Some(item) = doc.paths.paths.get_mut(*path) else { continue };
         let operation = match *method {

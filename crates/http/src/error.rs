@@ -55,6 +55,9 @@ pub enum ApiError {
     Internal(#[source] Cause),
 }
 
+/// Seconds a client should wait before trying again while the database is away.
+const UNAVAILABLE_RETRY_AFTER: u64 = 2;
+
 /// What made a request fail on our side, kept whole for the log; the client sees only the
 /// generic title.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -169,6 +172,9 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
             }
             ApiError::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
