@@ -39,6 +39,19 @@ async fn the_docs_page_lists_every_path_without_scripts() {
     for path in doc["paths"].as_object().unwrap().keys() {
         assert!(page.contains(&format!("<code>{path}</code>")), "{path} missing from /docs");
     }
+    for (shown, what) in [
+        ("<code>new_password</code>", "a request field"),
+        ("12 to 256 characters", "a length rule"),
+        ("<code>cursor</code>", "a query parameter"),
+        ("1 to 500", "a range rule"),
+        ("matches <code>^[a-z0-9]+(-[a-z0-9]+)*$</code>", "a pattern"),
+        ("one of <code>ADMIN</code>, <code>REVIEWER</code>, <code>CREATOR</code>, <code>VIEWER</code>", "an enum"),
+        ("<code>application/problem+json</code>", "an answer's media type"),
+        ("<h3 id=\"schema-Problem\">Problem</h3>", "a schema"),
+    ] {
+        assert!(page.contains(shown), "{what} not shown: {shown}");
+    }
+    assert!(!page.contains('`'), "Markdown code spans are rendered, not printed raw");
 }
 
 /// Runs a Python module of the test tools (installed by `scripts/test`), failing the test with

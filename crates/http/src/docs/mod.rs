@@ -1,7 +1,7 @@
 //! The API described by itself: `/openapi.json` (OpenAPI 3.1, generated from the handlers'
 //! annotations) and `/docs`, a page rendered from that same document with no scripts.
 
-use std::fmt::Write as _;
+mod page;
 
 use axum::http::header;
 use axum::response::Html;
@@ -127,82 +127,18 @@ pub fn annotate(doc: &mut OpenApi) {
 /// The page's style, a file of its own so that the page's Content-Security-Policy needs no
 /// inline style.
 const STYLE: &str =
-    "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}\
-code{background:#f3f3f3;padding:0 .25rem}h2{margin-top:2.5rem;font-size:1.1rem}\
-.m{display:inline-block;min-width:4.5rem;font-weight:600}table{border-collapse:collapse}\
-td{padding:.1rem .8rem .1rem 0;vertical-align:top}";
+    "body{font:15px/1.5 system-ui,sans-serif;max-width:62rem;margin:2rem auto;padding:0 1rem;color:#222}\
+code{background:#f3f3f3;padding:0 .25rem;overflow-wrap:anywhere}h2{margin-top:2.5rem;font-size:1.15rem}\
+h3{margin-top:1.5rem;font-size:1rem}h4{margin:1rem 0 .25rem;font-size:.95rem}\
+.m{display:inline-block;min-width:4.5rem;font-weight:600}.summary{font-weight:600}\
+table{border-collapse:collapse;width:100%}th{text-align:left;font-weight:600}\
+td,th{padding:.15rem .8rem .15rem 0;vertical-align:top;border-bottom:1px solid #eee}td p{margin:0}\
+a{color:#0645ad}a:focus{outline:2px solid #0645ad}";
 
 pub fn router(doc: OpenApi) -> Router<AppState> {
-    let page = Html(render(&doc));
+    let page = Html(page::render(&serde_json::to_value(&doc).unwrap_or_default()));
     Router::new()
         .route("/openapi.json", get(move || std::future::ready(Json(doc.clone()))))
         .route("/docs", get(move || std::future::ready(page.clone())))
         .route("/docs.css", get(|| std::future::ready(([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE))))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn schema_name(body: &RefOr<utoipa::openapi::schema::Schema>) -> String {
-    match body {
-        RefOr::Ref(r) => r.ref_location.rsplit('/').next().unwrap_or_default().to_owned(),
-        RefOr::T(utoipa::openapi::schema::Schema::Array(a)) => match &a.items {
-            utoipa::openapi::schema::ArrayItems::RefOrSchema(inner) => format!("{}[]", schema_name(inner)),
-            utoipa::openapi::schema::ArrayItems::False => "[]".to_owned(),
-        },
-        RefOr::T(_) => "object".to_owned(),
-    }
-}
-
-/// One section per operation: method, path, summary, description, body and responses.
-fn render(doc: &OpenApi) -> String {
-    let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Marketing OS API</title>\
-         <link rel=\"stylesheet\" href=\"/docs.css\"></head><body>",
-    );
-    let _ = write!(html, "<h1>{}</h1>", escape(&doc.info.title));
-    if let Some(description) = &doc.info.description {
-        let _ = write!(html, "<p>{}</p>", escape(description));
-    }
-    html.push_str("<p>Machine-readable: <a href=\"/openapi.json\">/openapi.json</a> (OpenAPI 3.1).</p>");
-    for (path, item) in doc.paths.paths.iter() {
-        let operations = [
-            ("GET", &item.get),
-            ("POST", &item.post),
-            ("PUT", &item.put),
-            ("PATCH", &item.patch),
-            ("DELETE", &item.delete),
-        ];
-        for (method, operation) in operations {
-            let Some(op) = operation else { continue };
-            let _ = write!(html, "<h2><span class=\"m\">{method}</span><code>{}</code></h2>", escape(path));
-            if let Some(summary) = &op.summary {
-                let _ = write!(html, "<p><strong>{}</strong></p>", escape(summary));
-            }
-            if let Some(description) = &op.description {
-                let _ = write!(html, "<p>{}</p>", escape(description));
-            }
-            if op.security.is_some() {
-                html.push_str("<p>Needs a session: the <code>__Host-mos_session</code> cookie or <code>Authorization: Bearer</code>.</p>");
-            }
-            if let Some(body) =
-                op.request_body.as_ref().and_then(|b| b.content.get("application/json")).and_then(|c| c.schema.as_ref())
-            {
-                let _ = write!(html, "<p>Body: <code>{}</code></p>", escape(&schema_name(body)));
-            }
-            html.push_str("<table>");
-            for (status, response) in op.responses.responses.iter() {
-                let description = match response {
-                    RefOr::T(r) => r.description.clone(),
-                    RefOr::Ref(r) => r.ref_location.clone(),
-                };
-                let _ =
-                    write!(html, "<tr><td><code>{}</code></td><td>{}</td></tr>", escape(status), escape(&description));
-            }
-            html.push_str("</table>");
-        }
-    }
-    html.push_str("</body></html>");
-    html
 }
