@@ -51,6 +51,8 @@ pub enum ApiError {
     Conflict(&'static str),
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] Cause),
+    #[error("the request took too long and was stopped; nothing of it was kept, try again")]
+    RequestTimeout,
     #[error("internal error")]
     Internal(#[source] Cause),
 }
@@ -122,6 +124,7 @@ impl ApiError {
             }
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            RequestTimeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }
@@ -173,7 +176,7 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::RequestTimeout => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
             }
             ApiError::Unauthenticated => {

@@ -14,9 +14,9 @@ mod hygiene;
 pub mod mail;
 mod orgs;
 mod paging;
+mod server;
 mod session;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -27,12 +27,12 @@ use chrono::Duration;
 use mos_auth::{Clock, PasswordError, PasswordHasher, Sealer};
 use mos_db::AppPool;
 use secrecy::SecretString;
-use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 pub use mail::Mailer;
+pub use server::{serve, Limits};
 
 /// JSON bodies of this API are small; anything larger is refused before it is parsed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -110,7 +110,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(health::router())
 }
 
-pub fn app(state: AppState) -> Router {
+pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
     let (api, mut openapi) = api().split_for_parts();
     docs::annotate(&mut openapi);
     let transport = hygiene::Transport { https_only: state.settings.public_url.starts_with("https://") };
@@ -120,6 +120,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(request_timeout, server::deadline))
         .layer(middleware::from_fn_with_state(transport, hygiene::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
@@ -131,20 +132,4 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(middleware::from_fn(hygiene::request_id))
         .with_state(state)
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    // Responses go out as soon as they are written, not after the peer acknowledges the last.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }

@@ -79,6 +79,8 @@ impl Mailer for OutboxMailer {
                 .await
                 .map_err(failed)?;
             tokio::io::AsyncWriteExt::write_all(&mut file, &message.formatted()).await.map_err(failed)?;
+            // tokio writes in the background: the message is in the file only once flushed.
+            tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(failed)?;
             // The file holds the link; the log says where, and never the token itself.
             tracing::info!(path = %path.display(), "mail written to the dev outbox");
             Ok(())

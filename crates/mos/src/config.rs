@@ -62,6 +62,17 @@ pub struct Layer {
     /// Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client.
     #[arg(long, global = true, env = "MOS_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
+    /// Open HTTP connections at most; more are closed at once (default 1024).
+    #[arg(long, global = true, env = "MOS_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers, and an idle keep-alive connection to
+    /// start its next request (default 10).
+    #[arg(long, global = true, env = "MOS_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request has until its answer starts; then 503 and nothing of it is kept
+    /// (default 30).
+    #[arg(long, global = true, env = "MOS_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
+    pub request_timeout_secs: Option<u64>,
 }
 
 /// `over`: each setting of the upper layer, or the lower layer's where the upper has none.
@@ -91,6 +102,9 @@ layered!(
     session_absolute_secs,
     hash_concurrency,
     trusted_proxies,
+    max_connections,
+    header_timeout_secs,
+    request_timeout_secs,
 );
 
 /// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
@@ -135,6 +149,7 @@ pub struct Settings {
     /// Where state other than the database lives: the dev outbox, the generated TOTP key.
     pub data_dir: PathBuf,
     pub identity: Identity,
+    pub http: mos_http::Limits,
 }
 
 /// How sign-in behaves and where its mail goes.
@@ -185,6 +200,18 @@ impl Settings {
             listen: layer.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             identity,
+            http: {
+                let default = mos_http::Limits::default();
+                mos_http::Limits {
+                    max_connections: layer.max_connections.unwrap_or(default.max_connections).max(1),
+                    header_timeout: layer
+                        .header_timeout_secs
+                        .map_or(default.header_timeout, |s| std::time::Duration::from_secs(s.max(1))),
+                    request_timeout: layer
+                        .request_timeout_secs
+                        .map_or(default.request_timeout, |s| std::time::Duration::from_secs(s.max(1))),
+                }
+            },
         }
     }
 }

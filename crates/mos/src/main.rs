@@ -229,7 +229,7 @@ async fn serve(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
     tracing::info!(address = %local, "listening");
     println!("listening on http://{local}");
     let sealer = tokio::spawn(audit_cmd::sealer(pool.clone()));
-    let served = mos_http::serve(listener, state, telemetry::shutdown_signal()).await;
+    let served = mos_http::serve(listener, state, settings.http, telemetry::shutdown_signal()).await;
     // A sweep cut short rolls back whole; the next server picks up where it stopped.
     sealer.abort();
     pool.close().await;

@@ -13,6 +13,7 @@ mod orgs;
 mod password;
 mod register;
 mod sessions;
+mod slow;
 mod two_factor;
 mod wire;
 
@@ -157,14 +158,14 @@ impl TestApp {
     /// with its settings adjusted by `tune`.
     pub async fn spawn_on(db: TestDb, hasher: PasswordHasher, tune: impl FnOnce(&mut Settings)) -> Self {
         let pool = db.app_pool(8).await;
-        Self::spawn_with(db, pool, hasher, tune).await
+        Self::spawn_with(db, pool, hasher, tune, mos_http::Limits::default()).await
     }
 
     /// A server whose pool has `connections` connections.
     pub async fn spawn_with_pool_size(connections: u32) -> Self {
         let db = TestDb::new().await;
         let pool = db.app_pool(connections).await;
-        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}).await
+        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, mos_http::Limits::default()).await
     }
 
     /// A server whose pool reaches the database through `wire`, which counts what it says.
@@ -175,7 +176,14 @@ impl TestApp {
             mos_db::AppPool::connect(mos_db::AppPoolOptions { connect: options, set_role: false, max_connections: 8 })
                 .await
                 .unwrap();
-        (Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}).await, wire)
+        (Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, mos_http::Limits::default()).await, wire)
+    }
+
+    /// A server that serves within `limits`.
+    pub async fn spawn_limited(limits: mos_http::Limits) -> Self {
+        let db = TestDb::new().await;
+        let pool = db.app_pool(8).await;
+        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, limits).await
     }
 
     async fn spawn_with(
@@ -183,6 +191,7 @@ impl TestApp {
         pool: mos_db::AppPool,
         hasher: PasswordHasher,
         tune: impl FnOnce(&mut Settings),
+        limits: mos_http::Limits,
     ) -> Self {
         let (inbox, smtp) = Inbox::serve();
         let clock = ManualClock::starting_at(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
@@ -201,7 +210,7 @@ impl TestApp {
         )
         .await
         .unwrap();
-        tokio::spawn(mos_http::serve(listener, state, std::future::pending()));
+        tokio::spawn(mos_http::serve(listener, state, limits, std::future::pending()));
         Self { base, db, clock, inbox, http: reqwest::Client::new(), pool }
     }
 
