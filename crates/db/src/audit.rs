@@ -156,8 +156,10 @@ pub async fn record_platform(tx: &mut UserTx, event: &AuditEvent) -> Result<Uuid
 /// Records an event about no known account (a login for an unknown email): on nobody's
 /// trail, for operators only.
 pub async fn record_platform_unattributed(pool: &AppPool, event: &AuditEvent) -> Result<Uuid> {
-    let mut conn = pool.without_context().acquire().await?;
-    insert(&mut conn, Scope::Platform, None, event).await
+    let mut tx = pool.bare().await?;
+    let id = insert(&mut tx, Scope::Platform, None, event).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// The user's own platform events, newest first.

@@ -133,10 +133,12 @@ fn fields_of(row: &sqlx::postgres::PgRow, from: usize) -> sqlx::Result<Vec<Optio
 /// for `None`) that were written no more than `window` before the newest record sealed. Safe
 /// from many processes at once: each tenant's head is locked while it is extended.
 pub async fn seal(pool: &AppPool, since: Option<DateTime<Utc>>, window: Duration) -> Result<Sweep> {
+    let mut tx = pool.bare().await?;
     let tenants: Vec<Uuid> = sqlx::query_scalar("select app.audit_recent_tenants($1)")
         .bind(since.map(|s| s - window))
-        .fetch_all(pool.without_context())
+        .fetch_all(&mut *tx)
         .await?;
+    tx.commit().await?;
     let mut sweep = Sweep { tenants: tenants.len(), ..Sweep::default() };
     for org in tenants {
         loop {

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::{DbError, LookupTx, Result, TenantTx, UserTx};
 use mos_domain::{OrgId, UserId};
@@ -73,10 +73,12 @@ impl AppPool {
         self.pool.close().await;
     }
 
-    /// A connection with no request context: it sees no table rows, so it is only good for the
-    /// SECURITY DEFINER lookups and for audit records about no known account.
-    pub(crate) fn without_context(&self) -> &PgPool {
-        &self.pool
+    /// A transaction with no request context: it sees no table rows, so it is only good for
+    /// the SECURITY DEFINER lookups and for audit records about no known account. A transaction
+    /// even for one statement: behind a transaction pooler (PgBouncer's transaction mode), only
+    /// a transaction keeps a statement's parse, bind and execute on one server connection.
+    pub(crate) async fn bare(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
+        self.pool.begin().await
     }
 }
 
@@ -88,11 +90,16 @@ async fn prepare(conn: &mut PgConnection, set_role: bool) -> Result<()> {
     // Citus forwards `SET LOCAL` (how TenantTx sets the tenant) to its workers only with this;
     // on plain PostgreSQL it is an inert placeholder setting.
     conn.execute("set citus.propagate_set_commands = 'local'").await?;
-    // `current_user` is the role RLS evaluates, after any SET ROLE.
+    // `current_user` is the role RLS evaluates, after any SET ROLE. In a transaction, like every
+    // statement of this pool, and unnamed (it runs once), so that a transaction pooler keeps it
+    // on one server connection and no other client's statement names collide with it.
+    let mut tx = conn.begin().await?;
     let (role, superuser, bypass): (String, bool, bool) =
         sqlx::query_as("select rolname::text, rolsuper, rolbypassrls from pg_roles where rolname = current_user")
-            .fetch_one(&mut *conn)
+            .persistent(false)
+            .fetch_one(&mut *tx)
             .await?;
+    tx.commit().await?;
     let why = match (superuser, bypass) {
         (true, _) => "is a superuser",
         (false, true) => "bypasses row-level security",

@@ -82,7 +82,7 @@ impl AppPool {
         now: DateTime<Utc>,
         rules: SessionRules,
     ) -> Result<Option<(Live, UserTx)>> {
-        let mut tx = self.without_context().begin().await?;
+        let mut tx = self.bare().await?;
         let Some(row) = context(&mut tx, token_hash, None, now, rules).await? else {
             tx.commit().await?;
             return Ok(None);
@@ -104,7 +104,7 @@ impl AppPool {
         rules: SessionRules,
         hold: Hold,
     ) -> Result<Option<Authorization>> {
-        let mut tx = self.without_context().begin().await?;
+        let mut tx = self.bare().await?;
         let Some(row) = context(&mut tx, token_hash, Some(slug), now, rules).await? else {
             tx.commit().await?;
             return Ok(None);

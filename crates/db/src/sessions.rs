@@ -152,13 +152,15 @@ pub async fn attempt_challenge(
     now: DateTime<Utc>,
     max_attempts: i32,
 ) -> Result<Option<(uuid::Uuid, UserId)>> {
+    let mut tx = pool.bare().await?;
     let row: Option<(uuid::Uuid, uuid::Uuid)> =
         sqlx::query_as("select challenge_id, user_id from app.login_challenge_attempt($1, $2, $3)")
             .bind(&token_hash[..])
             .bind(now)
             .bind(max_attempts)
-            .fetch_optional(pool.without_context())
+            .fetch_optional(&mut *tx)
             .await?;
+    tx.commit().await?;
     row.map(|(challenge, user)| Ok((challenge, UserId::from_uuid(user).map_err(|_| stored("users_id_v7"))?)))
         .transpose()
 }

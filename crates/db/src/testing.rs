@@ -243,6 +243,11 @@ impl TestDb {
         self.cluster.connect_options(SUPERUSER, &self.name)
     }
 
+    /// Where the server listens: the directory of its unix socket, and its port.
+    pub fn socket(&self) -> (&Path, u16) {
+        (self.cluster.pgdata(), self.cluster.port())
+    }
+
     pub fn app_options(&self) -> PgConnectOptions {
         self.cluster.connect_options(APP_ROLE, &self.name)
     }

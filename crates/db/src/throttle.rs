@@ -42,6 +42,7 @@ fn interval(duration: Duration) -> Result<PgInterval> {
 /// Counts an attempt under `key` as a failure before it is judged; [`clear`] undoes that on success.
 pub async fn hit(pool: &AppPool, key: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Hit> {
     let window = policy.window.map(interval).transpose()?;
+    let mut tx = pool.bare().await?;
     let (allowed, failures, retry_after): (bool, i32, Option<i32>) =
         sqlx::query_as("select allowed, failures, retry_after from app.throttle_hit($1, $2, $3, $4, $5, $6)")
             .bind(key)
@@ -51,8 +52,9 @@ pub async fn hit(pool: &AppPool, key: &str, now: DateTime<Utc>, policy: &Policy)
             // The database function still takes a hard limit; nothing uses one any more.
             .bind(None::<i32>)
             .bind(window)
-            .fetch_one(pool.without_context())
+            .fetch_one(&mut *tx)
             .await?;
+    tx.commit().await?;
     Ok(Hit { allowed, failures, retry_after })
 }
 
@@ -73,13 +75,15 @@ pub async fn forgive(tx: &mut UserTx, key: &str, policy: &Policy) -> Result<()> 
 
 /// Counts one use of `key` against `rate`; a refused use is not counted.
 pub async fn rate(pool: &AppPool, key: &str, now: DateTime<Utc>, rate: &Rate) -> Result<Hit> {
+    let mut tx = pool.bare().await?;
     let (allowed, failures, retry_after): (bool, i32, Option<i32>) =
         sqlx::query_as("select allowed, used, retry_after from app.rate_hit($1, $2, $3, $4)")
             .bind(key)
             .bind(now)
             .bind(rate.limit)
             .bind(interval(rate.window)?)
-            .fetch_one(pool.without_context())
+            .fetch_one(&mut *tx)
             .await?;
+    tx.commit().await?;
     Ok(Hit { allowed, failures, retry_after })
 }

@@ -52,11 +52,13 @@ pub async fn insert(
 
 /// The account behind an email address, for checking a password.
 pub async fn find_login(pool: &AppPool, email: &Email) -> Result<Option<LoginRecord>> {
+    let mut tx = pool.bare().await?;
     let row: Option<(uuid::Uuid, String, Option<DateTime<Utc>>, bool)> =
         sqlx::query_as("select user_id, password_hash, email_verified_at, totp_enabled from app.find_login($1)")
             .bind(email.as_str())
-            .fetch_optional(pool.without_context())
+            .fetch_optional(&mut *tx)
             .await?;
+    tx.commit().await?;
     row.map(|(id, password_hash, email_verified_at, totp_enabled)| {
         Ok(LoginRecord { user: stored_user_id(id)?, password_hash, email_verified_at, totp_enabled })
     })

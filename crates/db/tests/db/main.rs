@@ -9,6 +9,7 @@ mod citus;
 mod embedded;
 mod identity;
 mod migrate;
+mod pooler;
 mod rls;
 
 use mos_db::{orgs, users, AppPool};
