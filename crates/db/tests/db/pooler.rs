@@ -30,7 +30,7 @@ const SERVER_CONNECTIONS: usize = 3;
 struct Bouncer {
     child: std::process::Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Bouncer {
@@ -86,14 +86,14 @@ impl Bouncer {
             command.args(["-u", "postgres"]);
         }
         let child = command.arg(&ini).stdout(std::process::Stdio::null()).spawn().expect("starting pgbouncer");
-        let bouncer = Self { child, port, _dir: dir };
+        let bouncer = Self { child, port, dir };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return bouncer;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let log = std::fs::read_to_string(bouncer._dir.path().join("pgbouncer.log"));
+        let log = std::fs::read_to_string(bouncer.dir.path().join("pgbouncer.log"));
         panic!("pgbouncer did not listen; its log: {log:?}");
     }
 
