@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::process::Command;
 
 /// Fixed: the socket lives in a directory only this cluster uses, so no port can clash.
-const PORT: u16 = 5432;
+pub const PORT: u16 = 5432;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
 /// The database the application uses inside the embedded cluster.
@@ -126,6 +126,32 @@ pub enum Tuning {
 }
 
 /// A cluster directory, initialized, and the identity it runs under.
+/// The lock that makes a process the owner of a cluster; see [`Cluster::claim`].
+pub struct Claim {
+    lock: nix::fcntl::Flock<std::fs::File>,
+    path: PathBuf,
+    before: Option<u32>,
+}
+
+impl Claim {
+    /// The owner before, which died without stopping the cluster.
+    pub fn orphaned_by(&self) -> Option<u32> {
+        self.before
+    }
+
+    /// Records this process as the owner; the lock stays held until the claim is dropped.
+    pub fn own(&mut self) -> Result<()> {
+        use std::io::Write;
+        self.lock.set_len(0).map_err(io(&self.path))?;
+        write!(&mut *self.lock, "{}", std::process::id()).map_err(io(&self.path))
+    }
+
+    /// The cluster was stopped: nobody owns it any more.
+    pub fn release(self) -> Result<()> {
+        self.lock.set_len(0).map_err(io(&self.path))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Cluster {
     bin: PgBinaries,
@@ -301,6 +327,34 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Tries to become the `mos` process that looks after this cluster: the owner holds an
+    /// exclusive lock on `cluster.owner` beside the data directory for as long as it lives, so
+    /// the lock is free again the moment it exits, however it exits. `None` while another live
+    /// process owns the cluster; otherwise the claim, with the pid of the owner before, if one
+    /// was recorded and never released (it died without stopping the cluster).
+    pub fn claim(&self) -> Result<Option<Claim>> {
+        use std::io::{Read, Seek};
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.pgdata.parent().unwrap_or(&self.pgdata).join("cluster.owner");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io(&path))?;
+        let mut lock = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Ok(None),
+            Err((_, errno)) => return Err(io(&path)(std::io::Error::from(errno))),
+        };
+        let mut text = String::new();
+        lock.read_to_string(&mut text).map_err(io(&path))?;
+        lock.rewind().map_err(io(&path))?;
+        Ok(Some(Claim { lock, path, before: text.trim().parse().ok() }))
     }
 
     /// Starts the server in the background unless it already runs. Returns whether this call

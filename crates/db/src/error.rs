@@ -42,7 +42,16 @@ impl DbError {
     /// The database could not be reached or had no connection to spare: worth a 503 and a
     /// retry, unlike a bug.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)))
+        match self {
+            DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => true,
+            // The server going away mid-connection: shutting down, crashed, starting up
+            // (class 57, operator intervention), or the connection broken (class 08).
+            DbError::Sqlx(e) => e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|code| code.starts_with("57") || code.starts_with("08")),
+            _ => false,
+        }
     }
 }
 

@@ -1,4 +1,6 @@
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
@@ -22,7 +24,15 @@ pub struct AppPoolOptions {
 #[derive(Clone, Debug)]
 pub struct AppPool {
     pool: PgPool,
+    /// Milliseconds since `epoch` at which every connection made before became useless (the
+    /// server restarted); 0 while that never happened.
+    invalidated_at: Arc<AtomicU64>,
+    epoch: Instant,
 }
+
+/// How long a request waits for a connection before it is told the service is unavailable:
+/// short, so that while the database is away requests fail fast instead of queueing.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl AppPool {
     /// Connects, after proving on a first connection that the role is subject to RLS. Every
@@ -32,9 +42,19 @@ impl AppPool {
         let mut first = PgConnection::connect_with(&options.connect).await?;
         prepare(&mut first, set_role).await?;
         first.close().await?;
+        let invalidated_at = Arc::new(AtomicU64::new(0));
+        let epoch = Instant::now();
+        let stale_after = Arc::clone(&invalidated_at);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection made before the server restarted is dead: close it unused, with no
+            // round trip, rather than fail a request with it.
+            .before_acquire(move |_conn, meta| {
+                let invalidated = stale_after.load(Ordering::Relaxed);
+                let born = epoch.elapsed().saturating_sub(meta.age).as_millis() as u64;
+                Box::pin(async move { Ok(invalidated == 0 || born > invalidated) })
+            })
             // A ping before every acquire is a round trip per request; a connection that broke
             // fails its first statement instead, and the pool discards it.
             .test_before_acquire(false)
@@ -45,7 +65,13 @@ impl AppPool {
             })
             .connect_with(options.connect)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, invalidated_at, epoch })
+    }
+
+    /// Every connection open now is dead (the server restarted): none is handed out again.
+    pub fn invalidate(&self) {
+        let now = (self.epoch.elapsed().as_millis() as u64).max(1);
+        self.invalidated_at.store(now, Ordering::Relaxed);
     }
 
     /// Opens a transaction scoped to one tenant (and the acting user, when known).
@@ -63,10 +89,12 @@ impl AppPool {
         LookupTx::begin(&self.pool).await.map_err(unwrap_configuration)
     }
 
-    /// Readiness: can a connection be had and used?
-    pub async fn ping(&self) -> Result<()> {
-        self.pool.execute("select 1").await.map_err(unwrap_configuration)?;
-        Ok(())
+    /// Readiness: can a connection be had and used within `limit`?
+    pub async fn ping(&self, limit: Duration) -> Result<()> {
+        match tokio::time::timeout(limit, self.pool.execute("select 1")).await {
+            Ok(done) => done.map(|_| ()).map_err(unwrap_configuration),
+            Err(_) => Err(DbError::Sqlx(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     pub async fn close(&self) {

@@ -53,6 +53,8 @@ pub enum ApiError {
     Unavailable(#[source] Cause),
     #[error("the request took too long and was stopped; nothing of it was kept, try again")]
     RequestTimeout,
+    #[error("the database check found a problem; the server log names it")]
+    NotReady,
     #[error("internal error")]
     Internal(#[source] Cause),
 }
@@ -125,6 +127,7 @@ impl ApiError {
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             RequestTimeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
+            NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }
@@ -176,7 +179,7 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Unavailable(_) | ApiError::RequestTimeout => {
+            ApiError::Unavailable(_) | ApiError::RequestTimeout | ApiError::NotReady => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
             }
             ApiError::Unauthenticated => {

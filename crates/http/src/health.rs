@@ -1,4 +1,8 @@
-//! Liveness says the process answers; readiness says it can do its job (the database answers).
+//! Liveness says the process answers; readiness says it can do its job: the database answers,
+//! and the last run of `db check` found nothing that weakens isolation or the audit log.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::Json;
@@ -14,6 +18,30 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
 }
 
+/// The longest `/readyz` waits for the database: orchestrators poll it with short timeouts.
+const READY_WITHIN: Duration = Duration::from_secs(1);
+
+/// What the last database check found, as its problem codes; shared between whoever runs the
+/// check (`mos serve` does, periodically) and `/readyz`.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    problems: Arc<RwLock<Vec<String>>>,
+}
+
+impl Readiness {
+    /// Records the outcome of a check; true when it differs from the one before.
+    pub fn record(&self, problems: Vec<String>) -> bool {
+        let mut current = self.problems.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = *current != problems;
+        *current = problems;
+        changed
+    }
+
+    fn clear(&self) -> bool {
+        self.problems.read().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty()
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     #[schema(example = "ok")]
@@ -26,13 +54,17 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers too.
+/// Readiness: the database answers within a second, and the last database check found no
+/// problem.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, body = Health),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "The database does not answer"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "The database does not answer within a second, or the database check found a problem (the log names it)"),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.pool.ping().await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+    if !state.readiness.clear() {
+        return Err(ApiError::NotReady);
+    }
+    state.pool.ping(READY_WITHIN).await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
     Ok(Json(Health { status: "ready" }))
 }

@@ -31,6 +31,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
+pub use health::Readiness;
 pub use mail::Mailer;
 pub use server::{serve, Limits};
 
@@ -79,6 +80,8 @@ pub struct AppState {
     pub sealer: Sealer,
     pub mailer: Arc<dyn Mailer>,
     pub settings: Arc<Settings>,
+    /// What the last database check found; `/readyz` reports it.
+    pub readiness: health::Readiness,
     /// A real hash of a random password: verifying against it when an email is unknown makes
     /// that answer cost the same as a wrong password.
     dummy_hash: Arc<str>,
@@ -96,7 +99,8 @@ impl AppState {
         let random = mos_auth::OneTimeToken::generate(&mut rand::thread_rng()).secret;
         let dummy_hash: Arc<str> =
             hasher.hash(SecretString::from(secrecy::ExposeSecret::expose_secret(&random).to_owned())).await?.into();
-        Ok(Self { pool, clock, hasher, sealer, mailer, settings: Arc::new(settings), dummy_hash })
+        let readiness = health::Readiness::default();
+        Ok(Self { pool, clock, hasher, sealer, mailer, settings: Arc::new(settings), readiness, dummy_hash })
     }
 }
 

@@ -73,6 +73,9 @@ pub struct Layer {
     /// (default 30).
     #[arg(long, global = true, env = "MOS_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Seconds between the database checks that `serve` runs for /readyz (default 60).
+    #[arg(long, global = true, env = "MOS_CHECK_INTERVAL_SECS", value_name = "SECS")]
+    pub check_interval_secs: Option<u64>,
 }
 
 /// `over`: each setting of the upper layer, or the lower layer's where the upper has none.
@@ -105,6 +108,7 @@ layered!(
     max_connections,
     header_timeout_secs,
     request_timeout_secs,
+    check_interval_secs,
 );
 
 /// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
@@ -150,6 +154,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub identity: Identity,
     pub http: mos_http::Limits,
+    /// How often `serve` re-runs the database check.
+    pub check_interval: std::time::Duration,
 }
 
 /// How sign-in behaves and where its mail goes.
@@ -200,6 +206,7 @@ impl Settings {
             listen: layer.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             identity,
+            check_interval: std::time::Duration::from_secs(layer.check_interval_secs.unwrap_or(60).max(1)),
             http: {
                 let default = mos_http::Limits::default();
                 mos_http::Limits {

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use anyhow::Context;
-use mos_db::embedded::{self, Cluster, PgBinaries, Tuning};
+use mos_db::embedded::{self, Claim, Cluster, PgBinaries, Tuning};
 use mos_db::{migrate, AppPool, AppPoolOptions, PgConnectOptions, APP_ROLE};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{ConnectOptions, PgConnection};
@@ -19,7 +19,9 @@ pub struct Database {
 enum Kind {
     Embedded {
         cluster: Cluster,
-        started_here: bool,
+        /// Held when this process looks after the cluster (it started it, or adopted it from a
+        /// `mos` that died): it stops the cluster when it exits.
+        owned: Option<Claim>,
     },
     External {
         admin: Box<PgConnectOptions>,
@@ -65,11 +67,28 @@ impl Database {
             DatabaseConfig::Embedded { data_dir, pg_bin } => {
                 let bin = PgBinaries::locate(pg_bin.as_deref())?;
                 let cluster = Cluster::init(bin, data_dir, Tuning::Durable).await?;
+                // Claimed before starting, so that of two processes starting at once one owns it.
+                let claim = cluster.claim()?;
                 let started_here = cluster.start().await?;
+                let owned = match claim {
+                    Some(mut claim) if started_here || claim.orphaned_by().is_some() => {
+                        if let (false, Some(pid)) = (started_here, claim.orphaned_by()) {
+                            tracing::warn!(
+                                previous_owner = pid,
+                                "adopting the embedded PostgreSQL that a mos process left running when it ended \
+                                 without stopping it; it stops when this process exits"
+                            );
+                        }
+                        claim.own()?;
+                        Some(claim)
+                    }
+                    // Started by hand, or looked after by another live mos process.
+                    _ => None,
+                };
                 let ready = cluster.ensure_database(embedded::DATABASE).await;
-                let kind = Kind::Embedded { cluster, started_here };
+                let kind = Kind::Embedded { cluster, owned };
                 if let Err(e) = ready {
-                    Self::close_kind(&kind).await;
+                    Self::close_kind(kind).await;
                     return Err(e.into());
                 }
                 kind
@@ -161,13 +180,26 @@ impl Database {
     }
 
     pub async fn close(self) {
-        Self::close_kind(&self.kind).await;
+        Self::close_kind(self.kind).await;
     }
 
-    async fn close_kind(kind: &Kind) {
-        if let Kind::Embedded { cluster, started_here: true } = kind {
-            if let Err(e) = cluster.stop().await {
-                tracing::error!(error = %e, "stopping the embedded PostgreSQL failed");
+    /// The embedded cluster, when this process looks after it.
+    pub fn owned_cluster(&self) -> Option<&Cluster> {
+        match &self.kind {
+            Kind::Embedded { cluster, owned: Some(_) } => Some(cluster),
+            _ => None,
+        }
+    }
+
+    async fn close_kind(kind: Kind) {
+        if let Kind::Embedded { cluster, owned: Some(claim) } = kind {
+            match cluster.stop().await {
+                Ok(()) => {
+                    if let Err(e) = claim.release() {
+                        tracing::warn!(error = %e, "the embedded PostgreSQL stopped, but its owner file was not cleared");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "stopping the embedded PostgreSQL failed"),
             }
         }
     }

@@ -7,6 +7,7 @@ mod database;
 mod identity;
 mod seed;
 mod telemetry;
+mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -228,10 +229,16 @@ async fn serve(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
     let state = identity::state(settings, db.is_embedded(), pool.clone(), local).await?;
     tracing::info!(address = %local, "listening");
     println!("listening on http://{local}");
-    let sealer = tokio::spawn(audit_cmd::sealer(pool.clone()));
+    let mut background = vec![
+        tokio::spawn(audit_cmd::sealer(pool.clone())),
+        tokio::spawn(watch::recheck(db.admin_options(), state.readiness.clone(), settings.check_interval)),
+    ];
+    if let Some(cluster) = db.owned_cluster() {
+        background.push(tokio::spawn(watch::supervise(cluster.clone(), pool.clone())));
+    }
     let served = mos_http::serve(listener, state, settings.http, telemetry::shutdown_signal()).await;
     // A sweep cut short rolls back whole; the next server picks up where it stopped.
-    sealer.abort();
+    background.iter().for_each(tokio::task::JoinHandle::abort);
     pool.close().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped");

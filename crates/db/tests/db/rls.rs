@@ -296,7 +296,7 @@ async fn the_app_pool_refuses_to_run_as_a_role_that_bypasses_rls() {
     let pool = AppPool::connect(AppPoolOptions { connect: db.superuser_options(), set_role: true, max_connections: 1 })
         .await
         .unwrap();
-    pool.ping().await.unwrap();
+    pool.ping(std::time::Duration::from_secs(5)).await.unwrap();
     let mut tx = pool.begin_tenant(OrgId::new(), None).await.unwrap();
     assert_eq!(count(tx.conn(), "app.organizations").await, 0);
     let propagate: String = sqlx::query_scalar("show citus.propagate_set_commands").fetch_one(tx.conn()).await.unwrap();

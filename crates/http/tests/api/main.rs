@@ -147,6 +147,7 @@ pub struct TestApp {
     pub inbox: Inbox,
     pub http: reqwest::Client,
     pub pool: mos_db::AppPool,
+    pub readiness: mos_http::Readiness,
 }
 
 impl TestApp {
@@ -210,8 +211,9 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let readiness = state.readiness.clone();
         tokio::spawn(mos_http::serve(listener, state, limits, std::future::pending()));
-        Self { base, db, clock, inbox, http: reqwest::Client::new(), pool }
+        Self { base, db, clock, inbox, http: reqwest::Client::new(), pool, readiness }
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {

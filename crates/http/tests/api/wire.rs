@@ -31,6 +31,8 @@ pub struct Tally {
 #[derive(Clone)]
 pub struct Wire {
     tally: Arc<Mutex<Tally>>,
+    /// True once the database is to look gone: connections are cut and new ones refused.
+    down: tokio::sync::watch::Sender<bool>,
     _dir: Arc<tempfile::TempDir>,
 }
 
@@ -43,16 +45,32 @@ impl Wire {
             upstream.get_socket().expect("the test clusters listen on a Unix socket").join(format!(".s.PGSQL.{port}"));
         let dir = tempfile::tempdir().unwrap();
         let listener = UnixListener::bind(dir.path().join(format!(".s.PGSQL.{port}"))).unwrap();
-        let wire = Self { tally: Arc::default(), _dir: Arc::new(dir) };
+        let wire = Self { tally: Arc::default(), down: tokio::sync::watch::Sender::new(false), _dir: Arc::new(dir) };
         let proxied = upstream.clone().socket(wire._dir.path());
-        let tally = wire.tally.clone();
+        let (tally, down) = (wire.tally.clone(), wire.down.clone());
         tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
+            let mut cut = down.subscribe();
+            loop {
+                let client = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((client, _)) => client,
+                        Err(_) => return,
+                    },
+                    // The listener goes, its socket file stays: connecting is refused, as when
+                    // the server was killed.
+                    _ = cut.wait_for(|down| *down) => return,
+                };
                 let upstream = UnixStream::connect(&server).await.unwrap();
-                tokio::spawn(relay(client, upstream, tally.clone()));
+                tokio::spawn(relay(client, upstream, tally.clone(), down.subscribe()));
             }
         });
         (wire, proxied)
+    }
+
+    /// From now on the database looks gone, as after `kill -9` of the server: every connection
+    /// is cut and connecting is refused.
+    pub fn cut(&self) {
+        self.down.send_replace(true);
     }
 
     /// What was counted since the last call.
@@ -61,7 +79,12 @@ impl Wire {
     }
 }
 
-async fn relay(client: UnixStream, upstream: UnixStream, tally: Arc<Mutex<Tally>>) {
+async fn relay(
+    client: UnixStream,
+    upstream: UnixStream,
+    tally: Arc<Mutex<Tally>>,
+    mut down: tokio::sync::watch::Receiver<bool>,
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut upstream_read, mut upstream_write) = upstream.into_split();
     tokio::spawn(async move {
@@ -70,9 +93,13 @@ async fn relay(client: UnixStream, upstream: UnixStream, tally: Arc<Mutex<Tally>
     let mut frontend = Frontend::default();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        let n = match client_read.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        let n = tokio::select! {
+            read = client_read.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            // Dropping our ends closes both connections.
+            _ = down.wait_for(|down| *down) => return,
         };
         // Counted before it is forwarded, so the tally is complete when the reply arrives.
         frontend.feed(&chunk[..n], &tally);

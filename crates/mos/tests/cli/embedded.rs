@@ -1,5 +1,6 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -77,4 +78,116 @@ fn unknown_keys_in_the_configuration_file_are_an_error() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("unknown field `database_ulr`"), "{stderr}");
+}
+
+/// `mos serve` on the embedded default in `dir`: the child, its address, and its log as it
+/// comes (warnings and errors).
+fn serve_in(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> (std::process::Child, String, Arc<Mutex<String>>) {
+    let mut command = mos();
+    command.args(["serve", "--listen", "127.0.0.1:0"]).env("MOS_DATA_DIR", dir.join(".mos"));
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line}: {log:?}")).to_owned();
+    (child, addr, log)
+}
+
+fn postmaster_pid(dir: &std::path::Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join(".mos/pg/postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+}
+
+/// Polls `path` until it answers `status`, for up to a minute.
+fn until_status(addr: &str, path: &str, status: u16) -> bool {
+    (0..600).any(|_| {
+        let answered = std::panic::catch_unwind(|| http_get(addr, path).0).ok();
+        answered == Some(status) || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    })
+}
+
+#[test]
+fn a_killed_postgres_is_started_again_and_the_server_recovers() {
+    let dir = data_dir();
+    let (mut child, addr, log) = serve_in(dir.path(), &[]);
+    assert_eq!(http_get(&addr, "/readyz").0, 200);
+    let postmaster = postmaster_pid(dir.path()).unwrap();
+    kill(Pid::from_raw(postmaster), Signal::SIGKILL).unwrap();
+
+    // Its backends may serve their connections a moment longer; the supervisor notices the
+    // postmaster gone and starts a new one.
+    let restarted = (0..600).any(|_| {
+        let now = postmaster_pid(dir.path());
+        now.is_some() && now != Some(postmaster) || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(restarted, "a new postmaster; log: {}", log.lock().unwrap());
+    assert!(until_status(&addr, "/readyz", 200), "ready again; log: {}", log.lock().unwrap());
+    assert_eq!(http_get(&addr, "/v1/orgs").0, 401, "database routes answer again");
+    let logged = (0..600).any(|_| {
+        log.lock().unwrap().contains("restarted the embedded PostgreSQL") || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(logged, "each restart is logged: {}", log.lock().unwrap());
+
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(postmaster_pid(dir.path()).is_none(), "and stopped on exit");
+}
+
+#[test]
+fn the_cluster_of_a_mos_that_died_is_adopted_and_stopped_by_the_next() {
+    let dir = data_dir();
+    let (mut first, _, _) = serve_in(dir.path(), &[]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(postmaster_pid(dir.path()).is_some(), "left running by the mos that died");
+
+    let (mut next, addr, log) = serve_in(dir.path(), &[]);
+    assert_eq!(http_get(&addr, "/readyz").0, 200);
+    assert!(log.lock().unwrap().contains("adopting the embedded PostgreSQL"), "{}", log.lock().unwrap());
+    kill(Pid::from_raw(next.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(next.wait().unwrap().success());
+    assert!(postmaster_pid(dir.path()).is_none(), "the adopted cluster stops with its new owner");
+}
+
+#[test]
+fn readyz_says_not_ready_while_an_audit_guard_is_off() {
+    let dir = data_dir();
+    let (mut child, addr, log) = serve_in(dir.path(), &[("MOS_CHECK_INTERVAL_SECS", "1")]);
+    assert_eq!(http_get(&addr, "/readyz").0, 200);
+    let superuser = |sql: &'static str| {
+        let options = mos_db::PgConnectOptions::new_without_pgpass()
+            .socket(dir.path().join(".mos/pg"))
+            .port(mos_db::embedded::PORT)
+            .username(mos_db::embedded::SUPERUSER)
+            .database(mos_db::embedded::DATABASE);
+        tokio::runtime::Runtime::new().unwrap().block_on(async move {
+            let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
+            sqlx::Executor::execute(&mut conn, sql).await.unwrap();
+        });
+    };
+    superuser("alter table app.audit_logs disable trigger audit_logs_append_only_rows");
+    assert!(until_status(&addr, "/readyz", 503), "not ready while the guard is off");
+    assert!(log.lock().unwrap().contains("not ready until it is fixed"), "{}", log.lock().unwrap());
+    superuser("alter table app.audit_logs enable always trigger audit_logs_append_only_rows");
+    assert!(until_status(&addr, "/readyz", 200), "ready again once it is back on");
+
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
 }
