@@ -4,6 +4,9 @@ use sqlx::error::ErrorKind;
 /// precisely (a conflict, an invalid value) without ever showing it a raw database message.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// The database does not answer (the pool's probe found it away).
+    #[error("the database does not answer")]
+    Away,
     /// A unique constraint refused the row; the name says which one.
     #[error("a row that conflicts with constraint {constraint} already exists")]
     Conflict { constraint: String },
@@ -43,6 +46,7 @@ impl DbError {
     /// retry, unlike a bug.
     pub fn is_unavailable(&self) -> bool {
         match self {
+            DbError::Away => true,
             DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => true,
             // The server going away mid-connection: shutting down, crashed, starting up
             // (class 57, operator intervention), or the connection broken (class 08).

@@ -23,7 +23,7 @@ pub mod throttle;
 pub mod users;
 
 pub use error::DbError;
-pub use pool::{AppPool, AppPoolOptions};
+pub use pool::{AppPool, AppPoolOptions, PROBE_NAME};
 pub use sqlx::postgres::{PgConnectOptions, PgPool};
 pub use tenant::{LookupTx, TenantTx, UserTx};
 

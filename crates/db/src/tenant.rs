@@ -1,4 +1,4 @@
-use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Executor, PgConnection, Postgres, Transaction};
 
 use crate::Result;
 use mos_domain::{OrgId, UserId};
@@ -52,10 +52,6 @@ async fn set_context(
 }
 
 impl TenantTx {
-    pub(crate) async fn begin(pool: &PgPool, org: OrgId, actor: Option<UserId>) -> sqlx::Result<Self> {
-        Self::scope(pool.begin().await?, org, actor).await
-    }
-
     /// Scopes a transaction that has not touched tenant data yet to `org`.
     pub(crate) async fn scope(
         mut tx: Transaction<'static, Postgres>,
@@ -76,8 +72,8 @@ impl TenantTx {
 }
 
 impl LookupTx {
-    pub(crate) async fn begin(pool: &PgPool) -> sqlx::Result<Self> {
-        Ok(Self { tx: pool.begin().await? })
+    pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Self {
+        Self { tx }
     }
 
     /// Names the user for the rest of the transaction.
@@ -87,10 +83,6 @@ impl LookupTx {
 }
 
 impl UserTx {
-    pub(crate) async fn begin(pool: &PgPool, user: UserId) -> sqlx::Result<Self> {
-        Self::scope(pool.begin().await?, user).await
-    }
-
     pub(crate) async fn scope(mut tx: Transaction<'static, Postgres>, user: UserId) -> sqlx::Result<Self> {
         set_context(&mut tx, None, Some(user)).await?;
         Ok(Self { tx, user })

@@ -121,6 +121,8 @@ struct Frontend {
     /// What the extended-protocol batch since the last `Sync` has done.
     batch_executes: bool,
     batch_prepares: bool,
+    /// The pool's probe, which nothing counts.
+    probe: bool,
 }
 
 fn cstring(bytes: &[u8]) -> (String, &[u8]) {
@@ -144,11 +146,18 @@ impl Frontend {
             }
             let message: Vec<u8> = self.buffer.drain(..total).collect();
             if self.started {
-                self.message(message[0], &message[5..], &mut tally.lock().unwrap());
+                if !self.probe {
+                    self.message(message[0], &message[5..], &mut tally.lock().unwrap());
+                }
             } else {
                 // The startup message, or an SSLRequest before it.
                 let code = u32::from_be_bytes(message[4..8].try_into().unwrap());
                 self.started = code != SSL_REQUEST;
+                // The pool's probe asks the database on a connection of its own, every second,
+                // whatever the requests do: not part of any request's count.
+                let params: Vec<String> =
+                    message[8..].split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+                self.probe |= params.windows(2).any(|kv| kv[0] == "application_name" && kv[1] == mos_db::PROBE_NAME);
             }
         }
     }
