@@ -4,25 +4,17 @@
 //! owner on a device they have used before.
 
 use data_encoding::BASE64URL_NOPAD;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use secrecy::{ExposeSecret, SecretBox, SecretString};
-use sha2::Sha256;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::Signer;
 
 const NONCE_BYTES: usize = 16;
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// Issues and checks device tokens under a key of their own.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DeviceTokens {
-    key: std::sync::Arc<SecretBox<[u8; 32]>>,
-}
-
-impl std::fmt::Debug for DeviceTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DeviceTokens(..)")
-    }
+    signer: Signer,
 }
 
 /// A device token as issued: what the client keeps, and the device's name in counters.
@@ -31,21 +23,9 @@ pub struct DeviceToken {
     pub device: String,
 }
 
-fn mac(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
-    for part in parts {
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part);
-    }
-    mac
-}
-
 impl DeviceTokens {
-    /// Device tokens under a key derived from `secret` for this purpose alone, so that one
-    /// configured secret can serve several purposes without a token of one being good for another.
-    pub fn derive(secret: &[u8]) -> Self {
-        let key: [u8; 32] = mac(secret, &[b"mos device token key v1"]).finalize().into_bytes().into();
-        Self { key: std::sync::Arc::new(SecretBox::new(Box::new(key))) }
+    pub fn new(signer: Signer) -> Self {
+        Self { signer }
     }
 
     /// A token for a client that just signed in to `account` (a stable, non-secret name of the
@@ -53,7 +33,7 @@ impl DeviceTokens {
     pub fn issue(&self, account: &str, rng: &mut impl RngCore) -> DeviceToken {
         let mut nonce = [0u8; NONCE_BYTES];
         rng.fill_bytes(&mut nonce);
-        let tag = mac(self.key.expose_secret(), &[account.as_bytes(), &nonce]).finalize().into_bytes();
+        let tag = self.signer.sign(&[account.as_bytes(), &nonce]);
         let device = BASE64URL_NOPAD.encode(&nonce);
         DeviceToken { secret: SecretString::from(format!("{device}.{}", BASE64URL_NOPAD.encode(&tag))), device }
     }
@@ -64,8 +44,7 @@ impl DeviceTokens {
         let (device, tag) = token.expose_secret().trim().split_once('.')?;
         let nonce = BASE64URL_NOPAD.decode(device.as_bytes()).ok().filter(|n| n.len() == NONCE_BYTES)?;
         let tag = BASE64URL_NOPAD.decode(tag.as_bytes()).ok()?;
-        mac(self.key.expose_secret(), &[account.as_bytes(), &nonce]).verify_slice(&tag).ok()?;
-        Some(device.to_owned())
+        self.signer.verify(&[account.as_bytes(), &nonce], &tag).then(|| device.to_owned())
     }
 }
 
@@ -75,11 +54,15 @@ mod tests {
 
     #[test]
     fn a_token_is_good_for_its_account_under_its_key_only() {
-        let tokens = DeviceTokens::derive(b"one secret");
+        let tokens = DeviceTokens::new(Signer::derive(b"one secret", "devices"));
         let issued = tokens.issue("ada", &mut rand::thread_rng());
         assert_eq!(tokens.verify("ada", &issued.secret).as_deref(), Some(issued.device.as_str()));
         assert_eq!(tokens.verify("bob", &issued.secret), None, "another account");
-        assert_eq!(DeviceTokens::derive(b"another secret").verify("ada", &issued.secret), None, "another key");
+        assert_eq!(
+            DeviceTokens::new(Signer::derive(b"another secret", "devices")).verify("ada", &issued.secret),
+            None,
+            "another key"
+        );
         let text = issued.secret.expose_secret();
         let (device, tag) = text.split_once('.').unwrap();
         let other = BASE64URL_NOPAD.encode(&[7u8; NONCE_BYTES]);

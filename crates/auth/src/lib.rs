@@ -7,6 +7,7 @@ pub mod password;
 pub mod policy;
 pub mod recovery;
 pub mod seal;
+pub mod signer;
 pub mod token;
 pub mod totp;
 
@@ -15,5 +16,6 @@ pub use device::DeviceTokens;
 pub use password::{PasswordError, PasswordHasher, Verified};
 pub use policy::{NewPassword, PasswordRejected};
 pub use seal::{SealError, Sealer};
+pub use signer::Signer;
 pub use token::{OneTimeToken, TokenHash};
 pub use totp::Totp;

@@ -20,8 +20,10 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
-    /// The same configured secret signs device tokens, through a key derived for that alone.
+    /// The same configured secret signs device tokens and form tokens, each under a key
+    /// derived for that alone.
     devices: crate::DeviceTokens,
+    forms: crate::Signer,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -34,12 +36,17 @@ impl Sealer {
     pub fn new(key: &SecretBox<[u8; 32]>) -> Self {
         Self {
             cipher: Aes256Gcm::new(key.expose_secret().into()),
-            devices: crate::DeviceTokens::derive(key.expose_secret()),
+            devices: crate::DeviceTokens::new(crate::Signer::derive(key.expose_secret(), "device tokens")),
+            forms: crate::Signer::derive(key.expose_secret(), "form tokens"),
         }
     }
 
     pub fn device_tokens(&self) -> &crate::DeviceTokens {
         &self.devices
+    }
+
+    pub fn form_signer(&self) -> &crate::Signer {
+        &self.forms
     }
 
     /// A key from its base64 form (standard alphabet, padded), as configuration holds it.

@@ -5,6 +5,7 @@ mod account;
 mod audit_trail;
 mod auth;
 mod authorize;
+mod console;
 mod docs;
 mod error;
 mod extract;
@@ -118,9 +119,11 @@ pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
     let (api, mut openapi) = api().split_for_parts();
     docs::annotate(&mut openapi);
     let transport = hygiene::Transport { https_only: state.settings.public_url.starts_with("https://") };
+    let api = Router::new().merge(api).merge(docs::router(openapi)).with_state(state.clone());
+    let pages = console::router(api.clone(), &state);
     Router::new()
         .merge(api)
-        .merge(docs::router(openapi))
+        .merge(pages)
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -135,5 +138,4 @@ pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
                 request_id = %id, client_request_id = client_id.as_deref().unwrap_or("-"))
         }))
         .layer(middleware::from_fn(hygiene::request_id))
-        .with_state(state)
 }

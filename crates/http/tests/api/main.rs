@@ -4,6 +4,7 @@
 
 mod abuse;
 mod audit_trail;
+mod browser;
 mod budget;
 mod docs;
 mod health;

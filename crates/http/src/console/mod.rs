@@ -1,0 +1,306 @@
+//! The web console: HTML pages rendered on the server, for the people who use Marketing OS in a
+//! browser. Every page is a thin front over the API itself: a form's handler calls the API's
+//! route in-process, with the browser's cookies and address, and renders what it answered. So
+//! the console can do nothing the API would not allow that user, every action is audited and
+//! throttled exactly as through the API, and no business rule is written twice.
+//!
+//! No script: plain forms, each carrying a signed form token (CSRF), checked with the `Origin`
+//! header on every POST.
+
+mod account;
+mod orgs;
+mod sign;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use data_encoding::BASE64URL_NOPAD;
+use maud::{html, Markup, DOCTYPE};
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+use crate::extract::SESSION_COOKIE;
+use crate::hygiene::{ClientRequestId, REQUEST_ID};
+use crate::AppState;
+
+/// The cookie that holds this browser's form-token seed.
+const FORM_COOKIE: &str = "__Host-mos_form";
+/// The hidden field every form carries.
+const FORM_FIELD: &str = "form_token";
+
+/// What the pages need: the API to call, and how to sign and check form tokens.
+#[derive(Clone)]
+pub struct Console {
+    api: Router,
+    forms: mos_auth::Signer,
+    /// `scheme://host[:port]` of the public URL: the only `Origin` a form may come from.
+    origin: String,
+}
+
+pub fn router(api: Router, state: &AppState) -> Router {
+    let console =
+        Console { api, forms: state.sealer.form_signer().clone(), origin: origin_of(&state.settings.public_url) };
+    Router::new()
+        .route("/", get(home))
+        .route("/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
+        .merge(sign::router())
+        .merge(account::router())
+        .merge(orgs::router())
+        .with_state(console)
+}
+
+fn origin_of(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..].find('/').map_or(url.len(), |i| after_scheme + i);
+    url[..end].to_owned()
+}
+
+async fn home(visit: Visit) -> Redirect {
+    Redirect::to(if visit.signed_in() { "/orgs" } else { "/sign-in" })
+}
+
+/// One request of a browser to the console: what to pass on to the API, and its form token.
+pub struct Visit {
+    headers: HeaderMap,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    client_id: Option<ClientRequestId>,
+    form_seed: Option<String>,
+}
+
+impl FromRequestParts<Console> for Visit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Console) -> Result<Self, Self::Rejection> {
+        let form_seed = crate::extract::cookie_value(&parts.headers, FORM_COOKIE)
+            .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned())
+            .filter(|s| BASE64URL_NOPAD.decode(s.as_bytes()).is_ok_and(|b| b.len() == 32));
+        Ok(Self {
+            headers: parts.headers.clone(),
+            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
+            client_id: parts.extensions.get::<ClientRequestId>().cloned(),
+            form_seed,
+        })
+    }
+}
+
+/// What the API answered.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    set_cookies: Vec<HeaderValue>,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        self.status.is_success()
+    }
+
+    /// The problem's explanation, for the page.
+    pub fn detail(&self) -> String {
+        self.body["detail"].as_str().unwrap_or("Something went wrong; try again.").to_owned()
+    }
+}
+
+/// Headers of the browser's request that the API needs to see: who it is and where from.
+const PASSED_ON: [header::HeaderName; 3] = [header::COOKIE, header::USER_AGENT, REQUEST_ID];
+
+impl Visit {
+    pub fn signed_in(&self) -> bool {
+        crate::extract::cookie_value(&self.headers, SESSION_COOKIE).is_some()
+    }
+
+    /// Calls the API's `method path` as this browser, with `body` as JSON.
+    pub async fn api(&self, console: &Console, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        for name in PASSED_ON.iter().chain([&header::HeaderName::from_static("x-forwarded-for")]) {
+            for value in self.headers.get_all(name) {
+                request = request.header(name, value);
+            }
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let Ok(mut request) = request.body(body) else {
+            return Answer { status: StatusCode::INTERNAL_SERVER_ERROR, body: Value::Null, set_cookies: Vec::new() };
+        };
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(peer);
+        }
+        if let Some(id) = self.client_id.clone() {
+            request.extensions_mut().insert(id);
+        }
+        let Ok(response) = console.api.clone().oneshot(request).await;
+        let status = response.status();
+        let set_cookies = response.headers().get_all(header::SET_COOKIE).iter().cloned().collect();
+        let bytes = axum::body::to_bytes(response.into_body(), crate::MAX_BODY_BYTES * 64).await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, body, set_cookies }
+    }
+
+    /// The token this visit's forms carry, and the cookie to set when the browser has no seed
+    /// yet.
+    pub fn form_token(&self, console: &Console) -> (String, Option<HeaderValue>) {
+        let (seed, cookie) = match &self.form_seed {
+            Some(seed) => (seed.clone(), None),
+            None => {
+                let mut bytes = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+                let seed = BASE64URL_NOPAD.encode(&bytes);
+                let cookie = format!("{FORM_COOKIE}={seed}; Path=/; HttpOnly; Secure; SameSite=Strict");
+                (seed, HeaderValue::from_str(&cookie).ok())
+            }
+        };
+        (BASE64URL_NOPAD.encode(&console.forms.sign(&[seed.as_bytes()])), cookie)
+    }
+
+    /// Whether a form came from our own page: its token matches this browser's seed, and the
+    /// browser says it was sent from our origin.
+    pub fn form_is_ours(&self, console: &Console, token: &str) -> bool {
+        // Browsers send the origin with every form; only a client that is not a browser may
+        // leave it out, and that one has no other site's page to be tricked by.
+        let origin_ok = self.headers.get(header::ORIGIN).is_none_or(|o| o.as_bytes() == console.origin.as_bytes());
+        let token_ok = match (&self.form_seed, BASE64URL_NOPAD.decode(token.as_bytes())) {
+            (Some(seed), Ok(tag)) => console.forms.verify(&[seed.as_bytes()], &tag),
+            _ => false,
+        };
+        origin_ok && token_ok
+    }
+}
+
+/// A page: status, the cookies to set, the HTML.
+pub struct Page {
+    status: StatusCode,
+    cookies: Vec<HeaderValue>,
+    html: Markup,
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.html).into_response();
+        for cookie in self.cookies {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+}
+
+/// A redirect after a form, passing on the cookies the API set (a new session, a cleared one).
+pub fn redirect_with(to: &str, answer: &Answer) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    for cookie in &answer.set_cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie.clone());
+    }
+    response
+}
+
+/// The refusal of a form that did not come from our page.
+pub fn forged(console: &Console, visit: &Visit) -> Page {
+    render(
+        console,
+        visit,
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        |_| html! { p role="alert" { "This form has expired or did not come from this site. Open the page again and resubmit." } },
+    )
+}
+
+/// Renders a page with the site's frame; `body` gets the form token for its forms.
+pub fn render(
+    console: &Console,
+    visit: &Visit,
+    status: StatusCode,
+    title: &str,
+    body: impl FnOnce(&str) -> Markup,
+) -> Page {
+    let (token, cookie) = visit.form_token(console);
+    let content = body(&token);
+    let signed_in = visit.signed_in();
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Marketing OS" }
+                link rel="stylesheet" href="/console.css";
+            }
+            body {
+                header {
+                    nav aria-label="Main" {
+                        a class="brand" href="/" { "Marketing OS" }
+                        @if signed_in {
+                            a href="/orgs" { "Organizations" }
+                            a href="/account" { "Account" }
+                            form method="post" action="/sign-out" class="inline" {
+                                (hidden(FORM_FIELD, &token))
+                                button type="submit" { "Sign out" }
+                            }
+                        } @else {
+                            a href="/sign-in" { "Sign in" }
+                            a href="/sign-up" { "Sign up" }
+                        }
+                    }
+                }
+                main {
+                    h1 { (title) }
+                    (content)
+                }
+            }
+        }
+    };
+    Page { status, cookies: cookie.into_iter().collect(), html }
+}
+
+pub fn hidden(name: &str, value: &str) -> Markup {
+    html! { input type="hidden" name=(name) value=(value); }
+}
+
+/// A problem the API reported, as the page shows it.
+pub fn alert(message: &str) -> Markup {
+    html! { p class="alert" role="alert" { (message) } }
+}
+
+/// A labelled input.
+pub fn field(label: &str, name: &str, kind: &str, autocomplete: &str) -> Markup {
+    html! {
+        p {
+            label for=(name) { (label) }
+            input id=(name) name=(name) type=(kind) autocomplete=(autocomplete) required;
+        }
+    }
+}
+
+/// A GET page that needs a session: to the sign-in page when the API says there is none.
+pub fn needs_session(answer: &Answer) -> Option<Response> {
+    (answer.status == StatusCode::UNAUTHORIZED).then(|| Redirect::to("/sign-in").into_response())
+}
+
+const STYLE: &str = "\
+:root{--fg:#1b1b1b;--muted:#555;--accent:#0b57d0;--bad:#a40e26;--line:#d0d0d0}\
+*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:#fff}\
+header{border-bottom:1px solid var(--line);padding:.5rem 1rem}\
+nav{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;max-width:60rem;margin:0 auto}\
+nav .brand{font-weight:700;margin-right:auto}\
+main{max-width:60rem;margin:0 auto;padding:1rem}\
+a{color:var(--accent)}a:focus,button:focus,input:focus,select:focus{outline:3px solid var(--accent);outline-offset:2px}\
+label{display:block;font-weight:600;margin-bottom:.25rem}\
+input,select{font:inherit;padding:.5rem;border:1px solid #767676;border-radius:4px;width:100%;max-width:26rem}\
+button{font:inherit;padding:.5rem 1rem;border:0;border-radius:4px;background:var(--accent);color:#fff;cursor:pointer}\
+button.secondary{background:#fff;color:var(--accent);border:1px solid var(--accent)}\
+form.inline{display:inline}\
+.alert{border-left:4px solid var(--bad);background:#fdecee;padding:.5rem 1rem;color:var(--bad)}\
+.note{color:var(--muted)}\
+table{border-collapse:collapse;width:100%;margin:1rem 0}\
+th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}\
+.scroll{overflow-x:auto}\
+code{overflow-wrap:anywhere}";

@@ -1,0 +1,392 @@
+//! Organizations: mine, one organization's members and invitations, accepting an invitation,
+//! and the audit trail. Controls are shown to the roles that may use them; the API decides
+//! regardless, so a forged form gets the API's 403.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{alert, field, forged, hidden, needs_session, redirect_with, render, Answer, Console, Visit, FORM_FIELD};
+
+pub fn router() -> Router<Console> {
+    Router::new()
+        .route("/orgs", get(list).post(create))
+        .route("/orgs/{slug}", get(organization))
+        .route("/orgs/{slug}/invite", post(invite))
+        .route("/orgs/{slug}/invitations/{id}/revoke", post(revoke_invitation))
+        .route("/orgs/{slug}/members/{user}/role", post(change_role))
+        .route("/orgs/{slug}/leave", post(leave))
+        .route("/orgs/{slug}/audit", get(audit))
+        .route("/accept-invitation", get(accept_page).post(accept))
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value[key].as_str().unwrap_or_default()
+}
+
+/// Keeps only what a slug or id can contain, so that nothing else reaches an API path.
+fn plain(segment: &str) -> String {
+    segment.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
+const ROLES: [&str; 4] = ["ADMIN", "REVIEWER", "CREATOR", "VIEWER"];
+
+fn role_select(id: &str, selected: &str) -> Markup {
+    html! {
+        select id=(id) name="role" {
+            @for role in ROLES {
+                option value=(role) selected[role == selected] { (role) }
+            }
+        }
+    }
+}
+
+async fn list(State(console): State<Console>, visit: Visit) -> Response {
+    let mine = visit.api(&console, Method::GET, "/v1/orgs?limit=500", None).await;
+    if let Some(to_sign_in) = needs_session(&mine) {
+        return to_sign_in;
+    }
+    list_page(&console, &visit, &mine, None)
+}
+
+fn list_page(console: &Console, visit: &Visit, mine: &Answer, problem: Option<&str>) -> Response {
+    let items = mine.body["items"].as_array().cloned().unwrap_or_default();
+    render(console, visit, StatusCode::OK, "Your organizations", |t| {
+        html! {
+            @if let Some(problem) = problem { (alert(problem)) }
+            @if items.is_empty() { p { "You belong to no organization yet. Create one, or accept an invitation from your email." } }
+            ul {
+                @for org in &items {
+                    li { a href={ "/orgs/" (text(org, "slug")) } { (text(org, "name")) } " " span class="note" { "(" (text(org, "role")) ")" } }
+                }
+            }
+            h2 { "Create an organization" }
+            form method="post" action="/orgs" {
+                (hidden(FORM_FIELD, t))
+                (field("Name", "name", "text", "organization"))
+                p {
+                    label for="slug" { "Address name (3 to 63 lowercase letters, digits and hyphens)" }
+                    input id="slug" name="slug" type="text" required pattern="[a-z0-9]+(-[a-z0-9]+)*" autocomplete="off";
+                }
+                button type="submit" { "Create" }
+            }
+        }
+    })
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct NewOrg {
+    form_token: String,
+    name: String,
+    slug: String,
+}
+
+async fn create(State(console): State<Console>, visit: Visit, Form(form): Form<NewOrg>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let answer =
+        visit.api(&console, Method::POST, "/v1/orgs", Some(json!({ "slug": form.slug, "name": form.name }))).await;
+    if answer.ok() {
+        return Redirect::to(&format!("/orgs/{}", plain(text(&answer.body, "slug")))).into_response();
+    }
+    let mine = visit.api(&console, Method::GET, "/v1/orgs?limit=500", None).await;
+    list_page(&console, &visit, &mine, Some(&answer.detail()))
+}
+
+async fn organization(State(console): State<Console>, visit: Visit, Path(slug): Path<String>) -> Response {
+    let slug = plain(&slug);
+    let org = visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}"), None).await;
+    if let Some(to_sign_in) = needs_session(&org) {
+        return to_sign_in;
+    }
+    if !org.ok() {
+        return render(&console, &visit, org.status, "Organization", |_| alert(&org.detail())).into_response();
+    }
+    let members = visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}/members"), None).await;
+    let me = visit.api(&console, Method::GET, "/v1/me", None).await;
+    let members = members.body.as_array().cloned().unwrap_or_default();
+    let my_role = members.iter().find(|m| m["user_id"] == me.body["id"]).map(|m| text(m, "role").to_owned());
+    let admin = my_role.as_deref() == Some("ADMIN");
+    let pending = if admin {
+        let invitations = visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}/invitations"), None).await;
+        invitations.body.as_array().cloned().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let name = text(&org.body, "name").to_owned();
+    render(&console, &visit, StatusCode::OK, &name, |t| {
+        html! {
+            p class="note" { "Your role: " (my_role.as_deref().unwrap_or("-")) }
+            @if org.body["require_two_factor"] == true { p { "Members must use two-factor authentication." } }
+            @if admin { p { a href={ "/orgs/" (slug) "/audit" } { "Audit trail" } } }
+            h2 { "Members" }
+            div class="scroll" {
+                table {
+                    thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Two-factor" } } }
+                    tbody {
+                        @for m in &members {
+                            tr {
+                                td { (text(m, "email")) }
+                                td {
+                                    @if admin {
+                                        form method="post" action={ "/orgs/" (slug) "/members/" (text(m, "user_id")) "/role" } {
+                                            (hidden(FORM_FIELD, t))
+                                            label class="note" for={ "role-" (text(m, "user_id")) } { "Role of " (text(m, "email")) }
+                                            (role_select(&format!("role-{}", text(m, "user_id")), text(m, "role")))
+                                            " " button type="submit" class="secondary" { "Change" }
+                                        }
+                                    } @else { (text(m, "role")) }
+                                }
+                                td { @if m["two_factor_enabled"] == true { "on" } @else { "off" } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if admin {
+                h2 { "Invite someone" }
+                form method="post" action={ "/orgs/" (slug) "/invite" } {
+                    (hidden(FORM_FIELD, t))
+                    (field("Email", "email", "email", "off"))
+                    p { label for="invite-role" { "Role" } (role_select("invite-role", "VIEWER")) }
+                    button type="submit" { "Send invitation" }
+                }
+                h2 { "Pending invitations" }
+                ul {
+                    @for i in &pending {
+                        li {
+                            (text(i, "email")) " as " (text(i, "role")) " "
+                            form method="post" action={ "/orgs/" (slug) "/invitations/" (text(i, "id")) "/revoke" } class="inline" {
+                                (hidden(FORM_FIELD, t))
+                                button type="submit" class="secondary" { "Revoke" }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Leave" }
+            form method="post" action={ "/orgs/" (slug) "/leave" } {
+                (hidden(FORM_FIELD, t))
+                button type="submit" class="secondary" { "Leave this organization" }
+            }
+        }
+    })
+    .into_response()
+}
+
+/// Runs a form's API call and returns to the organization's page, or shows the refusal.
+async fn act(
+    console: &Console,
+    visit: &Visit,
+    slug: &str,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    if !visit.form_is_ours(console, token) {
+        return forged(console, visit).into_response();
+    }
+    let answer = visit.api(console, method, path, body).await;
+    if answer.ok() {
+        Redirect::to(&format!("/orgs/{slug}")).into_response()
+    } else {
+        render(console, visit, answer.status, "Not done", |_| {
+            html! { (alert(&answer.detail())) p { a href={ "/orgs/" (slug) } { "Back to the organization" } } }
+        })
+        .into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct Invite {
+    form_token: String,
+    email: String,
+    role: String,
+}
+
+async fn invite(
+    State(console): State<Console>,
+    visit: Visit,
+    Path(slug): Path<String>,
+    Form(form): Form<Invite>,
+) -> Response {
+    let slug = plain(&slug);
+    let path = format!("/v1/orgs/{slug}/invitations");
+    let body = json!({ "email": form.email, "role": form.role });
+    act(&console, &visit, &slug, &form.form_token, Method::POST, &path, Some(body)).await
+}
+
+#[derive(Deserialize)]
+struct FormOnly {
+    form_token: String,
+}
+
+async fn revoke_invitation(
+    State(console): State<Console>,
+    visit: Visit,
+    Path((slug, id)): Path<(String, String)>,
+    Form(form): Form<FormOnly>,
+) -> Response {
+    let (slug, id) = (plain(&slug), plain(&id));
+    let path = format!("/v1/orgs/{slug}/invitations/{id}");
+    act(&console, &visit, &slug, &form.form_token, Method::DELETE, &path, None).await
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    form_token: String,
+    role: String,
+}
+
+async fn change_role(
+    State(console): State<Console>,
+    visit: Visit,
+    Path((slug, user)): Path<(String, String)>,
+    Form(form): Form<RoleForm>,
+) -> Response {
+    let (slug, user) = (plain(&slug), plain(&user));
+    let path = format!("/v1/orgs/{slug}/members/{user}");
+    act(&console, &visit, &slug, &form.form_token, Method::PATCH, &path, Some(json!({ "role": form.role }))).await
+}
+
+async fn leave(
+    State(console): State<Console>,
+    visit: Visit,
+    Path(slug): Path<String>,
+    Form(form): Form<FormOnly>,
+) -> Response {
+    let slug = plain(&slug);
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let answer = visit.api(&console, Method::POST, &format!("/v1/orgs/{slug}/leave"), None).await;
+    if answer.ok() {
+        return Redirect::to("/orgs").into_response();
+    }
+    render(&console, &visit, answer.status, "Not done", |_| alert(&answer.detail())).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenLink {
+    token: Option<String>,
+}
+
+async fn accept_page(State(console): State<Console>, visit: Visit, Query(link): Query<TokenLink>) -> impl IntoResponse {
+    let link_token = link.token.unwrap_or_default();
+    let signed_in = visit.signed_in();
+    render(&console, &visit, StatusCode::OK, "Accept an invitation", |t| {
+        html! {
+            @if signed_in {
+                form method="post" action="/accept-invitation" {
+                    (hidden(FORM_FIELD, t))
+                    (hidden("token", &link_token))
+                    button type="submit" { "Join the organization" }
+                }
+            } @else {
+                p { "Sign in with the address the invitation was sent to, or create an account with it first, then open the link in your email again." }
+                p { a href="/sign-in" { "Sign in" } " · " a href="/sign-up" { "Create an account" } }
+            }
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    form_token: String,
+    token: String,
+}
+
+async fn accept(State(console): State<Console>, visit: Visit, Form(form): Form<TokenForm>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let answer =
+        visit.api(&console, Method::POST, "/v1/invitations/accept", Some(json!({ "token": form.token }))).await;
+    if answer.ok() {
+        return redirect_with(&format!("/orgs/{}", plain(text(&answer.body, "slug"))), &answer);
+    }
+    render(&console, &visit, answer.status, "Accept an invitation", |_| alert(&answer.detail())).into_response()
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    cursor: Option<String>,
+    action: Option<String>,
+}
+
+async fn audit(
+    State(console): State<Console>,
+    visit: Visit,
+    Path(slug): Path<String>,
+    Query(query): Query<AuditQuery>,
+) -> Response {
+    let slug = plain(&slug);
+    let mut path = format!("/v1/orgs/{slug}/audit-logs?limit=50");
+    let action = query.action.filter(|a| !a.is_empty()).map(|a| plain_action(&a));
+    if let Some(action) = &action {
+        path.push_str(&format!("&action={action}"));
+    }
+    if let Some(cursor) = &query.cursor {
+        path.push_str(&format!("&cursor={}", plain_cursor(cursor)));
+    }
+    let page = visit.api(&console, Method::GET, &path, None).await;
+    if let Some(to_sign_in) = needs_session(&page) {
+        return to_sign_in;
+    }
+    if !page.ok() {
+        return render(&console, &visit, page.status, "Audit trail", |_| alert(&page.detail())).into_response();
+    }
+    let items = page.body["items"].as_array().cloned().unwrap_or_default();
+    let next = page.body["next_cursor"].as_str().map(str::to_owned);
+    let filter = action.clone().unwrap_or_default();
+    render(&console, &visit, StatusCode::OK, "Audit trail", |_| {
+        html! {
+            p { a href={ "/orgs/" (slug) } { "Back to the organization" } }
+            form method="get" action={ "/orgs/" (slug) "/audit" } {
+                p { label for="action" { "Action (for example member.added)" } input id="action" name="action" type="text" value=(filter); }
+                button type="submit" class="secondary" { "Filter" }
+            }
+            p {
+                "Export everything: "
+                a href={ "/v1/orgs/" (slug) "/audit-logs/export?format=ndjson" } { "NDJSON" } " · "
+                a href={ "/v1/orgs/" (slug) "/audit-logs/export?format=csv" } { "CSV" }
+            }
+            div class="scroll" {
+                table {
+                    thead { tr { th scope="col" { "When" } th scope="col" { "Action" } th scope="col" { "Actor" } th scope="col" { "Outcome" } th scope="col" { "Resource" } } }
+                    tbody {
+                        @for r in &items {
+                            tr {
+                                td { (text(r, "created_at")) }
+                                td { code { (text(r, "action")) } }
+                                td { code { (text(r, "actor")) } }
+                                td { (text(r, "outcome")) }
+                                td { (text(r, "resource_type")) " " code { (text(r, "resource_id")) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = &next {
+                p { a href={ "/orgs/" (slug) "/audit?cursor=" (next) @if let Some(a) = &action { "&action=" (a) } } { "Older records" } }
+            }
+        }
+    })
+    .into_response()
+}
+
+fn plain_action(action: &str) -> String {
+    action.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '_').collect()
+}
+
+fn plain_cursor(cursor: &str) -> String {
+    cursor.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}

@@ -1,0 +1,300 @@
+//! Signing up and in: the pages the emailed links land on, and the forms that call the API's
+//! `/v1/auth/...` routes.
+
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{alert, field, forged, hidden, redirect_with, render, Console, Visit, FORM_FIELD};
+
+pub fn router() -> Router<Console> {
+    Router::new()
+        .route("/sign-up", get(sign_up_page).post(sign_up))
+        .route("/verify-email", get(verify_page).post(verify))
+        .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-in/two-factor", post(second_step))
+        .route("/sign-out", post(sign_out))
+        .route("/forgot-password", get(forgot_page).post(forgot))
+        .route("/reset-password", get(reset_page).post(reset))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    form_token: String,
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct TokenLink {
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    form_token: String,
+    token: String,
+}
+
+fn sign_up_form(token: &str, problem: Option<&str>) -> Markup {
+    html! {
+        @if let Some(problem) = problem { (alert(problem)) }
+        form method="post" action="/sign-up" {
+            (hidden(FORM_FIELD, token))
+            (field("Email", "email", "email", "email"))
+            (field("Password (12 to 256 characters)", "password", "password", "new-password"))
+            button type="submit" { "Create account" }
+        }
+        p { "Already have an account? " a href="/sign-in" { "Sign in" } }
+    }
+}
+
+async fn sign_up_page(State(console): State<Console>, visit: Visit) -> impl IntoResponse {
+    render(&console, &visit, StatusCode::OK, "Create your account", |t| sign_up_form(t, None))
+}
+
+async fn sign_up(State(console): State<Console>, visit: Visit, Form(form): Form<Credentials>) -> impl IntoResponse {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit);
+    }
+    let answer = visit
+        .api(
+            &console,
+            Method::POST,
+            "/v1/auth/register",
+            Some(json!({ "email": form.email, "password": form.password })),
+        )
+        .await;
+    if answer.ok() {
+        render(&console, &visit, StatusCode::OK, "Check your email", |_| {
+            html! { p { "We sent a link to " strong { (form.email) } ". Open it within 24 hours to confirm your address." } }
+        })
+    } else {
+        render(&console, &visit, answer.status, "Create your account", |t| sign_up_form(t, Some(&answer.detail())))
+    }
+}
+
+/// A page that a link with a token lands on: one button that spends it. Opening the link
+/// changes nothing (mail scanners open links too); the button does.
+fn confirm_form(token: &str, action: &str, link_token: &str, button: &str) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            (hidden(FORM_FIELD, token))
+            (hidden("token", link_token))
+            button type="submit" { (button) }
+        }
+    }
+}
+
+async fn verify_page(State(console): State<Console>, visit: Visit, Query(link): Query<TokenLink>) -> impl IntoResponse {
+    let link_token = link.token.unwrap_or_default();
+    render(&console, &visit, StatusCode::OK, "Confirm your email address", |t| {
+        confirm_form(t, "/verify-email", &link_token, "Confirm my address")
+    })
+}
+
+async fn verify(State(console): State<Console>, visit: Visit, Form(form): Form<TokenForm>) -> impl IntoResponse {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit);
+    }
+    let answer = visit.api(&console, Method::POST, "/v1/auth/verify-email", Some(json!({ "token": form.token }))).await;
+    if answer.ok() {
+        render(&console, &visit, StatusCode::OK, "Address confirmed", |_| {
+            html! { p { "Your address is confirmed. " a href="/sign-in" { "Sign in" } "." } }
+        })
+    } else {
+        render(&console, &visit, answer.status, "Confirm your email address", |_| {
+            html! {
+                (alert(&answer.detail()))
+                p { "Ask for a new link by signing up again with the same address, or sign in if you already confirmed it." }
+            }
+        })
+    }
+}
+
+fn sign_in_form(token: &str, problem: Option<&str>) -> Markup {
+    html! {
+        @if let Some(problem) = problem { (alert(problem)) }
+        form method="post" action="/sign-in" {
+            (hidden(FORM_FIELD, token))
+            (field("Email", "email", "email", "username"))
+            (field("Password", "password", "password", "current-password"))
+            button type="submit" { "Sign in" }
+        }
+        p { a href="/forgot-password" { "Forgot your password?" } }
+        p { "New here? " a href="/sign-up" { "Create an account" } }
+    }
+}
+
+fn second_step_form(token: &str, challenge: &str, problem: Option<&str>) -> Markup {
+    html! {
+        @if let Some(problem) = problem { (alert(problem)) }
+        form method="post" action="/sign-in/two-factor" {
+            (hidden(FORM_FIELD, token))
+            (hidden("challenge", challenge))
+            p {
+                label for="code" { "Code from your authenticator app" }
+                input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}";
+            }
+            p {
+                label for="recovery_code" { "Or one of your recovery codes" }
+                input id="recovery_code" name="recovery_code" type="text" autocomplete="off";
+            }
+            button type="submit" { "Continue" }
+        }
+    }
+}
+
+async fn sign_in_page(State(console): State<Console>, visit: Visit) -> impl IntoResponse {
+    render(&console, &visit, StatusCode::OK, "Sign in", |t| sign_in_form(t, None))
+}
+
+/// Where a completed sign-in goes: to the organizations.
+fn signed_in(answer: &super::Answer) -> Response {
+    redirect_with("/orgs", answer)
+}
+
+async fn sign_in(State(console): State<Console>, visit: Visit, Form(form): Form<Credentials>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let answer = visit
+        .api(&console, Method::POST, "/v1/auth/login", Some(json!({ "email": form.email, "password": form.password })))
+        .await;
+    match (answer.ok(), answer.body["status"].as_str(), answer.body["challenge"].as_str()) {
+        (true, Some("two_factor_required"), Some(challenge)) => {
+            render(&console, &visit, StatusCode::OK, "Two-factor authentication", |t| {
+                second_step_form(t, challenge, None)
+            })
+            .into_response()
+        }
+        (true, _, _) => signed_in(&answer),
+        (false, _, _) => {
+            render(&console, &visit, answer.status, "Sign in", |t| sign_in_form(t, Some(&answer.detail())))
+                .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SecondStep {
+    form_token: String,
+    challenge: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+async fn second_step(State(console): State<Console>, visit: Visit, Form(form): Form<SecondStep>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let filled = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let body = match (filled(form.code), filled(form.recovery_code)) {
+        (_, Some(recovery)) => json!({ "challenge": form.challenge, "recovery_code": recovery }),
+        (code, None) => json!({ "challenge": form.challenge, "code": code.unwrap_or_default() }),
+    };
+    let answer = visit.api(&console, Method::POST, "/v1/auth/login/two-factor", Some(body)).await;
+    if answer.ok() {
+        return signed_in(&answer);
+    }
+    let problem = answer.detail();
+    if answer.body["type"] == "urn:mos:problem:invalid_challenge" {
+        return render(&console, &visit, answer.status, "Sign in", |t| sign_in_form(t, Some(&problem))).into_response();
+    }
+    render(&console, &visit, answer.status, "Two-factor authentication", |t| {
+        second_step_form(t, &form.challenge, Some(&problem))
+    })
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct FormOnly {
+    form_token: String,
+}
+
+async fn sign_out(State(console): State<Console>, visit: Visit, Form(form): Form<FormOnly>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let answer = visit.api(&console, Method::POST, "/v1/auth/logout", None).await;
+    redirect_with("/sign-in", &answer)
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    form_token: String,
+    email: String,
+}
+
+async fn forgot_page(State(console): State<Console>, visit: Visit) -> impl IntoResponse {
+    render(&console, &visit, StatusCode::OK, "Reset your password", |t| {
+        html! {
+            form method="post" action="/forgot-password" {
+                (hidden(FORM_FIELD, t))
+                (field("Email", "email", "email", "email"))
+                button type="submit" { "Send a reset link" }
+            }
+        }
+    })
+}
+
+async fn forgot(State(console): State<Console>, visit: Visit, Form(form): Form<EmailForm>) -> impl IntoResponse {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit);
+    }
+    let answer =
+        visit.api(&console, Method::POST, "/v1/auth/password-reset", Some(json!({ "email": form.email }))).await;
+    if answer.ok() {
+        render(&console, &visit, StatusCode::OK, "Check your email", |_| {
+            html! { p { "If " strong { (form.email) } " has an account, a reset link valid for one hour is on its way." } }
+        })
+    } else {
+        render(&console, &visit, answer.status, "Reset your password", |_| alert(&answer.detail()))
+    }
+}
+
+fn reset_form(token: &str, link_token: &str, problem: Option<&str>) -> Markup {
+    html! {
+        @if let Some(problem) = problem { (alert(problem)) }
+        form method="post" action="/reset-password" {
+            (hidden(FORM_FIELD, token))
+            (hidden("token", link_token))
+            (field("New password (12 to 256 characters)", "new_password", "password", "new-password"))
+            button type="submit" { "Set the new password" }
+        }
+    }
+}
+
+async fn reset_page(State(console): State<Console>, visit: Visit, Query(link): Query<TokenLink>) -> impl IntoResponse {
+    let link_token = link.token.unwrap_or_default();
+    render(&console, &visit, StatusCode::OK, "Choose a new password", |t| reset_form(t, &link_token, None))
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    form_token: String,
+    token: String,
+    new_password: String,
+}
+
+async fn reset(State(console): State<Console>, visit: Visit, Form(form): Form<ResetForm>) -> impl IntoResponse {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit);
+    }
+    let body = json!({ "token": form.token, "new_password": form.new_password });
+    let answer = visit.api(&console, Method::POST, "/v1/auth/password-reset/confirm", Some(body)).await;
+    if answer.ok() {
+        render(&console, &visit, StatusCode::OK, "Password changed", |_| {
+            html! { p { "Your password is changed and every session was signed out. " a href="/sign-in" { "Sign in" } "." } }
+        })
+    } else {
+        render(&console, &visit, answer.status, "Choose a new password", |t| {
+            reset_form(t, &form.token, Some(&answer.detail()))
+        })
+    }
+}

@@ -1,0 +1,245 @@
+//! The console in a real browser: headless Chromium driven over WebDriver (Debian's `chromium`
+//! and `chromium-driver`), each page checked with axe-core (npm) for serious or critical
+//! accessibility violations, and a screenshot of each at desktop and phone width under
+//! `target/screenshots/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::{token_in, TestApp, PASSWORD};
+
+/// A chromedriver of its own on a free port, stopped when dropped.
+struct Driver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let exe = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let child = std::process::Command::new(&exe)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{exe}: {e}; apt-get install chromium chromium-driver (scripts/test does as root)")
+            });
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return driver;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("chromedriver did not listen");
+    }
+
+    /// A fresh browser session: its own cookies, like another person's browser.
+    async fn browser(&self) -> Browser {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({ "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"] }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector).capabilities(capabilities).connect(&self.url).await.unwrap();
+        Browser { client }
+    }
+}
+
+struct Browser {
+    client: Client,
+}
+
+/// axe-core's script, installed by `scripts/test` with npm.
+fn axe_script() -> String {
+    let path = std::env::var_os("AXE_CORE_JS").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/axe/node_modules/axe-core/axe.min.js")
+    });
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("axe-core at {}: {e}; scripts/test installs it with npm", path.display()))
+}
+
+impl Browser {
+    async fn open(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    async fn text(&self) -> String {
+        self.client.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+    }
+
+    async fn heading(&self) -> String {
+        match self.client.find(Locator::Css("h1")).await {
+            Ok(h1) => h1.text().await.unwrap(),
+            Err(_) => panic!("a page without a heading: {}", self.client.source().await.unwrap_or_default()),
+        }
+    }
+
+    /// Fills the form that `form` selects with `fields`, submits it, and waits for the page
+    /// that answers.
+    async fn submit(&self, form: &str, fields: &[(&str, &str)]) {
+        let element = self.client.form(Locator::Css(form)).await.unwrap();
+        for (name, value) in fields {
+            element.set_by_name(name, value).await.unwrap();
+        }
+        self.client.execute("window.mosBefore = true;", Vec::new()).await.unwrap();
+        element.submit().await.unwrap();
+        for _ in 0..200 {
+            let loaded = self
+                .client
+                .execute("return window.mosBefore !== true && document.readyState === 'complete';", Vec::new())
+                .await
+                .unwrap();
+            if loaded == Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no page answered the form {form}: {}", self.client.source().await.unwrap_or_default());
+    }
+
+    /// Runs axe-core on the page: no serious or critical violation. Saves the page at desktop and
+    /// phone width.
+    async fn check(&self, name: &str) {
+        let axe = axe_script();
+        self.client.execute(&axe, Vec::new()).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 axe.run(document).then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }))));",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        let serious: Vec<&Value> = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["impact"] == "serious" || v["impact"] == "critical")
+            .collect();
+        assert!(serious.is_empty(), "{name}: {serious:?}");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (width, height, suffix) in [(1280, 900, "desktop"), (390, 844, "phone")] {
+            self.client.set_window_size(width, height).await.unwrap();
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::write(dir.join(format!("{name}-{suffix}.png")), png).unwrap();
+        }
+        self.client.set_window_size(1280, 900).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_new_user_signs_up_creates_an_organization_invites_a_colleague_and_reads_the_trail() {
+    let app = TestApp::spawn().await;
+    let driver = Driver::start().await;
+    let ada = driver.browser().await;
+
+    ada.open(&format!("{}/sign-up", app.base)).await;
+    ada.check("sign-up").await;
+    ada.submit("form[action='/sign-up']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(ada.heading().await, "Check your email");
+
+    let mail = app.inbox.wait_for("ada@example.com", "Confirm your email address", 1).await;
+    ada.open(&format!("{}/verify-email?token={}", app.base, token_in(&mail))).await;
+    ada.check("verify-email").await;
+    ada.submit("form[action='/verify-email']", &[]).await;
+    assert_eq!(ada.heading().await, "Address confirmed");
+
+    ada.open(&format!("{}/sign-in", app.base)).await;
+    ada.check("sign-in").await;
+    ada.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(ada.heading().await, "Your organizations", "signed in: {}", ada.text().await);
+    ada.check("organizations").await;
+
+    ada.submit("form[action='/orgs']", &[("name", "Acme Health"), ("slug", "acme")]).await;
+    assert_eq!(ada.heading().await, "Acme Health");
+    ada.submit("form[action='/orgs/acme/invite']", &[("email", "grace@example.com"), ("role", "CREATOR")]).await;
+    assert!(ada.text().await.contains("grace@example.com as CREATOR"), "{}", ada.text().await);
+    ada.check("organization").await;
+
+    // Grace, in a browser of her own, with an account made through the API.
+    app.sign_up("grace@example.com").await;
+    let grace = driver.browser().await;
+    grace.open(&format!("{}/sign-in", app.base)).await;
+    grace.submit("form[action='/sign-in']", &[("email", "grace@example.com"), ("password", PASSWORD)]).await;
+    let invitation = app.inbox.wait_for("grace@example.com", "Join Acme Health", 1).await;
+    grace.open(&format!("{}/accept-invitation?token={}", app.base, token_in(&invitation))).await;
+    grace.check("accept-invitation").await;
+    grace.submit("form[action='/accept-invitation']", &[]).await;
+    assert_eq!(grace.heading().await, "Acme Health");
+    assert!(!grace.text().await.contains("Invite someone"), "a CREATOR sees no ADMIN controls");
+
+    ada.open(&format!("{}/orgs/acme/audit", app.base)).await;
+    let trail = ada.text().await;
+    for action in ["org.created", "invitation.created", "invitation.accepted", "member.added"] {
+        assert!(trail.contains(action), "{action} missing from the trail page: {trail}");
+    }
+    ada.check("audit-trail").await;
+
+    ada.open(&format!("{}/account", app.base)).await;
+    assert!(ada.text().await.contains("This session"));
+    ada.check("account").await;
+    ada.client.clone().close().await.unwrap();
+    grace.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_form_without_our_token_is_refused_and_a_forged_admin_form_gets_the_apis_refusal() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    // Straight at the form handler, as another site would post it: no token, a foreign origin.
+    let cross_site = app
+        .http
+        .post(format!("{}/orgs/acme/invite", app.base))
+        .header("cookie", format!("__Host-mos_session={}", org.admin))
+        .header("origin", "https://evil.example")
+        .form(&[("form_token", "x"), ("email", "mallory@example.com"), ("role", "ADMIN")]);
+    let reply = app.send(cross_site).await;
+    assert_eq!(reply.status, 403);
+    assert!(app.inbox.all_to("mallory@example.com").is_empty(), "nothing was done");
+
+    // A VIEWER with a genuine form token of their own posts the ADMIN's form by hand.
+    let page = app
+        .http
+        .get(format!("{}/orgs/acme", app.base))
+        .header("cookie", format!("__Host-mos_session={}", org.viewer))
+        .send()
+        .await
+        .unwrap();
+    let seed = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-mos_form="))
+        .unwrap();
+    let seed = seed.split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("Invite someone"), "no ADMIN controls for a VIEWER");
+    let token = html.split("name=\"form_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let forged = app
+        .http
+        .post(format!("{}/orgs/acme/invite", app.base))
+        .header("cookie", format!("__Host-mos_session={}; {seed}", org.viewer))
+        .header("origin", app.base.as_str())
+        .form(&[("form_token", token.as_str()), ("email", "mallory@example.com"), ("role", "ADMIN")]);
+    let reply = app.send(forged).await;
+    assert_eq!(reply.status, 403, "the API's own permission check");
+    assert!(reply.body.as_str().unwrap().contains("does not allow"), "{}", reply.body);
+    assert!(app.inbox.all_to("mallory@example.com").is_empty());
+}
