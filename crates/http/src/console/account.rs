@@ -6,13 +6,23 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
+use serde_json::json;
 
-use super::{alert, forged, hidden, needs_session, render, Console, Visit, FORM_FIELD};
+use super::{
+    alert, field, forged, hidden, local_path, needs_session, redirect_with, refused, render, Console, Visit, FORM_FIELD,
+};
 
 pub fn router() -> Router<Console> {
-    Router::new().route("/account", get(account)).route("/account/sessions/{id}/revoke", post(revoke))
+    Router::new()
+        .route("/account", get(account))
+        .route("/account/sessions/{id}/revoke", post(revoke))
+        .route("/account/reauthenticate", post(reauthenticate))
+        .route("/account/password", post(change_password))
+        .route("/account/two-factor/setup", post(two_factor_setup))
+        .route("/account/two-factor/confirm", post(two_factor_confirm))
+        .route("/account/two-factor/disable", post(two_factor_disable))
 }
 
 fn text<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
@@ -34,6 +44,32 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
                 dt { "Email" } dd { (text(&me.body, "email")) }
                 dt { "Two-factor authentication" }
                 dd { @if me.body["two_factor_enabled"] == true { "On" } @else { "Off" } }
+            }
+            h2 { "Two-factor authentication" }
+            @if me.body["two_factor_enabled"] == true {
+                p { "To turn it off, confirm with your password and a current code (or a recovery code)." }
+                form method="post" action="/account/two-factor/disable" {
+                    (hidden(FORM_FIELD, t))
+                    (field("Password", "disable-password", "password", "current-password"))
+                    p {
+                        label for="disable-code" { "Code from your authenticator app, or a recovery code" }
+                        input id="disable-code" name="code" type="text" autocomplete="one-time-code" required;
+                    }
+                    button type="submit" class="secondary" { "Turn two-factor off" }
+                }
+            } @else {
+                p { "Protect your account with a code from an authenticator app at every sign-in." }
+                form method="post" action="/account/two-factor/setup" {
+                    (hidden(FORM_FIELD, t))
+                    button type="submit" { "Set up two-factor authentication" }
+                }
+            }
+            h2 { "Change your password" }
+            form method="post" action="/account/password" {
+                (hidden(FORM_FIELD, t))
+                (field("Current password", "current_password", "password", "current-password"))
+                (field("New password (12 to 256 characters)", "new_password", "password", "new-password"))
+                button type="submit" { "Change password" }
             }
             h2 { "Sessions" }
             div class="scroll" {
@@ -96,4 +132,148 @@ async fn revoke(
     } else {
         render(&console, &visit, answer.status, "Your account", |_| alert(&answer.detail())).into_response()
     }
+}
+
+#[derive(Deserialize)]
+struct Reauthenticate {
+    form_token: String,
+    back: String,
+    password: String,
+    code: Option<String>,
+}
+
+async fn reauthenticate(State(console): State<Console>, visit: Visit, Form(form): Form<Reauthenticate>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let code = form.code.filter(|c| !c.trim().is_empty());
+    let answer = visit
+        .api(&console, Method::POST, "/v1/me/reauthenticate", Some(json!({ "password": form.password, "code": code })))
+        .await;
+    let back = local_path(&form.back);
+    if answer.ok() {
+        // The change itself is the user's to make again, now that it is allowed.
+        return Redirect::to(back).into_response();
+    }
+    refused(&console, &visit, &answer, back)
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    form_token: String,
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(State(console): State<Console>, visit: Visit, Form(form): Form<PasswordChange>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let body = json!({ "current_password": form.current_password, "new_password": form.new_password });
+    let answer = visit.api(&console, Method::POST, "/v1/me/password", Some(body)).await;
+    if answer.ok() {
+        return redirect_with("/account", &answer);
+    }
+    refused(&console, &visit, &answer, "/account")
+}
+
+async fn two_factor_setup(State(console): State<Console>, visit: Visit, Form(form): Form<FormOnly>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let answer = visit.api(&console, Method::POST, "/v1/me/two-factor/setup", None).await;
+    if !answer.ok() {
+        return refused(&console, &visit, &answer, "/account");
+    }
+    let qr = data_encoding::BASE64.encode(text(&answer.body, "qr_svg").as_bytes());
+    let secret = text(&answer.body, "secret").to_owned();
+    render(&console, &visit, StatusCode::OK, "Set up two-factor authentication", |t| {
+        html! {
+            ol {
+                li { "Scan this code with your authenticator app:" br;
+                    img src={ "data:image/svg+xml;base64," (qr) } alt="QR code of your two-factor key" width="200" height="200"; }
+                li { "Or type this key by hand: " code id="totp-key" { (secret) } }
+                li { "Enter the 6-digit code the app shows:" }
+            }
+            (confirm_code_form(t, None))
+        }
+    })
+    .into_response()
+}
+
+fn confirm_code_form(token: &str, problem: Option<&str>) -> Markup {
+    html! {
+        @if let Some(problem) = problem { (alert(problem)) }
+        form method="post" action="/account/two-factor/confirm" {
+            (hidden(FORM_FIELD, token))
+            p {
+                label for="code" { "Code" }
+                input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" required;
+            }
+            button type="submit" { "Turn two-factor on" }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    form_token: String,
+    code: String,
+}
+
+async fn two_factor_confirm(State(console): State<Console>, visit: Visit, Form(form): Form<CodeForm>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let answer =
+        visit.api(&console, Method::POST, "/v1/me/two-factor/confirm", Some(json!({ "code": form.code }))).await;
+    if !answer.ok() {
+        let problem = answer.detail();
+        return render(&console, &visit, answer.status, "Set up two-factor authentication", |t| {
+            confirm_code_form(t, Some(&problem))
+        })
+        .into_response();
+    }
+    let codes: Vec<String> = answer.body["recovery_codes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    let download = data_encoding::BASE64.encode(format!("{}\n", codes.join("\n")).as_bytes());
+    let mut page = render(&console, &visit, StatusCode::OK, "Two-factor authentication is on", |_| {
+        html! {
+            p { "Keep these recovery codes somewhere safe. Each signs you in once if you lose your authenticator. They are shown only now." }
+            ul id="recovery-codes" { @for code in &codes { li { code { (code) } } } }
+            p { a href={ "data:text/plain;base64," (download) } download="marketing-os-recovery-codes.txt" { "Download the codes" } }
+            p { "Every other session was signed out. " a href="/account" { "Back to your account" } }
+        }
+    });
+    page.cookies.extend(answer.set_cookies.iter().cloned());
+    page.into_response()
+}
+
+#[derive(Deserialize)]
+struct DisableForm {
+    form_token: String,
+    #[serde(rename = "disable-password")]
+    password: String,
+    code: String,
+}
+
+async fn two_factor_disable(State(console): State<Console>, visit: Visit, Form(form): Form<DisableForm>) -> Response {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit).into_response();
+    }
+    let code = form.code.trim().to_owned();
+    let body = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        json!({ "password": form.password, "code": code })
+    } else {
+        json!({ "password": form.password, "recovery_code": code })
+    };
+    let answer = visit.api(&console, Method::POST, "/v1/me/two-factor/disable", Some(body)).await;
+    if answer.ok() {
+        return redirect_with("/account", &answer);
+    }
+    refused(&console, &visit, &answer, "/account")
 }

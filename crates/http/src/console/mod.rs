@@ -93,7 +93,7 @@ impl FromRequestParts<Console> for Visit {
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
-    set_cookies: Vec<HeaderValue>,
+    pub set_cookies: Vec<HeaderValue>,
 }
 
 impl Answer {
@@ -180,7 +180,7 @@ impl Visit {
 /// A page: status, the cookies to set, the HTML.
 pub struct Page {
     status: StatusCode,
-    cookies: Vec<HeaderValue>,
+    pub cookies: Vec<HeaderValue>,
     html: Markup,
 }
 
@@ -277,6 +277,42 @@ pub fn field(label: &str, name: &str, kind: &str, autocomplete: &str) -> Markup 
             label for=(name) { (label) }
             input id=(name) name=(name) type=(kind) autocomplete=(autocomplete) required;
         }
+    }
+}
+
+/// The page for an action the API refused. A change that needs a recent sign-in gets the form
+/// that renews it, which then returns to `back`.
+pub fn refused(console: &Console, visit: &Visit, answer: &Answer, back: &str) -> Response {
+    if answer.body["type"] == "urn:mos:problem:reauthentication_required" {
+        return render(console, visit, StatusCode::FORBIDDEN, "Confirm it is you", |t| {
+            html! {
+                p { "This change needs a sign-in within the last ten minutes. Enter your password (and a code, if two-factor is on) to go on." }
+                form method="post" action="/account/reauthenticate" {
+                    (hidden(FORM_FIELD, t))
+                    (hidden("back", back))
+                    (field("Password", "password", "password", "current-password"))
+                    p {
+                        label for="code" { "Code from your authenticator app (if two-factor is on)" }
+                        input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code";
+                    }
+                    button type="submit" { "Confirm" }
+                }
+            }
+        })
+        .into_response();
+    }
+    render(console, visit, answer.status, "Not done", |_| {
+        html! { (alert(&answer.detail())) p { a href=(back) { "Back" } } }
+    })
+    .into_response()
+}
+
+/// Where to return after a form: a path of this site only.
+pub fn local_path(back: &str) -> &str {
+    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') {
+        back
+    } else {
+        "/"
     }
 }
 

@@ -11,7 +11,9 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{alert, field, forged, hidden, needs_session, redirect_with, render, Answer, Console, Visit, FORM_FIELD};
+use super::{
+    alert, field, forged, hidden, needs_session, redirect_with, refused, render, Answer, Console, Visit, FORM_FIELD,
+};
 
 pub fn router() -> Router<Console> {
     Router::new()
@@ -21,6 +23,7 @@ pub fn router() -> Router<Console> {
         .route("/orgs/{slug}/invitations/{id}/revoke", post(revoke_invitation))
         .route("/orgs/{slug}/members/{user}/role", post(change_role))
         .route("/orgs/{slug}/leave", post(leave))
+        .route("/orgs/{slug}/policy", post(policy))
         .route("/orgs/{slug}/audit", get(audit))
         .route("/accept-invitation", get(accept_page).post(accept))
 }
@@ -125,7 +128,19 @@ async fn organization(State(console): State<Console>, visit: Visit, Path(slug): 
         html! {
             p class="note" { "Your role: " (my_role.as_deref().unwrap_or("-")) }
             @if org.body["require_two_factor"] == true { p { "Members must use two-factor authentication." } }
-            @if admin { p { a href={ "/orgs/" (slug) "/audit" } { "Audit trail" } } }
+            @if admin {
+                p { a href={ "/orgs/" (slug) "/audit" } { "Audit trail" } }
+                form method="post" action={ "/orgs/" (slug) "/policy" } {
+                    (hidden(FORM_FIELD, t))
+                    @if org.body["require_two_factor"] == true {
+                        (hidden("require_two_factor", "false"))
+                        button type="submit" class="secondary" { "Stop requiring two-factor authentication" }
+                    } @else {
+                        (hidden("require_two_factor", "true"))
+                        button type="submit" class="secondary" { "Require two-factor authentication of every member" }
+                    }
+                }
+            }
             h2 { "Members" }
             div class="scroll" {
                 table {
@@ -198,10 +213,7 @@ async fn act(
     if answer.ok() {
         Redirect::to(&format!("/orgs/{slug}")).into_response()
     } else {
-        render(console, visit, answer.status, "Not done", |_| {
-            html! { (alert(&answer.detail())) p { a href={ "/orgs/" (slug) } { "Back to the organization" } } }
-        })
-        .into_response()
+        refused(console, visit, &answer, &format!("/orgs/{slug}"))
     }
 }
 
@@ -227,6 +239,23 @@ async fn invite(
 #[derive(Deserialize)]
 struct FormOnly {
     form_token: String,
+}
+
+#[derive(Deserialize)]
+struct PolicyForm {
+    form_token: String,
+    require_two_factor: bool,
+}
+
+async fn policy(
+    State(console): State<Console>,
+    visit: Visit,
+    Path(slug): Path<String>,
+    Form(form): Form<PolicyForm>,
+) -> Response {
+    let slug = plain(&slug);
+    let body = json!({ "require_two_factor": form.require_two_factor });
+    act(&console, &visit, &slug, &form.form_token, Method::PATCH, &format!("/v1/orgs/{slug}"), Some(body)).await
 }
 
 async fn revoke_invitation(

@@ -144,7 +144,7 @@ impl Browser {
 }
 
 #[tokio::test]
-async fn a_new_user_signs_up_creates_an_organization_invites_a_colleague_and_reads_the_trail() {
+async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites_a_colleague_and_reads_the_trail() {
     let app = TestApp::spawn().await;
     let driver = Driver::start().await;
     let ada = driver.browser().await;
@@ -165,6 +165,29 @@ async fn a_new_user_signs_up_creates_an_organization_invites_a_colleague_and_rea
     ada.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(ada.heading().await, "Your organizations", "signed in: {}", ada.text().await);
     ada.check("organizations").await;
+
+    // Two-factor: the key shown on the page, the code computed from it at the server's time.
+    ada.open(&format!("{}/account", app.base)).await;
+    ada.check("account").await;
+    ada.submit("form[action='/account/two-factor/setup']", &[]).await;
+    ada.check("two-factor-setup").await;
+    let key = ada.client.find(Locator::Css("#totp-key")).await.unwrap().text().await.unwrap();
+    let totp = mos_auth::Totp::from_bytes(&data_encoding::BASE32_NOPAD.decode(key.as_bytes()).unwrap()).unwrap();
+    let code_now = || totp.code(mos_auth::totp::step_at(mos_auth::Clock::now(&app.clock).timestamp()));
+    ada.submit("form[action='/account/two-factor/confirm']", &[("code", &code_now())]).await;
+    assert_eq!(ada.heading().await, "Two-factor authentication is on", "{}", ada.text().await);
+    let codes = ada.client.find_all(Locator::Css("#recovery-codes li")).await.unwrap();
+    assert_eq!(codes.len(), 10, "ten recovery codes, shown once");
+    ada.check("two-factor-on").await;
+
+    ada.submit("header form[action='/sign-out']", &[]).await;
+    assert_eq!(ada.heading().await, "Sign in");
+    ada.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(ada.heading().await, "Two-factor authentication");
+    ada.check("sign-in-two-factor").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    ada.submit("form[action='/sign-in/two-factor']", &[("code", &code_now())]).await;
+    assert_eq!(ada.heading().await, "Your organizations", "{}", ada.text().await);
 
     ada.submit("form[action='/orgs']", &[("name", "Acme Health"), ("slug", "acme")]).await;
     assert_eq!(ada.heading().await, "Acme Health");
@@ -193,7 +216,7 @@ async fn a_new_user_signs_up_creates_an_organization_invites_a_colleague_and_rea
 
     ada.open(&format!("{}/account", app.base)).await;
     assert!(ada.text().await.contains("This session"));
-    ada.check("account").await;
+    assert!(ada.text().await.contains("auth.login.succeeded"), "the account's events");
     ada.client.clone().close().await.unwrap();
     grace.client.clone().close().await.unwrap();
 }
