@@ -47,7 +47,7 @@ pub struct Transport {
 /// load their style sheet from this origin and send their forms only here.
 const CSP_JSON: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 const CSP_HTML: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Security headers on every response. A response that says nothing about caching is not
 /// stored anywhere: most carry a token or someone's data, and the few that do not lose little.

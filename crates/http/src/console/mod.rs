@@ -41,14 +41,21 @@ pub struct Console {
     forms: mos_auth::Signer,
     /// `scheme://host[:port]` of the public URL: the only `Origin` a form may come from.
     origin: String,
+    /// Seconds without activity after which a session ends, for the page's warning.
+    idle_secs: i64,
 }
 
 pub fn router(api: Router, state: &AppState) -> Router {
-    let console =
-        Console { api, forms: state.sealer.form_signer().clone(), origin: origin_of(&state.settings.public_url) };
+    let console = Console {
+        api,
+        forms: state.sealer.form_signer().clone(),
+        origin: origin_of(&state.settings.public_url),
+        idle_secs: state.settings.session_idle.num_seconds(),
+    };
     Router::new()
         .route("/", get(home))
         .route("/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
+        .route("/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
         .merge(sign::router())
         .merge(account::router())
         .merge(orgs::router())
@@ -233,8 +240,9 @@ pub fn render(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Marketing OS" }
                 link rel="stylesheet" href="/console.css";
+                @if signed_in { script src="/console.js" defer {} }
             }
-            body {
+            body data-idle-seconds=[signed_in.then_some(console.idle_secs)] {
                 header {
                     nav aria-label="Main" {
                         a class="brand" href="/" { "Marketing OS" }
@@ -320,6 +328,22 @@ pub fn local_path(back: &str) -> &str {
 pub fn needs_session(answer: &Answer) -> Option<Response> {
     (answer.status == StatusCode::UNAUTHORIZED).then(|| Redirect::to("/sign-in").into_response())
 }
+
+/// The one script: a page cannot know without it that the idle timeout is near. It warns a
+/// minute before, and goes to the sign-in page once the session has ended.
+const SCRIPT: &str = r#"(function () {
+  var idle = Number(document.body.dataset.idleSeconds || 0);
+  if (!idle) { return; }
+  setTimeout(function () {
+    var note = document.createElement('p');
+    note.className = 'alert';
+    note.setAttribute('role', 'alert');
+    note.textContent = 'Without activity you will be signed out in about a minute. Open or reload a page to stay signed in.';
+    document.querySelector('main').prepend(note);
+  }, Math.max(idle - 60, 0) * 1000);
+  setTimeout(function () { window.location.href = '/sign-in'; }, (idle + 5) * 1000);
+})();
+"#;
 
 const STYLE: &str = "\
 :root{--fg:#1b1b1b;--muted:#555;--accent:#0b57d0;--bad:#a40e26;--line:#d0d0d0}\

@@ -266,3 +266,65 @@ async fn a_form_without_our_token_is_refused_and_a_forged_admin_form_gets_the_ap
     assert!(reply.body.as_str().unwrap().contains("does not allow"), "{}", reply.body);
     assert!(app.inbox.all_to("mallory@example.com").is_empty());
 }
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_from_the_emailed_link_and_a_session_ended_from_another_browser() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    let driver = Driver::start().await;
+    let laptop = driver.browser().await;
+    laptop.open(&format!("{}/sign-in", app.base)).await;
+    laptop.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(laptop.heading().await, "Your organizations");
+
+    // From a second browser, Ada ends the laptop's session.
+    let phone = driver.browser().await;
+    phone.open(&format!("{}/sign-in", app.base)).await;
+    phone.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    phone.open(&format!("{}/account", app.base)).await;
+    phone.submit("main form[action^='/account/sessions/']", &[]).await;
+    assert_eq!(phone.heading().await, "Your account");
+    laptop.open(&format!("{}/account", app.base)).await;
+    assert_eq!(laptop.heading().await, "Sign in", "the laptop's session ended");
+
+    // The laptop has forgotten the password: the emailed link lands on a working page.
+    laptop.open(&format!("{}/forgot-password", app.base)).await;
+    laptop.check("forgot-password").await;
+    laptop.submit("form[action='/forgot-password']", &[("email", "ada@example.com")]).await;
+    assert_eq!(laptop.heading().await, "Check your email");
+    let mail = app.inbox.wait_for("ada@example.com", "Reset your password", 1).await;
+    laptop.open(&format!("{}/reset-password?token={}", app.base, token_in(&mail))).await;
+    laptop.check("reset-password").await;
+    laptop.submit("form[action='/reset-password']", &[("new_password", "an entirely new passphrase")]).await;
+    assert_eq!(laptop.heading().await, "Password changed", "{}", laptop.text().await);
+    laptop.open(&format!("{}/sign-in", app.base)).await;
+    laptop
+        .submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", "an entirely new passphrase")])
+        .await;
+    assert_eq!(laptop.heading().await, "Your organizations");
+
+    phone.open(&format!("{}/account", app.base)).await;
+    assert_eq!(phone.heading().await, "Sign in", "a reset signs out every session");
+    laptop.client.clone().close().await.unwrap();
+    phone.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_page_warns_a_minute_before_the_idle_timeout_signs_the_user_out() {
+    let db = mos_db::testing::TestDb::new().await;
+    let app = TestApp::spawn_on(db, mos_auth::PasswordHasher::new(4), |s| {
+        s.session_idle = chrono::Duration::seconds(62);
+    })
+    .await;
+    app.sign_up("ada@example.com").await;
+    let driver = Driver::start().await;
+    let ada = driver.browser().await;
+    ada.open(&format!("{}/sign-in", app.base)).await;
+    ada.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    let warning =
+        ada.client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("main p[role='alert']")).await;
+    let text = warning.unwrap().text().await.unwrap();
+    assert!(text.contains("signed out in about a minute"), "{text}");
+    ada.check("idle-warning").await;
+    ada.client.clone().close().await.unwrap();
+}
