@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::{AppPool, Result};
+use crate::{AppPool, Result, TenantTx};
 
 /// The previous hash of a tenant's first record.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -211,9 +211,29 @@ pub async fn verify(conn: &mut PgConnection, slug: Option<&str>, now: DateTime<U
             .await?;
     let mut reports = Vec::new();
     for (org, slug) in orgs {
-        reports.push(verify_one(conn, org, slug, now).await?);
+        let recorded: Option<i64> =
+            sqlx::query_scalar("select seq from app.audit_chain_heads where organization_id = $1")
+                .bind(org)
+                .fetch_optional(&mut *conn)
+                .await?;
+        reports.push(verify_one(conn, org, slug, recorded, now).await?);
     }
     Ok(reports)
+}
+
+/// Verifies the chain of the tenant of `tx` as its ADMIN may see it: the same check as
+/// `mos audit verify`, through row-level security.
+///
+/// The chain's head is locked first, through the sealer's own function, so that no block is
+/// appended while the chain is read and the head and the blocks agree; the sealer waits for
+/// the end of `tx`.
+pub async fn verify_tenant(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<Report> {
+    let org = tx.org().as_uuid();
+    let recorded: i64 =
+        sqlx::query_scalar("select seq from app.audit_lock_head($1)").bind(org).fetch_one(tx.conn()).await?;
+    let slug: String =
+        sqlx::query_scalar("select slug from app.organizations where id = $1").bind(org).fetch_one(tx.conn()).await?;
+    verify_one(tx.conn(), org, slug, Some(recorded), now).await
 }
 
 /// A link as the blocks record it, and its record's fields when the record still exists.
@@ -306,7 +326,14 @@ fn check(link: &Link, expected_seq: i64, expected_prev: &[u8; 32], all: &[Link])
     None
 }
 
-async fn verify_one(conn: &mut PgConnection, org: Uuid, slug: String, now: DateTime<Utc>) -> Result<Report> {
+/// Verifies one tenant's chain; `recorded` is how far its head row says the chain reaches.
+async fn verify_one(
+    conn: &mut PgConnection,
+    org: Uuid,
+    slug: String,
+    recorded: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Report> {
     let (all, unsealed) = links(conn, org).await?;
     let oldest = unsealed.iter().map(|(_, at)| *at).min();
     let mut report = Report {
@@ -326,10 +353,6 @@ async fn verify_one(conn: &mut PgConnection, org: Uuid, slug: String, now: DateT
         report.head = (link.seq, link.hash);
     }
     // The head row says how far the chain reached: a shorter chain lost its tail.
-    let recorded: Option<i64> = sqlx::query_scalar("select seq from app.audit_chain_heads where organization_id = $1")
-        .bind(org)
-        .fetch_optional(&mut *conn)
-        .await?;
     if let Some(recorded) = recorded.filter(|r| *r > report.head.0) {
         report.broken = Some(Break {
             seq: report.head.0 + 1,

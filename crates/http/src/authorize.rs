@@ -72,6 +72,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("delete", "/v1/orgs/{slug}/invitations/{id}", Permission::InviteMembers),
     ("get", "/v1/orgs/{slug}/audit-logs", Permission::ReadAuditLog),
     ("get", "/v1/orgs/{slug}/audit-logs/export", Permission::ReadAuditLog),
+    ("get", "/v1/orgs/{slug}/audit-logs/chain", Permission::ReadAuditLog),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

@@ -349,6 +349,8 @@ async fn accept(State(console): State<Console>, visit: Visit, Form(form): Form<T
 struct AuditQuery {
     cursor: Option<String>,
     action: Option<String>,
+    /// Verify the chain on this view (a pass over the whole trail, so only when asked).
+    verify: Option<bool>,
 }
 
 async fn audit(
@@ -375,6 +377,10 @@ async fn audit(
     }
     let items = page.body["items"].as_array().cloned().unwrap_or_default();
     let next = page.body["next_cursor"].as_str().map(str::to_owned);
+    let chain = match query.verify {
+        Some(true) => Some(visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}/audit-logs/chain"), None).await),
+        _ => None,
+    };
     let filter = action.clone().unwrap_or_default();
     render(&console, &visit, StatusCode::OK, "Audit trail", |_| {
         html! {
@@ -383,6 +389,20 @@ async fn audit(
                 p { label for="action" { "Action (for example member.added)" } input id="action" name="action" type="text" value=(filter); }
                 button type="submit" class="secondary" { "Filter" }
             }
+            h2 { "Chain" }
+            @match &chain {
+                None => p { a href={ "/orgs/" (slug) "/audit?verify=true" } { "Verify the chain now" } " " span class="note" { "(recomputes every sealed record, as " code { "mos audit verify" } " does)" } },
+                Some(c) if !c.ok() => (alert(&c.detail())),
+                Some(c) if c.body["intact"] == true => p id="chain-state" {
+                    "Intact: " (c.body["records"]) " sealed records, the last at link " (c.body["head_seq"])
+                    " (" code { (text(&c.body, "head_hash").get(..16).unwrap_or_default()) } "…); "
+                    (c.body["pending"]) " awaiting their seal."
+                },
+                Some(c) => p id="chain-state" class="alert" role="alert" {
+                    "Broken at link " (c.body["broken"]["seq"]) ": " (text(&c.body["broken"], "reason")) ". " (text(&c.body["broken"], "detail"))
+                },
+            }
+            h2 { "Records" }
             p {
                 "Export everything: "
                 a href={ "/v1/orgs/" (slug) "/audit-logs/export?format=ndjson" } { "NDJSON" } " · "

@@ -16,6 +16,7 @@ pub fn router() -> Router<Console> {
     Router::new()
         .route("/sign-up", get(sign_up_page).post(sign_up))
         .route("/verify-email", get(verify_page).post(verify))
+        .route("/verify-email/resend", post(resend))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-in/two-factor", post(second_step))
         .route("/sign-out", post(sign_out))
@@ -102,6 +103,7 @@ async fn verify(State(console): State<Console>, visit: Visit, Form(form): Form<T
     if !visit.form_is_ours(&console, &form.form_token) {
         return forged(&console, &visit);
     }
+    let token_for_resend = form.form_token.clone();
     let answer = visit.api(&console, Method::POST, "/v1/auth/verify-email", Some(json!({ "token": form.token }))).await;
     if answer.ok() {
         render(&console, &visit, StatusCode::OK, "Address confirmed", |_| {
@@ -111,7 +113,8 @@ async fn verify(State(console): State<Console>, visit: Visit, Form(form): Form<T
         render(&console, &visit, answer.status, "Confirm your email address", |_| {
             html! {
                 (alert(&answer.detail()))
-                p { "Ask for a new link by signing up again with the same address, or sign in if you already confirmed it." }
+                p { "Sign in if you already confirmed your address; otherwise ask for a new link:" }
+                (resend_form(&token_for_resend))
             }
         })
     }
@@ -295,6 +298,33 @@ async fn reset(State(console): State<Console>, visit: Visit, Form(form): Form<Re
     } else {
         render(&console, &visit, answer.status, "Choose a new password", |t| {
             reset_form(t, &form.token, Some(&answer.detail()))
+        })
+    }
+}
+
+fn resend_form(token: &str) -> Markup {
+    html! {
+        form method="post" action="/verify-email/resend" {
+            (hidden(FORM_FIELD, token))
+            (field("Email", "email", "email", "email"))
+            button type="submit" class="secondary" { "Send a new link" }
+        }
+    }
+}
+
+async fn resend(State(console): State<Console>, visit: Visit, Form(form): Form<EmailForm>) -> impl IntoResponse {
+    if !visit.form_is_ours(&console, &form.form_token) {
+        return forged(&console, &visit);
+    }
+    let answer =
+        visit.api(&console, Method::POST, "/v1/auth/verify-email/resend", Some(json!({ "email": form.email }))).await;
+    if answer.ok() {
+        render(&console, &visit, StatusCode::OK, "Check your email", |_| {
+            html! { p { "If " strong { (form.email) } " still needs confirming, a new link is on its way; older links no longer work." } }
+        })
+    } else {
+        render(&console, &visit, answer.status, "Confirm your email address", |t| {
+            html! { (alert(&answer.detail())) (resend_form(t)) }
         })
     }
 }

@@ -142,3 +142,33 @@ async fn one_tenants_admin_never_sees_another_tenants_records() {
         5
     );
 }
+
+#[tokio::test]
+async fn an_admin_sees_the_chain_intact_and_then_the_link_a_superuser_changed() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    mos_db::chain::seal(&app.pool, None, chrono::Duration::minutes(5)).await.unwrap();
+    let state = app.get_as(&org.admin, "/v1/orgs/acme/audit-logs/chain").await;
+    assert_eq!(state.status, 200, "{}", state.body);
+    assert_eq!(state.body["intact"], true, "{}", state.body);
+    let sealed = state.body["records"].as_i64().unwrap();
+    assert!(sealed >= 8, "the organization's records are sealed: {}", state.body);
+    assert_eq!(state.body["head_seq"].as_i64(), Some(sealed));
+    assert_eq!(app.get_as(&org.viewer, "/v1/orgs/acme/audit-logs/chain").await.status, 403);
+
+    if mos_db::testing::backend() == mos_db::testing::Backend::Citus {
+        // Triggers cannot be switched off through the coordinator; the db suite tampers on a shard.
+        return;
+    }
+    let mut su = app.db.superuser().await;
+    for sql in [
+        "alter table app.audit_logs disable trigger audit_logs_append_only_rows",
+        "update app.audit_logs set action = 'org.renamed' where action = 'org.created'",
+        "alter table app.audit_logs enable always trigger audit_logs_append_only_rows",
+    ] {
+        sqlx::raw_sql(sql).execute(&mut su).await.unwrap();
+    }
+    let state = app.get_as(&org.admin, "/v1/orgs/acme/audit-logs/chain").await.body;
+    assert_eq!(state["intact"], false, "{state}");
+    assert_eq!(state["broken"]["reason"], "changed", "{state}");
+}

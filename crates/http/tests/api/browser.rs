@@ -207,7 +207,10 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
     assert_eq!(grace.heading().await, "Acme Health");
     assert!(!grace.text().await.contains("Invite someone"), "a CREATOR sees no ADMIN controls");
 
-    ada.open(&format!("{}/orgs/acme/audit", app.base)).await;
+    mos_db::chain::seal(&app.pool, None, chrono::Duration::minutes(5)).await.unwrap();
+    ada.open(&format!("{}/orgs/acme/audit?verify=true", app.base)).await;
+    let chain = ada.client.find(Locator::Css("#chain-state")).await.unwrap().text().await.unwrap();
+    assert!(chain.starts_with("Intact: "), "{chain}");
     let trail = ada.text().await;
     for action in ["org.created", "invitation.created", "invitation.accepted", "member.added"] {
         assert!(trail.contains(action), "{action} missing from the trail page: {trail}");
@@ -326,5 +329,22 @@ async fn the_page_warns_a_minute_before_the_idle_timeout_signs_the_user_out() {
     let text = warning.unwrap().text().await.unwrap();
     assert!(text.contains("signed out in about a minute"), "{text}");
     ada.check("idle-warning").await;
+    ada.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_spent_verification_link_offers_a_new_one() {
+    let app = TestApp::spawn().await;
+    let reply = app.post("/v1/auth/register", json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    assert_eq!(reply.status, 202);
+    let driver = Driver::start().await;
+    let ada = driver.browser().await;
+    ada.open(&format!("{}/verify-email?token=not-a-token-of-ours", app.base)).await;
+    ada.submit("form[action='/verify-email']", &[]).await;
+    assert!(ada.text().await.contains("invalid, expired or already used"), "{}", ada.text().await);
+    ada.check("verify-email-failed").await;
+    ada.submit("form[action='/verify-email/resend']", &[("email", "ada@example.com")]).await;
+    assert_eq!(ada.heading().await, "Check your email");
+    app.inbox.wait_for("ada@example.com", "Confirm your email address", 2).await;
     ada.client.clone().close().await.unwrap();
 }
