@@ -11,6 +11,11 @@
 -- `p_limit` per window that starts at the first, the same answer whatever the key's history.
 -- A refused attempt is not counted.
 --
+-- `audit_head_seq` tells the tenant of the request how far its own audit chain reaches, so that
+-- an ADMIN can verify the chain through RLS (the head row is the definer's alone); a read only,
+-- since on Citus a definer's write would keep app_user off the tenant's placements for the rest
+-- of the transaction.
+--
 -- `my_organizations_page` lists a user's organizations a page at a time, after a slug, so that
 -- the list costs the page and not every membership the user has.
 
@@ -72,10 +77,19 @@ begin
 end
 $$;
 
+create function app.audit_head_seq() returns bigint
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+    as $$
+begin
+    return (select h.seq from app.audit_chain_heads h where h.organization_id = app.current_tenant_id());
+end
+$$;
+
 revoke all on function app.throttle_forgive(text, integer), app.rate_hit(text, timestamptz, integer, interval),
-    app.my_organizations_page(text, integer) from public;
+    app.my_organizations_page(text, integer), app.audit_head_seq() from public;
 grant execute on function app.throttle_forgive(text, integer), app.rate_hit(text, timestamptz, integer, interval),
-    app.my_organizations_page(text, integer) to app_user;
+    app.my_organizations_page(text, integer), app.audit_head_seq() to app_user;
 
 set local role mos_owner;
 revoke create on schema app from mos_definer;

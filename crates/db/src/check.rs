@@ -32,6 +32,7 @@ pub(crate) const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs", 
 /// this list equal to what a migrated database has.
 pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "audit_append_block(uuid,bigint,bytea,uuid[],bytea[],timestamp with time zone)",
+    "audit_head_seq()",
     "audit_lock_head(uuid)",
     "audit_logs_append_only()",
     "audit_recent_tenants(timestamp with time zone)",

@@ -206,16 +206,47 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
     grace.submit("form[action='/accept-invitation']", &[]).await;
     assert_eq!(grace.heading().await, "Acme Health");
     assert!(!grace.text().await.contains("Invite someone"), "a CREATOR sees no ADMIN controls");
+    grace.check("organization-as-creator").await;
+
+    // Eleven minutes on, making Grace a REVIEWER needs Ada to confirm it is her.
+    app.clock.advance(chrono::Duration::minutes(11));
+    ada.open(&format!("{}/orgs/acme", app.base)).await;
+    let grace_id = app.get_as(&app.login("grace@example.com", PASSWORD).await.session_token(), "/v1/me").await.body
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ada.submit(&format!("form[action='/orgs/acme/members/{grace_id}/role']"), &[("role", "REVIEWER")]).await;
+    assert_eq!(ada.heading().await, "Confirm it is you");
+    ada.check("reauthenticate").await;
+    ada.submit("form[action='/account/reauthenticate']", &[("password", PASSWORD), ("code", &code_now())]).await;
+    assert_eq!(ada.heading().await, "Acme Health");
+    ada.submit(&format!("form[action='/orgs/acme/members/{grace_id}/role']"), &[("role", "REVIEWER")]).await;
+    assert_eq!(ada.heading().await, "Acme Health", "{}", ada.text().await);
 
     mos_db::chain::seal(&app.pool, None, chrono::Duration::minutes(5)).await.unwrap();
     ada.open(&format!("{}/orgs/acme/audit?verify=true", app.base)).await;
     let chain = ada.client.find(Locator::Css("#chain-state")).await.unwrap().text().await.unwrap();
     assert!(chain.starts_with("Intact: "), "{chain}");
     let trail = ada.text().await;
-    for action in ["org.created", "invitation.created", "invitation.accepted", "member.added"] {
+    for action in ["org.created", "invitation.created", "invitation.accepted", "member.added", "member.role_changed"] {
         assert!(trail.contains(action), "{action} missing from the trail page: {trail}");
     }
     ada.check("audit-trail").await;
+
+    // The export link works with the browser's own session.
+    let link = ada.client.find(Locator::LinkText("NDJSON")).await.unwrap().attr("href").await.unwrap().unwrap();
+    let session = ada.client.get_named_cookie("__Host-mos_session").await.unwrap();
+    let export = app
+        .http
+        .get(format!("{}{link}", app.base))
+        .header("cookie", format!("__Host-mos_session={}", session.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), 200);
+    let lines = export.text().await.unwrap();
+    assert!(lines.lines().any(|l| l.contains("\"member.role_changed\"")), "{lines}");
 
     ada.open(&format!("{}/account", app.base)).await;
     assert!(ada.text().await.contains("This session"));
