@@ -349,6 +349,12 @@ async fn accept(State(console): State<Console>, visit: Visit, Form(form): Form<T
 struct AuditQuery {
     cursor: Option<String>,
     action: Option<String>,
+    actor: Option<String>,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    /// Days, as the date inputs send them.
+    from: Option<String>,
+    to: Option<String>,
     /// Verify the chain on this view (a pass over the whole trail, so only when asked).
     verify: Option<bool>,
 }
@@ -360,11 +366,21 @@ async fn audit(
     Query(query): Query<AuditQuery>,
 ) -> Response {
     let slug = plain(&slug);
-    let mut path = format!("/v1/orgs/{slug}/audit-logs?limit=50");
-    let action = query.action.filter(|a| !a.is_empty()).map(|a| plain_action(&a));
-    if let Some(action) = &action {
-        path.push_str(&format!("&action={action}"));
-    }
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    // Each filter in the form the API takes, percent-encoded for the query string.
+    let filters: Vec<(&str, String)> = [
+        ("action", given(&query.action)),
+        ("actor", given(&query.actor)),
+        ("resource_type", given(&query.resource_type)),
+        ("resource_id", given(&query.resource_id)),
+        ("from", given(&query.from).map(|d| format!("{d}T00:00:00Z"))),
+        ("to", given(&query.to).map(|d| format!("{d}T23:59:59.999999Z"))),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| (name, v)))
+    .collect();
+    let encoded: String = filters.iter().map(|(name, value)| format!("&{name}={}", encode(value))).collect();
+    let mut path = format!("/v1/orgs/{slug}/audit-logs?limit=50{encoded}");
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", plain_cursor(cursor)));
     }
@@ -381,12 +397,32 @@ async fn audit(
         Some(true) => Some(visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}/audit-logs/chain"), None).await),
         _ => None,
     };
-    let filter = action.clone().unwrap_or_default();
+    let value = |name: &str| {
+        given(&match name {
+            "action" => query.action.clone(),
+            "actor" => query.actor.clone(),
+            "resource_type" => query.resource_type.clone(),
+            "resource_id" => query.resource_id.clone(),
+            "from" => query.from.clone(),
+            _ => query.to.clone(),
+        })
+        .unwrap_or_default()
+    };
+    let kept: String = ["action", "actor", "resource_type", "resource_id", "from", "to"]
+        .iter()
+        .filter(|name| !value(name).is_empty())
+        .map(|name| format!("&{name}={}", encode(&value(name))))
+        .collect();
     render(&console, &visit, StatusCode::OK, "Audit trail", |_| {
         html! {
             p { a href={ "/orgs/" (slug) } { "Back to the organization" } }
             form method="get" action={ "/orgs/" (slug) "/audit" } {
-                p { label for="action" { "Action (for example member.added)" } input id="action" name="action" type="text" value=(filter); }
+                p { label for="action" { "Action (for example member.added)" } input id="action" name="action" type="text" value=(value("action")); }
+                p { label for="actor" { "Actor (a user id)" } input id="actor" name="actor" type="text" value=(value("actor")); }
+                p { label for="resource_type" { "Resource type (for example membership)" } input id="resource_type" name="resource_type" type="text" value=(value("resource_type")); }
+                p { label for="resource_id" { "Resource id" } input id="resource_id" name="resource_id" type="text" value=(value("resource_id")); }
+                p { label for="from" { "From (day)" } input id="from" name="from" type="date" value=(value("from")); }
+                p { label for="to" { "To (day, included)" } input id="to" name="to" type="date" value=(value("to")); }
                 button type="submit" class="secondary" { "Filter" }
             }
             h2 { "Chain" }
@@ -425,15 +461,25 @@ async fn audit(
                 }
             }
             @if let Some(next) = &next {
-                p { a href={ "/orgs/" (slug) "/audit?cursor=" (next) @if let Some(a) = &action { "&action=" (a) } } { "Older records" } }
+                p { a href={ "/orgs/" (slug) "/audit?cursor=" (next) (kept) } { "Older records" } }
             }
         }
     })
     .into_response()
 }
 
-fn plain_action(action: &str) -> String {
-    action.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '_').collect()
+/// Percent-encodes all but unreserved characters, for a query string.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn plain_cursor(cursor: &str) -> String {

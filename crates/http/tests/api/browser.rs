@@ -153,12 +153,14 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
     ada.check("sign-up").await;
     ada.submit("form[action='/sign-up']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(ada.heading().await, "Check your email");
+    ada.check("check-your-email").await;
 
     let mail = app.inbox.wait_for("ada@example.com", "Confirm your email address", 1).await;
     ada.open(&format!("{}/verify-email?token={}", app.base, token_in(&mail))).await;
     ada.check("verify-email").await;
     ada.submit("form[action='/verify-email']", &[]).await;
     assert_eq!(ada.heading().await, "Address confirmed");
+    ada.check("address-confirmed").await;
 
     ada.open(&format!("{}/sign-in", app.base)).await;
     ada.check("sign-in").await;
@@ -233,6 +235,10 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
         assert!(trail.contains(action), "{action} missing from the trail page: {trail}");
     }
     ada.check("audit-trail").await;
+
+    ada.submit("form[action='/orgs/acme/audit']", &[("action", "member.role_changed")]).await;
+    let rows = ada.client.find_all(Locator::Css("main tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1, "the filter keeps Grace's role change alone: {}", ada.text().await);
 
     // The export link works with the browser's own session.
     let link = ada.client.find(Locator::LinkText("NDJSON")).await.unwrap().attr("href").await.unwrap().unwrap();
