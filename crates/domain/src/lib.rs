@@ -14,4 +14,4 @@ pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource,
 pub use id::{IdError, OrgId, SessionId, UserId};
 pub use permission::Permission;
 pub use role::{Role, RoleError};
-pub use text::{Email, OrgName, Slug, TextError};
+pub use text::{url_component, Email, OrgName, Slug, TextError};

@@ -35,6 +35,20 @@ macro_rules! text_newtype {
     };
 }
 
+/// `text` as one component of a URL (a query value, a path in a query): every byte but the
+/// unreserved characters of RFC 3986 percent-encoded.
+pub fn url_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// The URL name of an organization. The same rule is a CHECK constraint in the schema.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Slug(String);
@@ -125,6 +139,13 @@ impl OrgName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_components_keep_only_unreserved_characters() {
+        assert_eq!(url_component("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(url_component("2026-11-26T00:00:00Z"), "2026-11-26T00%3A00%3A00Z");
+        assert_eq!(url_component("/tmp/x y&z"), "%2Ftmp%2Fx%20y%26z");
+    }
 
     #[test]
     fn slugs_follow_the_schema_rule() {

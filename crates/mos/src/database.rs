@@ -43,19 +43,6 @@ fn on_database(url: &str, database: &str) -> String {
     out
 }
 
-/// Percent-encodes everything but unreserved characters, for a socket path in a URL.
-fn encoded(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn parse_url(url: &str, name: &str) -> anyhow::Result<PgConnectOptions> {
     // The URL may hold a password: name the variable, never echo the value.
     PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("{name} is not a valid PostgreSQL URL: {e}"))
@@ -163,7 +150,10 @@ impl Database {
         match &self.kind {
             Kind::Embedded { cluster, .. } => {
                 let options = cluster.connect_options(embedded::SUPERUSER, database);
-                let socket = options.get_socket().map(|s| encoded(&s.display().to_string())).unwrap_or_default();
+                let socket = options
+                    .get_socket()
+                    .map(|s| mos_domain::url_component(&s.display().to_string()))
+                    .unwrap_or_default();
                 let url = |user: &str| {
                     SecretString::from(format!(
                         "postgres://{user}@localhost/{database}?host={socket}&port={}",

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{html, Markup};
+use mos_domain::url_component;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -379,7 +380,7 @@ async fn audit(
     .into_iter()
     .filter_map(|(name, value)| value.map(|v| (name, v)))
     .collect();
-    let encoded: String = filters.iter().map(|(name, value)| format!("&{name}={}", encode(value))).collect();
+    let encoded: String = filters.iter().map(|(name, value)| format!("&{name}={}", url_component(value))).collect();
     let mut path = format!("/v1/orgs/{slug}/audit-logs?limit=50{encoded}");
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", plain_cursor(cursor)));
@@ -411,7 +412,7 @@ async fn audit(
     let kept: String = ["action", "actor", "resource_type", "resource_id", "from", "to"]
         .iter()
         .filter(|name| !value(name).is_empty())
-        .map(|name| format!("&{name}={}", encode(&value(name))))
+        .map(|name| format!("&{name}={}", url_component(&value(name))))
         .collect();
     render(&console, &visit, StatusCode::OK, "Audit trail", |_| {
         html! {
@@ -466,20 +467,6 @@ async fn audit(
         }
     })
     .into_response()
-}
-
-/// Percent-encodes all but unreserved characters, for a query string.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn plain_cursor(cursor: &str) -> String {
