@@ -175,7 +175,13 @@ impl Visit {
     pub fn form_is_ours(&self, console: &Console, token: &str) -> bool {
         // Browsers send the origin with every form; only a client that is not a browser may
         // leave it out, and that one has no other site's page to be tricked by.
-        let origin_ok = self.headers.get(header::ORIGIN).is_none_or(|o| o.as_bytes() == console.origin.as_bytes());
+        // Our origin is the public URL's, or the host the browser itself addressed (a page opened
+        // as localhost rather than 127.0.0.1): another site cannot send its forms with our Host.
+        let addressed = self.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let origin_ok = self.headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_none_or(|origin| {
+            origin == console.origin
+                || addressed.is_some_and(|host| origin.split_once("://").is_some_and(|(_, h)| h == host))
+        });
         let token_ok = match (&self.form_seed, BASE64URL_NOPAD.decode(token.as_bytes())) {
             (Some(seed), Ok(tag)) => console.forms.verify(&[seed.as_bytes()], &tag),
             _ => false,

@@ -321,8 +321,11 @@ async fn accept_page(State(console): State<Console>, visit: Visit, Query(link): 
                     button type="submit" { "Join the organization" }
                 }
             } @else {
-                p { "Sign in with the address the invitation was sent to, or create an account with it first, then open the link in your email again." }
-                p { a href="/sign-in" { "Sign in" } " · " a href="/sign-up" { "Create an account" } }
+                p { "Sign in with the address the invitation was sent to (or create an account with it first, then open the link in your email again)." }
+                p {
+                    a href={ "/sign-in?next=" (url_component(&format!("/accept-invitation?token={link_token}"))) } { "Sign in" }
+                    " · " a href="/sign-up" { "Create an account" }
+                }
             }
         }
     })

@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{alert, field, forged, hidden, redirect_with, render, Console, Visit, FORM_FIELD};
+use super::{alert, field, forged, hidden, local_path, redirect_with, render, Console, Visit, FORM_FIELD};
 
 pub fn router() -> Router<Console> {
     Router::new()
@@ -29,6 +29,13 @@ struct Credentials {
     form_token: String,
     email: String,
     password: String,
+    /// Where to go once signed in (a page of this site), e.g. back to an invitation.
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -120,11 +127,12 @@ async fn verify(State(console): State<Console>, visit: Visit, Form(form): Form<T
     }
 }
 
-fn sign_in_form(token: &str, problem: Option<&str>) -> Markup {
+fn sign_in_form(token: &str, next: &str, problem: Option<&str>) -> Markup {
     html! {
         @if let Some(problem) = problem { (alert(problem)) }
         form method="post" action="/sign-in" {
             (hidden(FORM_FIELD, token))
+            (hidden("next", next))
             (field("Email", "email", "email", "username"))
             (field("Password", "password", "password", "current-password"))
             button type="submit" { "Sign in" }
@@ -134,12 +142,13 @@ fn sign_in_form(token: &str, problem: Option<&str>) -> Markup {
     }
 }
 
-fn second_step_form(token: &str, challenge: &str, problem: Option<&str>) -> Markup {
+fn second_step_form(token: &str, challenge: &str, next: &str, problem: Option<&str>) -> Markup {
     html! {
         @if let Some(problem) = problem { (alert(problem)) }
         form method="post" action="/sign-in/two-factor" {
             (hidden(FORM_FIELD, token))
             (hidden("challenge", challenge))
+            (hidden("next", next))
             p {
                 label for="code" { "Code from your authenticator app" }
                 input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}";
@@ -153,32 +162,34 @@ fn second_step_form(token: &str, challenge: &str, problem: Option<&str>) -> Mark
     }
 }
 
-async fn sign_in_page(State(console): State<Console>, visit: Visit) -> impl IntoResponse {
-    render(&console, &visit, StatusCode::OK, "Sign in", |t| sign_in_form(t, None))
+async fn sign_in_page(State(console): State<Console>, visit: Visit, Query(next): Query<Next>) -> impl IntoResponse {
+    let next = next_page(next.next.as_deref());
+    render(&console, &visit, StatusCode::OK, "Sign in", |t| sign_in_form(t, &next, None))
 }
 
-/// Where a completed sign-in goes: to the organizations.
-fn signed_in(answer: &super::Answer) -> Response {
-    redirect_with("/orgs", answer)
+/// Where a completed sign-in goes: where the user was headed, or to the organizations.
+fn next_page(next: Option<&str>) -> String {
+    local_path(next.unwrap_or("/orgs")).to_owned()
 }
 
 async fn sign_in(State(console): State<Console>, visit: Visit, Form(form): Form<Credentials>) -> Response {
     if !visit.form_is_ours(&console, &form.form_token) {
         return forged(&console, &visit).into_response();
     }
+    let next = next_page(form.next.as_deref());
     let answer = visit
         .api(&console, Method::POST, "/v1/auth/login", Some(json!({ "email": form.email, "password": form.password })))
         .await;
     match (answer.ok(), answer.body["status"].as_str(), answer.body["challenge"].as_str()) {
         (true, Some("two_factor_required"), Some(challenge)) => {
             render(&console, &visit, StatusCode::OK, "Two-factor authentication", |t| {
-                second_step_form(t, challenge, None)
+                second_step_form(t, challenge, &next, None)
             })
             .into_response()
         }
-        (true, _, _) => signed_in(&answer),
+        (true, _, _) => redirect_with(&next, &answer),
         (false, _, _) => {
-            render(&console, &visit, answer.status, "Sign in", |t| sign_in_form(t, Some(&answer.detail())))
+            render(&console, &visit, answer.status, "Sign in", |t| sign_in_form(t, &next, Some(&answer.detail())))
                 .into_response()
         }
     }
@@ -188,6 +199,7 @@ async fn sign_in(State(console): State<Console>, visit: Visit, Form(form): Form<
 struct SecondStep {
     form_token: String,
     challenge: String,
+    next: Option<String>,
     code: Option<String>,
     recovery_code: Option<String>,
 }
@@ -196,6 +208,7 @@ async fn second_step(State(console): State<Console>, visit: Visit, Form(form): F
     if !visit.form_is_ours(&console, &form.form_token) {
         return forged(&console, &visit).into_response();
     }
+    let next = next_page(form.next.as_deref());
     let filled = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let body = match (filled(form.code), filled(form.recovery_code)) {
         (_, Some(recovery)) => json!({ "challenge": form.challenge, "recovery_code": recovery }),
@@ -203,14 +216,15 @@ async fn second_step(State(console): State<Console>, visit: Visit, Form(form): F
     };
     let answer = visit.api(&console, Method::POST, "/v1/auth/login/two-factor", Some(body)).await;
     if answer.ok() {
-        return signed_in(&answer);
+        return redirect_with(&next, &answer);
     }
     let problem = answer.detail();
     if answer.body["type"] == "urn:mos:problem:invalid_challenge" {
-        return render(&console, &visit, answer.status, "Sign in", |t| sign_in_form(t, Some(&problem))).into_response();
+        return render(&console, &visit, answer.status, "Sign in", |t| sign_in_form(t, &next, Some(&problem)))
+            .into_response();
     }
     render(&console, &visit, answer.status, "Two-factor authentication", |t| {
-        second_step_form(t, &form.challenge, Some(&problem))
+        second_step_form(t, &form.challenge, &next, Some(&problem))
     })
     .into_response()
 }
@@ -273,9 +287,15 @@ fn reset_form(token: &str, link_token: &str, problem: Option<&str>) -> Markup {
     }
 }
 
-async fn reset_page(State(console): State<Console>, visit: Visit, Query(link): Query<TokenLink>) -> impl IntoResponse {
-    let link_token = link.token.unwrap_or_default();
-    render(&console, &visit, StatusCode::OK, "Choose a new password", |t| reset_form(t, &link_token, None))
+async fn reset_page(State(console): State<Console>, visit: Visit, Query(link): Query<TokenLink>) -> Response {
+    match link.token.filter(|t| !t.is_empty()) {
+        Some(link_token) => {
+            render(&console, &visit, StatusCode::OK, "Choose a new password", |t| reset_form(t, &link_token, None))
+                .into_response()
+        }
+        // Opened from a security notice rather than a reset mail: ask for a link first.
+        None => forgot_page(State(console), visit).await.into_response(),
+    }
 }
 
 #[derive(Deserialize)]

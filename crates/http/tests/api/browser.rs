@@ -200,10 +200,16 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
     // Grace, in a browser of her own, with an account made through the API.
     app.sign_up("grace@example.com").await;
     let grace = driver.browser().await;
-    grace.open(&format!("{}/sign-in", app.base)).await;
-    grace.submit("form[action='/sign-in']", &[("email", "grace@example.com"), ("password", PASSWORD)]).await;
     let invitation = app.inbox.wait_for("grace@example.com", "Join Acme Health", 1).await;
     grace.open(&format!("{}/accept-invitation?token={}", app.base, token_in(&invitation))).await;
+    grace.check("accept-invitation-signed-out").await;
+    // Not signed in yet: the page's sign-in link comes back to the invitation.
+    let link = grace.client.find(Locator::Css("main a[href^='/sign-in?next=']")).await.unwrap();
+    let href = link.attr("href").await.unwrap().unwrap();
+    grace.open(&format!("{}{href}", app.base)).await;
+    assert_eq!(grace.heading().await, "Sign in");
+    grace.submit("main form[action='/sign-in']", &[("email", "grace@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(grace.heading().await, "Accept an invitation", "{}", grace.text().await);
     grace.check("accept-invitation").await;
     grace.submit("form[action='/accept-invitation']", &[]).await;
     assert_eq!(grace.heading().await, "Acme Health");
@@ -384,4 +390,31 @@ async fn a_spent_verification_link_offers_a_new_one() {
     assert_eq!(ada.heading().await, "Check your email");
     app.inbox.wait_for("ada@example.com", "Confirm your email address", 2).await;
     ada.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_form_from_the_host_the_browser_addressed_is_ours_and_from_any_other_is_not() {
+    let app = TestApp::spawn().await;
+    let page = app.http.get(format!("{}/sign-in", app.base)).send().await.unwrap();
+    let seed = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let token = html.split("name=\"form_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    let post = |host: &str, origin: &str| {
+        app.http.post(format!("http://{host}/sign-in")).header("origin", origin).header("cookie", &seed).form(&[
+            ("form_token", token.as_str()),
+            ("email", "nobody@example.com"),
+            ("password", "not the password"),
+        ])
+    };
+    let direct = app.send(post(&format!("127.0.0.1:{port}"), &format!("http://127.0.0.1:{port}"))).await;
+    assert_eq!(direct.status, 401, "as the public URL: {}", direct.body);
+    let localhost = app.send(post(&format!("localhost:{port}"), &format!("http://localhost:{port}"))).await;
+    assert_eq!(
+        localhost.status, 401,
+        "opened as localhost: the form is ours, the password is wrong: {}",
+        localhost.body
+    );
+    let elsewhere = app.send(post(&format!("localhost:{port}"), "https://evil.example")).await;
+    assert_eq!(elsewhere.status, 403, "another site's form");
 }
