@@ -136,6 +136,15 @@ impl Browser {
         std::fs::create_dir_all(&dir).unwrap();
         for (width, height, suffix) in [(1280, 900, "desktop"), (390, 844, "phone")] {
             self.client.set_window_size(width, height).await.unwrap();
+            let overflow = self
+                .client
+                .execute(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                    Vec::new(),
+                )
+                .await
+                .unwrap();
+            assert!(overflow.as_i64().unwrap_or(0) <= 0, "{name} scrolls sideways at {width} px: {overflow}");
             let png = self.client.screenshot().await.unwrap();
             std::fs::write(dir.join(format!("{name}-{suffix}.png")), png).unwrap();
         }
