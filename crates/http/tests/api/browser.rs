@@ -427,3 +427,33 @@ async fn a_form_from_the_host_the_browser_addressed_is_ours_and_from_any_other_i
     let elsewhere = app.send(post(&format!("localhost:{port}"), "https://evil.example")).await;
     assert_eq!(elsewhere.status, 403, "another site's form");
 }
+
+#[tokio::test]
+async fn an_admin_requires_two_factor_and_a_member_without_it_can_still_leave() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let driver = Driver::start().await;
+    let admin = driver.browser().await;
+    admin.open(&format!("{}/sign-in", app.base)).await;
+    admin.submit("form[action='/sign-in']", &[("email", "admin@acme.example"), ("password", PASSWORD)]).await;
+    admin.open(&format!("{}/orgs/acme", app.base)).await;
+    admin.submit("form[action='/orgs/acme/policy']", &[]).await;
+    // An ADMIN without two-factor would lock themselves out: the API's refusal, readable.
+    assert_eq!(admin.heading().await, "Not done");
+    assert!(admin.text().await.contains("turn on two-factor for your own account first"), "{}", admin.text().await);
+    admin.check("not-done").await;
+
+    // The viewer leaves, from their own browser.
+    let viewer = driver.browser().await;
+    viewer.open(&format!("{}/sign-in", app.base)).await;
+    viewer.submit("form[action='/sign-in']", &[("email", "viewer@acme.example"), ("password", PASSWORD)]).await;
+    viewer.open(&format!("{}/orgs/acme", app.base)).await;
+    assert!(!viewer.text().await.contains("Require two-factor"), "the policy is an ADMIN's control");
+    viewer.submit("form[action='/orgs/acme/leave']", &[]).await;
+    assert_eq!(viewer.heading().await, "Your organizations");
+    assert!(!viewer.text().await.contains("Acme Health"));
+    let members = app.get_as(&org.admin, "/v1/orgs/acme/members").await.body;
+    assert!(members.as_array().unwrap().iter().all(|m| m["role"] != "VIEWER"), "{members}");
+    admin.client.clone().close().await.unwrap();
+    viewer.client.clone().close().await.unwrap();
+}
