@@ -20,28 +20,36 @@ pub struct Organization {
 }
 
 /// What a user may reach of an organization, found by its slug.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Access {
+    #[sqlx(rename = "organization_id", try_from = "uuid::Uuid")]
     pub org: OrgId,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub require_two_factor: bool,
     pub two_factor_enabled: bool,
 }
 
 /// One of the user's organizations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Mine {
+    #[sqlx(rename = "organization_id", try_from = "uuid::Uuid")]
     pub org: OrgId,
-    pub slug: String,
-    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub slug: Slug,
+    #[sqlx(try_from = "String")]
+    pub name: OrgName,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub joined_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Member {
+    #[sqlx(rename = "user_id", try_from = "uuid::Uuid")]
     pub user: UserId,
     pub email: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub joined_at: DateTime<Utc>,
     pub two_factor_enabled: bool,
@@ -59,10 +67,11 @@ pub enum MembershipChange {
     LastAdmin,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Invitation {
     pub id: uuid::Uuid,
     pub email: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub invited_by: Option<uuid::Uuid>,
     pub created_at: DateTime<Utc>,
@@ -70,31 +79,15 @@ pub struct Invitation {
 }
 
 /// A pending invitation found by its token, before the invitee's tenant context exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PendingInvitation {
+    #[sqlx(rename = "organization_id", try_from = "uuid::Uuid")]
     pub org: OrgId,
+    #[sqlx(rename = "invitation_id")]
     pub id: uuid::Uuid,
     pub email: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
-}
-
-#[derive(sqlx::FromRow)]
-struct InvitationRow {
-    id: uuid::Uuid,
-    email: String,
-    role: String,
-    invited_by: Option<uuid::Uuid>,
-    created_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-}
-
-#[derive(sqlx::FromRow)]
-struct MemberRow {
-    user_id: uuid::Uuid,
-    email: String,
-    role: String,
-    joined_at: DateTime<Utc>,
-    two_factor_enabled: bool,
 }
 
 pub(crate) fn role(text: &str) -> Result<Role> {
@@ -213,30 +206,23 @@ pub async fn change(
 /// The organization behind `slug` as the user of `tx` may reach it; `None` both for an
 /// unknown slug and for an organization the user does not belong to.
 pub async fn access(tx: &mut UserTx, slug: &Slug) -> Result<Option<Access>> {
-    let row: Option<(uuid::Uuid, String, bool, bool)> = sqlx::query_as(
-        "select organization_id, role::text, require_two_factor, two_factor_enabled from app.org_access($1)",
+    Ok(sqlx::query_as(
+        "select organization_id, role::text as role, require_two_factor, two_factor_enabled from app.org_access($1)",
     )
     .bind(slug.as_str())
     .fetch_optional(tx.conn())
-    .await?;
-    row.map(|(org, r, require_two_factor, two_factor_enabled)| {
-        Ok(Access { org: org_id(org)?, role: role(&r)?, require_two_factor, two_factor_enabled })
-    })
-    .transpose()
+    .await?)
 }
 
 /// The organizations of the user of `tx`, by slug.
 pub async fn mine(tx: &mut UserTx, after: Option<&Slug>, limit: i64) -> Result<Vec<Mine>> {
-    let rows: Vec<(uuid::Uuid, String, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "select organization_id, slug, name, role::text, joined_at from app.my_organizations_page($1, $2)",
+    Ok(sqlx::query_as(
+        "select organization_id, slug, name, role::text as role, joined_at from app.my_organizations_page($1, $2)",
     )
     .bind(after.map(Slug::as_str))
     .bind(i32::try_from(limit).unwrap_or(i32::MAX))
     .fetch_all(tx.conn())
-    .await?;
-    rows.into_iter()
-        .map(|(org, slug, name, r, joined_at)| Ok(Mine { org: org_id(org)?, slug, name, role: role(&r)?, joined_at }))
-        .collect()
+    .await?)
 }
 
 /// Adds `user` to the organization with `role`.
@@ -252,18 +238,7 @@ pub async fn add_member(tx: &mut TenantTx, user: UserId, role: Role) -> Result<(
 
 /// Every member with address and role, oldest membership first.
 pub async fn members(tx: &mut TenantTx) -> Result<Vec<Member>> {
-    let rows: Vec<MemberRow> = sqlx::query_as(MEMBERS).fetch_all(tx.conn()).await?;
-    rows.into_iter()
-        .map(|m| {
-            Ok(Member {
-                user: UserId::from_uuid(m.user_id).map_err(|_| stored("users_id_v7"))?,
-                role: role(&m.role)?,
-                email: m.email,
-                joined_at: m.joined_at,
-                two_factor_enabled: m.two_factor_enabled,
-            })
-        })
-        .collect()
+    Ok(sqlx::query_as(MEMBERS).fetch_all(tx.conn()).await?)
 }
 
 /// Locks the ADMIN memberships until the end of the transaction and says whether removing
@@ -359,7 +334,7 @@ pub async fn invite(
 
 /// Invitations neither accepted, revoked nor expired, newest first.
 pub async fn pending_invitations(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<Vec<Invitation>> {
-    let rows: Vec<InvitationRow> = sqlx::query_as(
+    Ok(sqlx::query_as(
         "select id, email, role::text as role, invited_by, created_at, expires_at from app.invitations
           where organization_id = $1 and accepted_at is null and revoked_at is null and expires_at > $2
           order by created_at desc, id desc",
@@ -367,19 +342,7 @@ pub async fn pending_invitations(tx: &mut TenantTx, now: DateTime<Utc>) -> Resul
     .bind(tx.org().as_uuid())
     .bind(now)
     .fetch_all(tx.conn())
-    .await?;
-    rows.into_iter()
-        .map(|i| {
-            Ok(Invitation {
-                id: i.id,
-                role: role(&i.role)?,
-                email: i.email,
-                invited_by: i.invited_by,
-                created_at: i.created_at,
-                expires_at: i.expires_at,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Revokes a pending invitation; false when there is none with that id.
@@ -402,14 +365,13 @@ pub async fn invitation_for_token(
     token_hash: &[u8; 32],
     now: DateTime<Utc>,
 ) -> Result<Option<PendingInvitation>> {
-    let row: Option<(uuid::Uuid, uuid::Uuid, String, String)> = sqlx::query_as(
-        "select organization_id, invitation_id, email, role::text from app.invitation_for_token($1, $2)",
+    Ok(sqlx::query_as(
+        "select organization_id, invitation_id, email, role::text as role from app.invitation_for_token($1, $2)",
     )
     .bind(&token_hash[..])
     .bind(now)
     .fetch_optional(tx.conn())
-    .await?;
-    row.map(|(org, id, email, r)| Ok(PendingInvitation { org: org_id(org)?, id, email, role: role(&r)? })).transpose()
+    .await?)
 }
 
 /// How accepting an invitation went.

@@ -151,18 +151,25 @@ pub async fn attempt_challenge(
     token_hash: &[u8; 32],
     now: DateTime<Utc>,
     max_attempts: i32,
-) -> Result<Option<(uuid::Uuid, UserId)>> {
+) -> Result<Option<ChallengeAttempt>> {
     let mut tx = pool.bare().await?;
-    let row: Option<(uuid::Uuid, uuid::Uuid)> =
-        sqlx::query_as("select challenge_id, user_id from app.login_challenge_attempt($1, $2, $3)")
-            .bind(&token_hash[..])
-            .bind(now)
-            .bind(max_attempts)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let attempt = sqlx::query_as("select challenge_id, user_id from app.login_challenge_attempt($1, $2, $3)")
+        .bind(&token_hash[..])
+        .bind(now)
+        .bind(max_attempts)
+        .fetch_optional(&mut *tx)
+        .await?;
     tx.commit().await?;
-    row.map(|(challenge, user)| Ok((challenge, UserId::from_uuid(user).map_err(|_| stored("users_id_v7"))?)))
-        .transpose()
+    Ok(attempt)
+}
+
+/// A challenge with attempts left, and whose it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChallengeAttempt {
+    #[sqlx(rename = "challenge_id")]
+    pub challenge: uuid::Uuid,
+    #[sqlx(rename = "user_id", try_from = "uuid::Uuid")]
+    pub user: UserId,
 }
 
 /// Marks a challenge spent; false if a concurrent request spent it first.

@@ -8,8 +8,9 @@ use crate::{AppPool, LookupTx, Result, UserTx};
 use mos_domain::{Email, UserId};
 
 /// What login needs to know about an account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LoginRecord {
+    #[sqlx(rename = "user_id", try_from = "uuid::Uuid")]
     pub user: UserId,
     pub password_hash: String,
     pub email_verified_at: Option<DateTime<Utc>>,
@@ -17,19 +18,14 @@ pub struct LoginRecord {
 }
 
 /// What a user sees of their own account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Profile {
+    #[sqlx(try_from = "uuid::Uuid")]
     pub id: UserId,
     pub email: String,
     pub email_verified_at: Option<DateTime<Utc>>,
     pub totp_enabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
-}
-
-type ProfileRow = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>, DateTime<Utc>);
-
-fn stored_user_id(id: uuid::Uuid) -> Result<UserId> {
-    UserId::from_uuid(id).map_err(|_| stored("users_id_v7"))
 }
 
 /// Creates the user `tx` is scoped to. `verified_at` marks the address verified (seeding,
@@ -53,31 +49,20 @@ pub async fn insert(
 /// The account behind an email address, for checking a password.
 pub async fn find_login(pool: &AppPool, email: &Email) -> Result<Option<LoginRecord>> {
     let mut tx = pool.bare().await?;
-    let row: Option<(uuid::Uuid, String, Option<DateTime<Utc>>, bool)> =
+    let record =
         sqlx::query_as("select user_id, password_hash, email_verified_at, totp_enabled from app.find_login($1)")
             .bind(email.as_str())
             .fetch_optional(&mut *tx)
             .await?;
     tx.commit().await?;
-    row.map(|(id, password_hash, email_verified_at, totp_enabled)| {
-        Ok(LoginRecord { user: stored_user_id(id)?, password_hash, email_verified_at, totp_enabled })
-    })
-    .transpose()
+    Ok(record)
 }
 
 pub async fn profile(tx: &mut UserTx) -> Result<Option<Profile>> {
-    let row: Option<ProfileRow> =
-        sqlx::query_as("select email, email_verified_at, totp_enabled_at, created_at from app.users where id = $1")
-            .bind(tx.user().as_uuid())
-            .fetch_optional(tx.conn())
-            .await?;
-    Ok(row.map(|(email, email_verified_at, totp_enabled_at, created_at)| Profile {
-        id: tx.user(),
-        email,
-        email_verified_at,
-        totp_enabled_at,
-        created_at,
-    }))
+    Ok(sqlx::query_as("select id, email, email_verified_at, totp_enabled_at, created_at from app.users where id = $1")
+        .bind(tx.user().as_uuid())
+        .fetch_optional(tx.conn())
+        .await?)
 }
 
 /// The stored hash of the user's password, for confirming it again.
@@ -173,7 +158,7 @@ pub async fn redeem_email_token(
         .bind(now)
         .fetch_one(tx.conn())
         .await?;
-    user.map(stored_user_id).transpose()
+    user.map(|id| UserId::from_uuid(id).map_err(|_| stored("users_id_v7"))).transpose()
 }
 
 /// The sealed TOTP secret and the last step accepted, when two-factor is on.

@@ -47,6 +47,14 @@ macro_rules! uuid_v7_id {
             }
         }
 
+        /// For row structs: a stored id that is not one this system hands out is an error.
+        impl TryFrom<Uuid> for $name {
+            type Error = IdError;
+            fn try_from(uuid: Uuid) -> Result<Self, IdError> {
+                Self::from_uuid(uuid)
+            }
+        }
+
         impl Default for $name {
             fn default() -> Self {
                 Self::new()

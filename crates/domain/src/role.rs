@@ -42,6 +42,14 @@ impl FromStr for Role {
     }
 }
 
+/// For row structs, which read the database enum as text.
+impl TryFrom<String> for Role {
+    type Error = RoleError;
+    fn try_from(text: String) -> Result<Self, RoleError> {
+        text.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,15 @@ macro_rules! text_newtype {
                 &self.0
             }
         }
+
+        /// For row structs: a stored value is parsed like any other, so a row that breaks the
+        /// rule is an error, not a value that skipped it.
+        impl TryFrom<String> for $name {
+            type Error = TextError;
+            fn try_from(text: String) -> Result<Self, TextError> {
+                Self::parse(&text)
+            }
+        }
     };
 }
 

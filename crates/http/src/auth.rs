@@ -408,9 +408,10 @@ async fn login_two_factor(
     guard::attempt(&state, &address_key, &guard::address()).await?;
     let now = state.clock.now();
     let hash = TokenHash::of_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
-    let (challenge, user) = sessions::attempt_challenge(&state.pool, &hash.0, now, CHALLENGE_ATTEMPTS)
-        .await?
-        .ok_or(ApiError::InvalidChallenge)?;
+    let sessions::ChallengeAttempt { challenge, user } =
+        sessions::attempt_challenge(&state.pool, &hash.0, now, CHALLENGE_ATTEMPTS)
+            .await?
+            .ok_or(ApiError::InvalidChallenge)?;
     let (mut tx, proof) =
         session::require_second_factor(&state, user, body.code.as_deref(), body.recovery_code.as_ref(), &source)
             .await?;

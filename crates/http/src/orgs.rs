@@ -243,7 +243,13 @@ async fn list_mine(
     tx.commit().await?;
     let rows = mine
         .into_iter()
-        .map(|m| MyOrg { id: m.org.as_uuid(), slug: m.slug, name: m.name, role: m.role, joined_at: m.joined_at })
+        .map(|m| MyOrg {
+            id: m.org.as_uuid(),
+            slug: m.slug.to_string(),
+            name: m.name.to_string(),
+            role: m.role,
+            joined_at: m.joined_at,
+        })
         .collect();
     let (items, next_cursor) = paging::split(rows, limit, |o: &MyOrg| BASE64URL_NOPAD.encode(o.slug.as_bytes()));
     Ok(Json(MyOrgs { items, next_cursor }))

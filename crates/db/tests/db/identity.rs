@@ -234,10 +234,10 @@ async fn a_login_challenge_allows_five_attempts_and_is_spent_once() {
     let mut challenge = None;
     for _ in 0..5 {
         challenge = sessions::attempt_challenge(&pool, &[8; 32], now, 5).await.unwrap();
-        assert_eq!(challenge.map(|(_, u)| u), Some(user));
+        assert_eq!(challenge.map(|a| a.user), Some(user));
     }
     assert_eq!(sessions::attempt_challenge(&pool, &[8; 32], now, 5).await.unwrap(), None, "attempts used up");
-    let (id, _) = challenge.unwrap();
+    let id = challenge.unwrap().challenge;
     let mut tx = pool.begin_user(user).await.unwrap();
     assert!(sessions::consume_challenge(&mut tx, id, now).await.unwrap());
     assert!(!sessions::consume_challenge(&mut tx, id, now).await.unwrap(), "spent once");
