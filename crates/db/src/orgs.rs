@@ -7,7 +7,9 @@ use sqlx::Row;
 
 use crate::error::stored;
 use crate::{Result, TenantTx, UserTx};
-use mos_domain::{events, AuditEvent, Email, OrgId, OrgName, Permission, RequestSource, Role, Slug, UserId};
+use mos_domain::{
+    events, AuditEvent, Email, InvitationId, OrgId, OrgName, Permission, RequestSource, Role, Slug, UserId,
+};
 use serde_json::json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +71,8 @@ pub enum MembershipChange {
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Invitation {
-    pub id: uuid::Uuid,
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub id: InvitationId,
     pub email: String,
     #[sqlx(try_from = "String")]
     pub role: Role,
@@ -83,8 +86,8 @@ pub struct Invitation {
 pub struct PendingInvitation {
     #[sqlx(rename = "organization_id", try_from = "uuid::Uuid")]
     pub org: OrgId,
-    #[sqlx(rename = "invitation_id")]
-    pub id: uuid::Uuid,
+    #[sqlx(rename = "invitation_id", try_from = "uuid::Uuid")]
+    pub id: InvitationId,
     pub email: String,
     #[sqlx(try_from = "String")]
     pub role: Role,
@@ -313,14 +316,14 @@ pub async fn invite(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    let id = uuid::Uuid::now_v7();
+    let id = InvitationId::new();
     let invited_by = tx.actor().map(|u| u.as_uuid());
     sqlx::query(
         "insert into app.invitations (organization_id, id, email, role, token_hash, invited_by, created_at, expires_at)
          values ($1, $2, $3, $4::app.role, $5, $6, $7, $8)",
     )
     .bind(org)
-    .bind(id)
+    .bind(id.as_uuid())
     .bind(email.as_str())
     .bind(role.as_str())
     .bind(&token_hash[..])
@@ -346,13 +349,13 @@ pub async fn pending_invitations(tx: &mut TenantTx, now: DateTime<Utc>) -> Resul
 }
 
 /// Revokes a pending invitation; false when there is none with that id.
-pub async fn revoke_invitation(tx: &mut TenantTx, id: uuid::Uuid, now: DateTime<Utc>) -> Result<bool> {
+pub async fn revoke_invitation(tx: &mut TenantTx, id: InvitationId, now: DateTime<Utc>) -> Result<bool> {
     let done = sqlx::query(
         "update app.invitations set revoked_at = $3
           where organization_id = $1 and id = $2 and accepted_at is null and revoked_at is null",
     )
     .bind(tx.org().as_uuid())
-    .bind(id)
+    .bind(id.as_uuid())
     .bind(now)
     .execute(tx.conn())
     .await?;
@@ -390,14 +393,14 @@ pub enum Acceptance {
 /// so a demotion racing with the acceptance waits for it (or wins before it and is seen).
 pub async fn accept_invitation(
     tx: &mut TenantTx,
-    id: uuid::Uuid,
+    id: InvitationId,
     user: UserId,
     now: DateTime<Utc>,
 ) -> Result<Acceptance> {
     let inviter: Option<Option<uuid::Uuid>> =
         sqlx::query_scalar("select invited_by from app.invitations where organization_id = $1 and id = $2")
             .bind(tx.org().as_uuid())
-            .bind(id)
+            .bind(id.as_uuid())
             .fetch_optional(tx.conn())
             .await?;
     let Some(inviter) = inviter else { return Ok(Acceptance::Settled) };
@@ -421,7 +424,7 @@ pub async fn accept_invitation(
           where organization_id = $1 and id = $2 and accepted_at is null and revoked_at is null and expires_at > $4",
     )
     .bind(tx.org().as_uuid())
-    .bind(id)
+    .bind(id.as_uuid())
     .bind(user.as_uuid())
     .bind(now)
     .execute(tx.conn())

@@ -99,6 +99,11 @@ uuid_v7_id!(
     SessionId,
     "session id"
 );
+uuid_v7_id!(
+    /// An invitation to join an organization.
+    InvitationId,
+    "invitation id"
+);
 
 #[cfg(test)]
 mod tests {

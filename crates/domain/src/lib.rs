@@ -11,7 +11,7 @@ mod role;
 mod text;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
-pub use id::{IdError, OrgId, SessionId, UserId};
+pub use id::{IdError, InvitationId, OrgId, SessionId, UserId};
 pub use permission::Permission;
 pub use role::{Role, RoleError};
 pub use text::{url_component, Email, OrgName, Slug, TextError};

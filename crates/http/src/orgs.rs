@@ -112,7 +112,7 @@ pub struct InvitationView {
 impl From<orgs::Invitation> for InvitationView {
     fn from(i: orgs::Invitation) -> Self {
         Self {
-            id: i.id,
+            id: i.id.as_uuid(),
             email: i.email,
             role: i.role,
             invited_by: i.invited_by,
@@ -486,7 +486,7 @@ async fn revoke_invitation(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     auth.require_recent(&state)?;
-    let id = uuid::Uuid::try_parse(&id).map_err(|_| ApiError::NotFound)?;
+    let id = mos_domain::InvitationId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let mut tx = auth.tx;
     if !orgs::revoke_invitation(&mut tx, id, state.clock.now()).await? {
         return Err(ApiError::NotFound);
