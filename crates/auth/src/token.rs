@@ -3,10 +3,7 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-/// SHA-256 of a token: what the database stores and looks up by. A stolen table yields
-/// nothing usable, and with 256-bit random tokens a fast hash is enough.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenHash(pub [u8; 32]);
+pub use mos_domain::TokenHash;
 
 /// A fresh 256-bit random token for a session, email verification or password reset.
 pub struct OneTimeToken {
@@ -26,13 +23,11 @@ impl OneTimeToken {
     }
 }
 
-impl TokenHash {
-    /// The hash of a token a client presented; `None` when it cannot be one of ours, which
-    /// callers answer exactly like an unknown token.
-    pub fn of_presented(token: &SecretString) -> Option<Self> {
-        let bytes = BASE64URL_NOPAD.decode(token.expose_secret().trim().as_bytes()).ok()?;
-        (bytes.len() == 32).then(|| Self(Sha256::digest(&bytes).into()))
-    }
+/// The hash of a token a client presented; `None` when it cannot be one of ours, which callers
+/// answer exactly like an unknown token.
+pub fn hash_presented(token: &SecretString) -> Option<TokenHash> {
+    let bytes = BASE64URL_NOPAD.decode(token.expose_secret().trim().as_bytes()).ok()?;
+    (bytes.len() == 32).then(|| TokenHash(Sha256::digest(&bytes).into()))
 }
 
 #[cfg(test)]
@@ -43,13 +38,13 @@ mod tests {
     fn a_token_hashes_to_the_hash_it_was_issued_with() {
         let token = OneTimeToken::generate(&mut rand::thread_rng());
         assert_eq!(token.secret.expose_secret().len(), 43);
-        assert_eq!(TokenHash::of_presented(&token.secret), Some(token.hash));
+        assert_eq!(hash_presented(&token.secret), Some(token.hash));
     }
 
     #[test]
     fn malformed_or_short_tokens_have_no_hash() {
         for bad in ["", "not base64!", "c2hvcnQ", &"A".repeat(44)] {
-            assert_eq!(TokenHash::of_presented(&SecretString::from(bad.to_owned())), None, "{bad}");
+            assert_eq!(hash_presented(&SecretString::from(bad.to_owned())), None, "{bad}");
         }
     }
 }

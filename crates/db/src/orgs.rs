@@ -8,7 +8,7 @@ use sqlx::Row;
 use crate::error::stored;
 use crate::{Result, TenantTx, UserTx};
 use mos_domain::{
-    events, AuditEvent, Email, InvitationId, OrgId, OrgName, Permission, RequestSource, Role, Slug, UserId,
+    events, AuditEvent, Email, InvitationId, OrgId, OrgName, Permission, RequestSource, Role, Slug, TokenHash, UserId,
 };
 use serde_json::json;
 
@@ -302,7 +302,7 @@ pub async fn invite(
     tx: &mut TenantTx,
     email: &Email,
     role: Role,
-    token_hash: &[u8; 32],
+    token_hash: &TokenHash,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<Invitation> {
@@ -326,7 +326,7 @@ pub async fn invite(
     .bind(id.as_uuid())
     .bind(email.as_str())
     .bind(role.as_str())
-    .bind(&token_hash[..])
+    .bind(token_hash.as_bytes())
     .bind(invited_by)
     .bind(now)
     .bind(expires_at)
@@ -365,13 +365,13 @@ pub async fn revoke_invitation(tx: &mut TenantTx, id: InvitationId, now: DateTim
 /// The pending, unexpired invitation behind a token.
 pub async fn invitation_for_token(
     tx: &mut UserTx,
-    token_hash: &[u8; 32],
+    token_hash: &TokenHash,
     now: DateTime<Utc>,
 ) -> Result<Option<PendingInvitation>> {
     Ok(sqlx::query_as(
         "select organization_id, invitation_id, email, role::text as role from app.invitation_for_token($1, $2)",
     )
-    .bind(&token_hash[..])
+    .bind(token_hash.as_bytes())
     .bind(now)
     .fetch_optional(tx.conn())
     .await?)

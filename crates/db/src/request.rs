@@ -10,7 +10,7 @@ use crate::error::stored;
 use crate::orgs::{self, org_id, Access};
 use crate::sessions::{interval, Live};
 use crate::{AppPool, Result, TenantTx, UserTx};
-use mos_domain::{SessionId, Slug, UserId};
+use mos_domain::{SessionId, Slug, TokenHash, UserId};
 
 /// How sessions age.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +78,7 @@ impl AppPool {
     /// the token names no live session.
     pub async fn authenticate(
         &self,
-        token_hash: &[u8; 32],
+        token_hash: &TokenHash,
         now: DateTime<Utc>,
         rules: SessionRules,
     ) -> Result<Option<(Live, UserTx)>> {
@@ -98,7 +98,7 @@ impl AppPool {
     /// the lock.
     pub async fn authorize(
         &self,
-        token_hash: &[u8; 32],
+        token_hash: &TokenHash,
         slug: &Slug,
         now: DateTime<Utc>,
         rules: SessionRules,
@@ -149,13 +149,13 @@ impl AppPool {
 
 async fn context(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    token_hash: &[u8; 32],
+    token_hash: &TokenHash,
     slug: Option<&Slug>,
     now: DateTime<Utc>,
     rules: SessionRules,
 ) -> Result<Option<ContextRow>> {
     Ok(sqlx::query_as(CONTEXT)
-        .bind(&token_hash[..])
+        .bind(token_hash.as_bytes())
         .bind(slug.map(Slug::as_str))
         .bind(now)
         .bind(interval(rules.idle)?)

@@ -8,7 +8,7 @@ use sqlx::types::ipnetwork::IpNetwork;
 
 use crate::error::stored;
 use crate::{AppPool, DbError, Result, UserTx};
-use mos_domain::{RequestSource, SessionId, UserId};
+use mos_domain::{RequestSource, SessionId, TokenHash, UserId};
 
 /// A live session, as a request presents it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ fn session_id(id: uuid::Uuid) -> Result<SessionId> {
 /// Starts a session for the user of `tx`, authenticated now.
 pub async fn create(
     tx: &mut UserTx,
-    token_hash: &[u8; 32],
+    token_hash: &TokenHash,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     source: &RequestSource,
@@ -65,7 +65,7 @@ pub async fn create(
     )
     .bind(id.as_uuid())
     .bind(tx.user().as_uuid())
-    .bind(&token_hash[..])
+    .bind(token_hash.as_bytes())
     .bind(now)
     .bind(expires_at)
     .bind(source.ip.map(IpNetwork::from))
@@ -137,7 +137,7 @@ pub async fn reauthenticated(tx: &mut UserTx, id: SessionId, now: DateTime<Utc>)
 /// Issues the second-step challenge of a login for the user of `tx`.
 pub async fn create_challenge(
     tx: &mut UserTx,
-    token_hash: &[u8; 32],
+    token_hash: &TokenHash,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
@@ -148,13 +148,13 @@ pub async fn create_challenge(
 /// the challenge and its user while attempts remain.
 pub async fn attempt_challenge(
     pool: &AppPool,
-    token_hash: &[u8; 32],
+    token_hash: &TokenHash,
     now: DateTime<Utc>,
     max_attempts: i32,
 ) -> Result<Option<ChallengeAttempt>> {
     let mut tx = pool.bare().await?;
     let attempt = sqlx::query_as("select challenge_id, user_id from app.login_challenge_attempt($1, $2, $3)")
-        .bind(&token_hash[..])
+        .bind(token_hash.as_bytes())
         .bind(now)
         .bind(max_attempts)
         .fetch_optional(&mut *tx)

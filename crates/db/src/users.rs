@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::stored;
 use crate::{AppPool, LookupTx, Result, UserTx};
-use mos_domain::{Email, UserId};
+use mos_domain::{Email, TokenHash, UserId};
 
 /// What login needs to know about an account.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -111,7 +111,7 @@ impl EmailToken {
 pub async fn replace_email_token(
     tx: &mut UserTx,
     kind: EmailToken,
-    token_hash: &[u8; 32],
+    token_hash: &TokenHash,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
@@ -128,7 +128,7 @@ pub async fn replace_email_token(
 pub(crate) async fn insert_token(
     tx: &mut UserTx,
     table: &str,
-    token_hash: &[u8; 32],
+    token_hash: &TokenHash,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
@@ -137,7 +137,7 @@ pub(crate) async fn insert_token(
     ))
     .bind(uuid::Uuid::now_v7())
     .bind(tx.user().as_uuid())
-    .bind(&token_hash[..])
+    .bind(token_hash.as_bytes())
     .bind(now)
     .bind(expires_at)
     .execute(tx.conn())
@@ -150,11 +150,11 @@ pub(crate) async fn insert_token(
 pub async fn redeem_email_token(
     tx: &mut LookupTx,
     kind: EmailToken,
-    token_hash: &[u8; 32],
+    token_hash: &TokenHash,
     now: DateTime<Utc>,
 ) -> Result<Option<UserId>> {
     let user: Option<uuid::Uuid> = sqlx::query_scalar(&format!("select {}($1, $2)", kind.redeem_function()))
-        .bind(&token_hash[..])
+        .bind(token_hash.as_bytes())
         .bind(now)
         .fetch_one(tx.conn())
         .await?;
@@ -222,7 +222,7 @@ pub async fn enable_totp(
     tx: &mut UserTx,
     sealed: &[u8],
     step: i64,
-    recovery: &[[u8; 32]],
+    recovery: &[TokenHash],
     now: DateTime<Utc>,
 ) -> Result<()> {
     let user = tx.user().as_uuid();
@@ -237,7 +237,7 @@ pub async fn enable_totp(
     .execute(tx.conn())
     .await?;
     sqlx::query("delete from app.recovery_codes where user_id = $1").bind(user).execute(tx.conn()).await?;
-    let hashes: Vec<Vec<u8>> = recovery.iter().map(|h| h.to_vec()).collect();
+    let hashes: Vec<Vec<u8>> = recovery.iter().map(|h| h.as_bytes().to_vec()).collect();
     sqlx::query(
         "insert into app.recovery_codes (user_id, code_hash, created_at) select $1, h, $3 from unnest($2::bytea[]) h",
     )
@@ -263,12 +263,12 @@ pub async fn disable_totp(tx: &mut UserTx, now: DateTime<Utc>) -> Result<()> {
 }
 
 /// Spends a recovery code once; false for an unknown or spent one.
-pub async fn use_recovery_code(tx: &mut UserTx, code_hash: &[u8; 32], now: DateTime<Utc>) -> Result<bool> {
+pub async fn use_recovery_code(tx: &mut UserTx, code_hash: &TokenHash, now: DateTime<Utc>) -> Result<bool> {
     let done = sqlx::query(
         "update app.recovery_codes set used_at = $3 where user_id = $1 and code_hash = $2 and used_at is null",
     )
     .bind(tx.user().as_uuid())
-    .bind(&code_hash[..])
+    .bind(code_hash.as_bytes())
     .bind(now)
     .execute(tx.conn())
     .await?;

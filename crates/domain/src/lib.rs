@@ -9,9 +9,11 @@ mod id;
 mod permission;
 mod role;
 mod text;
+mod token;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
 pub use id::{IdError, InvitationId, OrgId, SessionId, UserId};
 pub use permission::Permission;
 pub use role::{Role, RoleError};
 pub use text::{url_component, Email, OrgName, Slug, TextError};
+pub use token::TokenHash;

@@ -327,7 +327,7 @@ async fn confirm_two_factor(
         return Err(ApiError::InvalidCode);
     };
     let codes = recovery::generate(&mut rand::thread_rng());
-    let hashes: Vec<[u8; 32]> = codes.iter().map(|(_, h)| h.0).collect();
+    let hashes: Vec<mos_auth::TokenHash> = codes.iter().map(|(_, h)| *h).collect();
     users::enable_totp(&mut tx, &sealed, step, &hashes, now).await?;
     let (revoked, issued) = session::restart(&state, &mut tx, &source).await?;
     audit::record_platform(

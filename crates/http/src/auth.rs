@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
-use mos_auth::{NewPassword, OneTimeToken, TokenHash};
+use mos_auth::{NewPassword, OneTimeToken};
 use mos_db::users::{self, EmailToken};
 use mos_db::{audit, sessions, DbError};
 use mos_domain::{AuditEvent, Email, Outcome, UserId};
@@ -177,7 +177,7 @@ async fn register(
         Err(DbError::Conflict { .. }) => return Ok((StatusCode::ACCEPTED, Json(ACCEPTED))),
         other => other?,
     }
-    users::replace_email_token(&mut tx, EmailToken::Verification, &token.hash.0, now, now + VERIFICATION_VALIDITY)
+    users::replace_email_token(&mut tx, EmailToken::Verification, &token.hash, now, now + VERIFICATION_VALIDITY)
         .await?;
     audit::record_platform(&mut tx, &event(events::REGISTERED, &source).actor(user).resource_id(user)).await?;
     audit::record_platform(&mut tx, &event(events::VERIFICATION_SENT, &source).actor(user)).await?;
@@ -206,9 +206,9 @@ async fn redeem(
     token: &SecretString,
     source: &mos_domain::RequestSource,
 ) -> Result<(mos_db::UserTx, UserId), ApiError> {
-    if let Some(hash) = TokenHash::of_presented(token) {
+    if let Some(hash) = mos_auth::token::hash_presented(token) {
         let mut lookup = state.pool.begin_lookup().await?;
-        if let Some(user) = users::redeem_email_token(&mut lookup, kind, &hash.0, state.clock.now()).await? {
+        if let Some(user) = users::redeem_email_token(&mut lookup, kind, &hash, state.clock.now()).await? {
             return Ok((lookup.into_user(user).await?, user));
         }
     }
@@ -258,7 +258,7 @@ async fn resend_verification(
         let now = state.clock.now();
         let token = OneTimeToken::generate(&mut rand::thread_rng());
         let mut tx = state.pool.begin_user(account.user).await?;
-        users::replace_email_token(&mut tx, EmailToken::Verification, &token.hash.0, now, now + VERIFICATION_VALIDITY)
+        users::replace_email_token(&mut tx, EmailToken::Verification, &token.hash, now, now + VERIFICATION_VALIDITY)
             .await?;
         audit::record_platform(&mut tx, &event(events::VERIFICATION_SENT, &source).actor(account.user)).await?;
         tx.commit().await?;
@@ -341,7 +341,7 @@ async fn login(
     if account.totp_enabled {
         let challenge = OneTimeToken::generate(&mut rand::thread_rng());
         let expires_at = now + CHALLENGE_VALIDITY;
-        sessions::create_challenge(&mut tx, &challenge.hash.0, now, expires_at).await?;
+        sessions::create_challenge(&mut tx, &challenge.hash, now, expires_at).await?;
         audit::record_platform(&mut tx, &event(events::TWO_FACTOR_CHALLENGED, &source).actor(account.user)).await?;
         tx.commit().await?;
         let outcome =
@@ -407,9 +407,9 @@ async fn login_two_factor(
     let address_key = guard::address_key("two_factor", &source);
     guard::attempt(&state, &address_key, &guard::address()).await?;
     let now = state.clock.now();
-    let hash = TokenHash::of_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
+    let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
     let sessions::ChallengeAttempt { challenge, user } =
-        sessions::attempt_challenge(&state.pool, &hash.0, now, CHALLENGE_ATTEMPTS)
+        sessions::attempt_challenge(&state.pool, &hash, now, CHALLENGE_ATTEMPTS)
             .await?
             .ok_or(ApiError::InvalidChallenge)?;
     let (mut tx, proof) =
@@ -476,8 +476,7 @@ async fn request_password_reset(
         let now = state.clock.now();
         let token = OneTimeToken::generate(&mut rand::thread_rng());
         let mut tx = state.pool.begin_user(account.user).await?;
-        users::replace_email_token(&mut tx, EmailToken::PasswordReset, &token.hash.0, now, now + RESET_VALIDITY)
-            .await?;
+        users::replace_email_token(&mut tx, EmailToken::PasswordReset, &token.hash, now, now + RESET_VALIDITY).await?;
         audit::record_platform(&mut tx, &event(events::PASSWORD_RESET_REQUESTED, &source).actor(account.user)).await?;
         tx.commit().await?;
         let body = format!(

@@ -99,7 +99,7 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
             // A malformed slug names no organization: the same 404 as a stranger's, once the
             // session is known to be live.
             let (_, tx) =
-                state.pool.authenticate(&hash.0, now, session_rules(state)).await?.ok_or(ApiError::Unauthenticated)?;
+                state.pool.authenticate(&hash, now, session_rules(state)).await?.ok_or(ApiError::Unauthenticated)?;
             tx.commit().await?;
             return Err(ApiError::NotFound);
         };
@@ -109,7 +109,7 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
             (false, false) => Hold::Member,
             (false, true) => Hold::Admins,
         };
-        let authorized = state.pool.authorize(&hash.0, &slug, now, session_rules(state), hold).await?;
+        let authorized = state.pool.authorize(&hash, &slug, now, session_rules(state), hold).await?;
         let (session, access, mut tx) = match authorized {
             None => return Err(ApiError::Unauthenticated),
             Some(Authorization::Stranger { .. }) => return Err(ApiError::NotFound),

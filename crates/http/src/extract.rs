@@ -159,7 +159,7 @@ pub fn session_rules(state: &AppState) -> SessionRules {
 
 /// The token hash a request presents, or 401.
 pub fn presented_hash(parts: &Parts) -> Result<TokenHash, ApiError> {
-    presented_token(parts).and_then(|t| TokenHash::of_presented(&t)).ok_or(ApiError::Unauthenticated)
+    presented_token(parts).and_then(|t| mos_auth::token::hash_presented(&t)).ok_or(ApiError::Unauthenticated)
 }
 
 /// A request with a live session, and the request's one transaction, scoped to its user: the
@@ -185,7 +185,7 @@ impl FromRequestParts<AppState> for Authenticated {
         let hash = presented_hash(parts)?;
         let (session, tx) = state
             .pool
-            .authenticate(&hash.0, state.clock.now(), session_rules(state))
+            .authenticate(&hash, state.clock.now(), session_rules(state))
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         Ok(Self { session, tx })

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use data_encoding::BASE64URL_NOPAD;
-use mos_auth::{OneTimeToken, TokenHash};
+use mos_auth::OneTimeToken;
 use mos_db::orgs::{self, MembershipChange};
 use mos_db::{audit, users, DbError, TenantTx};
 use mos_domain::{AuditAction, AuditEvent, OrgId, OrgName, RequestSource, ResourceType, Role, Slug, UserId};
@@ -439,7 +439,7 @@ async fn invite(
     let token = OneTimeToken::generate(&mut rand::thread_rng());
     let mut tx = auth.tx;
     let org = current(&mut tx).await?;
-    let invitation = orgs::invite(&mut tx, &email, body.role, &token.hash.0, now, now + INVITATION_VALIDITY).await?;
+    let invitation = orgs::invite(&mut tx, &email, body.role, &token.hash, now, now + INVITATION_VALIDITY).await?;
     let created = event(events::INVITATION_CREATED, INVITATION, auth.session.user, &auth.source)
         .resource_id(invitation.id)
         .change("email", json!(null), json!(email.as_str()))
@@ -516,8 +516,8 @@ async fn accept_invitation(
 ) -> Result<Json<MyOrg>, ApiError> {
     let now = state.clock.now();
     let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    let hash = TokenHash::of_presented(&body.token).ok_or(ApiError::InvalidToken)?;
-    let pending = orgs::invitation_for_token(&mut tx, &hash.0, now).await?.ok_or(ApiError::InvalidToken)?;
+    let hash = mos_auth::token::hash_presented(&body.token).ok_or(ApiError::InvalidToken)?;
+    let pending = orgs::invitation_for_token(&mut tx, &hash, now).await?.ok_or(ApiError::InvalidToken)?;
     if pending.email != email {
         return Err(ApiError::InvitationForAnotherAddress);
     }

@@ -66,7 +66,7 @@ pub async fn issue(state: &AppState, tx: &mut UserTx, source: &RequestSource) ->
     let now = state.clock.now();
     let expires_at = now + state.settings.session_absolute;
     let token = OneTimeToken::generate(&mut rand::thread_rng());
-    let id = sessions::create(tx, &token.hash.0, now, expires_at, source).await?;
+    let id = sessions::create(tx, &token.hash, now, expires_at, source).await?;
     let secret = token.secret.expose_secret();
     Ok(Issued {
         id,
@@ -162,7 +162,7 @@ async fn second_factor(
         return Ok(if users::advance_totp_step(tx, step).await? { Ok(Proof::Totp) } else { Err(Refused::Reused) });
     }
     if let Some(hash) = recovery_code.and_then(recovery::hash_presented) {
-        if users::use_recovery_code(tx, &hash.0, state.clock.now()).await? {
+        if users::use_recovery_code(tx, &hash, state.clock.now()).await? {
             return Ok(Ok(Proof::RecoveryCode));
         }
     }

@@ -7,7 +7,7 @@ use mos_db::chain::{self, Reason};
 use mos_db::citus::{self, Placement, PLAN};
 use mos_db::testing::{backend, Backend, TestDb};
 use mos_db::{audit, check, orgs, AppPool, DbError};
-use mos_domain::{AuditAction, AuditEvent, Email, OrgId, ResourceType, Role, UserId};
+use mos_domain::{AuditAction, AuditEvent, Email, OrgId, ResourceType, Role, TokenHash, UserId};
 use sqlx::{ConnectOptions, PgConnection};
 
 use crate::{new_org, new_user};
@@ -169,7 +169,9 @@ async fn every_tenant_query_is_routed_to_a_single_shard() {
     let email = Email::parse("new@example.com").unwrap();
     let now = Utc::now();
     let invitation =
-        orgs::invite(&mut tx, &email, Role::Viewer, &[7; 32], now, now + chrono::Duration::days(7)).await.unwrap();
+        orgs::invite(&mut tx, &email, Role::Viewer, &TokenHash([7; 32]), now, now + chrono::Duration::days(7))
+            .await
+            .unwrap();
     orgs::pending_invitations(&mut tx, now).await.unwrap();
     orgs::revoke_invitation(&mut tx, invitation.id, now).await.unwrap();
     orgs::remove_member(&mut tx, member).await.unwrap();

@@ -5,7 +5,7 @@ use mos_db::sessions::Live;
 use mos_db::testing::TestDb;
 use mos_db::throttle::{self, Policy};
 use mos_db::{audit, sessions, users, AppPool};
-use mos_domain::{AuditAction, AuditEvent, Outcome, RequestSource, ResourceType, UserId};
+use mos_domain::{AuditAction, AuditEvent, Outcome, RequestSource, ResourceType, TokenHash, UserId};
 
 use crate::{new_org, new_user, sqlstate};
 
@@ -35,7 +35,7 @@ async fn clear(pool: &AppPool, key: &str) {
 }
 
 /// The live session behind a token hash, as a request would find it.
-async fn live(pool: &AppPool, hash: &[u8; 32], at: DateTime<Utc>, idle: Duration) -> Option<Live> {
+async fn live(pool: &AppPool, hash: &TokenHash, at: DateTime<Utc>, idle: Duration) -> Option<Live> {
     let rules = SessionRules { idle, touch_every: Duration::minutes(1) };
     let (session, tx) = pool.authenticate(hash, at, rules).await.unwrap()?;
     tx.commit().await.unwrap();
@@ -150,27 +150,30 @@ async fn a_session_lives_until_idle_absolute_expiry_or_revocation() {
     let now = Utc::now().trunc_subsecs(6);
     let idle = Duration::minutes(15);
     let mut tx = pool.begin_user(user).await.unwrap();
-    let id =
-        sessions::create(&mut tx, &[5; 32], now, now + Duration::hours(12), &RequestSource::default()).await.unwrap();
-    sessions::create(&mut tx, &[6; 32], now, now + Duration::hours(12), &RequestSource::default()).await.unwrap();
+    let id = sessions::create(&mut tx, &TokenHash([5; 32]), now, now + Duration::hours(12), &RequestSource::default())
+        .await
+        .unwrap();
+    sessions::create(&mut tx, &TokenHash([6; 32]), now, now + Duration::hours(12), &RequestSource::default())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     // Each use moves the idle deadline; 14 minutes apart it stays alive for an hour.
     let mut at = now;
     for _ in 0..4 {
         at += Duration::minutes(14);
-        let live = live(&pool, &[5; 32], at, idle).await.unwrap();
+        let live = live(&pool, &TokenHash([5; 32]), at, idle).await.unwrap();
         assert_eq!((live.id, live.user, live.authenticated_at), (id, user, now));
     }
-    assert_eq!(live(&pool, &[5; 32], at + Duration::minutes(16), idle).await, None, "idle");
-    assert_eq!(live(&pool, &[6; 32], now + Duration::hours(13), Duration::days(1)).await, None, "absolute");
-    assert_eq!(live(&pool, &[7; 32], now, idle).await, None, "unknown");
+    assert_eq!(live(&pool, &TokenHash([5; 32]), at + Duration::minutes(16), idle).await, None, "idle");
+    assert_eq!(live(&pool, &TokenHash([6; 32]), now + Duration::hours(13), Duration::days(1)).await, None, "absolute");
+    assert_eq!(live(&pool, &TokenHash([7; 32]), now, idle).await, None, "unknown");
 
     let mut tx = pool.begin_user(user).await.unwrap();
     assert_eq!(sessions::list_live(&mut tx, now, idle).await.unwrap().len(), 2);
     assert_eq!(sessions::revoke_all(&mut tx, now).await.unwrap(), 2);
     tx.commit().await.unwrap();
-    assert_eq!(live(&pool, &[6; 32], now, idle).await, None, "revoked");
+    assert_eq!(live(&pool, &TokenHash([6; 32]), now, idle).await, None, "revoked");
 }
 
 #[tokio::test]
@@ -181,7 +184,9 @@ async fn activity_is_written_at_most_once_a_minute_and_a_read_writes_nothing() {
     let now = Utc::now().trunc_subsecs(6);
     let rules = SessionRules { idle: Duration::minutes(15), touch_every: Duration::minutes(1) };
     let mut tx = pool.begin_user(user).await.unwrap();
-    sessions::create(&mut tx, &[5; 32], now, now + Duration::hours(12), &RequestSource::default()).await.unwrap();
+    sessions::create(&mut tx, &TokenHash([5; 32]), now, now + Duration::hours(12), &RequestSource::default())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     // (when, whether this request writes, what the session's last activity reads afterwards)
@@ -192,7 +197,7 @@ async fn activity_is_written_at_most_once_a_minute_and_a_read_writes_nothing() {
         (now + Duration::seconds(90), false, now + Duration::seconds(61)),
     ];
     for (at, writes, seen) in steps {
-        let (_, mut tx) = pool.authenticate(&[5; 32], at, rules).await.unwrap().unwrap();
+        let (_, mut tx) = pool.authenticate(&TokenHash([5; 32]), at, rules).await.unwrap().unwrap();
         let xid: Option<String> =
             sqlx::query_scalar("select pg_current_xact_id_if_assigned()::text").fetch_one(tx.conn()).await.unwrap();
         assert_eq!(xid.is_some(), writes, "at {at}: a transaction id is assigned only by a write");
@@ -210,15 +215,16 @@ async fn another_user_cannot_revoke_or_list_my_sessions() {
     let eve = new_user(&pool, "eve@example.com").await;
     let now = Utc::now();
     let mut tx = pool.begin_user(ada).await.unwrap();
-    let id =
-        sessions::create(&mut tx, &[5; 32], now, now + Duration::hours(1), &RequestSource::default()).await.unwrap();
+    let id = sessions::create(&mut tx, &TokenHash([5; 32]), now, now + Duration::hours(1), &RequestSource::default())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = pool.begin_user(eve).await.unwrap();
     assert!(sessions::list_live(&mut tx, now, Duration::minutes(15)).await.unwrap().is_empty());
     assert!(!sessions::revoke(&mut tx, id, now).await.unwrap());
     tx.commit().await.unwrap();
-    assert!(live(&pool, &[5; 32], now, Duration::minutes(15)).await.is_some());
+    assert!(live(&pool, &TokenHash([5; 32]), now, Duration::minutes(15)).await.is_some());
 }
 
 #[tokio::test]
@@ -228,15 +234,19 @@ async fn a_login_challenge_allows_five_attempts_and_is_spent_once() {
     let user = new_user(&pool, "ada@example.com").await;
     let now = Utc::now();
     let mut tx = pool.begin_user(user).await.unwrap();
-    sessions::create_challenge(&mut tx, &[8; 32], now, now + Duration::minutes(5)).await.unwrap();
+    sessions::create_challenge(&mut tx, &TokenHash([8; 32]), now, now + Duration::minutes(5)).await.unwrap();
     tx.commit().await.unwrap();
 
     let mut challenge = None;
     for _ in 0..5 {
-        challenge = sessions::attempt_challenge(&pool, &[8; 32], now, 5).await.unwrap();
+        challenge = sessions::attempt_challenge(&pool, &TokenHash([8; 32]), now, 5).await.unwrap();
         assert_eq!(challenge.map(|a| a.user), Some(user));
     }
-    assert_eq!(sessions::attempt_challenge(&pool, &[8; 32], now, 5).await.unwrap(), None, "attempts used up");
+    assert_eq!(
+        sessions::attempt_challenge(&pool, &TokenHash([8; 32]), now, 5).await.unwrap(),
+        None,
+        "attempts used up"
+    );
     let id = challenge.unwrap().challenge;
     let mut tx = pool.begin_user(user).await.unwrap();
     assert!(sessions::consume_challenge(&mut tx, id, now).await.unwrap());
@@ -249,7 +259,7 @@ async fn a_totp_step_is_accepted_once_even_under_racing_requests() {
     let pool = db.app_pool(8).await;
     let user = new_user(&pool, "ada@example.com").await;
     let mut tx = pool.begin_user(user).await.unwrap();
-    users::enable_totp(&mut tx, b"sealed", 100, &[[1; 32]], Utc::now()).await.unwrap();
+    users::enable_totp(&mut tx, b"sealed", 100, &[TokenHash([1; 32])], Utc::now()).await.unwrap();
     tx.commit().await.unwrap();
 
     let racers = (0..16).map(|_| {
@@ -264,8 +274,8 @@ async fn a_totp_step_is_accepted_once_even_under_racing_requests() {
     assert_eq!(join_all(racers).await.into_iter().filter(|w| *w).count(), 1);
     let mut tx = pool.begin_user(user).await.unwrap();
     assert!(!users::advance_totp_step(&mut tx, 100).await.unwrap(), "an older step is a replay");
-    assert!(users::use_recovery_code(&mut tx, &[1; 32], Utc::now()).await.unwrap());
-    assert!(!users::use_recovery_code(&mut tx, &[1; 32], Utc::now()).await.unwrap(), "single use");
+    assert!(users::use_recovery_code(&mut tx, &TokenHash([1; 32]), Utc::now()).await.unwrap());
+    assert!(!users::use_recovery_code(&mut tx, &TokenHash([1; 32]), Utc::now()).await.unwrap(), "single use");
 }
 
 #[tokio::test]

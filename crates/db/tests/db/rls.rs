@@ -4,7 +4,7 @@ use futures::future::join_all;
 use mos_db::testing::{backend, Backend, TestDb};
 use mos_db::users::EmailToken;
 use mos_db::{audit, orgs, users, AppPool, AppPoolOptions, DbError};
-use mos_domain::{AuditAction, AuditEvent, Email, OrgId, ResourceType, Role, Slug, UserId};
+use mos_domain::{AuditAction, AuditEvent, Email, OrgId, ResourceType, Role, Slug, TokenHash, UserId};
 use sqlx::{Connection, Row};
 use uuid::Uuid;
 
@@ -208,9 +208,15 @@ async fn a_user_sees_only_their_own_private_rows() {
     let (pool, _a, alice, _b, bob) = two_tenants(&db).await;
     let mut tx = pool.begin_user(alice).await.unwrap();
     let now = chrono::Utc::now();
-    users::replace_email_token(&mut tx, EmailToken::Verification, &[1; 32], now, now + chrono::Duration::hours(24))
-        .await
-        .unwrap();
+    users::replace_email_token(
+        &mut tx,
+        EmailToken::Verification,
+        &TokenHash([1; 32]),
+        now,
+        now + chrono::Duration::hours(24),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = pool.begin_user(bob).await.unwrap();
@@ -376,15 +382,16 @@ async fn emailed_tokens_are_spent_once_not_after_expiry_and_a_resend_voids_older
     let user = UserId::new();
     let mut tx = pool.begin_user(user).await.unwrap();
     users::insert(&mut tx, &Email::parse("new@example.com").unwrap(), crate::HASH, None).await.unwrap();
-    for (kind, first, second) in
-        [(EmailToken::Verification, [1; 32], [2; 32]), (EmailToken::PasswordReset, [3; 32], [4; 32])]
-    {
+    for (kind, first, second) in [
+        (EmailToken::Verification, TokenHash([1; 32]), TokenHash([2; 32])),
+        (EmailToken::PasswordReset, TokenHash([3; 32]), TokenHash([4; 32])),
+    ] {
         users::replace_email_token(&mut tx, kind, &first, now, now + day).await.unwrap();
         users::replace_email_token(&mut tx, kind, &second, now, now + day).await.unwrap();
     }
     tx.commit().await.unwrap();
 
-    let redeem = |hash: [u8; 32], kind: EmailToken, at: chrono::DateTime<chrono::Utc>| {
+    let redeem = |hash: TokenHash, kind: EmailToken, at: chrono::DateTime<chrono::Utc>| {
         let pool = pool.clone();
         async move {
             let mut tx = pool.begin_lookup().await.unwrap();
@@ -397,16 +404,16 @@ async fn emailed_tokens_are_spent_once_not_after_expiry_and_a_resend_voids_older
         users::find_login(&pool, &Email::parse("new@example.com").unwrap()).await.unwrap().unwrap().email_verified_at
     };
 
-    assert_eq!(redeem([1; 32], EmailToken::Verification, now).await, None, "voided by the resend");
-    assert_eq!(redeem([2; 32], EmailToken::Verification, now + day).await, None, "expired");
-    assert_eq!(redeem([2; 32], EmailToken::PasswordReset, now).await, None, "a token of another kind");
+    assert_eq!(redeem(TokenHash([1; 32]), EmailToken::Verification, now).await, None, "voided by the resend");
+    assert_eq!(redeem(TokenHash([2; 32]), EmailToken::Verification, now + day).await, None, "expired");
+    assert_eq!(redeem(TokenHash([2; 32]), EmailToken::PasswordReset, now).await, None, "a token of another kind");
     assert_eq!(verified().await, None);
-    assert_eq!(redeem([2; 32], EmailToken::Verification, now).await, Some(user));
+    assert_eq!(redeem(TokenHash([2; 32]), EmailToken::Verification, now).await, Some(user));
     assert_eq!(verified().await, Some(now));
-    assert_eq!(redeem([2; 32], EmailToken::Verification, now).await, None, "spent");
-    assert_eq!(redeem([9; 32], EmailToken::Verification, now).await, None, "unknown");
-    assert_eq!(redeem([3; 32], EmailToken::PasswordReset, now).await, None, "voided by the resend");
-    assert_eq!(redeem([4; 32], EmailToken::PasswordReset, now).await, Some(user));
+    assert_eq!(redeem(TokenHash([2; 32]), EmailToken::Verification, now).await, None, "spent");
+    assert_eq!(redeem(TokenHash([9; 32]), EmailToken::Verification, now).await, None, "unknown");
+    assert_eq!(redeem(TokenHash([3; 32]), EmailToken::PasswordReset, now).await, None, "voided by the resend");
+    assert_eq!(redeem(TokenHash([4; 32]), EmailToken::PasswordReset, now).await, Some(user));
 }
 
 #[tokio::test]

@@ -34,8 +34,8 @@ pub fn token_hash_sql(i: &str) -> String {
 }
 
 /// The SHA-256 of organization `i`'s session token, as the database stores it.
-pub fn token_hash(i: usize) -> [u8; 32] {
-    Sha256::digest(token_bytes(i)).into()
+pub fn token_hash(i: usize) -> mos_domain::TokenHash {
+    mos_domain::TokenHash(Sha256::digest(token_bytes(i)).into())
 }
 
 pub fn slug(i: usize) -> String {
