@@ -139,17 +139,17 @@ pub async fn is_coordinator(conn: &mut PgConnection) -> Result<bool> {
 
 /// How Citus holds `app.<table>` now.
 async fn placement(conn: &mut PgConnection, table: &str) -> Result<Placement> {
-    let row: Option<(String, String, i32)> = sqlx::query_as(
-        "select partmethod::text, repmodel::text, colocationid from pg_dist_partition
+    let row: Option<PartitionRow> = sqlx::query_as(
+        "select partmethod::text as method, repmodel::text as model from pg_dist_partition
           where logicalrelid = to_regclass('app.' || $1)",
     )
     .bind(table)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(match row.as_ref().map(|(m, r, c)| (m.as_str(), r.as_str(), *c)) {
+    Ok(match row.as_ref().map(|r| (r.method.as_str(), r.model.as_str())) {
         None => Placement::Local,
-        Some(("h", _, _)) => Placement::Distributed,
-        Some(("n", "t", _)) => Placement::Reference,
+        Some(("h", _)) => Placement::Distributed,
+        Some(("n", "t")) => Placement::Reference,
         Some(_) => Placement::CitusLocal,
     })
 }
@@ -297,13 +297,32 @@ fn shard_probe(table: &str, policies: i64) -> String {
 }
 
 /// Every placement of `table` on every node checked against its table on the coordinator.
+/// How `pg_dist_partition` holds a table: `h` hash-distributed, `n` with model `t` a reference
+/// table.
+#[derive(sqlx::FromRow)]
+struct PartitionRow {
+    method: String,
+    model: String,
+}
+
+/// What a probe run on one node (and shard) answered.
+#[derive(sqlx::FromRow)]
+struct NodeAnswer {
+    nodename: String,
+    nodeport: i32,
+    #[sqlx(default)]
+    shardid: i64,
+    success: bool,
+    result: String,
+}
+
 async fn shard_problems(conn: &mut PgConnection, table: &str) -> Result<Vec<Problem>> {
     let policies: i64 = sqlx::query_scalar("select count(*) from pg_policy where polrelid = to_regclass('app.' || $1)")
         .bind(table)
         .fetch_one(&mut *conn)
         .await?;
-    let rows: Vec<(String, i32, i64, bool, String)> = sqlx::query_as(
-        "select nodename::text, nodeport, shardid, success, result
+    let rows: Vec<NodeAnswer> = sqlx::query_as(
+        "select nodename::text as nodename, nodeport, shardid, success, result
            from run_command_on_placements(to_regclass('app.' || $1), $2)
           where not success or result <> ''
           order by shardid, nodeport",
@@ -314,9 +333,9 @@ async fn shard_problems(conn: &mut PgConnection, table: &str) -> Result<Vec<Prob
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(host, port, shard, success, result)| Problem {
-            code: if success { "shard_unprotected" } else { "shard_unreachable" },
-            detail: format!("shard {shard} of app.{table} on {host}:{port}: {result}"),
+        .map(|a| Problem {
+            code: if a.success { "shard_unprotected" } else { "shard_unreachable" },
+            detail: format!("shard {} of app.{table} on {}:{}: {}", a.shardid, a.nodename, a.nodeport, a.result),
         })
         .collect())
 }
@@ -332,8 +351,8 @@ async fn worker_problems(conn: &mut PgConnection) -> Result<Vec<Problem>> {
           where to_regprocedure('app.' || f.name) is null",
         WORKER_FUNCTIONS.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>().join(", ")
     );
-    let rows: Vec<(String, i32, bool, String)> = sqlx::query_as(
-        "select nodename::text, nodeport, success, result from run_command_on_workers($1)
+    let rows: Vec<NodeAnswer> = sqlx::query_as(
+        "select nodename::text as nodename, nodeport, success, result from run_command_on_workers($1)
           where not success or result <> '' order by nodeport",
     )
     .bind(probe)
@@ -341,9 +360,14 @@ async fn worker_problems(conn: &mut PgConnection) -> Result<Vec<Problem>> {
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(host, port, success, result)| Problem {
-            code: if success { "worker_function_missing" } else { "shard_unreachable" },
-            detail: format!("worker {host}:{port}: {}", if success { format!("missing app.{result}") } else { result }),
+        .map(|a| Problem {
+            code: if a.success { "worker_function_missing" } else { "shard_unreachable" },
+            detail: format!(
+                "worker {}:{}: {}",
+                a.nodename,
+                a.nodeport,
+                if a.success { format!("missing app.{}", a.result) } else { a.result }
+            ),
         })
         .collect())
 }

@@ -63,12 +63,21 @@ pub const CONTEXT: &str = "select session_id, user_id, authenticated_at, expires
    from app.request_context($1, $2, $3, $4, $5)";
 
 /// The lock a change takes on its member's row.
-pub const HOLD: &str = "select user_id, role::text from app.user_organizations
+pub const HOLD: &str = "select user_id, role::text as role from app.user_organizations
   where organization_id = $1 and user_id = $2
     for share";
 
+/// A membership locked for the request, with its role as of the lock.
+#[derive(sqlx::FromRow)]
+struct Held {
+    #[sqlx(try_from = "uuid::Uuid")]
+    user_id: UserId,
+    #[sqlx(try_from = "String")]
+    role: mos_domain::Role,
+}
+
 /// The locks a change of memberships takes: its member's row and every ADMIN's, in one order.
-const HOLD_ADMINS: &str = "select user_id, role::text from app.user_organizations
+const HOLD_ADMINS: &str = "select user_id, role::text as role from app.user_organizations
   where organization_id = $1 and (user_id = $2 or role = 'ADMIN')
   order by user_id
     for update";
@@ -128,14 +137,14 @@ impl AppPool {
             Hold::Admins => Some(HOLD_ADMINS),
         };
         if let Some(statement) = statement {
-            let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(statement)
+            let rows: Vec<Held> = sqlx::query_as(statement)
                 .bind(access.org.as_uuid())
                 .bind(session.user.as_uuid())
                 .fetch_all(tx.conn())
                 .await?;
-            let held = rows.into_iter().find(|(user, _)| *user == session.user.as_uuid()).map(|(_, role)| role);
+            let held = rows.into_iter().find(|h| h.user_id == session.user).map(|h| h.role);
             match held {
-                Some(role) => access.role = orgs::role(&role)?,
+                Some(role) => access.role = role,
                 // Removed in the moment between the lookup and the lock.
                 None => {
                     tx.commit().await?;

@@ -163,13 +163,20 @@ pub async fn redeem_email_token(
 
 /// The sealed TOTP secret and the last step accepted, when two-factor is on.
 pub async fn totp(tx: &mut UserTx) -> Result<Option<(Vec<u8>, Option<i64>)>> {
-    let row: Option<(Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(
-        "select totp_secret_encrypted, totp_last_used_step from app.users where id = $1 and totp_enabled_at is not null",
+    let row: Option<TotpRow> = sqlx::query_as(
+        "select totp_secret_encrypted as secret, totp_last_used_step as last_step from app.users
+          where id = $1 and totp_enabled_at is not null",
     )
     .bind(tx.user().as_uuid())
     .fetch_optional(tx.conn())
     .await?;
-    Ok(row.and_then(|(secret, step)| secret.map(|s| (s, step))))
+    Ok(row.and_then(|r| r.secret.map(|s| (s, r.last_step))))
+}
+
+#[derive(sqlx::FromRow)]
+struct TotpRow {
+    secret: Option<Vec<u8>>,
+    last_step: Option<i64>,
 }
 
 /// Accepts a TOTP step only if it is later than every step accepted before: a compare-and-set,
