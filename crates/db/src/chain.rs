@@ -156,15 +156,23 @@ pub async fn seal(pool: &AppPool, since: Option<DateTime<Utc>>, window: Duration
     Ok(sweep)
 }
 
+/// A tenant's chain head, locked for sealing.
+#[derive(sqlx::FromRow)]
+struct LockedHead {
+    seq: i64,
+    hash: Vec<u8>,
+    sealed_through: Option<DateTime<Utc>>,
+}
+
 /// One block for one tenant: read what awaits, hash it here, append it, all under the head lock.
 /// How many records it sealed, and the oldest one's time.
 async fn seal_block(pool: &AppPool, org: Uuid, window: Duration) -> Result<(i64, Option<DateTime<Utc>>)> {
     let mut tx = pool.begin_lookup().await?;
-    let (mut seq, hash, through): (i64, Vec<u8>, Option<DateTime<Utc>>) =
-        sqlx::query_as("select seq, hash, sealed_through from app.audit_lock_head($1)")
-            .bind(org)
-            .fetch_one(tx.conn())
-            .await?;
+    let head: LockedHead = sqlx::query_as("select seq, hash, sealed_through from app.audit_lock_head($1)")
+        .bind(org)
+        .fetch_one(tx.conn())
+        .await?;
+    let (mut seq, hash, through) = (head.seq, head.hash, head.sealed_through);
     let rows = sqlx::query(&format!(
         "select a.id, a.created_at, {FIELDS} from app.audit_unsealed_since($1, $2) a order by a.created_at, a.id limit $3"
     ))
@@ -204,13 +212,13 @@ async fn seal_block(pool: &AppPool, org: Uuid, window: Duration) -> Result<(i64,
 
 /// Verifies the chain of every organization, or of the one with `slug`, as of `now`.
 pub async fn verify(conn: &mut PgConnection, slug: Option<&str>, now: DateTime<Utc>) -> Result<Vec<Report>> {
-    let orgs: Vec<(Uuid, String)> =
+    let orgs: Vec<OrgRow> =
         sqlx::query_as("select id, slug from app.organizations where $1::text is null or slug = $1 order by slug")
             .bind(slug)
             .fetch_all(&mut *conn)
             .await?;
     let mut reports = Vec::new();
-    for (org, slug) in orgs {
+    for OrgRow { id: org, slug } in orgs {
         let recorded: Option<i64> =
             sqlx::query_scalar("select seq from app.audit_chain_heads where organization_id = $1")
                 .bind(org)
@@ -244,7 +252,20 @@ struct Link {
 }
 
 /// first_seq, prev_hash, audit_ids, hashes.
-type BlockRow = (i64, Vec<u8>, Vec<Uuid>, Vec<Vec<u8>>);
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: Uuid,
+    slug: String,
+}
+
+/// One sealed block as stored: where it starts, what it links to, and its records' links.
+#[derive(sqlx::FromRow)]
+struct BlockRow {
+    first_seq: i64,
+    prev_hash: Vec<u8>,
+    audit_ids: Vec<Uuid>,
+    hashes: Vec<Vec<u8>>,
+}
 
 async fn links(conn: &mut PgConnection, org: Uuid) -> Result<(Vec<Link>, Vec<(Uuid, DateTime<Utc>)>)> {
     let rows =
@@ -266,11 +287,12 @@ async fn links(conn: &mut PgConnection, org: Uuid) -> Result<(Vec<Link>, Vec<(Uu
     .fetch_all(&mut *conn)
     .await?;
     let mut links = Vec::new();
-    for (first_seq, prev, ids, hashes) in blocks {
-        let mut prev = bytes32(prev);
-        for (i, (id, hash)) in ids.into_iter().zip(hashes).enumerate() {
+    for block in blocks {
+        let mut prev = bytes32(block.prev_hash);
+        for (i, (id, hash)) in block.audit_ids.into_iter().zip(block.hashes).enumerate() {
             let hash = bytes32(hash);
-            links.push(Link { seq: first_seq + i as i64, audit_id: id, prev, hash, fields: records.get(&id).cloned() });
+            let seq = block.first_seq + i as i64;
+            links.push(Link { seq, audit_id: id, prev, hash, fields: records.get(&id).cloned() });
             prev = hash;
         }
     }
@@ -371,14 +393,21 @@ async fn verify_one(
 
 /// Every tenant's chain head, for a checkpoint.
 pub async fn heads(conn: &mut PgConnection) -> Result<Vec<Head>> {
-    let rows: Vec<(Uuid, i64, Vec<u8>)> =
+    let rows: Vec<HeadRow> =
         sqlx::query_as("select organization_id, seq, hash from app.audit_chain_heads order by organization_id")
             .fetch_all(&mut *conn)
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(organization_id, seq, hash)| Head { organization_id, seq, hash: bytes32(hash) })
+        .map(|h| Head { organization_id: h.organization_id, seq: h.seq, hash: bytes32(h.hash) })
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct HeadRow {
+    organization_id: Uuid,
+    seq: i64,
+    hash: Vec<u8>,
 }
 
 /// Whether the link `head` names is still in the chain, as it was.
