@@ -329,7 +329,11 @@ async fn login(
     let now = state.clock.now();
     let mut tx = state.pool.begin_user(account.user).await?;
     guard::succeeded(&mut tx, &account_key).await?;
-    guard::forgive_address(&mut tx, &address_key).await?;
+    // Only an attempt the address counted is taken back; forgiving one it never counted would
+    // erase a real failure (a guesser's, with a device token of their own account).
+    if device.is_none() {
+        guard::forgive_address(&mut tx, &address_key).await?;
+    }
     if account.email_verified_at.is_none() {
         tx.commit().await?;
         return Err(ApiError::EmailNotVerified);

@@ -245,3 +245,20 @@ async fn failures_from_elsewhere_never_slow_the_owners_known_device() {
     }
     assert_eq!(with_token(PASSWORD).await.status, 429, "after its own failures the device waits too");
 }
+
+#[tokio::test]
+async fn a_sign_in_with_a_device_token_does_not_take_back_the_addresss_failures() {
+    let app = TestApp::spawn().await;
+    app.sign_up("mallory@example.com").await;
+    let device = app.login("mallory@example.com", PASSWORD).await.body["device_token"].as_str().unwrap().to_owned();
+    for i in 0..20 {
+        assert_eq!(app.login(&format!("user{i}@example.com"), "a wrong password!").await.status, 401);
+    }
+    // A device token's sign-in is not counted against the address, so it takes nothing back.
+    let own = app
+        .post("/v1/auth/login", json!({ "email": "mallory@example.com", "password": PASSWORD, "device_token": device }))
+        .await;
+    assert_eq!(own.status, 200);
+    assert_eq!(app.login("user20@example.com", "a wrong password!").await.status, 401, "the 21st failure");
+    assert_eq!(app.login("user21@example.com", "a wrong password!").await.status, 429, "then the delay");
+}
