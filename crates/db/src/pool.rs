@@ -122,11 +122,14 @@ impl AppPool {
         Ok(LookupTx::new(self.bare().await?))
     }
 
-    /// Readiness: does the database answer, within `limit`?
+    /// Readiness: does the database answer, all within `limit`?
     pub async fn ping(&self, limit: Duration) -> Result<()> {
-        let mut tx = tokio::time::timeout(limit, self.bare()).await.map_err(|_| DbError::Away)??;
-        tokio::time::timeout(limit, tx.execute("select 1")).await.map_err(|_| DbError::Away)??;
-        Ok(tx.commit().await?)
+        let answered = async {
+            let mut tx = self.bare().await?;
+            tx.execute("select 1").await?;
+            Ok(tx.commit().await?)
+        };
+        tokio::time::timeout(limit, answered).await.map_err(|_| DbError::Away)?
     }
 
     pub async fn close(&self) {
