@@ -370,20 +370,21 @@ async fn audit(
     Query(query): Query<AuditQuery>,
 ) -> Response {
     let slug = plain(&slug);
-    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-    // Each filter in the form the API takes, percent-encoded for the query string.
-    let filters: Vec<(&str, String)> = [
-        ("action", given(&query.action)),
-        ("actor", given(&query.actor)),
-        ("resource_type", given(&query.resource_type)),
-        ("resource_id", given(&query.resource_id)),
-        ("from", given(&query.from).map(|d| format!("{d}T00:00:00Z"))),
-        ("to", given(&query.to).map(|d| format!("{d}T23:59:59.999999Z"))),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| value.map(|v| (name, v)))
-    .collect();
-    let encoded: String = filters.iter().map(|(name, value)| format!("&{name}={}", url_component(value))).collect();
+    // What was typed into each filter, in the order of the form.
+    let asked: Vec<(&str, String)> = AUDIT_FILTERS
+        .iter()
+        .zip([&query.action, &query.actor, &query.resource_type, &query.resource_id, &query.from, &query.to])
+        .map(|((name, ..), value)| (*name, value.as_deref().unwrap_or_default().trim().to_owned()))
+        .collect();
+    let given = || asked.iter().filter(|(_, value)| !value.is_empty());
+    // Days as the API takes them: from the first moment of the first, to the last of the last.
+    let in_api = |name: &str, value: &str| match name {
+        "from" => format!("{value}T00:00:00Z"),
+        "to" => format!("{value}T23:59:59.999999Z"),
+        _ => value.to_owned(),
+    };
+    let encoded: String =
+        given().map(|(name, value)| format!("&{name}={}", url_component(&in_api(name, value)))).collect();
     let mut path = format!("/v1/orgs/{slug}/audit-logs?limit=50{encoded}");
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", plain_cursor(cursor)));
@@ -401,32 +402,14 @@ async fn audit(
         Some(true) => Some(visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}/audit-logs/chain"), None).await),
         _ => None,
     };
-    let value = |name: &str| {
-        given(&match name {
-            "action" => query.action.clone(),
-            "actor" => query.actor.clone(),
-            "resource_type" => query.resource_type.clone(),
-            "resource_id" => query.resource_id.clone(),
-            "from" => query.from.clone(),
-            _ => query.to.clone(),
-        })
-        .unwrap_or_default()
-    };
-    let kept: String = ["action", "actor", "resource_type", "resource_id", "from", "to"]
-        .iter()
-        .filter(|name| !value(name).is_empty())
-        .map(|name| format!("&{name}={}", url_component(&value(name))))
-        .collect();
+    let kept: String = given().map(|(name, value)| format!("&{name}={}", url_component(value))).collect();
     render(&console, &visit, StatusCode::OK, "Audit trail", |_| {
         html! {
             p { a href={ "/orgs/" (slug) } { "Back to the organization" } }
             form method="get" action={ "/orgs/" (slug) "/audit" } {
-                p { label for="action" { "Action (for example member.added)" } input id="action" name="action" type="text" value=(value("action")); }
-                p { label for="actor" { "Actor (a user id)" } input id="actor" name="actor" type="text" value=(value("actor")); }
-                p { label for="resource_type" { "Resource type (for example membership)" } input id="resource_type" name="resource_type" type="text" value=(value("resource_type")); }
-                p { label for="resource_id" { "Resource id" } input id="resource_id" name="resource_id" type="text" value=(value("resource_id")); }
-                p { label for="from" { "From (day)" } input id="from" name="from" type="date" value=(value("from")); }
-                p { label for="to" { "To (day, included)" } input id="to" name="to" type="date" value=(value("to")); }
+                @for ((name, label, kind), (_, value)) in AUDIT_FILTERS.iter().zip(&asked) {
+                    p { label for=(name) { (label) } input id=(name) name=(name) type=(kind) value=(value); }
+                }
                 button type="submit" class="secondary" { "Filter" }
             }
             h2 { "Chain" }
@@ -471,6 +454,16 @@ async fn audit(
     })
     .into_response()
 }
+
+/// The audit page's filters: query name (the API's too), label, input type.
+const AUDIT_FILTERS: [(&str, &str, &str); 6] = [
+    ("action", "Action (for example member.added)", "text"),
+    ("actor", "Actor (a user id)", "text"),
+    ("resource_type", "Resource type (for example membership)", "text"),
+    ("resource_id", "Resource id", "text"),
+    ("from", "From (day)", "date"),
+    ("to", "To (day, included)", "date"),
+];
 
 fn plain_cursor(cursor: &str) -> String {
     cursor.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
