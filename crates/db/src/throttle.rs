@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::postgres::types::PgInterval;
+use sqlx::postgres::{PgArguments, Postgres};
+use sqlx::query::QueryAs;
 
 use crate::{AppPool, DbError, Result, UserTx};
 
@@ -19,7 +21,7 @@ pub struct Policy {
 }
 
 /// The outcome of counting an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Hit {
     /// The attempt may go ahead; when false it was not counted.
     pub allowed: bool,
@@ -39,23 +41,27 @@ fn interval(duration: Duration) -> Result<PgInterval> {
     PgInterval::try_from(duration).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
 }
 
+/// Runs one of the counting functions in a transaction of its own, so that its count commits
+/// whatever becomes of the attempt.
+async fn count(pool: &AppPool, query: QueryAs<'_, Postgres, Hit, PgArguments>) -> Result<Hit> {
+    let mut tx = pool.bare().await?;
+    let hit = query.fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(hit)
+}
+
 /// Counts an attempt under `key` as a failure before it is judged; [`clear`] undoes that on success.
 pub async fn hit(pool: &AppPool, key: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Hit> {
     let window = policy.window.map(interval).transpose()?;
-    let mut tx = pool.bare().await?;
-    let (allowed, failures, retry_after): (bool, i32, Option<i32>) =
-        sqlx::query_as("select allowed, failures, retry_after from app.throttle_hit($1, $2, $3, $4, $5, $6)")
-            .bind(key)
-            .bind(now)
-            .bind(policy.free)
-            .bind(policy.cap_secs)
-            // The database function still takes a hard limit; nothing uses one any more.
-            .bind(None::<i32>)
-            .bind(window)
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    Ok(Hit { allowed, failures, retry_after })
+    let query = sqlx::query_as("select allowed, failures, retry_after from app.throttle_hit($1, $2, $3, $4, $5, $6)")
+        .bind(key)
+        .bind(now)
+        .bind(policy.free)
+        .bind(policy.cap_secs)
+        // The database function still takes a hard limit; nothing uses one any more.
+        .bind(None::<i32>)
+        .bind(window);
+    count(pool, query).await
 }
 
 /// Forgets the failures under `key` (a success, or a password reset unlocking an account), in
@@ -75,15 +81,10 @@ pub async fn forgive(tx: &mut UserTx, key: &str, policy: &Policy) -> Result<()> 
 
 /// Counts one use of `key` against `rate`; a refused use is not counted.
 pub async fn rate(pool: &AppPool, key: &str, now: DateTime<Utc>, rate: &Rate) -> Result<Hit> {
-    let mut tx = pool.bare().await?;
-    let (allowed, failures, retry_after): (bool, i32, Option<i32>) =
-        sqlx::query_as("select allowed, used, retry_after from app.rate_hit($1, $2, $3, $4)")
-            .bind(key)
-            .bind(now)
-            .bind(rate.limit)
-            .bind(interval(rate.window)?)
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    Ok(Hit { allowed, failures, retry_after })
+    let query = sqlx::query_as("select allowed, used as failures, retry_after from app.rate_hit($1, $2, $3, $4)")
+        .bind(key)
+        .bind(now)
+        .bind(rate.limit)
+        .bind(interval(rate.window)?);
+    count(pool, query).await
 }
