@@ -5,13 +5,14 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    alert, field, forged, hidden, local_path, needs_session, redirect_with, refused, render, Console, Visit, FORM_FIELD,
+    alert, field, hidden, local_path, needs_session, redirect_with, refused, render, Console, NoFields, Posted, Visit,
+    FORM_FIELD,
 };
 
 pub fn router() -> Router<Console> {
@@ -111,20 +112,11 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
     .into_response()
 }
 
-#[derive(Deserialize)]
-struct FormOnly {
-    form_token: String,
-}
-
 async fn revoke(
     State(console): State<Console>,
-    visit: Visit,
     Path(id): Path<String>,
-    Form(form): Form<FormOnly>,
+    Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
     let id: String = id.chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect();
     let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/sessions/{id}"), None).await;
     if answer.ok() {
@@ -136,16 +128,12 @@ async fn revoke(
 
 #[derive(Deserialize)]
 struct Reauthenticate {
-    form_token: String,
     back: String,
     password: String,
     code: Option<String>,
 }
 
-async fn reauthenticate(State(console): State<Console>, visit: Visit, Form(form): Form<Reauthenticate>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn reauthenticate(State(console): State<Console>, Posted { visit, form }: Posted<Reauthenticate>) -> Response {
     let code = form.code.filter(|c| !c.trim().is_empty());
     let answer = visit
         .api(&console, Method::POST, "/v1/me/reauthenticate", Some(json!({ "password": form.password, "code": code })))
@@ -160,15 +148,11 @@ async fn reauthenticate(State(console): State<Console>, visit: Visit, Form(form)
 
 #[derive(Deserialize)]
 struct PasswordChange {
-    form_token: String,
     current_password: String,
     new_password: String,
 }
 
-async fn change_password(State(console): State<Console>, visit: Visit, Form(form): Form<PasswordChange>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn change_password(State(console): State<Console>, Posted { visit, form }: Posted<PasswordChange>) -> Response {
     let body = json!({ "current_password": form.current_password, "new_password": form.new_password });
     let answer = visit.api(&console, Method::POST, "/v1/me/password", Some(body)).await;
     if answer.ok() {
@@ -177,10 +161,7 @@ async fn change_password(State(console): State<Console>, visit: Visit, Form(form
     refused(&console, &visit, &answer, "/account")
 }
 
-async fn two_factor_setup(State(console): State<Console>, visit: Visit, Form(form): Form<FormOnly>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn two_factor_setup(State(console): State<Console>, Posted { visit, .. }: Posted<NoFields>) -> Response {
     let answer = visit.api(&console, Method::POST, "/v1/me/two-factor/setup", None).await;
     if !answer.ok() {
         return refused(&console, &visit, &answer, "/account");
@@ -217,14 +198,10 @@ fn confirm_code_form(token: &str, problem: Option<&str>) -> Markup {
 
 #[derive(Deserialize)]
 struct CodeForm {
-    form_token: String,
     code: String,
 }
 
-async fn two_factor_confirm(State(console): State<Console>, visit: Visit, Form(form): Form<CodeForm>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn two_factor_confirm(State(console): State<Console>, Posted { visit, form }: Posted<CodeForm>) -> Response {
     let answer =
         visit.api(&console, Method::POST, "/v1/me/two-factor/confirm", Some(json!({ "code": form.code }))).await;
     if !answer.ok() {
@@ -255,16 +232,12 @@ async fn two_factor_confirm(State(console): State<Console>, visit: Visit, Form(f
 
 #[derive(Deserialize)]
 struct DisableForm {
-    form_token: String,
     #[serde(rename = "disable-password")]
     password: String,
     code: String,
 }
 
-async fn two_factor_disable(State(console): State<Console>, visit: Visit, Form(form): Form<DisableForm>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn two_factor_disable(State(console): State<Console>, Posted { visit, form }: Posted<DisableForm>) -> Response {
     let code = form.code.trim().to_owned();
     let body = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         json!({ "password": form.password, "code": code })

@@ -171,12 +171,12 @@ impl Visit {
     }
 
     /// Whether a form came from our own page: its token matches this browser's seed, and the
-    /// browser says it was sent from our origin.
-    pub fn form_is_ours(&self, console: &Console, token: &str) -> bool {
-        // Browsers send the origin with every form; only a client that is not a browser may
-        // leave it out, and that one has no other site's page to be tricked by.
-        // Our origin is the public URL's, or the host the browser itself addressed (a page opened
-        // as localhost rather than 127.0.0.1): another site cannot send its forms with our Host.
+    /// browser says it was sent from our origin. Browsers send the origin with every form; only
+    /// a client that is not a browser may leave it out, and that one has no other site's page to
+    /// be tricked by. Our origin is the public URL's, or the host the browser itself addressed (a
+    /// page opened as localhost rather than 127.0.0.1): another site cannot send its forms with
+    /// our Host.
+    fn form_is_ours(&self, console: &Console, token: &str) -> bool {
         let addressed = self.headers.get(header::HOST).and_then(|h| h.to_str().ok());
         let origin_ok = self.headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_none_or(|origin| {
             origin == console.origin
@@ -187,6 +187,45 @@ impl Visit {
             _ => false,
         };
         origin_ok && token_ok
+    }
+}
+
+/// A form posted from one of our own pages: the visit and the form's fields. Any other post is
+/// answered with the "Form expired" page before a handler runs, so no handler can forget the
+/// check.
+pub struct Posted<F> {
+    pub visit: Visit,
+    pub form: F,
+}
+
+/// A form of nothing but its button (and token).
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
+
+#[derive(serde::Deserialize)]
+struct FormToken {
+    form_token: String,
+}
+
+impl<F: serde::de::DeserializeOwned> axum::extract::FromRequest<Console> for Posted<F> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, console: &Console) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(visit) = Visit::from_request_parts(&mut parts, console).await;
+        let bytes = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await.unwrap_or_default();
+        let ours =
+            serde_urlencoded::from_bytes::<FormToken>(&bytes).is_ok_and(|t| visit.form_is_ours(console, &t.form_token));
+        if !ours {
+            return Err(forged(console, &visit).into_response());
+        }
+        match serde_urlencoded::from_bytes::<F>(&bytes) {
+            Ok(form) => Ok(Self { visit, form }),
+            Err(_) => Err(render(console, &visit, StatusCode::UNPROCESSABLE_ENTITY, "Form incomplete", |_| {
+                alert("A field of the form is missing or malformed. Go back, fill it in, and send it again.")
+            })
+            .into_response()),
+        }
     }
 }
 
@@ -217,7 +256,7 @@ pub fn redirect_with(to: &str, answer: &Answer) -> Response {
 }
 
 /// The refusal of a form that did not come from our page.
-pub fn forged(console: &Console, visit: &Visit) -> Page {
+fn forged(console: &Console, visit: &Visit) -> Page {
     render(
         console,
         visit,

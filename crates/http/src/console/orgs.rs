@@ -6,14 +6,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use maud::{html, Markup};
 use mos_domain::url_component;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    alert, field, forged, hidden, needs_session, redirect_with, refused, render, Answer, Console, Visit, FORM_FIELD,
+    alert, field, hidden, needs_session, redirect_with, refused, render, Answer, Console, NoFields, Posted, Visit,
+    FORM_FIELD,
 };
 
 pub fn router() -> Router<Console> {
@@ -86,15 +87,11 @@ fn list_page(console: &Console, visit: &Visit, mine: &Answer, problem: Option<&s
 
 #[derive(Deserialize)]
 struct NewOrg {
-    form_token: String,
     name: String,
     slug: String,
 }
 
-async fn create(State(console): State<Console>, visit: Visit, Form(form): Form<NewOrg>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn create(State(console): State<Console>, Posted { visit, form }: Posted<NewOrg>) -> Response {
     let answer =
         visit.api(&console, Method::POST, "/v1/orgs", Some(json!({ "slug": form.slug, "name": form.name }))).await;
     if answer.ok() {
@@ -202,14 +199,10 @@ async fn act(
     console: &Console,
     visit: &Visit,
     slug: &str,
-    token: &str,
     method: Method,
     path: &str,
     body: Option<Value>,
 ) -> Response {
-    if !visit.form_is_ours(console, token) {
-        return forged(console, visit).into_response();
-    }
     let answer = visit.api(console, method, path, body).await;
     if answer.ok() {
         Redirect::to(&format!("/orgs/{slug}")).into_response()
@@ -220,83 +213,67 @@ async fn act(
 
 #[derive(Deserialize)]
 struct Invite {
-    form_token: String,
     email: String,
     role: String,
 }
 
 async fn invite(
     State(console): State<Console>,
-    visit: Visit,
     Path(slug): Path<String>,
-    Form(form): Form<Invite>,
+    Posted { visit, form }: Posted<Invite>,
 ) -> Response {
     let slug = plain(&slug);
     let path = format!("/v1/orgs/{slug}/invitations");
     let body = json!({ "email": form.email, "role": form.role });
-    act(&console, &visit, &slug, &form.form_token, Method::POST, &path, Some(body)).await
-}
-
-#[derive(Deserialize)]
-struct FormOnly {
-    form_token: String,
+    act(&console, &visit, &slug, Method::POST, &path, Some(body)).await
 }
 
 #[derive(Deserialize)]
 struct PolicyForm {
-    form_token: String,
     require_two_factor: bool,
 }
 
 async fn policy(
     State(console): State<Console>,
-    visit: Visit,
     Path(slug): Path<String>,
-    Form(form): Form<PolicyForm>,
+    Posted { visit, form }: Posted<PolicyForm>,
 ) -> Response {
     let slug = plain(&slug);
     let body = json!({ "require_two_factor": form.require_two_factor });
-    act(&console, &visit, &slug, &form.form_token, Method::PATCH, &format!("/v1/orgs/{slug}"), Some(body)).await
+    act(&console, &visit, &slug, Method::PATCH, &format!("/v1/orgs/{slug}"), Some(body)).await
 }
 
 async fn revoke_invitation(
     State(console): State<Console>,
-    visit: Visit,
     Path((slug, id)): Path<(String, String)>,
-    Form(form): Form<FormOnly>,
+    Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
     let (slug, id) = (plain(&slug), plain(&id));
     let path = format!("/v1/orgs/{slug}/invitations/{id}");
-    act(&console, &visit, &slug, &form.form_token, Method::DELETE, &path, None).await
+    act(&console, &visit, &slug, Method::DELETE, &path, None).await
 }
 
 #[derive(Deserialize)]
 struct RoleForm {
-    form_token: String,
     role: String,
 }
 
 async fn change_role(
     State(console): State<Console>,
-    visit: Visit,
     Path((slug, user)): Path<(String, String)>,
-    Form(form): Form<RoleForm>,
+    Posted { visit, form }: Posted<RoleForm>,
 ) -> Response {
     let (slug, user) = (plain(&slug), plain(&user));
     let path = format!("/v1/orgs/{slug}/members/{user}");
-    act(&console, &visit, &slug, &form.form_token, Method::PATCH, &path, Some(json!({ "role": form.role }))).await
+    act(&console, &visit, &slug, Method::PATCH, &path, Some(json!({ "role": form.role }))).await
 }
 
 async fn leave(
     State(console): State<Console>,
-    visit: Visit,
     Path(slug): Path<String>,
-    Form(form): Form<FormOnly>,
+    Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
     let slug = plain(&slug);
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
     let answer = visit.api(&console, Method::POST, &format!("/v1/orgs/{slug}/leave"), None).await;
     if answer.ok() {
         return Redirect::to("/orgs").into_response();
@@ -333,14 +310,10 @@ async fn accept_page(State(console): State<Console>, visit: Visit, Query(link): 
 
 #[derive(Deserialize)]
 struct TokenForm {
-    form_token: String,
     token: String,
 }
 
-async fn accept(State(console): State<Console>, visit: Visit, Form(form): Form<TokenForm>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn accept(State(console): State<Console>, Posted { visit, form }: Posted<TokenForm>) -> Response {
     let answer =
         visit.api(&console, Method::POST, "/v1/invitations/accept", Some(json!({ "token": form.token }))).await;
     if answer.ok() {

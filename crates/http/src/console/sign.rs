@@ -5,12 +5,12 @@ use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{alert, field, forged, hidden, local_path, redirect_with, render, Console, Visit, FORM_FIELD};
+use super::{alert, field, hidden, local_path, redirect_with, render, Console, NoFields, Posted, Visit, FORM_FIELD};
 
 pub fn router() -> Router<Console> {
     Router::new()
@@ -26,7 +26,6 @@ pub fn router() -> Router<Console> {
 
 #[derive(Deserialize)]
 struct Credentials {
-    form_token: String,
     email: String,
     password: String,
     /// Where to go once signed in (a page of this site), e.g. back to an invitation.
@@ -45,7 +44,6 @@ struct TokenLink {
 
 #[derive(Deserialize)]
 struct TokenForm {
-    form_token: String,
     token: String,
 }
 
@@ -66,10 +64,7 @@ async fn sign_up_page(State(console): State<Console>, visit: Visit) -> impl Into
     render(&console, &visit, StatusCode::OK, "Create your account", |t| sign_up_form(t, None))
 }
 
-async fn sign_up(State(console): State<Console>, visit: Visit, Form(form): Form<Credentials>) -> impl IntoResponse {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit);
-    }
+async fn sign_up(State(console): State<Console>, Posted { visit, form }: Posted<Credentials>) -> impl IntoResponse {
     let answer = visit
         .api(
             &console,
@@ -106,22 +101,18 @@ async fn verify_page(State(console): State<Console>, visit: Visit, Query(link): 
     })
 }
 
-async fn verify(State(console): State<Console>, visit: Visit, Form(form): Form<TokenForm>) -> impl IntoResponse {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit);
-    }
-    let token_for_resend = form.form_token.clone();
+async fn verify(State(console): State<Console>, Posted { visit, form }: Posted<TokenForm>) -> impl IntoResponse {
     let answer = visit.api(&console, Method::POST, "/v1/auth/verify-email", Some(json!({ "token": form.token }))).await;
     if answer.ok() {
         render(&console, &visit, StatusCode::OK, "Address confirmed", |_| {
             html! { p { "Your address is confirmed. " a href="/sign-in" { "Sign in" } "." } }
         })
     } else {
-        render(&console, &visit, answer.status, "Confirm your email address", |_| {
+        render(&console, &visit, answer.status, "Confirm your email address", |t| {
             html! {
                 (alert(&answer.detail()))
                 p { "Sign in if you already confirmed your address; otherwise ask for a new link:" }
-                (resend_form(&token_for_resend))
+                (resend_form(t))
             }
         })
     }
@@ -172,10 +163,7 @@ fn next_page(next: Option<&str>) -> String {
     local_path(next.unwrap_or("/orgs")).to_owned()
 }
 
-async fn sign_in(State(console): State<Console>, visit: Visit, Form(form): Form<Credentials>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn sign_in(State(console): State<Console>, Posted { visit, form }: Posted<Credentials>) -> Response {
     let next = next_page(form.next.as_deref());
     let answer = visit
         .api(&console, Method::POST, "/v1/auth/login", Some(json!({ "email": form.email, "password": form.password })))
@@ -197,17 +185,13 @@ async fn sign_in(State(console): State<Console>, visit: Visit, Form(form): Form<
 
 #[derive(Deserialize)]
 struct SecondStep {
-    form_token: String,
     challenge: String,
     next: Option<String>,
     code: Option<String>,
     recovery_code: Option<String>,
 }
 
-async fn second_step(State(console): State<Console>, visit: Visit, Form(form): Form<SecondStep>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn second_step(State(console): State<Console>, Posted { visit, form }: Posted<SecondStep>) -> Response {
     let next = next_page(form.next.as_deref());
     let filled = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let body = match (filled(form.code), filled(form.recovery_code)) {
@@ -229,22 +213,13 @@ async fn second_step(State(console): State<Console>, visit: Visit, Form(form): F
     .into_response()
 }
 
-#[derive(Deserialize)]
-struct FormOnly {
-    form_token: String,
-}
-
-async fn sign_out(State(console): State<Console>, visit: Visit, Form(form): Form<FormOnly>) -> Response {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit).into_response();
-    }
+async fn sign_out(State(console): State<Console>, Posted { visit, .. }: Posted<NoFields>) -> Response {
     let answer = visit.api(&console, Method::POST, "/v1/auth/logout", None).await;
     redirect_with("/sign-in", &answer)
 }
 
 #[derive(Deserialize)]
 struct EmailForm {
-    form_token: String,
     email: String,
 }
 
@@ -260,10 +235,7 @@ async fn forgot_page(State(console): State<Console>, visit: Visit) -> impl IntoR
     })
 }
 
-async fn forgot(State(console): State<Console>, visit: Visit, Form(form): Form<EmailForm>) -> impl IntoResponse {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit);
-    }
+async fn forgot(State(console): State<Console>, Posted { visit, form }: Posted<EmailForm>) -> impl IntoResponse {
     let answer =
         visit.api(&console, Method::POST, "/v1/auth/password-reset", Some(json!({ "email": form.email }))).await;
     if answer.ok() {
@@ -300,15 +272,11 @@ async fn reset_page(State(console): State<Console>, visit: Visit, Query(link): Q
 
 #[derive(Deserialize)]
 struct ResetForm {
-    form_token: String,
     token: String,
     new_password: String,
 }
 
-async fn reset(State(console): State<Console>, visit: Visit, Form(form): Form<ResetForm>) -> impl IntoResponse {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit);
-    }
+async fn reset(State(console): State<Console>, Posted { visit, form }: Posted<ResetForm>) -> impl IntoResponse {
     let body = json!({ "token": form.token, "new_password": form.new_password });
     let answer = visit.api(&console, Method::POST, "/v1/auth/password-reset/confirm", Some(body)).await;
     if answer.ok() {
@@ -332,10 +300,7 @@ fn resend_form(token: &str) -> Markup {
     }
 }
 
-async fn resend(State(console): State<Console>, visit: Visit, Form(form): Form<EmailForm>) -> impl IntoResponse {
-    if !visit.form_is_ours(&console, &form.form_token) {
-        return forged(&console, &visit);
-    }
+async fn resend(State(console): State<Console>, Posted { visit, form }: Posted<EmailForm>) -> impl IntoResponse {
     let answer =
         visit.api(&console, Method::POST, "/v1/auth/verify-email/resend", Some(json!({ "email": form.email }))).await;
     if answer.ok() {
