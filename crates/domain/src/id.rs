@@ -104,6 +104,16 @@ uuid_v7_id!(
     InvitationId,
     "invitation id"
 );
+uuid_v7_id!(
+    /// A piece of marketing content under review.
+    ContentId,
+    "content id"
+);
+uuid_v7_id!(
+    /// One immutable version of a piece of content.
+    VersionId,
+    "version id"
+);
 
 #[cfg(test)]
 mod tests {

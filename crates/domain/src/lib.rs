@@ -4,6 +4,7 @@
 //! knows about SQL or HTTP.
 
 mod audit;
+pub mod content;
 pub mod events;
 mod id;
 mod permission;
@@ -12,7 +13,7 @@ mod text;
 mod token;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
-pub use id::{IdError, InvitationId, OrgId, SessionId, UserId};
+pub use id::{ContentId, IdError, InvitationId, OrgId, SessionId, UserId, VersionId};
 pub use permission::Permission;
 pub use role::{Role, RoleError};
 pub use text::{url_component, Email, OrgName, Slug, TextError};

@@ -23,10 +23,18 @@ pub enum Permission {
     RemoveMembers,
     /// Read and export the organization's audit trail.
     ReadAuditLog,
+    /// Read content, its versions and its review history.
+    ReadContent,
+    /// Create content; edit, submit and withdraw one's own (an ADMIN: anyone's).
+    WriteContent,
+    /// Comment on content, request changes, approve a version someone else wrote.
+    ReviewContent,
+    /// Publish an approved version, archive content.
+    PublishContent,
 }
 
 /// Columns: ADMIN, REVIEWER, CREATOR, VIEWER (the order of [`Role::ALL`]).
-const TABLE: [(Permission, [bool; 4]); 7] = [
+const TABLE: [(Permission, [bool; 4]); 11] = [
     (Permission::ReadOrganization, [true, true, true, true]),
     (Permission::ManageOrganization, [true, false, false, false]),
     (Permission::ReadMembers, [true, true, true, true]),
@@ -34,10 +42,14 @@ const TABLE: [(Permission, [bool; 4]); 7] = [
     (Permission::ChangeRoles, [true, false, false, false]),
     (Permission::RemoveMembers, [true, false, false, false]),
     (Permission::ReadAuditLog, [true, false, false, false]),
+    (Permission::ReadContent, [true, true, true, true]),
+    (Permission::WriteContent, [true, false, true, false]),
+    (Permission::ReviewContent, [true, true, false, false]),
+    (Permission::PublishContent, [true, false, false, false]),
 ];
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ReadOrganization,
         Permission::ManageOrganization,
         Permission::ReadMembers,
@@ -45,6 +57,10 @@ impl Permission {
         Permission::ChangeRoles,
         Permission::RemoveMembers,
         Permission::ReadAuditLog,
+        Permission::ReadContent,
+        Permission::WriteContent,
+        Permission::ReviewContent,
+        Permission::PublishContent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,18 +72,26 @@ impl Permission {
             Permission::ChangeRoles => "members.change_role",
             Permission::RemoveMembers => "members.remove",
             Permission::ReadAuditLog => "audit.read",
+            Permission::ReadContent => "content.read",
+            Permission::WriteContent => "content.write",
+            Permission::ReviewContent => "content.review",
+            Permission::PublishContent => "content.publish",
         }
     }
 
     fn describe(self) -> &'static str {
         match self {
             Permission::ReadOrganization => "see the organization, leave it",
-            Permission::ManageOrganization => "rename it, set its two-factor policy",
+            Permission::ManageOrganization => "rename it, set its two-factor and review policies",
             Permission::ReadMembers => "list members and roles",
             Permission::InviteMembers => "invite people, list and revoke invitations",
             Permission::ChangeRoles => "change a member's role",
             Permission::RemoveMembers => "remove a member",
             Permission::ReadAuditLog => "read and export the audit trail",
+            Permission::ReadContent => "read content, its versions, diffs and review history",
+            Permission::WriteContent => "create content; edit, submit and withdraw one's own (ADMIN: anyone's)",
+            Permission::ReviewContent => "comment, request changes, approve a version written by someone else",
+            Permission::PublishContent => "publish an approved version, archive content",
         }
     }
 

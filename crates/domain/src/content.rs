@@ -1,0 +1,455 @@
+//! Marketing content and its compliance review: what a piece of content is, the one state
+//! machine of its review, and who may take each step. The database holds the same transition
+//! table in a trigger (migration 8); a test keeps the two equal.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{Permission, Role};
+
+/// A content field that breaks its rule; the message is safe to show a client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    #[error("title must be 1 to 200 characters without control characters")]
+    Title,
+    #[error("audience must be at most 500 characters without control characters")]
+    Audience,
+    #[error(
+        "body must be at most {MAX_BODY_BYTES} bytes of text without control characters other than tab and newline"
+    )]
+    Body,
+    #[error("tags: at most {MAX_TAGS}, each 1 to 40 lowercase letters, digits and single hyphens")]
+    Tags,
+    #[error("channel must be one of email, web_page, social_post, print, other")]
+    Channel,
+    #[error("state must be one of draft, in_review, changes_requested, approved, published, archived")]
+    State,
+    #[error("a content hash is 64 hexadecimal digits")]
+    Hash,
+}
+
+/// The most a body may hold, in bytes of UTF-8.
+pub const MAX_BODY_BYTES: usize = 100_000;
+pub const MAX_TAGS: usize = 20;
+
+/// Declares a closed set of lowercase labels shared with a database enum.
+macro_rules! labels {
+    ($(#[$doc:meta])* $name:ident, $error:ident, [$($variant:ident => $label:literal),* $(,)?]) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The label shared with the database enum.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $label),* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ContentError;
+            fn from_str(s: &str) -> Result<Self, ContentError> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or(ContentError::$error)
+            }
+        }
+
+        /// For row structs, which read the database enum as text.
+        impl TryFrom<String> for $name {
+            type Error = ContentError;
+            fn try_from(text: String) -> Result<Self, ContentError> {
+                text.parse()
+            }
+        }
+    };
+}
+
+labels!(
+    /// Where a piece goes out.
+    Channel, Channel, [Email => "email", WebPage => "web_page", SocialPost => "social_post", Print => "print", Other => "other"]
+);
+
+labels!(
+    /// Where a piece stands in its review. The state belongs to the item's latest version.
+    State, State, [
+        Draft => "draft",
+        InReview => "in_review",
+        ChangesRequested => "changes_requested",
+        Approved => "approved",
+        Published => "published",
+        Archived => "archived",
+    ]
+);
+
+labels!(
+    /// Everything a member can do to an existing piece.
+    Action, State, [
+        Edit => "edit",
+        Submit => "submit",
+        Withdraw => "withdraw",
+        Comment => "comment",
+        RequestChanges => "request_changes",
+        Approve => "approve",
+        Publish => "publish",
+        Archive => "archive",
+    ]
+);
+
+/// Trimmed, NFC, no control characters, at most `max` characters (at least one when `min`).
+fn line(input: &str, min: usize, max: usize) -> Option<String> {
+    let text: String = input.trim().nfc().collect();
+    let count = text.chars().count();
+    (count >= min && count <= max && !text.chars().any(char::is_control)).then_some(text)
+}
+
+/// What a version says: every field that a reviewer approves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    title: String,
+    channel: Channel,
+    audience: String,
+    body: String,
+    tags: Vec<String>,
+}
+
+/// A tag: lowercase letters, digits and single hyphens, as slugs are, 1 to 40 characters.
+fn tag(input: &str) -> Option<String> {
+    let tag = input.trim().to_lowercase();
+    let ok = (1..=40).contains(&tag.len())
+        && tag.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric()));
+    ok.then_some(tag)
+}
+
+impl Text {
+    /// Parses every field; tags are lowercased, sorted and deduplicated, line ends become `\n`.
+    pub fn parse(
+        title: &str,
+        channel: Channel,
+        audience: &str,
+        body: &str,
+        tags: &[String],
+    ) -> Result<Self, ContentError> {
+        let title = line(title, 1, 200).ok_or(ContentError::Title)?;
+        let audience = line(audience, 0, 500).ok_or(ContentError::Audience)?;
+        let body: String = body.replace("\r\n", "\n").nfc().collect();
+        if body.len() > MAX_BODY_BYTES || body.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(ContentError::Body);
+        }
+        let mut tags = tags.iter().map(|t| tag(t)).collect::<Option<Vec<_>>>().ok_or(ContentError::Tags)?;
+        tags.sort();
+        tags.dedup();
+        if tags.len() > MAX_TAGS {
+            return Err(ContentError::Tags);
+        }
+        Ok(Self { title, channel, audience, body, tags })
+    }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+    pub fn channel(&self) -> Channel {
+        self.channel
+    }
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// The text a version's hash is taken over: a JSON object with the keys `audience`, `body`,
+    /// `channel`, `tags`, `title` in that order, no whitespace between tokens, strings as
+    /// `serde_json` escapes them. Written down in docs/content-review.md so that anyone can
+    /// recompute a hash from a stored version.
+    pub fn canonical(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Canonical<'a> {
+            audience: &'a str,
+            body: &'a str,
+            channel: &'a str,
+            tags: &'a [String],
+            title: &'a str,
+        }
+        let canonical = Canonical {
+            audience: &self.audience,
+            body: &self.body,
+            channel: self.channel.as_str(),
+            tags: &self.tags,
+            title: &self.title,
+        };
+        // Serializing borrowed strings into a String cannot fail.
+        serde_json::to_string(&canonical).unwrap_or_default()
+    }
+
+    pub fn hash(&self) -> ContentHash {
+        ContentHash(Sha256::digest(self.canonical().as_bytes()).into())
+    }
+}
+
+/// SHA-256 of a version's canonical text: what an approval names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContentHash(pub [u8; 32]);
+
+impl ContentHash {
+    pub fn parse(hex: &str) -> Result<Self, ContentError> {
+        let hex = hex.trim();
+        if hex.len() != 64 {
+            return Err(ContentError::Hash);
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or(ContentError::Hash)?, 16)
+                .map_err(|_| ContentError::Hash)?;
+        }
+        Ok(Self(out))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<u8>> for ContentHash {
+    type Error = ContentError;
+    fn try_from(bytes: Vec<u8>) -> Result<Self, ContentError> {
+        <[u8; 32]>::try_from(bytes).map(Self).map_err(|_| ContentError::Hash)
+    }
+}
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl Action {
+    /// The permission of the role table that the action needs.
+    pub fn permission(self) -> Permission {
+        match self {
+            Action::Edit | Action::Submit | Action::Withdraw => Permission::WriteContent,
+            Action::Comment | Action::RequestChanges | Action::Approve => Permission::ReviewContent,
+            Action::Publish | Action::Archive => Permission::PublishContent,
+        }
+    }
+
+    /// Whether the action changes the item's state (as opposed to adding to it).
+    pub fn is_transition(self) -> bool {
+        !matches!(self, Action::Comment | Action::Edit)
+    }
+}
+
+/// Who is acting, as far as the rules care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub role: Role,
+    /// Created the item.
+    pub owns_item: bool,
+    /// Wrote the item's latest version.
+    pub wrote_version: bool,
+    /// Has already approved the item's latest version.
+    pub approved_version: bool,
+}
+
+/// Approvals of the latest version, and how many the organization requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Approvals {
+    pub given: u32,
+    pub required: u32,
+}
+
+/// Why an action is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("your role does not allow `{0}`")]
+    Role(Permission),
+    #[error("only the member who created this item, or an ADMIN, may {0} it")]
+    NotOwner(Action),
+    #[error("you wrote this version; someone else must approve it")]
+    OwnVersion,
+    #[error("you have already approved this version")]
+    AlreadyApproved,
+    #[error("an item that is {state} cannot be given `{action}`")]
+    WrongState { action: Action, state: State },
+}
+
+impl State {
+    /// Every change of state the review allows, as the database trigger also lists it.
+    pub fn edges() -> Vec<(State, State)> {
+        let mut edges = Vec::new();
+        for from in State::ALL {
+            for action in Action::ALL {
+                for approvals in [Approvals { given: 0, required: 2 }, Approvals { given: 0, required: 1 }] {
+                    if let Some(to) = from.after(*action, approvals) {
+                        if to != *from && !edges.contains(&(*from, to)) {
+                            edges.push((*from, to));
+                        }
+                    }
+                }
+            }
+        }
+        edges.sort();
+        edges
+    }
+
+    /// The state after `action`, if the action is possible in this state at all.
+    fn after(self, action: Action, approvals: Approvals) -> Option<State> {
+        use State::*;
+        match (action, self) {
+            (Action::Edit, Draft | ChangesRequested) => Some(self),
+            // An edit after approval is a new version: its approval starts over.
+            (Action::Edit, Approved) => Some(Draft),
+            (Action::Submit, Draft | ChangesRequested) => Some(InReview),
+            (Action::Withdraw, InReview) => Some(Draft),
+            (Action::Comment, Draft | InReview | ChangesRequested | Approved | Published) => Some(self),
+            (Action::RequestChanges, InReview) => Some(ChangesRequested),
+            (Action::Approve, InReview) if approvals.given + 1 >= approvals.required => Some(Approved),
+            (Action::Approve, InReview) => Some(InReview),
+            (Action::Publish, Approved) => Some(Published),
+            (Action::Archive, Draft | ChangesRequested | Approved | Published) => Some(Archived),
+            _ => None,
+        }
+    }
+
+    /// Whether `actor` may take `action` on an item in this state, and the state it leaves.
+    pub fn decide(self, action: Action, actor: Actor, approvals: Approvals) -> Result<State, Refusal> {
+        if !actor.role.can(action.permission()) {
+            return Err(Refusal::Role(action.permission()));
+        }
+        let next = self.after(action, approvals).ok_or(Refusal::WrongState { action, state: self })?;
+        let writes = action.permission() == Permission::WriteContent;
+        if writes && !actor.owns_item && actor.role != Role::Admin {
+            return Err(Refusal::NotOwner(action));
+        }
+        if action == Action::Approve && actor.wrote_version {
+            return Err(Refusal::OwnVersion);
+        }
+        if action == Action::Approve && actor.approved_version {
+            return Err(Refusal::AlreadyApproved);
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(body: &str, tags: &[&str]) -> Result<Text, ContentError> {
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        Text::parse(" Flu shots ", Channel::Email, "adults 65+", body, &tags)
+    }
+
+    const ANYONE: Actor = Actor { role: Role::Admin, owns_item: false, wrote_version: false, approved_version: false };
+    const ONE: Approvals = Approvals { given: 0, required: 1 };
+
+    #[test]
+    fn the_canonical_text_is_fixed_json_and_its_hash_follows_it() {
+        let t = text("Line one\r\nLine two", &["Vaccines", "flu", "flu"]).unwrap();
+        assert_eq!(
+            t.canonical(),
+            r#"{"audience":"adults 65+","body":"Line one\nLine two","channel":"email","tags":["flu","vaccines"],"title":"Flu shots"}"#
+        );
+        assert_eq!(t.hash().0, <[u8; 32]>::from(Sha256::digest(t.canonical().as_bytes())));
+        assert_eq!(ContentHash::parse(&t.hash().to_string()), Ok(t.hash()));
+        let nfd = text("caf\u{65}\u{301}", &[]).unwrap();
+        assert_eq!(nfd.hash(), text("caf\u{e9}", &[]).unwrap().hash(), "one text, one hash");
+    }
+
+    #[test]
+    fn fields_that_break_their_rules_are_refused() {
+        assert_eq!(text("a\u{7}b", &[]), Err(ContentError::Body));
+        assert_eq!(text(&"x".repeat(MAX_BODY_BYTES + 1), &[]), Err(ContentError::Body));
+        assert!(text(&"x".repeat(MAX_BODY_BYTES), &[]).is_ok());
+        assert_eq!(text("", &["two words"]), Err(ContentError::Tags));
+        assert_eq!(text("", &["-x"]), Err(ContentError::Tags));
+        let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(text("", &many), Err(ContentError::Tags));
+        assert_eq!(Text::parse("  ", Channel::Print, "", "", &[]), Err(ContentError::Title));
+        assert_eq!("fax".parse::<Channel>(), Err(ContentError::Channel));
+        assert_eq!(ContentHash::parse("zz"), Err(ContentError::Hash));
+    }
+
+    #[test]
+    fn the_review_runs_from_draft_through_approval_to_publication() {
+        let mut state = State::Draft;
+        for (action, next) in [
+            (Action::Submit, State::InReview),
+            (Action::RequestChanges, State::ChangesRequested),
+            (Action::Edit, State::ChangesRequested),
+            (Action::Submit, State::InReview),
+            (Action::Approve, State::Approved),
+            (Action::Publish, State::Published),
+            (Action::Archive, State::Archived),
+        ] {
+            state = state.decide(action, ANYONE, ONE).unwrap();
+            assert_eq!(state, next, "{action}");
+        }
+        assert_eq!(
+            State::Archived.decide(Action::Edit, ANYONE, ONE),
+            Err(Refusal::WrongState { action: Action::Edit, state: State::Archived })
+        );
+    }
+
+    #[test]
+    fn approval_takes_as_many_distinct_reviewers_as_required_and_never_the_author() {
+        let two = Approvals { given: 0, required: 2 };
+        assert_eq!(State::InReview.decide(Action::Approve, ANYONE, two), Ok(State::InReview));
+        assert_eq!(State::InReview.decide(Action::Approve, ANYONE, Approvals { given: 1, ..two }), Ok(State::Approved));
+        let author = Actor { wrote_version: true, ..ANYONE };
+        assert_eq!(State::InReview.decide(Action::Approve, author, ONE), Err(Refusal::OwnVersion));
+        let again = Actor { approved_version: true, ..ANYONE };
+        assert_eq!(State::InReview.decide(Action::Approve, again, two), Err(Refusal::AlreadyApproved));
+        assert_eq!(State::Approved.decide(Action::Edit, ANYONE, ONE), Ok(State::Draft), "a new version starts over");
+    }
+
+    #[test]
+    fn creators_write_only_their_own_items_and_roles_bound_the_rest() {
+        let creator = Actor { role: Role::Creator, ..ANYONE };
+        assert_eq!(State::Draft.decide(Action::Edit, creator, ONE), Err(Refusal::NotOwner(Action::Edit)));
+        let own = Actor { owns_item: true, ..creator };
+        assert_eq!(State::Draft.decide(Action::Submit, own, ONE), Ok(State::InReview));
+        assert_eq!(State::InReview.decide(Action::Approve, own, ONE), Err(Refusal::Role(Permission::ReviewContent)));
+        let reviewer = Actor { role: Role::Reviewer, ..ANYONE };
+        assert_eq!(
+            State::Approved.decide(Action::Publish, reviewer, ONE),
+            Err(Refusal::Role(Permission::PublishContent))
+        );
+        let viewer = Actor { role: Role::Viewer, owns_item: true, ..ANYONE };
+        assert_eq!(State::Draft.decide(Action::Edit, viewer, ONE), Err(Refusal::Role(Permission::WriteContent)));
+    }
+
+    #[test]
+    fn the_edges_are_the_review_table() {
+        use State::*;
+        assert_eq!(
+            State::edges(),
+            vec![
+                (Draft, InReview),
+                (Draft, Archived),
+                (InReview, Draft),
+                (InReview, ChangesRequested),
+                (InReview, Approved),
+                (ChangesRequested, InReview),
+                (ChangesRequested, Archived),
+                (Approved, Draft),
+                (Approved, Published),
+                (Approved, Archived),
+                (Published, Archived),
+            ]
+        );
+    }
+}
