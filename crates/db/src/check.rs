@@ -37,6 +37,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "audit_logs_append_only()",
     "audit_recent_tenants(timestamp with time zone)",
     "audit_unsealed_since(uuid,timestamp with time zone)",
+    "content_items_guard()",
     "current_tenant_id()",
     "current_user_id()",
     "find_login(text)",

@@ -90,6 +90,21 @@ pub const PLAN: &[TablePlan] = &[
         why: "the sealed chain, beside the records it seals",
     },
     TablePlan {
+        table: "content_items",
+        placement: Placement::Distributed,
+        why: "tenant content; every list and change names its tenant",
+    },
+    TablePlan {
+        table: "content_versions",
+        placement: Placement::Distributed,
+        why: "an item's versions, on its shard: their foreign key to the item includes `organization_id`",
+    },
+    TablePlan {
+        table: "content_events",
+        placement: Placement::Distributed,
+        why: "an item's review history, on its shard, with foreign keys to the version it names",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod chain;
 pub mod check;
 pub mod citus;
+pub mod content;
 pub mod embedded;
 pub(crate) mod error;
 pub mod migrate;

@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "citus_plannable", sql: include_str!("../migrations/0005_citus_plannable.sql") },
     Migration { version: 6, name: "request_context", sql: include_str!("../migrations/0006_request_context.sql") },
     Migration { version: 7, name: "hardening", sql: include_str!("../migrations/0007_hardening.sql") },
+    Migration { version: 8, name: "content", sql: include_str!("../migrations/0008_content.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

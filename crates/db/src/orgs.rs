@@ -18,6 +18,8 @@ pub struct Organization {
     pub slug: Slug,
     pub name: OrgName,
     pub require_two_factor: bool,
+    /// Distinct approvals a content version needs before it may be published.
+    pub required_approvals: i32,
     pub created_at: DateTime<Utc>,
 }
 
@@ -110,7 +112,14 @@ pub async fn insert(tx: &mut TenantTx, slug: &Slug, name: &OrgName) -> Result<Or
             .bind(name.as_str())
             .fetch_one(tx.conn())
             .await?;
-    Ok(Organization { id: tx.org(), slug: slug.clone(), name: name.clone(), require_two_factor: false, created_at })
+    Ok(Organization {
+        id: tx.org(),
+        slug: slug.clone(),
+        name: name.clone(),
+        require_two_factor: false,
+        required_approvals: 1,
+        created_at,
+    })
 }
 
 /// Creates the organization that `tx` is scoped to, with `creator` as its ADMIN, and audits
@@ -142,9 +151,11 @@ pub async fn create(
 }
 
 /// The statements of the hot paths, public so that `mos bench` can replay exactly them.
-pub const GET: &str = "select slug, name, require_two_factor, created_at from app.organizations where id = $1";
+pub const GET: &str =
+    "select slug, name, require_two_factor, required_approvals, created_at from app.organizations where id = $1";
 pub const UPDATE: &str = "update app.organizations
-    set name = coalesce($2, name), require_two_factor = coalesce($3, require_two_factor), updated_at = $4
+    set name = coalesce($2, name), require_two_factor = coalesce($3, require_two_factor),
+        required_approvals = coalesce($5, required_approvals), updated_at = $4
   where id = $1";
 pub const MEMBERS: &str =
     "select user_id, email, role::text, joined_at, two_factor_enabled from app.member_directory()";
@@ -160,18 +171,26 @@ pub async fn get(tx: &mut TenantTx) -> Result<Option<Organization>> {
             slug: Slug::parse(&slug).map_err(|_| stored("organizations_slug_format"))?,
             name: OrgName::parse(&name).map_err(|_| stored("organizations_name_format"))?,
             require_two_factor: row.try_get("require_two_factor")?,
+            required_approvals: row.try_get("required_approvals")?,
             created_at: row.try_get("created_at")?,
         })
     })
     .transpose()
 }
 
-/// Renames the organization and/or sets its two-factor policy, and audits what changed, in
-/// `tx`: the organization as it is now, or `None` if it is gone.
+/// What an ADMIN may change of an organization; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Changes<'a> {
+    pub name: Option<&'a OrgName>,
+    pub require_two_factor: Option<bool>,
+    pub required_approvals: Option<i32>,
+}
+
+/// Renames the organization and/or sets its policies, and audits what changed, in `tx`: the
+/// organization as it is now, or `None` if it is gone.
 pub async fn change(
     tx: &mut TenantTx,
-    name: Option<&OrgName>,
-    require_two_factor: Option<bool>,
+    changes: Changes<'_>,
     now: DateTime<Utc>,
     actor: UserId,
     source: &RequestSource,
@@ -181,14 +200,16 @@ pub async fn change(
     };
     sqlx::query(UPDATE)
         .bind(tx.org().as_uuid())
-        .bind(name.map(OrgName::as_str))
-        .bind(require_two_factor)
+        .bind(changes.name.map(OrgName::as_str))
+        .bind(changes.require_two_factor)
         .bind(now)
+        .bind(changes.required_approvals)
         .execute(tx.conn())
         .await?;
     let after = Organization {
-        name: name.cloned().unwrap_or_else(|| before.name.clone()),
-        require_two_factor: require_two_factor.unwrap_or(before.require_two_factor),
+        name: changes.name.cloned().unwrap_or_else(|| before.name.clone()),
+        require_two_factor: changes.require_two_factor.unwrap_or(before.require_two_factor),
+        required_approvals: changes.required_approvals.unwrap_or(before.required_approvals),
         ..before.clone()
     };
     let mut updated = AuditEvent::new(events::ORG_UPDATED, events::ORGANIZATION)
@@ -197,6 +218,10 @@ pub async fn change(
         .resource_id(after.id);
     if before.name != after.name {
         updated = updated.change("name", json!(before.name.as_str()), json!(after.name.as_str()));
+    }
+    if before.required_approvals != after.required_approvals {
+        updated =
+            updated.change("required_approvals", json!(before.required_approvals), json!(after.required_approvals));
     }
     if before.require_two_factor != after.require_two_factor {
         updated =

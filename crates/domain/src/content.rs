@@ -199,6 +199,45 @@ impl Text {
     }
 }
 
+/// One field that differs between two versions, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub before: String,
+    pub after: String,
+}
+
+/// What changed from one version to another: the short fields whole, the body as a unified
+/// diff by lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diff {
+    pub fields: Vec<FieldChange>,
+    pub body: String,
+}
+
+impl Text {
+    /// The difference from `self` to `later`.
+    pub fn diff(&self, later: &Text, names: (&str, &str)) -> Diff {
+        let pairs = [
+            ("title", self.title.clone(), later.title.clone()),
+            ("channel", self.channel.to_string(), later.channel.to_string()),
+            ("audience", self.audience.clone(), later.audience.clone()),
+            ("tags", self.tags.join(", "), later.tags.join(", ")),
+        ];
+        let fields = pairs
+            .into_iter()
+            .filter(|(_, before, after)| before != after)
+            .map(|(field, before, after)| FieldChange { field, before, after })
+            .collect();
+        let body = similar::TextDiff::from_lines(&self.body, &later.body)
+            .unified_diff()
+            .context_radius(3)
+            .header(names.0, names.1)
+            .to_string();
+        Diff { fields, body }
+    }
+}
+
 /// SHA-256 of a version's canonical text: what an approval names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ContentHash(pub [u8; 32]);
@@ -245,9 +284,18 @@ impl Action {
         }
     }
 
-    /// Whether the action changes the item's state (as opposed to adding to it).
-    pub fn is_transition(self) -> bool {
-        !matches!(self, Action::Comment | Action::Edit)
+    /// The kind of review event it leaves, as the database enum spells it.
+    pub fn event(self) -> &'static str {
+        match self {
+            Action::Edit => "edited",
+            Action::Submit => "submitted",
+            Action::Withdraw => "withdrawn",
+            Action::Comment => "commented",
+            Action::RequestChanges => "changes_requested",
+            Action::Approve => "approved",
+            Action::Publish => "published",
+            Action::Archive => "archived",
+        }
     }
 }
 
@@ -366,6 +414,20 @@ mod tests {
         assert_eq!(ContentHash::parse(&t.hash().to_string()), Ok(t.hash()));
         let nfd = text("caf\u{65}\u{301}", &[]).unwrap();
         assert_eq!(nfd.hash(), text("caf\u{e9}", &[]).unwrap().hash(), "one text, one hash");
+    }
+
+    #[test]
+    fn a_diff_shows_changed_fields_whole_and_the_body_by_lines() {
+        let before = text("one\ntwo\nthree\n", &["flu"]).unwrap();
+        let after =
+            Text::parse("Flu shots", Channel::WebPage, "adults 65+", "one\n2\nthree\n", &["flu".into()]).unwrap();
+        let diff = before.diff(&after, ("v1", "v2"));
+        assert_eq!(
+            diff.fields,
+            vec![FieldChange { field: "channel", before: "email".into(), after: "web_page".into() }]
+        );
+        assert_eq!(diff.body, "--- v1\n+++ v2\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n");
+        assert!(before.diff(&before, ("v1", "v1")).body.is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Every audited action, named once for the API, the operator commands and the tests.
 //! `known` checks each name at compile time.
 
+use crate::content::Action;
 use crate::{AuditAction, ResourceType};
 
 pub const USER: ResourceType = ResourceType::known("user");
@@ -44,3 +45,29 @@ pub const INVITATION_REVOKED: AuditAction = AuditAction::known("invitation.revok
 pub const INVITATION_ACCEPTED: AuditAction = AuditAction::known("invitation.accepted");
 /// A member tried something their role or the organization's policy does not allow.
 pub const ACCESS_DENIED: AuditAction = AuditAction::known("access.denied");
+
+pub const CONTENT: ResourceType = ResourceType::known("content");
+
+pub const CONTENT_CREATED: AuditAction = AuditAction::known("content.created");
+pub const CONTENT_EDITED: AuditAction = AuditAction::known("content.edited");
+pub const CONTENT_SUBMITTED: AuditAction = AuditAction::known("content.submitted");
+pub const CONTENT_WITHDRAWN: AuditAction = AuditAction::known("content.withdrawn");
+pub const CONTENT_COMMENTED: AuditAction = AuditAction::known("content.commented");
+pub const CONTENT_CHANGES_REQUESTED: AuditAction = AuditAction::known("content.changes_requested");
+pub const CONTENT_APPROVED: AuditAction = AuditAction::known("content.approved");
+pub const CONTENT_PUBLISHED: AuditAction = AuditAction::known("content.published");
+pub const CONTENT_ARCHIVED: AuditAction = AuditAction::known("content.archived");
+
+/// The audit action of a step of the review.
+pub fn content(action: Action) -> AuditAction {
+    match action {
+        Action::Edit => CONTENT_EDITED,
+        Action::Submit => CONTENT_SUBMITTED,
+        Action::Withdraw => CONTENT_WITHDRAWN,
+        Action::Comment => CONTENT_COMMENTED,
+        Action::RequestChanges => CONTENT_CHANGES_REQUESTED,
+        Action::Approve => CONTENT_APPROVED,
+        Action::Publish => CONTENT_PUBLISHED,
+        Action::Archive => CONTENT_ARCHIVED,
+    }
+}

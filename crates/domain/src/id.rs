@@ -109,11 +109,6 @@ uuid_v7_id!(
     ContentId,
     "content id"
 );
-uuid_v7_id!(
-    /// One immutable version of a piece of content.
-    VersionId,
-    "version id"
-);
 
 #[cfg(test)]
 mod tests {

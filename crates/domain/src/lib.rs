@@ -13,7 +13,7 @@ mod text;
 mod token;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
-pub use id::{ContentId, IdError, InvitationId, OrgId, SessionId, UserId, VersionId};
+pub use id::{ContentId, IdError, InvitationId, OrgId, SessionId, UserId};
 pub use permission::Permission;
 pub use role::{Role, RoleError};
 pub use text::{url_component, Email, OrgName, Slug, TextError};

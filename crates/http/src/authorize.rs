@@ -11,7 +11,7 @@ use mos_db::request::{Authorization, Hold};
 use mos_db::sessions::Live;
 use mos_db::{audit, TenantTx};
 use mos_domain::events::{ACCESS_DENIED, ORGANIZATION};
-use mos_domain::{AuditEvent, Outcome, Permission, RequestSource, Slug};
+use mos_domain::{AuditEvent, Outcome, Permission, RequestSource, Role, Slug};
 use serde_json::json;
 
 use crate::extract::{presented_hash, session_rules, Client};
@@ -35,7 +35,17 @@ macro_rules! needs {
     )*};
 }
 
-needs!(ReadOrganization, ManageOrganization, ReadMembers, InviteMembers, ReadAuditLog);
+needs!(
+    ReadOrganization,
+    ManageOrganization,
+    ReadMembers,
+    InviteMembers,
+    ReadAuditLog,
+    ReadContent,
+    WriteContent,
+    ReviewContent,
+    PublishContent,
+);
 
 macro_rules! changes_memberships {
     ($($name:ident => $permission:ident),* $(,)?) => {$(
@@ -73,6 +83,21 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("get", "/v1/orgs/{slug}/audit-logs", Permission::ReadAuditLog),
     ("get", "/v1/orgs/{slug}/audit-logs/export", Permission::ReadAuditLog),
     ("get", "/v1/orgs/{slug}/audit-logs/chain", Permission::ReadAuditLog),
+    ("post", "/v1/orgs/{slug}/content", Permission::WriteContent),
+    ("get", "/v1/orgs/{slug}/content", Permission::ReadContent),
+    ("get", "/v1/orgs/{slug}/content/{id}", Permission::ReadContent),
+    ("patch", "/v1/orgs/{slug}/content/{id}", Permission::WriteContent),
+    ("get", "/v1/orgs/{slug}/content/{id}/versions", Permission::ReadContent),
+    ("get", "/v1/orgs/{slug}/content/{id}/versions/{number}", Permission::ReadContent),
+    ("get", "/v1/orgs/{slug}/content/{id}/diff", Permission::ReadContent),
+    ("get", "/v1/orgs/{slug}/content/{id}/history", Permission::ReadContent),
+    ("post", "/v1/orgs/{slug}/content/{id}/submit", Permission::WriteContent),
+    ("post", "/v1/orgs/{slug}/content/{id}/withdraw", Permission::WriteContent),
+    ("post", "/v1/orgs/{slug}/content/{id}/comments", Permission::ReviewContent),
+    ("post", "/v1/orgs/{slug}/content/{id}/request-changes", Permission::ReviewContent),
+    ("post", "/v1/orgs/{slug}/content/{id}/approve", Permission::ReviewContent),
+    ("post", "/v1/orgs/{slug}/content/{id}/publish", Permission::PublishContent),
+    ("post", "/v1/orgs/{slug}/content/{id}/archive", Permission::PublishContent),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the
@@ -81,6 +106,8 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
 /// a role changed after it cannot undo a change that the check allowed and that commits with it.
 pub struct Authorized<P: Needs> {
     pub session: Live,
+    /// The member's role, as of the check.
+    pub role: Role,
     pub source: RequestSource,
     pub tx: TenantTx,
     _needs: PhantomData<P>,
@@ -139,7 +166,7 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
             tx.commit().await?;
             return Err(error);
         }
-        Ok(Self { session, source, tx, _needs: PhantomData })
+        Ok(Self { session, role: access.role, source, tx, _needs: PhantomData })
     }
 }
 

@@ -49,6 +49,16 @@ pub enum ApiError {
     InviterLacksAuthority,
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("{0}")]
+    Review(#[from] mos_domain::content::Refusal),
+    #[error(
+        "the item changed since you read it (it is at revision {revision} now); load it again and redo your change"
+    )]
+    PreconditionFailed { revision: i32 },
+    #[error("send If-Match with the ETag of the item as you last read it, so that nobody's change is overwritten")]
+    PreconditionRequired,
+    #[error("the latest version is {number}, not the one you named; review that one")]
+    VersionChanged { number: i32 },
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] Cause),
     #[error("the request took too long and was stopped; nothing of it was kept, try again")]
@@ -125,6 +135,23 @@ impl ApiError {
                 (StatusCode::FORBIDDEN, "inviter_lacks_authority", "Invitation no longer backed by its sender")
             }
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Review(refusal) => {
+                use mos_domain::content::Refusal;
+                match refusal {
+                    Refusal::Role(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+                    Refusal::NotOwner(_) => (StatusCode::FORBIDDEN, "not_owner", "Not your item"),
+                    Refusal::OwnVersion => (StatusCode::FORBIDDEN, "separation_of_duties", "Separation of duties"),
+                    Refusal::AlreadyApproved => (StatusCode::CONFLICT, "already_approved", "Already approved"),
+                    Refusal::WrongState { .. } => (StatusCode::CONFLICT, "invalid_transition", "Invalid transition"),
+                }
+            }
+            PreconditionFailed { .. } => {
+                (StatusCode::PRECONDITION_FAILED, "precondition_failed", "Precondition failed")
+            }
+            PreconditionRequired => {
+                (StatusCode::PRECONDITION_REQUIRED, "precondition_required", "Precondition required")
+            }
+            VersionChanged { .. } => (StatusCode::CONFLICT, "version_changed", "Version changed"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             RequestTimeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
             NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),

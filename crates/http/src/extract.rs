@@ -39,6 +39,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A body that may be left out: with no `Content-Type` there is none; with one, it is parsed
+/// like any [`ApiJson`] body.
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 /// A parse error as a client can use it: without the extractor's preamble, and with the JSON
 /// shape that was expected where serde names a Rust type ("expected struct Credentials").
 fn readable(text: &str) -> String {

@@ -6,6 +6,7 @@ mod audit_trail;
 mod auth;
 mod authorize;
 mod console;
+mod content;
 mod docs;
 mod error;
 mod extract;
@@ -112,6 +113,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(account::router())
         .merge(orgs::router())
         .merge(audit_trail::router())
+        .merge(content::router())
         .merge(health::router())
 }
 

@@ -42,19 +42,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accept_invitation))
 }
 
-/// A role, as the API spells it: the schema of `Role`, from its one list.
-pub struct RoleName;
-
-impl utoipa::PartialSchema for RoleName {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(Role::ALL.iter().map(|r| r.as_str())))
-            .into()
-    }
-}
-
-impl ToSchema for RoleName {}
+crate::docs::label_schema!(
+    /// A role, as the API spells it: the schema of `Role`, from its one list.
+    RoleName,
+    Role::ALL.iter().map(|r| r.as_str())
+);
 
 #[derive(Serialize, ToSchema)]
 pub struct Org {
@@ -63,6 +55,8 @@ pub struct Org {
     name: String,
     /// Members without two-factor authentication cannot reach the organization's data.
     require_two_factor: bool,
+    /// Distinct approvals, by members other than its author, that a content version needs.
+    required_approvals: i32,
     created_at: DateTime<Utc>,
 }
 
@@ -73,6 +67,7 @@ impl From<orgs::Organization> for Org {
             slug: o.slug.to_string(),
             name: o.name.to_string(),
             require_two_factor: o.require_two_factor,
+            required_approvals: o.required_approvals,
             created_at: o.created_at,
         }
     }
@@ -140,6 +135,9 @@ pub struct OrgChange {
     #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     require_two_factor: Option<bool>,
+    /// Distinct approvals a content version needs, 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
+    required_approvals: Option<i32>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -266,9 +264,10 @@ async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiErr
     Ok(Json(org.into()))
 }
 
-/// Rename the organization or set its two-factor policy. Setting the policy needs a recent
-/// sign-in; requiring two-factor takes an ADMIN who has it on; members without it then cannot
-/// reach the organization until they enroll.
+/// Rename the organization or set its policies: two-factor, and how many distinct approvals a
+/// content version needs. Setting a policy needs a recent sign-in; requiring two-factor takes
+/// an ADMIN who has it on; members without it then cannot reach the organization until they
+/// enroll. A new approval count applies to approvals given from then on.
 #[utoipa::path(patch, path = "/v1/orgs/{slug}", tag = "organizations", request_body = OrgChange, security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path)),
     responses(
@@ -288,8 +287,14 @@ async fn update_org(
         .map(OrgName::parse)
         .transpose()
         .map_err(|e| ApiError::Invalid { field: "name", message: e.to_string() })?;
+    if body.required_approvals.is_some_and(|n| !(1..=5).contains(&n)) {
+        return Err(ApiError::Invalid {
+            field: "required_approvals",
+            message: "required_approvals must be 1 to 5".into(),
+        });
+    }
     // A rename changes nobody's access; a policy does.
-    if body.require_two_factor.is_some() {
+    if body.require_two_factor.is_some() || body.required_approvals.is_some() {
         auth.require_recent(&state)?;
     }
     if body.require_two_factor == Some(true) && !auth.session.two_factor_enabled {
@@ -298,16 +303,14 @@ async fn update_org(
         ));
     }
     let mut tx = auth.tx;
-    let after = orgs::change(
-        &mut tx,
-        name.as_ref(),
-        body.require_two_factor,
-        state.clock.now(),
-        auth.session.user,
-        &auth.source,
-    )
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    let changes = orgs::Changes {
+        name: name.as_ref(),
+        require_two_factor: body.require_two_factor,
+        required_approvals: body.required_approvals,
+    };
+    let after = orgs::change(&mut tx, changes, state.clock.now(), auth.session.user, &auth.source)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     Ok(Json(after.into()))
 }

@@ -27,11 +27,33 @@ use crate::AppState;
         (name = "account", description = "The signed-in user's profile, sessions, password and two-factor"),
         (name = "organizations", description = "Organizations (tenants), members and invitations"),
         (name = "audit", description = "An organization's audit trail"),
+        (name = "content", description = "Marketing content and its compliance review"),
         (name = "operations", description = "Liveness and readiness for orchestrators"),
     ),
     components(schemas(crate::error::Problem)),
 )]
 struct ApiDoc;
+
+/// A string schema whose values are a domain type's labels, so that the document lists exactly
+/// what the code accepts.
+macro_rules! label_schema {
+    ($(#[$doc:meta])* $name:ident, $values:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($values))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use label_schema;
 
 /// The document the routes add their paths to.
 pub fn base() -> OpenApi {
@@ -54,7 +76,14 @@ fn common_problems(path: &str, method: &str, op: &Operation) -> Vec<(&'static st
     if op.request_body.is_some() {
         problems.extend([
             ("400", "Malformed JSON, or a body of the wrong shape"),
-            ("413", "The body is larger than 16 KiB"),
+            (
+                "413",
+                if path.contains("/content") {
+                    "The body is larger than 512 KiB"
+                } else {
+                    "The body is larger than 16 KiB"
+                },
+            ),
             ("415", "The body is not sent as `application/json`"),
             ("422", "A field is invalid; `field` names it"),
         ]);

@@ -85,8 +85,8 @@ pub async fn data_layer(pool: &AppPool, orgs: usize, clients: usize, duration: D
                 }
                 Op::Rename => {
                     let name = OrgName::parse(&format!("Bench {i} {n}"))?;
-                    orgs::change(&mut tx, Some(&name), None, Utc::now(), session.user, &RequestSource::default())
-                        .await?;
+                    let changes = orgs::Changes { name: Some(&name), ..Default::default() };
+                    orgs::change(&mut tx, changes, Utc::now(), session.user, &RequestSource::default()).await?;
                 }
             }
             tx.commit().await?;
@@ -134,7 +134,7 @@ fn scripts() -> [(&'static str, String, u32); 3] {
         "{}{};\n{};\n{};\ncommit;\n",
         context(true),
         bind(orgs::GET, &[":organization_id"]),
-        bind(orgs::UPDATE, &[":organization_id", "'Bench ' || :i || ' renamed'", "null", "now()"]),
+        bind(orgs::UPDATE, &[":organization_id", "'Bench ' || :i || ' renamed'", "null", "now()", "null"]),
         bind(
             &audit::tenant_insert_sql(),
             &[

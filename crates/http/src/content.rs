@@ -1,0 +1,653 @@
+//! Content and its compliance review under `/v1/orgs/{slug}/content`. Each route names the
+//! permission it needs ([`Authorized`]); what the role table cannot say (only the item's
+//! creator or an ADMIN writes it, nobody approves their own version, which state allows which
+//! step) is decided by `mos_domain::content` on the item's locked row, in the request's one
+//! transaction.
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use mos_db::content::{self, Filter, Item, Request, Step, Version};
+use mos_db::TenantTx;
+use mos_domain::content::{Action, Channel, ContentHash, State as ReviewState, Text};
+use mos_domain::{ContentId, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::authorize::{Authorized, Needs, PublishContent, ReadContent, ReviewContent, WriteContent};
+use crate::docs::label_schema;
+use crate::error::Problem;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::{paging, ApiError, AppState};
+
+/// Content bodies are long texts; JSON escaping can make them longer still.
+pub const MAX_CONTENT_REQUEST_BYTES: usize = 512 * 1024;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_item, edit))
+        .routes(routes!(versions))
+        .routes(routes!(version))
+        .routes(routes!(diff))
+        .routes(routes!(history))
+        .routes(routes!(submit))
+        .routes(routes!(withdraw))
+        .routes(routes!(comment))
+        .routes(routes!(request_changes))
+        .routes(routes!(approve))
+        .routes(routes!(publish))
+        .routes(routes!(archive))
+        .layer(DefaultBodyLimit::max(MAX_CONTENT_REQUEST_BYTES))
+}
+
+label_schema!(
+    /// A review state.
+    StateName,
+    ReviewState::ALL.iter().map(|s| s.as_str())
+);
+label_schema!(
+    /// A channel.
+    ChannelName,
+    Channel::ALL.iter().map(|c| c.as_str())
+);
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionView {
+    number: i32,
+    #[schema(value_type = uuid::Uuid)]
+    author: UserId,
+    created_at: DateTime<Utc>,
+    title: String,
+    #[schema(value_type = ChannelName)]
+    channel: String,
+    audience: String,
+    /// Markdown.
+    body: String,
+    tags: Vec<String>,
+    /// SHA-256 of the version's canonical text (docs/content-review.md), in hex: what an
+    /// approval names.
+    sha256: String,
+}
+
+impl From<Version> for VersionView {
+    fn from(v: Version) -> Self {
+        Self {
+            number: v.number,
+            author: v.author,
+            created_at: v.created_at,
+            title: v.title,
+            channel: v.channel.to_string(),
+            audience: v.audience,
+            body: v.body,
+            tags: v.tags,
+            sha256: v.sha256.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Approvals {
+    /// Distinct approvals of the latest version.
+    given: i64,
+    /// What the organization requires.
+    required: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContentView {
+    #[schema(value_type = uuid::Uuid)]
+    id: ContentId,
+    #[schema(value_type = StateName)]
+    state: String,
+    /// Goes up with every change; the `ETag` is this number in quotes.
+    revision: i32,
+    #[schema(value_type = uuid::Uuid)]
+    created_by: UserId,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// The version that reached approval, while the item stands on it.
+    approved_version: Option<i32>,
+    /// The version published, whose text is exactly what was approved.
+    published_version: Option<i32>,
+    published_at: Option<DateTime<Utc>>,
+    approvals: Approvals,
+    /// The latest version.
+    version: VersionView,
+}
+
+/// An item in a list: its latest version without the body.
+#[derive(Serialize, ToSchema)]
+pub struct ContentSummary {
+    #[schema(value_type = uuid::Uuid)]
+    id: ContentId,
+    #[schema(value_type = StateName)]
+    state: String,
+    revision: i32,
+    #[schema(value_type = uuid::Uuid)]
+    created_by: UserId,
+    updated_at: DateTime<Utc>,
+    version: i32,
+    #[schema(value_type = uuid::Uuid)]
+    author: UserId,
+    title: String,
+    #[schema(value_type = ChannelName)]
+    channel: String,
+    tags: Vec<String>,
+    sha256: String,
+}
+
+impl From<Item> for ContentSummary {
+    fn from(i: Item) -> Self {
+        Self {
+            id: i.id,
+            state: i.state.to_string(),
+            revision: i.revision,
+            created_by: i.created_by,
+            updated_at: i.updated_at,
+            version: i.version.number,
+            author: i.version.author,
+            title: i.version.title,
+            channel: i.version.channel.to_string(),
+            tags: i.version.tags,
+            sha256: i.version.sha256.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContentPage {
+    /// Newest first.
+    items: Vec<ContentSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    id: uuid::Uuid,
+    /// created, edited, submitted, withdrawn, commented, changes_requested, approved, published
+    /// or archived.
+    kind: String,
+    version: i32,
+    sha256: String,
+    #[schema(value_type = uuid::Uuid)]
+    actor: UserId,
+    #[schema(value_type = Option<StateName>)]
+    from_state: Option<String>,
+    #[schema(value_type = StateName)]
+    to_state: String,
+    note: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldChangeView {
+    field: &'static str,
+    before: String,
+    after: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DiffView {
+    from: i32,
+    to: i32,
+    /// The short fields that differ, whole.
+    fields: Vec<FieldChangeView>,
+    /// The body as a unified diff by lines; empty when the bodies are equal.
+    body: String,
+}
+
+/// The text of a new item or version.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContentText {
+    /// 1 to 200 characters, no control characters; trimmed.
+    #[schema(example = "Flu shots are here", min_length = 1, max_length = 200)]
+    title: String,
+    #[schema(value_type = ChannelName, example = "email")]
+    channel: String,
+    /// Who it is for, up to 500 characters.
+    #[schema(example = "Patients 65 and older", max_length = 500)]
+    #[serde(default)]
+    audience: String,
+    /// Markdown, up to 100,000 bytes.
+    #[schema(example = "Book your flu shot today.")]
+    #[serde(default)]
+    body: String,
+    /// Up to 20, each 1 to 40 lowercase letters, digits and single hyphens.
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// What a step of the review may say.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StepBody {
+    /// The hash of the latest version as you read it: the step is refused (409
+    /// `version_changed`) if it is not the latest any more. Required to approve.
+    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    sha256: Option<String>,
+    /// A note for the review history, up to 10,000 characters. Required for a comment and a
+    /// request for changes.
+    #[schema(max_length = 10000)]
+    note: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[param(value_type = Option<StateName>)]
+    state: Option<String>,
+    #[param(value_type = Option<ChannelName>)]
+    channel: Option<String>,
+    tag: Option<String>,
+    /// The member who created the items.
+    author: Option<uuid::Uuid>,
+    /// Words in the title or body: `"a phrase"`, `-excluded`, `or`.
+    q: Option<String>,
+    /// `true`: only items in review that you did not write and have not approved yet.
+    awaiting_my_review: Option<bool>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    /// The earlier version's number.
+    from: i32,
+    /// The later version's number.
+    to: i32,
+}
+
+fn invalid(field: &'static str, error: impl ToString) -> ApiError {
+    ApiError::Invalid { field, message: error.to_string() }
+}
+
+fn parse_id(id: &str) -> Result<ContentId, ApiError> {
+    ContentId::parse(id).map_err(|_| ApiError::NotFound)
+}
+
+impl ContentText {
+    fn parse(&self) -> Result<Text, ApiError> {
+        let channel = self.channel.parse::<Channel>().map_err(|e| invalid("channel", e))?;
+        Text::parse(&self.title, channel, &self.audience, &self.body, &self.tags).map_err(|e| {
+            use mos_domain::content::ContentError as E;
+            let field = match e {
+                E::Title => "title",
+                E::Audience => "audience",
+                E::Body => "body",
+                E::Tags => "tags",
+                _ => "channel",
+            };
+            invalid(field, e)
+        })
+    }
+}
+
+/// The item as the API shows it, with its `ETag`.
+async fn view(tx: &mut TenantTx, item: Item, me: UserId) -> Result<(HeaderMap, Json<ContentView>), ApiError> {
+    let tally = content::approvals(tx, &item, me).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, etag(item.revision));
+    Ok((
+        headers,
+        Json(ContentView {
+            id: item.id,
+            state: item.state.to_string(),
+            revision: item.revision,
+            created_by: item.created_by,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+            approved_version: item.approved_version,
+            published_version: item.published_version,
+            published_at: item.published_at,
+            approvals: Approvals { given: tally.given, required: tally.required },
+            version: item.version.into(),
+        }),
+    ))
+}
+
+fn etag(revision: i32) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{revision}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// The revision an `If-Match` names: `None` for `*` (any), an error for anything this API did
+/// not hand out.
+fn if_match(headers: &HeaderMap) -> Result<Option<Option<i32>>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(Some(None));
+    }
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<i32>().ok())
+        .map(|r| Some(Some(r)))
+        .ok_or_else(|| invalid("If-Match", "If-Match must be the ETag of the item, a number in double quotes"))
+}
+
+/// Create a piece of content: a draft at version 1, written by you.
+#[utoipa::path(post, path = "/v1/orgs/{slug}/content", tag = "content", request_body = ContentText, security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 201, body = ContentView, headers(("ETag" = String), ("Location" = String)))))]
+async fn create(
+    State(state): State<AppState>,
+    auth: Authorized<WriteContent>,
+    Path(slug): Path<String>,
+    ApiJson(body): ApiJson<ContentText>,
+) -> Result<Response, ApiError> {
+    let text = body.parse()?;
+    let mut tx = auth.tx;
+    let item = content::create(&mut tx, &text, auth.session.user, state.clock.now(), &auth.source).await?;
+    let id = item.id;
+    let (mut headers, view) = view(&mut tx, item, auth.session.user).await?;
+    tx.commit().await?;
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/orgs/{slug}/content/{id}")) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, view).into_response())
+}
+
+/// Content, newest first, a page at a time; every filter narrows the list.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content", tag = "content", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ListQuery),
+    responses((status = 200, body = ContentPage)))]
+async fn list(
+    auth: Authorized<ReadContent>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ContentPage>, ApiError> {
+    let limit = paging::limit(query.limit)?;
+    let filter = Filter {
+        state: query.state.as_deref().map(str::parse).transpose().map_err(|e| invalid("state", e))?,
+        channel: query.channel.as_deref().map(str::parse).transpose().map_err(|e| invalid("channel", e))?,
+        tag: query.tag.map(|t| t.trim().to_lowercase()),
+        author: query.author.map(UserId::from_uuid).transpose().map_err(|e| invalid("author", e))?,
+        text: query.q.filter(|q| !q.trim().is_empty()),
+        awaiting: query.awaiting_my_review.unwrap_or(false).then_some(auth.session.user),
+        before: query.cursor.as_deref().map(ContentId::parse).transpose().map_err(|_| paging::bad_cursor())?,
+    };
+    let mut tx = auth.tx;
+    let rows = content::list(&mut tx, &filter, limit + 1).await?;
+    tx.commit().await?;
+    let rows = rows.into_iter().map(ContentSummary::from).collect();
+    let (items, next_cursor) = paging::split(rows, limit, |c: &ContentSummary| c.id.to_string());
+    Ok(Json(ContentPage { items, next_cursor }))
+}
+
+/// A piece of content with its latest version and its `ETag`.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}", tag = "content", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = ContentView, headers(("ETag" = String)))))]
+async fn get_item(auth: Authorized<ReadContent>, Path((_, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let mut tx = auth.tx;
+    let item = content::get(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
+    let shown = view(&mut tx, item, auth.session.user).await?;
+    tx.commit().await?;
+    Ok(shown.into_response())
+}
+
+/// Edit: a new version with the whole new text, by you. Send `If-Match` with the `ETag` you
+/// read: a change someone made in between gets 412 instead of being overwritten. An edit after
+/// approval starts the review over; the same text again changes nothing.
+#[utoipa::path(patch, path = "/v1/orgs/{slug}/content/{id}", tag = "content", request_body = ContentText, security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = String, Header, description = "The item's ETag as you read it")),
+    responses(
+        (status = 200, body = ContentView, headers(("ETag" = String))),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not your item, or your role may not write content"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Its state allows no edit"),
+        (status = 412, body = Problem, content_type = "application/problem+json", description = "It changed since you read it"),
+        (status = 428, body = Problem, content_type = "application/problem+json", description = "No If-Match"),
+    ))]
+async fn edit(
+    State(state): State<AppState>,
+    auth: Authorized<WriteContent>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ContentText>,
+) -> Result<Response, ApiError> {
+    let revision = if_match(&headers)?.ok_or(ApiError::PreconditionRequired)?;
+    let text = body.parse()?;
+    take(&state, auth, &id, Action::Edit, Precondition { revision, text: Some(&text), ..Default::default() }).await
+}
+
+/// Every version, oldest first, with its author and hash.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/versions", tag = "content", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<VersionView>)))]
+async fn versions(
+    auth: Authorized<ReadContent>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<Vec<VersionView>>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut tx = auth.tx;
+    let all = content::versions(&mut tx, id).await?;
+    tx.commit().await?;
+    if all.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(all.into_iter().map(Into::into).collect()))
+}
+
+async fn one_version(tx: &mut TenantTx, id: ContentId, number: i32) -> Result<Version, ApiError> {
+    content::versions(tx, id).await?.into_iter().find(|v| v.number == number).ok_or(ApiError::NotFound)
+}
+
+/// One version.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/versions/{number}", tag = "content", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("number" = i32, Path)),
+    responses((status = 200, body = VersionView)))]
+async fn version(
+    auth: Authorized<ReadContent>,
+    Path((_, id, number)): Path<(String, String, String)>,
+) -> Result<Json<VersionView>, ApiError> {
+    let id = parse_id(&id)?;
+    let number = number.parse().map_err(|_| ApiError::NotFound)?;
+    let mut tx = auth.tx;
+    let found = one_version(&mut tx, id, number).await?;
+    tx.commit().await?;
+    Ok(Json(found.into()))
+}
+
+/// What changed between two versions: changed fields whole, the body as a unified diff.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/diff", tag = "content", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path), DiffQuery),
+    responses((status = 200, body = DiffView)))]
+async fn diff(
+    auth: Authorized<ReadContent>,
+    Path((_, id)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<DiffQuery>,
+) -> Result<Json<DiffView>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut tx = auth.tx;
+    let all = content::versions(&mut tx, id).await?;
+    tx.commit().await?;
+    let find = |n: i32| all.iter().find(|v| v.number == n).ok_or(ApiError::NotFound);
+    let (from, to) = (find(query.from)?, find(query.to)?);
+    let names = (format!("version {}", from.number), format!("version {}", to.number));
+    let diff = from.text()?.diff(&to.text()?, (&names.0, &names.1));
+    Ok(Json(DiffView {
+        from: from.number,
+        to: to.number,
+        fields: diff
+            .fields
+            .into_iter()
+            .map(|f| FieldChangeView { field: f.field, before: f.before, after: f.after })
+            .collect(),
+        body: diff.body,
+    }))
+}
+
+/// The review history, oldest first: every edit, step, comment and approval, with the version
+/// and hash it concerned.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/history", tag = "content", security(("session" = []), ("bearer" = [])),
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<EventView>)))]
+async fn history(
+    auth: Authorized<ReadContent>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<Vec<EventView>>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut tx = auth.tx;
+    let events = content::history(&mut tx, id).await?;
+    tx.commit().await?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| EventView {
+                id: e.id,
+                kind: e.kind,
+                version: e.version,
+                sha256: e.sha256.to_string(),
+                actor: e.actor,
+                from_state: e.from_state,
+                to_state: e.to_state,
+                note: e.note,
+                created_at: e.created_at,
+            })
+            .collect(),
+    ))
+}
+
+/// What a client states with a step: the revision it read, the version it means, its note,
+/// the new text of an edit.
+#[derive(Default)]
+struct Precondition<'a> {
+    revision: Option<i32>,
+    sha256: Option<ContentHash>,
+    note: Option<String>,
+    text: Option<&'a Text>,
+}
+
+impl Precondition<'_> {
+    fn of(headers: &HeaderMap, body: Option<ApiJson<StepBody>>) -> Result<Self, ApiError> {
+        let body = body.map(|b| b.0).unwrap_or_default();
+        let sha256 = body.sha256.as_deref().map(ContentHash::parse).transpose().map_err(|e| invalid("sha256", e))?;
+        let note = body.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        if note.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
+            return Err(invalid("note", "note must be at most 10,000 characters"));
+        }
+        Ok(Self { revision: if_match(headers)?.flatten(), sha256, note, text: None })
+    }
+}
+
+/// Takes `action` on the item with id `id` and answers with the item as it is afterwards.
+async fn take<P: Needs>(
+    state: &AppState,
+    auth: Authorized<P>,
+    id: &str,
+    action: Action,
+    pre: Precondition<'_>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(id)?;
+    let needs_note = matches!(action, Action::Comment | Action::RequestChanges);
+    if needs_note && pre.note.is_none() {
+        return Err(invalid("note", "say what the author should know or change"));
+    }
+    if action == Action::Approve && pre.sha256.is_none() {
+        return Err(invalid("sha256", "an approval names the hash of the version it approves"));
+    }
+    let me = auth.session.user;
+    let mut tx = auth.tx;
+    let request = Request {
+        action,
+        text: pre.text,
+        note: pre.note.as_deref(),
+        actor: me,
+        role: auth.role,
+        revision: pre.revision,
+        sha256: pre.sha256,
+        now: state.clock.now(),
+        source: &auth.source,
+    };
+    let step = content::act(&mut tx, id, request).await?;
+    let answer = match step {
+        Step::Done(item) => Ok(view(&mut tx, *item, me).await?),
+        Step::NotFound => Err(ApiError::NotFound),
+        Step::Stale { revision } => Err(ApiError::PreconditionFailed { revision }),
+        Step::OtherVersion { number, .. } => Err(ApiError::VersionChanged { number }),
+        Step::Refused(refusal) => Err(ApiError::Review(refusal)),
+    };
+    // A refusal commits its audit record, and nothing else was written.
+    tx.commit().await?;
+    answer.map(IntoResponse::into_response)
+}
+
+macro_rules! step_route {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $needs:ident, $action:expr, $conflict:literal) => {
+        $(#[$doc])*
+        #[utoipa::path(post, path = $path, tag = "content", request_body(content = Option<StepBody>), security(("session" = []), ("bearer" = [])),
+            params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "The item's ETag as you read it")),
+            responses(
+                (status = 200, body = ContentView, headers(("ETag" = String))),
+                (status = 409, body = Problem, content_type = "application/problem+json", description = $conflict),
+                (status = 412, body = Problem, content_type = "application/problem+json", description = "It changed since you read it"),
+            ))]
+        async fn $name(
+            State(state): State<AppState>,
+            auth: Authorized<$needs>,
+            Path((_, id)): Path<(String, String)>,
+            headers: HeaderMap,
+            body: Option<ApiJson<StepBody>>,
+        ) -> Result<Response, ApiError> {
+            let pre = Precondition::of(&headers, body)?;
+            take(&state, auth, &id, $action, pre).await
+        }
+    };
+}
+
+step_route!(
+    /// Submit a draft, or a version whose changes were requested, for review. Only its creator
+    /// or an ADMIN.
+    submit, "/v1/orgs/{slug}/content/{id}/submit", WriteContent, Action::Submit,
+    "It is not a draft and no changes were requested"
+);
+step_route!(
+    /// Take an item in review back to draft. Only its creator or an ADMIN.
+    withdraw, "/v1/orgs/{slug}/content/{id}/withdraw", WriteContent, Action::Withdraw,
+    "It is not in review"
+);
+step_route!(
+    /// Comment on an item (`note` required).
+    comment, "/v1/orgs/{slug}/content/{id}/comments", ReviewContent, Action::Comment,
+    "It is archived"
+);
+step_route!(
+    /// Send an item in review back to its author (`note` required: what to change).
+    request_changes, "/v1/orgs/{slug}/content/{id}/request-changes", ReviewContent, Action::RequestChanges,
+    "It is not in review, or its latest version is not the one named"
+);
+step_route!(
+    /// Approve the latest version, named by its `sha256` (required). Never your own version
+    /// (403 `separation_of_duties`). Once the organization's number of distinct approvals is
+    /// reached, the item is approved.
+    approve, "/v1/orgs/{slug}/content/{id}/approve", ReviewContent, Action::Approve,
+    "It is not in review, you approved it already, or its latest version is not the one named"
+);
+step_route!(
+    /// Publish an approved item: exactly the approved version's text, whose hash the answer
+    /// names.
+    publish, "/v1/orgs/{slug}/content/{id}/publish", PublishContent, Action::Publish,
+    "It is not approved, or its latest version is not the one named"
+);
+step_route!(
+    /// Archive an item that is not in review. An archived item changes no more.
+    archive, "/v1/orgs/{slug}/content/{id}/archive", PublishContent, Action::Archive,
+    "It is in review or archived already"
+);
