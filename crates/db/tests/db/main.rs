@@ -6,6 +6,7 @@ mod audit;
 mod chain;
 mod check;
 mod citus;
+mod content;
 mod embedded;
 mod identity;
 mod migrate;

@@ -1,0 +1,264 @@
+//! Content under attack as `app_user`: other tenants' items, versions and review events cannot
+//! be read or written with or without a tenant set, history cannot be rewritten, and the
+//! database refuses what the review forbids even when the application would let it through.
+
+use chrono::Utc;
+use mos_db::content::{self, Request, Step};
+use mos_db::testing::{backend, Backend, TestDb};
+use mos_db::{AppPool, TenantTx};
+use mos_domain::content::{Action, Channel, State, Text};
+use mos_domain::{ContentId, OrgId, RequestSource, Role, UserId};
+use uuid::Uuid;
+
+use crate::{new_org, new_user, sqlstate};
+
+const TABLES: [&str; 3] = ["app.content_items", "app.content_versions", "app.content_events"];
+const RLS_VIOLATION: &str = "42501";
+const CHECK_VIOLATION: &str = "23514";
+
+fn text(title: &str) -> Text {
+    Text::parse(title, Channel::Email, "patients", "Book your flu shot.", &["flu".into()]).unwrap()
+}
+
+async fn item(pool: &AppPool, org: OrgId, author: UserId, title: &str) -> ContentId {
+    let mut tx = pool.begin_tenant(org, Some(author)).await.unwrap();
+    let created = content::create(&mut tx, &text(title), author, Utc::now(), &RequestSource::default()).await.unwrap();
+    tx.commit().await.unwrap();
+    created.id
+}
+
+struct Tenants {
+    pool: AppPool,
+    a: OrgId,
+    alice: UserId,
+    a_item: ContentId,
+    b: OrgId,
+    b_item: ContentId,
+}
+
+async fn two_tenants_with_content(db: &TestDb) -> Tenants {
+    let pool = db.app_pool(4).await;
+    let alice = new_user(&pool, "alice@a.example").await;
+    let bob = new_user(&pool, "bob@b.example").await;
+    let a = new_org(&pool, "tenant-a", alice).await;
+    let b = new_org(&pool, "tenant-b", bob).await;
+    let a_item = item(&pool, a, alice, "A's campaign").await;
+    let b_item = item(&pool, b, bob, "B's campaign").await;
+    Tenants { pool, a, alice, a_item, b, b_item }
+}
+
+async fn count(conn: &mut sqlx::PgConnection, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_tenant_sees_and_changes_only_its_own_content_and_nobody_without_a_tenant_sees_any() {
+    let db = TestDb::new().await;
+    let t = two_tenants_with_content(&db).await;
+
+    let mut bare = db.app_user().await;
+    for table in TABLES {
+        assert_eq!(count(&mut bare, table).await, 0, "{table} without a tenant");
+    }
+
+    let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+    for table in TABLES {
+        let seen: Vec<Uuid> =
+            sqlx::query_scalar(&format!("select organization_id from {table}")).fetch_all(tx.conn()).await.unwrap();
+        assert!(!seen.is_empty() && seen.iter().all(|o| *o == t.a.as_uuid()), "{table}: {seen:?}");
+    }
+    assert!(content::get(&mut tx, t.b_item).await.unwrap().is_none(), "B's item by its id");
+    let updated = sqlx::query("update app.content_items set revision = revision + 1 where id = $1")
+        .bind(t.b_item.as_uuid())
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected(), 0);
+    tx.rollback().await.unwrap();
+
+    // Writing into B while scoped to A: the policy's WITH CHECK refuses it.
+    let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+    let forged = sqlx::query(
+        "insert into app.content_items (organization_id, id, created_by, created_at, updated_at, state, revision, current_version)
+         values ($1, $2, $3, now(), now(), 'draft', 1, 1)",
+    )
+    .bind(t.b.as_uuid())
+    .bind(Uuid::now_v7())
+    .bind(t.alice.as_uuid())
+    .execute(tx.conn())
+    .await;
+    assert_eq!(sqlstate(forged), RLS_VIOLATION);
+    tx.rollback().await.unwrap();
+
+    // Acting on B's item through A's transaction finds nothing to act on.
+    let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+    let step = content::act(&mut tx, t.b_item, request(Action::Submit, t.alice, Role::Admin)).await.unwrap();
+    assert_eq!(step, Step::NotFound);
+    tx.rollback().await.unwrap();
+
+    let mut su = db.superuser().await;
+    for table in TABLES {
+        assert_eq!(count(&mut su, table).await, 2, "{table}: one row per tenant, nothing added");
+    }
+}
+
+fn request(action: Action, actor: UserId, role: Role) -> Request<'static> {
+    static SOURCE: std::sync::OnceLock<RequestSource> = std::sync::OnceLock::new();
+    Request {
+        action,
+        text: None,
+        note: None,
+        actor,
+        role,
+        revision: None,
+        sha256: None,
+        now: Utc::now(),
+        source: SOURCE.get_or_init(RequestSource::default),
+    }
+}
+
+#[tokio::test]
+async fn versions_and_review_events_are_never_changed_deleted_or_truncated() {
+    let db = TestDb::new().await;
+    let t = two_tenants_with_content(&db).await;
+    for statement in [
+        "update app.content_versions set body = 'rewritten'",
+        "delete from app.content_versions",
+        "update app.content_events set note = 'rewritten'",
+        "delete from app.content_events",
+        "delete from app.content_items",
+        "truncate app.content_items cascade",
+        "truncate app.content_versions cascade",
+        "truncate app.content_events",
+    ] {
+        let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+        let refused = sqlstate(sqlx::query(statement).execute(tx.conn()).await);
+        let ok = refused == RLS_VIOLATION || (backend() == Backend::Citus && refused == "XX000");
+        assert!(ok, "{statement}: {refused}");
+    }
+    let mut su = db.superuser().await;
+    let body: String = sqlx::query_scalar("select body from app.content_versions where item_id = $1")
+        .bind(t.a_item.as_uuid())
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(body, "Book your flu shot.");
+}
+
+/// Moves A's item to `to` by a bare UPDATE, as a buggy application could.
+async fn force_state(tx: &mut TenantTx, item: ContentId, to: State) -> Result<(), String> {
+    let approved = matches!(to, State::Approved | State::Published | State::Archived);
+    let published = to == State::Published;
+    sqlx::query(
+        "update app.content_items
+            set state = $3::text::app.content_state, revision = revision + 1,
+                approved_version = case when $4 then current_version end,
+                published_version = case when $5 then current_version else published_version end,
+                published_at = case when $5 then now() else published_at end
+          where organization_id = $1 and id = $2",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(item.as_uuid())
+    .bind(to.as_str())
+    .bind(approved)
+    .bind(published)
+    .execute(tx.conn())
+    .await
+    .map(|_| ())
+    .map_err(|e| e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_database_allows_exactly_the_state_changes_of_the_review_table() {
+    let db = TestDb::new().await;
+    let t = two_tenants_with_content(&db).await;
+    let allowed = State::edges();
+    let mut superuser = db.superuser().await;
+    // The superuser arranges each starting state with the guard switched off for its session.
+    sqlx::raw_sql("set session_replication_role = replica").execute(&mut superuser).await.unwrap();
+    for from in State::ALL {
+        for to in State::ALL {
+            if from == to {
+                continue;
+            }
+            let id = item(&t.pool, t.a, t.alice, "Probe").await;
+            // Put the item in `from` behind the guard's back, as the superuser.
+            sqlx::query(
+                "update app.content_items
+                    set state = $2::text::app.content_state,
+                        approved_version = case when $2 in ('approved', 'published', 'archived') then 1 end,
+                        published_version = case when $2 = 'published' then 1 end,
+                        published_at = case when $2 = 'published' then now() end
+                  where id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(from.as_str())
+            .execute(&mut superuser)
+            .await
+            .unwrap();
+            let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+            let outcome = force_state(&mut tx, id, *to).await;
+            tx.rollback().await.unwrap();
+            if allowed.contains(&(*from, *to)) {
+                assert_eq!(outcome, Ok(()), "{from} -> {to} is in the table");
+            } else {
+                assert_eq!(outcome, Err(CHECK_VIOLATION.into()), "{from} -> {to} is not in the table");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_database_refuses_an_approval_by_the_versions_author_or_of_a_hash_that_is_not_the_versions() {
+    let db = TestDb::new().await;
+    let t = two_tenants_with_content(&db).await;
+    let insert = "insert into app.content_events (organization_id, item_id, id, kind, version, sha256, version_author,
+                                                  actor_id, from_state, to_state, created_at)
+                  values ($1, $2, $3, 'approved', 1, $4, $5, $6, 'in_review', 'in_review', now())";
+    let hash = text("A's campaign").hash();
+    let someone = UserId::new();
+    let cases = [
+        ("the author approving", hash.0, t.alice, t.alice, CHECK_VIOLATION),
+        ("another hash", [7; 32], t.alice, someone, "23503"),
+        ("a made-up author", hash.0, someone, UserId::new(), "23503"),
+    ];
+    for (case, sha, author, actor, code) in cases {
+        let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+        let refused = sqlx::query(insert)
+            .bind(t.a.as_uuid())
+            .bind(t.a_item.as_uuid())
+            .bind(Uuid::now_v7())
+            .bind(&sha[..])
+            .bind(author.as_uuid())
+            .bind(actor.as_uuid())
+            .execute(tx.conn())
+            .await;
+        assert_eq!(sqlstate(refused), code, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn an_item_starts_as_a_draft_and_keeps_its_identity_and_its_published_version() {
+    let db = TestDb::new().await;
+    let t = two_tenants_with_content(&db).await;
+    let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+    let started_approved = sqlx::query(
+        "insert into app.content_items (organization_id, id, created_by, created_at, updated_at, state, revision, current_version)
+         values ($1, $2, $3, now(), now(), 'approved', 1, 1)",
+    )
+    .bind(t.a.as_uuid())
+    .bind(Uuid::now_v7())
+    .bind(t.alice.as_uuid())
+    .execute(tx.conn())
+    .await;
+    assert_eq!(sqlstate(started_approved), CHECK_VIOLATION);
+    tx.rollback().await.unwrap();
+
+    for statement in [
+        "update app.content_items set created_by = gen_random_uuid(), revision = revision + 1",
+        "update app.content_items set updated_at = now()",
+    ] {
+        let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+        assert_eq!(sqlstate(sqlx::query(statement).execute(tx.conn()).await), CHECK_VIOLATION, "{statement}");
+    }
+}
