@@ -344,12 +344,18 @@ pub async fn approvals(tx: &mut TenantTx, item: &Item, actor: UserId) -> Result<
 /// owner, approving one's own version) is audited as a denied access; the caller commits
 /// whatever the outcome.
 pub async fn act(tx: &mut TenantTx, id: ContentId, request: Request<'_>) -> Result<Step> {
-    let locked = sqlx::query_as(&format!("{ITEM} and i.id = $2 for update of i"))
-        .bind(tx.org().as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(tx.conn())
-        .await?;
-    let Some(item): Option<Item> = locked else {
+    // The item's row alone: locked together with a join, a row that changed while this waited
+    // would be checked against the old version's row and seem gone.
+    let locked: Option<i32> =
+        sqlx::query_scalar("select revision from app.content_items where organization_id = $1 and id = $2 for update")
+            .bind(tx.org().as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(tx.conn())
+            .await?;
+    if locked.is_none() {
+        return Ok(Step::NotFound);
+    }
+    let Some(item) = get(tx, id).await? else {
         return Ok(Step::NotFound);
     };
     if request.revision.is_some_and(|r| r != item.revision) {

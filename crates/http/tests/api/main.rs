@@ -6,6 +6,7 @@ mod abuse;
 mod audit_trail;
 mod browser;
 mod budget;
+mod content;
 mod docs;
 mod health;
 mod hygiene;

@@ -1,0 +1,554 @@
+//! The content review over HTTP: the workflow end to end, every role against every step,
+//! every state against every step, random sequences by random members against the rules,
+//! concurrent edits, lists, and other tenants.
+
+use std::collections::{HashMap, HashSet};
+
+use mos_domain::content::{Action, Actor, Approvals, Channel, State, Text};
+use mos_domain::Role;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::{Members, Reply, TestApp};
+
+/// A body of text for a new item or version.
+fn draft(title: &str, body: &str) -> Value {
+    json!({ "title": title, "channel": "email", "audience": "Patients 65+", "body": body, "tags": ["flu"] })
+}
+
+struct Org<'a> {
+    app: &'a TestApp,
+    slug: String,
+}
+
+impl<'a> Org<'a> {
+    fn new(app: &'a TestApp, members: &Members) -> Self {
+        Self { app, slug: members.slug.clone() }
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("/v1/orgs/{}/content{rest}", self.slug)
+    }
+
+    async fn create(&self, token: &str, title: &str) -> Value {
+        let created = self.app.post_as(token, &self.path(""), draft(title, "Book your flu shot.")).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.body
+    }
+
+    async fn get(&self, token: &str, id: &str) -> Reply {
+        self.app.get_as(token, &self.path(&format!("/{id}"))).await
+    }
+
+    /// `action` as `token`: a step's route name, or `edit` with a fresh text and the item's ETag.
+    async fn act(&self, token: &str, id: &str, action: &str, nonce: usize) -> Reply {
+        let current = self.get(token, id).await;
+        if action == "edit" {
+            let etag = current.headers.get("etag").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            let body = draft("Flu shots", &format!("Version text {nonce}."));
+            let request = self.app.http.patch(format!("{}{}", self.app.base, self.path(&format!("/{id}"))));
+            return self.app.send(request.bearer_auth(token).header("if-match", etag).json(&body)).await;
+        }
+        let sha = current.body["version"]["sha256"].clone();
+        let body = json!({ "sha256": sha, "note": format!("Note {nonce}") });
+        self.app.post_as(token, &self.path(&format!("/{id}/{action}")), body).await
+    }
+
+    async fn ok(&self, token: &str, id: &str, action: &str) -> Value {
+        let reply = self.act(token, id, action, 0).await;
+        assert_eq!(reply.status, 200, "{action}: {}", reply.body);
+        reply.body
+    }
+
+    /// A new item by the creator, brought to `state` by the steps that lead there.
+    async fn item_in(&self, members: &Members, state: &str) -> String {
+        let id = self.create(&members.creator, "Flu shots").await["id"].as_str().unwrap().to_owned();
+        let steps: &[(&str, &str)] = match state {
+            "draft" => &[],
+            "in_review" => &[("creator", "submit")],
+            "changes_requested" => &[("creator", "submit"), ("reviewer", "request-changes")],
+            "approved" => &[("creator", "submit"), ("reviewer", "approve")],
+            "published" => &[("creator", "submit"), ("reviewer", "approve"), ("admin", "publish")],
+            "archived" => &[("admin", "archive")],
+            other => panic!("no way to {other}"),
+        };
+        for (who, action) in steps {
+            let token = if *who == "creator" {
+                &members.creator
+            } else if *who == "reviewer" {
+                &members.reviewer
+            } else {
+                &members.admin
+            };
+            self.ok(token, &id, action).await;
+        }
+        assert_eq!(self.get(&members.admin, &id).await.body["state"], state);
+        id
+    }
+
+    async fn history(&self, token: &str, id: &str) -> Vec<Value> {
+        let reply = self.app.get_as(token, &self.path(&format!("/{id}/history"))).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body.as_array().unwrap().clone()
+    }
+}
+
+/// The organization with a second CREATOR, who owns nothing of what the first creates.
+async fn org_with_two_creators(app: &TestApp, slug: &str) -> (Members, String) {
+    let members = app.org_with_every_role(slug).await;
+    let email = format!("other-creator@{slug}.example");
+    let other = app.signed_in(&email).await;
+    app.join(&members.admin, slug, &email, "CREATOR", &other).await;
+    (members, other)
+}
+
+#[tokio::test]
+async fn a_creator_drafts_a_reviewer_approves_and_an_admin_publishes_exactly_the_approved_text() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+
+    let created = org.create(&members.creator, "Flu shots are here").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!((created["state"].as_str(), created["version"]["number"].as_i64()), (Some("draft"), Some(1)));
+    let v1 = created["version"]["sha256"].as_str().unwrap().to_owned();
+    let text =
+        Text::parse("Flu shots are here", Channel::Email, "Patients 65+", "Book your flu shot.", &["flu".into()])
+            .unwrap();
+    assert_eq!(v1, text.hash().to_string(), "the hash is the canonical text's, which anyone can recompute");
+
+    // A second version; the first stays as it was.
+    let edited = org.ok(&members.creator, &id, "edit").await;
+    assert_eq!(edited["version"]["number"], 2);
+    let first = app.get_as(&members.viewer, &org.path(&format!("/{id}/versions/1"))).await;
+    assert_eq!(
+        (first.body["sha256"].as_str(), first.body["body"].as_str()),
+        (Some(v1.as_str()), Some("Book your flu shot."))
+    );
+    let diff = app.get_as(&members.viewer, &org.path(&format!("/{id}/diff?from=1&to=2"))).await;
+    assert_eq!(diff.status, 200, "{}", diff.body);
+    let lines = diff.body["body"].as_str().unwrap();
+    assert!(lines.contains("-Book your flu shot.\n") && lines.contains("+Version text 0.\n"), "{}", diff.body);
+    assert_eq!(diff.body["fields"][0]["field"], "title");
+
+    org.ok(&members.creator, &id, "submit").await;
+    let sent_back = org.ok(&members.reviewer, &id, "request-changes").await;
+    assert_eq!(sent_back["state"], "changes_requested");
+    org.ok(&members.creator, &id, "submit").await;
+
+    // Two approvals from now on; the author's own does not count and is refused.
+    let policy = app.call_as("patch", &members.admin, "/v1/orgs/acme", json!({ "required_approvals": 2 })).await;
+    assert_eq!((policy.status, policy.body["required_approvals"].as_i64()), (200, Some(2)), "{}", policy.body);
+    let own = org.act(&members.creator, &id, "approve", 0).await;
+    assert_eq!((own.status, own.problem_type()), (403, "urn:mos:problem:forbidden"));
+    let stale = app.post_as(&members.reviewer, &org.path(&format!("/{id}/approve")), json!({ "sha256": v1 })).await;
+    assert_eq!((stale.status, stale.problem_type()), (409, "urn:mos:problem:version_changed"), "an old version's hash");
+    let once = org.ok(&members.reviewer, &id, "approve").await;
+    assert_eq!((once["state"].as_str(), once["approvals"]["given"].as_i64()), (Some("in_review"), Some(1)));
+    let twice = org.act(&members.reviewer, &id, "approve", 0).await;
+    assert_eq!((twice.status, twice.problem_type()), (409, "urn:mos:problem:already_approved"));
+    let approved = org.ok(&members.admin, &id, "approve").await;
+    assert_eq!(approved["state"], "approved");
+    let published = org.ok(&members.admin, &id, "publish").await;
+    assert_eq!((published["state"].as_str(), published["published_version"].as_i64()), (Some("published"), Some(2)));
+    let approved_hash = approved["version"]["sha256"].as_str().unwrap();
+    assert_eq!(published["version"]["sha256"], approved_hash);
+
+    let kinds: Vec<String> =
+        org.history(&members.viewer, &id).await.iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(
+        kinds,
+        ["created", "edited", "submitted", "changes_requested", "submitted", "approved", "approved", "published"]
+    );
+    // The evidence in the tenant's audit trail: who approved which hash, and what was published.
+    let trail =
+        app.get_as(&members.admin, &format!("/v1/orgs/acme/audit-logs?resource_type=content&resource_id={id}")).await;
+    let records = trail.body["items"].as_array().unwrap();
+    let approvals: HashSet<&str> = records
+        .iter()
+        .filter(|r| r["action"] == "content.approved" && r["metadata"]["sha256"] == approved_hash)
+        .map(|r| r["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(approvals.len(), 2);
+    let publication = records.iter().find(|r| r["action"] == "content.published").unwrap();
+    assert_eq!(publication["metadata"]["sha256"], approved_hash);
+    assert_eq!(publication["changes"]["state"], json!({ "before": "approved", "after": "published" }));
+    let denied = app.get_as(&members.admin, "/v1/orgs/acme/audit-logs?action=access.denied").await;
+    assert!(!denied.body["items"].as_array().unwrap().is_empty(), "the author's attempt to approve is on record");
+}
+
+/// For each step: the state an item is put in first, and the roles whose members may take it
+/// there (the creator as the item's creator and the latest version's author).
+const ROLE_MATRIX: [(&str, &str, &[&str]); 8] = [
+    ("edit", "draft", &["ADMIN", "CREATOR"]),
+    ("submit", "draft", &["ADMIN", "CREATOR"]),
+    ("withdraw", "in_review", &["ADMIN", "CREATOR"]),
+    ("comments", "in_review", &["ADMIN", "REVIEWER"]),
+    ("request-changes", "in_review", &["ADMIN", "REVIEWER"]),
+    ("approve", "in_review", &["ADMIN", "REVIEWER"]),
+    ("publish", "approved", &["ADMIN"]),
+    ("archive", "published", &["ADMIN"]),
+];
+
+#[tokio::test]
+async fn every_role_tries_every_step_and_may_take_it_exactly_where_the_table_says() {
+    let app = TestApp::spawn().await;
+    let (members, other_creator) = org_with_two_creators(&app, "acme").await;
+    let org = Org::new(&app, &members);
+    let mut actors: Vec<(&str, &str)> = members.by_role().to_vec();
+    actors.push(("OTHER CREATOR", &other_creator));
+    for (action, state, allowed) in ROLE_MATRIX {
+        for (who, token) in &actors {
+            let id = org.item_in(&members, state).await;
+            let reply = org.act(token, &id, action, 1).await;
+            let writes = ["edit", "submit", "withdraw"].contains(&action);
+            if allowed.contains(who) {
+                assert_eq!(reply.status, 200, "{who} {action} on {state}: {}", reply.body);
+            } else if *who == "OTHER CREATOR" && writes {
+                assert_eq!((reply.status, reply.problem_type()), (403, "urn:mos:problem:not_owner"), "{action}");
+            } else {
+                assert_eq!(
+                    (reply.status, reply.problem_type()),
+                    (403, "urn:mos:problem:forbidden"),
+                    "{who} {action} on {state}: {}",
+                    reply.body
+                );
+            }
+            let after = org.get(&members.admin, &id).await.body;
+            if reply.status != 200 {
+                assert_eq!(after["state"], state, "a refused step changes nothing");
+            }
+        }
+    }
+}
+
+/// For each step: the states in which it is possible at all.
+const STATE_MATRIX: [(&str, &[&str]); 8] = [
+    ("edit", &["draft", "changes_requested", "approved"]),
+    ("submit", &["draft", "changes_requested"]),
+    ("withdraw", &["in_review"]),
+    ("comments", &["draft", "in_review", "changes_requested", "approved", "published"]),
+    ("request-changes", &["in_review"]),
+    ("approve", &["in_review"]),
+    ("publish", &["approved"]),
+    ("archive", &["draft", "changes_requested", "approved", "published"]),
+];
+
+#[tokio::test]
+async fn every_step_is_possible_in_exactly_the_states_the_review_allows() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let states = ["draft", "in_review", "changes_requested", "approved", "published", "archived"];
+    for (action, possible) in STATE_MATRIX {
+        for state in states {
+            let id = org.item_in(&members, state).await;
+            // The ADMIN holds every permission and wrote none of these versions.
+            let reply = org.act(&members.admin, &id, action, 2).await;
+            if possible.contains(&state) {
+                assert_eq!(reply.status, 200, "{action} on {state}: {}", reply.body);
+            } else {
+                assert_eq!(
+                    (reply.status, reply.problem_type()),
+                    (409, "urn:mos:problem:invalid_transition"),
+                    "{action} on {state}: {}",
+                    reply.body
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_edit_after_approval_needs_approval_again_and_nobody_approves_their_own_version() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let id = org.item_in(&members, "approved").await;
+    // The ADMIN edits: the new version is theirs, the approval of the old one does not carry over.
+    let edited = org.ok(&members.admin, &id, "edit").await;
+    assert_eq!((edited["state"].as_str(), edited["approved_version"].as_i64()), (Some("draft"), None));
+    let publish = org.act(&members.admin, &id, "publish", 0).await;
+    assert_eq!((publish.status, publish.problem_type()), (409, "urn:mos:problem:invalid_transition"));
+    org.ok(&members.admin, &id, "submit").await;
+    let own = org.act(&members.admin, &id, "approve", 0).await;
+    assert_eq!((own.status, own.problem_type()), (403, "urn:mos:problem:separation_of_duties"), "{}", own.body);
+    let approved = org.ok(&members.reviewer, &id, "approve").await;
+    let published = org.ok(&members.admin, &id, "publish").await;
+    assert_eq!(published["published_version"], 2);
+    assert_eq!(published["version"]["sha256"], approved["version"]["sha256"]);
+    // Published: no more edits.
+    let late = org.act(&members.creator, &id, "edit", 9).await;
+    assert_eq!((late.status, late.problem_type()), (409, "urn:mos:problem:invalid_transition"));
+}
+
+#[tokio::test]
+async fn of_two_edits_from_the_same_revision_one_wins_and_the_other_gets_412_never_a_lost_update() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let id = org.create(&members.creator, "Flu shots").await["id"].as_str().unwrap().to_owned();
+    let etag = org.get(&members.creator, &id).await.headers["etag"].to_str().unwrap().to_owned();
+    let url = format!("{}{}", app.base, org.path(&format!("/{id}")));
+    let edit = |author: &str, body: &str| {
+        let request = app.http.patch(&url).bearer_auth(author).header("if-match", &etag).json(&draft("Flu", body));
+        app.send(request)
+    };
+    let (a, b) = tokio::join!(edit(&members.creator, "Creator's text"), edit(&members.admin, "Admin's text"));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412], "{} / {}", a.body, b.body);
+    let loser = if a.status == 412 { &a } else { &b };
+    assert_eq!(loser.problem_type(), "urn:mos:problem:precondition_failed");
+    let versions = app.get_as(&members.viewer, &org.path(&format!("/{id}/versions"))).await.body;
+    assert_eq!(versions.as_array().unwrap().len(), 2, "exactly one edit was kept");
+
+    let unconditional = app.send(app.http.patch(&url).bearer_auth(&members.creator).json(&draft("Flu", "x"))).await;
+    assert_eq!((unconditional.status, unconditional.problem_type()), (428, "urn:mos:problem:precondition_required"));
+    let stale = app
+        .send(app.http.patch(&url).bearer_auth(&members.creator).header("if-match", &etag).json(&draft("Flu", "x")))
+        .await;
+    assert_eq!(stale.status, 412);
+}
+
+#[tokio::test]
+async fn another_tenant_finds_none_of_this_tenants_content_by_any_route() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let id = org.item_in(&members, "in_review").await;
+    let beta = app.signed_in("admin@beta.example").await;
+    assert_eq!(app.post_as(&beta, "/v1/orgs", json!({ "slug": "beta", "name": "Beta" })).await.status, 201);
+    for slug in ["acme", "beta"] {
+        for (method, rest) in [
+            ("get", String::new()),
+            ("get", "/versions".into()),
+            ("get", "/versions/1".into()),
+            ("get", "/history".into()),
+            ("get", "/diff?from=1&to=1".into()),
+            ("patch", String::new()),
+            ("post", "/approve".into()),
+            ("post", "/publish".into()),
+            ("post", "/archive".into()),
+        ] {
+            let url = format!("/v1/orgs/{slug}/content/{id}{rest}");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let request = app.http.request(method.clone(), format!("{}{url}", app.base)).bearer_auth(&beta);
+            let body = if method == reqwest::Method::PATCH {
+                draft("Hijack", "x")
+            } else {
+                json!({ "sha256": "0".repeat(64), "note": "Hijack" })
+            };
+            let reply = app.send(request.header("if-match", "\"1\"").json(&body)).await;
+            assert_eq!((reply.status, reply.problem_type()), (404, "urn:mos:problem:not_found"), "{method} {url}");
+        }
+    }
+    let listed = app.get_as(&beta, "/v1/orgs/beta/content").await;
+    assert_eq!(listed.body["items"], json!([]));
+    assert_eq!(org.get(&members.admin, &id).await.body["state"], "in_review", "nothing changed");
+}
+
+#[tokio::test]
+async fn lists_filter_by_state_channel_tag_author_and_words_and_show_what_waits_for_my_review() {
+    let app = TestApp::spawn().await;
+    let (members, other) = org_with_two_creators(&app, "acme").await;
+    let org = Org::new(&app, &members);
+    let mut ids = HashMap::new();
+    for (token, title, channel, tags, body) in [
+        (&members.creator, "Flu clinic hours", "email", vec!["flu"], "Walk in on Saturdays."),
+        (&members.creator, "Diabetes day", "web_page", vec!["diabetes", "events"], "Free glucose checks."),
+        (&other, "Flu myths", "social_post", vec!["flu", "myths"], "Vaccines do not cause flu."),
+        (&members.reviewer, "Skipped", "print", vec![], "Never created"),
+    ] {
+        let body = json!({ "title": title, "channel": channel, "body": body, "tags": tags });
+        let reply = app.post_as(token, &org.path(""), body).await;
+        if title == "Skipped" {
+            assert_eq!(reply.status, 403, "a REVIEWER does not create");
+            continue;
+        }
+        ids.insert(title, reply.body["id"].as_str().unwrap().to_owned());
+    }
+    org.ok(&members.creator, &ids["Diabetes day"], "submit").await;
+    org.ok(&other, &ids["Flu myths"], "submit").await;
+    org.ok(&members.reviewer, &ids["Flu myths"], "approve").await;
+
+    assert_eq!(titles(&org, &members.viewer, "state=in_review").await, ["Diabetes day"]);
+    assert_eq!(titles(&org, &members.viewer, "channel=social_post").await, ["Flu myths"]);
+    assert_eq!(titles(&org, &members.viewer, "tag=flu").await, ["Flu clinic hours", "Flu myths"]);
+    assert_eq!(titles(&org, &members.viewer, "q=glucose").await, ["Diabetes day"]);
+    assert_eq!(titles(&org, &members.viewer, "q=flu%20-myths").await, ["Flu clinic hours"]);
+    assert_eq!(
+        titles(&org, &members.reviewer, "awaiting_my_review=true").await,
+        ["Diabetes day"],
+        "not the one already approved"
+    );
+    let me = app.get_as(&other, "/v1/me").await.body["id"].as_str().unwrap().to_owned();
+    let mine = app.get_as(&members.viewer, &org.path(&format!("?author={me}"))).await;
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+    let bad = app.get_as(&members.viewer, &org.path("?state=lost")).await;
+    assert_eq!((bad.status, bad.body["field"].as_str()), (422, Some("state")));
+
+    // Pages of two, newest first, each item once.
+    let mut seen = Vec::new();
+    let mut url = org.path("?limit=2");
+    loop {
+        let page = app.get_as(&members.viewer, &url).await.body;
+        seen.extend(page["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => url = org.path(&format!("?limit=2&cursor={cursor}")),
+            None => break,
+        }
+    }
+    let mut newest_first: Vec<String> = ids.values().cloned().collect();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, newest_first);
+}
+
+/// The titles a list query finds, sorted.
+async fn titles(org: &Org<'_>, token: &str, query: &str) -> Vec<String> {
+    let reply = org.app.get_as(token, &org.path(&format!("?{query}"))).await;
+    assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+    let mut titles: Vec<String> =
+        reply.body["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap().to_owned()).collect();
+    titles.sort();
+    titles
+}
+
+const ACTIONS: [(&str, Action); 8] = [
+    ("edit", Action::Edit),
+    ("submit", Action::Submit),
+    ("withdraw", Action::Withdraw),
+    ("comments", Action::Comment),
+    ("request-changes", Action::RequestChanges),
+    ("approve", Action::Approve),
+    ("publish", Action::Publish),
+    ("archive", Action::Archive),
+];
+
+/// What the test knows of the item, to predict each answer.
+struct Model {
+    state: State,
+    owner: usize,
+    author: usize,
+    approvers: HashSet<usize>,
+}
+
+#[tokio::test]
+async fn random_steps_by_random_members_keep_every_rule_of_the_review() {
+    let app = TestApp::spawn().await;
+    let (members, other) = org_with_two_creators(&app, "acme").await;
+    let email = "second-reviewer@acme.example";
+    let second_reviewer = app.signed_in(email).await;
+    app.join(&members.admin, "acme", email, "REVIEWER", &second_reviewer).await;
+    let people: Vec<(Role, String)> = vec![
+        (Role::Admin, members.admin.clone()),
+        (Role::Reviewer, members.reviewer.clone()),
+        (Role::Reviewer, second_reviewer),
+        (Role::Creator, members.creator.clone()),
+        (Role::Creator, other),
+        (Role::Viewer, members.viewer.clone()),
+    ];
+    let required = 2;
+    let policy = app.call_as("patch", &members.admin, "/v1/orgs/acme", json!({ "required_approvals": required })).await;
+    assert_eq!(policy.status, 200, "{}", policy.body);
+    let org = Org::new(&app, &members);
+
+    for seed in 0..6u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let owner = 3 + rng.gen_range(0..2);
+        let id = org.create(&people[owner].1, "Flu shots").await["id"].as_str().unwrap().to_owned();
+        let mut model = Model { state: State::Draft, owner, author: owner, approvers: HashSet::new() };
+        let mut steps = 1; // created
+        for n in 0..30 {
+            let who = rng.gen_range(0..people.len());
+            let (route, action) = ACTIONS[rng.gen_range(0..ACTIONS.len())];
+            let actor = Actor {
+                role: people[who].0,
+                owns_item: model.owner == who,
+                wrote_version: model.author == who,
+                approved_version: model.approvers.contains(&who),
+            };
+            let approvals = Approvals { given: model.approvers.len() as u32, required };
+            let expected = model.state.decide(action, actor, approvals);
+            let reply = org.act(&people[who].1, &id, route, n).await;
+            let context =
+                format!("seed {seed} step {n}: {:?} {route} in {}: {}", people[who].0, model.state, reply.body);
+            match expected {
+                Ok(next) => {
+                    assert_eq!(reply.status, 200, "{context}");
+                    assert_eq!(reply.body["state"], next.as_str(), "{context}");
+                    steps += 1;
+                    match action {
+                        Action::Edit => {
+                            model.author = who;
+                            model.approvers.clear();
+                        }
+                        Action::Approve => {
+                            model.approvers.insert(who);
+                        }
+                        _ => {}
+                    }
+                    model.state = next;
+                }
+                Err(_) => assert!(matches!(reply.status, 403 | 409), "{context}"),
+            }
+        }
+        check_invariants(&app, &org, &members.admin, &id, steps, required).await;
+    }
+}
+
+/// No approval by a version's author; a published version's text is exactly the text that
+/// enough distinct members approved; every step has exactly one audit record naming its hash.
+async fn check_invariants(app: &TestApp, org: &Org<'_>, admin: &str, id: &str, steps: usize, required: u32) {
+    let versions = app.get_as(admin, &org.path(&format!("/{id}/versions"))).await.body;
+    let authors: HashMap<i64, &str> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["number"].as_i64().unwrap(), v["author"].as_str().unwrap()))
+        .collect();
+    let history = org.history(admin, id).await;
+    assert_eq!(history.len(), steps, "one review event per step taken");
+    for event in history.iter().filter(|e| e["kind"] == "approved") {
+        assert_ne!(event["actor"].as_str(), Some(authors[&event["version"].as_i64().unwrap()]), "{event}");
+    }
+    let item = org.get(admin, id).await.body;
+    if let Some(published) = item["published_version"].as_i64() {
+        let version = &versions[usize::try_from(published - 1).unwrap()];
+        let text = Text::parse(
+            version["title"].as_str().unwrap(),
+            version["channel"].as_str().unwrap().parse().unwrap(),
+            version["audience"].as_str().unwrap(),
+            version["body"].as_str().unwrap(),
+            &version["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let hash = text.hash().to_string();
+        let approvers: HashSet<&str> = history
+            .iter()
+            .filter(|e| e["kind"] == "approved" && e["sha256"] == hash.as_str())
+            .map(|e| e["actor"].as_str().unwrap())
+            .collect();
+        assert!(approvers.len() >= required as usize, "published {hash} with approvals {approvers:?}");
+    }
+    let trail = app
+        .get_as(admin, &format!("/v1/orgs/{}/audit-logs?resource_type=content&resource_id={id}&limit=500", org.slug))
+        .await
+        .body;
+    let records: Vec<&Value> =
+        trail["items"].as_array().unwrap().iter().filter(|r| r["outcome"] == "success").collect();
+    assert_eq!(records.len(), history.len(), "one audit record per step");
+    for event in &history {
+        let action = format!("content.{}", event["kind"].as_str().unwrap());
+        let matching = records
+            .iter()
+            .filter(|r| {
+                r["action"] == action.as_str()
+                    && r["metadata"]["sha256"] == event["sha256"]
+                    && r["actor"] == event["actor"]
+            })
+            .count();
+        assert!(matching >= 1, "no audit record for {event}");
+    }
+}
