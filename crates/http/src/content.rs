@@ -29,19 +29,19 @@ pub const MAX_CONTENT_REQUEST_BYTES: usize = 512 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create, list))
-        .routes(routes!(get_item, edit))
-        .routes(routes!(versions))
-        .routes(routes!(version))
-        .routes(routes!(diff))
-        .routes(routes!(history))
-        .routes(routes!(submit))
-        .routes(routes!(withdraw))
-        .routes(routes!(comment))
+        .routes(routes!(create_content, list_content))
+        .routes(routes!(get_content, edit_content))
+        .routes(routes!(list_versions))
+        .routes(routes!(get_version))
+        .routes(routes!(diff_versions))
+        .routes(routes!(content_history))
+        .routes(routes!(submit_content))
+        .routes(routes!(withdraw_content))
+        .routes(routes!(comment_content))
         .routes(routes!(request_changes))
-        .routes(routes!(approve))
-        .routes(routes!(publish))
-        .routes(routes!(archive))
+        .routes(routes!(approve_content))
+        .routes(routes!(publish_content))
+        .routes(routes!(archive_content))
         .layer(DefaultBodyLimit::max(MAX_CONTENT_REQUEST_BYTES))
 }
 
@@ -343,7 +343,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<Option<i32>>, ApiError> {
 #[utoipa::path(post, path = "/v1/orgs/{slug}/content", tag = "content", request_body = ContentText, security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path)),
     responses((status = 201, body = ContentView, headers(("ETag" = String), ("Location" = String)))))]
-async fn create(
+async fn create_content(
     State(state): State<AppState>,
     auth: Authorized<WriteContent>,
     Path(slug): Path<String>,
@@ -365,7 +365,7 @@ async fn create(
 #[utoipa::path(get, path = "/v1/orgs/{slug}/content", tag = "content", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ListQuery),
     responses((status = 200, body = ContentPage)))]
-async fn list(
+async fn list_content(
     auth: Authorized<ReadContent>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ContentPage>, ApiError> {
@@ -391,7 +391,7 @@ async fn list(
 #[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}", tag = "content", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ContentView, headers(("ETag" = String)))))]
-async fn get_item(auth: Authorized<ReadContent>, Path((_, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn get_content(auth: Authorized<ReadContent>, Path((_, id)): Path<(String, String)>) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let mut tx = auth.tx;
     let item = content::get(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
@@ -412,7 +412,7 @@ async fn get_item(auth: Authorized<ReadContent>, Path((_, id)): Path<(String, St
         (status = 412, body = Problem, content_type = "application/problem+json", description = "It changed since you read it"),
         (status = 428, body = Problem, content_type = "application/problem+json", description = "No If-Match"),
     ))]
-async fn edit(
+async fn edit_content(
     State(state): State<AppState>,
     auth: Authorized<WriteContent>,
     Path((_, id)): Path<(String, String)>,
@@ -428,7 +428,7 @@ async fn edit(
 #[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/versions", tag = "content", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<VersionView>)))]
-async fn versions(
+async fn list_versions(
     auth: Authorized<ReadContent>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
@@ -450,7 +450,7 @@ async fn one_version(tx: &mut TenantTx, id: ContentId, number: i32) -> Result<Ve
 #[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/versions/{number}", tag = "content", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("number" = i32, Path)),
     responses((status = 200, body = VersionView)))]
-async fn version(
+async fn get_version(
     auth: Authorized<ReadContent>,
     Path((_, id, number)): Path<(String, String, String)>,
 ) -> Result<Json<VersionView>, ApiError> {
@@ -466,7 +466,7 @@ async fn version(
 #[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/diff", tag = "content", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path), DiffQuery),
     responses((status = 200, body = DiffView)))]
-async fn diff(
+async fn diff_versions(
     auth: Authorized<ReadContent>,
     Path((_, id)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<DiffQuery>,
@@ -496,7 +496,7 @@ async fn diff(
 #[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/history", tag = "content", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<EventView>)))]
-async fn history(
+async fn content_history(
     auth: Authorized<ReadContent>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Vec<EventView>>, ApiError> {
@@ -615,17 +615,17 @@ macro_rules! step_route {
 step_route!(
     /// Submit a draft, or a version whose changes were requested, for review. Only its creator
     /// or an ADMIN.
-    submit, "/v1/orgs/{slug}/content/{id}/submit", WriteContent, Action::Submit,
+    submit_content, "/v1/orgs/{slug}/content/{id}/submit", WriteContent, Action::Submit,
     "It is not a draft and no changes were requested"
 );
 step_route!(
     /// Take an item in review back to draft. Only its creator or an ADMIN.
-    withdraw, "/v1/orgs/{slug}/content/{id}/withdraw", WriteContent, Action::Withdraw,
+    withdraw_content, "/v1/orgs/{slug}/content/{id}/withdraw", WriteContent, Action::Withdraw,
     "It is not in review"
 );
 step_route!(
     /// Comment on an item (`note` required).
-    comment, "/v1/orgs/{slug}/content/{id}/comments", ReviewContent, Action::Comment,
+    comment_content, "/v1/orgs/{slug}/content/{id}/comments", ReviewContent, Action::Comment,
     "It is archived"
 );
 step_route!(
@@ -637,17 +637,17 @@ step_route!(
     /// Approve the latest version, named by its `sha256` (required). Never your own version
     /// (403 `separation_of_duties`). Once the organization's number of distinct approvals is
     /// reached, the item is approved.
-    approve, "/v1/orgs/{slug}/content/{id}/approve", ReviewContent, Action::Approve,
+    approve_content, "/v1/orgs/{slug}/content/{id}/approve", ReviewContent, Action::Approve,
     "It is not in review, you approved it already, or its latest version is not the one named"
 );
 step_route!(
     /// Publish an approved item: exactly the approved version's text, whose hash the answer
     /// names.
-    publish, "/v1/orgs/{slug}/content/{id}/publish", PublishContent, Action::Publish,
+    publish_content, "/v1/orgs/{slug}/content/{id}/publish", PublishContent, Action::Publish,
     "It is not approved, or its latest version is not the one named"
 );
 step_route!(
     /// Archive an item that is not in review. An archived item changes no more.
-    archive, "/v1/orgs/{slug}/content/{id}/archive", PublishContent, Action::Archive,
+    archive_content, "/v1/orgs/{slug}/content/{id}/archive", PublishContent, Action::Archive,
     "It is in review or archived already"
 );
