@@ -438,3 +438,99 @@ pub async fn act(tx: &mut TenantTx, id: ContentId, request: Request<'_>) -> Resu
     record(tx, happened, audit_event).await?;
     Ok(Step::Done(Box::new(after)))
 }
+
+/// What the audit trail proves about one published version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    pub item: uuid::Uuid,
+    pub version: i32,
+    pub sha256: ContentHash,
+    /// Distinct members whose sealed approval of this hash is in the chain.
+    pub approvers: usize,
+    /// Why the trail does not prove the publication; `None` when it does.
+    pub problem: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Published {
+    item_id: uuid::Uuid,
+    #[sqlx(flatten)]
+    version: Version,
+}
+
+#[derive(sqlx::FromRow)]
+struct Evidence {
+    action: String,
+    actor_user_id: Option<uuid::Uuid>,
+    required: Option<i64>,
+}
+
+/// For every published version of organization `org`, whether the tenant's sealed audit
+/// records prove it: its stored text still has the published hash, a sealed record of its
+/// publication names that hash, and as many distinct members as the organization required
+/// then, none of them the member whose record wrote the version, approved that very hash in
+/// sealed records. Run on a connection that sees every tenant (`mos audit verify`), after
+/// the chain itself verified: the records are then known to be unchanged.
+pub async fn evidence(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> Result<Vec<Proof>> {
+    let published: Vec<Published> = sqlx::query_as(
+        "select i.id as item_id, v.number, v.author_id, v.created_at as version_created_at, v.title,
+                v.channel::text as channel, v.audience, v.body, v.tags, v.sha256
+           from app.content_items i
+           join app.content_versions v
+             on v.organization_id = i.organization_id and v.item_id = i.id and v.number = i.published_version
+          where i.organization_id = $1
+          order by i.id",
+    )
+    .bind(org)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut proofs = Vec::new();
+    for Published { item_id, version } in published {
+        let records: Vec<Evidence> = sqlx::query_as(
+            "select a.action, a.actor_user_id, (a.metadata #>> '{approvals,required}')::bigint as required
+               from app.audit_logs a
+              where a.organization_id = $1 and a.resource_type = 'content' and a.resource_id = $2
+                and a.outcome = 'success' and a.metadata ->> 'sha256' = $3
+                and a.action in ('content.created', 'content.edited', 'content.approved', 'content.published')
+                and exists (select from app.audit_blocks b where b.organization_id = $1 and a.id = any (b.audit_ids))",
+        )
+        .bind(org)
+        .bind(item_id.to_string())
+        .bind(version.sha256.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let actors = |action: &str| -> Vec<uuid::Uuid> {
+            records.iter().filter(|r| r.action == action).filter_map(|r| r.actor_user_id).collect()
+        };
+        let writers = [actors("content.created"), actors("content.edited")].concat();
+        let mut approvers = actors("content.approved");
+        approvers.sort();
+        approvers.dedup();
+        let required = records.iter().find(|r| r.action == "content.published").map(|r| r.required.unwrap_or(1));
+        let recomputed = version.text().map(|t| t.hash()).ok();
+        let problem = if recomputed != Some(version.sha256) {
+            Some("the stored text no longer has the hash it was published with".to_owned())
+        } else if writers.is_empty() {
+            Some("no sealed record says who wrote this text".to_owned())
+        } else if approvers.iter().any(|a| writers.contains(a)) {
+            Some("an approval of this text is by the member who wrote it".to_owned())
+        } else if let Some(required) = required {
+            (i64::try_from(approvers.len()).unwrap_or(i64::MAX) < required).then(|| {
+                format!(
+                    "{} sealed approval(s) of this text, {required} required when it was published",
+                    approvers.len()
+                )
+            })
+        } else {
+            Some("no sealed record of this publication".to_owned())
+        };
+        proofs.push(Proof {
+            item: item_id,
+            version: version.number,
+            sha256: version.sha256,
+            approvers: approvers.len(),
+            problem,
+        });
+    }
+    Ok(proofs)
+}

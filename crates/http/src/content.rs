@@ -391,7 +391,10 @@ async fn list_content(
 #[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}", tag = "content", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ContentView, headers(("ETag" = String)))))]
-async fn get_content(auth: Authorized<ReadContent>, Path((_, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn get_content(
+    auth: Authorized<ReadContent>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let mut tx = auth.tx;
     let item = content::get(&mut tx, id).await?.ok_or(ApiError::NotFound)?;

@@ -157,13 +157,16 @@ pub async fn verify(
     let mut ok = true;
     for r in &reports {
         match &r.broken {
-            None => println!(
-                "{}: {} records, chain intact to {} ({})",
-                r.slug,
-                r.records,
-                r.head.0,
-                hex::encode(&r.head.1[..8])
-            ),
+            None => {
+                println!(
+                    "{}: {} records, chain intact to {} ({})",
+                    r.slug,
+                    r.records,
+                    r.head.0,
+                    hex::encode(&r.head.1[..8])
+                );
+                ok &= approvals_proven(&mut conn, r).await?;
+            }
             Some(b) => {
                 ok = false;
                 println!("{}: broken at record {}: {} ({})", r.slug, b.seq, b.reason, b.detail);
@@ -184,6 +187,31 @@ pub async fn verify(
         }
     }
     Ok(ok)
+}
+
+/// Prints what the (verified) chain proves about each published content version of the
+/// tenant of `report`; true when it proves every one.
+async fn approvals_proven(conn: &mut sqlx::PgConnection, report: &chain::Report) -> anyhow::Result<bool> {
+    let proofs = mos_db::content::evidence(conn, report.organization_id).await?;
+    let unproven: Vec<_> = proofs.iter().filter(|p| p.problem.is_some()).collect();
+    if !proofs.is_empty() && unproven.is_empty() {
+        println!(
+            "{}: {} published content version(s), each approved in the chain by members other than its author",
+            report.slug,
+            proofs.len()
+        );
+    }
+    for p in &unproven {
+        println!(
+            "{}: content {} version {} ({}) is not proven: {}",
+            report.slug,
+            p.item,
+            p.version,
+            &p.sha256.to_string()[..16],
+            p.problem.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(unproven.is_empty())
 }
 
 /// Seals everything pending, once; for operators and for servers that do not run `serve`.

@@ -93,3 +93,132 @@ async fn verify_refuses_a_connection_that_row_level_security_would_blind() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("row-level security hides from this role"), "{:?}", text(&out));
 }
+
+/// An organization whose creator wrote a piece that a reviewer approved and the ADMIN
+/// published, made through the application's repositories, sealed: its id.
+async fn published(db: &TestDb) -> uuid::Uuid {
+    use mos_db::content::{self, Request, Step};
+    use mos_domain::content::{Action, Channel, Text};
+    use mos_domain::{Email, OrgId, OrgName, RequestSource, Role, Slug, UserId};
+
+    let pool = db.app_pool(2).await;
+    let source = RequestSource::default();
+    let mut people = Vec::new();
+    for email in ["admin@acme.example", "creator@acme.example", "reviewer@acme.example"] {
+        let user = UserId::new();
+        let mut tx = pool.begin_user(user).await.unwrap();
+        mos_db::users::insert(&mut tx, &Email::parse(email).unwrap(), "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA", None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        people.push(user);
+    }
+    let (admin, creator, reviewer) = (people[0], people[1], people[2]);
+    let org = OrgId::new();
+    let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
+    let name = OrgName::parse("Acme").unwrap();
+    mos_db::orgs::create(&mut tx, &Slug::parse("acme").unwrap(), &name, admin, &source).await.unwrap();
+    mos_db::orgs::add_member(&mut tx, creator, Role::Creator).await.unwrap();
+    mos_db::orgs::add_member(&mut tx, reviewer, Role::Reviewer).await.unwrap();
+    let draft = Text::parse("Flu shots", Channel::Email, "", "Book now.", &[]).unwrap();
+    let item = content::create(&mut tx, &draft, creator, chrono::Utc::now(), &source).await.unwrap();
+    for (action, actor, role) in [
+        (Action::Submit, creator, Role::Creator),
+        (Action::Approve, reviewer, Role::Reviewer),
+        (Action::Publish, admin, Role::Admin),
+    ] {
+        let request = Request {
+            action,
+            text: None,
+            note: None,
+            actor,
+            role,
+            revision: None,
+            sha256: None,
+            now: chrono::Utc::now(),
+            source: &source,
+        };
+        assert!(matches!(content::act(&mut tx, item.id, request).await.unwrap(), Step::Done(_)), "{action}");
+    }
+    tx.commit().await.unwrap();
+    let out = mos().args(["audit", "seal"]).env("DATABASE_URL", db.database_url()).output().unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    item.id.as_uuid()
+}
+
+#[tokio::test]
+async fn verify_proves_who_approved_each_published_text_and_catches_a_text_changed_afterwards() {
+    let db = TestDb::new().await;
+    let dir = data_dir();
+    let item = published(&db).await;
+    let out = audit(&db, &dir, &["verify"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains(
+            "acme: 1 published content version(s), each approved in the chain by members other than its author"
+        ),
+        "{:?}",
+        text(&out)
+    );
+
+    // The superuser rewrites the published text: the chain still holds, the proof does not.
+    let mut su = db.superuser().await;
+    sqlx::query("update app.content_versions set body = 'Book now. Side effects: none.' where item_id = $1")
+        .bind(item)
+        .execute(&mut su)
+        .await
+        .unwrap();
+    let out = audit(&db, &dir, &["verify"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains("is not proven: the stored text no longer has the hash it was published with"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn verify_catches_a_publication_that_bypassed_the_review() {
+    let db = TestDb::new().await;
+    let dir = data_dir();
+    let item = published(&db).await;
+    // A second version, published behind the application's back: no record of who wrote it,
+    // no approval of its hash.
+    let forged = mos_domain::content::Text::parse(
+        "Flu shots",
+        mos_domain::content::Channel::Email,
+        "",
+        "Unreviewed claims.",
+        &[],
+    )
+    .unwrap()
+    .hash();
+    let mut su = db.superuser().await;
+    sqlx::raw_sql("set session_replication_role = replica").execute(&mut su).await.unwrap();
+    sqlx::query(
+        "insert into app.content_versions (organization_id, item_id, number, author_id, created_at, title, channel,
+                                           audience, body, tags, sha256)
+         select organization_id, item_id, 2, author_id, now(), title, channel, audience, 'Unreviewed claims.', tags, $2
+           from app.content_versions where item_id = $1",
+    )
+    .bind(item)
+    .bind(&forged.0[..])
+    .execute(&mut su)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update app.content_items set current_version = 2, approved_version = 2, published_version = 2 where id = $1",
+    )
+    .bind(item)
+    .execute(&mut su)
+    .await
+    .unwrap();
+    let out = audit(&db, &dir, &["verify"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains("version 2 (")
+            && text(&out).0.contains("is not proven: no sealed record says who wrote this text"),
+        "{:?}",
+        text(&out)
+    );
+}
