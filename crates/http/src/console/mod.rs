@@ -8,6 +8,7 @@
 //! header on every POST.
 
 mod account;
+mod content;
 mod orgs;
 mod sign;
 
@@ -59,6 +60,7 @@ pub fn router(api: Router, state: &AppState) -> Router {
         .merge(sign::router())
         .merge(account::router())
         .merge(orgs::router())
+        .merge(content::router())
         .with_state(console)
 }
 
@@ -114,6 +116,9 @@ impl Answer {
     }
 }
 
+/// The most of an API answer a page reads.
+const ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
 /// Headers of the browser's request that the API needs to see: who it is and where from.
 const PASSED_ON: [header::HeaderName; 3] = [header::COOKIE, header::USER_AGENT, REQUEST_ID];
 
@@ -124,7 +129,22 @@ impl Visit {
 
     /// Calls the API's `method path` as this browser, with `body` as JSON.
     pub async fn api(&self, console: &Console, method: Method, path: &str, body: Option<Value>) -> Answer {
+        self.api_with(console, method, path, body, &[]).await
+    }
+
+    /// [`Visit::api`] with request headers of the page's own (a precondition).
+    pub async fn api_with(
+        &self,
+        console: &Console,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        extra: &[(header::HeaderName, String)],
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in extra {
+            request = request.header(name, value);
+        }
         for name in PASSED_ON.iter().chain([&header::HeaderName::from_static("x-forwarded-for")]) {
             for value in self.headers.get_all(name) {
                 request = request.header(name, value);
@@ -149,7 +169,8 @@ impl Visit {
         let Ok(response) = console.api.clone().oneshot(request).await;
         let status = response.status();
         let set_cookies = response.headers().get_all(header::SET_COOKIE).iter().cloned().collect();
-        let bytes = axum::body::to_bytes(response.into_body(), crate::MAX_BODY_BYTES * 64).await.unwrap_or_default();
+        // Our own API's answer: a piece's versions with long texts can be large.
+        let bytes = axum::body::to_bytes(response.into_body(), ANSWER_BYTES).await.unwrap_or_default();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Answer { status, body, set_cookies }
     }
@@ -213,7 +234,8 @@ impl<F: serde::de::DeserializeOwned> axum::extract::FromRequest<Console> for Pos
     async fn from_request(request: Request, console: &Console) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let Ok(visit) = Visit::from_request_parts(&mut parts, console).await;
-        let bytes = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await.unwrap_or_default();
+        // A content editor's form carries a long text.
+        let bytes = axum::body::to_bytes(body, crate::content::MAX_CONTENT_REQUEST_BYTES).await.unwrap_or_default();
         let ours =
             serde_urlencoded::from_bytes::<FormToken>(&bytes).is_ok_and(|t| visit.form_is_ours(console, &t.form_token));
         if !ours {
@@ -408,4 +430,9 @@ form.inline{display:inline}\
 table{border-collapse:collapse;width:100%;margin:1rem 0}\
 th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}\
 .scroll{overflow-x:auto}\
+textarea{font:inherit;padding:.5rem;border:1px solid #767676;border-radius:4px;width:100%}\
+pre.text,pre.diff{white-space:pre-wrap;border:1px solid var(--line);padding:.75rem;background:#fafafa}\
+ins{background:#e6f4ea;text-decoration:none}del{background:#fdecee}\
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dl.facts dd{margin:0}\
+form.step{margin:.5rem 0}form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}\
 code{overflow-wrap:anywhere}";

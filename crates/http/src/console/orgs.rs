@@ -125,6 +125,10 @@ async fn organization(State(console): State<Console>, visit: Visit, Path(slug): 
     render(&console, &visit, StatusCode::OK, &name, |t| {
         html! {
             p class="note" { "Your role: " (my_role.as_deref().unwrap_or("-")) }
+            p {
+                a href={ "/orgs/" (slug) "/content" } { "Content" } " · "
+                a href={ "/orgs/" (slug) "/content?mine=review" } { "Waiting for my review" }
+            }
             @if org.body["require_two_factor"] == true { p { "Members must use two-factor authentication." } }
             @if admin {
                 p { a href={ "/orgs/" (slug) "/audit" } { "Audit trail" } }

@@ -457,3 +457,71 @@ async fn an_admin_requires_two_factor_and_a_member_without_it_can_still_leave() 
     admin.client.clone().close().await.unwrap();
     viewer.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_creator_drafts_and_submits_a_reviewer_approves_and_an_admin_publishes_in_the_console() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let driver = Driver::start().await;
+    let sign_in = |who: &'static str| {
+        let app = &app;
+        let driver = &driver;
+        async move {
+            let browser = driver.browser().await;
+            browser.open(&format!("{}/sign-in", app.base)).await;
+            let email = format!("{who}@acme.example");
+            browser.submit("form[action='/sign-in']", &[("email", &email), ("password", PASSWORD)]).await;
+            browser
+        }
+    };
+
+    let creator = sign_in("creator").await;
+    creator.open(&format!("{}/orgs/acme/content/new", app.base)).await;
+    creator.check("content-new").await;
+    let fields = [
+        ("title", "Flu shots are here"),
+        ("channel", "web_page"),
+        ("audience", "Patients 65 and older"),
+        ("tags", "flu, Vaccines"),
+        ("body", "Book your flu shot today.\nWalk-ins welcome."),
+    ];
+    creator.submit("form[action='/orgs/acme/content']", &fields).await;
+    assert_eq!(creator.heading().await, "Flu shots are here");
+    assert!(creator.text().await.contains("draft"), "{}", creator.text().await);
+    let path = creator.client.current_url().await.unwrap().path().to_owned();
+    let edit = format!("form[action='{path}/edit']");
+    creator.submit(&edit, &[("body", "Book your flu shot today.\nWalk-ins welcome on Saturdays.")]).await;
+    assert!(creator.text().await.contains("Version\n2"), "{}", creator.text().await);
+    creator.check("content-item").await;
+    creator.open(&format!("{}{path}/diff?from=1&to=2", app.base)).await;
+    assert!(creator.text().await.contains("+Walk-ins welcome on Saturdays."), "{}", creator.text().await);
+    creator.check("content-diff").await;
+    creator.open(&format!("{}{path}", app.base)).await;
+    assert!(!creator.text().await.contains("Approve this version"), "a creator does not approve");
+    creator.submit(&format!("form[action='{path}/step/submit']"), &[]).await;
+    assert!(creator.text().await.contains("in review"), "{}", creator.text().await);
+
+    let reviewer = sign_in("reviewer").await;
+    reviewer.open(&format!("{}/orgs/acme/content?mine=review", app.base)).await;
+    assert_eq!(reviewer.heading().await, "Waiting for my review");
+    assert!(reviewer.text().await.contains("Flu shots are here"), "{}", reviewer.text().await);
+    reviewer.check("content-waiting").await;
+    reviewer.open(&format!("{}{path}", app.base)).await;
+    reviewer
+        .submit(&format!("form[action='{path}/step/approve']"), &[("note", "Claims checked against the label.")])
+        .await;
+    assert!(reviewer.text().await.contains("approved"), "{}", reviewer.text().await);
+
+    let admin = sign_in("admin").await;
+    admin.open(&format!("{}{path}", app.base)).await;
+    admin.submit(&format!("form[action='{path}/step/publish']"), &[]).await;
+    let page = admin.text().await;
+    assert!(page.contains("published") && page.contains("Claims checked against the label."), "{page}");
+    admin.open(&format!("{}/orgs/acme/content?state=published", app.base)).await;
+    admin.check("content-list").await;
+    let listed = app.get_as(&org.viewer, "/v1/orgs/acme/content?state=published").await.body;
+    assert_eq!(listed["items"][0]["version"], 2);
+    for browser in [creator, reviewer, admin] {
+        browser.client.clone().close().await.unwrap();
+    }
+}
