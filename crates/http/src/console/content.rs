@@ -3,6 +3,8 @@
 //! and the diff of two versions. Which buttons a page shows comes from the domain's one state
 //! machine; the API decides regardless.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -35,18 +37,32 @@ fn plain(segment: &str) -> String {
     segment.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
 }
 
-/// The member's role here and their user id, for the controls a page shows.
-async fn me_in(console: &Console, visit: &Visit, slug: &str) -> (Option<Role>, String) {
+/// Who is looking, as far as a page's controls care, and the members' addresses by id.
+struct Viewer {
+    id: String,
+    role: Option<Role>,
+    emails: HashMap<String, String>,
+}
+
+impl Viewer {
+    /// A member's address, or their id once they have left.
+    fn name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.emails.get(id).map_or(id, String::as_str)
+    }
+}
+
+async fn viewer(console: &Console, visit: &Visit, slug: &str) -> Viewer {
     let me = visit.api(console, Method::GET, "/v1/me", None).await;
     let id = text(&me.body, "id").to_owned();
     let members = visit.api(console, Method::GET, &format!("/v1/orgs/{slug}/members"), None).await;
-    let role = members
-        .body
-        .as_array()
-        .and_then(|all| all.iter().find(|m| m["user_id"].as_str() == Some(id.as_str())))
+    let all = members.body.as_array().cloned().unwrap_or_default();
+    let role = all
+        .iter()
+        .find(|m| m["user_id"].as_str() == Some(id.as_str()))
         .and_then(|m| m["role"].as_str())
         .and_then(|r| r.parse().ok());
-    (role, id)
+    let emails = all.iter().map(|m| (text(m, "user_id").to_owned(), text(m, "email").to_owned())).collect();
+    Viewer { id, role, emails }
 }
 
 #[derive(Deserialize, Default)]
@@ -89,7 +105,7 @@ async fn list(
     if !page.ok() {
         return render(&console, &visit, page.status, "Content", |_| alert(&page.detail())).into_response();
     }
-    let (role, _) = me_in(&console, &visit, &slug).await;
+    let role = viewer(&console, &visit, &slug).await.role;
     let writes = role.is_some_and(|r| r.can(mos_domain::Permission::WriteContent));
     let items = page.body["items"].as_array().cloned().unwrap_or_default();
     let next = page.body["next_cursor"].as_str().map(plain);
@@ -305,7 +321,8 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
     }
     let versions = visit.api(&console, Method::GET, &format!("{base}/versions"), None).await;
     let history = visit.api(&console, Method::GET, &format!("{base}/history"), None).await;
-    let (role, me) = me_in(&console, &visit, &slug).await;
+    let who = viewer(&console, &visit, &slug).await;
+    let (role, me) = (who.role, who.id.clone());
     let body = &found.body;
     let version = &body["version"];
     let state: Option<ReviewState> = text(body, "state").parse().ok();
@@ -339,7 +356,7 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
             p { a href={ "/orgs/" (slug) "/content" } { "All content" } }
             dl class="facts" {
                 dt { "State" } dd { (label(text(body, "state"))) " (approvals " (approvals.given) " of " (approvals.required) ")" }
-                dt { "Version" } dd { (version["number"]) " by " (text(version, "author")) }
+                dt { "Version" } dd { (version["number"]) " by " (who.name(text(version, "author"))) }
                 dt { "SHA-256" } dd { code { (sha) } }
                 dt { "Channel" } dd { (label(text(version, "channel"))) }
                 dt { "Audience" } dd { (text(version, "audience")) }
@@ -383,7 +400,7 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
                     thead { tr { th scope="col" { "Version" } th scope="col" { "Author" } th scope="col" { "Written" } th scope="col" { "SHA-256" } } }
                     tbody {
                         @for v in &all_versions {
-                            tr { td { (v["number"]) } td { (text(v, "author")) } td { (text(v, "created_at")) } td { code { (&text(v, "sha256")[..16.min(text(v, "sha256").len())]) "…" } } }
+                            tr { td { (v["number"]) } td { (who.name(text(v, "author"))) } td { (text(v, "created_at")) } td { code { (&text(v, "sha256")[..16.min(text(v, "sha256").len())]) "…" } } }
                         }
                     }
                 }
@@ -405,7 +422,7 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
             ol class="history" {
                 @for e in &events {
                     li {
-                        (text(e, "created_at")) ": " strong { (label(text(e, "kind"))) } " of version " (e["version"]) " by " (text(e, "actor"))
+                        (text(e, "created_at")) ": " strong { (label(text(e, "kind"))) } " of version " (e["version"]) " by " (who.name(text(e, "actor")))
                         @if let Some(note) = e["note"].as_str() { blockquote { (note) } }
                     }
                 }
