@@ -48,6 +48,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "my_organizations()",
     "my_organizations_page(text,integer)",
     "org_access(text)",
+    "passkey_owner(bytea)",
     "rate_hit(text,timestamp with time zone,integer,interval)",
     "redeem_email_verification(bytea,timestamp with time zone)",
     "redeem_password_reset(bytea,timestamp with time zone)",
@@ -57,6 +58,8 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "throttle_forgive(text,integer)",
     "throttle_hit(text,timestamp with time zone,integer,integer,integer,interval)",
     "throttle_lock(integer,timestamp with time zone,integer,integer,integer)",
+    "webauthn_begin(bytea,text,uuid,jsonb,timestamp with time zone,timestamp with time zone)",
+    "webauthn_take(bytea,text,timestamp with time zone)",
 ];
 
 /// Each query yields one text column per problem found.

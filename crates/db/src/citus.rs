@@ -125,6 +125,16 @@ pub const PLAN: &[TablePlan] = &[
         why: "like `sessions`",
     },
     TablePlan {
+        table: "passkeys",
+        placement: Placement::CitusLocal,
+        why: "like `sessions`; a definer function finds a credential's owner before the user is known",
+    },
+    TablePlan {
+        table: "webauthn_ceremonies",
+        placement: Placement::Local,
+        why: "no foreign keys; reached only through two definer functions, before the user may be known",
+    },
+    TablePlan {
         table: "auth_throttles",
         placement: Placement::Local,
         why: "no foreign keys; its upsert uses a STABLE expression that Citus refuses in `ON CONFLICT DO UPDATE`",

@@ -14,6 +14,7 @@ pub mod embedded;
 pub(crate) mod error;
 pub mod migrate;
 pub mod orgs;
+pub mod passkeys;
 mod pool;
 pub mod request;
 pub mod sessions;

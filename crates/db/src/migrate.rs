@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "request_context", sql: include_str!("../migrations/0006_request_context.sql") },
     Migration { version: 7, name: "hardening", sql: include_str!("../migrations/0007_hardening.sql") },
     Migration { version: 8, name: "content", sql: include_str!("../migrations/0008_content.sql") },
+    Migration { version: 9, name: "passkeys", sql: include_str!("../migrations/0009_passkeys.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -18,6 +18,8 @@ pub struct Organization {
     pub slug: Slug,
     pub name: OrgName,
     pub require_two_factor: bool,
+    /// Members must sign in with a passkey to reach its data.
+    pub require_phishing_resistant: bool,
     /// Distinct approvals a content version needs before it may be published.
     pub required_approvals: i32,
     pub created_at: DateTime<Utc>,
@@ -31,6 +33,8 @@ pub struct Access {
     #[sqlx(try_from = "String")]
     pub role: Role,
     pub require_two_factor: bool,
+    #[sqlx(default)]
+    pub require_phishing_resistant: bool,
     pub two_factor_enabled: bool,
 }
 
@@ -117,6 +121,7 @@ pub async fn insert(tx: &mut TenantTx, slug: &Slug, name: &OrgName) -> Result<Or
         slug: slug.clone(),
         name: name.clone(),
         require_two_factor: false,
+        require_phishing_resistant: false,
         required_approvals: 1,
         created_at,
     })
@@ -152,10 +157,12 @@ pub async fn create(
 
 /// The statements of the hot paths, public so that `mos bench` can replay exactly them.
 pub const GET: &str =
-    "select slug, name, require_two_factor, required_approvals, created_at from app.organizations where id = $1";
+    "select slug, name, require_two_factor, require_phishing_resistant, required_approvals, created_at
+   from app.organizations where id = $1";
 pub const UPDATE: &str = "update app.organizations
     set name = coalesce($2, name), require_two_factor = coalesce($3, require_two_factor),
-        required_approvals = coalesce($5, required_approvals), updated_at = $4
+        required_approvals = coalesce($5, required_approvals),
+        require_phishing_resistant = coalesce($6, require_phishing_resistant), updated_at = $4
   where id = $1";
 pub const MEMBERS: &str =
     "select user_id, email, role::text, joined_at, two_factor_enabled from app.member_directory()";
@@ -171,6 +178,7 @@ pub async fn get(tx: &mut TenantTx) -> Result<Option<Organization>> {
             slug: Slug::parse(&slug).map_err(|_| stored("organizations_slug_format"))?,
             name: OrgName::parse(&name).map_err(|_| stored("organizations_name_format"))?,
             require_two_factor: row.try_get("require_two_factor")?,
+            require_phishing_resistant: row.try_get("require_phishing_resistant")?,
             required_approvals: row.try_get("required_approvals")?,
             created_at: row.try_get("created_at")?,
         })
@@ -184,6 +192,7 @@ pub struct Changes<'a> {
     pub name: Option<&'a OrgName>,
     pub require_two_factor: Option<bool>,
     pub required_approvals: Option<i32>,
+    pub require_phishing_resistant: Option<bool>,
 }
 
 /// Renames the organization and/or sets its policies, and audits what changed, in `tx`: the
@@ -204,12 +213,14 @@ pub async fn change(
         .bind(changes.require_two_factor)
         .bind(now)
         .bind(changes.required_approvals)
+        .bind(changes.require_phishing_resistant)
         .execute(tx.conn())
         .await?;
     let after = Organization {
         name: changes.name.cloned().unwrap_or_else(|| before.name.clone()),
         require_two_factor: changes.require_two_factor.unwrap_or(before.require_two_factor),
         required_approvals: changes.required_approvals.unwrap_or(before.required_approvals),
+        require_phishing_resistant: changes.require_phishing_resistant.unwrap_or(before.require_phishing_resistant),
         ..before.clone()
     };
     let mut updated = AuditEvent::new(events::ORG_UPDATED, events::ORGANIZATION)
@@ -218,6 +229,13 @@ pub async fn change(
         .resource_id(after.id);
     if before.name != after.name {
         updated = updated.change("name", json!(before.name.as_str()), json!(after.name.as_str()));
+    }
+    if before.require_phishing_resistant != after.require_phishing_resistant {
+        updated = updated.change(
+            "require_phishing_resistant",
+            json!(before.require_phishing_resistant),
+            json!(after.require_phishing_resistant),
+        );
     }
     if before.required_approvals != after.required_approvals {
         updated =

@@ -52,14 +52,16 @@ struct ContextRow {
     authenticated_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     two_factor_enabled: bool,
+    phishing_resistant: bool,
     organization_id: Option<uuid::Uuid>,
     role: Option<String>,
     require_two_factor: Option<bool>,
+    require_phishing_resistant: Option<bool>,
 }
 
 /// The request's first statement, public so that `mos bench` can replay exactly it.
 pub const CONTEXT: &str = "select session_id, user_id, authenticated_at, expires_at, two_factor_enabled,
-        organization_id, role::text as role, require_two_factor
+        phishing_resistant, organization_id, role::text as role, require_two_factor, require_phishing_resistant
    from app.request_context($1, $2, $3, $4, $5)";
 
 /// The lock a change takes on its member's row.
@@ -128,6 +130,7 @@ impl AppPool {
             org: org_id(org)?,
             role: orgs::role(&role)?,
             require_two_factor: row.require_two_factor.unwrap_or(false),
+            require_phishing_resistant: row.require_phishing_resistant.unwrap_or(false),
             two_factor_enabled: row.two_factor_enabled,
         };
         let mut tx = TenantTx::scope(tx, access.org, Some(session.user)).await?;
@@ -180,5 +183,6 @@ fn live(row: &ContextRow) -> Result<Live> {
         authenticated_at: row.authenticated_at,
         expires_at: row.expires_at,
         two_factor_enabled: row.two_factor_enabled,
+        phishing_resistant: row.phishing_resistant,
     })
 }

@@ -19,6 +19,8 @@ pub struct Live {
     pub expires_at: DateTime<Utc>,
     /// Whether the user has two-factor authentication on.
     pub two_factor_enabled: bool,
+    /// Whether a passkey established the session (or confirmed it since).
+    pub phishing_resistant: bool,
 }
 
 /// A session as its owner sees it in the list of their devices.
@@ -50,18 +52,21 @@ fn session_id(id: uuid::Uuid) -> Result<SessionId> {
     SessionId::from_uuid(id).map_err(|_| stored("sessions_id_v7"))
 }
 
-/// Starts a session for the user of `tx`, authenticated now.
+/// Starts a session for the user of `tx`, authenticated now; `phishing_resistant` when a
+/// passkey proved the user.
 pub async fn create(
     tx: &mut UserTx,
     token_hash: &TokenHash,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     source: &RequestSource,
+    phishing_resistant: bool,
 ) -> Result<SessionId> {
     let id = SessionId::new();
     sqlx::query(
-        "insert into app.sessions (id, user_id, token_hash, created_at, last_seen_at, authenticated_at, expires_at, ip, user_agent)
-         values ($1, $2, $3, $4, $4, $4, $5, $6, $7)",
+        "insert into app.sessions (id, user_id, token_hash, created_at, last_seen_at, authenticated_at, expires_at, ip,
+                                   user_agent, phishing_resistant)
+         values ($1, $2, $3, $4, $4, $4, $5, $6, $7, $8)",
     )
     .bind(id.as_uuid())
     .bind(tx.user().as_uuid())
@@ -70,6 +75,7 @@ pub async fn create(
     .bind(expires_at)
     .bind(source.ip.map(IpNetwork::from))
     .bind(source.user_agent.as_deref())
+    .bind(phishing_resistant)
     .execute(tx.conn())
     .await?;
     Ok(id)
@@ -123,14 +129,19 @@ pub async fn revoke_all(tx: &mut UserTx, now: DateTime<Utc>) -> Result<u64> {
     Ok(done.rows_affected())
 }
 
-/// Records that the user proved themselves again in this session.
-pub async fn reauthenticated(tx: &mut UserTx, id: SessionId, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("update app.sessions set authenticated_at = $3 where user_id = $1 and id = $2")
-        .bind(tx.user().as_uuid())
-        .bind(id.as_uuid())
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+/// Records that the user proved themselves again in this session; with a passkey, the
+/// session counts as phishing-resistant from then on (a stolen token cannot do this step).
+pub async fn reauthenticated(tx: &mut UserTx, id: SessionId, now: DateTime<Utc>, passkey: bool) -> Result<()> {
+    sqlx::query(
+        "update app.sessions set authenticated_at = $3, phishing_resistant = phishing_resistant or $4
+          where user_id = $1 and id = $2",
+    )
+    .bind(tx.user().as_uuid())
+    .bind(id.as_uuid())
+    .bind(now)
+    .bind(passkey)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 

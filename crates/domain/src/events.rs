@@ -29,6 +29,12 @@ pub const PASSWORD_RESET_REQUESTED: AuditAction = AuditAction::known("auth.passw
 pub const PASSWORD_RESET_COMPLETED: AuditAction = AuditAction::known("auth.password_reset.completed");
 pub const PASSWORD_RESET_FAILED: AuditAction = AuditAction::known("auth.password_reset.failed");
 pub const REAUTHENTICATION_FAILED: AuditAction = AuditAction::known("auth.reauthentication.failed");
+pub const PASSKEY_ADDED: AuditAction = AuditAction::known("auth.passkey.added");
+pub const PASSKEY_RENAMED: AuditAction = AuditAction::known("auth.passkey.renamed");
+pub const PASSKEY_REMOVED: AuditAction = AuditAction::known("auth.passkey.removed");
+pub const PASSKEY_FAILED: AuditAction = AuditAction::known("auth.passkey.failed");
+/// A passkey answered with a sign counter that did not go up: a copy of it may exist.
+pub const PASSKEY_CLONED: AuditAction = AuditAction::known("auth.passkey.cloned");
 
 pub const ORGANIZATION: ResourceType = ResourceType::known("organization");
 pub const MEMBERSHIP: ResourceType = ResourceType::known("membership");

@@ -110,7 +110,7 @@ pub struct Enabled {
 #[derive(Serialize, ToSchema)]
 pub struct Restarted {
     /// Every other session was signed out; this one replaces the session of the request.
-    session: SessionView,
+    pub(crate) session: SessionView,
 }
 
 /// The signed-in user.
@@ -209,7 +209,7 @@ async fn reauthenticate(
     } else {
         state.pool.begin_user(live.user).await?
     };
-    sessions::reauthenticated(&mut tx, live.id, state.clock.now()).await?;
+    sessions::reauthenticated(&mut tx, live.id, state.clock.now(), false).await?;
     audit::record_platform(&mut tx, &event(events::REAUTHENTICATED, &source).actor(live.user)).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -236,7 +236,7 @@ async fn change_password(
     let hash = state.hasher.hash(new.into_secret()).await?;
     let mut tx = state.pool.begin_user(live.user).await?;
     users::set_password_hash(&mut tx, &hash, state.clock.now()).await?;
-    let (revoked, issued) = session::restart(&state, &mut tx, &source).await?;
+    let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;
     audit::record_platform(
         &mut tx,
         &event(events::PASSWORD_CHANGED, &source).actor(live.user).meta("sessions_revoked", json!(revoked)),
@@ -329,7 +329,7 @@ async fn confirm_two_factor(
     let codes = recovery::generate(&mut rand::thread_rng());
     let hashes: Vec<mos_auth::TokenHash> = codes.iter().map(|(_, h)| *h).collect();
     users::enable_totp(&mut tx, &sealed, step, &hashes, now).await?;
-    let (revoked, issued) = session::restart(&state, &mut tx, &source).await?;
+    let (revoked, issued) = session::restart(&state, &mut tx, &source, &session).await?;
     audit::record_platform(
         &mut tx,
         &event(events::TWO_FACTOR_ENABLED, &source).actor(user).meta("sessions_revoked", json!(revoked)),
@@ -366,7 +366,7 @@ async fn disable_two_factor(
         session::require_second_factor(&state, live.user, body.code.as_deref(), body.recovery_code.as_ref(), &source)
             .await?;
     users::disable_totp(&mut tx, state.clock.now()).await?;
-    let (revoked, issued) = session::restart(&state, &mut tx, &source).await?;
+    let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;
     audit::record_platform(
         &mut tx,
         &event(events::TWO_FACTOR_DISABLED, &source).actor(live.user).meta("sessions_revoked", json!(revoked)),

@@ -120,8 +120,10 @@ pub enum LoginOutcome {
     /// Signed in: here is the session, and a device token for later sign-ins from this client
     /// (also set as the `__Host-mos_device` cookie).
     Authenticated { session: SessionView, device_token: String },
-    /// The password was right and two-factor is on: complete with `POST /v1/auth/login/two-factor`.
-    TwoFactorRequired { challenge: String, expires_at: DateTime<Utc> },
+    /// The password was right and two-factor is on: complete with `POST /v1/auth/login/two-factor`
+    /// (a code or a recovery code), or, when `passkey` is true, with a passkey
+    /// (`POST /v1/auth/login/passkey/options`, then `POST /v1/auth/login/passkey`).
+    TwoFactorRequired { challenge: String, expires_at: DateTime<Utc>, passkey: bool },
 }
 
 pub fn parse_email(input: &str) -> Result<Email, ApiError> {
@@ -347,12 +349,13 @@ async fn login(
         let expires_at = now + CHALLENGE_VALIDITY;
         sessions::create_challenge(&mut tx, &challenge.hash, now, expires_at).await?;
         audit::record_platform(&mut tx, &event(events::TWO_FACTOR_CHALLENGED, &source).actor(account.user)).await?;
+        let passkey = !mos_db::passkeys::list(&mut tx).await?.is_empty();
         tx.commit().await?;
-        let outcome =
-            LoginOutcome::TwoFactorRequired { challenge: challenge.secret.expose_secret().to_owned(), expires_at };
+        let challenge = challenge.secret.expose_secret().to_owned();
+        let outcome = LoginOutcome::TwoFactorRequired { challenge, expires_at, passkey };
         return Ok(Json(outcome).into_response());
     }
-    let issued = session::issue(&state, &mut tx, &source).await?;
+    let issued = session::issue(&state, &mut tx, &source, false).await?;
     let succeeded = event(events::LOGIN_SUCCEEDED, &source).actor(account.user).meta("session_id", json!(issued.id));
     audit::record_platform(&mut tx, &succeeded).await?;
     tx.commit().await?;
@@ -360,7 +363,7 @@ async fn login(
 }
 
 /// The answer to a completed sign-in: the session, and a fresh device token for the account.
-fn signed_in(state: &AppState, issued: session::Issued, email_digest: &str) -> Response {
+pub fn signed_in(state: &AppState, issued: session::Issued, email_digest: &str) -> Response {
     let device = state.sealer.device_tokens().issue(email_digest, &mut rand::thread_rng());
     let token = device.secret.expose_secret().to_owned();
     let mut response = issued
@@ -424,7 +427,7 @@ async fn login_two_factor(
     }
     guard::forgive_address(&mut tx, &address_key).await?;
     let email = users::profile(&mut tx).await?.ok_or(ApiError::InvalidChallenge)?.email;
-    let issued = session::issue(&state, &mut tx, &source).await?;
+    let issued = session::issue(&state, &mut tx, &source, false).await?;
     let succeeded = event(events::LOGIN_SUCCEEDED, &source)
         .actor(user)
         .meta("session_id", json!(issued.id))

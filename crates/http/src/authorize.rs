@@ -22,7 +22,7 @@ pub trait Needs: Send + Sync + 'static {
     const PERMISSION: Permission;
     /// Whether the route changes memberships, and so must hold the ADMINs' rows from the start.
     const CHANGES_MEMBERSHIPS: bool = false;
-    /// Whether a member whom the two-factor policy keeps out may still do it.
+    /// Whether a member whom the two-factor or passkey policy keeps out may still do it.
     const DESPITE_TWO_FACTOR_POLICY: bool = false;
 }
 
@@ -143,8 +143,12 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
             Some(Authorization::Member { session, access, tx }) => (session, access, tx),
         };
 
-        let refusal = if access.require_two_factor && !access.two_factor_enabled && !P::DESPITE_TWO_FACTOR_POLICY {
+        // A passkey is two factors in one (possession and user verification).
+        let two_factor = access.two_factor_enabled || session.phishing_resistant;
+        let refusal = if access.require_two_factor && !two_factor && !P::DESPITE_TWO_FACTOR_POLICY {
             Some((ApiError::TwoFactorRequired, "two_factor_required"))
+        } else if access.require_phishing_resistant && !session.phishing_resistant && !P::DESPITE_TWO_FACTOR_POLICY {
+            Some((ApiError::PhishingResistantRequired, "phishing_resistant_required"))
         } else if !access.role.can(P::PERMISSION) {
             Some((ApiError::Forbidden(P::PERMISSION), "permission"))
         } else {

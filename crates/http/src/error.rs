@@ -41,6 +41,14 @@ pub enum ApiError {
     Forbidden(mos_domain::Permission),
     #[error("this organization requires two-factor authentication; turn it on for your account first")]
     TwoFactorRequired,
+    #[error("this organization requires sign-in with a passkey; add a passkey to your account, then sign in with it (or confirm it is you with it)")]
+    PhishingResistantRequired,
+    #[error("the passkey ceremony is invalid, expired or already used; start again")]
+    InvalidCeremony,
+    #[error("the passkey's answer could not be verified")]
+    PasskeyFailed,
+    #[error("this passkey's signature counter went backwards, so a copy of it may exist; it was refused, and the attempt is on your account's record")]
+    PasskeyCloned,
     #[error("the organization would be left without an ADMIN; make someone else ADMIN first")]
     LastAdmin,
     #[error("this invitation was sent to another email address; sign in with that address to accept it")]
@@ -127,6 +135,12 @@ impl ApiError {
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
             Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             TwoFactorRequired => (StatusCode::FORBIDDEN, "two_factor_required", "Two-factor authentication required"),
+            PhishingResistantRequired => {
+                (StatusCode::FORBIDDEN, "phishing_resistant_required", "Phishing-resistant sign-in required")
+            }
+            InvalidCeremony => (StatusCode::UNAUTHORIZED, "invalid_ceremony", "Invalid passkey ceremony"),
+            PasskeyFailed => (StatusCode::UNAUTHORIZED, "passkey_failed", "Passkey not verified"),
+            PasskeyCloned => (StatusCode::UNAUTHORIZED, "passkey_cloned", "Possibly cloned passkey"),
             LastAdmin => (StatusCode::CONFLICT, "last_admin", "Last ADMIN"),
             InvitationForAnotherAddress => {
                 (StatusCode::FORBIDDEN, "invitation_for_another_address", "Invitation for another address")

@@ -16,6 +16,7 @@ mod hygiene;
 pub mod mail;
 mod orgs;
 mod paging;
+mod passkeys;
 mod server;
 mod session;
 
@@ -59,7 +60,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: "http://localhost:8080".into(),
             session_idle: Duration::minutes(15),
             session_absolute: Duration::hours(12),
             issuer: "Marketing OS".into(),
@@ -73,6 +74,15 @@ impl Default for Settings {
     }
 }
 
+/// Why the application cannot start with its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    RelyingParty(#[from] passkeys::RelyingPartyError),
+}
+
 /// What every handler can reach. Passed explicitly: there are no global singletons.
 #[derive(Clone)]
 pub struct AppState {
@@ -84,6 +94,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// What the last database check found; `/readyz` reports it.
     pub readiness: health::Readiness,
+    /// The WebAuthn relying party of the public URL.
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// A real hash of a random password: verifying against it when an email is unknown makes
     /// that answer cost the same as a wrong password.
     dummy_hash: Arc<str>,
@@ -97,12 +109,13 @@ impl AppState {
         sealer: Sealer,
         mailer: Arc<dyn Mailer>,
         settings: Settings,
-    ) -> Result<Self, PasswordError> {
+    ) -> Result<Self, StartError> {
+        let webauthn = Arc::new(passkeys::relying_party(&settings.public_url)?);
         let random = mos_auth::OneTimeToken::generate(&mut rand::thread_rng()).secret;
         let dummy_hash: Arc<str> =
             hasher.hash(SecretString::from(secrecy::ExposeSecret::expose_secret(&random).to_owned())).await?.into();
         let readiness = health::Readiness::default();
-        Ok(Self { pool, clock, hasher, sealer, mailer, settings: Arc::new(settings), readiness, dummy_hash })
+        Ok(Self { pool, clock, hasher, sealer, mailer, settings: Arc::new(settings), readiness, webauthn, dummy_hash })
     }
 }
 
@@ -114,6 +127,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(orgs::router())
         .merge(audit_trail::router())
         .merge(content::router())
+        .merge(passkeys::router())
         .merge(health::router())
 }
 

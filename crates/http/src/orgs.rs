@@ -55,6 +55,8 @@ pub struct Org {
     name: String,
     /// Members without two-factor authentication cannot reach the organization's data.
     require_two_factor: bool,
+    /// Members whose session no passkey established cannot reach the organization's data.
+    require_phishing_resistant: bool,
     /// Distinct approvals, by members other than its author, that a content version needs.
     required_approvals: i32,
     created_at: DateTime<Utc>,
@@ -67,6 +69,7 @@ impl From<orgs::Organization> for Org {
             slug: o.slug.to_string(),
             name: o.name.to_string(),
             require_two_factor: o.require_two_factor,
+            require_phishing_resistant: o.require_phishing_resistant,
             required_approvals: o.required_approvals,
             created_at: o.created_at,
         }
@@ -138,6 +141,8 @@ pub struct OrgChange {
     /// Distinct approvals a content version needs, 1 to 5.
     #[schema(minimum = 1, maximum = 5)]
     required_approvals: Option<i32>,
+    /// Require sign-in with a passkey (phishing-resistant) of every member.
+    require_phishing_resistant: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -264,7 +269,8 @@ async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiErr
     Ok(Json(org.into()))
 }
 
-/// Rename the organization or set its policies: two-factor, and how many distinct approvals a
+/// Rename the organization or set its policies: two-factor, sign-in with a passkey
+/// (phishing-resistant; the ADMIN's own session must be one), and how many distinct approvals a
 /// content version needs. Setting a policy needs a recent sign-in; requiring two-factor takes
 /// an ADMIN who has it on; members without it then cannot reach the organization until they
 /// enroll. A new approval count applies to approvals given from then on.
@@ -294,7 +300,10 @@ async fn update_org(
         });
     }
     // A rename changes nobody's access; a policy does.
-    if body.require_two_factor.is_some() || body.required_approvals.is_some() {
+    if body.require_two_factor.is_some()
+        || body.required_approvals.is_some()
+        || body.require_phishing_resistant.is_some()
+    {
         auth.require_recent(&state)?;
     }
     if body.require_two_factor == Some(true) && !auth.session.two_factor_enabled {
@@ -302,11 +311,17 @@ async fn update_org(
             "turn on two-factor for your own account first, or this policy would lock you out",
         ));
     }
+    if body.require_phishing_resistant == Some(true) && !auth.session.phishing_resistant {
+        return Err(ApiError::Conflict(
+            "sign in with a passkey of your own first (or confirm it is you with one), or this policy would lock you out",
+        ));
+    }
     let mut tx = auth.tx;
     let changes = orgs::Changes {
         name: name.as_ref(),
         require_two_factor: body.require_two_factor,
         required_approvals: body.required_approvals,
+        require_phishing_resistant: body.require_phishing_resistant,
     };
     let after = orgs::change(&mut tx, changes, state.clock.now(), auth.session.user, &auth.source)
         .await?

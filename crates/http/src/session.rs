@@ -61,12 +61,18 @@ pub fn clear_cookie() -> (header::HeaderName, HeaderValue) {
     (header::SET_COOKIE, cookie("", 0))
 }
 
-/// Starts a session for the user of `tx`, authenticated now.
-pub async fn issue(state: &AppState, tx: &mut UserTx, source: &RequestSource) -> Result<Issued, ApiError> {
+/// Starts a session for the user of `tx`, authenticated now; `phishing_resistant` when a passkey
+/// proved the user.
+pub async fn issue(
+    state: &AppState,
+    tx: &mut UserTx,
+    source: &RequestSource,
+    phishing_resistant: bool,
+) -> Result<Issued, ApiError> {
     let now = state.clock.now();
     let expires_at = now + state.settings.session_absolute;
     let token = OneTimeToken::generate(&mut rand::thread_rng());
-    let id = sessions::create(tx, &token.hash, now, expires_at, source).await?;
+    let id = sessions::create(tx, &token.hash, now, expires_at, source, phishing_resistant).await?;
     let secret = token.secret.expose_secret();
     Ok(Issued {
         id,
@@ -75,11 +81,17 @@ pub async fn issue(state: &AppState, tx: &mut UserTx, source: &RequestSource) ->
     })
 }
 
-/// Every session of the user ends; a new one starts for the client that made the change, so a
-/// password or two-factor change signs out everyone else, attacker included.
-pub async fn restart(state: &AppState, tx: &mut UserTx, source: &RequestSource) -> Result<(u64, Issued), ApiError> {
+/// Every session of the user ends; a new one starts for the client that made the change (as
+/// phishing-resistant as the one it replaces), so a password, two-factor or passkey change signs
+/// out everyone else, attacker included.
+pub async fn restart(
+    state: &AppState,
+    tx: &mut UserTx,
+    source: &RequestSource,
+    replaced: &sessions::Live,
+) -> Result<(u64, Issued), ApiError> {
     let revoked = sessions::revoke_all(tx, state.clock.now()).await?;
-    Ok((revoked, issue(state, tx, source).await?))
+    Ok((revoked, issue(state, tx, source, replaced.phishing_resistant).await?))
 }
 
 pub fn event(action: AuditAction, source: &RequestSource) -> AuditEvent {

@@ -65,7 +65,7 @@ fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
 pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: SocketAddr) -> anyhow::Result<AppState> {
     let identity = &settings.identity;
     let mut http = mos_http::Settings {
-        public_url: identity.public_url.clone().unwrap_or_else(|| format!("http://{listen}")),
+        public_url: identity.public_url.clone().unwrap_or_else(|| default_public_url(listen)),
         session_idle: chrono::Duration::seconds(i64::from(identity.session_idle_secs)),
         session_absolute: chrono::Duration::seconds(i64::from(identity.session_absolute_secs)),
         ..mos_http::Settings::default()
@@ -86,6 +86,22 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
     let hasher = PasswordHasher::new(identity.hash_concurrency);
     let state =
         AppState::new(pool, Arc::new(SystemClock), hasher, sealer(settings, embedded)?, mailer(settings)?, http)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                mos_http::StartError::RelyingParty(why) => {
+                    anyhow::anyhow!("{why}; set MOS_PUBLIC_URL to the address people open Marketing OS at")
+                }
+                other => other.into(),
+            })?;
     Ok(state)
+}
+
+/// Without `MOS_PUBLIC_URL`, the listening address; a loopback one as `localhost`, the one
+/// address by IP that browsers let passkeys work on.
+fn default_public_url(listen: SocketAddr) -> String {
+    if listen.ip().is_loopback() {
+        format!("http://localhost:{}", listen.port())
+    } else {
+        format!("http://{listen}")
+    }
 }

@@ -150,10 +150,17 @@ async fn a_session_lives_until_idle_absolute_expiry_or_revocation() {
     let now = Utc::now().trunc_subsecs(6);
     let idle = Duration::minutes(15);
     let mut tx = pool.begin_user(user).await.unwrap();
-    let id = sessions::create(&mut tx, &TokenHash([5; 32]), now, now + Duration::hours(12), &RequestSource::default())
-        .await
-        .unwrap();
-    sessions::create(&mut tx, &TokenHash([6; 32]), now, now + Duration::hours(12), &RequestSource::default())
+    let id = sessions::create(
+        &mut tx,
+        &TokenHash([5; 32]),
+        now,
+        now + Duration::hours(12),
+        &RequestSource::default(),
+        false,
+    )
+    .await
+    .unwrap();
+    sessions::create(&mut tx, &TokenHash([6; 32]), now, now + Duration::hours(12), &RequestSource::default(), false)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -184,7 +191,7 @@ async fn activity_is_written_at_most_once_a_minute_and_a_read_writes_nothing() {
     let now = Utc::now().trunc_subsecs(6);
     let rules = SessionRules { idle: Duration::minutes(15), touch_every: Duration::minutes(1) };
     let mut tx = pool.begin_user(user).await.unwrap();
-    sessions::create(&mut tx, &TokenHash([5; 32]), now, now + Duration::hours(12), &RequestSource::default())
+    sessions::create(&mut tx, &TokenHash([5; 32]), now, now + Duration::hours(12), &RequestSource::default(), false)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -215,9 +222,10 @@ async fn another_user_cannot_revoke_or_list_my_sessions() {
     let eve = new_user(&pool, "eve@example.com").await;
     let now = Utc::now();
     let mut tx = pool.begin_user(ada).await.unwrap();
-    let id = sessions::create(&mut tx, &TokenHash([5; 32]), now, now + Duration::hours(1), &RequestSource::default())
-        .await
-        .unwrap();
+    let id =
+        sessions::create(&mut tx, &TokenHash([5; 32]), now, now + Duration::hours(1), &RequestSource::default(), false)
+            .await
+            .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = pool.begin_user(eve).await.unwrap();

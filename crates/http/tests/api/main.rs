@@ -144,6 +144,8 @@ impl Reply {
 
 pub struct TestApp {
     pub base: String,
+    /// What links in mail and passkeys name: `http://localhost` and the port of `base`.
+    pub public_url: String,
     pub db: TestDb,
     pub clock: ManualClock,
     pub inbox: Inbox,
@@ -201,7 +203,9 @@ impl TestApp {
         let sealer = Sealer::from_base64(&Sealer::generate_key_base64(&mut rand::thread_rng())).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut settings = Settings { public_url: base.clone(), ..Settings::default() };
+        // Passkeys need a host name: localhost is the one that browsers allow over plain http.
+        let public_url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+        let mut settings = Settings { public_url, ..Settings::default() };
         tune(&mut settings);
         let state = AppState::new(
             pool.clone(),
@@ -214,8 +218,9 @@ impl TestApp {
         .await
         .unwrap();
         let readiness = state.readiness.clone();
+        let public_url = state.settings.public_url.clone();
         tokio::spawn(mos_http::serve(listener, state, limits, std::future::pending()));
-        Self { base, db, clock, inbox, http: reqwest::Client::new(), pool, readiness }
+        Self { base, public_url, db, clock, inbox, http: reqwest::Client::new(), pool, readiness }
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {

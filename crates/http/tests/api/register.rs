@@ -10,7 +10,7 @@ async fn registering_sends_a_verification_link_over_smtp_and_verifying_allows_lo
 
     let mail = app.inbox.wait_for("ada@example.com", "Confirm your email address", 1).await;
     assert!(mail.contains("Content-Transfer-Encoding: 7bit"), "links stay copyable from the raw message: {mail}");
-    assert!(mail.contains(&format!("{}/verify-email?token=", app.base)), "{mail}");
+    assert!(mail.contains(&format!("{}/verify-email?token=", app.public_url)), "{mail}");
     assert_eq!(app.login("ada@example.com", PASSWORD).await.problem_type(), "urn:mos:problem:email_not_verified");
 
     let token = token_in(&mail);

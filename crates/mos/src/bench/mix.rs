@@ -134,7 +134,7 @@ fn scripts() -> [(&'static str, String, u32); 3] {
         "{}{};\n{};\n{};\ncommit;\n",
         context(true),
         bind(orgs::GET, &[":organization_id"]),
-        bind(orgs::UPDATE, &[":organization_id", "'Bench ' || :i || ' renamed'", "null", "now()", "null"]),
+        bind(orgs::UPDATE, &[":organization_id", "'Bench ' || :i || ' renamed'", "null", "now()", "null", "null"]),
         bind(
             &audit::tenant_insert_sql(),
             &[

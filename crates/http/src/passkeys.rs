@@ -1,0 +1,671 @@
+//! Passkeys (WebAuthn) with `webauthn-rs`: registering them after a recent sign-in, listing,
+//! renaming and removing them, and signing in with one, as the second factor after the
+//! password or without a password (a discoverable credential), and confirming a session with
+//! one (step-up). Every ceremony is two requests: the options, whose server side is kept in the
+//! database under a single-use handle that expires, and the authenticator's answer. A session
+//! that a passkey established (or confirmed) is phishing-resistant, which an organization may
+//! require.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use mos_auth::OneTimeToken;
+use mos_db::passkeys::{self, Purpose, Stored};
+use mos_db::{audit, sessions, users, DbError, UserTx};
+use mos_domain::events::{self, USER};
+use mos_domain::{AuditEvent, Outcome, RequestSource, UserId};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use webauthn_rs::prelude::{
+    Credential, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder, WebauthnError,
+};
+
+use crate::account::Restarted;
+use crate::auth::LoginOutcome;
+use crate::error::Problem;
+use crate::extract::{require_recent, ApiJson, Authenticated, Client};
+use crate::session::{self, event};
+use crate::{guard, ApiError, AppState};
+
+/// How long a ceremony waits for the authenticator: WebAuthn's own recommendation for a
+/// ceremony with user verification is up to ten minutes; five is plenty for a person.
+const CEREMONY_VALIDITY: Duration = Duration::minutes(5);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(passkey_registration_options))
+        .routes(routes!(list_passkeys, register_passkey))
+        .routes(routes!(rename_passkey, remove_passkey))
+        .routes(routes!(passkey_second_factor_options))
+        .routes(routes!(passkey_second_factor))
+        .routes(routes!(passkey_sign_in_options))
+        .routes(routes!(passkey_sign_in))
+        .routes(routes!(passkey_reauthenticate_options))
+        .routes(routes!(passkey_reauthenticate))
+}
+
+/// Why passkeys cannot work with a public URL.
+#[derive(Debug, thiserror::Error)]
+pub enum RelyingPartyError {
+    #[error("the public URL {0:?} is not a URL")]
+    NotUrl(String),
+    #[error("passkeys need the public URL to name a host, not an IP address ({0}); use a DNS name, or localhost on this machine")]
+    IpAddress(String),
+    #[error("passkeys need the public URL to be https (browsers allow plain http only for localhost), got {0}")]
+    NotSecure(String),
+    #[error("the relying party cannot be set up from {0}: {1}")]
+    Rejected(String, WebauthnError),
+}
+
+/// The relying party of the public URL: its host is the RP id, its origin the one origin that
+/// ceremonies may come from.
+pub fn relying_party(public_url: &str) -> Result<Webauthn, RelyingPartyError> {
+    let url = Url::parse(public_url).map_err(|_| RelyingPartyError::NotUrl(public_url.to_owned()))?;
+    let host = match (url.domain(), url.host_str()) {
+        (Some(domain), _) => domain.to_owned(),
+        (None, Some(address)) => return Err(RelyingPartyError::IpAddress(address.to_owned())),
+        (None, None) => return Err(RelyingPartyError::NotUrl(public_url.to_owned())),
+    };
+    if url.scheme() != "https" && host != "localhost" {
+        return Err(RelyingPartyError::NotSecure(public_url.to_owned()));
+    }
+    WebauthnBuilder::new(&host, &url)
+        .and_then(|b| b.rp_name("Marketing OS").build())
+        .map_err(|e| RelyingPartyError::Rejected(public_url.to_owned(), e))
+}
+
+/// The options of a ceremony, for `navigator.credentials.create()` or `.get()`, and the handle
+/// that finishes it.
+#[derive(Serialize, ToSchema)]
+pub struct Ceremony {
+    /// Send back with the authenticator's answer; good once, until `expires_at`.
+    ceremony: String,
+    /// `{"publicKey": {...}}` with binary fields in base64url, as WebAuthn's JSON encoding.
+    #[schema(value_type = Object)]
+    options: Value,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyView {
+    id: uuid::Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    /// The authenticator may sync it to other devices (a synced passkey).
+    backup_eligible: bool,
+    /// It is synced now.
+    backup_state: bool,
+    transports: Vec<String>,
+}
+
+impl From<Stored> for PasskeyView {
+    fn from(s: Stored) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            backup_eligible: s.backup_eligible,
+            backup_state: s.backup_state,
+            transports: s.transports,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Added {
+    passkey: PasskeyView,
+    /// Every other session was signed out; this one replaces the session that added it.
+    session: session::SessionView,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPasskey {
+    #[schema(value_type = String)]
+    ceremony: SecretString,
+    /// 1 to 100 characters, e.g. the device.
+    #[schema(example = "Work laptop", min_length = 1, max_length = 100)]
+    name: String,
+    /// The `PublicKeyCredential` that `navigator.credentials.create()` returned, in WebAuthn's
+    /// JSON encoding.
+    #[schema(value_type = Object)]
+    credential: Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyName {
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assertion {
+    #[schema(value_type = String)]
+    ceremony: SecretString,
+    /// The `PublicKeyCredential` that `navigator.credentials.get()` returned, in WebAuthn's JSON
+    /// encoding.
+    #[schema(value_type = Object)]
+    credential: Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeOnly {
+    /// The challenge of `POST /v1/auth/login`.
+    #[schema(value_type = String)]
+    challenge: SecretString,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorAssertion {
+    #[schema(value_type = String)]
+    challenge: SecretString,
+    #[schema(value_type = String)]
+    ceremony: SecretString,
+    #[schema(value_type = Object)]
+    credential: Value,
+}
+
+fn parse_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if (1..=100).contains(&name.chars().count()) && !name.chars().any(char::is_control) {
+        Ok(name.to_owned())
+    } else {
+        Err(ApiError::Invalid {
+            field: "name",
+            message: "name must be 1 to 100 characters without control characters".into(),
+        })
+    }
+}
+
+/// The user's passkeys as the relying party library takes them, with their row ids.
+async fn credentials(tx: &mut UserTx) -> Result<Vec<(Stored, Passkey)>, ApiError> {
+    passkeys::list(tx)
+        .await?
+        .into_iter()
+        .map(|stored| {
+            let passkey: Passkey = serde_json::from_value(stored.credential.0.clone())
+                .map_err(|e| ApiError::Internal(format!("stored passkey {} unreadable: {e}", stored.id).into()))?;
+            Ok((stored, passkey))
+        })
+        .collect()
+}
+
+/// Keeps the server side of a ceremony and hands out its options with the handle.
+async fn begin<S: Serialize>(
+    state: &AppState,
+    purpose: Purpose,
+    user: Option<UserId>,
+    server_side: &S,
+    options: Value,
+) -> Result<Json<Ceremony>, ApiError> {
+    let now = state.clock.now();
+    let expires_at = now + CEREMONY_VALIDITY;
+    let handle = OneTimeToken::generate(&mut rand::thread_rng());
+    let kept = serde_json::to_value(server_side).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    passkeys::begin(&state.pool, &handle.hash, purpose, user, kept, now, expires_at).await?;
+    Ok(Json(Ceremony { ceremony: handle.secret.expose_secret().to_owned(), options, expires_at }))
+}
+
+/// Spends the ceremony behind `handle`: its user and server side.
+async fn take<S: serde::de::DeserializeOwned>(
+    state: &AppState,
+    handle: &SecretString,
+    purpose: Purpose,
+) -> Result<(Option<UserId>, S), ApiError> {
+    let hash = mos_auth::token::hash_presented(handle).ok_or(ApiError::InvalidCeremony)?;
+    let (user, kept) =
+        passkeys::take(&state.pool, &hash, purpose, state.clock.now()).await?.ok_or(ApiError::InvalidCeremony)?;
+    let server_side = serde_json::from_value(kept).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    Ok((user, server_side))
+}
+
+/// A failed ceremony, on the account's trail when the account is known: why, in the library's
+/// words (never the credential itself).
+async fn failed(
+    state: &AppState,
+    user: Option<UserId>,
+    purpose: Purpose,
+    error: &WebauthnError,
+    source: &RequestSource,
+) -> Result<ApiError, ApiError> {
+    let cloned = matches!(error, WebauthnError::CredentialPossibleCompromise);
+    let action = if cloned { events::PASSKEY_CLONED } else { events::PASSKEY_FAILED };
+    let record =
+        event(action, source).meta("ceremony", json!(purpose_name(purpose))).meta("reason", json!(error.to_string()));
+    match user {
+        Some(user) => session::record_failure(state, user, record).await?,
+        None => {
+            audit::record_platform_unattributed(&state.pool, &record.outcome(Outcome::Failure)).await?;
+        }
+    }
+    Ok(if cloned { ApiError::PasskeyCloned } else { ApiError::PasskeyFailed })
+}
+
+fn purpose_name(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Register => "register",
+        Purpose::SecondFactor => "second_factor",
+        Purpose::Passwordless => "passwordless",
+        Purpose::Reauthenticate => "reauthenticate",
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(credential: Value) -> Result<T, ApiError> {
+    serde_json::from_value(credential)
+        .map_err(|e| ApiError::Invalid { field: "credential", message: format!("not a WebAuthn credential: {e}") })
+}
+
+/// Start adding a passkey: options for `navigator.credentials.create()`. Needs a recent sign-in.
+#[utoipa::path(post, path = "/v1/me/passkeys/options", tag = "account", security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = Ceremony),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
+    ))]
+async fn passkey_registration_options(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Ceremony>, ApiError> {
+    require_recent(&state, &auth.session)?;
+    let Authenticated { session, mut tx } = auth;
+    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
+    let existing: Vec<_> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p.cred_id().clone()).collect();
+    tx.commit().await?;
+    let (options, registration) = state
+        .webauthn
+        .start_passkey_registration(session.user.as_uuid(), &email, &email, Some(existing))
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let mut options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    // Discoverable, so that it also signs in without a password.
+    options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("required");
+    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(true);
+    begin(&state, Purpose::Register, Some(session.user), &registration, options).await
+}
+
+/// Your passkeys, oldest first.
+#[utoipa::path(get, path = "/v1/me/passkeys", tag = "account", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = Vec<PasskeyView>)))]
+async fn list_passkeys(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Vec<PasskeyView>>, ApiError> {
+    let all = passkeys::list(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(all.into_iter().map(Into::into).collect()))
+}
+
+/// Finish adding a passkey with the authenticator's answer. Signs out every other session and
+/// mails you.
+#[utoipa::path(post, path = "/v1/me/passkeys", tag = "account", request_body = NewPasskey, security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 201, body = Added, description = "Added; the new session replaces the old one (cookie set too)"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "The ceremony is invalid, expired or used, or the authenticator's answer does not verify"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "This passkey is registered already"),
+    ))]
+async fn register_passkey(
+    State(state): State<AppState>,
+    Client(source): Client,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<NewPasskey>,
+) -> Result<Response, ApiError> {
+    require_recent(&state, &auth.session)?;
+    let name = parse_name(&body.name)?;
+    let credential: RegisterPublicKeyCredential = parse(body.credential)?;
+    let live = auth.release().await?;
+    let (owner, registration): (_, PasskeyRegistration) = take(&state, &body.ceremony, Purpose::Register).await?;
+    if owner != Some(live.user) {
+        return Err(ApiError::InvalidCeremony);
+    }
+    let passkey = match state.webauthn.finish_passkey_registration(&credential, &registration) {
+        Ok(passkey) => passkey,
+        Err(e) => return Err(failed(&state, Some(live.user), Purpose::Register, &e, &source).await?),
+    };
+    let internals = Credential::from(passkey.clone());
+    let stored = serde_json::to_value(&passkey).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let transports = internals
+        .transports
+        .iter()
+        .flatten()
+        .filter_map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned)))
+        .collect();
+    let now = state.clock.now();
+    let mut tx = state.pool.begin_user(live.user).await?;
+    let new = passkeys::New {
+        credential_id: passkey.cred_id().as_ref(),
+        name: &name,
+        credential: stored,
+        sign_count: i64::from(internals.counter),
+        backup_eligible: internals.backup_eligible,
+        backup_state: internals.backup_state,
+        transports,
+        now,
+    };
+    let added = match passkeys::add(&mut tx, new).await {
+        Err(DbError::Conflict { .. }) => return Err(ApiError::Conflict("this passkey is registered already")),
+        other => other?,
+    };
+    let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;
+    let record = event(events::PASSKEY_ADDED, &source)
+        .actor(live.user)
+        .meta("passkey_id", json!(added.id))
+        .meta("name", json!(added.name))
+        .meta("sessions_revoked", json!(revoked));
+    audit::record_platform(&mut tx, &record).await?;
+    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
+    tx.commit().await?;
+    session::notify(&state, &email, "A passkey was added", &format!("The passkey \"{}\" was added to your Marketing OS account, and every other session was signed out. If this was not you, reset your password and remove the passkey.", added.name));
+    Ok(issued.respond_with(StatusCode::CREATED, |session| Added { passkey: added.into(), session }))
+}
+
+fn passkey_id(id: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::try_parse(id).map_err(|_| ApiError::NotFound)
+}
+
+/// Rename one of your passkeys.
+#[utoipa::path(patch, path = "/v1/me/passkeys/{id}", tag = "account", request_body = PasskeyName, security(("session" = []), ("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 204, description = "Renamed"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such passkey of yours"),
+    ))]
+async fn rename_passkey(
+    Client(source): Client,
+    Authenticated { session, mut tx }: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PasskeyName>,
+) -> Result<StatusCode, ApiError> {
+    let id = passkey_id(&id)?;
+    let name = parse_name(&body.name)?;
+    if !passkeys::rename(&mut tx, id, &name).await? {
+        return Err(ApiError::NotFound);
+    }
+    let record = event(events::PASSKEY_RENAMED, &source)
+        .actor(session.user)
+        .meta("passkey_id", json!(id))
+        .meta("name", json!(name));
+    audit::record_platform(&mut tx, &record).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove one of your passkeys. Needs a recent sign-in; signs out every other session and mails
+/// you. Your password and two-factor (or recovery codes) still sign you in.
+#[utoipa::path(delete, path = "/v1/me/passkeys/{id}", tag = "account", security(("session" = []), ("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, body = Restarted, description = "Removed; the new session replaces the old one (cookie set too)"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such passkey of yours"),
+    ))]
+async fn remove_passkey(
+    State(state): State<AppState>,
+    Client(source): Client,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_recent(&state, &auth.session)?;
+    let id = passkey_id(&id)?;
+    let Authenticated { session: live, mut tx } = auth;
+    let name = passkeys::remove(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
+    // A session a removed passkey established stays as strong as it was proved; the others end.
+    let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;
+    let record = event(events::PASSKEY_REMOVED, &source)
+        .actor(live.user)
+        .meta("passkey_id", json!(id))
+        .meta("name", json!(name))
+        .meta("sessions_revoked", json!(revoked));
+    audit::record_platform(&mut tx, &record).await?;
+    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
+    tx.commit().await?;
+    session::notify(&state, &email, "A passkey was removed", &format!("The passkey \"{name}\" was removed from your Marketing OS account, and every other session was signed out. If this was not you, reset your password."));
+    Ok(issued.respond_with(StatusCode::OK, |session| Restarted { session }))
+}
+
+/// Verifies an assertion against the user's passkeys and records the use: the passkey used.
+async fn verify_assertion(
+    state: &AppState,
+    tx: &mut UserTx,
+    check: impl FnOnce(&[(Stored, Passkey)]) -> Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>,
+) -> Result<Result<Stored, WebauthnError>, ApiError> {
+    let mine = credentials(tx).await?;
+    let result = match check(&mine) {
+        Ok(result) => result,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some((stored, mut passkey)) = mine.into_iter().find(|(_, p)| p.cred_id() == result.cred_id()) else {
+        return Ok(Err(WebauthnError::CredentialNotFound));
+    };
+    passkey.update_credential(&result);
+    let updated = serde_json::to_value(&passkey).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let count = i64::from(result.counter());
+    passkeys::used(tx, stored.id, updated, count, result.backup_state(), state.clock.now()).await?;
+    Ok(Ok(stored))
+}
+
+/// Options to complete a sign-in with a passkey instead of a code, after the password.
+#[utoipa::path(post, path = "/v1/auth/login/passkey/options", tag = "auth", request_body = ChallengeOnly,
+    responses(
+        (status = 200, body = Ceremony),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "The sign-in challenge is invalid or expired"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The account has no passkey"),
+    ))]
+async fn passkey_second_factor_options(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ChallengeOnly>,
+) -> Result<Json<Ceremony>, ApiError> {
+    let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
+    // Counts as one of the challenge's attempts, like a code would.
+    let sessions::ChallengeAttempt { user, .. } =
+        sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), crate::auth::CHALLENGE_ATTEMPTS)
+            .await?
+            .ok_or(ApiError::InvalidChallenge)?;
+    let mut tx = state.pool.begin_user(user).await?;
+    let mine: Vec<Passkey> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p).collect();
+    tx.commit().await?;
+    if mine.is_empty() {
+        return Err(ApiError::Conflict("this account has no passkey; use a code from your authenticator app"));
+    }
+    let (options, authentication) =
+        state.webauthn.start_passkey_authentication(&mine).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    begin(&state, Purpose::SecondFactor, Some(user), &authentication, options).await
+}
+
+/// Complete a sign-in with a passkey instead of a code. The session is phishing-resistant.
+#[utoipa::path(post, path = "/v1/auth/login/passkey", tag = "auth", request_body = SecondFactorAssertion,
+    responses(
+        (status = 200, body = LoginOutcome, description = "Signed in; also sets the session cookie"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "The challenge or ceremony is invalid, expired or used, or the passkey's answer does not verify (a replayed or cloned one included)"),
+    ))]
+async fn passkey_second_factor(
+    State(state): State<AppState>,
+    Client(source): Client,
+    ApiJson(body): ApiJson<SecondFactorAssertion>,
+) -> Result<Response, ApiError> {
+    let credential: PublicKeyCredential = parse(body.credential)?;
+    let address_key = guard::address_key("two_factor", &source);
+    guard::attempt(&state, &address_key, &guard::address()).await?;
+    let now = state.clock.now();
+    let (owner, authentication): (_, PasskeyAuthentication) =
+        take(&state, &body.ceremony, Purpose::SecondFactor).await?;
+    let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
+    let sessions::ChallengeAttempt { challenge, user } =
+        sessions::attempt_challenge(&state.pool, &hash, now, crate::auth::CHALLENGE_ATTEMPTS)
+            .await?
+            .ok_or(ApiError::InvalidChallenge)?;
+    if owner != Some(user) {
+        return Err(ApiError::InvalidCeremony);
+    }
+    let mut tx = state.pool.begin_user(user).await?;
+    let verified = verify_assertion(&state, &mut tx, |_| {
+        state.webauthn.finish_passkey_authentication(&credential, &authentication)
+    })
+    .await?;
+    let used = match verified {
+        Ok(used) => used,
+        Err(e) => {
+            tx.rollback().await?;
+            return Err(failed(&state, Some(user), Purpose::SecondFactor, &e, &source).await?);
+        }
+    };
+    if !sessions::consume_challenge(&mut tx, challenge, now).await? {
+        return Err(ApiError::InvalidChallenge);
+    }
+    guard::forgive_address(&mut tx, &address_key).await?;
+    finish_sign_in(&state, tx, user, &used, "second_factor", &source).await
+}
+
+/// Issues the phishing-resistant session of a passkey sign-in and records it.
+async fn finish_sign_in(
+    state: &AppState,
+    mut tx: UserTx,
+    user: UserId,
+    used: &Stored,
+    how: &str,
+    source: &RequestSource,
+) -> Result<Response, ApiError> {
+    let email = users::profile(&mut tx).await?.ok_or(ApiError::PasskeyFailed)?.email;
+    let issued = session::issue(state, &mut tx, source, true).await?;
+    let succeeded = event(events::LOGIN_SUCCEEDED, source)
+        .actor(user)
+        .meta("session_id", json!(issued.id))
+        .meta("passkey", json!({ "id": used.id, "name": used.name, "as": how }));
+    audit::record_platform(&mut tx, &succeeded).await?;
+    tx.commit().await?;
+    Ok(crate::auth::signed_in(state, issued, &guard::email_digest(&crate::auth::parse_email(&email)?)))
+}
+
+/// Options for signing in with a passkey alone: the authenticator offers the accounts it holds
+/// for this site.
+#[utoipa::path(post, path = "/v1/auth/passkey/options", tag = "auth",
+    responses(
+        (status = 200, body = Ceremony),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts from this address"),
+    ))]
+async fn passkey_sign_in_options(
+    State(state): State<AppState>,
+    Client(source): Client,
+) -> Result<Json<Ceremony>, ApiError> {
+    // Every ceremony is a row until it expires: an address may not start them without end.
+    guard::attempt(&state, &guard::address_key("passkey", &source), &guard::address()).await?;
+    let (mut options, authentication) =
+        state.webauthn.start_discoverable_authentication().map_err(|e| ApiError::Internal(Box::new(e)))?;
+    // A button the user presses, not the autofill of a form field.
+    options.mediation = None;
+    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    begin(&state, Purpose::Passwordless, None, &authentication, options).await
+}
+
+/// Sign in with a passkey alone. The session is phishing-resistant.
+#[utoipa::path(post, path = "/v1/auth/passkey", tag = "auth", request_body = Assertion,
+    responses(
+        (status = 200, body = LoginOutcome, description = "Signed in; also sets the session cookie"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "The ceremony is invalid, expired or used, or the passkey's answer does not verify (a replayed or cloned one included)"),
+    ))]
+async fn passkey_sign_in(
+    State(state): State<AppState>,
+    Client(source): Client,
+    ApiJson(body): ApiJson<Assertion>,
+) -> Result<Response, ApiError> {
+    let credential: PublicKeyCredential = parse(body.credential)?;
+    let (_, authentication): (_, DiscoverableAuthentication) =
+        take(&state, &body.ceremony, Purpose::Passwordless).await?;
+    let (handle, credential_id) = match state.webauthn.identify_discoverable_authentication(&credential) {
+        Ok(found) => found,
+        Err(e) => return Err(failed(&state, None, Purpose::Passwordless, &e, &source).await?),
+    };
+    let owner = passkeys::owner(&state.pool, credential_id).await?;
+    let Some(user) = owner.filter(|u| u.as_uuid() == handle) else {
+        let unknown = WebauthnError::CredentialNotFound;
+        return Err(failed(&state, None, Purpose::Passwordless, &unknown, &source).await?);
+    };
+    let mut tx = state.pool.begin_user(user).await?;
+    let verified = verify_assertion(&state, &mut tx, |mine| {
+        let keys: Vec<DiscoverableKey> = mine.iter().map(|(_, p)| p.into()).collect();
+        state.webauthn.finish_discoverable_authentication(&credential, authentication, &keys)
+    })
+    .await?;
+    match verified {
+        Ok(used) => {
+            guard::forgive_address(&mut tx, &guard::address_key("passkey", &source)).await?;
+            finish_sign_in(&state, tx, user, &used, "passwordless", &source).await
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(failed(&state, Some(user), Purpose::Passwordless, &e, &source).await?)
+        }
+    }
+}
+
+/// Options to confirm it is you with a passkey, for changes that need a recent sign-in.
+#[utoipa::path(post, path = "/v1/me/reauthenticate/passkey/options", tag = "account", security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = Ceremony),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "You have no passkey"),
+    ))]
+async fn passkey_reauthenticate_options(
+    State(state): State<AppState>,
+    Authenticated { session, mut tx }: Authenticated,
+) -> Result<Json<Ceremony>, ApiError> {
+    let mine: Vec<Passkey> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p).collect();
+    tx.commit().await?;
+    if mine.is_empty() {
+        return Err(ApiError::Conflict("you have no passkey; confirm with your password instead"));
+    }
+    let (options, authentication) =
+        state.webauthn.start_passkey_authentication(&mine).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    begin(&state, Purpose::Reauthenticate, Some(session.user), &authentication, options).await
+}
+
+/// Confirm it is you with a passkey: the session counts as a recent sign-in, and as
+/// phishing-resistant from now on.
+#[utoipa::path(post, path = "/v1/me/reauthenticate/passkey", tag = "account", request_body = Assertion, security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Confirmed"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "The ceremony is invalid, expired or used, or the passkey's answer does not verify"),
+    ))]
+async fn passkey_reauthenticate(
+    State(state): State<AppState>,
+    Client(source): Client,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<Assertion>,
+) -> Result<StatusCode, ApiError> {
+    let credential: PublicKeyCredential = parse(body.credential)?;
+    let live = auth.release().await?;
+    let (owner, authentication): (_, PasskeyAuthentication) =
+        take(&state, &body.ceremony, Purpose::Reauthenticate).await?;
+    if owner != Some(live.user) {
+        return Err(ApiError::InvalidCeremony);
+    }
+    let mut tx = state.pool.begin_user(live.user).await?;
+    let verified = verify_assertion(&state, &mut tx, |_| {
+        state.webauthn.finish_passkey_authentication(&credential, &authentication)
+    })
+    .await?;
+    let used = match verified {
+        Ok(used) => used,
+        Err(e) => {
+            tx.rollback().await?;
+            return Err(failed(&state, Some(live.user), Purpose::Reauthenticate, &e, &source).await?);
+        }
+    };
+    sessions::reauthenticated(&mut tx, live.id, state.clock.now(), true).await?;
+    let record = AuditEvent::new(events::REAUTHENTICATED, USER)
+        .source(source.clone())
+        .actor(live.user)
+        .meta("passkey", json!({ "id": used.id, "name": used.name }));
+    audit::record_platform(&mut tx, &record).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
