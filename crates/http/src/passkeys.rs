@@ -332,12 +332,18 @@ async fn register_passkey(
     };
     let internals = Credential::from(passkey.clone());
     let stored = serde_json::to_value(&passkey).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let transports = internals
+    // What the browser says the authenticator can be reached by (the library keeps only its own
+    // view of them).
+    let mut transports: Vec<String> = credential
+        .response
         .transports
         .iter()
+        .chain(internals.transports.iter())
         .flatten()
         .filter_map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned)))
         .collect();
+    transports.sort();
+    transports.dedup();
     let now = state.clock.now();
     let mut tx = state.pool.begin_user(live.user).await?;
     let new = passkeys::New {
@@ -668,4 +674,21 @@ async fn passkey_reauthenticate(
     audit::record_platform(&mut tx, &record).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{relying_party, RelyingPartyError};
+
+    #[test]
+    fn passkeys_need_a_host_name_over_https_or_localhost() {
+        assert!(relying_party("https://marketing-os.example").is_ok());
+        assert!(relying_party("http://localhost:8080").is_ok());
+        assert!(matches!(relying_party("http://127.0.0.1:8080"), Err(RelyingPartyError::IpAddress(_))));
+        assert!(matches!(relying_party("https://[::1]:8443"), Err(RelyingPartyError::IpAddress(_))));
+        assert!(matches!(relying_party("http://marketing-os.example"), Err(RelyingPartyError::NotSecure(_))));
+        assert!(matches!(relying_party("not a url"), Err(RelyingPartyError::NotUrl(_))));
+        let message = relying_party("http://10.0.0.5").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("not an IP address (10.0.0.5)"), "{message}");
+    }
 }

@@ -12,6 +12,7 @@ mod health;
 mod hygiene;
 mod login;
 mod orgs;
+mod passkeys;
 mod password;
 mod register;
 mod sessions;

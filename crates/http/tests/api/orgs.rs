@@ -286,7 +286,7 @@ async fn requiring_two_factor_blocks_members_without_it_until_they_enroll() {
 }
 
 /// Turns two-factor on for the user of `token`; their new session token.
-async fn enroll(app: &TestApp, token: &str) -> String {
+pub(crate) async fn enroll(app: &TestApp, token: &str) -> String {
     let enrollment: Value = app.post_as(token, "/v1/me/two-factor/setup", json!({})).await.body;
     let secret = data_encoding::BASE32_NOPAD.decode(enrollment["secret"].as_str().unwrap().as_bytes()).unwrap();
     let totp = mos_auth::Totp::from_bytes(&secret).unwrap();

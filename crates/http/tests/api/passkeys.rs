@@ -1,0 +1,364 @@
+//! Passkeys against a software authenticator written here from the WebAuthn specification: a
+//! P-256 key, authenticator data, "none" attestation in CBOR, ES256 signatures. Being ours, it
+//! can also lie: another origin, another relying party, an old challenge, a counter going back.
+
+use data_encoding::BASE64URL_NOPAD;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::{Reply, TestApp, PASSWORD};
+
+/// CBOR, as little of it as attestation needs: unsigned and negative integers, byte and text
+/// strings, maps.
+mod cbor {
+    fn head(major: u8, len: u64, out: &mut Vec<u8>) {
+        let major = major << 5;
+        match len {
+            0..=23 => out.push(major | len as u8),
+            24..=0xff => out.extend([major | 24, len as u8]),
+            0x100..=0xffff => {
+                out.push(major | 25);
+                out.extend((len as u16).to_be_bytes());
+            }
+            _ => {
+                out.push(major | 26);
+                out.extend((len as u32).to_be_bytes());
+            }
+        }
+    }
+
+    pub fn int(value: i64, out: &mut Vec<u8>) {
+        if value >= 0 {
+            head(0, value as u64, out);
+        } else {
+            head(1, (-1 - value) as u64, out);
+        }
+    }
+
+    pub fn bytes(value: &[u8], out: &mut Vec<u8>) {
+        head(2, value.len() as u64, out);
+        out.extend(value);
+    }
+
+    pub fn text(value: &str, out: &mut Vec<u8>) {
+        head(3, value.len() as u64, out);
+        out.extend(value.as_bytes());
+    }
+
+    pub fn map(entries: usize, out: &mut Vec<u8>) {
+        head(5, entries as u64, out);
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    BASE64URL_NOPAD.encode(bytes)
+}
+
+fn unb64(value: &Value) -> Vec<u8> {
+    BASE64URL_NOPAD.decode(value.as_str().unwrap().as_bytes()).unwrap()
+}
+
+/// One credential of a software authenticator.
+struct Soft {
+    key: SigningKey,
+    id: Vec<u8>,
+    user_handle: Vec<u8>,
+    counter: u32,
+}
+
+/// What the authenticator and its browser claim, honestly by default.
+struct Claims<'a> {
+    origin: &'a str,
+    rp_id: Option<&'a str>,
+}
+
+const UP: u8 = 0x01;
+const UV: u8 = 0x04;
+const AT: u8 = 0x40;
+
+impl Soft {
+    /// Answers `navigator.credentials.create()` with `options`.
+    fn create(options: &Value, claims: &Claims) -> (Self, Value) {
+        let public_key = &options["publicKey"];
+        let rp_id = claims.rp_id.unwrap_or_else(|| public_key["rp"]["id"].as_str().unwrap());
+        let key = SigningKey::random(&mut rand::rngs::OsRng);
+        let id: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+        let soft = Soft { key, id, user_handle: unb64(&public_key["user"]["id"]), counter: 0 };
+        let client_data = json!({
+            "type": "webauthn.create",
+            "challenge": public_key["challenge"],
+            "origin": claims.origin,
+            "crossOrigin": false,
+        })
+        .to_string();
+        let point = soft.key.verifying_key().to_encoded_point(false);
+        let mut cose = Vec::new();
+        cbor::map(5, &mut cose);
+        for (label, value) in [(1, 2), (3, -7), (-1, 1)] {
+            cbor::int(label, &mut cose);
+            cbor::int(value, &mut cose);
+        }
+        cbor::int(-2, &mut cose);
+        cbor::bytes(point.x().unwrap(), &mut cose);
+        cbor::int(-3, &mut cose);
+        cbor::bytes(point.y().unwrap(), &mut cose);
+        let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
+        auth_data.push(UP | UV | AT);
+        auth_data.extend(soft.counter.to_be_bytes());
+        auth_data.extend([0u8; 16]);
+        auth_data.extend((soft.id.len() as u16).to_be_bytes());
+        auth_data.extend(&soft.id);
+        auth_data.extend(cose);
+        let mut attestation = Vec::new();
+        cbor::map(3, &mut attestation);
+        cbor::text("fmt", &mut attestation);
+        cbor::text("none", &mut attestation);
+        cbor::text("attStmt", &mut attestation);
+        cbor::map(0, &mut attestation);
+        cbor::text("authData", &mut attestation);
+        cbor::bytes(&auth_data, &mut attestation);
+        let credential = json!({
+            "id": b64(&soft.id),
+            "rawId": b64(&soft.id),
+            "type": "public-key",
+            "response": {
+                "attestationObject": b64(&attestation),
+                "clientDataJSON": b64(client_data.as_bytes()),
+                "transports": ["internal"],
+            },
+        });
+        (soft, credential)
+    }
+
+    /// Answers `navigator.credentials.get()` with `options`, its counter moved to `counter`.
+    fn get(&mut self, options: &Value, claims: &Claims, counter: u32) -> Value {
+        let public_key = &options["publicKey"];
+        let rp_id = claims.rp_id.unwrap_or_else(|| public_key["rpId"].as_str().unwrap());
+        self.counter = counter;
+        let client_data = json!({
+            "type": "webauthn.get",
+            "challenge": public_key["challenge"],
+            "origin": claims.origin,
+            "crossOrigin": false,
+        })
+        .to_string();
+        let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
+        auth_data.push(UP | UV);
+        auth_data.extend(self.counter.to_be_bytes());
+        let mut signed = auth_data.clone();
+        signed.extend(Sha256::digest(client_data.as_bytes()));
+        let signature: Signature = self.key.sign(&signed);
+        json!({
+            "id": b64(&self.id),
+            "rawId": b64(&self.id),
+            "type": "public-key",
+            "response": {
+                "authenticatorData": b64(&auth_data),
+                "clientDataJSON": b64(client_data.as_bytes()),
+                "signature": b64(signature.to_der().as_bytes()),
+                "userHandle": b64(&self.user_handle),
+            },
+        })
+    }
+}
+
+impl TestApp {
+    fn honest(&self) -> Claims<'_> {
+        Claims { origin: &self.public_url, rp_id: None }
+    }
+
+    /// Adds a passkey to the account of `token`: the authenticator, and the session that
+    /// replaced `token`.
+    async fn add_passkey(&self, token: &str, name: &str) -> (Soft, String) {
+        let options = self.post_as(token, "/v1/me/passkeys/options", json!({})).await;
+        assert_eq!(options.status, 200, "{}", options.body);
+        let (soft, credential) = Soft::create(&options.body["options"], &self.honest());
+        let body = json!({ "ceremony": options.body["ceremony"], "name": name, "credential": credential });
+        let added = self.post_as(token, "/v1/me/passkeys", body).await;
+        assert_eq!(added.status, 201, "{}", added.body);
+        (soft, added.session_token())
+    }
+
+    /// A passwordless sign-in with `soft`, claiming `claims`, counter at `counter`.
+    async fn passkey_sign_in(&self, soft: &mut Soft, claims: &Claims<'_>, counter: u32) -> Reply {
+        let options = self.post("/v1/auth/passkey/options", json!({})).await;
+        assert_eq!(options.status, 200, "{}", options.body);
+        let credential = soft.get(&options.body["options"], claims, counter);
+        self.post("/v1/auth/passkey", json!({ "ceremony": options.body["ceremony"], "credential": credential })).await
+    }
+
+    async fn events_of(&self, token: &str) -> Vec<Value> {
+        self.get_as(token, "/v1/me/events").await.body.as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_is_added_after_a_recent_sign_in_and_then_signs_in_without_a_password() {
+    let app = TestApp::spawn().await;
+    let first = app.signed_in("ada@example.com").await;
+    let other_device = app.login("ada@example.com", PASSWORD).await.session_token();
+    let (mut soft, session) = app.add_passkey(&first, "Work laptop").await;
+    assert_eq!(app.get_as(&other_device, "/v1/me").await.status, 401, "other sessions end");
+    assert_eq!(app.get_as(&first, "/v1/me").await.status, 401, "replaced by the new session");
+    app.inbox.wait_for("ada@example.com", "A passkey was added", 1).await;
+    let listed = app.get_as(&session, "/v1/me/passkeys").await.body;
+    assert_eq!(listed[0]["name"], "Work laptop");
+    assert_eq!(listed[0]["transports"], json!(["internal"]));
+
+    let signed_in = app.passkey_sign_in(&mut soft, &app.honest(), 1).await;
+    assert_eq!(
+        (signed_in.status, signed_in.body["status"].as_str()),
+        (200, Some("authenticated")),
+        "{}",
+        signed_in.body
+    );
+    let token = signed_in.session_token();
+    assert_eq!(app.get_as(&token, "/v1/me").await.body["email"], "ada@example.com");
+    let listed = app.get_as(&token, "/v1/me/passkeys").await.body;
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+    let events = app.events_of(&token).await;
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"auth.passkey.added") && actions.contains(&"auth.login.succeeded"), "{actions:?}");
+    assert_eq!(events[0]["metadata"]["passkey"]["as"], "passwordless");
+
+    // A change of passkeys needs a recent sign-in; an hour later, without one, nothing happens.
+    app.clock.advance(chrono::Duration::minutes(11));
+    let fresh = app.login("ada@example.com", PASSWORD).await.session_token();
+    app.clock.advance(chrono::Duration::minutes(11));
+    let late = app.post_as(&fresh, "/v1/me/passkeys/options", json!({})).await;
+    assert_eq!(late.problem_type(), "urn:mos:problem:reauthentication_required");
+}
+
+#[tokio::test]
+async fn answers_for_another_origin_another_relying_party_or_an_old_challenge_are_refused_and_recorded() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in("ada@example.com").await;
+    let (mut soft, session) = app.add_passkey(&token, "Phone").await;
+
+    let phished =
+        app.passkey_sign_in(&mut soft, &Claims { origin: "https://marketing-os.example.evil", rp_id: None }, 1).await;
+    assert_eq!((phished.status, phished.problem_type()), (401, "urn:mos:problem:passkey_failed"), "{}", phished.body);
+    let other_rp =
+        app.passkey_sign_in(&mut soft, &Claims { origin: &app.public_url, rp_id: Some("evil.example") }, 2).await;
+    assert_eq!((other_rp.status, other_rp.problem_type()), (401, "urn:mos:problem:passkey_failed"));
+
+    // A ceremony is good once: the same answer again finds it spent.
+    let options = app.post("/v1/auth/passkey/options", json!({})).await.body;
+    let answer = soft.get(&options["options"], &app.honest(), 3);
+    let body = json!({ "ceremony": options["ceremony"], "credential": answer });
+    assert_eq!(app.post("/v1/auth/passkey", body.clone()).await.status, 200);
+    let replayed = app.post("/v1/auth/passkey", body).await;
+    assert_eq!((replayed.status, replayed.problem_type()), (401, "urn:mos:problem:invalid_ceremony"));
+    // And an old answer does not fit a new ceremony's challenge.
+    let fresh = app.post("/v1/auth/passkey/options", json!({})).await.body;
+    let stale = app.post("/v1/auth/passkey", json!({ "ceremony": fresh["ceremony"], "credential": answer })).await;
+    assert_eq!((stale.status, stale.problem_type()), (401, "urn:mos:problem:passkey_failed"));
+
+    let failures = app
+        .events_of(&session)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "auth.passkey.failed" && e["outcome"] == "failure")
+        .count();
+    assert_eq!(failures, 3, "each refusal is on the account's record");
+}
+
+#[tokio::test]
+async fn a_counter_that_goes_backwards_is_refused_as_a_possible_clone_and_recorded() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in("ada@example.com").await;
+    let (mut soft, session) = app.add_passkey(&token, "Security key").await;
+    assert_eq!(app.passkey_sign_in(&mut soft, &app.honest(), 5).await.status, 200);
+    let cloned = app.passkey_sign_in(&mut soft, &app.honest(), 3).await;
+    assert_eq!((cloned.status, cloned.problem_type()), (401, "urn:mos:problem:passkey_cloned"), "{}", cloned.body);
+    let events = app.events_of(&session).await;
+    assert!(events.iter().any(|e| e["action"] == "auth.passkey.cloned"), "{events:?}");
+    assert_eq!(app.passkey_sign_in(&mut soft, &app.honest(), 6).await.status, 200, "the real one goes on");
+}
+
+#[tokio::test]
+async fn a_passkey_completes_a_sign_in_after_the_password_instead_of_a_code() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in("ada@example.com").await;
+    let token = crate::orgs::enroll(&app, &token).await;
+    let (mut soft, _) = app.add_passkey(&token, "Laptop").await;
+    let first = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        (first.body["status"].as_str(), first.body["passkey"].as_bool()),
+        (Some("two_factor_required"), Some(true))
+    );
+    let challenge = first.body["challenge"].clone();
+    let options = app.post("/v1/auth/login/passkey/options", json!({ "challenge": challenge })).await;
+    assert_eq!(options.status, 200, "{}", options.body);
+    let credential = soft.get(&options.body["options"], &app.honest(), 1);
+    let body = json!({ "challenge": challenge, "ceremony": options.body["ceremony"], "credential": credential });
+    let done = app.post("/v1/auth/login/passkey", body.clone()).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let again = app.post("/v1/auth/login/passkey", body).await;
+    assert_eq!(again.status, 401, "the challenge and the ceremony are spent");
+}
+
+#[tokio::test]
+async fn an_organization_that_requires_passkeys_admits_only_sessions_a_passkey_established() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let policy = json!({ "require_phishing_resistant": true });
+    let refused = app.call_as("patch", &org.admin, "/v1/orgs/acme", policy.clone()).await;
+    assert_eq!(refused.status, 409, "an ADMIN without a passkey session would lock themselves out: {}", refused.body);
+
+    let (mut admin_key, _) = app.add_passkey(&org.admin, "Admin laptop").await;
+    let admin = app.passkey_sign_in(&mut admin_key, &app.honest(), 1).await.session_token();
+    let set = app.call_as("patch", &admin, "/v1/orgs/acme", policy).await;
+    assert_eq!((set.status, set.body["require_phishing_resistant"].as_bool()), (200, Some(true)), "{}", set.body);
+
+    // A member with a password session is kept out of every tenant route, and told why.
+    let viewer = app.login("viewer@acme.example", PASSWORD).await.session_token();
+    for path in ["/v1/orgs/acme", "/v1/orgs/acme/members", "/v1/orgs/acme/content"] {
+        let reply = app.get_as(&viewer, path).await;
+        assert_eq!(
+            (reply.status, reply.problem_type()),
+            (403, "urn:mos:problem:phishing_resistant_required"),
+            "{path}"
+        );
+    }
+    // Confirming with a passkey makes the same session phishing-resistant.
+    let (mut viewer_key, viewer) = app.add_passkey(&viewer, "Viewer phone").await;
+    assert_eq!(app.get_as(&viewer, "/v1/orgs/acme").await.status, 403, "adding one is not signing in with it");
+    let options = app.post_as(&viewer, "/v1/me/reauthenticate/passkey/options", json!({})).await.body;
+    let credential = viewer_key.get(&options["options"], &app.honest(), 1);
+    let confirmed = app
+        .post_as(
+            &viewer,
+            "/v1/me/reauthenticate/passkey",
+            json!({ "ceremony": options["ceremony"], "credential": credential }),
+        )
+        .await;
+    assert_eq!(confirmed.status, 204, "{}", confirmed.body);
+    assert_eq!(app.get_as(&viewer, "/v1/orgs/acme/members").await.status, 200);
+
+    let trail = app.get_as(&admin, "/v1/orgs/acme/audit-logs?action=access.denied").await.body;
+    assert!(
+        trail["items"].as_array().unwrap().iter().any(|r| r["metadata"]["reason"] == "phishing_resistant_required"),
+        "{trail}"
+    );
+}
+
+#[tokio::test]
+async fn removing_a_passkey_needs_a_recent_sign_in_signs_out_elsewhere_and_leaves_the_password() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in("ada@example.com").await;
+    let (mut soft, session) = app.add_passkey(&token, "Old phone").await;
+    let elsewhere = app.passkey_sign_in(&mut soft, &app.honest(), 1).await.session_token();
+    let id = app.get_as(&session, "/v1/me/passkeys").await.body[0]["id"].as_str().unwrap().to_owned();
+    let renamed =
+        app.call_as("patch", &session, &format!("/v1/me/passkeys/{id}"), json!({ "name": "Lost phone" })).await;
+    assert_eq!(renamed.status, 204);
+    let removed = app.call_as("delete", &session, &format!("/v1/me/passkeys/{id}"), json!({})).await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert_eq!(app.get_as(&elsewhere, "/v1/me").await.status, 401);
+    app.inbox.wait_for("ada@example.com", "A passkey was removed", 1).await;
+    assert_eq!(app.passkey_sign_in(&mut soft, &app.honest(), 2).await.status, 401, "the removed passkey is unknown");
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status, 200, "the password still signs in");
+}
