@@ -44,10 +44,11 @@ pub struct Transport {
 }
 
 /// No script, style or frame of anyone else's: the API's JSON needs none, and the HTML pages
-/// load their style sheet from this origin and send their forms only here.
+/// load their style sheet from this origin, send their forms only here, and the passkey script
+/// calls only this origin's API.
 const CSP_JSON: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 const CSP_HTML: &str =
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Security headers on every response. A response that says nothing about caching is not
 /// stored anywhere: most carry a token or someone's data, and the few that do not lose little.

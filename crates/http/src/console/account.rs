@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    alert, field, hidden, local_path, needs_session, redirect_with, refused, render, Console, NoFields, Posted, Visit,
-    FORM_FIELD,
+    alert, field, hidden, local_path, needs_session, passkey_button, redirect_with, refused, render, Console, NoFields,
+    Posted, Visit, FORM_FIELD,
 };
 
 pub fn router() -> Router<Console> {
@@ -24,6 +24,8 @@ pub fn router() -> Router<Console> {
         .route("/account/two-factor/setup", post(two_factor_setup))
         .route("/account/two-factor/confirm", post(two_factor_confirm))
         .route("/account/two-factor/disable", post(two_factor_disable))
+        .route("/account/passkeys/{id}/rename", post(rename_passkey))
+        .route("/account/passkeys/{id}/remove", post(remove_passkey))
 }
 
 fn text<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
@@ -37,6 +39,8 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
     }
     let sessions = visit.api(&console, Method::GET, "/v1/me/sessions", None).await;
     let events = visit.api(&console, Method::GET, "/v1/me/events", None).await;
+    let passkeys = visit.api(&console, Method::GET, "/v1/me/passkeys", None).await;
+    let passkeys = passkeys.body.as_array().cloned().unwrap_or_default();
     let sessions = sessions.body.as_array().cloned().unwrap_or_default();
     let events = events.body.as_array().cloned().unwrap_or_default();
     render(&console, &visit, StatusCode::OK, "Your account", |t| {
@@ -65,6 +69,42 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
                     button type="submit" { "Set up two-factor authentication" }
                 }
             }
+            h2 { "Passkeys" }
+            p { "A passkey signs you in with this device's lock (fingerprint, face or PIN) instead of a password, and cannot be phished. Adding or removing one signs out your other sessions." }
+            @if !passkeys.is_empty() {
+                div class="scroll" {
+                    table {
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "Added" } th scope="col" { "Last used" } th scope="col" { span class="note" { "Actions" } } } }
+                        tbody {
+                            @for k in &passkeys {
+                                tr {
+                                    td { (text(k, "name")) @if k["backup_state"] == true { " " span class="note" { "(synced)" } } }
+                                    td { (text(k, "created_at")) }
+                                    td { (text(k, "last_used_at")) }
+                                    td {
+                                        form method="post" action={ "/account/passkeys/" (text(k, "id")) "/rename" } class="inline" {
+                                            (hidden(FORM_FIELD, t))
+                                            label class="note" for={ "rename-" (text(k, "id")) } { "New name for " (text(k, "name")) }
+                                            input id={ "rename-" (text(k, "id")) } name="name" type="text" required maxlength="100";
+                                            " " button type="submit" class="secondary" { "Rename" }
+                                        }
+                                        " "
+                                        form method="post" action={ "/account/passkeys/" (text(k, "id")) "/remove" } class="inline" {
+                                            (hidden(FORM_FIELD, t))
+                                            button type="submit" class="secondary" { "Remove " (text(k, "name")) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p {
+                label for="passkey-name" { "Name for a new passkey (the device, say)" }
+                input id="passkey-name" type="text" maxlength="100" autocomplete="off";
+            }
+            (passkey_button("register", "Add a passkey", "/account", Some(("name", "passkey-name"))))
             h2 { "Change your password" }
             form method="post" action="/account/password" {
                 (hidden(FORM_FIELD, t))
@@ -117,8 +157,7 @@ async fn revoke(
     Path(id): Path<String>,
     Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
-    let id: String = id.chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect();
-    let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/sessions/{id}"), None).await;
+    let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/sessions/{}", plain_id(&id)), None).await;
     if answer.ok() {
         Redirect::to("/account").into_response()
     } else {
@@ -245,6 +284,41 @@ async fn two_factor_disable(State(console): State<Console>, Posted { visit, form
         json!({ "password": form.password, "recovery_code": code })
     };
     let answer = visit.api(&console, Method::POST, "/v1/me/two-factor/disable", Some(body)).await;
+    if answer.ok() {
+        return redirect_with("/account", &answer);
+    }
+    refused(&console, &visit, &answer, "/account")
+}
+
+#[derive(Deserialize)]
+struct PasskeyName {
+    name: String,
+}
+
+/// Keeps only what an id can contain, so that nothing else reaches an API path.
+fn plain_id(id: &str) -> String {
+    id.chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect()
+}
+
+async fn rename_passkey(
+    State(console): State<Console>,
+    Path(id): Path<String>,
+    Posted { visit, form }: Posted<PasskeyName>,
+) -> Response {
+    let path = format!("/v1/me/passkeys/{}", plain_id(&id));
+    let answer = visit.api(&console, Method::PATCH, &path, Some(json!({ "name": form.name }))).await;
+    if answer.ok() {
+        return Redirect::to("/account").into_response();
+    }
+    refused(&console, &visit, &answer, "/account")
+}
+
+async fn remove_passkey(
+    State(console): State<Console>,
+    Path(id): Path<String>,
+    Posted { visit, .. }: Posted<NoFields>,
+) -> Response {
+    let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/passkeys/{}", plain_id(&id)), None).await;
     if answer.ok() {
         return redirect_with("/account", &answer);
     }

@@ -57,6 +57,10 @@ pub fn router(api: Router, state: &AppState) -> Router {
         .route("/", get(home))
         .route("/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
         .route("/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
+        .route(
+            "/passkey.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PASSKEY_SCRIPT) }),
+        )
         .merge(sign::router())
         .merge(account::router())
         .merge(orgs::router())
@@ -308,6 +312,7 @@ pub fn render(
                 title { (title) " · Marketing OS" }
                 link rel="stylesheet" href="/console.css";
                 @if signed_in { script src="/console.js" defer {} }
+                script src="/passkey.js" defer {}
             }
             body data-idle-seconds=[signed_in.then_some(console.idle_secs)] {
                 header {
@@ -372,6 +377,7 @@ pub fn refused(console: &Console, visit: &Visit, answer: &Answer, back: &str) ->
                     }
                     button type="submit" { "Confirm" }
                 }
+                (passkey_button("reauthenticate", "Confirm with a passkey instead", back, None))
             }
         })
         .into_response();
@@ -394,6 +400,32 @@ pub fn local_path(back: &str) -> &str {
 /// A GET page that needs a session: to the sign-in page when the API says there is none.
 pub fn needs_session(answer: &Answer) -> Option<Response> {
     (answer.status == StatusCode::UNAUTHORIZED).then(|| Redirect::to("/sign-in").into_response())
+}
+
+/// The passkey ceremonies: talking to an authenticator takes a script.
+const PASSKEY_SCRIPT: &str = include_str!("passkey.js");
+
+/// A button that runs a passkey ceremony (`passkey.js`); hidden until the script finds that the
+/// browser can, and with a line where it says how it went.
+pub fn passkey_button(ceremony: &str, caption: &str, next: &str, extra: Option<(&str, &str)>) -> Markup {
+    let status = format!("passkey-status-{ceremony}");
+    html! {
+        p {
+            @match extra {
+                Some(("challenge", challenge)) => {
+                    button type="button" class="secondary" hidden data-passkey=(ceremony) data-next=(next) data-status=(status) data-challenge=(challenge) { (caption) }
+                }
+                Some((_, field)) => {
+                    button type="button" hidden data-passkey=(ceremony) data-next=(next) data-status=(status) data-name-field=(field) { (caption) }
+                }
+                None => {
+                    button type="button" class="secondary" hidden data-passkey=(ceremony) data-next=(next) data-status=(status) { (caption) }
+                }
+            }
+            " " span id=(status) class="note" role="status" {}
+        }
+        noscript { p class="note" { "Passkeys need JavaScript in this browser." } }
+    }
 }
 
 /// The one script: a page cannot know without it that the idle timeout is near. It warns a

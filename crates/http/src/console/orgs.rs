@@ -130,6 +130,7 @@ async fn organization(State(console): State<Console>, visit: Visit, Path(slug): 
                 a href={ "/orgs/" (slug) "/content?mine=review" } { "Waiting for my review" }
             }
             @if org.body["require_two_factor"] == true { p { "Members must use two-factor authentication." } }
+            @if org.body["require_phishing_resistant"] == true { p { "Members must sign in with a passkey." } }
             @if admin {
                 p { a href={ "/orgs/" (slug) "/audit" } { "Audit trail" } }
                 form method="post" action={ "/orgs/" (slug) "/policy" } {
@@ -140,6 +141,16 @@ async fn organization(State(console): State<Console>, visit: Visit, Path(slug): 
                     } @else {
                         (hidden("require_two_factor", "true"))
                         button type="submit" class="secondary" { "Require two-factor authentication of every member" }
+                    }
+                }
+                form method="post" action={ "/orgs/" (slug) "/policy" } {
+                    (hidden(FORM_FIELD, t))
+                    @if org.body["require_phishing_resistant"] == true {
+                        (hidden("require_phishing_resistant", "false"))
+                        button type="submit" class="secondary" { "Stop requiring sign-in with a passkey" }
+                    } @else {
+                        (hidden("require_phishing_resistant", "true"))
+                        button type="submit" class="secondary" { "Require sign-in with a passkey of every member" }
                     }
                 }
             }
@@ -234,7 +245,8 @@ async fn invite(
 
 #[derive(Deserialize)]
 struct PolicyForm {
-    require_two_factor: bool,
+    require_two_factor: Option<bool>,
+    require_phishing_resistant: Option<bool>,
 }
 
 async fn policy(
@@ -243,7 +255,13 @@ async fn policy(
     Posted { visit, form }: Posted<PolicyForm>,
 ) -> Response {
     let slug = plain(&slug);
-    let body = json!({ "require_two_factor": form.require_two_factor });
+    let mut body = json!({});
+    if let Some(required) = form.require_two_factor {
+        body["require_two_factor"] = json!(required);
+    }
+    if let Some(required) = form.require_phishing_resistant {
+        body["require_phishing_resistant"] = json!(required);
+    }
     act(&console, &visit, &slug, Method::PATCH, &format!("/v1/orgs/{slug}"), Some(body)).await
 }
 

@@ -10,7 +10,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{alert, field, hidden, local_path, redirect_with, render, Console, NoFields, Posted, Visit, FORM_FIELD};
+use super::{
+    alert, field, hidden, local_path, passkey_button, redirect_with, render, Console, NoFields, Posted, Visit,
+    FORM_FIELD,
+};
 
 pub fn router() -> Router<Console> {
     Router::new()
@@ -128,18 +131,21 @@ fn sign_in_form(token: &str, next: &str, problem: Option<&str>) -> Markup {
             (field("Password", "password", "password", "current-password"))
             button type="submit" { "Sign in" }
         }
+        (passkey_button("sign-in", "Sign in with a passkey", next, None))
         p { a href="/forgot-password" { "Forgot your password?" } }
         p { "New here? " a href="/sign-up" { "Create an account" } }
     }
 }
 
-fn second_step_form(token: &str, challenge: &str, next: &str, problem: Option<&str>) -> Markup {
+fn second_step_form(token: &str, challenge: &str, next: &str, passkey: bool, problem: Option<&str>) -> Markup {
     html! {
         @if let Some(problem) = problem { (alert(problem)) }
+        @if passkey { (passkey_button("second-factor", "Use a passkey", next, Some(("challenge", challenge)))) }
         form method="post" action="/sign-in/two-factor" {
             (hidden(FORM_FIELD, token))
             (hidden("challenge", challenge))
             (hidden("next", next))
+            (hidden("passkey", if passkey { "true" } else { "false" }))
             p {
                 label for="code" { "Code from your authenticator app" }
                 input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}";
@@ -170,8 +176,9 @@ async fn sign_in(State(console): State<Console>, Posted { visit, form }: Posted<
         .await;
     match (answer.ok(), answer.body["status"].as_str(), answer.body["challenge"].as_str()) {
         (true, Some("two_factor_required"), Some(challenge)) => {
+            let passkey = answer.body["passkey"] == true;
             render(&console, &visit, StatusCode::OK, "Two-factor authentication", |t| {
-                second_step_form(t, challenge, &next, None)
+                second_step_form(t, challenge, &next, passkey, None)
             })
             .into_response()
         }
@@ -186,6 +193,8 @@ async fn sign_in(State(console): State<Console>, Posted { visit, form }: Posted<
 #[derive(Deserialize)]
 struct SecondStep {
     challenge: String,
+    /// Whether the account has a passkey to offer, as the first step said.
+    passkey: Option<bool>,
     next: Option<String>,
     code: Option<String>,
     recovery_code: Option<String>,
@@ -208,7 +217,7 @@ async fn second_step(State(console): State<Console>, Posted { visit, form }: Pos
             .into_response();
     }
     render(&console, &visit, answer.status, "Two-factor authentication", |t| {
-        second_step_form(t, &form.challenge, &next, Some(&problem))
+        second_step_form(t, &form.challenge, &next, form.passkey.unwrap_or(false), Some(&problem))
     })
     .into_response()
 }

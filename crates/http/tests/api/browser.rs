@@ -525,3 +525,106 @@ async fn a_creator_drafts_and_submits_a_reviewer_approves_and_an_admin_publishes
         browser.client.clone().close().await.unwrap();
     }
 }
+
+/// WebDriver's WebAuthn extension: a virtual platform authenticator with user verification, for
+/// the browser session, so that passkey ceremonies complete without a person.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/webauthn/authenticator", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        (http::Method::POST, Some(options.to_string()))
+    }
+}
+
+impl Browser {
+    async fn with_authenticator(self) -> Self {
+        self.client.issue_cmd(AddVirtualAuthenticator).await.unwrap();
+        self
+    }
+
+    /// Clicks the button that `css` selects (a script's, not a form's) and waits until the page
+    /// says `expected`.
+    async fn click_until(&self, css: &str, expected: &str) {
+        self.client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+        for _ in 0..200 {
+            // The page may be replaced between finding its main element and reading it.
+            let text = match self.client.find(Locator::Css("main")).await {
+                Ok(main) => main.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(expected) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css}: the page never said {expected:?}: {}", self.text().await);
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_added_on_the_account_page_signs_in_and_the_organization_policy_waits_for_one() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let driver = Driver::start().await;
+    // The relying party is the public URL's host: the browser must be at localhost.
+    let site = app.public_url.clone();
+
+    let admin = driver.browser().await.with_authenticator().await;
+    admin.open(&format!("{site}/sign-in")).await;
+    admin.submit("form[action='/sign-in']", &[("email", "admin@acme.example"), ("password", PASSWORD)]).await;
+    admin.open(&format!("{site}/account")).await;
+    admin.client.find(Locator::Css("#passkey-name")).await.unwrap().send_keys("Admin laptop").await.unwrap();
+    admin.click_until("button[data-passkey='register']", "Remove Admin laptop").await;
+    admin.check("account-passkeys").await;
+    admin.submit("form[action='/sign-out']", &[]).await;
+    admin.open(&format!("{site}/sign-in")).await;
+    admin.click_until("button[data-passkey='sign-in']", "Your organizations").await;
+    let events = app.get_as(&org.admin, "/v1/me/events").await;
+    assert_eq!(events.status, 401, "adding the passkey signed out the admin's other sessions");
+    admin.open(&format!("{site}/orgs/acme")).await;
+    admin.submit("form[action='/orgs/acme/policy']:nth-of-type(2)", &[]).await;
+    assert!(admin.text().await.contains("Members must sign in with a passkey."), "{}", admin.text().await);
+
+    // A member with two-factor but no passkey is kept out, and told what to do.
+    let totp = {
+        let token = app.login("viewer@acme.example", PASSWORD).await.session_token();
+        let enrollment = app.post_as(&token, "/v1/me/two-factor/setup", json!({})).await.body;
+        let secret = data_encoding::BASE32_NOPAD.decode(enrollment["secret"].as_str().unwrap().as_bytes()).unwrap();
+        let totp = mos_auth::Totp::from_bytes(&secret).unwrap();
+        let code = totp.code(mos_auth::totp::step_at(mos_auth::Clock::now(&app.clock).timestamp()));
+        assert_eq!(app.post_as(&token, "/v1/me/two-factor/confirm", json!({ "code": code })).await.status, 200);
+        totp
+    };
+    app.clock.advance(chrono::Duration::seconds(30));
+    let viewer = driver.browser().await.with_authenticator().await;
+    viewer.open(&format!("{site}/sign-in")).await;
+    viewer.submit("form[action='/sign-in']", &[("email", "viewer@acme.example"), ("password", PASSWORD)]).await;
+    let code = totp.code(mos_auth::totp::step_at(mos_auth::Clock::now(&app.clock).timestamp()));
+    viewer.submit("form[action='/sign-in/two-factor']", &[("code", &code)]).await;
+    viewer.open(&format!("{site}/orgs/acme")).await;
+    assert!(viewer.text().await.contains("requires sign-in with a passkey"), "{}", viewer.text().await);
+    viewer.check("passkey-required").await;
+    viewer.open(&format!("{site}/account")).await;
+    viewer.client.find(Locator::Css("#passkey-name")).await.unwrap().send_keys("Viewer phone").await.unwrap();
+    viewer.click_until("button[data-passkey='register']", "Remove Viewer phone").await;
+    viewer.submit("form[action='/sign-out']", &[]).await;
+    viewer.open(&format!("{site}/sign-in")).await;
+    viewer.click_until("button[data-passkey='sign-in']", "Your organizations").await;
+    viewer.open(&format!("{site}/orgs/acme")).await;
+    assert!(viewer.text().await.contains("viewer@acme.example"), "the member list: {}", viewer.text().await);
+    admin.client.clone().close().await.unwrap();
+    viewer.client.clone().close().await.unwrap();
+}
