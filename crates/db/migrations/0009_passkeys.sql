@@ -97,11 +97,13 @@ $$;
 
 -- The account a credential id belongs to, for a passwordless sign-in.
 create function app.passkey_owner(p_credential_id bytea) returns uuid
-    language sql stable security definer
+    language plpgsql stable security definer
     set search_path = pg_catalog, pg_temp
     as $$
-        select p.user_id from app.passkeys p where p.credential_id = p_credential_id
-    $$;
+begin
+    return (select p.user_id from app.passkeys p where p.credential_id = p_credential_id);
+end
+$$;
 
 -- The request context learns whether the session was established with a passkey and whether
 -- the organization requires that.

@@ -10,6 +10,7 @@ mod content;
 mod embedded;
 mod identity;
 mod migrate;
+mod passkeys;
 mod pooler;
 mod rls;
 
