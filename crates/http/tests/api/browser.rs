@@ -625,6 +625,15 @@ async fn a_passkey_added_on_the_account_page_signs_in_and_the_organization_polic
     viewer.click_until("button[data-passkey='sign-in']", "Your organizations").await;
     viewer.open(&format!("{site}/orgs/acme")).await;
     assert!(viewer.text().await.contains("viewer@acme.example"), "the member list: {}", viewer.text().await);
+
+    // With the password, the passkey takes the place of the code.
+    viewer.submit("form[action='/sign-out']", &[]).await;
+    viewer.open(&format!("{site}/sign-in")).await;
+    viewer.submit("form[action='/sign-in']", &[("email", "viewer@acme.example"), ("password", PASSWORD)]).await;
+    viewer.check("two-factor-with-passkey").await;
+    viewer.click_until("button[data-passkey='second-factor']", "Your organizations").await;
+    viewer.open(&format!("{site}/orgs/acme")).await;
+    assert!(viewer.text().await.contains("viewer@acme.example"), "{}", viewer.text().await);
     admin.client.clone().close().await.unwrap();
     viewer.client.clone().close().await.unwrap();
 }

@@ -3,10 +3,10 @@ use serde_json::{json, Value};
 
 use crate::{token_in, TestApp, PASSWORD};
 
-const RANDOM_ID: &str = "0190d6c2-0000-7000-8000-000000000000";
+pub(crate) const RANDOM_ID: &str = "0190d6c2-0000-7000-8000-000000000000";
 
 /// Every tenant operation of the OpenAPI document with the roles its description says may use it.
-async fn documented_tenant_operations(app: &TestApp) -> Vec<(String, String, Vec<String>)> {
+pub(crate) async fn documented_tenant_operations(app: &TestApp) -> Vec<(String, String, Vec<String>)> {
     let doc = app.send(app.http.get(format!("{}/openapi.json", app.base))).await.body;
     let mut operations = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {

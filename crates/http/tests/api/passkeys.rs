@@ -323,6 +323,27 @@ async fn an_organization_that_requires_passkeys_admits_only_sessions_a_passkey_e
             "{path}"
         );
     }
+    // Every tenant route but leaving, whatever the role would allow.
+    let member = app.login("creator@acme.example", PASSWORD).await.session_token();
+    for (method, path, _) in crate::orgs::documented_tenant_operations(&app).await {
+        if path.ends_with("/leave") {
+            continue;
+        }
+        let url = path
+            .replace("{slug}", "acme")
+            .replace("{user_id}", crate::orgs::RANDOM_ID)
+            .replace("{id}", crate::orgs::RANDOM_ID)
+            .replace("{number}", "1");
+        let reply = app.call_as(&method, &member, &url, json!({})).await;
+        assert_eq!(
+            (reply.status, reply.problem_type()),
+            (403, "urn:mos:problem:phishing_resistant_required"),
+            "{method} {url}"
+        );
+    }
+    let left = app.post_as(&member, "/v1/orgs/acme/leave", json!({})).await;
+    assert_eq!(left.status, 204, "nobody is held in an organization: {}", left.body);
+
     // Confirming with a passkey makes the same session phishing-resistant.
     let (mut viewer_key, viewer) = app.add_passkey(&viewer, "Viewer phone").await;
     assert_eq!(app.get_as(&viewer, "/v1/orgs/acme").await.status, 403, "adding one is not signing in with it");
