@@ -45,7 +45,8 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn as_str(self) -> &'static str {
+    /// The label the database keeps, and the audit records name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Register => "register",
             Purpose::SecondFactor => "second_factor",

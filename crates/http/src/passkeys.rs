@@ -244,7 +244,7 @@ async fn failed(
     let cloned = matches!(error, WebauthnError::CredentialPossibleCompromise);
     let action = if cloned { events::PASSKEY_CLONED } else { events::PASSKEY_FAILED };
     let record =
-        event(action, source).meta("ceremony", json!(purpose_name(purpose))).meta("reason", json!(error.to_string()));
+        event(action, source).meta("ceremony", json!(purpose.as_str())).meta("reason", json!(error.to_string()));
     match user {
         Some(user) => session::record_failure(state, user, record).await?,
         None => {
@@ -252,15 +252,6 @@ async fn failed(
         }
     }
     Ok(if cloned { ApiError::PasskeyCloned } else { ApiError::PasskeyFailed })
-}
-
-fn purpose_name(purpose: Purpose) -> &'static str {
-    match purpose {
-        Purpose::Register => "register",
-        Purpose::SecondFactor => "second_factor",
-        Purpose::Passwordless => "passwordless",
-        Purpose::Reauthenticate => "reauthenticate",
-    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(credential: Value) -> Result<T, ApiError> {
