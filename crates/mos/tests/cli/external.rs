@@ -58,6 +58,26 @@ async fn serve_refuses_to_serve_while_the_check_finds_a_problem() {
 }
 
 #[tokio::test]
+async fn serve_refuses_a_public_url_that_passkeys_cannot_work_with_and_says_why() {
+    let db = TestDb::new().await;
+    for (url, why) in
+        [("http://10.0.0.5:8080", "not an IP address (10.0.0.5)"), ("http://marketing-os.example", "to be https")]
+    {
+        let out = mos()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", db.database_url())
+            .env("MOS_PUBLIC_URL", url)
+            .env("MOS_TOTP_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{url}: {stdout}");
+        assert!(stderr.contains(why) && stderr.contains("set MOS_PUBLIC_URL"), "{url}: {stderr}");
+        assert!(!stdout.contains("listening"), "{stdout}");
+    }
+}
+
+#[tokio::test]
 async fn migrate_then_seed_against_an_external_database_writes_through_app_user_with_audit() {
     let db = TestDb::empty().await;
     let url = db.database_url();
