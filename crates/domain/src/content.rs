@@ -31,6 +31,21 @@ pub enum ContentError {
     Hash,
 }
 
+impl ContentError {
+    /// The request field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ContentError::Title => "title",
+            ContentError::Audience => "audience",
+            ContentError::Body => "body",
+            ContentError::Tags => "tags",
+            ContentError::Channel => "channel",
+            ContentError::State => "state",
+            ContentError::Hash => "sha256",
+        }
+    }
+}
+
 /// The most a body may hold, in bytes of UTF-8.
 pub const MAX_BODY_BYTES: usize = 100_000;
 pub const MAX_TAGS: usize = 20;

@@ -281,17 +281,7 @@ fn parse_id(id: &str) -> Result<ContentId, ApiError> {
 impl ContentText {
     fn parse(&self) -> Result<Text, ApiError> {
         let channel = self.channel.parse::<Channel>().map_err(|e| invalid("channel", e))?;
-        Text::parse(&self.title, channel, &self.audience, &self.body, &self.tags).map_err(|e| {
-            use mos_domain::content::ContentError as E;
-            let field = match e {
-                E::Title => "title",
-                E::Audience => "audience",
-                E::Body => "body",
-                E::Tags => "tags",
-                _ => "channel",
-            };
-            invalid(field, e)
-        })
+        Text::parse(&self.title, channel, &self.audience, &self.body, &self.tags).map_err(|e| invalid(e.field(), e))
     }
 }
 

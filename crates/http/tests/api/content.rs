@@ -552,3 +552,32 @@ async fn check_invariants(app: &TestApp, org: &Org<'_>, admin: &str, id: &str, s
         assert!(matching >= 1, "no audit record for {event}");
     }
 }
+
+#[tokio::test]
+async fn bad_input_names_its_field_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+    for (body, field) in [
+        (json!({ "title": "x", "channel": "fax", "body": "" }), "channel"),
+        (json!({ "title": " ", "channel": "email", "body": "" }), "title"),
+        (json!({ "title": "x", "channel": "email", "body": "bell \u{7}" }), "body"),
+        (json!({ "title": "x", "channel": "email", "body": "", "tags": many }), "tags"),
+        (json!({ "title": "x", "channel": "email", "body": "", "tags": ["two words"] }), "tags"),
+    ] {
+        let reply = app.post_as(&members.creator, &org.path(""), body).await;
+        assert_eq!((reply.status, reply.body["field"].as_str()), (422, Some(field)), "{}", reply.body);
+    }
+    let id = org.item_in(&members, "in_review").await;
+    let malformed =
+        app.post_as(&members.reviewer, &org.path(&format!("/{id}/approve")), json!({ "sha256": "abc" })).await;
+    assert_eq!((malformed.status, malformed.body["field"].as_str()), (422, Some("sha256")));
+    let silent = app.post_as(&members.reviewer, &org.path(&format!("/{id}/request-changes")), json!({})).await;
+    assert_eq!((silent.status, silent.body["field"].as_str()), (422, Some("note")), "say what to change");
+    let missing = app.get_as(&members.viewer, &org.path(&format!("/{id}/diff?from=1&to=9"))).await;
+    assert_eq!(missing.status, 404);
+    let listed = app.get_as(&members.viewer, &org.path("")).await.body;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the item made for the probe");
+    assert_eq!(org.get(&members.viewer, &id).await.body["state"], "in_review");
+}
