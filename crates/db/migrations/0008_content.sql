@@ -67,6 +67,9 @@ create table app.content_versions (
         references app.content_items (organization_id, id) on delete cascade
 );
 create index content_versions_tags_idx on app.content_versions using gin (tags);
+-- The list's word search; the expression is the one the query filters on.
+create index content_versions_words_idx on app.content_versions
+    using gin (to_tsvector('simple', title || ' ' || body));
 
 create table app.content_events (
     organization_id uuid not null,
