@@ -227,6 +227,7 @@ async fn serve(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let local = listener.local_addr()?;
     let state = identity::state(settings, db.is_embedded(), pool.clone(), local).await?;
+    let shutdown = telemetry::shutdown_signal();
     tracing::info!(address = %local, "listening");
     println!("listening on http://{local}");
     let mut background = vec![
@@ -236,7 +237,7 @@ async fn serve(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
     if let Some(cluster) = db.owned_cluster() {
         background.push(tokio::spawn(watch::supervise(cluster.clone(), pool.clone())));
     }
-    let served = mos_http::serve(listener, state, settings.http, telemetry::shutdown_signal()).await;
+    let served = mos_http::serve(listener, state, settings.http, shutdown).await;
     // A sweep cut short rolls back whole; the next server picks up where it stopped.
     background.iter().for_each(tokio::task::JoinHandle::abort);
     pool.close().await;

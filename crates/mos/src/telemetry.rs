@@ -22,19 +22,24 @@ pub fn init(format: Format) {
     }
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. The handlers are installed here, when it
+/// is called, not when the future is first polled: a server polls it only between accepting
+/// connections, and a signal that arrived before that would otherwise end the process with the
+/// default action, the embedded cluster left running.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let signals = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+    async move {
+        match signals {
+            (Ok(mut int), Ok(mut term)) => tokio::select! {
+                _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+                _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+            },
+            (int, term) => {
+                let error = int.err().or(term.err()).map(|e| e.to_string()).unwrap_or_default();
+                tracing::error!(%error, "cannot listen for SIGINT and SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
     }
 }

@@ -162,7 +162,8 @@ fn the_cluster_of_a_mos_that_died_is_adopted_and_stopped_by_the_next() {
     assert_eq!(http_get(&addr, "/readyz").0, 200);
     assert!(log.lock().unwrap().contains("adopting the embedded PostgreSQL"), "{}", log.lock().unwrap());
     kill(Pid::from_raw(next.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(next.wait().unwrap().success());
+    let status = next.wait().unwrap();
+    assert!(status.success(), "{status:?}; log: {}", log.lock().unwrap());
     assert!(postmaster_pid(dir.path()).is_none(), "the adopted cluster stops with its new owner");
 }
 
