@@ -209,8 +209,9 @@ async fn begin<S: Serialize>(
     purpose: Purpose,
     user: Option<UserId>,
     server_side: &S,
-    options: Value,
+    options: impl Serialize,
 ) -> Result<Json<Ceremony>, ApiError> {
+    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
     let now = state.clock.now();
     let expires_at = now + CEREMONY_VALIDITY;
     let handle = OneTimeToken::generate(&mut rand::thread_rng());
@@ -466,16 +467,27 @@ async fn passkey_second_factor_options(
         sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), crate::auth::CHALLENGE_ATTEMPTS)
             .await?
             .ok_or(ApiError::InvalidChallenge)?;
-    let mut tx = state.pool.begin_user(user).await?;
+    let tx = state.pool.begin_user(user).await?;
+    let none = "this account has no passkey; use a code from your authenticator app";
+    prove_one_of(&state, tx, Purpose::SecondFactor, none).await
+}
+
+/// Options for a ceremony in which one of the passkeys of the user of `tx` answers.
+async fn prove_one_of(
+    state: &AppState,
+    mut tx: UserTx,
+    purpose: Purpose,
+    none: &'static str,
+) -> Result<Json<Ceremony>, ApiError> {
+    let user = tx.user();
     let mine: Vec<Passkey> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p).collect();
     tx.commit().await?;
     if mine.is_empty() {
-        return Err(ApiError::Conflict("this account has no passkey; use a code from your authenticator app"));
+        return Err(ApiError::Conflict(none));
     }
     let (options, authentication) =
         state.webauthn.start_passkey_authentication(&mine).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    begin(&state, Purpose::SecondFactor, Some(user), &authentication, options).await
+    begin(state, purpose, Some(user), &authentication, options).await
 }
 
 /// Complete a sign-in with a passkey instead of a code. The session is phishing-resistant.
@@ -559,7 +571,6 @@ async fn passkey_sign_in_options(
         state.webauthn.start_discoverable_authentication().map_err(|e| ApiError::Internal(Box::new(e)))?;
     // A button the user presses, not the autofill of a form field.
     options.mediation = None;
-    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
     begin(&state, Purpose::Passwordless, None, &authentication, options).await
 }
 
@@ -612,17 +623,9 @@ async fn passkey_sign_in(
     ))]
 async fn passkey_reauthenticate_options(
     State(state): State<AppState>,
-    Authenticated { session, mut tx }: Authenticated,
+    Authenticated { tx, .. }: Authenticated,
 ) -> Result<Json<Ceremony>, ApiError> {
-    let mine: Vec<Passkey> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p).collect();
-    tx.commit().await?;
-    if mine.is_empty() {
-        return Err(ApiError::Conflict("you have no passkey; confirm with your password instead"));
-    }
-    let (options, authentication) =
-        state.webauthn.start_passkey_authentication(&mine).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    begin(&state, Purpose::Reauthenticate, Some(session.user), &authentication, options).await
+    prove_one_of(&state, tx, Purpose::Reauthenticate, "you have no passkey; confirm with your password instead").await
 }
 
 /// Confirm it is you with a passkey: the session counts as a recent sign-in, and as
