@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    alert, field, hidden, local_path, needs_session, passkey_button, redirect_with, refused, render, Console, NoFields,
-    Posted, Visit, FORM_FIELD,
+    alert, field, hidden, local_path, needs_session, passkey_button, plain, redirect_with, refused, render, text,
+    Console, NoFields, Posted, Visit, FORM_FIELD,
 };
 
 pub fn router() -> Router<Console> {
@@ -26,10 +26,6 @@ pub fn router() -> Router<Console> {
         .route("/account/two-factor/disable", post(two_factor_disable))
         .route("/account/passkeys/{id}/rename", post(rename_passkey))
         .route("/account/passkeys/{id}/remove", post(remove_passkey))
-}
-
-fn text<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or_default()
 }
 
 async fn account(State(console): State<Console>, visit: Visit) -> Response {
@@ -157,7 +153,7 @@ async fn revoke(
     Path(id): Path<String>,
     Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
-    let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/sessions/{}", plain_id(&id)), None).await;
+    let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/sessions/{}", plain(&id)), None).await;
     if answer.ok() {
         Redirect::to("/account").into_response()
     } else {
@@ -295,17 +291,12 @@ struct PasskeyName {
     name: String,
 }
 
-/// Keeps only what an id can contain, so that nothing else reaches an API path.
-fn plain_id(id: &str) -> String {
-    id.chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect()
-}
-
 async fn rename_passkey(
     State(console): State<Console>,
     Path(id): Path<String>,
     Posted { visit, form }: Posted<PasskeyName>,
 ) -> Response {
-    let path = format!("/v1/me/passkeys/{}", plain_id(&id));
+    let path = format!("/v1/me/passkeys/{}", plain(&id));
     let answer = visit.api(&console, Method::PATCH, &path, Some(json!({ "name": form.name }))).await;
     if answer.ok() {
         return Redirect::to("/account").into_response();
@@ -318,7 +309,7 @@ async fn remove_passkey(
     Path(id): Path<String>,
     Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
-    let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/passkeys/{}", plain_id(&id)), None).await;
+    let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/passkeys/{}", plain(&id)), None).await;
     if answer.ok() {
         return redirect_with("/account", &answer);
     }

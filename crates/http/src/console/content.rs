@@ -16,7 +16,7 @@ use mos_domain::{url_component, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{alert, hidden, needs_session, refused, render, Answer, Console, Posted, Visit, FORM_FIELD};
+use super::{alert, hidden, needs_session, plain, refused, render, text, Answer, Console, Posted, Visit, FORM_FIELD};
 
 pub fn router() -> Router<Console> {
     Router::new()
@@ -26,15 +26,6 @@ pub fn router() -> Router<Console> {
         .route("/orgs/{slug}/content/{id}/edit", post(edit))
         .route("/orgs/{slug}/content/{id}/step/{action}", post(step))
         .route("/orgs/{slug}/content/{id}/diff", get(diff))
-}
-
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or_default()
-}
-
-/// Keeps only what a slug, id or cursor can contain, so that nothing else reaches an API path.
-fn plain(segment: &str) -> String {
-    segment.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
 }
 
 /// Who is looking, as far as a page's controls care, and the members' addresses by id.

@@ -341,6 +341,16 @@ pub fn render(
     Page { status, cookies: cookie.into_iter().collect(), html }
 }
 
+/// A string field of an API answer, or nothing.
+pub fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value[key].as_str().unwrap_or_default()
+}
+
+/// Keeps only what a slug or id can contain, so that nothing else reaches an API path.
+pub fn plain(segment: &str) -> String {
+    segment.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
 pub fn hidden(name: &str, value: &str) -> Markup {
     html! { input type="hidden" name=(name) value=(value); }
 }

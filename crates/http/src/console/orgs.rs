@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    alert, field, hidden, needs_session, redirect_with, refused, render, Answer, Console, NoFields, Posted, Visit,
-    FORM_FIELD,
+    alert, field, hidden, needs_session, plain, redirect_with, refused, render, text, Answer, Console, NoFields,
+    Posted, Visit, FORM_FIELD,
 };
 
 pub fn router() -> Router<Console> {
@@ -28,15 +28,6 @@ pub fn router() -> Router<Console> {
         .route("/orgs/{slug}/policy", post(policy))
         .route("/orgs/{slug}/audit", get(audit))
         .route("/accept-invitation", get(accept_page).post(accept))
-}
-
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or_default()
-}
-
-/// Keeps only what a slug or id can contain, so that nothing else reaches an API path.
-fn plain(segment: &str) -> String {
-    segment.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
 }
 
 const ROLES: [&str; 4] = ["ADMIN", "REVIEWER", "CREATOR", "VIEWER"];
