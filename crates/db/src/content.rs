@@ -283,19 +283,28 @@ pub async fn list(tx: &mut TenantTx, filter: &Filter, limit: i64) -> Result<Vec<
         .await?)
 }
 
+const VERSION: &str = "select number, author_id, created_at as version_created_at, title, channel::text as channel,
+        audience, body, tags, sha256
+   from app.content_versions
+  where organization_id = $1 and item_id = $2";
+
 /// Every version of an item, oldest first; empty when there is no such item.
 pub async fn versions(tx: &mut TenantTx, id: ContentId) -> Result<Vec<Version>> {
-    Ok(sqlx::query_as(
-        "select number, author_id, created_at as version_created_at, title, channel::text as channel, audience,
-                body, tags, sha256
-           from app.content_versions
-          where organization_id = $1 and item_id = $2
-          order by number",
-    )
-    .bind(tx.org().as_uuid())
-    .bind(id.as_uuid())
-    .fetch_all(tx.conn())
-    .await?)
+    Ok(sqlx::query_as(&format!("{VERSION} order by number"))
+        .bind(tx.org().as_uuid())
+        .bind(id.as_uuid())
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// One version of an item.
+pub async fn version(tx: &mut TenantTx, id: ContentId, number: i32) -> Result<Option<Version>> {
+    Ok(sqlx::query_as(&format!("{VERSION} and number = $3"))
+        .bind(tx.org().as_uuid())
+        .bind(id.as_uuid())
+        .bind(number)
+        .fetch_optional(tx.conn())
+        .await?)
 }
 
 /// The review history of an item, oldest first.

@@ -436,7 +436,7 @@ async fn list_versions(
 }
 
 async fn one_version(tx: &mut TenantTx, id: ContentId, number: i32) -> Result<Version, ApiError> {
-    content::versions(tx, id).await?.into_iter().find(|v| v.number == number).ok_or(ApiError::NotFound)
+    content::version(tx, id, number).await?.ok_or(ApiError::NotFound)
 }
 
 /// One version.
@@ -466,10 +466,10 @@ async fn diff_versions(
 ) -> Result<Json<DiffView>, ApiError> {
     let id = parse_id(&id)?;
     let mut tx = auth.tx;
-    let all = content::versions(&mut tx, id).await?;
+    // The two versions compared, not every version's text.
+    let from = one_version(&mut tx, id, query.from).await?;
+    let to = one_version(&mut tx, id, query.to).await?;
     tx.commit().await?;
-    let find = |n: i32| all.iter().find(|v| v.number == n).ok_or(ApiError::NotFound);
-    let (from, to) = (find(query.from)?, find(query.to)?);
     let names = (format!("version {}", from.number), format!("version {}", to.number));
     let diff = from.text()?.diff(&to.text()?, (&names.0, &names.1));
     Ok(Json(DiffView {
