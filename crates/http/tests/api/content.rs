@@ -581,3 +581,24 @@ async fn bad_input_names_its_field_and_changes_nothing() {
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the item made for the probe");
     assert_eq!(org.get(&members.viewer, &id).await.body["state"], "in_review");
 }
+
+#[tokio::test]
+async fn refusals_for_authorship_are_on_the_tenants_record() {
+    let app = TestApp::spawn().await;
+    let (members, other) = org_with_two_creators(&app, "acme").await;
+    let org = Org::new(&app, &members);
+    let id = org.item_in(&members, "draft").await;
+    assert_eq!(org.act(&other, &id, "edit", 1).await.problem_type(), "urn:mos:problem:not_owner");
+    org.ok(&members.admin, &id, "edit").await;
+    org.ok(&members.admin, &id, "submit").await;
+    assert_eq!(org.act(&members.admin, &id, "approve", 2).await.problem_type(), "urn:mos:problem:separation_of_duties");
+    let trail = app.get_as(&members.admin, "/v1/orgs/acme/audit-logs?action=access.denied&resource_type=content").await;
+    let actions: Vec<&str> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["resource_id"] == id.as_str() && r["outcome"] == "denied")
+        .map(|r| r["metadata"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["approve", "edit"], "newest first");
+}

@@ -383,3 +383,18 @@ async fn removing_a_passkey_needs_a_recent_sign_in_signs_out_elsewhere_and_leave
     assert_eq!(app.passkey_sign_in(&mut soft, &app.honest(), 2).await.status, 401, "the removed passkey is unknown");
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status, 200, "the password still signs in");
 }
+
+#[tokio::test]
+async fn a_passkey_session_satisfies_an_organizations_two_factor_policy() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let admin = crate::orgs::enroll(&app, &org.admin).await;
+    let set = app.call_as("patch", &admin, "/v1/orgs/acme", json!({ "require_two_factor": true })).await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    let viewer = app.login("viewer@acme.example", PASSWORD).await.session_token();
+    let kept_out = app.get_as(&viewer, "/v1/orgs/acme").await;
+    assert_eq!(kept_out.problem_type(), "urn:mos:problem:two_factor_required");
+    let (mut key, _) = app.add_passkey(&viewer, "Viewer phone").await;
+    let with_passkey = app.passkey_sign_in(&mut key, &app.honest(), 1).await.session_token();
+    assert_eq!(app.get_as(&with_passkey, "/v1/orgs/acme").await.status, 200, "a passkey is two factors in one");
+}
