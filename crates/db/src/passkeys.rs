@@ -67,6 +67,14 @@ pub async fn list(tx: &mut UserTx) -> Result<Vec<Stored>> {
         .await?)
 }
 
+/// Whether the user has a passkey at all.
+pub async fn any(tx: &mut UserTx) -> Result<bool> {
+    Ok(sqlx::query_scalar("select exists (select from app.passkeys where user_id = $1)")
+        .bind(tx.user().as_uuid())
+        .fetch_one(tx.conn())
+        .await?)
+}
+
 /// Stores a new passkey; a credential id registered before (to anyone) is a
 /// [`crate::DbError::Conflict`].
 pub async fn add(tx: &mut UserTx, new: New<'_>) -> Result<Stored> {

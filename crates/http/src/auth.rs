@@ -349,7 +349,7 @@ async fn login(
         let expires_at = now + CHALLENGE_VALIDITY;
         sessions::create_challenge(&mut tx, &challenge.hash, now, expires_at).await?;
         audit::record_platform(&mut tx, &event(events::TWO_FACTOR_CHALLENGED, &source).actor(account.user)).await?;
-        let passkey = !mos_db::passkeys::list(&mut tx).await?.is_empty();
+        let passkey = mos_db::passkeys::any(&mut tx).await?;
         tx.commit().await?;
         let challenge = challenge.secret.expose_secret().to_owned();
         let outcome = LoginOutcome::TwoFactorRequired { challenge, expires_at, passkey };
