@@ -83,13 +83,19 @@ async fn each_route_stays_within_its_statement_and_round_trip_budget() {
     assert_eq!(app.post_as(&admin, "/v1/orgs", json!({ "slug": "acme", "name": "Acme" })).await.status, 201);
     for budget in BUDGETS {
         let body: Value = budget.body.map_or(Value::Null, |b| serde_json::from_str(b).unwrap());
-        // The first call prepares the statements; the second is what every later one costs.
-        for counted in [false, true] {
+        // The first call prepares the statements; a later one is what every later one costs.
+        // The pool hands a connection back after the response has left, so a call that follows
+        // at once may find none idle and open one: its set-up is not the route's cost, and the
+        // call is repeated until one runs on a connection the pool already had.
+        let mut calls = 0;
+        loop {
+            calls += 1;
             wire.take();
             let reply = app.call_as(budget.method, &admin, budget.path, body.clone()).await;
             assert!(reply.status < 300, "{} answered {}: {}", budget.route, reply.status, reply.body);
             let tally = wire.take();
-            if counted {
+            assert!(calls < 20, "{}: the pool opened a connection for each of {calls} calls", budget.route);
+            if calls > 1 && tally.connects == 0 {
                 assert!(
                     tally.statements <= budget.statements && tally.round_trips <= budget.round_trips,
                     "{}: {} statements in {} round trips, over its budget of {} in {}:\n{}",
@@ -109,9 +115,10 @@ async fn each_route_stays_within_its_statement_and_round_trip_budget() {
                     assert!(writes.is_empty(), "{} writes: {writes:?}", budget.route);
                 }
                 println!(
-                    "{}: {} statements, {} round trips ({} prepares, {} pings)",
+                    "{}: {} statements, {} round trips ({} prepares, {} pings; call {calls})",
                     budget.route, tally.statements, tally.round_trips, tally.prepares, tally.pings
                 );
+                break;
             }
         }
     }

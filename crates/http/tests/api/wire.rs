@@ -24,6 +24,8 @@ pub struct Tally {
     pub round_trips: usize,
     pub prepares: usize,
     pub pings: usize,
+    /// Connections the pool opened (the probe's aside): their set-up is counted with the rest.
+    pub connects: usize,
     /// Each statement's text, in order, for the message of a failed assertion.
     pub log: Vec<String>,
 }
@@ -158,6 +160,9 @@ impl Frontend {
                 let params: Vec<String> =
                     message[8..].split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
                 self.probe |= params.windows(2).any(|kv| kv[0] == "application_name" && kv[1] == mos_db::PROBE_NAME);
+                if self.started && !self.probe {
+                    tally.lock().unwrap().connects += 1;
+                }
             }
         }
     }
