@@ -4,7 +4,9 @@
 //! batch that executes something. A statement is a statement of a simple query or an
 //! `Execute`. Counted apart, because neither is part of a request in the steady state: a batch
 //! that only prepares (once per statement and connection), and a bare `Sync`, the ping with
-//! which the pool checks a connection it gets back, after the response is on its way.
+//! which the pool checks a connection it gets back, after the response is on its way. The
+//! connections the pool opens are counted too, so that a test can tell a call that paid for a
+//! new connection's set-up from one that did not.
 //! Deterministic: it counts messages, not time.
 
 use std::collections::HashMap;
