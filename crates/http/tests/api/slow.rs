@@ -81,10 +81,15 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_served_again_later() 
     let addr = address(&app);
     let mut held = Vec::new();
     for _ in 0..20 {
-        held.push(TcpStream::connect(&addr).await.unwrap());
+        // An answer proves the server took the connection, before the next one knocks; the
+        // connection then stays open, idle, within the header deadline.
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut answer = [0u8; 512];
+        let n = stream.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..n]));
+        held.push(stream);
     }
-    // Accepted in order: give the server a moment to take the twenty before the next knocks.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut beyond = TcpStream::connect(&addr).await.unwrap();
     let mut got = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), beyond.read_to_end(&mut got)).await;
