@@ -41,35 +41,35 @@
     return { publicKey: o };
   }
 
-  function created(credential) {
-    var r = credential.response;
+  // The credential as the server's library reads it: the same envelope for both ceremonies,
+  // with the response's fields of each.
+  function encoded(credential, response) {
     return {
       id: credential.id,
       rawId: toB64(credential.rawId),
       type: credential.type,
-      response: {
-        attestationObject: toB64(r.attestationObject),
-        clientDataJSON: toB64(r.clientDataJSON),
-        transports: r.getTransports ? r.getTransports() : []
-      },
+      response: response,
       extensions: credential.getClientExtensionResults()
     };
   }
 
+  function created(credential) {
+    var r = credential.response;
+    return encoded(credential, {
+      attestationObject: toB64(r.attestationObject),
+      clientDataJSON: toB64(r.clientDataJSON),
+      transports: r.getTransports ? r.getTransports() : []
+    });
+  }
+
   function asserted(credential) {
     var r = credential.response;
-    return {
-      id: credential.id,
-      rawId: toB64(credential.rawId),
-      type: credential.type,
-      response: {
-        authenticatorData: toB64(r.authenticatorData),
-        clientDataJSON: toB64(r.clientDataJSON),
-        signature: toB64(r.signature),
-        userHandle: r.userHandle ? toB64(r.userHandle) : null
-      },
-      extensions: credential.getClientExtensionResults()
-    };
+    return encoded(credential, {
+      authenticatorData: toB64(r.authenticatorData),
+      clientDataJSON: toB64(r.clientDataJSON),
+      signature: toB64(r.signature),
+      userHandle: r.userHandle ? toB64(r.userHandle) : null
+    });
   }
 
   function call(path, body) {
