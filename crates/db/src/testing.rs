@@ -198,6 +198,20 @@ async fn clone_on_every_node(nodes: &[Cluster], template: &str, name: &str) {
     }
 }
 
+const AUDIT_VECTORS: &str = include_str!("../tests/data/audit_vectors.json");
+pub const AUDIT_VECTORS_SLUG: &str = "vectors";
+
+/// Known answers for the audit chain, as an independent implementation computed them.
+pub struct AuditVectors {
+    pub organization_id: uuid::Uuid,
+    /// The link hashes of the records in chain order, hex.
+    pub hashes: Vec<String>,
+    /// Hex of the Ed25519 seed that signed `checkpoint`.
+    pub checkpoint_key: String,
+    /// A checkpoint file of the last head, signed over the documented text.
+    pub checkpoint: serde_json::Value,
+}
+
 /// A database of its own for one test.
 pub struct TestDb {
     pub name: String,
@@ -276,6 +290,65 @@ impl TestDb {
         AppPool::connect(AppPoolOptions { connect: self.app_options(), set_role: false, max_connections })
             .await
             .expect("app_user pool")
+    }
+
+    /// Inserts, as the superuser, an organization and the records of `tests/data/audit_vectors.json`,
+    /// whose link hashes and signed checkpoint an independent implementation of
+    /// `docs/audit-chain.md` computed (`tests/data/audit_vectors.py`); the records are unsealed.
+    pub async fn insert_audit_vectors(&self) -> AuditVectors {
+        let vectors: serde_json::Value = serde_json::from_str(AUDIT_VECTORS).expect("audit vectors are JSON");
+        let mut su = self.superuser().await;
+        let org: uuid::Uuid =
+            vectors["organization_id"].as_str().and_then(|s| s.parse().ok()).expect("an organization id");
+        sqlx::query("insert into app.organizations (id, slug, name) values ($1, $2, 'Audit vectors')")
+            .bind(org)
+            .bind(AUDIT_VECTORS_SLUG)
+            .execute(&mut su)
+            .await
+            .expect("the vectors' organization");
+        for r in vectors["records"].as_array().expect("records") {
+            let text = |field: &str| r[field].as_str().map(str::to_owned);
+            sqlx::query(
+                "insert into app.audit_logs (organization_id, id, actor_user_id, action, resource_type, resource_id,
+                     outcome, ip, user_agent, request_id, changes, metadata, created_at)
+                 values ($1, $2::uuid, $3::uuid, $4, $5, $6, $7::app.audit_outcome, $8::inet, $9, $10, $11::jsonb,
+                     $12::jsonb, $13::timestamptz)",
+            )
+            .bind(org)
+            .bind(text("id"))
+            .bind(text("actor_user_id"))
+            .bind(text("action"))
+            .bind(text("resource_type"))
+            .bind(text("resource_id"))
+            .bind(text("outcome"))
+            .bind(text("ip"))
+            .bind(text("user_agent"))
+            .bind(text("request_id"))
+            .bind(r["changes"].to_string())
+            .bind(r["metadata"].to_string())
+            .bind(text("created_at"))
+            .execute(&mut su)
+            .await
+            .expect("a vector record");
+        }
+        let expected = &vectors["expected"];
+        let field = |name: &str| expected[name].as_str().expect("an expected value").to_owned();
+        AuditVectors {
+            organization_id: org,
+            hashes: expected["hashes"]
+                .as_array()
+                .expect("expected hashes")
+                .iter()
+                .map(|h| h.as_str().expect("a hash").to_owned())
+                .collect(),
+            checkpoint_key: vectors["checkpoint"]["signing_key"].as_str().expect("a signing key").to_owned(),
+            checkpoint: serde_json::json!({
+                "created_at": vectors["checkpoint"]["created_at"],
+                "heads": vectors["checkpoint"]["heads"],
+                "public_key": field("public_key"),
+                "signature": field("signature"),
+            }),
+        }
     }
 
     /// A `DATABASE_URL` for the superuser, for running the `mos` binary against this database.

@@ -1,7 +1,7 @@
 use chrono::Utc;
 use futures::future::join_all;
 use mos_db::chain::{self, Reason};
-use mos_db::testing::TestDb;
+use mos_db::testing::{self, TestDb};
 use mos_db::{audit, AppPool};
 use mos_domain::{AuditAction, AuditEvent, OrgId, ResourceType, UserId};
 use sqlx::PgConnection;
@@ -181,4 +181,26 @@ async fn app_user_can_neither_forge_nor_change_blocks() {
         .execute(tx.conn())
         .await;
     assert_eq!(crate::sqlstate(replayed), "40001");
+}
+
+#[tokio::test]
+async fn the_sealer_links_records_exactly_as_the_documented_encoding_computes() {
+    let db = TestDb::new().await;
+    let vectors = db.insert_audit_vectors().await;
+    let pool = db.app_pool(1).await;
+    let sweep = chain::seal(&pool, None, chain::WINDOW).await.unwrap();
+    assert_eq!(sweep.sealed, vectors.hashes.len() as i64);
+    let mut su = db.superuser().await;
+    let sealed: Vec<Vec<u8>> = sqlx::query_scalar(
+        "select h from app.audit_blocks, unnest(hashes) with ordinality as u(h, i)
+          where organization_id = $1 order by first_seq, i",
+    )
+    .bind(vectors.organization_id)
+    .fetch_all(&mut su)
+    .await
+    .unwrap();
+    assert_eq!(sealed.iter().map(hex::encode).collect::<Vec<_>>(), vectors.hashes);
+    let report = chain::verify(&mut su, Some(testing::AUDIT_VECTORS_SLUG), Utc::now()).await.unwrap().remove(0);
+    assert_eq!((report.records, report.broken), (3, None), "the verifier agrees with the vectors");
+    assert_eq!(Some(&hex::encode(report.head.1)), vectors.hashes.last());
 }

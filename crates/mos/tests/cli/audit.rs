@@ -84,6 +84,35 @@ async fn a_checkpoint_altered_after_signing_is_refused() {
     assert!(text(&out).1.contains("does not match its contents"), "{:?}", text(&out));
 }
 
+/// A checkpoint that an independent implementation of `docs/audit-chain.md` signed over records
+/// with known link hashes: our verifier accepts it only while our sealer and our signed text
+/// agree with the document, so neither can change with the suite green.
+#[tokio::test]
+async fn verify_accepts_a_checkpoint_signed_over_the_documented_text_by_another_implementation() {
+    let db = TestDb::new().await;
+    let vectors = db.insert_audit_vectors().await;
+    let dir = data_dir();
+    let out = mos().args(["audit", "seal"]).env("DATABASE_URL", db.database_url()).output().unwrap();
+    assert_eq!(text(&out).0, "sealed 3 record(s) of 1 organization(s)\n");
+    let file = dir.path().join("checkpoint.json");
+    std::fs::write(&file, vectors.checkpoint.to_string()).unwrap();
+    let verify = |key: &str| {
+        mos()
+            .args(["audit", "verify", "--checkpoint", file.to_str().unwrap()])
+            .env("DATABASE_URL", db.database_url())
+            .env("MOS_DATA_DIR", dir.path())
+            .env("MOS_AUDIT_SIGNING_KEY", key)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&vectors.checkpoint_key);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let expected = format!("{}: record 3 signed at 2026-01-02", mos_db::testing::AUDIT_VECTORS_SLUG);
+    assert!(text(&out).0.contains(&expected), "{:?}", text(&out));
+    let out = verify(&"11".repeat(32));
+    assert_eq!(out.status.code(), Some(1), "another key's installation refuses it: {:?}", text(&out));
+}
+
 #[tokio::test]
 async fn verify_refuses_a_connection_that_row_level_security_would_blind() {
     let (db, dir) = seeded().await;
