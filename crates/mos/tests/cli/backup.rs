@@ -1,0 +1,251 @@
+//! `mos backup` and `mos restore` on the embedded default, as an operator runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mos_db::{audit, AppPool, AppPoolOptions, PgConnectOptions};
+use mos_domain::{events, AuditEvent, OrgId};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use sqlx::ConnectOptions;
+
+use crate::embedded::serve_in;
+use crate::{data_dir, http_get, mos, text};
+
+/// `mos ARGS` on the embedded database of `data` (a data directory).
+fn run(data: &Path, args: &[&str]) -> Output {
+    mos().args(args).env("MOS_DATA_DIR", data).output().unwrap()
+}
+
+fn options(data: &Path, user: &str) -> PgConnectOptions {
+    PgConnectOptions::new_without_pgpass()
+        .socket(data.join("pg"))
+        .port(mos_db::embedded::PORT)
+        .username(user)
+        .database(mos_db::embedded::DATABASE)
+}
+
+/// The application pool on the running cluster of `data`, as `app_user`, and the demo
+/// organization that `mos seed` made.
+async fn app_pool(data: &Path) -> (AppPool, OrgId) {
+    let mut admin = options(data, mos_db::embedded::SUPERUSER).connect().await.unwrap();
+    let org: uuid::Uuid =
+        sqlx::query_scalar("select id from app.organizations where slug = 'demo'").fetch_one(&mut admin).await.unwrap();
+    let connect = options(data, mos_db::APP_ROLE);
+    let pool = AppPool::connect(AppPoolOptions { connect, set_role: false, max_connections: 4 }).await.unwrap();
+    (pool, OrgId::from_uuid(org).unwrap())
+}
+
+/// One audited write in the organization's log, committed: its id once acknowledged.
+async fn write(pool: &AppPool, org: OrgId, n: u64) -> uuid::Uuid {
+    let mut tx = pool.begin_tenant(org, None).await.unwrap();
+    let event = AuditEvent::new(events::ORG_UPDATED, events::ORGANIZATION).meta("write", n.into());
+    let id = audit::record(&mut tx, &event).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn stop(mut server: std::process::Child) {
+    kill(Pid::from_raw(server.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(server.wait().unwrap().success());
+}
+
+/// Copies a backup directory (its files lie flat in it).
+fn copy_backup(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_under_write_load_restores_every_acknowledged_write_and_the_restore_is_on_record() {
+    let (source, target, backups) = (data_dir(), data_dir(), data_dir());
+    let data = source.path().join(".mos");
+    assert!(run(&data, &["seed"]).status.success());
+    let (server, _, _) = serve_in(source.path(), &[]);
+    let (pool, org) = app_pool(&data).await;
+
+    // Four writers, each recording what was acknowledged to it.
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let (count, mut counted) = tokio::sync::watch::channel(0usize);
+    let count = Arc::new(count);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (pool, acked, done, count) = (pool.clone(), acked.clone(), done.clone(), count.clone());
+            tokio::spawn(async move {
+                for n in 0u64.. {
+                    if done.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let id = write(&pool, org, w * 1_000_000 + n).await;
+                    let total = {
+                        let mut acked = acked.lock().unwrap();
+                        acked.push(id);
+                        acked.len()
+                    };
+                    count.send_replace(total);
+                }
+            })
+        })
+        .collect();
+    counted.wait_for(|n| *n >= 200).await.unwrap();
+
+    let before: Vec<uuid::Uuid> = acked.lock().unwrap().clone();
+    let dest = backups.path().join("nightly");
+    let out = {
+        let (data, dest) = (data.clone(), dest.clone());
+        tokio::task::spawn_blocking(move || run(&data, &["backup", dest.to_str().unwrap()])).await.unwrap()
+    };
+    let during = acked.lock().unwrap().len() - before.len();
+    done.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    pool.close().await;
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.starts_with(&format!("backup written to {}\n", dest.display())), "{:?}", text(&out));
+    assert!(during > 0, "the writers kept writing while the backup ran");
+    stop(server);
+
+    let restored = target.path().join(".mos");
+    let out = run(&restored, &["restore", dest.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(stdout.starts_with("restored the backup taken "), "{stdout}");
+    assert!(stdout.contains("\ndb check: ok\n"), "{stdout}");
+    assert!(stdout.contains("recorded the restore in the audit chain of 1 organization(s)"), "{stdout}");
+    assert!(stdout.contains("\ndemo: ") && stdout.contains("chain intact to"), "{stdout}");
+
+    // The restored server serves, and holds every write acknowledged before the backup began.
+    let (server, addr, log) = serve_in(target.path(), &[]);
+    assert_eq!(http_get(&addr, "/readyz"), (200, r#"{"status":"ready"}"#.to_owned()), "{}", log.lock().unwrap());
+    let mut admin = options(&restored, mos_db::embedded::SUPERUSER).connect().await.unwrap();
+    let present: i64 = sqlx::query_scalar("select count(*) from app.audit_logs where id = any($1)")
+        .bind(&before)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(present, before.len() as i64, "every write acknowledged before the backup began is restored");
+    let (by, kept): (String, i64) = sqlx::query_as(
+        "select metadata->>'restored_by', (metadata #>> '{chain_head_restored,seq}')::bigint
+           from app.audit_logs where action = 'backup.restored'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    let me = nix::unistd::User::from_uid(nix::unistd::geteuid()).unwrap().unwrap().name;
+    assert_eq!(by, me, "the record names who restored");
+    assert!(kept >= 2, "and the chain head it restored: {kept}");
+    let out = run(&restored, &["audit", "verify"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    stop(server);
+}
+
+#[test]
+fn a_corrupted_or_truncated_backup_or_an_occupied_data_directory_is_refused_before_anything_is_restored() {
+    let (source, work) = (data_dir(), data_dir());
+    let data = source.path().join(".mos");
+    assert!(run(&data, &["seed"]).status.success());
+    let good = work.path().join("good");
+    assert!(run(&data, &["backup", good.to_str().unwrap()]).status.success());
+    let single = work.path().join("good.tar");
+    assert!(run(&data, &["backup", single.to_str().unwrap()]).status.success());
+    let out = run(&data, &["backup", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "an existing backup is never overwritten");
+
+    let corrupted = work.path().join("corrupted");
+    copy_backup(&good, &corrupted);
+    let base = corrupted.join("base.tar.gz");
+    let mut bytes = std::fs::read(&base).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&base, bytes).unwrap();
+
+    let truncated = work.path().join("truncated");
+    copy_backup(&good, &truncated);
+    let wal = truncated.join("pg_wal.tar.gz");
+    let length = std::fs::metadata(&wal).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&wal).unwrap().set_len(length / 2).unwrap();
+
+    let cut_archive = work.path().join("cut.tar");
+    std::fs::copy(&single, &cut_archive).unwrap();
+    let length = std::fs::metadata(&cut_archive).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&cut_archive).unwrap().set_len(length / 2).unwrap();
+
+    let refusals: [(&PathBuf, &str); 3] = [
+        (&corrupted, "the SHA-256 of base.tar.gz is not the manifest's"),
+        (&truncated, "pg_wal.tar.gz has"),
+        (&cut_archive, "refusing to restore"),
+    ];
+    for (backup, why) in refusals {
+        let target = work.path().join("target");
+        let out = run(&target, &["restore", backup.to_str().unwrap()]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{backup:?}: {stderr}");
+        assert!(stderr.contains(why) && stderr.contains("nothing was restored"), "{backup:?}: {stderr}");
+        assert!(!target.join("pg").exists(), "{backup:?}: no cluster was laid down");
+    }
+
+    let occupied = work.path().join("occupied");
+    std::fs::create_dir(&occupied).unwrap();
+    std::fs::write(occupied.join("notes.txt"), "mine").unwrap();
+    let out = run(&occupied, &["restore", good.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("it is not empty (it holds notes.txt)"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&occupied).unwrap().count(), 1, "nothing was added");
+
+    // The one-file backup restores like the directory.
+    let out = run(&work.path().join("from-archive"), &["restore", single.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
+#[tokio::test]
+async fn a_restore_to_before_the_last_checkpoint_is_reported_recorded_and_explained_by_verify() {
+    let (source, target, work) = (data_dir(), data_dir(), data_dir());
+    let data = source.path().join(".mos");
+    assert!(run(&data, &["seed"]).status.success());
+    assert!(run(&data, &["audit", "seal"]).status.success());
+    let backup = work.path().join("before");
+    assert!(run(&data, &["backup", backup.to_str().unwrap()]).status.success());
+
+    // Three more records after the backup, sealed and signed in a checkpoint.
+    let (server, _, _) = serve_in(source.path(), &[]);
+    let (pool, org) = app_pool(&data).await;
+    for n in 0..3 {
+        write(&pool, org, n).await;
+    }
+    pool.close().await;
+    assert!(run(&data, &["audit", "seal"]).status.success());
+    let checkpoint = work.path().join("checkpoint.json");
+    assert!(run(&data, &["audit", "checkpoint", "--out", checkpoint.to_str().unwrap()]).status.success());
+    stop(server);
+
+    // The documented order: the key files first, then the restore.
+    let restored = target.path().join(".mos");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::copy(data.join("audit-signing.key"), restored.join("audit-signing.key")).unwrap();
+    let out = run(&restored, &["restore", backup.to_str().unwrap(), "--checkpoint", checkpoint.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(
+        stdout.contains("demo: the backup ends at record 2, before record 5 that the checkpoint of ")
+            && stdout.contains("records 3 to 5 (and any after) are not restored; this rollback is recorded"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("demo: 3 records, chain intact to 3"), "the restore is record 3: {stdout}");
+
+    let out = run(&restored, &["audit", "verify", "--checkpoint", checkpoint.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "the cut is still a cut: {stdout}");
+    assert!(stdout.contains("demo: broken at record 5: deleted"), "{stdout}");
+    assert!(
+        stdout.contains("demo: the chain records a restore at ") && stdout.contains("which kept records up to 2"),
+        "{stdout}"
+    );
+}
