@@ -249,3 +249,62 @@ async fn a_restore_to_before_the_last_checkpoint_is_reported_recorded_and_explai
         "{stdout}"
     );
 }
+
+/// Waits up to a minute for `done` to hold, looking every 100 ms.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    (0..600).any(|_| {
+        done() || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    })
+}
+
+#[test]
+fn serve_takes_scheduled_backups_keeps_the_newest_and_never_leaves_a_partial_one_under_a_backups_name() {
+    let (source, backups) = (data_dir(), data_dir());
+    let dir = backups.path().join("scheduled");
+    let settings = [
+        ("MOS_LOG", "info"),
+        ("MOS_BACKUP_DIR", dir.to_str().unwrap()),
+        ("MOS_BACKUP_INTERVAL_SECS", "1"),
+        ("MOS_BACKUP_KEEP", "2"),
+    ];
+    let (server, addr, log) = serve_in(source.path(), &settings);
+    let written = || log.lock().unwrap().matches("scheduled backup written and verified").count();
+    assert!(eventually(|| written() >= 3), "{}", log.lock().unwrap());
+    assert!(log.lock().unwrap().contains("scheduled backup started"), "progress is logged");
+    assert!(log.lock().unwrap().contains("removed a scheduled backup beyond the number to keep"));
+    assert_eq!(http_get(&addr, "/readyz"), (200, r#"{"status":"ready"}"#.to_owned()));
+    stop(server);
+
+    let names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    for name in &names {
+        assert!(name.starts_with("mos-backup-"), "{names:?}");
+        assert!(dir.join(name).join("mos-backup.json").exists(), "each kept backup is whole: {name}");
+    }
+}
+
+#[test]
+fn a_failed_scheduled_backup_shows_in_the_log_and_in_readyz() {
+    let source = data_dir();
+    let blocker = source.path().join("not-a-directory");
+    std::fs::write(&blocker, "").unwrap();
+    let dir = blocker.join("backups");
+    let settings = [("MOS_BACKUP_DIR", dir.to_str().unwrap()), ("MOS_BACKUP_INTERVAL_SECS", "1")];
+    let (server, addr, log) = serve_in(source.path(), &settings);
+    let mut body = String::new();
+    assert!(
+        eventually(|| {
+            body = http_get(&addr, "/readyz").1;
+            body.contains("backup")
+        }),
+        "{body}"
+    );
+    assert!(body.starts_with(r#"{"status":"ready","backup":"the scheduled backup of "#), "{body}");
+    assert!(body.ends_with(r#" failed; the server log names the cause"}"#), "{body}");
+    assert!(log.lock().unwrap().contains("scheduled backup failed"), "{}", log.lock().unwrap());
+    stop(server);
+}
