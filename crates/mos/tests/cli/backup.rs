@@ -308,3 +308,17 @@ fn a_failed_scheduled_backup_shows_in_the_log_and_in_readyz() {
     assert!(log.lock().unwrap().contains("scheduled backup failed"), "{}", log.lock().unwrap());
     stop(server);
 }
+
+#[test]
+fn a_cluster_of_another_major_version_is_refused_with_what_to_do() {
+    let dir = data_dir();
+    let data = dir.path().join(".mos");
+    assert!(run(&data, &["migrate"]).status.success());
+    // What a cluster made by an older PostgreSQL holds; the server reads the same file.
+    std::fs::write(data.join("pg/PG_VERSION"), "14\n").unwrap();
+    let out = run(&data, &["db", "check"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("was made by PostgreSQL 14, but the server binaries in "), "{stderr}");
+    assert!(stderr.contains("docs/operations.md (Upgrading PostgreSQL)"), "{stderr}");
+}
