@@ -110,6 +110,15 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write_and_the_res
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(text(&out).0.starts_with(&format!("backup written to {}\n", dest.display())), "{:?}", text(&out));
     assert!(during > 0, "the writers kept writing while the backup ran");
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    assert_eq!(files, ["backup_manifest", "base.tar.gz", "mos-backup.json", "pg_wal.tar.gz"]);
+    assert!(data.join("totp.key").exists(), "the server made its key beside the cluster");
+    let listing = std::process::Command::new("tar").arg("-tzf").arg(dest.join("base.tar.gz")).output().unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(listing.contains("PG_VERSION"), "{listing}");
+    assert!(!listing.contains("totp.key") && !listing.contains("audit-signing.key"), "no key is in the backup");
     stop(server);
 
     let restored = target.path().join(".mos");
@@ -321,4 +330,24 @@ fn a_cluster_of_another_major_version_is_refused_with_what_to_do() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("was made by PostgreSQL 14, but the server binaries in "), "{stderr}");
     assert!(stderr.contains("docs/operations.md (Upgrading PostgreSQL)"), "{stderr}");
+}
+
+#[test]
+fn with_database_url_backup_and_restore_say_what_to_do_instead() {
+    let dir = data_dir();
+    // Neither connects: the refusal comes first, so no server needs to answer here.
+    let url = "postgres://nobody@127.0.0.1:1/mos";
+    let dest = dir.path().join("backup");
+    let out = mos().args(["backup", dest.to_str().unwrap()]).env("DATABASE_URL", url).output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("back that server up with its own tools") && stderr.contains("docs/operations.md"),
+        "{stderr}"
+    );
+    assert!(!dest.exists());
+    let out = mos().args(["restore", dest.to_str().unwrap()]).env("DATABASE_URL", url).output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("mos restore restores the embedded database"), "{stderr}");
 }
