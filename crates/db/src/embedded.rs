@@ -44,7 +44,7 @@ pub enum ClusterError {
     Command { program: String, status: String, output: String },
     #[error("the embedded PostgreSQL did not accept connections within {seconds} s; its log is {log}", log = .log.display())]
     NotReady { seconds: u64, log: PathBuf },
-    #[error("the embedded cluster {pgdata} was made by PostgreSQL {cluster}, but the server binaries in {bin} are PostgreSQL {binaries}, and a cluster starts only under the major version that made it; point PG_BIN at PostgreSQL {cluster}'s binaries, or move the cluster to {binaries} as docs/operations.md (Upgrading PostgreSQL) describes", pgdata = .pgdata.display(), bin = .bin.display())]
+    #[error("the embedded cluster {pgdata} was made by PostgreSQL {cluster}, but the server binaries in {bin} are PostgreSQL {binaries}, and a cluster starts only under the major version that made it; point PG_BIN at PostgreSQL {cluster}'s binaries, or move the cluster to {binaries} with `mos db upgrade` (docs/operations.md, Upgrading PostgreSQL)", pgdata = .pgdata.display(), bin = .bin.display())]
     MajorMismatch { pgdata: PathBuf, cluster: u32, binaries: u32, bin: PathBuf },
     #[error("cannot tell the major version of {0}")]
     UnknownVersion(PathBuf),
@@ -295,6 +295,38 @@ impl Cluster {
                 other => return other,
             }
         }
+    }
+
+    /// Writes the whole cluster, roles with their attributes and passwords included, as SQL
+    /// (`pg_dumpall` of these binaries, so of the cluster's own version) to `to`, readable by
+    /// its owner only. For moving the cluster to another major version.
+    pub async fn dump_all(&self, to: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Made here, so that pg_dumpall writes into a file that was never readable by others.
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to).map_err(io(to))?;
+        let mut cmd = Command::new(self.bin.path("pg_dumpall"));
+        cmd.args(["--no-password", "--username", SUPERUSER, "--host"]).arg(&self.pgdata);
+        cmd.arg("--port").arg(self.port().to_string()).arg("--file").arg(to);
+        run(cmd, "pg_dumpall").await
+    }
+
+    /// Runs the SQL of [`Cluster::dump_all`] from another cluster in this one, with `client`'s
+    /// `psql`, stopping at the first error. The one statement a fresh cluster must skip is the
+    /// creation of its own superuser, which `initdb` made.
+    pub async fn load_all(&self, sql: &Path, client: &PgBinaries) -> Result<()> {
+        let text = std::fs::read_to_string(sql).map_err(io(sql))?;
+        let own = format!("CREATE ROLE {SUPERUSER};");
+        let filtered: String = text.lines().filter(|l| l.trim() != own).flat_map(|l| [l, "\n"]).collect();
+        let filtered_path = sql.with_extension("load.sql");
+        std::fs::write(&filtered_path, filtered).map_err(io(&filtered_path))?;
+        std::fs::set_permissions(&filtered_path, std::fs::Permissions::from_mode(0o600)).map_err(io(&filtered_path))?;
+        let mut cmd = Command::new(client.path("psql"));
+        cmd.args(["--no-psqlrc", "--quiet", "--no-password", "--set", "ON_ERROR_STOP=1", "--username", SUPERUSER]);
+        cmd.arg("--host").arg(&self.pgdata).arg("--port").arg(self.port().to_string());
+        cmd.args(["--dbname", "postgres", "--file"]).arg(&filtered_path);
+        let result = run(cmd, "psql").await;
+        let _ = std::fs::remove_file(&filtered_path);
+        result
     }
 
     /// The cluster under `root` as this build lays it out; nothing is created but `root`.

