@@ -94,6 +94,11 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write_and_the_res
         })
         .collect();
     counted.wait_for(|n| *n >= 200).await.unwrap();
+    // A server started by an older mos runs with the pg_hba.conf of then, which admitted no
+    // replication connection: the backup must get it to read the current one.
+    std::fs::write(data.join("pg/pg_hba.conf"), "local  all  all  peer  map=mos\n").unwrap();
+    let mut admin = options(&data, mos_db::embedded::SUPERUSER).connect().await.unwrap();
+    sqlx::query("select pg_reload_conf()").execute(&mut admin).await.unwrap();
 
     let before: Vec<uuid::Uuid> = acked.lock().unwrap().clone();
     let dest = backups.path().join("nightly");
