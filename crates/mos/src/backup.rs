@@ -152,7 +152,7 @@ async fn write(
     let label = format!("mos backup {}", started_at.to_rfc3339_opts(SecondsFormat::Secs, true));
     cluster.base_backup(staging, &label).await?;
     let dir = staging.to_owned();
-    let files = tokio::task::spawn_blocking(move || hash_dir(&dir)).await??;
+    let files = tokio::task::spawn_blocking(move || hash_dir(&dir, true)).await??;
     let manifest = Manifest {
         format: FORMAT.to_owned(),
         started_at,
@@ -166,6 +166,7 @@ async fn write(
         files,
     };
     write_synced(&staging.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::File::open(staging)?.sync_all()?;
     let dir = staging.to_owned();
     tokio::task::spawn_blocking(move || verify(&dir))
         .await?
@@ -228,9 +229,9 @@ fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every file under `dir` but the manifest, by path relative to `dir`, sorted, each synced to
-/// disk before it is hashed.
-fn hash_dir(dir: &Path) -> anyhow::Result<Vec<FileHash>> {
+/// Every file under `dir` but the manifest, by path relative to `dir`, sorted; with `sync`, each
+/// is flushed to disk first (a backup being written, not one being read).
+fn hash_dir(dir: &Path, sync: bool) -> anyhow::Result<Vec<FileHash>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(current) = pending.pop() {
@@ -244,6 +245,9 @@ fn hash_dir(dir: &Path) -> anyhow::Result<Vec<FileHash>> {
             if relative == MANIFEST {
                 continue;
             }
+            if sync {
+                std::fs::File::open(&path)?.sync_all()?;
+            }
             let (bytes, sha256) = hash_file(&path)?;
             files.push(FileHash { path: relative, bytes, sha256 });
         }
@@ -254,7 +258,6 @@ fn hash_dir(dir: &Path) -> anyhow::Result<Vec<FileHash>> {
 
 fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
     let mut file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    file.sync_all()?;
     let (mut hasher, mut buffer, mut bytes) = (Sha256::new(), vec![0u8; 1 << 16], 0u64);
     loop {
         let n = file.read(&mut buffer).with_context(|| format!("reading {}", path.display()))?;
@@ -278,7 +281,7 @@ fn verify(dir: &Path) -> anyhow::Result<Manifest> {
     for needed in [BASE, WAL] {
         ensure!(manifest.files.iter().any(|f| f.path == needed), "the manifest lists no {needed}");
     }
-    let found = hash_dir(dir)?;
+    let found = hash_dir(dir, false)?;
     for expected in &manifest.files {
         let Some(actual) = found.iter().find(|f| f.path == expected.path) else {
             bail!("{} is missing from the backup", expected.path);
