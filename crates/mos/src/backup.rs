@@ -341,6 +341,7 @@ pub async fn restore(settings: &Settings, source: &Path, checkpoint: Option<&Pat
     let DatabaseConfig::Embedded { data_dir, pg_bin } = &settings.database else {
         bail!("mos restore restores the embedded database; unset DATABASE_URL (a server someone else runs is restored with its own tools)");
     };
+    ensure!(source.exists(), "there is no backup at {}", source.display());
     ensure_vacant(data_dir)?;
     let refused = || format!("refusing to restore {}; nothing was restored", source.display());
     let mut unpacked = None;

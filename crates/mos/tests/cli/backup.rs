@@ -205,6 +205,9 @@ fn a_corrupted_or_truncated_backup_or_an_occupied_data_directory_is_refused_befo
         assert!(!target.join("pg").exists(), "{backup:?}: no cluster was laid down");
     }
 
+    let out = run(&work.path().join("target"), &["restore", work.path().join("nowhere").to_str().unwrap()]);
+    assert!(text(&out).1.contains("there is no backup at "), "{:?}", text(&out));
+
     let occupied = work.path().join("occupied");
     std::fs::create_dir(&occupied).unwrap();
     std::fs::write(occupied.join("notes.txt"), "mine").unwrap();
