@@ -191,10 +191,19 @@ fn a_corrupted_or_truncated_backup_or_an_occupied_data_directory_is_refused_befo
     let length = std::fs::metadata(&cut_archive).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&cut_archive).unwrap().set_len(length / 2).unwrap();
 
-    let refusals: [(&PathBuf, &str); 3] = [
+    // A copy of another major's cluster, as its manifest says.
+    let other_major = work.path().join("other-major");
+    copy_backup(&good, &other_major);
+    let manifest = std::fs::read_to_string(other_major.join("mos-backup.json")).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    manifest["postgresql_major"] = 14.into();
+    std::fs::write(other_major.join("mos-backup.json"), manifest.to_string()).unwrap();
+
+    let refusals: [(&PathBuf, &str); 4] = [
         (&corrupted, "the SHA-256 of base.tar.gz is not the manifest's"),
         (&truncated, "pg_wal.tar.gz has"),
         (&cut_archive, "refusing to restore"),
+        (&other_major, "it is a copy of a PostgreSQL 14 cluster, and the binaries in "),
     ];
     for (backup, why) in refusals {
         let target = work.path().join("target");
