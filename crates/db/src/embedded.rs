@@ -44,6 +44,12 @@ pub enum ClusterError {
     Command { program: String, status: String, output: String },
     #[error("the embedded PostgreSQL did not accept connections within {seconds} s; its log is {log}", log = .log.display())]
     NotReady { seconds: u64, log: PathBuf },
+    #[error("the embedded cluster {pgdata} was made by PostgreSQL {cluster}, but the server binaries in {bin} are PostgreSQL {binaries}, and a cluster starts only under the major version that made it; point PG_BIN at PostgreSQL {cluster}'s binaries, or move the cluster to {binaries} with `mos db upgrade` (docs/operations.md, Upgrading PostgreSQL)", pgdata = .pgdata.display(), bin = .bin.display())]
+    MajorMismatch { pgdata: PathBuf, cluster: u32, binaries: u32, bin: PathBuf },
+    #[error("cannot tell the major version of {0}")]
+    UnknownVersion(PathBuf),
+    #[error("{0} already holds a PostgreSQL cluster; a restore goes into a data directory without one")]
+    AlreadyThere(PathBuf),
     #[error("the embedded PostgreSQL refused a connection: {0}")]
     Connect(#[from] sqlx::Error),
 }
@@ -107,6 +113,27 @@ impl PgBinaries {
 
     pub fn path(&self, program: &str) -> PathBuf {
         self.dir.join(program)
+    }
+
+    /// The major version of these binaries (15 for "postgres (PostgreSQL) 15.10 (Debian ...)").
+    pub fn major(&self) -> Result<u32> {
+        let postgres = self.path("postgres");
+        let out = std::process::Command::new(&postgres).arg("--version").output().map_err(io(&postgres))?;
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .find_map(|word| word.split('.').next()?.parse().ok())
+            .ok_or(ClusterError::UnknownVersion(postgres))
+    }
+}
+
+/// The major version that made the cluster in `pgdata`, from its `PG_VERSION` (the file the
+/// server itself reads to refuse another major's cluster); `None` when there is no cluster.
+pub fn cluster_major(pgdata: &Path) -> Result<Option<u32>> {
+    let path = pgdata.join("PG_VERSION");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| ClusterError::UnknownVersion(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&path)(e)),
     }
 }
 
@@ -177,6 +204,133 @@ impl Cluster {
     }
 
     async fn init_node(bin: PgBinaries, root: &Path, tuning: Tuning, citus_port: Option<u16>) -> Result<Self> {
+        let cluster = Self::at(bin, root, citus_port)?;
+        if let Some(made_by) = cluster_major(&cluster.pgdata)? {
+            let binaries = cluster.bin.major()?;
+            if made_by != binaries {
+                return Err(ClusterError::MajorMismatch {
+                    pgdata: cluster.pgdata.clone(),
+                    cluster: made_by,
+                    binaries,
+                    bin: cluster.bin.dir.clone(),
+                });
+            }
+        }
+        let root = cluster.pgdata.parent().unwrap_or(&cluster.pgdata).to_owned();
+        if tuning == Tuning::Throwaway {
+            cluster.hand_over(&root)?;
+        }
+        if !cluster.pgdata.join("PG_VERSION").exists() {
+            cluster.initdb().await?;
+        }
+        cluster.write_settings(tuning)?;
+        Ok(cluster)
+    }
+
+    /// Lays down a base backup, as `pg_basebackup --format=tar` wrote it (`base`, and `wal`
+    /// with the WAL from its start to its end), as the durable cluster under `root`, which must
+    /// hold none yet. Its first start replays that WAL and so reaches the backup's end point.
+    pub async fn restore(bin: PgBinaries, root: &Path, base: &Path, wal: &Path) -> Result<Self> {
+        let cluster = Self::at(bin, root, None)?;
+        if cluster.pgdata.join("PG_VERSION").exists() {
+            return Err(ClusterError::AlreadyThere(cluster.pgdata.clone()));
+        }
+        std::fs::create_dir_all(&cluster.pgdata).map_err(io(&cluster.pgdata))?;
+        std::fs::set_permissions(&cluster.pgdata, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(&cluster.pgdata))?;
+        cluster.hand_over(&cluster.pgdata)?;
+        cluster.untar(base, &cluster.pgdata).await?;
+        cluster.untar(wal, &cluster.pgdata.join("pg_wal")).await?;
+        // The copy holds the socket lock of the server it was taken from.
+        let lock = cluster.pgdata.join(format!(".s.PGSQL.{}.lock", cluster.port()));
+        if lock.exists() {
+            std::fs::remove_file(&lock).map_err(io(&lock))?;
+        }
+        cluster.write_settings(Tuning::Durable)?;
+        Ok(cluster)
+    }
+
+    /// Extracts a gzipped tar into `into` as the server's user, so that every file is the
+    /// server's; the archive is opened here and handed over as standard input.
+    async fn untar(&self, archive: &Path, into: &Path) -> Result<()> {
+        let file = std::fs::File::open(archive).map_err(io(archive))?;
+        let mut cmd = Command::new("tar");
+        self.drop_root(&mut cmd);
+        cmd.args(["--extract", "--gzip", "--no-same-owner", "--file=-", "--directory"]).arg(into);
+        cmd.stdin(Stdio::from(file)).kill_on_drop(true);
+        let out = cmd.output().await.map_err(io(archive))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(ClusterError::Command {
+            program: format!("tar (extracting {})", archive.display()),
+            status: out.status.to_string(),
+            output: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+
+    /// Streams a consistent copy of the running cluster into the empty directory `dest`, with
+    /// `pg_basebackup`: `base.tar.gz`, `pg_wal.tar.gz` (the WAL written while it copied, so the
+    /// copy restores without an archive) and PostgreSQL's own `backup_manifest`. The cluster
+    /// keeps serving meanwhile. It runs as this process's user, who owns `dest`.
+    pub async fn base_backup(&self, dest: &Path, label: &str) -> Result<()> {
+        // A cluster started before its pg_hba.conf admitted replication connections reads the
+        // rewritten one now; the postmaster takes the signal in its own time, hence the retries.
+        let mut conn = self.connect_options(SUPERUSER, "postgres").connect().await?;
+        sqlx::query("select pg_reload_conf()").execute(&mut conn).await?;
+        conn.close().await?;
+        let mut attempt = 0;
+        loop {
+            let mut cmd = Command::new(self.bin.path("pg_basebackup"));
+            cmd.arg("--pgdata").arg(dest);
+            cmd.args(["--format=tar", "--gzip", "--wal-method=stream", "--checkpoint=fast", "--no-password"]);
+            cmd.args(["--manifest-checksums=SHA256", "--label", label, "--username", SUPERUSER]);
+            cmd.arg("--host").arg(&self.pgdata).arg("--port").arg(self.port().to_string());
+            match run(cmd, "pg_basebackup").await {
+                Err(ClusterError::Command { output, .. }) if attempt < 20 && output.contains("pg_hba.conf") => {
+                    attempt += 1;
+                    clear_dir(dest)?;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Writes the whole cluster, roles with their attributes and passwords included, as SQL
+    /// (`pg_dumpall` of these binaries, so of the cluster's own version) to `to`, readable by
+    /// its owner only. For moving the cluster to another major version.
+    pub async fn dump_all(&self, to: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Made here, so that pg_dumpall writes into a file that was never readable by others.
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to).map_err(io(to))?;
+        let mut cmd = Command::new(self.bin.path("pg_dumpall"));
+        cmd.args(["--no-password", "--username", SUPERUSER, "--host"]).arg(&self.pgdata);
+        cmd.arg("--port").arg(self.port().to_string()).arg("--file").arg(to);
+        run(cmd, "pg_dumpall").await
+    }
+
+    /// Runs the SQL of [`Cluster::dump_all`] from another cluster in this one, with `client`'s
+    /// `psql`, stopping at the first error. The one statement a fresh cluster must skip is the
+    /// creation of its own superuser, which `initdb` made.
+    pub async fn load_all(&self, sql: &Path, client: &PgBinaries) -> Result<()> {
+        let text = std::fs::read_to_string(sql).map_err(io(sql))?;
+        let own = format!("CREATE ROLE {SUPERUSER};");
+        let filtered: String = text.lines().filter(|l| l.trim() != own).flat_map(|l| [l, "\n"]).collect();
+        let filtered_path = sql.with_extension("load.sql");
+        std::fs::write(&filtered_path, filtered).map_err(io(&filtered_path))?;
+        std::fs::set_permissions(&filtered_path, std::fs::Permissions::from_mode(0o600)).map_err(io(&filtered_path))?;
+        let mut cmd = Command::new(client.path("psql"));
+        cmd.args(["--no-psqlrc", "--quiet", "--no-password", "--set", "ON_ERROR_STOP=1", "--username", SUPERUSER]);
+        cmd.arg("--host").arg(&self.pgdata).arg("--port").arg(self.port().to_string());
+        cmd.args(["--dbname", "postgres", "--file"]).arg(&filtered_path);
+        let result = run(cmd, "psql").await;
+        let _ = std::fs::remove_file(&filtered_path);
+        result
+    }
+
+    /// The cluster under `root` as this build lays it out; nothing is created but `root`.
+    fn at(bin: PgBinaries, root: &Path, citus_port: Option<u16>) -> Result<Self> {
         std::fs::create_dir_all(root).map_err(io(root))?;
         let root = std::fs::canonicalize(root).map_err(io(root))?;
         let run_as = if nix::unistd::geteuid().is_root() {
@@ -192,13 +346,6 @@ impl Cluster {
         if let Some(user) = &cluster.run_as {
             check_reachable(&root, user)?;
         }
-        if tuning == Tuning::Throwaway {
-            cluster.hand_over(&root)?;
-        }
-        if !cluster.pgdata.join("PG_VERSION").exists() {
-            cluster.initdb().await?;
-        }
-        cluster.write_settings(tuning)?;
         Ok(cluster)
     }
 
@@ -214,28 +361,46 @@ impl Cluster {
             .args(["--encoding=UTF8", "--locale=C", "--no-instructions"]);
         run(cmd, "initdb").await?;
 
-        let me = self.client_user_name()?;
-        let mut ident = String::from("# MAPNAME  SYSTEM-USERNAME  PG-USERNAME  (written by mos)\n");
-        for system_user in [me.as_str(), "postgres"] {
-            for db_user in [SUPERUSER, crate::APP_ROLE] {
-                let _ = writeln!(ident, "mos  {system_user}  {db_user}");
-            }
-        }
-        self.write_owned(&self.pgdata.join("pg_ident.conf"), &ident)?;
-        // Only the unix socket, only peer authentication through the map above; a Citus node
-        // also admits its peers on loopback, with a password.
-        let mut hba = String::from("# written by mos\nlocal  all  all  peer  map=mos\n");
-        if self.citus_port.is_some() {
-            hba.push_str("host   all  all  127.0.0.1/32  scram-sha-256\n");
-        }
-        self.write_owned(&self.pgdata.join("pg_hba.conf"), &hba)?;
         let conf = self.pgdata.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).map_err(io(&conf))?;
         text.push_str("\n# Settings that follow the data directory; rewritten by mos at every start.\ninclude_if_exists = 'mos.conf'\n");
         self.write_owned(&conf, &text)
     }
 
+    /// Who may connect: only over the unix socket, only with peer authentication through the
+    /// `mos` map, as the superuser or `app_user`; the superuser may also stream the cluster for
+    /// `mos backup` (`pg_basebackup` opens replication connections, which `all` does not
+    /// cover). A Citus node also admits its peers on loopback, with a password. Rewritten at
+    /// every start, so that a cluster made before a line was added gets it too.
+    fn write_access(&self) -> Result<()> {
+        let ident_path = self.pgdata.join("pg_ident.conf");
+        let mut ident = std::fs::read_to_string(&ident_path).map_err(io(&ident_path))?;
+        if !ident.contains("(written by mos)") {
+            ident = String::from("# MAPNAME  SYSTEM-USERNAME  PG-USERNAME  (written by mos)\n");
+        }
+        // Lines are only added: the map keeps the user who made the cluster when another one
+        // (an operator running `mos backup`) starts it, so the server's own logins keep working.
+        let me = self.client_user_name()?;
+        for system_user in [me.as_str(), "postgres"] {
+            for db_user in [SUPERUSER, crate::APP_ROLE] {
+                let line = format!("mos  {system_user}  {db_user}");
+                if !ident.lines().any(|l| l.trim() == line) {
+                    let _ = writeln!(ident, "{line}");
+                }
+            }
+        }
+        self.write_owned(&ident_path, &ident)?;
+        let mut hba = format!(
+            "# written by mos\nlocal  all  all  peer  map=mos\nlocal  replication  {SUPERUSER}  peer  map=mos\n"
+        );
+        if self.citus_port.is_some() {
+            hba.push_str("host   all  all  127.0.0.1/32  scram-sha-256\n");
+        }
+        self.write_owned(&self.pgdata.join("pg_hba.conf"), &hba)
+    }
+
     fn write_settings(&self, tuning: Tuning) -> Result<()> {
+        self.write_access()?;
         let quote = |p: &Path| p.display().to_string().replace('\'', "''");
         let listen = if self.citus_port.is_some() { "127.0.0.1" } else { "" };
         let mut conf = format!(
@@ -481,6 +646,19 @@ async fn run(mut cmd: Command, program: &str) -> Result<()> {
         output = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     }
     Err(ClusterError::Command { program: program.to_owned(), status: out.status.to_string(), output })
+}
+
+/// Empties a directory that a failed attempt left files in.
+fn clear_dir(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(io(&path))?;
+        } else {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every directory from `/` down to `path` must let `user` pass (execute permission).

@@ -52,6 +52,12 @@ pub const INVITATION_ACCEPTED: AuditAction = AuditAction::known("invitation.acce
 /// A member tried something their role or the organization's policy does not allow.
 pub const ACCESS_DENIED: AuditAction = AuditAction::known("access.denied");
 
+pub const BACKUP: ResourceType = ResourceType::known("backup");
+
+/// The database was restored from a backup: every record after the backup's point, up to the
+/// restore, is not in the restored chain; this record says so in the chain itself.
+pub const BACKUP_RESTORED: AuditAction = AuditAction::known("backup.restored");
+
 pub const CONTENT: ResourceType = ResourceType::known("content");
 
 pub const CONTENT_CREATED: AuditAction = AuditAction::known("content.created");

@@ -26,6 +26,9 @@ const READY_WITHIN: Duration = Duration::from_secs(1);
 #[derive(Clone, Default)]
 pub struct Readiness {
     problems: Arc<RwLock<Vec<String>>>,
+    /// When the last scheduled backup failed, if it did; the log has the cause. A failed backup
+    /// does not stop the server serving, so it is reported, not counted against readiness.
+    backup_failed: Arc<RwLock<Option<String>>>,
 }
 
 impl Readiness {
@@ -37,6 +40,16 @@ impl Readiness {
         changed
     }
 
+    /// Records the outcome of a scheduled backup: `None` when it succeeded, else its time.
+    pub fn record_backup(&self, failed_at: Option<String>) {
+        *self.backup_failed.write().unwrap_or_else(std::sync::PoisonError::into_inner) = failed_at;
+    }
+
+    fn backup_note(&self) -> Option<String> {
+        let failed_at = self.backup_failed.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
+        Some(format!("the scheduled backup of {failed_at} failed; the server log names the cause"))
+    }
+
     fn clear(&self) -> bool {
         self.problems.read().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty()
     }
@@ -46,12 +59,15 @@ impl Readiness {
 pub struct Health {
     #[schema(example = "ok")]
     status: &'static str,
+    /// Present when the last scheduled backup failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backup: Option<String>,
 }
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    Json(Health { status: "ok", backup: None })
 }
 
 /// Readiness: the database answers within a second, and the last database check found no
@@ -66,5 +82,5 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
         return Err(ApiError::NotReady);
     }
     state.pool.ping(READY_WITHIN).await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
-    Ok(Json(Health { status: "ready" }))
+    Ok(Json(Health { status: "ready", backup: state.readiness.backup_note() }))
 }

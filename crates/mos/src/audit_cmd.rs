@@ -43,12 +43,19 @@ impl Checkpoint {
 }
 
 /// The signing key: `MOS_AUDIT_SIGNING_KEY` (hex of 32 bytes), else `<data dir>/audit-signing.key`,
-/// generated there the first time it is needed.
-fn signing_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
+/// generated there the first time one is signed with (`create`); checking a signature never
+/// makes one, which could only fail to match.
+fn signing_key(data_dir: &Path, create: bool) -> anyhow::Result<SigningKey> {
     let text = match std::env::var("MOS_AUDIT_SIGNING_KEY") {
         Ok(text) => text,
         Err(_) => {
             let path = data_dir.join(KEY_FILE);
+            anyhow::ensure!(
+                create || path.exists(),
+                "there is no checkpoint signing key to check the checkpoint with: set MOS_AUDIT_SIGNING_KEY or put \
+                 the installation's {KEY_FILE} in {}",
+                data_dir.display()
+            );
             if !path.exists() {
                 use std::io::Write;
                 use std::os::unix::fs::OpenOptionsExt;
@@ -91,7 +98,7 @@ async fn all_seeing(db: &Database) -> anyhow::Result<sqlx::PgConnection> {
 }
 
 pub async fn checkpoint(db: &Database, data_dir: &Path, out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let key = signing_key(data_dir)?;
+    let key = signing_key(data_dir, true)?;
     let heads = chain::heads(&mut all_seeing(db).await?).await?;
     let created_at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
     let heads: Vec<SignedHead> = heads
@@ -117,11 +124,14 @@ pub async fn checkpoint(db: &Database, data_dir: &Path, out: Option<PathBuf>) ->
 }
 
 /// Reads a checkpoint and proves it was signed by our key; the heads it vouches for.
-fn trusted_heads(path: &Path, data_dir: &Path) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, Vec<Head>)> {
+pub(crate) fn trusted_heads(
+    path: &Path,
+    data_dir: &Path,
+) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, Vec<Head>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let checkpoint: Checkpoint =
         serde_json::from_str(&text).with_context(|| format!("{} is not a checkpoint", path.display()))?;
-    let ours: VerifyingKey = signing_key(data_dir)?.verifying_key();
+    let ours: VerifyingKey = signing_key(data_dir, false)?.verifying_key();
     anyhow::ensure!(
         hex::encode(ours.as_bytes()) == checkpoint.public_key,
         "{} was signed with another key than this installation's",
@@ -183,10 +193,40 @@ pub async fn verify(
             } else {
                 ok = false;
                 println!("{slug}: broken at record {}: deleted (the record the checkpoint of {signed_at} signed is gone or altered)", head.seq);
+                for restore in restores(&mut conn, head.organization_id).await? {
+                    println!("{slug}: {restore}");
+                }
             }
         }
     }
     Ok(ok)
+}
+
+/// The restores that the organization's own chain records, described for the reader of a cut
+/// tail: an honest restore to before a checkpoint cuts the chain and says so in it, right after
+/// the record the backup ended at (docs/operations.md, "Restores and the audit chain").
+async fn restores(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> anyhow::Result<Vec<String>> {
+    let rows: Vec<(chrono::DateTime<chrono::Utc>, serde_json::Value)> = sqlx::query_as(
+        "select created_at, metadata from app.audit_logs
+          where organization_id = $1 and action = $2 order by created_at",
+    )
+    .bind(org)
+    .bind(mos_domain::events::BACKUP_RESTORED.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, meta)| {
+            let field = |key: &str| meta.get(key).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+            let kept = meta.pointer("/chain_head_restored/seq").and_then(serde_json::Value::as_i64).unwrap_or(0);
+            format!(
+                "the chain records a restore at {at} by {} from the backup of {} (manifest SHA-256 {}), which kept records up to {kept}; the records after it that a checkpoint signed were lost in that restore",
+                field("restored_by"),
+                field("backup_started_at"),
+                field("backup_manifest_sha256"),
+            )
+        })
+        .collect())
 }
 
 /// Prints what the (verified) chain proves about each published content version of the

@@ -76,6 +76,15 @@ pub struct Layer {
     /// Seconds between the database checks that `serve` runs for /readyz (default 60).
     #[arg(long, global = true, env = "MOS_CHECK_INTERVAL_SECS", value_name = "SECS")]
     pub check_interval_secs: Option<u64>,
+    /// Directory for the backups `serve` takes on a schedule; unset, it takes none.
+    #[arg(long, global = true, env = "MOS_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Seconds between scheduled backups (default 86400, a day).
+    #[arg(long, global = true, env = "MOS_BACKUP_INTERVAL_SECS", value_name = "SECS")]
+    pub backup_interval_secs: Option<u64>,
+    /// Scheduled backups to keep; older ones are removed after each new one (default 7).
+    #[arg(long, global = true, env = "MOS_BACKUP_KEEP", value_name = "N")]
+    pub backup_keep: Option<usize>,
 }
 
 /// `over`: each setting of the upper layer, or the lower layer's where the upper has none.
@@ -109,6 +118,9 @@ layered!(
     header_timeout_secs,
     request_timeout_secs,
     check_interval_secs,
+    backup_dir,
+    backup_interval_secs,
+    backup_keep,
 );
 
 /// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
@@ -156,6 +168,9 @@ pub struct Settings {
     pub http: mos_http::Limits,
     /// How often `serve` re-runs the database check.
     pub check_interval: std::time::Duration,
+    backup_dir: Option<PathBuf>,
+    backup_interval: std::time::Duration,
+    backup_keep: usize,
 }
 
 /// How sign-in behaves and where its mail goes.
@@ -177,6 +192,15 @@ impl Settings {
             DatabaseConfig::Embedded { pg_bin, .. } => pg_bin.as_deref(),
             DatabaseConfig::External { .. } => None,
         }
+    }
+
+    /// When `serve` takes backups, if it does.
+    pub fn backups(&self) -> Option<crate::backup::Schedule> {
+        Some(crate::backup::Schedule {
+            dir: self.backup_dir.clone()?,
+            interval: self.backup_interval,
+            keep: self.backup_keep,
+        })
     }
 
     /// The defaults under the merged layers.
@@ -207,6 +231,9 @@ impl Settings {
             data_dir,
             identity,
             check_interval: std::time::Duration::from_secs(layer.check_interval_secs.unwrap_or(60).max(1)),
+            backup_dir: layer.backup_dir,
+            backup_interval: std::time::Duration::from_secs(layer.backup_interval_secs.unwrap_or(86_400).max(1)),
+            backup_keep: layer.backup_keep.unwrap_or(7).max(1),
             http: {
                 let default = mos_http::Limits::default();
                 mos_http::Limits {

@@ -173,6 +173,14 @@ impl Database {
         Self::close_kind(self.kind).await;
     }
 
+    /// The embedded cluster, whoever looks after it.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        match &self.kind {
+            Kind::Embedded { cluster, .. } => Some(cluster),
+            Kind::External { .. } => None,
+        }
+    }
+
     /// The embedded cluster, when this process looks after it.
     pub fn owned_cluster(&self) -> Option<&Cluster> {
         match &self.kind {

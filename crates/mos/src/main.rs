@@ -1,12 +1,14 @@
 //! `mos`: the Marketing OS server and its operator commands, in one binary.
 
 mod audit_cmd;
+mod backup;
 mod bench;
 mod config;
 mod database;
 mod identity;
 mod seed;
 mod telemetry;
+mod upgrade;
 mod watch;
 
 use std::net::SocketAddr;
@@ -63,6 +65,27 @@ enum Command {
     /// baselines (pgbench replaying the same statements, RLS off, plain appends, raw argon2id),
     /// in a scratch database on the configured server; prints one Markdown table.
     Bench(bench::Args),
+    /// Back up the embedded database while it keeps serving: PostgreSQL's own copy of the
+    /// whole cluster (pg_basebackup, with the WAL it needs) and a manifest with the SHA-256 of
+    /// every file and the organizations' audit chain heads. Not with DATABASE_URL (see
+    /// docs/operations.md). The key files of the data directory are not in it.
+    Backup {
+        /// Where to write it: a new directory, or one file if the name ends in `.tar`.
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+    },
+    /// Restore a backup into an empty data directory (it may hold the key files, nothing else):
+    /// checks every file against the manifest first, then restores, starts, runs `db check`
+    /// and `audit verify`, and records the restore in every organization's audit chain.
+    Restore {
+        /// The backup: the directory or `.tar` file `mos backup` wrote.
+        #[arg(value_name = "BACKUP")]
+        source: PathBuf,
+        /// The last signed checkpoint: reports (and records) each organization whose restored
+        /// chain ends before the head this checkpoint signed.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
     /// The organizations' tamper-evident audit trails.
     Audit {
         #[command(subcommand)]
@@ -105,6 +128,16 @@ enum DbCommand {
     /// distributed by organization, or on the coordinator), in an order that drops nothing.
     /// Idempotent; refuses plain PostgreSQL and pending migrations.
     Distribute,
+    /// Move the embedded cluster to the PostgreSQL major version of the binaries (PG_BIN, or the
+    /// newest installed): dumps it with the old major's binaries, loads it into a new cluster,
+    /// runs `db check` and `audit verify`, and keeps the old cluster as <data dir>/pg-<major>
+    /// (or puts it back if the new one does not check out). Stop `mos serve` first.
+    Upgrade {
+        /// Directory of the cluster's own major's binaries (default
+        /// /usr/lib/postgresql/<major>/bin).
+        #[arg(long, value_name = "DIR")]
+        old_bin: Option<PathBuf>,
+    },
 }
 
 /// Exit code for `db check` problems and refused starts, apart from plain failures (1).
@@ -134,11 +167,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let flags = Layer { listen, ..cli.settings };
     let settings = Settings::resolve(flags.over(file));
+    // A restore lays the cluster down before anything opens it.
+    match &cli.command {
+        Command::Restore { source, checkpoint } => {
+            return backup::restore(&settings, source, checkpoint.as_deref()).await
+        }
+        // The binaries cannot open the cluster until it is moved.
+        Command::Db { command: DbCommand::Upgrade { old_bin } } => {
+            return upgrade::run(&settings, old_bin.as_deref()).await
+        }
+        _ => {}
+    }
     let db = Database::open(&settings).await?;
     let result = match cli.command {
         Command::Serve { .. } => serve(&db, &settings).await,
         Command::Migrate => run_migrate(&db).await,
         Command::Seed => seed::run(&db).await.map(|()| ExitCode::SUCCESS),
+        Command::Backup { dest } => backup::run(&db, &dest).await,
+        Command::Restore { .. } | Command::Db { command: DbCommand::Upgrade { .. } } => {
+            unreachable!("handled before the database is opened")
+        }
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
         Command::Db { command: DbCommand::Distribute } => db_distribute(&db).await,
         Command::Audit { command } => audit(&db, &settings, command).await,
@@ -236,6 +284,21 @@ async fn serve(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
     ];
     if let Some(cluster) = db.owned_cluster() {
         background.push(tokio::spawn(watch::supervise(cluster.clone(), pool.clone())));
+    }
+    match (db.cluster(), settings.backups()) {
+        (Some(cluster), Some(schedule)) => {
+            tracing::info!(dir = %schedule.dir.display(), every_secs = schedule.interval.as_secs(), keep = schedule.keep, "scheduled backups are on");
+            background.push(tokio::spawn(backup::scheduled(
+                cluster.clone(),
+                db.admin_options(),
+                schedule,
+                state.readiness.clone(),
+            )));
+        }
+        (None, Some(_)) => {
+            tracing::warn!("MOS_BACKUP_DIR is set, but scheduled backups are of the embedded database only; none will be taken (see docs/operations.md)")
+        }
+        _ => {}
     }
     let served = mos_http::serve(listener, state, settings.http, shutdown).await;
     // A sweep cut short rolls back whole; the next server picks up where it stopped.

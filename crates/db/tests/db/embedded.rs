@@ -31,11 +31,14 @@ async fn the_embedded_cluster_starts_is_reused_and_recovers_from_a_stale_pid_fil
     let mut conn = cluster.connect_options(SUPERUSER, "postgres").connect().await.unwrap();
     let listen: String = sqlx::query_scalar("show listen_addresses").fetch_one(&mut conn).await.unwrap();
     assert_eq!(listen, "", "no TCP listener at all");
-    let rules: Vec<String> = sqlx::query_scalar("select format('%s %s', type, auth_method) from pg_hba_file_rules")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(rules, ["local peer"]);
+    let rules: Vec<String> = sqlx::query_scalar(
+        "select format('%s %s %s %s', type, database, user_name, auth_method) from pg_hba_file_rules",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    // The socket only, peer only; replication (what `mos backup` streams) for the superuser only.
+    assert_eq!(rules, ["local {all} {all} peer", "local {replication} {postgres} peer"]);
     drop(conn);
     cluster.stop().await.unwrap();
     assert!(!cluster.running());

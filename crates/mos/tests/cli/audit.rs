@@ -251,3 +251,21 @@ async fn verify_catches_a_publication_that_bypassed_the_review() {
         text(&out)
     );
 }
+
+#[tokio::test]
+async fn checking_a_checkpoint_without_the_signing_key_is_refused_and_makes_no_key() {
+    let (db, dir) = seeded().await;
+    let file = dir.path().join("checkpoint.json");
+    assert!(audit(&db, &dir, &["checkpoint", "--out", file.to_str().unwrap()]).status.success());
+    let elsewhere = data_dir();
+    let out = mos()
+        .args(["audit", "verify", "--checkpoint", file.to_str().unwrap()])
+        .env("DATABASE_URL", db.database_url())
+        .env("MOS_DATA_DIR", elsewhere.path())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("there is no checkpoint signing key to check the checkpoint with"), "{stderr}");
+    assert!(!elsewhere.path().join("audit-signing.key").exists(), "a key that could only fail to match is not made");
+}

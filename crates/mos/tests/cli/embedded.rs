@@ -82,7 +82,10 @@ fn unknown_keys_in_the_configuration_file_are_an_error() {
 
 /// `mos serve` on the embedded default in `dir`: the child, its address, and its log as it
 /// comes (warnings and errors).
-fn serve_in(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> (std::process::Child, String, Arc<Mutex<String>>) {
+pub fn serve_in(
+    dir: &std::path::Path,
+    extra_env: &[(&str, &str)],
+) -> (std::process::Child, String, Arc<Mutex<String>>) {
     let mut command = mos();
     command.args(["serve", "--listen", "127.0.0.1:0"]).env("MOS_DATA_DIR", dir.join(".mos"));
     for (key, value) in extra_env {
