@@ -574,6 +574,15 @@ async fn tell_admins(
 ) -> Result<(), ApiError> {
     for org in strict {
         let mut tx = state.pool.begin_user(user).await?.into_tenant(org.org).await?;
+        // The directory (a definer's read) before the record: on Citus, a placement that
+        // `app_user` has written cannot be read over the definer's connection in the same
+        // transaction.
+        let admins: Vec<String> = orgs::members(&mut tx)
+            .await?
+            .into_iter()
+            .filter(|m| m.role == Role::Admin && m.user != user)
+            .map(|m| m.email)
+            .collect();
         let record = AuditEvent::new(events::MEMBER_PASSKEY_ENROLLED, MEMBERSHIP)
             .source(source.clone())
             .actor(user)
@@ -582,12 +591,6 @@ async fn tell_admins(
             .meta("name", json!(added.name))
             .meta("via", json!("emailed_link"));
         audit::record(&mut tx, &record).await?;
-        let admins: Vec<String> = orgs::members(&mut tx)
-            .await?
-            .into_iter()
-            .filter(|m| m.role == Role::Admin && m.user != user)
-            .map(|m| m.email)
-            .collect();
         tx.commit().await?;
         let body = format!(
             "{email}, a member of {name} ({slug}) on Marketing OS, added their first passkey \"{passkey}\" through a link \
