@@ -378,6 +378,9 @@ async fn an_organization_that_requires_passkeys_admits_only_sessions_a_passkey_e
     // Leaving too: a phished password must not take the member out (an ADMIN still can).
     let left = app.post_as(&member, "/v1/orgs/acme/leave", json!({})).await;
     assert_eq!((left.status, left.problem_type()), (403, "urn:mos:problem:phishing_resistant_required"));
+    let member_id = app.get_as(&member, "/v1/me").await.body["id"].as_str().unwrap().to_owned();
+    let removed = app.call_as("delete", &admin, &format!("/v1/orgs/acme/members/{member_id}"), json!({})).await;
+    assert_eq!(removed.status, 204, "an ADMIN still removes a member the policy keeps out: {}", removed.body);
 
     // Confirming with a passkey makes the same session phishing-resistant.
     let (mut viewer_key, viewer) = app.add_passkey_by_mail(&viewer, "viewer@acme.example", 1, "Viewer phone").await;
