@@ -130,6 +130,11 @@ pub const PLAN: &[TablePlan] = &[
         why: "like `sessions`; a definer function finds a credential's owner before the user is known",
     },
     TablePlan {
+        table: "passkey_enrollments",
+        placement: Placement::CitusLocal,
+        why: "like `password_reset_tokens`; redeemed together with the `passkeys` row it allows",
+    },
+    TablePlan {
         table: "webauthn_ceremonies",
         placement: Placement::Local,
         why: "no foreign keys; reached only through two definer functions, before the user may be known",

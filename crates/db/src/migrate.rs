@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "hardening", sql: include_str!("../migrations/0007_hardening.sql") },
     Migration { version: 8, name: "content", sql: include_str!("../migrations/0008_content.sql") },
     Migration { version: 9, name: "passkeys", sql: include_str!("../migrations/0009_passkeys.sql") },
+    Migration {
+        version: 10,
+        name: "passkey_enrollment",
+        sql: include_str!("../migrations/0010_passkey_enrollment.sql"),
+    },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

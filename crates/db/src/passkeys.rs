@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::{AppPool, Result, UserTx};
-use mos_domain::{TokenHash, UserId};
+use mos_domain::{OrgId, OrgName, Slug, TokenHash, UserId};
 
 /// A passkey as stored: the relying party's credential (JSON) and what people and checks read.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -205,4 +205,66 @@ pub async fn take(
             Ok((user, t.state.0))
         })
         .transpose()
+}
+
+/// An organization of the user that requires phishing-resistant sign-in.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StrictOrganization {
+    #[sqlx(rename = "organization_id", try_from = "uuid::Uuid")]
+    pub org: OrgId,
+    #[sqlx(try_from = "String")]
+    pub slug: Slug,
+    #[sqlx(try_from = "String")]
+    pub name: OrgName,
+}
+
+/// The organizations of the user of `tx` that require phishing-resistant sign-in, by slug.
+pub async fn strict_organizations(tx: &mut UserTx) -> Result<Vec<StrictOrganization>> {
+    Ok(sqlx::query_as("select organization_id, slug, name from app.my_phishing_resistant_organizations()")
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// Stores the hash of a fresh enrollment link for the user of `tx`, replacing every unspent
+/// one: the latest mail is the only link that works.
+pub async fn replace_enrollment(
+    tx: &mut UserTx,
+    token_hash: &TokenHash,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("delete from app.passkey_enrollments where user_id = $1 and used_at is null")
+        .bind(tx.user().as_uuid())
+        .execute(tx.conn())
+        .await?;
+    crate::users::insert_token(tx, "app.passkey_enrollments", token_hash, now, expires_at).await
+}
+
+/// Whether the enrollment link behind `token_hash` is the user's, unspent and unexpired.
+pub async fn enrollment_open(tx: &mut UserTx, token_hash: &TokenHash, now: DateTime<Utc>) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "select exists (select from app.passkey_enrollments
+                         where user_id = $1 and token_hash = $2 and used_at is null and expires_at > $3)",
+    )
+    .bind(tx.user().as_uuid())
+    .bind(token_hash.as_bytes())
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Spends the user's enrollment link behind `token_hash`, once; false when it is not the
+/// user's, spent or expired. Two requests with the same link queue on its row, and the second
+/// finds it spent.
+pub async fn spend_enrollment(tx: &mut UserTx, token_hash: &TokenHash, now: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query(
+        "update app.passkey_enrollments set used_at = $3
+          where user_id = $1 and token_hash = $2 and used_at is null and expires_at > $3",
+    )
+    .bind(tx.user().as_uuid())
+    .bind(token_hash.as_bytes())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

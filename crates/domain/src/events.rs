@@ -35,6 +35,11 @@ pub const PASSKEY_REMOVED: AuditAction = AuditAction::known("auth.passkey.remove
 pub const PASSKEY_FAILED: AuditAction = AuditAction::known("auth.passkey.failed");
 /// A passkey answered with a sign counter that did not go up: a copy of it may exist.
 pub const PASSKEY_CLONED: AuditAction = AuditAction::known("auth.passkey.cloned");
+/// A change of passkeys was refused for want of what the account's passkeys or organizations
+/// require (a passkey session, or the mailed enrollment link).
+pub const PASSKEY_CHANGE_REFUSED: AuditAction = AuditAction::known("auth.passkey.change_refused");
+/// A link to add the first passkey was mailed to the account's address.
+pub const PASSKEY_ENROLLMENT_SENT: AuditAction = AuditAction::known("auth.passkey.enrollment_sent");
 
 pub const ORGANIZATION: ResourceType = ResourceType::known("organization");
 pub const MEMBERSHIP: ResourceType = ResourceType::known("membership");
@@ -46,6 +51,9 @@ pub const MEMBER_ADDED: AuditAction = AuditAction::known("member.added");
 pub const MEMBER_ROLE_CHANGED: AuditAction = AuditAction::known("member.role_changed");
 pub const MEMBER_REMOVED: AuditAction = AuditAction::known("member.removed");
 pub const MEMBER_LEFT: AuditAction = AuditAction::known("member.left");
+/// A member of an organization that requires phishing-resistant sign-in added their first
+/// passkey through the mailed link: on the organization's trail, and its ADMINs are mailed.
+pub const MEMBER_PASSKEY_ENROLLED: AuditAction = AuditAction::known("member.passkey_enrolled");
 pub const INVITATION_CREATED: AuditAction = AuditAction::known("invitation.created");
 pub const INVITATION_REVOKED: AuditAction = AuditAction::known("invitation.revoked");
 pub const INVITATION_ACCEPTED: AuditAction = AuditAction::known("invitation.accepted");

@@ -22,7 +22,8 @@ pub trait Needs: Send + Sync + 'static {
     const PERMISSION: Permission;
     /// Whether the route changes memberships, and so must hold the ADMINs' rows from the start.
     const CHANGES_MEMBERSHIPS: bool = false;
-    /// Whether a member whom the two-factor or passkey policy keeps out may still do it.
+    /// Whether a member whom the two-factor policy keeps out may still do it. Nothing passes the
+    /// passkey (phishing-resistant) policy this way.
     const DESPITE_TWO_FACTOR_POLICY: bool = false;
 }
 
@@ -59,8 +60,10 @@ macro_rules! changes_memberships {
 
 changes_memberships!(ChangeRoles => ChangeRoles, RemoveMembers => RemoveMembers);
 
-/// Leaving an organization. Always possible, also for a member whom its two-factor policy keeps
-/// out: nobody can be held in an organization.
+/// Leaving an organization. Possible also for a member whom its two-factor policy keeps out:
+/// nobody can be held in an organization. Not past a passkey policy: there a password and a
+/// relayed code would let a phisher take the member out (and their access with them); a member
+/// without a passkey adds one through the mailed link, or an ADMIN removes them.
 pub struct Leave;
 impl Needs for Leave {
     const PERMISSION: Permission = Permission::ReadOrganization;
@@ -147,7 +150,7 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
         let two_factor = access.two_factor_enabled || session.phishing_resistant;
         let refusal = if access.require_two_factor && !two_factor && !P::DESPITE_TWO_FACTOR_POLICY {
             Some((ApiError::TwoFactorRequired, "two_factor_required"))
-        } else if access.require_phishing_resistant && !session.phishing_resistant && !P::DESPITE_TWO_FACTOR_POLICY {
+        } else if access.require_phishing_resistant && !session.phishing_resistant {
             Some((ApiError::PhishingResistantRequired, "phishing_resistant_required"))
         } else if !access.role.can(P::PERMISSION) {
             Some((ApiError::Forbidden(P::PERMISSION), "permission"))

@@ -43,6 +43,10 @@ pub enum ApiError {
     TwoFactorRequired,
     #[error("this organization requires sign-in with a passkey; add a passkey to your account, then sign in with it (or confirm it is you with it)")]
     PhishingResistantRequired,
+    #[error("this account has a passkey, so adding or removing one needs a session that a passkey signed in or confirmed (POST /v1/me/reauthenticate/passkey); a password and code are not enough")]
+    PasskeySessionRequired,
+    #[error("you belong to an organization that requires passkeys, so your first passkey is added through a link mailed to your address: ask for one (POST /v1/me/passkeys/enrollment) and open it")]
+    PasskeyEnrollmentLinkRequired,
     #[error("the passkey ceremony is invalid, expired or already used; start again")]
     InvalidCeremony,
     #[error("the passkey's answer could not be verified")]
@@ -137,6 +141,10 @@ impl ApiError {
             TwoFactorRequired => (StatusCode::FORBIDDEN, "two_factor_required", "Two-factor authentication required"),
             PhishingResistantRequired => {
                 (StatusCode::FORBIDDEN, "phishing_resistant_required", "Phishing-resistant sign-in required")
+            }
+            PasskeySessionRequired => (StatusCode::FORBIDDEN, "passkey_session_required", "Passkey session required"),
+            PasskeyEnrollmentLinkRequired => {
+                (StatusCode::FORBIDDEN, "passkey_enrollment_link_required", "Mailed enrollment link required")
             }
             InvalidCeremony => (StatusCode::UNAUTHORIZED, "invalid_ceremony", "Invalid passkey ceremony"),
             PasskeyFailed => (StatusCode::UNAUTHORIZED, "passkey_failed", "Passkey not verified"),

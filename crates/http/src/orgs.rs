@@ -415,11 +415,13 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Leave the organization; its last ADMIN cannot.
+/// Leave the organization; its last ADMIN cannot. Where the organization requires passkeys, it
+/// needs a session that a passkey signed in or confirmed, like every other route there.
 #[utoipa::path(post, path = "/v1/orgs/{slug}/leave", tag = "organizations", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path)),
     responses(
         (status = 204, description = "Left"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "The organization requires a passkey session"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "You are its last ADMIN"),
     ))]
 async fn leave(auth: Authorized<Leave>) -> Result<StatusCode, ApiError> {

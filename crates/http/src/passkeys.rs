@@ -1,4 +1,6 @@
-//! Passkeys (WebAuthn) with `webauthn-rs`: registering them after a recent sign-in, listing,
+//! Passkeys (WebAuthn) with `webauthn-rs`: registering them after a recent sign-in (with a
+//! passkey session once the account has one, and through a mailed link for the first passkey of
+//! a member of an organization that requires passkeys), listing,
 //! renaming and removing them, and signing in with one, as the second factor after the
 //! password or without a password (a discoverable credential), and confirming a session with
 //! one (step-up). Every ceremony is two requests: the options, whose server side is kept in the
@@ -13,9 +15,9 @@ use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use mos_auth::OneTimeToken;
 use mos_db::passkeys::{self, Purpose, Stored};
-use mos_db::{audit, sessions, users, DbError, UserTx};
-use mos_domain::events::{self, USER};
-use mos_domain::{AuditEvent, Outcome, RequestSource, UserId};
+use mos_db::{audit, orgs, sessions, users, DbError, UserTx};
+use mos_domain::events::{self, MEMBERSHIP, USER};
+use mos_domain::{AuditEvent, Outcome, RequestSource, Role, TokenHash, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -41,6 +43,8 @@ const CEREMONY_VALIDITY: Duration = Duration::minutes(5);
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(passkey_registration_options))
+        .routes(routes!(passkey_enrollment_link))
+        .routes(routes!(passkey_policy))
         .routes(routes!(list_passkeys, register_passkey))
         .routes(routes!(rename_passkey, remove_passkey))
         .routes(routes!(passkey_second_factor_options))
@@ -260,18 +264,193 @@ fn parse<T: serde::de::DeserializeOwned>(credential: Value) -> Result<T, ApiErro
         .map_err(|e| ApiError::Invalid { field: "credential", message: format!("not a WebAuthn credential: {e}") })
 }
 
-/// Start adding a passkey: options for `navigator.credentials.create()`. Needs a recent sign-in.
-#[utoipa::path(post, path = "/v1/me/passkeys/options", tag = "account", security(("session" = []), ("bearer" = [])),
+/// What adding a passkey takes for an account, beyond a recent sign-in. A credential that a
+/// phishing-resistant policy relies on must not be obtainable with the credentials that policy
+/// distrusts: a password and a relayed code.
+#[derive(Debug, Clone, PartialEq)]
+enum Gate {
+    /// No passkey yet and no organization that requires one: the recent sign-in is enough.
+    RecentSignIn,
+    /// The account has a passkey: a session that one signed in or confirmed.
+    PasskeySession,
+    /// The first passkey of a member of these organizations: the link mailed to the account.
+    EmailedLink(Vec<passkeys::StrictOrganization>),
+}
+
+impl Gate {
+    async fn of(tx: &mut UserTx) -> Result<Self, ApiError> {
+        if passkeys::any(tx).await? {
+            return Ok(Gate::PasskeySession);
+        }
+        let strict = passkeys::strict_organizations(tx).await?;
+        Ok(if strict.is_empty() { Gate::RecentSignIn } else { Gate::EmailedLink(strict) })
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Gate::RecentSignIn => "recent_sign_in",
+            Gate::PasskeySession => "passkey_session",
+            Gate::EmailedLink(_) => "emailed_link",
+        }
+    }
+}
+
+/// Refuses a change of passkeys that `gate` does not allow to `session`, on the account's
+/// trail, so that the owner sees the attempt. `link` is the enrollment link presented, if any.
+async fn pass_gate(
+    state: &AppState,
+    gate: &Gate,
+    session: &sessions::Live,
+    link: Option<&TokenHash>,
+    mut tx: UserTx,
+    source: &RequestSource,
+    change: &str,
+) -> Result<UserTx, ApiError> {
+    let refusal = match gate {
+        Gate::RecentSignIn => None,
+        Gate::PasskeySession if session.phishing_resistant => None,
+        Gate::PasskeySession => Some((ApiError::PasskeySessionRequired, "passkey_session_required")),
+        Gate::EmailedLink(_) => match link {
+            None => Some((ApiError::PasskeyEnrollmentLinkRequired, "enrollment_link_required")),
+            Some(hash) if passkeys::enrollment_open(&mut tx, hash, state.clock.now()).await? => None,
+            Some(_) => Some((ApiError::InvalidToken, "enrollment_link_invalid")),
+        },
+    };
+    let Some((error, reason)) = refusal else {
+        return Ok(tx);
+    };
+    tx.rollback().await?;
+    let record =
+        event(events::PASSKEY_CHANGE_REFUSED, source).meta("change", json!(change)).meta("reason", json!(reason));
+    session::record_failure(state, session.user, record).await?;
+    Err(error)
+}
+
+/// What the user's account needs to add a passkey.
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyPolicy {
+    /// `recent_sign_in` (no passkey yet), `passkey_session` (the account has a passkey: sign in
+    /// or confirm with one), or `emailed_link` (the first passkey of a member of an
+    /// organization that requires passkeys: ask for a link with `POST /v1/me/passkeys/enrollment`).
+    #[schema(example = "emailed_link")]
+    add: &'static str,
+    /// Whether this session may add or remove passkeys now as far as passkeys go (a recent
+    /// sign-in is needed too).
+    session_is_phishing_resistant: bool,
+    /// The organizations that require passkeys, whose ADMINs are told of a first passkey.
+    organizations: Vec<String>,
+}
+
+/// What adding a passkey takes for your account.
+#[utoipa::path(get, path = "/v1/me/passkeys/policy", tag = "account", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = PasskeyPolicy)))]
+async fn passkey_policy(Authenticated { session, mut tx }: Authenticated) -> Result<Json<PasskeyPolicy>, ApiError> {
+    let gate = Gate::of(&mut tx).await?;
+    tx.commit().await?;
+    let organizations = match &gate {
+        Gate::EmailedLink(strict) => strict.iter().map(|o| o.slug.as_str().to_owned()).collect(),
+        _ => Vec::new(),
+    };
+    Ok(Json(PasskeyPolicy {
+        add: gate.label(),
+        session_is_phishing_resistant: session.phishing_resistant,
+        organizations,
+    }))
+}
+
+/// How long a mailed enrollment link works: long enough to open the mail, short enough that an
+/// old mail found later is useless.
+pub const ENROLLMENT_LINK_VALIDITY: Duration = Duration::minutes(30);
+
+/// Mail yourself a link that adds your first passkey, as a member of an organization that
+/// requires passkeys. Needs a recent sign-in; the link works once, for 30 minutes, for this
+/// account only, and replaces any earlier one.
+#[utoipa::path(post, path = "/v1/me/passkeys/enrollment", tag = "account", security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 202, description = "The link is on its way to your address"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "No link is needed: you have a passkey, or belong to no organization that requires one"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many emails to your address"),
+    ))]
+async fn passkey_enrollment_link(
+    State(state): State<AppState>,
+    Client(source): Client,
+    auth: Authenticated,
+) -> Result<StatusCode, ApiError> {
+    require_recent(&state, &auth.session)?;
+    let Authenticated { session: live, mut tx } = auth;
+    if !matches!(Gate::of(&mut tx).await?, Gate::EmailedLink(_)) {
+        return Err(ApiError::Conflict(
+            "no link is needed: add a passkey directly (with a passkey session if you have one already)",
+        ));
+    }
+    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
+    tx.commit().await?;
+    guard::mail(&state, &crate::auth::parse_email(&email)?).await?;
+    let now = state.clock.now();
+    let token = OneTimeToken::generate(&mut rand::thread_rng());
+    let mut tx = state.pool.begin_user(live.user).await?;
+    passkeys::replace_enrollment(&mut tx, &token.hash, now, now + ENROLLMENT_LINK_VALIDITY).await?;
+    audit::record_platform(&mut tx, &event(events::PASSKEY_ENROLLMENT_SENT, &source).actor(live.user)).await?;
+    tx.commit().await?;
+    let body = format!(
+        "Someone signed in to your Marketing OS account asked to add its first passkey.\n\n\
+         To add it, open this link on the device that holds the passkey within 30 minutes:\n\n\
+         {}/account/passkeys/enroll?token={}\n\n\
+         The administrators of your organizations that require passkeys will be told when it is added. \
+         If it was not you, do not open the link: someone knows your password. Reset it.\n",
+        state.settings.public_url,
+        token.secret.expose_secret()
+    );
+    crate::mail::send_later(
+        &state.mailer,
+        crate::mail::letter(&state.settings.mail_from, &email, "Add your first passkey", body),
+    );
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// The optional body of `POST /v1/me/passkeys/options`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationStart {
+    /// The token of the mailed enrollment link, for the first passkey of a member of an
+    /// organization that requires passkeys.
+    #[schema(value_type = Option<String>)]
+    enrollment: Option<SecretString>,
+}
+
+/// The server side of a registration: the library's state, and the enrollment link it was
+/// begun with (its hash), to be spent with the passkey it adds.
+#[derive(Serialize, Deserialize)]
+struct Registering {
+    registration: PasskeyRegistration,
+    enrollment: Option<[u8; 32]>,
+}
+
+/// Start adding a passkey: options for `navigator.credentials.create()`. Needs a recent sign-in;
+/// with a passkey on the account, a session that a passkey signed in or confirmed; for the
+/// first passkey of a member of an organization that requires passkeys, the token of the mailed
+/// enrollment link.
+#[utoipa::path(post, path = "/v1/me/passkeys/options", tag = "account", request_body(content = Option<RegistrationStart>), security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, body = Ceremony),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "The enrollment link is invalid, expired or used"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first; or a passkey session is required; or the mailed enrollment link is"),
     ))]
 async fn passkey_registration_options(
     State(state): State<AppState>,
+    Client(source): Client,
     auth: Authenticated,
+    body: Option<ApiJson<RegistrationStart>>,
 ) -> Result<Json<Ceremony>, ApiError> {
     require_recent(&state, &auth.session)?;
+    let link = match body.and_then(|ApiJson(b)| b.enrollment) {
+        Some(token) => Some(mos_auth::token::hash_presented(&token).ok_or(ApiError::InvalidToken)?),
+        None => None,
+    };
     let Authenticated { session, mut tx } = auth;
+    let gate = Gate::of(&mut tx).await?;
+    let mut tx = pass_gate(&state, &gate, &session, link.as_ref(), tx, &source, "add").await?;
     let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
     let existing: Vec<_> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p.cred_id().clone()).collect();
     tx.commit().await?;
@@ -283,7 +462,8 @@ async fn passkey_registration_options(
     // Discoverable, so that it also signs in without a password.
     options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("required");
     options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(true);
-    begin(&state, Purpose::Register, Some(session.user), &registration, options).await
+    let kept = Registering { registration, enrollment: link.map(|h| h.0) };
+    begin(&state, Purpose::Register, Some(session.user), &kept, options).await
 }
 
 /// Your passkeys, oldest first.
@@ -301,7 +481,8 @@ async fn list_passkeys(Authenticated { mut tx, .. }: Authenticated) -> Result<Js
     responses(
         (status = 201, body = Added, description = "Added; the new session replaces the old one (cookie set too)"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "The ceremony is invalid, expired or used, or the authenticator's answer does not verify"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "The enrollment link is invalid, expired or used"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first; or a passkey session is required; or the mailed enrollment link is"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "This passkey is registered already"),
     ))]
 async fn register_passkey(
@@ -314,7 +495,7 @@ async fn register_passkey(
     let name = parse_name(&body.name)?;
     let credential: RegisterPublicKeyCredential = parse(body.credential)?;
     let live = auth.release().await?;
-    let (owner, registration): (_, PasskeyRegistration) = take(&state, &body.ceremony, Purpose::Register).await?;
+    let (owner, Registering { registration, enrollment }) = take(&state, &body.ceremony, Purpose::Register).await?;
     if owner != Some(live.user) {
         return Err(ApiError::InvalidCeremony);
     }
@@ -338,6 +519,15 @@ async fn register_passkey(
     transports.dedup();
     let now = state.clock.now();
     let mut tx = state.pool.begin_user(live.user).await?;
+    // Decided again where the passkey is added: the account may have changed since the options.
+    let gate = Gate::of(&mut tx).await?;
+    let link = enrollment.map(TokenHash);
+    let mut tx = pass_gate(&state, &gate, &live, link.as_ref(), tx, &source, "add").await?;
+    if let (Gate::EmailedLink(_), Some(link)) = (&gate, &link) {
+        if !passkeys::spend_enrollment(&mut tx, link, now).await? {
+            return Err(ApiError::InvalidToken);
+        }
+    }
     let new = passkeys::New {
         credential_id: passkey.cred_id().as_ref(),
         name: &name,
@@ -362,7 +552,61 @@ async fn register_passkey(
     let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
     tx.commit().await?;
     session::notify(&state, &email, "A passkey was added", &format!("The passkey \"{}\" was added to your Marketing OS account, and every other session was signed out. If this was not you, reset your password and remove the passkey.", added.name));
+    if let Gate::EmailedLink(strict) = gate {
+        tell_admins(&state, live.user, &email, &added, &strict, &source).await?;
+    }
     Ok(issued.respond_with(StatusCode::CREATED, |session| Added { passkey: added.into(), session }))
+}
+
+/// A member's first passkey, added through the mailed link, goes on the trail of each of their
+/// organizations that require passkeys, and each one's ADMINs are mailed: whoever holds the
+/// member's mailbox and password could have added it, and the ADMINs can check with the member.
+async fn tell_admins(
+    state: &AppState,
+    user: UserId,
+    email: &str,
+    added: &Stored,
+    strict: &[passkeys::StrictOrganization],
+    source: &RequestSource,
+) -> Result<(), ApiError> {
+    for org in strict {
+        let mut tx = state.pool.begin_user(user).await?.into_tenant(org.org).await?;
+        // The directory (a definer's read) before the record: on Citus, a placement that
+        // `app_user` has written cannot be read over the definer's connection in the same
+        // transaction.
+        let admins: Vec<String> = orgs::members(&mut tx)
+            .await?
+            .into_iter()
+            .filter(|m| m.role == Role::Admin && m.user != user)
+            .map(|m| m.email)
+            .collect();
+        let record = AuditEvent::new(events::MEMBER_PASSKEY_ENROLLED, MEMBERSHIP)
+            .source(source.clone())
+            .actor(user)
+            .resource_id(user)
+            .meta("passkey_id", json!(added.id))
+            .meta("name", json!(added.name))
+            .meta("via", json!("emailed_link"));
+        audit::record(&mut tx, &record).await?;
+        tx.commit().await?;
+        let body = format!(
+            "{email}, a member of {name} ({slug}) on Marketing OS, added their first passkey \"{passkey}\" through a link \
+             mailed to their address. {name} requires passkeys, so that passkey now admits them.\n\n\
+             If you cannot confirm with {email} that they did this, remove them from the organization at {url}/orgs/{slug}.\n",
+            name = org.name.as_str(),
+            slug = org.slug.as_str(),
+            passkey = added.name,
+            url = state.settings.public_url,
+        );
+        for admin in admins {
+            let subject = format!("A member of {} added their first passkey", org.name.as_str());
+            crate::mail::send_later(
+                &state.mailer,
+                crate::mail::letter(&state.settings.mail_from, &admin, &subject, body.clone()),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn passkey_id(id: &str) -> Result<uuid::Uuid, ApiError> {
@@ -396,13 +640,14 @@ async fn rename_passkey(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove one of your passkeys. Needs a recent sign-in; signs out every other session and mails
-/// you. Your password and two-factor (or recovery codes) still sign you in.
+/// Remove one of your passkeys. Needs a recent sign-in in a session that a passkey signed in or
+/// confirmed; signs out every other session and mails you. Your password and two-factor (or
+/// recovery codes) still sign you in.
 #[utoipa::path(delete, path = "/v1/me/passkeys/{id}", tag = "account", security(("session" = []), ("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses(
         (status = 200, body = Restarted, description = "Removed; the new session replaces the old one (cookie set too)"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first, or a passkey session is required"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such passkey of yours"),
     ))]
 async fn remove_passkey(
@@ -414,6 +659,9 @@ async fn remove_passkey(
     require_recent(&state, &auth.session)?;
     let id = passkey_id(&id)?;
     let Authenticated { session: live, mut tx } = auth;
+    // Only a passkey session: otherwise a phished password removes the owner's passkeys.
+    let gate = if passkeys::any(&mut tx).await? { Gate::PasskeySession } else { Gate::RecentSignIn };
+    let mut tx = pass_gate(&state, &gate, &live, None, tx, &source, "remove").await?;
     let name = passkeys::remove(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
     // A session a removed passkey established stays as strong as it was proved; the others end.
     let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;

@@ -1,5 +1,5 @@
-//! Passkeys are a user's own, and a WebAuthn ceremony is spent once, before it expires, by the
-//! step it was begun for: tried as `app_user`.
+//! Passkeys are a user's own, a WebAuthn ceremony is spent once, before it expires, by the step
+//! it was begun for, and so is a mailed enrollment link, by its own user: tried as `app_user`.
 
 use chrono::{Duration, Utc};
 use mos_db::passkeys::{self, Purpose};
@@ -7,7 +7,7 @@ use mos_db::testing::TestDb;
 use mos_domain::TokenHash;
 use serde_json::json;
 
-use crate::{new_user, sqlstate};
+use crate::{new_org, new_user, sqlstate};
 
 fn passkey(credential_id: &[u8]) -> passkeys::New<'_> {
     passkeys::New {
@@ -70,4 +70,67 @@ async fn a_ceremony_is_spent_once_by_its_own_step_and_not_after_it_expires() {
         .unwrap();
     let expired = passkeys::take(&pool, &late, Purpose::Passwordless, now + Duration::minutes(5)).await.unwrap();
     assert_eq!(expired, None);
+}
+
+#[tokio::test]
+async fn an_enrollment_link_is_its_users_alone_spent_once_and_not_after_it_expires() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let ada = new_user(&pool, "ada@example.com").await;
+    let bob = new_user(&pool, "bob@example.com").await;
+    let now = Utc::now();
+    let link = TokenHash([3; 32]);
+    let mut tx = pool.begin_user(ada).await.unwrap();
+    passkeys::replace_enrollment(&mut tx, &TokenHash([2; 32]), now, now + Duration::minutes(30)).await.unwrap();
+    passkeys::replace_enrollment(&mut tx, &link, now, now + Duration::minutes(30)).await.unwrap();
+    assert!(!passkeys::enrollment_open(&mut tx, &TokenHash([2; 32]), now).await.unwrap(), "replaced");
+    tx.commit().await.unwrap();
+
+    let mut tx = pool.begin_user(bob).await.unwrap();
+    assert!(!passkeys::enrollment_open(&mut tx, &link, now).await.unwrap(), "not bob's");
+    assert!(!passkeys::spend_enrollment(&mut tx, &link, now).await.unwrap());
+    let seen: i64 =
+        sqlx::query_scalar("select count(*) from app.passkey_enrollments").fetch_one(tx.conn()).await.unwrap();
+    assert_eq!(seen, 0, "bob sees none of ada's links");
+    tx.rollback().await.unwrap();
+    let mut bare = db.app_user().await;
+    let seen: i64 =
+        sqlx::query_scalar("select count(*) from app.passkey_enrollments").fetch_one(&mut bare).await.unwrap();
+    assert_eq!(seen, 0, "without a user, no link");
+
+    let mut tx = pool.begin_user(ada).await.unwrap();
+    let late = now + Duration::minutes(30);
+    assert!(!passkeys::enrollment_open(&mut tx, &link, late).await.unwrap(), "expired");
+    assert!(!passkeys::spend_enrollment(&mut tx, &link, late).await.unwrap(), "expired");
+    assert!(passkeys::enrollment_open(&mut tx, &link, now).await.unwrap());
+    assert!(passkeys::spend_enrollment(&mut tx, &link, now).await.unwrap());
+    assert!(!passkeys::spend_enrollment(&mut tx, &link, now).await.unwrap(), "spent");
+    assert!(!passkeys::enrollment_open(&mut tx, &link, now).await.unwrap(), "spent");
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_user_learns_which_of_their_own_organizations_require_passkeys_and_no_others() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let ada = new_user(&pool, "ada@example.com").await;
+    let bob = new_user(&pool, "bob@example.com").await;
+    let strict = new_org(&pool, "strict", ada).await;
+    new_org(&pool, "relaxed", ada).await;
+    let others = new_org(&pool, "others", bob).await;
+    for org in [strict, others] {
+        let mut tx = pool.begin_tenant(org, None).await.unwrap();
+        sqlx::query("update app.organizations set require_phishing_resistant = true where id = $1")
+            .bind(org.as_uuid())
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut tx = pool.begin_user(ada).await.unwrap();
+    let found = passkeys::strict_organizations(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let slugs: Vec<&str> = found.iter().map(|o| o.slug.as_str()).collect();
+    assert_eq!(slugs, ["strict"]);
+    assert_eq!(found[0].org, strict);
 }

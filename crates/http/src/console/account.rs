@@ -1,7 +1,7 @@
 //! The signed-in user's own page: profile, sessions (this one marked, others revocable), and
 //! their recent account events.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,8 @@ pub fn router() -> Router<Console> {
         .route("/account/two-factor/setup", post(two_factor_setup))
         .route("/account/two-factor/confirm", post(two_factor_confirm))
         .route("/account/two-factor/disable", post(two_factor_disable))
+        .route("/account/passkeys/enrollment", post(mail_enrollment_link))
+        .route("/account/passkeys/enroll", get(enroll_page))
         .route("/account/passkeys/{id}/rename", post(rename_passkey))
         .route("/account/passkeys/{id}/remove", post(remove_passkey))
 }
@@ -37,6 +39,7 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
     let events = visit.api(&console, Method::GET, "/v1/me/events", None).await;
     let passkeys = visit.api(&console, Method::GET, "/v1/me/passkeys", None).await;
     let passkeys = passkeys.body.as_array().cloned().unwrap_or_default();
+    let policy = visit.api(&console, Method::GET, "/v1/me/passkeys/policy", None).await.body;
     let sessions = sessions.body.as_array().cloned().unwrap_or_default();
     let events = events.body.as_array().cloned().unwrap_or_default();
     render(&console, &visit, StatusCode::OK, "Your account", |t| {
@@ -96,11 +99,18 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
                     }
                 }
             }
-            p {
-                label for="passkey-name" { "Name for a new passkey (the device, say)" }
-                input id="passkey-name" type="text" maxlength="100" autocomplete="off";
+            @if policy["add"] == "emailed_link" {
+                p { "Your organization requires passkeys, so your first passkey is added through a link we email to your address: a password and a code alone cannot add one. Its administrators are told when you have added it." }
+                form method="post" action="/account/passkeys/enrollment" {
+                    (hidden(FORM_FIELD, t))
+                    button type="submit" { "Email me a link to add a passkey" }
+                }
+            } @else if policy["add"] == "passkey_session" && policy["session_is_phishing_resistant"] != true {
+                p { "You signed in without a passkey. To add or remove passkeys, confirm with one of yours first." }
+                (passkey_button("reauthenticate", "Confirm with a passkey", "/account", None))
+            } @else {
+                (new_passkey())
             }
-            (passkey_button("register", "Add a passkey", "/account", Some(("name", "passkey-name"))))
             h2 { "Change your password" }
             form method="post" action="/account/password" {
                 (hidden(FORM_FIELD, t))
@@ -314,4 +324,51 @@ async fn remove_passkey(
         return redirect_with("/account", &answer);
     }
     refused(&console, &visit, &answer, "/account")
+}
+
+/// The name field and the button that add a passkey (`passkey.js`).
+fn new_passkey() -> Markup {
+    html! {
+        p {
+            label for="passkey-name" { "Name for a new passkey (the device, say)" }
+            input id="passkey-name" type="text" maxlength="100" autocomplete="off";
+        }
+        (passkey_button("register", "Add a passkey", "/account", Some(("name", "passkey-name"))))
+    }
+}
+
+async fn mail_enrollment_link(State(console): State<Console>, Posted { visit, .. }: Posted<NoFields>) -> Response {
+    let answer = visit.api(&console, Method::POST, "/v1/me/passkeys/enrollment", None).await;
+    if !answer.ok() {
+        return refused(&console, &visit, &answer, "/account");
+    }
+    render(&console, &visit, StatusCode::OK, "Check your email", |_| {
+        html! {
+            p { "We sent a link to your address. Open it in this browser, on the device that holds your passkey, within 30 minutes." }
+            p { a href="/account" { "Back to your account" } }
+        }
+    })
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct EnrollmentLink {
+    token: Option<String>,
+}
+
+/// Where the mailed link leads: the button that adds the first passkey with the link's token.
+async fn enroll_page(State(console): State<Console>, visit: Visit, Query(link): Query<EnrollmentLink>) -> Response {
+    let me = visit.api(&console, Method::GET, "/v1/me", None).await;
+    if let Some(to_sign_in) = needs_session(&me) {
+        return to_sign_in;
+    }
+    let token = link.token.unwrap_or_default();
+    render(&console, &visit, StatusCode::OK, "Add your first passkey", |_| {
+        html! {
+            p { "Add a passkey to " (text(&me.body, "email")) ". It then signs you in, and your organization's administrators are told." }
+            input id="passkey-enrollment" type="hidden" value=(token);
+            (new_passkey())
+        }
+    })
+    .into_response()
 }

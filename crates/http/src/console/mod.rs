@@ -392,6 +392,15 @@ pub fn refused(console: &Console, visit: &Visit, answer: &Answer, back: &str) ->
         })
         .into_response();
     }
+    if answer.body["type"] == "urn:mos:problem:passkey_session_required" {
+        return render(console, visit, StatusCode::FORBIDDEN, "Confirm it is you", |_| {
+            html! {
+                p { "This account has a passkey, so this change needs a session that one of your passkeys signed in or confirmed: a password and a code are not enough." }
+                (passkey_button("reauthenticate", "Confirm with a passkey", back, None))
+            }
+        })
+        .into_response();
+    }
     render(console, visit, answer.status, "Not done", |_| {
         html! { (alert(&answer.detail())) p { a href=(back) { "Back" } } }
     })

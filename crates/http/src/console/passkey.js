@@ -91,7 +91,9 @@
       var field = document.getElementById(button.dataset.nameField);
       var name = field && field.value.trim();
       if (!name) { return Promise.reject(new Error('Give the passkey a name first.')); }
-      return call('/v1/me/passkeys/options').then(function (started) {
+      // On the page of a mailed enrollment link, its token goes with the options.
+      var link = document.getElementById('passkey-enrollment');
+      return call('/v1/me/passkeys/options', link ? { enrollment: link.value } : null).then(function (started) {
         return navigator.credentials.create(creationOptions(started.options)).then(function (credential) {
           return call('/v1/me/passkeys', { ceremony: started.ceremony, name: name, credential: created(credential) });
         });

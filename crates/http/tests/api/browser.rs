@@ -617,9 +617,22 @@ async fn a_passkey_added_on_the_account_page_signs_in_and_the_organization_polic
     viewer.open(&format!("{site}/orgs/acme")).await;
     assert!(viewer.text().await.contains("requires sign-in with a passkey"), "{}", viewer.text().await);
     viewer.check("passkey-required").await;
+    // The first passkey comes through a link mailed to the member's address: a password and
+    // a code alone cannot add it.
     viewer.open(&format!("{site}/account")).await;
+    assert!(
+        viewer.client.find(Locator::Css("button[data-passkey='register']")).await.is_err(),
+        "{}",
+        viewer.text().await
+    );
+    viewer.submit("form[action='/account/passkeys/enrollment']", &[]).await;
+    assert!(viewer.text().await.contains("We sent a link to your address"), "{}", viewer.text().await);
+    let mail = app.inbox.wait_for("viewer@acme.example", "Add your first passkey", 1).await;
+    viewer.open(&format!("{site}/account/passkeys/enroll?token={}", crate::token_in(&mail))).await;
+    viewer.check("passkey-enrollment").await;
     viewer.client.find(Locator::Css("#passkey-name")).await.unwrap().send_keys("Viewer phone").await.unwrap();
     viewer.click_until("button[data-passkey='register']", "Remove Viewer phone").await;
+    app.inbox.wait_for("admin@acme.example", "added their first passkey", 1).await;
     viewer.submit("form[action='/sign-out']", &[]).await;
     viewer.open(&format!("{site}/sign-in")).await;
     viewer.click_until("button[data-passkey='sign-in']", "Your organizations").await;

@@ -287,13 +287,19 @@ async fn requiring_two_factor_blocks_members_without_it_until_they_enroll() {
 
 /// Turns two-factor on for the user of `token`; their new session token.
 pub(crate) async fn enroll(app: &TestApp, token: &str) -> String {
+    enroll_totp(app, token).await.0
+}
+
+/// Turns two-factor on for the account of `token`: the session that replaced it, and the
+/// authenticator app's key.
+pub(crate) async fn enroll_totp(app: &TestApp, token: &str) -> (String, mos_auth::Totp) {
     let enrollment: Value = app.post_as(token, "/v1/me/two-factor/setup", json!({})).await.body;
     let secret = data_encoding::BASE32_NOPAD.decode(enrollment["secret"].as_str().unwrap().as_bytes()).unwrap();
     let totp = mos_auth::Totp::from_bytes(&secret).unwrap();
     let code = totp.code(mos_auth::totp::step_at(mos_auth::Clock::now(&app.clock).timestamp()));
     let confirmed = app.post_as(token, "/v1/me/two-factor/confirm", json!({ "code": code })).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
-    confirmed.session_token()
+    (confirmed.session_token(), totp)
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{Reply, TestApp, PASSWORD};
+use crate::{token_in, Reply, TestApp, PASSWORD};
 
 /// CBOR, as little of it as attestation needs: unsigned and negative integers, byte and text
 /// strings, maps.
@@ -189,6 +189,43 @@ impl TestApp {
         self.post("/v1/auth/passkey", json!({ "ceremony": options.body["ceremony"], "credential": credential })).await
     }
 
+    /// Adds the first passkey of a member of an organization that requires passkeys, through the
+    /// link mailed to `email` (the `n`th such mail): the authenticator, and the session that
+    /// replaced `token`.
+    async fn add_passkey_by_mail(&self, token: &str, email: &str, n: usize, name: &str) -> (Soft, String) {
+        let link = self.enrollment_link(token, email, n).await;
+        let options = self.post_as(token, "/v1/me/passkeys/options", json!({ "enrollment": link })).await;
+        assert_eq!(options.status, 200, "{}", options.body);
+        let (soft, credential) = Soft::create(&options.body["options"], &self.honest());
+        let body = json!({ "ceremony": options.body["ceremony"], "name": name, "credential": credential });
+        let added = self.post_as(token, "/v1/me/passkeys", body).await;
+        assert_eq!(added.status, 201, "{}", added.body);
+        (soft, added.session_token())
+    }
+
+    /// Asks for an enrollment link as `token` and reads it from the `n`th such mail to `email`.
+    async fn enrollment_link(&self, token: &str, email: &str, n: usize) -> String {
+        let asked = self.post_as(token, "/v1/me/passkeys/enrollment", json!({})).await;
+        assert_eq!(asked.status, 202, "{}", asked.body);
+        let mail = self.inbox.wait_for(email, "Add your first passkey", n).await;
+        assert!(mail.contains("/account/passkeys/enroll?token="), "{mail}");
+        token_in(&mail)
+    }
+
+    /// A session signed in with the password and a code from `totp`, as a phisher who relays
+    /// both would get.
+    async fn password_and_code(&self, email: &str, totp: &mos_auth::Totp) -> String {
+        // Each code is good once: the next time step's, as a relayed code would be.
+        self.clock.advance(chrono::Duration::seconds(30));
+        let step = self.login(email, PASSWORD).await;
+        assert_eq!(step.body["status"], "two_factor_required", "{}", step.body);
+        let code = totp.code(mos_auth::totp::step_at(mos_auth::Clock::now(&self.clock).timestamp()));
+        let done =
+            self.post("/v1/auth/login/two-factor", json!({ "challenge": step.body["challenge"], "code": code })).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        done.session_token()
+    }
+
     async fn events_of(&self, token: &str) -> Vec<Value> {
         self.get_as(token, "/v1/me/events").await.body.as_array().unwrap().clone()
     }
@@ -323,12 +360,9 @@ async fn an_organization_that_requires_passkeys_admits_only_sessions_a_passkey_e
             "{path}"
         );
     }
-    // Every tenant route but leaving, whatever the role would allow.
+    // Every tenant route, whatever the role would allow.
     let member = app.login("creator@acme.example", PASSWORD).await.session_token();
     for (method, path, _) in crate::orgs::documented_tenant_operations(&app).await {
-        if path.ends_with("/leave") {
-            continue;
-        }
         let url = path
             .replace("{slug}", "acme")
             .replace("{user_id}", crate::orgs::RANDOM_ID)
@@ -341,11 +375,15 @@ async fn an_organization_that_requires_passkeys_admits_only_sessions_a_passkey_e
             "{method} {url}"
         );
     }
+    // Leaving too: a phished password must not take the member out (an ADMIN still can).
     let left = app.post_as(&member, "/v1/orgs/acme/leave", json!({})).await;
-    assert_eq!(left.status, 204, "nobody is held in an organization: {}", left.body);
+    assert_eq!((left.status, left.problem_type()), (403, "urn:mos:problem:phishing_resistant_required"));
+    let member_id = app.get_as(&member, "/v1/me").await.body["id"].as_str().unwrap().to_owned();
+    let removed = app.call_as("delete", &admin, &format!("/v1/orgs/acme/members/{member_id}"), json!({})).await;
+    assert_eq!(removed.status, 204, "an ADMIN still removes a member the policy keeps out: {}", removed.body);
 
     // Confirming with a passkey makes the same session phishing-resistant.
-    let (mut viewer_key, viewer) = app.add_passkey(&viewer, "Viewer phone").await;
+    let (mut viewer_key, viewer) = app.add_passkey_by_mail(&viewer, "viewer@acme.example", 1, "Viewer phone").await;
     assert_eq!(app.get_as(&viewer, "/v1/orgs/acme").await.status, 403, "adding one is not signing in with it");
     let options = app.post_as(&viewer, "/v1/me/reauthenticate/passkey/options", json!({})).await.body;
     let credential = viewer_key.get(&options["options"], &app.honest(), 1);
@@ -367,7 +405,7 @@ async fn an_organization_that_requires_passkeys_admits_only_sessions_a_passkey_e
 }
 
 #[tokio::test]
-async fn removing_a_passkey_needs_a_recent_sign_in_signs_out_elsewhere_and_leaves_the_password() {
+async fn removing_a_passkey_needs_a_passkey_session_signs_out_elsewhere_and_leaves_the_password() {
     let app = TestApp::spawn().await;
     let token = app.signed_in("ada@example.com").await;
     let (mut soft, session) = app.add_passkey(&token, "Old phone").await;
@@ -376,9 +414,15 @@ async fn removing_a_passkey_needs_a_recent_sign_in_signs_out_elsewhere_and_leave
     let renamed =
         app.call_as("patch", &session, &format!("/v1/me/passkeys/{id}"), json!({ "name": "Lost phone" })).await;
     assert_eq!(renamed.status, 204);
-    let removed = app.call_as("delete", &session, &format!("/v1/me/passkeys/{id}"), json!({})).await;
+    let refused = app.call_as("delete", &session, &format!("/v1/me/passkeys/{id}"), json!({})).await;
+    assert_eq!(
+        (refused.status, refused.problem_type()),
+        (403, "urn:mos:problem:passkey_session_required"),
+        "the password session that added it may not remove it"
+    );
+    let removed = app.call_as("delete", &elsewhere, &format!("/v1/me/passkeys/{id}"), json!({})).await;
     assert_eq!(removed.status, 200, "{}", removed.body);
-    assert_eq!(app.get_as(&elsewhere, "/v1/me").await.status, 401);
+    assert_eq!(app.get_as(&session, "/v1/me").await.status, 401);
     app.inbox.wait_for("ada@example.com", "A passkey was removed", 1).await;
     assert_eq!(app.passkey_sign_in(&mut soft, &app.honest(), 2).await.status, 401, "the removed passkey is unknown");
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status, 200, "the password still signs in");
@@ -397,4 +441,188 @@ async fn a_passkey_session_satisfies_an_organizations_two_factor_policy() {
     let (mut key, _) = app.add_passkey(&viewer, "Viewer phone").await;
     let with_passkey = app.passkey_sign_in(&mut key, &app.honest(), 1).await.session_token();
     assert_eq!(app.get_as(&with_passkey, "/v1/orgs/acme").await.status, 200, "a passkey is two factors in one");
+}
+
+/// An organization `acme` that requires passkeys, set by its ADMIN from a passkey session: the
+/// members' tokens, and the ADMIN's passkey session.
+async fn strict_org(app: &TestApp) -> (crate::Members, String) {
+    let org = app.org_with_every_role("acme").await;
+    let (mut admin_key, _) = app.add_passkey(&org.admin, "Admin laptop").await;
+    let admin = app.passkey_sign_in(&mut admin_key, &app.honest(), 1).await.session_token();
+    let set = app.call_as("patch", &admin, "/v1/orgs/acme", json!({ "require_phishing_resistant": true })).await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    (org, admin)
+}
+
+#[tokio::test]
+async fn a_phished_password_and_code_cannot_add_or_remove_passkeys_of_an_account_that_has_one() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    // The owner: two-factor, and a passkey added before the organization required one.
+    let (owner, totp) = crate::orgs::enroll_totp(&app, &org.viewer).await;
+    let (mut owner_key, _) = app.add_passkey(&owner, "Owner phone").await;
+    let (mut admin_key, _) = app.add_passkey(&org.admin, "Admin laptop").await;
+    let admin = app.passkey_sign_in(&mut admin_key, &app.honest(), 1).await.session_token();
+    let set = app.call_as("patch", &admin, "/v1/orgs/acme", json!({ "require_phishing_resistant": true })).await;
+    assert_eq!(set.status, 200, "{}", set.body);
+
+    // The phisher relays the password and one code: a fresh, recent session.
+    let phisher = app.password_and_code("viewer@acme.example", &totp).await;
+    let denied = app.get_as(&phisher, "/v1/orgs/acme/content").await;
+    assert_eq!(denied.problem_type(), "urn:mos:problem:phishing_resistant_required");
+
+    // Adds their own passkey: refused at the options, and at the finish with options begun
+    // before the owner's passkey existed does not apply (there are none to begin).
+    let options = app.post_as(&phisher, "/v1/me/passkeys/options", json!({})).await;
+    assert_eq!(
+        (options.status, options.problem_type()),
+        (403, "urn:mos:problem:passkey_session_required"),
+        "{}",
+        options.body
+    );
+    // So there is nothing of theirs to sign in with, and the organization stays closed.
+    let (mut phisher_key, _) = Soft::create(
+        &json!({ "publicKey": { "rp": { "id": "localhost" }, "user": { "id": b64(&[7u8; 16]) }, "challenge": b64(&[0u8; 32]) } }),
+        &app.honest(),
+    );
+    let signed_in = app.passkey_sign_in(&mut phisher_key, &app.honest(), 1).await;
+    assert_eq!(signed_in.status, 401, "{}", signed_in.body);
+    assert_eq!(app.get_as(&phisher, "/v1/orgs/acme/content").await.status, 403);
+
+    // Nor may the phisher remove the owner's passkey, nor make the owner leave.
+    let id = app.get_as(&phisher, "/v1/me/passkeys").await.body[0]["id"].as_str().unwrap().to_owned();
+    let removed = app.call_as("delete", &phisher, &format!("/v1/me/passkeys/{id}"), json!({})).await;
+    assert_eq!((removed.status, removed.problem_type()), (403, "urn:mos:problem:passkey_session_required"));
+    let left = app.post_as(&phisher, "/v1/orgs/acme/leave", json!({})).await;
+    assert_eq!((left.status, left.problem_type()), (403, "urn:mos:problem:phishing_resistant_required"));
+    // An enrollment link is no way around it: the account has a passkey.
+    let link = app.post_as(&phisher, "/v1/me/passkeys/enrollment", json!({})).await;
+    assert_eq!(link.status, 409, "{}", link.body);
+
+    // The owner's passkey still signs in and reads the organization, and the attempts are on
+    // the owner's record.
+    let owner = app.passkey_sign_in(&mut owner_key, &app.honest(), 1).await.session_token();
+    assert_eq!(app.get_as(&owner, "/v1/orgs/acme/content").await.status, 200);
+    assert_eq!(app.get_as(&owner, "/v1/me/passkeys").await.body.as_array().unwrap().len(), 1);
+    let refusals: Vec<Value> = app
+        .events_of(&owner)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "auth.passkey.change_refused")
+        .map(|e| e["metadata"]["change"].clone())
+        .collect();
+    assert_eq!(refusals, vec![json!("remove"), json!("add")], "newest first");
+
+    // Confirming with the owner's passkey is what allows the changes.
+    let options = app.post_as(&owner, "/v1/me/passkeys/options", json!({})).await;
+    assert_eq!(options.status, 200, "a passkey session may add another: {}", options.body);
+}
+
+#[tokio::test]
+async fn a_phished_password_and_code_cannot_add_the_first_passkey_in_an_organization_that_requires_them() {
+    let app = TestApp::spawn().await;
+    let (org, admin) = strict_org(&app).await;
+    let (_, totp) = crate::orgs::enroll_totp(&app, &org.creator).await;
+    let phisher = app.password_and_code("creator@acme.example", &totp).await;
+
+    let options = app.post_as(&phisher, "/v1/me/passkeys/options", json!({})).await;
+    assert_eq!(
+        (options.status, options.problem_type()),
+        (403, "urn:mos:problem:passkey_enrollment_link_required"),
+        "{}",
+        options.body
+    );
+    let guessed = b64(&[1u8; 32]);
+    let options = app.post_as(&phisher, "/v1/me/passkeys/options", json!({ "enrollment": guessed })).await;
+    assert_eq!((options.status, options.problem_type()), (400, "urn:mos:problem:invalid_token"));
+    // Another account's link is not this account's.
+    let stranger = app.signed_in("mallory@example.com").await;
+    let strangers_link = {
+        let joined = app.signed_in("mallory@acme.example").await;
+        app.join(&admin, "acme", "mallory@acme.example", "VIEWER", &joined).await;
+        app.enrollment_link(&joined, "mallory@acme.example", 1).await
+    };
+    let options = app.post_as(&phisher, "/v1/me/passkeys/options", json!({ "enrollment": strangers_link })).await;
+    assert_eq!((options.status, options.problem_type()), (400, "urn:mos:problem:invalid_token"));
+    // Asking for a link sends it to the owner's mailbox, which the phisher does not have.
+    let asked = app.post_as(&phisher, "/v1/me/passkeys/enrollment", json!({})).await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    let mail = app.inbox.wait_for("creator@acme.example", "Add your first passkey", 1).await;
+    assert!(mail.contains("someone knows your password"), "{mail}");
+    assert_eq!(app.get_as(&phisher, "/v1/orgs/acme/content").await.status, 403);
+    assert!(app.get_as(&phisher, "/v1/me/passkeys").await.body.as_array().unwrap().is_empty());
+    // Outside such organizations the first passkey needs no link.
+    assert_eq!(app.post_as(&stranger, "/v1/me/passkeys/options", json!({})).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_first_passkey_comes_through_the_mailed_link_once_and_the_admins_are_told() {
+    let app = TestApp::spawn().await;
+    let (org, admin) = strict_org(&app).await;
+    let policy = app.get_as(&org.creator, "/v1/me/passkeys/policy").await.body;
+    assert_eq!((policy["add"].as_str(), &policy["organizations"]), (Some("emailed_link"), &json!(["acme"])));
+
+    // A link expires after 30 minutes, and a newer one replaces it.
+    let old = app.enrollment_link(&org.creator, "creator@acme.example", 1).await;
+    let link = app.enrollment_link(&org.creator, "creator@acme.example", 2).await;
+    let replaced = app.post_as(&org.creator, "/v1/me/passkeys/options", json!({ "enrollment": old })).await;
+    assert_eq!(replaced.problem_type(), "urn:mos:problem:invalid_token");
+
+    let options = app.post_as(&org.creator, "/v1/me/passkeys/options", json!({ "enrollment": link })).await;
+    assert_eq!(options.status, 200, "{}", options.body);
+    let (mut key, credential) = Soft::create(&options.body["options"], &app.honest());
+    let body = json!({ "ceremony": options.body["ceremony"], "name": "Creator phone", "credential": credential });
+    let added = app.post_as(&org.creator, "/v1/me/passkeys", body).await;
+    assert_eq!(added.status, 201, "{}", added.body);
+
+    // Spent: it starts no second registration.
+    let session = added.session_token();
+    let again = app.post_as(&session, "/v1/me/passkeys/options", json!({ "enrollment": link })).await;
+    assert_eq!(again.status, 403, "the account has a passkey now; a password session adds none: {}", again.body);
+
+    let told = app.inbox.wait_for("admin@acme.example", "added their first passkey", 1).await;
+    assert!(told.contains("creator@acme.example"), "{told}");
+    let trail = app.get_as(&admin, "/v1/orgs/acme/audit-logs?action=member.passkey_enrolled").await.body;
+    let record = &trail["items"][0];
+    assert_eq!(record["metadata"]["name"], "Creator phone", "{trail}");
+    assert_eq!(record["metadata"]["via"], "emailed_link");
+
+    let creator = app.passkey_sign_in(&mut key, &app.honest(), 1).await.session_token();
+    assert_eq!(app.get_as(&creator, "/v1/orgs/acme/content").await.status, 200);
+}
+
+#[tokio::test]
+async fn an_enrollment_link_expires_and_is_spent_by_the_first_registration_that_uses_it() {
+    let app = TestApp::spawn().await;
+    let (org, _) = strict_org(&app).await;
+    let link = app.enrollment_link(&org.reviewer, "reviewer@acme.example", 1).await;
+    app.clock.advance(chrono::Duration::minutes(31));
+    let reviewer = app.login("reviewer@acme.example", PASSWORD).await.session_token();
+    let expired = app.post_as(&reviewer, "/v1/me/passkeys/options", json!({ "enrollment": link })).await;
+    assert_eq!((expired.status, expired.problem_type()), (400, "urn:mos:problem:invalid_token"));
+
+    // Two ceremonies begun with one link: the first to finish spends it.
+    let link = app.enrollment_link(&reviewer, "reviewer@acme.example", 2).await;
+    let first = app.post_as(&reviewer, "/v1/me/passkeys/options", json!({ "enrollment": link })).await.body;
+    let second = app.post_as(&reviewer, "/v1/me/passkeys/options", json!({ "enrollment": link })).await.body;
+    let (_, one) = Soft::create(&first["options"], &app.honest());
+    let (_, two) = Soft::create(&second["options"], &app.honest());
+    let added = app
+        .post_as(
+            &reviewer,
+            "/v1/me/passkeys",
+            json!({ "ceremony": first["ceremony"], "name": "One", "credential": one }),
+        )
+        .await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    let session = added.session_token();
+    let refused = app
+        .post_as(
+            &session,
+            "/v1/me/passkeys",
+            json!({ "ceremony": second["ceremony"], "name": "Two", "credential": two }),
+        )
+        .await;
+    assert_eq!((refused.status, refused.problem_type()), (403, "urn:mos:problem:passkey_session_required"));
+    assert_eq!(app.get_as(&session, "/v1/me/passkeys").await.body.as_array().unwrap().len(), 1);
 }

@@ -16,10 +16,10 @@ fn on_the_embedded_default_migrate_seed_and_check_work_and_repeat_safely() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(
         text(&out).0,
-        "applied 0001_foundation\napplied 0002_identity\napplied 0003_organizations\napplied 0004_audit_chain\napplied 0005_citus_plannable\napplied 0006_request_context\napplied 0007_hardening\napplied 0008_content\napplied 0009_passkeys\n"
+        "applied 0001_foundation\napplied 0002_identity\napplied 0003_organizations\napplied 0004_audit_chain\napplied 0005_citus_plannable\napplied 0006_request_context\napplied 0007_hardening\napplied 0008_content\napplied 0009_passkeys\napplied 0010_passkey_enrollment\n"
     );
     let out = run(&["migrate"]);
-    assert_eq!(text(&out).0, "schema is up to date (9 migrations)\n");
+    assert_eq!(text(&out).0, "schema is up to date (10 migrations)\n");
 
     let out = run(&["seed"]);
     let (stdout, _) = text(&out);

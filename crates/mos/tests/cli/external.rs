@@ -33,7 +33,7 @@ async fn serve_refuses_an_external_database_with_pending_migrations() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr.contains(
-            "9 migration(s) pending (0001_foundation, 0002_identity, 0003_organizations, 0004_audit_chain, 0005_citus_plannable, 0006_request_context, 0007_hardening, 0008_content, 0009_passkeys); run `mos migrate` first"
+            "10 migration(s) pending (0001_foundation, 0002_identity, 0003_organizations, 0004_audit_chain, 0005_citus_plannable, 0006_request_context, 0007_hardening, 0008_content, 0009_passkeys, 0010_passkey_enrollment); run `mos migrate` first"
         ),
         "{stderr}"
     );
