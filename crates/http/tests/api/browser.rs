@@ -682,3 +682,25 @@ async fn a_page_on_another_port_of_our_host_cannot_publish_or_archive_as_the_sig
     assert_eq!(org.get(&members.admin, &id).await.body["state"], "published", "{}", admin.text().await);
     admin.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_passkey_button_of_a_sign_in_link_with_a_hostile_next_stays_on_our_origin() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    let driver = Driver::start().await;
+    let site = app.public_url.clone();
+    let ada = driver.browser().await.with_authenticator().await;
+    ada.open(&format!("{site}/sign-in")).await;
+    ada.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    ada.open(&format!("{site}/account")).await;
+    ada.client.find(Locator::Css("#passkey-name")).await.unwrap().send_keys("Laptop").await.unwrap();
+    ada.click_until("button[data-passkey='register']", "Remove Laptop").await;
+    ada.submit("header form[action='/sign-out']", &[]).await;
+
+    // A link that someone else wrote: the tab is dropped by the browser, leaving "//evil.example".
+    ada.open(&format!("{site}/sign-in?next=/%09/evil.example")).await;
+    ada.click_until("button[data-passkey='sign-in']", "Your organizations").await;
+    let at = ada.client.current_url().await.unwrap();
+    assert_eq!(at.origin().ascii_serialization(), site, "signed in, and still at our origin: {at}");
+    ada.client.clone().close().await.unwrap();
+}
