@@ -29,6 +29,8 @@ pub enum ApiError {
     CodeReused,
     #[error("sign in first")]
     Unauthenticated,
+    #[error("a change authorized by the session cookie must come from this site's own pages; other clients send the session token as a bearer token")]
+    CrossOrigin,
     #[error("confirm your password (and code) again to make this change")]
     ReauthenticationRequired,
     #[error("too many attempts; try again in {retry_after} seconds")]
@@ -131,6 +133,7 @@ impl ApiError {
             InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code", "Invalid code"),
             CodeReused => (StatusCode::UNAUTHORIZED, "code_reused", "Code already used"),
             Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin", "Cross-origin request"),
             ReauthenticationRequired => {
                 (StatusCode::FORBIDDEN, "reauthentication_required", "Recent authentication required")
             }

@@ -145,14 +145,18 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
-/// The session token a request carries: the cookie, or `Authorization: Bearer`.
-fn presented_token(parts: &Parts) -> Option<SecretString> {
-    let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+/// The token of `Authorization: Bearer`, if the request has one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<SecretString> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         // The scheme's name is case-insensitive (RFC 9110 §11.1).
         let (scheme, token) = v.trim_start().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| SecretString::from(token.trim().to_owned()))
-    });
-    bearer.or_else(|| cookie_value(&parts.headers, SESSION_COOKIE))
+    })
+}
+
+/// The session token a request carries: `Authorization: Bearer`, or else the cookie.
+fn presented_token(parts: &Parts) -> Option<SecretString> {
+    bearer_token(&parts.headers).or_else(|| cookie_value(&parts.headers, SESSION_COOKIE))
 }
 
 /// The value of the cookie `name`, if the request carries it.

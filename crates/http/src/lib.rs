@@ -15,6 +15,7 @@ mod health;
 mod hygiene;
 pub mod mail;
 mod orgs;
+mod origin;
 mod paging;
 mod passkeys;
 mod server;
@@ -135,7 +136,12 @@ pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
     let (api, mut openapi) = api().split_for_parts();
     docs::annotate(&mut openapi);
     let transport = hygiene::Transport { https_only: state.settings.public_url.starts_with("https://") };
-    let api = Router::new().merge(api).merge(docs::router(openapi)).with_state(state.clone());
+    let ours: Arc<str> = origin::of(&state.settings.public_url).into();
+    let api = Router::new()
+        .merge(api)
+        .merge(docs::router(openapi))
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(ours, origin::cookie_needs_our_origin));
     let pages = console::router(api.clone(), &state);
     Router::new()
         .merge(api)

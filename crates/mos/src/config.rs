@@ -62,9 +62,14 @@ pub struct Layer {
     /// Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client.
     #[arg(long, global = true, env = "MOS_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
-    /// Open HTTP connections at most; more are closed at once (default 1024).
+    /// Open HTTP connections at most (default 1024); at the cap a new one replaces the oldest
+    /// that serves no request, and is closed at once only when every one is serving.
     #[arg(long, global = true, env = "MOS_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Open HTTP connections from one client address at most; more are closed at once
+    /// (default 128). A trusted proxy's connections are not counted.
+    #[arg(long, global = true, env = "MOS_MAX_CONNECTIONS_PER_CLIENT", value_name = "N")]
+    pub max_connections_per_client: Option<usize>,
     /// Seconds a client has to send a request's headers, and an idle keep-alive connection to
     /// start its next request (default 10).
     #[arg(long, global = true, env = "MOS_HEADER_TIMEOUT_SECS", value_name = "SECS")]
@@ -115,6 +120,7 @@ layered!(
     hash_concurrency,
     trusted_proxies,
     max_connections,
+    max_connections_per_client,
     header_timeout_secs,
     request_timeout_secs,
     check_interval_secs,
@@ -238,6 +244,10 @@ impl Settings {
                 let default = mos_http::Limits::default();
                 mos_http::Limits {
                     max_connections: layer.max_connections.unwrap_or(default.max_connections).max(1),
+                    max_connections_per_client: layer
+                        .max_connections_per_client
+                        .unwrap_or(default.max_connections_per_client)
+                        .max(1),
                     header_timeout: layer
                         .header_timeout_secs
                         .map_or(default.header_timeout, |s| std::time::Duration::from_secs(s.max(1))),

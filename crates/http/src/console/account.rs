@@ -186,9 +186,9 @@ async fn reauthenticate(State(console): State<Console>, Posted { visit, form }: 
     let back = local_path(&form.back);
     if answer.ok() {
         // The change itself is the user's to make again, now that it is allowed.
-        return Redirect::to(back).into_response();
+        return Redirect::to(&back).into_response();
     }
-    refused(&console, &visit, &answer, back)
+    refused(&console, &visit, &answer, &back)
 }
 
 #[derive(Deserialize)]

@@ -4,8 +4,8 @@
 //! the console can do nothing the API would not allow that user, every action is audited and
 //! throttled exactly as through the API, and no business rule is written twice.
 //!
-//! No script: plain forms, each carrying a signed form token (CSRF), checked with the `Origin`
-//! header on every POST.
+//! No script: plain forms, each carrying a signed form token (CSRF) bound to the browser's
+//! session, checked with the `Origin` header on every POST.
 
 mod account;
 mod content;
@@ -50,7 +50,7 @@ pub fn router(api: Router, state: &AppState) -> Router {
     let console = Console {
         api,
         forms: state.sealer.form_signer().clone(),
-        origin: origin_of(&state.settings.public_url),
+        origin: crate::origin::of(&state.settings.public_url),
         idle_secs: state.settings.session_idle.num_seconds(),
     };
     Router::new()
@@ -68,12 +68,6 @@ pub fn router(api: Router, state: &AppState) -> Router {
         .with_state(console)
 }
 
-fn origin_of(url: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let end = url[after_scheme..].find('/').map_or(url.len(), |i| after_scheme + i);
-    url[..end].to_owned()
-}
-
 async fn home(visit: Visit) -> Redirect {
     Redirect::to(if visit.signed_in() { "/orgs" } else { "/sign-in" })
 }
@@ -84,6 +78,11 @@ pub struct Visit {
     peer: Option<ConnectInfo<SocketAddr>>,
     client_id: Option<ClientRequestId>,
     form_seed: Option<String>,
+    /// Set once [`Posted`] found the form ours: the API may then take the browser's cookie.
+    checked: bool,
+    /// The session cookie an API answer of this visit set (empty: cleared), which the browser
+    /// holds from this response on: the page rendered after it signs its forms for that one.
+    renewed: std::sync::Mutex<Option<String>>,
 }
 
 impl FromRequestParts<Console> for Visit {
@@ -98,6 +97,8 @@ impl FromRequestParts<Console> for Visit {
             peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
             client_id: parts.extensions.get::<ClientRequestId>().cloned(),
             form_seed,
+            checked: false,
+            renewed: std::sync::Mutex::default(),
         })
     }
 }
@@ -170,9 +171,17 @@ impl Visit {
         if let Some(id) = self.client_id.clone() {
             request.extensions_mut().insert(id);
         }
+        if self.checked {
+            request.extensions_mut().insert(crate::origin::CheckedForm);
+        }
         let Ok(response) = console.api.clone().oneshot(request).await;
         let status = response.status();
-        let set_cookies = response.headers().get_all(header::SET_COOKIE).iter().cloned().collect();
+        let set_cookies: Vec<HeaderValue> = response.headers().get_all(header::SET_COOKIE).iter().cloned().collect();
+        let prefix = format!("{SESSION_COOKIE}=");
+        if let Some(session) = set_cookies.iter().filter_map(|c| c.to_str().ok()?.strip_prefix(&prefix)).last() {
+            let value = session.split(';').next().unwrap_or_default().to_owned();
+            *self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
+        }
         // Our own API's answer: a piece's versions with long texts can be large.
         let bytes = axum::body::to_bytes(response.into_body(), ANSWER_BYTES).await.unwrap_or_default();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -192,23 +201,31 @@ impl Visit {
                 (seed, HeaderValue::from_str(&cookie).ok())
             }
         };
-        (BASE64URL_NOPAD.encode(&console.forms.sign(&[seed.as_bytes()])), cookie)
+        (BASE64URL_NOPAD.encode(&console.forms.sign(&[seed.as_bytes(), self.session().as_bytes()])), cookie)
     }
 
-    /// Whether a form came from our own page: its token matches this browser's seed, and the
-    /// browser says it was sent from our origin. Browsers send the origin with every form; only
-    /// a client that is not a browser may leave it out, and that one has no other site's page to
-    /// be tricked by. Our origin is the public URL's, or the host the browser itself addressed (a
-    /// page opened as localhost rather than 127.0.0.1): another site cannot send its forms with
-    /// our Host.
+    /// The session cookie's value, or nothing. A form token is signed over it as well as over
+    /// the seed, so signing in or out (or any change that starts a new session) makes every
+    /// token issued before it void: one seen before sign-in cannot be replayed after it.
+    fn session(&self) -> String {
+        let renewed = self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        renewed.unwrap_or_else(|| {
+            crate::extract::cookie_value(&self.headers, SESSION_COOKIE)
+                .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Whether a form came from our own page: its token matches this browser's seed and
+    /// session, and the browser says it was sent from the public URL's origin. Browsers send
+    /// the origin with every form; only a client that is not a browser may leave it out, and
+    /// that one has no other site's page to be tricked by. The `Host` header proves nothing
+    /// here: whoever sends the request writes it, and a proxy may rewrite it.
     fn form_is_ours(&self, console: &Console, token: &str) -> bool {
-        let addressed = self.headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        let origin_ok = self.headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_none_or(|origin| {
-            origin == console.origin
-                || addressed.is_some_and(|host| origin.split_once("://").is_some_and(|(_, h)| h == host))
-        });
+        let origin_ok =
+            !self.headers.contains_key(header::ORIGIN) || crate::origin::sent_from(&self.headers, &console.origin);
         let token_ok = match (&self.form_seed, BASE64URL_NOPAD.decode(token.as_bytes())) {
-            (Some(seed), Ok(tag)) => console.forms.verify(&[seed.as_bytes()], &tag),
+            (Some(seed), Ok(tag)) => console.forms.verify(&[seed.as_bytes(), self.session().as_bytes()], &tag),
             _ => false,
         };
         origin_ok && token_ok
@@ -237,7 +254,7 @@ impl<F: serde::de::DeserializeOwned> axum::extract::FromRequest<Console> for Pos
 
     async fn from_request(request: Request, console: &Console) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
-        let Ok(visit) = Visit::from_request_parts(&mut parts, console).await;
+        let Ok(mut visit) = Visit::from_request_parts(&mut parts, console).await;
         // A content editor's form carries a long text.
         let bytes = axum::body::to_bytes(body, crate::content::MAX_CONTENT_REQUEST_BYTES).await.unwrap_or_default();
         let ours =
@@ -245,6 +262,7 @@ impl<F: serde::de::DeserializeOwned> axum::extract::FromRequest<Console> for Pos
         if !ours {
             return Err(forged(console, &visit).into_response());
         }
+        visit.checked = true;
         match serde_urlencoded::from_bytes::<F>(&bytes) {
             Ok(form) => Ok(Self { visit, form }),
             Err(_) => Err(render(console, &visit, StatusCode::UNPROCESSABLE_ENTITY, "Form incomplete", |_| {
@@ -407,13 +425,28 @@ pub fn refused(console: &Console, visit: &Visit, answer: &Answer, back: &str) ->
     .into_response()
 }
 
-/// Where to return after a form: a path of this site only.
-pub fn local_path(back: &str) -> &str {
-    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') {
-        back
-    } else {
-        "/"
+/// Where to go after a form or a sign-in: `next` if it is a path of this site as a browser
+/// reads it, else the home page.
+pub fn local_path(next: &str) -> String {
+    own_path(next).unwrap_or_else(|| "/".to_owned())
+}
+
+/// `next` as a path on our own origin, written as the URL parser normalised it.
+fn own_path(next: &str) -> Option<String> {
+    // Browsers drop tabs and line breaks anywhere in a URL and read a backslash as a slash, so
+    // "/\t/evil.example" and "/\\evil.example" lead to another host; no path of ours has a
+    // control character or a backslash. The percent-decoded form is held to the same rule, for
+    // whatever decodes it on the way.
+    let refused =
+        |s: &str| !s.starts_with('/') || s.starts_with("//") || s.chars().any(|c| c.is_control() || c == '\\');
+    if refused(next) || refused(&percent_encoding::percent_decode_str(next).decode_utf8_lossy()) {
+        return None;
     }
+    let base = url::Url::parse("http://origin.invalid/").ok()?;
+    let url = base.join(next).ok()?;
+    // "/.//evil.example" normalises to "//evil.example": a host again, if sent as is.
+    (url.origin() == base.origin() && !url.path().starts_with("//"))
+        .then(|| url[url::Position::BeforePath..].to_owned())
 }
 
 /// A GET page that needs a session: to the sign-in page when the API says there is none.
@@ -487,3 +520,49 @@ ins{background:#e6f4ea;text-decoration:none}del{background:#fdecee}\
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dl.facts dd{margin:0}\
 form.step{margin:.5rem 0}form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}\
 code{overflow-wrap:anywhere}";
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_a_path_of_our_own_origin_is_a_place_to_go_next() {
+        for ours in ["/", "/orgs", "/orgs/acme/content?state=published", "/account#passkeys", "/a%20b"] {
+            assert_eq!(local_path(ours), ours);
+        }
+        assert_eq!(local_path("/orgs/./acme"), "/orgs/acme", "written as the browser will read it");
+        for nasty in [
+            "",
+            "orgs",
+            " /orgs",
+            "//evil.example",
+            "///evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\r/evil.example",
+            "/\u{b}/evil.example",
+            "/\u{c}/evil.example",
+            "/\0/evil.example",
+            "/orgs\u{7f}",
+            "/\u{85}/evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/\\/evil.example",
+            "/%09/evil.example",
+            "/%0d%0a/evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5Cevil.example",
+            "/.//evil.example",
+            "/..//evil.example",
+            "/orgs/%2e%2e//evil.example",
+            "https://evil.example/",
+            "http:/evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+        ] {
+            assert_eq!(local_path(nasty), "/", "{nasty:?}");
+        }
+    }
+}

@@ -125,6 +125,16 @@
     }
   };
 
+  // Where to go once done: the server sends a path of this site only, and the page checks it
+  // again as the browser reads it, so that no markup can send the user to another origin.
+  function ownPage(next) {
+    try {
+      var url = new URL(next || window.location.pathname, window.location.href);
+      if (url.origin === window.location.origin) { return url.href; }
+    } catch (e) { /* not a URL at all */ }
+    return '/';
+  }
+
   function say(button, message) {
     var status = document.getElementById(button.dataset.status);
     if (status) { status.textContent = message; }
@@ -143,7 +153,7 @@
       button.disabled = true;
       say(button, 'Waiting for your passkey…');
       ceremony(button).then(function () {
-        window.location.href = button.dataset.next || window.location.pathname;
+        window.location.href = ownPage(button.dataset.next);
       }, function (error) {
         button.disabled = false;
         say(button, error.name === 'NotAllowedError' ? 'Cancelled, or no passkey answered.' : error.message);

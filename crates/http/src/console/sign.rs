@@ -166,7 +166,7 @@ async fn sign_in_page(State(console): State<Console>, visit: Visit, Query(next):
 
 /// Where a completed sign-in goes: where the user was headed, or to the organizations.
 fn next_page(next: Option<&str>) -> String {
-    local_path(next.unwrap_or("/orgs")).to_owned()
+    local_path(next.unwrap_or("/orgs"))
 }
 
 async fn sign_in(State(console): State<Console>, Posted { visit, form }: Posted<Credentials>) -> Response {

@@ -61,7 +61,12 @@ pub fn base() -> OpenApi {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "session",
-        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::extract::SESSION_COOKIE))),
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            crate::extract::SESSION_COOKIE,
+            "The session as the console's browser holds it. A request with any method but GET, HEAD, OPTIONS \
+             or TRACE that only this cookie authorizes must carry the public URL's `Origin`, else 403 \
+             `cross_origin`: other clients send the session token as `Authorization: Bearer`.",
+        ))),
     );
     components
         .add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));

@@ -158,27 +158,27 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
     let driver = Driver::start().await;
     let ada = driver.browser().await;
 
-    ada.open(&format!("{}/sign-up", app.base)).await;
+    ada.open(&format!("{}/sign-up", app.public_url)).await;
     ada.check("sign-up").await;
     ada.submit("form[action='/sign-up']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(ada.heading().await, "Check your email");
     ada.check("check-your-email").await;
 
     let mail = app.inbox.wait_for("ada@example.com", "Confirm your email address", 1).await;
-    ada.open(&format!("{}/verify-email?token={}", app.base, token_in(&mail))).await;
+    ada.open(&format!("{}/verify-email?token={}", app.public_url, token_in(&mail))).await;
     ada.check("verify-email").await;
     ada.submit("form[action='/verify-email']", &[]).await;
     assert_eq!(ada.heading().await, "Address confirmed");
     ada.check("address-confirmed").await;
 
-    ada.open(&format!("{}/sign-in", app.base)).await;
+    ada.open(&format!("{}/sign-in", app.public_url)).await;
     ada.check("sign-in").await;
     ada.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(ada.heading().await, "Your organizations", "signed in: {}", ada.text().await);
     ada.check("organizations").await;
 
     // Two-factor: the key shown on the page, the code computed from it at the server's time.
-    ada.open(&format!("{}/account", app.base)).await;
+    ada.open(&format!("{}/account", app.public_url)).await;
     ada.check("account").await;
     ada.submit("form[action='/account/two-factor/setup']", &[]).await;
     ada.check("two-factor-setup").await;
@@ -210,12 +210,12 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
     app.sign_up("grace@example.com").await;
     let grace = driver.browser().await;
     let invitation = app.inbox.wait_for("grace@example.com", "Join Acme Health", 1).await;
-    grace.open(&format!("{}/accept-invitation?token={}", app.base, token_in(&invitation))).await;
+    grace.open(&format!("{}/accept-invitation?token={}", app.public_url, token_in(&invitation))).await;
     grace.check("accept-invitation-signed-out").await;
     // Not signed in yet: the page's sign-in link comes back to the invitation.
     let link = grace.client.find(Locator::Css("main a[href^='/sign-in?next=']")).await.unwrap();
     let href = link.attr("href").await.unwrap().unwrap();
-    grace.open(&format!("{}{href}", app.base)).await;
+    grace.open(&format!("{}{href}", app.public_url)).await;
     assert_eq!(grace.heading().await, "Sign in");
     grace.submit("main form[action='/sign-in']", &[("email", "grace@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(grace.heading().await, "Accept an invitation", "{}", grace.text().await);
@@ -227,7 +227,7 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
 
     // Eleven minutes on, making Grace a REVIEWER needs Ada to confirm it is her.
     app.clock.advance(chrono::Duration::minutes(11));
-    ada.open(&format!("{}/orgs/acme", app.base)).await;
+    ada.open(&format!("{}/orgs/acme", app.public_url)).await;
     let grace_id = app.get_as(&app.login("grace@example.com", PASSWORD).await.session_token(), "/v1/me").await.body
         ["id"]
         .as_str()
@@ -242,7 +242,7 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
     assert_eq!(ada.heading().await, "Acme Health", "{}", ada.text().await);
 
     mos_db::chain::seal(&app.pool, None, chrono::Duration::minutes(5)).await.unwrap();
-    ada.open(&format!("{}/orgs/acme/audit?verify=true", app.base)).await;
+    ada.open(&format!("{}/orgs/acme/audit?verify=true", app.public_url)).await;
     let chain = ada.client.find(Locator::Css("#chain-state")).await.unwrap().text().await.unwrap();
     assert!(chain.starts_with("Intact: "), "{chain}");
     let trail = ada.text().await;
@@ -269,7 +269,7 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
     let lines = export.text().await.unwrap();
     assert!(lines.lines().any(|l| l.contains("\"member.role_changed\"")), "{lines}");
 
-    ada.open(&format!("{}/account", app.base)).await;
+    ada.open(&format!("{}/account", app.public_url)).await;
     assert!(ada.text().await.contains("This session"));
     assert!(ada.text().await.contains("auth.login.succeeded"), "the account's events");
     ada.client.clone().close().await.unwrap();
@@ -314,7 +314,7 @@ async fn a_form_without_our_token_is_refused_and_a_forged_admin_form_gets_the_ap
         .http
         .post(format!("{}/orgs/acme/invite", app.base))
         .header("cookie", format!("__Host-mos_session={}; {seed}", org.viewer))
-        .header("origin", app.base.as_str())
+        .header("origin", app.public_url.as_str())
         .form(&[("form_token", token.as_str()), ("email", "mallory@example.com"), ("role", "ADMIN")]);
     let reply = app.send(forged).await;
     assert_eq!(reply.status, 403, "the API's own permission check");
@@ -328,37 +328,37 @@ async fn a_forgotten_password_is_reset_from_the_emailed_link_and_a_session_ended
     app.sign_up("ada@example.com").await;
     let driver = Driver::start().await;
     let laptop = driver.browser().await;
-    laptop.open(&format!("{}/sign-in", app.base)).await;
+    laptop.open(&format!("{}/sign-in", app.public_url)).await;
     laptop.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(laptop.heading().await, "Your organizations");
 
     // From a second browser, Ada ends the laptop's session.
     let phone = driver.browser().await;
-    phone.open(&format!("{}/sign-in", app.base)).await;
+    phone.open(&format!("{}/sign-in", app.public_url)).await;
     phone.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
-    phone.open(&format!("{}/account", app.base)).await;
+    phone.open(&format!("{}/account", app.public_url)).await;
     phone.submit("main form[action^='/account/sessions/']", &[]).await;
     assert_eq!(phone.heading().await, "Your account");
-    laptop.open(&format!("{}/account", app.base)).await;
+    laptop.open(&format!("{}/account", app.public_url)).await;
     assert_eq!(laptop.heading().await, "Sign in", "the laptop's session ended");
 
     // The laptop has forgotten the password: the emailed link lands on a working page.
-    laptop.open(&format!("{}/forgot-password", app.base)).await;
+    laptop.open(&format!("{}/forgot-password", app.public_url)).await;
     laptop.check("forgot-password").await;
     laptop.submit("form[action='/forgot-password']", &[("email", "ada@example.com")]).await;
     assert_eq!(laptop.heading().await, "Check your email");
     let mail = app.inbox.wait_for("ada@example.com", "Reset your password", 1).await;
-    laptop.open(&format!("{}/reset-password?token={}", app.base, token_in(&mail))).await;
+    laptop.open(&format!("{}/reset-password?token={}", app.public_url, token_in(&mail))).await;
     laptop.check("reset-password").await;
     laptop.submit("form[action='/reset-password']", &[("new_password", "an entirely new passphrase")]).await;
     assert_eq!(laptop.heading().await, "Password changed", "{}", laptop.text().await);
-    laptop.open(&format!("{}/sign-in", app.base)).await;
+    laptop.open(&format!("{}/sign-in", app.public_url)).await;
     laptop
         .submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", "an entirely new passphrase")])
         .await;
     assert_eq!(laptop.heading().await, "Your organizations");
 
-    phone.open(&format!("{}/account", app.base)).await;
+    phone.open(&format!("{}/account", app.public_url)).await;
     assert_eq!(phone.heading().await, "Sign in", "a reset signs out every session");
     laptop.client.clone().close().await.unwrap();
     phone.client.clone().close().await.unwrap();
@@ -374,7 +374,7 @@ async fn the_page_warns_a_minute_before_the_idle_timeout_signs_the_user_out() {
     app.sign_up("ada@example.com").await;
     let driver = Driver::start().await;
     let ada = driver.browser().await;
-    ada.open(&format!("{}/sign-in", app.base)).await;
+    ada.open(&format!("{}/sign-in", app.public_url)).await;
     ada.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
     let warning =
         ada.client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("main p[role='alert']")).await;
@@ -391,7 +391,7 @@ async fn a_spent_verification_link_offers_a_new_one() {
     assert_eq!(reply.status, 202);
     let driver = Driver::start().await;
     let ada = driver.browser().await;
-    ada.open(&format!("{}/verify-email?token=not-a-token-of-ours", app.base)).await;
+    ada.open(&format!("{}/verify-email?token=not-a-token-of-ours", app.public_url)).await;
     ada.submit("form[action='/verify-email']", &[]).await;
     assert!(ada.text().await.contains("invalid, expired or already used"), "{}", ada.text().await);
     ada.check("verify-email-failed").await;
@@ -402,41 +402,14 @@ async fn a_spent_verification_link_offers_a_new_one() {
 }
 
 #[tokio::test]
-async fn a_form_from_the_host_the_browser_addressed_is_ours_and_from_any_other_is_not() {
-    let app = TestApp::spawn().await;
-    let page = app.http.get(format!("{}/sign-in", app.base)).send().await.unwrap();
-    let seed = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let html = page.text().await.unwrap();
-    let token = html.split("name=\"form_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let port = app.base.rsplit(':').next().unwrap().to_owned();
-    let post = |host: &str, origin: &str| {
-        app.http.post(format!("http://{host}/sign-in")).header("origin", origin).header("cookie", &seed).form(&[
-            ("form_token", token.as_str()),
-            ("email", "nobody@example.com"),
-            ("password", "not the password"),
-        ])
-    };
-    let direct = app.send(post(&format!("127.0.0.1:{port}"), &format!("http://127.0.0.1:{port}"))).await;
-    assert_eq!(direct.status, 401, "as the public URL: {}", direct.body);
-    let localhost = app.send(post(&format!("localhost:{port}"), &format!("http://localhost:{port}"))).await;
-    assert_eq!(
-        localhost.status, 401,
-        "opened as localhost: the form is ours, the password is wrong: {}",
-        localhost.body
-    );
-    let elsewhere = app.send(post(&format!("localhost:{port}"), "https://evil.example")).await;
-    assert_eq!(elsewhere.status, 403, "another site's form");
-}
-
-#[tokio::test]
 async fn an_admin_requires_two_factor_and_a_member_without_it_can_still_leave() {
     let app = TestApp::spawn().await;
     let org = app.org_with_every_role("acme").await;
     let driver = Driver::start().await;
     let admin = driver.browser().await;
-    admin.open(&format!("{}/sign-in", app.base)).await;
+    admin.open(&format!("{}/sign-in", app.public_url)).await;
     admin.submit("form[action='/sign-in']", &[("email", "admin@acme.example"), ("password", PASSWORD)]).await;
-    admin.open(&format!("{}/orgs/acme", app.base)).await;
+    admin.open(&format!("{}/orgs/acme", app.public_url)).await;
     admin.submit("form[action='/orgs/acme/policy']", &[]).await;
     // An ADMIN without two-factor would lock themselves out: the API's refusal, readable.
     assert_eq!(admin.heading().await, "Not done");
@@ -445,9 +418,9 @@ async fn an_admin_requires_two_factor_and_a_member_without_it_can_still_leave() 
 
     // The viewer leaves, from their own browser.
     let viewer = driver.browser().await;
-    viewer.open(&format!("{}/sign-in", app.base)).await;
+    viewer.open(&format!("{}/sign-in", app.public_url)).await;
     viewer.submit("form[action='/sign-in']", &[("email", "viewer@acme.example"), ("password", PASSWORD)]).await;
-    viewer.open(&format!("{}/orgs/acme", app.base)).await;
+    viewer.open(&format!("{}/orgs/acme", app.public_url)).await;
     assert!(!viewer.text().await.contains("Require two-factor"), "the policy is an ADMIN's control");
     viewer.submit("form[action='/orgs/acme/leave']", &[]).await;
     assert_eq!(viewer.heading().await, "Your organizations");
@@ -468,7 +441,7 @@ async fn a_creator_drafts_and_submits_a_reviewer_approves_and_an_admin_publishes
         let driver = &driver;
         async move {
             let browser = driver.browser().await;
-            browser.open(&format!("{}/sign-in", app.base)).await;
+            browser.open(&format!("{}/sign-in", app.public_url)).await;
             let email = format!("{who}@acme.example");
             browser.submit("form[action='/sign-in']", &[("email", &email), ("password", PASSWORD)]).await;
             browser
@@ -476,7 +449,7 @@ async fn a_creator_drafts_and_submits_a_reviewer_approves_and_an_admin_publishes
     };
 
     let creator = sign_in("creator").await;
-    creator.open(&format!("{}/orgs/acme/content/new", app.base)).await;
+    creator.open(&format!("{}/orgs/acme/content/new", app.public_url)).await;
     creator.check("content-new").await;
     let fields = [
         ("title", "Flu shots are here"),
@@ -493,31 +466,31 @@ async fn a_creator_drafts_and_submits_a_reviewer_approves_and_an_admin_publishes
     creator.submit(&edit, &[("body", "Book your flu shot today.\nWalk-ins welcome on Saturdays.")]).await;
     assert!(creator.text().await.contains("Version\n2"), "{}", creator.text().await);
     creator.check("content-item").await;
-    creator.open(&format!("{}{path}/diff?from=1&to=2", app.base)).await;
+    creator.open(&format!("{}{path}/diff?from=1&to=2", app.public_url)).await;
     assert!(creator.text().await.contains("+Walk-ins welcome on Saturdays."), "{}", creator.text().await);
     creator.check("content-diff").await;
-    creator.open(&format!("{}{path}", app.base)).await;
+    creator.open(&format!("{}{path}", app.public_url)).await;
     assert!(!creator.text().await.contains("Approve this version"), "a creator does not approve");
     creator.submit(&format!("form[action='{path}/step/submit']"), &[]).await;
     assert!(creator.text().await.contains("in review"), "{}", creator.text().await);
 
     let reviewer = sign_in("reviewer").await;
-    reviewer.open(&format!("{}/orgs/acme/content?mine=review", app.base)).await;
+    reviewer.open(&format!("{}/orgs/acme/content?mine=review", app.public_url)).await;
     assert_eq!(reviewer.heading().await, "Waiting for my review");
     assert!(reviewer.text().await.contains("Flu shots are here"), "{}", reviewer.text().await);
     reviewer.check("content-waiting").await;
-    reviewer.open(&format!("{}{path}", app.base)).await;
+    reviewer.open(&format!("{}{path}", app.public_url)).await;
     reviewer
         .submit(&format!("form[action='{path}/step/approve']"), &[("note", "Claims checked against the label.")])
         .await;
     assert!(reviewer.text().await.contains("approved"), "{}", reviewer.text().await);
 
     let admin = sign_in("admin").await;
-    admin.open(&format!("{}{path}", app.base)).await;
+    admin.open(&format!("{}{path}", app.public_url)).await;
     admin.submit(&format!("form[action='{path}/step/publish']"), &[]).await;
     let page = admin.text().await;
     assert!(page.contains("published") && page.contains("Claims checked against the label."), "{page}");
-    admin.open(&format!("{}/orgs/acme/content?state=published", app.base)).await;
+    admin.open(&format!("{}/orgs/acme/content?state=published", app.public_url)).await;
     admin.check("content-list").await;
     let listed = app.get_as(&org.viewer, "/v1/orgs/acme/content?state=published").await.body;
     assert_eq!(listed["items"][0]["version"], 2);
@@ -649,4 +622,98 @@ async fn a_passkey_added_on_the_account_page_signs_in_and_the_organization_polic
     assert!(viewer.text().await.contains("viewer@acme.example"), "{}", viewer.text().await);
     admin.client.clone().close().await.unwrap();
     viewer.client.clone().close().await.unwrap();
+}
+
+/// A page of another origin on our host: another port of localhost, so the same *site* (the
+/// browser sends our `SameSite=Strict` cookies with its requests to us), as a sibling subdomain
+/// would be in production. Serves `html` to every request; its address.
+async fn sibling_page(html: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let html = html.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://localhost:{port}")
+}
+
+#[tokio::test]
+async fn a_page_on_another_port_of_our_host_cannot_publish_or_archive_as_the_signed_in_admin() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = crate::content::Org::new(&app, &members);
+    let id = org.item_in(&members, "approved").await;
+    let driver = Driver::start().await;
+    let site = app.public_url.clone();
+    let admin = driver.browser().await;
+    admin.open(&format!("{site}/sign-in")).await;
+    admin.submit("form[action='/sign-in']", &[("email", "admin@acme.example"), ("password", PASSWORD)]).await;
+    assert_eq!(admin.heading().await, "Your organizations");
+
+    // What the attacker's page does: the API's own calls, with the browser's cookie, one after
+    // the other; then it says so in its title.
+    let item = format!("{site}{}", org.path(&format!("/{id}")));
+    let attack = format!(
+        "<!doctype html><title>waiting</title><script>\
+         var post = function (step) {{ return fetch('{item}/' + step, {{ method: 'POST', mode: 'no-cors', credentials: 'include' }}); }};\
+         post('publish').then(function () {{ return post('archive'); }})\
+           .then(function () {{ document.title = 'sent'; }}, function (e) {{ document.title = 'failed: ' + e; }});\
+         </script>"
+    );
+    admin.open(&sibling_page(attack).await).await;
+    let mut title = String::new();
+    for _ in 0..200 {
+        title = admin.client.title().await.unwrap();
+        if title != "waiting" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(title, "sent", "the page sent both requests");
+    assert_eq!(org.get(&members.admin, &id).await.body["state"], "approved", "neither published nor archived");
+
+    // The admin's own page still can: the console's form, from our origin.
+    admin.open(&format!("{site}/orgs/acme/content/{id}")).await;
+    admin.submit(&format!("form[action='/orgs/acme/content/{id}/step/publish']"), &[]).await;
+    assert_eq!(org.get(&members.admin, &id).await.body["state"], "published", "{}", admin.text().await);
+    admin.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_passkey_button_of_a_sign_in_link_with_a_hostile_next_stays_on_our_origin() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    let driver = Driver::start().await;
+    let site = app.public_url.clone();
+    let ada = driver.browser().await.with_authenticator().await;
+    ada.open(&format!("{site}/sign-in")).await;
+    ada.submit("form[action='/sign-in']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    ada.open(&format!("{site}/account")).await;
+    ada.client.find(Locator::Css("#passkey-name")).await.unwrap().send_keys("Laptop").await.unwrap();
+    ada.click_until("button[data-passkey='register']", "Remove Laptop").await;
+    ada.submit("header form[action='/sign-out']", &[]).await;
+
+    // A link that someone else wrote: the tab is dropped by the browser, leaving "//evil.example".
+    ada.open(&format!("{site}/sign-in?next=/%09/evil.example")).await;
+    ada.click_until("button[data-passkey='sign-in']", "Your organizations").await;
+    let at = ada.client.current_url().await.unwrap();
+    assert_eq!(at.origin().ascii_serialization(), site, "signed in, and still at our origin: {at}");
+    ada.client.clone().close().await.unwrap();
 }

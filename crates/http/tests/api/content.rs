@@ -17,17 +17,17 @@ fn draft(title: &str, body: &str) -> Value {
     json!({ "title": title, "channel": "email", "audience": "Patients 65+", "body": body, "tags": ["flu"] })
 }
 
-struct Org<'a> {
+pub struct Org<'a> {
     app: &'a TestApp,
     slug: String,
 }
 
 impl<'a> Org<'a> {
-    fn new(app: &'a TestApp, members: &Members) -> Self {
+    pub fn new(app: &'a TestApp, members: &Members) -> Self {
         Self { app, slug: members.slug.clone() }
     }
 
-    fn path(&self, rest: &str) -> String {
+    pub fn path(&self, rest: &str) -> String {
         format!("/v1/orgs/{}/content{rest}", self.slug)
     }
 
@@ -37,7 +37,7 @@ impl<'a> Org<'a> {
         created.body
     }
 
-    async fn get(&self, token: &str, id: &str) -> Reply {
+    pub async fn get(&self, token: &str, id: &str) -> Reply {
         self.app.get_as(token, &self.path(&format!("/{id}"))).await
     }
 
@@ -62,7 +62,7 @@ impl<'a> Org<'a> {
     }
 
     /// A new item by the creator, brought to `state` by the steps that lead there.
-    async fn item_in(&self, members: &Members, state: &str) -> String {
+    pub async fn item_in(&self, members: &Members, state: &str) -> String {
         let id = self.create(&members.creator, "Flu shots").await["id"].as_str().unwrap().to_owned();
         let steps: &[(&str, &str)] = match state {
             "draft" => &[],

@@ -7,6 +7,7 @@ mod audit_trail;
 mod browser;
 mod budget;
 mod content;
+mod cross_origin;
 mod docs;
 mod health;
 mod hygiene;
@@ -317,6 +318,32 @@ impl TestApp {
         let reply = self.login(email, PASSWORD).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.session_token()
+    }
+}
+
+/// A console page as a browser gets it: the form-token seed cookie it set (`name=value`) and the
+/// token its forms carry.
+pub struct ConsoleForm {
+    pub seed: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// Opens the console page `path` with the cookies `cookie` (a session, a seed), and reads
+    /// its form token; the seed is the one it set, or else the one sent.
+    pub async fn console_form(&self, path: &str, cookie: &str) -> ConsoleForm {
+        let page = self.http.get(format!("{}{path}", self.base)).header("cookie", cookie).send().await.unwrap();
+        let set = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .find(|c| c.starts_with("__Host-mos_form="));
+        let sent = cookie.split("; ").find(|c| c.starts_with("__Host-mos_form=")).map(str::to_owned);
+        let seed = set.or(sent).expect("a form seed");
+        let html = page.text().await.unwrap();
+        let token = html.split("name=\"form_token\" value=\"").nth(1).expect("a form").split('"').next().unwrap();
+        ConsoleForm { seed, token: token.to_owned() }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Slow and idle clients: they are closed after the header deadline, a request that stalls is
-//! stopped at the request deadline, connections beyond the cap are closed at once, and the
-//! server answers others throughout.
+//! stopped at the request deadline, at the cap the oldest idle connection makes room for a new
+//! one, one client address cannot hold more than its share, and the server answers others
+//! throughout. Clients at other addresses bind 127.0.0.2, 127.0.0.3, ... (all loopback).
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use crate::TestApp;
 
 const LIMITS: mos_http::Limits = mos_http::Limits {
     max_connections: 1024,
+    max_connections_per_client: 1024,
     header_timeout: Duration::from_secs(1),
     request_timeout: Duration::from_secs(2),
 };
@@ -74,36 +76,111 @@ async fn a_request_whose_body_stalls_is_stopped_at_the_request_deadline() {
     assert!(answer.contains("urn:mos:problem:timeout") && answer.contains("retry-after"), "{answer}");
 }
 
+/// A connection from the loopback address `ip`, as another client's.
+async fn connect_from(ip: [u8; 4], addr: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((std::net::Ipv4Addr::from(ip), 0).into()).unwrap();
+    socket.connect(addr.parse().unwrap()).await.unwrap()
+}
+
+/// A connection from `ip` that is serving a request: its body is awaited and never comes. The
+/// interim "100 Continue" proves that the server has the request's headers and reads the body.
+async fn serving_from(ip: [u8; 4], addr: &str) -> TcpStream {
+    let mut stream = connect_from(ip, addr).await;
+    let head = "POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut answer)).await.unwrap().unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&answer[..n]));
+    stream
+}
+
+/// `GET /healthz` from `ip` on a new connection: the status line, or nothing if closed unanswered.
+async fn health_from(ip: [u8; 4], addr: &str) -> String {
+    let mut stream = connect_from(ip, addr).await;
+    // The server may have closed it already; then the read below finds nothing.
+    let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut got)).await;
+    String::from_utf8_lossy(&got).lines().next().unwrap_or_default().to_owned()
+}
+
+/// Held open long past any wait of these tests unless the server closes them.
+const HOLDING: mos_http::Limits = mos_http::Limits {
+    max_connections: 20,
+    max_connections_per_client: 5,
+    header_timeout: Duration::from_secs(120),
+    request_timeout: Duration::from_secs(120),
+};
+
 #[tokio::test]
-async fn connections_beyond_the_cap_are_closed_at_once_and_served_again_later() {
-    let limits = mos_http::Limits { max_connections: 20, header_timeout: Duration::from_secs(20), ..LIMITS };
-    let app = TestApp::spawn_limited(limits).await;
+async fn when_every_connection_is_serving_a_new_one_is_closed_at_once_and_served_again_later() {
+    let app = TestApp::spawn_limited(mos_http::Limits { max_connections_per_client: 20, ..HOLDING }).await;
     let addr = address(&app);
     let mut held = Vec::new();
     for _ in 0..20 {
-        // An answer proves the server took the connection, before the next one knocks; the
-        // connection then stays open, idle, within the header deadline.
-        let mut stream = TcpStream::connect(&addr).await.unwrap();
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
-        let mut answer = [0u8; 512];
-        let n = stream.read(&mut answer).await.unwrap();
-        assert!(answer[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..n]));
-        held.push(stream);
+        held.push(serving_from([127, 0, 0, 2], &addr).await);
     }
-    let mut beyond = TcpStream::connect(&addr).await.unwrap();
-    let mut got = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), beyond.read_to_end(&mut got)).await;
-    assert!(read.is_ok() && got.is_empty(), "closed at once, long before the header deadline");
+    let beyond = connect_from([127, 0, 0, 3], &addr).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), closed_by_server(beyond)).await;
+    assert_eq!(got.ok(), Some(Vec::new()), "closed at once, long before any deadline");
 
     drop(held);
-    let mut served = None;
+    let mut served = String::new();
     for _ in 0..100 {
         // The server sees the held connections end on their next read; retry until it has.
-        if let Ok(health) = reqwest::get(format!("{}/healthz", app.base)).await {
-            served = Some(health.status().as_u16());
+        served = health_from([127, 0, 0, 3], &addr).await;
+        if !served.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(served, Some(200), "served again once the held connections are gone");
+    assert_eq!(served, "HTTP/1.1 200 OK", "served again once the held connections are gone");
+}
+
+#[tokio::test]
+async fn one_client_holding_its_share_does_not_keep_another_clients_request_out() {
+    let app = TestApp::spawn_limited(HOLDING).await;
+    let addr = address(&app);
+    let mut share = Vec::new();
+    for _ in 0..5 {
+        share.push(serving_from([127, 0, 0, 2], &addr).await);
+    }
+    for _ in 0..20 {
+        let more = connect_from([127, 0, 0, 2], &addr).await;
+        let got = tokio::time::timeout(Duration::from_secs(10), closed_by_server(more)).await;
+        assert_eq!(got.ok(), Some(Vec::new()), "beyond its share: closed at once");
+    }
+    assert_eq!(health_from([127, 0, 0, 3], &addr).await, "HTTP/1.1 200 OK", "another client is served");
+    drop(share);
+}
+
+#[tokio::test]
+async fn at_the_cap_the_oldest_idle_connection_makes_room_for_a_new_clients_request() {
+    let app = TestApp::spawn_limited(HOLDING).await;
+    let addr = address(&app);
+    let mut idle = Vec::new();
+    for i in 0..20u8 {
+        // Four clients of five connections each, every one within its share; half of the
+        // connections start a request and never finish its headers, half send nothing.
+        let mut stream = connect_from([127, 0, 0, 2 + i / 5], &addr).await;
+        if i % 2 == 0 {
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+        }
+        idle.push(stream);
+    }
+    let mut idle = idle.into_iter();
+    let mut newcomers = Vec::new();
+    for (evicted, kind) in [(idle.next().unwrap(), "with half its headers"), (idle.next().unwrap(), "silent")] {
+        // The newcomer keeps its connection open after the answer, so the cap stays reached.
+        let mut stream = connect_from([127, 0, 0, 9], &addr).await;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut answer = [0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut answer)).await.unwrap().unwrap_or(0);
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"), "a new client is served: {:?}", &answer[..n]);
+        newcomers.push(stream);
+        let got = tokio::time::timeout(Duration::from_secs(10), closed_by_server(evicted)).await;
+        assert!(got.is_ok(), "the oldest idle connection ({kind}) was closed, long before the header deadline");
+    }
+    drop((idle, newcomers));
 }
