@@ -15,6 +15,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{message}")]
     Invalid { field: &'static str, message: String },
+    /// A query parameter at fault, named as the client sent it.
+    #[error("{message}")]
+    InvalidParameter { name: String, message: String },
     #[error("email or password is incorrect")]
     InvalidCredentials,
     #[error("verify your email address first; the link is in the email we sent")]
@@ -105,9 +108,9 @@ pub struct Problem {
     title: &'static str,
     status: u16,
     detail: String,
-    /// The request field at fault, for `invalid_field`.
+    /// The request field or query parameter at fault, for `invalid_field`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
+    field: Option<String>,
 }
 
 impl ApiError {
@@ -119,7 +122,9 @@ impl ApiError {
             UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
             }
-            Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "Invalid field"),
+            Invalid { .. } | InvalidParameter { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "Invalid field")
+            }
             InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
             EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified", "Email not verified"),
             InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token", "Invalid token"),
@@ -209,7 +214,8 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let field = match &self {
-            ApiError::Invalid { field, .. } => Some(*field),
+            ApiError::Invalid { field, .. } => Some((*field).to_owned()),
+            ApiError::InvalidParameter { name, .. } => Some(name.clone()),
             _ => None,
         };
         let body = Problem { kind: format!("urn:mos:problem:{kind}"), title, status: status.as_u16(), detail, field };

@@ -85,10 +85,28 @@ fn readable(text: &str) -> String {
 /// Query parameters, with a malformed or unknown one answered as a problem document.
 pub struct ApiQuery<T>(pub T);
 
+/// No query parameter of this API can hold a control character; a NUL would reach PostgreSQL,
+/// which refuses it in text mid-request (a 500, or an export cut after its first bytes). Refused
+/// here, before the handler runs and so before any byte of the answer, naming the parameter.
+fn refuse_control_characters(query: &str) -> Result<(), ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    match pairs.into_iter().find(|(name, value)| name.chars().chain(value.chars()).any(char::is_control)) {
+        None => Ok(()),
+        Some((name, _)) if name.chars().any(char::is_control) => Err(ApiError::Invalid {
+            field: "query",
+            message: "query parameter names must not contain control characters".into(),
+        }),
+        Some((name, _)) => {
+            Err(ApiError::InvalidParameter { message: format!("{name} must not contain control characters"), name })
+        }
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        refuse_control_characters(parts.uri.query().unwrap_or_default())?;
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(rejection) => Err(ApiError::Invalid { field: "query", message: readable(&rejection.body_text()) }),
