@@ -57,6 +57,21 @@ impl DbError {
             _ => false,
         }
     }
+
+    /// The database server cannot use its own files: a library it loads (PL/pgSQL's, after a
+    /// package upgrade replaced it under the running server) or another file of its own is
+    /// missing or does not match (class 58, system error, or a library that does not load).
+    /// Such a server fails every request that reaches the broken part, and nothing but a
+    /// restart mends it.
+    pub fn is_server_broken(&self) -> bool {
+        let DbError::Sqlx(e) = self else { return false };
+        let Some(db) = e.as_database_error() else { return false };
+        let code = db.code().unwrap_or_default();
+        code.starts_with("58")
+            || (code == "XX000"
+                && (db.message().starts_with("could not load library")
+                    || db.message().starts_with("incompatible library")))
+    }
 }
 
 impl From<sqlx::Error> for DbError {

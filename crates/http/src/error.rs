@@ -74,7 +74,7 @@ pub enum ApiError {
     Unavailable(#[source] Cause),
     #[error("the request took too long and was stopped; nothing of it was kept, try again")]
     RequestTimeout,
-    #[error("the database check found a problem; the server log names it")]
+    #[error("the database check, or a failed request, found a problem; the server log names it")]
     NotReady,
     #[error("internal error")]
     Internal(#[source] Cause),
@@ -97,6 +97,18 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         next = cause.source();
     }
     text
+}
+
+/// Whether the database server's own files failed `error` or anything under it.
+fn server_broken(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if cause.downcast_ref::<mos_db::DbError>().is_some_and(mos_db::DbError::is_server_broken) {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
 }
 
 /// An RFC 9457 problem document.
@@ -233,6 +245,11 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
+        }
+        if let ApiError::Internal(cause) = &self {
+            if server_broken(cause.as_ref()) {
+                response.extensions_mut().insert(crate::health::ServerBroken);
+            }
         }
         response
     }

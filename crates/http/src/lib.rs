@@ -135,7 +135,13 @@ pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
     let (api, mut openapi) = api().split_for_parts();
     docs::annotate(&mut openapi);
     let transport = hygiene::Transport { https_only: state.settings.public_url.starts_with("https://") };
-    let api = Router::new().merge(api).merge(docs::router(openapi)).with_state(state.clone());
+    // Every answer of the API, to a client or to a console page, is watched for a database
+    // server that cannot use its own files.
+    let api = Router::new()
+        .merge(api)
+        .merge(docs::router(openapi))
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(state.readiness.clone(), health::watch));
     let pages = console::router(api.clone(), &state);
     Router::new()
         .merge(api)
