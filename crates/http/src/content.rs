@@ -200,6 +200,10 @@ pub struct DiffView {
     fields: Vec<FieldChangeView>,
     /// The body as a unified diff by lines; empty when the bodies are equal.
     body: String,
+    /// The comparison of the bodies ran out of its time (long bodies with little in common):
+    /// `body` is still a correct diff, but may show whole blocks removed and added again where
+    /// they share lines.
+    deadline_reached: bool,
 }
 
 /// The text of a new item or version.
@@ -458,8 +462,12 @@ async fn get_version(
 /// What changed between two versions: changed fields whole, the body as a unified diff.
 #[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/diff", tag = "content", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path), DiffQuery),
-    responses((status = 200, body = DiffView)))]
+    responses(
+        (status = 200, body = DiffView),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Other comparisons took every slot for longer than the server waits (`busy`), or the database is unavailable; try again after `Retry-After` seconds"),
+    ))]
 async fn diff_versions(
+    State(state): State<AppState>,
     auth: Authorized<ReadContent>,
     Path((_, id)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<DiffQuery>,
@@ -471,7 +479,11 @@ async fn diff_versions(
     let to = one_version(&mut tx, id, query.to).await?;
     tx.commit().await?;
     let names = (format!("version {}", from.number), format!("version {}", to.number));
-    let diff = from.text()?.diff(&to.text()?, (&names.0, &names.1));
+    let (before, after) = (from.text()?, to.text()?);
+    let limit = state.settings.diff_deadline;
+    // Off the async workers: the comparison's cost grows with the product of the lines.
+    let diff =
+        state.heavy.run(move || before.diff(&after, (&names.0, &names.1), std::time::Instant::now() + limit)).await?;
     Ok(Json(DiffView {
         from: from.number,
         to: to.number,
@@ -481,6 +493,7 @@ async fn diff_versions(
             .map(|f| FieldChangeView { field: f.field, before: f.before, after: f.after })
             .collect(),
         body: diff.body,
+        deadline_reached: diff.deadline_reached,
     }))
 }
 

@@ -72,6 +72,8 @@ pub enum ApiError {
     VersionChanged { number: i32 },
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] Cause),
+    #[error("the server is busy with other long computations; try again after Retry-After seconds")]
+    Busy,
     #[error("the request took too long and was stopped; nothing of it was kept, try again")]
     RequestTimeout,
     #[error("the database check, or a failed request, found a problem; the server log names it")]
@@ -184,6 +186,7 @@ impl ApiError {
             }
             VersionChanged { .. } => (StatusCode::CONFLICT, "version_changed", "Version changed"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Server busy"),
             RequestTimeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
             NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
@@ -238,7 +241,7 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Unavailable(_) | ApiError::RequestTimeout | ApiError::NotReady => {
+            ApiError::Unavailable(_) | ApiError::Busy | ApiError::RequestTimeout | ApiError::NotReady => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
             }
             ApiError::Unauthenticated => {

@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod guard;
 mod health;
+mod heavy;
 mod hygiene;
 pub mod mail;
 mod orgs;
@@ -55,6 +56,13 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` names the client; nobody's by default.
     pub trusted_proxies: Vec<ipnetwork::IpNetwork>,
     pub mail_from: lettre::message::Mailbox,
+    /// How long the comparison of two versions' bodies may refine itself; past it the diff is
+    /// coarser, and says so.
+    pub diff_deadline: std::time::Duration,
+    /// CPU-bound jobs (diffs) running at once, off the async workers.
+    pub heavy_jobs: usize,
+    /// How long a CPU-bound job waits for a free slot before its request is answered 503.
+    pub heavy_wait: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -70,6 +78,9 @@ impl Default for Settings {
                 lettre::Address::new("no-reply", "marketing-os.localhost")
                     .unwrap_or_else(|_| unreachable!("a valid address")),
             ),
+            diff_deadline: std::time::Duration::from_secs(2),
+            heavy_jobs: heavy::default_jobs(),
+            heavy_wait: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -96,6 +107,8 @@ pub struct AppState {
     pub readiness: health::Readiness,
     /// The WebAuthn relying party of the public URL.
     pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// Where CPU-bound work runs, a bounded number of jobs at a time.
+    pub heavy: heavy::Heavy,
     /// A real hash of a random password: verifying against it when an email is unknown makes
     /// that answer cost the same as a wrong password.
     dummy_hash: Arc<str>,
@@ -115,7 +128,19 @@ impl AppState {
         let dummy_hash: Arc<str> =
             hasher.hash(SecretString::from(secrecy::ExposeSecret::expose_secret(&random).to_owned())).await?.into();
         let readiness = health::Readiness::default();
-        Ok(Self { pool, clock, hasher, sealer, mailer, settings: Arc::new(settings), readiness, webauthn, dummy_hash })
+        let heavy = heavy::Heavy::new(settings.heavy_jobs, settings.heavy_wait);
+        Ok(Self {
+            pool,
+            clock,
+            hasher,
+            sealer,
+            mailer,
+            settings: Arc::new(settings),
+            readiness,
+            webauthn,
+            heavy,
+            dummy_hash,
+        })
     }
 }
 

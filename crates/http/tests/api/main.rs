@@ -9,6 +9,7 @@ mod budget;
 mod content;
 mod docs;
 mod health;
+mod heavy;
 mod hygiene;
 mod login;
 mod orgs;
