@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 pub enum ApiError {
     #[error("the request body is not valid JSON for this endpoint: {0}")]
     MalformedBody(String),
-    #[error("the request body is larger than {} bytes", crate::MAX_BODY_BYTES)]
-    BodyTooLarge,
+    #[error("the request body is larger than {} KiB, the limit of this route", limit / 1024)]
+    BodyTooLarge { limit: usize },
     #[error("the request body must be JSON, sent with Content-Type: application/json")]
     UnsupportedMediaType,
     #[error("{message}")]
@@ -132,7 +132,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body", "Malformed request body"),
-            BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Request body too large"),
+            BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Request body too large"),
             UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
             }

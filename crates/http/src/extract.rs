@@ -26,14 +26,22 @@ pub const DEVICE_COOKIE: &str = "__Host-mos_device";
 /// A JSON body, with every way of getting it wrong answered as a problem document.
 pub struct ApiJson<T>(pub T);
 
+/// The body limit of the routes that set one other than [`crate::MAX_BODY_BYTES`], so that a
+/// 413 names the limit of the route that refused the body.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().map_or(crate::MAX_BODY_BYTES, |l| l.0);
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(Self(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::BodyTooLarge),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::BodyTooLarge { limit })
+            }
             Err(rejection) => Err(ApiError::MalformedBody(readable(&rejection.body_text()))),
         }
     }
