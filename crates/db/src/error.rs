@@ -37,6 +37,10 @@ pub enum DbError {
     /// may succeed.
     #[error("a concurrent change to the same rows won; nothing was changed")]
     Contention,
+    /// The statement ran past the time its caller allowed it (`statement_timeout`) and was
+    /// cancelled; the transaction is aborted.
+    #[error("the statement took longer than it was allowed and was cancelled")]
+    Cancelled,
     #[error(transparent)]
     Sqlx(sqlx::Error),
 }
@@ -87,6 +91,7 @@ impl From<sqlx::Error> for DbError {
             }
             _ if db.code().as_deref() == Some("42501") => DbError::PermissionDenied(db.message().to_owned()),
             _ if matches!(db.code().as_deref(), Some("40P01" | "40001")) => DbError::Contention,
+            _ if db.code().as_deref() == Some("57014") => DbError::Cancelled,
             _ => DbError::Sqlx(e),
         }
     }

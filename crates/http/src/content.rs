@@ -384,6 +384,7 @@ async fn create_content(
     params(("slug" = String, Path), ListQuery),
     responses((status = 200, body = ContentPage)))]
 async fn list_content(
+    State(state): State<AppState>,
     auth: Authorized<ReadContent>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ContentPage>, ApiError> {
@@ -394,6 +395,7 @@ async fn list_content(
         tag: query.tag.map(|t| t.trim().to_lowercase()),
         author: query.author.map(UserId::from_uuid).transpose().map_err(|e| invalid("author", e))?,
         text: query.q.filter(|q| !q.trim().is_empty()),
+        text_within: state.settings.search_deadline,
         awaiting: query.awaiting_my_review.unwrap_or(false).then_some(auth.session.user),
         before: query.cursor.as_deref().map(ContentId::parse).transpose().map_err(|_| paging::bad_cursor())?,
     };

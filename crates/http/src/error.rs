@@ -198,6 +198,8 @@ impl From<mos_db::DbError> for ApiError {
     fn from(e: mos_db::DbError) -> Self {
         if matches!(e, mos_db::DbError::Contention) {
             ApiError::Conflict("a concurrent change to the same data won; nothing was changed, try again")
+        } else if matches!(e, mos_db::DbError::Cancelled) {
+            ApiError::RequestTimeout
         } else if e.is_unavailable() {
             ApiError::Unavailable(Box::new(e))
         } else {

@@ -63,6 +63,9 @@ pub struct Settings {
     pub heavy_jobs: usize,
     /// How long a CPU-bound job waits for a free slot before its request is answered 503.
     pub heavy_wait: std::time::Duration,
+    /// How long a search of content by its words may run in the database before it is
+    /// cancelled and answered 503.
+    pub search_deadline: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -81,6 +84,7 @@ impl Default for Settings {
             diff_deadline: std::time::Duration::from_secs(2),
             heavy_jobs: heavy::default_jobs(),
             heavy_wait: std::time::Duration::from_secs(10),
+            search_deadline: std::time::Duration::from_secs(5),
         }
     }
 }

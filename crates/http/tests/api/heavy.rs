@@ -111,3 +111,24 @@ async fn a_diff_within_its_time_does_not_claim_to_have_run_out() {
     let reply = app.get_as(&admin, &diff).await;
     assert_eq!((reply.status, &reply.body["deadline_reached"]), (200, &json!(false)), "{}", reply.body);
 }
+
+#[tokio::test]
+async fn a_word_search_past_its_deadline_is_answered_503_and_the_server_goes_on() {
+    let app = TestApp::spawn_on(mos_db::testing::TestDb::new().await, mos_auth::PasswordHasher::new(4), |s| {
+        s.search_deadline = Duration::from_millis(1);
+    })
+    .await;
+    let (admin, _) = two_versions(&app, "acme", "one\n", "two\n").await;
+    // Long bodies, and only an excluded word, which the word index cannot serve.
+    let body = "flu shot ".repeat(11_000);
+    for i in 0..20 {
+        let text = json!({ "title": format!("Item {i}"), "channel": "email", "body": body });
+        assert_eq!(app.post_as(&admin, "/v1/orgs/acme/content", text).await.status, 201);
+    }
+    let search = app.get_as(&admin, "/v1/orgs/acme/content?q=-vaccine").await;
+    assert_eq!((search.status, search.problem_type()), (503, "urn:mos:problem:timeout"), "{}", search.body);
+    assert!(search.headers.contains_key("retry-after"));
+    // Without words to search, the list is not cut short.
+    let list = app.get_as(&admin, "/v1/orgs/acme/content").await;
+    assert_eq!((list.status, list.body["items"].as_array().map(Vec::len)), (200, Some(21)));
+}
