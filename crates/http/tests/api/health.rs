@@ -68,9 +68,9 @@ async fn while_the_database_is_away_requests_fail_fast_with_retry_after() {
     }
 }
 
-/// What a PostgreSQL whose libraries were replaced under it answers, for the function `name`
-/// (its definition as `pg_get_functiondef` gives it): the body becomes that error. Returns the
-/// definition as it was.
+/// Makes the function `signature` fail as it would on a PostgreSQL whose libraries were
+/// replaced under it (SQLSTATE 58P01, as the superuser, keeping the function's signature and
+/// attributes); returns its definition as it was, for [`restore_function`].
 async fn break_function(app: &TestApp, signature: &str) -> String {
     use sqlx::Row;
     let mut superuser = app.db.superuser().await;
