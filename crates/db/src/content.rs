@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sqlx::Executor;
 
 use crate::error::stored;
 use crate::{audit, Result, TenantTx};
@@ -82,6 +83,11 @@ pub struct Filter {
     pub author: Option<UserId>,
     /// Words in the title or body (web search syntax: `"a phrase"`, `-not`, `or`).
     pub text: Option<String>,
+    /// How long a search by `text` may run. A search the word index cannot serve (only
+    /// excluded words, say) reads every body of the tenant; past this it is cancelled
+    /// ([`DbError::Cancelled`](crate::DbError::Cancelled)) instead of running on after its
+    /// request has ended.
+    pub text_within: std::time::Duration,
     /// In review, written by someone else, not yet approved by this member.
     pub awaiting: Option<UserId>,
     /// Items older than this one (the list runs newest first).
@@ -251,6 +257,11 @@ pub async fn get(tx: &mut TenantTx, id: ContentId) -> Result<Option<Item>> {
 
 /// A page of items, newest first.
 pub async fn list(tx: &mut TenantTx, filter: &Filter, limit: i64) -> Result<Vec<Item>> {
+    if filter.text.is_some() {
+        // Its own statement, and one that takes no parameter: `SET` cannot be prepared.
+        let sql = format!("set local statement_timeout = {}", filter.text_within.as_millis().max(1));
+        tx.conn().execute(sql.as_str()).await?;
+    }
     let sql = format!(
         "{ITEM}
            and ($2::text is null or i.state = $2::text::app.content_state)

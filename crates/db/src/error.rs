@@ -37,6 +37,10 @@ pub enum DbError {
     /// may succeed.
     #[error("a concurrent change to the same rows won; nothing was changed")]
     Contention,
+    /// The statement ran past the time its caller allowed it (`statement_timeout`) and was
+    /// cancelled; the transaction is aborted.
+    #[error("the statement took longer than it was allowed and was cancelled")]
+    Cancelled,
     #[error(transparent)]
     Sqlx(sqlx::Error),
 }
@@ -57,6 +61,21 @@ impl DbError {
             _ => false,
         }
     }
+
+    /// The database server cannot use its own files: a library it loads (PL/pgSQL's, after a
+    /// package upgrade replaced it under the running server) or another file of its own is
+    /// missing or does not match (class 58, system error, or a library that does not load).
+    /// Such a server fails every request that reaches the broken part, and nothing but a
+    /// restart mends it.
+    pub fn is_server_broken(&self) -> bool {
+        let DbError::Sqlx(e) = self else { return false };
+        let Some(db) = e.as_database_error() else { return false };
+        let code = db.code().unwrap_or_default();
+        code.starts_with("58")
+            || (code == "XX000"
+                && (db.message().starts_with("could not load library")
+                    || db.message().starts_with("incompatible library")))
+    }
 }
 
 impl From<sqlx::Error> for DbError {
@@ -72,6 +91,7 @@ impl From<sqlx::Error> for DbError {
             }
             _ if db.code().as_deref() == Some("42501") => DbError::PermissionDenied(db.message().to_owned()),
             _ if matches!(db.code().as_deref(), Some("40P01" | "40001")) => DbError::Contention,
+            _ if db.code().as_deref() == Some("57014") => DbError::Cancelled,
             _ => DbError::Sqlx(e),
         }
     }

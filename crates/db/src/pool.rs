@@ -122,11 +122,17 @@ impl AppPool {
         Ok(LookupTx::new(self.bare().await?))
     }
 
-    /// Readiness: does the database answer, all within `limit`?
+    /// Readiness: does the database answer, all within `limit`, and run PL/pgSQL? Every
+    /// authenticated request starts with `app.request_context`, a PL/pgSQL function: the probe
+    /// calls it for a session that cannot exist, so a server whose PL/pgSQL library no longer
+    /// loads is not ready, though it still answers `select 1`.
     pub async fn ping(&self, limit: Duration) -> Result<()> {
         let answered = async {
             let mut tx = self.bare().await?;
-            tx.execute("select 1").await?;
+            tx.execute(
+                "select count(*) from app.request_context(''::bytea, null, now(), interval '0 seconds', interval '1 minute')",
+            )
+            .await?;
             Ok(tx.commit().await?)
         };
         tokio::time::timeout(limit, answered).await.map_err(|_| DbError::Away)?

@@ -228,11 +228,17 @@ pub struct FieldChange {
 pub struct Diff {
     pub fields: Vec<FieldChange>,
     pub body: String,
+    /// The body's comparison ran out of time: the diff is still correct (applying it turns one
+    /// body into the other), but it may show whole blocks removed and added again where a
+    /// finer comparison would find lines they share.
+    pub deadline_reached: bool,
 }
 
 impl Text {
-    /// The difference from `self` to `later`.
-    pub fn diff(&self, later: &Text, names: (&str, &str)) -> Diff {
+    /// The difference from `self` to `later`. Comparing bodies by lines costs time in the
+    /// product of their differing lines (two 50,000-line bodies with nothing in common take
+    /// seconds), so the comparison stops refining at `deadline`.
+    pub fn diff(&self, later: &Text, names: (&str, &str), deadline: std::time::Instant) -> Diff {
         let pairs = [
             ("title", self.title.clone(), later.title.clone()),
             ("channel", self.channel.to_string(), later.channel.to_string()),
@@ -244,12 +250,17 @@ impl Text {
             .filter(|(_, before, after)| before != after)
             .map(|(field, before, after)| FieldChange { field, before, after })
             .collect();
-        let body = similar::TextDiff::from_lines(&self.body, &later.body)
+        let body = similar::TextDiff::configure()
+            .deadline(deadline)
+            .diff_lines(&self.body, &later.body)
             .unified_diff()
             .context_radius(3)
             .header(names.0, names.1)
             .to_string();
-        Diff { fields, body }
+        // `similar` does not say whether it gave up refining; a comparison that ends after its
+        // deadline may have, so it is reported as such.
+        let deadline_reached = std::time::Instant::now() >= deadline;
+        Diff { fields, body, deadline_reached }
     }
 }
 
@@ -436,13 +447,26 @@ mod tests {
         let before = text("one\ntwo\nthree\n", &["flu"]).unwrap();
         let after =
             Text::parse("Flu shots", Channel::WebPage, "adults 65+", "one\n2\nthree\n", &["flu".into()]).unwrap();
-        let diff = before.diff(&after, ("v1", "v2"));
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let diff = before.diff(&after, ("v1", "v2"), later);
         assert_eq!(
             diff.fields,
             vec![FieldChange { field: "channel", before: "email".into(), after: "web_page".into() }]
         );
         assert_eq!(diff.body, "--- v1\n+++ v2\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n");
-        assert!(before.diff(&before, ("v1", "v1")).body.is_empty());
+        assert!(!diff.deadline_reached);
+        assert!(before.diff(&before, ("v1", "v1"), later).body.is_empty());
+    }
+
+    #[test]
+    fn a_diff_past_its_deadline_says_so_and_still_shows_every_change() {
+        let before = text("same\none\ntwo\nthree\n", &[]).unwrap();
+        let after = text("same\nuno\ntwo\ntres\n", &[]).unwrap();
+        let diff = before.diff(&after, ("v1", "v2"), std::time::Instant::now());
+        assert!(diff.deadline_reached);
+        for line in ["-one\n", "+uno\n", "-three\n", "+tres\n"] {
+            assert!(diff.body.contains(line), "{line:?} missing from {}", diff.body);
+        }
     }
 
     #[test]

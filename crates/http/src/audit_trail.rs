@@ -40,6 +40,7 @@ pub struct Search {
     /// Before this time (exclusive), RFC 3339.
     to: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 50); not for the export.
     #[param(minimum = 1, maximum = 500)]

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use crate::authorize::{Authorized, Needs, PublishContent, ReadContent, ReviewContent, WriteContent};
 use crate::docs::label_schema;
 use crate::error::Problem;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, BodyLimit};
 use crate::{paging, ApiError, AppState};
 
 /// Content bodies are long texts; JSON escaping can make them longer still.
@@ -43,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(publish_content))
         .routes(routes!(archive_content))
         .layer(DefaultBodyLimit::max(MAX_CONTENT_REQUEST_BYTES))
+        .layer(axum::Extension(BodyLimit(MAX_CONTENT_REQUEST_BYTES)))
 }
 
 label_schema!(
@@ -50,6 +51,22 @@ label_schema!(
     StateName,
     ReviewState::ALL.iter().map(|s| s.as_str())
 );
+/// A tag as the document describes it: lowercase letters, digits and single hyphens, 1 to 40.
+pub struct TagName;
+
+impl utoipa::PartialSchema for TagName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(40))
+            .pattern(Some("^[a-z0-9]+(-[a-z0-9]+)*$"))
+            .into()
+    }
+}
+
+impl ToSchema for TagName {}
+
 label_schema!(
     /// A channel.
     ChannelName,
@@ -200,6 +217,10 @@ pub struct DiffView {
     fields: Vec<FieldChangeView>,
     /// The body as a unified diff by lines; empty when the bodies are equal.
     body: String,
+    /// The comparison of the bodies ran out of its time (long bodies with little in common):
+    /// `body` is still a correct diff, but may show whole blocks removed and added again where
+    /// they share lines.
+    deadline_reached: bool,
 }
 
 /// The text of a new item or version.
@@ -207,19 +228,25 @@ pub struct DiffView {
 #[serde(deny_unknown_fields)]
 pub struct ContentText {
     /// 1 to 200 characters, no control characters; trimmed.
-    #[schema(example = "Flu shots are here", min_length = 1, max_length = 200)]
+    #[schema(
+        example = "Flu shots are here",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     title: String,
     #[schema(value_type = ChannelName, example = "email")]
     channel: String,
     /// Who it is for, up to 500 characters.
-    #[schema(example = "Patients 65 and older", max_length = 500)]
+    #[schema(example = "Patients 65 and older", max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     #[serde(default)]
     audience: String,
-    /// Markdown, up to 100,000 bytes.
-    #[schema(example = "Book your flu shot today.")]
+    /// Markdown, up to 100,000 bytes of UTF-8; no control characters but tab and line ends.
+    #[schema(example = "Book your flu shot today.", pattern = r"^(?:[^\x00-\x08\x0B-\x1F\x7F-\x9F]|\r\n)*$")]
     #[serde(default)]
     body: String,
     /// Up to 20, each 1 to 40 lowercase letters, digits and single hyphens.
+    #[schema(value_type = Vec<TagName>, max_items = 20)]
     #[serde(default)]
     tags: Vec<String>,
 }
@@ -254,6 +281,7 @@ pub struct ListQuery {
     /// `true`: only items in review that you did not write and have not approved yet.
     awaiting_my_review: Option<bool>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -356,6 +384,7 @@ async fn create_content(
     params(("slug" = String, Path), ListQuery),
     responses((status = 200, body = ContentPage)))]
 async fn list_content(
+    State(state): State<AppState>,
     auth: Authorized<ReadContent>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ContentPage>, ApiError> {
@@ -366,6 +395,7 @@ async fn list_content(
         tag: query.tag.map(|t| t.trim().to_lowercase()),
         author: query.author.map(UserId::from_uuid).transpose().map_err(|e| invalid("author", e))?,
         text: query.q.filter(|q| !q.trim().is_empty()),
+        text_within: state.settings.search_deadline,
         awaiting: query.awaiting_my_review.unwrap_or(false).then_some(auth.session.user),
         before: query.cursor.as_deref().map(ContentId::parse).transpose().map_err(|_| paging::bad_cursor())?,
     };
@@ -458,8 +488,12 @@ async fn get_version(
 /// What changed between two versions: changed fields whole, the body as a unified diff.
 #[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/diff", tag = "content", security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path), DiffQuery),
-    responses((status = 200, body = DiffView)))]
+    responses(
+        (status = 200, body = DiffView),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Other comparisons took every slot for longer than the server waits (`busy`), or the database is unavailable; try again after `Retry-After` seconds"),
+    ))]
 async fn diff_versions(
+    State(state): State<AppState>,
     auth: Authorized<ReadContent>,
     Path((_, id)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<DiffQuery>,
@@ -471,7 +505,11 @@ async fn diff_versions(
     let to = one_version(&mut tx, id, query.to).await?;
     tx.commit().await?;
     let names = (format!("version {}", from.number), format!("version {}", to.number));
-    let diff = from.text()?.diff(&to.text()?, (&names.0, &names.1));
+    let (before, after) = (from.text()?, to.text()?);
+    let limit = state.settings.diff_deadline;
+    // Off the async workers: the comparison's cost grows with the product of the lines.
+    let diff =
+        state.heavy.run(move || before.diff(&after, (&names.0, &names.1), std::time::Instant::now() + limit)).await?;
     Ok(Json(DiffView {
         from: from.number,
         to: to.number,
@@ -481,6 +519,7 @@ async fn diff_versions(
             .map(|f| FieldChangeView { field: f.field, before: f.before, after: f.after })
             .collect(),
         body: diff.body,
+        deadline_reached: diff.deadline_reached,
     }))
 }
 
@@ -585,7 +624,7 @@ async fn take<P: Needs>(
 macro_rules! step_route {
     ($(#[$doc:meta])* $name:ident, $path:literal, $needs:ident, $action:expr, $conflict:literal) => {
         $(#[$doc])*
-        #[utoipa::path(post, path = $path, tag = "content", request_body(content = Option<StepBody>), security(("session" = []), ("bearer" = [])),
+        #[utoipa::path(post, path = $path, tag = "content", request_body(content = StepBody, description = "Optional: leave the body out (no `Content-Type`) to say nothing"), security(("session" = []), ("bearer" = [])),
             params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "The item's ETag as you read it")),
             responses(
                 (status = 200, body = ContentView, headers(("ETag" = String))),

@@ -9,12 +9,15 @@ use utoipa::ToSchema;
 pub enum ApiError {
     #[error("the request body is not valid JSON for this endpoint: {0}")]
     MalformedBody(String),
-    #[error("the request body is larger than {} bytes", crate::MAX_BODY_BYTES)]
-    BodyTooLarge,
+    #[error("the request body is larger than {} KiB, the limit of this route", limit / 1024)]
+    BodyTooLarge { limit: usize },
     #[error("the request body must be JSON, sent with Content-Type: application/json")]
     UnsupportedMediaType,
     #[error("{message}")]
     Invalid { field: &'static str, message: String },
+    /// A query parameter at fault, named as the client sent it.
+    #[error("{message}")]
+    InvalidParameter { name: String, message: String },
     #[error("email or password is incorrect")]
     InvalidCredentials,
     #[error("verify your email address first; the link is in the email we sent")]
@@ -75,9 +78,11 @@ pub enum ApiError {
     VersionChanged { number: i32 },
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] Cause),
+    #[error("the server is busy with other long computations; try again after Retry-After seconds")]
+    Busy,
     #[error("the request took too long and was stopped; nothing of it was kept, try again")]
     RequestTimeout,
-    #[error("the database check found a problem; the server log names it")]
+    #[error("the database check, or a failed request, found a problem; the server log names it")]
     NotReady,
     #[error("internal error")]
     Internal(#[source] Cause),
@@ -102,6 +107,18 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Whether the database server's own files failed `error` or anything under it.
+fn server_broken(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if cause.downcast_ref::<mos_db::DbError>().is_some_and(mos_db::DbError::is_server_broken) {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
+}
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -111,9 +128,9 @@ pub struct Problem {
     title: &'static str,
     status: u16,
     detail: String,
-    /// The request field at fault, for `invalid_field`.
+    /// The request field or query parameter at fault, for `invalid_field`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
+    field: Option<String>,
 }
 
 impl ApiError {
@@ -121,11 +138,13 @@ impl ApiError {
         use ApiError::*;
         match self {
             MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body", "Malformed request body"),
-            BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Request body too large"),
+            BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Request body too large"),
             UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
             }
-            Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "Invalid field"),
+            Invalid { .. } | InvalidParameter { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "Invalid field")
+            }
             InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
             EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified", "Email not verified"),
             InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token", "Invalid token"),
@@ -178,6 +197,7 @@ impl ApiError {
             }
             VersionChanged { .. } => (StatusCode::CONFLICT, "version_changed", "Version changed"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Server busy"),
             RequestTimeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
             NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
@@ -189,6 +209,8 @@ impl From<mos_db::DbError> for ApiError {
     fn from(e: mos_db::DbError) -> Self {
         if matches!(e, mos_db::DbError::Contention) {
             ApiError::Conflict("a concurrent change to the same data won; nothing was changed, try again")
+        } else if matches!(e, mos_db::DbError::Cancelled) {
+            ApiError::RequestTimeout
         } else if e.is_unavailable() {
             ApiError::Unavailable(Box::new(e))
         } else {
@@ -220,7 +242,8 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let field = match &self {
-            ApiError::Invalid { field, .. } => Some(*field),
+            ApiError::Invalid { field, .. } => Some((*field).to_owned()),
+            ApiError::InvalidParameter { name, .. } => Some(name.clone()),
             _ => None,
         };
         let body = Problem { kind: format!("urn:mos:problem:{kind}"), title, status: status.as_u16(), detail, field };
@@ -231,13 +254,18 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Unavailable(_) | ApiError::RequestTimeout | ApiError::NotReady => {
+            ApiError::Unavailable(_) | ApiError::Busy | ApiError::RequestTimeout | ApiError::NotReady => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
             }
             ApiError::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
+        }
+        if let ApiError::Internal(cause) = &self {
+            if server_broken(cause.as_ref()) {
+                response.extensions_mut().insert(crate::health::ServerBroken);
+            }
         }
         response
     }

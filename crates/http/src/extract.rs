@@ -26,14 +26,22 @@ pub const DEVICE_COOKIE: &str = "__Host-mos_device";
 /// A JSON body, with every way of getting it wrong answered as a problem document.
 pub struct ApiJson<T>(pub T);
 
+/// The body limit of the routes that set one other than [`crate::MAX_BODY_BYTES`], so that a
+/// 413 names the limit of the route that refused the body.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().map_or(crate::MAX_BODY_BYTES, |l| l.0);
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(Self(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::BodyTooLarge),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::BodyTooLarge { limit })
+            }
             Err(rejection) => Err(ApiError::MalformedBody(readable(&rejection.body_text()))),
         }
     }
@@ -85,10 +93,28 @@ fn readable(text: &str) -> String {
 /// Query parameters, with a malformed or unknown one answered as a problem document.
 pub struct ApiQuery<T>(pub T);
 
+/// No query parameter of this API can hold a control character; a NUL would reach PostgreSQL,
+/// which refuses it in text mid-request (a 500, or an export cut after its first bytes). Refused
+/// here, before the handler runs and so before any byte of the answer, naming the parameter.
+fn refuse_control_characters(query: &str) -> Result<(), ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    match pairs.into_iter().find(|(name, value)| name.chars().chain(value.chars()).any(char::is_control)) {
+        None => Ok(()),
+        Some((name, _)) if name.chars().any(char::is_control) => Err(ApiError::Invalid {
+            field: "query",
+            message: "query parameter names must not contain control characters".into(),
+        }),
+        Some((name, _)) => {
+            Err(ApiError::InvalidParameter { message: format!("{name} must not contain control characters"), name })
+        }
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        refuse_control_characters(parts.uri.query().unwrap_or_default())?;
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(rejection) => Err(ApiError::Invalid { field: "query", message: readable(&rejection.body_text()) }),

@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod guard;
 mod health;
+mod heavy;
 mod hygiene;
 pub mod mail;
 mod orgs;
@@ -56,6 +57,16 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` names the client; nobody's by default.
     pub trusted_proxies: Vec<ipnetwork::IpNetwork>,
     pub mail_from: lettre::message::Mailbox,
+    /// How long the comparison of two versions' bodies may refine itself; past it the diff is
+    /// coarser, and says so.
+    pub diff_deadline: std::time::Duration,
+    /// CPU-bound jobs (diffs) running at once, off the async workers.
+    pub heavy_jobs: usize,
+    /// How long a CPU-bound job waits for a free slot before its request is answered 503.
+    pub heavy_wait: std::time::Duration,
+    /// How long a search of content by its words may run in the database before it is
+    /// cancelled and answered 503.
+    pub search_deadline: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -71,6 +82,10 @@ impl Default for Settings {
                 lettre::Address::new("no-reply", "marketing-os.localhost")
                     .unwrap_or_else(|_| unreachable!("a valid address")),
             ),
+            diff_deadline: std::time::Duration::from_secs(2),
+            heavy_jobs: heavy::default_jobs(),
+            heavy_wait: std::time::Duration::from_secs(10),
+            search_deadline: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -97,6 +112,8 @@ pub struct AppState {
     pub readiness: health::Readiness,
     /// The WebAuthn relying party of the public URL.
     pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// Where CPU-bound work runs, a bounded number of jobs at a time.
+    pub heavy: heavy::Heavy,
     /// A real hash of a random password: verifying against it when an email is unknown makes
     /// that answer cost the same as a wrong password.
     dummy_hash: Arc<str>,
@@ -116,7 +133,19 @@ impl AppState {
         let dummy_hash: Arc<str> =
             hasher.hash(SecretString::from(secrecy::ExposeSecret::expose_secret(&random).to_owned())).await?.into();
         let readiness = health::Readiness::default();
-        Ok(Self { pool, clock, hasher, sealer, mailer, settings: Arc::new(settings), readiness, webauthn, dummy_hash })
+        let heavy = heavy::Heavy::new(settings.heavy_jobs, settings.heavy_wait);
+        Ok(Self {
+            pool,
+            clock,
+            hasher,
+            sealer,
+            mailer,
+            settings: Arc::new(settings),
+            readiness,
+            webauthn,
+            heavy,
+            dummy_hash,
+        })
     }
 }
 
@@ -137,11 +166,14 @@ pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
     docs::annotate(&mut openapi);
     let transport = hygiene::Transport { https_only: state.settings.public_url.starts_with("https://") };
     let ours: Arc<str> = origin::of(&state.settings.public_url).into();
+    // Every answer of the API, to a client or to a console page, is watched for a database
+    // server that cannot use its own files.
     let api = Router::new()
         .merge(api)
         .merge(docs::router(openapi))
         .with_state(state.clone())
-        .layer(middleware::from_fn_with_state(ours, origin::cookie_needs_our_origin));
+        .layer(middleware::from_fn_with_state(ours, origin::cookie_needs_our_origin))
+        .layer(middleware::from_fn_with_state(state.readiness.clone(), health::watch));
     let pages = console::router(api.clone(), &state);
     Router::new()
         .merge(api)

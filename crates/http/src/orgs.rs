@@ -127,7 +127,12 @@ pub struct NewOrg {
     #[schema(example = "acme-health", min_length = 3, max_length = 63, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     slug: String,
     /// 1 to 200 characters, no control characters; trimmed.
-    #[schema(example = "Acme Health", min_length = 1, max_length = 200)]
+    #[schema(
+        example = "Acme Health",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     name: String,
 }
 
@@ -135,7 +140,11 @@ pub struct NewOrg {
 #[serde(deny_unknown_fields)]
 pub struct OrgChange {
     /// 1 to 200 characters, no control characters; trimmed.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     name: Option<String>,
     require_two_factor: Option<bool>,
     /// Distinct approvals a content version needs, 1 to 5.
@@ -209,6 +218,7 @@ async fn create_org(
 #[serde(deny_unknown_fields)]
 pub struct MinePage {
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]

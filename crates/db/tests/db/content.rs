@@ -263,3 +263,40 @@ async fn an_item_starts_as_a_draft_and_keeps_its_identity_and_its_published_vers
         assert_eq!(sqlstate(refused), CHECK_VIOLATION, "{statement}");
     }
 }
+
+#[tokio::test]
+async fn a_word_search_past_its_deadline_is_cancelled_and_one_within_it_finds_every_match() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let alice = new_user(&pool, "alice@a.example").await;
+    let org = new_org(&pool, "tenant-a", alice).await;
+    // Long bodies, and a search for an excluded word only, which the word index cannot serve:
+    // every body is read.
+    let body = "flu shot ".repeat(11_000);
+    let mut tx = pool.begin_tenant(org, Some(alice)).await.unwrap();
+    for i in 0..20 {
+        let text = Text::parse(&format!("Item {i}"), Channel::Email, "", &body, &[]).unwrap();
+        content::create(&mut tx, &text, alice, Utc::now(), &RequestSource::default()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let search = |within| content::Filter {
+        state: None,
+        channel: None,
+        tag: None,
+        author: None,
+        text: Some("-vaccine".into()),
+        text_within: within,
+        awaiting: None,
+        before: None,
+    };
+
+    let mut tx = pool.begin_tenant(org, Some(alice)).await.unwrap();
+    let cut = content::list(&mut tx, &search(std::time::Duration::from_millis(1)), 50).await;
+    assert!(matches!(cut, Err(mos_db::DbError::Cancelled)), "{:?}", cut.map(|items| items.len()));
+    drop(tx);
+
+    let mut tx = pool.begin_tenant(org, Some(alice)).await.unwrap();
+    let found = content::list(&mut tx, &search(std::time::Duration::from_secs(60)), 50).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(found.len(), 20);
+}

@@ -457,11 +457,18 @@ async fn diff(
     }
     let fields = answer.body["fields"].as_array().cloned().unwrap_or_default();
     let lines: Vec<String> = text(&answer.body, "body").lines().map(str::to_owned).collect();
+    let coarse = answer.body["deadline_reached"].as_bool() == Some(true);
     let title = format!("Version {} to {}", query.from, query.to);
     render(&console, &visit, StatusCode::OK, &title, |_| {
         html! {
             p { a href={ "/orgs/" (slug) "/content/" (id) } { "Back to the content" } }
             @if fields.is_empty() && lines.is_empty() { p { "The two versions say the same." } }
+            @if coarse {
+                p class="note" role="status" {
+                    "These bodies took too long to compare line by line, so the comparison stopped early: "
+                    "every change is shown, but some blocks may appear removed and added again where they share lines."
+                }
+            }
             @if !fields.is_empty() {
                 table {
                     thead { tr { th scope="col" { "Field" } th scope="col" { "Before" } th scope="col" { "After" } } }

@@ -124,6 +124,9 @@ fn problem_response(description: &str) -> RefOr<Response> {
     )
 }
 
+/// How an annotation's request body description begins when the body may be left out.
+pub const OPTIONAL_BODY: &str = "Optional:";
+
 /// Adds each operation's common refusals, and to each tenant route's description the
 /// permission it needs and the roles that hold it, from the one permission table.
 pub fn annotate(doc: &mut OpenApi) {
@@ -137,6 +140,13 @@ pub fn annotate(doc: &mut OpenApi) {
         ];
         for (method, op) in operations {
             let Some(op) = op else { continue };
+            // A body that may be left out is not required, and not nullable: `Option<T>` in an
+            // annotation would say that `null` is accepted, which the server refuses.
+            if let Some(body) = op.request_body.as_mut() {
+                if body.description.as_deref().is_some_and(|d| d.starts_with(OPTIONAL_BODY)) {
+                    body.required = Some(utoipa::openapi::Required::False);
+                }
+            }
             for (status, description) in common_problems(path, method, op) {
                 op.responses.responses.entry(status.to_owned()).or_insert_with(|| problem_response(description));
             }

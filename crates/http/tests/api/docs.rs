@@ -118,3 +118,96 @@ async fn generated_requests_get_only_documented_answers() {
     let numbers: Vec<u64> = counts.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
     assert!(numbers.len() == 2 && numbers[0] > 500 && numbers[0] == numbers[1], "{counts}\n{said}");
 }
+
+/// Whether `value` is valid by the document's schema at `pointer` (a JSON pointer into the
+/// document), as an independent validator (Python's `jsonschema`) reads it.
+fn valid_by_the_document(doc: &Value, cases: &[(&str, Value)]) -> Vec<bool> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("cases.json");
+    let cases: Vec<Value> =
+        cases.iter().map(|(pointer, value)| json!({ "pointer": pointer, "value": value })).collect();
+    std::fs::write(&input, json!({ "doc": doc, "cases": cases }).to_string()).unwrap();
+    let script = "import json, sys, jsonschema
+data = json.load(open(sys.argv[1]))
+doc = data['doc']
+out = []
+for case in data['cases']:
+    node = doc
+    for part in case['pointer'].lstrip('/').split('/'):
+        node = node[int(part)] if isinstance(node, list) else node[part.replace('~1', '/').replace('~0', '~')]
+    schema = dict(node, components=doc['components'])
+    out.append(jsonschema.Draft202012Validator(schema).is_valid(case['value']))
+print(json.dumps(out))";
+    let out = std::process::Command::new("python3").arg("-c").arg(script).arg(&input).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_document_refuses_what_the_server_refuses_in_texts_names_tags_cursors_and_step_bodies() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in("ada@example.com").await;
+    assert_eq!(app.post_as(&token, "/v1/orgs", json!({ "slug": "acme", "name": "Acme" })).await.status, 201);
+    let doc = app.send(app.http.get(format!("{}/openapi.json", app.base))).await.body;
+    let text = |title: &str, audience: &str, body: &str, tags: Value| json!({ "title": title, "channel": "email", "audience": audience, "body": body, "tags": tags });
+    let content_text = "/components/schemas/ContentText";
+    let new_org = "/components/schemas/NewOrg";
+    let submit = "/paths/~1v1~1orgs~1{slug}~1content~1{id}~1submit/post/requestBody/content/application~1json/schema";
+    let cursor = |path: &str| {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let at = params.iter().position(|p| p["name"] == "cursor").unwrap();
+        format!("/paths/{}/get/parameters/{at}/schema", path.replace('/', "~1"))
+    };
+    let (orgs, content, audit) =
+        (cursor("/v1/orgs"), cursor("/v1/orgs/{slug}/content"), cursor("/v1/orgs/{slug}/audit-logs"));
+    let refused: Vec<(&str, Value)> = vec![
+        (content_text, text("\u{7}Flu", "", "", json!([]))),
+        (content_text, text("   ", "", "", json!([]))),
+        (content_text, text("Flu", "Adults\u{1b}[2J", "", json!([]))),
+        (content_text, text("Flu", "", "Book\u{0}now", json!([]))),
+        (content_text, text("Flu", "", "", json!([""]))),
+        (content_text, text("Flu", "", "", json!(["two words"]))),
+        (content_text, text("Flu", "", "", json!((0..21).map(|i| format!("t{i}")).collect::<Vec<_>>()))),
+        (new_org, json!({ "slug": "beta", "name": "Beta\u{0}" })),
+        (new_org, json!({ "slug": "beta", "name": "\u{85}" })),
+        (submit, Value::Null),
+        (&orgs, json!("")),
+        (&content, json!("")),
+        (&audit, json!("")),
+    ];
+    // The server refuses each.
+    let item = app.post_as(&token, "/v1/orgs/acme/content", text("Flu", "", "", json!([]))).await;
+    let id = item.body["id"].as_str().unwrap();
+    for (pointer, value) in &refused {
+        let reply = match *pointer {
+            p if p == content_text => app.post_as(&token, "/v1/orgs/acme/content", value.clone()).await,
+            p if p == new_org => app.post_as(&token, "/v1/orgs", value.clone()).await,
+            p if p == submit => app.post_as(&token, &format!("/v1/orgs/acme/content/{id}/submit"), Value::Null).await,
+            p => {
+                let path = if p == orgs {
+                    "/v1/orgs"
+                } else if p == content {
+                    "/v1/orgs/acme/content"
+                } else {
+                    "/v1/orgs/acme/audit-logs"
+                };
+                app.get_as(&token, &format!("{path}?cursor=")).await
+            }
+        };
+        assert!([400, 422].contains(&reply.status), "the server accepts {value} at {pointer}: {}", reply.body);
+    }
+    // And so does the document.
+    let valid = valid_by_the_document(&doc, &refused);
+    for ((pointer, value), valid) in refused.iter().zip(valid) {
+        assert!(!valid, "the document allows {value} at {pointer}, which the server refuses");
+    }
+    // What the server accepts, the document allows.
+    let accepted: Vec<(&str, Value)> = vec![
+        (content_text, text(" Flu shots ", "Patients 65+", "Line one\n\tLine two\r\n", json!(["flu", "flu-2026"]))),
+        (new_org, json!({ "slug": "beta", "name": "Beta Health" })),
+        (submit, json!({ "note": "ready" })),
+    ];
+    for ((pointer, value), valid) in accepted.iter().zip(valid_by_the_document(&doc, &accepted)) {
+        assert!(valid, "the document refuses {value} at {pointer}, which the server accepts");
+    }
+}

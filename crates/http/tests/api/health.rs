@@ -67,3 +67,98 @@ async fn while_the_database_is_away_requests_fail_fast_with_retry_after() {
         assert!(reply.headers.contains_key("retry-after"));
     }
 }
+
+/// Makes the function `signature` fail as it would on a PostgreSQL whose libraries were
+/// replaced under it (SQLSTATE 58P01, as the superuser, keeping the function's signature and
+/// attributes); returns its definition as it was, for [`restore_function`].
+async fn break_function(app: &TestApp, signature: &str) -> String {
+    use sqlx::Row;
+    let mut superuser = app.db.superuser().await;
+    let definition: String = sqlx::query("select pg_get_functiondef($1::regprocedure)")
+        .bind(signature)
+        .fetch_one(&mut superuser)
+        .await
+        .unwrap()
+        .get(0);
+    let start = definition.find("AS $function$").unwrap() + "AS $function$".len();
+    let end = definition.rfind("$function$").unwrap();
+    let broken = format!(
+        "{}\nbegin raise exception using errcode = '58P01', message = 'could not access file \"$libdir/plpgsql\": No such file or directory'; end\n{}",
+        &definition[..start],
+        &definition[end..]
+    );
+    sqlx::raw_sql(&broken).execute(&mut superuser).await.unwrap();
+    definition
+}
+
+async fn restore_function(app: &TestApp, definition: &str) {
+    sqlx::raw_sql(definition).execute(&mut app.db.superuser().await).await.unwrap();
+}
+
+#[tokio::test]
+async fn readyz_runs_the_plpgsql_function_every_request_starts_with() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in("ada@example.com").await;
+    let saved = break_function(&app, "app.request_context(bytea,text,timestamptz,interval,interval)").await;
+    // What requests meet: a server that answers `select 1` but not the function.
+    assert_eq!(app.get_as(&token, "/v1/me").await.status, 500);
+    let reply = app.send(app.http.get(format!("{}/readyz", app.base))).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.headers.contains_key("retry-after"));
+    assert!(!reply.body.to_string().contains("libdir"), "the cause is for the log: {}", reply.body);
+
+    // Mended underneath, the process still is not ready: a restart clears what the broken
+    // server may have left in its connections.
+    restore_function(&app, &saved).await;
+    assert_eq!(app.get_as(&token, "/v1/me").await.status, 200);
+    assert_eq!(app.send(app.http.get(format!("{}/readyz", app.base))).await.status, 503);
+}
+
+#[tokio::test]
+async fn a_request_that_meets_the_servers_broken_files_makes_readyz_fail_until_restart() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("admin@acme.example").await;
+    assert_eq!(
+        app.post_as(&admin, "/v1/orgs", serde_json::json!({ "slug": "acme", "name": "Acme" })).await.status,
+        201
+    );
+    assert_eq!(app.send(app.http.get(format!("{}/readyz", app.base))).await.status, 200);
+
+    // The content trigger, which readyz's probe never reaches.
+    let saved = break_function(&app, "app.content_items_guard()").await;
+    let body = serde_json::json!({ "title": "Flu shots", "channel": "email", "body": "Book now." });
+    let created = app.post_as(&admin, "/v1/orgs/acme/content", body.clone()).await;
+    assert_eq!((created.status, created.problem_type()), (500, "urn:mos:problem:internal"), "{}", created.body);
+
+    let reply = app.send(app.http.get(format!("{}/readyz", app.base))).await;
+    assert_eq!((reply.status, reply.problem_type()), (503, "urn:mos:problem:not_ready"), "{}", reply.body);
+    restore_function(&app, &saved).await;
+    assert_eq!(app.post_as(&admin, "/v1/orgs/acme/content", body).await.status, 201);
+    assert_eq!(app.send(app.http.get(format!("{}/readyz", app.base))).await.status, 503, "until restart");
+    assert_eq!(app.send(app.http.get(format!("{}/healthz", app.base))).await.status, 200, "alive all along");
+}
+
+#[tokio::test]
+async fn an_ordinary_server_error_leaves_readyz_ready() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("admin@acme.example").await;
+    assert_eq!(
+        app.post_as(&admin, "/v1/orgs", serde_json::json!({ "slug": "acme", "name": "Acme" })).await.status,
+        201
+    );
+    let mut superuser = app.db.superuser().await;
+    sqlx::raw_sql(
+        "create or replace function app.content_items_guard() returns trigger language plpgsql as \
+         $$ begin raise exception 'a bug'; end $$",
+    )
+    .execute(&mut superuser)
+    .await
+    .unwrap();
+    let body = serde_json::json!({ "title": "Flu shots", "channel": "email", "body": "Book now." });
+    assert_eq!(app.post_as(&admin, "/v1/orgs/acme/content", body).await.status, 500);
+    assert_eq!(
+        app.send(app.http.get(format!("{}/readyz", app.base))).await.status,
+        200,
+        "a bug is not a broken server"
+    );
+}

@@ -100,3 +100,34 @@ async fn a_body_of_the_wrong_shape_is_described_in_terms_of_json() {
     let detail = reply.body["detail"].as_str().unwrap();
     assert!(detail.contains("expected an object") && !detail.contains("Credentials"), "{detail}");
 }
+
+#[tokio::test]
+async fn a_control_character_in_a_query_filter_is_refused_naming_the_parameter_before_any_answer() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("admin@acme.example").await;
+    assert_eq!(app.post_as(&admin, "/v1/orgs", json!({ "slug": "acme", "name": "Acme" })).await.status, 201);
+    let filters = [
+        ("content", "q"),
+        ("content", "tag"),
+        ("audit-logs", "action"),
+        ("audit-logs", "resource_type"),
+        ("audit-logs", "resource_id"),
+        ("audit-logs/export", "action"),
+        ("audit-logs/export", "resource_type"),
+        ("audit-logs/export", "resource_id"),
+    ];
+    for (route, name) in filters {
+        for value in ["%00", "a%00b", "%1B%5B2J"] {
+            let path = format!("/v1/orgs/acme/{route}?{name}={value}");
+            // The whole answer, streamed or not: a refusal is complete, not a 200 cut short.
+            let response = app.http.get(format!("{}{path}", app.base)).bearer_auth(&admin).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            assert_eq!((status, body["field"].as_str()), (422, Some(name)), "{path}: {body}");
+            assert_eq!(body["type"], "urn:mos:problem:invalid_field", "{path}");
+        }
+    }
+    // The same filters without the control character are served.
+    assert_eq!(app.get_as(&admin, "/v1/orgs/acme/content?q=flu&tag=flu").await.status, 200);
+    assert_eq!(app.get_as(&admin, "/v1/orgs/acme/audit-logs?action=org.created").await.status, 200);
+}

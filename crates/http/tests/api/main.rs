@@ -10,6 +10,7 @@ mod content;
 mod cross_origin;
 mod docs;
 mod health;
+mod heavy;
 mod hygiene;
 mod login;
 mod orgs;
