@@ -52,7 +52,7 @@ pub struct Version {
 impl Version {
     /// The stored fields as the domain's text, parsed again like any input.
     pub fn text(&self) -> Result<Text> {
-        Text::parse(&self.title, self.channel, &self.audience, &self.body, &self.tags)
+        Text::stored(&self.title, self.channel, &self.audience, &self.body, &self.tags)
             .map_err(|_| stored("content_versions_text"))
     }
 }
@@ -96,8 +96,9 @@ pub struct Request<'a> {
     pub note: Option<&'a str>,
     pub actor: UserId,
     pub role: Role,
-    /// The revision the client last saw (`If-Match`).
-    pub revision: Option<i32>,
+    /// The revisions the client accepts (`If-Match`: the one it last saw, or a list); `None`
+    /// for any. An empty list matches nothing.
+    pub revisions: Option<&'a [i32]>,
     /// The hash of the version the client means (an approval names it).
     pub sha256: Option<ContentHash>,
     pub now: DateTime<Utc>,
@@ -367,7 +368,7 @@ pub async fn act(tx: &mut TenantTx, id: ContentId, request: Request<'_>) -> Resu
     let Some(item) = get(tx, id).await? else {
         return Ok(Step::NotFound);
     };
-    if request.revision.is_some_and(|r| r != item.revision) {
+    if request.revisions.is_some_and(|r| !r.contains(&item.revision)) {
         return Ok(Step::Stale { revision: item.revision });
     }
     if request.sha256.is_some_and(|h| h != item.version.sha256) {

@@ -11,8 +11,8 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use mos_db::content::{self, Filter, Item, Request, Step, Version};
 use mos_db::TenantTx;
-use mos_domain::content::{Action, Channel, ContentHash, State as ReviewState, Text};
-use mos_domain::{ContentId, UserId};
+use mos_domain::content::{fold_tag, Action, Channel, ContentHash, State as ReviewState, Text};
+use mos_domain::{reveal, ContentId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -198,7 +198,9 @@ pub struct DiffView {
     to: i32,
     /// The short fields that differ, whole.
     fields: Vec<FieldChangeView>,
-    /// The body as a unified diff by lines; empty when the bodies are equal.
+    /// The body as a unified diff by lines; empty when the bodies are equal. Characters that
+    /// show nothing or reorder what follows (bidirectional controls, zero-width and tag
+    /// characters) are written out as `<U+XXXX>`, so that a reviewer sees what they approve.
     body: String,
 }
 
@@ -312,21 +314,68 @@ fn etag(revision: i32) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{revision}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
-/// The revision an `If-Match` names: `None` for `*` (any), an error for anything this API did
-/// not hand out.
-fn if_match(headers: &HeaderMap) -> Result<Option<Option<i32>>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(Some(None));
+/// What an `If-Match` asks for (RFC 9110 §13.1.1).
+#[derive(Debug, PartialEq, Eq)]
+enum IfMatch {
+    /// No `If-Match`.
+    Absent,
+    /// `*`: whatever the item's revision.
+    Any,
+    /// A list of entity tags: the revisions of its strong tags that this API hands out. A weak
+    /// tag never matches for a change (strong comparison), nor does a tag we never issued, so
+    /// either leaves nothing to match and the step gets 412.
+    Revisions(Vec<i32>),
+}
+
+fn malformed_if_match() -> ApiError {
+    invalid("If-Match", "If-Match must be `*` or a comma-separated list of entity tags such as \"3\"")
+}
+
+/// Reads every `If-Match` field line as one list: `*`, or entity tags (`"3"`, `W/"3"`, `"3", "4"`).
+fn if_match(headers: &HeaderMap) -> Result<IfMatch, ApiError> {
+    let mut lines = headers.get_all(header::IF_MATCH).iter().peekable();
+    if lines.peek().is_none() {
+        return Ok(IfMatch::Absent);
     }
-    text.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<i32>().ok())
-        .map(|r| Some(Some(r)))
-        .ok_or_else(|| invalid("If-Match", "If-Match must be the ETag of the item, a number in double quotes"))
+    let mut revisions = Vec::new();
+    let mut any = false;
+    for line in lines {
+        let mut rest = line.to_str().map_err(|_| malformed_if_match())?.trim();
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('*') {
+                any = true;
+                rest = after;
+            } else {
+                let (weak, tagged) = match rest.strip_prefix("W/") {
+                    Some(after) => (true, after),
+                    None => (false, rest),
+                };
+                let opaque = tagged.strip_prefix('"').ok_or_else(malformed_if_match)?;
+                let end = opaque.find('"').ok_or_else(malformed_if_match)?;
+                let (tag, after) = (&opaque[..end], &opaque[end + 1..]);
+                // etagc: visible ASCII but the double quote, or obs-text.
+                if !tag.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80) {
+                    return Err(malformed_if_match());
+                }
+                if !weak {
+                    revisions.extend(tag.parse::<i32>().ok());
+                }
+                rest = after;
+            }
+            rest = rest.trim_start();
+            match rest.strip_prefix(',') {
+                Some(after) => rest = after.trim_start(),
+                None if rest.is_empty() => {}
+                None => return Err(malformed_if_match()),
+            }
+        }
+    }
+    // `*` is a whole field value of its own; in a list it is no entity tag.
+    match (any, revisions.is_empty()) {
+        (true, true) if headers.get_all(header::IF_MATCH).iter().count() == 1 => Ok(IfMatch::Any),
+        (true, _) => Err(malformed_if_match()),
+        (false, _) => Ok(IfMatch::Revisions(revisions)),
+    }
 }
 
 /// Create a piece of content: a draft at version 1, written by you.
@@ -363,7 +412,7 @@ async fn list_content(
     let filter = Filter {
         state: query.state.as_deref().map(str::parse).transpose().map_err(|e| invalid("state", e))?,
         channel: query.channel.as_deref().map(str::parse).transpose().map_err(|e| invalid("channel", e))?,
-        tag: query.tag.map(|t| t.trim().to_lowercase()),
+        tag: query.tag.as_deref().map(fold_tag),
         author: query.author.map(UserId::from_uuid).transpose().map_err(|e| invalid("author", e))?,
         text: query.q.filter(|q| !q.trim().is_empty()),
         awaiting: query.awaiting_my_review.unwrap_or(false).then_some(auth.session.user),
@@ -397,13 +446,13 @@ async fn get_content(
 /// read: a change someone made in between gets 412 instead of being overwritten. An edit after
 /// approval starts the review over; the same text again changes nothing.
 #[utoipa::path(patch, path = "/v1/orgs/{slug}/content/{id}", tag = "content", request_body = ContentText, security(("session" = []), ("bearer" = [])),
-    params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = String, Header, description = "The item's ETag as you read it")),
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = String, Header, description = "The item's ETag as you read it, or a list of ETags (any one matches). A weak tag (`W/\"3\"`) never matches; `*` is refused with 428")),
     responses(
         (status = 200, body = ContentView, headers(("ETag" = String))),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not your item, or your role may not write content"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Its state allows no edit"),
         (status = 412, body = Problem, content_type = "application/problem+json", description = "It changed since you read it"),
-        (status = 428, body = Problem, content_type = "application/problem+json", description = "No If-Match"),
+        (status = 428, body = Problem, content_type = "application/problem+json", description = "No If-Match, or `If-Match: *`, which would match any revision"),
     ))]
 async fn edit_content(
     State(state): State<AppState>,
@@ -412,9 +461,15 @@ async fn edit_content(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ContentText>,
 ) -> Result<Response, ApiError> {
-    let revision = if_match(&headers)?.ok_or(ApiError::PreconditionRequired)?;
+    let revisions = match if_match(&headers)? {
+        IfMatch::Absent => return Err(ApiError::PreconditionRequired),
+        // `*` matches whatever is current, so it would overwrite a change made in between.
+        IfMatch::Any => return Err(ApiError::PreconditionAny),
+        IfMatch::Revisions(revisions) => revisions,
+    };
     let text = body.parse()?;
-    take(&state, auth, &id, Action::Edit, Precondition { revision, text: Some(&text), ..Default::default() }).await
+    let pre = Precondition { revisions: Some(revisions), text: Some(&text), ..Default::default() };
+    take(&state, auth, &id, Action::Edit, pre).await
 }
 
 /// Every version, oldest first, with its author and hash.
@@ -478,9 +533,9 @@ async fn diff_versions(
         fields: diff
             .fields
             .into_iter()
-            .map(|f| FieldChangeView { field: f.field, before: f.before, after: f.after })
+            .map(|f| FieldChangeView { field: f.field, before: reveal(&f.before), after: reveal(&f.after) })
             .collect(),
-        body: diff.body,
+        body: reveal(&diff.body),
     }))
 }
 
@@ -522,7 +577,8 @@ async fn content_history(
 /// the new text of an edit.
 #[derive(Default)]
 struct Precondition<'a> {
-    revision: Option<i32>,
+    /// The revisions `If-Match` accepts; `None` for any.
+    revisions: Option<Vec<i32>>,
     sha256: Option<ContentHash>,
     note: Option<String>,
     text: Option<&'a Text>,
@@ -536,7 +592,11 @@ impl Precondition<'_> {
         if note.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
             return Err(invalid("note", "note must be at most 10,000 characters"));
         }
-        Ok(Self { revision: if_match(headers)?.flatten(), sha256, note, text: None })
+        let revisions = match if_match(headers)? {
+            IfMatch::Absent | IfMatch::Any => None,
+            IfMatch::Revisions(revisions) => Some(revisions),
+        };
+        Ok(Self { revisions, sha256, note, text: None })
     }
 }
 
@@ -564,7 +624,7 @@ async fn take<P: Needs>(
         note: pre.note.as_deref(),
         actor: me,
         role: auth.role,
-        revision: pre.revision,
+        revisions: pre.revisions.as_deref(),
         sha256: pre.sha256,
         now: state.clock.now(),
         source: &auth.source,
@@ -586,7 +646,7 @@ macro_rules! step_route {
     ($(#[$doc:meta])* $name:ident, $path:literal, $needs:ident, $action:expr, $conflict:literal) => {
         $(#[$doc])*
         #[utoipa::path(post, path = $path, tag = "content", request_body(content = Option<StepBody>), security(("session" = []), ("bearer" = [])),
-            params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "The item's ETag as you read it")),
+            params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "The item's ETag as you read it, or a list of ETags (any one matches); a weak tag never matches, `*` matches any revision")),
             responses(
                 (status = 200, body = ContentView, headers(("ETag" = String))),
                 (status = 409, body = Problem, content_type = "application/problem+json", description = $conflict),

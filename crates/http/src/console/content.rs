@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
 use mos_domain::content::{Action, Actor, Approvals, Channel, State as ReviewState};
-use mos_domain::{url_component, Role};
+use mos_domain::{reveal, url_component, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -357,7 +357,9 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
                 }
             }
             h2 { "Text" }
-            pre class="text" { (text(version, "body")) }
+            // Characters that show nothing or reorder the text are written out, as in the diff:
+            // what a reviewer reads here is what they approve.
+            pre class="text" { (reveal(text(version, "body"))) }
             h2 { "Review" }
             @for (action, route, caption) in STEPS {
                 @if possible(action) {

@@ -602,3 +602,112 @@ async fn refusals_for_authorship_are_on_the_tenants_record() {
         .collect();
     assert_eq!(actions, ["approve", "edit"], "newest first");
 }
+
+#[tokio::test]
+async fn if_match_follows_rfc_9110_a_weak_tag_never_matches_a_list_matches_by_any_member_and_a_star_is_refused() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let id = org.create(&members.creator, "Flu shots").await["id"].as_str().unwrap().to_owned();
+    let url = format!("{}{}", app.base, org.path(&format!("/{id}")));
+    let edit = |if_match: &str, body: &str| {
+        let request = app.http.patch(&url).bearer_auth(&members.creator).header("if-match", if_match);
+        app.send(request.json(&draft("Flu", body)))
+    };
+    let revision = || async { org.get(&members.creator, &id).await.body["revision"].as_i64().unwrap() };
+    let current = revision().await;
+
+    // `*` would match whatever is current: an edit needs the revision its author read.
+    let star = edit("*", "Any revision").await;
+    assert_eq!((star.status, star.problem_type()), (428, "urn:mos:problem:precondition_required"));
+    assert!(star.body["detail"].as_str().unwrap().contains("If-Match: *"), "{}", star.body);
+    // A weak tag never matches for a write (strong comparison), even the current one.
+    let weak = edit(&format!("W/\"{current}\""), "Weak").await;
+    assert_eq!((weak.status, weak.problem_type()), (412, "urn:mos:problem:precondition_failed"));
+    // Tags we never issued match nothing either.
+    let foreign = edit("\"abc\", W/\"xyz\"", "Foreign").await;
+    assert_eq!(foreign.status, 412);
+    assert_eq!(revision().await, current, "nothing was written");
+
+    // A list matches if one member does, wherever it stands in the list.
+    let listed = edit(&format!("\"{}\", W/\"{current}\", \"{current}\"", current + 7), "Listed").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["version"]["body"], "Listed");
+    // ... also spread over several field lines.
+    let now = revision().await;
+    let request = app
+        .http
+        .patch(&url)
+        .bearer_auth(&members.creator)
+        .header("if-match", "\"999\"")
+        .header("if-match", format!("\"{now}\""));
+    assert_eq!(app.send(request.json(&draft("Flu", "Two lines"))).await.status, 200);
+    // The revision it was before is stale now.
+    assert_eq!(edit(&format!("\"{current}\""), "Stale").await.status, 412);
+
+    for malformed in ["3", "\"3", "\"3\" \"4\"", "*, \"3\""] {
+        let reply = edit(malformed, "Malformed").await;
+        assert_eq!((reply.status, reply.body["field"].as_str()), (422, Some("If-Match")), "{malformed:?}");
+    }
+
+    // A step takes `*` as "whatever is current", as RFC 9110 says, and a weak tag as no match.
+    let submit = |if_match: String| {
+        let request = app.http.post(format!("{url}/submit")).bearer_auth(&members.creator);
+        app.send(request.header("if-match", if_match))
+    };
+    assert_eq!(submit(format!("W/\"{}\"", revision().await)).await.status, 412);
+    assert_eq!(submit("*".to_owned()).await.status, 200);
+}
+
+#[tokio::test]
+async fn titles_audiences_and_tags_refuse_bidi_controls_and_look_alike_tags_are_one_tag() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    for (body, field) in [
+        (json!({ "title": "Invoice \u{202e}fdp.exe", "channel": "email" }), "title"),
+        (json!({ "title": "Flu\u{200b}shots", "channel": "email" }), "title"),
+        (json!({ "title": "Flu", "channel": "email", "audience": "\u{2067}Adults\u{2069}" }), "audience"),
+        (json!({ "title": "Flu", "channel": "email", "audience": "Adults\u{e0041}" }), "audience"),
+        (json!({ "title": "Flu", "channel": "email", "tags": ["flu\u{202e}"] }), "tags"),
+    ] {
+        let reply = app.post_as(&members.creator, &org.path(""), body).await;
+        assert_eq!((reply.status, reply.body["field"].as_str()), (422, Some(field)), "{}", reply.body);
+    }
+    let looks_alike = json!({ "title": "Flu", "channel": "email",
+        "tags": ["\u{ff26}\u{ff2c}\u{ff35}", "flu", "vaccine\u{17f}", "vaccines", "\u{131}mmunity", "immunity"] });
+    let created = app.post_as(&members.creator, &org.path(""), looks_alike).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["version"]["tags"], json!(["flu", "immunity", "vaccines"]));
+    let found = app.get_as(&members.viewer, &org.path("?tag=%EF%BC%A6lu")).await;
+    assert_eq!(found.body["items"].as_array().map(Vec::len), Some(1), "a look-alike finds the one tag: {}", found.body);
+}
+
+#[tokio::test]
+async fn a_body_keeps_bidi_controls_and_the_review_diff_shows_them() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let id = org.create(&members.creator, "Flu shots").await["id"].as_str().unwrap().to_owned();
+    let etag = org.get(&members.creator, &id).await.headers["etag"].to_str().unwrap().to_owned();
+    let hidden = "Dose: 1\u{202e}0 mg\u{202c}, free\u{200b} of charge.";
+    let request = app.http.patch(format!("{}{}", app.base, org.path(&format!("/{id}")))).bearer_auth(&members.creator);
+    let edited = app.send(request.header("if-match", &etag).json(&draft("Flu shots", hidden))).await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(edited.body["version"]["body"], hidden, "the body is stored as written");
+
+    let diff = app.get_as(&members.reviewer, &org.path(&format!("/{id}/diff?from=1&to=2"))).await;
+    assert_eq!(diff.status, 200);
+    let body = diff.body["body"].as_str().unwrap();
+    assert!(body.contains("+Dose: 1<U+202E>0 mg<U+202C>, free<U+200B> of charge."), "{body}");
+    assert!(!body.contains('\u{202e}'), "nothing of it is left invisible: {body:?}");
+
+    // The console's pages show the same markers: the diff, and the version a reviewer approves.
+    for page in [format!("/orgs/acme/content/{id}/diff?from=1&to=2"), format!("/orgs/acme/content/{id}")] {
+        let request = app.http.get(format!("{}{page}", app.base));
+        let session = format!("__Host-mos_session={}", members.reviewer);
+        let html = request.header("cookie", session).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("1&lt;U+202E&gt;0 mg&lt;U+202C&gt;"), "{page}: {html}");
+        assert!(!html.contains('\u{202e}'), "{page}");
+    }
+}

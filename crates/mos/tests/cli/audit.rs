@@ -133,7 +133,7 @@ async fn published(db: &TestDb) -> uuid::Uuid {
             note: None,
             actor,
             role,
-            revision: None,
+            revisions: None,
             sha256: None,
             now: chrono::Utc::now(),
             source: &source,
