@@ -395,6 +395,8 @@ pub enum Refusal {
     AlreadyApproved,
     #[error("an item that is {state} cannot be given `{action}`")]
     WrongState { action: Action, state: State },
+    #[error("{given} of the {required} approval(s) required still count: an approval lapses when its member leaves, is removed or may no longer review; withdraw the item and submit it again for review")]
+    ApprovalsLapsed { given: u32, required: u32 },
 }
 
 impl State {
@@ -425,6 +427,9 @@ impl State {
             (Action::Edit, Approved) => Some(Draft),
             (Action::Submit, Draft | ChangesRequested) => Some(InReview),
             (Action::Withdraw, InReview) => Some(Draft),
+            // Back from approval without a new version: when approvals lapsed, the same text
+            // goes through review again, keeping the approvals that still count.
+            (Action::Withdraw, Approved) => Some(Draft),
             (Action::Comment, Draft | InReview | ChangesRequested | Approved | Published) => Some(self),
             (Action::RequestChanges, InReview) => Some(ChangesRequested),
             (Action::Approve, InReview) if approvals.given + 1 >= approvals.required => Some(Approved),
@@ -450,6 +455,11 @@ impl State {
         }
         if action == Action::Approve && actor.approved_version {
             return Err(Refusal::AlreadyApproved);
+        }
+        // Approvals are counted again when they are used: one whose member has since lost the
+        // authority to review does not carry a publication.
+        if action == Action::Publish && approvals.given < approvals.required {
+            return Err(Refusal::ApprovalsLapsed { given: approvals.given, required: approvals.required });
         }
         Ok(next)
     }
@@ -555,7 +565,9 @@ mod tests {
             (Action::Publish, State::Published),
             (Action::Archive, State::Archived),
         ] {
-            state = state.decide(action, ANYONE, ONE).unwrap();
+            // Approved once, by a member who may still review.
+            let approvals = if action == Action::Publish { Approvals { given: 1, required: 1 } } else { ONE };
+            state = state.decide(action, ANYONE, approvals).unwrap();
             assert_eq!(state, next, "{action}");
         }
         assert_eq!(
@@ -574,6 +586,18 @@ mod tests {
         let again = Actor { approved_version: true, ..ANYONE };
         assert_eq!(State::InReview.decide(Action::Approve, again, two), Err(Refusal::AlreadyApproved));
         assert_eq!(State::Approved.decide(Action::Edit, ANYONE, ONE), Ok(State::Draft), "a new version starts over");
+    }
+
+    #[test]
+    fn publishing_needs_the_required_approvals_to_still_count_and_an_approved_item_can_go_back() {
+        let two = Approvals { given: 2, required: 2 };
+        assert_eq!(State::Approved.decide(Action::Publish, ANYONE, two), Ok(State::Published));
+        let lapsed = Approvals { given: 1, required: 2 };
+        assert_eq!(
+            State::Approved.decide(Action::Publish, ANYONE, lapsed),
+            Err(Refusal::ApprovalsLapsed { given: 1, required: 2 })
+        );
+        assert_eq!(State::Approved.decide(Action::Withdraw, ANYONE, lapsed), Ok(State::Draft));
     }
 
     #[test]

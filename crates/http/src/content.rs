@@ -92,8 +92,11 @@ impl From<Version> for VersionView {
 
 #[derive(Serialize, ToSchema)]
 pub struct Approvals {
-    /// Distinct approvals of the latest version.
+    /// Distinct approvals of the latest version that count: by members who may still review.
     given: i64,
+    /// Approvals of the latest version that stay in the history but no longer count: their
+    /// member left, was removed, or may no longer review.
+    lapsed: i64,
     /// What the organization requires.
     required: i32,
 }
@@ -304,7 +307,7 @@ async fn view(tx: &mut TenantTx, item: Item, me: UserId) -> Result<(HeaderMap, J
             approved_version: item.approved_version,
             published_version: item.published_version,
             published_at: item.published_at,
-            approvals: Approvals { given: tally.given, required: tally.required },
+            approvals: Approvals { given: tally.given, lapsed: tally.lapsed, required: tally.required },
             version: item.version.into(),
         }),
     ))
@@ -672,9 +675,10 @@ step_route!(
     "It is not a draft and no changes were requested"
 );
 step_route!(
-    /// Take an item in review back to draft. Only its creator or an ADMIN.
+    /// Take an item in review, or an approved one, back to draft; its approvals of the same
+    /// version stay. Only its creator or an ADMIN.
     withdraw_content, "/v1/orgs/{slug}/content/{id}/withdraw", WriteContent, Action::Withdraw,
-    "It is not in review"
+    "It is neither in review nor approved"
 );
 step_route!(
     /// Comment on an item (`note` required).
@@ -695,9 +699,10 @@ step_route!(
 );
 step_route!(
     /// Publish an approved item: exactly the approved version's text, whose hash the answer
-    /// names.
+    /// names. The approvals are counted again: one whose member has since left, been removed
+    /// or lost the right to review no longer counts (409 `approvals_lapsed`).
     publish_content, "/v1/orgs/{slug}/content/{id}/publish", PublishContent, Action::Publish,
-    "It is not approved, or its latest version is not the one named"
+    "It is not approved, its approvals no longer reach the required number, or its latest version is not the one named"
 );
 step_route!(
     /// Archive an item that is not in review. An archived item changes no more.

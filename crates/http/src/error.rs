@@ -159,6 +159,7 @@ impl ApiError {
                     Refusal::OwnVersion => (StatusCode::FORBIDDEN, "separation_of_duties", "Separation of duties"),
                     Refusal::AlreadyApproved => (StatusCode::CONFLICT, "already_approved", "Already approved"),
                     Refusal::WrongState { .. } => (StatusCode::CONFLICT, "invalid_transition", "Invalid transition"),
+                    Refusal::ApprovalsLapsed { .. } => (StatusCode::CONFLICT, "approvals_lapsed", "Approvals lapsed"),
                 }
             }
             PreconditionFailed { .. } => {

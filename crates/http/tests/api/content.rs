@@ -227,7 +227,7 @@ async fn every_role_tries_every_step_and_may_take_it_exactly_where_the_table_say
 const STATE_MATRIX: [(&str, &[&str]); 8] = [
     ("edit", &["draft", "changes_requested", "approved"]),
     ("submit", &["draft", "changes_requested"]),
-    ("withdraw", &["in_review"]),
+    ("withdraw", &["in_review", "approved"]),
     ("comments", &["draft", "in_review", "changes_requested", "approved", "published"]),
     ("request-changes", &["in_review"]),
     ("approve", &["in_review"]),
@@ -710,4 +710,64 @@ async fn a_body_keeps_bidi_controls_and_the_review_diff_shows_them() {
         assert!(html.contains("1&lt;U+202E&gt;0 mg&lt;U+202C&gt;"), "{page}: {html}");
         assert!(!html.contains('\u{202e}'), "{page}");
     }
+}
+
+/// The user id behind a session.
+async fn id_of(app: &TestApp, token: &str) -> String {
+    app.get_as(token, "/v1/me").await.body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_approval_whose_member_was_removed_or_demoted_stays_in_the_history_but_no_longer_counts() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let email = "second-reviewer@acme.example";
+    let second = app.signed_in(email).await;
+    app.join(&members.admin, "acme", email, "REVIEWER", &second).await;
+    let reviewer_id = id_of(&app, &members.reviewer).await;
+    let second_id = id_of(&app, &second).await;
+
+    // Approved by the one approval required; then its member is removed.
+    let id = org.item_in(&members, "approved").await;
+    let removed =
+        app.call_as("delete", &members.admin, &format!("/v1/orgs/acme/members/{reviewer_id}"), json!({})).await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    let item = org.get(&members.admin, &id).await.body;
+    assert_eq!((item["approvals"]["given"].as_i64(), item["approvals"]["lapsed"].as_i64()), (Some(0), Some(1)));
+    let publish = org.act(&members.admin, &id, "publish", 0).await;
+    assert_eq!((publish.status, publish.problem_type()), (409, "urn:mos:problem:approvals_lapsed"), "{}", publish.body);
+    let history = org.history(&members.admin, &id).await;
+    assert!(
+        history.iter().any(|e| e["kind"] == "approved" && e["actor"] == reviewer_id.as_str()),
+        "the approval stays in the history"
+    );
+
+    // The same text goes through review again; the second reviewer's approval carries it.
+    org.ok(&members.creator, &id, "withdraw").await;
+    org.ok(&members.creator, &id, "submit").await;
+    assert_eq!(org.ok(&second, &id, "approve").await["state"], "approved");
+    let published = org.ok(&members.admin, &id, "publish").await;
+    assert_eq!(published["published_version"], 1, "the version first approved, never edited");
+    let trail = app.get_as(&members.admin, "/v1/orgs/acme/audit-logs?action=content.published").await.body;
+    let record = &trail["items"][0];
+    assert_eq!(record["metadata"]["approvals"]["approvers"], json!([second_id]), "{record}");
+
+    // Demoted below REVIEWER counts the same as removed: with two required, the demoted
+    // member's approval and one more are not enough.
+    let policy = app.call_as("patch", &members.admin, "/v1/orgs/acme", json!({ "required_approvals": 2 })).await;
+    assert_eq!(policy.status, 200);
+    let next = org.create(&members.creator, "Shingles").await["id"].as_str().unwrap().to_owned();
+    org.ok(&members.creator, &next, "submit").await;
+    assert_eq!(org.ok(&second, &next, "approve").await["approvals"]["given"], 1);
+    let demoted = app
+        .call_as("patch", &members.admin, &format!("/v1/orgs/acme/members/{second_id}"), json!({ "role": "VIEWER" }))
+        .await;
+    assert_eq!(demoted.status, 204, "{}", demoted.body);
+    let after = org.ok(&members.admin, &next, "approve").await;
+    assert_eq!(
+        (after["state"].as_str(), after["approvals"]["given"].as_i64(), after["approvals"]["lapsed"].as_i64()),
+        (Some("in_review"), Some(1), Some(1)),
+        "{after}"
+    );
 }
