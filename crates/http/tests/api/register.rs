@@ -136,11 +136,17 @@ async fn three_mails_an_hour_reach_an_address_whatever_is_asked_and_the_rest_sen
     for _ in 0..5 {
         assert_eq!(app.post("/v1/auth/password-reset", json!({ "email": "ada@example.com" })).await.status, 202);
     }
-    let second = app.inbox.wait_for("ada@example.com", "Reset your password", 2).await;
-    // The link of the last mail that went out stays valid: a request beyond the limit replaced
-    // nothing.
-    let reset = json!({ "token": token_in(&second), "new_password": "a new and long passphrase" });
-    assert_eq!(app.post("/v1/auth/password-reset/confirm", reset).await.status, 204);
+    app.inbox.wait_for("ada@example.com", "Reset your password", 2).await;
+    // The link of the later of the two mails stays valid (mail leaves in the background, so
+    // either may arrive first): the requests beyond the limit replaced nothing.
+    let mut accepted = 0;
+    for mail in app.inbox.all_to("ada@example.com").iter().filter(|m| m.contains("Reset your password")) {
+        let reset = json!({ "token": token_in(mail), "new_password": "a new and long passphrase" });
+        let status = app.post("/v1/auth/password-reset/confirm", reset).await.status;
+        assert!(status == 204 || status == 400, "{status}");
+        accepted += usize::from(status == 204);
+    }
+    assert_eq!(accepted, 1, "one of the two links still works");
     app.clock.advance(chrono::Duration::hours(1));
     assert_eq!(app.post("/v1/auth/password-reset", json!({ "email": "ada@example.com" })).await.status, 202);
     app.inbox.wait_for("ada@example.com", "Reset your password", 3).await;
