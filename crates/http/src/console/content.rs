@@ -346,7 +346,13 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
         html! {
             p { a href={ "/orgs/" (slug) "/content" } { "All content" } }
             dl class="facts" {
-                dt { "State" } dd { (label(text(body, "state"))) " (approvals " (approvals.given) " of " (approvals.required) ")" }
+                dt { "State" } dd {
+                    (label(text(body, "state"))) " (approvals " (approvals.given) " of " (approvals.required)
+                    @if let Some(lapsed) = body["approvals"]["lapsed"].as_u64().filter(|n| *n > 0) {
+                        "; " (lapsed) " no longer counted: their members left or may no longer review"
+                    }
+                    ")"
+                }
                 dt { "Version" } dd { (version["number"]) " by " (who.name(text(version, "author"))) }
                 dt { "SHA-256" } dd { code { (sha) } }
                 dt { "Channel" } dd { (label(text(version, "channel"))) }

@@ -737,6 +737,10 @@ async fn an_approval_whose_member_was_removed_or_demoted_stays_in_the_history_bu
     assert_eq!((item["approvals"]["given"].as_i64(), item["approvals"]["lapsed"].as_i64()), (Some(0), Some(1)));
     let publish = org.act(&members.admin, &id, "publish", 0).await;
     assert_eq!((publish.status, publish.problem_type()), (409, "urn:mos:problem:approvals_lapsed"), "{}", publish.body);
+    let page = app.http.get(format!("{}/orgs/acme/content/{id}", app.base));
+    let page = page.header("cookie", format!("__Host-mos_session={}", members.admin)).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("(approvals 0 of 1; 1 no longer counted"), "the console says why: {html}");
     let history = org.history(&members.admin, &id).await;
     assert!(
         history.iter().any(|e| e["kind"] == "approved" && e["actor"] == reviewer_id.as_str()),
