@@ -10,7 +10,7 @@ use crate::error::stored;
 use crate::{audit, Result, TenantTx};
 use mos_domain::content::{Action, Actor, Approvals, Channel, ContentHash, Refusal, State, Text};
 use mos_domain::events::{self, ACCESS_DENIED, CONTENT};
-use mos_domain::{AuditEvent, ContentId, Outcome, RequestSource, Role, UserId};
+use mos_domain::{AuditEvent, ContentId, Outcome, Permission, RequestSource, Role, UserId};
 
 /// An item with its latest version.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -53,7 +53,7 @@ pub struct Version {
 impl Version {
     /// The stored fields as the domain's text, parsed again like any input.
     pub fn text(&self) -> Result<Text> {
-        Text::parse(&self.title, self.channel, &self.audience, &self.body, &self.tags)
+        Text::stored(&self.title, self.channel, &self.audience, &self.body, &self.tags)
             .map_err(|_| stored("content_versions_text"))
     }
 }
@@ -102,8 +102,9 @@ pub struct Request<'a> {
     pub note: Option<&'a str>,
     pub actor: UserId,
     pub role: Role,
-    /// The revision the client last saw (`If-Match`).
-    pub revision: Option<i32>,
+    /// The revisions the client accepts (`If-Match`: the one it last saw, or a list); `None`
+    /// for any. An empty list matches nothing.
+    pub revisions: Option<&'a [i32]>,
     /// The hash of the version the client means (an approval names it).
     pub sha256: Option<ContentHash>,
     pub now: DateTime<Utc>,
@@ -334,27 +335,45 @@ pub async fn history(tx: &mut TenantTx, id: ContentId) -> Result<Vec<Event>> {
 }
 
 /// Approvals of an item's latest version.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Tally {
+    /// Approvals that count: by members who may still review.
     pub given: i64,
-    /// Whether the member asking gave one of them.
+    /// Who gave them.
+    pub approvers: Vec<uuid::Uuid>,
+    /// Approvals in the history that no longer count: their member has left or been removed,
+    /// or holds a role that may not review any more.
+    pub lapsed: i64,
+    /// Whether the member asking gave one of them, counted or not.
     pub mine: bool,
     /// The organization's policy.
     pub required: i32,
 }
 
 /// Approvals of the latest version, whether `actor` gave one, and the organization's policy.
+/// An approval counts while its member still belongs to the organization with a role that may
+/// review (docs/content-review.md): it stays in the history whatever becomes of the member, but
+/// a signature whose authority was withdrawn does not carry a publication.
 pub async fn approvals(tx: &mut TenantTx, item: &Item, actor: UserId) -> Result<Tally> {
+    let reviewers: Vec<&str> =
+        Role::ALL.iter().filter(|r| r.can(Permission::ReviewContent)).map(|r| r.as_str()).collect();
     Ok(sqlx::query_as(
-        "select count(*) as given, coalesce(bool_or(e.actor_id = $4), false) as mine,
+        "select count(m.user_id) as given,
+                coalesce(array_agg(e.actor_id order by e.actor_id) filter (where m.user_id is not null), '{}') as approvers,
+                count(*) - count(m.user_id) as lapsed,
+                coalesce(bool_or(e.actor_id = $4), false) as mine,
                 (select o.required_approvals from app.organizations o where o.id = $1) as required
            from app.content_events e
+           left join app.user_organizations m
+             on m.organization_id = e.organization_id and m.user_id = e.actor_id
+            and m.role::text = any ($5::text[])
           where e.organization_id = $1 and e.item_id = $2 and e.version = $3 and e.kind = 'approved'",
     )
     .bind(tx.org().as_uuid())
     .bind(item.id.as_uuid())
     .bind(item.current_version)
     .bind(actor.as_uuid())
+    .bind(&reviewers)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -378,7 +397,7 @@ pub async fn act(tx: &mut TenantTx, id: ContentId, request: Request<'_>) -> Resu
     let Some(item) = get(tx, id).await? else {
         return Ok(Step::NotFound);
     };
-    if request.revision.is_some_and(|r| r != item.revision) {
+    if request.revisions.is_some_and(|r| !r.contains(&item.revision)) {
         return Ok(Step::Stale { revision: item.revision });
     }
     if request.sha256.is_some_and(|h| h != item.version.sha256) {
@@ -442,9 +461,15 @@ pub async fn act(tx: &mut TenantTx, id: ContentId, request: Request<'_>) -> Resu
     }
     let after = get(tx, id).await?.ok_or_else(|| stored("content_items_pkey"))?;
     let mut audit_event = AuditEvent::new(events::content(request.action), CONTENT).source(request.source.clone());
-    if matches!(request.action, Action::Approve | Action::Publish) {
-        let given = approvals.given + u32::from(request.action == Action::Approve);
+    if request.action == Action::Approve {
+        let given = approvals.given + 1;
         audit_event = audit_event.meta("approvals", json!({ "given": given, "required": approvals.required }));
+    }
+    if request.action == Action::Publish {
+        // The members whose approvals carried the publication, for `mos audit verify`.
+        let counted: Vec<String> = tally.approvers.iter().map(ToString::to_string).collect();
+        let approvals = json!({ "given": approvals.given, "required": approvals.required, "approvers": counted });
+        audit_event = audit_event.meta("approvals", approvals);
     }
     let happened = Happened {
         item: &after,
@@ -483,6 +508,8 @@ struct Evidence {
     action: String,
     actor_user_id: Option<uuid::Uuid>,
     required: Option<i64>,
+    /// The members whose approvals a publication counted (recorded since approvals lapse).
+    counted: Option<String>,
 }
 
 /// For every published version of organization `org`, whether the tenant's sealed audit
@@ -507,7 +534,8 @@ pub async fn evidence(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> Result<
     let mut proofs = Vec::new();
     for Published { item_id, version } in published {
         let records: Vec<Evidence> = sqlx::query_as(
-            "select a.action, a.actor_user_id, (a.metadata #>> '{approvals,required}')::bigint as required
+            "select a.action, a.actor_user_id, (a.metadata #>> '{approvals,required}')::bigint as required,
+                    a.metadata #>> '{approvals,approvers}' as counted
                from app.audit_logs a
               where a.organization_id = $1 and a.resource_type = 'content' and a.resource_id = $2
                 and a.outcome = 'success' and a.metadata ->> 'sha256' = $3
@@ -526,7 +554,12 @@ pub async fn evidence(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> Result<
         let mut approvers = actors("content.approved");
         approvers.sort();
         approvers.dedup();
-        let required = records.iter().find(|r| r.action == "content.published").map(|r| r.required.unwrap_or(1));
+        let publication = records.iter().find(|r| r.action == "content.published");
+        let required = publication.map(|r| r.required.unwrap_or(1));
+        // A publication that names the approvals it counted is proven by those alone: each
+        // must be a sealed approval of this text.
+        let counted: Option<Vec<uuid::Uuid>> =
+            publication.and_then(|r| r.counted.as_deref()).and_then(|c| serde_json::from_str(c).ok());
         let recomputed = version.text().map(|t| t.hash()).ok();
         let problem = if recomputed != Some(version.sha256) {
             Some("the stored text no longer has the hash it was published with".to_owned())
@@ -534,7 +567,10 @@ pub async fn evidence(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> Result<
             Some("no sealed record says who wrote this text".to_owned())
         } else if approvers.iter().any(|a| writers.contains(a)) {
             Some("an approval of this text is by the member who wrote it".to_owned())
+        } else if counted.as_ref().is_some_and(|c| c.iter().any(|a| !approvers.contains(a))) {
+            Some("the publication counted an approval of this text that no sealed record holds".to_owned())
         } else if let Some(required) = required {
+            let approvers = counted.as_ref().unwrap_or(&approvers);
             (i64::try_from(approvers.len()).unwrap_or(i64::MAX) < required).then(|| {
                 format!(
                     "{} sealed approval(s) of this text, {required} required when it was published",

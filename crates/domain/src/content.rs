@@ -13,9 +13,9 @@ use crate::{Permission, Role};
 /// A content field that breaks its rule; the message is safe to show a client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentError {
-    #[error("title must be 1 to 200 characters without control characters")]
+    #[error("title must be 1 to 200 characters without control characters, bidirectional controls, zero-width or tag characters")]
     Title,
-    #[error("audience must be at most 500 characters without control characters")]
+    #[error("audience must be at most 500 characters without control characters, bidirectional controls, zero-width or tag characters")]
     Audience,
     #[error(
         "body must be at most {MAX_BODY_BYTES} bytes of text without control characters other than tab and newline"
@@ -120,11 +120,21 @@ labels!(
     ]
 );
 
-/// Trimmed, NFC, no control characters, at most `max` characters (at least one when `min`).
-fn line(input: &str, min: usize, max: usize) -> Option<String> {
+/// How strictly a text is read: as new input, or as a version stored under earlier rules.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    Input,
+    Stored,
+}
+
+/// Trimmed, NFC, no control characters, at most `max` characters (at least one when `min`);
+/// as input, no [`deceptive`](crate::deceptive) characters either: a one-line field is read at
+/// a glance, where a bidirectional override or an invisible character goes unseen.
+fn line(input: &str, min: usize, max: usize, rules: Rules) -> Option<String> {
     let text: String = input.trim().nfc().collect();
     let count = text.chars().count();
-    (count >= min && count <= max && !text.chars().any(char::is_control)).then_some(text)
+    let refused = |c: char| c.is_control() || (rules == Rules::Input && crate::deceptive(c));
+    (count >= min && count <= max && !text.chars().any(refused)).then_some(text)
 }
 
 /// What a version says: every field that a reviewer approves.
@@ -137,16 +147,32 @@ pub struct Text {
     tags: Vec<String>,
 }
 
+/// The one spelling of a tag that look-alikes share (see [`tag`]); a filter by tag folds the
+/// same way, so that it finds what was saved.
+pub fn fold_tag(input: &str) -> String {
+    let folded: String = input.trim().nfkc().collect::<String>().to_lowercase().replace('\u{131}', "i");
+    folded.nfkc().collect()
+}
+
 /// A tag: lowercase letters, digits and single hyphens, as slugs are, 1 to 40 characters.
-fn tag(input: &str) -> Option<String> {
-    let tag = input.trim().to_lowercase();
+/// As input it is folded so that tags that look alike are one tag: NFKC (fullwidth `ｆｌｕ` and
+/// the long s `ſ` become `flu` and `s`), lower case, and the dotless `ı` as `i` (Unicode's
+/// confusables table maps one to the other; a Turkish tag loses the difference, a list of
+/// labels gains one spelling per word). A stored tag is kept as it was stored, so that the
+/// version's hash still holds.
+fn tag(input: &str, rules: Rules) -> Option<String> {
+    let tag = match rules {
+        Rules::Input => fold_tag(input),
+        Rules::Stored => input.trim().to_lowercase(),
+    };
     let ok = (1..=40).contains(&tag.len())
         && tag.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric()));
     ok.then_some(tag)
 }
 
 impl Text {
-    /// Parses every field; tags are lowercased, sorted and deduplicated, line ends become `\n`.
+    /// Parses every field of a new text; tags are folded, sorted and deduplicated, line ends
+    /// become `\n`.
     pub fn parse(
         title: &str,
         channel: Channel,
@@ -154,13 +180,36 @@ impl Text {
         body: &str,
         tags: &[String],
     ) -> Result<Self, ContentError> {
-        let title = line(title, 1, 200).ok_or(ContentError::Title)?;
-        let audience = line(audience, 0, 500).ok_or(ContentError::Audience)?;
+        Self::read(title, channel, audience, body, tags, Rules::Input)
+    }
+
+    /// A stored version's text, read by the rules it was written under: a version stored
+    /// before a rule was tightened still reads, and still has its hash.
+    pub fn stored(
+        title: &str,
+        channel: Channel,
+        audience: &str,
+        body: &str,
+        tags: &[String],
+    ) -> Result<Self, ContentError> {
+        Self::read(title, channel, audience, body, tags, Rules::Stored)
+    }
+
+    fn read(
+        title: &str,
+        channel: Channel,
+        audience: &str,
+        body: &str,
+        tags: &[String],
+        rules: Rules,
+    ) -> Result<Self, ContentError> {
+        let title = line(title, 1, 200, rules).ok_or(ContentError::Title)?;
+        let audience = line(audience, 0, 500, rules).ok_or(ContentError::Audience)?;
         let body: String = body.replace("\r\n", "\n").nfc().collect();
         if body.len() > MAX_BODY_BYTES || body.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
             return Err(ContentError::Body);
         }
-        let mut tags = tags.iter().map(|t| tag(t)).collect::<Option<Vec<_>>>().ok_or(ContentError::Tags)?;
+        let mut tags = tags.iter().map(|t| tag(t, rules)).collect::<Option<Vec<_>>>().ok_or(ContentError::Tags)?;
         tags.sort();
         tags.dedup();
         if tags.len() > MAX_TAGS {
@@ -357,6 +406,8 @@ pub enum Refusal {
     AlreadyApproved,
     #[error("an item that is {state} cannot be given `{action}`")]
     WrongState { action: Action, state: State },
+    #[error("{given} of the {required} approval(s) required still count: an approval lapses when its member leaves, is removed or may no longer review; withdraw the item and submit it again for review")]
+    ApprovalsLapsed { given: u32, required: u32 },
 }
 
 impl State {
@@ -387,6 +438,9 @@ impl State {
             (Action::Edit, Approved) => Some(Draft),
             (Action::Submit, Draft | ChangesRequested) => Some(InReview),
             (Action::Withdraw, InReview) => Some(Draft),
+            // Back from approval without a new version: when approvals lapsed, the same text
+            // goes through review again, keeping the approvals that still count.
+            (Action::Withdraw, Approved) => Some(Draft),
             (Action::Comment, Draft | InReview | ChangesRequested | Approved | Published) => Some(self),
             (Action::RequestChanges, InReview) => Some(ChangesRequested),
             (Action::Approve, InReview) if approvals.given + 1 >= approvals.required => Some(Approved),
@@ -412,6 +466,11 @@ impl State {
         }
         if action == Action::Approve && actor.approved_version {
             return Err(Refusal::AlreadyApproved);
+        }
+        // Approvals are counted again when they are used: one whose member has since lost the
+        // authority to review does not carry a publication.
+        if action == Action::Publish && approvals.given < approvals.required {
+            return Err(Refusal::ApprovalsLapsed { given: approvals.given, required: approvals.required });
         }
         Ok(next)
     }
@@ -485,6 +544,40 @@ mod tests {
     }
 
     #[test]
+    fn titles_audiences_and_tags_refuse_bidi_controls_and_invisible_characters() {
+        for bad in ["Flu \u{202e}stohs", "Flu\u{200b}shots", "Flu shots\u{e0041}", "\u{2066}Flu\u{2069}"] {
+            let title = Text::parse(bad, Channel::Email, "", "", &[]);
+            assert_eq!(title, Err(ContentError::Title), "{bad:?}");
+            assert_eq!(Text::parse("Flu", Channel::Email, bad, "", &[]), Err(ContentError::Audience), "{bad:?}");
+            assert_eq!(text("", &[bad]), Err(ContentError::Tags), "{bad:?}");
+        }
+        // A body keeps them, as written: the review diff shows them.
+        assert_eq!(text("pay \u{202e}txt.exe", &[]).unwrap().body(), "pay \u{202e}txt.exe");
+        // Joiners build emoji; they reorder nothing.
+        assert!(Text::parse("\u{1f469}\u{200d}\u{2695}\u{fe0f} Meet our nurses", Channel::Email, "", "", &[]).is_ok());
+    }
+
+    #[test]
+    fn tags_that_look_alike_are_one_tag() {
+        let tags =
+            text("", &["flu", "\u{ff26}\u{ff2c}\u{ff35}", "FLU", "vaccine\u{17f}", "vaccines", "\u{131}ll", "ill"])
+                .unwrap();
+        assert_eq!(tags.tags(), ["flu", "ill", "vaccines"]);
+    }
+
+    #[test]
+    fn a_stored_text_reads_by_the_rules_it_was_written_under() {
+        let tags = vec!["\u{131}ll".to_owned()];
+        let old = Text::stored("Flu \u{202e}shots", Channel::Email, "", "", &tags).unwrap();
+        assert_eq!(
+            (old.title(), old.tags()),
+            ("Flu \u{202e}shots", tags.as_slice()),
+            "nothing folded, so the hash holds"
+        );
+        assert_eq!(Text::parse("Flu \u{202e}shots", Channel::Email, "", "", &[]), Err(ContentError::Title));
+    }
+
+    #[test]
     fn the_review_runs_from_draft_through_approval_to_publication() {
         let mut state = State::Draft;
         for (action, next) in [
@@ -496,7 +589,9 @@ mod tests {
             (Action::Publish, State::Published),
             (Action::Archive, State::Archived),
         ] {
-            state = state.decide(action, ANYONE, ONE).unwrap();
+            // Approved once, by a member who may still review.
+            let approvals = if action == Action::Publish { Approvals { given: 1, required: 1 } } else { ONE };
+            state = state.decide(action, ANYONE, approvals).unwrap();
             assert_eq!(state, next, "{action}");
         }
         assert_eq!(
@@ -515,6 +610,18 @@ mod tests {
         let again = Actor { approved_version: true, ..ANYONE };
         assert_eq!(State::InReview.decide(Action::Approve, again, two), Err(Refusal::AlreadyApproved));
         assert_eq!(State::Approved.decide(Action::Edit, ANYONE, ONE), Ok(State::Draft), "a new version starts over");
+    }
+
+    #[test]
+    fn publishing_needs_the_required_approvals_to_still_count_and_an_approved_item_can_go_back() {
+        let two = Approvals { given: 2, required: 2 };
+        assert_eq!(State::Approved.decide(Action::Publish, ANYONE, two), Ok(State::Published));
+        let lapsed = Approvals { given: 1, required: 2 };
+        assert_eq!(
+            State::Approved.decide(Action::Publish, ANYONE, lapsed),
+            Err(Refusal::ApprovalsLapsed { given: 1, required: 2 })
+        );
+        assert_eq!(State::Approved.decide(Action::Withdraw, ANYONE, lapsed), Ok(State::Draft));
     }
 
     #[test]

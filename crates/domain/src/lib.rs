@@ -16,5 +16,5 @@ pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource,
 pub use id::{ContentId, IdError, InvitationId, OrgId, SessionId, UserId};
 pub use permission::Permission;
 pub use role::{Role, RoleError};
-pub use text::{url_component, Email, OrgName, Slug, TextError};
+pub use text::{deceptive, reveal, url_component, Email, OrgName, Slug, TextError};
 pub use token::TokenHash;

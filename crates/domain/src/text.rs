@@ -94,6 +94,34 @@ fn invisible(c: char) -> bool {
         | '\u{E0000}'..='\u{E0FFF}')
 }
 
+/// Characters that change how the text around them reads while showing nothing themselves:
+/// bidirectional controls (an override can show `txt.exe` as `exe.txt`), zero-width spaces,
+/// fillers, soft hyphens and tag characters. A title or audience refuses them; a body keeps them
+/// (an author may need an isolate in right-to-left text) and the review diff shows them.
+/// The zero-width joiner and non-joiner and variation selectors are not among them: emoji and
+/// scripts such as Persian need them, and they cannot reorder or hide text.
+pub fn deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180E}' | '\u{200B}' | '\u{200E}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// `text` with every [`deceptive`] character written out as `<U+XXXX>`, so that a reviewer
+/// sees what an approval covers.
+pub fn reveal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if deceptive(c) {
+            out.push_str(&format!("<U+{:04X}>", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Email {
     /// One spelling per mailbox: trimmed, refused with invisible or control characters, the
     /// local part in Unicode NFC and lower case, the domain in its IDNA ASCII form (UTS #46), so
@@ -214,6 +242,16 @@ mod tests {
         ] {
             assert_eq!(Email::parse(bad), Err(TextError::Email), "{bad}");
         }
+    }
+
+    #[test]
+    fn deceptive_characters_are_revealed_and_everything_else_kept() {
+        assert_eq!(reveal("pay \u{202e}txt.exe"), "pay <U+202E>txt.exe");
+        assert_eq!(reveal("a\u{200b}b\u{e0041}"), "a<U+200B>b<U+E0041>");
+        // Joiners and variation selectors build emoji and some scripts' words: kept as they are.
+        let nurse = "\u{1f469}\u{200d}\u{2695}\u{fe0f} nurse";
+        assert_eq!(reveal(nurse), nurse);
+        assert_eq!(reveal("caf\u{e9} \u{5d0}"), "caf\u{e9} \u{5d0}");
     }
 
     #[test]

@@ -141,12 +141,13 @@ fn link(state: &AppState, path: &str, token: &OneTimeToken) -> String {
 /// Register an account.
 ///
 /// Always answers 202, whether or not the address has an account already: the mailbox owner
-/// gets either a verification link or a note that someone tried to register again.
+/// gets either a verification link or a note that someone tried to register again. At most
+/// three mails an hour go to one address, counting registrations, resends and resets; beyond
+/// that the answer is the same and no mail goes out.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Credentials,
     responses(
         (status = 202, body = Status, description = "Check your email"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid email, or password refused by the policy (12 to 256 characters, not a common password)"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many emails to this address"),
     ))]
 async fn register(
     State(state): State<AppState>,
@@ -155,7 +156,7 @@ async fn register(
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
     let email = parse_email(&body.email)?;
     let password = parse_new_password(body.password, email.as_str(), "password")?;
-    guard::mail(&state, &email).await?;
+    let may_mail = guard::mail(&state, &email).await?;
     // Hash before looking the address up, so both answers cost the same.
     let hash = state.hasher.hash(password.into_secret()).await?;
     let now = state.clock.now();
@@ -163,12 +164,14 @@ async fn register(
         let mut tx = state.pool.begin_user(existing.user).await?;
         audit::record_platform(&mut tx, &event(events::REGISTER_DUPLICATE, &source).outcome(Outcome::Denied)).await?;
         tx.commit().await?;
-        session::notify(
-            &state,
-            email.as_str(),
-            "Someone tried to register with your address",
-            "Someone tried to create a Marketing OS account with this address, which already has one. To get in, sign in or reset your password.",
-        );
+        if may_mail {
+            session::notify(
+                &state,
+                email.as_str(),
+                "Someone tried to register with your address",
+                "Someone tried to create a Marketing OS account with this address, which already has one. To get in, sign in or reset your password.",
+            );
+        }
         return Ok((StatusCode::ACCEPTED, Json(ACCEPTED)));
     }
     let user = UserId::new();
@@ -184,7 +187,11 @@ async fn register(
     audit::record_platform(&mut tx, &event(events::REGISTERED, &source).actor(user).resource_id(user)).await?;
     audit::record_platform(&mut tx, &event(events::VERIFICATION_SENT, &source).actor(user)).await?;
     tx.commit().await?;
-    send_verification(&state, &email, &token);
+    // Beyond the mail limit the account exists unverified; a resend within the next hour's
+    // limit brings its link.
+    if may_mail {
+        send_verification(&state, &email, &token);
+    }
     Ok((StatusCode::ACCEPTED, Json(ACCEPTED)))
 }
 
@@ -243,11 +250,11 @@ async fn verify_email(
 
 /// Send a fresh verification link; older links stop working.
 ///
-/// Always answers 202; only an unverified account gets a message.
+/// Always answers 202; only an unverified account gets a message, and none beyond three mails
+/// an hour to the address.
 #[utoipa::path(post, path = "/v1/auth/verify-email/resend", tag = "auth", request_body = EmailOnly,
     responses(
         (status = 202, body = Status, description = "If the address needs verifying, a new link is on its way"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many emails to this address"),
     ))]
 async fn resend_verification(
     State(state): State<AppState>,
@@ -255,8 +262,10 @@ async fn resend_verification(
     ApiJson(body): ApiJson<EmailOnly>,
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
     let email = parse_email(&body.email)?;
-    guard::mail(&state, &email).await?;
-    if let Some(account) = users::find_login(&state.pool, &email).await?.filter(|a| a.email_verified_at.is_none()) {
+    // Beyond the mail limit the link already sent stays the valid one.
+    let may_mail = guard::mail(&state, &email).await?;
+    let account = users::find_login(&state.pool, &email).await?;
+    if let Some(account) = account.filter(|a| may_mail && a.email_verified_at.is_none()) {
         let now = state.clock.now();
         let token = OneTimeToken::generate(&mut rand::thread_rng());
         let mut tx = state.pool.begin_user(account.user).await?;
@@ -466,11 +475,11 @@ async fn logout(
 
 /// Ask for a password-reset link, valid for one hour.
 ///
-/// Always answers 202; only an existing account gets a message.
+/// Always answers 202; only an existing account gets a message, and none beyond three mails an
+/// hour to the address.
 #[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth", request_body = EmailOnly,
     responses(
         (status = 202, body = Status, description = "If the address has an account, a link is on its way"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many emails to this address"),
     ))]
 async fn request_password_reset(
     State(state): State<AppState>,
@@ -478,8 +487,10 @@ async fn request_password_reset(
     ApiJson(body): ApiJson<EmailOnly>,
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
     let email = parse_email(&body.email)?;
-    guard::mail(&state, &email).await?;
-    if let Some(account) = users::find_login(&state.pool, &email).await? {
+    // Beyond the mail limit the link already sent stays the valid one.
+    let may_mail = guard::mail(&state, &email).await?;
+    let account = users::find_login(&state.pool, &email).await?;
+    if let Some(account) = account.filter(|_| may_mail) {
         let now = state.clock.now();
         let token = OneTimeToken::generate(&mut rand::thread_rng());
         let mut tx = state.pool.begin_user(account.user).await?;

@@ -11,8 +11,8 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use mos_db::content::{self, Filter, Item, Request, Step, Version};
 use mos_db::TenantTx;
-use mos_domain::content::{Action, Channel, ContentHash, State as ReviewState, Text};
-use mos_domain::{ContentId, UserId};
+use mos_domain::content::{fold_tag, Action, Channel, ContentHash, State as ReviewState, Text};
+use mos_domain::{reveal, ContentId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -109,8 +109,11 @@ impl From<Version> for VersionView {
 
 #[derive(Serialize, ToSchema)]
 pub struct Approvals {
-    /// Distinct approvals of the latest version.
+    /// Distinct approvals of the latest version that count: by members who may still review.
     given: i64,
+    /// Approvals of the latest version that stay in the history but no longer count: their
+    /// member left, was removed, or may no longer review.
+    lapsed: i64,
     /// What the organization requires.
     required: i32,
 }
@@ -215,7 +218,9 @@ pub struct DiffView {
     to: i32,
     /// The short fields that differ, whole.
     fields: Vec<FieldChangeView>,
-    /// The body as a unified diff by lines; empty when the bodies are equal.
+    /// The body as a unified diff by lines; empty when the bodies are equal. Characters that
+    /// show nothing or reorder what follows (bidirectional controls, zero-width and tag
+    /// characters) are written out as `<U+XXXX>`, so that a reviewer sees what they approve.
     body: String,
     /// The comparison of the bodies ran out of its time (long bodies with little in common):
     /// `body` is still a correct diff, but may show whole blocks removed and added again where
@@ -330,7 +335,7 @@ async fn view(tx: &mut TenantTx, item: Item, me: UserId) -> Result<(HeaderMap, J
             approved_version: item.approved_version,
             published_version: item.published_version,
             published_at: item.published_at,
-            approvals: Approvals { given: tally.given, required: tally.required },
+            approvals: Approvals { given: tally.given, lapsed: tally.lapsed, required: tally.required },
             version: item.version.into(),
         }),
     ))
@@ -340,21 +345,68 @@ fn etag(revision: i32) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{revision}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
-/// The revision an `If-Match` names: `None` for `*` (any), an error for anything this API did
-/// not hand out.
-fn if_match(headers: &HeaderMap) -> Result<Option<Option<i32>>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(Some(None));
+/// What an `If-Match` asks for (RFC 9110 §13.1.1).
+#[derive(Debug, PartialEq, Eq)]
+enum IfMatch {
+    /// No `If-Match`.
+    Absent,
+    /// `*`: whatever the item's revision.
+    Any,
+    /// A list of entity tags: the revisions of its strong tags that this API hands out. A weak
+    /// tag never matches for a change (strong comparison), nor does a tag we never issued, so
+    /// either leaves nothing to match and the step gets 412.
+    Revisions(Vec<i32>),
+}
+
+fn malformed_if_match() -> ApiError {
+    invalid("If-Match", "If-Match must be `*` or a comma-separated list of entity tags such as \"3\"")
+}
+
+/// Reads every `If-Match` field line as one list: `*`, or entity tags (`"3"`, `W/"3"`, `"3", "4"`).
+fn if_match(headers: &HeaderMap) -> Result<IfMatch, ApiError> {
+    let mut lines = headers.get_all(header::IF_MATCH).iter().peekable();
+    if lines.peek().is_none() {
+        return Ok(IfMatch::Absent);
     }
-    text.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<i32>().ok())
-        .map(|r| Some(Some(r)))
-        .ok_or_else(|| invalid("If-Match", "If-Match must be the ETag of the item, a number in double quotes"))
+    let mut revisions = Vec::new();
+    let mut any = false;
+    for line in lines {
+        let mut rest = line.to_str().map_err(|_| malformed_if_match())?.trim();
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('*') {
+                any = true;
+                rest = after;
+            } else {
+                let (weak, tagged) = match rest.strip_prefix("W/") {
+                    Some(after) => (true, after),
+                    None => (false, rest),
+                };
+                let opaque = tagged.strip_prefix('"').ok_or_else(malformed_if_match)?;
+                let end = opaque.find('"').ok_or_else(malformed_if_match)?;
+                let (tag, after) = (&opaque[..end], &opaque[end + 1..]);
+                // etagc: visible ASCII but the double quote, or obs-text.
+                if !tag.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80) {
+                    return Err(malformed_if_match());
+                }
+                if !weak {
+                    revisions.extend(tag.parse::<i32>().ok());
+                }
+                rest = after;
+            }
+            rest = rest.trim_start();
+            match rest.strip_prefix(',') {
+                Some(after) => rest = after.trim_start(),
+                None if rest.is_empty() => {}
+                None => return Err(malformed_if_match()),
+            }
+        }
+    }
+    // `*` is a whole field value of its own; in a list it is no entity tag.
+    match (any, revisions.is_empty()) {
+        (true, true) if headers.get_all(header::IF_MATCH).iter().count() == 1 => Ok(IfMatch::Any),
+        (true, _) => Err(malformed_if_match()),
+        (false, _) => Ok(IfMatch::Revisions(revisions)),
+    }
 }
 
 /// Create a piece of content: a draft at version 1, written by you.
@@ -392,7 +444,7 @@ async fn list_content(
     let filter = Filter {
         state: query.state.as_deref().map(str::parse).transpose().map_err(|e| invalid("state", e))?,
         channel: query.channel.as_deref().map(str::parse).transpose().map_err(|e| invalid("channel", e))?,
-        tag: query.tag.map(|t| t.trim().to_lowercase()),
+        tag: query.tag.as_deref().map(fold_tag),
         author: query.author.map(UserId::from_uuid).transpose().map_err(|e| invalid("author", e))?,
         text: query.q.filter(|q| !q.trim().is_empty()),
         text_within: state.settings.search_deadline,
@@ -427,13 +479,13 @@ async fn get_content(
 /// read: a change someone made in between gets 412 instead of being overwritten. An edit after
 /// approval starts the review over; the same text again changes nothing.
 #[utoipa::path(patch, path = "/v1/orgs/{slug}/content/{id}", tag = "content", request_body = ContentText, security(("session" = []), ("bearer" = [])),
-    params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = String, Header, description = "The item's ETag as you read it")),
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = String, Header, description = "The item's ETag as you read it, or a list of ETags (any one matches). A weak tag (`W/\"3\"`) never matches; `*` is refused with 428")),
     responses(
         (status = 200, body = ContentView, headers(("ETag" = String))),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not your item, or your role may not write content"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Its state allows no edit"),
         (status = 412, body = Problem, content_type = "application/problem+json", description = "It changed since you read it"),
-        (status = 428, body = Problem, content_type = "application/problem+json", description = "No If-Match"),
+        (status = 428, body = Problem, content_type = "application/problem+json", description = "No If-Match, or `If-Match: *`, which would match any revision"),
     ))]
 async fn edit_content(
     State(state): State<AppState>,
@@ -442,9 +494,15 @@ async fn edit_content(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ContentText>,
 ) -> Result<Response, ApiError> {
-    let revision = if_match(&headers)?.ok_or(ApiError::PreconditionRequired)?;
+    let revisions = match if_match(&headers)? {
+        IfMatch::Absent => return Err(ApiError::PreconditionRequired),
+        // `*` matches whatever is current, so it would overwrite a change made in between.
+        IfMatch::Any => return Err(ApiError::PreconditionAny),
+        IfMatch::Revisions(revisions) => revisions,
+    };
     let text = body.parse()?;
-    take(&state, auth, &id, Action::Edit, Precondition { revision, text: Some(&text), ..Default::default() }).await
+    let pre = Precondition { revisions: Some(revisions), text: Some(&text), ..Default::default() };
+    take(&state, auth, &id, Action::Edit, pre).await
 }
 
 /// Every version, oldest first, with its author and hash.
@@ -516,9 +574,9 @@ async fn diff_versions(
         fields: diff
             .fields
             .into_iter()
-            .map(|f| FieldChangeView { field: f.field, before: f.before, after: f.after })
+            .map(|f| FieldChangeView { field: f.field, before: reveal(&f.before), after: reveal(&f.after) })
             .collect(),
-        body: diff.body,
+        body: reveal(&diff.body),
         deadline_reached: diff.deadline_reached,
     }))
 }
@@ -561,7 +619,8 @@ async fn content_history(
 /// the new text of an edit.
 #[derive(Default)]
 struct Precondition<'a> {
-    revision: Option<i32>,
+    /// The revisions `If-Match` accepts; `None` for any.
+    revisions: Option<Vec<i32>>,
     sha256: Option<ContentHash>,
     note: Option<String>,
     text: Option<&'a Text>,
@@ -575,7 +634,11 @@ impl Precondition<'_> {
         if note.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
             return Err(invalid("note", "note must be at most 10,000 characters"));
         }
-        Ok(Self { revision: if_match(headers)?.flatten(), sha256, note, text: None })
+        let revisions = match if_match(headers)? {
+            IfMatch::Absent | IfMatch::Any => None,
+            IfMatch::Revisions(revisions) => Some(revisions),
+        };
+        Ok(Self { revisions, sha256, note, text: None })
     }
 }
 
@@ -603,7 +666,7 @@ async fn take<P: Needs>(
         note: pre.note.as_deref(),
         actor: me,
         role: auth.role,
-        revision: pre.revision,
+        revisions: pre.revisions.as_deref(),
         sha256: pre.sha256,
         now: state.clock.now(),
         source: &auth.source,
@@ -625,7 +688,7 @@ macro_rules! step_route {
     ($(#[$doc:meta])* $name:ident, $path:literal, $needs:ident, $action:expr, $conflict:literal) => {
         $(#[$doc])*
         #[utoipa::path(post, path = $path, tag = "content", request_body(content = StepBody, description = "Optional: leave the body out (no `Content-Type`) to say nothing"), security(("session" = []), ("bearer" = [])),
-            params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "The item's ETag as you read it")),
+            params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "The item's ETag as you read it, or a list of ETags (any one matches); a weak tag never matches, `*` matches any revision")),
             responses(
                 (status = 200, body = ContentView, headers(("ETag" = String))),
                 (status = 409, body = Problem, content_type = "application/problem+json", description = $conflict),
@@ -651,9 +714,10 @@ step_route!(
     "It is not a draft and no changes were requested"
 );
 step_route!(
-    /// Take an item in review back to draft. Only its creator or an ADMIN.
+    /// Take an item in review, or an approved one, back to draft; its approvals of the same
+    /// version stay. Only its creator or an ADMIN.
     withdraw_content, "/v1/orgs/{slug}/content/{id}/withdraw", WriteContent, Action::Withdraw,
-    "It is not in review"
+    "It is neither in review nor approved"
 );
 step_route!(
     /// Comment on an item (`note` required).
@@ -674,9 +738,10 @@ step_route!(
 );
 step_route!(
     /// Publish an approved item: exactly the approved version's text, whose hash the answer
-    /// names.
+    /// names. The approvals are counted again: one whose member has since left, been removed
+    /// or lost the right to review no longer counts (409 `approvals_lapsed`).
     publish_content, "/v1/orgs/{slug}/content/{id}/publish", PublishContent, Action::Publish,
-    "It is not approved, or its latest version is not the one named"
+    "It is not approved, its approvals no longer reach the required number, or its latest version is not the one named"
 );
 step_route!(
     /// Archive an item that is not in review. An archived item changes no more.

@@ -74,6 +74,8 @@ pub enum ApiError {
     PreconditionFailed { revision: i32 },
     #[error("send If-Match with the ETag of the item as you last read it, so that nobody's change is overwritten")]
     PreconditionRequired,
+    #[error("If-Match: * matches whatever revision is current, so it would overwrite a change made since you read the item; send its ETag instead")]
+    PreconditionAny,
     #[error("the latest version is {number}, not the one you named; review that one")]
     VersionChanged { number: i32 },
     #[error("the service is temporarily unavailable")]
@@ -187,12 +189,13 @@ impl ApiError {
                     Refusal::OwnVersion => (StatusCode::FORBIDDEN, "separation_of_duties", "Separation of duties"),
                     Refusal::AlreadyApproved => (StatusCode::CONFLICT, "already_approved", "Already approved"),
                     Refusal::WrongState { .. } => (StatusCode::CONFLICT, "invalid_transition", "Invalid transition"),
+                    Refusal::ApprovalsLapsed { .. } => (StatusCode::CONFLICT, "approvals_lapsed", "Approvals lapsed"),
                 }
             }
             PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed", "Precondition failed")
             }
-            PreconditionRequired => {
+            PreconditionRequired | PreconditionAny => {
                 (StatusCode::PRECONDITION_REQUIRED, "precondition_required", "Precondition required")
             }
             VersionChanged { .. } => (StatusCode::CONFLICT, "version_changed", "Version changed"),

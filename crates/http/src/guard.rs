@@ -22,7 +22,8 @@ pub fn address() -> Policy {
     Policy { free: 20, cap_secs: 3600, window: Some(Duration::hours(1)) }
 }
 
-/// Emails a person can trigger for one address: three an hour, counted from the first.
+/// Emails a person can trigger for one address: three an hour, counted from the first, every
+/// request counted whether or not the address has an account.
 pub const MAIL: Rate = Rate { limit: 3, window: Duration::hours(1) };
 
 /// The SHA-256 of an address in hex: how keys and audit records name an address without holding it.
@@ -64,14 +65,13 @@ pub async fn attempt(state: &AppState, key: &str, policy: &Policy) -> Result<Hit
     }
 }
 
-/// Counts a mail to `email`; refuses it beyond [`MAIL`].
-pub async fn mail(state: &AppState, email: &Email) -> Result<(), ApiError> {
+/// Counts a request for mail to `email`; whether a mail may go out, within [`MAIL`]. Beyond
+/// it the caller answers as it always does and sends nothing: a refusal would tell whoever asks
+/// that mail went to this address within the hour, which an account's own sign-up or reset
+/// does, and so whether the address has an account.
+pub async fn mail(state: &AppState, email: &Email) -> Result<bool, ApiError> {
     let hit = throttle::rate(&state.pool, &email_key("mail", email), state.clock.now(), &MAIL).await?;
-    if hit.allowed {
-        Ok(())
-    } else {
-        Err(retry_after(&hit))
-    }
+    Ok(hit.allowed)
 }
 
 /// The attempt succeeded: forget the failures counted against `key`, with the success.

@@ -110,7 +110,7 @@ fn request(action: Action, actor: UserId, role: Role) -> Request<'static> {
         note: None,
         actor,
         role,
-        revision: None,
+        revisions: None,
         sha256: None,
         now: Utc::now(),
         source: SOURCE.get_or_init(RequestSource::default),

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
 use mos_domain::content::{Action, Actor, Approvals, Channel, State as ReviewState};
-use mos_domain::{url_component, Role};
+use mos_domain::{reveal, url_component, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -346,7 +346,13 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
         html! {
             p { a href={ "/orgs/" (slug) "/content" } { "All content" } }
             dl class="facts" {
-                dt { "State" } dd { (label(text(body, "state"))) " (approvals " (approvals.given) " of " (approvals.required) ")" }
+                dt { "State" } dd {
+                    (label(text(body, "state"))) " (approvals " (approvals.given) " of " (approvals.required)
+                    @if let Some(lapsed) = body["approvals"]["lapsed"].as_u64().filter(|n| *n > 0) {
+                        "; " (lapsed) " no longer counted: their members left or may no longer review"
+                    }
+                    ")"
+                }
                 dt { "Version" } dd { (version["number"]) " by " (who.name(text(version, "author"))) }
                 dt { "SHA-256" } dd { code { (sha) } }
                 dt { "Channel" } dd { (label(text(version, "channel"))) }
@@ -357,7 +363,9 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
                 }
             }
             h2 { "Text" }
-            pre class="text" { (text(version, "body")) }
+            // Characters that show nothing or reorder the text are written out, as in the diff:
+            // what a reviewer reads here is what they approve.
+            pre class="text" { (reveal(text(version, "body"))) }
             h2 { "Review" }
             @for (action, route, caption) in STEPS {
                 @if possible(action) {

@@ -227,7 +227,7 @@ async fn every_role_tries_every_step_and_may_take_it_exactly_where_the_table_say
 const STATE_MATRIX: [(&str, &[&str]); 8] = [
     ("edit", &["draft", "changes_requested", "approved"]),
     ("submit", &["draft", "changes_requested"]),
-    ("withdraw", &["in_review"]),
+    ("withdraw", &["in_review", "approved"]),
     ("comments", &["draft", "in_review", "changes_requested", "approved", "published"]),
     ("request-changes", &["in_review"]),
     ("approve", &["in_review"]),
@@ -601,4 +601,177 @@ async fn refusals_for_authorship_are_on_the_tenants_record() {
         .map(|r| r["metadata"]["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["approve", "edit"], "newest first");
+}
+
+#[tokio::test]
+async fn if_match_follows_rfc_9110_a_weak_tag_never_matches_a_list_matches_by_any_member_and_a_star_is_refused() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let id = org.create(&members.creator, "Flu shots").await["id"].as_str().unwrap().to_owned();
+    let url = format!("{}{}", app.base, org.path(&format!("/{id}")));
+    let edit = |if_match: &str, body: &str| {
+        let request = app.http.patch(&url).bearer_auth(&members.creator).header("if-match", if_match);
+        app.send(request.json(&draft("Flu", body)))
+    };
+    let revision = || async { org.get(&members.creator, &id).await.body["revision"].as_i64().unwrap() };
+    let current = revision().await;
+
+    // `*` would match whatever is current: an edit needs the revision its author read.
+    let star = edit("*", "Any revision").await;
+    assert_eq!((star.status, star.problem_type()), (428, "urn:mos:problem:precondition_required"));
+    assert!(star.body["detail"].as_str().unwrap().contains("If-Match: *"), "{}", star.body);
+    // A weak tag never matches for a write (strong comparison), even the current one.
+    let weak = edit(&format!("W/\"{current}\""), "Weak").await;
+    assert_eq!((weak.status, weak.problem_type()), (412, "urn:mos:problem:precondition_failed"));
+    // Tags we never issued match nothing either.
+    let foreign = edit("\"abc\", W/\"xyz\"", "Foreign").await;
+    assert_eq!(foreign.status, 412);
+    assert_eq!(revision().await, current, "nothing was written");
+
+    // A list matches if one member does, wherever it stands in the list.
+    let listed = edit(&format!("\"{}\", W/\"{current}\", \"{current}\"", current + 7), "Listed").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["version"]["body"], "Listed");
+    // ... also spread over several field lines.
+    let now = revision().await;
+    let request = app
+        .http
+        .patch(&url)
+        .bearer_auth(&members.creator)
+        .header("if-match", "\"999\"")
+        .header("if-match", format!("\"{now}\""));
+    assert_eq!(app.send(request.json(&draft("Flu", "Two lines"))).await.status, 200);
+    // The revision it was before is stale now.
+    assert_eq!(edit(&format!("\"{current}\""), "Stale").await.status, 412);
+
+    for malformed in ["3", "\"3", "\"3\" \"4\"", "*, \"3\""] {
+        let reply = edit(malformed, "Malformed").await;
+        assert_eq!((reply.status, reply.body["field"].as_str()), (422, Some("If-Match")), "{malformed:?}");
+    }
+
+    // A step takes `*` as "whatever is current", as RFC 9110 says, and a weak tag as no match.
+    let submit = |if_match: String| {
+        let request = app.http.post(format!("{url}/submit")).bearer_auth(&members.creator);
+        app.send(request.header("if-match", if_match))
+    };
+    assert_eq!(submit(format!("W/\"{}\"", revision().await)).await.status, 412);
+    assert_eq!(submit("*".to_owned()).await.status, 200);
+}
+
+#[tokio::test]
+async fn titles_audiences_and_tags_refuse_bidi_controls_and_look_alike_tags_are_one_tag() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    for (body, field) in [
+        (json!({ "title": "Invoice \u{202e}fdp.exe", "channel": "email" }), "title"),
+        (json!({ "title": "Flu\u{200b}shots", "channel": "email" }), "title"),
+        (json!({ "title": "Flu", "channel": "email", "audience": "\u{2067}Adults\u{2069}" }), "audience"),
+        (json!({ "title": "Flu", "channel": "email", "audience": "Adults\u{e0041}" }), "audience"),
+        (json!({ "title": "Flu", "channel": "email", "tags": ["flu\u{202e}"] }), "tags"),
+    ] {
+        let reply = app.post_as(&members.creator, &org.path(""), body).await;
+        assert_eq!((reply.status, reply.body["field"].as_str()), (422, Some(field)), "{}", reply.body);
+    }
+    let looks_alike = json!({ "title": "Flu", "channel": "email",
+        "tags": ["\u{ff26}\u{ff2c}\u{ff35}", "flu", "vaccine\u{17f}", "vaccines", "\u{131}mmunity", "immunity"] });
+    let created = app.post_as(&members.creator, &org.path(""), looks_alike).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["version"]["tags"], json!(["flu", "immunity", "vaccines"]));
+    let found = app.get_as(&members.viewer, &org.path("?tag=%EF%BC%A6lu")).await;
+    assert_eq!(found.body["items"].as_array().map(Vec::len), Some(1), "a look-alike finds the one tag: {}", found.body);
+}
+
+#[tokio::test]
+async fn a_body_keeps_bidi_controls_and_the_review_diff_shows_them() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let id = org.create(&members.creator, "Flu shots").await["id"].as_str().unwrap().to_owned();
+    let etag = org.get(&members.creator, &id).await.headers["etag"].to_str().unwrap().to_owned();
+    let hidden = "Dose: 1\u{202e}0 mg\u{202c}, free\u{200b} of charge.";
+    let request = app.http.patch(format!("{}{}", app.base, org.path(&format!("/{id}")))).bearer_auth(&members.creator);
+    let edited = app.send(request.header("if-match", &etag).json(&draft("Flu shots", hidden))).await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(edited.body["version"]["body"], hidden, "the body is stored as written");
+
+    let diff = app.get_as(&members.reviewer, &org.path(&format!("/{id}/diff?from=1&to=2"))).await;
+    assert_eq!(diff.status, 200);
+    let body = diff.body["body"].as_str().unwrap();
+    assert!(body.contains("+Dose: 1<U+202E>0 mg<U+202C>, free<U+200B> of charge."), "{body}");
+    assert!(!body.contains('\u{202e}'), "nothing of it is left invisible: {body:?}");
+
+    // The console's pages show the same markers: the diff, and the version a reviewer approves.
+    for page in [format!("/orgs/acme/content/{id}/diff?from=1&to=2"), format!("/orgs/acme/content/{id}")] {
+        let request = app.http.get(format!("{}{page}", app.base));
+        let session = format!("__Host-mos_session={}", members.reviewer);
+        let html = request.header("cookie", session).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("1&lt;U+202E&gt;0 mg&lt;U+202C&gt;"), "{page}: {html}");
+        assert!(!html.contains('\u{202e}'), "{page}");
+    }
+}
+
+/// The user id behind a session.
+async fn id_of(app: &TestApp, token: &str) -> String {
+    app.get_as(token, "/v1/me").await.body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_approval_whose_member_was_removed_or_demoted_stays_in_the_history_but_no_longer_counts() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let email = "second-reviewer@acme.example";
+    let second = app.signed_in(email).await;
+    app.join(&members.admin, "acme", email, "REVIEWER", &second).await;
+    let reviewer_id = id_of(&app, &members.reviewer).await;
+    let second_id = id_of(&app, &second).await;
+
+    // Approved by the one approval required; then its member is removed.
+    let id = org.item_in(&members, "approved").await;
+    let removed =
+        app.call_as("delete", &members.admin, &format!("/v1/orgs/acme/members/{reviewer_id}"), json!({})).await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    let item = org.get(&members.admin, &id).await.body;
+    assert_eq!((item["approvals"]["given"].as_i64(), item["approvals"]["lapsed"].as_i64()), (Some(0), Some(1)));
+    let publish = org.act(&members.admin, &id, "publish", 0).await;
+    assert_eq!((publish.status, publish.problem_type()), (409, "urn:mos:problem:approvals_lapsed"), "{}", publish.body);
+    let page = app.http.get(format!("{}/orgs/acme/content/{id}", app.base));
+    let page = page.header("cookie", format!("__Host-mos_session={}", members.admin)).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("(approvals 0 of 1; 1 no longer counted"), "the console says why: {html}");
+    let history = org.history(&members.admin, &id).await;
+    assert!(
+        history.iter().any(|e| e["kind"] == "approved" && e["actor"] == reviewer_id.as_str()),
+        "the approval stays in the history"
+    );
+
+    // The same text goes through review again; the second reviewer's approval carries it.
+    org.ok(&members.creator, &id, "withdraw").await;
+    org.ok(&members.creator, &id, "submit").await;
+    assert_eq!(org.ok(&second, &id, "approve").await["state"], "approved");
+    let published = org.ok(&members.admin, &id, "publish").await;
+    assert_eq!(published["published_version"], 1, "the version first approved, never edited");
+    let trail = app.get_as(&members.admin, "/v1/orgs/acme/audit-logs?action=content.published").await.body;
+    let record = &trail["items"][0];
+    assert_eq!(record["metadata"]["approvals"]["approvers"], json!([second_id]), "{record}");
+
+    // Demoted below REVIEWER counts the same as removed: with two required, the demoted
+    // member's approval and one more are not enough.
+    let policy = app.call_as("patch", &members.admin, "/v1/orgs/acme", json!({ "required_approvals": 2 })).await;
+    assert_eq!(policy.status, 200);
+    let next = org.create(&members.creator, "Shingles").await["id"].as_str().unwrap().to_owned();
+    org.ok(&members.creator, &next, "submit").await;
+    assert_eq!(org.ok(&second, &next, "approve").await["approvals"]["given"], 1);
+    let demoted = app
+        .call_as("patch", &members.admin, &format!("/v1/orgs/acme/members/{second_id}"), json!({ "role": "VIEWER" }))
+        .await;
+    assert_eq!(demoted.status, 204, "{}", demoted.body);
+    let after = org.ok(&members.admin, &next, "approve").await;
+    assert_eq!(
+        (after["state"].as_str(), after["approvals"]["given"].as_i64(), after["approvals"]["lapsed"].as_i64()),
+        (Some("in_review"), Some(1), Some(1)),
+        "{after}"
+    );
 }

@@ -123,9 +123,23 @@ async fn verify_refuses_a_connection_that_row_level_security_would_blind() {
     assert!(text(&out).1.contains("row-level security hides from this role"), "{:?}", text(&out));
 }
 
+/// How the fixture's piece is published.
+#[derive(PartialEq)]
+enum Publication {
+    /// Through the review.
+    Reviewed,
+    /// As app_user behind the review's back, with a publication record that says it counted
+    /// the approval of a member who never gave one.
+    CountingAStranger,
+}
+
 /// An organization whose creator wrote a piece that a reviewer approved and the ADMIN
 /// published, made through the application's repositories, sealed: its id.
 async fn published(db: &TestDb) -> uuid::Uuid {
+    published_by(db, Publication::Reviewed).await
+}
+
+async fn published_by(db: &TestDb, publication: Publication) -> uuid::Uuid {
     use mos_db::content::{self, Request, Step};
     use mos_domain::content::{Action, Channel, Text};
     use mos_domain::{Email, OrgId, OrgName, RequestSource, Role, Slug, UserId};
@@ -151,23 +165,43 @@ async fn published(db: &TestDb) -> uuid::Uuid {
     mos_db::orgs::add_member(&mut tx, reviewer, Role::Reviewer).await.unwrap();
     let draft = Text::parse("Flu shots", Channel::Email, "", "Book now.", &[]).unwrap();
     let item = content::create(&mut tx, &draft, creator, chrono::Utc::now(), &source).await.unwrap();
-    for (action, actor, role) in [
-        (Action::Submit, creator, Role::Creator),
-        (Action::Approve, reviewer, Role::Reviewer),
-        (Action::Publish, admin, Role::Admin),
-    ] {
+    let mut steps = vec![(Action::Submit, creator, Role::Creator), (Action::Approve, reviewer, Role::Reviewer)];
+    if publication == Publication::Reviewed {
+        steps.push((Action::Publish, admin, Role::Admin));
+    }
+    for (action, actor, role) in steps {
         let request = Request {
             action,
             text: None,
             note: None,
             actor,
             role,
-            revision: None,
+            revisions: None,
             sha256: None,
             now: chrono::Utc::now(),
             source: &source,
         };
         assert!(matches!(content::act(&mut tx, item.id, request).await.unwrap(), Step::Done(_)), "{action}");
+    }
+    if publication == Publication::CountingAStranger {
+        sqlx::query(
+            "update app.content_items
+                set state = 'published', revision = revision + 1, updated_at = now(),
+                    published_version = current_version, published_at = now()
+              where organization_id = $1 and id = $2",
+        )
+        .bind(org.as_uuid())
+        .bind(item.id.as_uuid())
+        .execute(tx.conn())
+        .await
+        .unwrap();
+        let stranger = UserId::new().to_string();
+        let record = mos_domain::AuditEvent::new(mos_domain::events::CONTENT_PUBLISHED, mos_domain::events::CONTENT)
+            .actor(admin)
+            .resource_id(item.id)
+            .meta("sha256", serde_json::json!(draft.hash().to_string()))
+            .meta("approvals", serde_json::json!({ "given": 1, "required": 1, "approvers": [stranger] }));
+        mos_db::audit::record(&mut tx, &record).await.unwrap();
     }
     tx.commit().await.unwrap();
     let out = mos().args(["audit", "seal"]).env("DATABASE_URL", db.database_url()).output().unwrap();
@@ -201,6 +235,23 @@ async fn verify_proves_who_approved_each_published_text_and_catches_a_text_chang
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
     assert!(
         text(&out).0.contains("is not proven: the stored text no longer has the hash it was published with"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn verify_catches_a_publication_that_counted_an_approval_nobody_gave() {
+    let db = TestDb::new().await;
+    let dir = data_dir();
+    // A sealed approval of the text exists, but not by the member the publication counted.
+    published_by(&db, Publication::CountingAStranger).await;
+    let out = audit(&db, &dir, &["verify"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .0
+            .contains("is not proven: the publication counted an approval of this text that no sealed record holds"),
         "{:?}",
         text(&out)
     );
