@@ -17,6 +17,7 @@ mod orgs;
 mod passkeys;
 mod password;
 mod register;
+mod role_matrix;
 mod sessions;
 mod slow;
 mod two_factor;
