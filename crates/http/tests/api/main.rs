@@ -17,6 +17,7 @@ mod orgs;
 mod passkeys;
 mod password;
 mod register;
+mod review_walk;
 mod role_matrix;
 mod sessions;
 mod slow;
