@@ -9,6 +9,7 @@ mod budget;
 mod content;
 mod cross_origin;
 mod docs;
+mod form_token;
 mod health;
 mod heavy;
 mod hygiene;
