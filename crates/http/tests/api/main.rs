@@ -22,6 +22,7 @@ mod review_walk;
 mod role_matrix;
 mod sessions;
 mod slow;
+mod stored_secrets;
 mod two_factor;
 mod wire;
 

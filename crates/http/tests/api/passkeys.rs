@@ -61,7 +61,7 @@ fn unb64(value: &Value) -> Vec<u8> {
 }
 
 /// One credential of a software authenticator.
-struct Soft {
+pub(crate) struct Soft {
     key: SigningKey,
     id: Vec<u8>,
     user_handle: Vec<u8>,
@@ -171,7 +171,7 @@ impl TestApp {
 
     /// Adds a passkey to the account of `token`: the authenticator, and the session that
     /// replaced `token`.
-    async fn add_passkey(&self, token: &str, name: &str) -> (Soft, String) {
+    pub(crate) async fn add_passkey(&self, token: &str, name: &str) -> (Soft, String) {
         let options = self.post_as(token, "/v1/me/passkeys/options", json!({})).await;
         assert_eq!(options.status, 200, "{}", options.body);
         let (soft, credential) = Soft::create(&options.body["options"], &self.honest());
@@ -204,7 +204,7 @@ impl TestApp {
     }
 
     /// Asks for an enrollment link as `token` and reads it from the `n`th such mail to `email`.
-    async fn enrollment_link(&self, token: &str, email: &str, n: usize) -> String {
+    pub(crate) async fn enrollment_link(&self, token: &str, email: &str, n: usize) -> String {
         let asked = self.post_as(token, "/v1/me/passkeys/enrollment", json!({})).await;
         assert_eq!(asked.status, 202, "{}", asked.body);
         let mail = self.inbox.wait_for(email, "Add your first passkey", n).await;
@@ -445,7 +445,7 @@ async fn a_passkey_session_satisfies_an_organizations_two_factor_policy() {
 
 /// An organization `acme` that requires passkeys, set by its ADMIN from a passkey session: the
 /// members' tokens, and the ADMIN's passkey session.
-async fn strict_org(app: &TestApp) -> (crate::Members, String) {
+pub(crate) async fn strict_org(app: &TestApp) -> (crate::Members, String) {
     let org = app.org_with_every_role("acme").await;
     let (mut admin_key, _) = app.add_passkey(&org.admin, "Admin laptop").await;
     let admin = app.passkey_sign_in(&mut admin_key, &app.honest(), 1).await.session_token();
