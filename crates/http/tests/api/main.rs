@@ -13,6 +13,7 @@ mod form_token;
 mod health;
 mod heavy;
 mod hygiene;
+mod injection;
 mod login;
 mod orgs;
 mod passkeys;
