@@ -289,7 +289,7 @@ async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiErr
     responses(
         (status = 200, body = Org),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Requiring two-factor without having it on"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Requiring two-factor without having it on, or requiring passkeys from a session that no passkey signed in or confirmed (`POST /v1/me/reauthenticate/passkey`)"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid name"),
     ))]
 async fn update_org(
