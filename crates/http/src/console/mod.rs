@@ -9,6 +9,7 @@
 
 mod account;
 mod content;
+mod markdown;
 mod orgs;
 mod sign;
 
