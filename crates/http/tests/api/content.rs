@@ -713,6 +713,20 @@ async fn a_body_keeps_bidi_controls_and_the_review_diff_shows_them() {
 }
 
 #[tokio::test]
+async fn a_lone_carriage_return_in_a_body_is_stored_as_a_line_end_and_hashed_so() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let created = app.post_as(&members.creator, &org.path(""), draft("Flu shots", "Line one\rLine two\r\n")).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let version = &created.body["version"];
+    assert_eq!(version["body"], "Line one\nLine two\n");
+    let tags = ["flu".to_owned()];
+    let text = Text::parse("Flu shots", Channel::Email, "Patients 65+", "Line one\nLine two\n", &tags).unwrap();
+    assert_eq!(version["sha256"], text.hash().to_string(), "the hash is of the text as stored");
+}
+
+#[tokio::test]
 async fn the_content_page_renders_the_markdown_body_and_shows_its_html_as_text() {
     let app = TestApp::spawn().await;
     let members = app.org_with_every_role("acme").await;
