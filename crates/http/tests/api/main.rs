@@ -12,6 +12,7 @@ mod docs;
 mod health;
 mod heavy;
 mod hygiene;
+mod landing;
 mod login;
 mod orgs;
 mod passkeys;
