@@ -314,6 +314,10 @@ pub async fn change_role(tx: &mut TenantTx, user: UserId, new: Role, now: DateTi
     if last_admin && new != Role::Admin {
         return Ok(MembershipChange::LastAdmin);
     }
+    // The role they already have: nothing changes, not even `updated_at`.
+    if previous == new {
+        return Ok(MembershipChange::Done { previous });
+    }
     sqlx::query("update app.user_organizations set role = $3::app.role, updated_at = $4 where organization_id = $1 and user_id = $2")
         .bind(tx.org().as_uuid())
         .bind(user.as_uuid())

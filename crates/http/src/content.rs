@@ -246,8 +246,9 @@ pub struct ContentText {
     #[schema(example = "Patients 65 and older", max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     #[serde(default)]
     audience: String,
-    /// Markdown, up to 100,000 bytes of UTF-8; no control characters but tab and line ends.
-    #[schema(example = "Book your flu shot today.", pattern = r"^(?:[^\x00-\x08\x0B-\x1F\x7F-\x9F]|\r\n)*$")]
+    /// Markdown, up to 100,000 bytes of UTF-8; no control characters but tab and line ends
+    /// (`\r\n` and a lone `\r` are stored as `\n`).
+    #[schema(example = "Book your flu shot today.", pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     #[serde(default)]
     body: String,
     /// Up to 20, each 1 to 40 lowercase letters, digits and single hyphens.

@@ -289,7 +289,7 @@ async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiErr
     responses(
         (status = 200, body = Org),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Requiring two-factor without having it on"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Requiring two-factor without having it on, or requiring passkeys from a session that no passkey signed in or confirmed (`POST /v1/me/reauthenticate/passkey`)"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid name"),
     ))]
 async fn update_org(
@@ -370,11 +370,12 @@ fn settled(change: MembershipChange) -> Result<Role, ApiError> {
     }
 }
 
-/// Change a member's role. Needs a recent sign-in; the last ADMIN cannot be demoted.
+/// Change a member's role. Needs a recent sign-in; the last ADMIN cannot be demoted. Setting
+/// the role a member already has answers 204 too, and changes and records nothing.
 #[utoipa::path(patch, path = "/v1/orgs/{slug}/members/{user_id}", tag = "organizations", request_body = RoleChange, security(("session" = []), ("bearer" = [])),
     params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)),
     responses(
-        (status = 204, description = "Changed"),
+        (status = 204, description = "Changed, or already that role (nothing recorded then)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization or member"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "It would leave no ADMIN"),
@@ -389,10 +390,13 @@ async fn change_role(
     let user = parse_user(&user)?;
     let mut tx = auth.tx;
     let previous = settled(orgs::change_role(&mut tx, user, body.role, state.clock.now()).await?)?;
-    let changed = event(events::MEMBER_ROLE_CHANGED, MEMBERSHIP, auth.session.user, &auth.source)
-        .resource_id(user)
-        .change("role", json!(previous.as_str()), json!(body.role.as_str()));
-    audit::record(&mut tx, &changed).await?;
+    // The role they already have changes nothing, so there is nothing to record either.
+    if previous != body.role {
+        let changed = event(events::MEMBER_ROLE_CHANGED, MEMBERSHIP, auth.session.user, &auth.source)
+            .resource_id(user)
+            .change("role", json!(previous.as_str()), json!(body.role.as_str()));
+        audit::record(&mut tx, &changed).await?;
+    }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

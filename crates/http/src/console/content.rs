@@ -364,8 +364,8 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
             }
             h2 { "Text" }
             // Characters that show nothing or reorder the text are written out, as in the diff:
-            // what a reviewer reads here is what they approve.
-            pre class="text" { (reveal(text(version, "body"))) }
+            // what a reviewer reads here is what they approve. Its Markdown is rendered, its HTML not.
+            div class="text" { (super::markdown::render(&reveal(text(version, "body")))) }
             h2 { "Review" }
             @for (action, route, caption) in STEPS {
                 @if possible(action) {

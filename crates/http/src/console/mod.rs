@@ -9,6 +9,8 @@
 
 mod account;
 mod content;
+mod landing;
+mod markdown;
 mod orgs;
 mod sign;
 
@@ -54,7 +56,7 @@ pub fn router(api: Router, state: &AppState) -> Router {
         idle_secs: state.settings.session_idle.num_seconds(),
     };
     Router::new()
-        .route("/", get(home))
+        .route("/", get(landing::home))
         .route("/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
         .route("/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
         .route(
@@ -66,10 +68,6 @@ pub fn router(api: Router, state: &AppState) -> Router {
         .merge(orgs::router())
         .merge(content::router())
         .with_state(console)
-}
-
-async fn home(visit: Visit) -> Redirect {
-    Redirect::to(if visit.signed_in() { "/orgs" } else { "/sign-in" })
 }
 
 /// One request of a browser to the console: what to pass on to the API, and its form token.

@@ -158,6 +158,9 @@ async fn a_new_user_signs_up_turns_on_two_factor_creates_an_organization_invites
     let driver = Driver::start().await;
     let ada = driver.browser().await;
 
+    ada.open(&format!("{}/", app.public_url)).await;
+    assert_eq!(ada.heading().await, "Healthcare marketing, reviewed before it goes out");
+    ada.check("front-page").await;
     ada.open(&format!("{}/sign-up", app.public_url)).await;
     ada.check("sign-up").await;
     ada.submit("form[action='/sign-up']", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;

@@ -571,6 +571,41 @@ async fn a_body_keeps_bidi_controls_and_the_review_diff_shows_them() {
     }
 }
 
+#[tokio::test]
+async fn a_lone_carriage_return_in_a_body_is_stored_as_a_line_end_and_hashed_so() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let created = app.post_as(&members.creator, &org.path(""), draft("Flu shots", "Line one\rLine two\r\n")).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let version = &created.body["version"];
+    assert_eq!(version["body"], "Line one\nLine two\n");
+    let tags = ["flu".to_owned()];
+    let text = Text::parse("Flu shots", Channel::Email, "Patients 65+", "Line one\nLine two\n", &tags).unwrap();
+    assert_eq!(version["sha256"], text.hash().to_string(), "the hash is of the text as stored");
+}
+
+#[tokio::test]
+async fn the_content_page_renders_the_markdown_body_and_shows_its_html_as_text() {
+    let app = TestApp::spawn().await;
+    let members = app.org_with_every_role("acme").await;
+    let org = Org::new(&app, &members);
+    let body = "Use **SPF 50** daily.\n\n<script>alert(1)</script>\n\n[Book](javascript:alert(2)) \
+                <img src=x onerror=alert(3)>";
+    let created = app.post_as(&members.creator, &org.path(""), draft("Sun care", body)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let page = format!("/orgs/acme/content/{}", created.body["id"].as_str().unwrap());
+    let request = app.http.get(format!("{}{page}", app.base));
+    let session = format!("__Host-mos_session={}", members.reviewer);
+    let html = request.header("cookie", session).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<p>Use <strong>SPF 50</strong> daily.</p>"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(html.contains("&lt;img src=x onerror=alert(3)&gt;"), "{html}");
+    for hostile in ["<script>alert", "javascript:", "<img src=x"] {
+        assert!(!html.contains(hostile), "{hostile}: {html}");
+    }
+}
+
 /// The user id behind a session.
 async fn id_of(app: &TestApp, token: &str) -> String {
     app.get_as(token, "/v1/me").await.body["id"].as_str().unwrap().to_owned()

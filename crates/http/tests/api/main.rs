@@ -14,6 +14,7 @@ mod health;
 mod heavy;
 mod hygiene;
 mod injection;
+mod landing;
 mod login;
 mod orgs;
 mod passkeys;

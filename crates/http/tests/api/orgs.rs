@@ -184,6 +184,28 @@ async fn changing_a_role_needs_a_recent_sign_in_and_is_audited_with_before_and_a
 }
 
 #[tokio::test]
+async fn setting_the_role_a_member_already_has_changes_and_records_nothing() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let members = app.get_as(&org.admin, "/v1/orgs/acme/members").await.body;
+    let viewer_id = members.as_array().unwrap().iter().find(|m| m["role"] == "VIEWER").unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/orgs/acme/members/{viewer_id}");
+    let trail = "/v1/orgs/acme/audit-logs?action=member.role_changed";
+
+    assert_eq!(app.call_as("patch", &org.admin, &path, json!({ "role": "VIEWER" })).await.status, 204);
+    assert_eq!(app.get_as(&org.admin, trail).await.body["items"], json!([]), "no record whose before equals its after");
+
+    // A real change after it is recorded, once: the filter above would have found one.
+    assert_eq!(app.call_as("patch", &org.admin, &path, json!({ "role": "CREATOR" })).await.status, 204);
+    let changed = app.get_as(&org.admin, trail).await.body;
+    assert_eq!(changed["items"].as_array().map(Vec::len), Some(1), "{changed}");
+    assert_eq!(changed["items"][0]["changes"], json!({ "role": { "before": "VIEWER", "after": "CREATOR" } }));
+}
+
+#[tokio::test]
 async fn an_invitation_is_for_one_address_single_use_and_expires_after_seven_days() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("admin@example.com").await;

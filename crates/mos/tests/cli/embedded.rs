@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::{data_dir, http_get, mos, text};
+use crate::{data_dir, http_get, listening_address, mos, text};
 
 #[test]
 fn on_the_embedded_default_migrate_seed_and_check_work_and_repeat_safely() {
@@ -46,7 +46,9 @@ fn serve_answers_health_checks_and_stops_cleanly_on_sigterm() {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line}")).to_owned();
+    let addr = listening_address(&line);
+    let port = addr.rsplit(':').next().unwrap();
+    assert!(line.trim().ends_with(&format!(", open http://localhost:{port}")), "the address passkeys work at: {line}");
 
     assert_eq!(http_get(&addr, "/healthz"), (200, r#"{"status":"ok"}"#.to_owned()));
     assert_eq!(http_get(&addr, "/readyz"), (200, r#"{"status":"ready"}"#.to_owned()));
@@ -57,6 +59,20 @@ fn serve_answers_health_checks_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "{status}");
     assert!(!dir.path().join(".mos/pg/postmaster.pid").exists(), "the cluster it started was stopped");
     assert!(std::net::TcpStream::connect(&addr).is_err(), "nothing listens any more");
+}
+
+#[test]
+fn serve_on_a_taken_port_says_so_before_it_creates_or_migrates_anything() {
+    let dir = data_dir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = mos().args(["serve", "--listen", &addr]).env("MOS_DATA_DIR", dir.path().join(".mos")).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.starts_with(&format!("error: cannot listen on {addr}")), "{stderr}");
+    assert!(stderr.contains("--listen") && stderr.contains("Address already in use"), "{stderr}");
+    assert!(!dir.path().join(".mos").exists(), "no data directory, so no cluster and no migration");
+    assert!(!stdout.contains("listening"), "{stdout}");
 }
 
 #[test]
@@ -101,7 +117,8 @@ pub fn serve_in(
     });
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line}: {log:?}")).to_owned();
+    assert!(line.starts_with("listening on "), "{line}: {log:?}");
+    let addr = listening_address(&line);
     (child, addr, log)
 }
 

@@ -43,3 +43,9 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     (head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_owned())
 }
+
+/// The socket address in `mos serve`'s first line, `listening on ADDR, open URL`.
+pub fn listening_address(line: &str) -> String {
+    let rest = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line}"));
+    rest.split(", open ").next().unwrap().to_owned()
+}
