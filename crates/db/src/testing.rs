@@ -15,8 +15,9 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::OnceCell;
 
-use crate::embedded::{Cluster, PgBinaries, Tuning, SUPERUSER};
-use crate::{citus, migrate, AppPool, AppPoolOptions, APP_ROLE};
+use crate::ops::embedded::{Cluster, PgBinaries, Tuning, SUPERUSER};
+use crate::ops::{citus, migrate};
+use crate::{AppPool, AppPoolOptions, APP_ROLE};
 
 const TEMPLATE: &str = "mos_template";
 /// On Citus: the extension and the nodes, but no schema yet (for tests of the migrator).
