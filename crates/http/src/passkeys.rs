@@ -220,7 +220,7 @@ async fn begin<S: Serialize>(
     let expires_at = now + CEREMONY_VALIDITY;
     let handle = OneTimeToken::generate(&mut rand::thread_rng());
     let kept = serde_json::to_value(server_side).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    passkeys::begin(&state.pool, &handle.hash, purpose, user, kept, now, expires_at).await?;
+    passkeys::begin_ceremony(&state.pool, &handle.hash, purpose, user, kept, now, expires_at).await?;
     Ok(Json(Ceremony { ceremony: handle.secret.expose_secret().to_owned(), options, expires_at }))
 }
 
@@ -231,8 +231,9 @@ async fn take<S: serde::de::DeserializeOwned>(
     purpose: Purpose,
 ) -> Result<(Option<UserId>, S), ApiError> {
     let hash = mos_auth::token::hash_presented(handle).ok_or(ApiError::InvalidCeremony)?;
-    let (user, kept) =
-        passkeys::take(&state.pool, &hash, purpose, state.clock.now()).await?.ok_or(ApiError::InvalidCeremony)?;
+    let (user, kept) = passkeys::spend_ceremony(&state.pool, &hash, purpose, state.clock.now())
+        .await?
+        .ok_or(ApiError::InvalidCeremony)?;
     let server_side = serde_json::from_value(kept).map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok((user, server_side))
 }
