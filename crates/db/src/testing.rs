@@ -287,6 +287,11 @@ impl TestDb {
         conn
     }
 
+    /// This database's schema as `docs/schema.sql` holds it ([`Cluster::schema_sql`]).
+    pub async fn schema_sql(&self) -> String {
+        self.cluster.schema_sql(&self.name).await.expect("pg_dump of the test database")
+    }
+
     pub async fn app_pool(&self, max_connections: u32) -> AppPool {
         AppPool::connect(AppPoolOptions { connect: self.app_options(), set_role: false, max_connections })
             .await
