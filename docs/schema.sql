@@ -3,9 +3,9 @@
 -- migration that replaced it left it), triggers, owners and grants. The roles it names are made
 -- by the migrator's bootstrap (crates/db/src/ops/migrate.rs), and Citus placement is in
 -- docs/scaling.md. Generated: do not edit. A test fails while a migrated database differs from
--- this file; after adding a migration, regenerate it (with PostgreSQL 15's pg_dump, as the
--- tests use) by running
+-- this file; after adding a migration, regenerate it by running
 --   MOS_WRITE_SCHEMA=1 cargo test -p mos-db --test db schema::
+-- Made by pg_dump of PostgreSQL 15.
 --
 -- Name: app; Type: SCHEMA; Schema: -; Owner: mos_owner
 --

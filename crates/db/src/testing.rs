@@ -287,6 +287,11 @@ impl TestDb {
         conn
     }
 
+    /// The PostgreSQL major version the test cluster runs.
+    pub fn major(&self) -> u32 {
+        self.cluster.binaries().major().expect("the test cluster's PostgreSQL version")
+    }
+
     /// This database's schema as `docs/schema.sql` holds it ([`Cluster::schema_sql`]).
     pub async fn schema_sql(&self) -> String {
         self.cluster.schema_sql(&self.name).await.expect("pg_dump of the test database")
