@@ -16,22 +16,10 @@ pub enum DbError {
     /// The audit log refused an UPDATE, DELETE or TRUNCATE, or RLS refused a row.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
-    #[error("migration {version} ({name}) was changed after it was applied: the database records checksum {applied}, this build has {embedded}")]
-    ChecksumMismatch { version: i64, name: String, applied: String, embedded: String },
-    #[error("the database has migration {version} ({name}) that this build does not know; refusing to run an older build against a newer schema")]
-    UnknownMigration { version: i64, name: String },
-    #[error("{count} migration(s) pending ({names}); run `mos migrate` first")]
-    Pending { count: usize, names: String },
+    /// A connection of the pool runs as a role that row-level security does not bind. Checked
+    /// on every connection the pool opens, so a request can meet it too (and gets a 500).
     #[error("the application connection runs as role {role:?}, which {why}; connect as {expected:?} instead", expected = crate::APP_ROLE)]
     UnsafeAppRole { role: String, why: &'static str },
-    #[error("this database has no Citus extension; `mos db distribute` runs against a Citus coordinator")]
-    NotCitus,
-    #[error("the Citus plan (mos_db::citus::PLAN) does not name table(s) {0}; add them to it before distributing")]
-    Unplanned(String),
-    #[error("table app.{table} is {found}, but the plan says {planned}; undo that by hand (undistribute_table) and run again")]
-    Misplaced { table: &'static str, planned: crate::citus::Placement, found: crate::citus::Placement },
-    #[error("function(s) {0} no longer exist after distributing; restore them (re-create from the migrations) before serving")]
-    FunctionsLost(String),
     /// A concurrent transaction took what this one needed (a deadlock, or a serialization
     /// failure), and PostgreSQL aborted this one: nothing it did was kept, and doing it again
     /// may succeed.

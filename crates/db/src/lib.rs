@@ -4,15 +4,16 @@
 //! `app.current_tenant_id` before its first query; user-private data only through [`UserTx`].
 //! Row-Level Security in the schema enforces the same rule again, so a bug on either side alone
 //! cannot leak one tenant's rows to another.
+//!
+//! The request path (the pool, the scoped transactions and the repositories beside them) fails
+//! with [`DbError`]; the operator tooling under [`ops`] (migrations, the catalog check, Citus
+//! placement, the embedded cluster) with errors of its own, and the request path never calls it.
 
 pub mod audit;
 pub mod chain;
-pub mod check;
-pub mod citus;
 pub mod content;
-pub mod embedded;
 pub(crate) mod error;
-pub mod migrate;
+pub mod ops;
 pub mod orgs;
 pub mod passkeys;
 mod pool;

@@ -153,7 +153,7 @@ pub async fn owner(pool: &AppPool, credential_id: &[u8]) -> Result<Option<UserId
 }
 
 /// Keeps a ceremony's state until `expires_at`, under the hash of the handle the client holds.
-pub async fn begin(
+pub async fn begin_ceremony(
     pool: &AppPool,
     handle: &TokenHash,
     purpose: Purpose,
@@ -177,7 +177,7 @@ pub async fn begin(
 }
 
 #[derive(sqlx::FromRow)]
-struct Taken {
+struct SpentCeremony {
     user_id: Option<uuid::Uuid>,
     state: sqlx::types::Json<Value>,
 }
@@ -185,21 +185,21 @@ struct Taken {
 /// Spends the live ceremony of `purpose` behind `handle`, once: its user (none for a
 /// passwordless one) and state. Spent even when what follows fails, so a challenge is never
 /// answered twice.
-pub async fn take(
+pub async fn spend_ceremony(
     pool: &AppPool,
     handle: &TokenHash,
     purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<Option<(Option<UserId>, Value)>> {
     let mut tx = pool.bare().await?;
-    let taken: Option<Taken> = sqlx::query_as("select user_id, state from app.webauthn_take($1, $2, $3)")
+    let spent: Option<SpentCeremony> = sqlx::query_as("select user_id, state from app.webauthn_take($1, $2, $3)")
         .bind(handle.as_bytes())
         .bind(purpose.as_str())
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
     tx.commit().await?;
-    taken
+    spent
         .map(|t| {
             let user = t.user_id.map(UserId::from_uuid).transpose().map_err(|_| crate::error::stored("users_id_v7"))?;
             Ok((user, t.state.0))

@@ -15,8 +15,9 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::OnceCell;
 
-use crate::embedded::{Cluster, PgBinaries, Tuning, SUPERUSER};
-use crate::{citus, migrate, AppPool, AppPoolOptions, APP_ROLE};
+use crate::ops::embedded::{Cluster, PgBinaries, Tuning, SUPERUSER};
+use crate::ops::{citus, migrate};
+use crate::{AppPool, AppPoolOptions, APP_ROLE};
 
 const TEMPLATE: &str = "mos_template";
 /// On Citus: the extension and the nodes, but no schema yet (for tests of the migrator).
@@ -284,6 +285,16 @@ impl TestDb {
         let mut conn = self.superuser().await;
         sqlx::raw_sql("set role mos_owner").execute(&mut conn).await.expect("set role mos_owner");
         conn
+    }
+
+    /// The PostgreSQL major version the test cluster runs.
+    pub fn major(&self) -> u32 {
+        self.cluster.binaries().major().expect("the test cluster's PostgreSQL version")
+    }
+
+    /// This database's schema as `docs/schema.sql` holds it ([`Cluster::schema_sql`]).
+    pub async fn schema_sql(&self) -> String {
+        self.cluster.schema_sql(&self.name).await.expect("pg_dump of the test database")
     }
 
     pub async fn app_pool(&self, max_connections: u32) -> AppPool {

@@ -18,7 +18,6 @@ use utoipa_axum::routes;
 
 use crate::audit_trail::Record;
 use crate::auth::parse_new_password;
-use crate::error::Problem;
 use crate::extract::{ApiJson, Authenticated, Client};
 use crate::session::{self, event, SessionView};
 use crate::{ApiError, AppState};
@@ -114,7 +113,7 @@ pub struct Restarted {
 }
 
 /// The signed-in user.
-#[utoipa::path(get, path = "/v1/me", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me", tag = "account",
     responses(
         (status = 200, body = Me),
     ))]
@@ -131,7 +130,7 @@ async fn me(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Me>, Api
 }
 
 /// The user's live sessions, newest first.
-#[utoipa::path(get, path = "/v1/me/sessions", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/sessions", tag = "account",
     responses(
         (status = 200, body = Vec<SessionSummary>),
     ))]
@@ -158,11 +157,11 @@ async fn list_sessions(
 }
 
 /// End one of the user's sessions.
-#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "account",
     params(("id" = uuid::Uuid, Path, description = "A session id from GET /v1/me/sessions")),
     responses(
         (status = 204, description = "Ended"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such live session of yours"),
+        (status = 404, description = "No such live session of yours"),
     ))]
 async fn revoke_session(
     State(state): State<AppState>,
@@ -182,11 +181,11 @@ async fn revoke_session(
 
 /// Prove it is still you (password, and a code when two-factor is on), so that sensitive
 /// changes are allowed for the next ten minutes.
-#[utoipa::path(post, path = "/v1/me/reauthenticate", tag = "account", request_body = Proof, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/reauthenticate", tag = "account", request_body = Proof,
     responses(
         (status = 204, description = "Confirmed"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong password or code, or no live session"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed attempts"),
+        (status = 401, description = "Wrong password or code, or no live session"),
+        (status = 429, description = "Too many failed attempts"),
     ))]
 async fn reauthenticate(
     State(state): State<AppState>,
@@ -216,12 +215,12 @@ async fn reauthenticate(
 }
 
 /// Change the password. Signs out every other session.
-#[utoipa::path(post, path = "/v1/me/password", tag = "account", request_body = PasswordChange, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/password", tag = "account", request_body = PasswordChange,
     responses(
         (status = 200, body = Restarted, description = "Changed; the new session replaces the old one (cookie set too)"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong current password, or no live session"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "New password refused by the policy"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed attempts"),
+        (status = 401, description = "Wrong current password, or no live session"),
+        (status = 422, description = "New password refused by the policy"),
+        (status = 429, description = "Too many failed attempts"),
     ))]
 async fn change_password(
     State(state): State<AppState>,
@@ -254,11 +253,11 @@ async fn change_password(
 
 /// Start enrolling an authenticator app: a new secret, valid for ten minutes until confirmed.
 /// Needs a recent sign-in or reauthentication.
-#[utoipa::path(post, path = "/v1/me/two-factor/setup", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/two-factor/setup", tag = "account",
     responses(
         (status = 200, body = Enrollment),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Two-factor is already on"),
+        (status = 403, description = "Reauthenticate first"),
+        (status = 409, description = "Two-factor is already on"),
     ))]
 async fn start_two_factor(
     State(state): State<AppState>,
@@ -293,12 +292,12 @@ async fn start_two_factor(
 
 /// Confirm the enrollment with a code from the app: turns two-factor on, returns ten recovery
 /// codes, and signs out every other session.
-#[utoipa::path(post, path = "/v1/me/two-factor/confirm", tag = "account", request_body = CodeOnly, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/two-factor/confirm", tag = "account", request_body = CodeOnly,
     responses(
         (status = 200, body = Enabled, description = "On; the new session replaces the old one (cookie set too)"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong code, or no live session"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "No enrollment pending, or it expired"),
+        (status = 401, description = "Wrong code, or no live session"),
+        (status = 403, description = "Reauthenticate first"),
+        (status = 409, description = "No enrollment pending, or it expired"),
     ))]
 async fn confirm_two_factor(
     State(state): State<AppState>,
@@ -344,12 +343,12 @@ async fn confirm_two_factor(
 
 /// Turn two-factor off. Needs the password and a current code (or a recovery code); signs out
 /// every other session.
-#[utoipa::path(post, path = "/v1/me/two-factor/disable", tag = "account", request_body = Proof, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/two-factor/disable", tag = "account", request_body = Proof,
     responses(
         (status = 200, body = Restarted, description = "Off; the new session replaces the old one (cookie set too)"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong password or code, or no live session"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Two-factor is not on"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed attempts"),
+        (status = 401, description = "Wrong password or code, or no live session"),
+        (status = 409, description = "Two-factor is not on"),
+        (status = 429, description = "Too many failed attempts"),
     ))]
 async fn disable_two_factor(
     State(state): State<AppState>,
@@ -380,7 +379,7 @@ async fn disable_two_factor(
 
 /// The user's own account events (sign-ins, failures, two-factor and password changes),
 /// newest first, at most 100.
-#[utoipa::path(get, path = "/v1/me/events", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/events", tag = "account",
     responses(
         (status = 200, body = Vec<Record>),
     ))]

@@ -18,7 +18,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::Problem;
 use crate::extract::{ApiJson, Authenticated, Client};
 use crate::session::{self, event, SessionView};
 use crate::{guard, mail, ApiError, AppState};
@@ -147,7 +146,7 @@ fn link(state: &AppState, path: &str, token: &OneTimeToken) -> String {
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Credentials,
     responses(
         (status = 202, body = Status, description = "Check your email"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid email, or password refused by the policy (12 to 256 characters, not a common password)"),
+        (status = 422, description = "Invalid email, or password refused by the policy (12 to 256 characters, not a common password)"),
     ))]
 async fn register(
     State(state): State<AppState>,
@@ -233,8 +232,8 @@ async fn redeem(
 #[utoipa::path(post, path = "/v1/auth/verify-email", tag = "auth", request_body = TokenOnly,
     responses(
         (status = 200, body = Status, description = "Verified; you can sign in"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid, expired or used token"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts from this address"),
+        (status = 400, description = "Invalid, expired or used token"),
+        (status = 429, description = "Too many attempts from this address"),
     ))]
 async fn verify_email(
     State(state): State<AppState>,
@@ -285,9 +284,9 @@ async fn resend_verification(
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = SignIn,
     responses(
         (status = 200, body = LoginOutcome, description = "Signed in (also sets the session cookie), or a two-factor challenge"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Email or password is incorrect"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Email address not verified yet"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed attempts; see Retry-After"),
+        (status = 401, description = "Email or password is incorrect"),
+        (status = 403, description = "Email address not verified yet"),
+        (status = 429, description = "Too many failed attempts; see Retry-After"),
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -412,8 +411,8 @@ async fn login_failed(
 #[utoipa::path(post, path = "/v1/auth/login/two-factor", tag = "auth", request_body = SecondStep,
     responses(
         (status = 200, body = LoginOutcome, description = "Signed in; also sets the session cookie"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong code (`invalid_code`), a code already used (`code_reused`: wait for the next one), or the challenge is invalid, expired or out of attempts"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed attempts; see Retry-After"),
+        (status = 401, description = "Wrong code (`invalid_code`), a code already used (`code_reused`: wait for the next one), or the challenge is invalid, expired or out of attempts"),
+        (status = 429, description = "Too many failed attempts; see Retry-After"),
     ))]
 async fn login_two_factor(
     State(state): State<AppState>,
@@ -456,7 +455,6 @@ async fn login_two_factor(
 
 /// Sign out: ends this session and clears the cookie.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
-    security(("session" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
     ))]
@@ -515,9 +513,9 @@ async fn request_password_reset(
 #[utoipa::path(post, path = "/v1/auth/password-reset/confirm", tag = "auth", request_body = PasswordReset,
     responses(
         (status = 204, description = "Password changed; sign in again"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid, expired or used token"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Password refused by the policy; the token stays valid"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts from this address"),
+        (status = 400, description = "Invalid, expired or used token"),
+        (status = 422, description = "Password refused by the policy; the token stays valid"),
+        (status = 429, description = "Too many attempts from this address"),
     ))]
 async fn reset_password(
     State(state): State<AppState>,

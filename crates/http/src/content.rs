@@ -20,7 +20,6 @@ use utoipa_axum::routes;
 
 use crate::authorize::{Authorized, Needs, PublishContent, ReadContent, ReviewContent, WriteContent};
 use crate::docs::label_schema;
-use crate::error::Problem;
 use crate::extract::{ApiJson, ApiQuery, BodyLimit};
 use crate::{paging, ApiError, AppState};
 
@@ -411,7 +410,7 @@ fn if_match(headers: &HeaderMap) -> Result<IfMatch, ApiError> {
 }
 
 /// Create a piece of content: a draft at version 1, written by you.
-#[utoipa::path(post, path = "/v1/orgs/{slug}/content", tag = "content", request_body = ContentText, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/orgs/{slug}/content", tag = "content", request_body = ContentText,
     params(("slug" = String, Path)),
     responses((status = 201, body = ContentView, headers(("ETag" = String), ("Location" = String)))))]
 async fn create_content(
@@ -433,7 +432,7 @@ async fn create_content(
 }
 
 /// Content, newest first, a page at a time; every filter narrows the list.
-#[utoipa::path(get, path = "/v1/orgs/{slug}/content", tag = "content", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content", tag = "content",
     params(("slug" = String, Path), ListQuery),
     responses((status = 200, body = ContentPage)))]
 async fn list_content(
@@ -461,7 +460,7 @@ async fn list_content(
 }
 
 /// A piece of content with its latest version and its `ETag`.
-#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}", tag = "content", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}", tag = "content",
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ContentView, headers(("ETag" = String)))))]
 async fn get_content(
@@ -479,14 +478,14 @@ async fn get_content(
 /// Edit: a new version with the whole new text, by you. Send `If-Match` with the `ETag` you
 /// read: a change someone made in between gets 412 instead of being overwritten. An edit after
 /// approval starts the review over; the same text again changes nothing.
-#[utoipa::path(patch, path = "/v1/orgs/{slug}/content/{id}", tag = "content", request_body = ContentText, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(patch, path = "/v1/orgs/{slug}/content/{id}", tag = "content", request_body = ContentText,
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = String, Header, description = "The item's ETag as you read it, or a list of ETags (any one matches). A weak tag (`W/\"3\"`) never matches; `*` is refused with 428")),
     responses(
         (status = 200, body = ContentView, headers(("ETag" = String))),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not your item, or your role may not write content"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Its state allows no edit"),
-        (status = 412, body = Problem, content_type = "application/problem+json", description = "It changed since you read it"),
-        (status = 428, body = Problem, content_type = "application/problem+json", description = "No If-Match, or `If-Match: *`, which would match any revision"),
+        (status = 403, description = "Not your item, or your role may not write content"),
+        (status = 409, description = "Its state allows no edit"),
+        (status = 412, description = "It changed since you read it"),
+        (status = 428, description = "No If-Match, or `If-Match: *`, which would match any revision"),
     ))]
 async fn edit_content(
     State(state): State<AppState>,
@@ -507,7 +506,7 @@ async fn edit_content(
 }
 
 /// Every version, oldest first, with its author and hash.
-#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/versions", tag = "content", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/versions", tag = "content",
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<VersionView>)))]
 async fn list_versions(
@@ -529,7 +528,7 @@ async fn one_version(tx: &mut TenantTx, id: ContentId, number: i32) -> Result<Ve
 }
 
 /// One version.
-#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/versions/{number}", tag = "content", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/versions/{number}", tag = "content",
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("number" = i32, Path)),
     responses((status = 200, body = VersionView)))]
 async fn get_version(
@@ -545,11 +544,11 @@ async fn get_version(
 }
 
 /// What changed between two versions: changed fields whole, the body as a unified diff.
-#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/diff", tag = "content", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/diff", tag = "content",
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path), DiffQuery),
     responses(
         (status = 200, body = DiffView),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "Other comparisons took every slot for longer than the server waits (`busy`), or the database is unavailable; try again after `Retry-After` seconds"),
+        (status = 503, description = "Other comparisons took every slot for longer than the server waits (`busy`), or the database is unavailable; try again after `Retry-After` seconds"),
     ))]
 async fn diff_versions(
     State(state): State<AppState>,
@@ -584,7 +583,7 @@ async fn diff_versions(
 
 /// The review history, oldest first: every edit, step, comment and approval, with the version
 /// and hash it concerned.
-#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/history", tag = "content", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/history", tag = "content",
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<EventView>)))]
 async fn content_history(
@@ -688,12 +687,12 @@ async fn take<P: Needs>(
 macro_rules! step_route {
     ($(#[$doc:meta])* $name:ident, $path:literal, $needs:ident, $action:expr, $conflict:literal) => {
         $(#[$doc])*
-        #[utoipa::path(post, path = $path, tag = "content", request_body(content = StepBody, description = "Optional: leave the body out (no `Content-Type`) to say nothing"), security(("session" = []), ("bearer" = [])),
+        #[utoipa::path(post, path = $path, tag = "content", request_body(content = StepBody, description = "Optional: leave the body out (no `Content-Type`) to say nothing"),
             params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "The item's ETag as you read it, or a list of ETags (any one matches); a weak tag never matches, `*` matches any revision")),
             responses(
                 (status = 200, body = ContentView, headers(("ETag" = String))),
-                (status = 409, body = Problem, content_type = "application/problem+json", description = $conflict),
-                (status = 412, body = Problem, content_type = "application/problem+json", description = "It changed since you read it"),
+                (status = 409, description = $conflict),
+                (status = 412, description = "It changed since you read it"),
             ))]
         async fn $name(
             State(state): State<AppState>,

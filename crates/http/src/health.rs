@@ -15,7 +15,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::Problem;
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -108,7 +107,7 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, body = Health),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "The database does not answer within a second, the database check found a problem, or a request met a database server that cannot use its own files (the log names it)"),
+        (status = 503, description = "The database does not answer within a second, the database check found a problem, or a request met a database server that cannot use its own files (the log names it)"),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if !state.readiness.clear() {

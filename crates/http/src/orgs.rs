@@ -23,7 +23,6 @@ use crate::auth::parse_email;
 use crate::authorize::{
     Authorized, ChangeRoles, InviteMembers, Leave, ManageOrganization, ReadMembers, ReadOrganization, RemoveMembers,
 };
-use crate::error::Problem;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, Client};
 use crate::{mail, paging, ApiError, AppState};
 use mos_domain::events::{self, INVITATION, MEMBERSHIP};
@@ -190,11 +189,11 @@ async fn current(tx: &mut TenantTx) -> Result<orgs::Organization, ApiError> {
 }
 
 /// Create an organization; its creator becomes its ADMIN.
-#[utoipa::path(post, path = "/v1/orgs", tag = "organizations", request_body = NewOrg, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/orgs", tag = "organizations", request_body = NewOrg,
     responses(
         (status = 201, body = Org),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The slug is taken"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid slug or name"),
+        (status = 409, description = "The slug is taken"),
+        (status = 422, description = "Invalid slug or name"),
     ))]
 async fn create_org(
     Client(source): Client,
@@ -234,11 +233,11 @@ pub struct MyOrgs {
 }
 
 /// The organizations you belong to, with your role in each, by slug, a page at a time.
-#[utoipa::path(get, path = "/v1/orgs", tag = "organizations", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs", tag = "organizations",
     params(MinePage),
     responses(
         (status = 200, body = MyOrgs),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Malformed cursor or limit"),
+        (status = 422, description = "Malformed cursor or limit"),
     ))]
 async fn list_mine(
     Authenticated { mut tx, .. }: Authenticated,
@@ -269,7 +268,7 @@ async fn list_mine(
 }
 
 /// The organization.
-#[utoipa::path(get, path = "/v1/orgs/{slug}", tag = "organizations", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{slug}", tag = "organizations",
     params(("slug" = String, Path)),
     responses((status = 200, body = Org)))]
 async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiError> {
@@ -284,13 +283,13 @@ async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiErr
 /// content version needs. Setting a policy needs a recent sign-in; requiring two-factor takes
 /// an ADMIN who has it on; members without it then cannot reach the organization until they
 /// enroll. A new approval count applies to approvals given from then on.
-#[utoipa::path(patch, path = "/v1/orgs/{slug}", tag = "organizations", request_body = OrgChange, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(patch, path = "/v1/orgs/{slug}", tag = "organizations", request_body = OrgChange,
     params(("slug" = String, Path)),
     responses(
         (status = 200, body = Org),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Requiring two-factor without having it on, or requiring passkeys from a session that no passkey signed in or confirmed (`POST /v1/me/reauthenticate/passkey`)"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid name"),
+        (status = 403, description = "Not allowed, or reauthenticate first"),
+        (status = 409, description = "Requiring two-factor without having it on, or requiring passkeys from a session that no passkey signed in or confirmed (`POST /v1/me/reauthenticate/passkey`)"),
+        (status = 422, description = "Invalid name"),
     ))]
 async fn update_org(
     State(state): State<AppState>,
@@ -341,7 +340,7 @@ async fn update_org(
 }
 
 /// The members, with their roles.
-#[utoipa::path(get, path = "/v1/orgs/{slug}/members", tag = "organizations", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{slug}/members", tag = "organizations",
     params(("slug" = String, Path)),
     responses((status = 200, body = Vec<MemberView>)))]
 async fn list_members(auth: Authorized<ReadMembers>) -> Result<Json<Vec<MemberView>>, ApiError> {
@@ -372,13 +371,13 @@ fn settled(change: MembershipChange) -> Result<Role, ApiError> {
 
 /// Change a member's role. Needs a recent sign-in; the last ADMIN cannot be demoted. Setting
 /// the role a member already has answers 204 too, and changes and records nothing.
-#[utoipa::path(patch, path = "/v1/orgs/{slug}/members/{user_id}", tag = "organizations", request_body = RoleChange, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(patch, path = "/v1/orgs/{slug}/members/{user_id}", tag = "organizations", request_body = RoleChange,
     params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)),
     responses(
         (status = 204, description = "Changed, or already that role (nothing recorded then)"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization or member"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "It would leave no ADMIN"),
+        (status = 403, description = "Not allowed, or reauthenticate first"),
+        (status = 404, description = "No such organization or member"),
+        (status = 409, description = "It would leave no ADMIN"),
     ))]
 async fn change_role(
     State(state): State<AppState>,
@@ -402,13 +401,13 @@ async fn change_role(
 }
 
 /// Remove a member. Needs a recent sign-in; the last ADMIN cannot be removed.
-#[utoipa::path(delete, path = "/v1/orgs/{slug}/members/{user_id}", tag = "organizations", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/orgs/{slug}/members/{user_id}", tag = "organizations",
     params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization or member"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "It would leave no ADMIN"),
+        (status = 403, description = "Not allowed, or reauthenticate first"),
+        (status = 404, description = "No such organization or member"),
+        (status = 409, description = "It would leave no ADMIN"),
     ))]
 async fn remove_member(
     State(state): State<AppState>,
@@ -431,12 +430,12 @@ async fn remove_member(
 
 /// Leave the organization; its last ADMIN cannot. Where the organization requires passkeys, it
 /// needs a session that a passkey signed in or confirmed, like every other route there.
-#[utoipa::path(post, path = "/v1/orgs/{slug}/leave", tag = "organizations", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/orgs/{slug}/leave", tag = "organizations",
     params(("slug" = String, Path)),
     responses(
         (status = 204, description = "Left"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "The organization requires a passkey session"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "You are its last ADMIN"),
+        (status = 403, description = "The organization requires a passkey session"),
+        (status = 409, description = "You are its last ADMIN"),
     ))]
 async fn leave(auth: Authorized<Leave>) -> Result<StatusCode, ApiError> {
     let me = auth.session.user;
@@ -455,12 +454,12 @@ async fn leave(auth: Authorized<Leave>) -> Result<StatusCode, ApiError> {
 /// Invite someone by email with a role; they may have to register first. The link is good for
 /// seven days and once; inviting the same address again replaces the earlier invitation. Needs
 /// a recent sign-in.
-#[utoipa::path(post, path = "/v1/orgs/{slug}/invitations", tag = "organizations", request_body = NewInvitation, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/orgs/{slug}/invitations", tag = "organizations", request_body = NewInvitation,
     params(("slug" = String, Path)),
     responses(
         (status = 201, body = InvitationView),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid email"),
+        (status = 403, description = "Not allowed, or reauthenticate first"),
+        (status = 422, description = "Invalid email"),
     ))]
 async fn invite(
     State(state): State<AppState>,
@@ -493,7 +492,7 @@ async fn invite(
 }
 
 /// Pending invitations.
-#[utoipa::path(get, path = "/v1/orgs/{slug}/invitations", tag = "organizations", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{slug}/invitations", tag = "organizations",
     params(("slug" = String, Path)),
     responses((status = 200, body = Vec<InvitationView>)))]
 async fn list_invitations(
@@ -507,12 +506,12 @@ async fn list_invitations(
 }
 
 /// Revoke a pending invitation. Needs a recent sign-in.
-#[utoipa::path(delete, path = "/v1/orgs/{slug}/invitations/{id}", tag = "organizations", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/orgs/{slug}/invitations/{id}", tag = "organizations",
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed, or reauthenticate first"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such pending invitation"),
+        (status = 403, description = "Not allowed, or reauthenticate first"),
+        (status = 404, description = "No such pending invitation"),
     ))]
 async fn revoke_invitation(
     State(state): State<AppState>,
@@ -535,12 +534,12 @@ async fn revoke_invitation(
 }
 
 /// Accept an invitation with the token from its email, signed in with the invited address.
-#[utoipa::path(post, path = "/v1/invitations/accept", tag = "organizations", request_body = InvitationToken, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/invitations/accept", tag = "organizations", request_body = InvitationToken,
     responses(
         (status = 200, body = MyOrg, description = "You are a member now"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid, expired, revoked or used invitation"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "The invitation is for another address, or its sender may no longer invite members"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Already a member"),
+        (status = 400, description = "Invalid, expired, revoked or used invitation"),
+        (status = 403, description = "The invitation is for another address, or its sender may no longer invite members"),
+        (status = 409, description = "Already a member"),
     ))]
 async fn accept_invitation(
     State(state): State<AppState>,

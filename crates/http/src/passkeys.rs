@@ -31,7 +31,6 @@ use webauthn_rs::prelude::{
 
 use crate::account::Restarted;
 use crate::auth::LoginOutcome;
-use crate::error::Problem;
 use crate::extract::{require_recent, ApiJson, Authenticated, Client};
 use crate::session::{self, event};
 use crate::{guard, ApiError, AppState};
@@ -220,7 +219,7 @@ async fn begin<S: Serialize>(
     let expires_at = now + CEREMONY_VALIDITY;
     let handle = OneTimeToken::generate(&mut rand::thread_rng());
     let kept = serde_json::to_value(server_side).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    passkeys::begin(&state.pool, &handle.hash, purpose, user, kept, now, expires_at).await?;
+    passkeys::begin_ceremony(&state.pool, &handle.hash, purpose, user, kept, now, expires_at).await?;
     Ok(Json(Ceremony { ceremony: handle.secret.expose_secret().to_owned(), options, expires_at }))
 }
 
@@ -231,8 +230,9 @@ async fn take<S: serde::de::DeserializeOwned>(
     purpose: Purpose,
 ) -> Result<(Option<UserId>, S), ApiError> {
     let hash = mos_auth::token::hash_presented(handle).ok_or(ApiError::InvalidCeremony)?;
-    let (user, kept) =
-        passkeys::take(&state.pool, &hash, purpose, state.clock.now()).await?.ok_or(ApiError::InvalidCeremony)?;
+    let (user, kept) = passkeys::spend_ceremony(&state.pool, &hash, purpose, state.clock.now())
+        .await?
+        .ok_or(ApiError::InvalidCeremony)?;
     let server_side = serde_json::from_value(kept).map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok((user, server_side))
 }
@@ -342,7 +342,7 @@ pub struct PasskeyPolicy {
 }
 
 /// What adding a passkey takes for your account.
-#[utoipa::path(get, path = "/v1/me/passkeys/policy", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/passkeys/policy", tag = "account",
     responses((status = 200, body = PasskeyPolicy)))]
 async fn passkey_policy(Authenticated { session, mut tx }: Authenticated) -> Result<Json<PasskeyPolicy>, ApiError> {
     let gate = Gate::of(&mut tx).await?;
@@ -365,12 +365,12 @@ pub const ENROLLMENT_LINK_VALIDITY: Duration = Duration::minutes(30);
 /// Mail yourself a link that adds your first passkey, as a member of an organization that
 /// requires passkeys. Needs a recent sign-in; the link works once, for 30 minutes, for this
 /// account only, and replaces any earlier one.
-#[utoipa::path(post, path = "/v1/me/passkeys/enrollment", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/passkeys/enrollment", tag = "account",
     responses(
         (status = 202, description = "The link is on its way to your address"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "No link is needed: you have a passkey, or belong to no organization that requires one"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many emails to your address"),
+        (status = 403, description = "Reauthenticate first"),
+        (status = 409, description = "No link is needed: you have a passkey, or belong to no organization that requires one"),
+        (status = 429, description = "Too many emails to your address"),
     ))]
 async fn passkey_enrollment_link(
     State(state): State<AppState>,
@@ -431,11 +431,11 @@ struct Registering {
 /// with a passkey on the account, a session that a passkey signed in or confirmed; for the
 /// first passkey of a member of an organization that requires passkeys, the token of the mailed
 /// enrollment link.
-#[utoipa::path(post, path = "/v1/me/passkeys/options", tag = "account", request_body(content = Option<RegistrationStart>), security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/passkeys/options", tag = "account", request_body(content = Option<RegistrationStart>),
     responses(
         (status = 200, body = Ceremony),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "The enrollment link is invalid, expired or used"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first; or a passkey session is required; or the mailed enrollment link is"),
+        (status = 400, description = "The enrollment link is invalid, expired or used"),
+        (status = 403, description = "Reauthenticate first; or a passkey session is required; or the mailed enrollment link is"),
     ))]
 async fn passkey_registration_options(
     State(state): State<AppState>,
@@ -467,7 +467,7 @@ async fn passkey_registration_options(
 }
 
 /// Your passkeys, oldest first.
-#[utoipa::path(get, path = "/v1/me/passkeys", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/passkeys", tag = "account",
     responses((status = 200, body = Vec<PasskeyView>)))]
 async fn list_passkeys(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Vec<PasskeyView>>, ApiError> {
     let all = passkeys::list(&mut tx).await?;
@@ -477,13 +477,13 @@ async fn list_passkeys(Authenticated { mut tx, .. }: Authenticated) -> Result<Js
 
 /// Finish adding a passkey with the authenticator's answer. Signs out every other session and
 /// mails you.
-#[utoipa::path(post, path = "/v1/me/passkeys", tag = "account", request_body = NewPasskey, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/passkeys", tag = "account", request_body = NewPasskey,
     responses(
         (status = 201, body = Added, description = "Added; the new session replaces the old one (cookie set too)"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "The ceremony is invalid, expired or used, or the authenticator's answer does not verify"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "The enrollment link is invalid, expired or used"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first; or a passkey session is required; or the mailed enrollment link is"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "This passkey is registered already"),
+        (status = 401, description = "The ceremony is invalid, expired or used, or the authenticator's answer does not verify"),
+        (status = 400, description = "The enrollment link is invalid, expired or used"),
+        (status = 403, description = "Reauthenticate first; or a passkey session is required; or the mailed enrollment link is"),
+        (status = 409, description = "This passkey is registered already"),
     ))]
 async fn register_passkey(
     State(state): State<AppState>,
@@ -614,11 +614,11 @@ fn passkey_id(id: &str) -> Result<uuid::Uuid, ApiError> {
 }
 
 /// Rename one of your passkeys.
-#[utoipa::path(patch, path = "/v1/me/passkeys/{id}", tag = "account", request_body = PasskeyName, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(patch, path = "/v1/me/passkeys/{id}", tag = "account", request_body = PasskeyName,
     params(("id" = uuid::Uuid, Path)),
     responses(
         (status = 204, description = "Renamed"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such passkey of yours"),
+        (status = 404, description = "No such passkey of yours"),
     ))]
 async fn rename_passkey(
     Client(source): Client,
@@ -643,12 +643,12 @@ async fn rename_passkey(
 /// Remove one of your passkeys. Needs a recent sign-in in a session that a passkey signed in or
 /// confirmed; signs out every other session and mails you. Your password and two-factor (or
 /// recovery codes) still sign you in.
-#[utoipa::path(delete, path = "/v1/me/passkeys/{id}", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/me/passkeys/{id}", tag = "account",
     params(("id" = uuid::Uuid, Path)),
     responses(
         (status = 200, body = Restarted, description = "Removed; the new session replaces the old one (cookie set too)"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Reauthenticate first, or a passkey session is required"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such passkey of yours"),
+        (status = 403, description = "Reauthenticate first, or a passkey session is required"),
+        (status = 404, description = "No such passkey of yours"),
     ))]
 async fn remove_passkey(
     State(state): State<AppState>,
@@ -702,8 +702,8 @@ async fn verify_assertion(
 #[utoipa::path(post, path = "/v1/auth/login/passkey/options", tag = "auth", request_body = ChallengeOnly,
     responses(
         (status = 200, body = Ceremony),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "The sign-in challenge is invalid or expired"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The account has no passkey"),
+        (status = 401, description = "The sign-in challenge is invalid or expired"),
+        (status = 409, description = "The account has no passkey"),
     ))]
 async fn passkey_second_factor_options(
     State(state): State<AppState>,
@@ -742,7 +742,7 @@ async fn prove_one_of(
 #[utoipa::path(post, path = "/v1/auth/login/passkey", tag = "auth", request_body = SecondFactorAssertion,
     responses(
         (status = 200, body = LoginOutcome, description = "Signed in; also sets the session cookie"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "The challenge or ceremony is invalid, expired or used, or the passkey's answer does not verify (a replayed or cloned one included)"),
+        (status = 401, description = "The challenge or ceremony is invalid, expired or used, or the passkey's answer does not verify (a replayed or cloned one included)"),
     ))]
 async fn passkey_second_factor(
     State(state): State<AppState>,
@@ -807,7 +807,7 @@ async fn finish_sign_in(
 #[utoipa::path(post, path = "/v1/auth/passkey/options", tag = "auth",
     responses(
         (status = 200, body = Ceremony),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts from this address"),
+        (status = 429, description = "Too many attempts from this address"),
     ))]
 async fn passkey_sign_in_options(
     State(state): State<AppState>,
@@ -826,7 +826,7 @@ async fn passkey_sign_in_options(
 #[utoipa::path(post, path = "/v1/auth/passkey", tag = "auth", request_body = Assertion,
     responses(
         (status = 200, body = LoginOutcome, description = "Signed in; also sets the session cookie"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "The ceremony is invalid, expired or used, or the passkey's answer does not verify (a replayed or cloned one included)"),
+        (status = 401, description = "The ceremony is invalid, expired or used, or the passkey's answer does not verify (a replayed or cloned one included)"),
     ))]
 async fn passkey_sign_in(
     State(state): State<AppState>,
@@ -864,10 +864,10 @@ async fn passkey_sign_in(
 }
 
 /// Options to confirm it is you with a passkey, for changes that need a recent sign-in.
-#[utoipa::path(post, path = "/v1/me/reauthenticate/passkey/options", tag = "account", security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/reauthenticate/passkey/options", tag = "account",
     responses(
         (status = 200, body = Ceremony),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "You have no passkey"),
+        (status = 409, description = "You have no passkey"),
     ))]
 async fn passkey_reauthenticate_options(
     State(state): State<AppState>,
@@ -878,10 +878,10 @@ async fn passkey_reauthenticate_options(
 
 /// Confirm it is you with a passkey: the session counts as a recent sign-in, and as
 /// phishing-resistant from now on.
-#[utoipa::path(post, path = "/v1/me/reauthenticate/passkey", tag = "account", request_body = Assertion, security(("session" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/reauthenticate/passkey", tag = "account", request_body = Assertion,
     responses(
         (status = 204, description = "Confirmed"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "The ceremony is invalid, expired or used, or the passkey's answer does not verify"),
+        (status = 401, description = "The ceremony is invalid, expired or used, or the passkey's answer does not verify"),
     ))]
 async fn passkey_reauthenticate(
     State(state): State<AppState>,

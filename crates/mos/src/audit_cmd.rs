@@ -271,10 +271,10 @@ const LAG_WARNING: chrono::Duration = chrono::Duration::seconds(10);
 /// Every how many quick sweeps a full one looks back over the whole window.
 const FULL_EVERY: u32 = 60;
 
-/// The sealer of a running server: every [`SEAL_EVERY`], it seals what was written since its
+/// The audit sealing of a running server: every [`SEAL_EVERY`], it seals what was written since its
 /// last sweep, looking back a few seconds for late commits; once a minute (and first) it looks
 /// back over the whole window. Errors are logged and retried on the next tick.
-pub async fn sealer(pool: mos_db::AppPool) {
+pub async fn seal_continuously(pool: mos_db::AppPool) {
     let mut since = None;
     for sweep_number in 0u32.. {
         let started = chrono::Utc::now();

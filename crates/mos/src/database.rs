@@ -4,8 +4,9 @@
 use std::str::FromStr;
 
 use anyhow::Context;
-use mos_db::embedded::{self, Claim, Cluster, PgBinaries, Tuning};
-use mos_db::{migrate, AppPool, AppPoolOptions, PgConnectOptions, APP_ROLE};
+use mos_db::ops::embedded::{self, Claim, Cluster, PgBinaries, Tuning};
+use mos_db::ops::migrate;
+use mos_db::{AppPool, AppPoolOptions, PgConnectOptions, APP_ROLE};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{ConnectOptions, PgConnection};
 

@@ -19,7 +19,7 @@ const KEY_FILE: &str = "totp.key";
 
 /// The key that seals TOTP secrets: configured, or on the embedded default, generated once
 /// and kept beside the database (readable by its owner only).
-fn sealer(settings: &Settings, embedded: bool) -> anyhow::Result<Sealer> {
+fn totp_sealer(settings: &Settings, embedded: bool) -> anyhow::Result<Sealer> {
     if let Some(key) = &settings.identity.totp_key {
         return Sealer::from_base64(key.expose_secret()).context("MOS_TOTP_KEY");
     }
@@ -85,7 +85,7 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let hasher = PasswordHasher::new(identity.hash_concurrency);
     let state =
-        AppState::new(pool, Arc::new(SystemClock), hasher, sealer(settings, embedded)?, mailer(settings)?, http)
+        AppState::new(pool, Arc::new(SystemClock), hasher, totp_sealer(settings, embedded)?, mailer(settings)?, http)
             .await
             .map_err(|e| match e {
                 mos_http::StartError::RelyingParty(why) => {

@@ -5,11 +5,11 @@ mod backup;
 mod bench;
 mod config;
 mod database;
+mod db_watchdogs;
 mod identity;
 mod seed;
 mod telemetry;
 mod upgrade;
-mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mos_db::{check, citus, migrate, DbError};
+use mos_db::ops::{check, citus, migrate, OpsError};
 
 use crate::config::{Layer, Settings};
 use crate::database::Database;
@@ -124,7 +124,7 @@ enum DbCommand {
     /// list every problem, and exit non-zero if there is one. On a Citus coordinator it checks
     /// every shard and worker too.
     Check,
-    /// On a Citus coordinator: place every table as the plan in `mos_db::citus` says (reference,
+    /// On a Citus coordinator: place every table as the plan in `mos_db::ops::citus` says (reference,
     /// distributed by organization, or on the coordinator), in an order that drops nothing.
     /// Idempotent; refuses plain PostgreSQL and pending migrations.
     Distribute,
@@ -200,7 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db { command: DbCommand::Distribute } => db_distribute(&db).await,
         Command::Audit { command } => audit(&db, &settings, command).await,
         Command::Bench(args) => {
-            let pg_bin = mos_db::embedded::PgBinaries::locate(settings.pg_bin()).ok();
+            let pg_bin = mos_db::ops::embedded::PgBinaries::locate(settings.pg_bin()).ok();
             bench::run(&db, args, pg_bin.as_ref().map(|b| b.dir())).await.map(|()| ExitCode::SUCCESS)
         }
     };
@@ -236,7 +236,9 @@ async fn db_distribute(db: &Database) -> anyhow::Result<ExitCode> {
     match citus::distribute(&mut conn).await {
         Ok(done) if done.is_empty() => println!("every table is already placed as planned"),
         Ok(done) => done.iter().for_each(|table| println!("placed {table}")),
-        Err(e @ (DbError::NotCitus | DbError::Pending { .. } | DbError::Unplanned(_) | DbError::Misplaced { .. })) => {
+        Err(
+            e @ (OpsError::NotCitus | OpsError::Pending { .. } | OpsError::Unplanned(_) | OpsError::Misplaced { .. }),
+        ) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(EXIT_PROBLEMS));
         }
@@ -295,11 +297,15 @@ async fn serve(db: &Database, settings: &Settings, listener: tokio::net::TcpList
     tracing::info!(address = %local, %url, "listening");
     println!("listening on {local}, open {url}");
     let mut background = vec![
-        tokio::spawn(audit_cmd::sealer(pool.clone())),
-        tokio::spawn(watch::recheck(db.admin_options(), state.readiness.clone(), settings.check_interval)),
+        tokio::spawn(audit_cmd::seal_continuously(pool.clone())),
+        tokio::spawn(db_watchdogs::recheck_catalog(
+            db.admin_options(),
+            state.readiness.clone(),
+            settings.check_interval,
+        )),
     ];
     if let Some(cluster) = db.owned_cluster() {
-        background.push(tokio::spawn(watch::supervise(cluster.clone(), pool.clone())));
+        background.push(tokio::spawn(db_watchdogs::restart_cluster_when_down(cluster.clone(), pool.clone())));
     }
     match (db.cluster(), settings.backups()) {
         (Some(cluster), Some(schedule)) => {

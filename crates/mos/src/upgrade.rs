@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, ensure, Context};
-use mos_db::embedded::{self, Cluster, PgBinaries, Tuning};
+use mos_db::ops::embedded::{self, Cluster, PgBinaries, Tuning};
 
 use crate::config::{DatabaseConfig, Settings};
 use crate::database::Database;

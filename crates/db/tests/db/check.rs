@@ -1,4 +1,4 @@
-use mos_db::check;
+use mos_db::ops::check;
 use mos_db::testing::TestDb;
 use sqlx::PgConnection;
 

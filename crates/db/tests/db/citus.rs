@@ -4,9 +4,10 @@
 
 use chrono::Utc;
 use mos_db::chain::{self, Reason};
-use mos_db::citus::{self, Placement, PLAN};
+use mos_db::ops::citus::{self, Placement, PLAN};
+use mos_db::ops::{check, OpsError};
 use mos_db::testing::{backend, Backend, TestDb};
-use mos_db::{audit, check, orgs, AppPool, DbError};
+use mos_db::{audit, orgs, AppPool};
 use mos_domain::{AuditAction, AuditEvent, Email, OrgId, ResourceType, Role, TokenHash, UserId};
 use sqlx::{ConnectOptions, PgConnection};
 
@@ -52,7 +53,7 @@ async fn the_plan_names_every_table_and_distribute_refuses_plain_postgres() {
     planned.sort_unstable();
     assert_eq!(tables, planned);
     match backend() {
-        Backend::Postgres => assert!(matches!(citus::distribute(&mut su).await, Err(DbError::NotCitus))),
+        Backend::Postgres => assert!(matches!(citus::distribute(&mut su).await, Err(OpsError::NotCitus))),
         // The template was distributed already: a second run has nothing left to do.
         Backend::Citus => assert_eq!(citus::distribute(&mut su).await.unwrap(), Vec::<String>::new()),
     }

@@ -1,6 +1,6 @@
 use std::os::unix::fs::PermissionsExt;
 
-use mos_db::embedded::{Cluster, ClusterError, PgBinaries, Tuning, SUPERUSER};
+use mos_db::ops::embedded::{Cluster, ClusterError, PgBinaries, Tuning, SUPERUSER};
 use sqlx::ConnectOptions;
 
 fn binaries() -> PgBinaries {

@@ -13,6 +13,7 @@ mod migrate;
 mod passkeys;
 mod pooler;
 mod rls;
+mod schema;
 
 use mos_db::{orgs, users, AppPool};
 use mos_domain::{Email, OrgId, OrgName, Role, Slug, UserId};

@@ -1,13 +1,13 @@
-use mos_db::migrate::{self, MIGRATIONS};
+use mos_db::ops::migrate::{self, MIGRATIONS};
+use mos_db::ops::OpsError;
 use mos_db::testing::{backend, Backend, TestDb};
-use mos_db::DbError;
 
 #[tokio::test]
 async fn migrating_applies_every_migration_once_and_a_second_run_applies_none() {
     let db = TestDb::empty().await;
     let mut su = db.superuser().await;
     assert!(
-        matches!(migrate::ensure_current(&mut su).await, Err(DbError::Pending { count, .. }) if count == MIGRATIONS.len())
+        matches!(migrate::ensure_current(&mut su).await, Err(OpsError::Pending { count, .. }) if count == MIGRATIONS.len())
     );
 
     let applied = migrate::run(&mut su).await.unwrap();
@@ -37,7 +37,7 @@ async fn a_migration_changed_after_it_was_applied_is_refused() {
         .await
         .unwrap();
     let err = migrate::run(&mut su).await.unwrap_err();
-    assert!(matches!(err, DbError::ChecksumMismatch { version: 1, .. }), "{err}");
+    assert!(matches!(err, OpsError::ChecksumMismatch { version: 1, .. }), "{err}");
     assert!(err.to_string().contains("was changed after it was applied"), "{err}");
 }
 
@@ -50,7 +50,7 @@ async fn a_database_migrated_by_a_newer_build_is_refused() {
         .await
         .unwrap();
     let err = migrate::ensure_current(&mut su).await.unwrap_err();
-    assert!(matches!(err, DbError::UnknownMigration { version: 9999, .. }), "{err}");
+    assert!(matches!(err, OpsError::UnknownMigration { version: 9999, .. }), "{err}");
 }
 
 #[tokio::test]

@@ -57,18 +57,34 @@ async fn a_ceremony_is_spent_once_by_its_own_step_and_not_after_it_expires() {
     let now = Utc::now();
     let state = json!({ "challenge": "abc" });
     let handle = TokenHash([7; 32]);
-    passkeys::begin(&pool, &handle, Purpose::Reauthenticate, Some(ada), state.clone(), now, now + Duration::minutes(5))
-        .await
-        .unwrap();
-    assert_eq!(passkeys::take(&pool, &handle, Purpose::Passwordless, now).await.unwrap(), None, "another step");
-    assert_eq!(passkeys::take(&pool, &handle, Purpose::Reauthenticate, now).await.unwrap(), Some((Some(ada), state)));
-    assert_eq!(passkeys::take(&pool, &handle, Purpose::Reauthenticate, now).await.unwrap(), None, "spent");
+    passkeys::begin_ceremony(
+        &pool,
+        &handle,
+        Purpose::Reauthenticate,
+        Some(ada),
+        state.clone(),
+        now,
+        now + Duration::minutes(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        passkeys::spend_ceremony(&pool, &handle, Purpose::Passwordless, now).await.unwrap(),
+        None,
+        "another step"
+    );
+    assert_eq!(
+        passkeys::spend_ceremony(&pool, &handle, Purpose::Reauthenticate, now).await.unwrap(),
+        Some((Some(ada), state))
+    );
+    assert_eq!(passkeys::spend_ceremony(&pool, &handle, Purpose::Reauthenticate, now).await.unwrap(), None, "spent");
 
     let late = TokenHash([8; 32]);
-    passkeys::begin(&pool, &late, Purpose::Passwordless, None, json!({}), now, now + Duration::minutes(5))
+    passkeys::begin_ceremony(&pool, &late, Purpose::Passwordless, None, json!({}), now, now + Duration::minutes(5))
         .await
         .unwrap();
-    let expired = passkeys::take(&pool, &late, Purpose::Passwordless, now + Duration::minutes(5)).await.unwrap();
+    let expired =
+        passkeys::spend_ceremony(&pool, &late, Purpose::Passwordless, now + Duration::minutes(5)).await.unwrap();
     assert_eq!(expired, None);
 }
 

@@ -480,44 +480,9 @@ pub fn passkey_button(ceremony: &str, caption: &str, next: &str, extra: Option<(
 
 /// The one script: a page cannot know without it that the idle timeout is near. It warns a
 /// minute before, and goes to the sign-in page once the session has ended.
-const SCRIPT: &str = r#"(function () {
-  var idle = Number(document.body.dataset.idleSeconds || 0);
-  if (!idle) { return; }
-  setTimeout(function () {
-    var note = document.createElement('p');
-    note.className = 'alert';
-    note.setAttribute('role', 'alert');
-    note.textContent = 'Without activity you will be signed out in about a minute. Open or reload a page to stay signed in.';
-    document.querySelector('main').prepend(note);
-  }, Math.max(idle - 60, 0) * 1000);
-  setTimeout(function () { window.location.href = '/sign-in'; }, (idle + 5) * 1000);
-})();
-"#;
+const SCRIPT: &str = include_str!("console.js");
 
-const STYLE: &str = "\
-:root{--fg:#1b1b1b;--muted:#555;--accent:#0b57d0;--bad:#a40e26;--line:#d0d0d0}\
-*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:#fff}\
-header{border-bottom:1px solid var(--line);padding:.5rem 1rem}\
-nav{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;max-width:60rem;margin:0 auto}\
-nav .brand{font-weight:700;margin-right:auto}\
-main{max-width:60rem;margin:0 auto;padding:1rem}\
-a{color:var(--accent)}a:focus,button:focus,input:focus,select:focus{outline:3px solid var(--accent);outline-offset:2px}\
-label{display:block;font-weight:600;margin-bottom:.25rem}\
-input,select{font:inherit;padding:.5rem;border:1px solid #767676;border-radius:4px;width:100%;max-width:26rem}\
-button{font:inherit;padding:.5rem 1rem;border:0;border-radius:4px;background:var(--accent);color:#fff;cursor:pointer}\
-button.secondary{background:#fff;color:var(--accent);border:1px solid var(--accent)}\
-form.inline{display:inline}\
-.alert{border-left:4px solid var(--bad);background:#fdecee;padding:.5rem 1rem;color:var(--bad)}\
-.note{color:var(--muted)}\
-table{border-collapse:collapse;width:100%;margin:1rem 0}\
-th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}\
-.scroll{overflow-x:auto}\
-textarea{font:inherit;padding:.5rem;border:1px solid #767676;border-radius:4px;width:100%}\
-pre.text,pre.diff{white-space:pre-wrap;border:1px solid var(--line);padding:.75rem;background:#fafafa}\
-ins{background:#e6f4ea;text-decoration:none}del{background:#fdecee}\
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dl.facts dd{margin:0}\
-form.step{margin:.5rem 0}form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}\
-code{overflow-wrap:anywhere}";
+const STYLE: &str = include_str!("console.css");
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,9 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::OpenApi as _;
 
@@ -116,19 +118,41 @@ fn common_problems(path: &str, method: &str, op: &Operation) -> Vec<(&'static st
 }
 
 fn problem_response(description: &str) -> RefOr<Response> {
-    RefOr::T(
-        ResponseBuilder::new()
-            .description(description)
-            .content("application/problem+json", Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))))
-            .build(),
-    )
+    RefOr::T(ResponseBuilder::new().description(description).content(PROBLEM_TYPE, problem_content()).build())
+}
+
+/// Every refusal is an RFC 9457 problem document, whatever the route (`ApiError` makes them
+/// all): annotations name a refusal's status and description only, and this is its body.
+const PROBLEM_TYPE: &str = "application/problem+json";
+
+fn problem_content() -> Content {
+    Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem"))))
+}
+
+/// Whether an operation takes a session, as the cookie or as `Authorization: Bearer`: every
+/// one under `/v1/` does, except those that sign up or in, which start one (signing out ends
+/// one, so it takes it). Declared here rather than on each annotation; a test calls every
+/// operation without a session and holds the document to this.
+fn needs_session(path: &str) -> bool {
+    path.starts_with("/v1/") && (!path.starts_with("/v1/auth/") || path == "/v1/auth/logout")
+}
+
+fn session_security() -> Vec<SecurityRequirement> {
+    let no_scopes: [&str; 0] = [];
+    vec![SecurityRequirement::new("session", no_scopes), SecurityRequirement::new("bearer", no_scopes)]
+}
+
+/// A 4xx or 5xx status.
+fn is_refusal(status: &str) -> bool {
+    status.parse::<u16>().is_ok_and(|code| code >= 400)
 }
 
 /// How an annotation's request body description begins when the body may be left out.
 pub const OPTIONAL_BODY: &str = "Optional:";
 
-/// Adds each operation's common refusals, and to each tenant route's description the
-/// permission it needs and the roles that hold it, from the one permission table.
+/// Adds each operation's security, its refusals' problem bodies and its common refusals, and
+/// to each tenant route's description the permission it needs and the roles that hold it,
+/// from the one permission table.
 pub fn annotate(doc: &mut OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
         let operations = [
@@ -145,6 +169,16 @@ pub fn annotate(doc: &mut OpenApi) {
             if let Some(body) = op.request_body.as_mut() {
                 if body.description.as_deref().is_some_and(|d| d.starts_with(OPTIONAL_BODY)) {
                     body.required = Some(utoipa::openapi::Required::False);
+                }
+            }
+            if needs_session(path) {
+                op.security = Some(session_security());
+            }
+            for response in op.responses.responses.iter_mut().filter(|(status, _)| is_refusal(status)) {
+                if let (_, RefOr::T(response)) = response {
+                    if response.content.is_empty() {
+                        response.content.insert(PROBLEM_TYPE.to_owned(), problem_content());
+                    }
                 }
             }
             for (status, description) in common_problems(path, method, op) {

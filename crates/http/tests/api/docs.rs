@@ -25,6 +25,16 @@ async fn every_documented_operation_is_served_and_described() {
                 "{method} {path} is documented but not served: {}",
                 reply.status
             );
+            // The document says which operations take a session; without one, exactly those
+            // answer 401 (the others refuse the empty body, or answer).
+            let needs_session = operation.get("security").is_some();
+            assert_eq!(
+                reply.status == 401,
+                needs_session,
+                "{method} {path}: the document says it {} a session, and without one it answered {}",
+                if needs_session { "takes" } else { "does not take" },
+                reply.status
+            );
         }
     }
 }

@@ -52,7 +52,7 @@ pub async fn chained(
     writers: usize,
     duration: Duration,
 ) -> anyhow::Result<(Run, Duration)> {
-    let sealer = tokio::spawn(crate::audit_cmd::sealer(pool.clone()));
+    let sealer = tokio::spawn(crate::audit_cmd::seal_continuously(pool.clone()));
     let run = appends(pool, tenants, writers, duration, true).await;
     sealer.abort();
     let ended = Instant::now();

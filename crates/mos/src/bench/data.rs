@@ -115,7 +115,7 @@ pub async fn build(
         &[records, orgs],
     )
     .await?;
-    seal(pool).await?;
+    seal_all(pool).await?;
     // As autovacuum would have by the time such a log is read: statistics, and the visibility
     // map that lets index-only scans skip the heap.
     sqlx::raw_sql("vacuum analyze").execute(&mut *admin).await?;
@@ -146,13 +146,13 @@ pub async fn add_scale_tenants(
         &[from as i64, to as i64, rows as i64],
     )
     .await?;
-    seal(pool).await?;
+    seal_all(pool).await?;
     sqlx::raw_sql("vacuum analyze app.audit_logs").execute(&mut *admin).await?;
     Ok(())
 }
 
 /// Seals every record into its chain, as a running server would have.
-pub async fn seal(pool: &AppPool) -> anyhow::Result<()> {
+pub async fn seal_all(pool: &AppPool) -> anyhow::Result<()> {
     while chain::seal(pool, None, chain::WINDOW).await?.sealed > 0 {}
     Ok(())
 }

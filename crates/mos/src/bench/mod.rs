@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mos_auth::PasswordHasher;
-use mos_db::migrate;
+use mos_db::ops::migrate;
 use secrecy::SecretString;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{ConnectOptions, Connection};

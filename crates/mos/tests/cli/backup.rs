@@ -22,15 +22,15 @@ fn run(data: &Path, args: &[&str]) -> Output {
 fn options(data: &Path, user: &str) -> PgConnectOptions {
     PgConnectOptions::new_without_pgpass()
         .socket(data.join("pg"))
-        .port(mos_db::embedded::PORT)
+        .port(mos_db::ops::embedded::PORT)
         .username(user)
-        .database(mos_db::embedded::DATABASE)
+        .database(mos_db::ops::embedded::DATABASE)
 }
 
 /// The application pool on the running cluster of `data`, as `app_user`, and the demo
 /// organization that `mos seed` made.
 async fn app_pool(data: &Path) -> (AppPool, OrgId) {
-    let mut admin = options(data, mos_db::embedded::SUPERUSER).connect().await.unwrap();
+    let mut admin = options(data, mos_db::ops::embedded::SUPERUSER).connect().await.unwrap();
     let org: uuid::Uuid =
         sqlx::query_scalar("select id from app.organizations where slug = 'demo'").fetch_one(&mut admin).await.unwrap();
     let connect = options(data, mos_db::APP_ROLE);
@@ -97,7 +97,7 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write_and_the_res
     // A server started by an older mos runs with the pg_hba.conf of then, which admitted no
     // replication connection: the backup must get it to read the current one.
     std::fs::write(data.join("pg/pg_hba.conf"), "local  all  all  peer  map=mos\n").unwrap();
-    let mut admin = options(&data, mos_db::embedded::SUPERUSER).connect().await.unwrap();
+    let mut admin = options(&data, mos_db::ops::embedded::SUPERUSER).connect().await.unwrap();
     sqlx::query("select pg_reload_conf()").execute(&mut admin).await.unwrap();
 
     let before: Vec<uuid::Uuid> = acked.lock().unwrap().clone();
@@ -138,7 +138,7 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write_and_the_res
     // The restored server serves, and holds every write acknowledged before the backup began.
     let (server, addr, log) = serve_in(target.path(), &[]);
     assert_eq!(http_get(&addr, "/readyz"), (200, r#"{"status":"ready"}"#.to_owned()), "{}", log.lock().unwrap());
-    let mut admin = options(&restored, mos_db::embedded::SUPERUSER).connect().await.unwrap();
+    let mut admin = options(&restored, mos_db::ops::embedded::SUPERUSER).connect().await.unwrap();
     let present: i64 = sqlx::query_scalar("select count(*) from app.audit_logs where id = any($1)")
         .bind(&before)
         .fetch_one(&mut admin)
@@ -412,7 +412,7 @@ async fn db_upgrade_moves_the_cluster_to_the_newest_major_keeps_the_old_one_and_
 
     let (server, addr, log) = serve_in(dir.path(), &[("PG_BIN", newer.to_str().unwrap())]);
     assert_eq!(http_get(&addr, "/readyz").0, 200, "{}", log.lock().unwrap());
-    let mut admin = options(&data, mos_db::embedded::SUPERUSER).connect().await.unwrap();
+    let mut admin = options(&data, mos_db::ops::embedded::SUPERUSER).connect().await.unwrap();
     let (serving, users): (i32, i64) =
         sqlx::query_as("select current_setting('server_version_num')::int / 10000, (select count(*) from app.users)")
             .fetch_one(&mut admin)

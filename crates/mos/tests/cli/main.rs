@@ -29,6 +29,11 @@ pub fn data_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The migrations this build applies, named as `mos migrate` prints them (`0001_foundation`).
+pub fn migration_names() -> Vec<String> {
+    mos_db::ops::migrate::MIGRATIONS.iter().map(|m| format!("{m:?}")).collect()
+}
+
 pub fn text(out: &Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }

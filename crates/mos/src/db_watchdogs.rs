@@ -1,11 +1,12 @@
-//! What `mos serve` keeps an eye on while it serves: the embedded cluster it looks after (if it
-//! dies, it is started again, with back-off) and the database check (re-run periodically, so
-//! that `/readyz` says not ready while protection is switched off at runtime).
+//! The watchdogs `mos serve` runs over its database: one restarts the embedded cluster it looks
+//! after when it dies (with back-off), the other re-runs the catalog check periodically, so that
+//! `/readyz` says not ready while protection is switched off at runtime.
 
 use std::time::Duration;
 
-use mos_db::embedded::Cluster;
-use mos_db::{check, AppPool, PgConnectOptions};
+use mos_db::ops::check;
+use mos_db::ops::embedded::Cluster;
+use mos_db::{AppPool, PgConnectOptions};
 use sqlx::ConnectOptions;
 
 /// How often the cluster's postmaster is looked for.
@@ -16,7 +17,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// Starts the cluster again whenever its postmaster is gone, waiting 1 s, 2 s, 4 s... up to
 /// 30 s between failed attempts. Connections of the pool from before a restart are dropped
 /// unused.
-pub async fn supervise(cluster: Cluster, pool: AppPool) {
+pub async fn restart_cluster_when_down(cluster: Cluster, pool: AppPool) {
     let mut backoff = LOOK_EVERY;
     loop {
         tokio::time::sleep(backoff).await;
@@ -41,7 +42,7 @@ pub async fn supervise(cluster: Cluster, pool: AppPool) {
 
 /// Runs `mos db check` every `interval` and records its findings for `/readyz`, logging each
 /// problem when the findings change.
-pub async fn recheck(admin: PgConnectOptions, readiness: mos_http::Readiness, interval: Duration) {
+pub async fn recheck_catalog(admin: PgConnectOptions, readiness: mos_http::Readiness, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
         let found = async {

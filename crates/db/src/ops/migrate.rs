@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection, Row};
 
-use crate::{DbError, Result};
+use crate::ops::{catalog, OpsError, Result};
 
 pub struct Migration {
     pub version: i64,
@@ -23,19 +23,19 @@ impl Migration {
 
 /// Every migration this build knows, in order. Never edit one that has shipped: add another.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/0001_foundation.sql") },
-    Migration { version: 2, name: "identity", sql: include_str!("../migrations/0002_identity.sql") },
-    Migration { version: 3, name: "organizations", sql: include_str!("../migrations/0003_organizations.sql") },
-    Migration { version: 4, name: "audit_chain", sql: include_str!("../migrations/0004_audit_chain.sql") },
-    Migration { version: 5, name: "citus_plannable", sql: include_str!("../migrations/0005_citus_plannable.sql") },
-    Migration { version: 6, name: "request_context", sql: include_str!("../migrations/0006_request_context.sql") },
-    Migration { version: 7, name: "hardening", sql: include_str!("../migrations/0007_hardening.sql") },
-    Migration { version: 8, name: "content", sql: include_str!("../migrations/0008_content.sql") },
-    Migration { version: 9, name: "passkeys", sql: include_str!("../migrations/0009_passkeys.sql") },
+    Migration { version: 1, name: "foundation", sql: include_str!("../../migrations/0001_foundation.sql") },
+    Migration { version: 2, name: "identity", sql: include_str!("../../migrations/0002_identity.sql") },
+    Migration { version: 3, name: "organizations", sql: include_str!("../../migrations/0003_organizations.sql") },
+    Migration { version: 4, name: "audit_chain", sql: include_str!("../../migrations/0004_audit_chain.sql") },
+    Migration { version: 5, name: "citus_plannable", sql: include_str!("../../migrations/0005_citus_plannable.sql") },
+    Migration { version: 6, name: "request_context", sql: include_str!("../../migrations/0006_request_context.sql") },
+    Migration { version: 7, name: "hardening", sql: include_str!("../../migrations/0007_hardening.sql") },
+    Migration { version: 8, name: "content", sql: include_str!("../../migrations/0008_content.sql") },
+    Migration { version: 9, name: "passkeys", sql: include_str!("../../migrations/0009_passkeys.sql") },
     Migration {
         version: 10,
         name: "passkey_enrollment",
-        sql: include_str!("../migrations/0010_passkey_enrollment.sql"),
+        sql: include_str!("../../migrations/0010_passkey_enrollment.sql"),
     },
 ];
 
@@ -144,10 +144,10 @@ pub async fn status(conn: &mut PgConnection) -> Result<Status> {
         let name: String = row.try_get("name")?;
         let checksum: Vec<u8> = row.try_get("checksum")?;
         let Some(known) = MIGRATIONS.iter().find(|m| m.version == version) else {
-            return Err(DbError::UnknownMigration { version, name });
+            return Err(OpsError::UnknownMigration { version, name });
         };
         if known.checksum() != checksum {
-            return Err(DbError::ChecksumMismatch {
+            return Err(OpsError::ChecksumMismatch {
                 version,
                 name,
                 applied: hex::encode(checksum),
@@ -160,13 +160,13 @@ pub async fn status(conn: &mut PgConnection) -> Result<Status> {
     Ok(Status { applied, pending })
 }
 
-/// Fails with [`DbError::Pending`] unless the schema is exactly what this build expects.
+/// Fails with [`OpsError::Pending`] unless the schema is exactly what this build expects.
 pub async fn ensure_current(conn: &mut PgConnection) -> Result<()> {
     let status = status(conn).await?;
     if status.pending.is_empty() {
         Ok(())
     } else {
-        Err(DbError::Pending {
+        Err(OpsError::Pending {
             count: status.pending.len(),
             names: status.pending.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", "),
         })
@@ -185,7 +185,7 @@ pub async fn run(conn: &mut PgConnection) -> Result<Vec<&'static Migration>> {
 /// Makes the roles (and on Citus their worker logins) and the migrations table; idempotent.
 pub async fn bootstrap(conn: &mut PgConnection) -> Result<()> {
     sqlx::raw_sql(BOOTSTRAP_ROLES).execute(&mut *conn).await?;
-    if crate::citus::is_coordinator(conn).await? {
+    if catalog::is_coordinator(conn).await? {
         sqlx::raw_sql(BOOTSTRAP_CITUS).execute(&mut *conn).await?;
     }
     sqlx::raw_sql(BOOTSTRAP_SCHEMA).execute(&mut *conn).await?;

@@ -1,66 +1,15 @@
 //! `mos db check`: inspects the live catalog for every way tenant isolation or the append-only
 //! audit log could be quietly switched off, and lists each problem it finds.
 
-use std::fmt;
-
 use sqlx::PgConnection;
 
-use crate::{migrate, Result};
-
-/// One finding, with a stable code that scripts and tests can match on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub code: &'static str,
-    pub detail: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.detail)
-    }
-}
+use crate::ops::catalog::{self, AUDIT_TABLES};
+pub use crate::ops::catalog::{missing_functions, Problem, EXPECTED_FUNCTIONS};
+use crate::ops::{citus, migrate, Result};
 
 /// The lowest patch releases with the fixes for CVE-2024-10976 (RLS policies under reused
 /// query plans) and CVE-2024-10978, per major version.
 const MIN_PATCHED: &[(i32, i32)] = &[(12, 21), (13, 17), (14, 14), (15, 9), (16, 5), (17, 1)];
-
-/// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
-pub(crate) const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs", "audit_blocks"];
-
-/// Every function of schema `app` that the migrations create, as `regprocedure` spells it. A
-/// dropped one (Citus once dropped one while distributing a table) is reported; a test keeps
-/// this list equal to what a migrated database has.
-pub const EXPECTED_FUNCTIONS: &[&str] = &[
-    "audit_append_block(uuid,bigint,bytea,uuid[],bytea[],timestamp with time zone)",
-    "audit_head_seq()",
-    "audit_lock_head(uuid)",
-    "audit_logs_append_only()",
-    "audit_recent_tenants(timestamp with time zone)",
-    "audit_unsealed_since(uuid,timestamp with time zone)",
-    "content_items_guard()",
-    "current_tenant_id()",
-    "current_user_id()",
-    "find_login(text)",
-    "invitation_for_token(bytea,timestamp with time zone)",
-    "is_uuid_v7(uuid)",
-    "login_challenge_attempt(bytea,timestamp with time zone,integer)",
-    "member_directory()",
-    "my_organizations()",
-    "my_organizations_page(text,integer)",
-    "org_access(text)",
-    "passkey_owner(bytea)",
-    "rate_hit(text,timestamp with time zone,integer,interval)",
-    "redeem_email_verification(bytea,timestamp with time zone)",
-    "redeem_password_reset(bytea,timestamp with time zone)",
-    "request_context(bytea,text,timestamp with time zone,interval,interval)",
-    "session_touch(bytea,timestamp with time zone,interval)",
-    "throttle_clear(text)",
-    "throttle_forgive(text,integer)",
-    "throttle_hit(text,timestamp with time zone,integer,integer,integer,interval)",
-    "throttle_lock(integer,timestamp with time zone,integer,integer,integer)",
-    "webauthn_begin(bytea,text,uuid,jsonb,timestamp with time zone,timestamp with time zone)",
-    "webauthn_take(bytea,text,timestamp with time zone)",
-];
 
 /// Each query yields one text column per problem found.
 const CHECKS: &[(&str, &str)] = &[
@@ -175,7 +124,7 @@ const CHECKS: &[(&str, &str)] = &[
 ];
 
 /// On plain PostgreSQL nobody logs in as the owner or the definer; on Citus they log in to the
-/// workers with credentials only the coordinator holds, which [`crate::citus`] checks instead.
+/// workers with credentials only the coordinator holds, which [`citus`] checks instead.
 const OWNER_CAN_LOGIN: &str = "select format('role %s can log in; it must be NOLOGIN', rolname)
    from pg_roles where rolname in ('mos_owner', 'mos_definer') and rolcanlogin";
 
@@ -209,25 +158,14 @@ pub async fn run(conn: &mut PgConnection) -> Result<Vec<Problem>> {
     for name in missing_functions(conn).await? {
         problems.push(Problem { code: "function_missing", detail: format!("function app.{name} is missing") });
     }
-    if crate::citus::is_coordinator(conn).await? {
-        problems.extend(crate::citus::check(conn).await?);
+    if catalog::is_coordinator(conn).await? {
+        problems.extend(citus::check(conn).await?);
     } else {
         for detail in sqlx::query_scalar::<_, String>(OWNER_CAN_LOGIN).fetch_all(&mut *conn).await? {
             problems.push(Problem { code: "owner_can_login", detail });
         }
     }
     Ok(problems)
-}
-
-/// The [`EXPECTED_FUNCTIONS`] that the database lacks.
-pub async fn missing_functions(conn: &mut PgConnection) -> Result<Vec<String>> {
-    let functions: Vec<String> = EXPECTED_FUNCTIONS.iter().map(|s| s.to_string()).collect();
-    Ok(sqlx::query_scalar(
-        "select f.name from unnest($1::text[]) f(name) where to_regprocedure('app.' || f.name) is null",
-    )
-    .bind(&functions)
-    .fetch_all(&mut *conn)
-    .await?)
 }
 
 fn version_problem(version_num: i32) -> Option<String> {

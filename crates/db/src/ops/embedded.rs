@@ -310,6 +310,18 @@ impl Cluster {
         run(cmd, "pg_dumpall").await
     }
 
+    /// The schema of `database` (tables, indexes, policies, functions, triggers, grants), as
+    /// `pg_dump --schema-only` of these binaries prints it, without what changes from one run
+    /// or version of pg_dump to the next: its version lines, its session settings, and the
+    /// random key of its `\restrict` guard. `docs/schema.sql` is this text of a migrated database.
+    pub async fn schema_sql(&self, database: &str) -> Result<String> {
+        let mut cmd = Command::new(self.bin.path("pg_dump"));
+        cmd.args(["--schema-only", "--no-password", "--username", SUPERUSER, "--host"]).arg(&self.pgdata);
+        cmd.arg("--port").arg(self.port().to_string()).args(["--dbname", database]);
+        let dumped = String::from_utf8_lossy(&output(cmd, "pg_dump").await?).into_owned();
+        Ok(normalize_schema(&dumped))
+    }
+
     /// Runs the SQL of [`Cluster::dump_all`] from another cluster in this one, with `client`'s
     /// `psql`, stopping at the first error. The one statement a fresh cluster must skip is the
     /// creation of its own superuser, which `initdb` made.
@@ -449,6 +461,11 @@ impl Cluster {
             cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
             cmd.env("HOME", &user.dir).env("USER", &user.name);
         }
+    }
+
+    /// The server binaries this cluster runs on.
+    pub fn binaries(&self) -> &PgBinaries {
+        &self.bin
     }
 
     pub fn pgdata(&self) -> &Path {
@@ -635,17 +652,41 @@ rm -rf "$tmp""#;
     }
 }
 
-async fn run(mut cmd: Command, program: &str) -> Result<()> {
+async fn run(cmd: Command, program: &str) -> Result<()> {
+    output(cmd, program).await.map(drop)
+}
+
+/// Runs `cmd` and returns what it printed; a failure carries its error output.
+async fn output(mut cmd: Command, program: &str) -> Result<Vec<u8>> {
     cmd.stdin(Stdio::null()).kill_on_drop(true);
     let out = cmd.output().await.map_err(|source| ClusterError::Io { path: PathBuf::from(program), source })?;
     if out.status.success() {
-        return Ok(());
+        return Ok(out.stdout);
     }
     let mut output = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     if output.is_empty() {
         output = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     }
     Err(ClusterError::Command { program: program.to_owned(), status: out.status.to_string(), output })
+}
+
+/// What [`Cluster::schema_sql`] keeps of pg_dump's output: everything from the first object on,
+/// opened by a comment line as pg_dump opens each object,
+/// less the `\restrict` lines (their key is random) and runs of blank lines.
+fn normalize_schema(dumped: &str) -> String {
+    let objects = dumped.lines().skip_while(|line| !line.starts_with("-- Name: "));
+    let mut out = String::from("--\n");
+    let mut blank = false;
+    for line in objects.filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict ")) {
+        let line = line.trim_end();
+        if line.is_empty() && blank {
+            continue;
+        }
+        blank = line.is_empty();
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Empties a directory that a failed attempt left files in.

@@ -7,8 +7,8 @@ use std::fmt;
 
 use sqlx::PgConnection;
 
-use crate::check::{Problem, AUDIT_TABLES};
-use crate::{migrate, DbError, Result};
+use crate::ops::catalog::{is_coordinator, missing_functions, Problem, AUDIT_TABLES};
+use crate::ops::{migrate, OpsError, Result};
 
 /// How Citus holds a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,13 +160,6 @@ pub fn markdown_table() -> String {
     out
 }
 
-/// Whether this database has Citus (a coordinator, once nodes are added).
-pub async fn is_coordinator(conn: &mut PgConnection) -> Result<bool> {
-    Ok(sqlx::query_scalar("select exists (select from pg_extension where extname = 'citus')")
-        .fetch_one(&mut *conn)
-        .await?)
-}
-
 /// How Citus holds `app.<table>` now.
 async fn placement(conn: &mut PgConnection, table: &str) -> Result<Placement> {
     let row: Option<PartitionRow> = sqlx::query_as(
@@ -201,13 +194,13 @@ async fn tables(conn: &mut PgConnection) -> Result<Vec<String>> {
 /// its own rights), and proves that no function was lost. Returns what it did.
 pub async fn distribute(conn: &mut PgConnection) -> Result<Vec<String>> {
     if !is_coordinator(conn).await? {
-        return Err(DbError::NotCitus);
+        return Err(OpsError::NotCitus);
     }
     migrate::ensure_current(conn).await?;
     let unplanned: Vec<String> =
         tables(conn).await?.into_iter().filter(|t| !PLAN.iter().any(|p| p.table == t)).collect();
     if !unplanned.is_empty() {
-        return Err(DbError::Unplanned(unplanned.join(", ")));
+        return Err(OpsError::Unplanned(unplanned.join(", ")));
     }
     // Off: otherwise Citus quietly turns a local table that references a new reference table
     // into a Citus-local one, and recreating it later drops what depends on it. On: the audit
@@ -222,7 +215,7 @@ pub async fn distribute(conn: &mut PgConnection) -> Result<Vec<String>> {
             continue;
         }
         if now != Placement::Local {
-            return Err(DbError::Misplaced { table: plan.table, planned: plan.placement, found: now });
+            return Err(OpsError::Misplaced { table: plan.table, planned: plan.placement, found: now });
         }
         let qualified = format!("app.{}", plan.table);
         let sql = match plan.placement {
@@ -249,9 +242,9 @@ pub async fn distribute(conn: &mut PgConnection) -> Result<Vec<String>> {
     sqlx::raw_sql(&format!("revoke update, delete, truncate on {} from mos_owner", audit.join(", ")))
         .execute(&mut *conn)
         .await?;
-    let missing = crate::check::missing_functions(conn).await?;
+    let missing = missing_functions(conn).await?;
     if !missing.is_empty() {
-        return Err(DbError::FunctionsLost(missing.join(", ")));
+        return Err(OpsError::FunctionsLost(missing.join(", ")));
     }
     Ok(done)
 }

@@ -1,0 +1,78 @@
+//! Facts about the catalog that the migrator, the Citus tooling and the check all need: what a
+//! finding looks like, which tables are append-only, which functions must exist, and whether
+//! the server is a Citus coordinator. It depends on no other operator module.
+
+use std::fmt;
+
+use sqlx::PgConnection;
+
+use crate::ops::Result;
+
+/// One finding, with a stable code that scripts and tests can match on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.detail)
+    }
+}
+
+/// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
+pub const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs", "audit_blocks"];
+
+/// Every function of schema `app` that the migrations create, as `regprocedure` spells it. A
+/// dropped one (Citus once dropped one while distributing a table) is reported; a test keeps
+/// this list equal to what a migrated database has.
+pub const EXPECTED_FUNCTIONS: &[&str] = &[
+    "audit_append_block(uuid,bigint,bytea,uuid[],bytea[],timestamp with time zone)",
+    "audit_head_seq()",
+    "audit_lock_head(uuid)",
+    "audit_logs_append_only()",
+    "audit_recent_tenants(timestamp with time zone)",
+    "audit_unsealed_since(uuid,timestamp with time zone)",
+    "content_items_guard()",
+    "current_tenant_id()",
+    "current_user_id()",
+    "find_login(text)",
+    "invitation_for_token(bytea,timestamp with time zone)",
+    "is_uuid_v7(uuid)",
+    "login_challenge_attempt(bytea,timestamp with time zone,integer)",
+    "member_directory()",
+    "my_organizations()",
+    "my_organizations_page(text,integer)",
+    "org_access(text)",
+    "passkey_owner(bytea)",
+    "rate_hit(text,timestamp with time zone,integer,interval)",
+    "redeem_email_verification(bytea,timestamp with time zone)",
+    "redeem_password_reset(bytea,timestamp with time zone)",
+    "request_context(bytea,text,timestamp with time zone,interval,interval)",
+    "session_touch(bytea,timestamp with time zone,interval)",
+    "throttle_clear(text)",
+    "throttle_forgive(text,integer)",
+    "throttle_hit(text,timestamp with time zone,integer,integer,integer,interval)",
+    "throttle_lock(integer,timestamp with time zone,integer,integer,integer)",
+    "webauthn_begin(bytea,text,uuid,jsonb,timestamp with time zone,timestamp with time zone)",
+    "webauthn_take(bytea,text,timestamp with time zone)",
+];
+
+/// The [`EXPECTED_FUNCTIONS`] that the database lacks.
+pub async fn missing_functions(conn: &mut PgConnection) -> Result<Vec<String>> {
+    let functions: Vec<String> = EXPECTED_FUNCTIONS.iter().map(|s| s.to_string()).collect();
+    Ok(sqlx::query_scalar(
+        "select f.name from unnest($1::text[]) f(name) where to_regprocedure('app.' || f.name) is null",
+    )
+    .bind(&functions)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Whether this database has Citus (a coordinator, once nodes are added).
+pub async fn is_coordinator(conn: &mut PgConnection) -> Result<bool> {
+    Ok(sqlx::query_scalar("select exists (select from pg_extension where extname = 'citus')")
+        .fetch_one(&mut *conn)
+        .await?)
+}
