@@ -344,9 +344,14 @@ async fn a_role_change_waits_for_a_change_its_member_was_already_allowed_and_the
         .bearer_auth(&org.admin)
         .json(&json!({ "name": "Renamed" }));
     let rename = tokio::spawn(rename.send());
-    while waiting_on_a_lock(&app).await == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let waits = async {
+        while waiting_on_a_lock(&app).await == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), waits)
+        .await
+        .expect("the rename, once authorized, waits on the held row");
 
     // The demotion cannot slip between the rename's check and its change: the member's row is
     // held until the rename commits.
