@@ -274,7 +274,7 @@ const FULL_EVERY: u32 = 60;
 /// How far back sweep number `n` of a server looks: over the whole window first and every
 /// [`FULL_EVERY`]th sweep, a few seconds otherwise.
 fn window_of_sweep(n: u32) -> chrono::Duration {
-    if n % FULL_EVERY == 0 {
+    if n.is_multiple_of(FULL_EVERY) {
         chain::WINDOW
     } else {
         chain::QUICK_WINDOW
