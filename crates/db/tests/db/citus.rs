@@ -7,7 +7,7 @@ use mos_db::chain::{self, Reason};
 use mos_db::ops::citus::{self, Placement, PLAN};
 use mos_db::ops::{check, OpsError};
 use mos_db::testing::{backend, Backend, TestDb};
-use mos_db::{audit, content, orgs, AppPool, DbError};
+use mos_db::{audit, content, orgs, AppPool};
 use mos_domain::content::{Action, Channel, State, Text};
 use mos_domain::{AuditAction, AuditEvent, Email, OrgId, RequestSource, ResourceType, Role, TokenHash, UserId};
 use sqlx::{ConnectOptions, PgConnection};
