@@ -267,7 +267,7 @@ impl IntoResponse for ApiError {
         }
         if let ApiError::Internal(cause) = &self {
             if server_broken(cause.as_ref()) {
-                response.extensions_mut().insert(crate::health::ServerBroken);
+                response.extensions_mut().insert(crate::api::health::ServerBroken);
             }
         }
         response

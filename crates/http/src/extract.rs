@@ -15,7 +15,7 @@ use mos_domain::RequestSource;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use crate::{hygiene, ApiError, AppState};
+use crate::{headers, ApiError, AppState};
 
 /// The session cookie. `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
 pub const SESSION_COOKIE: &str = "__Host-mos_session";
@@ -165,8 +165,8 @@ impl FromRequestParts<AppState> for Client {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect::<String>());
         // Ours, set by the request-id layer for every request.
-        let request_id = parts.headers.get(hygiene::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let client_request_id = parts.extensions.get::<hygiene::ClientRequestId>().map(|c| c.0.clone());
+        let request_id = parts.headers.get(headers::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let client_request_id = parts.extensions.get::<headers::ClientRequestId>().map(|c| c.0.clone());
         Ok(Self(RequestSource { ip, user_agent, request_id, client_request_id }))
     }
 }

@@ -1,26 +1,19 @@
 //! The HTTP API of Marketing OS. [`app`] builds the whole router from its state, so the binary
 //! and the tests serve exactly the same thing.
 
-mod account;
-mod audit_trail;
-mod auth;
-mod authorize;
+mod access;
+mod api;
+mod app;
 mod console;
-mod content;
-mod docs;
 mod error;
 mod extract;
-mod guard;
-mod health;
+mod headers;
 mod heavy;
-mod hygiene;
 pub mod mail;
-mod orgs;
 mod origin;
 mod paging;
-mod passkeys;
 mod server;
-mod session;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -36,7 +29,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
-pub use health::Readiness;
+pub use api::health::Readiness;
 pub use mail::Mailer;
 pub use server::{serve, Limits};
 
@@ -96,7 +89,7 @@ pub enum StartError {
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
-    RelyingParty(#[from] passkeys::RelyingPartyError),
+    RelyingParty(#[from] api::passkeys::RelyingPartyError),
 }
 
 /// What every handler can reach. Passed explicitly: there are no global singletons.
@@ -109,7 +102,7 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     pub settings: Arc<Settings>,
     /// What the last database check found; `/readyz` reports it.
-    pub readiness: health::Readiness,
+    pub readiness: api::health::Readiness,
     /// The WebAuthn relying party of the public URL.
     pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// Where CPU-bound work runs, a bounded number of jobs at a time.
@@ -128,11 +121,11 @@ impl AppState {
         mailer: Arc<dyn Mailer>,
         settings: Settings,
     ) -> Result<Self, StartError> {
-        let webauthn = Arc::new(passkeys::relying_party(&settings.public_url)?);
+        let webauthn = Arc::new(api::passkeys::relying_party(&settings.public_url)?);
         let random = mos_auth::OneTimeToken::generate(&mut rand::thread_rng()).secret;
         let dummy_hash: Arc<str> =
             hasher.hash(SecretString::from(secrecy::ExposeSecret::expose_secret(&random).to_owned())).await?.into();
-        let readiness = health::Readiness::default();
+        let readiness = api::health::Readiness::default();
         let heavy = heavy::Heavy::new(settings.heavy_jobs, settings.heavy_wait);
         Ok(Self {
             pool,
@@ -151,29 +144,29 @@ impl AppState {
 
 /// The routes and their OpenAPI description, built together so they cannot drift apart.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(docs::base())
-        .merge(auth::router())
-        .merge(account::router())
-        .merge(orgs::router())
-        .merge(audit_trail::router())
-        .merge(content::router())
-        .merge(passkeys::router())
-        .merge(health::router())
+    OpenApiRouter::with_openapi(api::docs::base())
+        .merge(api::signin::router())
+        .merge(api::account::router())
+        .merge(api::orgs::router())
+        .merge(api::audit::router())
+        .merge(api::content::router())
+        .merge(api::passkeys::router())
+        .merge(api::health::router())
 }
 
 pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
     let (api, mut openapi) = api().split_for_parts();
-    docs::annotate(&mut openapi);
-    let transport = hygiene::Transport { https_only: state.settings.public_url.starts_with("https://") };
+    api::docs::annotate(&mut openapi);
+    let transport = headers::Transport { https_only: state.settings.public_url.starts_with("https://") };
     let ours: Arc<str> = origin::of(&state.settings.public_url).into();
     // Every answer of the API, to a client or to a console page, is watched for a database
     // server that cannot use its own files.
     let api = Router::new()
         .merge(api)
-        .merge(docs::router(openapi))
+        .merge(api::docs::router(openapi))
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(ours, origin::cookie_needs_our_origin))
-        .layer(middleware::from_fn_with_state(state.readiness.clone(), health::watch));
+        .layer(middleware::from_fn_with_state(state.readiness.clone(), api::health::watch));
     let pages = console::router(api.clone(), &state);
     Router::new()
         .merge(api)
@@ -182,14 +175,14 @@ pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(request_timeout, server::deadline))
-        .layer(middleware::from_fn_with_state(transport, hygiene::security_headers))
+        .layer(middleware::from_fn_with_state(transport, headers::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
             let id =
-                req.headers().get(hygiene::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            let client_id = req.extensions().get::<hygiene::ClientRequestId>().map(|c| c.0.clone());
+                req.headers().get(headers::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let client_id = req.extensions().get::<headers::ClientRequestId>().map(|c| c.0.clone());
             tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("-"),
                 request_id = %id, client_request_id = client_id.as_deref().unwrap_or("-"))
         }))
-        .layer(middleware::from_fn(hygiene::request_id))
+        .layer(middleware::from_fn(headers::request_id))
 }

@@ -10,7 +10,7 @@
 mod account;
 mod content;
 mod orgs;
-mod sign;
+mod signin;
 
 use std::net::SocketAddr;
 
@@ -27,7 +27,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 use crate::extract::SESSION_COOKIE;
-use crate::hygiene::{ClientRequestId, REQUEST_ID};
+use crate::headers::{ClientRequestId, REQUEST_ID};
 use crate::AppState;
 
 /// The cookie that holds this browser's form-token seed.
@@ -61,7 +61,7 @@ pub fn router(api: Router, state: &AppState) -> Router {
             "/passkey.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PASSKEY_SCRIPT) }),
         )
-        .merge(sign::router())
+        .merge(signin::router())
         .merge(account::router())
         .merge(orgs::router())
         .merge(content::router())
@@ -256,7 +256,7 @@ impl<F: serde::de::DeserializeOwned> axum::extract::FromRequest<Console> for Pos
         let (mut parts, body) = request.into_parts();
         let Ok(mut visit) = Visit::from_request_parts(&mut parts, console).await;
         // A content editor's form carries a long text.
-        let bytes = axum::body::to_bytes(body, crate::content::MAX_CONTENT_REQUEST_BYTES).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, crate::api::content::MAX_CONTENT_REQUEST_BYTES).await.unwrap_or_default();
         let ours =
             serde_urlencoded::from_bytes::<FormToken>(&bytes).is_ok_and(|t| visit.form_is_ours(console, &t.form_token));
         if !ours {

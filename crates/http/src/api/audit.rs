@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authorize::{Authorized, ReadAuditLog};
+use crate::access::{Authorized, ReadAuditLog};
 use crate::error::Problem;
 use crate::extract::ApiQuery;
 use crate::{paging, ApiError, AppState};

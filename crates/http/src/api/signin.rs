@@ -20,8 +20,8 @@ use utoipa_axum::routes;
 
 use crate::error::Problem;
 use crate::extract::{ApiJson, Authenticated, Client};
-use crate::session::{self, event, SessionView};
-use crate::{guard, mail, ApiError, AppState};
+use crate::app::session::{self, event, SessionView};
+use crate::{throttle, mail, ApiError, AppState};
 use mos_domain::events::{self, SESSION};
 
 pub const VERIFICATION_VALIDITY: Duration = Duration::hours(24);
@@ -156,7 +156,7 @@ async fn register(
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
     let email = parse_email(&body.email)?;
     let password = parse_new_password(body.password, email.as_str(), "password")?;
-    let may_mail = guard::mail(&state, &email).await?;
+    let may_mail = throttle::mail(&state, &email).await?;
     // Hash before looking the address up, so both answers cost the same.
     let hash = state.hasher.hash(password.into_secret()).await?;
     let now = state.clock.now();
@@ -241,7 +241,7 @@ async fn verify_email(
     Client(source): Client,
     ApiJson(body): ApiJson<TokenOnly>,
 ) -> Result<Json<Status>, ApiError> {
-    guard::attempt(&state, &guard::address_key("verify", &source), &guard::address()).await?;
+    throttle::attempt(&state, &throttle::address_key("verify", &source), &throttle::address()).await?;
     let (mut tx, user) = redeem(&state, EmailToken::Verification, &body.token, &source).await?;
     audit::record_platform(&mut tx, &event(events::VERIFICATION_USED, &source).actor(user)).await?;
     tx.commit().await?;
@@ -263,7 +263,7 @@ async fn resend_verification(
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
     let email = parse_email(&body.email)?;
     // Beyond the mail limit the link already sent stays the valid one.
-    let may_mail = guard::mail(&state, &email).await?;
+    let may_mail = throttle::mail(&state, &email).await?;
     let account = users::find_login(&state.pool, &email).await?;
     if let Some(account) = account.filter(|a| may_mail && a.email_verified_at.is_none()) {
         let now = state.clock.now();
@@ -296,7 +296,7 @@ async fn login(
     ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
     let email = parse_email(&body.email)?;
-    let digest = guard::email_digest(&email);
+    let digest = throttle::email_digest(&email);
     // A device that signed in to this account before has a budget of its own; every other
     // client shares the account's.
     let device = body
@@ -304,18 +304,18 @@ async fn login(
         .or_else(|| crate::extract::cookie_value(&headers, crate::extract::DEVICE_COOKIE))
         .and_then(|token| state.sealer.device_tokens().verify(&digest, &token));
     let account_key = match &device {
-        Some(device) => guard::device_key("login", device),
-        None => guard::email_key("login", &email),
+        Some(device) => throttle::device_key("login", device),
+        None => throttle::email_key("login", &email),
     };
-    let address_key = guard::address_key("login", &source);
-    let policy = guard::account();
+    let address_key = throttle::address_key("login", &source);
+    let policy = throttle::account();
     let limited = async {
         // The address's limit stops one client guessing across accounts; a device token
         // already names the one account this client may try, with a budget of its own.
         if device.is_none() {
-            guard::attempt(&state, &address_key, &guard::address()).await?;
+            throttle::attempt(&state, &address_key, &throttle::address()).await?;
         }
-        guard::attempt(&state, &account_key, &policy).await
+        throttle::attempt(&state, &account_key, &policy).await
     };
     let hit = match limited.await {
         Ok(hit) => hit,
@@ -339,11 +339,11 @@ async fn login(
     };
     let now = state.clock.now();
     let mut tx = state.pool.begin_user(account.user).await?;
-    guard::succeeded(&mut tx, &account_key).await?;
+    throttle::succeeded(&mut tx, &account_key).await?;
     // Only an attempt the address counted is taken back; forgiving one it never counted would
     // erase a real failure (a guesser's, with a device token of their own account).
     if device.is_none() {
-        guard::forgive_address(&mut tx, &address_key).await?;
+        throttle::forgive_address(&mut tx, &address_key).await?;
     }
     if account.email_verified_at.is_none() {
         tx.commit().await?;
@@ -391,11 +391,11 @@ async fn login_failed(
     policy: &mos_db::throttle::Policy,
     source: &mos_domain::RequestSource,
 ) -> Result<ApiError, ApiError> {
-    let failed = event(events::LOGIN_FAILED, source).meta("email_sha256", json!(guard::email_digest(email)));
+    let failed = event(events::LOGIN_FAILED, source).meta("email_sha256", json!(throttle::email_digest(email)));
     match account {
         Some(known) => {
             session::record_failure(state, known.user, failed).await?;
-            if guard::just_locked(hit, policy) {
+            if throttle::just_locked(hit, policy) {
                 session::notify_lockout(state, known.user, source).await?;
             }
         }
@@ -420,8 +420,8 @@ async fn login_two_factor(
     Client(source): Client,
     ApiJson(body): ApiJson<SecondStep>,
 ) -> Result<Response, ApiError> {
-    let address_key = guard::address_key("two_factor", &source);
-    guard::attempt(&state, &address_key, &guard::address()).await?;
+    let address_key = throttle::address_key("two_factor", &source);
+    throttle::attempt(&state, &address_key, &throttle::address()).await?;
     let now = state.clock.now();
     let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
     let sessions::ChallengeAttempt { challenge, user } =
@@ -434,7 +434,7 @@ async fn login_two_factor(
     if !sessions::consume_challenge(&mut tx, challenge, now).await? {
         return Err(ApiError::InvalidChallenge);
     }
-    guard::forgive_address(&mut tx, &address_key).await?;
+    throttle::forgive_address(&mut tx, &address_key).await?;
     let email = users::profile(&mut tx).await?.ok_or(ApiError::InvalidChallenge)?.email;
     let issued = session::issue(&state, &mut tx, &source, false).await?;
     let succeeded = event(events::LOGIN_SUCCEEDED, &source)
@@ -451,7 +451,7 @@ async fn login_two_factor(
         .await?;
     }
     tx.commit().await?;
-    Ok(signed_in(&state, issued, &guard::email_digest(&parse_email(&email)?)))
+    Ok(signed_in(&state, issued, &throttle::email_digest(&parse_email(&email)?)))
 }
 
 /// Sign out: ends this session and clears the cookie.
@@ -488,7 +488,7 @@ async fn request_password_reset(
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
     let email = parse_email(&body.email)?;
     // Beyond the mail limit the link already sent stays the valid one.
-    let may_mail = guard::mail(&state, &email).await?;
+    let may_mail = throttle::mail(&state, &email).await?;
     let account = users::find_login(&state.pool, &email).await?;
     if let Some(account) = account.filter(|_| may_mail) {
         let now = state.clock.now();
@@ -524,7 +524,7 @@ async fn reset_password(
     Client(source): Client,
     ApiJson(body): ApiJson<PasswordReset>,
 ) -> Result<StatusCode, ApiError> {
-    guard::attempt(&state, &guard::address_key("reset", &source), &guard::address()).await?;
+    throttle::attempt(&state, &throttle::address_key("reset", &source), &throttle::address()).await?;
     let now = state.clock.now();
     let (mut tx, user) = redeem(&state, EmailToken::PasswordReset, &body.token, &source).await?;
     let profile = users::profile(&mut tx).await?.ok_or(ApiError::InvalidToken)?;
@@ -539,11 +539,11 @@ async fn reset_password(
     )
     .await?;
     for key in [
-        guard::email_key("login", &parse_email(&profile.email)?),
-        guard::user_key("two_factor", user),
-        guard::user_key("reauth", user),
+        throttle::email_key("login", &parse_email(&profile.email)?),
+        throttle::user_key("two_factor", user),
+        throttle::user_key("reauth", user),
     ] {
-        guard::succeeded(&mut tx, &key).await?;
+        throttle::succeeded(&mut tx, &key).await?;
     }
     tx.commit().await?;
     session::notify(

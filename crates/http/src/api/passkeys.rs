@@ -29,12 +29,12 @@ use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
-use crate::account::Restarted;
-use crate::auth::LoginOutcome;
+use crate::api::account::Restarted;
+use crate::api::signin::LoginOutcome;
 use crate::error::Problem;
 use crate::extract::{require_recent, ApiJson, Authenticated, Client};
-use crate::session::{self, event};
-use crate::{guard, ApiError, AppState};
+use crate::app::session::{self, event};
+use crate::{throttle, ApiError, AppState};
 
 /// How long a ceremony waits for the authenticator: WebAuthn's own recommendation for a
 /// ceremony with user verification is up to ten minutes; five is plenty for a person.
@@ -386,7 +386,7 @@ async fn passkey_enrollment_link(
     }
     let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
     tx.commit().await?;
-    guard::mail(&state, &crate::auth::parse_email(&email)?).await?;
+    throttle::mail(&state, &crate::api::signin::parse_email(&email)?).await?;
     let now = state.clock.now();
     let token = OneTimeToken::generate(&mut rand::thread_rng());
     let mut tx = state.pool.begin_user(live.user).await?;
@@ -712,7 +712,7 @@ async fn passkey_second_factor_options(
     let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
     // Counts as one of the challenge's attempts, like a code would.
     let sessions::ChallengeAttempt { user, .. } =
-        sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), crate::auth::CHALLENGE_ATTEMPTS)
+        sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), crate::api::signin::CHALLENGE_ATTEMPTS)
             .await?
             .ok_or(ApiError::InvalidChallenge)?;
     let tx = state.pool.begin_user(user).await?;
@@ -750,14 +750,14 @@ async fn passkey_second_factor(
     ApiJson(body): ApiJson<SecondFactorAssertion>,
 ) -> Result<Response, ApiError> {
     let credential: PublicKeyCredential = parse(body.credential)?;
-    let address_key = guard::address_key("two_factor", &source);
-    guard::attempt(&state, &address_key, &guard::address()).await?;
+    let address_key = throttle::address_key("two_factor", &source);
+    throttle::attempt(&state, &address_key, &throttle::address()).await?;
     let now = state.clock.now();
     let (owner, authentication): (_, PasskeyAuthentication) =
         take(&state, &body.ceremony, Purpose::SecondFactor).await?;
     let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
     let sessions::ChallengeAttempt { challenge, user } =
-        sessions::attempt_challenge(&state.pool, &hash, now, crate::auth::CHALLENGE_ATTEMPTS)
+        sessions::attempt_challenge(&state.pool, &hash, now, crate::api::signin::CHALLENGE_ATTEMPTS)
             .await?
             .ok_or(ApiError::InvalidChallenge)?;
     if owner != Some(user) {
@@ -778,7 +778,7 @@ async fn passkey_second_factor(
     if !sessions::consume_challenge(&mut tx, challenge, now).await? {
         return Err(ApiError::InvalidChallenge);
     }
-    guard::forgive_address(&mut tx, &address_key).await?;
+    throttle::forgive_address(&mut tx, &address_key).await?;
     finish_sign_in(&state, tx, user, &used, "second_factor", &source).await
 }
 
@@ -799,7 +799,7 @@ async fn finish_sign_in(
         .meta("passkey", json!({ "id": used.id, "name": used.name, "as": how }));
     audit::record_platform(&mut tx, &succeeded).await?;
     tx.commit().await?;
-    Ok(crate::auth::signed_in(state, issued, &guard::email_digest(&crate::auth::parse_email(&email)?)))
+    Ok(crate::api::signin::signed_in(state, issued, &throttle::email_digest(&crate::api::signin::parse_email(&email)?)))
 }
 
 /// Options for signing in with a passkey alone: the authenticator offers the accounts it holds
@@ -814,7 +814,7 @@ async fn passkey_sign_in_options(
     Client(source): Client,
 ) -> Result<Json<Ceremony>, ApiError> {
     // Every ceremony is a row until it expires: an address may not start them without end.
-    guard::attempt(&state, &guard::address_key("passkey", &source), &guard::address()).await?;
+    throttle::attempt(&state, &throttle::address_key("passkey", &source), &throttle::address()).await?;
     let (mut options, authentication) =
         state.webauthn.start_discoverable_authentication().map_err(|e| ApiError::Internal(Box::new(e)))?;
     // A button the user presses, not the autofill of a form field.
@@ -853,7 +853,7 @@ async fn passkey_sign_in(
     .await?;
     match verified {
         Ok(used) => {
-            guard::forgive_address(&mut tx, &guard::address_key("passkey", &source)).await?;
+            throttle::forgive_address(&mut tx, &throttle::address_key("passkey", &source)).await?;
             finish_sign_in(&state, tx, user, &used, "passwordless", &source).await
         }
         Err(e) => {

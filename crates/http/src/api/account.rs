@@ -16,11 +16,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::audit_trail::Record;
-use crate::auth::parse_new_password;
+use crate::api::audit::Record;
+use crate::api::signin::parse_new_password;
 use crate::error::Problem;
 use crate::extract::{ApiJson, Authenticated, Client};
-use crate::session::{self, event, SessionView};
+use crate::app::session::{self, event, SessionView};
 use crate::{ApiError, AppState};
 use mos_domain::events::{self, SESSION};
 

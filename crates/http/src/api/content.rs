@@ -18,8 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authorize::{Authorized, Needs, PublishContent, ReadContent, ReviewContent, WriteContent};
-use crate::docs::label_schema;
+use crate::access::{Authorized, Needs, PublishContent, ReadContent, ReviewContent, WriteContent};
+use crate::api::docs::label_schema;
 use crate::error::Problem;
 use crate::extract::{ApiJson, ApiQuery, BodyLimit};
 use crate::{paging, ApiError, AppState};

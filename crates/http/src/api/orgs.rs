@@ -19,8 +19,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::parse_email;
-use crate::authorize::{
+use crate::api::signin::parse_email;
+use crate::access::{
     Authorized, ChangeRoles, InviteMembers, Leave, ManageOrganization, ReadMembers, ReadOrganization, RemoveMembers,
 };
 use crate::error::Problem;
@@ -42,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accept_invitation))
 }
 
-crate::docs::label_schema!(
+crate::api::docs::label_schema!(
     /// A role, as the API spells it: the schema of `Role`, from its one list.
     RoleName,
     Role::ALL.iter().map(|r| r.as_str())
