@@ -26,14 +26,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use webauthn_rs::prelude::{
     Credential, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder, WebauthnError,
+    PublicKeyCredential, RegisterPublicKeyCredential, WebauthnError,
 };
 
 use crate::api::account::Restarted;
-use crate::api::signin::LoginOutcome;
+use crate::api::signin::{signed_in, LoginOutcome};
+use crate::app;
+use crate::app::passkeys::{parse_name, pass_gate, Gate};
+use crate::app::session::{self, event};
+use crate::app::signin::{self, Method};
 use crate::error::Problem;
 use crate::extract::{require_recent, ApiJson, Authenticated, Client};
-use crate::app::session::{self, event};
 use crate::{throttle, ApiError, AppState};
 
 /// How long a ceremony waits for the authenticator: WebAuthn's own recommendation for a
@@ -53,36 +56,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(passkey_sign_in))
         .routes(routes!(passkey_reauthenticate_options))
         .routes(routes!(passkey_reauthenticate))
-}
-
-/// Why passkeys cannot work with a public URL.
-#[derive(Debug, thiserror::Error)]
-pub enum RelyingPartyError {
-    #[error("the public URL {0:?} is not a URL")]
-    NotUrl(String),
-    #[error("passkeys need the public URL to name a host, not an IP address ({0}); use a DNS name, or localhost on this machine")]
-    IpAddress(String),
-    #[error("passkeys need the public URL to be https (browsers allow plain http only for localhost), got {0}")]
-    NotSecure(String),
-    #[error("the relying party cannot be set up from {0}: {1}")]
-    Rejected(String, WebauthnError),
-}
-
-/// The relying party of the public URL: its host is the RP id, its origin the one origin that
-/// ceremonies may come from.
-pub fn relying_party(public_url: &str) -> Result<Webauthn, RelyingPartyError> {
-    let url = Url::parse(public_url).map_err(|_| RelyingPartyError::NotUrl(public_url.to_owned()))?;
-    let host = match (url.domain(), url.host_str()) {
-        (Some(domain), _) => domain.to_owned(),
-        (None, Some(address)) => return Err(RelyingPartyError::IpAddress(address.to_owned())),
-        (None, None) => return Err(RelyingPartyError::NotUrl(public_url.to_owned())),
-    };
-    if url.scheme() != "https" && host != "localhost" {
-        return Err(RelyingPartyError::NotSecure(public_url.to_owned()));
-    }
-    WebauthnBuilder::new(&host, &url)
-        .and_then(|b| b.rp_name("Marketing OS").build())
-        .map_err(|e| RelyingPartyError::Rejected(public_url.to_owned(), e))
 }
 
 /// The options of a ceremony, for `navigator.credentials.create()` or `.get()`, and the handle
@@ -182,18 +155,6 @@ pub struct SecondFactorAssertion {
     credential: Value,
 }
 
-fn parse_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if (1..=100).contains(&name.chars().count()) && !name.chars().any(char::is_control) {
-        Ok(name.to_owned())
-    } else {
-        Err(ApiError::Invalid {
-            field: "name",
-            message: "name must be 1 to 100 characters without control characters".into(),
-        })
-    }
-}
-
 /// The user's passkeys as the relying party library takes them, with their row ids.
 async fn credentials(tx: &mut UserTx) -> Result<Vec<(Stored, Passkey)>, ApiError> {
     passkeys::list(tx)
@@ -264,68 +225,6 @@ fn parse<T: serde::de::DeserializeOwned>(credential: Value) -> Result<T, ApiErro
         .map_err(|e| ApiError::Invalid { field: "credential", message: format!("not a WebAuthn credential: {e}") })
 }
 
-/// What adding a passkey takes for an account, beyond a recent sign-in. A credential that a
-/// phishing-resistant policy relies on must not be obtainable with the credentials that policy
-/// distrusts: a password and a relayed code.
-#[derive(Debug, Clone, PartialEq)]
-enum Gate {
-    /// No passkey yet and no organization that requires one: the recent sign-in is enough.
-    RecentSignIn,
-    /// The account has a passkey: a session that one signed in or confirmed.
-    PasskeySession,
-    /// The first passkey of a member of these organizations: the link mailed to the account.
-    EmailedLink(Vec<passkeys::StrictOrganization>),
-}
-
-impl Gate {
-    async fn of(tx: &mut UserTx) -> Result<Self, ApiError> {
-        if passkeys::any(tx).await? {
-            return Ok(Gate::PasskeySession);
-        }
-        let strict = passkeys::strict_organizations(tx).await?;
-        Ok(if strict.is_empty() { Gate::RecentSignIn } else { Gate::EmailedLink(strict) })
-    }
-
-    fn label(&self) -> &'static str {
-        match self {
-            Gate::RecentSignIn => "recent_sign_in",
-            Gate::PasskeySession => "passkey_session",
-            Gate::EmailedLink(_) => "emailed_link",
-        }
-    }
-}
-
-/// Refuses a change of passkeys that `gate` does not allow to `session`, on the account's
-/// trail, so that the owner sees the attempt. `link` is the enrollment link presented, if any.
-async fn pass_gate(
-    state: &AppState,
-    gate: &Gate,
-    session: &sessions::Live,
-    link: Option<&TokenHash>,
-    mut tx: UserTx,
-    source: &RequestSource,
-    change: &str,
-) -> Result<UserTx, ApiError> {
-    let refusal = match gate {
-        Gate::RecentSignIn => None,
-        Gate::PasskeySession if session.phishing_resistant => None,
-        Gate::PasskeySession => Some((ApiError::PasskeySessionRequired, "passkey_session_required")),
-        Gate::EmailedLink(_) => match link {
-            None => Some((ApiError::PasskeyEnrollmentLinkRequired, "enrollment_link_required")),
-            Some(hash) if passkeys::enrollment_open(&mut tx, hash, state.clock.now()).await? => None,
-            Some(_) => Some((ApiError::InvalidToken, "enrollment_link_invalid")),
-        },
-    };
-    let Some((error, reason)) = refusal else {
-        return Ok(tx);
-    };
-    tx.rollback().await?;
-    let record =
-        event(events::PASSKEY_CHANGE_REFUSED, source).meta("change", json!(change)).meta("reason", json!(reason));
-    session::record_failure(state, session.user, record).await?;
-    Err(error)
-}
-
 /// What the user's account needs to add a passkey.
 #[derive(Serialize, ToSchema)]
 pub struct PasskeyPolicy {
@@ -344,23 +243,15 @@ pub struct PasskeyPolicy {
 /// What adding a passkey takes for your account.
 #[utoipa::path(get, path = "/v1/me/passkeys/policy", tag = "account", security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = PasskeyPolicy)))]
-async fn passkey_policy(Authenticated { session, mut tx }: Authenticated) -> Result<Json<PasskeyPolicy>, ApiError> {
-    let gate = Gate::of(&mut tx).await?;
-    tx.commit().await?;
-    let organizations = match &gate {
-        Gate::EmailedLink(strict) => strict.iter().map(|o| o.slug.as_str().to_owned()).collect(),
-        _ => Vec::new(),
-    };
+async fn passkey_policy(mut auth: Authenticated) -> Result<Json<PasskeyPolicy>, ApiError> {
+    let (gate, organizations) = app::passkeys::policy(&mut auth).await?;
+    auth.tx.commit().await?;
     Ok(Json(PasskeyPolicy {
         add: gate.label(),
-        session_is_phishing_resistant: session.phishing_resistant,
+        session_is_phishing_resistant: auth.session.phishing_resistant,
         organizations,
     }))
 }
-
-/// How long a mailed enrollment link works: long enough to open the mail, short enough that an
-/// old mail found later is useless.
-pub const ENROLLMENT_LINK_VALIDITY: Duration = Duration::minutes(30);
 
 /// Mail yourself a link that adds your first passkey, as a member of an organization that
 /// requires passkeys. Needs a recent sign-in; the link works once, for 30 minutes, for this
@@ -377,35 +268,7 @@ async fn passkey_enrollment_link(
     Client(source): Client,
     auth: Authenticated,
 ) -> Result<StatusCode, ApiError> {
-    require_recent(&state, &auth.session)?;
-    let Authenticated { session: live, mut tx } = auth;
-    if !matches!(Gate::of(&mut tx).await?, Gate::EmailedLink(_)) {
-        return Err(ApiError::Conflict(
-            "no link is needed: add a passkey directly (with a passkey session if you have one already)",
-        ));
-    }
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    tx.commit().await?;
-    throttle::mail(&state, &crate::api::signin::parse_email(&email)?).await?;
-    let now = state.clock.now();
-    let token = OneTimeToken::generate(&mut rand::thread_rng());
-    let mut tx = state.pool.begin_user(live.user).await?;
-    passkeys::replace_enrollment(&mut tx, &token.hash, now, now + ENROLLMENT_LINK_VALIDITY).await?;
-    audit::record_platform(&mut tx, &event(events::PASSKEY_ENROLLMENT_SENT, &source).actor(live.user)).await?;
-    tx.commit().await?;
-    let body = format!(
-        "Someone signed in to your Marketing OS account asked to add its first passkey.\n\n\
-         To add it, open this link on the device that holds the passkey within 30 minutes:\n\n\
-         {}/account/passkeys/enroll?token={}\n\n\
-         The administrators of your organizations that require passkeys will be told when it is added. \
-         If it was not you, do not open the link: someone knows your password. Reset it.\n",
-        state.settings.public_url,
-        token.secret.expose_secret()
-    );
-    crate::mail::send_later(
-        &state.mailer,
-        crate::mail::letter(&state.settings.mail_from, &email, "Add your first passkey", body),
-    );
+    app::passkeys::mail_enrollment_link(&state, auth, &source).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -469,9 +332,9 @@ async fn passkey_registration_options(
 /// Your passkeys, oldest first.
 #[utoipa::path(get, path = "/v1/me/passkeys", tag = "account", security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = Vec<PasskeyView>)))]
-async fn list_passkeys(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Vec<PasskeyView>>, ApiError> {
-    let all = passkeys::list(&mut tx).await?;
-    tx.commit().await?;
+async fn list_passkeys(mut auth: Authenticated) -> Result<Json<Vec<PasskeyView>>, ApiError> {
+    let all = app::passkeys::list(&mut auth).await?;
+    auth.tx.commit().await?;
     Ok(Json(all.into_iter().map(Into::into).collect()))
 }
 
@@ -609,10 +472,6 @@ async fn tell_admins(
     Ok(())
 }
 
-fn passkey_id(id: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::try_parse(id).map_err(|_| ApiError::NotFound)
-}
-
 /// Rename one of your passkeys.
 #[utoipa::path(patch, path = "/v1/me/passkeys/{id}", tag = "account", request_body = PasskeyName, security(("session" = []), ("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
@@ -622,21 +481,11 @@ fn passkey_id(id: &str) -> Result<uuid::Uuid, ApiError> {
     ))]
 async fn rename_passkey(
     Client(source): Client,
-    Authenticated { session, mut tx }: Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PasskeyName>,
 ) -> Result<StatusCode, ApiError> {
-    let id = passkey_id(&id)?;
-    let name = parse_name(&body.name)?;
-    if !passkeys::rename(&mut tx, id, &name).await? {
-        return Err(ApiError::NotFound);
-    }
-    let record = event(events::PASSKEY_RENAMED, &source)
-        .actor(session.user)
-        .meta("passkey_id", json!(id))
-        .meta("name", json!(name));
-    audit::record_platform(&mut tx, &record).await?;
-    tx.commit().await?;
+    app::passkeys::rename(auth, &source, &id, &body.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -656,24 +505,7 @@ async fn remove_passkey(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_recent(&state, &auth.session)?;
-    let id = passkey_id(&id)?;
-    let Authenticated { session: live, mut tx } = auth;
-    // Only a passkey session: otherwise a phished password removes the owner's passkeys.
-    let gate = if passkeys::any(&mut tx).await? { Gate::PasskeySession } else { Gate::RecentSignIn };
-    let mut tx = pass_gate(&state, &gate, &live, None, tx, &source, "remove").await?;
-    let name = passkeys::remove(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
-    // A session a removed passkey established stays as strong as it was proved; the others end.
-    let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;
-    let record = event(events::PASSKEY_REMOVED, &source)
-        .actor(live.user)
-        .meta("passkey_id", json!(id))
-        .meta("name", json!(name))
-        .meta("sessions_revoked", json!(revoked));
-    audit::record_platform(&mut tx, &record).await?;
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    tx.commit().await?;
-    session::notify(&state, &email, "A passkey was removed", &format!("The passkey \"{name}\" was removed from your Marketing OS account, and every other session was signed out. If this was not you, reset your password."));
+    let issued = app::passkeys::remove(&state, auth, &source, &id).await?;
     Ok(issued.respond_with(StatusCode::OK, |session| Restarted { session }))
 }
 
@@ -712,7 +544,7 @@ async fn passkey_second_factor_options(
     let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
     // Counts as one of the challenge's attempts, like a code would.
     let sessions::ChallengeAttempt { user, .. } =
-        sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), crate::api::signin::CHALLENGE_ATTEMPTS)
+        sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), crate::app::signin::CHALLENGE_ATTEMPTS)
             .await?
             .ok_or(ApiError::InvalidChallenge)?;
     let tx = state.pool.begin_user(user).await?;
@@ -757,7 +589,7 @@ async fn passkey_second_factor(
         take(&state, &body.ceremony, Purpose::SecondFactor).await?;
     let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
     let sessions::ChallengeAttempt { challenge, user } =
-        sessions::attempt_challenge(&state.pool, &hash, now, crate::api::signin::CHALLENGE_ATTEMPTS)
+        sessions::attempt_challenge(&state.pool, &hash, now, crate::app::signin::CHALLENGE_ATTEMPTS)
             .await?
             .ok_or(ApiError::InvalidChallenge)?;
     if owner != Some(user) {
@@ -779,27 +611,8 @@ async fn passkey_second_factor(
         return Err(ApiError::InvalidChallenge);
     }
     throttle::forgive_address(&mut tx, &address_key).await?;
-    finish_sign_in(&state, tx, user, &used, "second_factor", &source).await
-}
-
-/// Issues the phishing-resistant session of a passkey sign-in and records it.
-async fn finish_sign_in(
-    state: &AppState,
-    mut tx: UserTx,
-    user: UserId,
-    used: &Stored,
-    how: &str,
-    source: &RequestSource,
-) -> Result<Response, ApiError> {
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::PasskeyFailed)?.email;
-    let issued = session::issue(state, &mut tx, source, true).await?;
-    let succeeded = event(events::LOGIN_SUCCEEDED, source)
-        .actor(user)
-        .meta("session_id", json!(issued.id))
-        .meta("passkey", json!({ "id": used.id, "name": used.name, "as": how }));
-    audit::record_platform(&mut tx, &succeeded).await?;
-    tx.commit().await?;
-    Ok(crate::api::signin::signed_in(state, issued, &throttle::email_digest(&crate::api::signin::parse_email(&email)?)))
+    let method = Method::Passkey { used: &used, how: "second_factor" };
+    Ok(signed_in(signin::finish(&state, tx, method, &source).await?))
 }
 
 /// Options for signing in with a passkey alone: the authenticator offers the accounts it holds
@@ -854,7 +667,8 @@ async fn passkey_sign_in(
     match verified {
         Ok(used) => {
             throttle::forgive_address(&mut tx, &throttle::address_key("passkey", &source)).await?;
-            finish_sign_in(&state, tx, user, &used, "passwordless", &source).await
+            let method = Method::Passkey { used: &used, how: "passwordless" };
+            Ok(signed_in(signin::finish(&state, tx, method, &source).await?))
         }
         Err(e) => {
             tx.rollback().await?;
@@ -916,21 +730,4 @@ async fn passkey_reauthenticate(
     audit::record_platform(&mut tx, &record).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{relying_party, RelyingPartyError};
-
-    #[test]
-    fn passkeys_need_a_host_name_over_https_or_localhost() {
-        assert!(relying_party("https://marketing-os.example").is_ok());
-        assert!(relying_party("http://localhost:8080").is_ok());
-        assert!(matches!(relying_party("http://127.0.0.1:8080"), Err(RelyingPartyError::IpAddress(_))));
-        assert!(matches!(relying_party("https://[::1]:8443"), Err(RelyingPartyError::IpAddress(_))));
-        assert!(matches!(relying_party("http://marketing-os.example"), Err(RelyingPartyError::NotSecure(_))));
-        assert!(matches!(relying_party("not a url"), Err(RelyingPartyError::NotUrl(_))));
-        let message = relying_party("http://10.0.0.5").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains("not an IP address (10.0.0.5)"), "{message}");
-    }
 }

@@ -6,28 +6,19 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
-use mos_auth::{NewPassword, OneTimeToken};
-use mos_db::users::{self, EmailToken};
-use mos_db::{audit, sessions, DbError};
-use mos_domain::{AuditEvent, Email, Outcome, UserId};
-use secrecy::{ExposeSecret, SecretString};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::app::registration;
+use crate::app::session::{self, SessionView};
+use crate::app::signin::{self, PasswordStep};
 use crate::error::Problem;
 use crate::extract::{ApiJson, Authenticated, Client};
-use crate::app::session::{self, event, SessionView};
-use crate::{throttle, mail, ApiError, AppState};
-use mos_domain::events::{self, SESSION};
-
-pub const VERIFICATION_VALIDITY: Duration = Duration::hours(24);
-pub const RESET_VALIDITY: Duration = Duration::hours(1);
-pub const CHALLENGE_VALIDITY: Duration = Duration::minutes(5);
-pub const CHALLENGE_ATTEMPTS: i32 = 5;
+use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -126,18 +117,6 @@ pub enum LoginOutcome {
     TwoFactorRequired { challenge: String, expires_at: DateTime<Utc>, passkey: bool },
 }
 
-pub fn parse_email(input: &str) -> Result<Email, ApiError> {
-    Email::parse(input).map_err(|e| ApiError::Invalid { field: "email", message: e.to_string() })
-}
-
-pub fn parse_new_password(password: SecretString, email: &str, field: &'static str) -> Result<NewPassword, ApiError> {
-    NewPassword::parse(password, email).map_err(|e| ApiError::Invalid { field, message: e.to_string() })
-}
-
-fn link(state: &AppState, path: &str, token: &OneTimeToken) -> String {
-    format!("{}{path}?token={}", state.settings.public_url, token.secret.expose_secret())
-}
-
 /// Register an account.
 ///
 /// Always answers 202, whether or not the address has an account already: the mailbox owner
@@ -154,79 +133,8 @@ async fn register(
     Client(source): Client,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
-    let email = parse_email(&body.email)?;
-    let password = parse_new_password(body.password, email.as_str(), "password")?;
-    let may_mail = throttle::mail(&state, &email).await?;
-    // Hash before looking the address up, so both answers cost the same.
-    let hash = state.hasher.hash(password.into_secret()).await?;
-    let now = state.clock.now();
-    if let Some(existing) = users::find_login(&state.pool, &email).await? {
-        let mut tx = state.pool.begin_user(existing.user).await?;
-        audit::record_platform(&mut tx, &event(events::REGISTER_DUPLICATE, &source).outcome(Outcome::Denied)).await?;
-        tx.commit().await?;
-        if may_mail {
-            session::notify(
-                &state,
-                email.as_str(),
-                "Someone tried to register with your address",
-                "Someone tried to create a Marketing OS account with this address, which already has one. To get in, sign in or reset your password.",
-            );
-        }
-        return Ok((StatusCode::ACCEPTED, Json(ACCEPTED)));
-    }
-    let user = UserId::new();
-    let token = OneTimeToken::generate(&mut rand::thread_rng());
-    let mut tx = state.pool.begin_user(user).await?;
-    match users::insert(&mut tx, &email, &hash, None).await {
-        // Registered by a concurrent request a moment ago: the same answer as above.
-        Err(DbError::Conflict { .. }) => return Ok((StatusCode::ACCEPTED, Json(ACCEPTED))),
-        other => other?,
-    }
-    users::replace_email_token(&mut tx, EmailToken::Verification, &token.hash, now, now + VERIFICATION_VALIDITY)
-        .await?;
-    audit::record_platform(&mut tx, &event(events::REGISTERED, &source).actor(user).resource_id(user)).await?;
-    audit::record_platform(&mut tx, &event(events::VERIFICATION_SENT, &source).actor(user)).await?;
-    tx.commit().await?;
-    // Beyond the mail limit the account exists unverified; a resend within the next hour's
-    // limit brings its link.
-    if may_mail {
-        send_verification(&state, &email, &token);
-    }
+    registration::register(&state, &source, &body.email, body.password).await?;
     Ok((StatusCode::ACCEPTED, Json(ACCEPTED)))
-}
-
-fn send_verification(state: &AppState, email: &Email, token: &OneTimeToken) {
-    let body = format!(
-        "Welcome to Marketing OS.\n\nConfirm your email address within 24 hours:\n\n{}\n\n\
-         If you did not create an account, ignore this message.\n",
-        link(state, "/verify-email", token)
-    );
-    mail::send_later(
-        &state.mailer,
-        mail::letter(&state.settings.mail_from, email.as_str(), "Confirm your email address", body),
-    );
-}
-
-/// Spends an emailed token and opens a transaction as its user, so that what the token unlocks
-/// commits together with its spending; an unknown, spent or expired token is audited and refused.
-async fn redeem(
-    state: &AppState,
-    kind: EmailToken,
-    token: &SecretString,
-    source: &mos_domain::RequestSource,
-) -> Result<(mos_db::UserTx, UserId), ApiError> {
-    if let Some(hash) = mos_auth::token::hash_presented(token) {
-        let mut lookup = state.pool.begin_lookup().await?;
-        if let Some(user) = users::redeem_email_token(&mut lookup, kind, &hash, state.clock.now()).await? {
-            return Ok((lookup.into_user(user).await?, user));
-        }
-    }
-    let action = match kind {
-        EmailToken::Verification => events::VERIFICATION_FAILED,
-        EmailToken::PasswordReset => events::PASSWORD_RESET_FAILED,
-    };
-    audit::record_platform_unattributed(&state.pool, &event(action, source).outcome(Outcome::Failure)).await?;
-    Err(ApiError::InvalidToken)
 }
 
 /// Verify an email address with the token from the emailed link.
@@ -241,10 +149,7 @@ async fn verify_email(
     Client(source): Client,
     ApiJson(body): ApiJson<TokenOnly>,
 ) -> Result<Json<Status>, ApiError> {
-    throttle::attempt(&state, &throttle::address_key("verify", &source), &throttle::address()).await?;
-    let (mut tx, user) = redeem(&state, EmailToken::Verification, &body.token, &source).await?;
-    audit::record_platform(&mut tx, &event(events::VERIFICATION_USED, &source).actor(user)).await?;
-    tx.commit().await?;
+    registration::verify_email(&state, &source, &body.token).await?;
     Ok(Json(Status { status: "verified" }))
 }
 
@@ -261,20 +166,7 @@ async fn resend_verification(
     Client(source): Client,
     ApiJson(body): ApiJson<EmailOnly>,
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
-    let email = parse_email(&body.email)?;
-    // Beyond the mail limit the link already sent stays the valid one.
-    let may_mail = throttle::mail(&state, &email).await?;
-    let account = users::find_login(&state.pool, &email).await?;
-    if let Some(account) = account.filter(|a| may_mail && a.email_verified_at.is_none()) {
-        let now = state.clock.now();
-        let token = OneTimeToken::generate(&mut rand::thread_rng());
-        let mut tx = state.pool.begin_user(account.user).await?;
-        users::replace_email_token(&mut tx, EmailToken::Verification, &token.hash, now, now + VERIFICATION_VALIDITY)
-            .await?;
-        audit::record_platform(&mut tx, &event(events::VERIFICATION_SENT, &source).actor(account.user)).await?;
-        tx.commit().await?;
-        send_verification(&state, &email, &token);
-    }
+    registration::resend_verification(&state, &source, &body.email).await?;
     Ok((StatusCode::ACCEPTED, Json(ACCEPTED)))
 }
 
@@ -295,115 +187,25 @@ async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
-    let email = parse_email(&body.email)?;
-    let digest = throttle::email_digest(&email);
-    // A device that signed in to this account before has a budget of its own; every other
-    // client shares the account's.
-    let device = body
-        .device_token
-        .or_else(|| crate::extract::cookie_value(&headers, crate::extract::DEVICE_COOKIE))
-        .and_then(|token| state.sealer.device_tokens().verify(&digest, &token));
-    let account_key = match &device {
-        Some(device) => throttle::device_key("login", device),
-        None => throttle::email_key("login", &email),
-    };
-    let address_key = throttle::address_key("login", &source);
-    let policy = throttle::account();
-    let limited = async {
-        // The address's limit stops one client guessing across accounts; a device token
-        // already names the one account this client may try, with a budget of its own.
-        if device.is_none() {
-            throttle::attempt(&state, &address_key, &throttle::address()).await?;
+    let device_token =
+        body.device_token.or_else(|| crate::extract::cookie_value(&headers, crate::extract::DEVICE_COOKIE));
+    match signin::password(&state, &source, &body.email, body.password, device_token).await? {
+        PasswordStep::SignedIn(signed) => Ok(signed_in(signed)),
+        PasswordStep::TwoFactorRequired { challenge, expires_at, passkey } => {
+            Ok(Json(LoginOutcome::TwoFactorRequired { challenge, expires_at, passkey }).into_response())
         }
-        throttle::attempt(&state, &account_key, &policy).await
-    };
-    let hit = match limited.await {
-        Ok(hit) => hit,
-        Err(refused) => {
-            let throttled = event(events::LOGIN_THROTTLED, &source)
-                .outcome(Outcome::Denied)
-                .meta("email_sha256", json!(digest))
-                .meta("known_device", json!(device.is_some()));
-            audit::record_platform_unattributed(&state.pool, &throttled).await?;
-            return Err(refused);
-        }
-    };
-
-    let account = users::find_login(&state.pool, &email).await?;
-    let stored = account.as_ref().map_or_else(|| state.dummy_hash.to_string(), |a| a.password_hash.clone());
-    let password = SecretString::from(body.password.expose_secret().to_owned());
-    let verified = state.hasher.verify(body.password, stored).await?;
-    let account = match account {
-        Some(account) if verified.ok => account,
-        other => return Err(login_failed(&state, other, &email, &hit, &policy, &source).await?),
-    };
-    let now = state.clock.now();
-    let mut tx = state.pool.begin_user(account.user).await?;
-    throttle::succeeded(&mut tx, &account_key).await?;
-    // Only an attempt the address counted is taken back; forgiving one it never counted would
-    // erase a real failure (a guesser's, with a device token of their own account).
-    if device.is_none() {
-        throttle::forgive_address(&mut tx, &address_key).await?;
     }
-    if account.email_verified_at.is_none() {
-        tx.commit().await?;
-        return Err(ApiError::EmailNotVerified);
-    }
-    if verified.outdated {
-        let rehashed = state.hasher.hash(password).await?;
-        users::set_password_hash(&mut tx, &rehashed, now).await?;
-    }
-    if account.totp_enabled {
-        let challenge = OneTimeToken::generate(&mut rand::thread_rng());
-        let expires_at = now + CHALLENGE_VALIDITY;
-        sessions::create_challenge(&mut tx, &challenge.hash, now, expires_at).await?;
-        audit::record_platform(&mut tx, &event(events::TWO_FACTOR_CHALLENGED, &source).actor(account.user)).await?;
-        let passkey = mos_db::passkeys::any(&mut tx).await?;
-        tx.commit().await?;
-        let challenge = challenge.secret.expose_secret().to_owned();
-        let outcome = LoginOutcome::TwoFactorRequired { challenge, expires_at, passkey };
-        return Ok(Json(outcome).into_response());
-    }
-    let issued = session::issue(&state, &mut tx, &source, false).await?;
-    let succeeded = event(events::LOGIN_SUCCEEDED, &source).actor(account.user).meta("session_id", json!(issued.id));
-    audit::record_platform(&mut tx, &succeeded).await?;
-    tx.commit().await?;
-    Ok(signed_in(&state, issued, &digest))
 }
 
-/// The answer to a completed sign-in: the session, and a fresh device token for the account.
-pub fn signed_in(state: &AppState, issued: session::Issued, email_digest: &str) -> Response {
-    let device = state.sealer.device_tokens().issue(email_digest, &mut rand::thread_rng());
-    let token = device.secret.expose_secret().to_owned();
-    let mut response = issued
-        .respond_with(StatusCode::OK, |session| LoginOutcome::Authenticated { session, device_token: token.clone() });
-    response.headers_mut().append(header::SET_COOKIE, session::device_cookie(&token));
+/// The answer to a completed sign-in: the session, and a fresh device token for the account,
+/// also as cookies.
+pub fn signed_in(signed: signin::SignedIn) -> Response {
+    let device = session::device_cookie(&signed.device_token);
+    let device_token = signed.device_token;
+    let mut response =
+        signed.issued.respond_with(StatusCode::OK, |session| LoginOutcome::Authenticated { session, device_token });
+    response.headers_mut().append(header::SET_COOKIE, device);
     response
-}
-
-/// Records a failed sign-in on the account's trail (or on nobody's, for an unknown address),
-/// warns the owner when this failure locked the account, and answers like any wrong password.
-async fn login_failed(
-    state: &AppState,
-    account: Option<users::LoginRecord>,
-    email: &Email,
-    hit: &mos_db::throttle::Hit,
-    policy: &mos_db::throttle::Policy,
-    source: &mos_domain::RequestSource,
-) -> Result<ApiError, ApiError> {
-    let failed = event(events::LOGIN_FAILED, source).meta("email_sha256", json!(throttle::email_digest(email)));
-    match account {
-        Some(known) => {
-            session::record_failure(state, known.user, failed).await?;
-            if throttle::just_locked(hit, policy) {
-                session::notify_lockout(state, known.user, source).await?;
-            }
-        }
-        None => {
-            audit::record_platform_unattributed(&state.pool, &failed.outcome(Outcome::Failure)).await?;
-        }
-    }
-    Ok(ApiError::InvalidCredentials)
 }
 
 /// Complete a sign-in with a TOTP code or a recovery code.
@@ -420,38 +222,10 @@ async fn login_two_factor(
     Client(source): Client,
     ApiJson(body): ApiJson<SecondStep>,
 ) -> Result<Response, ApiError> {
-    let address_key = throttle::address_key("two_factor", &source);
-    throttle::attempt(&state, &address_key, &throttle::address()).await?;
-    let now = state.clock.now();
-    let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
-    let sessions::ChallengeAttempt { challenge, user } =
-        sessions::attempt_challenge(&state.pool, &hash, now, CHALLENGE_ATTEMPTS)
-            .await?
-            .ok_or(ApiError::InvalidChallenge)?;
-    let (mut tx, proof) =
-        session::require_second_factor(&state, user, body.code.as_deref(), body.recovery_code.as_ref(), &source)
+    let signed =
+        signin::second_factor(&state, &source, &body.challenge, body.code.as_deref(), body.recovery_code.as_ref())
             .await?;
-    if !sessions::consume_challenge(&mut tx, challenge, now).await? {
-        return Err(ApiError::InvalidChallenge);
-    }
-    throttle::forgive_address(&mut tx, &address_key).await?;
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::InvalidChallenge)?.email;
-    let issued = session::issue(&state, &mut tx, &source, false).await?;
-    let succeeded = event(events::LOGIN_SUCCEEDED, &source)
-        .actor(user)
-        .meta("session_id", json!(issued.id))
-        .meta("second_factor", json!(proof.as_str()));
-    audit::record_platform(&mut tx, &succeeded).await?;
-    if proof == session::Proof::RecoveryCode {
-        let left = users::recovery_codes_left(&mut tx).await?;
-        audit::record_platform(
-            &mut tx,
-            &event(events::RECOVERY_CODE_USED, &source).actor(user).meta("remaining", json!(left)),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(signed_in(&state, issued, &throttle::email_digest(&parse_email(&email)?)))
+    Ok(signed_in(signed))
 }
 
 /// Sign out: ends this session and clears the cookie.
@@ -463,13 +237,9 @@ async fn login_two_factor(
 async fn logout(
     State(state): State<AppState>,
     Client(source): Client,
-    Authenticated { session: live, mut tx }: Authenticated,
+    auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    sessions::revoke(&mut tx, live.id, state.clock.now()).await?;
-    let revoked =
-        AuditEvent::new(events::SESSION_REVOKED, SESSION).source(source).actor(live.user).resource_id(live.id);
-    audit::record_platform(&mut tx, &revoked.meta("reason", json!("logout"))).await?;
-    tx.commit().await?;
+    signin::sign_out(&state, auth, &source).await?;
     Ok((StatusCode::NO_CONTENT, [session::clear_cookie()]).into_response())
 }
 
@@ -486,27 +256,7 @@ async fn request_password_reset(
     Client(source): Client,
     ApiJson(body): ApiJson<EmailOnly>,
 ) -> Result<(StatusCode, Json<Status>), ApiError> {
-    let email = parse_email(&body.email)?;
-    // Beyond the mail limit the link already sent stays the valid one.
-    let may_mail = throttle::mail(&state, &email).await?;
-    let account = users::find_login(&state.pool, &email).await?;
-    if let Some(account) = account.filter(|_| may_mail) {
-        let now = state.clock.now();
-        let token = OneTimeToken::generate(&mut rand::thread_rng());
-        let mut tx = state.pool.begin_user(account.user).await?;
-        users::replace_email_token(&mut tx, EmailToken::PasswordReset, &token.hash, now, now + RESET_VALIDITY).await?;
-        audit::record_platform(&mut tx, &event(events::PASSWORD_RESET_REQUESTED, &source).actor(account.user)).await?;
-        tx.commit().await?;
-        let body = format!(
-            "Someone asked to reset the password of your Marketing OS account.\n\nChoose a new password within one hour:\n\n{}\n\n\
-             If it was not you, ignore this message; your password stays as it is.\n",
-            link(&state, "/reset-password", &token)
-        );
-        mail::send_later(
-            &state.mailer,
-            mail::letter(&state.settings.mail_from, email.as_str(), "Reset your password", body),
-        );
-    }
+    registration::request_password_reset(&state, &source, &body.email).await?;
     Ok((StatusCode::ACCEPTED, Json(ACCEPTED)))
 }
 
@@ -524,33 +274,6 @@ async fn reset_password(
     Client(source): Client,
     ApiJson(body): ApiJson<PasswordReset>,
 ) -> Result<StatusCode, ApiError> {
-    throttle::attempt(&state, &throttle::address_key("reset", &source), &throttle::address()).await?;
-    let now = state.clock.now();
-    let (mut tx, user) = redeem(&state, EmailToken::PasswordReset, &body.token, &source).await?;
-    let profile = users::profile(&mut tx).await?.ok_or(ApiError::InvalidToken)?;
-    // A refused password rolls the transaction back, so the token can be used again.
-    let password = parse_new_password(body.new_password, &profile.email, "new_password")?;
-    let hash = state.hasher.hash(password.into_secret()).await?;
-    users::set_password_hash(&mut tx, &hash, now).await?;
-    let revoked = sessions::revoke_all(&mut tx, now).await?;
-    audit::record_platform(
-        &mut tx,
-        &event(events::PASSWORD_RESET_COMPLETED, &source).actor(user).meta("sessions_revoked", json!(revoked)),
-    )
-    .await?;
-    for key in [
-        throttle::email_key("login", &parse_email(&profile.email)?),
-        throttle::user_key("two_factor", user),
-        throttle::user_key("reauth", user),
-    ] {
-        throttle::succeeded(&mut tx, &key).await?;
-    }
-    tx.commit().await?;
-    session::notify(
-        &state,
-        &profile.email,
-        "Your password was changed",
-        "The password of your Marketing OS account was reset, and every session was signed out.",
-    );
+    registration::reset_password(&state, &source, &body.token, body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -30,6 +30,16 @@ pub struct Issued {
 }
 
 impl Issued {
+    /// The cookie that holds the session in a browser.
+    pub fn cookie(&self) -> HeaderValue {
+        self.cookie.clone()
+    }
+
+    /// The session's bearer token.
+    pub fn token(&self) -> &str {
+        &self.view.token
+    }
+
     /// The body `make` builds around the session, as JSON, with the session cookie set.
     pub fn respond_with<T: Serialize>(self, status: StatusCode, make: impl FnOnce(SessionView) -> T) -> Response {
         (status, [(header::SET_COOKIE, self.cookie)], Json(make(self.view))).into_response()
