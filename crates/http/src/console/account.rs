@@ -14,6 +14,7 @@ use mos_db::users::Profile;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::words::confirmation;
 use super::{
     alert, failed, field, hidden, local_path, passkey_button, redirect_setting, refused, render, when, Console,
     NoFields, Posted, Visit, FORM_FIELD,
@@ -63,7 +64,12 @@ async fn account_page(console: &Console, visit: &Visit) -> Result<AccountPage, A
     Ok(AccountPage { me, sessions, current, events, passkeys, gate, phishing_resistant })
 }
 
-async fn account(State(console): State<Console>, visit: Visit) -> Response {
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn account(State(console): State<Console>, visit: Visit, Query(query): Query<DoneQuery>) -> Response {
     let page = match account_page(&console, &visit).await {
         Ok(page) => page,
         Err(error) => return failed(&console, &visit, error, "Your account"),
@@ -72,6 +78,7 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
     let now = console.app.clock.now();
     render(&console, &visit, StatusCode::OK, "Your account", |t| {
         html! {
+            (confirmation(query.done.as_deref()))
             dl {
                 dt { "Email" } dd { (me.email) }
                 dt { "Two-factor authentication" }
@@ -175,6 +182,7 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
                 table {
                     thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Outcome" } th scope="col" { "From" } } }
                     tbody {
+                        @if events.is_empty() { tr { td colspan="4" { "No account events yet." } } }
                         @for e in &events {
                             tr { td { (when(now, e.created_at)) } td { code { (e.action) } } td { (e.outcome) } td { (e.ip.map(|ip| ip.to_string()).unwrap_or_default()) } }
                         }
@@ -196,7 +204,7 @@ async fn revoke(
         account::revoke_session(&console.app, auth, &visit.source, &id).await
     };
     match revoked.await {
-        Ok(()) => Redirect::to("/account").into_response(),
+        Ok(()) => Redirect::to("/account?done=session_ended").into_response(),
         Err(error) => {
             let detail = error.shown(&console.app.readiness);
             render(&console, &visit, error.status(), "Your account", |_| alert(&detail)).into_response()
@@ -204,10 +212,11 @@ async fn revoke(
     }
 }
 
-/// Back to the account page holding the session that replaced the visit's, or the refusal.
-fn restarted(console: &Console, visit: &Visit, outcome: Result<Issued, ApiError>) -> Response {
+/// Back to the account page holding the session that replaced the visit's, confirming the
+/// change as `what`, or the refusal.
+fn restarted(console: &Console, visit: &Visit, what: &str, outcome: Result<Issued, ApiError>) -> Response {
     match outcome {
-        Ok(issued) => redirect_setting("/account", [issued.cookie()]),
+        Ok(issued) => redirect_setting(&format!("/account?done={what}"), [issued.cookie()]),
         Err(error) => refused(console, visit, &error, "/account"),
     }
 }
@@ -246,7 +255,7 @@ async fn change_password(State(console): State<Console>, Posted { visit, form }:
         let auth = visit.user(&console).await?;
         account::change_password(&console.app, auth, &visit.source, current, new).await
     };
-    restarted(&console, &visit, changed.await)
+    restarted(&console, &visit, "password_changed", changed.await)
 }
 
 async fn two_factor_setup(State(console): State<Console>, Posted { visit, .. }: Posted<NoFields>) -> Response {
@@ -343,7 +352,7 @@ async fn two_factor_disable(State(console): State<Console>, Posted { visit, form
         let auth = visit.user(&console).await?;
         account::disable_two_factor(&console.app, auth, &visit.source, proof).await
     };
-    restarted(&console, &visit, disabled.await)
+    restarted(&console, &visit, "two_factor_off", disabled.await)
 }
 
 #[derive(Deserialize)]
@@ -361,7 +370,7 @@ async fn rename_passkey(
         passkeys::rename(auth, &visit.source, &id, &form.name).await
     };
     match renamed.await {
-        Ok(()) => Redirect::to("/account").into_response(),
+        Ok(()) => Redirect::to("/account?done=passkey_renamed").into_response(),
         Err(error) => refused(&console, &visit, &error, "/account"),
     }
 }
@@ -375,7 +384,7 @@ async fn remove_passkey(
         let auth = visit.user(&console).await?;
         passkeys::remove(&console.app, auth, &visit.source, &id).await
     };
-    restarted(&console, &visit, removed.await)
+    restarted(&console, &visit, "passkey_removed", removed.await)
 }
 
 /// The name field and the button that add a passkey (`passkey.js`).

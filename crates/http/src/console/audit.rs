@@ -1,6 +1,8 @@
 //! An organization's audit trail for its ADMINs: filtered pages of records, the export links,
 //! and the verification of its hash chain on request.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,12 +12,14 @@ use chrono::{NaiveDate, NaiveTime};
 use maud::html;
 use mos_db::audit::AuditRecord;
 use mos_db::chain::Report;
-use mos_domain::url_component;
+use mos_domain::{url_component, Permission, UserId};
 use serde::Deserialize;
 
+use super::words::action_cell;
 use super::{failed, plain, render, when, Console, Visit};
-use crate::access::ReadAuditLog;
+use crate::access::{ReadAuditLog, ReadMembers};
 use crate::app::audit::{self, Search};
+use crate::app::orgs;
 use crate::ApiError;
 
 pub fn router() -> Router<Console> {
@@ -39,7 +43,7 @@ struct AuditQuery {
 /// The audit page's filters: query name, label, input type.
 const AUDIT_FILTERS: [(&str, &str, &str); 6] = [
     ("action", "Action (for example member.added)", "text"),
-    ("actor", "Actor (a user id)", "text"),
+    ("actor", "Who", "text"),
     ("resource_type", "Resource type (for example membership)", "text"),
     ("resource_id", "Resource id", "text"),
     ("from", "From (day)", "date"),
@@ -76,7 +80,22 @@ fn search_of(asked: &[(&str, String)]) -> Result<Search, ApiError> {
     Ok(search)
 }
 
-/// One page of records and, when asked, the state of the chain: one transaction.
+/// The members the actor filter offers: the first of them, by when they joined.
+const MEMBERS_OFFERED: i64 = 200;
+
+/// What the trail's page shows, read in one transaction.
+struct Trail {
+    records: Vec<AuditRecord>,
+    next: Option<String>,
+    chain: Option<Report>,
+    /// The members to filter by: id and address.
+    members: Vec<(UserId, String)>,
+    /// The actors of the records, by id (someone who left is not among them).
+    people: HashMap<UserId, String>,
+}
+
+/// One page of records, the people in it and to filter by, and, when asked, the state of the
+/// chain: one transaction.
 async fn read(
     console: &Console,
     visit: &Visit,
@@ -84,12 +103,20 @@ async fn read(
     search: &Search,
     cursor: Option<&str>,
     verify: bool,
-) -> Result<(Vec<AuditRecord>, Option<String>, Option<Report>), ApiError> {
+) -> Result<Trail, ApiError> {
     let mut auth = visit.member::<ReadAuditLog>(console, slug).await?;
     let (records, next) = audit::page(&mut auth, search, cursor, Some(50)).await?;
     let chain = if verify { Some(audit::verify_chain(&console.app, &mut auth).await?) } else { None };
-    auth.commit().await?;
-    Ok((records, next, chain))
+    let mut reader = auth.also::<ReadMembers>().map_err(|_| ApiError::Forbidden(Permission::ReadMembers))?;
+    let (members, _) = orgs::members_page(&mut reader, None, MEMBERS_OFFERED).await?;
+    let mut actors: Vec<UserId> =
+        records.iter().filter_map(|r| r.actor).filter_map(|a| UserId::from_uuid(a).ok()).collect();
+    actors.sort();
+    actors.dedup();
+    let people = orgs::addresses(&mut reader, &actors).await?;
+    reader.commit().await?;
+    let members = members.into_iter().map(|m| (m.user, m.email)).collect();
+    Ok(Trail { records, next, chain, members, people })
 }
 
 async fn trail(
@@ -109,9 +136,14 @@ async fn trail(
         Ok(search) => read(&console, &visit, &slug, &search, query.cursor.as_deref(), query.verify == Some(true)).await,
         Err(error) => Err(error),
     };
-    let (items, next, chain) = match read {
+    let Trail { records: items, next, chain, members, people } = match read {
         Ok(read) => read,
         Err(error) => return failed(&console, &visit, error, "Audit trail"),
+    };
+    let actor_asked = query.actor.as_deref().map(str::trim).unwrap_or_default();
+    let name = |actor: Option<uuid::Uuid>| {
+        let id = actor.and_then(|a| UserId::from_uuid(a).ok());
+        id.and_then(|id| people.get(&id).cloned())
     };
     let now = console.app.clock.now();
     let kept: String = asked
@@ -123,8 +155,23 @@ async fn trail(
         html! {
             p { a href={ "/orgs/" (slug) } { "Back to the organization" } }
             form method="get" action={ "/orgs/" (slug) "/audit" } {
-                @for ((name, label, kind), (_, value)) in AUDIT_FILTERS.iter().zip(&asked) {
-                    p { label for=(name) { (label) } input id=(name) name=(name) type=(kind) value=(value); }
+                @for ((field, label, kind), (_, value)) in AUDIT_FILTERS.iter().zip(&asked) {
+                    @if *field == "actor" {
+                        p {
+                            label for="actor" { "Who" }
+                            select id="actor" name="actor" {
+                                option value="" { "anyone" }
+                                @for (id, email) in &members {
+                                    option value=(id) selected[id.to_string() == actor_asked] { (email) }
+                                }
+                                @if !actor_asked.is_empty() && !members.iter().any(|(id, _)| id.to_string() == actor_asked) {
+                                    option value=(actor_asked) selected { (actor_asked) " (no longer a member)" }
+                                }
+                            }
+                        }
+                    } @else {
+                        p { label for=(field) { (label) } input id=(field) name=(field) type=(kind) value=(value); }
+                    }
                 }
                 button type="submit" class="secondary" { "Filter" }
             }
@@ -157,8 +204,14 @@ async fn trail(
                             @for r in &items {
                                 tr {
                                     td { (when(now, r.created_at)) }
-                                    td { code { (r.action) } }
-                                    td { code { (r.actor.map(|a| a.to_string()).unwrap_or_default()) } }
+                                    td { (action_cell(&r.action)) }
+                                    td {
+                                        @match (name(r.actor), r.actor) {
+                                            (Some(email), _) => (email),
+                                            (None, Some(id)) => code { (id) },
+                                            (None, None) => span class="note" { "nobody signed in" },
+                                        }
+                                    }
                                     td { (r.outcome) }
                                     td { (r.resource_type) " " code { (r.resource_id.as_deref().unwrap_or_default()) } }
                                 }

@@ -16,6 +16,7 @@ use mos_domain::content::{Action, Actor, Approvals, Channel, State as ReviewStat
 use mos_domain::{reveal, url_component, Permission, UserId};
 use serde::Deserialize;
 
+use super::words::confirmation;
 use super::{alert, failed, hidden, plain, refused, render, when, Console, Posted, Visit, FORM_FIELD};
 use crate::access::{Needs, PublishContent, ReadContent, ReadMembers, ReviewContent, WriteContent};
 use crate::app::content::{self, Draft, Listing, Precondition, Shown};
@@ -225,7 +226,7 @@ async fn create(
         content::create(&console.app, auth, &text).await
     };
     match created.await {
-        Ok(shown) => Redirect::to(&format!("/orgs/{slug}/content/{}", shown.item.id)).into_response(),
+        Ok(shown) => Redirect::to(&format!("/orgs/{slug}/content/{}?done=created", shown.item.id)).into_response(),
         Err(error) => refused(&console, &visit, &error, &format!("/orgs/{slug}/content/new")),
     }
 }
@@ -249,7 +250,7 @@ async fn edit(
         content::act(&console.app, auth, &id, Action::Edit, pre).await
     };
     match edited.await {
-        Ok(_) => Redirect::to(&back).into_response(),
+        Ok(_) => Redirect::to(&format!("{back}?done=saved")).into_response(),
         Err(error) => refused(&console, &visit, &error, &back),
     }
 }
@@ -307,7 +308,7 @@ async fn step(
         }
     };
     match taken.await {
-        Ok(_) => Redirect::to(&back).into_response(),
+        Ok(_) => Redirect::to(&format!("{back}?done={}", action.event())).into_response(),
         Err(error) => refused(&console, &visit, &error, &back),
     }
 }
@@ -345,7 +346,17 @@ async fn item_page(console: &Console, visit: &Visit, slug: &str, id: &str) -> Re
     Ok(ItemPage { shown, role, me, versions, events, people })
 }
 
-async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Path<(String, String)>) -> Response {
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn item(
+    State(console): State<Console>,
+    visit: Visit,
+    Path((slug, id)): Path<(String, String)>,
+    Query(query): Query<DoneQuery>,
+) -> Response {
     let (slug, id) = (plain(&slug), plain(&id));
     let page = match item_page(&console, &visit, &slug, &id).await {
         Ok(page) => page,
@@ -369,6 +380,7 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
     let now = console.app.clock.now();
     render(&console, &visit, StatusCode::OK, &version.title, |t| {
         html! {
+            (confirmation(query.done.as_deref()))
             p { a href={ "/orgs/" (slug) "/content" } { "All content" } }
             dl class="facts" {
                 dt { "State" } dd {

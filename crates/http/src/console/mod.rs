@@ -14,6 +14,7 @@ mod audit;
 mod content;
 mod orgs;
 mod signin;
+mod words;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;

@@ -13,6 +13,7 @@ use mos_domain::{url_component, Permission, Role};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::words::confirmation;
 use super::{alert, failed, field, hidden, plain, refused, render, Console, NoFields, Posted, Visit, FORM_FIELD};
 use crate::access::{ChangeRoles, InviteMembers, Leave, ManageOrganization, ReadMembers, ReadOrganization};
 use crate::app::orgs;
@@ -42,9 +43,9 @@ fn role_select(id: &str, selected: &str) -> Markup {
     }
 }
 
-async fn list(State(console): State<Console>, visit: Visit) -> Response {
+async fn list(State(console): State<Console>, visit: Visit, Query(query): Query<DoneQuery>) -> Response {
     match mine(&console, &visit).await {
-        Ok(mine) => list_page(&console, &visit, &mine, None),
+        Ok(mine) => list_page(&console, &visit, &mine, confirmation(query.done.as_deref()), None),
         Err(error) => failed(&console, &visit, error, "Your organizations"),
     }
 }
@@ -57,9 +58,10 @@ async fn mine(console: &Console, visit: &Visit) -> Result<Vec<Mine>, ApiError> {
     Ok(mine)
 }
 
-fn list_page(console: &Console, visit: &Visit, items: &[Mine], problem: Option<&str>) -> Response {
+fn list_page(console: &Console, visit: &Visit, items: &[Mine], said: Markup, problem: Option<&str>) -> Response {
     render(console, visit, StatusCode::OK, "Your organizations", |t| {
         html! {
+            (said)
             @if let Some(problem) = problem { (alert(problem)) }
             @if items.is_empty() { p { "You belong to no organization yet. Create one, or accept an invitation from your email." } }
             ul {
@@ -94,12 +96,12 @@ async fn create(State(console): State<Console>, Posted { visit, form }: Posted<N
         Err(error) => Err(error),
     };
     let problem = match created {
-        Ok(org) => return Redirect::to(&format!("/orgs/{}", org.slug.as_str())).into_response(),
+        Ok(org) => return Redirect::to(&format!("/orgs/{}?done=created", org.slug.as_str())).into_response(),
         Err(ApiError::Unauthenticated) => return Redirect::to("/sign-in").into_response(),
         Err(error) => error.shown(&console.app.readiness),
     };
     match mine(&console, &visit).await {
-        Ok(mine) => list_page(&console, &visit, &mine, Some(&problem)),
+        Ok(mine) => list_page(&console, &visit, &mine, html! {}, Some(&problem)),
         Err(error) => failed(&console, &visit, error, "Your organizations"),
     }
 }
@@ -108,6 +110,13 @@ async fn create(State(console): State<Console>, Posted { visit, form }: Posted<N
 struct MembersQuery {
     /// Where the page of members starts.
     members: Option<String>,
+    /// The change that led here, to confirm.
+    done: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
 }
 
 /// The members shown on one page of the organization.
@@ -159,6 +168,7 @@ async fn organization(
     let changes_roles = role.can(Permission::ChangeRoles);
     render(&console, &visit, StatusCode::OK, org.name.as_str(), |t| {
         html! {
+            (confirmation(query.done.as_deref()))
             p class="note" { "Your role: " (role) }
             p {
                 a href={ "/orgs/" (slug) "/content" } { "Content" } " · "
@@ -248,10 +258,11 @@ async fn organization(
     .into_response()
 }
 
-/// Back to the organization's page after a change, or the refusal.
-fn done(console: &Console, visit: &Visit, slug: &str, outcome: Result<(), ApiError>) -> Response {
+/// Back to the organization's page after a change, which it confirms as `what`, or the
+/// refusal.
+fn done(console: &Console, visit: &Visit, slug: &str, what: &str, outcome: Result<(), ApiError>) -> Response {
     match outcome {
-        Ok(()) => Redirect::to(&format!("/orgs/{slug}")).into_response(),
+        Ok(()) => Redirect::to(&format!("/orgs/{slug}?done={what}")).into_response(),
         Err(error) => refused(console, visit, &error, &format!("/orgs/{slug}")),
     }
 }
@@ -278,7 +289,7 @@ async fn invite(
         let role = parse_role(&form.role)?;
         orgs::invite(&console.app, auth, &form.email, role).await.map(drop)
     };
-    done(&console, &visit, &slug, outcome.await)
+    done(&console, &visit, &slug, "invited", outcome.await)
 }
 
 #[derive(Deserialize)]
@@ -302,7 +313,7 @@ async fn policy(
         let auth = visit.member::<ManageOrganization>(&console, &slug).await?;
         orgs::update(&console.app, auth, change).await.map(drop)
     };
-    done(&console, &visit, &slug, outcome.await)
+    done(&console, &visit, &slug, "policy", outcome.await)
 }
 
 async fn revoke_invitation(
@@ -315,7 +326,7 @@ async fn revoke_invitation(
         let auth = visit.member::<InviteMembers>(&console, &slug).await?;
         orgs::revoke_invitation(&console.app, auth, &id).await
     };
-    done(&console, &visit, &slug, outcome.await)
+    done(&console, &visit, &slug, "invitation_revoked", outcome.await)
 }
 
 #[derive(Deserialize)]
@@ -334,7 +345,7 @@ async fn change_role(
         let role = parse_role(&form.role)?;
         orgs::change_role(&console.app, auth, &user, role).await
     };
-    done(&console, &visit, &slug, outcome.await)
+    done(&console, &visit, &slug, "role_changed", outcome.await)
 }
 
 async fn leave(
@@ -348,7 +359,7 @@ async fn leave(
         orgs::leave(auth).await
     };
     match outcome.await {
-        Ok(()) => Redirect::to("/orgs").into_response(),
+        Ok(()) => Redirect::to("/orgs?done=left").into_response(),
         Err(error) => {
             let detail = error.shown(&console.app.readiness);
             render(&console, &visit, error.status(), "Not done", |_| alert(&detail)).into_response()
@@ -395,7 +406,7 @@ async fn accept(State(console): State<Console>, Posted { visit, form }: Posted<T
         orgs::accept_invitation(&console.app, auth, &visit.source, &token).await
     };
     match outcome.await {
-        Ok(joined) => Redirect::to(&format!("/orgs/{}", joined.org.slug.as_str())).into_response(),
+        Ok(joined) => Redirect::to(&format!("/orgs/{}?done=joined", joined.org.slug.as_str())).into_response(),
         Err(error) => {
             let detail = error.shown(&console.app.readiness);
             render(&console, &visit, error.status(), "Accept an invitation", |_| alert(&detail)).into_response()
