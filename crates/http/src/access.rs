@@ -211,11 +211,13 @@ impl<P: Needs> Authorized<P> {
     /// The same member, transaction and check, for another permission that their role holds
     /// too: how a page that shows several things reads them in one transaction. Not for a
     /// permission that the two-factor policy keeps this member from, nor for one that changes
-    /// memberships without the hold such a change takes. No record is written: nothing was
-    /// attempted, the page just shows less.
-    pub fn also<Q: Needs>(self) -> Result<Authorized<Q>, Self> {
+    /// memberships without the hold such a change takes. The transaction holds what the first
+    /// check held: a grant checked for a read (a GET) holds no row, so it serves reads, as the
+    /// API's GET routes do. No record is written: nothing was attempted, the page just shows
+    /// less.
+    pub fn also<Q: Needs>(self) -> Result<Authorized<Q>, Box<Self>> {
         if !self.may::<Q>() {
-            return Err(self);
+            return Err(Box::new(self));
         }
         let Self { session, role, source, tx, hold, kept_out, .. } = self;
         Ok(Authorized { session, role, source, tx, hold, kept_out, _needs: PhantomData })

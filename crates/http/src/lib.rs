@@ -1,5 +1,6 @@
-//! The HTTP API of Marketing OS. [`app`] builds the whole router from its state, so the binary
-//! and the tests serve exactly the same thing.
+//! The HTTP side of Marketing OS: the operations of the product (`app/`), and the two doors
+//! onto them, the JSON API (`api/`) and the console (`console/`). [`app()`] builds the whole
+//! router from its state, so the binary and the tests serve exactly the same thing.
 
 mod access;
 mod api;

@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use mos_db::audit::{self, AuditRecord};
+use mos_db::audit::AuditRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -181,14 +181,15 @@ async fn export(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Searc
         });
     }
     let csv = search.format == Some(Format::Csv);
-    let filter = search.search().filter(None)?;
-    let mut tx = auth.tx;
+    let search = search.search();
+    // A malformed filter is refused before the answer starts.
+    search.filter(None)?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         if csv && sender.send(Ok(Bytes::from_static(CSV_HEADER.as_bytes()))).await.is_err() {
             return;
         }
-        let streamed = audit::for_each(&mut tx, &filter, |record| {
+        let streamed = app::audit::export(auth, &search, |record| {
             let record = Record::from(record);
             let line = if csv {
                 csv_line(&record)
@@ -202,11 +203,10 @@ async fn export(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Searc
         })
         .await;
         if let Err(e) = streamed {
-            tracing::error!(error = %e, "audit export failed");
+            tracing::error!(error = ?e, "audit export failed");
             // Cut the body short, so that the client sees a broken transfer, not a short log.
             let _ = sender.send(Err(std::io::Error::other("export failed"))).await;
         }
-        let _ = tx.commit().await;
     });
     let body = futures_util::stream::unfold(receiver, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     let content_type = if csv { "text/csv; charset=utf-8" } else { "application/x-ndjson" };

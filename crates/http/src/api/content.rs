@@ -19,13 +19,10 @@ use utoipa_axum::routes;
 
 use crate::access::{Authorized, PublishContent, ReadContent, ReviewContent, WriteContent};
 use crate::api::docs::label_schema;
-use crate::app::content::{self, Draft, Listing, Precondition, Shown};
+use crate::app::content::{self, Draft, Listing, Precondition, Shown, MAX_CONTENT_REQUEST_BYTES};
 use crate::error::Problem;
 use crate::extract::{ApiJson, ApiQuery, BodyLimit};
 use crate::{ApiError, AppState};
-
-/// Content bodies are long texts; JSON escaping can make them longer still.
-pub const MAX_CONTENT_REQUEST_BYTES: usize = 512 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

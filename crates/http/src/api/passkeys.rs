@@ -12,36 +12,32 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
-use mos_auth::OneTimeToken;
+use chrono::{DateTime, Utc};
 use mos_db::passkeys::{self, Purpose, Stored};
-use mos_db::{audit, orgs, sessions, users, DbError, UserTx};
+use mos_db::{audit, orgs, sessions, users, DbError};
 use mos_domain::events::{self, MEMBERSHIP, USER};
-use mos_domain::{AuditEvent, Outcome, RequestSource, Role, TokenHash, UserId};
-use secrecy::{ExposeSecret, SecretString};
+use mos_domain::{AuditEvent, RequestSource, Role, TokenHash, UserId};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use webauthn_rs::prelude::{
-    Credential, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, WebauthnError,
+    Credential, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
 };
 
 use crate::api::account::Restarted;
 use crate::api::signin::{signed_in, LoginOutcome};
 use crate::app;
-use crate::app::passkeys::{parse_name, pass_gate, Gate};
+use crate::app::passkeys::{
+    begin, credentials, failed, parse_name, pass_gate, prove_one_of, take, verify_assertion, Gate, Started,
+};
 use crate::app::session::{self, event};
-use crate::app::signin::{self, Method};
+use crate::app::signin;
 use crate::error::Problem;
 use crate::extract::{require_recent, ApiJson, Authenticated, Client};
 use crate::{throttle, ApiError, AppState};
-
-/// How long a ceremony waits for the authenticator: WebAuthn's own recommendation for a
-/// ceremony with user verification is up to ten minutes; five is plenty for a person.
-const CEREMONY_VALIDITY: Duration = Duration::minutes(5);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -68,6 +64,12 @@ pub struct Ceremony {
     #[schema(value_type = Object)]
     options: Value,
     expires_at: DateTime<Utc>,
+}
+
+impl From<Started> for Ceremony {
+    fn from(started: Started) -> Self {
+        Self { ceremony: started.handle, options: started.options, expires_at: started.expires_at }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -156,70 +158,6 @@ pub struct SecondFactorAssertion {
 }
 
 /// The user's passkeys as the relying party library takes them, with their row ids.
-async fn credentials(tx: &mut UserTx) -> Result<Vec<(Stored, Passkey)>, ApiError> {
-    passkeys::list(tx)
-        .await?
-        .into_iter()
-        .map(|stored| {
-            let passkey: Passkey = serde_json::from_value(stored.credential.0.clone())
-                .map_err(|e| ApiError::Internal(format!("stored passkey {} unreadable: {e}", stored.id).into()))?;
-            Ok((stored, passkey))
-        })
-        .collect()
-}
-
-/// Keeps the server side of a ceremony and hands out its options with the handle.
-async fn begin<S: Serialize>(
-    state: &AppState,
-    purpose: Purpose,
-    user: Option<UserId>,
-    server_side: &S,
-    options: impl Serialize,
-) -> Result<Json<Ceremony>, ApiError> {
-    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let now = state.clock.now();
-    let expires_at = now + CEREMONY_VALIDITY;
-    let handle = OneTimeToken::generate(&mut rand::thread_rng());
-    let kept = serde_json::to_value(server_side).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    passkeys::begin(&state.pool, &handle.hash, purpose, user, kept, now, expires_at).await?;
-    Ok(Json(Ceremony { ceremony: handle.secret.expose_secret().to_owned(), options, expires_at }))
-}
-
-/// Spends the ceremony behind `handle`: its user and server side.
-async fn take<S: serde::de::DeserializeOwned>(
-    state: &AppState,
-    handle: &SecretString,
-    purpose: Purpose,
-) -> Result<(Option<UserId>, S), ApiError> {
-    let hash = mos_auth::token::hash_presented(handle).ok_or(ApiError::InvalidCeremony)?;
-    let (user, kept) =
-        passkeys::take(&state.pool, &hash, purpose, state.clock.now()).await?.ok_or(ApiError::InvalidCeremony)?;
-    let server_side = serde_json::from_value(kept).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    Ok((user, server_side))
-}
-
-/// A failed ceremony, on the account's trail when the account is known: why, in the library's
-/// words (never the credential itself).
-async fn failed(
-    state: &AppState,
-    user: Option<UserId>,
-    purpose: Purpose,
-    error: &WebauthnError,
-    source: &RequestSource,
-) -> Result<ApiError, ApiError> {
-    let cloned = matches!(error, WebauthnError::CredentialPossibleCompromise);
-    let action = if cloned { events::PASSKEY_CLONED } else { events::PASSKEY_FAILED };
-    let record =
-        event(action, source).meta("ceremony", json!(purpose.as_str())).meta("reason", json!(error.to_string()));
-    match user {
-        Some(user) => session::record_failure(state, user, record).await?,
-        None => {
-            audit::record_platform_unattributed(&state.pool, &record.outcome(Outcome::Failure)).await?;
-        }
-    }
-    Ok(if cloned { ApiError::PasskeyCloned } else { ApiError::PasskeyFailed })
-}
-
 fn parse<T: serde::de::DeserializeOwned>(credential: Value) -> Result<T, ApiError> {
     serde_json::from_value(credential)
         .map_err(|e| ApiError::Invalid { field: "credential", message: format!("not a WebAuthn credential: {e}") })
@@ -326,7 +264,7 @@ async fn passkey_registration_options(
     options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("required");
     options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(true);
     let kept = Registering { registration, enrollment: link.map(|h| h.0) };
-    begin(&state, Purpose::Register, Some(session.user), &kept, options).await
+    Ok(Json(begin(&state, Purpose::Register, Some(session.user), &kept, options).await?.into()))
 }
 
 /// Your passkeys, oldest first.
@@ -509,27 +447,6 @@ async fn remove_passkey(
     Ok(issued.respond_with(StatusCode::OK, |session| Restarted { session }))
 }
 
-/// Verifies an assertion against the user's passkeys and records the use: the passkey used.
-async fn verify_assertion(
-    state: &AppState,
-    tx: &mut UserTx,
-    check: impl FnOnce(&[(Stored, Passkey)]) -> Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>,
-) -> Result<Result<Stored, WebauthnError>, ApiError> {
-    let mine = credentials(tx).await?;
-    let result = match check(&mine) {
-        Ok(result) => result,
-        Err(e) => return Ok(Err(e)),
-    };
-    let Some((stored, mut passkey)) = mine.into_iter().find(|(_, p)| p.cred_id() == result.cred_id()) else {
-        return Ok(Err(WebauthnError::CredentialNotFound));
-    };
-    passkey.update_credential(&result);
-    let updated = serde_json::to_value(&passkey).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let count = i64::from(result.counter());
-    passkeys::used(tx, stored.id, updated, count, result.backup_state(), state.clock.now()).await?;
-    Ok(Ok(stored))
-}
-
 /// Options to complete a sign-in with a passkey instead of a code, after the password.
 #[utoipa::path(post, path = "/v1/auth/login/passkey/options", tag = "auth", request_body = ChallengeOnly,
     responses(
@@ -549,25 +466,7 @@ async fn passkey_second_factor_options(
             .ok_or(ApiError::InvalidChallenge)?;
     let tx = state.pool.begin_user(user).await?;
     let none = "this account has no passkey; use a code from your authenticator app";
-    prove_one_of(&state, tx, Purpose::SecondFactor, none).await
-}
-
-/// Options for a ceremony in which one of the passkeys of the user of `tx` answers.
-async fn prove_one_of(
-    state: &AppState,
-    mut tx: UserTx,
-    purpose: Purpose,
-    none: &'static str,
-) -> Result<Json<Ceremony>, ApiError> {
-    let user = tx.user();
-    let mine: Vec<Passkey> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p).collect();
-    tx.commit().await?;
-    if mine.is_empty() {
-        return Err(ApiError::Conflict(none));
-    }
-    let (options, authentication) =
-        state.webauthn.start_passkey_authentication(&mine).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    begin(state, purpose, Some(user), &authentication, options).await
+    Ok(Json(prove_one_of(&state, tx, Purpose::SecondFactor, none).await?.into()))
 }
 
 /// Complete a sign-in with a passkey instead of a code. The session is phishing-resistant.
@@ -582,37 +481,8 @@ async fn passkey_second_factor(
     ApiJson(body): ApiJson<SecondFactorAssertion>,
 ) -> Result<Response, ApiError> {
     let credential: PublicKeyCredential = parse(body.credential)?;
-    let address_key = throttle::address_key("two_factor", &source);
-    throttle::attempt(&state, &address_key, &throttle::address()).await?;
-    let now = state.clock.now();
-    let (owner, authentication): (_, PasskeyAuthentication) =
-        take(&state, &body.ceremony, Purpose::SecondFactor).await?;
-    let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
-    let sessions::ChallengeAttempt { challenge, user } =
-        sessions::attempt_challenge(&state.pool, &hash, now, crate::app::signin::CHALLENGE_ATTEMPTS)
-            .await?
-            .ok_or(ApiError::InvalidChallenge)?;
-    if owner != Some(user) {
-        return Err(ApiError::InvalidCeremony);
-    }
-    let mut tx = state.pool.begin_user(user).await?;
-    let verified = verify_assertion(&state, &mut tx, |_| {
-        state.webauthn.finish_passkey_authentication(&credential, &authentication)
-    })
-    .await?;
-    let used = match verified {
-        Ok(used) => used,
-        Err(e) => {
-            tx.rollback().await?;
-            return Err(failed(&state, Some(user), Purpose::SecondFactor, &e, &source).await?);
-        }
-    };
-    if !sessions::consume_challenge(&mut tx, challenge, now).await? {
-        return Err(ApiError::InvalidChallenge);
-    }
-    throttle::forgive_address(&mut tx, &address_key).await?;
-    let method = Method::Passkey { used: &used, how: "second_factor" };
-    Ok(signed_in(signin::finish(&state, tx, method, &source).await?))
+    let signed = signin::passkey_second_factor(&state, &source, &body.challenge, &body.ceremony, &credential).await?;
+    Ok(signed_in(signed))
 }
 
 /// Options for signing in with a passkey alone: the authenticator offers the accounts it holds
@@ -632,7 +502,7 @@ async fn passkey_sign_in_options(
         state.webauthn.start_discoverable_authentication().map_err(|e| ApiError::Internal(Box::new(e)))?;
     // A button the user presses, not the autofill of a form field.
     options.mediation = None;
-    begin(&state, Purpose::Passwordless, None, &authentication, options).await
+    Ok(Json(begin(&state, Purpose::Passwordless, None, &authentication, options).await?.into()))
 }
 
 /// Sign in with a passkey alone. The session is phishing-resistant.
@@ -647,34 +517,7 @@ async fn passkey_sign_in(
     ApiJson(body): ApiJson<Assertion>,
 ) -> Result<Response, ApiError> {
     let credential: PublicKeyCredential = parse(body.credential)?;
-    let (_, authentication): (_, DiscoverableAuthentication) =
-        take(&state, &body.ceremony, Purpose::Passwordless).await?;
-    let (handle, credential_id) = match state.webauthn.identify_discoverable_authentication(&credential) {
-        Ok(found) => found,
-        Err(e) => return Err(failed(&state, None, Purpose::Passwordless, &e, &source).await?),
-    };
-    let owner = passkeys::owner(&state.pool, credential_id).await?;
-    let Some(user) = owner.filter(|u| u.as_uuid() == handle) else {
-        let unknown = WebauthnError::CredentialNotFound;
-        return Err(failed(&state, None, Purpose::Passwordless, &unknown, &source).await?);
-    };
-    let mut tx = state.pool.begin_user(user).await?;
-    let verified = verify_assertion(&state, &mut tx, |mine| {
-        let keys: Vec<DiscoverableKey> = mine.iter().map(|(_, p)| p.into()).collect();
-        state.webauthn.finish_discoverable_authentication(&credential, authentication, &keys)
-    })
-    .await?;
-    match verified {
-        Ok(used) => {
-            throttle::forgive_address(&mut tx, &throttle::address_key("passkey", &source)).await?;
-            let method = Method::Passkey { used: &used, how: "passwordless" };
-            Ok(signed_in(signin::finish(&state, tx, method, &source).await?))
-        }
-        Err(e) => {
-            tx.rollback().await?;
-            Err(failed(&state, Some(user), Purpose::Passwordless, &e, &source).await?)
-        }
-    }
+    Ok(signed_in(signin::passkey_alone(&state, &source, &body.ceremony, &credential).await?))
 }
 
 /// Options to confirm it is you with a passkey, for changes that need a recent sign-in.
@@ -687,7 +530,8 @@ async fn passkey_reauthenticate_options(
     State(state): State<AppState>,
     Authenticated { tx, .. }: Authenticated,
 ) -> Result<Json<Ceremony>, ApiError> {
-    prove_one_of(&state, tx, Purpose::Reauthenticate, "you have no passkey; confirm with your password instead").await
+    let none = "you have no passkey; confirm with your password instead";
+    Ok(Json(prove_one_of(&state, tx, Purpose::Reauthenticate, none).await?.into()))
 }
 
 /// Confirm it is you with a passkey: the session counts as a recent sign-in, and as

@@ -70,3 +70,17 @@ pub async fn page(
 pub async fn verify_chain(state: &AppState, auth: &mut Authorized<ReadAuditLog>) -> Result<Report, ApiError> {
     Ok(mos_db::chain::verify_tenant(&mut auth.tx, state.clock.now()).await?)
 }
+
+/// Passes every record that `search` finds, newest first, to `each` until it returns false,
+/// reading from a database cursor (the trail is never held in memory), then ends the
+/// transaction.
+pub async fn export<F, Fut>(auth: Authorized<ReadAuditLog>, search: &Search, each: F) -> Result<(), ApiError>
+where
+    F: FnMut(AuditRecord) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut tx = auth.tx;
+    audit::for_each(&mut tx, &search.filter(None)?, each).await?;
+    tx.commit().await?;
+    Ok(())
+}

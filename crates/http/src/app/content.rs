@@ -11,6 +11,10 @@ use mos_domain::{ContentId, UserId};
 use crate::access::{Authorized, Needs, ReadContent, WriteContent};
 use crate::{paging, ApiError, AppState};
 
+/// The most a request that carries a text may send: content bodies are long texts, and JSON
+/// escaping (or a form's encoding) makes them longer still.
+pub const MAX_CONTENT_REQUEST_BYTES: usize = 512 * 1024;
+
 fn invalid(field: &'static str, error: impl ToString) -> ApiError {
     ApiError::Invalid { field, message: error.to_string() }
 }

@@ -1,18 +1,21 @@
 //! Passkeys (WebAuthn) of an account: the relying party, what adding one takes (a recent
 //! sign-in; with a passkey on the account, a session that one signed in or confirmed; for the
 //! first passkey of a member of an organization that requires passkeys, a mailed link), and
-//! the account's own list: renaming and removing. The ceremonies themselves (registration,
-//! sign-in, confirmation) are two requests each and live with their routes in `api/passkeys.rs`.
+//! the account's own list: renaming and removing; and what every ceremony shares: each is two
+//! requests, the options, whose server side is kept in the database under a single-use handle
+//! that expires ([`begin`]), and the authenticator's answer ([`take`], [`verify_assertion`]).
+//! Signing in with a passkey is a sign-in step (`app::signin`).
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use mos_auth::OneTimeToken;
-use mos_db::passkeys::{self, Stored};
+use mos_db::passkeys::{self, Purpose, Stored};
 use mos_db::{audit, sessions, users, UserTx};
 use mos_domain::events;
-use mos_domain::{RequestSource, TokenHash};
-use secrecy::ExposeSecret;
+use mos_domain::{Outcome, RequestSource, TokenHash, UserId};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use serde_json::json;
-use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder, WebauthnError};
+use webauthn_rs::prelude::{Passkey, Url, Webauthn, WebauthnBuilder, WebauthnError};
 
 use crate::app::session::{self, event, Issued};
 use crate::extract::{require_recent, Authenticated};
@@ -231,6 +234,121 @@ pub async fn remove(
     tx.commit().await?;
     session::notify(state, &email, "A passkey was removed", &format!("The passkey \"{name}\" was removed from your Marketing OS account, and every other session was signed out. If this was not you, reset your password."));
     Ok(issued)
+}
+
+/// How long a ceremony waits for the authenticator: WebAuthn's own recommendation for a
+/// ceremony with user verification is up to ten minutes; five is plenty for a person.
+pub const CEREMONY_VALIDITY: Duration = Duration::minutes(5);
+
+pub async fn credentials(tx: &mut UserTx) -> Result<Vec<(Stored, Passkey)>, ApiError> {
+    passkeys::list(tx)
+        .await?
+        .into_iter()
+        .map(|stored| {
+            let passkey: Passkey = serde_json::from_value(stored.credential.0.clone())
+                .map_err(|e| ApiError::Internal(format!("stored passkey {} unreadable: {e}", stored.id).into()))?;
+            Ok((stored, passkey))
+        })
+        .collect()
+}
+
+/// A ceremony begun: the handle that finishes it (good once, until `expires_at`), and the
+/// options for the authenticator, in WebAuthn's JSON encoding.
+pub struct Started {
+    pub handle: String,
+    pub options: serde_json::Value,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Keeps the server side of a ceremony and hands out its options with the handle.
+pub async fn begin<S: Serialize>(
+    state: &AppState,
+    purpose: Purpose,
+    user: Option<UserId>,
+    server_side: &S,
+    options: impl Serialize,
+) -> Result<Started, ApiError> {
+    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let now = state.clock.now();
+    let expires_at = now + CEREMONY_VALIDITY;
+    let handle = OneTimeToken::generate(&mut rand::thread_rng());
+    let kept = serde_json::to_value(server_side).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    passkeys::begin(&state.pool, &handle.hash, purpose, user, kept, now, expires_at).await?;
+    Ok(Started { handle: handle.secret.expose_secret().to_owned(), options, expires_at })
+}
+
+/// Spends the ceremony behind `handle`: its user and server side.
+pub async fn take<S: serde::de::DeserializeOwned>(
+    state: &AppState,
+    handle: &SecretString,
+    purpose: Purpose,
+) -> Result<(Option<UserId>, S), ApiError> {
+    let hash = mos_auth::token::hash_presented(handle).ok_or(ApiError::InvalidCeremony)?;
+    let (user, kept) =
+        passkeys::take(&state.pool, &hash, purpose, state.clock.now()).await?.ok_or(ApiError::InvalidCeremony)?;
+    let server_side = serde_json::from_value(kept).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    Ok((user, server_side))
+}
+
+/// A failed ceremony, on the account's trail when the account is known: why, in the library's
+/// words (never the credential itself).
+pub async fn failed(
+    state: &AppState,
+    user: Option<UserId>,
+    purpose: Purpose,
+    error: &WebauthnError,
+    source: &RequestSource,
+) -> Result<ApiError, ApiError> {
+    let cloned = matches!(error, WebauthnError::CredentialPossibleCompromise);
+    let action = if cloned { events::PASSKEY_CLONED } else { events::PASSKEY_FAILED };
+    let record =
+        event(action, source).meta("ceremony", json!(purpose.as_str())).meta("reason", json!(error.to_string()));
+    match user {
+        Some(user) => session::record_failure(state, user, record).await?,
+        None => {
+            audit::record_platform_unattributed(&state.pool, &record.outcome(Outcome::Failure)).await?;
+        }
+    }
+    Ok(if cloned { ApiError::PasskeyCloned } else { ApiError::PasskeyFailed })
+}
+
+/// Verifies an assertion against the user's passkeys and records the use: the passkey used.
+pub async fn verify_assertion(
+    state: &AppState,
+    tx: &mut UserTx,
+    check: impl FnOnce(&[(Stored, Passkey)]) -> Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>,
+) -> Result<Result<Stored, WebauthnError>, ApiError> {
+    let mine = credentials(tx).await?;
+    let result = match check(&mine) {
+        Ok(result) => result,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some((stored, mut passkey)) = mine.into_iter().find(|(_, p)| p.cred_id() == result.cred_id()) else {
+        return Ok(Err(WebauthnError::CredentialNotFound));
+    };
+    passkey.update_credential(&result);
+    let updated = serde_json::to_value(&passkey).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let count = i64::from(result.counter());
+    passkeys::used(tx, stored.id, updated, count, result.backup_state(), state.clock.now()).await?;
+    Ok(Ok(stored))
+}
+
+/// Options for a ceremony in which one of the passkeys of the user of `tx` answers.
+pub async fn prove_one_of(
+    state: &AppState,
+    mut tx: UserTx,
+    purpose: Purpose,
+    none: &'static str,
+) -> Result<Started, ApiError> {
+    let user = tx.user();
+    let mine: Vec<Passkey> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p).collect();
+    tx.commit().await?;
+    if mine.is_empty() {
+        return Err(ApiError::Conflict(none));
+    }
+    let (options, authentication) =
+        state.webauthn.start_passkey_authentication(&mine).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    begin(state, purpose, Some(user), &authentication, options).await
 }
 
 #[cfg(test)]

@@ -4,7 +4,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use mos_auth::OneTimeToken;
-use mos_db::passkeys::Stored;
+use mos_db::passkeys::{self, Purpose, Stored};
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, DiscoverableKey, PasskeyAuthentication, PublicKeyCredential, WebauthnError,
+};
+
+use crate::app::passkeys::{self as ceremonies, take, verify_assertion};
 use mos_db::{audit, sessions, users, UserTx};
 use mos_domain::events;
 use mos_domain::{AuditEvent, Email, Outcome, RequestSource};
@@ -231,4 +236,79 @@ pub async fn sign_out(state: &AppState, auth: Authenticated, source: &RequestSou
     audit::record_platform(&mut tx, &revoked.meta("reason", json!("logout"))).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The second step with a passkey instead of a code: the answer to the ceremony begun for the
+/// challenge's account. The session is phishing-resistant.
+pub async fn passkey_second_factor(
+    state: &AppState,
+    source: &RequestSource,
+    challenge: &SecretString,
+    ceremony: &SecretString,
+    credential: &PublicKeyCredential,
+) -> Result<SignedIn, ApiError> {
+    let address_key = throttle::address_key("two_factor", source);
+    throttle::attempt(state, &address_key, &throttle::address()).await?;
+    let now = state.clock.now();
+    let (owner, authentication): (_, PasskeyAuthentication) = take(state, ceremony, Purpose::SecondFactor).await?;
+    let hash = mos_auth::token::hash_presented(challenge).ok_or(ApiError::InvalidChallenge)?;
+    let sessions::ChallengeAttempt { challenge, user } =
+        sessions::attempt_challenge(&state.pool, &hash, now, CHALLENGE_ATTEMPTS)
+            .await?
+            .ok_or(ApiError::InvalidChallenge)?;
+    if owner != Some(user) {
+        return Err(ApiError::InvalidCeremony);
+    }
+    let mut tx = state.pool.begin_user(user).await?;
+    let verified =
+        verify_assertion(state, &mut tx, |_| state.webauthn.finish_passkey_authentication(credential, &authentication))
+            .await?;
+    let used = match verified {
+        Ok(used) => used,
+        Err(e) => {
+            tx.rollback().await?;
+            return Err(ceremonies::failed(state, Some(user), Purpose::SecondFactor, &e, source).await?);
+        }
+    };
+    if !sessions::consume_challenge(&mut tx, challenge, now).await? {
+        return Err(ApiError::InvalidChallenge);
+    }
+    throttle::forgive_address(&mut tx, &address_key).await?;
+    finish(state, tx, Method::Passkey { used: &used, how: "second_factor" }, source).await
+}
+
+/// Signing in with a passkey alone (a discoverable credential). The session is
+/// phishing-resistant.
+pub async fn passkey_alone(
+    state: &AppState,
+    source: &RequestSource,
+    ceremony: &SecretString,
+    credential: &PublicKeyCredential,
+) -> Result<SignedIn, ApiError> {
+    let (_, authentication): (_, DiscoverableAuthentication) = take(state, ceremony, Purpose::Passwordless).await?;
+    let (handle, credential_id) = match state.webauthn.identify_discoverable_authentication(credential) {
+        Ok(found) => found,
+        Err(e) => return Err(ceremonies::failed(state, None, Purpose::Passwordless, &e, source).await?),
+    };
+    let owner = passkeys::owner(&state.pool, credential_id).await?;
+    let Some(user) = owner.filter(|u| u.as_uuid() == handle) else {
+        let unknown = WebauthnError::CredentialNotFound;
+        return Err(ceremonies::failed(state, None, Purpose::Passwordless, &unknown, source).await?);
+    };
+    let mut tx = state.pool.begin_user(user).await?;
+    let verified = verify_assertion(state, &mut tx, |mine| {
+        let keys: Vec<DiscoverableKey> = mine.iter().map(|(_, p)| p.into()).collect();
+        state.webauthn.finish_discoverable_authentication(credential, authentication, &keys)
+    })
+    .await?;
+    match verified {
+        Ok(used) => {
+            throttle::forgive_address(&mut tx, &throttle::address_key("passkey", source)).await?;
+            finish(state, tx, Method::Passkey { used: &used, how: "passwordless" }, source).await
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(ceremonies::failed(state, Some(user), Purpose::Passwordless, &e, source).await?)
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Content and its review: the list with its filters and "waiting for my review", a new piece,
 //! a piece's page (its latest version, the editor, the review panel, its versions and history)
 //! and the diff of two versions. Which buttons a page shows comes from the domain's one state
-//! machine; the API decides regardless.
+//! machine; the operation decides regardless.
 
 use std::collections::HashMap;
 

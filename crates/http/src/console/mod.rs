@@ -212,7 +212,7 @@ impl<F: serde::de::DeserializeOwned> axum::extract::FromRequest<Console> for Pos
         let Ok(visit) = Visit::from_request_parts(&mut parts, console).await;
         // A content editor's form carries a long text.
         let bytes =
-            axum::body::to_bytes(body, crate::api::content::MAX_CONTENT_REQUEST_BYTES).await.unwrap_or_default();
+            axum::body::to_bytes(body, crate::app::content::MAX_CONTENT_REQUEST_BYTES).await.unwrap_or_default();
         let ours =
             serde_urlencoded::from_bytes::<FormToken>(&bytes).is_ok_and(|t| visit.form_is_ours(console, &t.form_token));
         if !ours {

@@ -8,7 +8,7 @@ use crate::orgs::enroll;
 use crate::TestApp;
 
 /// The console page `path` as the browser of the session `token` gets it: status and HTML.
-async fn page(app: &TestApp, token: &str, path: &str) -> (u16, String) {
+pub(crate) async fn page(app: &TestApp, token: &str, path: &str) -> (u16, String) {
     let reply = app
         .http
         .get(format!("{}{path}", app.base))

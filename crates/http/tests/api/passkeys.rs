@@ -638,15 +638,8 @@ async fn a_console_page_refused_by_the_passkey_policy_offers_to_confirm_with_a_p
 
     let viewer = app.login("viewer@acme.example", PASSWORD).await.session_token();
     for path in ["/orgs/acme", "/orgs/acme/content"] {
-        let page = app
-            .http
-            .get(format!("{}{path}", app.base))
-            .header("cookie", format!("__Host-mos_session={viewer}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status().as_u16(), 403, "{path}");
-        let html = page.text().await.unwrap();
+        let (status, html) = crate::console_access::page(&app, &viewer, path).await;
+        assert_eq!(status, 403, "{path}: {html}");
         assert!(html.contains("requires sign-in with a passkey"), "{path}: {html}");
         assert!(
             html.contains(&format!("data-passkey=\"reauthenticate\" data-next=\"{path}\"")),
