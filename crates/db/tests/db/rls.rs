@@ -540,6 +540,38 @@ async fn membership_lookup_finds_only_organizations_the_user_belongs_to() {
 }
 
 #[tokio::test]
+async fn a_page_of_members_and_the_addresses_of_named_users_stay_within_the_tenant() {
+    let db = TestDb::new().await;
+    let (pool, a, alice, b, bob) = two_tenants(&db).await;
+    let carol = new_user(&pool, "carol@a.example").await;
+    let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
+    orgs::add_member(&mut tx, carol, Role::Viewer).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
+    let first = orgs::members_page(&mut tx, None, 1).await.unwrap();
+    assert_eq!(first.iter().map(|m| m.user).collect::<Vec<_>>(), [alice], "oldest membership first");
+    let rest = orgs::members_page(&mut tx, Some((first[0].joined_at, first[0].user)), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|m| (m.user, m.email.as_str())).collect::<Vec<_>>(), [(carol, "carol@a.example")]);
+    let mut named = orgs::addresses(&mut tx, &[alice, bob, carol]).await.unwrap();
+    named.sort();
+    let mut expected = vec![(alice, "alice@a.example".to_owned()), (carol, "carol@a.example".to_owned())];
+    expected.sort();
+    assert_eq!(named, expected, "a member of another organization is nobody here");
+    assert_eq!(
+        orgs::addresses(&mut tx, &[carol]).await.unwrap(),
+        [(carol, "carol@a.example".to_owned())],
+        "just those asked"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = pool.begin_tenant(b, Some(bob)).await.unwrap();
+    assert_eq!(orgs::addresses(&mut tx, &[alice, carol]).await.unwrap(), []);
+    let theirs = orgs::members_page(&mut tx, None, 10).await.unwrap();
+    assert_eq!(theirs.iter().map(|m| m.user).collect::<Vec<_>>(), [bob]);
+}
+
+#[tokio::test]
 async fn constraint_violations_come_back_as_typed_errors() {
     let db = TestDb::new().await;
     let (pool, _a, alice, ..) = two_tenants(&db).await;

@@ -6,6 +6,7 @@ mod abuse;
 mod audit_trail;
 mod browser;
 mod budget;
+mod console_access;
 mod content;
 mod cross_origin;
 mod docs;

@@ -648,3 +648,24 @@ async fn an_enrollment_link_expires_and_is_spent_by_the_first_registration_that_
     assert_eq!((refused.status, refused.problem_type()), (403, "urn:mos:problem:passkey_session_required"));
     assert_eq!(app.get_as(&session, "/v1/me/passkeys").await.body.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_console_page_refused_by_the_passkey_policy_offers_to_confirm_with_a_passkey_there() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let (mut admin_key, _) = app.add_passkey(&org.admin, "Admin laptop").await;
+    let admin = app.passkey_sign_in(&mut admin_key, &app.honest(), 1).await.session_token();
+    let set = app.call_as("patch", &admin, "/v1/orgs/acme", json!({ "require_phishing_resistant": true })).await;
+    assert_eq!(set.status, 200, "{}", set.body);
+
+    let viewer = app.login("viewer@acme.example", PASSWORD).await.session_token();
+    for path in ["/orgs/acme", "/orgs/acme/content"] {
+        let (status, html) = crate::console_access::page(&app, &viewer, path).await;
+        assert_eq!(status, 403, "{path}: {html}");
+        assert!(html.contains("requires sign-in with a passkey"), "{path}: {html}");
+        assert!(
+            html.contains(&format!("data-passkey=\"reauthenticate\" data-next=\"{path}\"")),
+            "{path}: the confirmation is offered on the page, and returns to it: {html}"
+        );
+    }
+}

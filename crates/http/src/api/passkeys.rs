@@ -12,32 +12,31 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
-use mos_auth::OneTimeToken;
+use chrono::{DateTime, Utc};
 use mos_db::passkeys::{self, Purpose, Stored};
-use mos_db::{audit, orgs, sessions, users, DbError, UserTx};
+use mos_db::{audit, orgs, sessions, users, DbError};
 use mos_domain::events::{self, MEMBERSHIP, USER};
-use mos_domain::{AuditEvent, Outcome, RequestSource, Role, TokenHash, UserId};
-use secrecy::{ExposeSecret, SecretString};
+use mos_domain::{AuditEvent, RequestSource, Role, TokenHash, UserId};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use webauthn_rs::prelude::{
-    Credential, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder, WebauthnError,
+    Credential, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
 };
 
-use crate::account::Restarted;
-use crate::auth::LoginOutcome;
+use crate::api::account::Restarted;
+use crate::api::signin::{signed_in, LoginOutcome};
+use crate::app;
+use crate::app::passkeys::{
+    begin, credentials, failed, parse_name, pass_gate, prove_one_of, take, verify_assertion, Gate, Started,
+};
+use crate::app::session::{self, event};
+use crate::app::signin;
 use crate::extract::{require_recent, ApiJson, Authenticated, Client};
-use crate::session::{self, event};
-use crate::{guard, ApiError, AppState};
-
-/// How long a ceremony waits for the authenticator: WebAuthn's own recommendation for a
-/// ceremony with user verification is up to ten minutes; five is plenty for a person.
-const CEREMONY_VALIDITY: Duration = Duration::minutes(5);
+use crate::{throttle, ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,36 +53,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(passkey_reauthenticate))
 }
 
-/// Why passkeys cannot work with a public URL.
-#[derive(Debug, thiserror::Error)]
-pub enum RelyingPartyError {
-    #[error("the public URL {0:?} is not a URL")]
-    NotUrl(String),
-    #[error("passkeys need the public URL to name a host, not an IP address ({0}); use a DNS name, or localhost on this machine")]
-    IpAddress(String),
-    #[error("passkeys need the public URL to be https (browsers allow plain http only for localhost), got {0}")]
-    NotSecure(String),
-    #[error("the relying party cannot be set up from {0}: {1}")]
-    Rejected(String, WebauthnError),
-}
-
-/// The relying party of the public URL: its host is the RP id, its origin the one origin that
-/// ceremonies may come from.
-pub fn relying_party(public_url: &str) -> Result<Webauthn, RelyingPartyError> {
-    let url = Url::parse(public_url).map_err(|_| RelyingPartyError::NotUrl(public_url.to_owned()))?;
-    let host = match (url.domain(), url.host_str()) {
-        (Some(domain), _) => domain.to_owned(),
-        (None, Some(address)) => return Err(RelyingPartyError::IpAddress(address.to_owned())),
-        (None, None) => return Err(RelyingPartyError::NotUrl(public_url.to_owned())),
-    };
-    if url.scheme() != "https" && host != "localhost" {
-        return Err(RelyingPartyError::NotSecure(public_url.to_owned()));
-    }
-    WebauthnBuilder::new(&host, &url)
-        .and_then(|b| b.rp_name("Marketing OS").build())
-        .map_err(|e| RelyingPartyError::Rejected(public_url.to_owned(), e))
-}
-
 /// The options of a ceremony, for `navigator.credentials.create()` or `.get()`, and the handle
 /// that finishes it.
 #[derive(Serialize, ToSchema)]
@@ -94,6 +63,12 @@ pub struct Ceremony {
     #[schema(value_type = Object)]
     options: Value,
     expires_at: DateTime<Utc>,
+}
+
+impl From<Started> for Ceremony {
+    fn from(started: Started) -> Self {
+        Self { ceremony: started.handle, options: started.options, expires_at: started.expires_at }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -181,149 +156,10 @@ pub struct SecondFactorAssertion {
     credential: Value,
 }
 
-fn parse_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if (1..=100).contains(&name.chars().count()) && !name.chars().any(char::is_control) {
-        Ok(name.to_owned())
-    } else {
-        Err(ApiError::Invalid {
-            field: "name",
-            message: "name must be 1 to 100 characters without control characters".into(),
-        })
-    }
-}
-
 /// The user's passkeys as the relying party library takes them, with their row ids.
-async fn credentials(tx: &mut UserTx) -> Result<Vec<(Stored, Passkey)>, ApiError> {
-    passkeys::list(tx)
-        .await?
-        .into_iter()
-        .map(|stored| {
-            let passkey: Passkey = serde_json::from_value(stored.credential.0.clone())
-                .map_err(|e| ApiError::Internal(format!("stored passkey {} unreadable: {e}", stored.id).into()))?;
-            Ok((stored, passkey))
-        })
-        .collect()
-}
-
-/// Keeps the server side of a ceremony and hands out its options with the handle.
-async fn begin<S: Serialize>(
-    state: &AppState,
-    purpose: Purpose,
-    user: Option<UserId>,
-    server_side: &S,
-    options: impl Serialize,
-) -> Result<Json<Ceremony>, ApiError> {
-    let options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let now = state.clock.now();
-    let expires_at = now + CEREMONY_VALIDITY;
-    let handle = OneTimeToken::generate(&mut rand::thread_rng());
-    let kept = serde_json::to_value(server_side).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    passkeys::begin_ceremony(&state.pool, &handle.hash, purpose, user, kept, now, expires_at).await?;
-    Ok(Json(Ceremony { ceremony: handle.secret.expose_secret().to_owned(), options, expires_at }))
-}
-
-/// Spends the ceremony behind `handle`: its user and server side.
-async fn take<S: serde::de::DeserializeOwned>(
-    state: &AppState,
-    handle: &SecretString,
-    purpose: Purpose,
-) -> Result<(Option<UserId>, S), ApiError> {
-    let hash = mos_auth::token::hash_presented(handle).ok_or(ApiError::InvalidCeremony)?;
-    let (user, kept) = passkeys::spend_ceremony(&state.pool, &hash, purpose, state.clock.now())
-        .await?
-        .ok_or(ApiError::InvalidCeremony)?;
-    let server_side = serde_json::from_value(kept).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    Ok((user, server_side))
-}
-
-/// A failed ceremony, on the account's trail when the account is known: why, in the library's
-/// words (never the credential itself).
-async fn failed(
-    state: &AppState,
-    user: Option<UserId>,
-    purpose: Purpose,
-    error: &WebauthnError,
-    source: &RequestSource,
-) -> Result<ApiError, ApiError> {
-    let cloned = matches!(error, WebauthnError::CredentialPossibleCompromise);
-    let action = if cloned { events::PASSKEY_CLONED } else { events::PASSKEY_FAILED };
-    let record =
-        event(action, source).meta("ceremony", json!(purpose.as_str())).meta("reason", json!(error.to_string()));
-    match user {
-        Some(user) => session::record_failure(state, user, record).await?,
-        None => {
-            audit::record_platform_unattributed(&state.pool, &record.outcome(Outcome::Failure)).await?;
-        }
-    }
-    Ok(if cloned { ApiError::PasskeyCloned } else { ApiError::PasskeyFailed })
-}
-
 fn parse<T: serde::de::DeserializeOwned>(credential: Value) -> Result<T, ApiError> {
     serde_json::from_value(credential)
         .map_err(|e| ApiError::Invalid { field: "credential", message: format!("not a WebAuthn credential: {e}") })
-}
-
-/// What adding a passkey takes for an account, beyond a recent sign-in. A credential that a
-/// phishing-resistant policy relies on must not be obtainable with the credentials that policy
-/// distrusts: a password and a relayed code.
-#[derive(Debug, Clone, PartialEq)]
-enum Gate {
-    /// No passkey yet and no organization that requires one: the recent sign-in is enough.
-    RecentSignIn,
-    /// The account has a passkey: a session that one signed in or confirmed.
-    PasskeySession,
-    /// The first passkey of a member of these organizations: the link mailed to the account.
-    EmailedLink(Vec<passkeys::StrictOrganization>),
-}
-
-impl Gate {
-    async fn of(tx: &mut UserTx) -> Result<Self, ApiError> {
-        if passkeys::any(tx).await? {
-            return Ok(Gate::PasskeySession);
-        }
-        let strict = passkeys::strict_organizations(tx).await?;
-        Ok(if strict.is_empty() { Gate::RecentSignIn } else { Gate::EmailedLink(strict) })
-    }
-
-    fn label(&self) -> &'static str {
-        match self {
-            Gate::RecentSignIn => "recent_sign_in",
-            Gate::PasskeySession => "passkey_session",
-            Gate::EmailedLink(_) => "emailed_link",
-        }
-    }
-}
-
-/// Refuses a change of passkeys that `gate` does not allow to `session`, on the account's
-/// trail, so that the owner sees the attempt. `link` is the enrollment link presented, if any.
-async fn pass_gate(
-    state: &AppState,
-    gate: &Gate,
-    session: &sessions::Live,
-    link: Option<&TokenHash>,
-    mut tx: UserTx,
-    source: &RequestSource,
-    change: &str,
-) -> Result<UserTx, ApiError> {
-    let refusal = match gate {
-        Gate::RecentSignIn => None,
-        Gate::PasskeySession if session.phishing_resistant => None,
-        Gate::PasskeySession => Some((ApiError::PasskeySessionRequired, "passkey_session_required")),
-        Gate::EmailedLink(_) => match link {
-            None => Some((ApiError::PasskeyEnrollmentLinkRequired, "enrollment_link_required")),
-            Some(hash) if passkeys::enrollment_open(&mut tx, hash, state.clock.now()).await? => None,
-            Some(_) => Some((ApiError::InvalidToken, "enrollment_link_invalid")),
-        },
-    };
-    let Some((error, reason)) = refusal else {
-        return Ok(tx);
-    };
-    tx.rollback().await?;
-    let record =
-        event(events::PASSKEY_CHANGE_REFUSED, source).meta("change", json!(change)).meta("reason", json!(reason));
-    session::record_failure(state, session.user, record).await?;
-    Err(error)
 }
 
 /// What the user's account needs to add a passkey.
@@ -344,23 +180,15 @@ pub struct PasskeyPolicy {
 /// What adding a passkey takes for your account.
 #[utoipa::path(get, path = "/v1/me/passkeys/policy", tag = "account",
     responses((status = 200, body = PasskeyPolicy)))]
-async fn passkey_policy(Authenticated { session, mut tx }: Authenticated) -> Result<Json<PasskeyPolicy>, ApiError> {
-    let gate = Gate::of(&mut tx).await?;
-    tx.commit().await?;
-    let organizations = match &gate {
-        Gate::EmailedLink(strict) => strict.iter().map(|o| o.slug.as_str().to_owned()).collect(),
-        _ => Vec::new(),
-    };
+async fn passkey_policy(mut auth: Authenticated) -> Result<Json<PasskeyPolicy>, ApiError> {
+    let (gate, organizations) = app::passkeys::policy(&mut auth).await?;
+    auth.tx.commit().await?;
     Ok(Json(PasskeyPolicy {
         add: gate.label(),
-        session_is_phishing_resistant: session.phishing_resistant,
+        session_is_phishing_resistant: auth.session.phishing_resistant,
         organizations,
     }))
 }
-
-/// How long a mailed enrollment link works: long enough to open the mail, short enough that an
-/// old mail found later is useless.
-pub const ENROLLMENT_LINK_VALIDITY: Duration = Duration::minutes(30);
 
 /// Mail yourself a link that adds your first passkey, as a member of an organization that
 /// requires passkeys. Needs a recent sign-in; the link works once, for 30 minutes, for this
@@ -377,35 +205,7 @@ async fn passkey_enrollment_link(
     Client(source): Client,
     auth: Authenticated,
 ) -> Result<StatusCode, ApiError> {
-    require_recent(&state, &auth.session)?;
-    let Authenticated { session: live, mut tx } = auth;
-    if !matches!(Gate::of(&mut tx).await?, Gate::EmailedLink(_)) {
-        return Err(ApiError::Conflict(
-            "no link is needed: add a passkey directly (with a passkey session if you have one already)",
-        ));
-    }
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    tx.commit().await?;
-    guard::mail(&state, &crate::auth::parse_email(&email)?).await?;
-    let now = state.clock.now();
-    let token = OneTimeToken::generate(&mut rand::thread_rng());
-    let mut tx = state.pool.begin_user(live.user).await?;
-    passkeys::replace_enrollment(&mut tx, &token.hash, now, now + ENROLLMENT_LINK_VALIDITY).await?;
-    audit::record_platform(&mut tx, &event(events::PASSKEY_ENROLLMENT_SENT, &source).actor(live.user)).await?;
-    tx.commit().await?;
-    let body = format!(
-        "Someone signed in to your Marketing OS account asked to add its first passkey.\n\n\
-         To add it, open this link on the device that holds the passkey within 30 minutes:\n\n\
-         {}/account/passkeys/enroll?token={}\n\n\
-         The administrators of your organizations that require passkeys will be told when it is added. \
-         If it was not you, do not open the link: someone knows your password. Reset it.\n",
-        state.settings.public_url,
-        token.secret.expose_secret()
-    );
-    crate::mail::send_later(
-        &state.mailer,
-        crate::mail::letter(&state.settings.mail_from, &email, "Add your first passkey", body),
-    );
+    app::passkeys::mail_enrollment_link(&state, auth, &source).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -463,15 +263,15 @@ async fn passkey_registration_options(
     options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("required");
     options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(true);
     let kept = Registering { registration, enrollment: link.map(|h| h.0) };
-    begin(&state, Purpose::Register, Some(session.user), &kept, options).await
+    Ok(Json(begin(&state, Purpose::Register, Some(session.user), &kept, options).await?.into()))
 }
 
 /// Your passkeys, oldest first.
 #[utoipa::path(get, path = "/v1/me/passkeys", tag = "account",
     responses((status = 200, body = Vec<PasskeyView>)))]
-async fn list_passkeys(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Vec<PasskeyView>>, ApiError> {
-    let all = passkeys::list(&mut tx).await?;
-    tx.commit().await?;
+async fn list_passkeys(mut auth: Authenticated) -> Result<Json<Vec<PasskeyView>>, ApiError> {
+    let all = app::passkeys::list(&mut auth).await?;
+    auth.tx.commit().await?;
     Ok(Json(all.into_iter().map(Into::into).collect()))
 }
 
@@ -609,10 +409,6 @@ async fn tell_admins(
     Ok(())
 }
 
-fn passkey_id(id: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::try_parse(id).map_err(|_| ApiError::NotFound)
-}
-
 /// Rename one of your passkeys.
 #[utoipa::path(patch, path = "/v1/me/passkeys/{id}", tag = "account", request_body = PasskeyName,
     params(("id" = uuid::Uuid, Path)),
@@ -622,21 +418,11 @@ fn passkey_id(id: &str) -> Result<uuid::Uuid, ApiError> {
     ))]
 async fn rename_passkey(
     Client(source): Client,
-    Authenticated { session, mut tx }: Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PasskeyName>,
 ) -> Result<StatusCode, ApiError> {
-    let id = passkey_id(&id)?;
-    let name = parse_name(&body.name)?;
-    if !passkeys::rename(&mut tx, id, &name).await? {
-        return Err(ApiError::NotFound);
-    }
-    let record = event(events::PASSKEY_RENAMED, &source)
-        .actor(session.user)
-        .meta("passkey_id", json!(id))
-        .meta("name", json!(name));
-    audit::record_platform(&mut tx, &record).await?;
-    tx.commit().await?;
+    app::passkeys::rename(auth, &source, &id, &body.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -656,46 +442,8 @@ async fn remove_passkey(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_recent(&state, &auth.session)?;
-    let id = passkey_id(&id)?;
-    let Authenticated { session: live, mut tx } = auth;
-    // Only a passkey session: otherwise a phished password removes the owner's passkeys.
-    let gate = if passkeys::any(&mut tx).await? { Gate::PasskeySession } else { Gate::RecentSignIn };
-    let mut tx = pass_gate(&state, &gate, &live, None, tx, &source, "remove").await?;
-    let name = passkeys::remove(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
-    // A session a removed passkey established stays as strong as it was proved; the others end.
-    let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;
-    let record = event(events::PASSKEY_REMOVED, &source)
-        .actor(live.user)
-        .meta("passkey_id", json!(id))
-        .meta("name", json!(name))
-        .meta("sessions_revoked", json!(revoked));
-    audit::record_platform(&mut tx, &record).await?;
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    tx.commit().await?;
-    session::notify(&state, &email, "A passkey was removed", &format!("The passkey \"{name}\" was removed from your Marketing OS account, and every other session was signed out. If this was not you, reset your password."));
+    let issued = app::passkeys::remove(&state, auth, &source, &id).await?;
     Ok(issued.respond_with(StatusCode::OK, |session| Restarted { session }))
-}
-
-/// Verifies an assertion against the user's passkeys and records the use: the passkey used.
-async fn verify_assertion(
-    state: &AppState,
-    tx: &mut UserTx,
-    check: impl FnOnce(&[(Stored, Passkey)]) -> Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>,
-) -> Result<Result<Stored, WebauthnError>, ApiError> {
-    let mine = credentials(tx).await?;
-    let result = match check(&mine) {
-        Ok(result) => result,
-        Err(e) => return Ok(Err(e)),
-    };
-    let Some((stored, mut passkey)) = mine.into_iter().find(|(_, p)| p.cred_id() == result.cred_id()) else {
-        return Ok(Err(WebauthnError::CredentialNotFound));
-    };
-    passkey.update_credential(&result);
-    let updated = serde_json::to_value(&passkey).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let count = i64::from(result.counter());
-    passkeys::used(tx, stored.id, updated, count, result.backup_state(), state.clock.now()).await?;
-    Ok(Ok(stored))
 }
 
 /// Options to complete a sign-in with a passkey instead of a code, after the password.
@@ -712,30 +460,12 @@ async fn passkey_second_factor_options(
     let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
     // Counts as one of the challenge's attempts, like a code would.
     let sessions::ChallengeAttempt { user, .. } =
-        sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), crate::auth::CHALLENGE_ATTEMPTS)
+        sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), crate::app::signin::CHALLENGE_ATTEMPTS)
             .await?
             .ok_or(ApiError::InvalidChallenge)?;
     let tx = state.pool.begin_user(user).await?;
     let none = "this account has no passkey; use a code from your authenticator app";
-    prove_one_of(&state, tx, Purpose::SecondFactor, none).await
-}
-
-/// Options for a ceremony in which one of the passkeys of the user of `tx` answers.
-async fn prove_one_of(
-    state: &AppState,
-    mut tx: UserTx,
-    purpose: Purpose,
-    none: &'static str,
-) -> Result<Json<Ceremony>, ApiError> {
-    let user = tx.user();
-    let mine: Vec<Passkey> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p).collect();
-    tx.commit().await?;
-    if mine.is_empty() {
-        return Err(ApiError::Conflict(none));
-    }
-    let (options, authentication) =
-        state.webauthn.start_passkey_authentication(&mine).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    begin(state, purpose, Some(user), &authentication, options).await
+    Ok(Json(prove_one_of(&state, tx, Purpose::SecondFactor, none).await?.into()))
 }
 
 /// Complete a sign-in with a passkey instead of a code. The session is phishing-resistant.
@@ -750,56 +480,8 @@ async fn passkey_second_factor(
     ApiJson(body): ApiJson<SecondFactorAssertion>,
 ) -> Result<Response, ApiError> {
     let credential: PublicKeyCredential = parse(body.credential)?;
-    let address_key = guard::address_key("two_factor", &source);
-    guard::attempt(&state, &address_key, &guard::address()).await?;
-    let now = state.clock.now();
-    let (owner, authentication): (_, PasskeyAuthentication) =
-        take(&state, &body.ceremony, Purpose::SecondFactor).await?;
-    let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
-    let sessions::ChallengeAttempt { challenge, user } =
-        sessions::attempt_challenge(&state.pool, &hash, now, crate::auth::CHALLENGE_ATTEMPTS)
-            .await?
-            .ok_or(ApiError::InvalidChallenge)?;
-    if owner != Some(user) {
-        return Err(ApiError::InvalidCeremony);
-    }
-    let mut tx = state.pool.begin_user(user).await?;
-    let verified = verify_assertion(&state, &mut tx, |_| {
-        state.webauthn.finish_passkey_authentication(&credential, &authentication)
-    })
-    .await?;
-    let used = match verified {
-        Ok(used) => used,
-        Err(e) => {
-            tx.rollback().await?;
-            return Err(failed(&state, Some(user), Purpose::SecondFactor, &e, &source).await?);
-        }
-    };
-    if !sessions::consume_challenge(&mut tx, challenge, now).await? {
-        return Err(ApiError::InvalidChallenge);
-    }
-    guard::forgive_address(&mut tx, &address_key).await?;
-    finish_sign_in(&state, tx, user, &used, "second_factor", &source).await
-}
-
-/// Issues the phishing-resistant session of a passkey sign-in and records it.
-async fn finish_sign_in(
-    state: &AppState,
-    mut tx: UserTx,
-    user: UserId,
-    used: &Stored,
-    how: &str,
-    source: &RequestSource,
-) -> Result<Response, ApiError> {
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::PasskeyFailed)?.email;
-    let issued = session::issue(state, &mut tx, source, true).await?;
-    let succeeded = event(events::LOGIN_SUCCEEDED, source)
-        .actor(user)
-        .meta("session_id", json!(issued.id))
-        .meta("passkey", json!({ "id": used.id, "name": used.name, "as": how }));
-    audit::record_platform(&mut tx, &succeeded).await?;
-    tx.commit().await?;
-    Ok(crate::auth::signed_in(state, issued, &guard::email_digest(&crate::auth::parse_email(&email)?)))
+    let signed = signin::passkey_second_factor(&state, &source, &body.challenge, &body.ceremony, &credential).await?;
+    Ok(signed_in(signed))
 }
 
 /// Options for signing in with a passkey alone: the authenticator offers the accounts it holds
@@ -814,12 +496,12 @@ async fn passkey_sign_in_options(
     Client(source): Client,
 ) -> Result<Json<Ceremony>, ApiError> {
     // Every ceremony is a row until it expires: an address may not start them without end.
-    guard::attempt(&state, &guard::address_key("passkey", &source), &guard::address()).await?;
+    throttle::attempt(&state, &throttle::address_key("passkey", &source), &throttle::address()).await?;
     let (mut options, authentication) =
         state.webauthn.start_discoverable_authentication().map_err(|e| ApiError::Internal(Box::new(e)))?;
     // A button the user presses, not the autofill of a form field.
     options.mediation = None;
-    begin(&state, Purpose::Passwordless, None, &authentication, options).await
+    Ok(Json(begin(&state, Purpose::Passwordless, None, &authentication, options).await?.into()))
 }
 
 /// Sign in with a passkey alone. The session is phishing-resistant.
@@ -834,33 +516,7 @@ async fn passkey_sign_in(
     ApiJson(body): ApiJson<Assertion>,
 ) -> Result<Response, ApiError> {
     let credential: PublicKeyCredential = parse(body.credential)?;
-    let (_, authentication): (_, DiscoverableAuthentication) =
-        take(&state, &body.ceremony, Purpose::Passwordless).await?;
-    let (handle, credential_id) = match state.webauthn.identify_discoverable_authentication(&credential) {
-        Ok(found) => found,
-        Err(e) => return Err(failed(&state, None, Purpose::Passwordless, &e, &source).await?),
-    };
-    let owner = passkeys::owner(&state.pool, credential_id).await?;
-    let Some(user) = owner.filter(|u| u.as_uuid() == handle) else {
-        let unknown = WebauthnError::CredentialNotFound;
-        return Err(failed(&state, None, Purpose::Passwordless, &unknown, &source).await?);
-    };
-    let mut tx = state.pool.begin_user(user).await?;
-    let verified = verify_assertion(&state, &mut tx, |mine| {
-        let keys: Vec<DiscoverableKey> = mine.iter().map(|(_, p)| p.into()).collect();
-        state.webauthn.finish_discoverable_authentication(&credential, authentication, &keys)
-    })
-    .await?;
-    match verified {
-        Ok(used) => {
-            guard::forgive_address(&mut tx, &guard::address_key("passkey", &source)).await?;
-            finish_sign_in(&state, tx, user, &used, "passwordless", &source).await
-        }
-        Err(e) => {
-            tx.rollback().await?;
-            Err(failed(&state, Some(user), Purpose::Passwordless, &e, &source).await?)
-        }
-    }
+    Ok(signed_in(signin::passkey_alone(&state, &source, &body.ceremony, &credential).await?))
 }
 
 /// Options to confirm it is you with a passkey, for changes that need a recent sign-in.
@@ -873,7 +529,8 @@ async fn passkey_reauthenticate_options(
     State(state): State<AppState>,
     Authenticated { tx, .. }: Authenticated,
 ) -> Result<Json<Ceremony>, ApiError> {
-    prove_one_of(&state, tx, Purpose::Reauthenticate, "you have no passkey; confirm with your password instead").await
+    let none = "you have no passkey; confirm with your password instead";
+    Ok(Json(prove_one_of(&state, tx, Purpose::Reauthenticate, none).await?.into()))
 }
 
 /// Confirm it is you with a passkey: the session counts as a recent sign-in, and as
@@ -916,21 +573,4 @@ async fn passkey_reauthenticate(
     audit::record_platform(&mut tx, &record).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{relying_party, RelyingPartyError};
-
-    #[test]
-    fn passkeys_need_a_host_name_over_https_or_localhost() {
-        assert!(relying_party("https://marketing-os.example").is_ok());
-        assert!(relying_party("http://localhost:8080").is_ok());
-        assert!(matches!(relying_party("http://127.0.0.1:8080"), Err(RelyingPartyError::IpAddress(_))));
-        assert!(matches!(relying_party("https://[::1]:8443"), Err(RelyingPartyError::IpAddress(_))));
-        assert!(matches!(relying_party("http://marketing-os.example"), Err(RelyingPartyError::NotSecure(_))));
-        assert!(matches!(relying_party("not a url"), Err(RelyingPartyError::NotUrl(_))));
-        let message = relying_party("http://10.0.0.5").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains("not an IP address (10.0.0.5)"), "{message}");
-    }
 }
