@@ -13,30 +13,23 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use mos_db::passkeys::{self, Purpose, Stored};
-use mos_db::{audit, orgs, sessions, users, DbError};
-use mos_domain::events::{self, MEMBERSHIP, USER};
-use mos_domain::{AuditEvent, RequestSource, Role, TokenHash, UserId};
+use mos_db::passkeys::Stored;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use webauthn_rs::prelude::{
-    Credential, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-};
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::api::account::Restarted;
 use crate::api::signin::{signed_in, LoginOutcome};
 use crate::app;
-use crate::app::passkeys::{
-    begin, credentials, failed, parse_name, pass_gate, prove_one_of, take, verify_assertion, Gate, Started,
-};
-use crate::app::session::{self, event};
+use crate::app::passkeys::Started;
+use crate::app::session;
 use crate::app::signin;
-use crate::extract::{require_recent, ApiJson, Authenticated, Client};
-use crate::{throttle, ApiError, AppState};
+use crate::extract::{ApiJson, Authenticated, Client};
+use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -219,14 +212,6 @@ pub struct RegistrationStart {
     enrollment: Option<SecretString>,
 }
 
-/// The server side of a registration: the library's state, and the enrollment link it was
-/// begun with (its hash), to be spent with the passkey it adds.
-#[derive(Serialize, Deserialize)]
-struct Registering {
-    registration: PasskeyRegistration,
-    enrollment: Option<[u8; 32]>,
-}
-
 /// Start adding a passkey: options for `navigator.credentials.create()`. Needs a recent sign-in;
 /// with a passkey on the account, a session that a passkey signed in or confirmed; for the
 /// first passkey of a member of an organization that requires passkeys, the token of the mailed
@@ -243,27 +228,8 @@ async fn passkey_registration_options(
     auth: Authenticated,
     body: Option<ApiJson<RegistrationStart>>,
 ) -> Result<Json<Ceremony>, ApiError> {
-    require_recent(&state, &auth.session)?;
-    let link = match body.and_then(|ApiJson(b)| b.enrollment) {
-        Some(token) => Some(mos_auth::token::hash_presented(&token).ok_or(ApiError::InvalidToken)?),
-        None => None,
-    };
-    let Authenticated { session, mut tx } = auth;
-    let gate = Gate::of(&mut tx).await?;
-    let mut tx = pass_gate(&state, &gate, &session, link.as_ref(), tx, &source, "add").await?;
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    let existing: Vec<_> = credentials(&mut tx).await?.into_iter().map(|(_, p)| p.cred_id().clone()).collect();
-    tx.commit().await?;
-    let (options, registration) = state
-        .webauthn
-        .start_passkey_registration(session.user.as_uuid(), &email, &email, Some(existing))
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let mut options = serde_json::to_value(&options).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    // Discoverable, so that it also signs in without a password.
-    options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("required");
-    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(true);
-    let kept = Registering { registration, enrollment: link.map(|h| h.0) };
-    Ok(Json(begin(&state, Purpose::Register, Some(session.user), &kept, options).await?.into()))
+    let link = body.and_then(|ApiJson(b)| b.enrollment);
+    Ok(Json(app::passkey_registration::start(&state, auth, &source, link.as_ref()).await?.into()))
 }
 
 /// Your passkeys, oldest first.
@@ -291,122 +257,10 @@ async fn register_passkey(
     auth: Authenticated,
     ApiJson(body): ApiJson<NewPasskey>,
 ) -> Result<Response, ApiError> {
-    require_recent(&state, &auth.session)?;
-    let name = parse_name(&body.name)?;
     let credential: RegisterPublicKeyCredential = parse(body.credential)?;
-    let live = auth.release().await?;
-    let (owner, Registering { registration, enrollment }) = take(&state, &body.ceremony, Purpose::Register).await?;
-    if owner != Some(live.user) {
-        return Err(ApiError::InvalidCeremony);
-    }
-    let passkey = match state.webauthn.finish_passkey_registration(&credential, &registration) {
-        Ok(passkey) => passkey,
-        Err(e) => return Err(failed(&state, Some(live.user), Purpose::Register, &e, &source).await?),
-    };
-    let internals = Credential::from(passkey.clone());
-    let stored = serde_json::to_value(&passkey).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    // What the browser says the authenticator can be reached by (the library keeps only its own
-    // view of them).
-    let mut transports: Vec<String> = credential
-        .response
-        .transports
-        .iter()
-        .chain(internals.transports.iter())
-        .flatten()
-        .filter_map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned)))
-        .collect();
-    transports.sort();
-    transports.dedup();
-    let now = state.clock.now();
-    let mut tx = state.pool.begin_user(live.user).await?;
-    // Decided again where the passkey is added: the account may have changed since the options.
-    let gate = Gate::of(&mut tx).await?;
-    let link = enrollment.map(TokenHash);
-    let mut tx = pass_gate(&state, &gate, &live, link.as_ref(), tx, &source, "add").await?;
-    if let (Gate::EmailedLink(_), Some(link)) = (&gate, &link) {
-        if !passkeys::spend_enrollment(&mut tx, link, now).await? {
-            return Err(ApiError::InvalidToken);
-        }
-    }
-    let new = passkeys::New {
-        credential_id: passkey.cred_id().as_ref(),
-        name: &name,
-        credential: stored,
-        sign_count: i64::from(internals.counter),
-        backup_eligible: internals.backup_eligible,
-        backup_state: internals.backup_state,
-        transports,
-        now,
-    };
-    let added = match passkeys::add(&mut tx, new).await {
-        Err(DbError::Conflict { .. }) => return Err(ApiError::Conflict("this passkey is registered already")),
-        other => other?,
-    };
-    let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;
-    let record = event(events::PASSKEY_ADDED, &source)
-        .actor(live.user)
-        .meta("passkey_id", json!(added.id))
-        .meta("name", json!(added.name))
-        .meta("sessions_revoked", json!(revoked));
-    audit::record_platform(&mut tx, &record).await?;
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    tx.commit().await?;
-    session::notify(&state, &email, "A passkey was added", &format!("The passkey \"{}\" was added to your Marketing OS account, and every other session was signed out. If this was not you, reset your password and remove the passkey.", added.name));
-    if let Gate::EmailedLink(strict) = gate {
-        tell_admins(&state, live.user, &email, &added, &strict, &source).await?;
-    }
+    let (added, issued) =
+        app::passkey_registration::finish(&state, auth, &source, &body.ceremony, &body.name, &credential).await?;
     Ok(issued.respond_with(StatusCode::CREATED, |session| Added { passkey: added.into(), session }))
-}
-
-/// A member's first passkey, added through the mailed link, goes on the trail of each of their
-/// organizations that require passkeys, and each one's ADMINs are mailed: whoever holds the
-/// member's mailbox and password could have added it, and the ADMINs can check with the member.
-async fn tell_admins(
-    state: &AppState,
-    user: UserId,
-    email: &str,
-    added: &Stored,
-    strict: &[passkeys::StrictOrganization],
-    source: &RequestSource,
-) -> Result<(), ApiError> {
-    for org in strict {
-        let mut tx = state.pool.begin_user(user).await?.into_tenant(org.org).await?;
-        // The directory (a definer's read) before the record: on Citus, a placement that
-        // `app_user` has written cannot be read over the definer's connection in the same
-        // transaction.
-        let admins: Vec<String> = orgs::members(&mut tx)
-            .await?
-            .into_iter()
-            .filter(|m| m.role == Role::Admin && m.user != user)
-            .map(|m| m.email)
-            .collect();
-        let record = AuditEvent::new(events::MEMBER_PASSKEY_ENROLLED, MEMBERSHIP)
-            .source(source.clone())
-            .actor(user)
-            .resource_id(user)
-            .meta("passkey_id", json!(added.id))
-            .meta("name", json!(added.name))
-            .meta("via", json!("emailed_link"));
-        audit::record(&mut tx, &record).await?;
-        tx.commit().await?;
-        let body = format!(
-            "{email}, a member of {name} ({slug}) on Marketing OS, added their first passkey \"{passkey}\" through a link \
-             mailed to their address. {name} requires passkeys, so that passkey now admits them.\n\n\
-             If you cannot confirm with {email} that they did this, remove them from the organization at {url}/orgs/{slug}.\n",
-            name = org.name.as_str(),
-            slug = org.slug.as_str(),
-            passkey = added.name,
-            url = state.settings.public_url,
-        );
-        for admin in admins {
-            let subject = format!("A member of {} added their first passkey", org.name.as_str());
-            crate::mail::send_later(
-                &state.mailer,
-                crate::mail::letter(&state.settings.mail_from, &admin, &subject, body.clone()),
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Rename one of your passkeys.
@@ -457,15 +311,7 @@ async fn passkey_second_factor_options(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ChallengeOnly>,
 ) -> Result<Json<Ceremony>, ApiError> {
-    let hash = mos_auth::token::hash_presented(&body.challenge).ok_or(ApiError::InvalidChallenge)?;
-    // Counts as one of the challenge's attempts, like a code would.
-    let sessions::ChallengeAttempt { user, .. } =
-        sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), crate::app::signin::CHALLENGE_ATTEMPTS)
-            .await?
-            .ok_or(ApiError::InvalidChallenge)?;
-    let tx = state.pool.begin_user(user).await?;
-    let none = "this account has no passkey; use a code from your authenticator app";
-    Ok(Json(prove_one_of(&state, tx, Purpose::SecondFactor, none).await?.into()))
+    Ok(Json(signin::passkey_second_factor_options(&state, &body.challenge).await?.into()))
 }
 
 /// Complete a sign-in with a passkey instead of a code. The session is phishing-resistant.
@@ -495,13 +341,7 @@ async fn passkey_sign_in_options(
     State(state): State<AppState>,
     Client(source): Client,
 ) -> Result<Json<Ceremony>, ApiError> {
-    // Every ceremony is a row until it expires: an address may not start them without end.
-    throttle::attempt(&state, &throttle::address_key("passkey", &source), &throttle::address()).await?;
-    let (mut options, authentication) =
-        state.webauthn.start_discoverable_authentication().map_err(|e| ApiError::Internal(Box::new(e)))?;
-    // A button the user presses, not the autofill of a form field.
-    options.mediation = None;
-    Ok(Json(begin(&state, Purpose::Passwordless, None, &authentication, options).await?.into()))
+    Ok(Json(signin::passkey_alone_options(&state, &source).await?.into()))
 }
 
 /// Sign in with a passkey alone. The session is phishing-resistant.
@@ -527,10 +367,9 @@ async fn passkey_sign_in(
     ))]
 async fn passkey_reauthenticate_options(
     State(state): State<AppState>,
-    Authenticated { tx, .. }: Authenticated,
+    auth: Authenticated,
 ) -> Result<Json<Ceremony>, ApiError> {
-    let none = "you have no passkey; confirm with your password instead";
-    Ok(Json(prove_one_of(&state, tx, Purpose::Reauthenticate, none).await?.into()))
+    Ok(Json(app::passkeys::reauthenticate_options(&state, auth).await?.into()))
 }
 
 /// Confirm it is you with a passkey: the session counts as a recent sign-in, and as
@@ -547,30 +386,6 @@ async fn passkey_reauthenticate(
     ApiJson(body): ApiJson<Assertion>,
 ) -> Result<StatusCode, ApiError> {
     let credential: PublicKeyCredential = parse(body.credential)?;
-    let live = auth.release().await?;
-    let (owner, authentication): (_, PasskeyAuthentication) =
-        take(&state, &body.ceremony, Purpose::Reauthenticate).await?;
-    if owner != Some(live.user) {
-        return Err(ApiError::InvalidCeremony);
-    }
-    let mut tx = state.pool.begin_user(live.user).await?;
-    let verified = verify_assertion(&state, &mut tx, |_| {
-        state.webauthn.finish_passkey_authentication(&credential, &authentication)
-    })
-    .await?;
-    let used = match verified {
-        Ok(used) => used,
-        Err(e) => {
-            tx.rollback().await?;
-            return Err(failed(&state, Some(live.user), Purpose::Reauthenticate, &e, &source).await?);
-        }
-    };
-    sessions::reauthenticated(&mut tx, live.id, state.clock.now(), true).await?;
-    let record = AuditEvent::new(events::REAUTHENTICATED, USER)
-        .source(source.clone())
-        .actor(live.user)
-        .meta("passkey", json!({ "id": used.id, "name": used.name }));
-    audit::record_platform(&mut tx, &record).await?;
-    tx.commit().await?;
+    app::passkeys::reauthenticate(&state, auth, &source, &body.ceremony, &credential).await?;
     Ok(StatusCode::NO_CONTENT)
 }

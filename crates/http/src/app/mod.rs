@@ -7,6 +7,7 @@ pub mod account;
 pub mod audit;
 pub mod content;
 pub mod orgs;
+pub mod passkey_registration;
 pub mod passkeys;
 pub mod registration;
 pub mod session;

@@ -10,12 +10,14 @@ use chrono::{DateTime, Duration, Utc};
 use mos_auth::OneTimeToken;
 use mos_db::passkeys::{self, Purpose, Stored};
 use mos_db::{audit, sessions, users, UserTx};
-use mos_domain::events;
-use mos_domain::{Outcome, RequestSource, TokenHash, UserId};
+use mos_domain::events::{self, USER};
+use mos_domain::{AuditEvent, Outcome, RequestSource, TokenHash, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::json;
-use webauthn_rs::prelude::{Passkey, Url, Webauthn, WebauthnBuilder, WebauthnError};
+use webauthn_rs::prelude::{
+    Passkey, PasskeyAuthentication, PublicKeyCredential, Url, Webauthn, WebauthnBuilder, WebauthnError,
+};
 
 use crate::app::session::{self, event, Issued};
 use crate::extract::{require_recent, Authenticated};
@@ -350,6 +352,47 @@ pub async fn prove_one_of(
     let (options, authentication) =
         state.webauthn.start_passkey_authentication(&mine).map_err(|e| ApiError::Internal(Box::new(e)))?;
     begin(state, purpose, Some(user), &authentication, options).await
+}
+
+/// Options to confirm it is the session's user with one of their passkeys.
+pub async fn reauthenticate_options(state: &AppState, auth: Authenticated) -> Result<Started, ApiError> {
+    let none = "you have no passkey; confirm with your password instead";
+    prove_one_of(state, auth.tx, Purpose::Reauthenticate, none).await
+}
+
+/// Confirms it is the session's user with one of their passkeys: the session counts as a recent
+/// sign-in, and as phishing-resistant from now on.
+pub async fn reauthenticate(
+    state: &AppState,
+    auth: Authenticated,
+    source: &RequestSource,
+    ceremony: &SecretString,
+    credential: &PublicKeyCredential,
+) -> Result<(), ApiError> {
+    let live = auth.release().await?;
+    let (owner, authentication): (_, PasskeyAuthentication) = take(state, ceremony, Purpose::Reauthenticate).await?;
+    if owner != Some(live.user) {
+        return Err(ApiError::InvalidCeremony);
+    }
+    let mut tx = state.pool.begin_user(live.user).await?;
+    let verified =
+        verify_assertion(state, &mut tx, |_| state.webauthn.finish_passkey_authentication(credential, &authentication))
+            .await?;
+    let used = match verified {
+        Ok(used) => used,
+        Err(e) => {
+            tx.rollback().await?;
+            return Err(failed(state, Some(live.user), Purpose::Reauthenticate, &e, source).await?);
+        }
+    };
+    sessions::reauthenticated(&mut tx, live.id, state.clock.now(), true).await?;
+    let record = AuditEvent::new(events::REAUTHENTICATED, USER)
+        .source(source.clone())
+        .actor(live.user)
+        .meta("passkey", json!({ "id": used.id, "name": used.name }));
+    audit::record_platform(&mut tx, &record).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, PasskeyAuthentication, PublicKeyCredential, WebauthnError,
 };
 
-use crate::app::passkeys::{self as ceremonies, take, verify_assertion};
+use crate::app::passkeys::{self as ceremonies, take, verify_assertion, Started};
 use mos_db::{audit, sessions, users, UserTx};
 use mos_domain::events;
 use mos_domain::{AuditEvent, Email, Outcome, RequestSource};
@@ -238,6 +238,19 @@ pub async fn sign_out(state: &AppState, auth: Authenticated, source: &RequestSou
     Ok(())
 }
 
+/// Options for the second step with a passkey instead of a code. Counts as one of the
+/// challenge's attempts, like a code would.
+pub async fn passkey_second_factor_options(state: &AppState, challenge: &SecretString) -> Result<Started, ApiError> {
+    let hash = mos_auth::token::hash_presented(challenge).ok_or(ApiError::InvalidChallenge)?;
+    let sessions::ChallengeAttempt { user, .. } =
+        sessions::attempt_challenge(&state.pool, &hash, state.clock.now(), CHALLENGE_ATTEMPTS)
+            .await?
+            .ok_or(ApiError::InvalidChallenge)?;
+    let tx = state.pool.begin_user(user).await?;
+    let none = "this account has no passkey; use a code from your authenticator app";
+    ceremonies::prove_one_of(state, tx, Purpose::SecondFactor, none).await
+}
+
 /// The second step with a passkey instead of a code: the answer to the ceremony begun for the
 /// challenge's account. The session is phishing-resistant.
 pub async fn passkey_second_factor(
@@ -275,6 +288,18 @@ pub async fn passkey_second_factor(
     }
     throttle::forgive_address(&mut tx, &address_key).await?;
     finish(state, tx, Method::Passkey { used: &used, how: "second_factor" }, source).await
+}
+
+/// Options for signing in with a passkey alone: the authenticator offers the accounts it holds
+/// for this site.
+pub async fn passkey_alone_options(state: &AppState, source: &RequestSource) -> Result<Started, ApiError> {
+    // Every ceremony is a row until it expires: an address may not start them without end.
+    throttle::attempt(state, &throttle::address_key("passkey", source), &throttle::address()).await?;
+    let (mut options, authentication) =
+        state.webauthn.start_discoverable_authentication().map_err(|e| ApiError::Internal(Box::new(e)))?;
+    // A button the user presses, not the autofill of a form field.
+    options.mediation = None;
+    ceremonies::begin(state, Purpose::Passwordless, None, &authentication, options).await
 }
 
 /// Signing in with a passkey alone (a discoverable credential). The session is
