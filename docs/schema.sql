@@ -402,10 +402,10 @@ $$;
 ALTER FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer) OWNER TO mos_definer;
 
 --
--- Name: member_directory(); Type: FUNCTION; Schema: app; Owner: mos_definer
+-- Name: member_addresses(uuid[]); Type: FUNCTION; Schema: app; Owner: mos_definer
 --
 
-CREATE FUNCTION app.member_directory() RETURNS TABLE(user_id uuid, email text, role app.role, joined_at timestamp with time zone, two_factor_enabled boolean)
+CREATE FUNCTION app.member_addresses(p_users uuid[]) RETURNS TABLE(user_id uuid, email text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -413,18 +413,46 @@ declare
     v_org uuid := app.current_tenant_id();
 begin
     return query
-        select m.user_id,
-               (select u.email from app.users u where u.id = m.user_id),
-               m.role,
-               m.created_at,
-               (select u.totp_enabled_at is not null from app.users u where u.id = m.user_id)
+        select m.user_id, (select u.email from app.users u where u.id = m.user_id)
           from app.user_organizations m
-         where m.organization_id = v_org
-         order by m.created_at, m.user_id;
+         where m.organization_id = v_org and m.user_id = any(p_users);
 end
 $$;
 
-ALTER FUNCTION app.member_directory() OWNER TO mos_definer;
+ALTER FUNCTION app.member_addresses(p_users uuid[]) OWNER TO mos_definer;
+
+--
+-- Name: member_directory_page(timestamp with time zone, uuid, integer); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) RETURNS TABLE(user_id uuid, email text, role app.role, joined_at timestamp with time zone, two_factor_enabled boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid := app.current_tenant_id();
+    v_after_joined timestamptz := coalesce(p_after_joined, '-infinity');
+    v_after_user uuid := coalesce(p_after_user, '00000000-0000-0000-0000-000000000000');
+begin
+    -- The page first, then the accounts of just its members: with the look-ups in the same
+    -- query, their cost weighs on the choice between the index and reading everything.
+    return query
+        select p.user_id,
+               (select u.email from app.users u where u.id = p.user_id),
+               p.role,
+               p.created_at,
+               (select u.totp_enabled_at is not null from app.users u where u.id = p.user_id)
+          from (select m.user_id, m.role, m.created_at
+                  from app.user_organizations m
+                 where m.organization_id = v_org
+                   and (m.created_at, m.user_id) > (v_after_joined, v_after_user)
+                 order by m.created_at, m.user_id
+                 limit p_limit) p
+         order by p.created_at, p.user_id;
+end
+$$;
+
+ALTER FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) OWNER TO mos_definer;
 
 --
 -- Name: my_organizations(); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -1594,6 +1622,12 @@ CREATE INDEX platform_audit_logs_subject_idx ON app.platform_audit_logs USING bt
 CREATE INDEX sessions_user_idx ON app.sessions USING btree (user_id) WHERE (revoked_at IS NULL);
 
 --
+-- Name: user_organizations_directory_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX user_organizations_directory_idx ON app.user_organizations USING btree (organization_id, created_at, user_id);
+
+--
 -- Name: user_organizations_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
@@ -2253,11 +2287,18 @@ REVOKE ALL ON FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now tim
 GRANT ALL ON FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer) TO app_user;
 
 --
--- Name: FUNCTION member_directory(); Type: ACL; Schema: app; Owner: mos_definer
+-- Name: FUNCTION member_addresses(p_users uuid[]); Type: ACL; Schema: app; Owner: mos_definer
 --
 
-REVOKE ALL ON FUNCTION app.member_directory() FROM PUBLIC;
-GRANT ALL ON FUNCTION app.member_directory() TO app_user;
+REVOKE ALL ON FUNCTION app.member_addresses(p_users uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.member_addresses(p_users uuid[]) TO app_user;
+
+--
+-- Name: FUNCTION member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) TO app_user;
 
 --
 -- Name: FUNCTION my_organizations(); Type: ACL; Schema: app; Owner: mos_definer

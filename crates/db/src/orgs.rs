@@ -164,8 +164,8 @@ pub const UPDATE: &str = "update app.organizations
         required_approvals = coalesce($5, required_approvals),
         require_phishing_resistant = coalesce($6, require_phishing_resistant), updated_at = $4
   where id = $1";
-pub const MEMBERS: &str =
-    "select user_id, email, role::text, joined_at, two_factor_enabled from app.member_directory()";
+pub const MEMBERS: &str = "select user_id, email, role::text, joined_at, two_factor_enabled
+   from app.member_directory_page(null, null, null)";
 
 /// The organization `tx` is scoped to, if it exists.
 pub async fn get(tx: &mut TenantTx) -> Result<Option<Organization>> {
@@ -293,13 +293,11 @@ pub type MemberCursor = (DateTime<Utc>, UserId);
 /// A page of at most `limit` members, oldest membership first, after `after`.
 pub async fn members_page(tx: &mut TenantTx, after: Option<MemberCursor>, limit: i64) -> Result<Vec<Member>> {
     Ok(sqlx::query_as(
-        "select user_id, email, role::text, joined_at, two_factor_enabled from app.member_directory()
-          where $1::timestamptz is null or (joined_at, user_id) > ($1, $2)
-          order by joined_at, user_id limit $3",
+        "select user_id, email, role::text, joined_at, two_factor_enabled from app.member_directory_page($1, $2, $3)",
     )
     .bind(after.map(|a| a.0))
     .bind(after.map(|a| a.1.as_uuid()))
-    .bind(limit)
+    .bind(i32::try_from(limit.max(0)).unwrap_or(i32::MAX))
     .fetch_all(tx.conn())
     .await?)
 }
@@ -312,10 +310,7 @@ pub async fn addresses(tx: &mut TenantTx, users: &[UserId]) -> Result<Vec<(UserI
     }
     let ids: Vec<uuid::Uuid> = users.iter().map(|u| u.as_uuid()).collect();
     let rows: Vec<(uuid::Uuid, String)> =
-        sqlx::query_as("select user_id, email from app.member_directory() where user_id = any($1)")
-            .bind(&ids)
-            .fetch_all(tx.conn())
-            .await?;
+        sqlx::query_as("select user_id, email from app.member_addresses($1)").bind(&ids).fetch_all(tx.conn()).await?;
     rows.into_iter().map(|(id, email)| Ok((UserId::from_uuid(id).map_err(|_| stored("users_id"))?, email))).collect()
 }
 

@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "passkey_enrollment",
         sql: include_str!("../../migrations/0010_passkey_enrollment.sql"),
     },
+    Migration {
+        version: 11,
+        name: "member_directory_paging",
+        sql: include_str!("../../migrations/0011_member_directory_paging.sql"),
+    },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

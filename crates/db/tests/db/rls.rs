@@ -571,6 +571,111 @@ async fn a_page_of_members_and_the_addresses_of_named_users_stay_within_the_tena
     assert_eq!(theirs.iter().map(|m| m.user).collect::<Vec<_>>(), [bob]);
 }
 
+/// Adds `n` members to `org`, set-based, as the superuser: a user may create only their own
+/// account, and on Citus an `INSERT ... SELECT` into a distributed table travels to the shards as
+/// `COPY`, which row-level security refuses to `app_user`. They join two in each minute from
+/// `days_ago`, so the page order needs the user id to break ties.
+async fn many_members(db: &TestDb, org: OrgId, domain: &str, n: usize, days_ago: i32) -> Vec<UserId> {
+    let people: Vec<UserId> = (0..n).map(|_| UserId::new()).collect();
+    let ids: Vec<Uuid> = people.iter().map(|u| u.as_uuid()).collect();
+    sqlx::query(
+        "insert into app.users (id, email, password_hash)
+         select id, 'member-' || n || '@' || $2, $3 from unnest($1::uuid[]) with ordinality as t(id, n)",
+    )
+    .bind(&ids)
+    .bind(domain)
+    .bind(crate::HASH)
+    .execute(&mut db.superuser().await)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into app.user_organizations (organization_id, user_id, role, created_at)
+         select $1, id, 'VIEWER', now() - make_interval(days => $3) + make_interval(mins => (n / 2)::int)
+           from unnest($2::uuid[]) with ordinality as t(id, n)",
+    )
+    .bind(org.as_uuid())
+    .bind(&ids)
+    .bind(days_ago)
+    .execute(&mut db.superuser().await)
+    .await
+    .unwrap();
+    // As autovacuum would after such growth: with the statistics of a nearly empty table the
+    // planner expects two rows and sorts them all rather than walking the index.
+    sqlx::raw_sql("analyze app.user_organizations").execute(&mut db.superuser().await).await.unwrap();
+    people
+}
+
+/// Rows of the membership this transaction has read so far, as this backend's statistics
+/// count them. On Citus the rows are read on a worker, whose statistics this cannot see.
+async fn memberships_read(tx: &mut mos_db::TenantTx) -> i64 {
+    sqlx::query_scalar(
+        "select seq_tup_read + coalesce(idx_tup_fetch, 0) from pg_stat_xact_user_tables
+          where schemaname = 'app' and relname = 'user_organizations'",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_page_of_members_reads_only_its_own_rows_and_the_pages_cover_everyone_once_in_order() {
+    const PAGE: i64 = 50;
+    let db = TestDb::new().await;
+    let (pool, a, alice, b, bob) = two_tenants(&db).await;
+    let ours = many_members(&db, a, "a.example", 120, 2).await;
+    // Other tenants share the table, as on a platform of many: scanning it costs more than the
+    // index would, which a table of one small tenant does not show.
+    let theirs = many_members(&db, b, "b.example", 3000, 1).await;
+
+    let mut seen: Vec<orgs::Member> = Vec::new();
+    let mut after = None;
+    loop {
+        let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
+        let before = memberships_read(&mut tx).await;
+        let page = orgs::members_page(&mut tx, after, PAGE).await.unwrap();
+        let read = memberships_read(&mut tx).await - before;
+        tx.commit().await.unwrap();
+        if backend() == Backend::Postgres {
+            let shown = i64::try_from(page.len()).unwrap();
+            assert!(read >= shown, "the count sees the function's reads: {read} rows read for {shown} shown");
+            assert!(read <= PAGE, "a page of {PAGE} read {read} of the tenant's 121 memberships");
+        }
+        let Some(last) = page.last() else { break };
+        after = Some((last.joined_at, last.user));
+        seen.extend(page);
+    }
+
+    let keys: Vec<_> = seen.iter().map(|m| (m.joined_at, m.user)).collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "oldest membership first, then by id, nobody twice");
+    let mut everyone: Vec<UserId> = ours.clone();
+    everyone.push(alice);
+    everyone.sort();
+    let mut shown: Vec<UserId> = seen.iter().map(|m| m.user).collect();
+    shown.sort();
+    assert_eq!(shown, everyone, "every member of the tenant once, and nobody of another");
+    assert!(seen.iter().all(|m| m.email.ends_with("@a.example")), "addresses of this tenant's members");
+
+    let mut tx = pool.begin_tenant(a, Some(alice)).await.unwrap();
+    let asked = [ours[3], ours[77], theirs[0], bob, UserId::new()];
+    let before = memberships_read(&mut tx).await;
+    let mut named = orgs::addresses(&mut tx, &asked).await.unwrap();
+    let read = memberships_read(&mut tx).await - before;
+    tx.commit().await.unwrap();
+    named.sort();
+    let mut expected = vec![(ours[3], "member-4@a.example".to_owned()), (ours[77], "member-78@a.example".to_owned())];
+    expected.sort();
+    assert_eq!(named, expected, "only the asked members of this tenant");
+    if backend() == Backend::Postgres {
+        assert!((2..=5).contains(&read), "the addresses of five ids read {read} memberships");
+    }
+
+    let mut tx = pool.begin_tenant(b, Some(bob)).await.unwrap();
+    let page = orgs::members_page(&mut tx, None, PAGE).await.unwrap();
+    let theirs: HashSet<UserId> = theirs.into_iter().collect();
+    assert_eq!(page.len(), usize::try_from(PAGE).unwrap());
+    assert!(page.iter().all(|m| theirs.contains(&m.user)), "the other tenant sees only its own members");
+}
+
 #[tokio::test]
 async fn constraint_violations_come_back_as_typed_errors() {
     let db = TestDb::new().await;
