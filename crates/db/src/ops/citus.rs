@@ -105,6 +105,56 @@ pub const PLAN: &[TablePlan] = &[
         why: "an item's review history, on its shard, with foreign keys to the version it names",
     },
     TablePlan {
+        table: "contacts",
+        placement: Placement::Distributed,
+        why: "a tenant's people; every list, search and change names its tenant",
+    },
+    TablePlan {
+        table: "contact_attributes",
+        placement: Placement::Distributed,
+        why: "a tenant's attribute definitions, on the shard of the values their foreign keys check",
+    },
+    TablePlan {
+        table: "contact_attribute_choices",
+        placement: Placement::Distributed,
+        why: "the choices of a tenant's attributes, beside the values their foreign key checks",
+    },
+    TablePlan {
+        table: "contact_attribute_values",
+        placement: Placement::Distributed,
+        why: "a contact's attribute values, on its shard, so that a segment is a single-shard query",
+    },
+    TablePlan {
+        table: "purposes",
+        placement: Placement::Distributed,
+        why: "a tenant's purposes, beside the consent that names them",
+    },
+    TablePlan {
+        table: "notices",
+        placement: Placement::Distributed,
+        why: "a purpose's notice versions, on its shard, named by the consent events' foreign key",
+    },
+    TablePlan {
+        table: "consent_events",
+        placement: Placement::Distributed,
+        why: "the append-only consent ledger, on the shard of the contacts it names",
+    },
+    TablePlan {
+        table: "consent_evidence",
+        placement: Placement::Distributed,
+        why: "the erasable evidence beside the event that commits to it",
+    },
+    TablePlan {
+        table: "suppressions",
+        placement: Placement::Distributed,
+        why: "a tenant's suppressions, checked in the same single-shard transaction as a grant",
+    },
+    TablePlan {
+        table: "audience_keys",
+        placement: Placement::Distributed,
+        why: "a tenant's suppression key, read by the definer functions with the tenant's other rows",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",
@@ -366,7 +416,7 @@ async fn shard_problems(conn: &mut PgConnection, table: &str) -> Result<Vec<Prob
 /// The functions that shards need on every worker: the policies, constraints and guards call
 /// them there.
 const WORKER_FUNCTIONS: &[&str] =
-    &["current_tenant_id()", "current_user_id()", "is_uuid_v7(uuid)", "audit_logs_append_only()"];
+    &["current_tenant_id()", "current_user_id()", "is_uuid_v7(uuid)", "audit_logs_append_only()", "append_only()"];
 
 async fn worker_problems(conn: &mut PgConnection) -> Result<Vec<Problem>> {
     let probe = format!(

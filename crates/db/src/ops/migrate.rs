@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "passkey_enrollment",
         sql: include_str!("../../migrations/0010_passkey_enrollment.sql"),
     },
+    Migration { version: 11, name: "audiences", sql: include_str!("../../migrations/0011_audiences.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.
