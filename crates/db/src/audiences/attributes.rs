@@ -59,15 +59,18 @@ pub async fn define(
     .execute(tx.conn())
     .await?;
     if let AttributeKind::Choice { choices } = kind {
-        sqlx::query(
-            "insert into app.contact_attribute_choices (organization_id, attribute_id, value)
-             select $1, $2, unnest($3::text[])",
-        )
-        .bind(tx.org().as_uuid())
-        .bind(id.as_uuid())
-        .bind(choices)
-        .execute(tx.conn())
-        .await?;
+        // A VALUES list, not `select unnest(..)`: Citus runs an INSERT .. SELECT that reads no
+        // table as a COPY, which row-level security refuses.
+        let rows: Vec<String> = (0..choices.len()).map(|n| format!("($1, $2, ${})", n + 3)).collect();
+        let sql = format!(
+            "insert into app.contact_attribute_choices (organization_id, attribute_id, value) values {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(tx.org().as_uuid()).bind(id.as_uuid());
+        for choice in choices {
+            query = query.bind(choice);
+        }
+        query.execute(tx.conn()).await?;
     }
     let event = AuditEvent::new(ATTRIBUTE_DEFINED, ATTRIBUTE)
         .actor(actor)

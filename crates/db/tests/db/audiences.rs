@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use mos_db::audiences::attributes::{self, Value};
 use mos_db::audiences::consent::{self, Basis, Evidence, Provenance, Record};
 use mos_db::audiences::{contacts, purposes, suppression};
-use mos_db::testing::TestDb;
+use mos_db::testing::{backend, Backend, TestDb};
 use mos_db::{chain, AppPool, DbError, TenantTx};
 use mos_domain::audiences::{AttributeKind, AttributeName, ConsentKind, ConsentState, NoticeText, SuppressionReason};
 use mos_domain::content::ContentHash;
@@ -162,7 +162,10 @@ async fn attack_every_table(conn: &mut PgConnection, su: &mut PgConnection, a: O
             Some(row),
         )
         .await;
-        assert_eq!(insert, "42501", "{context}: {table} insert of tenant A's row");
+        // On Citus a shard of a Citus-local table meets the copy's duplicate key before the
+        // policy; either way nothing is written (the counts are compared at the end).
+        let duplicate = backend() == Backend::Citus && insert == "23505";
+        assert!(insert == "42501" || duplicate, "{context}: {table} insert of tenant A's row: {insert}");
         let update = attempt(conn, &format!("update {table} set organization_id = organization_id {mine}"), None).await;
         assert!(update == "ok:0" || update == "42501", "{context}: {table} update: {update}");
         let delete = attempt(conn, &format!("delete from {table} {mine}"), None).await;

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 async fn problems_after(db: &TestDb, sabotage: &str) -> Vec<(&'static str, String)> {
     let mut su: PgConnection = db.superuser().await;
     sqlx::raw_sql("begin").execute(&mut su).await.unwrap();
-    sqlx::raw_sql(sabotage).execute(&mut su).await.unwrap();
+    sqlx::raw_sql(sabotage).execute(&mut su).await.unwrap_or_else(|e| panic!("{sabotage}: {e}"));
     let problems = check::run(&mut su).await.unwrap();
     sqlx::raw_sql("rollback").execute(&mut su).await.unwrap();
     problems.into_iter().map(|p| (p.code, p.detail)).collect()
