@@ -292,6 +292,8 @@ pub async fn distribute(conn: &mut PgConnection) -> Result<Vec<String>> {
     sqlx::raw_sql(&format!("revoke update, delete, truncate on {} from mos_owner", audit.join(", ")))
         .execute(&mut *conn)
         .await?;
+    // Taking over a table, Citus recreates the views over it without their grants.
+    sqlx::raw_sql("grant select on app.consent_current to app_user").execute(&mut *conn).await?;
     let missing = missing_functions(conn).await?;
     if !missing.is_empty() {
         return Err(OpsError::FunctionsLost(missing.join(", ")));

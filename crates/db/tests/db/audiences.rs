@@ -475,7 +475,9 @@ async fn attribute_values_are_checked_against_their_definitions_by_the_database(
     let forged = [
         ("'text', 1000, 'a much longer value', null", "contact_attribute_values_length_fkey"),
         ("'text', 10, null, 'gold'", "contact_attribute_values_one_value"),
-        ("'choice', null, null, 'gold'", "contact_attribute_values_kind_fkey"),
+        // A kind the attribute does not have, whose value is no choice of it either: whichever
+        // foreign key is checked first refuses it (Citus checks them in another order).
+        ("'choice', null, null, 'gold'", "contact_attribute_values_kind_fkey|contact_attribute_values_choice_fkey"),
     ];
     for (values, constraint) in forged {
         let sql = format!(
@@ -486,7 +488,8 @@ async fn attribute_values_are_checked_against_their_definitions_by_the_database(
         );
         sqlx::raw_sql("savepoint attempt").execute(tx.conn()).await.unwrap();
         let err = sqlx::raw_sql(&sql).execute(tx.conn()).await.map_err(DbError::from);
-        assert_eq!(invalid(err), constraint, "{values}");
+        let refused_by = invalid(err);
+        assert!(constraint.split('|').any(|c| c == refused_by), "{values}: {refused_by}");
         sqlx::raw_sql("rollback to savepoint attempt").execute(tx.conn()).await.unwrap();
     }
     attributes::set(&mut tx, a.contact, a.plan, &Value::Text("premium".into())).await.unwrap();
