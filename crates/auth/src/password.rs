@@ -54,6 +54,17 @@ fn compute(argon2: &Argon2<'_>, password: &[u8], salt: Salt<'_>, length: usize) 
 pub struct PasswordHasher {
     params: Params,
     jobs: Sender<Job>,
+    checked: Arc<Checked>,
+}
+
+/// The passwords a hasher and its clones have checked, and what checking them cost: so that a
+/// test can show that an unknown address costs the same work as a wrong password, without
+/// measuring time.
+#[derive(Default)]
+struct Checked {
+    count: std::sync::atomic::AtomicU64,
+    /// The sum of each check's memory (KiB) times its passes.
+    cost: std::sync::atomic::AtomicU64,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -120,7 +131,7 @@ impl PasswordHasher {
         let params =
             Params::new(memory_kib.max(Self::OWASP_MEMORY_KIB), iterations.max(Self::OWASP_ITERATIONS), 1, None)
                 .unwrap_or_default();
-        Self { params, jobs: workers(max_concurrent.max(1)) }
+        Self { params, jobs: workers(max_concurrent.max(1)), checked: Arc::default() }
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -151,6 +162,7 @@ impl PasswordHasher {
     /// parameters than today's, so that a successful login can rehash it.
     pub async fn verify(&self, password: SecretString, phc: String) -> Result<Verified, PasswordError> {
         let current = self.params.clone();
+        let checked = self.checked.clone();
         self.blocking(move || {
             let parsed = PasswordHash::new(&phc).map_err(|_| PasswordError::MalformedHash)?;
             let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|_| PasswordError::MalformedHash)?;
@@ -167,12 +179,22 @@ impl PasswordHasher {
             let outdated = algorithm != Algorithm::Argon2id
                 || params.m_cost() < current.m_cost()
                 || params.t_cost() < current.t_cost();
+            let cost = u64::from(params.m_cost()) * u64::from(params.t_cost());
             let argon2 = Argon2::new(algorithm, version, params);
             let output = compute(&argon2, password.expose_secret().as_bytes(), salt, expected.len())?;
+            checked.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            checked.cost.fetch_add(cost, std::sync::atomic::Ordering::Relaxed);
             // `Output`'s equality takes the same time wherever the two differ.
             Ok(Verified { ok: output == expected, outdated })
         })
         .await
+    }
+
+    /// How many passwords this hasher and its clones have checked so far, and the summed cost
+    /// of those checks (KiB of memory times passes).
+    pub fn checked_so_far(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.checked.count.load(Relaxed), self.checked.cost.load(Relaxed))
     }
 
     async fn blocking<T: Send + 'static>(

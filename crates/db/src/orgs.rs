@@ -287,6 +287,38 @@ pub async fn members(tx: &mut TenantTx) -> Result<Vec<Member>> {
     Ok(sqlx::query_as(MEMBERS).fetch_all(tx.conn()).await?)
 }
 
+/// Where a page of members starts: after the member who joined at `.0` with id `.1`.
+pub type MemberCursor = (DateTime<Utc>, UserId);
+
+/// A page of at most `limit` members, oldest membership first, after `after`.
+pub async fn members_page(tx: &mut TenantTx, after: Option<MemberCursor>, limit: i64) -> Result<Vec<Member>> {
+    Ok(sqlx::query_as(
+        "select user_id, email, role::text, joined_at, two_factor_enabled from app.member_directory()
+          where $1::timestamptz is null or (joined_at, user_id) > ($1, $2)
+          order by joined_at, user_id limit $3",
+    )
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1.as_uuid()))
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// The addresses of those of `users` who are members, by id: how a page names the people it
+/// shows without reading every member. Someone who left is not among them.
+pub async fn addresses(tx: &mut TenantTx, users: &[UserId]) -> Result<Vec<(UserId, String)>> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<uuid::Uuid> = users.iter().map(|u| u.as_uuid()).collect();
+    let rows: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("select user_id, email from app.member_directory() where user_id = any($1)")
+            .bind(&ids)
+            .fetch_all(tx.conn())
+            .await?;
+    rows.into_iter().map(|(id, email)| Ok((UserId::from_uuid(id).map_err(|_| stored("users_id"))?, email))).collect()
+}
+
 /// Locks the ADMIN memberships until the end of the transaction and says whether removing
 /// `user`'s ADMIN role would leave none. Two concurrent changes queue here, and the second sees
 /// what the first committed.
@@ -313,6 +345,10 @@ pub async fn change_role(tx: &mut TenantTx, user: UserId, new: Role, now: DateTi
     };
     if last_admin && new != Role::Admin {
         return Ok(MembershipChange::LastAdmin);
+    }
+    // The role they already have: nothing changes, not even `updated_at`.
+    if previous == new {
+        return Ok(MembershipChange::Done { previous });
     }
     sqlx::query("update app.user_organizations set role = $3::app.role, updated_at = $4 where organization_id = $1 and user_id = $2")
         .bind(tx.org().as_uuid())

@@ -39,6 +39,14 @@ pub fn backend() -> Backend {
     }
 }
 
+/// For a test that cannot run on the other backend: it fails there, saying why, instead of
+/// passing without having run. The suites leave such tests out of that backend's run by name
+/// (`--skip`), so that they are counted as filtered out, never as passed; tests that need
+/// Citus are `#[ignore]`d, and run by the Citus pass's `--include-ignored`.
+pub fn requires(needed: Backend, why: &str) {
+    assert_eq!(backend(), needed, "this test cannot run on {:?}: {why}", backend());
+}
+
 struct Shared {
     /// The server tests connect to first; on Citus the coordinator, followed by the workers.
     nodes: Vec<Cluster>,
@@ -287,6 +295,16 @@ impl TestDb {
         conn
     }
 
+    /// The PostgreSQL major version the test cluster runs.
+    pub fn major(&self) -> u32 {
+        self.cluster.binaries().major().expect("the test cluster's PostgreSQL version")
+    }
+
+    /// This database's schema as `docs/schema.sql` holds it ([`Cluster::schema_sql`]).
+    pub async fn schema_sql(&self) -> String {
+        self.cluster.schema_sql(&self.name).await.expect("pg_dump of the test database")
+    }
+
     pub async fn app_pool(&self, max_connections: u32) -> AppPool {
         AppPool::connect(AppPoolOptions { connect: self.app_options(), set_role: false, max_connections })
             .await
@@ -352,6 +370,63 @@ impl TestDb {
         }
     }
 
+    /// Where `org`'s rows of the distributed table `app.<table>` live on Citus: each worker that
+    /// holds a placement of their shard (an index into [`TestDb::workers`]) and the shard's name.
+    pub async fn shard_placements(&self, table: &str, org: uuid::Uuid) -> Vec<(usize, String)> {
+        let placements: Vec<(String, i32)> = sqlx::query_as(
+            "select s.shard_name::text, s.nodeport from citus_shards s
+              where s.table_name = ('app.' || $1)::regclass
+                and s.shardid = get_shard_id_for_distribution_column(('app.' || $1)::regclass, $2)
+              order by s.nodeport",
+        )
+        .bind(table)
+        .bind(org)
+        .fetch_all(&mut self.superuser().await)
+        .await
+        .expect("the placements of a shard");
+        assert!(!placements.is_empty(), "app.{table} has no shard for {org}");
+        placements
+            .into_iter()
+            .map(|(shard, port)| {
+                let worker =
+                    self.workers.iter().position(|w| i32::from(w.port()) == port).expect("a shard on a worker");
+                (worker, shard)
+            })
+            .collect()
+    }
+
+    /// Changes rows as a superuser who gets past the guard triggers would: `sql` (one or more
+    /// statements) names each table of `tables` as `{table}`, and runs in one transaction with
+    /// those tables' own triggers off, switched back to their previous state before it commits.
+    /// On plain PostgreSQL `{table}` is `app.<table>`; on Citus, where the coordinator refuses
+    /// to switch a distributed table's triggers, it is the shard holding `org`'s rows, changed
+    /// on each worker with a placement of it (the tables must be distributed and co-located).
+    pub async fn tamper(&self, org: uuid::Uuid, tables: &[&str], sql: &str) {
+        match backend() {
+            Backend::Postgres => {
+                let names: Vec<(String, String)> = tables.iter().map(|t| (t.to_string(), format!("app.{t}"))).collect();
+                tamper_on(&mut self.superuser().await, &names, sql, &[]).await;
+            }
+            Backend::Citus => {
+                let mut on_worker: Vec<(usize, Vec<(String, String)>)> = Vec::new();
+                for table in tables {
+                    for (worker, shard) in self.shard_placements(table, org).await {
+                        match on_worker.iter_mut().find(|(w, _)| *w == worker) {
+                            Some((_, names)) => names.push((table.to_string(), shard)),
+                            None => on_worker.push((worker, vec![(table.to_string(), shard)])),
+                        }
+                    }
+                }
+                for (worker, names) in on_worker {
+                    assert_eq!(names.len(), tables.len(), "the tables are co-located: {names:?}");
+                    let mut conn = self.worker_superuser(worker).await;
+                    // Citus refuses changes made to a shard by hand unless told that they are meant.
+                    tamper_on(&mut conn, &names, sql, &["set citus.enable_manual_changes_to_shards = on"]).await;
+                }
+            }
+        }
+    }
+
     /// A `DATABASE_URL` for the superuser, for running the `mos` binary against this database.
     pub fn database_url(&self) -> String {
         format!(
@@ -360,5 +435,38 @@ impl TestDb {
             self.name,
             self.cluster.pgdata().display()
         )
+    }
+}
+
+/// [`TestDb::tamper`] on one server: `names` maps each `{table}` to the relation it stands for.
+async fn tamper_on(conn: &mut PgConnection, names: &[(String, String)], sql: &str, setup: &[&str]) {
+    for statement in setup.iter().copied().chain(["begin"]) {
+        execute(conn, statement).await;
+    }
+    let mut restore = Vec::new();
+    for (_, relation) in names {
+        let triggers: Vec<(String, String)> = sqlx::query_as(
+            "select tgname::text, tgenabled::text from pg_trigger where tgrelid = $1::regclass and not tgisinternal",
+        )
+        .bind(relation)
+        .fetch_all(&mut *conn)
+        .await
+        .expect("the triggers of a table to tamper with");
+        for (trigger, state) in triggers {
+            let enable = match state.as_str() {
+                "A" => "enable always",
+                "R" => "enable replica",
+                "D" => "disable",
+                _ => "enable",
+            };
+            restore.push(format!("alter table {relation} {enable} trigger {trigger}"));
+        }
+        execute(conn, &format!("alter table {relation} disable trigger user")).await;
+    }
+    let sql =
+        names.iter().fold(sql.to_owned(), |sql, (table, relation)| sql.replace(&format!("{{{table}}}"), relation));
+    execute(conn, &sql).await;
+    for statement in restore.iter().map(String::as_str).chain(["commit"]) {
+        execute(conn, statement).await;
     }
 }

@@ -205,7 +205,8 @@ impl Text {
     ) -> Result<Self, ContentError> {
         let title = line(title, 1, 200, rules).ok_or(ContentError::Title)?;
         let audience = line(audience, 0, 500, rules).ok_or(ContentError::Audience)?;
-        let body: String = body.replace("\r\n", "\n").nfc().collect();
+        // Every line end as `\n`: `\r\n` (Windows) and a lone `\r` (old Mac OS, some editors' paste).
+        let body: String = body.replace("\r\n", "\n").replace('\r', "\n").nfc().collect();
         if body.len() > MAX_BODY_BYTES || body.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
             return Err(ContentError::Body);
         }
@@ -497,6 +498,10 @@ mod tests {
         );
         assert_eq!(t.hash().0, <[u8; 32]>::from(Sha256::digest(t.canonical().as_bytes())));
         assert_eq!(ContentHash::parse(&t.hash().to_string()), Ok(t.hash()));
+        let lone = text("Line one\rLine two", &["Vaccines", "flu"]).unwrap();
+        assert_eq!((lone.body(), lone.hash()), ("Line one\nLine two", t.hash()), "a lone \\r is a line end too");
+        let mixed = text("a\r\rb\r\n\nc\r", &[]).unwrap();
+        assert_eq!(mixed.body(), "a\n\nb\n\nc\n");
         let nfd = text("caf\u{65}\u{301}", &[]).unwrap();
         assert_eq!(nfd.hash(), text("caf\u{e9}", &[]).unwrap().hash(), "one text, one hash");
     }

@@ -208,6 +208,26 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The status of the answer, whichever door (API or console) gives it.
+    pub fn status(&self) -> StatusCode {
+        self.describe().0
+    }
+
+    /// What a page says of this error: the problem's `detail`. A cause on our side goes to the
+    /// log, as for the JSON answer; a database server that cannot use its own files is
+    /// reported to the readiness check.
+    pub fn shown(&self, readiness: &crate::Readiness) -> String {
+        if let ApiError::Unavailable(cause) | ApiError::Internal(cause) = self {
+            tracing::error!(kind = self.describe().1, cause = %chain(cause.as_ref()), "page failed");
+            if matches!(self, ApiError::Internal(_)) && server_broken(cause.as_ref()) {
+                readiness.server_broken();
+            }
+        }
+        self.to_string()
+    }
+}
+
 impl From<mos_db::DbError> for ApiError {
     fn from(e: mos_db::DbError) -> Self {
         if matches!(e, mos_db::DbError::Contention) {
@@ -267,7 +287,7 @@ impl IntoResponse for ApiError {
         }
         if let ApiError::Internal(cause) = &self {
             if server_broken(cause.as_ref()) {
-                response.extensions_mut().insert(crate::health::ServerBroken);
+                response.extensions_mut().insert(crate::api::health::ServerBroken);
             }
         }
         response

@@ -15,7 +15,7 @@ use mos_domain::RequestSource;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use crate::{hygiene, ApiError, AppState};
+use crate::{headers, ApiError, AppState};
 
 /// The session cookie. `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
 pub const SESSION_COOKIE: &str = "__Host-mos_session";
@@ -154,21 +154,26 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| client_ip(c.0.ip(), forwarded, &state.settings.trusted_proxies));
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(512).collect::<String>());
-        // Ours, set by the request-id layer for every request.
-        let request_id = parts.headers.get(hygiene::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let client_request_id = parts.extensions.get::<hygiene::ClientRequestId>().map(|c| c.0.clone());
-        Ok(Self(RequestSource { ip, user_agent, request_id, client_request_id }))
+        Ok(Self(request_source(parts, state)))
     }
+}
+
+/// Where a request came from, as audit records and per-address limits name it.
+pub fn request_source(parts: &Parts, state: &AppState) -> RequestSource {
+    let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| client_ip(c.0.ip(), forwarded, &state.settings.trusted_proxies));
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect::<String>());
+    // Ours, set by the request-id layer for every request.
+    let request_id = parts.headers.get(headers::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let client_request_id = parts.extensions.get::<headers::ClientRequestId>().map(|c| c.0.clone());
+    RequestSource { ip, user_agent, request_id, client_request_id }
 }
 
 /// The token of `Authorization: Bearer`, if the request has one.
@@ -226,10 +231,16 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let hash = presented_hash(parts)?;
+        Self::check(state, &presented_hash(parts)?).await
+    }
+}
+
+impl Authenticated {
+    /// The live session behind `hash`, and the request's one transaction as its user.
+    pub async fn check(state: &AppState, hash: &TokenHash) -> Result<Self, ApiError> {
         let (session, tx) = state
             .pool
-            .authenticate(&hash, state.clock.now(), session_rules(state))
+            .authenticate(hash, state.clock.now(), session_rules(state))
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         Ok(Self { session, tx })

@@ -12,12 +12,6 @@ use axum::response::{IntoResponse, Response};
 use crate::extract::{bearer_token, cookie_value, SESSION_COOKIE};
 use crate::ApiError;
 
-/// Marks an API call that the console makes in-process for a form it already checked (our
-/// signed form token and our origin): the request carries the browser's cookie, not its
-/// `Origin`. Only code of ours can set an extension; no client can send one.
-#[derive(Debug, Clone, Copy)]
-pub struct CheckedForm;
-
 /// `scheme://host[:port]` of `url` as browsers write it in `Origin` (lowercase, no default
 /// port); empty, and so matching no request, when `url` does not parse.
 pub fn of(url: &str) -> String {
@@ -41,8 +35,7 @@ pub async fn cookie_needs_our_origin(
     let cookie_authorizes = !request.method().is_safe()
         && bearer_token(request.headers()).is_none()
         && cookie_value(request.headers(), SESSION_COOKIE).is_some();
-    if cookie_authorizes && request.extensions().get::<CheckedForm>().is_none() && !sent_from(request.headers(), &ours)
-    {
+    if cookie_authorizes && !sent_from(request.headers(), &ours) {
         return ApiError::CrossOrigin.into_response();
     }
     next.run(request).await

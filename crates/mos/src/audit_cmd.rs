@@ -271,6 +271,21 @@ const LAG_WARNING: chrono::Duration = chrono::Duration::seconds(10);
 /// Every how many quick sweeps a full one looks back over the whole window.
 const FULL_EVERY: u32 = 60;
 
+/// How far back sweep number `n` of a server looks: over the whole window first and every
+/// [`FULL_EVERY`]th sweep, a few seconds otherwise.
+fn window_of_sweep(n: u32) -> chrono::Duration {
+    if n.is_multiple_of(FULL_EVERY) {
+        chain::WINDOW
+    } else {
+        chain::QUICK_WINDOW
+    }
+}
+
+/// Whether records that waited `lag` for their seal are worth a warning.
+fn too_late(lag: chrono::Duration) -> bool {
+    lag > LAG_WARNING
+}
+
 /// The audit sealing of a running server: every [`SEAL_EVERY`], it seals what was written since its
 /// last sweep, looking back a few seconds for late commits; once a minute (and first) it looks
 /// back over the whole window. Errors are logged and retried on the next tick.
@@ -278,12 +293,12 @@ pub async fn seal_continuously(pool: mos_db::AppPool) {
     let mut since = None;
     for sweep_number in 0u32.. {
         let started = chrono::Utc::now();
-        let window = if sweep_number % FULL_EVERY == 0 { chain::WINDOW } else { chain::QUICK_WINDOW };
+        let window = window_of_sweep(sweep_number);
         match chain::seal(&pool, since, window).await {
             Ok(sweep) => {
                 let lag = sweep.oldest.map(|oldest| started - oldest);
                 match lag {
-                    Some(lag) if lag > LAG_WARNING => tracing::warn!(
+                    Some(lag) if too_late(lag) => tracing::warn!(
                         lag_ms = lag.num_milliseconds(),
                         sealed = sweep.sealed,
                         "audit records waited long for their seal; is the database overloaded?"
@@ -298,5 +313,25 @@ pub async fn seal_continuously(pool: mos_db::AppPool) {
             Err(e) => tracing::error!(error = %e, "sealing the audit log failed; retrying"),
         }
         tokio::time::sleep(SEAL_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_sweeps_the_whole_window_first_and_once_a_minute_and_a_few_seconds_otherwise() {
+        let full: Vec<u32> = (0..=180).filter(|n| window_of_sweep(*n) == chain::WINDOW).collect();
+        assert_eq!(full, [0, 60, 120, 180]);
+        assert_eq!((chain::WINDOW.num_minutes(), chain::QUICK_WINDOW.num_seconds()), (10, 5));
+        assert_eq!(window_of_sweep(1), chain::QUICK_WINDOW);
+        assert_eq!((SEAL_EVERY.as_secs(), FULL_EVERY), (1, 60), "a sweep a second: a full one each minute");
+    }
+
+    #[test]
+    fn records_that_waited_more_than_ten_seconds_for_their_seal_are_warned_about() {
+        assert!(!too_late(chrono::Duration::seconds(10)));
+        assert!(too_late(chrono::Duration::seconds(10) + chrono::Duration::milliseconds(1)));
     }
 }

@@ -14,6 +14,12 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// The longest wait between two failed restarts.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
+/// The wait before the next attempt after one that failed, given the wait before that one:
+/// from the 1 s between looks, doubling, and never more than 30 s.
+fn after_a_failure(previous: Duration) -> Duration {
+    (previous * 2).min(BACKOFF_CAP)
+}
+
 /// Starts the cluster again whenever its postmaster is gone, waiting 1 s, 2 s, 4 s... up to
 /// 30 s between failed attempts. Connections of the pool from before a restart are dropped
 /// unused.
@@ -33,7 +39,7 @@ pub async fn restart_cluster_when_down(cluster: Cluster, pool: AppPool) {
                 backoff = LOOK_EVERY;
             }
             Err(e) => {
-                backoff = (backoff * 2).min(BACKOFF_CAP);
+                backoff = after_a_failure(backoff);
                 tracing::error!(error = %e, retry_in_secs = backoff.as_secs(), "restarting the embedded PostgreSQL failed");
             }
         }
@@ -68,5 +74,19 @@ pub async fn recheck_catalog(admin: PgConnectOptions, readiness: mos_http::Readi
                 tracing::error!(code = p.code, "{}; not ready until it is fixed", p.detail);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_restarts_wait_one_second_then_doubling_up_to_thirty() {
+        let waits: Vec<u64> = std::iter::successors(Some(LOOK_EVERY), |w| Some(after_a_failure(*w)))
+            .take(8)
+            .map(|w| w.as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
     }
 }

@@ -178,9 +178,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
+    // Serving takes its address first, so that a taken port is reported before a data directory
+    // is created or a database migrated.
+    let listener = match &cli.command {
+        Command::Serve { .. } => Some(bind(settings.listen).await?),
+        _ => None,
+    };
     let db = Database::open(&settings).await?;
     let result = match cli.command {
-        Command::Serve { .. } => serve(&db, &settings).await,
+        Command::Serve { .. } => match listener {
+            Some(listener) => serve(&db, &settings, listener).await,
+            None => unreachable!("serve binds its address before the database is opened"),
+        },
         Command::Migrate => run_migrate(&db).await,
         Command::Seed => seed::run(&db).await.map(|()| ExitCode::SUCCESS),
         Command::Backup { dest } => backup::run(&db, &dest).await,
@@ -266,20 +275,27 @@ async fn audit(db: &Database, settings: &Settings, command: AuditCommand) -> any
     }
 }
 
-async fn serve(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let listen = settings.listen;
+async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (choose another address with --listen or MOS_LISTEN)"))
+}
+
+async fn serve(db: &Database, settings: &Settings, listener: tokio::net::TcpListener) -> anyhow::Result<ExitCode> {
     db.prepare_schema().await?;
     if !report_check(db).await? {
         tracing::error!("refusing to serve: the database check found problems (see `mos db check`)");
         return Ok(ExitCode::from(EXIT_PROBLEMS));
     }
     let pool = db.app_pool().await?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let local = listener.local_addr()?;
     let state = identity::state(settings, db.is_embedded(), pool.clone(), local).await?;
     let shutdown = telemetry::shutdown_signal();
-    tracing::info!(address = %local, "listening");
-    println!("listening on http://{local}");
+    // The public URL is the one to open: on loopback it is `localhost`, where passkeys work and
+    // `127.0.0.1` would not. The socket address comes first for scripts that read it.
+    let url = &state.settings.public_url;
+    tracing::info!(address = %local, %url, "listening");
+    println!("listening on {local}, open {url}");
     let mut background = vec![
         tokio::spawn(audit_cmd::seal_continuously(pool.clone())),
         tokio::spawn(db_watchdogs::recheck_catalog(

@@ -463,6 +463,11 @@ impl Cluster {
         }
     }
 
+    /// The server binaries this cluster runs on.
+    pub fn binaries(&self) -> &PgBinaries {
+        &self.bin
+    }
+
     pub fn pgdata(&self) -> &Path {
         &self.pgdata
     }

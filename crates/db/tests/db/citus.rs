@@ -7,15 +7,16 @@ use mos_db::chain::{self, Reason};
 use mos_db::ops::citus::{self, Placement, PLAN};
 use mos_db::ops::{check, OpsError};
 use mos_db::testing::{backend, Backend, TestDb};
-use mos_db::{audit, orgs, AppPool};
-use mos_domain::{AuditAction, AuditEvent, Email, OrgId, ResourceType, Role, TokenHash, UserId};
+use mos_db::{audit, content, orgs, AppPool};
+use mos_domain::content::{Action, Channel, State, Text};
+use mos_domain::{AuditAction, AuditEvent, Email, OrgId, RequestSource, ResourceType, Role, TokenHash, UserId};
 use sqlx::{ConnectOptions, PgConnection};
 
 use crate::{new_org, new_user};
 
 /// A fresh database on the cluster; these tests mean nothing anywhere else.
 async fn on_citus() -> TestDb {
-    assert_eq!(backend(), Backend::Citus, "run with MOS_TEST_BACKEND=citus");
+    mos_db::testing::requires(Backend::Citus, "run with MOS_TEST_BACKEND=citus");
     TestDb::new().await
 }
 
@@ -87,19 +88,7 @@ async fn every_table_is_placed_as_planned_and_the_cluster_passes_every_check() {
 /// Runs `tamper` as the superuser on the worker that holds the first placement of
 /// `app.<table>`'s shard for `org` (`{shard}` in it is that shard's name).
 async fn on_shard(db: &TestDb, table: &str, org: uuid::Uuid, tamper: &str) {
-    let mut su = db.superuser().await;
-    let (shard, port): (String, i32) = sqlx::query_as(
-        "select s.shard_name::text, s.nodeport from citus_shards s
-          where s.table_name = ('app.' || $1)::regclass
-            and s.shardid = get_shard_id_for_distribution_column(('app.' || $1)::regclass, $2)
-          order by s.nodeport limit 1",
-    )
-    .bind(table)
-    .bind(org)
-    .fetch_one(&mut su)
-    .await
-    .unwrap();
-    let worker = db.workers().iter().position(|w| i32::from(w.port()) == port).expect("the shard is on a worker");
+    let (worker, shard) = db.shard_placements(table, org).await.remove(0);
     let mut conn = db.worker_superuser(worker).await;
     // Citus refuses changes made to a shard by hand unless told that they are meant.
     crate::each(&mut conn, &["set citus.enable_manual_changes_to_shards = on", &tamper.replace("{shard}", &shard)])
@@ -127,6 +116,26 @@ async fn protection_switched_off_on_one_shard_is_reported() {
             "{tamper}: {problems:#?}"
         );
     }
+}
+
+#[tokio::test]
+#[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
+async fn a_function_the_shards_need_gone_from_one_worker_is_reported() {
+    let db = on_citus().await;
+    let mut worker = db.worker_superuser(0).await;
+    // Citus leaves changes to a distributed object to the coordinator unless told otherwise.
+    crate::each(
+        &mut worker,
+        &["set citus.enable_ddl_propagation = off", "alter function app.is_uuid_v7(uuid) rename to is_uuid_v7_gone"],
+    )
+    .await;
+    let problems = check::run(&mut db.superuser().await).await.unwrap();
+    let port = db.workers()[0].port();
+    assert!(
+        problems.iter().any(|p| p.code == "worker_function_missing"
+            && p.detail == format!("worker 127.0.0.1:{port}: missing app.is_uuid_v7(uuid)")),
+        "{problems:#?}"
+    );
 }
 
 #[tokio::test]
@@ -166,7 +175,48 @@ async fn every_tenant_query_is_routed_to_a_single_shard() {
         .unwrap();
     orgs::get(&mut tx).await.unwrap();
     orgs::add_member(&mut tx, member, Role::Viewer).await.unwrap();
-    orgs::change_role(&mut tx, member, Role::Creator, Utc::now()).await.unwrap();
+    orgs::change_role(&mut tx, member, Role::Reviewer, Utc::now()).await.unwrap();
+    // The content repository: an item written, searched, reviewed and published, and read back.
+    let source = RequestSource::default();
+    let text = Text::parse("Flu shots", Channel::Email, "patients", "Book now.", &["flu".into()]).unwrap();
+    let item = content::create(&mut tx, &text, admin, Utc::now(), &source).await.unwrap();
+    let filter = |words: Option<&str>| content::Filter {
+        state: None,
+        channel: Some(Channel::Email),
+        tag: Some("flu".into()),
+        author: Some(admin),
+        text: words.map(str::to_owned),
+        text_within: std::time::Duration::from_secs(60),
+        awaiting: None,
+        before: None,
+    };
+    assert_eq!(content::list(&mut tx, &filter(None), 20).await.unwrap().len(), 1);
+    assert_eq!(content::list(&mut tx, &filter(Some("book")), 20).await.unwrap().len(), 1);
+    for (action, actor, role) in [
+        (Action::Submit, admin, Role::Admin),
+        (Action::Approve, member, Role::Reviewer),
+        (Action::Publish, admin, Role::Admin),
+    ] {
+        let request = content::Request {
+            action,
+            text: None,
+            note: None,
+            actor,
+            role,
+            revisions: None,
+            sha256: None,
+            now: Utc::now(),
+            source: &source,
+        };
+        let step = content::act(&mut tx, item.id, request).await.unwrap();
+        assert!(matches!(step, content::Step::Done(_)), "{action}: {step:?}");
+    }
+    let published = content::get(&mut tx, item.id).await.unwrap().unwrap();
+    assert_eq!(published.state, State::Published);
+    content::approvals(&mut tx, &published, admin).await.unwrap();
+    assert_eq!(content::versions(&mut tx, item.id).await.unwrap().len(), 1);
+    assert!(content::version(&mut tx, item.id, 1).await.unwrap().is_some());
+    assert_eq!(content::history(&mut tx, item.id).await.unwrap().len(), 4);
     let email = Email::parse("new@example.com").unwrap();
     let now = Utc::now();
     let invitation =
@@ -234,7 +284,7 @@ async fn the_owner_and_definer_cannot_log_in_without_the_coordinators_credential
     for role in ["mos_owner", "mos_definer"] {
         // Through the socket: peer authentication maps no system user to these roles.
         let socket = db.superuser_options().username(role).connect().await;
-        assert!(socket.is_err(), "{role} over the coordinator's socket");
+        assert_authentication_refused(socket, &format!("{role} over the coordinator's socket"));
         for node in db.workers() {
             let tcp: Result<PgConnection, _> = sqlx::postgres::PgConnectOptions::new_without_pgpass()
                 .host("127.0.0.1")
@@ -244,7 +294,15 @@ async fn the_owner_and_definer_cannot_log_in_without_the_coordinators_credential
                 .database(&db.name)
                 .connect()
                 .await;
-            assert!(tcp.is_err(), "{role} on worker {}", node.port());
+            assert_authentication_refused(tcp, &format!("{role} on worker {}", node.port()));
         }
     }
+}
+
+/// The server itself refused the login (SQLSTATE class 28, invalid authorization), rather than
+/// the connection failing for any other reason (a wrong port, a server down).
+fn assert_authentication_refused(connected: Result<PgConnection, sqlx::Error>, what: &str) {
+    let err = connected.err().unwrap_or_else(|| panic!("{what}: logged in"));
+    let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned()).unwrap_or_default();
+    assert!(code.starts_with("28"), "{what}: not an authentication failure: {err}");
 }

@@ -132,11 +132,13 @@ async fn versions_and_review_events_are_never_changed_deleted_or_truncated() {
         "truncate app.content_events",
     ] {
         let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
-        let refused = sqlstate(sqlx::query(statement).execute(tx.conn()).await);
-        let ok = refused == RLS_VIOLATION || (backend() == Backend::Citus && refused == "XX000");
-        assert!(ok, "{statement}: {refused}");
+        let err = sqlx::query(statement).execute(tx.conn()).await.expect_err(statement);
+        assert!(crate::refused_for_privilege(&err), "{statement}: {err}");
     }
     let mut su = db.superuser().await;
+    for table in TABLES {
+        assert_eq!(count(&mut su, table).await, 2, "{table}: every row of both tenants is still there");
+    }
     let body: String = sqlx::query_scalar("select body from app.content_versions where item_id = $1")
         .bind(t.a_item.as_uuid())
         .fetch_one(&mut su)
@@ -144,6 +146,13 @@ async fn versions_and_review_events_are_never_changed_deleted_or_truncated() {
         .unwrap();
     assert_eq!(body, "Book your flu shot.");
 }
+
+/// An approval of version 1 of an item, written by hand: organization, item, event id, hash,
+/// the version's author, the approver.
+const APPROVAL: &str =
+    "insert into app.content_events (organization_id, item_id, id, kind, version, sha256, version_author,
+                                                        actor_id, from_state, to_state, created_at)
+                        values ($1, $2, $3, 'approved', 1, $4, $5, $6, 'in_review', 'in_review', now())";
 
 /// Moves A's item to `to` by a bare UPDATE, as a buggy application could.
 async fn force_state(tx: &mut TenantTx, item: ContentId, to: State) -> Result<(), String> {
@@ -211,9 +220,7 @@ async fn the_database_allows_exactly_the_state_changes_of_the_review_table() {
 async fn the_database_refuses_an_approval_by_the_versions_author_or_of_a_hash_that_is_not_the_versions() {
     let db = TestDb::new().await;
     let t = two_tenants_with_content(&db).await;
-    let insert = "insert into app.content_events (organization_id, item_id, id, kind, version, sha256, version_author,
-                                                  actor_id, from_state, to_state, created_at)
-                  values ($1, $2, $3, 'approved', 1, $4, $5, $6, 'in_review', 'in_review', now())";
+    let insert = APPROVAL;
     let hash = text("A's campaign").hash();
     let someone = UserId::new();
     let cases = [
@@ -236,8 +243,68 @@ async fn the_database_refuses_an_approval_by_the_versions_author_or_of_a_hash_th
     }
 }
 
+/// Asserts that `result` was refused with `code` by `constraint`. On Citus the coordinator
+/// relays a worker's error without the constraint's name; there its message must say `says`
+/// (each guard rule has a message of its own, and a shard's constraint is named after the
+/// table's).
+fn assert_refused_by<T: std::fmt::Debug>(result: Result<T, sqlx::Error>, code: &str, constraint: &str, says: &str) {
+    let err = result.expect_err(constraint);
+    let db = err.as_database_error().unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(db.code().as_deref(), Some(code), "{constraint}: {err}");
+    match (db.constraint(), backend()) {
+        (Some(named), _) => assert_eq!(named, constraint, "{err}"),
+        (None, Backend::Citus) => assert!(db.message().contains(says), "{constraint}: {err}"),
+        (None, Backend::Postgres) => panic!("{constraint}: no constraint named: {err}"),
+    }
+}
+
 #[tokio::test]
-async fn an_item_starts_as_a_draft_and_keeps_its_identity_and_its_published_version() {
+async fn the_database_keeps_one_approval_per_reviewer_and_version() {
+    let db = TestDb::new().await;
+    let t = two_tenants_with_content(&db).await;
+    let reviewer = new_user(&t.pool, "reviewer@a.example").await;
+    let hash = text("A's campaign").hash();
+    let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let approved = sqlx::query(APPROVAL)
+            .bind(t.a.as_uuid())
+            .bind(t.a_item.as_uuid())
+            .bind(Uuid::now_v7())
+            .bind(&hash.0[..])
+            .bind(t.alice.as_uuid())
+            .bind(reviewer.as_uuid())
+            .execute(tx.conn())
+            .await;
+        outcomes.push(approved);
+    }
+    let again = outcomes.pop().unwrap();
+    outcomes.pop().unwrap().expect("the first approval");
+    assert_refused_by(again, "23505", "content_events_one_approval", "content_events_one_approval");
+}
+
+#[tokio::test]
+async fn the_database_keeps_the_required_approvals_between_one_and_five() {
+    let db = TestDb::new().await;
+    let t = two_tenants_with_content(&db).await;
+    for (required, allowed) in [(0, false), (1, true), (5, true), (6, false), (-1, false)] {
+        let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+        let set = sqlx::query("update app.organizations set required_approvals = $2 where id = $1")
+            .bind(t.a.as_uuid())
+            .bind(required)
+            .execute(tx.conn())
+            .await;
+        if allowed {
+            assert_eq!(set.unwrap().rows_affected(), 1, "{required}");
+        } else {
+            let bound = "organizations_required_approvals";
+            assert_refused_by(set, CHECK_VIOLATION, bound, bound);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_item_starts_as_a_draft_keeps_its_identity_moves_one_revision_at_a_time_and_stays_published() {
     let db = TestDb::new().await;
     let t = two_tenants_with_content(&db).await;
     let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
@@ -250,17 +317,44 @@ async fn an_item_starts_as_a_draft_and_keeps_its_identity_and_its_published_vers
     .bind(t.alice.as_uuid())
     .execute(tx.conn())
     .await;
-    assert_eq!(sqlstate(started_approved), CHECK_VIOLATION);
+    assert_refused_by(started_approved, CHECK_VIOLATION, "content_items_start", "starts as a draft");
     tx.rollback().await.unwrap();
 
     // Values are bound: Citus plans no volatile function in an UPDATE of a distributed table.
-    for statement in [
-        "update app.content_items set created_by = $1, revision = revision + 1, updated_at = $2",
-        "update app.content_items set updated_at = $2 where created_by <> $1",
+    for (statement, rule, says) in [
+        (
+            "update app.content_items set created_by = $1, revision = revision + 1, updated_at = $2",
+            "content_items_identity",
+            "keeps its identity",
+        ),
+        (
+            "update app.content_items set updated_at = $2 where created_by <> $1",
+            "content_items_revision",
+            "moves its revision on by one",
+        ),
     ] {
         let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
         let refused = sqlx::query(statement).bind(Uuid::now_v7()).bind(Utc::now()).execute(tx.conn()).await;
-        assert_eq!(sqlstate(refused), CHECK_VIOLATION, "{statement}");
+        assert_refused_by(refused, CHECK_VIOLATION, rule, says);
+    }
+
+    // Published by allowed steps, its published version neither goes nor changes.
+    let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+    for step in [State::InReview, State::Approved, State::Published] {
+        force_state(&mut tx, t.a_item, step).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    for published_version in ["null", "published_version + 1"] {
+        let mut tx = t.pool.begin_tenant(t.a, Some(t.alice)).await.unwrap();
+        let refused = sqlx::query(&format!(
+            "update app.content_items set published_version = {published_version}, revision = revision + 1
+              where organization_id = $1 and id = $2"
+        ))
+        .bind(t.a.as_uuid())
+        .bind(t.a_item.as_uuid())
+        .execute(tx.conn())
+        .await;
+        assert_refused_by(refused, CHECK_VIOLATION, "content_items_published_once", "stays published");
     }
 }
 

@@ -14,6 +14,7 @@ mod migrate;
 mod passkeys;
 mod pooler;
 mod rls;
+mod schema;
 
 use mos_db::{orgs, users, AppPool};
 use mos_domain::{Email, OrgId, OrgName, Role, Slug, UserId};
@@ -52,4 +53,18 @@ pub async fn each(conn: &mut sqlx::PgConnection, statements: &[&str]) {
 pub fn sqlstate<T: std::fmt::Debug>(result: Result<T, sqlx::Error>) -> String {
     let err = result.expect_err("the statement should have failed");
     err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned()).unwrap_or_else(|| format!("{err}"))
+}
+
+/// Whether a failed statement was refused for lack of privilege (`42501`, which the guard
+/// triggers and RLS raise too). On Citus a worker may refuse first, which the coordinator relays
+/// as an internal error (`XX000`) carrying the worker's message or only the failed connection;
+/// any other internal error is no refusal. Callers also check that the rows are still there.
+pub fn refused_for_privilege(err: &sqlx::Error) -> bool {
+    let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+    code.as_deref() == Some("42501")
+        || mos_db::testing::backend() == mos_db::testing::Backend::Citus
+            && code.as_deref() == Some("XX000")
+            && ["permission denied", "failure on connection marked as essential"]
+                .iter()
+                .any(|m| err.to_string().contains(m))
 }

@@ -2,18 +2,26 @@
 //! their recent account events.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
+use mos_db::audit::AuditRecord;
+use mos_db::passkeys::Stored;
+use mos_db::sessions::Listed;
+use mos_db::users::Profile;
+use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 
+use super::words::confirmation;
 use super::{
-    alert, field, hidden, local_path, needs_session, passkey_button, plain, redirect_with, refused, render, text,
-    Console, NoFields, Posted, Visit, FORM_FIELD,
+    alert, failed, field, hidden, local_path, passkey_button, redirect_setting, refused, render, when, Console,
+    NoFields, Posted, Visit, FORM_FIELD,
 };
+use crate::app::passkeys::{self, Gate};
+use crate::app::{account, session::Issued};
+use crate::ApiError;
 
 pub fn router() -> Router<Console> {
     Router::new()
@@ -30,27 +38,54 @@ pub fn router() -> Router<Console> {
         .route("/account/passkeys/{id}/remove", post(remove_passkey))
 }
 
-async fn account(State(console): State<Console>, visit: Visit) -> Response {
-    let me = visit.api(&console, Method::GET, "/v1/me", None).await;
-    if let Some(to_sign_in) = needs_session(&me) {
-        return to_sign_in;
-    }
-    let sessions = visit.api(&console, Method::GET, "/v1/me/sessions", None).await;
-    let events = visit.api(&console, Method::GET, "/v1/me/events", None).await;
-    let passkeys = visit.api(&console, Method::GET, "/v1/me/passkeys", None).await;
-    let passkeys = passkeys.body.as_array().cloned().unwrap_or_default();
-    let policy = visit.api(&console, Method::GET, "/v1/me/passkeys/policy", None).await.body;
-    let sessions = sessions.body.as_array().cloned().unwrap_or_default();
-    let events = events.body.as_array().cloned().unwrap_or_default();
+/// What the account page shows, read in one transaction.
+struct AccountPage {
+    me: Profile,
+    sessions: Vec<Listed>,
+    current: mos_domain::SessionId,
+    events: Vec<AuditRecord>,
+    passkeys: Vec<Stored>,
+    gate: Gate,
+    phishing_resistant: bool,
+}
+
+/// The account events the page shows.
+const EVENTS_SHOWN: i64 = 20;
+
+async fn account_page(console: &Console, visit: &Visit) -> Result<AccountPage, ApiError> {
+    let mut auth = visit.user(console).await?;
+    let me = account::me(&mut auth).await?;
+    let sessions = account::sessions(&console.app, &mut auth).await?;
+    let events = account::events(&mut auth, EVENTS_SHOWN).await?;
+    let passkeys = passkeys::list(&mut auth).await?;
+    let (gate, _) = passkeys::policy(&mut auth).await?;
+    auth.tx.commit().await?;
+    let (current, phishing_resistant) = (auth.session.id, auth.session.phishing_resistant);
+    Ok(AccountPage { me, sessions, current, events, passkeys, gate, phishing_resistant })
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn account(State(console): State<Console>, visit: Visit, Query(query): Query<DoneQuery>) -> Response {
+    let page = match account_page(&console, &visit).await {
+        Ok(page) => page,
+        Err(error) => return failed(&console, &visit, error, "Your account"),
+    };
+    let AccountPage { me, sessions, current, events, passkeys, gate, phishing_resistant } = page;
+    let now = console.app.clock.now();
     render(&console, &visit, StatusCode::OK, "Your account", |t| {
         html! {
+            (confirmation(query.done.as_deref()))
             dl {
-                dt { "Email" } dd { (text(&me.body, "email")) }
+                dt { "Email" } dd { (me.email) }
                 dt { "Two-factor authentication" }
-                dd { @if me.body["two_factor_enabled"] == true { "On" } @else { "Off" } }
+                dd { @if me.totp_enabled_at.is_some() { "On" } @else { "Off" } }
             }
             h2 { "Two-factor authentication" }
-            @if me.body["two_factor_enabled"] == true {
+            @if me.totp_enabled_at.is_some() {
                 p { "To turn it off, confirm with your password and a current code (or a recovery code)." }
                 form method="post" action="/account/two-factor/disable" {
                     (hidden(FORM_FIELD, t))
@@ -77,20 +112,20 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
                         tbody {
                             @for k in &passkeys {
                                 tr {
-                                    td { (text(k, "name")) @if k["backup_state"] == true { " " span class="note" { "(synced)" } } }
-                                    td { (text(k, "created_at")) }
-                                    td { (text(k, "last_used_at")) }
+                                    td { (k.name) @if k.backup_state { " " span class="note" { "(synced)" } } }
+                                    td { (when(now, k.created_at)) }
+                                    td { @if let Some(used) = k.last_used_at { (when(now, used)) } @else { "never" } }
                                     td {
-                                        form method="post" action={ "/account/passkeys/" (text(k, "id")) "/rename" } class="inline" {
+                                        form method="post" action={ "/account/passkeys/" (k.id) "/rename" } class="inline" {
                                             (hidden(FORM_FIELD, t))
-                                            label class="note" for={ "rename-" (text(k, "id")) } { "New name for " (text(k, "name")) }
-                                            input id={ "rename-" (text(k, "id")) } name="name" type="text" required maxlength="100";
+                                            label class="note" for={ "rename-" (k.id) } { "New name for " (k.name) }
+                                            input id={ "rename-" (k.id) } name="name" type="text" required maxlength="100";
                                             " " button type="submit" class="secondary" { "Rename" }
                                         }
                                         " "
-                                        form method="post" action={ "/account/passkeys/" (text(k, "id")) "/remove" } class="inline" {
+                                        form method="post" action={ "/account/passkeys/" (k.id) "/remove" } class="inline" {
                                             (hidden(FORM_FIELD, t))
-                                            button type="submit" class="secondary" { "Remove " (text(k, "name")) }
+                                            button type="submit" class="secondary" { "Remove " (k.name) }
                                         }
                                     }
                                 }
@@ -99,13 +134,13 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
                     }
                 }
             }
-            @if policy["add"] == "emailed_link" {
+            @if matches!(gate, Gate::EmailedLink(_)) {
                 p { "Your organization requires passkeys, so your first passkey is added through a link we email to your address: a password and a code alone cannot add one. Its administrators are told when you have added it." }
                 form method="post" action="/account/passkeys/enrollment" {
                     (hidden(FORM_FIELD, t))
                     button type="submit" { "Email me a link to add a passkey" }
                 }
-            } @else if policy["add"] == "passkey_session" && policy["session_is_phishing_resistant"] != true {
+            } @else if gate == Gate::PasskeySession && !phishing_resistant {
                 p { "You signed in without a passkey. To add or remove passkeys, confirm with one of yours first." }
                 (passkey_button("reauthenticate", "Confirm with a passkey", "/account", None))
             } @else {
@@ -126,12 +161,12 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
                     tbody {
                         @for s in &sessions {
                             tr {
-                                td { (text(s, "created_at")) }
-                                td { (text(s, "last_seen_at")) }
-                                td { (text(s, "ip")) " " span class="note" { (text(s, "user_agent")) } }
+                                td { (when(now, s.created_at)) }
+                                td { (when(now, s.last_seen_at)) }
+                                td { (s.ip.map(|ip| ip.to_string()).unwrap_or_default()) " " span class="note" { (s.user_agent.as_deref().unwrap_or_default()) } }
                                 td {
-                                    @if s["current"] == true { "This session" } @else {
-                                        form method="post" action={ "/account/sessions/" (text(s, "id")) "/revoke" } class="inline" {
+                                    @if s.id == current { "This session" } @else {
+                                        form method="post" action={ "/account/sessions/" (s.id) "/revoke" } class="inline" {
                                             (hidden(FORM_FIELD, t))
                                             button type="submit" class="secondary" { "Sign out this session" }
                                         }
@@ -147,8 +182,9 @@ async fn account(State(console): State<Console>, visit: Visit) -> Response {
                 table {
                     thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Outcome" } th scope="col" { "From" } } }
                     tbody {
-                        @for e in events.iter().take(20) {
-                            tr { td { (text(e, "created_at")) } td { code { (text(e, "action")) } } td { (text(e, "outcome")) } td { (text(e, "ip")) } }
+                        @if events.is_empty() { tr { td colspan="4" { "No account events yet." } } }
+                        @for e in &events {
+                            tr { td { (when(now, e.created_at)) } td { code { (e.action) } } td { (e.outcome) } td { (e.ip.map(|ip| ip.to_string()).unwrap_or_default()) } }
                         }
                     }
                 }
@@ -163,11 +199,25 @@ async fn revoke(
     Path(id): Path<String>,
     Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
-    let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/sessions/{}", plain(&id)), None).await;
-    if answer.ok() {
-        Redirect::to("/account").into_response()
-    } else {
-        render(&console, &visit, answer.status, "Your account", |_| alert(&answer.detail())).into_response()
+    let revoked = async {
+        let auth = visit.user(&console).await?;
+        account::revoke_session(&console.app, auth, &visit.source, &id).await
+    };
+    match revoked.await {
+        Ok(()) => Redirect::to("/account?done=session_ended").into_response(),
+        Err(error) => {
+            let detail = error.shown(&console.app.readiness);
+            render(&console, &visit, error.status(), "Your account", |_| alert(&detail)).into_response()
+        }
+    }
+}
+
+/// Back to the account page holding the session that replaced the visit's, confirming the
+/// change as `what`, or the refusal.
+fn restarted(console: &Console, visit: &Visit, what: &str, outcome: Result<Issued, ApiError>) -> Response {
+    match outcome {
+        Ok(issued) => redirect_setting(&format!("/account?done={what}"), [issued.cookie()]),
+        Err(error) => refused(console, visit, &error, "/account"),
     }
 }
 
@@ -180,15 +230,17 @@ struct Reauthenticate {
 
 async fn reauthenticate(State(console): State<Console>, Posted { visit, form }: Posted<Reauthenticate>) -> Response {
     let code = form.code.filter(|c| !c.trim().is_empty());
-    let answer = visit
-        .api(&console, Method::POST, "/v1/me/reauthenticate", Some(json!({ "password": form.password, "code": code })))
-        .await;
+    let proof = account::Proof { password: SecretString::from(form.password), code, recovery_code: None };
+    let confirmed = async {
+        let auth = visit.user(&console).await?;
+        account::reauthenticate(&console.app, auth, &visit.source, proof).await
+    };
     let back = local_path(&form.back);
-    if answer.ok() {
+    match confirmed.await {
         // The change itself is the user's to make again, now that it is allowed.
-        return Redirect::to(&back).into_response();
+        Ok(()) => Redirect::to(&back).into_response(),
+        Err(error) => refused(&console, &visit, &error, &back),
     }
-    refused(&console, &visit, &answer, &back)
 }
 
 #[derive(Deserialize)]
@@ -198,21 +250,25 @@ struct PasswordChange {
 }
 
 async fn change_password(State(console): State<Console>, Posted { visit, form }: Posted<PasswordChange>) -> Response {
-    let body = json!({ "current_password": form.current_password, "new_password": form.new_password });
-    let answer = visit.api(&console, Method::POST, "/v1/me/password", Some(body)).await;
-    if answer.ok() {
-        return redirect_with("/account", &answer);
-    }
-    refused(&console, &visit, &answer, "/account")
+    let (current, new) = (SecretString::from(form.current_password), SecretString::from(form.new_password));
+    let changed = async {
+        let auth = visit.user(&console).await?;
+        account::change_password(&console.app, auth, &visit.source, current, new).await
+    };
+    restarted(&console, &visit, "password_changed", changed.await)
 }
 
 async fn two_factor_setup(State(console): State<Console>, Posted { visit, .. }: Posted<NoFields>) -> Response {
-    let answer = visit.api(&console, Method::POST, "/v1/me/two-factor/setup", None).await;
-    if !answer.ok() {
-        return refused(&console, &visit, &answer, "/account");
-    }
-    let qr = data_encoding::BASE64.encode(text(&answer.body, "qr_svg").as_bytes());
-    let secret = text(&answer.body, "secret").to_owned();
+    let started = async {
+        let auth = visit.user(&console).await?;
+        account::start_two_factor(&console.app, auth, &visit.source).await
+    };
+    let enrollment = match started.await {
+        Ok(enrollment) => enrollment,
+        Err(error) => return refused(&console, &visit, &error, "/account"),
+    };
+    let qr = data_encoding::BASE64.encode(enrollment.qr_svg.as_bytes());
+    let secret = enrollment.secret;
     render(&console, &visit, StatusCode::OK, "Set up two-factor authentication", |t| {
         html! {
             ol {
@@ -247,21 +303,23 @@ struct CodeForm {
 }
 
 async fn two_factor_confirm(State(console): State<Console>, Posted { visit, form }: Posted<CodeForm>) -> Response {
-    let answer =
-        visit.api(&console, Method::POST, "/v1/me/two-factor/confirm", Some(json!({ "code": form.code }))).await;
-    if !answer.ok() {
-        let problem = answer.detail();
-        return render(&console, &visit, answer.status, "Set up two-factor authentication", |t| {
-            confirm_code_form(t, Some(&problem))
-        })
-        .into_response();
-    }
-    let codes: Vec<String> = answer.body["recovery_codes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.as_str().map(str::to_owned))
-        .collect();
+    let confirmed = async {
+        let auth = visit.user(&console).await?;
+        account::confirm_two_factor(&console.app, auth, &visit.source, &form.code).await
+    };
+    let enabled = match confirmed.await {
+        Ok(enabled) => enabled,
+        Err(error) => {
+            let problem = error.shown(&console.app.readiness);
+            return render(&console, &visit, error.status(), "Set up two-factor authentication", |t| {
+                confirm_code_form(t, Some(&problem))
+            })
+            .into_response();
+        }
+    };
+    // The page below is the first of the new session: its forms are signed for it.
+    visit.renew(&enabled.issued);
+    let codes = enabled.recovery_codes;
     let download = data_encoding::BASE64.encode(format!("{}\n", codes.join("\n")).as_bytes());
     let mut page = render(&console, &visit, StatusCode::OK, "Two-factor authentication is on", |_| {
         html! {
@@ -271,7 +329,7 @@ async fn two_factor_confirm(State(console): State<Console>, Posted { visit, form
             p { "Every other session was signed out. " a href="/account" { "Back to your account" } }
         }
     });
-    page.cookies.extend(answer.set_cookies.iter().cloned());
+    page.cookies.push(enabled.issued.cookie());
     page.into_response()
 }
 
@@ -284,16 +342,17 @@ struct DisableForm {
 
 async fn two_factor_disable(State(console): State<Console>, Posted { visit, form }: Posted<DisableForm>) -> Response {
     let code = form.code.trim().to_owned();
-    let body = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        json!({ "password": form.password, "code": code })
+    let password = SecretString::from(form.password);
+    let proof = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        account::Proof { password, code: Some(code), recovery_code: None }
     } else {
-        json!({ "password": form.password, "recovery_code": code })
+        account::Proof { password, code: None, recovery_code: Some(SecretString::from(code)) }
     };
-    let answer = visit.api(&console, Method::POST, "/v1/me/two-factor/disable", Some(body)).await;
-    if answer.ok() {
-        return redirect_with("/account", &answer);
-    }
-    refused(&console, &visit, &answer, "/account")
+    let disabled = async {
+        let auth = visit.user(&console).await?;
+        account::disable_two_factor(&console.app, auth, &visit.source, proof).await
+    };
+    restarted(&console, &visit, "two_factor_off", disabled.await)
 }
 
 #[derive(Deserialize)]
@@ -306,12 +365,14 @@ async fn rename_passkey(
     Path(id): Path<String>,
     Posted { visit, form }: Posted<PasskeyName>,
 ) -> Response {
-    let path = format!("/v1/me/passkeys/{}", plain(&id));
-    let answer = visit.api(&console, Method::PATCH, &path, Some(json!({ "name": form.name }))).await;
-    if answer.ok() {
-        return Redirect::to("/account").into_response();
+    let renamed = async {
+        let auth = visit.user(&console).await?;
+        passkeys::rename(auth, &visit.source, &id, &form.name).await
+    };
+    match renamed.await {
+        Ok(()) => Redirect::to("/account?done=passkey_renamed").into_response(),
+        Err(error) => refused(&console, &visit, &error, "/account"),
     }
-    refused(&console, &visit, &answer, "/account")
 }
 
 async fn remove_passkey(
@@ -319,11 +380,11 @@ async fn remove_passkey(
     Path(id): Path<String>,
     Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
-    let answer = visit.api(&console, Method::DELETE, &format!("/v1/me/passkeys/{}", plain(&id)), None).await;
-    if answer.ok() {
-        return redirect_with("/account", &answer);
-    }
-    refused(&console, &visit, &answer, "/account")
+    let removed = async {
+        let auth = visit.user(&console).await?;
+        passkeys::remove(&console.app, auth, &visit.source, &id).await
+    };
+    restarted(&console, &visit, "passkey_removed", removed.await)
 }
 
 /// The name field and the button that add a passkey (`passkey.js`).
@@ -338,9 +399,12 @@ fn new_passkey() -> Markup {
 }
 
 async fn mail_enrollment_link(State(console): State<Console>, Posted { visit, .. }: Posted<NoFields>) -> Response {
-    let answer = visit.api(&console, Method::POST, "/v1/me/passkeys/enrollment", None).await;
-    if !answer.ok() {
-        return refused(&console, &visit, &answer, "/account");
+    let mailed = async {
+        let auth = visit.user(&console).await?;
+        passkeys::mail_enrollment_link(&console.app, auth, &visit.source).await
+    };
+    if let Err(error) = mailed.await {
+        return refused(&console, &visit, &error, "/account");
     }
     render(&console, &visit, StatusCode::OK, "Check your email", |_| {
         html! {
@@ -358,14 +422,20 @@ struct EnrollmentLink {
 
 /// Where the mailed link leads: the button that adds the first passkey with the link's token.
 async fn enroll_page(State(console): State<Console>, visit: Visit, Query(link): Query<EnrollmentLink>) -> Response {
-    let me = visit.api(&console, Method::GET, "/v1/me", None).await;
-    if let Some(to_sign_in) = needs_session(&me) {
-        return to_sign_in;
-    }
+    let me = async {
+        let mut auth = visit.user(&console).await?;
+        let me = account::me(&mut auth).await?;
+        auth.tx.commit().await?;
+        Ok::<_, ApiError>(me)
+    };
+    let me = match me.await {
+        Ok(me) => me,
+        Err(error) => return failed(&console, &visit, error, "Add your first passkey"),
+    };
     let token = link.token.unwrap_or_default();
     render(&console, &visit, StatusCode::OK, "Add your first passkey", |_| {
         html! {
-            p { "Add a passkey to " (text(&me.body, "email")) ". It then signs you in, and your organization's administrators are told." }
+            p { "Add a passkey to " (me.email) ". It then signs you in, and your organization's administrators are told." }
             input id="passkey-enrollment" type="hidden" value=(token);
             (new_passkey())
         }

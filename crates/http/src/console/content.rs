@@ -1,22 +1,27 @@
 //! Content and its review: the list with its filters and "waiting for my review", a new piece,
 //! a piece's page (its latest version, the editor, the review panel, its versions and history)
 //! and the diff of two versions. Which buttons a page shows comes from the domain's one state
-//! machine; the API decides regardless.
+//! machine; the operation decides regardless.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderName, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
+use mos_db::content::{Event, Version};
 use mos_domain::content::{Action, Actor, Approvals, Channel, State as ReviewState};
-use mos_domain::{reveal, url_component, Role};
+use mos_domain::{reveal, url_component, Permission, UserId};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::{alert, hidden, needs_session, plain, refused, render, text, Answer, Console, Posted, Visit, FORM_FIELD};
+use super::words::confirmation;
+use super::{alert, failed, hidden, plain, refused, render, when, Console, Posted, Visit, FORM_FIELD};
+use crate::access::{Needs, PublishContent, ReadContent, ReadMembers, ReviewContent, WriteContent};
+use crate::app::content::{self, Draft, Listing, Precondition, Shown};
+use crate::app::orgs;
+use crate::ApiError;
 
 pub fn router() -> Router<Console> {
     Router::new()
@@ -28,32 +33,13 @@ pub fn router() -> Router<Console> {
         .route("/orgs/{slug}/content/{id}/diff", get(diff))
 }
 
-/// Who is looking, as far as a page's controls care, and the members' addresses by id.
-struct Viewer {
-    id: String,
-    role: Option<Role>,
-    emails: HashMap<String, String>,
-}
+/// The people a page names, by id: their addresses, or their ids once they have left.
+struct People(HashMap<UserId, String>);
 
-impl Viewer {
-    /// A member's address, or their id once they have left.
-    fn name<'a>(&'a self, id: &'a str) -> &'a str {
-        self.emails.get(id).map_or(id, String::as_str)
+impl People {
+    fn name(&self, id: UserId) -> String {
+        self.0.get(&id).cloned().unwrap_or_else(|| id.to_string())
     }
-}
-
-async fn viewer(console: &Console, visit: &Visit, slug: &str) -> Viewer {
-    let me = visit.api(console, Method::GET, "/v1/me", None).await;
-    let id = text(&me.body, "id").to_owned();
-    let members = visit.api(console, Method::GET, &format!("/v1/orgs/{slug}/members"), None).await;
-    let all = members.body.as_array().cloned().unwrap_or_default();
-    let role = all
-        .iter()
-        .find(|m| m["user_id"].as_str() == Some(id.as_str()))
-        .and_then(|m| m["role"].as_str())
-        .and_then(|r| r.parse().ok());
-    let emails = all.iter().map(|m| (text(m, "user_id").to_owned(), text(m, "email").to_owned())).collect();
-    Viewer { id, role, emails }
 }
 
 #[derive(Deserialize, Default)]
@@ -76,30 +62,31 @@ async fn list(
     let filters = [("state", &query.state), ("channel", &query.channel), ("tag", &query.tag), ("q", &query.q)];
     let encoded: String = filters
         .iter()
-        .filter_map(|(name, value)| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| (name, v)))
+        .filter_map(|(name, value)| given(value).map(|v| (name, v)))
         .map(|(name, value)| format!("&{name}={}", url_component(value)))
         .collect();
     let waiting = query.mine.as_deref() == Some("review");
-    let mut path = format!("/v1/orgs/{slug}/content?limit=50{encoded}");
-    if waiting {
-        path.push_str("&awaiting_my_review=true");
-    }
     // The page's own filters, for the link to the next page.
     let again = if waiting { format!("{encoded}&mine=review") } else { encoded };
-    if let Some(cursor) = &query.cursor {
-        path.push_str(&format!("&cursor={}", plain(cursor)));
-    }
-    let page = visit.api(&console, Method::GET, &path, None).await;
-    if let Some(to_sign_in) = needs_session(&page) {
-        return to_sign_in;
-    }
-    if !page.ok() {
-        return render(&console, &visit, page.status, "Content", |_| alert(&page.detail())).into_response();
-    }
-    let role = viewer(&console, &visit, &slug).await.role;
-    let writes = role.is_some_and(|r| r.can(mos_domain::Permission::WriteContent));
-    let items = page.body["items"].as_array().cloned().unwrap_or_default();
-    let next = page.body["next_cursor"].as_str().map(plain);
+    let listing = Listing {
+        state: given(&query.state),
+        channel: given(&query.channel),
+        tag: given(&query.tag),
+        author: None,
+        text: given(&query.q),
+        awaiting_my_review: waiting,
+    };
+    let read = async {
+        let mut auth = visit.member::<ReadContent>(&console, &slug).await?;
+        let page = content::list(&console.app, &mut auth, &listing, query.cursor.as_deref(), Some(50)).await?;
+        let writes = auth.role.can(Permission::WriteContent);
+        auth.commit().await?;
+        Ok::<_, ApiError>((page, writes))
+    };
+    let ((items, next), writes) = match read.await {
+        Ok(read) => read,
+        Err(error) => return failed(&console, &visit, error, "Content"),
+    };
     let title = if waiting { "Waiting for my review" } else { "Content" };
     render(&console, &visit, StatusCode::OK, title, |_| {
         html! {
@@ -136,11 +123,11 @@ async fn list(
                         tbody {
                             @for i in &items {
                                 tr {
-                                    td { a href={ "/orgs/" (slug) "/content/" (plain(text(i, "id"))) } { (text(i, "title")) } }
-                                    td { (label(text(i, "state"))) }
-                                    td { (label(text(i, "channel"))) }
-                                    td { (i["version"]) }
-                                    td { (tags(&i["tags"])) }
+                                    td { a href={ "/orgs/" (slug) "/content/" (i.id) } { (i.version.title) } }
+                                    td { (label(i.state.as_str())) }
+                                    td { (label(i.version.channel.as_str())) }
+                                    td { (i.version.number) }
+                                    td { (i.version.tags.join(", ")) }
                                 }
                             }
                         }
@@ -148,20 +135,21 @@ async fn list(
                 }
             }
             @if let Some(cursor) = next {
-                p { a href={ "/orgs/" (slug) "/content?cursor=" (cursor) (again) } { "Older" } }
+                p { a href={ "/orgs/" (slug) "/content?cursor=" (plain(&cursor)) (again) } { "Older" } }
             }
         }
     })
     .into_response()
 }
 
+/// A filter's value, when one was typed.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// A label as people read it: `in_review` as "in review".
 fn label(value: &str) -> String {
     value.replace('_', " ")
-}
-
-fn tags(value: &Value) -> String {
-    value.as_array().map(|t| t.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
 }
 
 fn channel_select(id: &str, selected: Option<&str>, any: bool) -> Markup {
@@ -176,14 +164,13 @@ fn channel_select(id: &str, selected: Option<&str>, any: bool) -> Markup {
 }
 
 /// The fields of a version's text, filled with `current` when editing.
-fn text_fields(current: Option<&Value>) -> Markup {
-    let value = |key: &str| current.map(|c| text(c, key).to_owned()).unwrap_or_default();
+fn text_fields(current: Option<&Version>) -> Markup {
     html! {
-        p { label for="title" { "Title" } input id="title" name="title" type="text" required maxlength="200" value=(value("title")); }
-        p { label for="channel" { "Channel" } (channel_select("channel", current.map(|c| text(c, "channel")), false)) }
-        p { label for="audience" { "Audience" } input id="audience" name="audience" type="text" maxlength="500" value=(value("audience")); }
-        p { label for="tags" { "Tags (comma-separated)" } input id="tags" name="tags" type="text" value=(current.map(|c| tags(&c["tags"])).unwrap_or_default()); }
-        p { label for="body" { "Text (Markdown)" } textarea id="body" name="body" rows="14" { (value("body")) } }
+        p { label for="title" { "Title" } input id="title" name="title" type="text" required maxlength="200" value=(current.map_or("", |c| &c.title)); }
+        p { label for="channel" { "Channel" } (channel_select("channel", current.map(|c| c.channel.as_str()), false)) }
+        p { label for="audience" { "Audience" } input id="audience" name="audience" type="text" maxlength="500" value=(current.map_or("", |c| &c.audience)); }
+        p { label for="tags" { "Tags (comma-separated)" } input id="tags" name="tags" type="text" value=(current.map(|c| c.tags.join(", ")).unwrap_or_default()); }
+        p { label for="body" { "Text (Markdown)" } textarea id="body" name="body" rows="14" { (current.map_or("", |c| &c.body)) } }
     }
 }
 
@@ -216,9 +203,13 @@ struct TextForm {
 }
 
 impl TextForm {
-    fn json(&self) -> Value {
-        let tags: Vec<&str> = self.tags.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
-        json!({ "title": self.title, "channel": self.channel, "audience": self.audience, "body": self.body, "tags": tags })
+    /// The tags, as the comma-separated field lists them.
+    fn tags(&self) -> Vec<String> {
+        self.tags.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+    }
+
+    fn draft<'a>(&'a self, tags: &'a [String]) -> Draft<'a> {
+        Draft { title: &self.title, channel: &self.channel, audience: &self.audience, body: &self.body, tags }
     }
 }
 
@@ -228,11 +219,16 @@ async fn create(
     Posted { visit, form }: Posted<TextForm>,
 ) -> Response {
     let slug = plain(&slug);
-    let answer = visit.api(&console, Method::POST, &format!("/v1/orgs/{slug}/content"), Some(form.json())).await;
-    if answer.ok() {
-        return Redirect::to(&format!("/orgs/{slug}/content/{}", plain(text(&answer.body, "id")))).into_response();
+    let created = async {
+        let auth = visit.member::<WriteContent>(&console, &slug).await?;
+        let tags = form.tags();
+        let text = form.draft(&tags).parse()?;
+        content::create(&console.app, auth, &text).await
+    };
+    match created.await {
+        Ok(shown) => Redirect::to(&format!("/orgs/{slug}/content/{}?done=created", shown.item.id)).into_response(),
+        Err(error) => refused(&console, &visit, &error, &format!("/orgs/{slug}/content/new")),
     }
-    refused(&console, &visit, &answer, &format!("/orgs/{slug}/content/new"))
 }
 
 async fn edit(
@@ -240,22 +236,23 @@ async fn edit(
     Path((slug, id)): Path<(String, String)>,
     Posted { visit, form }: Posted<TextForm>,
 ) -> Response {
-    let (slug, id) = (plain(&slug), plain(&id));
-    let if_match = format!("\"{}\"", form.revision.unwrap_or_default());
-    let answer = visit
-        .api_with(
-            &console,
-            Method::PATCH,
-            &format!("/v1/orgs/{slug}/content/{id}"),
-            Some(form.json()),
-            &[(header::IF_MATCH, if_match)],
-        )
-        .await;
-    let back = format!("/orgs/{slug}/content/{id}");
-    if answer.ok() {
-        return Redirect::to(&back).into_response();
+    let slug = plain(&slug);
+    let back = format!("/orgs/{slug}/content/{}", plain(&id));
+    let edited = async {
+        let auth = visit.member::<WriteContent>(&console, &slug).await?;
+        let tags = form.tags();
+        let text = form.draft(&tags).parse()?;
+        let pre = Precondition {
+            revisions: Some(vec![form.revision.unwrap_or_default()]),
+            text: Some(&text),
+            ..Default::default()
+        };
+        content::act(&console.app, auth, &id, Action::Edit, pre).await
+    };
+    match edited.await {
+        Ok(_) => Redirect::to(&format!("{back}?done=saved")).into_response(),
+        Err(error) => refused(&console, &visit, &error, &back),
     }
-    refused(&console, &visit, &answer, &back)
 }
 
 #[derive(Deserialize)]
@@ -265,7 +262,8 @@ struct StepForm {
     revision: Option<i32>,
 }
 
-/// The API route of each step the review panel offers.
+/// Each step the review panel offers: its action, the segment of its form's address, and
+/// its button.
 const STEPS: [(Action, &str, &str); 7] = [
     (Action::Submit, "submit", "Submit for review"),
     (Action::Withdraw, "withdraw", "Withdraw from review"),
@@ -276,96 +274,135 @@ const STEPS: [(Action, &str, &str); 7] = [
     (Action::Archive, "archive", "Archive"),
 ];
 
+/// Takes a step as the member allowed `P`, the permission the step needs.
+async fn take<P: Needs>(
+    console: &Console,
+    visit: &Visit,
+    slug: &str,
+    id: &str,
+    action: Action,
+    pre: Precondition<'_>,
+) -> Result<Shown, ApiError> {
+    let auth = visit.member::<P>(console, slug).await?;
+    content::act(&console.app, auth, id, action, pre).await
+}
+
 async fn step(
     State(console): State<Console>,
     Path((slug, id, action)): Path<(String, String, String)>,
     Posted { visit, form }: Posted<StepForm>,
 ) -> Response {
-    let (slug, id) = (plain(&slug), plain(&id));
-    let back = format!("/orgs/{slug}/content/{id}");
-    let Some((_, route, _)) = STEPS.iter().find(|(_, route, _)| *route == action) else {
+    let slug = plain(&slug);
+    let back = format!("/orgs/{slug}/content/{}", plain(&id));
+    let Some((action, _, _)) = STEPS.iter().copied().find(|(_, route, _)| *route == action) else {
         return render(&console, &visit, StatusCode::NOT_FOUND, "Not found", |_| alert("There is no such step."))
             .into_response();
     };
-    let body =
-        json!({ "sha256": form.sha256.filter(|s| !s.is_empty()), "note": form.note.filter(|n| !n.trim().is_empty()) });
-    let extra: Vec<(HeaderName, String)> =
-        form.revision.map(|r| (header::IF_MATCH, format!("\"{r}\""))).into_iter().collect();
-    let answer = visit
-        .api_with(&console, Method::POST, &format!("/v1/orgs/{slug}/content/{id}/{route}"), Some(body), &extra)
-        .await;
-    if answer.ok() {
-        return Redirect::to(&back).into_response();
+    let sha256 = form.sha256.filter(|s| !s.is_empty());
+    let taken = async {
+        let pre = Precondition::stated(form.revision.map(|r| vec![r]), sha256.as_deref(), form.note)?;
+        match action.permission() {
+            Permission::WriteContent => take::<WriteContent>(&console, &visit, &slug, &id, action, pre).await,
+            Permission::ReviewContent => take::<ReviewContent>(&console, &visit, &slug, &id, action, pre).await,
+            _ => take::<PublishContent>(&console, &visit, &slug, &id, action, pre).await,
+        }
+    };
+    match taken.await {
+        Ok(_) => Redirect::to(&format!("{back}?done={}", action.event())).into_response(),
+        Err(error) => refused(&console, &visit, &error, &back),
     }
-    refused(&console, &visit, &answer, &back)
 }
 
-async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Path<(String, String)>) -> Response {
-    let (slug, id) = (plain(&slug), plain(&id));
-    let base = format!("/v1/orgs/{slug}/content/{id}");
-    let found = visit.api(&console, Method::GET, &base, None).await;
-    if let Some(to_sign_in) = needs_session(&found) {
-        return to_sign_in;
-    }
-    if !found.ok() {
-        return render(&console, &visit, found.status, "Content", |_| alert(&found.detail())).into_response();
-    }
-    let versions = visit.api(&console, Method::GET, &format!("{base}/versions"), None).await;
-    let history = visit.api(&console, Method::GET, &format!("{base}/history"), None).await;
-    let who = viewer(&console, &visit, &slug).await;
-    let (role, me) = (who.role, who.id.clone());
-    let body = &found.body;
-    let version = &body["version"];
-    let state: Option<ReviewState> = text(body, "state").parse().ok();
-    let approvals = Approvals {
-        given: u32::try_from(body["approvals"]["given"].as_u64().unwrap_or(0)).unwrap_or(0),
-        required: u32::try_from(body["approvals"]["required"].as_u64().unwrap_or(1)).unwrap_or(1),
-    };
-    let approved_by_me = history.body.as_array().is_some_and(|h| {
-        h.iter()
-            .any(|e| e["kind"] == "approved" && e["actor"].as_str() == Some(&me) && e["version"] == version["number"])
-    });
-    let possible = |action: Action| match (state, role) {
-        (Some(state), Some(role)) => {
-            let actor = Actor {
-                role,
-                owns_item: text(body, "created_by") == me,
-                wrote_version: text(version, "author") == me,
-                approved_version: approved_by_me,
-            };
-            state.decide(action, actor, approvals).is_ok()
+/// What a piece's page shows, read in one transaction.
+struct ItemPage {
+    shown: Shown,
+    role: mos_domain::Role,
+    me: UserId,
+    versions: Vec<Version>,
+    events: Vec<Event>,
+    people: People,
+}
+
+async fn item_page(console: &Console, visit: &Visit, slug: &str, id: &str) -> Result<ItemPage, ApiError> {
+    let mut auth = visit.member::<ReadContent>(console, slug).await?;
+    let shown = content::get(&mut auth, id).await?;
+    let versions = content::versions(&mut auth, id).await?;
+    let events = content::history(&mut auth, id).await?;
+    let (role, me) = (auth.role, auth.session.user);
+    let mut ids: Vec<UserId> = versions.iter().map(|v| v.author).chain(events.iter().map(|e| e.actor)).collect();
+    ids.sort();
+    ids.dedup();
+    let people = match auth.also::<ReadMembers>() {
+        Ok(mut reader) => {
+            let people = orgs::addresses(&mut reader, &ids).await?;
+            reader.commit().await?;
+            People(people)
         }
-        _ => false,
+        Err(auth) => {
+            auth.commit().await?;
+            People(HashMap::new())
+        }
     };
-    let revision = body["revision"].as_i64().unwrap_or_default().to_string();
-    let sha = text(version, "sha256").to_owned();
-    let all_versions = versions.body.as_array().cloned().unwrap_or_default();
-    let events = history.body.as_array().cloned().unwrap_or_default();
-    let title = text(version, "title").to_owned();
-    render(&console, &visit, StatusCode::OK, &title, |t| {
+    Ok(ItemPage { shown, role, me, versions, events, people })
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn item(
+    State(console): State<Console>,
+    visit: Visit,
+    Path((slug, id)): Path<(String, String)>,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    let (slug, id) = (plain(&slug), plain(&id));
+    let page = match item_page(&console, &visit, &slug, &id).await {
+        Ok(page) => page,
+        Err(error) => return failed(&console, &visit, error, "Content"),
+    };
+    let ItemPage { shown: Shown { item, approvals: tally }, role, me, versions, events, people } = page;
+    let version = &item.version;
+    let approvals = Approvals {
+        given: u32::try_from(tally.given).unwrap_or(0),
+        required: u32::try_from(tally.required).unwrap_or(1),
+    };
+    let actor = Actor {
+        role,
+        owns_item: item.created_by == me,
+        wrote_version: version.author == me,
+        approved_version: tally.mine,
+    };
+    let possible = |action: Action| item.state.decide(action, actor, approvals).is_ok();
+    let revision = item.revision.to_string();
+    let sha = version.sha256.to_string();
+    let now = console.app.clock.now();
+    render(&console, &visit, StatusCode::OK, &version.title, |t| {
         html! {
+            (confirmation(query.done.as_deref()))
             p { a href={ "/orgs/" (slug) "/content" } { "All content" } }
             dl class="facts" {
                 dt { "State" } dd {
-                    (label(text(body, "state"))) " (approvals " (approvals.given) " of " (approvals.required)
-                    @if let Some(lapsed) = body["approvals"]["lapsed"].as_u64().filter(|n| *n > 0) {
-                        "; " (lapsed) " no longer counted: their members left or may no longer review"
+                    (label(item.state.as_str())) " (approvals " (approvals.given) " of " (approvals.required)
+                    @if tally.lapsed > 0 {
+                        "; " (tally.lapsed) " no longer counted: their members left or may no longer review"
                     }
                     ")"
                 }
-                dt { "Version" } dd { (version["number"]) " by " (who.name(text(version, "author"))) }
+                dt { "Version" } dd { (version.number) " by " (people.name(version.author)) }
                 dt { "SHA-256" } dd { code { (sha) } }
-                dt { "Channel" } dd { (label(text(version, "channel"))) }
-                dt { "Audience" } dd { (text(version, "audience")) }
-                dt { "Tags" } dd { (tags(&version["tags"])) }
-                @if let Some(published) = body["published_version"].as_i64() {
-                    dt { "Published" } dd { "version " (published) ", " (text(body, "published_at")) }
+                dt { "Channel" } dd { (label(version.channel.as_str())) }
+                dt { "Audience" } dd { (version.audience) }
+                dt { "Tags" } dd { (version.tags.join(", ")) }
+                @if let (Some(published), Some(at)) = (item.published_version, item.published_at) {
+                    dt { "Published" } dd { "version " (published) ", " (when(now, at)) }
                 }
             }
             h2 { "Text" }
             // Characters that show nothing or reorder the text are written out, as in the diff:
-            // what a reviewer reads here is what they approve.
-            pre class="text" { (reveal(text(version, "body"))) }
+            // what a reviewer reads here is what they approve. Its Markdown is rendered, its HTML not.
+            div class="text" { (super::markdown::render(&reveal(&version.body))) }
             h2 { "Review" }
             @for (action, route, caption) in STEPS {
                 @if possible(action) {
@@ -398,21 +435,21 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
                 table {
                     thead { tr { th scope="col" { "Version" } th scope="col" { "Author" } th scope="col" { "Written" } th scope="col" { "SHA-256" } } }
                     tbody {
-                        @for v in &all_versions {
-                            tr { td { (v["number"]) } td { (who.name(text(v, "author"))) } td { (text(v, "created_at")) } td { code { (&text(v, "sha256")[..16.min(text(v, "sha256").len())]) "…" } } }
+                        @for v in &versions {
+                            tr { td { (v.number) } td { (people.name(v.author)) } td { (when(now, v.created_at)) } td { code { (v.sha256.to_string().get(..16).unwrap_or_default()) "…" } } }
                         }
                     }
                 }
             }
-            @if all_versions.len() > 1 {
+            @if versions.len() > 1 {
                 form method="get" action={ "/orgs/" (slug) "/content/" (id) "/diff" } {
                     p {
                         label for="from" { "Compare version" }
-                        (version_select("from", &all_versions, all_versions.len() - 1))
+                        (version_select("from", &versions, versions.len() - 1))
                     }
                     p {
                         label for="to" { "with version" }
-                        (version_select("to", &all_versions, all_versions.len()))
+                        (version_select("to", &versions, versions.len()))
                     }
                     button type="submit" class="secondary" { "Show the differences" }
                 }
@@ -421,8 +458,8 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
             ol class="history" {
                 @for e in &events {
                     li {
-                        (text(e, "created_at")) ": " strong { (label(text(e, "kind"))) } " of version " (e["version"]) " by " (who.name(text(e, "actor")))
-                        @if let Some(note) = e["note"].as_str() { blockquote { (note) } }
+                        (when(now, e.created_at)) ": " strong { (label(&e.kind)) } " of version " (e.version) " by " (people.name(e.actor))
+                        @if let Some(note) = &e.note { blockquote { (note) } }
                     }
                 }
             }
@@ -431,12 +468,11 @@ async fn item(State(console): State<Console>, visit: Visit, Path((slug, id)): Pa
     .into_response()
 }
 
-fn version_select(name: &str, versions: &[Value], selected: usize) -> Markup {
+fn version_select(name: &str, versions: &[Version], selected: usize) -> Markup {
     html! {
         select id=(name) name=(name) {
             @for v in versions {
-                @let n = v["number"].as_u64().unwrap_or_default();
-                option value=(n) selected[n == selected as u64] { (n) }
+                option value=(v.number) selected[usize::try_from(v.number).is_ok_and(|n| n == selected)] { (v.number) }
             }
         }
     }
@@ -455,17 +491,19 @@ async fn diff(
     Query(query): Query<DiffQuery>,
 ) -> Response {
     let (slug, id) = (plain(&slug), plain(&id));
-    let path = format!("/v1/orgs/{slug}/content/{id}/diff?from={}&to={}", query.from, query.to);
-    let answer: Answer = visit.api(&console, Method::GET, &path, None).await;
-    if let Some(to_sign_in) = needs_session(&answer) {
-        return to_sign_in;
-    }
-    if !answer.ok() {
-        return render(&console, &visit, answer.status, "Differences", |_| alert(&answer.detail())).into_response();
-    }
-    let fields = answer.body["fields"].as_array().cloned().unwrap_or_default();
-    let lines: Vec<String> = text(&answer.body, "body").lines().map(str::to_owned).collect();
-    let coarse = answer.body["deadline_reached"].as_bool() == Some(true);
+    let compared = async {
+        let auth = visit.member::<ReadContent>(&console, &slug).await?;
+        content::diff(&console.app, auth, &id, query.from, query.to).await
+    };
+    let compared = match compared.await {
+        Ok(compared) => compared,
+        Err(error) => return failed(&console, &visit, error, "Differences"),
+    };
+    let diff = compared.diff;
+    let fields = diff.fields;
+    let body = reveal(&diff.body);
+    let lines: Vec<&str> = body.lines().collect();
+    let coarse = diff.deadline_reached;
     let title = format!("Version {} to {}", query.from, query.to);
     render(&console, &visit, StatusCode::OK, &title, |_| {
         html! {
@@ -480,7 +518,7 @@ async fn diff(
             @if !fields.is_empty() {
                 table {
                     thead { tr { th scope="col" { "Field" } th scope="col" { "Before" } th scope="col" { "After" } } }
-                    tbody { @for f in &fields { tr { td { (text(f, "field")) } td { (text(f, "before")) } td { (text(f, "after")) } } } }
+                    tbody { @for f in &fields { tr { td { (f.field) } td { (reveal(&f.before)) } td { (reveal(&f.after)) } } } }
                 }
             }
             @if !lines.is_empty() {

@@ -1,44 +1,50 @@
 //! The web console: HTML pages rendered on the server, for the people who use Marketing OS in a
-//! browser. Every page is a thin front over the API itself: a form's handler calls the API's
-//! route in-process, with the browser's cookies and address, and renders what it answered. So
-//! the console can do nothing the API would not allow that user, every action is audited and
-//! throttled exactly as through the API, and no business rule is written twice.
+//! browser. A page is an adapter, as the API's routes are: it establishes who asks (the same
+//! session check, and for an organization's pages the same [`Authorized`] permission check),
+//! calls the operations of [`crate::app`] that the API calls, and renders the typed values
+//! they return. So the console can do nothing the API would not allow that user, every action
+//! is audited and throttled exactly as through the API, and no business rule is written twice.
+//! A page reads everything it shows in one transaction.
 //!
 //! No script: plain forms, each carrying a signed form token (CSRF) bound to the browser's
 //! session, checked with the `Origin` header on every POST.
 
 mod account;
+mod audit;
 mod content;
+mod landing;
+mod markdown;
 mod orgs;
-mod sign;
+mod signin;
+mod words;
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use chrono::{DateTime, SecondsFormat, Utc};
 use data_encoding::BASE64URL_NOPAD;
 use maud::{html, Markup, DOCTYPE};
-use serde_json::Value;
-use tower::ServiceExt as _;
+use mos_auth::TokenHash;
+use mos_domain::RequestSource;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::extract::SESSION_COOKIE;
-use crate::hygiene::{ClientRequestId, REQUEST_ID};
-use crate::AppState;
+use crate::access::{self, Authorized, Needs};
+use crate::app::session::Issued;
+use crate::extract::{Authenticated, SESSION_COOKIE};
+use crate::{ApiError, AppState};
 
 /// The cookie that holds this browser's form-token seed.
 const FORM_COOKIE: &str = "__Host-mos_form";
 /// The hidden field every form carries.
 const FORM_FIELD: &str = "form_token";
 
-/// What the pages need: the API to call, and how to sign and check form tokens.
+/// What the pages need: the application, and how to sign and check form tokens.
 #[derive(Clone)]
 pub struct Console {
-    api: Router,
+    app: AppState,
     forms: mos_auth::Signer,
     /// `scheme://host[:port]` of the public URL: the only `Origin` a form may come from.
     origin: String,
@@ -46,41 +52,38 @@ pub struct Console {
     idle_secs: i64,
 }
 
-pub fn router(api: Router, state: &AppState) -> Router {
+pub fn router(state: &AppState) -> Router {
     let console = Console {
-        api,
+        app: state.clone(),
         forms: state.sealer.form_signer().clone(),
         origin: crate::origin::of(&state.settings.public_url),
         idle_secs: state.settings.session_idle.num_seconds(),
     };
     Router::new()
-        .route("/", get(home))
+        .route("/", get(landing::home))
         .route("/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
         .route("/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
         .route(
             "/passkey.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PASSKEY_SCRIPT) }),
         )
-        .merge(sign::router())
+        .merge(signin::router())
         .merge(account::router())
         .merge(orgs::router())
+        .merge(audit::router())
         .merge(content::router())
         .with_state(console)
 }
 
-async fn home(visit: Visit) -> Redirect {
-    Redirect::to(if visit.signed_in() { "/orgs" } else { "/sign-in" })
-}
-
-/// One request of a browser to the console: what to pass on to the API, and its form token.
+/// One request of a browser to the console: who asks, from where, and its form token.
 pub struct Visit {
     headers: HeaderMap,
-    peer: Option<ConnectInfo<SocketAddr>>,
-    client_id: Option<ClientRequestId>,
+    /// Where the request came from, as the API's own extractor reads it.
+    pub source: RequestSource,
+    method: Method,
+    path: String,
     form_seed: Option<String>,
-    /// Set once [`Posted`] found the form ours: the API may then take the browser's cookie.
-    checked: bool,
-    /// The session cookie an API answer of this visit set (empty: cleared), which the browser
+    /// The session cookie an operation of this visit set (empty: cleared), which the browser
     /// holds from this response on: the page rendered after it signs its forms for that one.
     renewed: std::sync::Mutex<Option<String>>,
 }
@@ -88,104 +91,54 @@ pub struct Visit {
 impl FromRequestParts<Console> for Visit {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &Console) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Self::Rejection> {
         let form_seed = crate::extract::cookie_value(&parts.headers, FORM_COOKIE)
-            .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned())
+            .map(|s| s.expose_secret().to_owned())
             .filter(|s| BASE64URL_NOPAD.decode(s.as_bytes()).is_ok_and(|b| b.len() == 32));
         Ok(Self {
             headers: parts.headers.clone(),
-            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
-            client_id: parts.extensions.get::<ClientRequestId>().cloned(),
+            source: crate::extract::request_source(parts, &console.app),
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
             form_seed,
-            checked: false,
             renewed: std::sync::Mutex::default(),
         })
     }
 }
-
-/// What the API answered.
-pub struct Answer {
-    pub status: StatusCode,
-    pub body: Value,
-    pub set_cookies: Vec<HeaderValue>,
-}
-
-impl Answer {
-    pub fn ok(&self) -> bool {
-        self.status.is_success()
-    }
-
-    /// The problem's explanation, for the page.
-    pub fn detail(&self) -> String {
-        self.body["detail"].as_str().unwrap_or("Something went wrong; try again.").to_owned()
-    }
-}
-
-/// The most of an API answer a page reads.
-const ANSWER_BYTES: usize = 64 * 1024 * 1024;
-
-/// Headers of the browser's request that the API needs to see: who it is and where from.
-const PASSED_ON: [header::HeaderName; 3] = [header::COOKIE, header::USER_AGENT, REQUEST_ID];
 
 impl Visit {
     pub fn signed_in(&self) -> bool {
         crate::extract::cookie_value(&self.headers, SESSION_COOKIE).is_some()
     }
 
-    /// Calls the API's `method path` as this browser, with `body` as JSON.
-    pub async fn api(&self, console: &Console, method: Method, path: &str, body: Option<Value>) -> Answer {
-        self.api_with(console, method, path, body, &[]).await
+    /// The hash of the session token the browser presents, or 401.
+    fn session_hash(&self) -> Result<TokenHash, ApiError> {
+        crate::extract::cookie_value(&self.headers, SESSION_COOKIE)
+            .and_then(|t| mos_auth::token::hash_presented(&t))
+            .ok_or(ApiError::Unauthenticated)
     }
 
-    /// [`Visit::api`] with request headers of the page's own (a precondition).
-    pub async fn api_with(
-        &self,
-        console: &Console,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        extra: &[(header::HeaderName, String)],
-    ) -> Answer {
-        let mut request = Request::builder().method(method).uri(path);
-        for (name, value) in extra {
-            request = request.header(name, value);
-        }
-        for name in PASSED_ON.iter().chain([&header::HeaderName::from_static("x-forwarded-for")]) {
-            for value in self.headers.get_all(name) {
-                request = request.header(name, value);
-            }
-        }
-        let body = match body {
-            Some(json) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(json.to_string())
-            }
-            None => Body::empty(),
-        };
-        let Ok(mut request) = request.body(body) else {
-            return Answer { status: StatusCode::INTERNAL_SERVER_ERROR, body: Value::Null, set_cookies: Vec::new() };
-        };
-        if let Some(peer) = self.peer {
-            request.extensions_mut().insert(peer);
-        }
-        if let Some(id) = self.client_id.clone() {
-            request.extensions_mut().insert(id);
-        }
-        if self.checked {
-            request.extensions_mut().insert(crate::origin::CheckedForm);
-        }
-        let Ok(response) = console.api.clone().oneshot(request).await;
-        let status = response.status();
-        let set_cookies: Vec<HeaderValue> = response.headers().get_all(header::SET_COOKIE).iter().cloned().collect();
-        let prefix = format!("{SESSION_COOKIE}=");
-        if let Some(session) = set_cookies.iter().filter_map(|c| c.to_str().ok()?.strip_prefix(&prefix)).last() {
-            let value = session.split(';').next().unwrap_or_default().to_owned();
-            *self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
-        }
-        // Our own API's answer: a piece's versions with long texts can be large.
-        let bytes = axum::body::to_bytes(response.into_body(), ANSWER_BYTES).await.unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, body, set_cookies }
+    /// The signed-in user and the page's one transaction, as the API's [`Authenticated`].
+    pub async fn user(&self, console: &Console) -> Result<Authenticated, ApiError> {
+        Authenticated::check(&console.app, &self.session_hash()?).await
+    }
+
+    /// The member of organization `slug` allowed `P`, and the page's one transaction, checked
+    /// and audited exactly as the API's routes check theirs.
+    pub async fn member<P: Needs>(&self, console: &Console, slug: &str) -> Result<Authorized<P>, ApiError> {
+        let request = access::Request { method: &self.method, path: &self.path };
+        Authorized::check(&console.app, &self.session_hash()?, slug, self.source.clone(), request).await
+    }
+
+    /// The device token of the last account signed in from this browser.
+    pub fn device_token(&self) -> Option<SecretString> {
+        crate::extract::cookie_value(&self.headers, crate::extract::DEVICE_COOKIE)
+    }
+
+    /// The session an operation of this visit started: this response sets its cookie, so the
+    /// page rendered with it signs its forms for it.
+    pub fn renew(&self, issued: &Issued) {
+        *self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(issued.token().to_owned());
     }
 
     /// The token this visit's forms carry, and the cookie to set when the browser has no seed
@@ -211,7 +164,7 @@ impl Visit {
         let renewed = self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         renewed.unwrap_or_else(|| {
             crate::extract::cookie_value(&self.headers, SESSION_COOKIE)
-                .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned())
+                .map(|s| s.expose_secret().to_owned())
                 .unwrap_or_default()
         })
     }
@@ -254,15 +207,15 @@ impl<F: serde::de::DeserializeOwned> axum::extract::FromRequest<Console> for Pos
 
     async fn from_request(request: Request, console: &Console) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
-        let Ok(mut visit) = Visit::from_request_parts(&mut parts, console).await;
+        let Ok(visit) = Visit::from_request_parts(&mut parts, console).await;
         // A content editor's form carries a long text.
-        let bytes = axum::body::to_bytes(body, crate::content::MAX_CONTENT_REQUEST_BYTES).await.unwrap_or_default();
+        let bytes =
+            axum::body::to_bytes(body, crate::app::content::MAX_CONTENT_REQUEST_BYTES).await.unwrap_or_default();
         let ours =
             serde_urlencoded::from_bytes::<FormToken>(&bytes).is_ok_and(|t| visit.form_is_ours(console, &t.form_token));
         if !ours {
             return Err(forged(console, &visit).into_response());
         }
-        visit.checked = true;
         match serde_urlencoded::from_bytes::<F>(&bytes) {
             Ok(form) => Ok(Self { visit, form }),
             Err(_) => Err(render(console, &visit, StatusCode::UNPROCESSABLE_ENTITY, "Form incomplete", |_| {
@@ -290,11 +243,11 @@ impl IntoResponse for Page {
     }
 }
 
-/// A redirect after a form, passing on the cookies the API set (a new session, a cleared one).
-pub fn redirect_with(to: &str, answer: &Answer) -> Response {
+/// A redirect after a form that set cookies (a new session, a cleared one).
+pub fn redirect_setting(to: &str, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
     let mut response = Redirect::to(to).into_response();
-    for cookie in &answer.set_cookies {
-        response.headers_mut().append(header::SET_COOKIE, cookie.clone());
+    for cookie in cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
 }
@@ -359,12 +312,7 @@ pub fn render(
     Page { status, cookies: cookie.into_iter().collect(), html }
 }
 
-/// A string field of an API answer, or nothing.
-pub fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or_default()
-}
-
-/// Keeps only what a slug or id can contain, so that nothing else reaches an API path.
+/// Keeps only what a slug or id can contain, so that nothing else reaches a link.
 pub fn plain(segment: &str) -> String {
     segment.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
 }
@@ -373,9 +321,40 @@ pub fn hidden(name: &str, value: &str) -> Markup {
     html! { input type="hidden" name=(name) value=(value); }
 }
 
-/// A problem the API reported, as the page shows it.
+/// A problem an operation reported, as the page shows it.
 pub fn alert(message: &str) -> Markup {
     html! { p class="alert" role="alert" { (message) } }
+}
+
+/// A moment as people read it ("5 minutes ago"), with the exact time, in UTC, as the
+/// `<time>` element's value and on hover.
+pub fn when(now: DateTime<Utc>, at: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) title=(at.format("%Y-%m-%d %H:%M:%S UTC")) {
+            (ago(now, at))
+        }
+    }
+}
+
+/// How long before `now` (or after it) `at` is, in the largest whole unit.
+fn ago(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
+    let seconds = (now - at).num_seconds();
+    let (amount, future) = (seconds.unsigned_abs(), seconds < 0);
+    let unit = |n: u64, one: &str| {
+        let text = if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
+        if future {
+            format!("in {text}")
+        } else {
+            format!("{text} ago")
+        }
+    };
+    match amount {
+        0..=59 => "just now".to_owned(),
+        60..=3_599 => unit(amount / 60, "minute"),
+        3_600..=86_399 => unit(amount / 3_600, "hour"),
+        86_400..=2_591_999 => unit(amount / 86_400, "day"),
+        _ => format!("on {}", at.format("%Y-%m-%d")),
+    }
 }
 
 /// A labelled input.
@@ -388,11 +367,11 @@ pub fn field(label: &str, name: &str, kind: &str, autocomplete: &str) -> Markup 
     }
 }
 
-/// The page for an action the API refused. A change that needs a recent sign-in gets the form
-/// that renews it, which then returns to `back`.
-pub fn refused(console: &Console, visit: &Visit, answer: &Answer, back: &str) -> Response {
-    if answer.body["type"] == "urn:mos:problem:reauthentication_required" {
-        return render(console, visit, StatusCode::FORBIDDEN, "Confirm it is you", |t| {
+/// The page for an action that was refused. A change that needs a recent sign-in gets the
+/// form that renews it, which then returns to `back`.
+pub fn refused(console: &Console, visit: &Visit, error: &ApiError, back: &str) -> Response {
+    match error {
+        ApiError::ReauthenticationRequired => render(console, visit, StatusCode::FORBIDDEN, "Confirm it is you", |t| {
             html! {
                 p { "This change needs a sign-in within the last ten minutes. Enter your password (and a code, if two-factor is on) to go on." }
                 form method="post" action="/account/reauthenticate" {
@@ -408,21 +387,48 @@ pub fn refused(console: &Console, visit: &Visit, answer: &Answer, back: &str) ->
                 (passkey_button("reauthenticate", "Confirm with a passkey instead", back, None))
             }
         })
-        .into_response();
-    }
-    if answer.body["type"] == "urn:mos:problem:passkey_session_required" {
-        return render(console, visit, StatusCode::FORBIDDEN, "Confirm it is you", |_| {
+        .into_response(),
+        ApiError::PasskeySessionRequired => render(console, visit, StatusCode::FORBIDDEN, "Confirm it is you", |_| {
             html! {
                 p { "This account has a passkey, so this change needs a session that one of your passkeys signed in or confirmed: a password and a code are not enough." }
                 (passkey_button("reauthenticate", "Confirm with a passkey", back, None))
             }
         })
-        .into_response();
+        .into_response(),
+        other => {
+            let detail = other.shown(&console.app.readiness);
+            render(console, visit, other.status(), "Not done", |_| {
+                html! {
+                    (alert(&detail))
+                    (passkey_offer(other, back))
+                    p { a href=(back) { "Back" } }
+                }
+            })
+            .into_response()
+        }
     }
-    render(console, visit, answer.status, "Not done", |_| {
-        html! { (alert(&answer.detail())) p { a href=(back) { "Back" } } }
-    })
-    .into_response()
+}
+
+/// The page of a read that failed: the sign-in page without a session, or what went wrong.
+pub fn failed(console: &Console, visit: &Visit, error: ApiError, title: &str) -> Response {
+    if matches!(error, ApiError::Unauthenticated) {
+        return Redirect::to("/sign-in").into_response();
+    }
+    let detail = error.shown(&console.app.readiness);
+    let back = visit.path.clone();
+    render(console, visit, error.status(), title, |_| html! { (alert(&detail)) (passkey_offer(&error, &back)) })
+        .into_response()
+}
+
+/// On a refusal by an organization's passkey policy: the button that confirms this session
+/// with a passkey, which makes it phishing-resistant, then comes back to `back`.
+fn passkey_offer(error: &ApiError, back: &str) -> Markup {
+    html! {
+        @if matches!(error, ApiError::PhishingResistantRequired) {
+            p { "If you have a passkey already, confirm it is you with it, and this page opens." }
+            (passkey_button("reauthenticate", "Confirm with a passkey", back, None))
+        }
+    }
 }
 
 /// Where to go after a form or a sign-in: `next` if it is a path of this site as a browser
@@ -447,11 +453,6 @@ fn own_path(next: &str) -> Option<String> {
     // "/.//evil.example" normalises to "//evil.example": a host again, if sent as is.
     (url.origin() == base.origin() && !url.path().starts_with("//"))
         .then(|| url[url::Position::BeforePath..].to_owned())
-}
-
-/// A GET page that needs a session: to the sign-in page when the API says there is none.
-pub fn needs_session(answer: &Answer) -> Option<Response> {
-    (answer.status == StatusCode::UNAUTHORIZED).then(|| Redirect::to("/sign-in").into_response())
 }
 
 /// The passkey ceremonies: talking to an authenticator takes a script.
@@ -488,7 +489,20 @@ const STYLE: &str = include_str!("console.css");
 
 #[cfg(test)]
 mod tests {
-    use super::local_path;
+    use super::{ago, local_path};
+
+    #[test]
+    fn a_moment_is_said_in_the_largest_whole_unit() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z").unwrap().to_utc();
+        let before = |seconds| now - chrono::Duration::seconds(seconds);
+        assert_eq!(ago(now, before(5)), "just now");
+        assert_eq!(ago(now, before(60)), "1 minute ago");
+        assert_eq!(ago(now, before(5 * 60 + 59)), "5 minutes ago");
+        assert_eq!(ago(now, before(2 * 3_600)), "2 hours ago");
+        assert_eq!(ago(now, before(3 * 86_400)), "3 days ago");
+        assert_eq!(ago(now, before(-10 * 60)), "in 10 minutes");
+        assert_eq!(ago(now, before(90 * 86_400)), "on 2025-12-01");
+    }
 
     #[test]
     fn only_a_path_of_our_own_origin_is_a_place_to_go_next() {

@@ -1,21 +1,23 @@
-//! Organizations: mine, one organization's members and invitations, accepting an invitation,
-//! and the audit trail. Controls are shown to the roles that may use them; the API decides
-//! regardless, so a forged form gets the API's 403.
+//! Organizations: mine, one organization's members and invitations, and accepting an
+//! invitation. Controls are shown to the roles that may use them; the operation decides
+//! regardless, so a forged form gets the same refusal as through the API.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
-use mos_domain::url_component;
+use mos_db::orgs::{Invitation, Member, Mine, Organization};
+use mos_domain::{url_component, Permission, Role};
+use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::{
-    alert, field, hidden, needs_session, plain, redirect_with, refused, render, text, Answer, Console, NoFields,
-    Posted, Visit, FORM_FIELD,
-};
+use super::words::confirmation;
+use super::{alert, failed, field, hidden, plain, refused, render, Console, NoFields, Posted, Visit, FORM_FIELD};
+use crate::access::{ChangeRoles, InviteMembers, Leave, ManageOrganization, ReadMembers, ReadOrganization};
+use crate::app::orgs;
+use crate::ApiError;
 
 pub fn router() -> Router<Console> {
     Router::new()
@@ -26,7 +28,6 @@ pub fn router() -> Router<Console> {
         .route("/orgs/{slug}/members/{user}/role", post(change_role))
         .route("/orgs/{slug}/leave", post(leave))
         .route("/orgs/{slug}/policy", post(policy))
-        .route("/orgs/{slug}/audit", get(audit))
         .route("/accept-invitation", get(accept_page).post(accept))
 }
 
@@ -42,23 +43,30 @@ fn role_select(id: &str, selected: &str) -> Markup {
     }
 }
 
-async fn list(State(console): State<Console>, visit: Visit) -> Response {
-    let mine = visit.api(&console, Method::GET, "/v1/orgs?limit=500", None).await;
-    if let Some(to_sign_in) = needs_session(&mine) {
-        return to_sign_in;
+async fn list(State(console): State<Console>, visit: Visit, Query(query): Query<DoneQuery>) -> Response {
+    match mine(&console, &visit).await {
+        Ok(mine) => list_page(&console, &visit, &mine, confirmation(query.done.as_deref()), None),
+        Err(error) => failed(&console, &visit, error, "Your organizations"),
     }
-    list_page(&console, &visit, &mine, None)
 }
 
-fn list_page(console: &Console, visit: &Visit, mine: &Answer, problem: Option<&str>) -> Response {
-    let items = mine.body["items"].as_array().cloned().unwrap_or_default();
+/// The organizations of the signed-in user, in one transaction.
+async fn mine(console: &Console, visit: &Visit) -> Result<Vec<Mine>, ApiError> {
+    let mut auth = visit.user(console).await?;
+    let (mine, _) = orgs::mine(&mut auth, None, Some(crate::paging::PAGE_MAX)).await?;
+    auth.tx.commit().await?;
+    Ok(mine)
+}
+
+fn list_page(console: &Console, visit: &Visit, items: &[Mine], said: Markup, problem: Option<&str>) -> Response {
     render(console, visit, StatusCode::OK, "Your organizations", |t| {
         html! {
+            (said)
             @if let Some(problem) = problem { (alert(problem)) }
             @if items.is_empty() { p { "You belong to no organization yet. Create one, or accept an invitation from your email." } }
             ul {
-                @for org in &items {
-                    li { a href={ "/orgs/" (text(org, "slug")) } { (text(org, "name")) } " " span class="note" { "(" (text(org, "role")) ")" } }
+                @for org in items {
+                    li { a href={ "/orgs/" (org.slug.as_str()) } { (org.name.as_str()) } " " span class="note" { "(" (org.role) ")" } }
                 }
             }
             h2 { "Create an organization" }
@@ -83,50 +91,96 @@ struct NewOrg {
 }
 
 async fn create(State(console): State<Console>, Posted { visit, form }: Posted<NewOrg>) -> Response {
-    let answer =
-        visit.api(&console, Method::POST, "/v1/orgs", Some(json!({ "slug": form.slug, "name": form.name }))).await;
-    if answer.ok() {
-        return Redirect::to(&format!("/orgs/{}", plain(text(&answer.body, "slug")))).into_response();
+    let created = match visit.user(&console).await {
+        Ok(auth) => orgs::create(auth, &visit.source, &form.slug, &form.name).await,
+        Err(error) => Err(error),
+    };
+    let problem = match created {
+        Ok(org) => return Redirect::to(&format!("/orgs/{}?done=created", org.slug.as_str())).into_response(),
+        Err(ApiError::Unauthenticated) => return Redirect::to("/sign-in").into_response(),
+        Err(error) => error.shown(&console.app.readiness),
+    };
+    match mine(&console, &visit).await {
+        Ok(mine) => list_page(&console, &visit, &mine, html! {}, Some(&problem)),
+        Err(error) => failed(&console, &visit, error, "Your organizations"),
     }
-    let mine = visit.api(&console, Method::GET, "/v1/orgs?limit=500", None).await;
-    list_page(&console, &visit, &mine, Some(&answer.detail()))
 }
 
-async fn organization(State(console): State<Console>, visit: Visit, Path(slug): Path<String>) -> Response {
-    let slug = plain(&slug);
-    let org = visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}"), None).await;
-    if let Some(to_sign_in) = needs_session(&org) {
-        return to_sign_in;
-    }
-    if !org.ok() {
-        return render(&console, &visit, org.status, "Organization", |_| alert(&org.detail())).into_response();
-    }
-    let members = visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}/members"), None).await;
-    let me = visit.api(&console, Method::GET, "/v1/me", None).await;
-    let members = members.body.as_array().cloned().unwrap_or_default();
-    let my_role = members.iter().find(|m| m["user_id"] == me.body["id"]).map(|m| text(m, "role").to_owned());
-    let admin = my_role.as_deref() == Some("ADMIN");
-    let pending = if admin {
-        let invitations = visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}/invitations"), None).await;
-        invitations.body.as_array().cloned().unwrap_or_default()
-    } else {
-        Vec::new()
+#[derive(Deserialize)]
+struct MembersQuery {
+    /// Where the page of members starts.
+    members: Option<String>,
+    /// The change that led here, to confirm.
+    done: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+/// The members shown on one page of the organization.
+const MEMBERS_PAGE: i64 = 50;
+
+/// What the organization's page shows, read in one transaction.
+struct OrgPage {
+    org: Organization,
+    role: Role,
+    members: Vec<Member>,
+    more_members: Option<String>,
+    /// For those who may invite.
+    pending: Option<Vec<Invitation>>,
+}
+
+async fn org_page(console: &Console, visit: &Visit, slug: &str, cursor: Option<&str>) -> Result<OrgPage, ApiError> {
+    let mut auth = visit.member::<ReadOrganization>(console, slug).await?;
+    let org = orgs::get(&mut auth).await?;
+    let role = auth.role;
+    let mut auth = auth.also::<ReadMembers>().map_err(|_| ApiError::Forbidden(Permission::ReadMembers))?;
+    let (members, more_members) = orgs::members_page(&mut auth, cursor, MEMBERS_PAGE).await?;
+    let pending = match auth.also::<InviteMembers>() {
+        Ok(mut admin) => {
+            let pending = orgs::invitations(&console.app, &mut admin).await?;
+            admin.commit().await?;
+            Some(pending)
+        }
+        Err(reader) => {
+            reader.commit().await?;
+            None
+        }
     };
-    let name = text(&org.body, "name").to_owned();
-    render(&console, &visit, StatusCode::OK, &name, |t| {
+    Ok(OrgPage { org, role, members, more_members, pending })
+}
+
+async fn organization(
+    State(console): State<Console>,
+    visit: Visit,
+    Path(slug): Path<String>,
+    Query(query): Query<MembersQuery>,
+) -> Response {
+    let slug = plain(&slug);
+    let page = match org_page(&console, &visit, &slug, query.members.as_deref()).await {
+        Ok(page) => page,
+        Err(error) => return failed(&console, &visit, error, "Organization"),
+    };
+    let OrgPage { org, role, members, more_members, pending } = page;
+    let manages = role.can(Permission::ManageOrganization);
+    let changes_roles = role.can(Permission::ChangeRoles);
+    render(&console, &visit, StatusCode::OK, org.name.as_str(), |t| {
         html! {
-            p class="note" { "Your role: " (my_role.as_deref().unwrap_or("-")) }
+            (confirmation(query.done.as_deref()))
+            p class="note" { "Your role: " (role) }
             p {
                 a href={ "/orgs/" (slug) "/content" } { "Content" } " · "
                 a href={ "/orgs/" (slug) "/content?mine=review" } { "Waiting for my review" }
             }
-            @if org.body["require_two_factor"] == true { p { "Members must use two-factor authentication." } }
-            @if org.body["require_phishing_resistant"] == true { p { "Members must sign in with a passkey." } }
-            @if admin {
-                p { a href={ "/orgs/" (slug) "/audit" } { "Audit trail" } }
+            @if org.require_two_factor { p { "Members must use two-factor authentication." } }
+            @if org.require_phishing_resistant { p { "Members must sign in with a passkey." } }
+            @if role.can(Permission::ReadAuditLog) { p { a href={ "/orgs/" (slug) "/audit" } { "Audit trail" } } }
+            @if manages {
                 form method="post" action={ "/orgs/" (slug) "/policy" } {
                     (hidden(FORM_FIELD, t))
-                    @if org.body["require_two_factor"] == true {
+                    @if org.require_two_factor {
                         (hidden("require_two_factor", "false"))
                         button type="submit" class="secondary" { "Stop requiring two-factor authentication" }
                     } @else {
@@ -136,7 +190,7 @@ async fn organization(State(console): State<Console>, visit: Visit, Path(slug): 
                 }
                 form method="post" action={ "/orgs/" (slug) "/policy" } {
                     (hidden(FORM_FIELD, t))
-                    @if org.body["require_phishing_resistant"] == true {
+                    @if org.require_phishing_resistant {
                         (hidden("require_phishing_resistant", "false"))
                         button type="submit" class="secondary" { "Stop requiring sign-in with a passkey" }
                     } @else {
@@ -152,24 +206,27 @@ async fn organization(State(console): State<Console>, visit: Visit, Path(slug): 
                     tbody {
                         @for m in &members {
                             tr {
-                                td { (text(m, "email")) }
+                                td { (m.email) }
                                 td {
-                                    @if admin {
-                                        form method="post" action={ "/orgs/" (slug) "/members/" (text(m, "user_id")) "/role" } {
+                                    @if changes_roles {
+                                        form method="post" action={ "/orgs/" (slug) "/members/" (m.user) "/role" } {
                                             (hidden(FORM_FIELD, t))
-                                            label class="note" for={ "role-" (text(m, "user_id")) } { "Role of " (text(m, "email")) }
-                                            (role_select(&format!("role-{}", text(m, "user_id")), text(m, "role")))
+                                            label class="note" for={ "role-" (m.user) } { "Role of " (m.email) }
+                                            (role_select(&format!("role-{}", m.user), m.role.as_str()))
                                             " " button type="submit" class="secondary" { "Change" }
                                         }
-                                    } @else { (text(m, "role")) }
+                                    } @else { (m.role) }
                                 }
-                                td { @if m["two_factor_enabled"] == true { "on" } @else { "off" } }
+                                td { @if m.two_factor_enabled { "on" } @else { "off" } }
                             }
                         }
                     }
                 }
             }
-            @if admin {
+            @if let Some(cursor) = &more_members {
+                p { a href={ "/orgs/" (slug) "?members=" (url_component(cursor)) } { "More members" } }
+            }
+            @if let Some(pending) = &pending {
                 h2 { "Invite someone" }
                 form method="post" action={ "/orgs/" (slug) "/invite" } {
                     (hidden(FORM_FIELD, t))
@@ -178,11 +235,12 @@ async fn organization(State(console): State<Console>, visit: Visit, Path(slug): 
                     button type="submit" { "Send invitation" }
                 }
                 h2 { "Pending invitations" }
+                @if pending.is_empty() { p class="note" { "No invitation is waiting for an answer." } }
                 ul {
-                    @for i in &pending {
+                    @for i in pending {
                         li {
-                            (text(i, "email")) " as " (text(i, "role")) " "
-                            form method="post" action={ "/orgs/" (slug) "/invitations/" (text(i, "id")) "/revoke" } class="inline" {
+                            (i.email) " as " (i.role) " "
+                            form method="post" action={ "/orgs/" (slug) "/invitations/" (i.id) "/revoke" } class="inline" {
                                 (hidden(FORM_FIELD, t))
                                 button type="submit" class="secondary" { "Revoke" }
                             }
@@ -200,21 +258,18 @@ async fn organization(State(console): State<Console>, visit: Visit, Path(slug): 
     .into_response()
 }
 
-/// Runs a form's API call and returns to the organization's page, or shows the refusal.
-async fn act(
-    console: &Console,
-    visit: &Visit,
-    slug: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Response {
-    let answer = visit.api(console, method, path, body).await;
-    if answer.ok() {
-        Redirect::to(&format!("/orgs/{slug}")).into_response()
-    } else {
-        refused(console, visit, &answer, &format!("/orgs/{slug}"))
+/// Back to the organization's page after a change, which it confirms as `what`, or the
+/// refusal.
+fn done(console: &Console, visit: &Visit, slug: &str, what: &str, outcome: Result<(), ApiError>) -> Response {
+    match outcome {
+        Ok(()) => Redirect::to(&format!("/orgs/{slug}?done={what}")).into_response(),
+        Err(error) => refused(console, visit, &error, &format!("/orgs/{slug}")),
     }
+}
+
+/// A role as a form names it.
+fn parse_role(role: &str) -> Result<Role, ApiError> {
+    role.parse().map_err(|_| ApiError::Invalid { field: "role", message: format!("{role:?} is not a role") })
 }
 
 #[derive(Deserialize)]
@@ -229,9 +284,12 @@ async fn invite(
     Posted { visit, form }: Posted<Invite>,
 ) -> Response {
     let slug = plain(&slug);
-    let path = format!("/v1/orgs/{slug}/invitations");
-    let body = json!({ "email": form.email, "role": form.role });
-    act(&console, &visit, &slug, Method::POST, &path, Some(body)).await
+    let outcome = async {
+        let auth = visit.member::<InviteMembers>(&console, &slug).await?;
+        let role = parse_role(&form.role)?;
+        orgs::invite(&console.app, auth, &form.email, role).await.map(drop)
+    };
+    done(&console, &visit, &slug, "invited", outcome.await)
 }
 
 #[derive(Deserialize)]
@@ -246,14 +304,16 @@ async fn policy(
     Posted { visit, form }: Posted<PolicyForm>,
 ) -> Response {
     let slug = plain(&slug);
-    let mut body = json!({});
-    if let Some(required) = form.require_two_factor {
-        body["require_two_factor"] = json!(required);
-    }
-    if let Some(required) = form.require_phishing_resistant {
-        body["require_phishing_resistant"] = json!(required);
-    }
-    act(&console, &visit, &slug, Method::PATCH, &format!("/v1/orgs/{slug}"), Some(body)).await
+    let change = orgs::Change {
+        require_two_factor: form.require_two_factor,
+        require_phishing_resistant: form.require_phishing_resistant,
+        ..Default::default()
+    };
+    let outcome = async {
+        let auth = visit.member::<ManageOrganization>(&console, &slug).await?;
+        orgs::update(&console.app, auth, change).await.map(drop)
+    };
+    done(&console, &visit, &slug, "policy", outcome.await)
 }
 
 async fn revoke_invitation(
@@ -261,9 +321,12 @@ async fn revoke_invitation(
     Path((slug, id)): Path<(String, String)>,
     Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
-    let (slug, id) = (plain(&slug), plain(&id));
-    let path = format!("/v1/orgs/{slug}/invitations/{id}");
-    act(&console, &visit, &slug, Method::DELETE, &path, None).await
+    let slug = plain(&slug);
+    let outcome = async {
+        let auth = visit.member::<InviteMembers>(&console, &slug).await?;
+        orgs::revoke_invitation(&console.app, auth, &id).await
+    };
+    done(&console, &visit, &slug, "invitation_revoked", outcome.await)
 }
 
 #[derive(Deserialize)]
@@ -276,9 +339,13 @@ async fn change_role(
     Path((slug, user)): Path<(String, String)>,
     Posted { visit, form }: Posted<RoleForm>,
 ) -> Response {
-    let (slug, user) = (plain(&slug), plain(&user));
-    let path = format!("/v1/orgs/{slug}/members/{user}");
-    act(&console, &visit, &slug, Method::PATCH, &path, Some(json!({ "role": form.role }))).await
+    let slug = plain(&slug);
+    let outcome = async {
+        let auth = visit.member::<ChangeRoles>(&console, &slug).await?;
+        let role = parse_role(&form.role)?;
+        orgs::change_role(&console.app, auth, &user, role).await
+    };
+    done(&console, &visit, &slug, "role_changed", outcome.await)
 }
 
 async fn leave(
@@ -287,11 +354,17 @@ async fn leave(
     Posted { visit, .. }: Posted<NoFields>,
 ) -> Response {
     let slug = plain(&slug);
-    let answer = visit.api(&console, Method::POST, &format!("/v1/orgs/{slug}/leave"), None).await;
-    if answer.ok() {
-        return Redirect::to("/orgs").into_response();
+    let outcome = async {
+        let auth = visit.member::<Leave>(&console, &slug).await?;
+        orgs::leave(auth).await
+    };
+    match outcome.await {
+        Ok(()) => Redirect::to("/orgs?done=left").into_response(),
+        Err(error) => {
+            let detail = error.shown(&console.app.readiness);
+            render(&console, &visit, error.status(), "Not done", |_| alert(&detail)).into_response()
+        }
     }
-    render(&console, &visit, answer.status, "Not done", |_| alert(&answer.detail())).into_response()
 }
 
 #[derive(Deserialize)]
@@ -327,130 +400,16 @@ struct TokenForm {
 }
 
 async fn accept(State(console): State<Console>, Posted { visit, form }: Posted<TokenForm>) -> Response {
-    let answer =
-        visit.api(&console, Method::POST, "/v1/invitations/accept", Some(json!({ "token": form.token }))).await;
-    if answer.ok() {
-        return redirect_with(&format!("/orgs/{}", plain(text(&answer.body, "slug"))), &answer);
-    }
-    render(&console, &visit, answer.status, "Accept an invitation", |_| alert(&answer.detail())).into_response()
-}
-
-#[derive(Deserialize)]
-struct AuditQuery {
-    cursor: Option<String>,
-    action: Option<String>,
-    actor: Option<String>,
-    resource_type: Option<String>,
-    resource_id: Option<String>,
-    /// Days, as the date inputs send them.
-    from: Option<String>,
-    to: Option<String>,
-    /// Verify the chain on this view (a pass over the whole trail, so only when asked).
-    verify: Option<bool>,
-}
-
-async fn audit(
-    State(console): State<Console>,
-    visit: Visit,
-    Path(slug): Path<String>,
-    Query(query): Query<AuditQuery>,
-) -> Response {
-    let slug = plain(&slug);
-    // What was typed into each filter, in the order of the form.
-    let asked: Vec<(&str, String)> = AUDIT_FILTERS
-        .iter()
-        .zip([&query.action, &query.actor, &query.resource_type, &query.resource_id, &query.from, &query.to])
-        .map(|((name, ..), value)| (*name, value.as_deref().unwrap_or_default().trim().to_owned()))
-        .collect();
-    let given = || asked.iter().filter(|(_, value)| !value.is_empty());
-    // Days as the API takes them: from the first moment of the first, to the last of the last.
-    let in_api = |name: &str, value: &str| match name {
-        "from" => format!("{value}T00:00:00Z"),
-        "to" => format!("{value}T23:59:59.999999Z"),
-        _ => value.to_owned(),
+    let token = SecretString::from(form.token);
+    let outcome = async {
+        let auth = visit.user(&console).await?;
+        orgs::accept_invitation(&console.app, auth, &visit.source, &token).await
     };
-    let encoded: String =
-        given().map(|(name, value)| format!("&{name}={}", url_component(&in_api(name, value)))).collect();
-    let mut path = format!("/v1/orgs/{slug}/audit-logs?limit=50{encoded}");
-    if let Some(cursor) = &query.cursor {
-        path.push_str(&format!("&cursor={}", plain_cursor(cursor)));
-    }
-    let page = visit.api(&console, Method::GET, &path, None).await;
-    if let Some(to_sign_in) = needs_session(&page) {
-        return to_sign_in;
-    }
-    if !page.ok() {
-        return render(&console, &visit, page.status, "Audit trail", |_| alert(&page.detail())).into_response();
-    }
-    let items = page.body["items"].as_array().cloned().unwrap_or_default();
-    let next = page.body["next_cursor"].as_str().map(str::to_owned);
-    let chain = match query.verify {
-        Some(true) => Some(visit.api(&console, Method::GET, &format!("/v1/orgs/{slug}/audit-logs/chain"), None).await),
-        _ => None,
-    };
-    let kept: String = given().map(|(name, value)| format!("&{name}={}", url_component(value))).collect();
-    render(&console, &visit, StatusCode::OK, "Audit trail", |_| {
-        html! {
-            p { a href={ "/orgs/" (slug) } { "Back to the organization" } }
-            form method="get" action={ "/orgs/" (slug) "/audit" } {
-                @for ((name, label, kind), (_, value)) in AUDIT_FILTERS.iter().zip(&asked) {
-                    p { label for=(name) { (label) } input id=(name) name=(name) type=(kind) value=(value); }
-                }
-                button type="submit" class="secondary" { "Filter" }
-            }
-            h2 { "Chain" }
-            @match &chain {
-                None => p { a href={ "/orgs/" (slug) "/audit?verify=true" } { "Verify the chain now" } " " span class="note" { "(recomputes every sealed record, as " code { "mos audit verify" } " does)" } },
-                Some(c) if !c.ok() => (alert(&c.detail())),
-                Some(c) if c.body["intact"] == true => p id="chain-state" {
-                    "Intact: " (c.body["records"]) " sealed records, the last at link " (c.body["head_seq"])
-                    " (" code { (text(&c.body, "head_hash").get(..16).unwrap_or_default()) } "…); "
-                    (c.body["pending"]) " awaiting their seal."
-                },
-                Some(c) => p id="chain-state" class="alert" role="alert" {
-                    "Broken at link " (c.body["broken"]["seq"]) ": " (text(&c.body["broken"], "reason")) ". " (text(&c.body["broken"], "detail"))
-                },
-            }
-            h2 { "Records" }
-            p {
-                "Export everything: "
-                a href={ "/v1/orgs/" (slug) "/audit-logs/export?format=ndjson" } { "NDJSON" } " · "
-                a href={ "/v1/orgs/" (slug) "/audit-logs/export?format=csv" } { "CSV" }
-            }
-            div class="scroll" {
-                table {
-                    thead { tr { th scope="col" { "When" } th scope="col" { "Action" } th scope="col" { "Actor" } th scope="col" { "Outcome" } th scope="col" { "Resource" } } }
-                    tbody {
-                        @for r in &items {
-                            tr {
-                                td { (text(r, "created_at")) }
-                                td { code { (text(r, "action")) } }
-                                td { code { (text(r, "actor")) } }
-                                td { (text(r, "outcome")) }
-                                td { (text(r, "resource_type")) " " code { (text(r, "resource_id")) } }
-                            }
-                        }
-                    }
-                }
-            }
-            @if let Some(next) = &next {
-                p { a href={ "/orgs/" (slug) "/audit?cursor=" (next) (kept) } { "Older records" } }
-            }
+    match outcome.await {
+        Ok(joined) => Redirect::to(&format!("/orgs/{}?done=joined", joined.org.slug.as_str())).into_response(),
+        Err(error) => {
+            let detail = error.shown(&console.app.readiness);
+            render(&console, &visit, error.status(), "Accept an invitation", |_| alert(&detail)).into_response()
         }
-    })
-    .into_response()
-}
-
-/// The audit page's filters: query name (the API's too), label, input type.
-const AUDIT_FILTERS: [(&str, &str, &str); 6] = [
-    ("action", "Action (for example member.added)", "text"),
-    ("actor", "Actor (a user id)", "text"),
-    ("resource_type", "Resource type (for example membership)", "text"),
-    ("resource_id", "Resource id", "text"),
-    ("from", "From (day)", "date"),
-    ("to", "To (day, included)", "date"),
-];
-
-fn plain_cursor(cursor: &str) -> String {
-    cursor.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    }
 }

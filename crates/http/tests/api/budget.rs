@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::wire::{Tally, Wire};
 use crate::TestApp;
 
 /// A route as docs/performance.md names it, how to call it, and its budget.
@@ -61,6 +62,47 @@ const BUDGETS: &[Budget] = &[
     },
 ];
 
+/// A console page as docs/performance.md names it, its address (`{id}`: a piece of content),
+/// and its budget. Every page is one transaction, like an API request.
+struct PageBudget {
+    page: &'static str,
+    path: &'static str,
+    statements: usize,
+    round_trips: usize,
+}
+
+const PAGES: &[PageBudget] = &[
+    PageBudget {
+        page: "/orgs/{slug} (organization, its first 50 members, pending invitations)",
+        path: "/orgs/acme",
+        statements: 8,
+        round_trips: 7,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/audit (records, the members to filter by, the names of the actors)",
+        path: "/orgs/acme/audit",
+        statements: 8,
+        round_trips: 7,
+    },
+    PageBudget { page: "/orgs/{slug}/content", path: "/orgs/acme/content", statements: 6, round_trips: 5 },
+    PageBudget {
+        page: "/orgs/{slug}/content/{id} (item, versions, history, the names of their people)",
+        path: "/orgs/acme/content/{id}",
+        statements: 10,
+        round_trips: 9,
+    },
+    PageBudget { page: "/account", path: "/account", statements: 10, round_trips: 10 },
+];
+
+/// The console's budget table as docs/performance.md shows it.
+fn pages_markdown() -> String {
+    let mut table = String::from("| Page | Statements | Round trips |\n|---|---|---|\n");
+    for b in PAGES {
+        table.push_str(&format!("| `{}` | {} | {} |\n", b.page, b.statements, b.round_trips));
+    }
+    table
+}
+
 /// The budget table as docs/performance.md shows it.
 fn markdown() -> String {
     let mut table = String::from("| Route | Statements | Round trips |\n|---|---|---|\n");
@@ -74,6 +116,28 @@ fn markdown() -> String {
 fn the_performance_doc_shows_the_budgets_the_test_holds() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/performance.md")).unwrap();
     assert!(doc.contains(&markdown()), "docs/performance.md must contain:\n{}", markdown());
+    assert!(doc.contains(&pages_markdown()), "docs/performance.md must contain:\n{}", pages_markdown());
+}
+
+/// What `call` costs on the wire, and on which call it was counted. The first call prepares
+/// the statements; a later one is what every later one costs. The pool hands a connection back
+/// after the response has left, so a call that follows at once may find none idle and open
+/// one: its set-up is not the call's cost, and the call is repeated until one runs on a
+/// connection the pool already had.
+async fn on_a_pooled_connection<F, Fut>(wire: &Wire, name: &str, call: F) -> (usize, Tally)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for calls in 1..=20 {
+        wire.take();
+        call().await;
+        let tally = wire.take();
+        if calls > 1 && tally.connects == 0 {
+            return (calls, tally);
+        }
+    }
+    panic!("{name}: the pool opened a connection for each of 20 calls")
 }
 
 #[tokio::test]
@@ -83,23 +147,12 @@ async fn each_route_stays_within_its_statement_and_round_trip_budget() {
     assert_eq!(app.post_as(&admin, "/v1/orgs", json!({ "slug": "acme", "name": "Acme" })).await.status, 201);
     for budget in BUDGETS {
         let body: Value = budget.body.map_or(Value::Null, |b| serde_json::from_str(b).unwrap());
-        // The first call prepares the statements; a later one is what every later one costs.
-        // The pool hands a connection back after the response has left, so a call that follows
-        // at once may find none idle and open one: its set-up is not the route's cost, and the
-        // call is repeated until one runs on a connection the pool already had.
-        let mut counted = None;
-        for calls in 1..=20 {
-            wire.take();
-            let reply = app.call_as(budget.method, &admin, budget.path, body.clone()).await;
+        let (app, admin, body) = (&app, &admin, &body);
+        let (calls, tally) = on_a_pooled_connection(&wire, budget.route, || async move {
+            let reply = app.call_as(budget.method, admin, budget.path, body.clone()).await;
             assert!(reply.status < 300, "{} answered {}: {}", budget.route, reply.status, reply.body);
-            let tally = wire.take();
-            if calls > 1 && tally.connects == 0 {
-                counted = Some((calls, tally));
-                break;
-            }
-        }
-        let (calls, tally) =
-            counted.unwrap_or_else(|| panic!("{}: the pool opened a connection for each of 20 calls", budget.route));
+        })
+        .await;
         assert!(
             tally.statements <= budget.statements && tally.round_trips <= budget.round_trips,
             "{}: {} statements in {} round trips, over its budget of {} in {}:\n{}",
@@ -121,6 +174,56 @@ async fn each_route_stays_within_its_statement_and_round_trip_budget() {
         println!(
             "{}: {} statements, {} round trips ({} prepares, {} pings; call {calls})",
             budget.route, tally.statements, tally.round_trips, tally.prepares, tally.pings
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_console_page_is_one_transaction_within_its_budget() {
+    let (app, wire) = TestApp::spawn_counted().await;
+    let admin = app.signed_in("admin@acme.example").await;
+    assert_eq!(app.post_as(&admin, "/v1/orgs", json!({ "slug": "acme", "name": "Acme" })).await.status, 201);
+    let text = json!({ "title": "Flu shots", "channel": "email", "body": "Book now.", "tags": ["flu"] });
+    let created = app.post_as(&admin, "/v1/orgs/acme/content", text).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let cookie = format!("__Host-mos_session={admin}");
+    for budget in PAGES {
+        let path = budget.path.replace("{id}", &id);
+        let (app, cookie, path) = (&app, &cookie, &path);
+        let (calls, tally) = on_a_pooled_connection(&wire, budget.page, || async move {
+            let page = app.http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.unwrap();
+            let status = page.status().as_u16();
+            let html = page.text().await.unwrap();
+            assert_eq!(status, 200, "{}: {html}", budget.page);
+        })
+        .await;
+        let transactions = tally.log.iter().filter(|s| s.to_lowercase().ends_with("begin")).count();
+        assert_eq!(transactions, 1, "{}: one transaction:\n{}", budget.page, tally.log.join("\n"));
+        assert!(
+            tally.statements <= budget.statements && tally.round_trips <= budget.round_trips,
+            "{}: {} statements in {} round trips, over its budget of {} in {}:\n{}",
+            budget.page,
+            tally.statements,
+            tally.round_trips,
+            budget.statements,
+            budget.round_trips,
+            tally.log.join("\n")
+        );
+        // Words, not substrings: a page reads `updated_at`.
+        let writes: Vec<&String> = tally
+            .log
+            .iter()
+            .filter(|s| {
+                s.to_lowercase()
+                    .split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .any(|w| ["insert", "update", "delete"].contains(&w))
+            })
+            .collect();
+        assert!(writes.is_empty(), "{} writes: {writes:?}", budget.page);
+        println!(
+            "{}: {} statements, {} round trips ({} prepares, {} pings; call {calls})",
+            budget.page, tally.statements, tally.round_trips, tally.prepares, tally.pings
         );
     }
 }

@@ -213,7 +213,10 @@ async fn the_document_refuses_what_the_server_refuses_in_texts_names_tags_cursor
     }
     // What the server accepts, the document allows.
     let accepted: Vec<(&str, Value)> = vec![
-        (content_text, text(" Flu shots ", "Patients 65+", "Line one\n\tLine two\r\n", json!(["flu", "flu-2026"]))),
+        (
+            content_text,
+            text(" Flu shots ", "Patients 65+", "Line one\n\tLine two\r\nLine three\r", json!(["flu", "flu-2026"])),
+        ),
         (new_org, json!({ "slug": "beta", "name": "Beta Health" })),
         (submit, json!({ "note": "ready" })),
     ];

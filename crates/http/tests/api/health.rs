@@ -162,3 +162,39 @@ async fn an_ordinary_server_error_leaves_readyz_ready() {
         "a bug is not a broken server"
     );
 }
+
+#[tokio::test]
+async fn readyz_does_not_wait_on_a_database_that_cannot_answer() {
+    let app = TestApp::spawn().await;
+    // Every request starts by reading its session; with the sessions table locked, the probe
+    // of /readyz waits on the lock like any request would, for as long as it is held.
+    let mut blocker = app.db.superuser().await;
+    sqlx::raw_sql("begin").execute(&mut blocker).await.unwrap();
+    sqlx::raw_sql("lock table app.sessions in access exclusive mode").execute(&mut blocker).await.unwrap();
+    // Bounded only to turn a hang into a failure: the answer must come while the lock is held.
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+    let reply = app.send(client.get(format!("{}/readyz", app.base))).await;
+    assert_eq!((reply.status, reply.problem_type()), (503, "urn:mos:problem:unavailable"), "{}", reply.body);
+    assert!(reply.headers.contains_key("retry-after"));
+    sqlx::raw_sql("rollback").execute(&mut blocker).await.unwrap();
+    assert_eq!(app.send(app.http.get(format!("{}/readyz", app.base))).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_request_waits_for_a_busy_pool_and_is_served_once_a_connection_is_free() {
+    let app = TestApp::spawn_with_pool_size(1).await;
+    let token = app.signed_in("ada@example.com").await;
+    // The pool's only connection, held outside any request.
+    let held = app.pool.begin_lookup().await.unwrap();
+    let waiting = tokio::spawn(app.http.get(format!("{}/v1/me", app.base)).bearer_auth(&token).send());
+    // The server answers what needs no connection meanwhile, and the request still waits:
+    // refused at once, it would have been answered already.
+    for _ in 0..20 {
+        assert_eq!(app.send(app.http.get(format!("{}/healthz", app.base))).await.status, 200);
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiting.is_finished(), "the request waits for the pool instead of being refused");
+    drop(held);
+    let reply = waiting.await.unwrap().unwrap();
+    assert_eq!(reply.status(), 200, "served once the connection was free");
+}

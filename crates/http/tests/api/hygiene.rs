@@ -11,11 +11,17 @@ async fn every_response_tells_browsers_not_to_sniff_frame_cache_or_refer() {
     let token = app.signed_in("ada@example.com").await;
     let json = app.get_as(&token, "/v1/me").await;
     let html = app.send(app.http.get(format!("{}/docs", app.base))).await;
+    let console = app.send(app.http.get(format!("{}/sign-in", app.base))).await;
     let refused = app.send(app.http.get(format!("{}/v1/me", app.base))).await;
-    for (what, reply) in [("a JSON answer", &json), ("the docs page", &html), ("a refusal", &refused)] {
+    let answers =
+        [("a JSON answer", &json), ("the docs page", &html), ("a console page", &console), ("a refusal", &refused)];
+    for (what, reply) in answers {
         let header = |name: &str| reply.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{what}");
-        let referrer = if what == "the docs page" { "same-origin" } else { "no-referrer" };
+        // HTML pages keep the referrer within our origin, so that their forms carry an Origin.
+        let html = header("content-type").is_some_and(|t| t.starts_with("text/html"));
+        let referrer = if html { "same-origin" } else { "no-referrer" };
+        assert_eq!(html, what.ends_with("page"), "{what}");
         assert_eq!(header("referrer-policy").as_deref(), Some(referrer), "{what}: never to another site");
         assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{what}");
         let csp = header("content-security-policy").unwrap_or_default();

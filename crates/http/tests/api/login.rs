@@ -14,6 +14,22 @@ async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
 }
 
 #[tokio::test]
+async fn an_unknown_email_costs_the_same_password_check_as_a_wrong_password() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com").await;
+    let mut work = Vec::new();
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let before = app.hasher.checked_so_far();
+        assert_eq!(app.login(email, "not the password at all").await.status, 401, "{email}");
+        let after = app.hasher.checked_so_far();
+        work.push((after.0 - before.0, after.1 - before.1));
+    }
+    let (wrong, unknown) = (work[0], work[1]);
+    assert_eq!(wrong.0, 1, "a wrong password is checked once");
+    assert_eq!(unknown, wrong, "an unknown address: one check at the same memory and passes");
+}
+
+#[tokio::test]
 async fn an_unverified_account_cannot_sign_in_and_says_so_only_to_its_password() {
     let app = TestApp::spawn().await;
     app.post("/v1/auth/register", json!({ "email": "ada@example.com", "password": PASSWORD })).await;

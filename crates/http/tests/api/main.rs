@@ -6,19 +6,27 @@ mod abuse;
 mod audit_trail;
 mod browser;
 mod budget;
+mod console_access;
 mod content;
 mod cross_origin;
 mod docs;
+mod form_token;
 mod health;
 mod heavy;
 mod hygiene;
+mod injection;
+mod landing;
 mod login;
+mod logs;
 mod orgs;
 mod passkeys;
 mod password;
 mod register;
+mod review_walk;
+mod role_matrix;
 mod sessions;
 mod slow;
+mod stored_secrets;
 mod two_factor;
 mod wire;
 
@@ -155,6 +163,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub pool: mos_db::AppPool,
     pub readiness: mos_http::Readiness,
+    /// The server's password hasher (a clone sees what the server's checked).
+    pub hasher: PasswordHasher,
 }
 
 impl TestApp {
@@ -213,7 +223,7 @@ impl TestApp {
         let state = AppState::new(
             pool.clone(),
             Arc::new(clock.clone()),
-            hasher,
+            hasher.clone(),
             sealer,
             Arc::new(SmtpMailer::from_url(&format!("smtp://{smtp}")).unwrap()),
             settings,
@@ -223,7 +233,7 @@ impl TestApp {
         let readiness = state.readiness.clone();
         let public_url = state.settings.public_url.clone();
         tokio::spawn(mos_http::serve(listener, state, limits, std::future::pending()));
-        Self { base, public_url, db, clock, inbox, http: reqwest::Client::new(), pool, readiness }
+        Self { base, public_url, db, clock, inbox, http: reqwest::Client::new(), pool, readiness, hasher }
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
@@ -298,6 +308,15 @@ impl TestApp {
         let invited = self.post_as(admin, &format!("/v1/orgs/{slug}/invitations"), body).await;
         assert_eq!(invited.status, 201, "{}", invited.body);
         self.inbox.wait_for(email, "on Marketing OS", before + 1).await
+    }
+
+    /// How many invitations to `email` the database holds, in any organization (as the superuser).
+    pub async fn invitations_of(&self, email: &str) -> i64 {
+        sqlx::query_scalar("select count(*) from app.invitations where email = $1")
+            .bind(email)
+            .fetch_one(&mut self.db.superuser().await)
+            .await
+            .unwrap()
     }
 
     /// Registers `email` and verifies it through the emailed link.

@@ -61,7 +61,7 @@ fn unb64(value: &Value) -> Vec<u8> {
 }
 
 /// One credential of a software authenticator.
-struct Soft {
+pub(crate) struct Soft {
     key: SigningKey,
     id: Vec<u8>,
     user_handle: Vec<u8>,
@@ -69,9 +69,11 @@ struct Soft {
 }
 
 /// What the authenticator and its browser claim, honestly by default.
-struct Claims<'a> {
+pub(crate) struct Claims<'a> {
     origin: &'a str,
     rp_id: Option<&'a str>,
+    /// Whether the authenticator says it verified its user (a PIN, a fingerprint).
+    user_verified: bool,
 }
 
 const UP: u8 = 0x01;
@@ -105,7 +107,7 @@ impl Soft {
         cbor::int(-3, &mut cose);
         cbor::bytes(point.y().unwrap(), &mut cose);
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
-        auth_data.push(UP | UV | AT);
+        auth_data.push(UP | if claims.user_verified { UV } else { 0 } | AT);
         auth_data.extend(soft.counter.to_be_bytes());
         auth_data.extend([0u8; 16]);
         auth_data.extend((soft.id.len() as u16).to_be_bytes());
@@ -145,7 +147,7 @@ impl Soft {
         })
         .to_string();
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
-        auth_data.push(UP | UV);
+        auth_data.push(UP | if claims.user_verified { UV } else { 0 });
         auth_data.extend(self.counter.to_be_bytes());
         let mut signed = auth_data.clone();
         signed.extend(Sha256::digest(client_data.as_bytes()));
@@ -165,13 +167,13 @@ impl Soft {
 }
 
 impl TestApp {
-    fn honest(&self) -> Claims<'_> {
-        Claims { origin: &self.public_url, rp_id: None }
+    pub(crate) fn honest(&self) -> Claims<'_> {
+        Claims { origin: &self.public_url, rp_id: None, user_verified: true }
     }
 
     /// Adds a passkey to the account of `token`: the authenticator, and the session that
     /// replaced `token`.
-    async fn add_passkey(&self, token: &str, name: &str) -> (Soft, String) {
+    pub(crate) async fn add_passkey(&self, token: &str, name: &str) -> (Soft, String) {
         let options = self.post_as(token, "/v1/me/passkeys/options", json!({})).await;
         assert_eq!(options.status, 200, "{}", options.body);
         let (soft, credential) = Soft::create(&options.body["options"], &self.honest());
@@ -182,7 +184,7 @@ impl TestApp {
     }
 
     /// A passwordless sign-in with `soft`, claiming `claims`, counter at `counter`.
-    async fn passkey_sign_in(&self, soft: &mut Soft, claims: &Claims<'_>, counter: u32) -> Reply {
+    pub(crate) async fn passkey_sign_in(&self, soft: &mut Soft, claims: &Claims<'_>, counter: u32) -> Reply {
         let options = self.post("/v1/auth/passkey/options", json!({})).await;
         assert_eq!(options.status, 200, "{}", options.body);
         let credential = soft.get(&options.body["options"], claims, counter);
@@ -204,7 +206,7 @@ impl TestApp {
     }
 
     /// Asks for an enrollment link as `token` and reads it from the `n`th such mail to `email`.
-    async fn enrollment_link(&self, token: &str, email: &str, n: usize) -> String {
+    pub(crate) async fn enrollment_link(&self, token: &str, email: &str, n: usize) -> String {
         let asked = self.post_as(token, "/v1/me/passkeys/enrollment", json!({})).await;
         assert_eq!(asked.status, 202, "{}", asked.body);
         let mail = self.inbox.wait_for(email, "Add your first passkey", n).await;
@@ -274,11 +276,11 @@ async fn answers_for_another_origin_another_relying_party_or_an_old_challenge_ar
     let token = app.signed_in("ada@example.com").await;
     let (mut soft, session) = app.add_passkey(&token, "Phone").await;
 
-    let phished =
-        app.passkey_sign_in(&mut soft, &Claims { origin: "https://marketing-os.example.evil", rp_id: None }, 1).await;
+    let phished = app
+        .passkey_sign_in(&mut soft, &Claims { origin: "https://marketing-os.example.evil", ..app.honest() }, 1)
+        .await;
     assert_eq!((phished.status, phished.problem_type()), (401, "urn:mos:problem:passkey_failed"), "{}", phished.body);
-    let other_rp =
-        app.passkey_sign_in(&mut soft, &Claims { origin: &app.public_url, rp_id: Some("evil.example") }, 2).await;
+    let other_rp = app.passkey_sign_in(&mut soft, &Claims { rp_id: Some("evil.example"), ..app.honest() }, 2).await;
     assert_eq!((other_rp.status, other_rp.problem_type()), (401, "urn:mos:problem:passkey_failed"));
 
     // A ceremony is good once: the same answer again finds it spent.
@@ -300,6 +302,25 @@ async fn answers_for_another_origin_another_relying_party_or_an_old_challenge_ar
         .filter(|e| e["action"] == "auth.passkey.failed" && e["outcome"] == "failure")
         .count();
     assert_eq!(failures, 3, "each refusal is on the account's record");
+}
+
+#[tokio::test]
+async fn an_authenticator_that_did_not_verify_its_user_neither_adds_a_passkey_nor_signs_in() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in("ada@example.com").await;
+    let unverified = Claims { user_verified: false, ..app.honest() };
+    let options = app.post_as(&token, "/v1/me/passkeys/options", json!({})).await;
+    assert_eq!(options.status, 200, "{}", options.body);
+    let (_, credential) = Soft::create(&options.body["options"], &unverified);
+    let body = json!({ "ceremony": options.body["ceremony"], "name": "Tapped only", "credential": credential });
+    let added = app.post_as(&token, "/v1/me/passkeys", body).await;
+    assert_eq!(added.status / 100, 4, "a registration without user verification: {}", added.body);
+    assert_eq!(app.get_as(&token, "/v1/me/passkeys").await.body.as_array().map(Vec::len), Some(0));
+
+    let (mut soft, _) = app.add_passkey(&token, "Phone").await;
+    let tapped = app.passkey_sign_in(&mut soft, &unverified, 1).await;
+    assert_eq!((tapped.status, tapped.problem_type()), (401, "urn:mos:problem:passkey_failed"), "{}", tapped.body);
+    assert_eq!(app.passkey_sign_in(&mut soft, &app.honest(), 2).await.status, 200, "the same key, verified");
 }
 
 #[tokio::test]
@@ -338,7 +359,8 @@ async fn a_passkey_completes_a_sign_in_after_the_password_instead_of_a_code() {
 }
 
 #[tokio::test]
-async fn an_organization_that_requires_passkeys_admits_only_sessions_a_passkey_established() {
+async fn an_organization_that_requires_passkeys_refuses_password_sessions_on_every_tenant_route_until_a_passkey_signs_in_or_confirms(
+) {
     let app = TestApp::spawn().await;
     let org = app.org_with_every_role("acme").await;
     let policy = json!({ "require_phishing_resistant": true });
@@ -445,7 +467,7 @@ async fn a_passkey_session_satisfies_an_organizations_two_factor_policy() {
 
 /// An organization `acme` that requires passkeys, set by its ADMIN from a passkey session: the
 /// members' tokens, and the ADMIN's passkey session.
-async fn strict_org(app: &TestApp) -> (crate::Members, String) {
+pub(crate) async fn strict_org(app: &TestApp) -> (crate::Members, String) {
     let org = app.org_with_every_role("acme").await;
     let (mut admin_key, _) = app.add_passkey(&org.admin, "Admin laptop").await;
     let admin = app.passkey_sign_in(&mut admin_key, &app.honest(), 1).await.session_token();
@@ -625,4 +647,25 @@ async fn an_enrollment_link_expires_and_is_spent_by_the_first_registration_that_
         .await;
     assert_eq!((refused.status, refused.problem_type()), (403, "urn:mos:problem:passkey_session_required"));
     assert_eq!(app.get_as(&session, "/v1/me/passkeys").await.body.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_console_page_refused_by_the_passkey_policy_offers_to_confirm_with_a_passkey_there() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let (mut admin_key, _) = app.add_passkey(&org.admin, "Admin laptop").await;
+    let admin = app.passkey_sign_in(&mut admin_key, &app.honest(), 1).await.session_token();
+    let set = app.call_as("patch", &admin, "/v1/orgs/acme", json!({ "require_phishing_resistant": true })).await;
+    assert_eq!(set.status, 200, "{}", set.body);
+
+    let viewer = app.login("viewer@acme.example", PASSWORD).await.session_token();
+    for path in ["/orgs/acme", "/orgs/acme/content"] {
+        let (status, html) = crate::console_access::page(&app, &viewer, path).await;
+        assert_eq!(status, 403, "{path}: {html}");
+        assert!(html.contains("requires sign-in with a passkey"), "{path}: {html}");
+        assert!(
+            html.contains(&format!("data-passkey=\"reauthenticate\" data-next=\"{path}\"")),
+            "{path}: the confirmation is offered on the page, and returns to it: {html}"
+        );
+    }
 }

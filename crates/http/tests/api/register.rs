@@ -58,7 +58,10 @@ async fn passwords_follow_the_nist_policy() {
         app.post("/v1/auth/register", json!({ "email": "ada@example.com", "password": long })).await.status,
         202
     );
-    assert!(app.inbox.all_to("ada@example.com").len() <= 1, "refused registrations send nothing");
+    // Mail leaves in the background: once the accepted registration's mail has arrived, one that
+    // the earlier refusals had sent would have too.
+    app.inbox.wait_for("ada@example.com", "Confirm your email address", 1).await;
+    assert_eq!(app.inbox.all_to("ada@example.com").len(), 1, "refused registrations send nothing");
 }
 
 #[tokio::test]

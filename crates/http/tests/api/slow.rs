@@ -184,3 +184,52 @@ async fn at_the_cap_the_oldest_idle_connection_makes_room_for_a_new_clients_requ
     }
     drop((idle, newcomers));
 }
+
+/// Whether a request's transaction is still open on one of the pool's connections.
+async fn a_request_transaction_is_open(app: &TestApp) -> bool {
+    sqlx::query_scalar(
+        "select count(*) > 0 from pg_stat_activity
+          where datname = current_database() and usename = 'app_user' and application_name <> $1
+            and xact_start is not null",
+    )
+    .bind(mos_db::PROBE_NAME)
+    .fetch_one(&mut app.db.superuser().await)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_answered_503_and_nothing_it_wrote_is_kept() {
+    let app = TestApp::spawn_limited(mos_http::Limits { request_timeout: Duration::from_secs(5), ..LIMITS }).await;
+    let token = app.signed_in("ada@example.com").await;
+    // The audit log locked: creating an organization writes it and its first member, then
+    // waits to write the audit record until the request's deadline has passed.
+    let mut blocker = app.db.superuser().await;
+    sqlx::raw_sql("begin").execute(&mut blocker).await.unwrap();
+    sqlx::raw_sql("lock table app.audit_logs in share mode").execute(&mut blocker).await.unwrap();
+    let created = app.post_as(&token, "/v1/orgs", serde_json::json!({ "slug": "acme", "name": "Acme" })).await;
+    assert_eq!((created.status, created.problem_type()), (503, "urn:mos:problem:timeout"), "{}", created.body);
+    assert!(a_request_transaction_is_open(&app).await, "the request's statement still waits on the lock");
+
+    // Once the lock is gone, its statement finishes and its transaction ends: rolled back.
+    sqlx::raw_sql("rollback").execute(&mut blocker).await.unwrap();
+    let ended = async {
+        while a_request_transaction_is_open(&app).await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), ended).await.expect("the request's transaction ends");
+    let mut su = app.db.superuser().await;
+    for (table, sql) in [
+        ("organizations", "select count(*) from app.organizations where slug = 'acme'"),
+        ("memberships", "select count(*) from app.user_organizations"),
+        ("audit records", "select count(*) from app.audit_logs where action = 'org.created'"),
+    ] {
+        let kept: i64 = sqlx::query_scalar(sql).fetch_one(&mut su).await.unwrap();
+        assert_eq!(kept, 0, "{table} of the timed-out request");
+    }
+    assert_eq!(
+        app.post_as(&token, "/v1/orgs", serde_json::json!({ "slug": "acme", "name": "Acme" })).await.status,
+        201
+    );
+}

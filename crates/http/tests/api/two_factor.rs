@@ -5,14 +5,14 @@ use serde_json::{json, Value};
 use crate::{TestApp, PASSWORD};
 
 /// The secret of an enrollment answer, and the code it shows at the app's clock.
-fn code_for(app: &TestApp, enrollment: &Value, offset_steps: i64) -> String {
+pub(crate) fn code_for(app: &TestApp, enrollment: &Value, offset_steps: i64) -> String {
     let secret = data_encoding::BASE32_NOPAD.decode(enrollment["secret"].as_str().unwrap().as_bytes()).unwrap();
     let totp = Totp::from_bytes(&secret).unwrap();
     totp.code(mos_auth::totp::step_at(mos_auth::Clock::now(&app.clock).timestamp()) + offset_steps)
 }
 
 /// Signs in, enrolls, confirms: the session token, the enrollment and the recovery codes.
-async fn enrolled(app: &TestApp, email: &str) -> (String, Value, Vec<String>) {
+pub(crate) async fn enrolled(app: &TestApp, email: &str) -> (String, Value, Vec<String>) {
     let token = app.signed_in(email).await;
     let enrollment = app.post_as(&token, "/v1/me/two-factor/setup", json!({})).await;
     assert_eq!(enrollment.status, 200, "{}", enrollment.body);
@@ -207,7 +207,7 @@ async fn disabling_needs_the_password_and_a_current_code() {
 }
 
 #[tokio::test]
-async fn no_flow_holds_two_connections_at_once() {
+async fn sign_in_reauthentication_org_creation_and_disabling_with_two_factor_each_finish_on_one_connection() {
     // With one connection, a request that asked for a second while holding the first would wait
     // for itself until the pool gave up, and answer 503.
     let app = TestApp::spawn_with_pool_size(1).await;

@@ -54,8 +54,9 @@ impl Server {
         let base = loop {
             match lines.next_line().await? {
                 Some(line) => {
-                    if let Some(address) = line.strip_prefix("listening on ") {
-                        break address.trim().to_owned();
+                    // `listening on ADDR, open URL`: the socket address, not the public URL.
+                    if let Some(address) = line.strip_prefix("listening on ").and_then(|rest| rest.split(',').next()) {
+                        break format!("http://{}", address.trim());
                     }
                 }
                 None => anyhow::bail!("mos serve stopped before it listened: {:?}", child.wait().await?),

@@ -2,15 +2,19 @@ use mos_db::testing::TestDb;
 
 use crate::{data_dir, mos, text};
 
-/// A seeded database (an organization with two audit records), sealed.
-async fn seeded() -> (TestDb, tempfile::TempDir) {
+/// A seeded database (an organization with two audit records), sealed, and its organization's id.
+async fn seeded() -> (TestDb, tempfile::TempDir, uuid::Uuid) {
     let db = TestDb::new().await;
     let dir = data_dir();
     let out = mos().arg("seed").env("DATABASE_URL", db.database_url()).output().unwrap();
     assert!(out.status.success(), "{:?}", text(&out));
     let out = mos().args(["audit", "seal"]).env("DATABASE_URL", db.database_url()).output().unwrap();
     assert_eq!(text(&out).0, "sealed 2 record(s) of 1 organization(s)\n");
-    (db, dir)
+    let demo = sqlx::query_scalar("select id from app.organizations where slug = 'demo'")
+        .fetch_one(&mut db.superuser().await)
+        .await
+        .unwrap();
+    (db, dir, demo)
 }
 
 fn audit(db: &TestDb, dir: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
@@ -25,20 +29,17 @@ fn audit(db: &TestDb, dir: &tempfile::TempDir, args: &[&str]) -> std::process::O
 
 #[tokio::test]
 async fn verify_reports_an_intact_chain_and_the_first_broken_link_with_its_reason() {
-    let (db, dir) = seeded().await;
+    let (db, dir, demo) = seeded().await;
     let out = audit(&db, &dir, &["verify"]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(text(&out).0.starts_with("demo: 2 records, chain intact to 2 ("), "{:?}", text(&out));
 
-    let mut su = db.superuser().await;
-    sqlx::raw_sql(
-        "alter table app.audit_logs disable trigger all;
-         update app.audit_logs set action = 'org.deleted' where id = (select audit_ids[1] from app.audit_blocks where first_seq = 1);
-         alter table app.audit_logs enable always trigger audit_logs_append_only_rows",
+    db.tamper(
+        demo,
+        &["audit_logs", "audit_blocks"],
+        "update {audit_logs} set action = 'org.deleted' where id = (select audit_ids[1] from {audit_blocks} where first_seq = 1)",
     )
-    .execute(&mut su)
-    .await
-    .unwrap();
+    .await;
     let out = audit(&db, &dir, &["verify", "--org", "demo"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).0.starts_with("demo: broken at record 1: changed"), "{:?}", text(&out));
@@ -46,7 +47,7 @@ async fn verify_reports_an_intact_chain_and_the_first_broken_link_with_its_reaso
 
 #[tokio::test]
 async fn a_signed_checkpoint_proves_that_nothing_was_cut_from_the_end_since() {
-    let (db, dir) = seeded().await;
+    let (db, dir, demo) = seeded().await;
     let file = dir.path().join("checkpoint.json");
     let out = audit(&db, &dir, &["checkpoint", "--out", file.to_str().unwrap()]);
     assert!(out.status.success(), "{:?}", text(&out));
@@ -56,16 +57,14 @@ async fn a_signed_checkpoint_proves_that_nothing_was_cut_from_the_end_since() {
     assert!(text(&out).0.contains("demo: record 2 signed at"), "{:?}", text(&out));
 
     // The superuser cuts the last record and rewinds the head: the chain alone looks whole.
-    let mut su = db.superuser().await;
-    sqlx::raw_sql(
-        "alter table app.audit_logs disable trigger all; alter table app.audit_blocks disable trigger all;
-         delete from app.audit_logs where id = (select audit_ids[2] from app.audit_blocks where first_seq = 1);
-         update app.audit_blocks set audit_ids = audit_ids[1:1], hashes = hashes[1:1] where first_seq = 1;
-         update app.audit_chain_heads set seq = 1, hash = (select hashes[1] from app.audit_blocks where first_seq = 1)",
+    db.tamper(
+        demo,
+        &["audit_logs", "audit_blocks", "audit_chain_heads"],
+        "delete from {audit_logs} where id = (select audit_ids[2] from {audit_blocks} where first_seq = 1);
+         update {audit_blocks} set audit_ids = audit_ids[1:1], hashes = hashes[1:1] where first_seq = 1;
+         update {audit_chain_heads} set seq = 1, hash = (select hashes[1] from {audit_blocks} where first_seq = 1)",
     )
-    .execute(&mut su)
-    .await
-    .unwrap();
+    .await;
     assert!(audit(&db, &dir, &["verify"]).status.success(), "without the checkpoint the cut goes unnoticed");
     let out = audit(&db, &dir, &["verify", "--checkpoint", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -74,7 +73,7 @@ async fn a_signed_checkpoint_proves_that_nothing_was_cut_from_the_end_since() {
 
 #[tokio::test]
 async fn a_checkpoint_altered_after_signing_is_refused() {
-    let (db, dir) = seeded().await;
+    let (db, dir, _) = seeded().await;
     let file = dir.path().join("checkpoint.json");
     assert!(audit(&db, &dir, &["checkpoint", "--out", file.to_str().unwrap()]).status.success());
     let original = std::fs::read_to_string(&file).unwrap();
@@ -115,7 +114,7 @@ async fn verify_accepts_a_checkpoint_signed_over_the_documented_text_by_another_
 
 #[tokio::test]
 async fn verify_refuses_a_connection_that_row_level_security_would_blind() {
-    let (db, dir) = seeded().await;
+    let (db, dir, _) = seeded().await;
     let url = db.database_url().replacen("postgres://postgres@", "postgres://app_user@", 1);
     let out =
         mos().args(["audit", "verify"]).env("DATABASE_URL", url).env("MOS_DATA_DIR", dir.path()).output().unwrap();
@@ -124,13 +123,19 @@ async fn verify_refuses_a_connection_that_row_level_security_would_blind() {
 }
 
 /// How the fixture's piece is published.
-#[derive(PartialEq)]
+#[derive(Clone, Copy, PartialEq)]
 enum Publication {
     /// Through the review.
     Reviewed,
-    /// As app_user behind the review's back, with a publication record that says it counted
-    /// the approval of a member who never gave one.
+    /// The rest: as app_user behind the review's back, after a reviewer's approval, with a
+    /// publication record that says it counted the approval of a member who never gave one.
     CountingAStranger,
+    /// With no publication record at all.
+    Unrecorded,
+    /// With a publication record that counted the one approval where two were required.
+    ShortOfApprovals,
+    /// With an approval record by the writer of the text beside the reviewer's, both counted.
+    ApprovedByItsWriter,
 }
 
 /// An organization whose creator wrote a piece that a reviewer approved and the ADMIN
@@ -183,7 +188,7 @@ async fn published_by(db: &TestDb, publication: Publication) -> uuid::Uuid {
         };
         assert!(matches!(content::act(&mut tx, item.id, request).await.unwrap(), Step::Done(_)), "{action}");
     }
-    if publication == Publication::CountingAStranger {
+    if publication != Publication::Reviewed {
         sqlx::query(
             "update app.content_items
                 set state = 'published', revision = revision + 1, updated_at = now(),
@@ -195,13 +200,35 @@ async fn published_by(db: &TestDb, publication: Publication) -> uuid::Uuid {
         .execute(tx.conn())
         .await
         .unwrap();
-        let stranger = UserId::new().to_string();
-        let record = mos_domain::AuditEvent::new(mos_domain::events::CONTENT_PUBLISHED, mos_domain::events::CONTENT)
-            .actor(admin)
-            .resource_id(item.id)
-            .meta("sha256", serde_json::json!(draft.hash().to_string()))
-            .meta("approvals", serde_json::json!({ "given": 1, "required": 1, "approvers": [stranger] }));
-        mos_db::audit::record(&mut tx, &record).await.unwrap();
+        let publish = |approvers: &[UserId], required: usize| {
+            mos_domain::AuditEvent::new(mos_domain::events::CONTENT_PUBLISHED, mos_domain::events::CONTENT)
+                .actor(admin)
+                .resource_id(item.id)
+                .meta("sha256", serde_json::json!(draft.hash().to_string()))
+                .meta(
+                    "approvals",
+                    serde_json::json!({
+                        "given": approvers.len(),
+                        "required": required,
+                        "approvers": approvers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    }),
+                )
+        };
+        let records = match publication {
+            Publication::Reviewed | Publication::Unrecorded => vec![],
+            Publication::CountingAStranger => vec![publish(&[UserId::new()], 1)],
+            Publication::ShortOfApprovals => vec![publish(&[reviewer], 2)],
+            Publication::ApprovedByItsWriter => vec![
+                mos_domain::AuditEvent::new(mos_domain::events::CONTENT_APPROVED, mos_domain::events::CONTENT)
+                    .actor(creator)
+                    .resource_id(item.id)
+                    .meta("sha256", serde_json::json!(draft.hash().to_string())),
+                publish(&[reviewer, creator], 2),
+            ],
+        };
+        for record in records {
+            mos_db::audit::record(&mut tx, &record).await.unwrap();
+        }
     }
     tx.commit().await.unwrap();
     let out = mos().args(["audit", "seal"]).env("DATABASE_URL", db.database_url()).output().unwrap();
@@ -258,6 +285,28 @@ async fn verify_catches_a_publication_that_counted_an_approval_nobody_gave() {
 }
 
 #[tokio::test]
+async fn verify_catches_a_publication_without_its_record_short_of_approvals_or_approved_by_its_writer() {
+    let mut missed = Vec::new();
+    for (publication, problem) in [
+        (Publication::Unrecorded, "is not proven: no sealed record of this publication"),
+        (
+            Publication::ShortOfApprovals,
+            "is not proven: 1 sealed approval(s) of this text, 2 required when it was published",
+        ),
+        (Publication::ApprovedByItsWriter, "is not proven: an approval of this text is by the member who wrote it"),
+    ] {
+        let db = TestDb::new().await;
+        let dir = data_dir();
+        published_by(&db, publication).await;
+        let out = audit(&db, &dir, &["verify"]);
+        if out.status.code() != Some(2) || !text(&out).0.contains(problem) {
+            missed.push(format!("{problem}: {:?}", text(&out)));
+        }
+    }
+    assert!(missed.is_empty(), "{missed:#?}");
+}
+
+#[tokio::test]
 async fn verify_catches_a_publication_that_bypassed_the_review() {
     let db = TestDb::new().await;
     let dir = data_dir();
@@ -273,26 +322,26 @@ async fn verify_catches_a_publication_that_bypassed_the_review() {
     )
     .unwrap()
     .hash();
-    let mut su = db.superuser().await;
-    sqlx::raw_sql("set session_replication_role = replica").execute(&mut su).await.unwrap();
-    sqlx::query(
-        "insert into app.content_versions (organization_id, item_id, number, author_id, created_at, title, channel,
-                                           audience, body, tags, sha256)
-         select organization_id, item_id, 2, author_id, now(), title, channel, audience, 'Unreviewed claims.', tags, $2
-           from app.content_versions where item_id = $1",
+    let org: uuid::Uuid = sqlx::query_scalar("select organization_id from app.content_items where id = $1")
+        .bind(item)
+        .fetch_one(&mut db.superuser().await)
+        .await
+        .unwrap();
+    let forged = hex::encode(forged.0);
+    db.tamper(
+        org,
+        &["content_versions", "content_items"],
+        &format!(
+            "insert into {{content_versions}} (organization_id, item_id, number, author_id, created_at, title, channel,
+                                              audience, body, tags, sha256)
+             select organization_id, item_id, 2, author_id, now(), title, channel, audience, 'Unreviewed claims.', tags,
+                    '\\x{forged}'::bytea
+               from {{content_versions}} where item_id = '{item}';
+             update {{content_items}} set current_version = 2, approved_version = 2, published_version = 2
+              where id = '{item}'"
+        ),
     )
-    .bind(item)
-    .bind(&forged.0[..])
-    .execute(&mut su)
-    .await
-    .unwrap();
-    sqlx::query(
-        "update app.content_items set current_version = 2, approved_version = 2, published_version = 2 where id = $1",
-    )
-    .bind(item)
-    .execute(&mut su)
-    .await
-    .unwrap();
+    .await;
     let out = audit(&db, &dir, &["verify"]);
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
     assert!(
@@ -305,7 +354,7 @@ async fn verify_catches_a_publication_that_bypassed_the_review() {
 
 #[tokio::test]
 async fn checking_a_checkpoint_without_the_signing_key_is_refused_and_makes_no_key() {
-    let (db, dir) = seeded().await;
+    let (db, dir, _) = seeded().await;
     let file = dir.path().join("checkpoint.json");
     assert!(audit(&db, &dir, &["checkpoint", "--out", file.to_str().unwrap()]).status.success());
     let elsewhere = data_dir();

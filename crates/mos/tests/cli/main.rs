@@ -40,11 +40,51 @@ pub fn text(out: &Output) -> (String, String) {
 
 /// A minimal HTTP/1.1 GET: status line's code and the body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http_get_with(addr, path, "")
+}
+
+/// A minimal HTTP/1.1 GET with `headers` (each line ending in CRLF): status line's code and the body.
+pub fn http_get_with(addr: &str, path: &str, headers: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n").unwrap();
     let mut raw = String::new();
     stream.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     (head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_owned())
+}
+
+/// The socket address in `mos serve`'s first line, `listening on ADDR, open URL`.
+pub fn listening_address(line: &str) -> String {
+    let rest = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line}"));
+    rest.split(", open ").next().unwrap().to_owned()
+}
+
+/// Spawns `command`, a `mos serve`: the child, its address, and its log as it comes.
+pub fn serve(mut command: Command) -> (std::process::Child, String, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on "), "{line}: {log:?}");
+    let addr = listening_address(&line);
+    (child, addr, log)
+}
+
+/// Polls `log` until it holds `text`, for up to a minute.
+pub fn until_logged(log: &std::sync::Mutex<String>, text: &str) -> bool {
+    (0..600).any(|_| {
+        log.lock().unwrap().contains(text) || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    })
 }

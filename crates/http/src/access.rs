@@ -7,6 +7,8 @@ use std::marker::PhantomData;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use axum::http::Method;
+use mos_auth::TokenHash;
 use mos_db::request::{Authorization, Hold};
 use mos_db::sessions::Live;
 use mos_db::{audit, TenantTx};
@@ -113,6 +115,10 @@ pub struct Authorized<P: Needs> {
     pub role: Role,
     pub source: RequestSource,
     pub tx: TenantTx,
+    hold: Hold,
+    /// Whether the organization's two-factor policy keeps this member out (they came in with
+    /// a permission that passes it).
+    kept_out: bool,
     _needs: PhantomData<P>,
 }
 
@@ -124,22 +130,47 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
         let Ok(Client(source)) = Client::from_request_parts(parts, state).await;
         let Path(params) =
             Path::<HashMap<String, String>>::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+        let slug = params.get("slug").map(String::as_str).unwrap_or_default();
+        let request = Request { method: &parts.method, path: parts.uri.path() };
+        Self::check(state, &hash, slug, source, request).await
+    }
+}
+
+/// What a refusal's audit record says of the request that was refused.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+}
+
+impl<P: Needs> Authorized<P> {
+    /// Checks that the session behind `hash` belongs to a member of the organization `slug`
+    /// whose role holds `P`, within the organization's policies, and opens the request's one
+    /// transaction. A refusal is audited. Every door (the API's extractor, the console's pages)
+    /// comes through here.
+    pub async fn check(
+        state: &AppState,
+        hash: &TokenHash,
+        slug: &str,
+        source: RequestSource,
+        request: Request<'_>,
+    ) -> Result<Self, ApiError> {
         let now = state.clock.now();
-        let Some(slug) = params.get("slug").and_then(|s| Slug::parse(s).ok()) else {
+        let Ok(slug) = Slug::parse(slug) else {
             // A malformed slug names no organization: the same 404 as a stranger's, once the
             // session is known to be live.
             let (_, tx) =
-                state.pool.authenticate(&hash, now, session_rules(state)).await?.ok_or(ApiError::Unauthenticated)?;
+                state.pool.authenticate(hash, now, session_rules(state)).await?.ok_or(ApiError::Unauthenticated)?;
             tx.commit().await?;
             return Err(ApiError::NotFound);
         };
         // A change holds the member's role until it commits; a read only needs its snapshot.
-        let hold = match (parts.method.is_safe(), P::CHANGES_MEMBERSHIPS) {
+        let hold = match (request.method.is_safe(), P::CHANGES_MEMBERSHIPS) {
             (true, _) => Hold::Nothing,
             (false, false) => Hold::Member,
             (false, true) => Hold::Admins,
         };
-        let authorized = state.pool.authorize(&hash, &slug, now, session_rules(state), hold).await?;
+        let authorized = state.pool.authorize(hash, &slug, now, session_rules(state), hold).await?;
         let (session, access, mut tx) = match authorized {
             None => return Err(ApiError::Unauthenticated),
             Some(Authorization::Stranger { .. }) => return Err(ApiError::NotFound),
@@ -148,7 +179,8 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
 
         // A passkey is two factors in one (possession and user verification).
         let two_factor = access.two_factor_enabled || session.phishing_resistant;
-        let refusal = if access.require_two_factor && !two_factor && !P::DESPITE_TWO_FACTOR_POLICY {
+        let kept_out = access.require_two_factor && !two_factor;
+        let refusal = if kept_out && !P::DESPITE_TWO_FACTOR_POLICY {
             Some((ApiError::TwoFactorRequired, "two_factor_required"))
         } else if access.require_phishing_resistant && !session.phishing_resistant {
             Some((ApiError::PhishingResistantRequired, "phishing_resistant_required"))
@@ -166,18 +198,43 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
                 .meta("permission", json!(P::PERMISSION.as_str()))
                 .meta("role", json!(access.role.as_str()))
                 .meta("reason", json!(reason))
-                .meta("method", json!(parts.method.as_str()))
-                .meta("path", json!(parts.uri.path()));
+                .meta("method", json!(request.method.as_str()))
+                .meta("path", json!(request.path));
             // Nothing else happened in this transaction: the refusal is all it commits.
             audit::record(&mut tx, &denied).await?;
             tx.commit().await?;
             return Err(error);
         }
-        Ok(Self { session, role: access.role, source, tx, _needs: PhantomData })
+        Ok(Self { session, role: access.role, source, tx, hold, kept_out, _needs: PhantomData })
     }
-}
 
-impl<P: Needs> Authorized<P> {
+    /// The same member, transaction and check, for another permission that their role holds
+    /// too: how a page that shows several things reads them in one transaction. Not for a
+    /// permission that the two-factor policy keeps this member from, nor for one that changes
+    /// memberships without the hold such a change takes. The transaction holds what the first
+    /// check held: a grant checked for a read (a GET) holds no row, so it serves reads, as the
+    /// API's GET routes do. No record is written: nothing was attempted, the page just shows
+    /// less.
+    pub fn also<Q: Needs>(self) -> Result<Authorized<Q>, Box<Self>> {
+        if !self.may::<Q>() {
+            return Err(Box::new(self));
+        }
+        let Self { session, role, source, tx, hold, kept_out, .. } = self;
+        Ok(Authorized { session, role, source, tx, hold, kept_out, _needs: PhantomData })
+    }
+
+    /// Whether [`Authorized::also`] would give `Q`.
+    pub fn may<Q: Needs>(&self) -> bool {
+        self.role.can(Q::PERMISSION)
+            && (!self.kept_out || Q::DESPITE_TWO_FACTOR_POLICY)
+            && (!Q::CHANGES_MEMBERSHIPS || self.hold == Hold::Admins)
+    }
+
+    /// Ends the request's transaction.
+    pub async fn commit(self) -> Result<(), ApiError> {
+        Ok(self.tx.commit().await?)
+    }
+
     /// Sensitive changes (roles) need a recent sign-in, as for the account's own security.
     pub fn require_recent(&self, state: &AppState) -> Result<(), ApiError> {
         crate::extract::require_recent(state, &self.session)

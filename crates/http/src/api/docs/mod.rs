@@ -186,7 +186,7 @@ pub fn annotate(doc: &mut OpenApi) {
             }
         }
     }
-    for (method, path, permission) in crate::authorize::ROUTES {
+    for (method, path, permission) in crate::access::ROUTES {
         let Some(item) = doc.paths.paths.get_mut(*path) else { continue };
         let operation = match *method {
             "get" => item.get.as_mut(),

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::extract::{DEVICE_COOKIE, SESSION_COOKIE};
-use crate::{guard, ApiError, AppState};
+use crate::{throttle, ApiError, AppState};
 use mos_domain::events::{self, USER};
 
 /// A new session: the bearer token (also set as an HttpOnly cookie) and when it ends at the latest.
@@ -30,6 +30,16 @@ pub struct Issued {
 }
 
 impl Issued {
+    /// The cookie that holds the session in a browser.
+    pub fn cookie(&self) -> HeaderValue {
+        self.cookie.clone()
+    }
+
+    /// The session's bearer token.
+    pub fn token(&self) -> &str {
+        &self.view.token
+    }
+
     /// The body `make` builds around the session, as JSON, with the session cookie set.
     pub fn respond_with<T: Serialize>(self, status: StatusCode, make: impl FnOnce(SessionView) -> T) -> Response {
         (status, [(header::SET_COOKIE, self.cookie)], Json(make(self.view))).into_response()
@@ -114,15 +124,15 @@ pub async fn confirm_password(
     password: SecretString,
     source: &RequestSource,
 ) -> Result<(), ApiError> {
-    let key = guard::user_key("reauth", user);
-    guard::attempt(state, &key, &guard::account()).await?;
+    let key = throttle::user_key("reauth", user);
+    throttle::attempt(state, &key, &throttle::account()).await?;
     let mut tx = state.pool.begin_user(user).await?;
     let hash = users::password_hash(&mut tx).await?.ok_or(ApiError::Unauthenticated)?;
     // Not held while hashing: the connection serves other requests meanwhile.
     tx.commit().await?;
     if state.hasher.verify(password, hash).await?.ok {
         let mut tx = state.pool.begin_user(user).await?;
-        guard::succeeded(&mut tx, &key).await?;
+        throttle::succeeded(&mut tx, &key).await?;
         Ok(tx.commit().await?)
     } else {
         record_failure(state, user, event(events::REAUTHENTICATION_FAILED, source)).await?;
@@ -192,13 +202,13 @@ pub async fn require_second_factor(
     recovery_code: Option<&SecretString>,
     source: &RequestSource,
 ) -> Result<(UserTx, Proof), ApiError> {
-    let key = guard::user_key("two_factor", user);
-    let policy = guard::account();
-    let hit = guard::attempt(state, &key, &policy).await?;
+    let key = throttle::user_key("two_factor", user);
+    let policy = throttle::account();
+    let hit = throttle::attempt(state, &key, &policy).await?;
     let mut tx = state.pool.begin_user(user).await?;
     let refused = match second_factor(state, &mut tx, code, recovery_code).await? {
         Ok(proof) => {
-            guard::succeeded(&mut tx, &key).await?;
+            throttle::succeeded(&mut tx, &key).await?;
             return Ok((tx, proof));
         }
         Err(refused) => refused,
@@ -209,7 +219,7 @@ pub async fn require_second_factor(
         Refused::Reused => ("code_reused", ApiError::CodeReused),
     };
     record_failure(state, user, event(events::TWO_FACTOR_FAILED, source).meta("reason", reason.into())).await?;
-    if guard::just_locked(&hit, &policy) {
+    if throttle::just_locked(&hit, &policy) {
         notify_lockout(state, user, source).await?;
     }
     Err(error)

@@ -6,28 +6,20 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
-use data_encoding::BASE64URL_NOPAD;
-use mos_auth::OneTimeToken;
-use mos_db::orgs::{self, MembershipChange};
-use mos_db::{audit, users, DbError, TenantTx};
-use mos_domain::{AuditAction, AuditEvent, OrgId, OrgName, RequestSource, ResourceType, Role, Slug, UserId};
-use secrecy::{ExposeSecret, SecretString};
+use chrono::{DateTime, Utc};
+use mos_db::orgs;
+use mos_domain::Role;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::parse_email;
-use crate::authorize::{
+use crate::access::{
     Authorized, ChangeRoles, InviteMembers, Leave, ManageOrganization, ReadMembers, ReadOrganization, RemoveMembers,
 };
 use crate::extract::{ApiJson, ApiQuery, Authenticated, Client};
-use crate::{mail, paging, ApiError, AppState};
-use mos_domain::events::{self, INVITATION, MEMBERSHIP};
-
-pub const INVITATION_VALIDITY: Duration = Duration::days(7);
+use crate::{app, ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accept_invitation))
 }
 
-crate::docs::label_schema!(
+crate::api::docs::label_schema!(
     /// A role, as the API spells it: the schema of `Role`, from its one list.
     RoleName,
     Role::ALL.iter().map(|r| r.as_str())
@@ -176,18 +168,6 @@ pub struct InvitationToken {
     token: SecretString,
 }
 
-fn event(action: AuditAction, resource: ResourceType, actor: UserId, source: &RequestSource) -> AuditEvent {
-    AuditEvent::new(action, resource).actor(actor).source(source.clone())
-}
-
-fn parse_user(id: &str) -> Result<UserId, ApiError> {
-    UserId::parse(id).map_err(|_| ApiError::NotFound)
-}
-
-async fn current(tx: &mut TenantTx) -> Result<orgs::Organization, ApiError> {
-    orgs::get(tx).await?.ok_or(ApiError::NotFound)
-}
-
 /// Create an organization; its creator becomes its ADMIN.
 #[utoipa::path(post, path = "/v1/orgs", tag = "organizations", request_body = NewOrg,
     responses(
@@ -197,17 +177,10 @@ async fn current(tx: &mut TenantTx) -> Result<orgs::Organization, ApiError> {
     ))]
 async fn create_org(
     Client(source): Client,
-    Authenticated { session: live, tx }: Authenticated,
+    auth: Authenticated,
     ApiJson(body): ApiJson<NewOrg>,
 ) -> Result<(StatusCode, Json<Org>), ApiError> {
-    let slug = Slug::parse(&body.slug).map_err(|e| ApiError::Invalid { field: "slug", message: e.to_string() })?;
-    let name = OrgName::parse(&body.name).map_err(|e| ApiError::Invalid { field: "name", message: e.to_string() })?;
-    let mut tx = tx.into_tenant(OrgId::new()).await?;
-    let org = match orgs::create(&mut tx, &slug, &name, live.user, &source).await {
-        Err(DbError::Conflict { .. }) => return Err(ApiError::Conflict("that slug is taken; choose another")),
-        other => other?,
-    };
-    tx.commit().await?;
+    let org = app::orgs::create(auth, &source, &body.slug, &body.name).await?;
     Ok((StatusCode::CREATED, Json(org.into())))
 }
 
@@ -239,21 +212,10 @@ pub struct MyOrgs {
         (status = 200, body = MyOrgs),
         (status = 422, description = "Malformed cursor or limit"),
     ))]
-async fn list_mine(
-    Authenticated { mut tx, .. }: Authenticated,
-    ApiQuery(page): ApiQuery<MinePage>,
-) -> Result<Json<MyOrgs>, ApiError> {
-    let limit = paging::limit(page.limit)?;
-    let after = page
-        .cursor
-        .map(|c| {
-            let slug = BASE64URL_NOPAD.decode(c.as_bytes()).ok().and_then(|raw| String::from_utf8(raw).ok());
-            slug.and_then(|s| Slug::parse(&s).ok()).ok_or_else(paging::bad_cursor)
-        })
-        .transpose()?;
-    let mine = orgs::mine(&mut tx, after.as_ref(), limit + 1).await?;
-    tx.commit().await?;
-    let rows = mine
+async fn list_mine(mut auth: Authenticated, ApiQuery(page): ApiQuery<MinePage>) -> Result<Json<MyOrgs>, ApiError> {
+    let (mine, next_cursor) = app::orgs::mine(&mut auth, page.cursor.as_deref(), page.limit).await?;
+    auth.tx.commit().await?;
+    let items = mine
         .into_iter()
         .map(|m| MyOrg {
             id: m.org.as_uuid(),
@@ -263,7 +225,6 @@ async fn list_mine(
             joined_at: m.joined_at,
         })
         .collect();
-    let (items, next_cursor) = paging::split(rows, limit, |o: &MyOrg| BASE64URL_NOPAD.encode(o.slug.as_bytes()));
     Ok(Json(MyOrgs { items, next_cursor }))
 }
 
@@ -271,10 +232,9 @@ async fn list_mine(
 #[utoipa::path(get, path = "/v1/orgs/{slug}", tag = "organizations",
     params(("slug" = String, Path)),
     responses((status = 200, body = Org)))]
-async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiError> {
-    let mut tx = auth.tx;
-    let org = current(&mut tx).await?;
-    tx.commit().await?;
+async fn get_org(mut auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiError> {
+    let org = app::orgs::get(&mut auth).await?;
+    auth.commit().await?;
     Ok(Json(org.into()))
 }
 
@@ -288,7 +248,7 @@ async fn get_org(auth: Authorized<ReadOrganization>) -> Result<Json<Org>, ApiErr
     responses(
         (status = 200, body = Org),
         (status = 403, description = "Not allowed, or reauthenticate first"),
-        (status = 409, description = "Requiring two-factor without having it on"),
+        (status = 409, description = "Requiring two-factor without having it on, or requiring passkeys from a session that no passkey signed in or confirmed (`POST /v1/me/reauthenticate/passkey`)"),
         (status = 422, description = "Invalid name"),
     ))]
 async fn update_org(
@@ -296,57 +256,22 @@ async fn update_org(
     auth: Authorized<ManageOrganization>,
     ApiJson(body): ApiJson<OrgChange>,
 ) -> Result<Json<Org>, ApiError> {
-    let name = body
-        .name
-        .as_deref()
-        .map(OrgName::parse)
-        .transpose()
-        .map_err(|e| ApiError::Invalid { field: "name", message: e.to_string() })?;
-    if body.required_approvals.is_some_and(|n| !(1..=5).contains(&n)) {
-        return Err(ApiError::Invalid {
-            field: "required_approvals",
-            message: "required_approvals must be 1 to 5".into(),
-        });
-    }
-    // A rename changes nobody's access; a policy does.
-    if body.require_two_factor.is_some()
-        || body.required_approvals.is_some()
-        || body.require_phishing_resistant.is_some()
-    {
-        auth.require_recent(&state)?;
-    }
-    if body.require_two_factor == Some(true) && !auth.session.two_factor_enabled {
-        return Err(ApiError::Conflict(
-            "turn on two-factor for your own account first, or this policy would lock you out",
-        ));
-    }
-    if body.require_phishing_resistant == Some(true) && !auth.session.phishing_resistant {
-        return Err(ApiError::Conflict(
-            "sign in with a passkey of your own first (or confirm it is you with one), or this policy would lock you out",
-        ));
-    }
-    let mut tx = auth.tx;
-    let changes = orgs::Changes {
-        name: name.as_ref(),
+    let change = app::orgs::Change {
+        name: body.name,
         require_two_factor: body.require_two_factor,
         required_approvals: body.required_approvals,
         require_phishing_resistant: body.require_phishing_resistant,
     };
-    let after = orgs::change(&mut tx, changes, state.clock.now(), auth.session.user, &auth.source)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    tx.commit().await?;
-    Ok(Json(after.into()))
+    Ok(Json(app::orgs::update(&state, auth, change).await?.into()))
 }
 
 /// The members, with their roles.
 #[utoipa::path(get, path = "/v1/orgs/{slug}/members", tag = "organizations",
     params(("slug" = String, Path)),
     responses((status = 200, body = Vec<MemberView>)))]
-async fn list_members(auth: Authorized<ReadMembers>) -> Result<Json<Vec<MemberView>>, ApiError> {
-    let mut tx = auth.tx;
-    let members = orgs::members(&mut tx).await?;
-    tx.commit().await?;
+async fn list_members(mut auth: Authorized<ReadMembers>) -> Result<Json<Vec<MemberView>>, ApiError> {
+    let members = app::orgs::members(&mut auth).await?;
+    auth.commit().await?;
     Ok(Json(
         members
             .into_iter()
@@ -361,19 +286,12 @@ async fn list_members(auth: Authorized<ReadMembers>) -> Result<Json<Vec<MemberVi
     ))
 }
 
-fn settled(change: MembershipChange) -> Result<Role, ApiError> {
-    match change {
-        MembershipChange::Done { previous } => Ok(previous),
-        MembershipChange::NotMember => Err(ApiError::NotFound),
-        MembershipChange::LastAdmin => Err(ApiError::LastAdmin),
-    }
-}
-
-/// Change a member's role. Needs a recent sign-in; the last ADMIN cannot be demoted.
+/// Change a member's role. Needs a recent sign-in; the last ADMIN cannot be demoted. Setting
+/// the role a member already has answers 204 too, and changes and records nothing.
 #[utoipa::path(patch, path = "/v1/orgs/{slug}/members/{user_id}", tag = "organizations", request_body = RoleChange,
     params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)),
     responses(
-        (status = 204, description = "Changed"),
+        (status = 204, description = "Changed, or already that role (nothing recorded then)"),
         (status = 403, description = "Not allowed, or reauthenticate first"),
         (status = 404, description = "No such organization or member"),
         (status = 409, description = "It would leave no ADMIN"),
@@ -384,15 +302,7 @@ async fn change_role(
     Path((_, user)): Path<(String, String)>,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<StatusCode, ApiError> {
-    auth.require_recent(&state)?;
-    let user = parse_user(&user)?;
-    let mut tx = auth.tx;
-    let previous = settled(orgs::change_role(&mut tx, user, body.role, state.clock.now()).await?)?;
-    let changed = event(events::MEMBER_ROLE_CHANGED, MEMBERSHIP, auth.session.user, &auth.source)
-        .resource_id(user)
-        .change("role", json!(previous.as_str()), json!(body.role.as_str()));
-    audit::record(&mut tx, &changed).await?;
-    tx.commit().await?;
+    app::orgs::change_role(&state, auth, &user, body.role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -410,17 +320,7 @@ async fn remove_member(
     auth: Authorized<RemoveMembers>,
     Path((_, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    auth.require_recent(&state)?;
-    let user = parse_user(&user)?;
-    let mut tx = auth.tx;
-    let previous = settled(orgs::remove_member(&mut tx, user).await?)?;
-    let removed = event(events::MEMBER_REMOVED, MEMBERSHIP, auth.session.user, &auth.source).resource_id(user).change(
-        "role",
-        json!(previous.as_str()),
-        json!(null),
-    );
-    audit::record(&mut tx, &removed).await?;
-    tx.commit().await?;
+    app::orgs::remove_member(&state, auth, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -434,16 +334,7 @@ async fn remove_member(
         (status = 409, description = "You are its last ADMIN"),
     ))]
 async fn leave(auth: Authorized<Leave>) -> Result<StatusCode, ApiError> {
-    let me = auth.session.user;
-    let mut tx = auth.tx;
-    let previous = settled(orgs::remove_member(&mut tx, me).await?)?;
-    let left = event(events::MEMBER_LEFT, MEMBERSHIP, me, &auth.source).resource_id(me).change(
-        "role",
-        json!(previous.as_str()),
-        json!(null),
-    );
-    audit::record(&mut tx, &left).await?;
-    tx.commit().await?;
+    app::orgs::leave(auth).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -462,28 +353,7 @@ async fn invite(
     auth: Authorized<InviteMembers>,
     ApiJson(body): ApiJson<NewInvitation>,
 ) -> Result<(StatusCode, Json<InvitationView>), ApiError> {
-    auth.require_recent(&state)?;
-    let email = parse_email(&body.email)?;
-    let now = state.clock.now();
-    let token = OneTimeToken::generate(&mut rand::thread_rng());
-    let mut tx = auth.tx;
-    let org = current(&mut tx).await?;
-    let invitation = orgs::invite(&mut tx, &email, body.role, &token.hash, now, now + INVITATION_VALIDITY).await?;
-    let created = event(events::INVITATION_CREATED, INVITATION, auth.session.user, &auth.source)
-        .resource_id(invitation.id)
-        .change("email", json!(null), json!(email.as_str()))
-        .change("role", json!(null), json!(body.role.as_str()));
-    audit::record(&mut tx, &created).await?;
-    tx.commit().await?;
-    let link = format!("{}/accept-invitation?token={}", state.settings.public_url, token.secret.expose_secret());
-    let text = format!(
-        "You are invited to join {} on Marketing OS as {}.\n\nAccept within seven days (register first if you have no account yet):\n\n{link}\n",
-        org.name, body.role
-    );
-    mail::send_later(
-        &state.mailer,
-        mail::letter(&state.settings.mail_from, email.as_str(), &format!("Join {} on Marketing OS", org.name), text),
-    );
+    let invitation = app::orgs::invite(&state, auth, &body.email, body.role).await?;
     Ok((StatusCode::CREATED, Json(invitation.into())))
 }
 
@@ -493,11 +363,10 @@ async fn invite(
     responses((status = 200, body = Vec<InvitationView>)))]
 async fn list_invitations(
     State(state): State<AppState>,
-    auth: Authorized<InviteMembers>,
+    mut auth: Authorized<InviteMembers>,
 ) -> Result<Json<Vec<InvitationView>>, ApiError> {
-    let mut tx = auth.tx;
-    let pending = orgs::pending_invitations(&mut tx, state.clock.now()).await?;
-    tx.commit().await?;
+    let pending = app::orgs::invitations(&state, &mut auth).await?;
+    auth.commit().await?;
     Ok(Json(pending.into_iter().map(Into::into).collect()))
 }
 
@@ -514,18 +383,7 @@ async fn revoke_invitation(
     auth: Authorized<InviteMembers>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    auth.require_recent(&state)?;
-    let id = mos_domain::InvitationId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let mut tx = auth.tx;
-    if !orgs::revoke_invitation(&mut tx, id, state.clock.now()).await? {
-        return Err(ApiError::NotFound);
-    }
-    audit::record(
-        &mut tx,
-        &event(events::INVITATION_REVOKED, INVITATION, auth.session.user, &auth.source).resource_id(id),
-    )
-    .await?;
-    tx.commit().await?;
+    app::orgs::revoke_invitation(&state, auth, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -540,42 +398,15 @@ async fn revoke_invitation(
 async fn accept_invitation(
     State(state): State<AppState>,
     Client(source): Client,
-    Authenticated { session: live, mut tx }: Authenticated,
+    auth: Authenticated,
     ApiJson(body): ApiJson<InvitationToken>,
 ) -> Result<Json<MyOrg>, ApiError> {
-    let now = state.clock.now();
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    let hash = mos_auth::token::hash_presented(&body.token).ok_or(ApiError::InvalidToken)?;
-    let pending = orgs::invitation_for_token(&mut tx, &hash, now).await?.ok_or(ApiError::InvalidToken)?;
-    if pending.email != email {
-        return Err(ApiError::InvitationForAnotherAddress);
-    }
-    let mut tx = tx.into_tenant(pending.org).await?;
-    match orgs::accept_invitation(&mut tx, pending.id, live.user, now).await? {
-        orgs::Acceptance::Accepted => {}
-        orgs::Acceptance::Settled => return Err(ApiError::InvalidToken),
-        orgs::Acceptance::InviterLacksAuthority => return Err(ApiError::InviterLacksAuthority),
-    }
-    match orgs::add_member(&mut tx, live.user, pending.role).await {
-        Err(DbError::Conflict { .. }) => {
-            return Err(ApiError::Conflict("you are already a member of this organization"))
-        }
-        other => other?,
-    }
-    audit::record(&mut tx, &event(events::INVITATION_ACCEPTED, INVITATION, live.user, &source).resource_id(pending.id))
-        .await?;
-    let added = event(events::MEMBER_ADDED, MEMBERSHIP, live.user, &source)
-        .resource_id(live.user)
-        .change("role", json!(null), json!(pending.role.as_str()))
-        .meta("invitation_id", json!(pending.id));
-    audit::record(&mut tx, &added).await?;
-    let org = current(&mut tx).await?;
-    tx.commit().await?;
+    let joined = app::orgs::accept_invitation(&state, auth, &source, &body.token).await?;
     Ok(Json(MyOrg {
-        id: org.id.as_uuid(),
-        slug: org.slug.to_string(),
-        name: org.name.to_string(),
-        role: pending.role,
-        joined_at: now,
+        id: joined.org.id.as_uuid(),
+        slug: joined.org.slug.to_string(),
+        name: joined.org.name.to_string(),
+        role: joined.role,
+        joined_at: joined.joined_at,
     }))
 }

@@ -1,19 +1,23 @@
-//! Signing up and in: the pages the emailed links land on, and the forms that call the API's
-//! `/v1/auth/...` routes.
+//! Signing up and in: the pages the emailed links land on, and the forms of the sign-in steps
+//! (`app::signin`, `app::registration`).
 
 use axum::extract::{Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
+use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{
-    alert, field, hidden, local_path, passkey_button, redirect_with, render, Console, NoFields, Posted, Visit,
+    alert, field, hidden, local_path, passkey_button, redirect_setting, render, Console, NoFields, Posted, Visit,
     FORM_FIELD,
 };
+use crate::app::session;
+use crate::app::signin::{self, PasswordStep};
+use crate::app::{registration, signin::SignedIn};
+use crate::ApiError;
 
 pub fn router() -> Router<Console> {
     Router::new()
@@ -68,20 +72,15 @@ async fn sign_up_page(State(console): State<Console>, visit: Visit) -> impl Into
 }
 
 async fn sign_up(State(console): State<Console>, Posted { visit, form }: Posted<Credentials>) -> impl IntoResponse {
-    let answer = visit
-        .api(
-            &console,
-            Method::POST,
-            "/v1/auth/register",
-            Some(json!({ "email": form.email, "password": form.password })),
-        )
-        .await;
-    if answer.ok() {
-        render(&console, &visit, StatusCode::OK, "Check your email", |_| {
+    let password = SecretString::from(form.password);
+    match registration::register(&console.app, &visit.source, &form.email, password).await {
+        Ok(()) => render(&console, &visit, StatusCode::OK, "Check your email", |_| {
             html! { p { "We sent a link to " strong { (form.email) } ". Open it within 24 hours to confirm your address." } }
-        })
-    } else {
-        render(&console, &visit, answer.status, "Create your account", |t| sign_up_form(t, Some(&answer.detail())))
+        }),
+        Err(error) => {
+            let problem = error.shown(&console.app.readiness);
+            render(&console, &visit, error.status(), "Create your account", |t| sign_up_form(t, Some(&problem)))
+        }
     }
 }
 
@@ -105,19 +104,18 @@ async fn verify_page(State(console): State<Console>, visit: Visit, Query(link): 
 }
 
 async fn verify(State(console): State<Console>, Posted { visit, form }: Posted<TokenForm>) -> impl IntoResponse {
-    let answer = visit.api(&console, Method::POST, "/v1/auth/verify-email", Some(json!({ "token": form.token }))).await;
-    if answer.ok() {
-        render(&console, &visit, StatusCode::OK, "Address confirmed", |_| {
+    let token = SecretString::from(form.token);
+    match registration::verify_email(&console.app, &visit.source, &token).await {
+        Ok(()) => render(&console, &visit, StatusCode::OK, "Address confirmed", |_| {
             html! { p { "Your address is confirmed. " a href="/sign-in" { "Sign in" } "." } }
-        })
-    } else {
-        render(&console, &visit, answer.status, "Confirm your email address", |t| {
+        }),
+        Err(error) => render(&console, &visit, error.status(), "Confirm your email address", |t| {
             html! {
-                (alert(&answer.detail()))
+                (alert(&error.shown(&console.app.readiness)))
                 p { "Sign in if you already confirmed your address; otherwise ask for a new link:" }
                 (resend_form(t))
             }
-        })
+        }),
     }
 }
 
@@ -171,23 +169,26 @@ fn next_page(next: Option<&str>) -> String {
 
 async fn sign_in(State(console): State<Console>, Posted { visit, form }: Posted<Credentials>) -> Response {
     let next = next_page(form.next.as_deref());
-    let answer = visit
-        .api(&console, Method::POST, "/v1/auth/login", Some(json!({ "email": form.email, "password": form.password })))
-        .await;
-    match (answer.ok(), answer.body["status"].as_str(), answer.body["challenge"].as_str()) {
-        (true, Some("two_factor_required"), Some(challenge)) => {
-            let passkey = answer.body["passkey"] == true;
+    let password = SecretString::from(form.password);
+    match signin::password(&console.app, &visit.source, &form.email, password, visit.device_token()).await {
+        Ok(PasswordStep::TwoFactorRequired { challenge, passkey, .. }) => {
             render(&console, &visit, StatusCode::OK, "Two-factor authentication", |t| {
-                second_step_form(t, challenge, &next, passkey, None)
+                second_step_form(t, &challenge, &next, passkey, None)
             })
             .into_response()
         }
-        (true, _, _) => redirect_with(&next, &answer),
-        (false, _, _) => {
-            render(&console, &visit, answer.status, "Sign in", |t| sign_in_form(t, &next, Some(&answer.detail())))
+        Ok(PasswordStep::SignedIn(signed)) => signed_in(&next, &signed),
+        Err(error) => {
+            let problem = error.shown(&console.app.readiness);
+            render(&console, &visit, error.status(), "Sign in", |t| sign_in_form(t, &next, Some(&problem)))
                 .into_response()
         }
     }
+}
+
+/// To the page the user was headed to, holding the new session and device token.
+fn signed_in(next: &str, signed: &SignedIn) -> Response {
+    redirect_setting(next, signed.cookies())
 }
 
 #[derive(Deserialize)]
@@ -203,28 +204,36 @@ struct SecondStep {
 async fn second_step(State(console): State<Console>, Posted { visit, form }: Posted<SecondStep>) -> Response {
     let next = next_page(form.next.as_deref());
     let filled = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-    let body = match (filled(form.code), filled(form.recovery_code)) {
-        (_, Some(recovery)) => json!({ "challenge": form.challenge, "recovery_code": recovery }),
-        (code, None) => json!({ "challenge": form.challenge, "code": code.unwrap_or_default() }),
+    let (code, recovery) = match (filled(form.code), filled(form.recovery_code)) {
+        (_, Some(recovery)) => (None, Some(SecretString::from(recovery))),
+        (code, None) => (Some(code.unwrap_or_default()), None),
     };
-    let answer = visit.api(&console, Method::POST, "/v1/auth/login/two-factor", Some(body)).await;
-    if answer.ok() {
-        return redirect_with(&next, &answer);
-    }
-    let problem = answer.detail();
-    if answer.body["type"] == "urn:mos:problem:invalid_challenge" {
-        return render(&console, &visit, answer.status, "Sign in", |t| sign_in_form(t, &next, Some(&problem)))
+    let challenge = SecretString::from(form.challenge.clone());
+    let error = match signin::second_factor(&console.app, &visit.source, &challenge, code.as_deref(), recovery.as_ref())
+        .await
+    {
+        Ok(signed) => return signed_in(&next, &signed),
+        Err(error) => error,
+    };
+    let problem = error.shown(&console.app.readiness);
+    if matches!(error, ApiError::InvalidChallenge) {
+        return render(&console, &visit, error.status(), "Sign in", |t| sign_in_form(t, &next, Some(&problem)))
             .into_response();
     }
-    render(&console, &visit, answer.status, "Two-factor authentication", |t| {
+    render(&console, &visit, error.status(), "Two-factor authentication", |t| {
         second_step_form(t, &form.challenge, &next, form.passkey.unwrap_or(false), Some(&problem))
     })
     .into_response()
 }
 
 async fn sign_out(State(console): State<Console>, Posted { visit, .. }: Posted<NoFields>) -> Response {
-    let answer = visit.api(&console, Method::POST, "/v1/auth/logout", None).await;
-    redirect_with("/sign-in", &answer)
+    // Without a live session there is nothing to end; the cookie is cleared all the same.
+    if let Ok(auth) = visit.user(&console).await {
+        if let Err(error) = signin::sign_out(&console.app, auth, &visit.source).await {
+            return super::refused(&console, &visit, &error, "/account");
+        }
+    }
+    redirect_setting("/sign-in", [session::clear_cookie().1])
 }
 
 #[derive(Deserialize)]
@@ -245,14 +254,13 @@ async fn forgot_page(State(console): State<Console>, visit: Visit) -> impl IntoR
 }
 
 async fn forgot(State(console): State<Console>, Posted { visit, form }: Posted<EmailForm>) -> impl IntoResponse {
-    let answer =
-        visit.api(&console, Method::POST, "/v1/auth/password-reset", Some(json!({ "email": form.email }))).await;
-    if answer.ok() {
-        render(&console, &visit, StatusCode::OK, "Check your email", |_| {
+    match registration::request_password_reset(&console.app, &visit.source, &form.email).await {
+        Ok(()) => render(&console, &visit, StatusCode::OK, "Check your email", |_| {
             html! { p { "If " strong { (form.email) } " has an account, a reset link valid for one hour is on its way." } }
-        })
-    } else {
-        render(&console, &visit, answer.status, "Reset your password", |_| alert(&answer.detail()))
+        }),
+        Err(error) => render(&console, &visit, error.status(), "Reset your password", |_| {
+            alert(&error.shown(&console.app.readiness))
+        }),
     }
 }
 
@@ -286,16 +294,18 @@ struct ResetForm {
 }
 
 async fn reset(State(console): State<Console>, Posted { visit, form }: Posted<ResetForm>) -> impl IntoResponse {
-    let body = json!({ "token": form.token, "new_password": form.new_password });
-    let answer = visit.api(&console, Method::POST, "/v1/auth/password-reset/confirm", Some(body)).await;
-    if answer.ok() {
-        render(&console, &visit, StatusCode::OK, "Password changed", |_| {
+    let token = SecretString::from(form.token.clone());
+    match registration::reset_password(&console.app, &visit.source, &token, SecretString::from(form.new_password)).await
+    {
+        Ok(()) => render(&console, &visit, StatusCode::OK, "Password changed", |_| {
             html! { p { "Your password is changed and every session was signed out. " a href="/sign-in" { "Sign in" } "." } }
-        })
-    } else {
-        render(&console, &visit, answer.status, "Choose a new password", |t| {
-            reset_form(t, &form.token, Some(&answer.detail()))
-        })
+        }),
+        Err(error) => {
+            let problem = error.shown(&console.app.readiness);
+            render(&console, &visit, error.status(), "Choose a new password", |t| {
+                reset_form(t, &form.token, Some(&problem))
+            })
+        }
     }
 }
 
@@ -310,15 +320,12 @@ fn resend_form(token: &str) -> Markup {
 }
 
 async fn resend(State(console): State<Console>, Posted { visit, form }: Posted<EmailForm>) -> impl IntoResponse {
-    let answer =
-        visit.api(&console, Method::POST, "/v1/auth/verify-email/resend", Some(json!({ "email": form.email }))).await;
-    if answer.ok() {
-        render(&console, &visit, StatusCode::OK, "Check your email", |_| {
+    match registration::resend_verification(&console.app, &visit.source, &form.email).await {
+        Ok(()) => render(&console, &visit, StatusCode::OK, "Check your email", |_| {
             html! { p { "If " strong { (form.email) } " still needs confirming, a new link is on its way; older links no longer work." } }
-        })
-    } else {
-        render(&console, &visit, answer.status, "Confirm your email address", |t| {
-            html! { (alert(&answer.detail())) (resend_form(t)) }
-        })
+        }),
+        Err(error) => render(&console, &visit, error.status(), "Confirm your email address", |t| {
+            html! { (alert(&error.shown(&console.app.readiness))) (resend_form(t)) }
+        }),
     }
 }

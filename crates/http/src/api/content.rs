@@ -9,22 +9,19 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use mos_db::content::{self, Filter, Item, Request, Step, Version};
-use mos_db::TenantTx;
-use mos_domain::content::{fold_tag, Action, Channel, ContentHash, State as ReviewState, Text};
+use mos_db::content::{Item, Version};
+use mos_domain::content::{Action, Channel, State as ReviewState, Text};
 use mos_domain::{reveal, ContentId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authorize::{Authorized, Needs, PublishContent, ReadContent, ReviewContent, WriteContent};
-use crate::docs::label_schema;
+use crate::access::{Authorized, PublishContent, ReadContent, ReviewContent, WriteContent};
+use crate::api::docs::label_schema;
+use crate::app::content::{self, Draft, Listing, Precondition, Shown, MAX_CONTENT_REQUEST_BYTES};
 use crate::extract::{ApiJson, ApiQuery, BodyLimit};
-use crate::{paging, ApiError, AppState};
-
-/// Content bodies are long texts; JSON escaping can make them longer still.
-pub const MAX_CONTENT_REQUEST_BYTES: usize = 512 * 1024;
+use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -245,8 +242,9 @@ pub struct ContentText {
     #[schema(example = "Patients 65 and older", max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     #[serde(default)]
     audience: String,
-    /// Markdown, up to 100,000 bytes of UTF-8; no control characters but tab and line ends.
-    #[schema(example = "Book your flu shot today.", pattern = r"^(?:[^\x00-\x08\x0B-\x1F\x7F-\x9F]|\r\n)*$")]
+    /// Markdown, up to 100,000 bytes of UTF-8; no control characters but tab and line ends
+    /// (`\r\n` and a lone `\r` are stored as `\n`).
+    #[schema(example = "Book your flu shot today.", pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     #[serde(default)]
     body: String,
     /// Up to 20, each 1 to 40 lowercase letters, digits and single hyphens.
@@ -306,23 +304,25 @@ fn invalid(field: &'static str, error: impl ToString) -> ApiError {
     ApiError::Invalid { field, message: error.to_string() }
 }
 
-fn parse_id(id: &str) -> Result<ContentId, ApiError> {
-    ContentId::parse(id).map_err(|_| ApiError::NotFound)
-}
-
 impl ContentText {
     fn parse(&self) -> Result<Text, ApiError> {
-        let channel = self.channel.parse::<Channel>().map_err(|e| invalid("channel", e))?;
-        Text::parse(&self.title, channel, &self.audience, &self.body, &self.tags).map_err(|e| invalid(e.field(), e))
+        let draft = Draft {
+            title: &self.title,
+            channel: &self.channel,
+            audience: &self.audience,
+            body: &self.body,
+            tags: &self.tags,
+        };
+        draft.parse()
     }
 }
 
 /// The item as the API shows it, with its `ETag`.
-async fn view(tx: &mut TenantTx, item: Item, me: UserId) -> Result<(HeaderMap, Json<ContentView>), ApiError> {
-    let tally = content::approvals(tx, &item, me).await?;
+fn view(shown: Shown) -> (HeaderMap, Json<ContentView>) {
+    let Shown { item, approvals: tally } = shown;
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag(item.revision));
-    Ok((
+    (
         headers,
         Json(ContentView {
             id: item.id,
@@ -337,7 +337,7 @@ async fn view(tx: &mut TenantTx, item: Item, me: UserId) -> Result<(HeaderMap, J
             approvals: Approvals { given: tally.given, lapsed: tally.lapsed, required: tally.required },
             version: item.version.into(),
         }),
-    ))
+    )
 }
 
 fn etag(revision: i32) -> HeaderValue {
@@ -419,12 +419,8 @@ async fn create_content(
     ApiJson(body): ApiJson<ContentText>,
 ) -> Result<Response, ApiError> {
     let text = body.parse()?;
-    let mut tx = auth.tx;
-    let item = content::create(&mut tx, &text, auth.session.user, state.clock.now(), &auth.source).await?;
-    let id = item.id;
-    let (mut headers, view) = view(&mut tx, item, auth.session.user).await?;
-    tx.commit().await?;
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/orgs/{slug}/content/{id}")) {
+    let (mut headers, view) = view(content::create(&state, auth, &text).await?);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/orgs/{slug}/content/{}", view.id)) {
         headers.insert(header::LOCATION, location);
     }
     Ok((StatusCode::CREATED, headers, view).into_response())
@@ -436,26 +432,20 @@ async fn create_content(
     responses((status = 200, body = ContentPage)))]
 async fn list_content(
     State(state): State<AppState>,
-    auth: Authorized<ReadContent>,
+    mut auth: Authorized<ReadContent>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ContentPage>, ApiError> {
-    let limit = paging::limit(query.limit)?;
-    let filter = Filter {
-        state: query.state.as_deref().map(str::parse).transpose().map_err(|e| invalid("state", e))?,
-        channel: query.channel.as_deref().map(str::parse).transpose().map_err(|e| invalid("channel", e))?,
-        tag: query.tag.as_deref().map(fold_tag),
-        author: query.author.map(UserId::from_uuid).transpose().map_err(|e| invalid("author", e))?,
-        text: query.q.filter(|q| !q.trim().is_empty()),
-        text_within: state.settings.search_deadline,
-        awaiting: query.awaiting_my_review.unwrap_or(false).then_some(auth.session.user),
-        before: query.cursor.as_deref().map(ContentId::parse).transpose().map_err(|_| paging::bad_cursor())?,
+    let listing = Listing {
+        state: query.state.as_deref(),
+        channel: query.channel.as_deref(),
+        tag: query.tag.as_deref(),
+        author: query.author,
+        text: query.q.as_deref(),
+        awaiting_my_review: query.awaiting_my_review.unwrap_or(false),
     };
-    let mut tx = auth.tx;
-    let rows = content::list(&mut tx, &filter, limit + 1).await?;
-    tx.commit().await?;
-    let rows = rows.into_iter().map(ContentSummary::from).collect();
-    let (items, next_cursor) = paging::split(rows, limit, |c: &ContentSummary| c.id.to_string());
-    Ok(Json(ContentPage { items, next_cursor }))
+    let (rows, next_cursor) = content::list(&state, &mut auth, &listing, query.cursor.as_deref(), query.limit).await?;
+    auth.commit().await?;
+    Ok(Json(ContentPage { items: rows.into_iter().map(ContentSummary::from).collect(), next_cursor }))
 }
 
 /// A piece of content with its latest version and its `ETag`.
@@ -463,15 +453,12 @@ async fn list_content(
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ContentView, headers(("ETag" = String)))))]
 async fn get_content(
-    auth: Authorized<ReadContent>,
+    mut auth: Authorized<ReadContent>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
-    let mut tx = auth.tx;
-    let item = content::get(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
-    let shown = view(&mut tx, item, auth.session.user).await?;
-    tx.commit().await?;
-    Ok(shown.into_response())
+    let shown = content::get(&mut auth, &id).await?;
+    auth.commit().await?;
+    Ok(view(shown).into_response())
 }
 
 /// Edit: a new version with the whole new text, by you. Send `If-Match` with the `ETag` you
@@ -501,7 +488,7 @@ async fn edit_content(
     };
     let text = body.parse()?;
     let pre = Precondition { revisions: Some(revisions), text: Some(&text), ..Default::default() };
-    take(&state, auth, &id, Action::Edit, pre).await
+    Ok(view(content::act(&state, auth, &id, Action::Edit, pre).await?).into_response())
 }
 
 /// Every version, oldest first, with its author and hash.
@@ -509,21 +496,12 @@ async fn edit_content(
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<VersionView>)))]
 async fn list_versions(
-    auth: Authorized<ReadContent>,
+    mut auth: Authorized<ReadContent>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
-    let id = parse_id(&id)?;
-    let mut tx = auth.tx;
-    let all = content::versions(&mut tx, id).await?;
-    tx.commit().await?;
-    if all.is_empty() {
-        return Err(ApiError::NotFound);
-    }
+    let all = content::versions(&mut auth, &id).await?;
+    auth.commit().await?;
     Ok(Json(all.into_iter().map(Into::into).collect()))
-}
-
-async fn one_version(tx: &mut TenantTx, id: ContentId, number: i32) -> Result<Version, ApiError> {
-    content::version(tx, id, number).await?.ok_or(ApiError::NotFound)
 }
 
 /// One version.
@@ -531,14 +509,12 @@ async fn one_version(tx: &mut TenantTx, id: ContentId, number: i32) -> Result<Ve
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("number" = i32, Path)),
     responses((status = 200, body = VersionView)))]
 async fn get_version(
-    auth: Authorized<ReadContent>,
+    mut auth: Authorized<ReadContent>,
     Path((_, id, number)): Path<(String, String, String)>,
 ) -> Result<Json<VersionView>, ApiError> {
-    let id = parse_id(&id)?;
     let number = number.parse().map_err(|_| ApiError::NotFound)?;
-    let mut tx = auth.tx;
-    let found = one_version(&mut tx, id, number).await?;
-    tx.commit().await?;
+    let found = content::version(&mut auth, &id, number).await?;
+    auth.commit().await?;
     Ok(Json(found.into()))
 }
 
@@ -555,21 +531,11 @@ async fn diff_versions(
     Path((_, id)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<DiffQuery>,
 ) -> Result<Json<DiffView>, ApiError> {
-    let id = parse_id(&id)?;
-    let mut tx = auth.tx;
-    // The two versions compared, not every version's text.
-    let from = one_version(&mut tx, id, query.from).await?;
-    let to = one_version(&mut tx, id, query.to).await?;
-    tx.commit().await?;
-    let names = (format!("version {}", from.number), format!("version {}", to.number));
-    let (before, after) = (from.text()?, to.text()?);
-    let limit = state.settings.diff_deadline;
-    // Off the async workers: the comparison's cost grows with the product of the lines.
-    let diff =
-        state.heavy.run(move || before.diff(&after, (&names.0, &names.1), std::time::Instant::now() + limit)).await?;
+    let compared = content::diff(&state, auth, &id, query.from, query.to).await?;
+    let diff = compared.diff;
     Ok(Json(DiffView {
-        from: from.number,
-        to: to.number,
+        from: compared.from,
+        to: compared.to,
         fields: diff
             .fields
             .into_iter()
@@ -586,16 +552,11 @@ async fn diff_versions(
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<EventView>)))]
 async fn content_history(
-    auth: Authorized<ReadContent>,
+    mut auth: Authorized<ReadContent>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Vec<EventView>>, ApiError> {
-    let id = parse_id(&id)?;
-    let mut tx = auth.tx;
-    let events = content::history(&mut tx, id).await?;
-    tx.commit().await?;
-    if events.is_empty() {
-        return Err(ApiError::NotFound);
-    }
+    let events = content::history(&mut auth, &id).await?;
+    auth.commit().await?;
     Ok(Json(
         events
             .into_iter()
@@ -614,73 +575,15 @@ async fn content_history(
     ))
 }
 
-/// What a client states with a step: the revision it read, the version it means, its note,
-/// the new text of an edit.
-#[derive(Default)]
-struct Precondition<'a> {
-    /// The revisions `If-Match` accepts; `None` for any.
-    revisions: Option<Vec<i32>>,
-    sha256: Option<ContentHash>,
-    note: Option<String>,
-    text: Option<&'a Text>,
-}
-
-impl Precondition<'_> {
-    fn of(headers: &HeaderMap, body: Option<ApiJson<StepBody>>) -> Result<Self, ApiError> {
-        let body = body.map(|b| b.0).unwrap_or_default();
-        let sha256 = body.sha256.as_deref().map(ContentHash::parse).transpose().map_err(|e| invalid("sha256", e))?;
-        let note = body.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-        if note.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
-            return Err(invalid("note", "note must be at most 10,000 characters"));
-        }
-        let revisions = match if_match(headers)? {
-            IfMatch::Absent | IfMatch::Any => None,
-            IfMatch::Revisions(revisions) => Some(revisions),
-        };
-        Ok(Self { revisions, sha256, note, text: None })
-    }
-}
-
-/// Takes `action` on the item with id `id` and answers with the item as it is afterwards.
-async fn take<P: Needs>(
-    state: &AppState,
-    auth: Authorized<P>,
-    id: &str,
-    action: Action,
-    pre: Precondition<'_>,
-) -> Result<Response, ApiError> {
-    let id = parse_id(id)?;
-    let needs_note = matches!(action, Action::Comment | Action::RequestChanges);
-    if needs_note && pre.note.is_none() {
-        return Err(invalid("note", "say what the author should know or change"));
-    }
-    if action == Action::Approve && pre.sha256.is_none() {
-        return Err(invalid("sha256", "an approval names the hash of the version it approves"));
-    }
-    let me = auth.session.user;
-    let mut tx = auth.tx;
-    let request = Request {
-        action,
-        text: pre.text,
-        note: pre.note.as_deref(),
-        actor: me,
-        role: auth.role,
-        revisions: pre.revisions.as_deref(),
-        sha256: pre.sha256,
-        now: state.clock.now(),
-        source: &auth.source,
+/// What a client states with a step: the revisions `If-Match` accepts, and the body.
+fn precondition(headers: &HeaderMap, body: Option<ApiJson<StepBody>>) -> Result<Precondition<'static>, ApiError> {
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let stated = Precondition::stated(None, body.sha256.as_deref(), body.note)?;
+    let revisions = match if_match(headers)? {
+        IfMatch::Absent | IfMatch::Any => None,
+        IfMatch::Revisions(revisions) => Some(revisions),
     };
-    let step = content::act(&mut tx, id, request).await?;
-    let answer = match step {
-        Step::Done(item) => Ok(view(&mut tx, *item, me).await?),
-        Step::NotFound => Err(ApiError::NotFound),
-        Step::Stale { revision } => Err(ApiError::PreconditionFailed { revision }),
-        Step::OtherVersion { number, .. } => Err(ApiError::VersionChanged { number }),
-        Step::Refused(refusal) => Err(ApiError::Review(refusal)),
-    };
-    // A refusal commits its audit record, and nothing else was written.
-    tx.commit().await?;
-    answer.map(IntoResponse::into_response)
+    Ok(Precondition { revisions, ..stated })
 }
 
 macro_rules! step_route {
@@ -700,8 +603,8 @@ macro_rules! step_route {
             headers: HeaderMap,
             body: Option<ApiJson<StepBody>>,
         ) -> Result<Response, ApiError> {
-            let pre = Precondition::of(&headers, body)?;
-            take(&state, auth, &id, $action, pre).await
+            let pre = precondition(&headers, body)?;
+            Ok(view(content::act(&state, auth, &id, $action, pre).await?).into_response())
         }
     };
 }

@@ -8,16 +8,15 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use data_encoding::BASE64URL_NOPAD;
-use mos_db::audit::{self, AuditRecord, Filter};
+use mos_db::audit::AuditRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authorize::{Authorized, ReadAuditLog};
+use crate::access::{Authorized, ReadAuditLog};
 use crate::extract::ApiQuery;
-use crate::{paging, ApiError, AppState};
+use crate::{app, ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(export)).routes(routes!(chain))
@@ -100,27 +99,18 @@ pub struct Page {
     next_cursor: Option<String>,
 }
 
-fn cursor_of(record: &Record) -> String {
-    BASE64URL_NOPAD.encode(format!("{}|{}", record.created_at.timestamp_micros(), record.id).as_bytes())
-}
-
-fn parse_cursor(text: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
-    let raw = String::from_utf8(BASE64URL_NOPAD.decode(text.as_bytes()).ok()?).ok()?;
-    let (micros, id) = raw.split_once('|')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, uuid::Uuid::try_parse(id).ok()?))
-}
-
-fn filter_of(search: &Search) -> Result<Filter, ApiError> {
-    let before = search.cursor.as_deref().map(|c| parse_cursor(c).ok_or_else(paging::bad_cursor)).transpose()?;
-    Ok(Filter {
-        actor: search.actor,
-        action: search.action.clone(),
-        resource_type: search.resource_type.clone(),
-        resource_id: search.resource_id.clone(),
-        from: search.from,
-        to: search.to,
-        before,
-    })
+impl Search {
+    /// What the route searches for, as the operation takes it.
+    fn search(&self) -> app::audit::Search {
+        app::audit::Search {
+            actor: self.actor,
+            action: self.action.clone(),
+            resource_type: self.resource_type.clone(),
+            resource_id: self.resource_id.clone(),
+            from: self.from,
+            to: self.to,
+        }
+    }
 }
 
 /// The organization's audit records, newest first, filtered and paginated by cursor.
@@ -130,18 +120,14 @@ fn filter_of(search: &Search) -> Result<Filter, ApiError> {
         (status = 200, body = Page),
         (status = 422, description = "A filter is malformed"),
     ))]
-async fn list(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Search>) -> Result<Json<Page>, ApiError> {
+async fn list(mut auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Search>) -> Result<Json<Page>, ApiError> {
     if search.format.is_some() {
         return Err(ApiError::Invalid { field: "format", message: "format applies to the export only".into() });
     }
-    let limit = paging::limit(search.limit)?;
-    let filter = filter_of(&search)?;
-    let mut tx = auth.tx;
-    let records: Vec<Record> =
-        audit::search(&mut tx, &filter, limit + 1).await?.into_iter().map(Record::from).collect();
-    tx.commit().await?;
-    let (items, next_cursor) = paging::split(records, limit, cursor_of);
-    Ok(Json(Page { items, next_cursor }))
+    let (records, next_cursor) =
+        app::audit::page(&mut auth, &search.search(), search.cursor.as_deref(), search.limit).await?;
+    auth.commit().await?;
+    Ok(Json(Page { items: records.into_iter().map(Record::from).collect(), next_cursor }))
 }
 
 const CSV_HEADER: &str =
@@ -194,14 +180,15 @@ async fn export(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Searc
         });
     }
     let csv = search.format == Some(Format::Csv);
-    let filter = Filter { before: None, ..filter_of(&search)? };
-    let mut tx = auth.tx;
+    let search = search.search();
+    // A malformed filter is refused before the answer starts.
+    search.filter(None)?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         if csv && sender.send(Ok(Bytes::from_static(CSV_HEADER.as_bytes()))).await.is_err() {
             return;
         }
-        let streamed = audit::for_each(&mut tx, &filter, |record| {
+        let streamed = app::audit::export(auth, &search, |record| {
             let record = Record::from(record);
             let line = if csv {
                 csv_line(&record)
@@ -215,11 +202,10 @@ async fn export(auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Searc
         })
         .await;
         if let Err(e) = streamed {
-            tracing::error!(error = %e, "audit export failed");
+            tracing::error!(error = ?e, "audit export failed");
             // Cut the body short, so that the client sees a broken transfer, not a short log.
             let _ = sender.send(Err(std::io::Error::other("export failed"))).await;
         }
-        let _ = tx.commit().await;
     });
     let body = futures_util::stream::unfold(receiver, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     let content_type = if csv { "text/csv; charset=utf-8" } else { "application/x-ndjson" };
@@ -249,6 +235,8 @@ mod tests {
 
     #[test]
     fn a_cursor_round_trips_and_a_forged_one_is_refused() {
+        use crate::app::audit::parse_cursor;
+        use data_encoding::BASE64URL_NOPAD;
         let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
         let id = uuid::Uuid::now_v7();
         let text = BASE64URL_NOPAD.encode(format!("{}|{id}", at.timestamp_micros()).as_bytes());
@@ -287,10 +275,12 @@ pub struct ChainState {
 #[utoipa::path(get, path = "/v1/orgs/{slug}/audit-logs/chain", tag = "audit",
     params(("slug" = String, Path)),
     responses((status = 200, body = ChainState)))]
-async fn chain(State(state): State<AppState>, auth: Authorized<ReadAuditLog>) -> Result<Json<ChainState>, ApiError> {
-    let mut tx = auth.tx;
-    let report = mos_db::chain::verify_tenant(&mut tx, state.clock.now()).await?;
-    tx.commit().await?;
+async fn chain(
+    State(state): State<AppState>,
+    mut auth: Authorized<ReadAuditLog>,
+) -> Result<Json<ChainState>, ApiError> {
+    let report = app::audit::verify_chain(&state, &mut auth).await?;
+    auth.commit().await?;
     Ok(Json(ChainState {
         intact: report.broken.is_none(),
         records: report.records,

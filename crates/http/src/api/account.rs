@@ -5,25 +5,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
-use mos_auth::{recovery, totp, Totp};
-use mos_db::{audit, sessions, users};
-use mos_domain::{AuditEvent, SessionId};
-use secrecy::{ExposeSecret, SecretString};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::audit_trail::Record;
-use crate::auth::parse_new_password;
+use crate::api::audit::Record;
+use crate::app::account;
+use crate::app::session::SessionView;
 use crate::extract::{ApiJson, Authenticated, Client};
-use crate::session::{self, event, SessionView};
 use crate::{ApiError, AppState};
-use mos_domain::events::{self, SESSION};
-
-pub const ENROLLMENT_VALIDITY: Duration = Duration::minutes(10);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -117,9 +110,9 @@ pub struct Restarted {
     responses(
         (status = 200, body = Me),
     ))]
-async fn me(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Me>, ApiError> {
-    let profile = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?;
-    tx.commit().await?;
+async fn me(mut auth: Authenticated) -> Result<Json<Me>, ApiError> {
+    let profile = account::me(&mut auth).await?;
+    auth.tx.commit().await?;
     Ok(Json(Me {
         id: profile.id.as_uuid(),
         email: profile.email,
@@ -136,10 +129,11 @@ async fn me(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Me>, Api
     ))]
 async fn list_sessions(
     State(state): State<AppState>,
-    Authenticated { session: live, mut tx }: Authenticated,
+    mut auth: Authenticated,
 ) -> Result<Json<Vec<SessionSummary>>, ApiError> {
-    let listed = sessions::list_live(&mut tx, state.clock.now(), state.settings.session_idle).await?;
-    tx.commit().await?;
+    let listed = account::sessions(&state, &mut auth).await?;
+    auth.tx.commit().await?;
+    let current = auth.session.id;
     Ok(Json(
         listed
             .into_iter()
@@ -150,7 +144,7 @@ async fn list_sessions(
                 expires_at: s.expires_at,
                 ip: s.ip,
                 user_agent: s.user_agent,
-                current: s.id == live.id,
+                current: s.id == current,
             })
             .collect(),
     ))
@@ -166,16 +160,10 @@ async fn list_sessions(
 async fn revoke_session(
     State(state): State<AppState>,
     Client(source): Client,
-    Authenticated { session: live, mut tx }: Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = SessionId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    if !sessions::revoke(&mut tx, id, state.clock.now()).await? {
-        return Err(ApiError::NotFound);
-    }
-    let revoked = AuditEvent::new(events::SESSION_REVOKED, SESSION).source(source).actor(live.user).resource_id(id);
-    audit::record_platform(&mut tx, &revoked.meta("reason", json!("revoked_by_user"))).await?;
-    tx.commit().await?;
+    account::revoke_session(&state, auth, &source, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,24 +181,8 @@ async fn reauthenticate(
     auth: Authenticated,
     ApiJson(body): ApiJson<Proof>,
 ) -> Result<StatusCode, ApiError> {
-    let live = auth.release().await?;
-    session::confirm_password(&state, live.user, body.password, &source).await?;
-    let mut tx = if live.two_factor_enabled {
-        let (tx, _) = session::require_second_factor(
-            &state,
-            live.user,
-            body.code.as_deref(),
-            body.recovery_code.as_ref(),
-            &source,
-        )
-        .await?;
-        tx
-    } else {
-        state.pool.begin_user(live.user).await?
-    };
-    sessions::reauthenticated(&mut tx, live.id, state.clock.now(), false).await?;
-    audit::record_platform(&mut tx, &event(events::REAUTHENTICATED, &source).actor(live.user)).await?;
-    tx.commit().await?;
+    let proof = account::Proof { password: body.password, code: body.code, recovery_code: body.recovery_code };
+    account::reauthenticate(&state, auth, &source, proof).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -225,29 +197,10 @@ async fn reauthenticate(
 async fn change_password(
     State(state): State<AppState>,
     Client(source): Client,
-    mut auth: Authenticated,
+    auth: Authenticated,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<Response, ApiError> {
-    let email = users::profile(&mut auth.tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    let live = auth.release().await?;
-    let new = parse_new_password(body.new_password, &email, "new_password")?;
-    session::confirm_password(&state, live.user, body.current_password, &source).await?;
-    let hash = state.hasher.hash(new.into_secret()).await?;
-    let mut tx = state.pool.begin_user(live.user).await?;
-    users::set_password_hash(&mut tx, &hash, state.clock.now()).await?;
-    let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;
-    audit::record_platform(
-        &mut tx,
-        &event(events::PASSWORD_CHANGED, &source).actor(live.user).meta("sessions_revoked", json!(revoked)),
-    )
-    .await?;
-    tx.commit().await?;
-    session::notify(
-        &state,
-        &email,
-        "Your password was changed",
-        "The password of your Marketing OS account was changed, and every other session was signed out.",
-    );
+    let issued = account::change_password(&state, auth, &source, body.current_password, body.new_password).await?;
     Ok(issued.respond_with(StatusCode::OK, |session| Restarted { session }))
 }
 
@@ -264,30 +217,13 @@ async fn start_two_factor(
     Client(source): Client,
     auth: Authenticated,
 ) -> Result<Json<Enrollment>, ApiError> {
-    crate::extract::require_recent(&state, &auth.session)?;
-    let Authenticated { session, mut tx } = auth;
-    let user = session.user;
-    let now = state.clock.now();
-    if users::totp(&mut tx).await?.is_some() {
-        return Err(ApiError::Conflict(
-            "two-factor authentication is already on; disable it first to enroll another authenticator",
-        ));
-    }
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    // The thread-local generator must not live across an await.
-    let (secret, sealed) = {
-        let mut rng = rand::thread_rng();
-        let secret = Totp::generate(&mut rng);
-        let sealed = state.sealer.seal(secret.expose_bytes(), user.as_uuid().as_bytes(), &mut rng);
-        (secret, sealed)
-    };
-    let expires_at = now + ENROLLMENT_VALIDITY;
-    users::put_totp_setup(&mut tx, &sealed, now, expires_at).await?;
-    audit::record_platform(&mut tx, &event(events::TWO_FACTOR_SETUP_STARTED, &source).actor(user)).await?;
-    tx.commit().await?;
-    let otpauth_uri = secret.uri(&state.settings.issuer, &email);
-    let qr_svg = totp::qr_svg(&otpauth_uri).ok_or_else(|| ApiError::Internal("QR code too large".into()))?;
-    Ok(Json(Enrollment { secret: secret.base32(), otpauth_uri, qr_svg, expires_at }))
+    let enrollment = account::start_two_factor(&state, auth, &source).await?;
+    Ok(Json(Enrollment {
+        secret: enrollment.secret,
+        otpauth_uri: enrollment.otpauth_uri,
+        qr_svg: enrollment.qr_svg,
+        expires_at: enrollment.expires_at,
+    }))
 }
 
 /// Confirm the enrollment with a code from the app: turns two-factor on, returns ten recovery
@@ -305,40 +241,9 @@ async fn confirm_two_factor(
     auth: Authenticated,
     ApiJson(body): ApiJson<CodeOnly>,
 ) -> Result<Response, ApiError> {
-    crate::extract::require_recent(&state, &auth.session)?;
-    let Authenticated { session, mut tx } = auth;
-    let user = session.user;
-    let now = state.clock.now();
-    let sealed = users::totp_setup(&mut tx, now)
-        .await?
-        .ok_or(ApiError::Conflict("no two-factor enrollment is pending, or it expired; start a new one"))?;
-    let secret = state.sealer.open(&sealed, user.as_uuid().as_bytes())?;
-    let totp = Totp::from_bytes(secret.expose_secret())
-        .ok_or_else(|| ApiError::Internal("pending TOTP secret has the wrong size".into()))?;
-    let Some(step) = totp.matching_step(&body.code, now.timestamp()) else {
-        tx.rollback().await?;
-        session::record_failure(
-            &state,
-            user,
-            event(events::TWO_FACTOR_FAILED, &source).meta("during", json!("enrollment")),
-        )
-        .await?;
-        return Err(ApiError::InvalidCode);
-    };
-    let codes = recovery::generate(&mut rand::thread_rng());
-    let hashes: Vec<mos_auth::TokenHash> = codes.iter().map(|(_, h)| *h).collect();
-    users::enable_totp(&mut tx, &sealed, step, &hashes, now).await?;
-    let (revoked, issued) = session::restart(&state, &mut tx, &source, &session).await?;
-    audit::record_platform(
-        &mut tx,
-        &event(events::TWO_FACTOR_ENABLED, &source).actor(user).meta("sessions_revoked", json!(revoked)),
-    )
-    .await?;
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    tx.commit().await?;
-    session::notify(&state, &email, "Two-factor authentication is on", "Two-factor authentication was turned on for your Marketing OS account, and every other session was signed out.");
-    let recovery_codes = codes.into_iter().map(|(c, _)| c.expose_secret().to_owned()).collect();
-    Ok(issued.respond_with(StatusCode::OK, |session| Enabled { recovery_codes, session }))
+    let enabled = account::confirm_two_factor(&state, auth, &source, &body.code).await?;
+    let recovery_codes = enabled.recovery_codes;
+    Ok(enabled.issued.respond_with(StatusCode::OK, |session| Enabled { recovery_codes, session }))
 }
 
 /// Turn two-factor off. Needs the password and a current code (or a recovery code); signs out
@@ -356,24 +261,8 @@ async fn disable_two_factor(
     auth: Authenticated,
     ApiJson(body): ApiJson<Proof>,
 ) -> Result<Response, ApiError> {
-    let live = auth.release().await?;
-    session::confirm_password(&state, live.user, body.password, &source).await?;
-    if !live.two_factor_enabled {
-        return Err(ApiError::Conflict("two-factor authentication is not on"));
-    }
-    let (mut tx, _) =
-        session::require_second_factor(&state, live.user, body.code.as_deref(), body.recovery_code.as_ref(), &source)
-            .await?;
-    users::disable_totp(&mut tx, state.clock.now()).await?;
-    let (revoked, issued) = session::restart(&state, &mut tx, &source, &live).await?;
-    audit::record_platform(
-        &mut tx,
-        &event(events::TWO_FACTOR_DISABLED, &source).actor(live.user).meta("sessions_revoked", json!(revoked)),
-    )
-    .await?;
-    let email = users::profile(&mut tx).await?.ok_or(ApiError::Unauthenticated)?.email;
-    tx.commit().await?;
-    session::notify(&state, &email, "Two-factor authentication is off", "Two-factor authentication was turned off for your Marketing OS account, and every other session was signed out.");
+    let proof = account::Proof { password: body.password, code: body.code, recovery_code: body.recovery_code };
+    let issued = account::disable_two_factor(&state, auth, &source, proof).await?;
     Ok(issued.respond_with(StatusCode::OK, |session| Restarted { session }))
 }
 
@@ -383,8 +272,8 @@ async fn disable_two_factor(
     responses(
         (status = 200, body = Vec<Record>),
     ))]
-async fn my_events(Authenticated { mut tx, .. }: Authenticated) -> Result<Json<Vec<Record>>, ApiError> {
-    let records = audit::platform_recent(&mut tx, 100).await?;
-    tx.commit().await?;
+async fn my_events(mut auth: Authenticated) -> Result<Json<Vec<Record>>, ApiError> {
+    let records = account::events(&mut auth, 100).await?;
+    auth.tx.commit().await?;
     Ok(Json(records.into_iter().map(Record::from).collect()))
 }

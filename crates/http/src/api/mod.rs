@@ -1,0 +1,26 @@
+//! The JSON API: one module of routes per feature.
+
+pub mod account;
+pub mod audit;
+pub mod content;
+pub mod docs;
+pub mod health;
+pub mod orgs;
+pub mod passkeys;
+pub mod signin;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+/// The routes and their OpenAPI description, built together so they cannot drift apart.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::base())
+        .merge(signin::router())
+        .merge(account::router())
+        .merge(orgs::router())
+        .merge(audit::router())
+        .merge(content::router())
+        .merge(passkeys::router())
+        .merge(health::router())
+}

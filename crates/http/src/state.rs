@@ -1,0 +1,68 @@
+//! What every handler and page can reach, built once at start.
+
+use std::sync::Arc;
+
+use mos_auth::{Clock, PasswordError, PasswordHasher, Sealer};
+use mos_db::AppPool;
+use secrecy::SecretString;
+
+use crate::{api, app, heavy, Mailer, Settings};
+
+/// Why the application cannot start with its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    RelyingParty(#[from] app::passkeys::RelyingPartyError),
+}
+
+/// What every handler can reach. Passed explicitly: there are no global singletons.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: AppPool,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    pub sealer: Sealer,
+    pub mailer: Arc<dyn Mailer>,
+    pub settings: Arc<Settings>,
+    /// What the last database check found; `/readyz` reports it.
+    pub readiness: api::health::Readiness,
+    /// The WebAuthn relying party of the public URL.
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// Where CPU-bound work runs, a bounded number of jobs at a time.
+    pub heavy: heavy::Heavy,
+    /// A real hash of a random password: verifying against it when an email is unknown makes
+    /// that answer cost the same as a wrong password.
+    pub(crate) dummy_hash: Arc<str>,
+}
+
+impl AppState {
+    pub async fn new(
+        pool: AppPool,
+        clock: Arc<dyn Clock>,
+        hasher: PasswordHasher,
+        sealer: Sealer,
+        mailer: Arc<dyn Mailer>,
+        settings: Settings,
+    ) -> Result<Self, StartError> {
+        let webauthn = Arc::new(app::passkeys::relying_party(&settings.public_url)?);
+        let random = mos_auth::OneTimeToken::generate(&mut rand::thread_rng()).secret;
+        let dummy_hash: Arc<str> =
+            hasher.hash(SecretString::from(secrecy::ExposeSecret::expose_secret(&random).to_owned())).await?.into();
+        let readiness = api::health::Readiness::default();
+        let heavy = heavy::Heavy::new(settings.heavy_jobs, settings.heavy_wait);
+        Ok(Self {
+            pool,
+            clock,
+            hasher,
+            sealer,
+            mailer,
+            settings: Arc::new(settings),
+            readiness,
+            webauthn,
+            heavy,
+            dummy_hash,
+        })
+    }
+}

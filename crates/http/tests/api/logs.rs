@@ -1,0 +1,130 @@
+//! What the server writes to its log while secrets pass through it, captured at the most
+//! verbose level: no password, emailed token, session or device token, two-factor secret, code
+//! or challenge, or recovery code ever appears in it.
+
+use std::cell::Cell;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::Duration;
+use serde_json::json;
+
+use crate::two_factor::{code_for, enrolled};
+use crate::{token_in, TestApp, PASSWORD};
+
+/// The log as the server wrote it, for the tracing subscriber of one test's thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+thread_local! {
+    static CAPTURING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// From now on, everything logged on this thread, at every level, goes to the returned log.
+/// The subscriber is the process's own, asked at every event, so that no callsite first met on
+/// another thread is cached as unwanted; other threads' events pass it unrecorded.
+fn capture_this_thread() -> Captured {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    static LOG: OnceLock<Captured> = OnceLock::new();
+    let log = LOG
+        .get_or_init(|| {
+            let log = Captured::default();
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(log.clone())
+                .with_ansi(false)
+                // Asked at every event, never cached per callsite: the answer is the thread's.
+                .with_filter(
+                    tracing_subscriber::filter::dynamic_filter_fn(|_, _| CAPTURING.with(Cell::get))
+                        .with_callsite_filter(|_| tracing::subscriber::Interest::sometimes()),
+                );
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("no other subscriber in the API tests");
+            log
+        })
+        .clone();
+    CAPTURING.with(|c| c.set(true));
+    log
+}
+
+#[tokio::test]
+async fn no_password_token_or_second_factor_secret_reaches_the_log() {
+    // The test's runtime runs on this thread alone, the server's tasks included (password
+    // hashing aside, on threads of its own that log nothing of the password).
+    let log = capture_this_thread();
+    let app = TestApp::spawn().await;
+    let mut secrets: Vec<String> = vec![PASSWORD.to_owned()];
+
+    // Registration, the emailed link, sign-in with a wrong and the right password.
+    app.post("/v1/auth/register", json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    let verify = token_in(&app.inbox.wait_for("ada@example.com", "Confirm your email address", 1).await);
+    assert_eq!(app.post("/v1/auth/verify-email", json!({ "token": verify })).await.status, 200);
+    let wrong = "wrong horse battery staple";
+    assert_eq!(app.login("ada@example.com", wrong).await.status, 401);
+    let signed_in = app.login("ada@example.com", PASSWORD).await;
+    secrets.extend([
+        verify,
+        wrong.to_owned(),
+        signed_in.session_token(),
+        signed_in.body["device_token"].as_str().unwrap().to_owned(),
+    ]);
+
+    // Two-factor: the enrollment's secret, its codes and recovery codes, a challenge.
+    let (session, enrollment, recovery) = enrolled(&app, "grace@example.com").await;
+    app.clock.advance(Duration::seconds(30));
+    let challenge = app.login("grace@example.com", PASSWORD).await.body["challenge"].as_str().unwrap().to_owned();
+    let code = code_for(&app, &enrollment, 0);
+    let done = app.post("/v1/auth/login/two-factor", json!({ "challenge": challenge, "code": code })).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let challenge_2 = app.login("grace@example.com", PASSWORD).await.body["challenge"].as_str().unwrap().to_owned();
+    let by_recovery =
+        app.post("/v1/auth/login/two-factor", json!({ "challenge": challenge_2, "recovery_code": recovery[0] })).await;
+    assert_eq!(by_recovery.status, 200, "{}", by_recovery.body);
+    secrets.extend([session, enrollment["secret"].as_str().unwrap().to_owned(), code, challenge, challenge_2]);
+    secrets.extend([done.session_token(), by_recovery.session_token()]);
+    secrets.extend(recovery);
+
+    // A password reset through its emailed link.
+    app.post("/v1/auth/password-reset", json!({ "email": "ada@example.com" })).await;
+    let reset = token_in(&app.inbox.wait_for("ada@example.com", "Reset your password", 1).await);
+    let new_password = "a brand new passphrase";
+    let confirmed =
+        app.post("/v1/auth/password-reset/confirm", json!({ "token": reset, "new_password": new_password })).await;
+    assert_eq!(confirmed.status, 204, "{}", confirmed.body);
+    secrets.extend([reset, new_password.to_owned()]);
+
+    // A passkey added and signed in with.
+    let token = app.login("ada@example.com", new_password).await.session_token();
+    let (mut soft, session) = app.add_passkey(&token, "Phone").await;
+    let by_passkey = app.passkey_sign_in(&mut soft, &app.honest(), 1).await;
+    assert_eq!(by_passkey.status, 200, "{}", by_passkey.body);
+    secrets.extend([token, session, by_passkey.session_token()]);
+
+    let log = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    // The capture worked: the requests and the server's own events are there.
+    for expected in ["/v1/auth/login", "/v1/auth/password-reset/confirm", "/v1/me/passkeys"] {
+        assert!(log.contains(expected), "{expected} is not in the captured log");
+    }
+    for secret in &secrets {
+        assert!(secret.len() >= 6, "{secret:?} is too short to search for");
+        assert!(!log.contains(secret.as_str()), "the log holds {secret:?}:\n{log}");
+    }
+}

@@ -1,0 +1,2790 @@
+-- The schema after every migration of crates/db/migrations, as pg_dump --schema-only prints it
+-- from a freshly migrated database: tables, indexes, policies, functions (each as the last
+-- migration that replaced it left it), triggers, owners and grants. The roles it names are made
+-- by the migrator's bootstrap (crates/db/src/ops/migrate.rs), and Citus placement is in
+-- docs/scaling.md. Generated: do not edit. A test fails while a migrated database differs from
+-- this file; after adding a migration, regenerate it by running
+--   MOS_WRITE_SCHEMA=1 cargo test -p mos-db --test db schema::
+-- Made by pg_dump of PostgreSQL 15.
+--
+-- Name: app; Type: SCHEMA; Schema: -; Owner: mos_owner
+--
+
+CREATE SCHEMA app;
+
+ALTER SCHEMA app OWNER TO mos_owner;
+
+--
+-- Name: SCHEMA app; Type: COMMENT; Schema: -; Owner: mos_owner
+--
+
+COMMENT ON SCHEMA app IS 'Marketing OS application data; every table is under Row-Level Security';
+
+--
+-- Name: mos_migrations; Type: SCHEMA; Schema: -; Owner: mos_owner
+--
+
+CREATE SCHEMA mos_migrations;
+
+ALTER SCHEMA mos_migrations OWNER TO mos_owner;
+
+--
+-- Name: audit_outcome; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.audit_outcome AS ENUM (
+    'success',
+    'denied',
+    'failure'
+);
+
+ALTER TYPE app.audit_outcome OWNER TO mos_owner;
+
+--
+-- Name: content_channel; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.content_channel AS ENUM (
+    'email',
+    'web_page',
+    'social_post',
+    'print',
+    'other'
+);
+
+ALTER TYPE app.content_channel OWNER TO mos_owner;
+
+--
+-- Name: content_event_kind; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.content_event_kind AS ENUM (
+    'created',
+    'edited',
+    'submitted',
+    'withdrawn',
+    'commented',
+    'changes_requested',
+    'approved',
+    'published',
+    'archived'
+);
+
+ALTER TYPE app.content_event_kind OWNER TO mos_owner;
+
+--
+-- Name: content_state; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.content_state AS ENUM (
+    'draft',
+    'in_review',
+    'changes_requested',
+    'approved',
+    'published',
+    'archived'
+);
+
+ALTER TYPE app.content_state OWNER TO mos_owner;
+
+--
+-- Name: role; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.role AS ENUM (
+    'ADMIN',
+    'REVIEWER',
+    'CREATOR',
+    'VIEWER'
+);
+
+ALTER TYPE app.role OWNER TO mos_owner;
+
+--
+-- Name: audit_append_block(uuid, bigint, bytea, uuid[], bytea[], timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.audit_append_block(p_org uuid, p_first_seq bigint, p_prev bytea, p_ids uuid[], p_hashes bytea[], p_last_created timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_seq bigint;
+    v_hash bytea;
+    v_new_seq bigint := p_first_seq + cardinality(p_ids) - 1;
+    v_new_hash bytea := p_hashes[cardinality(p_hashes)];
+begin
+    select h.seq, h.hash into v_seq, v_hash from app.audit_chain_heads h where h.organization_id = p_org for update;
+    if v_seq is null or p_first_seq <> v_seq + 1 or p_prev <> v_hash then
+        raise exception 'the block does not continue the chain of %: it starts at % after %, the head is at %',
+            p_org, p_first_seq, encode(p_prev, 'hex'), v_seq
+            using errcode = 'serialization_failure';
+    end if;
+    insert into app.audit_blocks (organization_id, first_seq, prev_hash, audit_ids, hashes, last_created_at)
+    values (p_org, p_first_seq, p_prev, p_ids, p_hashes, p_last_created);
+    update app.audit_chain_heads h
+       set seq = v_new_seq, hash = v_new_hash, sealed_through = greatest(h.sealed_through, p_last_created)
+     where h.organization_id = p_org;
+end
+$$;
+
+ALTER FUNCTION app.audit_append_block(p_org uuid, p_first_seq bigint, p_prev bytea, p_ids uuid[], p_hashes bytea[], p_last_created timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: audit_head_seq(); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.audit_head_seq() RETURNS bigint
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return (select h.seq from app.audit_chain_heads h where h.organization_id = app.current_tenant_id());
+end
+$$;
+
+ALTER FUNCTION app.audit_head_seq() OWNER TO mos_definer;
+
+--
+-- Name: audit_lock_head(uuid); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.audit_lock_head(p_org uuid) RETURNS TABLE(seq bigint, hash bytea, sealed_through timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    insert into app.audit_chain_heads (organization_id, seq, hash, sealed_through)
+    values (p_org, 0, decode(repeat('00', 32), 'hex'), '-infinity')
+    on conflict (organization_id) do nothing;
+    return query
+        select h.seq, h.hash, nullif(h.sealed_through, '-infinity')
+          from app.audit_chain_heads h where h.organization_id = p_org for update;
+end
+$$;
+
+ALTER FUNCTION app.audit_lock_head(p_org uuid) OWNER TO mos_definer;
+
+--
+-- Name: audit_logs_append_only(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.audit_logs_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    raise exception 'audit_logs is append-only: % is not allowed', tg_op
+        using errcode = 'insufficient_privilege',
+              hint = 'audit records are never changed; record a new event instead';
+end
+$$;
+
+ALTER FUNCTION app.audit_logs_append_only() OWNER TO mos_owner;
+
+--
+-- Name: audit_recent_tenants(timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.audit_recent_tenants(p_since timestamp with time zone) RETURNS SETOF uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if p_since is null then
+        return query select o.id from app.organizations o;
+    else
+        return query select distinct a.organization_id from app.audit_logs a where a.created_at >= p_since;
+    end if;
+end
+$$;
+
+ALTER FUNCTION app.audit_recent_tenants(p_since timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: is_uuid_v7(uuid); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.is_uuid_v7(id uuid) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ select substr(id::text, 15, 1) = '7' $$;
+
+ALTER FUNCTION app.is_uuid_v7(id uuid) OWNER TO mos_owner;
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: audit_logs; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.audit_logs (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    actor_user_id uuid,
+    action text NOT NULL,
+    resource_type text NOT NULL,
+    resource_id text,
+    outcome app.audit_outcome NOT NULL,
+    ip inet,
+    user_agent text,
+    request_id text,
+    changes jsonb DEFAULT '{}'::jsonb NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT audit_logs_action_format CHECK (((length(action) <= 100) AND (action ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$'::text))),
+    CONSTRAINT audit_logs_changes_object CHECK ((jsonb_typeof(changes) = 'object'::text)),
+    CONSTRAINT audit_logs_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT audit_logs_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT audit_logs_request_id_length CHECK (((length(request_id) >= 1) AND (length(request_id) <= 200))),
+    CONSTRAINT audit_logs_resource_id_length CHECK (((length(resource_id) >= 1) AND (length(resource_id) <= 200))),
+    CONSTRAINT audit_logs_resource_type_format CHECK (((length(resource_type) <= 64) AND (resource_type ~ '^[a-z][a-z0-9_]*$'::text))),
+    CONSTRAINT audit_logs_user_agent_length CHECK ((length(user_agent) <= 1024))
+);
+
+ALTER TABLE ONLY app.audit_logs FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.audit_logs OWNER TO mos_owner;
+
+--
+-- Name: audit_unsealed_since(uuid, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) RETURNS SETOF app.audit_logs
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_from timestamptz := coalesce(p_from, '-infinity');
+begin
+    return query
+        with sealed as (
+            select unnest(b.audit_ids) as audit_id from app.audit_blocks b
+             where b.organization_id = p_org and b.last_created_at >= v_from
+        )
+        select a.*
+          from app.audit_logs a
+          left join sealed s on s.audit_id = a.id
+         where a.organization_id = p_org and a.created_at >= v_from and s.audit_id is null
+         order by a.created_at, a.id;
+end
+$$;
+
+ALTER FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: content_items_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.content_items_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if tg_op = 'INSERT' then
+        if new.state <> 'draft' or new.revision <> 1 or new.current_version <> 1
+           or new.approved_version is not null or new.published_version is not null then
+            raise exception 'a content item starts as a draft at its first version and revision'
+                using errcode = '23514', constraint = 'content_items_start';
+        end if;
+        return new;
+    end if;
+    if (new.organization_id, new.id, new.created_by, new.created_at)
+       is distinct from (old.organization_id, old.id, old.created_by, old.created_at) then
+        raise exception 'a content item keeps its identity'
+            using errcode = '23514', constraint = 'content_items_identity';
+    end if;
+    if new.revision <> old.revision + 1 or new.current_version not in (old.current_version, old.current_version + 1) then
+        raise exception 'a change to a content item moves its revision on by one and its version by at most one'
+            using errcode = '23514', constraint = 'content_items_revision';
+    end if;
+    if old.published_version is not null and new.published_version is distinct from old.published_version then
+        raise exception 'a published version stays published'
+            using errcode = '23514', constraint = 'content_items_published_once';
+    end if;
+    if new.state <> old.state and (old.state::text, new.state::text) not in (
+        ('draft', 'in_review'), ('draft', 'archived'),
+        ('in_review', 'draft'), ('in_review', 'changes_requested'), ('in_review', 'approved'),
+        ('changes_requested', 'in_review'), ('changes_requested', 'archived'),
+        ('approved', 'draft'), ('approved', 'published'), ('approved', 'archived'),
+        ('published', 'archived')) then
+        raise exception 'a content item cannot go from % to %', old.state, new.state
+            using errcode = '23514', constraint = 'content_items_transition';
+    end if;
+    if old.state = 'archived' then
+        raise exception 'an archived content item does not change'
+            using errcode = '23514', constraint = 'content_items_transition';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION app.content_items_guard() OWNER TO mos_owner;
+
+--
+-- Name: current_tenant_id(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.current_tenant_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ select nullif(current_setting('app.current_tenant_id', true), '')::uuid $$;
+
+ALTER FUNCTION app.current_tenant_id() OWNER TO mos_owner;
+
+--
+-- Name: current_user_id(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.current_user_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ select nullif(current_setting('app.current_user_id', true), '')::uuid $$;
+
+ALTER FUNCTION app.current_user_id() OWNER TO mos_owner;
+
+--
+-- Name: find_login(text); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.find_login(p_email text) RETURNS TABLE(user_id uuid, password_hash text, email_verified_at timestamp with time zone, totp_enabled boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return query
+        select u.id, u.password_hash, u.email_verified_at, u.totp_enabled_at is not null
+          from app.users u
+         where lower(u.email) = lower(btrim(p_email));
+end
+$$;
+
+ALTER FUNCTION app.find_login(p_email text) OWNER TO mos_definer;
+
+--
+-- Name: invitation_for_token(bytea, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.invitation_for_token(p_token_hash bytea, p_now timestamp with time zone) RETURNS TABLE(organization_id uuid, invitation_id uuid, email text, role app.role)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return query
+        select i.organization_id, i.id, i.email, i.role
+          from app.invitations i
+         where i.token_hash = p_token_hash
+           and i.accepted_at is null and i.revoked_at is null and i.expires_at > p_now;
+end
+$$;
+
+ALTER FUNCTION app.invitation_for_token(p_token_hash bytea, p_now timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: login_challenge_attempt(bytea, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer) RETURNS TABLE(challenge_id uuid, user_id uuid)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return query
+        update app.login_challenges c
+           set attempts = c.attempts + 1
+         where c.token_hash = p_token_hash
+           and c.consumed_at is null
+           and c.expires_at > p_now
+           and c.attempts < p_max_attempts
+        returning c.id, c.user_id;
+end
+$$;
+
+ALTER FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer) OWNER TO mos_definer;
+
+--
+-- Name: member_directory(); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.member_directory() RETURNS TABLE(user_id uuid, email text, role app.role, joined_at timestamp with time zone, two_factor_enabled boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid := app.current_tenant_id();
+begin
+    return query
+        select m.user_id,
+               (select u.email from app.users u where u.id = m.user_id),
+               m.role,
+               m.created_at,
+               (select u.totp_enabled_at is not null from app.users u where u.id = m.user_id)
+          from app.user_organizations m
+         where m.organization_id = v_org
+         order by m.created_at, m.user_id;
+end
+$$;
+
+ALTER FUNCTION app.member_directory() OWNER TO mos_definer;
+
+--
+-- Name: my_organizations(); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.my_organizations() RETURNS TABLE(organization_id uuid, slug text, name text, role app.role, joined_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        select o.id, o.slug, o.name, m.role, m.created_at
+          from app.user_organizations m
+          join app.organizations o on o.id = m.organization_id
+         where m.user_id = app.current_user_id()
+         order by o.slug
+    $$;
+
+ALTER FUNCTION app.my_organizations() OWNER TO mos_definer;
+
+--
+-- Name: my_organizations_page(text, integer); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.my_organizations_page(p_after text, p_limit integer) RETURNS TABLE(organization_id uuid, slug text, name text, role app.role, joined_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return query
+        select o.id, o.slug, o.name, m.role, m.created_at
+          from app.user_organizations m
+          join app.organizations o on o.id = m.organization_id
+         where m.user_id = app.current_user_id() and (p_after is null or o.slug > p_after)
+         order by o.slug
+         limit p_limit;
+end
+$$;
+
+ALTER FUNCTION app.my_organizations_page(p_after text, p_limit integer) OWNER TO mos_definer;
+
+--
+-- Name: my_phishing_resistant_organizations(); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.my_phishing_resistant_organizations() RETURNS TABLE(organization_id uuid, slug text, name text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return query
+        select o.id, o.slug, o.name
+          from app.user_organizations m
+          join app.organizations o on o.id = m.organization_id
+         where m.user_id = app.current_user_id() and o.require_phishing_resistant
+         order by o.slug;
+end
+$$;
+
+ALTER FUNCTION app.my_phishing_resistant_organizations() OWNER TO mos_definer;
+
+--
+-- Name: org_access(text); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.org_access(p_slug text) RETURNS TABLE(organization_id uuid, role app.role, require_two_factor boolean, two_factor_enabled boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+    v_require boolean;
+begin
+    select o.id, o.require_two_factor into v_org, v_require from app.organizations o where o.slug = p_slug;
+    if v_org is null then
+        return;
+    end if;
+    return query
+        select v_org, m.role, v_require, u.totp_enabled_at is not null
+          from app.user_organizations m
+          join app.users u on u.id = m.user_id
+         where m.organization_id = v_org and m.user_id = app.current_user_id();
+end
+$$;
+
+ALTER FUNCTION app.org_access(p_slug text) OWNER TO mos_definer;
+
+--
+-- Name: passkey_owner(bytea); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.passkey_owner(p_credential_id bytea) RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return (select p.user_id from app.passkeys p where p.credential_id = p_credential_id);
+end
+$$;
+
+ALTER FUNCTION app.passkey_owner(p_credential_id bytea) OWNER TO mos_definer;
+
+--
+-- Name: rate_hit(text, timestamp with time zone, integer, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.rate_hit(p_key text, p_now timestamp with time zone, p_limit integer, p_window interval) RETURNS TABLE(allowed boolean, used integer, retry_after integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_used integer;
+    v_since timestamptz;
+begin
+    insert into app.auth_throttles as t (key, failures, locked_until, updated_at)
+    values (p_key, 1, null, p_now)
+    on conflict (key) do update
+       set failures = case when t.updated_at <= p_now - p_window then 1 else t.failures + 1 end,
+           locked_until = null,
+           updated_at = case when t.updated_at <= p_now - p_window then p_now else t.updated_at end
+     where t.updated_at <= p_now - p_window or t.failures < p_limit
+    returning t.failures into v_used;
+    if found then
+        return query select true, v_used, null::integer;
+    else
+        select t.failures, t.updated_at into v_used, v_since from app.auth_throttles t where t.key = p_key;
+        return query select false, v_used, greatest(1, ceil(extract(epoch from v_since + p_window - p_now))::integer);
+    end if;
+end
+$$;
+
+ALTER FUNCTION app.rate_hit(p_key text, p_now timestamp with time zone, p_limit integer, p_window interval) OWNER TO mos_definer;
+
+--
+-- Name: redeem_email_verification(bytea, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.redeem_email_verification(p_token_hash bytea, p_now timestamp with time zone) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_user uuid;
+begin
+    update app.email_verification_tokens t
+       set used_at = p_now
+     where t.token_hash = p_token_hash and t.used_at is null and t.expires_at > p_now
+    returning t.user_id into v_user;
+    if v_user is not null then
+        update app.users u
+           set email_verified_at = coalesce(u.email_verified_at, p_now), updated_at = p_now
+         where u.id = v_user;
+    end if;
+    return v_user;
+end
+$$;
+
+ALTER FUNCTION app.redeem_email_verification(p_token_hash bytea, p_now timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: redeem_password_reset(bytea, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.redeem_password_reset(p_token_hash bytea, p_now timestamp with time zone) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_user uuid;
+begin
+    update app.password_reset_tokens t
+       set used_at = p_now
+     where t.token_hash = p_token_hash and t.used_at is null and t.expires_at > p_now
+    returning t.user_id into v_user;
+    return v_user;
+end
+$$;
+
+ALTER FUNCTION app.redeem_password_reset(p_token_hash bytea, p_now timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: request_context(bytea, text, timestamp with time zone, interval, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) RETURNS TABLE(session_id uuid, user_id uuid, authenticated_at timestamp with time zone, expires_at timestamp with time zone, two_factor_enabled boolean, phishing_resistant boolean, organization_id uuid, role app.role, require_two_factor boolean, require_phishing_resistant boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_seen_after timestamptz := p_now - p_idle;
+    v_stale_before timestamptz := p_now - p_touch_every;
+    v_session uuid;
+    v_user uuid;
+    v_authenticated timestamptz;
+    v_expires timestamptz;
+    v_seen timestamptz;
+    v_phishing_resistant boolean;
+    v_two_factor boolean;
+    v_org uuid;
+    v_require boolean;
+    v_require_passkey boolean;
+    v_role app.role;
+begin
+    select s.id, s.user_id, s.authenticated_at, s.expires_at, s.last_seen_at, s.phishing_resistant
+      into v_session, v_user, v_authenticated, v_expires, v_seen, v_phishing_resistant
+      from app.sessions s
+     where s.token_hash = p_token_hash
+       and s.revoked_at is null
+       and s.expires_at > p_now
+       and s.last_seen_at > v_seen_after;
+    if v_session is null then
+        return;
+    end if;
+    if v_seen < v_stale_before then
+        perform 1 from app.sessions s where s.id = v_session for update skip locked;
+        if found then
+            update app.sessions s set last_seen_at = p_now where s.id = v_session and s.last_seen_at < p_now;
+        end if;
+    end if;
+    select u.totp_enabled_at is not null into v_two_factor from app.users u where u.id = v_user;
+    if p_slug is not null then
+        select o.id, o.require_two_factor, o.require_phishing_resistant into v_org, v_require, v_require_passkey
+          from app.organizations o where o.slug = p_slug;
+        if v_org is not null then
+            select m.role into v_role
+              from app.user_organizations m
+             where m.organization_id = v_org and m.user_id = v_user;
+        end if;
+    end if;
+    -- Nothing about an organization the user does not belong to.
+    if v_role is null then
+        v_org := null;
+        v_require := null;
+        v_require_passkey := null;
+    end if;
+    return query select v_session, v_user, v_authenticated, v_expires, v_two_factor, v_phishing_resistant,
+                        v_org, v_role, v_require, v_require_passkey;
+end
+$$;
+
+ALTER FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) OWNER TO mos_definer;
+
+--
+-- Name: session_touch(bytea, timestamp with time zone, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval) RETURNS TABLE(session_id uuid, user_id uuid, authenticated_at timestamp with time zone, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_seen_after timestamptz := p_now - p_idle;
+begin
+    return query
+        update app.sessions s
+           set last_seen_at = p_now
+         where s.token_hash = p_token_hash
+           and s.revoked_at is null
+           and s.expires_at > p_now
+           and s.last_seen_at > v_seen_after
+        returning s.id, s.user_id, s.authenticated_at, s.expires_at;
+end
+$$;
+
+ALTER FUNCTION app.session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval) OWNER TO mos_definer;
+
+--
+-- Name: throttle_clear(text); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.throttle_clear(p_key text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    delete from app.auth_throttles t where t.key = p_key;
+end
+$$;
+
+ALTER FUNCTION app.throttle_clear(p_key text) OWNER TO mos_definer;
+
+--
+-- Name: throttle_forgive(text, integer); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.throttle_forgive(p_key text, p_free integer) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    update app.auth_throttles t
+       set failures = greatest(t.failures - 1, 0),
+           locked_until = case when t.failures - 1 <= p_free then null else t.locked_until end
+     where t.key = p_key;
+end
+$$;
+
+ALTER FUNCTION app.throttle_forgive(p_key text, p_free integer) OWNER TO mos_definer;
+
+--
+-- Name: throttle_hit(text, timestamp with time zone, integer, integer, integer, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.throttle_hit(p_key text, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer, p_window interval) RETURNS TABLE(allowed boolean, failures integer, retry_after integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_allowed boolean := true;
+    v_failures integer;
+    v_locked timestamptz;
+begin
+    insert into app.auth_throttles as t (key, failures, locked_until, updated_at)
+    values (p_key, 1, app.throttle_lock(1, p_now, p_free, p_cap_secs, p_hard), p_now)
+    on conflict (key) do update
+       set failures = excluded.failures
+                      + case when p_window is not null and t.updated_at < p_now - p_window then 0 else t.failures end,
+           locked_until = app.throttle_lock(
+               excluded.failures
+               + case when p_window is not null and t.updated_at < p_now - p_window then 0 else t.failures end,
+               p_now, p_free, p_cap_secs, p_hard),
+           updated_at = p_now
+     where t.locked_until is null or t.locked_until <= p_now
+    returning t.failures, t.locked_until into v_failures, v_locked;
+    if not found then
+        v_allowed := false;
+        select t.failures, t.locked_until into v_failures, v_locked from app.auth_throttles t where t.key = p_key;
+    end if;
+    return query select v_allowed, v_failures,
+        case when v_locked is null or v_locked = 'infinity' or v_locked <= p_now then null
+             else ceil(extract(epoch from v_locked - p_now))::integer end;
+end
+$$;
+
+ALTER FUNCTION app.throttle_hit(p_key text, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer, p_window interval) OWNER TO mos_definer;
+
+--
+-- Name: throttle_lock(integer, timestamp with time zone, integer, integer, integer); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.throttle_lock(p_failures integer, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        select case
+            when p_hard is not null and p_failures >= p_hard then 'infinity'::timestamptz
+            when p_failures > p_free
+                then p_now + make_interval(secs => least(p_cap_secs, power(2, least(p_failures - p_free - 1, 30))::integer))
+        end
+    $$;
+
+ALTER FUNCTION app.throttle_lock(p_failures integer, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer) OWNER TO mos_owner;
+
+--
+-- Name: webauthn_begin(bytea, text, uuid, jsonb, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.webauthn_begin(p_handle_hash bytea, p_purpose text, p_user uuid, p_state jsonb, p_now timestamp with time zone, p_expires timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    delete from app.webauthn_ceremonies c where c.expires_at <= p_now;
+    insert into app.webauthn_ceremonies (handle_hash, purpose, user_id, state, created_at, expires_at)
+    values (p_handle_hash, p_purpose, p_user, p_state, p_now, p_expires);
+end
+$$;
+
+ALTER FUNCTION app.webauthn_begin(p_handle_hash bytea, p_purpose text, p_user uuid, p_state jsonb, p_now timestamp with time zone, p_expires timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: webauthn_take(bytea, text, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) RETURNS TABLE(user_id uuid, state jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return query
+        update app.webauthn_ceremonies c
+           set used_at = p_now
+         where c.handle_hash = p_handle_hash and c.purpose = p_purpose
+           and c.used_at is null and c.expires_at > p_now
+        returning c.user_id, c.state;
+end
+$$;
+
+ALTER FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: audit_blocks; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.audit_blocks (
+    organization_id uuid NOT NULL,
+    first_seq bigint NOT NULL,
+    prev_hash bytea NOT NULL,
+    audit_ids uuid[] NOT NULL,
+    hashes bytea[] NOT NULL,
+    last_created_at timestamp with time zone NOT NULL,
+    sealed_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT audit_blocks_first_seq_positive CHECK ((first_seq > 0)),
+    CONSTRAINT audit_blocks_prev_hash_length CHECK ((length(prev_hash) = 32)),
+    CONSTRAINT audit_blocks_shape CHECK (((cardinality(audit_ids) > 0) AND (cardinality(audit_ids) = cardinality(hashes))))
+);
+
+ALTER TABLE ONLY app.audit_blocks FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.audit_blocks OWNER TO mos_owner;
+
+--
+-- Name: audit_chain_heads; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.audit_chain_heads (
+    organization_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    hash bytea NOT NULL,
+    sealed_through timestamp with time zone NOT NULL,
+    CONSTRAINT audit_chain_heads_hash_length CHECK ((length(hash) = 32)),
+    CONSTRAINT audit_chain_heads_seq_nonnegative CHECK ((seq >= 0))
+);
+
+ALTER TABLE ONLY app.audit_chain_heads FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.audit_chain_heads OWNER TO mos_owner;
+
+--
+-- Name: auth_throttles; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.auth_throttles (
+    key text NOT NULL,
+    failures integer NOT NULL,
+    locked_until timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT auth_throttles_failures_nonnegative CHECK ((failures >= 0)),
+    CONSTRAINT auth_throttles_key_length CHECK (((length(key) >= 1) AND (length(key) <= 200)))
+);
+
+ALTER TABLE ONLY app.auth_throttles FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.auth_throttles OWNER TO mos_owner;
+
+--
+-- Name: content_events; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.content_events (
+    organization_id uuid NOT NULL,
+    item_id uuid NOT NULL,
+    id uuid NOT NULL,
+    kind app.content_event_kind NOT NULL,
+    version integer NOT NULL,
+    sha256 bytea NOT NULL,
+    version_author uuid NOT NULL,
+    actor_id uuid NOT NULL,
+    from_state app.content_state,
+    to_state app.content_state NOT NULL,
+    note text,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT content_events_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT content_events_note CHECK (((length(note) >= 1) AND (length(note) <= 10000))),
+    CONSTRAINT content_events_separation_of_duties CHECK (((kind <> 'approved'::app.content_event_kind) OR (actor_id <> version_author)))
+);
+
+ALTER TABLE ONLY app.content_events FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.content_events OWNER TO mos_owner;
+
+--
+-- Name: content_items; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.content_items (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    state app.content_state NOT NULL,
+    revision integer NOT NULL,
+    current_version integer NOT NULL,
+    approved_version integer,
+    published_version integer,
+    published_at timestamp with time zone,
+    CONSTRAINT content_items_approved CHECK ((((state = ANY (ARRAY['approved'::app.content_state, 'published'::app.content_state])) AND (approved_version = current_version)) OR ((state <> ALL (ARRAY['approved'::app.content_state, 'published'::app.content_state])) AND ((state = 'archived'::app.content_state) OR (approved_version IS NULL))))),
+    CONSTRAINT content_items_current_version CHECK ((current_version >= 1)),
+    CONSTRAINT content_items_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT content_items_published CHECK ((((published_version IS NULL) = (published_at IS NULL)) AND ((published_version IS NULL) OR (published_version = approved_version)) AND ((state <> 'published'::app.content_state) OR (published_version IS NOT NULL))))
+);
+
+ALTER TABLE ONLY app.content_items FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.content_items OWNER TO mos_owner;
+
+--
+-- Name: content_versions; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.content_versions (
+    organization_id uuid NOT NULL,
+    item_id uuid NOT NULL,
+    number integer NOT NULL,
+    author_id uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    title text NOT NULL,
+    channel app.content_channel NOT NULL,
+    audience text NOT NULL,
+    body text NOT NULL,
+    tags text[] NOT NULL,
+    sha256 bytea NOT NULL,
+    CONSTRAINT content_versions_audience CHECK ((length(audience) <= 2000)),
+    CONSTRAINT content_versions_body CHECK ((octet_length(body) <= 100000)),
+    CONSTRAINT content_versions_number CHECK ((number >= 1)),
+    CONSTRAINT content_versions_sha256_length CHECK ((length(sha256) = 32)),
+    CONSTRAINT content_versions_tags CHECK ((cardinality(tags) <= 20)),
+    CONSTRAINT content_versions_title CHECK (((length(title) >= 1) AND (length(title) <= 800)))
+);
+
+ALTER TABLE ONLY app.content_versions FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.content_versions OWNER TO mos_owner;
+
+--
+-- Name: email_verification_tokens; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.email_verification_tokens (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT email_verification_tokens_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT email_verification_tokens_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT email_verification_tokens_token_hash_length CHECK ((length(token_hash) = 32))
+);
+
+ALTER TABLE ONLY app.email_verification_tokens FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.email_verification_tokens OWNER TO mos_owner;
+
+--
+-- Name: invitations; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.invitations (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    email text NOT NULL,
+    role app.role NOT NULL,
+    token_hash bytea NOT NULL,
+    invited_by uuid,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    accepted_at timestamp with time zone,
+    accepted_by uuid,
+    revoked_at timestamp with time zone,
+    CONSTRAINT invitations_email_format CHECK ((((length(email) >= 3) AND (length(email) <= 254)) AND (email = lower(btrim(email))) AND (email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text))),
+    CONSTRAINT invitations_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT invitations_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT invitations_settled_once CHECK (((accepted_at IS NULL) OR (revoked_at IS NULL))),
+    CONSTRAINT invitations_token_hash_length CHECK ((length(token_hash) = 32))
+);
+
+ALTER TABLE ONLY app.invitations FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.invitations OWNER TO mos_owner;
+
+--
+-- Name: login_challenges; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.login_challenges (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    consumed_at timestamp with time zone,
+    CONSTRAINT login_challenges_attempts_nonnegative CHECK ((attempts >= 0)),
+    CONSTRAINT login_challenges_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT login_challenges_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT login_challenges_token_hash_length CHECK ((length(token_hash) = 32))
+);
+
+ALTER TABLE ONLY app.login_challenges FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.login_challenges OWNER TO mos_owner;
+
+--
+-- Name: organizations; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.organizations (
+    id uuid NOT NULL,
+    slug text NOT NULL,
+    name text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    require_two_factor boolean DEFAULT false NOT NULL,
+    required_approvals integer DEFAULT 1 NOT NULL,
+    require_phishing_resistant boolean DEFAULT false NOT NULL,
+    CONSTRAINT organizations_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT organizations_name_format CHECK ((((length(name) >= 1) AND (length(name) <= 200)) AND (name = btrim(name)) AND (name !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT organizations_required_approvals CHECK (((required_approvals >= 1) AND (required_approvals <= 5))),
+    CONSTRAINT organizations_slug_format CHECK ((((length(slug) >= 3) AND (length(slug) <= 63)) AND (slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text)))
+);
+
+ALTER TABLE ONLY app.organizations FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.organizations OWNER TO mos_owner;
+
+--
+-- Name: passkey_enrollments; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.passkey_enrollments (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT passkey_enrollments_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT passkey_enrollments_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT passkey_enrollments_token_hash_length CHECK ((length(token_hash) = 32))
+);
+
+ALTER TABLE ONLY app.passkey_enrollments FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.passkey_enrollments OWNER TO mos_owner;
+
+--
+-- Name: passkeys; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.passkeys (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    credential_id bytea NOT NULL,
+    name text NOT NULL,
+    credential jsonb NOT NULL,
+    sign_count bigint NOT NULL,
+    backup_eligible boolean NOT NULL,
+    backup_state boolean NOT NULL,
+    transports text[] NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    last_used_at timestamp with time zone,
+    CONSTRAINT passkeys_credential_id_length CHECK (((length(credential_id) >= 16) AND (length(credential_id) <= 1023))),
+    CONSTRAINT passkeys_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT passkeys_name CHECK (((length(name) >= 1) AND (length(name) <= 100))),
+    CONSTRAINT passkeys_sign_count CHECK ((sign_count >= 0))
+);
+
+ALTER TABLE ONLY app.passkeys FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.passkeys OWNER TO mos_owner;
+
+--
+-- Name: password_reset_tokens; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.password_reset_tokens (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT password_reset_tokens_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT password_reset_tokens_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT password_reset_tokens_token_hash_length CHECK ((length(token_hash) = 32))
+);
+
+ALTER TABLE ONLY app.password_reset_tokens FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.password_reset_tokens OWNER TO mos_owner;
+
+--
+-- Name: platform_audit_logs; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.platform_audit_logs (
+    id uuid NOT NULL,
+    actor_user_id uuid,
+    action text NOT NULL,
+    resource_type text NOT NULL,
+    resource_id text,
+    outcome app.audit_outcome NOT NULL,
+    ip inet,
+    user_agent text,
+    request_id text,
+    changes jsonb DEFAULT '{}'::jsonb NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    subject_user_id uuid,
+    CONSTRAINT audit_logs_action_format CHECK (((length(action) <= 100) AND (action ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$'::text))),
+    CONSTRAINT audit_logs_changes_object CHECK ((jsonb_typeof(changes) = 'object'::text)),
+    CONSTRAINT audit_logs_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT audit_logs_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT audit_logs_request_id_length CHECK (((length(request_id) >= 1) AND (length(request_id) <= 200))),
+    CONSTRAINT audit_logs_resource_id_length CHECK (((length(resource_id) >= 1) AND (length(resource_id) <= 200))),
+    CONSTRAINT audit_logs_resource_type_format CHECK (((length(resource_type) <= 64) AND (resource_type ~ '^[a-z][a-z0-9_]*$'::text))),
+    CONSTRAINT audit_logs_user_agent_length CHECK ((length(user_agent) <= 1024))
+);
+
+ALTER TABLE ONLY app.platform_audit_logs FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.platform_audit_logs OWNER TO mos_owner;
+
+--
+-- Name: recovery_codes; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.recovery_codes (
+    user_id uuid NOT NULL,
+    code_hash bytea NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT recovery_codes_code_hash_length CHECK ((length(code_hash) = 32))
+);
+
+ALTER TABLE ONLY app.recovery_codes FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.recovery_codes OWNER TO mos_owner;
+
+--
+-- Name: sessions; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.sessions (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    last_seen_at timestamp with time zone NOT NULL,
+    authenticated_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    ip inet,
+    user_agent text,
+    phishing_resistant boolean DEFAULT false NOT NULL,
+    CONSTRAINT sessions_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT sessions_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT sessions_token_hash_length CHECK ((length(token_hash) = 32)),
+    CONSTRAINT sessions_user_agent_length CHECK ((length(user_agent) <= 1024))
+);
+
+ALTER TABLE ONLY app.sessions FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.sessions OWNER TO mos_owner;
+
+--
+-- Name: totp_setups; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.totp_setups (
+    user_id uuid NOT NULL,
+    secret_encrypted bytea NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT totp_setups_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT totp_setups_secret_nonempty CHECK ((length(secret_encrypted) > 0))
+);
+
+ALTER TABLE ONLY app.totp_setups FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.totp_setups OWNER TO mos_owner;
+
+--
+-- Name: user_organizations; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.user_organizations (
+    organization_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    role app.role NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY app.user_organizations FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.user_organizations OWNER TO mos_owner;
+
+--
+-- Name: users; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.users (
+    id uuid NOT NULL,
+    email text NOT NULL,
+    password_hash text NOT NULL,
+    email_verified_at timestamp with time zone,
+    totp_secret_encrypted bytea,
+    totp_enabled_at timestamp with time zone,
+    totp_last_used_step bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT users_email_format CHECK ((((length(email) >= 3) AND (length(email) <= 254)) AND (email = lower(btrim(email))) AND (email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text))),
+    CONSTRAINT users_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT users_password_hash_format CHECK ((password_hash ~~ '$argon2id$%'::text)),
+    CONSTRAINT users_totp_enabled_has_secret CHECK (((totp_enabled_at IS NULL) OR (totp_secret_encrypted IS NOT NULL)))
+);
+
+ALTER TABLE ONLY app.users FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.users OWNER TO mos_owner;
+
+--
+-- Name: webauthn_ceremonies; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.webauthn_ceremonies (
+    handle_hash bytea NOT NULL,
+    purpose text NOT NULL,
+    user_id uuid,
+    state jsonb NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT webauthn_ceremonies_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT webauthn_ceremonies_handle_length CHECK ((length(handle_hash) = 32)),
+    CONSTRAINT webauthn_ceremonies_purpose CHECK ((purpose = ANY (ARRAY['register'::text, 'second_factor'::text, 'passwordless'::text, 'reauthenticate'::text]))),
+    CONSTRAINT webauthn_ceremonies_user CHECK (((purpose = 'passwordless'::text) = (user_id IS NULL)))
+);
+
+ALTER TABLE ONLY app.webauthn_ceremonies FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.webauthn_ceremonies OWNER TO mos_owner;
+
+--
+-- Name: applied; Type: TABLE; Schema: mos_migrations; Owner: mos_owner
+--
+
+CREATE TABLE mos_migrations.applied (
+    version bigint NOT NULL,
+    name text NOT NULL,
+    checksum bytea NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL,
+    duration_ms bigint NOT NULL
+);
+
+ALTER TABLE mos_migrations.applied OWNER TO mos_owner;
+
+--
+-- Name: audit_blocks audit_blocks_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.audit_blocks
+    ADD CONSTRAINT audit_blocks_pkey PRIMARY KEY (organization_id, first_seq);
+
+--
+-- Name: audit_chain_heads audit_chain_heads_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.audit_chain_heads
+    ADD CONSTRAINT audit_chain_heads_pkey PRIMARY KEY (organization_id);
+
+--
+-- Name: audit_logs audit_logs_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.audit_logs
+    ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (organization_id, id);
+
+--
+-- Name: auth_throttles auth_throttles_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.auth_throttles
+    ADD CONSTRAINT auth_throttles_pkey PRIMARY KEY (key);
+
+--
+-- Name: content_events content_events_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.content_events
+    ADD CONSTRAINT content_events_pkey PRIMARY KEY (organization_id, item_id, id);
+
+--
+-- Name: content_items content_items_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.content_items
+    ADD CONSTRAINT content_items_pkey PRIMARY KEY (organization_id, id);
+
+--
+-- Name: content_versions content_versions_author_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.content_versions
+    ADD CONSTRAINT content_versions_author_key UNIQUE (organization_id, item_id, number, author_id);
+
+--
+-- Name: content_versions content_versions_hash_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.content_versions
+    ADD CONSTRAINT content_versions_hash_key UNIQUE (organization_id, item_id, number, sha256);
+
+--
+-- Name: content_versions content_versions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.content_versions
+    ADD CONSTRAINT content_versions_pkey PRIMARY KEY (organization_id, item_id, number);
+
+--
+-- Name: email_verification_tokens email_verification_tokens_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.email_verification_tokens
+    ADD CONSTRAINT email_verification_tokens_pkey PRIMARY KEY (id);
+
+--
+-- Name: email_verification_tokens email_verification_tokens_token_hash_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.email_verification_tokens
+    ADD CONSTRAINT email_verification_tokens_token_hash_key UNIQUE (token_hash);
+
+--
+-- Name: invitations invitations_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.invitations
+    ADD CONSTRAINT invitations_pkey PRIMARY KEY (organization_id, id);
+
+--
+-- Name: invitations invitations_token_hash_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.invitations
+    ADD CONSTRAINT invitations_token_hash_key UNIQUE (organization_id, token_hash);
+
+--
+-- Name: login_challenges login_challenges_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.login_challenges
+    ADD CONSTRAINT login_challenges_pkey PRIMARY KEY (id);
+
+--
+-- Name: login_challenges login_challenges_token_hash_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.login_challenges
+    ADD CONSTRAINT login_challenges_token_hash_key UNIQUE (token_hash);
+
+--
+-- Name: organizations organizations_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.organizations
+    ADD CONSTRAINT organizations_pkey PRIMARY KEY (id);
+
+--
+-- Name: organizations organizations_slug_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.organizations
+    ADD CONSTRAINT organizations_slug_key UNIQUE (slug);
+
+--
+-- Name: passkey_enrollments passkey_enrollments_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.passkey_enrollments
+    ADD CONSTRAINT passkey_enrollments_pkey PRIMARY KEY (id);
+
+--
+-- Name: passkey_enrollments passkey_enrollments_token_hash_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.passkey_enrollments
+    ADD CONSTRAINT passkey_enrollments_token_hash_key UNIQUE (token_hash);
+
+--
+-- Name: passkeys passkeys_credential_id_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.passkeys
+    ADD CONSTRAINT passkeys_credential_id_key UNIQUE (credential_id);
+
+--
+-- Name: passkeys passkeys_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.passkeys
+    ADD CONSTRAINT passkeys_pkey PRIMARY KEY (id);
+
+--
+-- Name: password_reset_tokens password_reset_tokens_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.password_reset_tokens
+    ADD CONSTRAINT password_reset_tokens_pkey PRIMARY KEY (id);
+
+--
+-- Name: password_reset_tokens password_reset_tokens_token_hash_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.password_reset_tokens
+    ADD CONSTRAINT password_reset_tokens_token_hash_key UNIQUE (token_hash);
+
+--
+-- Name: platform_audit_logs platform_audit_logs_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.platform_audit_logs
+    ADD CONSTRAINT platform_audit_logs_pkey PRIMARY KEY (id);
+
+--
+-- Name: recovery_codes recovery_codes_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.recovery_codes
+    ADD CONSTRAINT recovery_codes_pkey PRIMARY KEY (user_id, code_hash);
+
+--
+-- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.sessions
+    ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
+
+--
+-- Name: sessions sessions_token_hash_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.sessions
+    ADD CONSTRAINT sessions_token_hash_key UNIQUE (token_hash);
+
+--
+-- Name: totp_setups totp_setups_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.totp_setups
+    ADD CONSTRAINT totp_setups_pkey PRIMARY KEY (user_id);
+
+--
+-- Name: user_organizations user_organizations_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.user_organizations
+    ADD CONSTRAINT user_organizations_pkey PRIMARY KEY (organization_id, user_id);
+
+--
+-- Name: users users_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.users
+    ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+--
+-- Name: webauthn_ceremonies webauthn_ceremonies_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.webauthn_ceremonies
+    ADD CONSTRAINT webauthn_ceremonies_pkey PRIMARY KEY (handle_hash);
+
+--
+-- Name: applied applied_pkey; Type: CONSTRAINT; Schema: mos_migrations; Owner: mos_owner
+--
+
+ALTER TABLE ONLY mos_migrations.applied
+    ADD CONSTRAINT applied_pkey PRIMARY KEY (version);
+
+--
+-- Name: audit_blocks_recent_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX audit_blocks_recent_idx ON app.audit_blocks USING btree (organization_id, last_created_at);
+
+--
+-- Name: audit_logs_created_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX audit_logs_created_idx ON app.audit_logs USING btree (created_at);
+
+--
+-- Name: audit_logs_org_created_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX audit_logs_org_created_idx ON app.audit_logs USING btree (organization_id, created_at DESC, id DESC);
+
+--
+-- Name: content_events_one_approval; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE UNIQUE INDEX content_events_one_approval ON app.content_events USING btree (organization_id, item_id, version, actor_id) WHERE (kind = 'approved'::app.content_event_kind);
+
+--
+-- Name: content_items_creator_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX content_items_creator_idx ON app.content_items USING btree (organization_id, created_by, id DESC);
+
+--
+-- Name: content_items_state_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX content_items_state_idx ON app.content_items USING btree (organization_id, state, id DESC);
+
+--
+-- Name: content_versions_tags_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX content_versions_tags_idx ON app.content_versions USING gin (tags);
+
+--
+-- Name: content_versions_words_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX content_versions_words_idx ON app.content_versions USING gin (to_tsvector('simple'::regconfig, ((title || ' '::text) || body)));
+
+--
+-- Name: email_verification_tokens_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX email_verification_tokens_user_idx ON app.email_verification_tokens USING btree (user_id);
+
+--
+-- Name: invitations_token_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX invitations_token_idx ON app.invitations USING btree (token_hash);
+
+--
+-- Name: login_challenges_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX login_challenges_user_idx ON app.login_challenges USING btree (user_id);
+
+--
+-- Name: passkey_enrollments_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX passkey_enrollments_user_idx ON app.passkey_enrollments USING btree (user_id);
+
+--
+-- Name: passkeys_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX passkeys_user_idx ON app.passkeys USING btree (user_id);
+
+--
+-- Name: password_reset_tokens_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX password_reset_tokens_user_idx ON app.password_reset_tokens USING btree (user_id);
+
+--
+-- Name: platform_audit_logs_subject_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX platform_audit_logs_subject_idx ON app.platform_audit_logs USING btree (subject_user_id, created_at DESC, id DESC);
+
+--
+-- Name: sessions_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX sessions_user_idx ON app.sessions USING btree (user_id) WHERE (revoked_at IS NULL);
+
+--
+-- Name: user_organizations_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX user_organizations_user_idx ON app.user_organizations USING btree (user_id);
+
+--
+-- Name: users_email_key; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE UNIQUE INDEX users_email_key ON app.users USING btree (lower(email));
+
+--
+-- Name: webauthn_ceremonies_expires_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX webauthn_ceremonies_expires_idx ON app.webauthn_ceremonies USING btree (expires_at);
+
+--
+-- Name: audit_blocks audit_blocks_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER audit_blocks_append_only_rows BEFORE DELETE OR UPDATE ON app.audit_blocks FOR EACH STATEMENT EXECUTE FUNCTION app.audit_logs_append_only();
+
+ALTER TABLE app.audit_blocks ENABLE ALWAYS TRIGGER audit_blocks_append_only_rows;
+
+--
+-- Name: audit_blocks audit_blocks_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER audit_blocks_append_only_truncate BEFORE TRUNCATE ON app.audit_blocks FOR EACH STATEMENT EXECUTE FUNCTION app.audit_logs_append_only();
+
+ALTER TABLE app.audit_blocks ENABLE ALWAYS TRIGGER audit_blocks_append_only_truncate;
+
+--
+-- Name: audit_logs audit_logs_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER audit_logs_append_only_rows BEFORE DELETE OR UPDATE ON app.audit_logs FOR EACH STATEMENT EXECUTE FUNCTION app.audit_logs_append_only();
+
+ALTER TABLE app.audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only_rows;
+
+--
+-- Name: audit_logs audit_logs_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER audit_logs_append_only_truncate BEFORE TRUNCATE ON app.audit_logs FOR EACH STATEMENT EXECUTE FUNCTION app.audit_logs_append_only();
+
+ALTER TABLE app.audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only_truncate;
+
+--
+-- Name: content_items content_items_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER content_items_guard BEFORE INSERT OR UPDATE ON app.content_items FOR EACH ROW EXECUTE FUNCTION app.content_items_guard();
+
+--
+-- Name: platform_audit_logs platform_audit_logs_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER platform_audit_logs_append_only_rows BEFORE DELETE OR UPDATE ON app.platform_audit_logs FOR EACH STATEMENT EXECUTE FUNCTION app.audit_logs_append_only();
+
+ALTER TABLE app.platform_audit_logs ENABLE ALWAYS TRIGGER platform_audit_logs_append_only_rows;
+
+--
+-- Name: platform_audit_logs platform_audit_logs_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER platform_audit_logs_append_only_truncate BEFORE TRUNCATE ON app.platform_audit_logs FOR EACH STATEMENT EXECUTE FUNCTION app.audit_logs_append_only();
+
+ALTER TABLE app.platform_audit_logs ENABLE ALWAYS TRIGGER platform_audit_logs_append_only_truncate;
+
+--
+-- Name: audit_chain_heads audit_chain_heads_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.audit_chain_heads
+    ADD CONSTRAINT audit_chain_heads_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
+
+--
+-- Name: audit_logs audit_logs_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.audit_logs
+    ADD CONSTRAINT audit_logs_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
+
+--
+-- Name: content_events content_events_version_author_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.content_events
+    ADD CONSTRAINT content_events_version_author_fkey FOREIGN KEY (organization_id, item_id, version, version_author) REFERENCES app.content_versions(organization_id, item_id, number, author_id) ON DELETE CASCADE;
+
+--
+-- Name: content_events content_events_version_hash_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.content_events
+    ADD CONSTRAINT content_events_version_hash_fkey FOREIGN KEY (organization_id, item_id, version, sha256) REFERENCES app.content_versions(organization_id, item_id, number, sha256) ON DELETE CASCADE;
+
+--
+-- Name: content_items content_items_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.content_items
+    ADD CONSTRAINT content_items_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: content_versions content_versions_item_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.content_versions
+    ADD CONSTRAINT content_versions_item_fkey FOREIGN KEY (organization_id, item_id) REFERENCES app.content_items(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: email_verification_tokens email_verification_tokens_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.email_verification_tokens
+    ADD CONSTRAINT email_verification_tokens_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: invitations invitations_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.invitations
+    ADD CONSTRAINT invitations_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: login_challenges login_challenges_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.login_challenges
+    ADD CONSTRAINT login_challenges_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: passkey_enrollments passkey_enrollments_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.passkey_enrollments
+    ADD CONSTRAINT passkey_enrollments_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: passkeys passkeys_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.passkeys
+    ADD CONSTRAINT passkeys_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: password_reset_tokens password_reset_tokens_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.password_reset_tokens
+    ADD CONSTRAINT password_reset_tokens_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: recovery_codes recovery_codes_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.recovery_codes
+    ADD CONSTRAINT recovery_codes_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: sessions sessions_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.sessions
+    ADD CONSTRAINT sessions_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: totp_setups totp_setups_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.totp_setups
+    ADD CONSTRAINT totp_setups_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: user_organizations user_organizations_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.user_organizations
+    ADD CONSTRAINT user_organizations_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: user_organizations user_organizations_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.user_organizations
+    ADD CONSTRAINT user_organizations_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: audit_blocks; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.audit_blocks ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: audit_chain_heads; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.audit_chain_heads ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: audit_logs; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.audit_logs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: auth_throttles; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.auth_throttles ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: content_events; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.content_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: content_items; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.content_items ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: content_versions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.content_versions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: login_challenges definer_attempt; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_attempt ON app.login_challenges FOR UPDATE TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: audit_blocks definer_chain; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_chain ON app.audit_blocks TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: audit_chain_heads definer_chain; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_chain ON app.audit_chain_heads TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: audit_logs definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.audit_logs FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: email_verification_tokens definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.email_verification_tokens FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: invitations definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.invitations FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: login_challenges definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.login_challenges FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: organizations definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.organizations FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: passkeys definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.passkeys FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: password_reset_tokens definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.password_reset_tokens FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: sessions definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.sessions FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: user_organizations definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.user_organizations FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: users definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.users FOR SELECT TO mos_definer USING (true);
+
+--
+-- Name: auth_throttles definer_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_only ON app.auth_throttles TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: webauthn_ceremonies definer_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_only ON app.webauthn_ceremonies TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: email_verification_tokens definer_redeem; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_redeem ON app.email_verification_tokens FOR UPDATE TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: password_reset_tokens definer_redeem; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_redeem ON app.password_reset_tokens FOR UPDATE TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: sessions definer_touch; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_touch ON app.sessions FOR UPDATE TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: users definer_verify; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_verify ON app.users FOR UPDATE TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: email_verification_tokens; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.email_verification_tokens ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: invitations; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.invitations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: login_challenges; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.login_challenges ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: organizations; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.organizations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: passkey_enrollments; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.passkey_enrollments ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: passkeys; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.passkeys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: password_reset_tokens; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.password_reset_tokens ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: platform_audit_logs; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.platform_audit_logs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: recovery_codes; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.recovery_codes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: email_verification_tokens self_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY self_only ON app.email_verification_tokens USING ((user_id = app.current_user_id())) WITH CHECK ((user_id = app.current_user_id()));
+
+--
+-- Name: login_challenges self_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY self_only ON app.login_challenges USING ((user_id = app.current_user_id())) WITH CHECK ((user_id = app.current_user_id()));
+
+--
+-- Name: passkey_enrollments self_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY self_only ON app.passkey_enrollments USING ((user_id = app.current_user_id())) WITH CHECK ((user_id = app.current_user_id()));
+
+--
+-- Name: passkeys self_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY self_only ON app.passkeys USING ((user_id = app.current_user_id())) WITH CHECK ((user_id = app.current_user_id()));
+
+--
+-- Name: password_reset_tokens self_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY self_only ON app.password_reset_tokens USING ((user_id = app.current_user_id())) WITH CHECK ((user_id = app.current_user_id()));
+
+--
+-- Name: recovery_codes self_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY self_only ON app.recovery_codes USING ((user_id = app.current_user_id())) WITH CHECK ((user_id = app.current_user_id()));
+
+--
+-- Name: sessions self_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY self_only ON app.sessions USING ((user_id = app.current_user_id())) WITH CHECK ((user_id = app.current_user_id()));
+
+--
+-- Name: totp_setups self_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY self_only ON app.totp_setups USING ((user_id = app.current_user_id())) WITH CHECK ((user_id = app.current_user_id()));
+
+--
+-- Name: users self_only; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY self_only ON app.users USING ((id = app.current_user_id())) WITH CHECK ((id = app.current_user_id()));
+
+--
+-- Name: sessions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.sessions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: platform_audit_logs subject_append; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY subject_append ON app.platform_audit_logs FOR INSERT WITH CHECK (((subject_user_id IS NULL) OR (subject_user_id = app.current_user_id())));
+
+--
+-- Name: platform_audit_logs subject_read; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY subject_read ON app.platform_audit_logs FOR SELECT USING ((subject_user_id = app.current_user_id()));
+
+--
+-- Name: audit_logs tenant_append; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_append ON app.audit_logs FOR INSERT WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: content_events tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.content_events USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: content_items tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.content_items USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: content_versions tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.content_versions USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: invitations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.invitations USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: organizations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.organizations USING ((id = app.current_tenant_id())) WITH CHECK ((id = app.current_tenant_id()));
+
+--
+-- Name: user_organizations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.user_organizations USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: audit_blocks tenant_read; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_read ON app.audit_blocks FOR SELECT USING ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: audit_logs tenant_read; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_read ON app.audit_logs FOR SELECT USING ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: totp_setups; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.totp_setups ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: user_organizations; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.user_organizations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: users; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.users ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webauthn_ceremonies; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.webauthn_ceremonies ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: SCHEMA app; Type: ACL; Schema: -; Owner: mos_owner
+--
+
+GRANT USAGE ON SCHEMA app TO app_user;
+GRANT USAGE ON SCHEMA app TO mos_definer;
+
+--
+-- Name: FUNCTION audit_append_block(p_org uuid, p_first_seq bigint, p_prev bytea, p_ids uuid[], p_hashes bytea[], p_last_created timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.audit_append_block(p_org uuid, p_first_seq bigint, p_prev bytea, p_ids uuid[], p_hashes bytea[], p_last_created timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.audit_append_block(p_org uuid, p_first_seq bigint, p_prev bytea, p_ids uuid[], p_hashes bytea[], p_last_created timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION audit_head_seq(); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.audit_head_seq() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.audit_head_seq() TO app_user;
+
+--
+-- Name: FUNCTION audit_lock_head(p_org uuid); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.audit_lock_head(p_org uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.audit_lock_head(p_org uuid) TO app_user;
+
+--
+-- Name: FUNCTION audit_logs_append_only(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.audit_logs_append_only() FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_recent_tenants(p_since timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.audit_recent_tenants(p_since timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.audit_recent_tenants(p_since timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION is_uuid_v7(id uuid); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.is_uuid_v7(id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.is_uuid_v7(id uuid) TO app_user;
+GRANT ALL ON FUNCTION app.is_uuid_v7(id uuid) TO mos_definer;
+
+--
+-- Name: TABLE audit_logs; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.audit_logs FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.audit_logs TO mos_owner;
+GRANT SELECT,INSERT ON TABLE app.audit_logs TO app_user;
+GRANT SELECT ON TABLE app.audit_logs TO mos_definer;
+
+--
+-- Name: FUNCTION audit_unsealed_since(p_org uuid, p_from timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION content_items_guard(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.content_items_guard() FROM PUBLIC;
+
+--
+-- Name: FUNCTION current_tenant_id(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.current_tenant_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.current_tenant_id() TO app_user;
+GRANT ALL ON FUNCTION app.current_tenant_id() TO mos_definer;
+
+--
+-- Name: FUNCTION current_user_id(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.current_user_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.current_user_id() TO app_user;
+GRANT ALL ON FUNCTION app.current_user_id() TO mos_definer;
+
+--
+-- Name: FUNCTION find_login(p_email text); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.find_login(p_email text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.find_login(p_email text) TO app_user;
+
+--
+-- Name: FUNCTION invitation_for_token(p_token_hash bytea, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.invitation_for_token(p_token_hash bytea, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.invitation_for_token(p_token_hash bytea, p_now timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer) TO app_user;
+
+--
+-- Name: FUNCTION member_directory(); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.member_directory() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.member_directory() TO app_user;
+
+--
+-- Name: FUNCTION my_organizations(); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.my_organizations() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.my_organizations() TO app_user;
+
+--
+-- Name: FUNCTION my_organizations_page(p_after text, p_limit integer); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.my_organizations_page(p_after text, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.my_organizations_page(p_after text, p_limit integer) TO app_user;
+
+--
+-- Name: FUNCTION my_phishing_resistant_organizations(); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.my_phishing_resistant_organizations() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.my_phishing_resistant_organizations() TO app_user;
+
+--
+-- Name: FUNCTION org_access(p_slug text); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.org_access(p_slug text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.org_access(p_slug text) TO app_user;
+
+--
+-- Name: FUNCTION passkey_owner(p_credential_id bytea); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.passkey_owner(p_credential_id bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.passkey_owner(p_credential_id bytea) TO app_user;
+
+--
+-- Name: FUNCTION rate_hit(p_key text, p_now timestamp with time zone, p_limit integer, p_window interval); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.rate_hit(p_key text, p_now timestamp with time zone, p_limit integer, p_window interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.rate_hit(p_key text, p_now timestamp with time zone, p_limit integer, p_window interval) TO app_user;
+
+--
+-- Name: FUNCTION redeem_email_verification(p_token_hash bytea, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.redeem_email_verification(p_token_hash bytea, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.redeem_email_verification(p_token_hash bytea, p_now timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION redeem_password_reset(p_token_hash bytea, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.redeem_password_reset(p_token_hash bytea, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.redeem_password_reset(p_token_hash bytea, p_now timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) TO app_user;
+
+--
+-- Name: FUNCTION session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval) TO app_user;
+
+--
+-- Name: FUNCTION throttle_clear(p_key text); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.throttle_clear(p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.throttle_clear(p_key text) TO app_user;
+
+--
+-- Name: FUNCTION throttle_forgive(p_key text, p_free integer); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.throttle_forgive(p_key text, p_free integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.throttle_forgive(p_key text, p_free integer) TO app_user;
+
+--
+-- Name: FUNCTION throttle_hit(p_key text, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer, p_window interval); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.throttle_hit(p_key text, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer, p_window interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.throttle_hit(p_key text, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer, p_window interval) TO app_user;
+
+--
+-- Name: FUNCTION throttle_lock(p_failures integer, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.throttle_lock(p_failures integer, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.throttle_lock(p_failures integer, p_now timestamp with time zone, p_free integer, p_cap_secs integer, p_hard integer) TO mos_definer;
+
+--
+-- Name: FUNCTION webauthn_begin(p_handle_hash bytea, p_purpose text, p_user uuid, p_state jsonb, p_now timestamp with time zone, p_expires timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.webauthn_begin(p_handle_hash bytea, p_purpose text, p_user uuid, p_state jsonb, p_now timestamp with time zone, p_expires timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.webauthn_begin(p_handle_hash bytea, p_purpose text, p_user uuid, p_state jsonb, p_now timestamp with time zone, p_expires timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) TO app_user;
+
+--
+-- Name: TABLE audit_blocks; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.audit_blocks FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.audit_blocks TO mos_owner;
+GRANT SELECT,INSERT ON TABLE app.audit_blocks TO mos_definer;
+GRANT SELECT ON TABLE app.audit_blocks TO app_user;
+
+--
+-- Name: TABLE audit_chain_heads; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.audit_chain_heads TO mos_definer;
+
+--
+-- Name: TABLE auth_throttles; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.auth_throttles TO mos_definer;
+
+--
+-- Name: TABLE content_events; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.content_events TO app_user;
+
+--
+-- Name: TABLE content_items; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.content_items TO app_user;
+
+--
+-- Name: TABLE content_versions; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.content_versions TO app_user;
+
+--
+-- Name: TABLE email_verification_tokens; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.email_verification_tokens TO app_user;
+
+--
+-- Name: COLUMN email_verification_tokens.user_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(user_id) ON TABLE app.email_verification_tokens TO mos_definer;
+
+--
+-- Name: COLUMN email_verification_tokens.token_hash; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(token_hash) ON TABLE app.email_verification_tokens TO mos_definer;
+
+--
+-- Name: COLUMN email_verification_tokens.expires_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(expires_at) ON TABLE app.email_verification_tokens TO mos_definer;
+
+--
+-- Name: COLUMN email_verification_tokens.used_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(used_at),UPDATE(used_at) ON TABLE app.email_verification_tokens TO mos_definer;
+
+--
+-- Name: TABLE invitations; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.invitations TO app_user;
+
+--
+-- Name: COLUMN invitations.organization_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(organization_id) ON TABLE app.invitations TO mos_definer;
+
+--
+-- Name: COLUMN invitations.id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(id) ON TABLE app.invitations TO mos_definer;
+
+--
+-- Name: COLUMN invitations.email; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(email) ON TABLE app.invitations TO mos_definer;
+
+--
+-- Name: COLUMN invitations.role; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(role) ON TABLE app.invitations TO mos_definer;
+
+--
+-- Name: COLUMN invitations.token_hash; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(token_hash) ON TABLE app.invitations TO mos_definer;
+
+--
+-- Name: COLUMN invitations.expires_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(expires_at) ON TABLE app.invitations TO mos_definer;
+
+--
+-- Name: COLUMN invitations.accepted_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(accepted_at) ON TABLE app.invitations TO mos_definer;
+
+--
+-- Name: COLUMN invitations.revoked_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(revoked_at) ON TABLE app.invitations TO mos_definer;
+
+--
+-- Name: TABLE login_challenges; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.login_challenges TO app_user;
+
+--
+-- Name: COLUMN login_challenges.id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(id) ON TABLE app.login_challenges TO mos_definer;
+
+--
+-- Name: COLUMN login_challenges.user_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(user_id) ON TABLE app.login_challenges TO mos_definer;
+
+--
+-- Name: COLUMN login_challenges.token_hash; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(token_hash) ON TABLE app.login_challenges TO mos_definer;
+
+--
+-- Name: COLUMN login_challenges.expires_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(expires_at) ON TABLE app.login_challenges TO mos_definer;
+
+--
+-- Name: COLUMN login_challenges.attempts; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(attempts),UPDATE(attempts) ON TABLE app.login_challenges TO mos_definer;
+
+--
+-- Name: COLUMN login_challenges.consumed_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(consumed_at) ON TABLE app.login_challenges TO mos_definer;
+
+--
+-- Name: TABLE organizations; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.organizations TO app_user;
+
+--
+-- Name: COLUMN organizations.id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(id) ON TABLE app.organizations TO mos_definer;
+
+--
+-- Name: COLUMN organizations.slug; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(slug) ON TABLE app.organizations TO mos_definer;
+
+--
+-- Name: COLUMN organizations.name; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(name) ON TABLE app.organizations TO mos_definer;
+
+--
+-- Name: COLUMN organizations.require_two_factor; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(require_two_factor) ON TABLE app.organizations TO mos_definer;
+
+--
+-- Name: COLUMN organizations.require_phishing_resistant; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(require_phishing_resistant) ON TABLE app.organizations TO mos_definer;
+
+--
+-- Name: TABLE passkey_enrollments; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.passkey_enrollments TO app_user;
+
+--
+-- Name: TABLE passkeys; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.passkeys TO app_user;
+
+--
+-- Name: COLUMN passkeys.id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(id) ON TABLE app.passkeys TO mos_definer;
+
+--
+-- Name: COLUMN passkeys.user_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(user_id) ON TABLE app.passkeys TO mos_definer;
+
+--
+-- Name: COLUMN passkeys.credential_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(credential_id) ON TABLE app.passkeys TO mos_definer;
+
+--
+-- Name: TABLE password_reset_tokens; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.password_reset_tokens TO app_user;
+
+--
+-- Name: COLUMN password_reset_tokens.user_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(user_id) ON TABLE app.password_reset_tokens TO mos_definer;
+
+--
+-- Name: COLUMN password_reset_tokens.token_hash; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(token_hash) ON TABLE app.password_reset_tokens TO mos_definer;
+
+--
+-- Name: COLUMN password_reset_tokens.expires_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(expires_at) ON TABLE app.password_reset_tokens TO mos_definer;
+
+--
+-- Name: COLUMN password_reset_tokens.used_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(used_at),UPDATE(used_at) ON TABLE app.password_reset_tokens TO mos_definer;
+
+--
+-- Name: TABLE platform_audit_logs; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.platform_audit_logs FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.platform_audit_logs TO mos_owner;
+GRANT SELECT,INSERT ON TABLE app.platform_audit_logs TO app_user;
+
+--
+-- Name: TABLE recovery_codes; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.recovery_codes TO app_user;
+
+--
+-- Name: TABLE sessions; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.sessions TO app_user;
+
+--
+-- Name: COLUMN sessions.id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(id) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: COLUMN sessions.user_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(user_id) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: COLUMN sessions.token_hash; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(token_hash) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: COLUMN sessions.last_seen_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(last_seen_at),UPDATE(last_seen_at) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: COLUMN sessions.authenticated_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(authenticated_at) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: COLUMN sessions.expires_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(expires_at) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: COLUMN sessions.revoked_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(revoked_at) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: COLUMN sessions.phishing_resistant; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(phishing_resistant) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: TABLE totp_setups; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.totp_setups TO app_user;
+
+--
+-- Name: TABLE user_organizations; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.user_organizations TO app_user;
+
+--
+-- Name: COLUMN user_organizations.organization_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(organization_id) ON TABLE app.user_organizations TO mos_definer;
+
+--
+-- Name: COLUMN user_organizations.user_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(user_id) ON TABLE app.user_organizations TO mos_definer;
+
+--
+-- Name: COLUMN user_organizations.role; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(role) ON TABLE app.user_organizations TO mos_definer;
+
+--
+-- Name: COLUMN user_organizations.created_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(created_at) ON TABLE app.user_organizations TO mos_definer;
+
+--
+-- Name: TABLE users; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.users TO app_user;
+
+--
+-- Name: COLUMN users.id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(id) ON TABLE app.users TO mos_definer;
+
+--
+-- Name: COLUMN users.email; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(email) ON TABLE app.users TO mos_definer;
+
+--
+-- Name: COLUMN users.password_hash; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(password_hash) ON TABLE app.users TO mos_definer;
+
+--
+-- Name: COLUMN users.email_verified_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(email_verified_at),UPDATE(email_verified_at) ON TABLE app.users TO mos_definer;
+
+--
+-- Name: COLUMN users.totp_enabled_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(totp_enabled_at) ON TABLE app.users TO mos_definer;
+
+--
+-- Name: COLUMN users.updated_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(updated_at) ON TABLE app.users TO mos_definer;
+
+--
+-- Name: TABLE webauthn_ceremonies; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.webauthn_ceremonies TO mos_definer;
+
+--
+-- PostgreSQL database dump complete
+--
+
