@@ -266,7 +266,7 @@ create table app.suppressions (
 -- The current state of each contact and purpose: the latest event, read from the ledger itself,
 -- so there is no second copy to drift from it. A grant through a sign-up form is pending until
 -- its confirmation; an authorization past its expiry is expired. Asked for one contact and
--- purpose, it is one descent of the ledger's primary key, read backwards from the latest seq.
+-- purpose, it is one descent of an index ordered by seq within the contact and purpose.
 create view app.consent_current with (security_invoker = true) as
 select distinct on (e.organization_id, e.contact_id, e.purpose_id)
        e.organization_id, e.contact_id, e.purpose_id, e.seq, e.id as event_id, e.channel, e.kind, e.basis,
