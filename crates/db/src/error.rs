@@ -89,11 +89,9 @@ impl From<sqlx::Error> for DbError {
 /// message, which names the shard's copy of the constraint (`organizations_slug_key_102008`):
 /// the name is taken from the message and the shard's number dropped.
 fn constraint_name(field: Option<&str>, message: &str) -> String {
-    if let Some(name) = field {
-        return name.to_owned();
-    }
+    // A Citus-local table's shard reports its own constraint's name in the field too.
     let quoted = message.split(" constraint \"").nth(1).and_then(|rest| rest.split('"').next());
-    let Some(name) = quoted else {
+    let Some(name) = field.or(quoted) else {
         return "unknown".to_owned();
     };
     match name.rsplit_once('_') {
@@ -121,6 +119,7 @@ mod tests {
         let message = "new row for relation \"users_102009\" violates check constraint \"users_id_v7\"";
         assert_eq!(constraint_name(None, message), "users_id_v7");
         assert_eq!(constraint_name(Some("users_email_key"), "whatever"), "users_email_key");
+        assert_eq!(constraint_name(Some("notices_sha256_102276"), "whatever"), "notices_sha256");
         assert_eq!(constraint_name(None, "no constraint named here"), "unknown");
     }
 }

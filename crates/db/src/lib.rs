@@ -9,6 +9,7 @@
 //! with [`DbError`]; the operator tooling under [`ops`] (migrations, the catalog check, Citus
 //! placement, the embedded cluster) with errors of its own, and the request path never calls it.
 
+pub mod audiences;
 pub mod audit;
 pub mod chain;
 pub mod content;

@@ -78,6 +78,34 @@ pub const CONTENT_APPROVED: AuditAction = AuditAction::known("content.approved")
 pub const CONTENT_PUBLISHED: AuditAction = AuditAction::known("content.published");
 pub const CONTENT_ARCHIVED: AuditAction = AuditAction::known("content.archived");
 
+pub const CONTACT: ResourceType = ResourceType::known("contact");
+pub const ATTRIBUTE: ResourceType = ResourceType::known("contact_attribute");
+pub const PURPOSE: ResourceType = ResourceType::known("purpose");
+pub const NOTICE: ResourceType = ResourceType::known("notice");
+pub const CONSENT: ResourceType = ResourceType::known("consent");
+pub const SUPPRESSION: ResourceType = ResourceType::known("suppression");
+pub const CONTACT_CREATED: AuditAction = AuditAction::known("contact.created");
+pub const CONTACT_ERASED: AuditAction = AuditAction::known("contact.erased");
+pub const ATTRIBUTE_DEFINED: AuditAction = AuditAction::known("contact_attribute.defined");
+pub const PURPOSE_CREATED: AuditAction = AuditAction::known("purpose.created");
+pub const NOTICE_PUBLISHED: AuditAction = AuditAction::known("notice.published");
+pub const CONSENT_GRANTED: AuditAction = AuditAction::known("consent.granted");
+pub const CONSENT_CONFIRMED: AuditAction = AuditAction::known("consent.confirmed");
+pub const CONSENT_REVOKED: AuditAction = AuditAction::known("consent.revoked");
+pub const CONSENT_EXPIRED: AuditAction = AuditAction::known("consent.expired");
+pub const ADDRESS_SUPPRESSED: AuditAction = AuditAction::known("suppression.added");
+
+/// The audit action of each kind of consent event.
+pub fn consent_action(kind: crate::audiences::ConsentKind) -> AuditAction {
+    use crate::audiences::ConsentKind;
+    match kind {
+        ConsentKind::Grant => CONSENT_GRANTED,
+        ConsentKind::Confirm => CONSENT_CONFIRMED,
+        ConsentKind::Revoke => CONSENT_REVOKED,
+        ConsentKind::Expire => CONSENT_EXPIRED,
+    }
+}
+
 /// The audit action of a step of the review.
 pub fn content(action: Action) -> AuditAction {
     match action {

@@ -109,6 +109,26 @@ uuid_v7_id!(
     ContentId,
     "content id"
 );
+uuid_v7_id!(
+    /// A person an organization may write to: one of its contacts.
+    ContactId,
+    "contact id"
+);
+uuid_v7_id!(
+    /// A custom attribute an organization defines for its contacts.
+    AttributeId,
+    "attribute id"
+);
+uuid_v7_id!(
+    /// What an organization asks consent for (a newsletter, product information).
+    PurposeId,
+    "purpose id"
+);
+uuid_v7_id!(
+    /// One event of the consent ledger.
+    ConsentEventId,
+    "consent event id"
+);
 
 #[cfg(test)]
 mod tests {

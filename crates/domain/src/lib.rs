@@ -3,6 +3,7 @@
 //! Every value here is parsed once at the edge and trusted afterwards, so nothing in this crate
 //! knows about SQL or HTTP.
 
+pub mod audiences;
 mod audit;
 pub mod content;
 pub mod events;
@@ -13,7 +14,9 @@ mod text;
 mod token;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
-pub use id::{ContentId, IdError, InvitationId, OrgId, SessionId, UserId};
+pub use id::{
+    AttributeId, ConsentEventId, ContactId, ContentId, IdError, InvitationId, OrgId, PurposeId, SessionId, UserId,
+};
 pub use permission::Permission;
 pub use role::{Role, RoleError};
 pub use text::{deceptive, reveal, url_component, Email, OrgName, Slug, TextError};

@@ -31,10 +31,24 @@ pub enum Permission {
     ReviewContent,
     /// Publish an approved version, archive content.
     PublishContent,
+    /// See purposes, notices, attributes, segments and counts: no one's personal data.
+    ReadAudience,
+    /// Declare purposes, publish notice versions, define contact attributes.
+    ConfigureAudience,
+    /// Read contacts' personal data and consent history (every read leaves an audit record).
+    ReadContacts,
+    /// Add and edit contacts, record consent and revocations, suppress addresses, import.
+    ManageContacts,
+    /// Build and save segments.
+    ManageSegments,
+    /// Export a contact's data and consent receipt.
+    ExportContacts,
+    /// Erase a contact's personal data.
+    EraseContacts,
 }
 
 /// Columns: ADMIN, REVIEWER, CREATOR, VIEWER (the order of [`Role::ALL`]).
-const TABLE: [(Permission, [bool; 4]); 11] = [
+const TABLE: [(Permission, [bool; 4]); 18] = [
     (Permission::ReadOrganization, [true, true, true, true]),
     (Permission::ManageOrganization, [true, false, false, false]),
     (Permission::ReadMembers, [true, true, true, true]),
@@ -46,10 +60,17 @@ const TABLE: [(Permission, [bool; 4]); 11] = [
     (Permission::WriteContent, [true, false, true, false]),
     (Permission::ReviewContent, [true, true, false, false]),
     (Permission::PublishContent, [true, false, false, false]),
+    (Permission::ReadAudience, [true, true, true, true]),
+    (Permission::ConfigureAudience, [true, false, false, false]),
+    (Permission::ReadContacts, [true, false, true, false]),
+    (Permission::ManageContacts, [true, false, true, false]),
+    (Permission::ManageSegments, [true, false, true, false]),
+    (Permission::ExportContacts, [true, false, false, false]),
+    (Permission::EraseContacts, [true, false, false, false]),
 ];
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 18] = [
         Permission::ReadOrganization,
         Permission::ManageOrganization,
         Permission::ReadMembers,
@@ -61,6 +82,13 @@ impl Permission {
         Permission::WriteContent,
         Permission::ReviewContent,
         Permission::PublishContent,
+        Permission::ReadAudience,
+        Permission::ConfigureAudience,
+        Permission::ReadContacts,
+        Permission::ManageContacts,
+        Permission::ManageSegments,
+        Permission::ExportContacts,
+        Permission::EraseContacts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +104,13 @@ impl Permission {
             Permission::WriteContent => "content.write",
             Permission::ReviewContent => "content.review",
             Permission::PublishContent => "content.publish",
+            Permission::ReadAudience => "audience.read",
+            Permission::ConfigureAudience => "audience.configure",
+            Permission::ReadContacts => "contacts.read",
+            Permission::ManageContacts => "contacts.manage",
+            Permission::ManageSegments => "segments.manage",
+            Permission::ExportContacts => "contacts.export",
+            Permission::EraseContacts => "contacts.erase",
         }
     }
 
@@ -92,6 +127,13 @@ impl Permission {
             Permission::WriteContent => "create content; edit, submit and withdraw one's own (ADMIN: anyone's)",
             Permission::ReviewContent => "comment, request changes, approve a version written by someone else",
             Permission::PublishContent => "publish an approved version, archive content",
+            Permission::ReadAudience => "see purposes, notices, attributes, segments and counts (no personal data)",
+            Permission::ConfigureAudience => "declare purposes, publish notice versions, define contact attributes",
+            Permission::ReadContacts => "read contacts' personal data and consent history (each read audited)",
+            Permission::ManageContacts => "add and edit contacts, record consent, suppress addresses, import",
+            Permission::ManageSegments => "build and save segments",
+            Permission::ExportContacts => "export a contact's data and consent receipt",
+            Permission::EraseContacts => "erase a contact's personal data",
         }
     }
 

@@ -48,6 +48,13 @@ needs!(
     WriteContent,
     ReviewContent,
     PublishContent,
+    ReadAudience,
+    ConfigureAudience,
+    ReadContacts,
+    ManageContacts,
+    ManageSegments,
+    ExportContacts,
+    EraseContacts,
 );
 
 macro_rules! changes_memberships {

@@ -22,18 +22,33 @@ impl fmt::Display for Problem {
 }
 
 /// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
-pub const AUDIT_TABLES: &[&str] = &["audit_logs", "platform_audit_logs", "audit_blocks"];
+pub const AUDIT_TABLES: &[&str] =
+    &["audit_logs", "platform_audit_logs", "audit_blocks", "consent_events", "suppressions"];
+
+/// The triggers that enforce a rule reading other rows (migration 12), as (table, trigger): one
+/// missing or not ENABLE ALWAYS switches its rule off (the consent ledger would take a grant for
+/// a suppressed address), so the check reports it like a missing audit guard.
+pub const RULE_TRIGGERS: &[(&str, &str)] = &[
+    ("consent_events", "consent_events_rules"),
+    ("consent_evidence", "consent_evidence_committed"),
+    ("consent_evidence", "consent_evidence_erased_only"),
+];
 
 /// Every function of schema `app` that the migrations create, as `regprocedure` spells it. A
 /// dropped one (Citus once dropped one while distributing a table) is reported; a test keeps
 /// this list equal to what a migrated database has.
 pub const EXPECTED_FUNCTIONS: &[&str] = &[
+    "append_only()",
     "audit_append_block(uuid,bigint,bytea,uuid[],bytea[],timestamp with time zone)",
     "audit_head_seq()",
     "audit_lock_head(uuid)",
     "audit_logs_append_only()",
     "audit_recent_tenants(timestamp with time zone)",
     "audit_unsealed_since(uuid,timestamp with time zone)",
+    "consent_events_check()",
+    "consent_evidence_check()",
+    "consent_evidence_erasable()",
+    "contacts_guard()",
     "content_items_guard()",
     "current_tenant_id()",
     "current_user_id()",

@@ -7,7 +7,7 @@ use std::fmt;
 
 use sqlx::PgConnection;
 
-use crate::ops::catalog::{is_coordinator, missing_functions, Problem, AUDIT_TABLES};
+use crate::ops::catalog::{is_coordinator, missing_functions, Problem, AUDIT_TABLES, RULE_TRIGGERS};
 use crate::ops::{migrate, OpsError, Result};
 
 /// How Citus holds a table.
@@ -103,6 +103,51 @@ pub const PLAN: &[TablePlan] = &[
         table: "content_events",
         placement: Placement::Distributed,
         why: "an item's review history, on its shard, with foreign keys to the version it names",
+    },
+    TablePlan {
+        table: "contacts",
+        placement: Placement::Distributed,
+        why: "a tenant's people; every read and write names its tenant, and the consent rules read them on the ledger's shard",
+    },
+    TablePlan {
+        table: "contact_attributes",
+        placement: Placement::Distributed,
+        why: "a tenant's attribute definitions, on the shard of the values whose foreign keys check them",
+    },
+    TablePlan {
+        table: "contact_attribute_choices",
+        placement: Placement::Distributed,
+        why: "a choice attribute's values, beside the values whose foreign key checks them",
+    },
+    TablePlan {
+        table: "contact_attribute_values",
+        placement: Placement::Distributed,
+        why: "a contact's values, on its shard: segments range over them per tenant, and foreign keys reach the contact and the definition",
+    },
+    TablePlan {
+        table: "purposes",
+        placement: Placement::Distributed,
+        why: "a tenant's purposes; the ledger's trigger reads whether one needs a HIPAA authorization on the same shard",
+    },
+    TablePlan {
+        table: "notices",
+        placement: Placement::Distributed,
+        why: "a purpose's notice versions, named by the ledger's foreign key on the same shard",
+    },
+    TablePlan {
+        table: "consent_events",
+        placement: Placement::Distributed,
+        why: "the consent ledger, appended by `app_user` in the transaction that changed the contact; its rules are statement triggers that read only colocated rows of the tenant",
+    },
+    TablePlan {
+        table: "consent_evidence",
+        placement: Placement::Distributed,
+        why: "an event's erasable evidence, beside the event its trigger checks it against",
+    },
+    TablePlan {
+        table: "suppressions",
+        placement: Placement::Distributed,
+        why: "a tenant's suppressed address keys, read by the ledger's trigger on the same shard",
     },
     TablePlan {
         table: "sessions",
@@ -242,6 +287,8 @@ pub async fn distribute(conn: &mut PgConnection) -> Result<Vec<String>> {
     sqlx::raw_sql(&format!("revoke update, delete, truncate on {} from mos_owner", audit.join(", ")))
         .execute(&mut *conn)
         .await?;
+    // Taking over a table, Citus recreates the views over it without their grants.
+    sqlx::raw_sql("grant select on app.consent_current to app_user").execute(&mut *conn).await?;
     let missing = missing_functions(conn).await?;
     if !missing.is_empty() {
         return Err(OpsError::FunctionsLost(missing.join(", ")));
@@ -316,6 +363,13 @@ fn shard_probe(table: &str, policies: i64) -> String {
                   then 'an audit guard trigger is missing or not ENABLE ALWAYS' end"
         ));
     }
+    for (_, trigger) in RULE_TRIGGERS.iter().filter(|(t, _)| *t == table) {
+        parts.push(format!(
+            "case when not exists (select from pg_trigger t where t.tgrelid = c.oid and t.tgenabled = 'A'
+                                      and t.tgname ~ '^{trigger}')
+                  then 'rule trigger {trigger} is missing or not ENABLE ALWAYS' end"
+        ));
+    }
     format!("select concat_ws('; ', {}) from pg_class c where c.oid = '%1$s'::regclass", parts.join(", "))
 }
 
@@ -366,7 +420,7 @@ async fn shard_problems(conn: &mut PgConnection, table: &str) -> Result<Vec<Prob
 /// The functions that shards need on every worker: the policies, constraints and guards call
 /// them there.
 const WORKER_FUNCTIONS: &[&str] =
-    &["current_tenant_id()", "current_user_id()", "is_uuid_v7(uuid)", "audit_logs_append_only()"];
+    &["current_tenant_id()", "current_user_id()", "is_uuid_v7(uuid)", "audit_logs_append_only()", "append_only()"];
 
 async fn worker_problems(conn: &mut PgConnection) -> Result<Vec<Problem>> {
     let probe = format!(

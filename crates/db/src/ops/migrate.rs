@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "member_directory_paging",
         sql: include_str!("../../migrations/0011_member_directory_paging.sql"),
     },
+    Migration { version: 12, name: "audiences", sql: include_str!("../../migrations/0012_audiences.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

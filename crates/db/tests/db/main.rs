@@ -2,6 +2,7 @@
 //! attacked as `app_user`, the role the application runs as; the superuser only arranges data.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audiences;
 mod audit;
 mod chain;
 mod check;
