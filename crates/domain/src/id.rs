@@ -129,6 +129,11 @@ uuid_v7_id!(
     ConsentEventId,
     "consent event id"
 );
+uuid_v7_id!(
+    /// A background job (an import, later a send) of one organization.
+    JobId,
+    "job id"
+);
 
 #[cfg(test)]
 mod tests {

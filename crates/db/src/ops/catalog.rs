@@ -46,6 +46,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "find_login(text)",
     "hmac_sha256(bytea,bytea)",
     "invitation_for_token(bytea,timestamp with time zone)",
+    "job_claim(uuid,text[],timestamp with time zone,interval)",
     "is_uuid_v7(uuid)",
     "login_challenge_attempt(bytea,timestamp with time zone,integer)",
     "member_directory()",

@@ -195,6 +195,11 @@ pub const PLAN: &[TablePlan] = &[
         why: "no foreign keys; its upsert uses a STABLE expression that Citus refuses in `ON CONFLICT DO UPDATE`",
     },
     TablePlan {
+        table: "jobs",
+        placement: Placement::Local,
+        why: "the background job queue; a claim looks across every tenant with `FOR UPDATE SKIP LOCKED`, which distributed tables do not support, so no foreign keys; every other access names its tenant under RLS",
+    },
+    TablePlan {
         table: "platform_audit_logs",
         placement: Placement::Local,
         why: "events outside any tenant; no foreign keys",
