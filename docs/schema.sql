@@ -1362,6 +1362,80 @@ ALTER TABLE ONLY app.contact_attributes FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.contact_attributes OWNER TO mos_owner;
 
 --
+-- Name: contact_import_chunks; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_import_chunks (
+    organization_id uuid NOT NULL,
+    import_id uuid NOT NULL,
+    seq integer NOT NULL,
+    data bytea NOT NULL,
+    CONSTRAINT contact_import_chunks_data CHECK (((length(data) >= 1) AND (length(data) <= 1048576))),
+    CONSTRAINT contact_import_chunks_seq CHECK ((seq >= 0))
+);
+
+ALTER TABLE ONLY app.contact_import_chunks FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_import_chunks OWNER TO mos_owner;
+
+--
+-- Name: contact_import_problems; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_import_problems (
+    organization_id uuid NOT NULL,
+    import_id uuid NOT NULL,
+    row_number bigint NOT NULL,
+    column_name text NOT NULL,
+    reason text NOT NULL,
+    CONSTRAINT contact_import_problems_column CHECK ((length(column_name) <= 200)),
+    CONSTRAINT contact_import_problems_reason CHECK (((length(reason) >= 1) AND (length(reason) <= 200))),
+    CONSTRAINT contact_import_problems_row CHECK ((row_number >= 2))
+);
+
+ALTER TABLE ONLY app.contact_import_problems FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_import_problems OWNER TO mos_owner;
+
+--
+-- Name: contact_imports; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_imports (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    file_name text NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    file_sha256 bytea,
+    size_bytes bigint,
+    chunks integer,
+    mapping jsonb,
+    provenance jsonb,
+    job_id uuid,
+    imported bigint DEFAULT 0 NOT NULL,
+    existing bigint DEFAULT 0 NOT NULL,
+    suppressed bigint DEFAULT 0 NOT NULL,
+    invalid bigint DEFAULT 0 NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT contact_imports_chunks CHECK ((chunks >= 0)),
+    CONSTRAINT contact_imports_existing CHECK ((existing >= 0)),
+    CONSTRAINT contact_imports_file_name CHECK (((length(file_name) >= 1) AND (length(file_name) <= 255))),
+    CONSTRAINT contact_imports_file_sha256 CHECK ((length(file_sha256) = 32)),
+    CONSTRAINT contact_imports_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT contact_imports_imported CHECK ((imported >= 0)),
+    CONSTRAINT contact_imports_invalid CHECK ((invalid >= 0)),
+    CONSTRAINT contact_imports_sealed CHECK ((((file_sha256 IS NULL) = (size_bytes IS NULL)) AND ((file_sha256 IS NULL) = (chunks IS NULL)))),
+    CONSTRAINT contact_imports_size CHECK ((size_bytes >= 0)),
+    CONSTRAINT contact_imports_started CHECK (((job_id IS NULL) OR ((file_sha256 IS NOT NULL) AND (mapping IS NOT NULL)))),
+    CONSTRAINT contact_imports_suppressed CHECK ((suppressed >= 0))
+);
+
+ALTER TABLE ONLY app.contact_imports FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_imports OWNER TO mos_owner;
+
+--
 -- Name: contacts; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -1981,6 +2055,27 @@ ALTER TABLE ONLY app.contact_attributes
 
 ALTER TABLE ONLY app.contact_attributes
     ADD CONSTRAINT contact_attributes_pkey PRIMARY KEY (organization_id, id);
+
+--
+-- Name: contact_import_chunks contact_import_chunks_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_import_chunks
+    ADD CONSTRAINT contact_import_chunks_pkey PRIMARY KEY (organization_id, import_id, seq);
+
+--
+-- Name: contact_import_problems contact_import_problems_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_import_problems
+    ADD CONSTRAINT contact_import_problems_pkey PRIMARY KEY (organization_id, import_id, row_number, column_name);
+
+--
+-- Name: contact_imports contact_imports_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_imports
+    ADD CONSTRAINT contact_imports_pkey PRIMARY KEY (organization_id, id);
 
 --
 -- Name: contacts contacts_address_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
@@ -2621,6 +2716,27 @@ ALTER TABLE ONLY app.contact_attributes
     ADD CONSTRAINT contact_attributes_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
 
 --
+-- Name: contact_import_chunks contact_import_chunks_import_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_import_chunks
+    ADD CONSTRAINT contact_import_chunks_import_fkey FOREIGN KEY (organization_id, import_id) REFERENCES app.contact_imports(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: contact_import_problems contact_import_problems_import_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_import_problems
+    ADD CONSTRAINT contact_import_problems_import_fkey FOREIGN KEY (organization_id, import_id) REFERENCES app.contact_imports(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: contact_imports contact_imports_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_imports
+    ADD CONSTRAINT contact_imports_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: contacts contacts_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -2806,6 +2922,24 @@ ALTER TABLE app.contact_attribute_values ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.contact_attributes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_import_chunks; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_import_chunks ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_import_problems; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_import_problems ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_imports; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_imports ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: contacts; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -3136,6 +3270,24 @@ CREATE POLICY tenant_isolation ON app.contact_attribute_values USING ((organizat
 --
 
 CREATE POLICY tenant_isolation ON app.contact_attributes USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_import_chunks tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_import_chunks USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_import_problems tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_import_problems USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_imports tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_imports USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
 -- Name: contacts tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
@@ -3561,6 +3713,90 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.contact_attribute_values TO app_u
 --
 
 GRANT SELECT,INSERT ON TABLE app.contact_attributes TO app_user;
+
+--
+-- Name: TABLE contact_import_chunks; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_import_chunks TO app_user;
+
+--
+-- Name: TABLE contact_import_problems; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_import_problems TO app_user;
+
+--
+-- Name: TABLE contact_imports; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.file_sha256; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(file_sha256) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.size_bytes; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(size_bytes) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.chunks; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(chunks) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.mapping; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(mapping) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.provenance; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(provenance) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.job_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(job_id) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.imported; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(imported) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.existing; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(existing) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.suppressed; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(suppressed) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.invalid; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(invalid) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.finished_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(finished_at) ON TABLE app.contact_imports TO app_user;
 
 --
 -- Name: TABLE contacts; Type: ACL; Schema: app; Owner: mos_owner

@@ -134,6 +134,11 @@ uuid_v7_id!(
     JobId,
     "job id"
 );
+uuid_v7_id!(
+    /// An upload of contacts as CSV, and the import that reads it.
+    ImportId,
+    "import id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -229,7 +229,7 @@ pub enum Lease {
     Lost,
 }
 
-/// Progress of one step, counted from the job's start.
+/// Progress of one step, counted from the job's start; it never goes back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Progress {
     pub total: Option<i64>,
@@ -252,7 +252,8 @@ pub async fn checkpoint(
 ) -> Result<Lease> {
     let cancel: Option<bool> = sqlx::query_scalar(
         "update app.jobs
-            set total = coalesce($4, total), done = $5, errors = $6, busy_ms = busy_ms + $7,
+            set total = coalesce($4, total), done = greatest(done, $5), errors = greatest(errors, $6),
+                busy_ms = busy_ms + $7,
                 lease_expires_at = $8
           where organization_id = $1 and id = $2 and lease_token = $3 and state = 'running'
          returning cancel_requested_at is not null",

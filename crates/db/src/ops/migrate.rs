@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 11, name: "audiences", sql: include_str!("../../migrations/0011_audiences.sql") },
     // 12 is left for a migration under way elsewhere; the migrator needs no consecutive versions.
     Migration { version: 13, name: "jobs", sql: include_str!("../../migrations/0013_jobs.sql") },
+    Migration { version: 14, name: "contact_imports", sql: include_str!("../../migrations/0014_contact_imports.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.
