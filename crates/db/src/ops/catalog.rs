@@ -25,6 +25,15 @@ impl fmt::Display for Problem {
 pub const AUDIT_TABLES: &[&str] =
     &["audit_logs", "platform_audit_logs", "audit_blocks", "consent_events", "suppressions"];
 
+/// The triggers that enforce a rule reading other rows (migration 11), as (table, trigger): one
+/// missing or not ENABLE ALWAYS switches its rule off (the consent ledger would take a grant for
+/// a suppressed address), so the check reports it like a missing audit guard.
+pub const RULE_TRIGGERS: &[(&str, &str)] = &[
+    ("consent_events", "consent_events_rules"),
+    ("consent_evidence", "consent_evidence_committed"),
+    ("consent_evidence", "consent_evidence_erased_only"),
+];
+
 /// Every function of schema `app` that the migrations create, as `regprocedure` spells it. A
 /// dropped one (Citus once dropped one while distributing a table) is reported; a test keeps
 /// this list equal to what a migrated database has.

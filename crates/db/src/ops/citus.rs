@@ -7,7 +7,7 @@ use std::fmt;
 
 use sqlx::PgConnection;
 
-use crate::ops::catalog::{is_coordinator, missing_functions, Problem, AUDIT_TABLES};
+use crate::ops::catalog::{is_coordinator, missing_functions, Problem, AUDIT_TABLES, RULE_TRIGGERS};
 use crate::ops::{migrate, OpsError, Result};
 
 /// How Citus holds a table.
@@ -381,6 +381,13 @@ fn shard_probe(table: &str, policies: i64) -> String {
             "case when (select count(*) from pg_trigger t where t.tgrelid = c.oid and t.tgenabled = 'A'
                          and t.tgname ~ '^{table}_append_only_(rows|truncate)') <> 2
                   then 'an audit guard trigger is missing or not ENABLE ALWAYS' end"
+        ));
+    }
+    for (_, trigger) in RULE_TRIGGERS.iter().filter(|(t, _)| *t == table) {
+        parts.push(format!(
+            "case when not exists (select from pg_trigger t where t.tgrelid = c.oid and t.tgenabled = 'A'
+                                      and t.tgname ~ '^{trigger}')
+                  then 'rule trigger {trigger} is missing or not ENABLE ALWAYS' end"
         ));
     }
     format!("select concat_ws('; ', {}) from pg_class c where c.oid = '%1$s'::regclass", parts.join(", "))
