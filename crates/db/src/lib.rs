@@ -14,6 +14,7 @@ pub mod audit;
 pub mod chain;
 pub mod content;
 pub(crate) mod error;
+pub mod jobs;
 pub mod ops;
 pub mod orgs;
 pub mod passkeys;

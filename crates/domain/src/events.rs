@@ -86,6 +86,9 @@ pub const CONSENT: ResourceType = ResourceType::known("consent");
 pub const SUPPRESSION: ResourceType = ResourceType::known("suppression");
 pub const CONTACT_CREATED: AuditAction = AuditAction::known("contact.created");
 pub const CONTACT_ERASED: AuditAction = AuditAction::known("contact.erased");
+pub const CONTACT_IMPORT: ResourceType = ResourceType::known("contact_import");
+/// One record for a whole import: the file's SHA-256 and the counts, never a row's data.
+pub const CONTACTS_IMPORTED: AuditAction = AuditAction::known("contacts.imported");
 pub const ATTRIBUTE_DEFINED: AuditAction = AuditAction::known("contact_attribute.defined");
 pub const PURPOSE_CREATED: AuditAction = AuditAction::known("purpose.created");
 pub const NOTICE_PUBLISHED: AuditAction = AuditAction::known("notice.published");

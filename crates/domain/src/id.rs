@@ -129,6 +129,16 @@ uuid_v7_id!(
     ConsentEventId,
     "consent event id"
 );
+uuid_v7_id!(
+    /// A background job (an import, later a send) of one organization.
+    JobId,
+    "job id"
+);
+uuid_v7_id!(
+    /// An upload of contacts as CSV, and the import that reads it.
+    ImportId,
+    "import id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,8 @@ mod token;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
 pub use id::{
-    AttributeId, ConsentEventId, ContactId, ContentId, IdError, InvitationId, OrgId, PurposeId, SessionId, UserId,
+    AttributeId, ConsentEventId, ContactId, ContentId, IdError, ImportId, InvitationId, JobId, OrgId, PurposeId,
+    SessionId, UserId,
 };
 pub use permission::Permission;
 pub use role::{Role, RoleError};

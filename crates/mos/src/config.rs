@@ -90,6 +90,13 @@ pub struct Layer {
     /// Scheduled backups to keep; older ones are removed after each new one (default 7).
     #[arg(long, global = true, env = "MOS_BACKUP_KEEP", value_name = "N")]
     pub backup_keep: Option<usize>,
+    /// Background jobs (imports) that `serve` runs at once (default 2).
+    #[arg(long, global = true, env = "MOS_JOB_WORKERS", value_name = "N")]
+    pub job_workers: Option<usize>,
+    /// Seconds a job's claim lasts without a heartbeat: how long after a crash another server
+    /// takes the job over (default 60).
+    #[arg(long, global = true, env = "MOS_JOB_LEASE_SECS", value_name = "SECS")]
+    pub job_lease_secs: Option<u64>,
 }
 
 /// `over`: each setting of the upper layer, or the lower layer's where the upper has none.
@@ -127,6 +134,8 @@ layered!(
     backup_dir,
     backup_interval_secs,
     backup_keep,
+    job_workers,
+    job_lease_secs,
 );
 
 /// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
@@ -174,6 +183,8 @@ pub struct Settings {
     pub http: mos_http::Limits,
     /// How often `serve` re-runs the database check.
     pub check_interval: std::time::Duration,
+    /// How `serve` runs background jobs.
+    pub jobs: mos_db::jobs::runner::RunnerConfig,
     backup_dir: Option<PathBuf>,
     backup_interval: std::time::Duration,
     backup_keep: usize,
@@ -240,6 +251,15 @@ impl Settings {
             backup_dir: layer.backup_dir,
             backup_interval: std::time::Duration::from_secs(layer.backup_interval_secs.unwrap_or(86_400).max(1)),
             backup_keep: layer.backup_keep.unwrap_or(7).max(1),
+            jobs: {
+                let default = mos_db::jobs::runner::RunnerConfig::default();
+                mos_db::jobs::runner::RunnerConfig {
+                    workers: layer.job_workers.unwrap_or(default.workers).max(1),
+                    // Three heartbeats per lease must fit, with room for a slow one.
+                    lease: layer.job_lease_secs.map_or(default.lease, |s| std::time::Duration::from_secs(s.max(6))),
+                    ..default
+                }
+            },
             http: {
                 let default = mos_http::Limits::default();
                 mos_http::Limits {
@@ -282,6 +302,7 @@ mod tests {
         let s = Settings::resolve(Layer::default());
         assert_eq!((s.pool_size, s.listen.to_string().as_str()), (10, "127.0.0.1:8080"));
         assert_eq!(s.identity.session_idle_secs, 900);
+        assert_eq!((s.jobs.workers, s.jobs.lease.as_secs()), (2, 60));
         assert!(matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new(".mos")));
     }
 

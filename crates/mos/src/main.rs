@@ -7,6 +7,7 @@ mod config;
 mod database;
 mod db_watchdogs;
 mod identity;
+mod jobs;
 mod seed;
 mod telemetry;
 mod upgrade;
@@ -322,7 +323,13 @@ async fn serve(db: &Database, settings: &Settings, listener: tokio::net::TcpList
         }
         _ => {}
     }
+    let keys: std::sync::Arc<dyn mos_domain::audiences::AddressKeyer> =
+        std::sync::Arc::new(state.sealer.address_keys().clone());
+    let jobs = jobs::runner(pool.clone(), settings.jobs.clone(), keys).start();
+    tracing::info!(workers = settings.jobs.workers, "background jobs are on");
     let served = mos_http::serve(listener, state, settings.http, shutdown).await;
+    // Running jobs stop at their next checkpoint and go back to the queue for the next start.
+    jobs.shutdown().await;
     // A sweep cut short rolls back whole; the next server picks up where it stopped.
     background.iter().for_each(tokio::task::JoinHandle::abort);
     pool.close().await;

@@ -12,5 +12,6 @@
 pub mod attributes;
 pub mod consent;
 pub mod contacts;
+pub mod import;
 pub mod purposes;
 pub mod suppression;

@@ -54,6 +54,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "current_user_id()",
     "find_login(text)",
     "invitation_for_token(bytea,timestamp with time zone)",
+    "job_claim(uuid,text[],timestamp with time zone,interval)",
     "is_uuid_v7(uuid)",
     "login_challenge_attempt(bytea,timestamp with time zone,integer)",
     "member_addresses(uuid[])",

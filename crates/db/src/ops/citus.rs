@@ -150,6 +150,21 @@ pub const PLAN: &[TablePlan] = &[
         why: "a tenant's suppressed address keys, read by the ledger's trigger on the same shard",
     },
     TablePlan {
+        table: "contact_imports",
+        placement: Placement::Distributed,
+        why: "a tenant's imports; each batch updates its counts beside the contacts it adds",
+    },
+    TablePlan {
+        table: "contact_import_chunks",
+        placement: Placement::Distributed,
+        why: "an uploaded file in chunks, on its import's shard",
+    },
+    TablePlan {
+        table: "contact_import_problems",
+        placement: Placement::Distributed,
+        why: "the rows an import refused, written by the batch that read them",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",
@@ -188,6 +203,11 @@ pub const PLAN: &[TablePlan] = &[
         table: "auth_throttles",
         placement: Placement::Local,
         why: "no foreign keys; its upsert uses a STABLE expression that Citus refuses in `ON CONFLICT DO UPDATE`",
+    },
+    TablePlan {
+        table: "jobs",
+        placement: Placement::Local,
+        why: "the background job queue; a claim looks across every tenant with `FOR UPDATE SKIP LOCKED`, which distributed tables do not support, so no foreign keys; every other access names its tenant under RLS",
     },
     TablePlan {
         table: "platform_audit_logs",

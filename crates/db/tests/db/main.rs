@@ -10,6 +10,8 @@ mod citus;
 mod content;
 mod embedded;
 mod identity;
+mod import;
+mod jobs;
 mod migrate;
 mod passkeys;
 mod pooler;
