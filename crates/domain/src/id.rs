@@ -129,6 +129,11 @@ uuid_v7_id!(
     ConsentEventId,
     "consent event id"
 );
+uuid_v7_id!(
+    /// A saved segment of an organization's contacts, with its versions.
+    SegmentId,
+    "segment id"
+);
 
 #[cfg(test)]
 mod tests {
