@@ -23,7 +23,7 @@ impl fmt::Display for Problem {
 
 /// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
 pub const AUDIT_TABLES: &[&str] =
-    &["audit_logs", "platform_audit_logs", "audit_blocks", "consent_events", "suppressions"];
+    &["audit_logs", "platform_audit_logs", "audit_blocks", "consent_events", "suppressions", "segment_versions"];
 
 /// Every function of schema `app` that the migrations create, as `regprocedure` spells it. A
 /// dropped one (Citus once dropped one while distributing a table) is reported; a test keeps
@@ -58,6 +58,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "redeem_password_reset(bytea,timestamp with time zone)",
     "request_context(bytea,text,timestamp with time zone,interval,interval)",
     "require_tenant(uuid)",
+    "segment_versions_append_only()",
     "session_touch(bytea,timestamp with time zone,interval)",
     "suppress(uuid,text,app.suppression_reason,uuid,timestamp with time zone)",
     "throttle_clear(text)",

@@ -155,6 +155,16 @@ pub const PLAN: &[TablePlan] = &[
         why: "like `consent_events`; read only by the definer functions",
     },
     TablePlan {
+        table: "segments",
+        placement: Placement::Distributed,
+        why: "a tenant's saved segments; written as `app_user` only, and every read names its tenant",
+    },
+    TablePlan {
+        table: "segment_versions",
+        placement: Placement::Distributed,
+        why: "a segment's versions, on its shard: their foreign key to the segment includes `organization_id`; append-only by a statement trigger that reads nothing else",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",
