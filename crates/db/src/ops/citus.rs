@@ -105,6 +105,16 @@ pub const PLAN: &[TablePlan] = &[
         why: "an item's review history, on its shard, with foreign keys to the version it names",
     },
     TablePlan {
+        table: "segments",
+        placement: Placement::Distributed,
+        why: "a tenant's saved segments; written as `app_user` only, and every read names its tenant",
+    },
+    TablePlan {
+        table: "segment_versions",
+        placement: Placement::Distributed,
+        why: "a segment's versions, on its shard: their foreign key to the segment includes `organization_id`; append-only by a statement trigger that reads nothing else",
+    },
+    TablePlan {
         table: "contacts",
         placement: Placement::CitusLocal,
         why: "a tenant's people. Citus-local, not distributed: a request changes them as `app_user` and then runs the consent definer functions on them in one transaction, which Citus refuses on a distributed placement (modified by a different user); references `organizations`",
@@ -153,16 +163,6 @@ pub const PLAN: &[TablePlan] = &[
         table: "audience_keys",
         placement: Placement::CitusLocal,
         why: "like `consent_events`; read only by the definer functions",
-    },
-    TablePlan {
-        table: "segments",
-        placement: Placement::Distributed,
-        why: "a tenant's saved segments; written as `app_user` only, and every read names its tenant",
-    },
-    TablePlan {
-        table: "segment_versions",
-        placement: Placement::Distributed,
-        why: "a segment's versions, on its shard: their foreign key to the segment includes `organization_id`; append-only by a statement trigger that reads nothing else",
     },
     TablePlan {
         table: "sessions",
