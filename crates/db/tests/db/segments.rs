@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use mos_auth::AddressKeys;
 use mos_db::audiences::attributes::{self, Value as AttributeValue};
 use mos_db::audiences::consent::{self, Basis, Provenance, Record};
 use mos_db::audiences::segments::{self, Member};
@@ -84,13 +85,15 @@ async fn load(pool: &AppPool, slug: &str, cases: &Value) -> Loaded {
         "purpose": "product information", "signature": "Ada Lovelace", "signed_on": "2026-01-01",
         "right_to_revoke": true, "conditioning": true, "redisclosure": true
     });
+    let keys = AddressKeys::derive(b"the server's configured secret");
     let mut ids = Vec::new();
     for c in cases["contacts"].as_array().unwrap() {
         let tags: Vec<String> = c["tags"].as_array().unwrap().iter().map(|t| text(t).to_owned()).collect();
         let new = contacts::NewContact { tags: &tags, ..Default::default() };
         let address = Email::parse(text(&c["address"])).unwrap();
-        let id =
-            contacts::create(&mut tx, &address, &new, Some(admin), instant(&c["created_at"]), &src()).await.unwrap();
+        let id = contacts::create(&mut tx, &keys, &address, &new, Some(admin), instant(&c["created_at"]), &src())
+            .await
+            .unwrap();
         for (name, value) in c["values"].as_object().unwrap() {
             let (attribute, kind) = &kinds[name];
             let value = match kind.as_str() {
