@@ -392,13 +392,16 @@ async fn counting_previewing_and_saving_a_segment_run_on_one_shard() {
     // From here on, any statement that needs more than one shard is an error.
     crate::each(tx.conn(), &["set local citus.multi_task_query_log_level = 'error'"]).await;
     let purposes = HashMap::from([("news".to_owned(), a.purposes["news"]), ("offers".to_owned(), a.purposes["news"])]);
+    let mut ran = 0;
     for case in cases["definitions"].as_array().unwrap() {
         let definition = with_purposes(&case["definition"], &purposes);
         // The script's attributes are not all this audience's; those it names are refused.
         let Ok(segment) = Segment::from_value(&definition, &catalog) else { continue };
         segments::count(&mut tx, &segment, Utc::now()).await.unwrap();
         segments::preview(&mut tx, &segment, Utc::now(), None, 5, a.admin, &src()).await.unwrap();
+        ran += 1;
     }
+    assert!(ran >= 10, "only {ran} definitions fit this audience");
     let segment = Segment::from_value(&json!({"tags": "has", "value": "vip"}), &catalog).unwrap();
     let saved = segments::create(&mut tx, "VIPs", &segment, a.admin, Utc::now(), &src()).await.unwrap();
     segments::add_version(&mut tx, saved.segment, &segment, a.admin, Utc::now(), &src()).await.unwrap();
