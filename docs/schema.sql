@@ -1048,6 +1048,23 @@ $$;
 ALTER FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) OWNER TO mos_definer;
 
 --
+-- Name: segment_versions_append_only(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.segment_versions_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    raise exception 'segment_versions is append-only: % is not allowed', tg_op
+        using errcode = 'insufficient_privilege',
+              hint = 'save a new version instead';
+end
+$$;
+
+ALTER FUNCTION app.segment_versions_append_only() OWNER TO mos_owner;
+
+--
 -- Name: session_touch(bytea, timestamp with time zone, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
 --
 
@@ -1879,6 +1896,45 @@ ALTER TABLE ONLY app.recovery_codes FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.recovery_codes OWNER TO mos_owner;
 
 --
+-- Name: segment_versions; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.segment_versions (
+    organization_id uuid NOT NULL,
+    segment_id uuid NOT NULL,
+    version integer NOT NULL,
+    definition text NOT NULL,
+    sha256 bytea NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT segment_versions_definition CHECK ((((octet_length(definition) >= 2) AND (octet_length(definition) <= 65536)) AND (jsonb_typeof((definition)::jsonb) = 'object'::text))),
+    CONSTRAINT segment_versions_sha256 CHECK ((sha256 = sha256(convert_to(definition, 'UTF8'::name)))),
+    CONSTRAINT segment_versions_version CHECK ((version >= 1))
+);
+
+ALTER TABLE ONLY app.segment_versions FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.segment_versions OWNER TO mos_owner;
+
+--
+-- Name: segments; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.segments (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    name text NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT segments_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT segments_name CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
+
+ALTER TABLE ONLY app.segments FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.segments OWNER TO mos_owner;
+
+--
 -- Name: sessions; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -2323,6 +2379,27 @@ ALTER TABLE ONLY app.recovery_codes
     ADD CONSTRAINT recovery_codes_pkey PRIMARY KEY (user_id, code_hash);
 
 --
+-- Name: segment_versions segment_versions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segment_versions
+    ADD CONSTRAINT segment_versions_pkey PRIMARY KEY (organization_id, segment_id, version);
+
+--
+-- Name: segments segments_name_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segments
+    ADD CONSTRAINT segments_name_key UNIQUE (organization_id, name);
+
+--
+-- Name: segments segments_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segments
+    ADD CONSTRAINT segments_pkey PRIMARY KEY (organization_id, id);
+
+--
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -2671,6 +2748,22 @@ CREATE TRIGGER platform_audit_logs_append_only_truncate BEFORE TRUNCATE ON app.p
 ALTER TABLE app.platform_audit_logs ENABLE ALWAYS TRIGGER platform_audit_logs_append_only_truncate;
 
 --
+-- Name: segment_versions segment_versions_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER segment_versions_append_only_rows BEFORE DELETE OR UPDATE ON app.segment_versions FOR EACH STATEMENT EXECUTE FUNCTION app.segment_versions_append_only();
+
+ALTER TABLE app.segment_versions ENABLE ALWAYS TRIGGER segment_versions_append_only_rows;
+
+--
+-- Name: segment_versions segment_versions_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER segment_versions_append_only_truncate BEFORE TRUNCATE ON app.segment_versions FOR EACH STATEMENT EXECUTE FUNCTION app.segment_versions_append_only();
+
+ALTER TABLE app.segment_versions ENABLE ALWAYS TRIGGER segment_versions_append_only_truncate;
+
+--
 -- Name: suppressions suppressions_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -2888,6 +2981,20 @@ ALTER TABLE ONLY app.purposes
 
 ALTER TABLE ONLY app.recovery_codes
     ADD CONSTRAINT recovery_codes_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: segment_versions segment_versions_segment_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segment_versions
+    ADD CONSTRAINT segment_versions_segment_fkey FOREIGN KEY (organization_id, segment_id) REFERENCES app.segments(organization_id, id);
+
+--
+-- Name: segments segments_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segments
+    ADD CONSTRAINT segments_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
 
 --
 -- Name: sessions sessions_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -3213,6 +3320,18 @@ ALTER TABLE app.purposes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.recovery_codes ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: segment_versions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.segment_versions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: segments; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.segments ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: email_verification_tokens self_only; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -3397,6 +3516,18 @@ CREATE POLICY tenant_isolation ON app.organizations USING ((id = app.current_ten
 --
 
 CREATE POLICY tenant_isolation ON app.purposes USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: segment_versions tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.segment_versions USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: segments tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.segments USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
 -- Name: suppressions tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
@@ -3667,6 +3798,12 @@ GRANT ALL ON FUNCTION app.redeem_password_reset(p_token_hash bytea, p_now timest
 
 REVOKE ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) TO app_user;
+
+--
+-- Name: FUNCTION segment_versions_append_only(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.segment_versions_append_only() FROM PUBLIC;
 
 --
 -- Name: FUNCTION session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval); Type: ACL; Schema: app; Owner: mos_definer
@@ -4210,6 +4347,20 @@ GRANT SELECT,INSERT ON TABLE app.purposes TO app_user;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.recovery_codes TO app_user;
+
+--
+-- Name: TABLE segment_versions; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.segment_versions FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.segment_versions TO mos_owner;
+GRANT SELECT,INSERT ON TABLE app.segment_versions TO app_user;
+
+--
+-- Name: TABLE segments; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.segments TO app_user;
 
 --
 -- Name: TABLE sessions; Type: ACL; Schema: app; Owner: mos_owner

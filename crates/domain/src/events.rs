@@ -97,6 +97,10 @@ pub const CONSENT_CONFIRMED: AuditAction = AuditAction::known("consent.confirmed
 pub const CONSENT_REVOKED: AuditAction = AuditAction::known("consent.revoked");
 pub const CONSENT_EXPIRED: AuditAction = AuditAction::known("consent.expired");
 pub const ADDRESS_SUPPRESSED: AuditAction = AuditAction::known("suppression.added");
+pub const SEGMENT: ResourceType = ResourceType::known("segment");
+pub const SEGMENT_SAVED: AuditAction = AuditAction::known("segment.saved");
+/// Contacts' personal data was shown as the rows of a segment's preview.
+pub const SEGMENT_PREVIEWED: AuditAction = AuditAction::known("segment.previewed");
 
 /// The audit action of each kind of consent event.
 pub fn consent_action(kind: crate::audiences::ConsentKind) -> AuditAction {

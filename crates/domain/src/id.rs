@@ -139,6 +139,11 @@ uuid_v7_id!(
     ImportId,
     "import id"
 );
+uuid_v7_id!(
+    /// A saved segment of an organization's contacts, with its versions.
+    SegmentId,
+    "segment id"
+);
 
 #[cfg(test)]
 mod tests {

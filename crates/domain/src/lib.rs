@@ -10,13 +10,14 @@ pub mod events;
 mod id;
 mod permission;
 mod role;
+pub mod segments;
 mod text;
 mod token;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
 pub use id::{
     AttributeId, ConsentEventId, ContactId, ContentId, IdError, ImportId, InvitationId, JobId, OrgId, PurposeId,
-    SessionId, UserId,
+    SegmentId, SessionId, UserId,
 };
 pub use permission::Permission;
 pub use role::{Role, RoleError};

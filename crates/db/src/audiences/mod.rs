@@ -14,4 +14,5 @@ pub mod consent;
 pub mod contacts;
 pub mod import;
 pub mod purposes;
+pub mod segments;
 pub mod suppression;

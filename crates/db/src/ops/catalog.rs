@@ -23,7 +23,7 @@ impl fmt::Display for Problem {
 
 /// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
 pub const AUDIT_TABLES: &[&str] =
-    &["audit_logs", "platform_audit_logs", "audit_blocks", "consent_events", "suppressions"];
+    &["audit_logs", "platform_audit_logs", "audit_blocks", "consent_events", "suppressions", "segment_versions"];
 
 /// The triggers that enforce a rule reading other rows (migration 12), as (table, trigger): one
 /// missing or not ENABLE ALWAYS switches its rule off (the consent ledger would take a grant for
@@ -67,6 +67,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "redeem_email_verification(bytea,timestamp with time zone)",
     "redeem_password_reset(bytea,timestamp with time zone)",
     "request_context(bytea,text,timestamp with time zone,interval,interval)",
+    "segment_versions_append_only()",
     "session_touch(bytea,timestamp with time zone,interval)",
     "throttle_clear(text)",
     "throttle_forgive(text,integer)",

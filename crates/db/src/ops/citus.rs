@@ -105,6 +105,16 @@ pub const PLAN: &[TablePlan] = &[
         why: "an item's review history, on its shard, with foreign keys to the version it names",
     },
     TablePlan {
+        table: "segments",
+        placement: Placement::Distributed,
+        why: "a tenant's saved segments; written as `app_user` only, and every read names its tenant",
+    },
+    TablePlan {
+        table: "segment_versions",
+        placement: Placement::Distributed,
+        why: "a segment's versions, on its shard: their foreign key to the segment includes `organization_id`; append-only by a statement trigger that reads nothing else",
+    },
+    TablePlan {
         table: "contacts",
         placement: Placement::Distributed,
         why: "a tenant's people; every read and write names its tenant, and the consent rules read them on the ledger's shard",

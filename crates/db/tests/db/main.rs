@@ -17,6 +17,7 @@ mod passkeys;
 mod pooler;
 mod rls;
 mod schema;
+mod segments;
 
 use mos_db::{orgs, users, AppPool};
 use mos_domain::{Email, OrgId, OrgName, Role, Slug, UserId};
