@@ -8,6 +8,7 @@
 //! id only, so that erasing a person leaves the audit chain whole.
 
 pub mod attributes;
+pub mod browse;
 pub mod consent;
 pub mod contacts;
 pub mod purposes;
