@@ -29,6 +29,20 @@ CREATE SCHEMA mos_migrations;
 ALTER SCHEMA mos_migrations OWNER TO mos_owner;
 
 --
+-- Name: attribute_kind; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.attribute_kind AS ENUM (
+    'text',
+    'number',
+    'date',
+    'boolean',
+    'choice'
+);
+
+ALTER TYPE app.attribute_kind OWNER TO mos_owner;
+
+--
 -- Name: audit_outcome; Type: TYPE; Schema: app; Owner: mos_owner
 --
 
@@ -39,6 +53,42 @@ CREATE TYPE app.audit_outcome AS ENUM (
 );
 
 ALTER TYPE app.audit_outcome OWNER TO mos_owner;
+
+--
+-- Name: consent_channel; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.consent_channel AS ENUM (
+    'email'
+);
+
+ALTER TYPE app.consent_channel OWNER TO mos_owner;
+
+--
+-- Name: consent_kind; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.consent_kind AS ENUM (
+    'grant',
+    'confirm',
+    'revoke',
+    'expire'
+);
+
+ALTER TYPE app.consent_kind OWNER TO mos_owner;
+
+--
+-- Name: consent_source; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.consent_source AS ENUM (
+    'signup_form',
+    'import',
+    'api',
+    'console'
+);
+
+ALTER TYPE app.consent_source OWNER TO mos_owner;
 
 --
 -- Name: content_channel; Type: TYPE; Schema: app; Owner: mos_owner
@@ -88,6 +138,18 @@ CREATE TYPE app.content_state AS ENUM (
 ALTER TYPE app.content_state OWNER TO mos_owner;
 
 --
+-- Name: lawful_basis; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.lawful_basis AS ENUM (
+    'consent',
+    'hipaa_authorization',
+    'exemption'
+);
+
+ALTER TYPE app.lawful_basis OWNER TO mos_owner;
+
+--
 -- Name: role; Type: TYPE; Schema: app; Owner: mos_owner
 --
 
@@ -99,6 +161,36 @@ CREATE TYPE app.role AS ENUM (
 );
 
 ALTER TYPE app.role OWNER TO mos_owner;
+
+--
+-- Name: suppression_reason; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.suppression_reason AS ENUM (
+    'unsubscribe',
+    'hard_bounce',
+    'complaint',
+    'manual'
+);
+
+ALTER TYPE app.suppression_reason OWNER TO mos_owner;
+
+--
+-- Name: append_only(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    raise exception '% is append-only: % is not allowed', tg_table_name, tg_op
+        using errcode = 'insufficient_privilege',
+              hint = 'record a new event instead';
+end
+$$;
+
+ALTER FUNCTION app.append_only() OWNER TO mos_owner;
 
 --
 -- Name: audit_append_block(uuid, bigint, bytea, uuid[], bytea[], timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -272,6 +364,178 @@ end
 $$;
 
 ALTER FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: consent_events_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.consent_events_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+    v_contacts uuid[];
+    v_purposes uuid[];
+    v_seqs integer[];
+    v_bases app.lawful_basis[];
+    v_notices bytea[];
+    v_hipaa jsonb[];
+    v_expiries timestamptz[];
+    v_exemptions text[];
+    v_found bigint;
+begin
+    for v_org in select distinct a.organization_id from added a loop
+        select array_agg(distinct a.contact_id) into v_contacts from added a where a.organization_id = v_org;
+        if exists (select from app.contacts c
+                    where c.organization_id = v_org and c.id = any(v_contacts) and c.erased_at is not null) then
+            raise exception 'the contact is erased, refused by constraint "consent_events_contact_erased"\'
+                using errcode = '23514', constraint = 'consent_events_contact_erased';
+        end if;
+
+        select array_agg(distinct a.purpose_id) into v_purposes from added a
+         where a.organization_id = v_org and a.kind = 'grant' and a.basis is distinct from 'hipaa_authorization';
+        if exists (select from app.purposes p
+                    where p.organization_id = v_org and p.id = any(v_purposes) and p.needs_hipaa_authorization) then
+            raise exception 'this purpose needs a HIPAA authorization, refused by constraint "consent_events_hipaa_required"\'
+                using errcode = '23514', constraint = 'consent_events_hipaa_required';
+        end if;
+
+        select array_agg(distinct a.contact_id) into v_contacts from added a
+         where a.organization_id = v_org and a.kind = 'grant' and a.source <> 'signup_form';
+        if exists (select from app.contacts c
+                     join app.suppressions s on s.organization_id = c.organization_id and s.address_key = c.address_key
+                    where c.organization_id = v_org and s.organization_id = v_org and c.id = any(v_contacts)) then
+            raise exception 'the address is suppressed; only the person can consent again, by a confirmed double opt-in, refused by constraint "consent_events_suppressed"\'
+                using errcode = '23514', constraint = 'consent_events_suppressed';
+        end if;
+
+        -- Each event after the first has its predecessor (in the ledger, or in this statement).
+        select array_agg(a.contact_id), array_agg(a.purpose_id), array_agg(a.seq - 1)
+          into v_contacts, v_purposes, v_seqs
+          from added a where a.organization_id = v_org and a.seq > 1;
+        select count(*) into v_found
+          from app.consent_events e
+          join unnest(v_contacts, v_purposes, v_seqs) w(contact_id, purpose_id, seq)
+            on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
+         where e.organization_id = v_org;
+        if v_found <> coalesce(cardinality(v_seqs), 0) then
+            raise exception 'an event follows the previous event of its contact and purpose, refused by constraint "consent_events_seq"\'
+                using errcode = '23514', constraint = 'consent_events_seq';
+        end if;
+
+        -- A confirmation follows the pending sign-up it confirms, and carries its terms.
+        select array_agg(a.contact_id), array_agg(a.purpose_id), array_agg(a.seq - 1), array_agg(a.basis),
+               array_agg(a.notice_sha256), array_agg(a.hipaa), array_agg(a.expires_at), array_agg(a.exemption)
+          into v_contacts, v_purposes, v_seqs, v_bases, v_notices, v_hipaa, v_expiries, v_exemptions
+          from added a where a.organization_id = v_org and a.kind = 'confirm';
+        select count(*) into v_found
+          from app.consent_events e
+          join unnest(v_contacts, v_purposes, v_seqs, v_bases, v_notices, v_hipaa, v_expiries, v_exemptions)
+               w(contact_id, purpose_id, seq, basis, notice_sha256, hipaa, expires_at, exemption)
+            on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
+         where e.organization_id = v_org and e.kind = 'grant' and e.source = 'signup_form'
+           and (e.basis, e.notice_sha256, e.hipaa, e.expires_at, e.exemption)
+               is not distinct from (w.basis, w.notice_sha256, w.hipaa, w.expires_at, w.exemption);
+        if v_found <> coalesce(cardinality(v_seqs), 0) then
+            raise exception 'a confirmation follows a pending sign-up and carries its terms, refused by constraint "consent_events_confirm_pending"\'
+                using errcode = '23514', constraint = 'consent_events_confirm_pending';
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.consent_events_check() OWNER TO mos_owner;
+
+--
+-- Name: consent_evidence_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.consent_evidence_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+    v_events uuid[];
+    v_contacts uuid[];
+    v_hashes bytea[];
+    v_found bigint;
+begin
+    for v_org in select distinct a.organization_id from added a loop
+        select array_agg(a.event_id), array_agg(a.contact_id),
+               array_agg(sha256(a.salt || convert_to(coalesce(host(a.ip), '') || E'\n' || coalesce(a.user_agent, ''), 'UTF8')))
+          into v_events, v_contacts, v_hashes
+          from added a where a.organization_id = v_org;
+        select count(*) into v_found
+          from app.consent_events e
+          join unnest(v_events, v_contacts, v_hashes) w(id, contact_id, evidence_sha256)
+            on e.id = w.id and e.contact_id = w.contact_id and e.evidence_sha256 = w.evidence_sha256
+         where e.organization_id = v_org;
+        if v_found <> cardinality(v_events) then
+            raise exception 'evidence is stored only beside the event that committed to it, refused by constraint "consent_evidence_committed"\'
+                using errcode = '23514', constraint = 'consent_evidence_committed';
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.consent_evidence_check() OWNER TO mos_owner;
+
+--
+-- Name: consent_evidence_erasable(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.consent_evidence_erasable() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+    v_contacts uuid[];
+begin
+    for v_org in select distinct r.organization_id from removed r loop
+        select array_agg(distinct r.contact_id) into v_contacts from removed r where r.organization_id = v_org;
+        if exists (select from app.contacts c
+                    where c.organization_id = v_org and c.id = any(v_contacts) and c.erased_at is null) then
+            raise exception 'evidence is deleted only when its contact is erased, refused by constraint "consent_evidence_erased_only"\'
+                using errcode = '23514', constraint = 'consent_evidence_erased_only';
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.consent_evidence_erasable() OWNER TO mos_owner;
+
+--
+-- Name: contacts_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.contacts_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if (new.organization_id, new.id, new.created_at) is distinct from (old.organization_id, old.id, old.created_at) then
+        raise exception 'a contact keeps its identity, refused by constraint "contacts_identity"\'
+            using errcode = '23514', constraint = 'contacts_identity';
+    end if;
+    if old.erased_at is not null then
+        raise exception 'an erased contact does not change, refused by constraint "contacts_erased_stays"\'
+            using errcode = '23514', constraint = 'contacts_erased_stays';
+    end if;
+    if new.erased_at is null and (new.address, new.address_key) is distinct from (old.address, old.address_key) then
+        raise exception 'a contact keeps its address; another address is another contact, refused by constraint "contacts_address_fixed"\'
+            using errcode = '23514', constraint = 'contacts_address_fixed';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION app.contacts_guard() OWNER TO mos_owner;
 
 --
 -- Name: content_items_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
@@ -869,6 +1133,195 @@ ALTER TABLE ONLY app.auth_throttles FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.auth_throttles OWNER TO mos_owner;
 
 --
+-- Name: consent_events; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.consent_events (
+    organization_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    purpose_id uuid NOT NULL,
+    seq integer NOT NULL,
+    id uuid NOT NULL,
+    channel app.consent_channel NOT NULL,
+    kind app.consent_kind NOT NULL,
+    basis app.lawful_basis,
+    notice_sha256 bytea,
+    hipaa jsonb,
+    expires_at timestamp with time zone,
+    exemption text,
+    source app.consent_source NOT NULL,
+    import_job uuid,
+    import_row bigint,
+    evidence_sha256 bytea,
+    recorded_by uuid,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT consent_events_confirm_source CHECK (((kind <> 'confirm'::app.consent_kind) OR (source = 'signup_form'::app.consent_source))),
+    CONSTRAINT consent_events_evidence_sha256 CHECK ((length(evidence_sha256) = 32)),
+    CONSTRAINT consent_events_exemption CHECK (((length(exemption) >= 1) AND (length(exemption) <= 2000))),
+    CONSTRAINT consent_events_exemption_basis CHECK (((basis = 'exemption'::app.lawful_basis) = (exemption IS NOT NULL))),
+    CONSTRAINT consent_events_grant CHECK (((kind <> ALL (ARRAY['grant'::app.consent_kind, 'confirm'::app.consent_kind])) OR ((basis IS NOT NULL) AND (notice_sha256 IS NOT NULL)))),
+    CONSTRAINT consent_events_hipaa CHECK ((((basis = 'hipaa_authorization'::app.lawful_basis) = (hipaa IS NOT NULL)) AND ((hipaa IS NULL) OR ((jsonb_typeof(hipaa) = 'object'::text) AND (hipaa ?& ARRAY['information'::text, 'disclosers'::text, 'recipients'::text, 'purpose'::text, 'signature'::text, 'signed_on'::text, 'right_to_revoke'::text, 'conditioning'::text, 'redisclosure'::text]) AND ((expires_at IS NOT NULL) OR (hipaa ? 'expiry_event'::text)))))),
+    CONSTRAINT consent_events_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT consent_events_import_row CHECK ((import_row >= 1)),
+    CONSTRAINT consent_events_seq CHECK ((seq >= 1)),
+    CONSTRAINT consent_events_source CHECK (
+CASE source
+    WHEN 'import'::app.consent_source THEN ((import_job IS NOT NULL) AND (import_row IS NOT NULL) AND (recorded_by IS NOT NULL))
+    WHEN 'signup_form'::app.consent_source THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
+    ELSE ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NOT NULL))
+END)
+);
+
+ALTER TABLE ONLY app.consent_events FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.consent_events OWNER TO mos_owner;
+
+--
+-- Name: consent_current; Type: VIEW; Schema: app; Owner: mos_owner
+--
+
+CREATE VIEW app.consent_current WITH (security_invoker='true') AS
+ SELECT DISTINCT ON (e.organization_id, e.contact_id, e.purpose_id) e.organization_id,
+    e.contact_id,
+    e.purpose_id,
+    e.seq,
+    e.id AS event_id,
+    e.channel,
+    e.kind,
+    e.basis,
+    e.notice_sha256,
+    e.expires_at,
+    e.source,
+    e.created_at,
+        CASE
+            WHEN ((e.kind = 'grant'::app.consent_kind) AND (e.source = 'signup_form'::app.consent_source)) THEN 'pending'::text
+            WHEN ((e.kind = ANY (ARRAY['grant'::app.consent_kind, 'confirm'::app.consent_kind])) AND (e.expires_at <= now())) THEN 'expired'::text
+            WHEN (e.kind = ANY (ARRAY['grant'::app.consent_kind, 'confirm'::app.consent_kind])) THEN 'granted'::text
+            WHEN (e.kind = 'revoke'::app.consent_kind) THEN 'revoked'::text
+            ELSE 'expired'::text
+        END AS state
+   FROM app.consent_events e
+  ORDER BY e.organization_id, e.contact_id, e.purpose_id, e.seq DESC;
+
+ALTER TABLE app.consent_current OWNER TO mos_owner;
+
+--
+-- Name: consent_evidence; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.consent_evidence (
+    organization_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    salt bytea NOT NULL,
+    ip inet,
+    user_agent text,
+    CONSTRAINT consent_evidence_salt CHECK ((length(salt) = 16)),
+    CONSTRAINT consent_evidence_user_agent CHECK ((length(user_agent) <= 1000))
+);
+
+ALTER TABLE ONLY app.consent_evidence FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.consent_evidence OWNER TO mos_owner;
+
+--
+-- Name: contact_attribute_choices; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_attribute_choices (
+    organization_id uuid NOT NULL,
+    attribute_id uuid NOT NULL,
+    value text NOT NULL,
+    CONSTRAINT contact_attribute_choices_value CHECK (((length(value) >= 1) AND (length(value) <= 200)))
+);
+
+ALTER TABLE ONLY app.contact_attribute_choices FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_attribute_choices OWNER TO mos_owner;
+
+--
+-- Name: contact_attribute_values; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_attribute_values (
+    organization_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    attribute_id uuid NOT NULL,
+    kind app.attribute_kind NOT NULL,
+    max_length integer,
+    text_value text,
+    number_value numeric,
+    date_value date,
+    boolean_value boolean,
+    choice_value text,
+    CONSTRAINT contact_attribute_values_number CHECK (((number_value IS NULL) OR (number_value <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))),
+    CONSTRAINT contact_attribute_values_one_value CHECK (((num_nonnulls(text_value, number_value, date_value, boolean_value, choice_value) = 1) AND
+CASE kind
+    WHEN 'text'::app.attribute_kind THEN (text_value IS NOT NULL)
+    WHEN 'number'::app.attribute_kind THEN (number_value IS NOT NULL)
+    WHEN 'date'::app.attribute_kind THEN (date_value IS NOT NULL)
+    WHEN 'boolean'::app.attribute_kind THEN (boolean_value IS NOT NULL)
+    WHEN 'choice'::app.attribute_kind THEN (choice_value IS NOT NULL)
+    ELSE NULL::boolean
+END)),
+    CONSTRAINT contact_attribute_values_text_length CHECK ((((kind = 'text'::app.attribute_kind) = (max_length IS NOT NULL)) AND ((text_value IS NULL) OR (length(text_value) <= max_length))))
+);
+
+ALTER TABLE ONLY app.contact_attribute_values FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_attribute_values OWNER TO mos_owner;
+
+--
+-- Name: contact_attributes; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_attributes (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    name text NOT NULL,
+    kind app.attribute_kind NOT NULL,
+    max_length integer,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT contact_attributes_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT contact_attributes_max_length CHECK (((max_length >= 1) AND (max_length <= 10000))),
+    CONSTRAINT contact_attributes_name CHECK ((name ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT contact_attributes_text_length CHECK (((kind = 'text'::app.attribute_kind) = (max_length IS NOT NULL)))
+);
+
+ALTER TABLE ONLY app.contact_attributes FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_attributes OWNER TO mos_owner;
+
+--
+-- Name: contacts; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contacts (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    address text,
+    address_key bytea,
+    name text,
+    locale text,
+    time_zone text,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    erased_at timestamp with time zone,
+    CONSTRAINT contacts_address CHECK (((length(address) >= 3) AND (length(address) <= 254))),
+    CONSTRAINT contacts_address_key_length CHECK ((length(address_key) = 32)),
+    CONSTRAINT contacts_erased CHECK ((((erased_at IS NULL) AND (address IS NOT NULL) AND (address_key IS NOT NULL)) OR ((erased_at IS NOT NULL) AND (address IS NULL) AND (address_key IS NULL) AND (name IS NULL) AND (locale IS NULL) AND (time_zone IS NULL) AND (tags = '{}'::text[])))),
+    CONSTRAINT contacts_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT contacts_locale CHECK ((locale ~ '^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$'::text)),
+    CONSTRAINT contacts_name CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT contacts_tags CHECK (((cardinality(tags) <= 50) AND (array_position(tags, NULL::text) IS NULL))),
+    CONSTRAINT contacts_time_zone CHECK (((length(time_zone) >= 1) AND (length(time_zone) <= 64)))
+);
+
+ALTER TABLE ONLY app.contacts FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contacts OWNER TO mos_owner;
+
+--
 -- Name: content_events; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -1018,6 +1471,25 @@ ALTER TABLE ONLY app.login_challenges FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.login_challenges OWNER TO mos_owner;
 
 --
+-- Name: notices; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.notices (
+    organization_id uuid NOT NULL,
+    purpose_id uuid NOT NULL,
+    sha256 bytea NOT NULL,
+    body text NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT notices_body CHECK (((octet_length(body) >= 1) AND (octet_length(body) <= 100000))),
+    CONSTRAINT notices_sha256 CHECK ((sha256 = sha256(convert_to(body, 'UTF8'::name))))
+);
+
+ALTER TABLE ONLY app.notices FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.notices OWNER TO mos_owner;
+
+--
 -- Name: organizations; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -1139,6 +1611,25 @@ ALTER TABLE ONLY app.platform_audit_logs FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.platform_audit_logs OWNER TO mos_owner;
 
 --
+-- Name: purposes; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.purposes (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    name text NOT NULL,
+    channel app.consent_channel NOT NULL,
+    needs_hipaa_authorization boolean NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT purposes_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT purposes_name CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
+
+ALTER TABLE ONLY app.purposes FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.purposes OWNER TO mos_owner;
+
+--
 -- Name: recovery_codes; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -1179,6 +1670,23 @@ CREATE TABLE app.sessions (
 ALTER TABLE ONLY app.sessions FORCE ROW LEVEL SECURITY;
 
 ALTER TABLE app.sessions OWNER TO mos_owner;
+
+--
+-- Name: suppressions; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.suppressions (
+    organization_id uuid NOT NULL,
+    address_key bytea NOT NULL,
+    reason app.suppression_reason NOT NULL,
+    recorded_by uuid,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT suppressions_address_key CHECK ((length(address_key) = 32))
+);
+
+ALTER TABLE ONLY app.suppressions FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.suppressions OWNER TO mos_owner;
 
 --
 -- Name: totp_setups; Type: TABLE; Schema: app; Owner: mos_owner
@@ -1302,6 +1810,90 @@ ALTER TABLE ONLY app.auth_throttles
     ADD CONSTRAINT auth_throttles_pkey PRIMARY KEY (key);
 
 --
+-- Name: consent_events consent_events_id_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_id_key UNIQUE (organization_id, id);
+
+--
+-- Name: consent_events consent_events_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_pkey PRIMARY KEY (organization_id, contact_id, purpose_id, seq);
+
+--
+-- Name: consent_evidence consent_evidence_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_evidence
+    ADD CONSTRAINT consent_evidence_pkey PRIMARY KEY (organization_id, event_id);
+
+--
+-- Name: contact_attribute_choices contact_attribute_choices_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_choices
+    ADD CONSTRAINT contact_attribute_choices_pkey PRIMARY KEY (organization_id, attribute_id, value);
+
+--
+-- Name: contact_attribute_values contact_attribute_values_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_pkey PRIMARY KEY (organization_id, contact_id, attribute_id);
+
+--
+-- Name: contact_attributes contact_attributes_kind_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_kind_key UNIQUE (organization_id, id, kind);
+
+--
+-- Name: contact_attributes contact_attributes_length_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_length_key UNIQUE (organization_id, id, max_length);
+
+--
+-- Name: contact_attributes contact_attributes_name_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_name_key UNIQUE (organization_id, name);
+
+--
+-- Name: contact_attributes contact_attributes_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_pkey PRIMARY KEY (organization_id, id);
+
+--
+-- Name: contacts contacts_address_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contacts
+    ADD CONSTRAINT contacts_address_key UNIQUE (organization_id, address);
+
+--
+-- Name: contacts contacts_address_key_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contacts
+    ADD CONSTRAINT contacts_address_key_key UNIQUE (organization_id, address_key);
+
+--
+-- Name: contacts contacts_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contacts
+    ADD CONSTRAINT contacts_pkey PRIMARY KEY (organization_id, id);
+
+--
 -- Name: content_events content_events_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1379,6 +1971,13 @@ ALTER TABLE ONLY app.login_challenges
     ADD CONSTRAINT login_challenges_token_hash_key UNIQUE (token_hash);
 
 --
+-- Name: notices notices_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.notices
+    ADD CONSTRAINT notices_pkey PRIMARY KEY (organization_id, purpose_id, sha256);
+
+--
 -- Name: organizations organizations_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1442,6 +2041,20 @@ ALTER TABLE ONLY app.platform_audit_logs
     ADD CONSTRAINT platform_audit_logs_pkey PRIMARY KEY (id);
 
 --
+-- Name: purposes purposes_name_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.purposes
+    ADD CONSTRAINT purposes_name_key UNIQUE (organization_id, name);
+
+--
+-- Name: purposes purposes_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.purposes
+    ADD CONSTRAINT purposes_pkey PRIMARY KEY (organization_id, id);
+
+--
 -- Name: recovery_codes recovery_codes_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1461,6 +2074,13 @@ ALTER TABLE ONLY app.sessions
 
 ALTER TABLE ONLY app.sessions
     ADD CONSTRAINT sessions_token_hash_key UNIQUE (token_hash);
+
+--
+-- Name: suppressions suppressions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.suppressions
+    ADD CONSTRAINT suppressions_pkey PRIMARY KEY (organization_id, address_key, reason);
 
 --
 -- Name: totp_setups totp_setups_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
@@ -1514,6 +2134,60 @@ CREATE INDEX audit_logs_created_idx ON app.audit_logs USING btree (created_at);
 --
 
 CREATE INDEX audit_logs_org_created_idx ON app.audit_logs USING btree (organization_id, created_at DESC, id DESC);
+
+--
+-- Name: consent_events_purpose_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX consent_events_purpose_idx ON app.consent_events USING btree (organization_id, purpose_id, contact_id, seq DESC);
+
+--
+-- Name: consent_evidence_contact_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX consent_evidence_contact_idx ON app.consent_evidence USING btree (organization_id, contact_id);
+
+--
+-- Name: contact_attribute_values_boolean_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_boolean_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, boolean_value) WHERE (boolean_value IS NOT NULL);
+
+--
+-- Name: contact_attribute_values_choice_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_choice_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, choice_value) WHERE (choice_value IS NOT NULL);
+
+--
+-- Name: contact_attribute_values_date_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_date_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, date_value) WHERE (date_value IS NOT NULL);
+
+--
+-- Name: contact_attribute_values_number_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_number_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, number_value) WHERE (number_value IS NOT NULL);
+
+--
+-- Name: contact_attribute_values_text_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_text_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, text_value) WHERE (text_value IS NOT NULL);
+
+--
+-- Name: contacts_created_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contacts_created_idx ON app.contacts USING btree (organization_id, created_at, id);
+
+--
+-- Name: contacts_tags_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contacts_tags_idx ON app.contacts USING gin (tags);
 
 --
 -- Name: content_events_one_approval; Type: INDEX; Schema: app; Owner: mos_owner
@@ -1644,6 +2318,52 @@ CREATE TRIGGER audit_logs_append_only_truncate BEFORE TRUNCATE ON app.audit_logs
 ALTER TABLE app.audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only_truncate;
 
 --
+-- Name: consent_events consent_events_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_events_append_only_rows BEFORE DELETE OR UPDATE ON app.consent_events FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_append_only_rows;
+
+--
+-- Name: consent_events consent_events_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_events_append_only_truncate BEFORE TRUNCATE ON app.consent_events FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_append_only_truncate;
+
+--
+-- Name: consent_events consent_events_rules; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_events_rules AFTER INSERT ON app.consent_events REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.consent_events_check();
+
+ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_rules;
+
+--
+-- Name: consent_evidence consent_evidence_committed; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_evidence_committed AFTER INSERT ON app.consent_evidence REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.consent_evidence_check();
+
+ALTER TABLE app.consent_evidence ENABLE ALWAYS TRIGGER consent_evidence_committed;
+
+--
+-- Name: consent_evidence consent_evidence_erased_only; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_evidence_erased_only AFTER DELETE ON app.consent_evidence REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION app.consent_evidence_erasable();
+
+ALTER TABLE app.consent_evidence ENABLE ALWAYS TRIGGER consent_evidence_erased_only;
+
+--
+-- Name: contacts contacts_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER contacts_guard BEFORE UPDATE ON app.contacts FOR EACH ROW EXECUTE FUNCTION app.contacts_guard();
+
+--
 -- Name: content_items content_items_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -1666,6 +2386,22 @@ CREATE TRIGGER platform_audit_logs_append_only_truncate BEFORE TRUNCATE ON app.p
 ALTER TABLE app.platform_audit_logs ENABLE ALWAYS TRIGGER platform_audit_logs_append_only_truncate;
 
 --
+-- Name: suppressions suppressions_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER suppressions_append_only_rows BEFORE DELETE OR UPDATE ON app.suppressions FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.suppressions ENABLE ALWAYS TRIGGER suppressions_append_only_rows;
+
+--
+-- Name: suppressions suppressions_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER suppressions_append_only_truncate BEFORE TRUNCATE ON app.suppressions FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.suppressions ENABLE ALWAYS TRIGGER suppressions_append_only_truncate;
+
+--
 -- Name: audit_chain_heads audit_chain_heads_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1678,6 +2414,83 @@ ALTER TABLE ONLY app.audit_chain_heads
 
 ALTER TABLE ONLY app.audit_logs
     ADD CONSTRAINT audit_logs_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
+
+--
+-- Name: consent_events consent_events_contact_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES app.contacts(organization_id, id);
+
+--
+-- Name: consent_events consent_events_notice_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_notice_fkey FOREIGN KEY (organization_id, purpose_id, notice_sha256) REFERENCES app.notices(organization_id, purpose_id, sha256);
+
+--
+-- Name: consent_events consent_events_purpose_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_purpose_fkey FOREIGN KEY (organization_id, purpose_id) REFERENCES app.purposes(organization_id, id);
+
+--
+-- Name: consent_evidence consent_evidence_contact_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_evidence
+    ADD CONSTRAINT consent_evidence_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES app.contacts(organization_id, id);
+
+--
+-- Name: contact_attribute_choices contact_attribute_choices_attribute_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_choices
+    ADD CONSTRAINT contact_attribute_choices_attribute_fkey FOREIGN KEY (organization_id, attribute_id) REFERENCES app.contact_attributes(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: contact_attribute_values contact_attribute_values_choice_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_choice_fkey FOREIGN KEY (organization_id, attribute_id, choice_value) REFERENCES app.contact_attribute_choices(organization_id, attribute_id, value) ON DELETE CASCADE;
+
+--
+-- Name: contact_attribute_values contact_attribute_values_contact_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES app.contacts(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: contact_attribute_values contact_attribute_values_kind_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_kind_fkey FOREIGN KEY (organization_id, attribute_id, kind) REFERENCES app.contact_attributes(organization_id, id, kind) ON DELETE CASCADE;
+
+--
+-- Name: contact_attribute_values contact_attribute_values_length_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_length_fkey FOREIGN KEY (organization_id, attribute_id, max_length) REFERENCES app.contact_attributes(organization_id, id, max_length) ON DELETE CASCADE;
+
+--
+-- Name: contact_attributes contact_attributes_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: contacts contacts_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contacts
+    ADD CONSTRAINT contacts_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
 
 --
 -- Name: content_events content_events_version_author_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -1729,6 +2542,13 @@ ALTER TABLE ONLY app.login_challenges
     ADD CONSTRAINT login_challenges_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
 
 --
+-- Name: notices notices_purpose_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.notices
+    ADD CONSTRAINT notices_purpose_fkey FOREIGN KEY (organization_id, purpose_id) REFERENCES app.purposes(organization_id, id) ON DELETE CASCADE;
+
+--
 -- Name: passkey_enrollments passkey_enrollments_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1750,6 +2570,13 @@ ALTER TABLE ONLY app.password_reset_tokens
     ADD CONSTRAINT password_reset_tokens_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
 
 --
+-- Name: purposes purposes_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.purposes
+    ADD CONSTRAINT purposes_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: recovery_codes recovery_codes_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1762,6 +2589,13 @@ ALTER TABLE ONLY app.recovery_codes
 
 ALTER TABLE ONLY app.sessions
     ADD CONSTRAINT sessions_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: suppressions suppressions_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.suppressions
+    ADD CONSTRAINT suppressions_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
 
 --
 -- Name: totp_setups totp_setups_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -1807,6 +2641,42 @@ ALTER TABLE app.audit_logs ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.auth_throttles ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: consent_events; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.consent_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: consent_evidence; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.consent_evidence ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_attribute_choices; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_attribute_choices ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_attribute_values; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_attribute_values ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_attributes; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_attributes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contacts; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contacts ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: content_events; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -1959,6 +2829,12 @@ ALTER TABLE app.invitations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.login_challenges ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: notices; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.notices ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: organizations; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -1987,6 +2863,12 @@ ALTER TABLE app.password_reset_tokens ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.platform_audit_logs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: purposes; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.purposes ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: recovery_codes; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -2067,10 +2949,52 @@ CREATE POLICY subject_append ON app.platform_audit_logs FOR INSERT WITH CHECK ((
 CREATE POLICY subject_read ON app.platform_audit_logs FOR SELECT USING ((subject_user_id = app.current_user_id()));
 
 --
+-- Name: suppressions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.suppressions ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: audit_logs tenant_append; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
 CREATE POLICY tenant_append ON app.audit_logs FOR INSERT WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: consent_events tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.consent_events USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: consent_evidence tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.consent_evidence USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_attribute_choices tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_attribute_choices USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_attribute_values tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_attribute_values USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_attributes tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_attributes USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contacts tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contacts USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
 -- Name: content_events tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
@@ -2097,10 +3021,28 @@ CREATE POLICY tenant_isolation ON app.content_versions USING ((organization_id =
 CREATE POLICY tenant_isolation ON app.invitations USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: notices tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.notices USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: organizations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
 CREATE POLICY tenant_isolation ON app.organizations USING ((id = app.current_tenant_id())) WITH CHECK ((id = app.current_tenant_id()));
+
+--
+-- Name: purposes tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.purposes USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: suppressions tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.suppressions USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
 -- Name: user_organizations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
@@ -2150,6 +3092,12 @@ ALTER TABLE app.webauthn_ceremonies ENABLE ROW LEVEL SECURITY;
 
 GRANT USAGE ON SCHEMA app TO app_user;
 GRANT USAGE ON SCHEMA app TO mos_definer;
+
+--
+-- Name: FUNCTION append_only(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.append_only() FROM PUBLIC;
 
 --
 -- Name: FUNCTION audit_append_block(p_org uuid, p_first_seq bigint, p_prev bytea, p_ids uuid[], p_hashes bytea[], p_last_created timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
@@ -2208,6 +3156,30 @@ GRANT SELECT ON TABLE app.audit_logs TO mos_definer;
 
 REVOKE ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION consent_events_check(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.consent_events_check() FROM PUBLIC;
+
+--
+-- Name: FUNCTION consent_evidence_check(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.consent_evidence_check() FROM PUBLIC;
+
+--
+-- Name: FUNCTION consent_evidence_erasable(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.consent_evidence_erasable() FROM PUBLIC;
+
+--
+-- Name: FUNCTION contacts_guard(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.contacts_guard() FROM PUBLIC;
 
 --
 -- Name: FUNCTION content_items_guard(); Type: ACL; Schema: app; Owner: mos_owner
@@ -2393,6 +3365,50 @@ GRANT SELECT,INSERT,UPDATE ON TABLE app.audit_chain_heads TO mos_definer;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.auth_throttles TO mos_definer;
 
 --
+-- Name: TABLE consent_events; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.consent_events FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.consent_events TO mos_owner;
+GRANT SELECT,INSERT ON TABLE app.consent_events TO app_user;
+
+--
+-- Name: TABLE consent_current; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT ON TABLE app.consent_current TO app_user;
+
+--
+-- Name: TABLE consent_evidence; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE ON TABLE app.consent_evidence TO app_user;
+
+--
+-- Name: TABLE contact_attribute_choices; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_attribute_choices TO app_user;
+
+--
+-- Name: TABLE contact_attribute_values; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.contact_attribute_values TO app_user;
+
+--
+-- Name: TABLE contact_attributes; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_attributes TO app_user;
+
+--
+-- Name: TABLE contacts; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.contacts TO app_user;
+
+--
 -- Name: TABLE content_events; Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -2537,6 +3553,12 @@ GRANT SELECT(attempts),UPDATE(attempts) ON TABLE app.login_challenges TO mos_def
 GRANT SELECT(consumed_at) ON TABLE app.login_challenges TO mos_definer;
 
 --
+-- Name: TABLE notices; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.notices TO app_user;
+
+--
 -- Name: TABLE organizations; Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -2641,6 +3663,12 @@ GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.platform_audit_logs TO mos_o
 GRANT SELECT,INSERT ON TABLE app.platform_audit_logs TO app_user;
 
 --
+-- Name: TABLE purposes; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.purposes TO app_user;
+
+--
 -- Name: TABLE recovery_codes; Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -2699,6 +3727,14 @@ GRANT SELECT(revoked_at) ON TABLE app.sessions TO mos_definer;
 --
 
 GRANT SELECT(phishing_resistant) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: TABLE suppressions; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.suppressions FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.suppressions TO mos_owner;
+GRANT SELECT,INSERT ON TABLE app.suppressions TO app_user;
 
 --
 -- Name: TABLE totp_setups; Type: ACL; Schema: app; Owner: mos_owner

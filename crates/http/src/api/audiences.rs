@@ -746,10 +746,11 @@ async fn suppress_address(
     params(("slug" = String, Path)),
     responses((status = 200, body = SuppressedView)))]
 async fn check_suppression(
+    State(state): State<AppState>,
     auth: Authorized<ReadContacts>,
     ApiJson(body): ApiJson<AddressBody>,
 ) -> Result<Json<SuppressedView>, ApiError> {
-    let reasons = app::suppressed(auth, &body.address).await?;
+    let reasons = app::suppressed(&state, auth, &body.address).await?;
     Ok(Json(SuppressedView {
         suppressed: !reasons.is_empty(),
         reasons: reasons.into_iter().map(|r| r.as_str().to_owned()).collect(),

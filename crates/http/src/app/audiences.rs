@@ -300,8 +300,9 @@ pub async fn create_contact(
     let new =
         NewContact { name: name.as_deref(), locale: locale.as_deref(), time_zone: time_zone.as_deref(), tags: &tags };
     let mut tx = auth.tx;
+    let keys = state.sealer.address_keys();
     let created =
-        contacts::create(&mut tx, &address, &new, Some(auth.session.user), state.clock.now(), &auth.source).await;
+        contacts::create(&mut tx, keys, &address, &new, Some(auth.session.user), state.clock.now(), &auth.source).await;
     let id = match created {
         Ok(id) => id,
         Err(DbError::Conflict { .. }) => {
@@ -631,6 +632,7 @@ pub async fn suppress(state: &AppState, auth: Authorized<ManageContacts>, addres
     let mut tx = auth.tx;
     suppression::suppress(
         &mut tx,
+        state.sealer.address_keys(),
         &address,
         SuppressionReason::Manual,
         Some(auth.session.user),
@@ -644,10 +646,14 @@ pub async fn suppress(state: &AppState, auth: Authorized<ManageContacts>, addres
 
 /// The reasons an address is suppressed for; none when it is not. The check is recorded, with
 /// its answer but not the address.
-pub async fn suppressed(auth: Authorized<ReadContacts>, address: &str) -> Result<Vec<SuppressionReason>, ApiError> {
+pub async fn suppressed(
+    state: &AppState,
+    auth: Authorized<ReadContacts>,
+    address: &str,
+) -> Result<Vec<SuppressionReason>, ApiError> {
     let address = Email::parse(address).map_err(|e| invalid("address", e))?;
     let mut tx = auth.tx;
-    let reasons = suppression::reasons(&mut tx, &address).await?;
+    let reasons = suppression::reasons(&mut tx, state.sealer.address_keys(), &address).await?;
     let event = AuditEvent::new(SUPPRESSION_CHECKED, SUPPRESSION)
         .actor(auth.session.user)
         .source(auth.source.clone())

@@ -827,7 +827,7 @@ async fn check(
     let back = format!("/orgs/{slug}/suppressions");
     let done = async {
         let auth = visit.member::<ReadContacts>(&console, &slug).await?;
-        app::suppressed(auth, &form.address).await
+        app::suppressed(&console.app, auth, &form.address).await
     };
     match done.await {
         Ok(reasons) => render(&console, &visit, StatusCode::OK, "Suppression check", |_| {
