@@ -403,6 +403,8 @@ pub struct ContactPage {
     pub history: Vec<ConsentEntry>,
     /// The consent for each purpose now, by purpose name (purposes with no event left out).
     pub current: Vec<(String, mos_domain::audiences::ConsentState)>,
+    /// The organization's purposes, which the history names (and a form may offer).
+    pub purposes: Vec<Purpose>,
 }
 
 /// What a contact's page shows, recorded as shown.
@@ -416,8 +418,8 @@ pub async fn contact(auth: &mut Authorized<ReadContacts>, id: &str) -> Result<Co
     let contact = found.filter(|c| c.erased_at.is_none()).ok_or(ApiError::NotFound)?;
     let attributes = browse::values(&mut auth.tx, id).await?;
     let events = consent::history(&mut auth.tx, id).await?;
-    let names: BTreeMap<PurposeId, String> =
-        browse::purposes(&mut auth.tx).await?.into_iter().map(|p| (p.id, p.name)).collect();
+    let purposes = browse::purposes(&mut auth.tx).await?;
+    let names: BTreeMap<PurposeId, String> = purposes.iter().map(|p| (p.id, p.name.clone())).collect();
     let mut current: Vec<(String, mos_domain::audiences::ConsentState)> = browse::consent_now(&mut auth.tx, id)
         .await?
         .into_iter()
@@ -431,10 +433,11 @@ pub async fn contact(auth: &mut Authorized<ReadContacts>, id: &str) -> Result<Co
             ConsentEntry { event, purpose }
         })
         .collect();
-    history.sort_by(|a, b| (a.event.created_at, a.event.seq).cmp(&(b.event.created_at, b.event.seq)));
+    // By time; events of the same moment stay in the ledger's order (by purpose, then number).
+    history.sort_by_key(|e| e.event.created_at);
     let shown = Shown::Detail { contact: id, fields: CONTACT_PAGE_FIELDS };
     browse::shown(&mut auth.tx, shown, auth.session.user, &auth.source).await?;
-    Ok(ContactPage { contact, attributes, history, current })
+    Ok(ContactPage { contact, attributes, history, current, purposes })
 }
 
 /// The 164.508(c) elements of a HIPAA marketing authorization, as the signed form states them.

@@ -317,7 +317,6 @@ async fn contact(
         // Every role that reads contacts reads the audience's definitions too.
         let mut reader =
             auth.also::<ReadAudience>().map_err(|_| ApiError::Forbidden(mos_domain::Permission::ReadAudience))?;
-        let purposes = app::purposes(&mut reader).await?;
         let defined = app::attributes(&mut reader).await?;
         let mut ids: Vec<UserId> =
             page.history.iter().filter_map(|e| e.event.recorded_by).filter_map(|u| UserId::from_uuid(u).ok()).collect();
@@ -334,9 +333,9 @@ async fn contact(
                 HashMap::new()
             }
         };
-        Ok::<_, ApiError>((page, manages, purposes, defined, people))
+        Ok::<_, ApiError>((page, manages, defined, people))
     };
-    let (page, manages, purposes, defined, people) = match read.await {
+    let (page, manages, defined, people) = match read.await {
         Ok(read) => read,
         Err(error) => return failed(&console, &visit, error, "Contact"),
     };
@@ -384,14 +383,14 @@ async fn contact(
             }
             @if manages {
                 h2 { "Record consent" }
-                @if purposes.is_empty() { p { "Declare a purpose first." } }
+                @if page.purposes.is_empty() { p { "Declare a purpose first." } }
                 @else {
                     form method="post" action={ "/orgs/" (slug) "/contacts/" (page.contact.id) "/consent" } {
                         (hidden(FORM_FIELD, t))
                         p {
                             label for="purpose" { "Purpose" }
                             select id="purpose" name="purpose" {
-                                @for p in &purposes { option value=(p.id) { (p.name) } }
+                                @for p in &page.purposes { option value=(p.id) { (p.name) } }
                             }
                         }
                         p {
