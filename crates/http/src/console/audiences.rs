@@ -90,14 +90,14 @@ async fn overview(State(console): State<Console>, visit: Visit, Path(slug): Path
             h2 { "Consent now, per purpose" }
             @if counts.consenting.is_empty() { p { "No purposes yet." } }
             @else {
-                table {
+                div class="scroll" { table {
                     thead { tr { th scope="col" { "Purpose" } th scope="col" { "Contacts who consent" } } }
                     tbody {
                         @for (_, name, n) in &counts.consenting {
                             tr { td { (name) } td { (n) } }
                         }
                     }
-                }
+                } }
             }
         }
     })
@@ -545,7 +545,7 @@ async fn purposes(
             (confirmation(query.done.as_deref()))
             @if purposes.is_empty() { p { "No purposes yet." } }
             @else {
-                table {
+                div class="scroll" { table {
                     thead { tr { th scope="col" { "Purpose" } th scope="col" { "Channel" } th scope="col" { "HIPAA authorization" } th scope="col" { "Notice versions" } th scope="col" { "Declared" } } }
                     tbody {
                         @for p in &purposes {
@@ -558,7 +558,7 @@ async fn purposes(
                             }
                         }
                     }
-                }
+                } }
             }
             @if configures {
                 h2 { "Declare a purpose" }
@@ -572,7 +572,7 @@ async fn purposes(
             h2 { "Attributes" }
             @if attributes.is_empty() { p { "No attributes yet." } }
             @else {
-                table {
+                div class="scroll" { table {
                     thead { tr { th scope="col" { "Name" } th scope="col" { "Kind" } th scope="col" { "Rule" } } }
                     tbody {
                         @for a in &attributes {
@@ -586,7 +586,7 @@ async fn purposes(
                             }
                         }
                     }
-                }
+                } }
             }
             @if configures {
                 h2 { "Define an attribute" }
@@ -769,10 +769,10 @@ async fn suppressions(
             }
             @if rows.is_empty() { p { "No address is suppressed." } }
             @else {
-                table {
+                div class="scroll" { table {
                     thead { tr { th scope="col" { "Reason" } th scope="col" { "Since" } } }
                     tbody { @for (_, reason, at) in &rows { tr { td { (words(reason.as_str())) } td { (when(now, *at)) } } } }
-                }
+                } }
             }
             @if let Some(cursor) = next {
                 p { a href={ "/orgs/" (slug) "/suppressions?cursor=" (plain_cursor(&cursor)) } { "Older" } }
