@@ -154,13 +154,13 @@ async fn contacts_are_found_by_address_prefix_or_name_and_by_tag_and_edited() {
     let ids = |reply: &crate::Reply| -> Vec<String> {
         reply.body["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
     };
-    assert_eq!(ids(&app.get_as(&org.creator, "/v1/orgs/acme/contacts?q=an").await), [ana.clone()]);
+    assert_eq!(ids(&app.get_as(&org.creator, "/v1/orgs/acme/contacts?q=an").await), [ana.as_str()]);
     assert_eq!(
         ids(&app.get_as(&org.creator, "/v1/orgs/acme/contacts?q=lee").await),
-        [bo.clone()],
+        [bo.as_str()],
         "a word of the name"
     );
-    assert_eq!(ids(&app.get_as(&org.creator, "/v1/orgs/acme/contacts?tag=vip").await), [ana.clone()]);
+    assert_eq!(ids(&app.get_as(&org.creator, "/v1/orgs/acme/contacts?tag=vip").await), [ana.as_str()]);
     assert!(
         ids(&app.get_as(&org.creator, "/v1/orgs/acme/contacts?q=%25").await).is_empty(),
         "% is a letter, not a pattern"
