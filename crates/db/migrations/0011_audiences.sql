@@ -58,15 +58,15 @@ create function app.contacts_guard() returns trigger
     as $$
 begin
     if (new.organization_id, new.id, new.created_at) is distinct from (old.organization_id, old.id, old.created_at) then
-        raise exception 'a contact keeps its identity, refused by constraint "contacts_identity"\'
+        raise exception 'a contact keeps its identity, refused by constraint "contacts_identity"'
             using errcode = '23514', constraint = 'contacts_identity';
     end if;
     if old.erased_at is not null then
-        raise exception 'an erased contact does not change, refused by constraint "contacts_erased_stays"\'
+        raise exception 'an erased contact does not change, refused by constraint "contacts_erased_stays"'
             using errcode = '23514', constraint = 'contacts_erased_stays';
     end if;
     if new.erased_at is null and (new.address, new.address_key) is distinct from (old.address, old.address_key) then
-        raise exception 'a contact keeps its address; another address is another contact, refused by constraint "contacts_address_fixed"\'
+        raise exception 'a contact keeps its address; another address is another contact, refused by constraint "contacts_address_fixed"'
             using errcode = '23514', constraint = 'contacts_address_fixed';
     end if;
     return new;
@@ -336,70 +336,91 @@ create function app.consent_events_check() returns trigger
 declare
     v_org uuid;
     v_contacts uuid[];
-    v_purposes uuid[];
-    v_seqs integer[];
-    v_bases app.lawful_basis[];
-    v_notices bytea[];
-    v_hipaa jsonb[];
-    v_expiries timestamptz[];
-    v_exemptions text[];
+    v_hipaa_purposes uuid[];
+    v_granted uuid[];
+    v_prev_contacts uuid[];
+    v_prev_purposes uuid[];
+    v_prev_seqs integer[];
+    v_conf_contacts uuid[];
+    v_conf_purposes uuid[];
+    v_conf_seqs integer[];
+    v_conf_bases app.lawful_basis[];
+    v_conf_notices bytea[];
+    v_conf_hipaa jsonb[];
+    v_conf_expiries timestamptz[];
+    v_conf_exemptions text[];
     v_found bigint;
 begin
     for v_org in select distinct a.organization_id from added a loop
-        select array_agg(distinct a.contact_id) into v_contacts from added a where a.organization_id = v_org;
+        -- One pass over the statement's rows (a large insert spills them to disk) gathers what
+        -- every rule needs.
+        select array_agg(distinct a.contact_id),
+               array_agg(distinct a.purpose_id)
+                   filter (where a.kind = 'grant' and a.basis is distinct from 'hipaa_authorization'),
+               array_agg(distinct a.contact_id) filter (where a.kind = 'grant' and a.source <> 'signup_form'),
+               array_agg(a.contact_id) filter (where a.seq > 1),
+               array_agg(a.purpose_id) filter (where a.seq > 1),
+               array_agg(a.seq - 1) filter (where a.seq > 1),
+               array_agg(a.contact_id) filter (where a.kind = 'confirm'),
+               array_agg(a.purpose_id) filter (where a.kind = 'confirm'),
+               array_agg(a.seq - 1) filter (where a.kind = 'confirm'),
+               array_agg(a.basis) filter (where a.kind = 'confirm'),
+               array_agg(a.notice_sha256) filter (where a.kind = 'confirm'),
+               array_agg(a.hipaa) filter (where a.kind = 'confirm'),
+               array_agg(a.expires_at) filter (where a.kind = 'confirm'),
+               array_agg(a.exemption) filter (where a.kind = 'confirm')
+          into v_contacts, v_hipaa_purposes, v_granted, v_prev_contacts, v_prev_purposes, v_prev_seqs,
+               v_conf_contacts, v_conf_purposes, v_conf_seqs, v_conf_bases, v_conf_notices, v_conf_hipaa,
+               v_conf_expiries, v_conf_exemptions
+          from added a where a.organization_id = v_org;
+
         if exists (select from app.contacts c
                     where c.organization_id = v_org and c.id = any(v_contacts) and c.erased_at is not null) then
-            raise exception 'the contact is erased, refused by constraint "consent_events_contact_erased"\'
+            raise exception 'the contact is erased, refused by constraint "consent_events_contact_erased"'
                 using errcode = '23514', constraint = 'consent_events_contact_erased';
         end if;
 
-        select array_agg(distinct a.purpose_id) into v_purposes from added a
-         where a.organization_id = v_org and a.kind = 'grant' and a.basis is distinct from 'hipaa_authorization';
         if exists (select from app.purposes p
-                    where p.organization_id = v_org and p.id = any(v_purposes) and p.needs_hipaa_authorization) then
-            raise exception 'this purpose needs a HIPAA authorization, refused by constraint "consent_events_hipaa_required"\'
+                    where p.organization_id = v_org and p.id = any(v_hipaa_purposes) and p.needs_hipaa_authorization) then
+            raise exception 'this purpose needs a HIPAA authorization, refused by constraint "consent_events_hipaa_required"'
                 using errcode = '23514', constraint = 'consent_events_hipaa_required';
         end if;
 
-        select array_agg(distinct a.contact_id) into v_contacts from added a
-         where a.organization_id = v_org and a.kind = 'grant' and a.source <> 'signup_form';
         if exists (select from app.contacts c
                      join app.suppressions s on s.organization_id = c.organization_id and s.address_key = c.address_key
-                    where c.organization_id = v_org and s.organization_id = v_org and c.id = any(v_contacts)) then
-            raise exception 'the address is suppressed; only the person can consent again, by a confirmed double opt-in, refused by constraint "consent_events_suppressed"\'
+                    where c.organization_id = v_org and s.organization_id = v_org and c.id = any(v_granted)) then
+            raise exception 'the address is suppressed; only the person can consent again, by a confirmed double opt-in, refused by constraint "consent_events_suppressed"'
                 using errcode = '23514', constraint = 'consent_events_suppressed';
         end if;
 
         -- Each event after the first has its predecessor (in the ledger, or in this statement).
-        select array_agg(a.contact_id), array_agg(a.purpose_id), array_agg(a.seq - 1)
-          into v_contacts, v_purposes, v_seqs
-          from added a where a.organization_id = v_org and a.seq > 1;
-        select count(*) into v_found
-          from app.consent_events e
-          join unnest(v_contacts, v_purposes, v_seqs) w(contact_id, purpose_id, seq)
-            on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
-         where e.organization_id = v_org;
-        if v_found <> coalesce(cardinality(v_seqs), 0) then
-            raise exception 'an event follows the previous event of its contact and purpose, refused by constraint "consent_events_seq"\'
-                using errcode = '23514', constraint = 'consent_events_seq';
+        if v_prev_seqs is not null then
+            select count(*) into v_found
+              from app.consent_events e
+              join unnest(v_prev_contacts, v_prev_purposes, v_prev_seqs) w(contact_id, purpose_id, seq)
+                on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
+             where e.organization_id = v_org;
+            if v_found <> cardinality(v_prev_seqs) then
+                raise exception 'an event follows the previous event of its contact and purpose, refused by constraint "consent_events_seq"'
+                    using errcode = '23514', constraint = 'consent_events_seq';
+            end if;
         end if;
 
         -- A confirmation follows the pending sign-up it confirms, and carries its terms.
-        select array_agg(a.contact_id), array_agg(a.purpose_id), array_agg(a.seq - 1), array_agg(a.basis),
-               array_agg(a.notice_sha256), array_agg(a.hipaa), array_agg(a.expires_at), array_agg(a.exemption)
-          into v_contacts, v_purposes, v_seqs, v_bases, v_notices, v_hipaa, v_expiries, v_exemptions
-          from added a where a.organization_id = v_org and a.kind = 'confirm';
-        select count(*) into v_found
-          from app.consent_events e
-          join unnest(v_contacts, v_purposes, v_seqs, v_bases, v_notices, v_hipaa, v_expiries, v_exemptions)
-               w(contact_id, purpose_id, seq, basis, notice_sha256, hipaa, expires_at, exemption)
-            on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
-         where e.organization_id = v_org and e.kind = 'grant' and e.source = 'signup_form'
-           and (e.basis, e.notice_sha256, e.hipaa, e.expires_at, e.exemption)
-               is not distinct from (w.basis, w.notice_sha256, w.hipaa, w.expires_at, w.exemption);
-        if v_found <> coalesce(cardinality(v_seqs), 0) then
-            raise exception 'a confirmation follows a pending sign-up and carries its terms, refused by constraint "consent_events_confirm_pending"\'
-                using errcode = '23514', constraint = 'consent_events_confirm_pending';
+        if v_conf_seqs is not null then
+            select count(*) into v_found
+              from app.consent_events e
+              join unnest(v_conf_contacts, v_conf_purposes, v_conf_seqs, v_conf_bases, v_conf_notices, v_conf_hipaa,
+                          v_conf_expiries, v_conf_exemptions)
+                   w(contact_id, purpose_id, seq, basis, notice_sha256, hipaa, expires_at, exemption)
+                on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
+             where e.organization_id = v_org and e.kind = 'grant' and e.source = 'signup_form'
+               and (e.basis, e.notice_sha256, e.hipaa, e.expires_at, e.exemption)
+                   is not distinct from (w.basis, w.notice_sha256, w.hipaa, w.expires_at, w.exemption);
+            if v_found <> cardinality(v_conf_seqs) then
+                raise exception 'a confirmation follows a pending sign-up and carries its terms, refused by constraint "consent_events_confirm_pending"'
+                    using errcode = '23514', constraint = 'consent_events_confirm_pending';
+            end if;
         end if;
     end loop;
     return null;
@@ -437,7 +458,7 @@ begin
             on e.id = w.id and e.contact_id = w.contact_id and e.evidence_sha256 = w.evidence_sha256
          where e.organization_id = v_org;
         if v_found <> cardinality(v_events) then
-            raise exception 'evidence is stored only beside the event that committed to it, refused by constraint "consent_evidence_committed"\'
+            raise exception 'evidence is stored only beside the event that committed to it, refused by constraint "consent_evidence_committed"'
                 using errcode = '23514', constraint = 'consent_evidence_committed';
         end if;
     end loop;
@@ -463,7 +484,7 @@ begin
         select array_agg(distinct r.contact_id) into v_contacts from removed r where r.organization_id = v_org;
         if exists (select from app.contacts c
                     where c.organization_id = v_org and c.id = any(v_contacts) and c.erased_at is null) then
-            raise exception 'evidence is deleted only when its contact is erased, refused by constraint "consent_evidence_erased_only"\'
+            raise exception 'evidence is deleted only when its contact is erased, refused by constraint "consent_evidence_erased_only"'
                 using errcode = '23514', constraint = 'consent_evidence_erased_only';
         end if;
     end loop;
