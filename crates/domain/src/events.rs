@@ -101,6 +101,17 @@ pub const SEGMENT: ResourceType = ResourceType::known("segment");
 pub const SEGMENT_SAVED: AuditAction = AuditAction::known("segment.saved");
 /// Contacts' personal data was shown as the rows of a segment's preview.
 pub const SEGMENT_PREVIEWED: AuditAction = AuditAction::known("segment.previewed");
+/// A member changed a contact's name, locale, time zone, tags or attribute values; the record
+/// names the fields, not their values (they are personal data, and the trail outlives erasure).
+pub const CONTACT_UPDATED: AuditAction = AuditAction::known("contact.updated");
+/// A page of contacts with their personal data was shown: the record names the contacts shown
+/// (`contacts`, by id) and what of them (`fields`), so that the trail answers "who looked at
+/// this person". One record per page, whichever door showed it.
+pub const CONTACTS_LISTED: AuditAction = AuditAction::known("contact.listed");
+/// One contact's personal data, attributes and consent history were shown.
+pub const CONTACT_VIEWED: AuditAction = AuditAction::known("contact.viewed");
+/// A member asked whether an address is suppressed; the record names the answer, not the address.
+pub const SUPPRESSION_CHECKED: AuditAction = AuditAction::known("suppression.checked");
 
 /// The audit action of each kind of consent event.
 pub fn consent_action(kind: crate::audiences::ConsentKind) -> AuditAction {

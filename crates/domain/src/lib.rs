@@ -5,6 +5,7 @@
 
 pub mod audiences;
 mod audit;
+pub mod contact;
 pub mod content;
 pub mod events;
 mod id;

@@ -110,6 +110,21 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("post", "/v1/orgs/{slug}/content/{id}/approve", Permission::ReviewContent),
     ("post", "/v1/orgs/{slug}/content/{id}/publish", Permission::PublishContent),
     ("post", "/v1/orgs/{slug}/content/{id}/archive", Permission::PublishContent),
+    ("get", "/v1/orgs/{slug}/audience", Permission::ReadAudience),
+    ("get", "/v1/orgs/{slug}/purposes", Permission::ReadAudience),
+    ("post", "/v1/orgs/{slug}/purposes", Permission::ConfigureAudience),
+    ("get", "/v1/orgs/{slug}/purposes/{id}/notices", Permission::ReadAudience),
+    ("post", "/v1/orgs/{slug}/purposes/{id}/notices", Permission::ConfigureAudience),
+    ("get", "/v1/orgs/{slug}/attributes", Permission::ReadAudience),
+    ("post", "/v1/orgs/{slug}/attributes", Permission::ConfigureAudience),
+    ("get", "/v1/orgs/{slug}/contacts", Permission::ReadContacts),
+    ("post", "/v1/orgs/{slug}/contacts", Permission::ManageContacts),
+    ("get", "/v1/orgs/{slug}/contacts/{id}", Permission::ReadContacts),
+    ("patch", "/v1/orgs/{slug}/contacts/{id}", Permission::ManageContacts),
+    ("post", "/v1/orgs/{slug}/contacts/{id}/consent", Permission::ManageContacts),
+    ("get", "/v1/orgs/{slug}/suppressions", Permission::ReadContacts),
+    ("post", "/v1/orgs/{slug}/suppressions", Permission::ManageContacts),
+    ("post", "/v1/orgs/{slug}/suppressions/check", Permission::ReadContacts),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

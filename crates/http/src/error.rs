@@ -66,6 +66,10 @@ pub enum ApiError {
     InviterLacksAuthority,
     #[error("{0}")]
     Conflict(&'static str),
+    /// A conflict that one request field causes (an address the organization already has, a
+    /// name in use, an address that is suppressed), named as the client wrote it.
+    #[error("{message}")]
+    ConflictOn { field: &'static str, message: String },
     #[error("{0}")]
     Review(#[from] mos_domain::content::Refusal),
     #[error(
@@ -130,7 +134,8 @@ pub struct Problem {
     title: &'static str,
     status: u16,
     detail: String,
-    /// The request field or query parameter at fault, for `invalid_field`.
+    /// The request field or query parameter at fault, for `invalid_field` and for a conflict
+    /// that one field causes.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
 }
@@ -180,7 +185,7 @@ impl ApiError {
             InviterLacksAuthority => {
                 (StatusCode::FORBIDDEN, "inviter_lacks_authority", "Invitation no longer backed by its sender")
             }
-            Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Conflict(_) | ConflictOn { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Review(refusal) => {
                 use mos_domain::content::Refusal;
                 match refusal {
@@ -265,7 +270,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let field = match &self {
-            ApiError::Invalid { field, .. } => Some((*field).to_owned()),
+            ApiError::Invalid { field, .. } | ApiError::ConflictOn { field, .. } => Some((*field).to_owned()),
             ApiError::InvalidParameter { name, .. } => Some(name.clone()),
             _ => None,
         };

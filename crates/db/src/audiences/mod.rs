@@ -10,6 +10,7 @@
 //! [`AddressKeyer`](mos_domain::audiences::AddressKeyer) that the server holds.
 
 pub mod attributes;
+pub mod browse;
 pub mod consent;
 pub mod contacts;
 pub mod import;

@@ -1,6 +1,7 @@
 //! The JSON API: one module of routes per feature.
 
 pub mod account;
+pub mod audiences;
 pub mod audit;
 pub mod content;
 pub mod docs;
@@ -21,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(orgs::router())
         .merge(audit::router())
         .merge(content::router())
+        .merge(audiences::router())
         .merge(passkeys::router())
         .merge(health::router())
 }

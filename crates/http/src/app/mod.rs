@@ -4,6 +4,7 @@
 //! console (`console/`) are adapters over the same functions; neither calls the other.
 
 pub mod account;
+pub mod audiences;
 pub mod audit;
 pub mod content;
 pub mod orgs;

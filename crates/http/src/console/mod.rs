@@ -10,6 +10,7 @@
 //! session, checked with the `Origin` header on every POST.
 
 mod account;
+mod audiences;
 mod audit;
 mod content;
 mod landing;
@@ -72,6 +73,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(orgs::router())
         .merge(audit::router())
         .merge(content::router())
+        .merge(audiences::router())
         .with_state(console)
 }
 

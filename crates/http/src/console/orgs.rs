@@ -172,7 +172,8 @@ async fn organization(
             p class="note" { "Your role: " (role) }
             p {
                 a href={ "/orgs/" (slug) "/content" } { "Content" } " · "
-                a href={ "/orgs/" (slug) "/content?mine=review" } { "Waiting for my review" }
+                a href={ "/orgs/" (slug) "/content?mine=review" } { "Waiting for my review" } " · "
+                a href={ "/orgs/" (slug) "/audience" } { "Audience" }
             }
             @if org.require_two_factor { p { "Members must use two-factor authentication." } }
             @if org.require_phishing_resistant { p { "Members must sign in with a passkey." } }

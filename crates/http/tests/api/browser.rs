@@ -506,6 +506,80 @@ async fn a_creator_drafts_and_submits_a_reviewer_approves_and_an_admin_publishes
     }
 }
 
+#[tokio::test]
+async fn an_admin_declares_a_purpose_a_creator_adds_a_contact_and_records_consent_and_a_viewer_sees_counts() {
+    let app = TestApp::spawn().await;
+    app.org_with_every_role("acme").await;
+    let driver = Driver::start().await;
+    let sign_in = |who: &'static str| {
+        let app = &app;
+        let driver = &driver;
+        async move {
+            let browser = driver.browser().await;
+            browser.open(&format!("{}/sign-in", app.public_url)).await;
+            let email = format!("{who}@acme.example");
+            browser.submit("form[action='/sign-in']", &[("email", &email), ("password", PASSWORD)]).await;
+            browser
+        }
+    };
+
+    let admin = sign_in("admin").await;
+    admin.open(&format!("{}/orgs/acme/purposes", app.public_url)).await;
+    admin.submit("form[action='/orgs/acme/purposes']", &[("name", "Flu reminders")]).await;
+    assert_eq!(admin.heading().await, "Flu reminders");
+    let purpose = admin.client.current_url().await.unwrap().path().to_owned();
+    admin.submit(&format!("form[action='{purpose}/notices']"), &[("text", "We write before flu season.")]).await;
+    let page = admin.text().await;
+    assert!(page.contains("SHA-256") && page.contains("We write before flu season."), "{page}");
+    admin.check("audience-purpose").await;
+    admin.open(&format!("{}/orgs/acme/purposes", app.public_url)).await;
+    admin
+        .submit("form[action='/orgs/acme/attributes']", &[("name", "clinic"), ("kind", "text"), ("max_length", "80")])
+        .await;
+    assert!(admin.text().await.contains("clinic"), "{}", admin.text().await);
+    admin.check("audience-purposes").await;
+    let token = app.login("admin@acme.example", PASSWORD).await.session_token();
+    let notice = app.get_as(&token, &format!("/v1{purpose}/notices")).await;
+    let sha = notice.body["notices"][0]["sha256"].as_str().unwrap().to_owned();
+
+    let creator = sign_in("creator").await;
+    creator.open(&format!("{}/orgs/acme/contacts", app.public_url)).await;
+    creator
+        .submit(
+            "form[action='/orgs/acme/contacts'][method='post']",
+            &[("address", "ana@example.com"), ("name", "Ana Silva"), ("tags", "vip")],
+        )
+        .await;
+    assert_eq!(creator.heading().await, "ana@example.com");
+    let contact = creator.client.current_url().await.unwrap().path().to_owned();
+    creator.submit(&format!("form[action='{contact}/consent']"), &[("notice", &sha)]).await;
+    let page = creator.text().await;
+    assert!(
+        page.contains("Consent given") && page.contains("creator@acme.example"),
+        "the timeline names the member: {page}"
+    );
+    assert!(!page.contains(&contact.rsplit('/').next().unwrap().to_owned()), "no id on the page: {page}");
+    creator.check("audience-contact").await;
+    creator.open(&format!("{}/orgs/acme/contacts?q=ana", app.public_url)).await;
+    assert!(creator.text().await.contains("Ana Silva"), "{}", creator.text().await);
+    creator.check("audience-contacts").await;
+    creator.open(&format!("{}/orgs/acme/suppressions", app.public_url)).await;
+    creator.submit("form[action='/orgs/acme/suppressions'][method='post']", &[("address", "gone@example.com")]).await;
+    assert!(creator.text().await.contains("Manual"), "{}", creator.text().await);
+    creator.check("audience-suppressions").await;
+
+    let viewer = sign_in("viewer").await;
+    viewer.open(&format!("{}/orgs/acme/audience", app.public_url)).await;
+    let page = viewer.text().await;
+    assert!(page.contains("Flu reminders") && page.contains("counts only") && !page.contains("ana@"), "{page}");
+    viewer.check("audience-overview").await;
+    viewer.open(&format!("{}/orgs/acme/contacts", app.public_url)).await;
+    assert!(!viewer.text().await.contains("ana@"), "{}", viewer.text().await);
+    for browser in [admin, creator, viewer] {
+        browser.client.clone().close().await.unwrap();
+    }
+}
+
 /// WebDriver's WebAuthn extension: a virtual platform authenticator with user verification, for
 /// the browser session, so that passkey ceremonies complete without a person.
 #[derive(Debug)]

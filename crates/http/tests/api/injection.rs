@@ -321,3 +321,53 @@ fn url_component(value: &str) -> String {
         .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
 }
+
+#[tokio::test]
+async fn markup_in_contacts_attributes_purposes_and_notices_comes_out_as_text() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let purpose = app.post_as(&org.admin, "/v1/orgs/acme/purposes", json!({ "name": payload("purpose") })).await;
+    assert_eq!(purpose.status, 201, "{}", purpose.body);
+    let purpose = purpose.body["id"].as_str().unwrap().to_owned();
+    let notice = app
+        .post_as(&org.admin, &format!("/v1/orgs/acme/purposes/{purpose}/notices"), json!({ "text": payload("notice") }))
+        .await;
+    assert_eq!(notice.status, 201, "{}", notice.body);
+    let defined = app
+        .post_as(&org.admin, "/v1/orgs/acme/attributes", json!({ "name": "note", "kind": "text", "max_length": 500 }))
+        .await;
+    assert_eq!(defined.status, 201, "{}", defined.body);
+    let created = app
+        .post_as(
+            &org.creator,
+            "/v1/orgs/acme/contacts",
+            json!({ "address": "ana@example.com", "name": payload("name"), "attributes": { "note": payload("attribute") } }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    // Tags are folded to letters, digits and hyphens: markup is refused, not stored.
+    let tagged = app
+        .post_as(
+            &org.creator,
+            "/v1/orgs/acme/contacts",
+            json!({ "address": "bo@example.com", "tags": [payload("tag")] }),
+        )
+        .await;
+    assert_eq!((tagged.status, tagged.body["field"].as_str()), (422, Some("tags")), "{}", tagged.body);
+
+    let admin = format!("__Host-mos_session={}", org.admin);
+    let query = url_component(&payload("query"));
+    let pages: Vec<(String, &[&str])> = vec![
+        ("/orgs/acme/audience".into(), &["purpose"]),
+        ("/orgs/acme/contacts".into(), &["name"]),
+        (format!("/orgs/acme/contacts?q={query}&tag={query}"), &["query"]),
+        (format!("/orgs/acme/contacts/{id}"), &["name", "attribute"]),
+        ("/orgs/acme/purposes".into(), &["purpose"]),
+        (format!("/orgs/acme/purposes/{purpose}"), &["purpose", "notice"]),
+        ("/orgs/acme/suppressions".into(), &[]),
+    ];
+    for (path, shown) in &pages {
+        assert_inert(path, &page(&app, &admin, path).await, shown);
+    }
+}

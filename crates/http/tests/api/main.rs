@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod audiences;
 mod audit_trail;
 mod browser;
 mod budget;
