@@ -52,9 +52,6 @@ needs!(
     ConfigureAudience,
     ReadContacts,
     ManageContacts,
-    ManageSegments,
-    ExportContacts,
-    EraseContacts,
 );
 
 macro_rules! changes_memberships {
