@@ -29,6 +29,20 @@ CREATE SCHEMA mos_migrations;
 ALTER SCHEMA mos_migrations OWNER TO mos_owner;
 
 --
+-- Name: attribute_kind; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.attribute_kind AS ENUM (
+    'text',
+    'number',
+    'date',
+    'boolean',
+    'choice'
+);
+
+ALTER TYPE app.attribute_kind OWNER TO mos_owner;
+
+--
 -- Name: audit_outcome; Type: TYPE; Schema: app; Owner: mos_owner
 --
 
@@ -39,6 +53,42 @@ CREATE TYPE app.audit_outcome AS ENUM (
 );
 
 ALTER TYPE app.audit_outcome OWNER TO mos_owner;
+
+--
+-- Name: consent_channel; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.consent_channel AS ENUM (
+    'email'
+);
+
+ALTER TYPE app.consent_channel OWNER TO mos_owner;
+
+--
+-- Name: consent_kind; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.consent_kind AS ENUM (
+    'grant',
+    'confirm',
+    'revoke',
+    'expire'
+);
+
+ALTER TYPE app.consent_kind OWNER TO mos_owner;
+
+--
+-- Name: consent_source; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.consent_source AS ENUM (
+    'signup_form',
+    'import',
+    'api',
+    'console'
+);
+
+ALTER TYPE app.consent_source OWNER TO mos_owner;
 
 --
 -- Name: content_channel; Type: TYPE; Schema: app; Owner: mos_owner
@@ -88,6 +138,18 @@ CREATE TYPE app.content_state AS ENUM (
 ALTER TYPE app.content_state OWNER TO mos_owner;
 
 --
+-- Name: lawful_basis; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.lawful_basis AS ENUM (
+    'consent',
+    'hipaa_authorization',
+    'exemption'
+);
+
+ALTER TYPE app.lawful_basis OWNER TO mos_owner;
+
+--
 -- Name: role; Type: TYPE; Schema: app; Owner: mos_owner
 --
 
@@ -99,6 +161,61 @@ CREATE TYPE app.role AS ENUM (
 );
 
 ALTER TYPE app.role OWNER TO mos_owner;
+
+--
+-- Name: suppression_reason; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.suppression_reason AS ENUM (
+    'unsubscribe',
+    'hard_bounce',
+    'complaint',
+    'manual'
+);
+
+ALTER TYPE app.suppression_reason OWNER TO mos_owner;
+
+--
+-- Name: address_key(uuid, text); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.address_key(p_org uuid, p_address text) RETURNS bytea
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_key bytea;
+begin
+    perform app.require_tenant(p_org);
+    select k.hmac_key into v_key from app.audience_keys k where k.organization_id = p_org;
+    if v_key is null then
+        insert into app.audience_keys (organization_id, hmac_key)
+        values (p_org, sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())))
+        on conflict (organization_id) do nothing;
+        select k.hmac_key into v_key from app.audience_keys k where k.organization_id = p_org;
+    end if;
+    return app.hmac_sha256(v_key, convert_to(p_address, 'UTF8'));
+end
+$$;
+
+ALTER FUNCTION app.address_key(p_org uuid, p_address text) OWNER TO mos_definer;
+
+--
+-- Name: append_only(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    raise exception '% is append-only: % is not allowed', tg_table_name, tg_op
+        using errcode = 'insufficient_privilege',
+              hint = 'record a new event instead';
+end
+$$;
+
+ALTER FUNCTION app.append_only() OWNER TO mos_owner;
 
 --
 -- Name: audit_append_block(uuid, bigint, bytea, uuid[], bytea[], timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -274,6 +391,141 @@ $$;
 ALTER FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) OWNER TO mos_definer;
 
 --
+-- Name: consent_append(uuid, uuid, uuid, uuid, app.consent_kind, app.lawful_basis, bytea, jsonb, timestamp with time zone, text, app.consent_source, uuid, bigint, inet, text, uuid, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_address text;
+    v_erased timestamptz;
+    v_channel app.consent_channel;
+    v_needs_hipaa boolean;
+    v_last app.consent_events;
+    v_basis app.lawful_basis := p_basis;
+    v_notice bytea := p_notice;
+    v_hipaa jsonb := p_hipaa;
+    v_expires timestamptz := p_expires_at;
+    v_exemption text := p_exemption;
+    v_salt bytea;
+    v_evidence bytea;
+begin
+    perform app.require_tenant(p_org);
+    select c.address, c.erased_at into v_address, v_erased
+      from app.contacts c where c.organization_id = p_org and c.id = p_contact for update;
+    if not found then
+        raise exception 'no such contact' using errcode = '23503', constraint = 'consent_events_contact_fkey';
+    end if;
+    if v_erased is not null then
+        raise exception 'the contact is erased' using errcode = '23514', constraint = 'consent_events_contact_erased';
+    end if;
+    select p.channel, p.needs_hipaa_authorization into v_channel, v_needs_hipaa
+      from app.purposes p where p.organization_id = p_org and p.id = p_purpose;
+    if not found then
+        raise exception 'no such purpose' using errcode = '23503', constraint = 'consent_events_purpose_fkey';
+    end if;
+    select e.* into v_last from app.consent_events e
+     where e.organization_id = p_org and e.contact_id = p_contact and e.purpose_id = p_purpose
+     order by e.seq desc limit 1;
+    if p_kind = 'grant' then
+        if v_needs_hipaa and p_basis is distinct from 'hipaa_authorization' then
+            raise exception 'this purpose needs a HIPAA authorization'
+                using errcode = '23514', constraint = 'consent_events_hipaa_required';
+        end if;
+        if p_source <> 'signup_form' and exists (
+            select from app.suppressions s
+             where s.organization_id = p_org and s.address_key = app.address_key(p_org, v_address)) then
+            raise exception 'the address is suppressed; only the person can consent again, by a confirmed double opt-in'
+                using errcode = '23514', constraint = 'consent_events_suppressed';
+        end if;
+    elsif p_kind = 'confirm' then
+        if v_last.seq is null or v_last.kind <> 'grant' or v_last.source <> 'signup_form' then
+            raise exception 'a confirmation follows a pending sign-up'
+                using errcode = '23514', constraint = 'consent_events_confirm_pending';
+        end if;
+        v_basis := v_last.basis;
+        v_notice := v_last.notice_sha256;
+        v_hipaa := v_last.hipaa;
+        v_expires := v_last.expires_at;
+        v_exemption := v_last.exemption;
+    end if;
+    if p_ip is not null or p_user_agent is not null then
+        v_salt := uuid_send(gen_random_uuid());
+        v_evidence := sha256(v_salt || convert_to(coalesce(host(p_ip), '') || E'\n' || coalesce(p_user_agent, ''), 'UTF8'));
+    end if;
+    insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
+                                    notice_sha256, hipaa, expires_at, exemption, source, import_job, import_row,
+                                    evidence_sha256, recorded_by, created_at)
+    values (p_org, p_contact, p_purpose, coalesce(v_last.seq, 0) + 1, p_id, v_channel, p_kind, v_basis,
+            v_notice, v_hipaa, v_expires, v_exemption, p_source, p_import_job, p_import_row,
+            v_evidence, p_recorded_by, p_now);
+    if v_salt is not null then
+        insert into app.consent_evidence (organization_id, event_id, salt, ip, user_agent)
+        values (p_org, p_id, v_salt, p_ip, p_user_agent);
+    end if;
+    return coalesce(v_last.seq, 0) + 1;
+end
+$$;
+
+ALTER FUNCTION app.consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: contact_erase(uuid, uuid, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    perform app.require_tenant(p_org);
+    update app.contacts
+       set address = null, name = null, locale = null, time_zone = null, tags = '{}', erased_at = p_now
+     where organization_id = p_org and id = p_contact and erased_at is null;
+    if not found then
+        return false;
+    end if;
+    delete from app.contact_attribute_values where organization_id = p_org and contact_id = p_contact;
+    delete from app.consent_evidence v
+     using app.consent_events e
+     where v.organization_id = p_org and e.organization_id = p_org and e.contact_id = p_contact
+       and v.event_id = e.id;
+    return true;
+end
+$$;
+
+ALTER FUNCTION app.contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: contacts_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.contacts_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if (new.organization_id, new.id, new.created_at) is distinct from (old.organization_id, old.id, old.created_at) then
+        raise exception 'a contact keeps its identity'
+            using errcode = '23514', constraint = 'contacts_identity';
+    end if;
+    if old.erased_at is not null then
+        raise exception 'an erased contact does not change'
+            using errcode = '23514', constraint = 'contacts_erased_stays';
+    end if;
+    if new.erased_at is null and new.address is distinct from old.address then
+        raise exception 'a contact keeps its address; another address is another contact'
+            using errcode = '23514', constraint = 'contacts_address_fixed';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION app.contacts_guard() OWNER TO mos_owner;
+
+--
 -- Name: content_items_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
@@ -359,6 +611,35 @@ end
 $$;
 
 ALTER FUNCTION app.find_login(p_email text) OWNER TO mos_definer;
+
+--
+-- Name: hmac_sha256(bytea, bytea); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) RETURNS bytea
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_key bytea := p_key;
+    v_inner bytea;
+    v_outer bytea;
+begin
+    if length(v_key) > 64 then
+        v_key := sha256(v_key);
+    end if;
+    v_key := v_key || decode(repeat('00', 64 - length(v_key)), 'hex');
+    v_inner := v_key;
+    v_outer := v_key;
+    for i in 0..63 loop
+        v_inner := set_byte(v_inner, i, get_byte(v_key, i) # 54);
+        v_outer := set_byte(v_outer, i, get_byte(v_key, i) # 92);
+    end loop;
+    return sha256(v_outer || sha256(v_inner || p_message));
+end
+$$;
+
+ALTER FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) OWNER TO mos_owner;
 
 --
 -- Name: invitation_for_token(bytea, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -666,6 +947,24 @@ $$;
 ALTER FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) OWNER TO mos_definer;
 
 --
+-- Name: require_tenant(uuid); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.require_tenant(p_org uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if p_org is null or p_org is distinct from app.current_tenant_id() then
+        raise exception 'the organization named is not the transaction''s tenant'
+            using errcode = 'insufficient_privilege';
+    end if;
+end
+$$;
+
+ALTER FUNCTION app.require_tenant(p_org uuid) OWNER TO mos_owner;
+
+--
 -- Name: session_touch(bytea, timestamp with time zone, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
 --
 
@@ -688,6 +987,67 @@ end
 $$;
 
 ALTER FUNCTION app.session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval) OWNER TO mos_definer;
+
+--
+-- Name: signup_confirmations_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.signup_confirmations_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if (new.organization_id, new.token_hash, new.contact_id, new.purpose_id, new.grant_event_id, new.created_at,
+        new.expires_at) is distinct from
+       (old.organization_id, old.token_hash, old.contact_id, old.purpose_id, old.grant_event_id, old.created_at,
+        old.expires_at) then
+        raise exception 'a confirmation link keeps what it was issued for'
+            using errcode = '23514', constraint = 'signup_confirmations_identity';
+    end if;
+    if old.used_at is not null then
+        raise exception 'a confirmation link is spent once'
+            using errcode = '23514', constraint = 'signup_confirmations_spent';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION app.signup_confirmations_guard() OWNER TO mos_owner;
+
+--
+-- Name: signup_organization(text); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.signup_organization(p_slug text) RETURNS TABLE(organization_id uuid, name text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return query select o.id, o.name from app.organizations o where o.slug = p_slug;
+end
+$$;
+
+ALTER FUNCTION app.signup_organization(p_slug text) OWNER TO mos_definer;
+
+--
+-- Name: suppress(uuid, text, app.suppression_reason, uuid, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone) RETURNS bytea
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_key bytea := app.address_key(p_org, p_address);
+begin
+    insert into app.suppressions (organization_id, address_key, reason, recorded_by, created_at)
+    values (p_org, v_key, p_reason, p_recorded_by, p_now)
+    on conflict (organization_id, address_key, reason) do nothing;
+    return v_key;
+end
+$$;
+
+ALTER FUNCTION app.suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone) OWNER TO mos_definer;
 
 --
 -- Name: throttle_clear(text); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -814,6 +1174,20 @@ $$;
 ALTER FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) OWNER TO mos_definer;
 
 --
+-- Name: audience_keys; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.audience_keys (
+    organization_id uuid NOT NULL,
+    hmac_key bytea NOT NULL,
+    CONSTRAINT audience_keys_hmac_key CHECK ((length(hmac_key) = 32))
+);
+
+ALTER TABLE ONLY app.audience_keys FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.audience_keys OWNER TO mos_owner;
+
+--
 -- Name: audit_blocks; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -867,6 +1241,192 @@ CREATE TABLE app.auth_throttles (
 ALTER TABLE ONLY app.auth_throttles FORCE ROW LEVEL SECURITY;
 
 ALTER TABLE app.auth_throttles OWNER TO mos_owner;
+
+--
+-- Name: consent_events; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.consent_events (
+    organization_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    purpose_id uuid NOT NULL,
+    seq integer NOT NULL,
+    id uuid NOT NULL,
+    channel app.consent_channel NOT NULL,
+    kind app.consent_kind NOT NULL,
+    basis app.lawful_basis,
+    notice_sha256 bytea,
+    hipaa jsonb,
+    expires_at timestamp with time zone,
+    exemption text,
+    source app.consent_source NOT NULL,
+    import_job uuid,
+    import_row bigint,
+    evidence_sha256 bytea,
+    recorded_by uuid,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT consent_events_confirm_source CHECK (((kind <> 'confirm'::app.consent_kind) OR (source = 'signup_form'::app.consent_source))),
+    CONSTRAINT consent_events_evidence_sha256 CHECK ((length(evidence_sha256) = 32)),
+    CONSTRAINT consent_events_exemption CHECK (((length(exemption) >= 1) AND (length(exemption) <= 2000))),
+    CONSTRAINT consent_events_exemption_basis CHECK (((basis = 'exemption'::app.lawful_basis) = (exemption IS NOT NULL))),
+    CONSTRAINT consent_events_grant CHECK (((kind <> ALL (ARRAY['grant'::app.consent_kind, 'confirm'::app.consent_kind])) OR ((basis IS NOT NULL) AND (notice_sha256 IS NOT NULL)))),
+    CONSTRAINT consent_events_hipaa CHECK ((((basis = 'hipaa_authorization'::app.lawful_basis) = (hipaa IS NOT NULL)) AND ((hipaa IS NULL) OR ((jsonb_typeof(hipaa) = 'object'::text) AND (hipaa ?& ARRAY['information'::text, 'disclosers'::text, 'recipients'::text, 'purpose'::text, 'signature'::text, 'signed_on'::text, 'right_to_revoke'::text, 'conditioning'::text, 'redisclosure'::text]) AND ((expires_at IS NOT NULL) OR (hipaa ? 'expiry_event'::text)))))),
+    CONSTRAINT consent_events_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT consent_events_import_row CHECK ((import_row >= 1)),
+    CONSTRAINT consent_events_seq CHECK ((seq >= 1)),
+    CONSTRAINT consent_events_source CHECK (
+CASE source
+    WHEN 'import'::app.consent_source THEN ((import_job IS NOT NULL) AND (import_row IS NOT NULL) AND (recorded_by IS NOT NULL))
+    WHEN 'signup_form'::app.consent_source THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
+    ELSE ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NOT NULL))
+END)
+);
+
+ALTER TABLE ONLY app.consent_events FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.consent_events OWNER TO mos_owner;
+
+--
+-- Name: consent_current; Type: VIEW; Schema: app; Owner: mos_owner
+--
+
+CREATE VIEW app.consent_current WITH (security_invoker='true') AS
+ SELECT DISTINCT ON (e.organization_id, e.contact_id, e.purpose_id) e.organization_id,
+    e.contact_id,
+    e.purpose_id,
+    e.seq,
+    e.id AS event_id,
+    e.channel,
+    e.kind,
+    e.basis,
+    e.notice_sha256,
+    e.expires_at,
+    e.source,
+    e.created_at,
+        CASE
+            WHEN ((e.kind = 'grant'::app.consent_kind) AND (e.source = 'signup_form'::app.consent_source)) THEN 'pending'::text
+            WHEN ((e.kind = ANY (ARRAY['grant'::app.consent_kind, 'confirm'::app.consent_kind])) AND (e.expires_at <= now())) THEN 'expired'::text
+            WHEN (e.kind = ANY (ARRAY['grant'::app.consent_kind, 'confirm'::app.consent_kind])) THEN 'granted'::text
+            WHEN (e.kind = 'revoke'::app.consent_kind) THEN 'revoked'::text
+            ELSE 'expired'::text
+        END AS state
+   FROM app.consent_events e
+  ORDER BY e.organization_id, e.contact_id, e.purpose_id, e.seq DESC;
+
+ALTER TABLE app.consent_current OWNER TO mos_owner;
+
+--
+-- Name: consent_evidence; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.consent_evidence (
+    organization_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    salt bytea NOT NULL,
+    ip inet,
+    user_agent text,
+    CONSTRAINT consent_evidence_salt CHECK ((length(salt) = 16)),
+    CONSTRAINT consent_evidence_user_agent CHECK ((length(user_agent) <= 1000))
+);
+
+ALTER TABLE ONLY app.consent_evidence FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.consent_evidence OWNER TO mos_owner;
+
+--
+-- Name: contact_attribute_choices; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_attribute_choices (
+    organization_id uuid NOT NULL,
+    attribute_id uuid NOT NULL,
+    value text NOT NULL,
+    CONSTRAINT contact_attribute_choices_value CHECK (((length(value) >= 1) AND (length(value) <= 200)))
+);
+
+ALTER TABLE ONLY app.contact_attribute_choices FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_attribute_choices OWNER TO mos_owner;
+
+--
+-- Name: contact_attribute_values; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_attribute_values (
+    organization_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    attribute_id uuid NOT NULL,
+    kind app.attribute_kind NOT NULL,
+    max_length integer,
+    text_value text,
+    number_value numeric,
+    date_value date,
+    boolean_value boolean,
+    choice_value text,
+    CONSTRAINT contact_attribute_values_number CHECK (((number_value IS NULL) OR (number_value <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))),
+    CONSTRAINT contact_attribute_values_one_value CHECK (((num_nonnulls(text_value, number_value, date_value, boolean_value, choice_value) = 1) AND
+CASE kind
+    WHEN 'text'::app.attribute_kind THEN (text_value IS NOT NULL)
+    WHEN 'number'::app.attribute_kind THEN (number_value IS NOT NULL)
+    WHEN 'date'::app.attribute_kind THEN (date_value IS NOT NULL)
+    WHEN 'boolean'::app.attribute_kind THEN (boolean_value IS NOT NULL)
+    WHEN 'choice'::app.attribute_kind THEN (choice_value IS NOT NULL)
+    ELSE NULL::boolean
+END)),
+    CONSTRAINT contact_attribute_values_text_length CHECK ((((kind = 'text'::app.attribute_kind) = (max_length IS NOT NULL)) AND ((text_value IS NULL) OR (length(text_value) <= max_length))))
+);
+
+ALTER TABLE ONLY app.contact_attribute_values FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_attribute_values OWNER TO mos_owner;
+
+--
+-- Name: contact_attributes; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_attributes (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    name text NOT NULL,
+    kind app.attribute_kind NOT NULL,
+    max_length integer,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT contact_attributes_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT contact_attributes_max_length CHECK (((max_length >= 1) AND (max_length <= 10000))),
+    CONSTRAINT contact_attributes_name CHECK ((name ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT contact_attributes_text_length CHECK (((kind = 'text'::app.attribute_kind) = (max_length IS NOT NULL)))
+);
+
+ALTER TABLE ONLY app.contact_attributes FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_attributes OWNER TO mos_owner;
+
+--
+-- Name: contacts; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contacts (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    address text,
+    name text,
+    locale text,
+    time_zone text,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    erased_at timestamp with time zone,
+    CONSTRAINT contacts_address CHECK (((length(address) >= 3) AND (length(address) <= 254))),
+    CONSTRAINT contacts_erased CHECK ((((erased_at IS NULL) AND (address IS NOT NULL)) OR ((erased_at IS NOT NULL) AND (address IS NULL) AND (name IS NULL) AND (locale IS NULL) AND (time_zone IS NULL) AND (tags = '{}'::text[])))),
+    CONSTRAINT contacts_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT contacts_locale CHECK ((locale ~ '^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$'::text)),
+    CONSTRAINT contacts_name CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT contacts_tags CHECK (((cardinality(tags) <= 50) AND (array_position(tags, NULL::text) IS NULL))),
+    CONSTRAINT contacts_time_zone CHECK (((length(time_zone) >= 1) AND (length(time_zone) <= 64)))
+);
+
+ALTER TABLE ONLY app.contacts FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contacts OWNER TO mos_owner;
 
 --
 -- Name: content_events; Type: TABLE; Schema: app; Owner: mos_owner
@@ -1018,6 +1578,25 @@ ALTER TABLE ONLY app.login_challenges FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.login_challenges OWNER TO mos_owner;
 
 --
+-- Name: notices; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.notices (
+    organization_id uuid NOT NULL,
+    purpose_id uuid NOT NULL,
+    sha256 bytea NOT NULL,
+    body text NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT notices_body CHECK (((octet_length(body) >= 1) AND (octet_length(body) <= 100000))),
+    CONSTRAINT notices_sha256 CHECK ((sha256 = sha256(convert_to(body, 'UTF8'::name))))
+);
+
+ALTER TABLE ONLY app.notices FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.notices OWNER TO mos_owner;
+
+--
 -- Name: organizations; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -1139,6 +1718,25 @@ ALTER TABLE ONLY app.platform_audit_logs FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.platform_audit_logs OWNER TO mos_owner;
 
 --
+-- Name: purposes; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.purposes (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    name text NOT NULL,
+    channel app.consent_channel NOT NULL,
+    needs_hipaa_authorization boolean NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT purposes_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT purposes_name CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
+
+ALTER TABLE ONLY app.purposes FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.purposes OWNER TO mos_owner;
+
+--
 -- Name: recovery_codes; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -1179,6 +1777,45 @@ CREATE TABLE app.sessions (
 ALTER TABLE ONLY app.sessions FORCE ROW LEVEL SECURITY;
 
 ALTER TABLE app.sessions OWNER TO mos_owner;
+
+--
+-- Name: signup_confirmations; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.signup_confirmations (
+    organization_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    contact_id uuid NOT NULL,
+    purpose_id uuid NOT NULL,
+    grant_event_id uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT signup_confirmations_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT signup_confirmations_token_hash CHECK ((length(token_hash) = 32)),
+    CONSTRAINT signup_confirmations_used CHECK (((used_at IS NULL) OR (used_at >= created_at)))
+);
+
+ALTER TABLE ONLY app.signup_confirmations FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.signup_confirmations OWNER TO mos_owner;
+
+--
+-- Name: suppressions; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.suppressions (
+    organization_id uuid NOT NULL,
+    address_key bytea NOT NULL,
+    reason app.suppression_reason NOT NULL,
+    recorded_by uuid,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT suppressions_address_key CHECK ((length(address_key) = 32))
+);
+
+ALTER TABLE ONLY app.suppressions FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.suppressions OWNER TO mos_owner;
 
 --
 -- Name: totp_setups; Type: TABLE; Schema: app; Owner: mos_owner
@@ -1274,6 +1911,13 @@ CREATE TABLE mos_migrations.applied (
 ALTER TABLE mos_migrations.applied OWNER TO mos_owner;
 
 --
+-- Name: audience_keys audience_keys_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.audience_keys
+    ADD CONSTRAINT audience_keys_pkey PRIMARY KEY (organization_id);
+
+--
 -- Name: audit_blocks audit_blocks_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1300,6 +1944,83 @@ ALTER TABLE ONLY app.audit_logs
 
 ALTER TABLE ONLY app.auth_throttles
     ADD CONSTRAINT auth_throttles_pkey PRIMARY KEY (key);
+
+--
+-- Name: consent_events consent_events_id_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_id_key UNIQUE (organization_id, id);
+
+--
+-- Name: consent_events consent_events_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_pkey PRIMARY KEY (organization_id, contact_id, purpose_id, seq);
+
+--
+-- Name: consent_evidence consent_evidence_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_evidence
+    ADD CONSTRAINT consent_evidence_pkey PRIMARY KEY (organization_id, event_id);
+
+--
+-- Name: contact_attribute_choices contact_attribute_choices_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_choices
+    ADD CONSTRAINT contact_attribute_choices_pkey PRIMARY KEY (organization_id, attribute_id, value);
+
+--
+-- Name: contact_attribute_values contact_attribute_values_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_pkey PRIMARY KEY (organization_id, contact_id, attribute_id);
+
+--
+-- Name: contact_attributes contact_attributes_kind_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_kind_key UNIQUE (organization_id, id, kind);
+
+--
+-- Name: contact_attributes contact_attributes_length_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_length_key UNIQUE (organization_id, id, max_length);
+
+--
+-- Name: contact_attributes contact_attributes_name_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_name_key UNIQUE (organization_id, name);
+
+--
+-- Name: contact_attributes contact_attributes_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_pkey PRIMARY KEY (organization_id, id);
+
+--
+-- Name: contacts contacts_address_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contacts
+    ADD CONSTRAINT contacts_address_key UNIQUE (organization_id, address);
+
+--
+-- Name: contacts contacts_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contacts
+    ADD CONSTRAINT contacts_pkey PRIMARY KEY (organization_id, id);
 
 --
 -- Name: content_events content_events_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
@@ -1379,6 +2100,13 @@ ALTER TABLE ONLY app.login_challenges
     ADD CONSTRAINT login_challenges_token_hash_key UNIQUE (token_hash);
 
 --
+-- Name: notices notices_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.notices
+    ADD CONSTRAINT notices_pkey PRIMARY KEY (organization_id, purpose_id, sha256);
+
+--
 -- Name: organizations organizations_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1442,6 +2170,20 @@ ALTER TABLE ONLY app.platform_audit_logs
     ADD CONSTRAINT platform_audit_logs_pkey PRIMARY KEY (id);
 
 --
+-- Name: purposes purposes_name_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.purposes
+    ADD CONSTRAINT purposes_name_key UNIQUE (organization_id, name);
+
+--
+-- Name: purposes purposes_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.purposes
+    ADD CONSTRAINT purposes_pkey PRIMARY KEY (organization_id, id);
+
+--
 -- Name: recovery_codes recovery_codes_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1461,6 +2203,27 @@ ALTER TABLE ONLY app.sessions
 
 ALTER TABLE ONLY app.sessions
     ADD CONSTRAINT sessions_token_hash_key UNIQUE (token_hash);
+
+--
+-- Name: signup_confirmations signup_confirmations_grant_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.signup_confirmations
+    ADD CONSTRAINT signup_confirmations_grant_key UNIQUE (organization_id, grant_event_id);
+
+--
+-- Name: signup_confirmations signup_confirmations_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.signup_confirmations
+    ADD CONSTRAINT signup_confirmations_pkey PRIMARY KEY (organization_id, token_hash);
+
+--
+-- Name: suppressions suppressions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.suppressions
+    ADD CONSTRAINT suppressions_pkey PRIMARY KEY (organization_id, address_key, reason);
 
 --
 -- Name: totp_setups totp_setups_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
@@ -1514,6 +2277,54 @@ CREATE INDEX audit_logs_created_idx ON app.audit_logs USING btree (created_at);
 --
 
 CREATE INDEX audit_logs_org_created_idx ON app.audit_logs USING btree (organization_id, created_at DESC, id DESC);
+
+--
+-- Name: consent_events_purpose_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX consent_events_purpose_idx ON app.consent_events USING btree (organization_id, purpose_id, contact_id, seq DESC);
+
+--
+-- Name: contact_attribute_values_boolean_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_boolean_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, boolean_value) WHERE (boolean_value IS NOT NULL);
+
+--
+-- Name: contact_attribute_values_choice_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_choice_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, choice_value) WHERE (choice_value IS NOT NULL);
+
+--
+-- Name: contact_attribute_values_date_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_date_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, date_value) WHERE (date_value IS NOT NULL);
+
+--
+-- Name: contact_attribute_values_number_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_number_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, number_value) WHERE (number_value IS NOT NULL);
+
+--
+-- Name: contact_attribute_values_text_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contact_attribute_values_text_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, text_value) WHERE (text_value IS NOT NULL);
+
+--
+-- Name: contacts_created_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contacts_created_idx ON app.contacts USING btree (organization_id, created_at, id);
+
+--
+-- Name: contacts_tags_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX contacts_tags_idx ON app.contacts USING gin (tags);
 
 --
 -- Name: content_events_one_approval; Type: INDEX; Schema: app; Owner: mos_owner
@@ -1644,6 +2455,28 @@ CREATE TRIGGER audit_logs_append_only_truncate BEFORE TRUNCATE ON app.audit_logs
 ALTER TABLE app.audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only_truncate;
 
 --
+-- Name: consent_events consent_events_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_events_append_only_rows BEFORE DELETE OR UPDATE ON app.consent_events FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_append_only_rows;
+
+--
+-- Name: consent_events consent_events_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_events_append_only_truncate BEFORE TRUNCATE ON app.consent_events FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_append_only_truncate;
+
+--
+-- Name: contacts contacts_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER contacts_guard BEFORE UPDATE ON app.contacts FOR EACH ROW EXECUTE FUNCTION app.contacts_guard();
+
+--
 -- Name: content_items content_items_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -1666,6 +2499,35 @@ CREATE TRIGGER platform_audit_logs_append_only_truncate BEFORE TRUNCATE ON app.p
 ALTER TABLE app.platform_audit_logs ENABLE ALWAYS TRIGGER platform_audit_logs_append_only_truncate;
 
 --
+-- Name: signup_confirmations signup_confirmations_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER signup_confirmations_guard BEFORE UPDATE ON app.signup_confirmations FOR EACH ROW EXECUTE FUNCTION app.signup_confirmations_guard();
+
+--
+-- Name: suppressions suppressions_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER suppressions_append_only_rows BEFORE DELETE OR UPDATE ON app.suppressions FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.suppressions ENABLE ALWAYS TRIGGER suppressions_append_only_rows;
+
+--
+-- Name: suppressions suppressions_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER suppressions_append_only_truncate BEFORE TRUNCATE ON app.suppressions FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.suppressions ENABLE ALWAYS TRIGGER suppressions_append_only_truncate;
+
+--
+-- Name: audience_keys audience_keys_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.audience_keys
+    ADD CONSTRAINT audience_keys_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: audit_chain_heads audit_chain_heads_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1678,6 +2540,76 @@ ALTER TABLE ONLY app.audit_chain_heads
 
 ALTER TABLE ONLY app.audit_logs
     ADD CONSTRAINT audit_logs_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
+
+--
+-- Name: consent_events consent_events_contact_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES app.contacts(organization_id, id);
+
+--
+-- Name: consent_events consent_events_notice_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_notice_fkey FOREIGN KEY (organization_id, purpose_id, notice_sha256) REFERENCES app.notices(organization_id, purpose_id, sha256);
+
+--
+-- Name: consent_events consent_events_purpose_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_events
+    ADD CONSTRAINT consent_events_purpose_fkey FOREIGN KEY (organization_id, purpose_id) REFERENCES app.purposes(organization_id, id);
+
+--
+-- Name: contact_attribute_choices contact_attribute_choices_attribute_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_choices
+    ADD CONSTRAINT contact_attribute_choices_attribute_fkey FOREIGN KEY (organization_id, attribute_id) REFERENCES app.contact_attributes(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: contact_attribute_values contact_attribute_values_choice_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_choice_fkey FOREIGN KEY (organization_id, attribute_id, choice_value) REFERENCES app.contact_attribute_choices(organization_id, attribute_id, value) ON DELETE CASCADE;
+
+--
+-- Name: contact_attribute_values contact_attribute_values_contact_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES app.contacts(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: contact_attribute_values contact_attribute_values_kind_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_kind_fkey FOREIGN KEY (organization_id, attribute_id, kind) REFERENCES app.contact_attributes(organization_id, id, kind) ON DELETE CASCADE;
+
+--
+-- Name: contact_attribute_values contact_attribute_values_length_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attribute_values
+    ADD CONSTRAINT contact_attribute_values_length_fkey FOREIGN KEY (organization_id, attribute_id, max_length) REFERENCES app.contact_attributes(organization_id, id, max_length) ON DELETE CASCADE;
+
+--
+-- Name: contact_attributes contact_attributes_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_attributes
+    ADD CONSTRAINT contact_attributes_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: contacts contacts_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contacts
+    ADD CONSTRAINT contacts_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
 
 --
 -- Name: content_events content_events_version_author_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -1729,6 +2661,13 @@ ALTER TABLE ONLY app.login_challenges
     ADD CONSTRAINT login_challenges_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
 
 --
+-- Name: notices notices_purpose_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.notices
+    ADD CONSTRAINT notices_purpose_fkey FOREIGN KEY (organization_id, purpose_id) REFERENCES app.purposes(organization_id, id) ON DELETE CASCADE;
+
+--
 -- Name: passkey_enrollments passkey_enrollments_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1750,6 +2689,13 @@ ALTER TABLE ONLY app.password_reset_tokens
     ADD CONSTRAINT password_reset_tokens_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
 
 --
+-- Name: purposes purposes_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.purposes
+    ADD CONSTRAINT purposes_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: recovery_codes recovery_codes_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -1762,6 +2708,20 @@ ALTER TABLE ONLY app.recovery_codes
 
 ALTER TABLE ONLY app.sessions
     ADD CONSTRAINT sessions_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: signup_confirmations signup_confirmations_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.signup_confirmations
+    ADD CONSTRAINT signup_confirmations_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: suppressions suppressions_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.suppressions
+    ADD CONSTRAINT suppressions_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
 
 --
 -- Name: totp_setups totp_setups_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -1783,6 +2743,12 @@ ALTER TABLE ONLY app.user_organizations
 
 ALTER TABLE ONLY app.user_organizations
     ADD CONSTRAINT user_organizations_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: audience_keys; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.audience_keys ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: audit_blocks; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -1807,6 +2773,42 @@ ALTER TABLE app.audit_logs ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.auth_throttles ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: consent_events; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.consent_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: consent_evidence; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.consent_evidence ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_attribute_choices; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_attribute_choices ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_attribute_values; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_attribute_values ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_attributes; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_attributes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contacts; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contacts ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: content_events; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -1959,6 +2961,12 @@ ALTER TABLE app.invitations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.login_challenges ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: notices; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.notices ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: organizations; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -1987,6 +2995,12 @@ ALTER TABLE app.password_reset_tokens ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.platform_audit_logs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: purposes; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.purposes ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: recovery_codes; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -2055,6 +3069,12 @@ CREATE POLICY self_only ON app.users USING ((id = app.current_user_id())) WITH C
 ALTER TABLE app.sessions ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: signup_confirmations; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.signup_confirmations ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: platform_audit_logs subject_append; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -2067,10 +3087,58 @@ CREATE POLICY subject_append ON app.platform_audit_logs FOR INSERT WITH CHECK ((
 CREATE POLICY subject_read ON app.platform_audit_logs FOR SELECT USING ((subject_user_id = app.current_user_id()));
 
 --
+-- Name: suppressions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.suppressions ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: audit_logs tenant_append; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
 CREATE POLICY tenant_append ON app.audit_logs FOR INSERT WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: audience_keys tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.audience_keys USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: consent_events tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.consent_events USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: consent_evidence tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.consent_evidence USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_attribute_choices tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_attribute_choices USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_attribute_values tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_attribute_values USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_attributes tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_attributes USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contacts tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contacts USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
 -- Name: content_events tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
@@ -2097,10 +3165,34 @@ CREATE POLICY tenant_isolation ON app.content_versions USING ((organization_id =
 CREATE POLICY tenant_isolation ON app.invitations USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: notices tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.notices USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: organizations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
 CREATE POLICY tenant_isolation ON app.organizations USING ((id = app.current_tenant_id())) WITH CHECK ((id = app.current_tenant_id()));
+
+--
+-- Name: purposes tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.purposes USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: signup_confirmations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.signup_confirmations USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: suppressions tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.suppressions USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
 -- Name: user_organizations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
@@ -2150,6 +3242,19 @@ ALTER TABLE app.webauthn_ceremonies ENABLE ROW LEVEL SECURITY;
 
 GRANT USAGE ON SCHEMA app TO app_user;
 GRANT USAGE ON SCHEMA app TO mos_definer;
+
+--
+-- Name: FUNCTION address_key(p_org uuid, p_address text); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.address_key(p_org uuid, p_address text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.address_key(p_org uuid, p_address text) TO app_user;
+
+--
+-- Name: FUNCTION append_only(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.append_only() FROM PUBLIC;
 
 --
 -- Name: FUNCTION audit_append_block(p_org uuid, p_first_seq bigint, p_prev bytea, p_ids uuid[], p_hashes bytea[], p_last_created timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
@@ -2210,6 +3315,26 @@ REVOKE ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp wit
 GRANT ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) TO app_user;
 
 --
+-- Name: FUNCTION consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION contacts_guard(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.contacts_guard() FROM PUBLIC;
+
+--
 -- Name: FUNCTION content_items_guard(); Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -2237,6 +3362,14 @@ GRANT ALL ON FUNCTION app.current_user_id() TO mos_definer;
 
 REVOKE ALL ON FUNCTION app.find_login(p_email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.find_login(p_email text) TO app_user;
+
+--
+-- Name: FUNCTION hmac_sha256(p_key bytea, p_message bytea); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) TO app_user;
+GRANT ALL ON FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) TO mos_definer;
 
 --
 -- Name: FUNCTION invitation_for_token(p_token_hash bytea, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
@@ -2323,11 +3456,39 @@ REVOKE ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_no
 GRANT ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) TO app_user;
 
 --
+-- Name: FUNCTION require_tenant(p_org uuid); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.require_tenant(p_org uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.require_tenant(p_org uuid) TO app_user;
+GRANT ALL ON FUNCTION app.require_tenant(p_org uuid) TO mos_definer;
+
+--
 -- Name: FUNCTION session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval); Type: ACL; Schema: app; Owner: mos_definer
 --
 
 REVOKE ALL ON FUNCTION app.session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval) TO app_user;
+
+--
+-- Name: FUNCTION signup_confirmations_guard(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.signup_confirmations_guard() FROM PUBLIC;
+
+--
+-- Name: FUNCTION signup_organization(p_slug text); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.signup_organization(p_slug text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.signup_organization(p_slug text) TO app_user;
+
+--
+-- Name: FUNCTION suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone) TO app_user;
 
 --
 -- Name: FUNCTION throttle_clear(p_key text); Type: ACL; Schema: app; Owner: mos_definer
@@ -2372,6 +3533,12 @@ REVOKE ALL ON FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_
 GRANT ALL ON FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) TO app_user;
 
 --
+-- Name: TABLE audience_keys; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.audience_keys TO mos_definer;
+
+--
 -- Name: TABLE audit_blocks; Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -2391,6 +3558,54 @@ GRANT SELECT,INSERT,UPDATE ON TABLE app.audit_chain_heads TO mos_definer;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.auth_throttles TO mos_definer;
+
+--
+-- Name: TABLE consent_events; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.consent_events FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.consent_events TO mos_owner;
+GRANT SELECT ON TABLE app.consent_events TO app_user;
+GRANT SELECT,INSERT ON TABLE app.consent_events TO mos_definer;
+
+--
+-- Name: TABLE consent_current; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT ON TABLE app.consent_current TO app_user;
+
+--
+-- Name: TABLE consent_evidence; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT ON TABLE app.consent_evidence TO app_user;
+GRANT SELECT,INSERT,DELETE ON TABLE app.consent_evidence TO mos_definer;
+
+--
+-- Name: TABLE contact_attribute_choices; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_attribute_choices TO app_user;
+
+--
+-- Name: TABLE contact_attribute_values; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.contact_attribute_values TO app_user;
+GRANT SELECT,DELETE ON TABLE app.contact_attribute_values TO mos_definer;
+
+--
+-- Name: TABLE contact_attributes; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_attributes TO app_user;
+
+--
+-- Name: TABLE contacts; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.contacts TO app_user;
+GRANT SELECT,UPDATE ON TABLE app.contacts TO mos_definer;
 
 --
 -- Name: TABLE content_events; Type: ACL; Schema: app; Owner: mos_owner
@@ -2537,6 +3752,12 @@ GRANT SELECT(attempts),UPDATE(attempts) ON TABLE app.login_challenges TO mos_def
 GRANT SELECT(consumed_at) ON TABLE app.login_challenges TO mos_definer;
 
 --
+-- Name: TABLE notices; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.notices TO app_user;
+
+--
 -- Name: TABLE organizations; Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -2641,6 +3862,13 @@ GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.platform_audit_logs TO mos_o
 GRANT SELECT,INSERT ON TABLE app.platform_audit_logs TO app_user;
 
 --
+-- Name: TABLE purposes; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.purposes TO app_user;
+GRANT SELECT ON TABLE app.purposes TO mos_definer;
+
+--
 -- Name: TABLE recovery_codes; Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -2699,6 +3927,27 @@ GRANT SELECT(revoked_at) ON TABLE app.sessions TO mos_definer;
 --
 
 GRANT SELECT(phishing_resistant) ON TABLE app.sessions TO mos_definer;
+
+--
+-- Name: TABLE signup_confirmations; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.signup_confirmations TO app_user;
+
+--
+-- Name: COLUMN signup_confirmations.used_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(used_at) ON TABLE app.signup_confirmations TO app_user;
+
+--
+-- Name: TABLE suppressions; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.suppressions FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.suppressions TO mos_owner;
+GRANT SELECT ON TABLE app.suppressions TO app_user;
+GRANT SELECT,INSERT ON TABLE app.suppressions TO mos_definer;
 
 --
 -- Name: TABLE totp_setups; Type: ACL; Schema: app; Owner: mos_owner

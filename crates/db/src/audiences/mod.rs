@@ -11,4 +11,5 @@ pub mod attributes;
 pub mod consent;
 pub mod contacts;
 pub mod purposes;
+pub mod signup;
 pub mod suppression;

@@ -59,6 +59,8 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "request_context(bytea,text,timestamp with time zone,interval,interval)",
     "require_tenant(uuid)",
     "session_touch(bytea,timestamp with time zone,interval)",
+    "signup_confirmations_guard()",
+    "signup_organization(text)",
     "suppress(uuid,text,app.suppression_reason,uuid,timestamp with time zone)",
     "throttle_clear(text)",
     "throttle_forgive(text,integer)",

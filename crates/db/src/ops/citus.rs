@@ -155,6 +155,11 @@ pub const PLAN: &[TablePlan] = &[
         why: "like `consent_events`; read only by the definer functions",
     },
     TablePlan {
+        table: "signup_confirmations",
+        placement: Placement::Distributed,
+        why: "a tenant's mailed sign-up links; the link names the organization's slug, so redeeming one reads a single shard, and only `app_user` writes it",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",

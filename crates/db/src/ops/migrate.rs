@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0010_passkey_enrollment.sql"),
     },
     Migration { version: 11, name: "audiences", sql: include_str!("../../migrations/0011_audiences.sql") },
+    Migration { version: 15, name: "signup", sql: include_str!("../../migrations/0015_signup.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

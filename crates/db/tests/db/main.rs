@@ -15,6 +15,7 @@ mod passkeys;
 mod pooler;
 mod rls;
 mod schema;
+mod signup;
 
 use mos_db::{orgs, users, AppPool};
 use mos_domain::{Email, OrgId, OrgName, Role, Slug, UserId};
