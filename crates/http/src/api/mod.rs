@@ -8,6 +8,7 @@ pub mod health;
 pub mod orgs;
 pub mod passkeys;
 pub mod signin;
+pub mod signup;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -22,5 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(content::router())
         .merge(passkeys::router())
+        .merge(signup::router())
         .merge(health::router())
 }

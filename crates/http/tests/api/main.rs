@@ -25,6 +25,7 @@ mod register;
 mod review_walk;
 mod role_matrix;
 mod sessions;
+mod signup;
 mod slow;
 mod stored_secrets;
 mod two_factor;
