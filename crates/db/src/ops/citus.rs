@@ -105,6 +105,11 @@ pub const PLAN: &[TablePlan] = &[
         why: "an item's review history, on its shard, with foreign keys to the version it names",
     },
     TablePlan {
+        table: "signup_confirmations",
+        placement: Placement::Distributed,
+        why: "a tenant's mailed sign-up links; the link names the organization's slug, so redeeming one reads a single shard, and only `app_user` writes it. Placed before `contacts`: adding those to Citus cascades through the foreign keys to `organizations` and would make this table Citus-local",
+    },
+    TablePlan {
         table: "contacts",
         placement: Placement::CitusLocal,
         why: "a tenant's people. Citus-local, not distributed: a request changes them as `app_user` and then runs the consent definer functions on them in one transaction, which Citus refuses on a distributed placement (modified by a different user); references `organizations`",
@@ -153,11 +158,6 @@ pub const PLAN: &[TablePlan] = &[
         table: "audience_keys",
         placement: Placement::CitusLocal,
         why: "like `consent_events`; read only by the definer functions",
-    },
-    TablePlan {
-        table: "signup_confirmations",
-        placement: Placement::Distributed,
-        why: "a tenant's mailed sign-up links; the link names the organization's slug, so redeeming one reads a single shard, and only `app_user` writes it",
     },
     TablePlan {
         table: "sessions",

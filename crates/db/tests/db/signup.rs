@@ -74,8 +74,8 @@ async fn app_user_can_neither_redirect_nor_extend_nor_delete_a_link() {
     let (org, _) = pending_signup(&pool, "acme").await;
     for sql in [
         "update app.signup_confirmations set token_hash = sha256('mine') where organization_id = $1",
-        "update app.signup_confirmations set expires_at = expires_at + interval '1 year' where organization_id = $1",
-        "update app.signup_confirmations set contact_id = gen_random_uuid() where organization_id = $1",
+        "update app.signup_confirmations set expires_at = '2100-01-01T00:00:00Z' where organization_id = $1",
+        "update app.signup_confirmations set contact_id = '0190d6c2-0000-7000-8000-000000000000' where organization_id = $1",
         "delete from app.signup_confirmations where organization_id = $1",
     ] {
         let mut tx = pool.begin_tenant(org, None).await.unwrap();
