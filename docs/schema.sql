@@ -176,31 +176,6 @@ CREATE TYPE app.suppression_reason AS ENUM (
 ALTER TYPE app.suppression_reason OWNER TO mos_owner;
 
 --
--- Name: address_key(uuid, text); Type: FUNCTION; Schema: app; Owner: mos_definer
---
-
-CREATE FUNCTION app.address_key(p_org uuid, p_address text) RETURNS bytea
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-declare
-    v_key bytea;
-begin
-    perform app.require_tenant(p_org);
-    select k.hmac_key into v_key from app.audience_keys k where k.organization_id = p_org;
-    if v_key is null then
-        insert into app.audience_keys (organization_id, hmac_key)
-        values (p_org, sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())))
-        on conflict (organization_id) do nothing;
-        select k.hmac_key into v_key from app.audience_keys k where k.organization_id = p_org;
-    end if;
-    return app.hmac_sha256(v_key, convert_to(p_address, 'UTF8'));
-end
-$$;
-
-ALTER FUNCTION app.address_key(p_org uuid, p_address text) OWNER TO mos_definer;
-
---
 -- Name: append_only(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
@@ -391,112 +366,170 @@ $$;
 ALTER FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) OWNER TO mos_definer;
 
 --
--- Name: consent_append(uuid, uuid, uuid, uuid, app.consent_kind, app.lawful_basis, bytea, jsonb, timestamp with time zone, text, app.consent_source, uuid, bigint, inet, text, uuid, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+-- Name: consent_events_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
-CREATE FUNCTION app.consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone) RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION app.consent_events_check() RETURNS trigger
+    LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-    v_address text;
-    v_erased timestamptz;
-    v_channel app.consent_channel;
-    v_needs_hipaa boolean;
-    v_last app.consent_events;
-    v_basis app.lawful_basis := p_basis;
-    v_notice bytea := p_notice;
-    v_hipaa jsonb := p_hipaa;
-    v_expires timestamptz := p_expires_at;
-    v_exemption text := p_exemption;
-    v_salt bytea;
-    v_evidence bytea;
+    v_org uuid;
+    v_contacts uuid[];
+    v_hipaa_purposes uuid[];
+    v_granted uuid[];
+    v_prev_contacts uuid[];
+    v_prev_purposes uuid[];
+    v_prev_seqs integer[];
+    v_conf_contacts uuid[];
+    v_conf_purposes uuid[];
+    v_conf_seqs integer[];
+    v_conf_bases app.lawful_basis[];
+    v_conf_notices bytea[];
+    v_conf_hipaa jsonb[];
+    v_conf_expiries timestamptz[];
+    v_conf_exemptions text[];
+    v_found bigint;
 begin
-    perform app.require_tenant(p_org);
-    select c.address, c.erased_at into v_address, v_erased
-      from app.contacts c where c.organization_id = p_org and c.id = p_contact for update;
-    if not found then
-        raise exception 'no such contact' using errcode = '23503', constraint = 'consent_events_contact_fkey';
-    end if;
-    if v_erased is not null then
-        raise exception 'the contact is erased' using errcode = '23514', constraint = 'consent_events_contact_erased';
-    end if;
-    select p.channel, p.needs_hipaa_authorization into v_channel, v_needs_hipaa
-      from app.purposes p where p.organization_id = p_org and p.id = p_purpose;
-    if not found then
-        raise exception 'no such purpose' using errcode = '23503', constraint = 'consent_events_purpose_fkey';
-    end if;
-    select e.* into v_last from app.consent_events e
-     where e.organization_id = p_org and e.contact_id = p_contact and e.purpose_id = p_purpose
-     order by e.seq desc limit 1;
-    if p_kind = 'grant' then
-        if v_needs_hipaa and p_basis is distinct from 'hipaa_authorization' then
-            raise exception 'this purpose needs a HIPAA authorization'
+    for v_org in select distinct a.organization_id from added a loop
+        -- One pass over the statement's rows (a large insert spills them to disk) gathers what
+        -- every rule needs.
+        select array_agg(distinct a.contact_id),
+               array_agg(distinct a.purpose_id)
+                   filter (where a.kind = 'grant' and a.basis is distinct from 'hipaa_authorization'),
+               array_agg(distinct a.contact_id) filter (where a.kind = 'grant' and a.source <> 'signup_form'),
+               array_agg(a.contact_id) filter (where a.seq > 1),
+               array_agg(a.purpose_id) filter (where a.seq > 1),
+               array_agg(a.seq - 1) filter (where a.seq > 1),
+               array_agg(a.contact_id) filter (where a.kind = 'confirm'),
+               array_agg(a.purpose_id) filter (where a.kind = 'confirm'),
+               array_agg(a.seq - 1) filter (where a.kind = 'confirm'),
+               array_agg(a.basis) filter (where a.kind = 'confirm'),
+               array_agg(a.notice_sha256) filter (where a.kind = 'confirm'),
+               array_agg(a.hipaa) filter (where a.kind = 'confirm'),
+               array_agg(a.expires_at) filter (where a.kind = 'confirm'),
+               array_agg(a.exemption) filter (where a.kind = 'confirm')
+          into v_contacts, v_hipaa_purposes, v_granted, v_prev_contacts, v_prev_purposes, v_prev_seqs,
+               v_conf_contacts, v_conf_purposes, v_conf_seqs, v_conf_bases, v_conf_notices, v_conf_hipaa,
+               v_conf_expiries, v_conf_exemptions
+          from added a where a.organization_id = v_org;
+
+        if exists (select from app.contacts c
+                    where c.organization_id = v_org and c.id = any(v_contacts) and c.erased_at is not null) then
+            raise exception 'the contact is erased, refused by constraint "consent_events_contact_erased"'
+                using errcode = '23514', constraint = 'consent_events_contact_erased';
+        end if;
+
+        if exists (select from app.purposes p
+                    where p.organization_id = v_org and p.id = any(v_hipaa_purposes) and p.needs_hipaa_authorization) then
+            raise exception 'this purpose needs a HIPAA authorization, refused by constraint "consent_events_hipaa_required"'
                 using errcode = '23514', constraint = 'consent_events_hipaa_required';
         end if;
-        if p_source <> 'signup_form' and exists (
-            select from app.suppressions s
-             where s.organization_id = p_org and s.address_key = app.address_key(p_org, v_address)) then
-            raise exception 'the address is suppressed; only the person can consent again, by a confirmed double opt-in'
+
+        if exists (select from app.contacts c
+                     join app.suppressions s on s.organization_id = c.organization_id and s.address_key = c.address_key
+                    where c.organization_id = v_org and s.organization_id = v_org and c.id = any(v_granted)) then
+            raise exception 'the address is suppressed; only the person can consent again, by a confirmed double opt-in, refused by constraint "consent_events_suppressed"'
                 using errcode = '23514', constraint = 'consent_events_suppressed';
         end if;
-    elsif p_kind = 'confirm' then
-        if v_last.seq is null or v_last.kind <> 'grant' or v_last.source <> 'signup_form' then
-            raise exception 'a confirmation follows a pending sign-up'
-                using errcode = '23514', constraint = 'consent_events_confirm_pending';
+
+        -- Each event after the first has its predecessor (in the ledger, or in this statement).
+        if v_prev_seqs is not null then
+            select count(*) into v_found
+              from app.consent_events e
+              join unnest(v_prev_contacts, v_prev_purposes, v_prev_seqs) w(contact_id, purpose_id, seq)
+                on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
+             where e.organization_id = v_org;
+            if v_found <> cardinality(v_prev_seqs) then
+                raise exception 'an event follows the previous event of its contact and purpose, refused by constraint "consent_events_seq"'
+                    using errcode = '23514', constraint = 'consent_events_seq';
+            end if;
         end if;
-        v_basis := v_last.basis;
-        v_notice := v_last.notice_sha256;
-        v_hipaa := v_last.hipaa;
-        v_expires := v_last.expires_at;
-        v_exemption := v_last.exemption;
-    end if;
-    if p_ip is not null or p_user_agent is not null then
-        v_salt := uuid_send(gen_random_uuid());
-        v_evidence := sha256(v_salt || convert_to(coalesce(host(p_ip), '') || E'\n' || coalesce(p_user_agent, ''), 'UTF8'));
-    end if;
-    insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
-                                    notice_sha256, hipaa, expires_at, exemption, source, import_job, import_row,
-                                    evidence_sha256, recorded_by, created_at)
-    values (p_org, p_contact, p_purpose, coalesce(v_last.seq, 0) + 1, p_id, v_channel, p_kind, v_basis,
-            v_notice, v_hipaa, v_expires, v_exemption, p_source, p_import_job, p_import_row,
-            v_evidence, p_recorded_by, p_now);
-    if v_salt is not null then
-        insert into app.consent_evidence (organization_id, event_id, salt, ip, user_agent)
-        values (p_org, p_id, v_salt, p_ip, p_user_agent);
-    end if;
-    return coalesce(v_last.seq, 0) + 1;
+
+        -- A confirmation follows the pending sign-up it confirms, and carries its terms.
+        if v_conf_seqs is not null then
+            select count(*) into v_found
+              from app.consent_events e
+              join unnest(v_conf_contacts, v_conf_purposes, v_conf_seqs, v_conf_bases, v_conf_notices, v_conf_hipaa,
+                          v_conf_expiries, v_conf_exemptions)
+                   w(contact_id, purpose_id, seq, basis, notice_sha256, hipaa, expires_at, exemption)
+                on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
+             where e.organization_id = v_org and e.kind = 'grant' and e.source = 'signup_form'
+               and (e.basis, e.notice_sha256, e.hipaa, e.expires_at, e.exemption)
+                   is not distinct from (w.basis, w.notice_sha256, w.hipaa, w.expires_at, w.exemption);
+            if v_found <> cardinality(v_conf_seqs) then
+                raise exception 'a confirmation follows a pending sign-up and carries its terms, refused by constraint "consent_events_confirm_pending"'
+                    using errcode = '23514', constraint = 'consent_events_confirm_pending';
+            end if;
+        end if;
+    end loop;
+    return null;
 end
 $$;
 
-ALTER FUNCTION app.consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone) OWNER TO mos_definer;
+ALTER FUNCTION app.consent_events_check() OWNER TO mos_owner;
 
 --
--- Name: contact_erase(uuid, uuid, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
+-- Name: consent_evidence_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
-CREATE FUNCTION app.contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone) RETURNS boolean
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION app.consent_evidence_check() RETURNS trigger
+    LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+declare
+    v_org uuid;
+    v_events uuid[];
+    v_contacts uuid[];
+    v_hashes bytea[];
+    v_found bigint;
 begin
-    perform app.require_tenant(p_org);
-    update app.contacts
-       set address = null, name = null, locale = null, time_zone = null, tags = '{}', erased_at = p_now
-     where organization_id = p_org and id = p_contact and erased_at is null;
-    if not found then
-        return false;
-    end if;
-    delete from app.contact_attribute_values where organization_id = p_org and contact_id = p_contact;
-    delete from app.consent_evidence v
-     using app.consent_events e
-     where v.organization_id = p_org and e.organization_id = p_org and e.contact_id = p_contact
-       and v.event_id = e.id;
-    return true;
+    for v_org in select distinct a.organization_id from added a loop
+        select array_agg(a.event_id), array_agg(a.contact_id),
+               array_agg(sha256(a.salt || convert_to(coalesce(host(a.ip), '') || E'\n' || coalesce(a.user_agent, ''), 'UTF8')))
+          into v_events, v_contacts, v_hashes
+          from added a where a.organization_id = v_org;
+        select count(*) into v_found
+          from app.consent_events e
+          join unnest(v_events, v_contacts, v_hashes) w(id, contact_id, evidence_sha256)
+            on e.id = w.id and e.contact_id = w.contact_id and e.evidence_sha256 = w.evidence_sha256
+         where e.organization_id = v_org;
+        if v_found <> cardinality(v_events) then
+            raise exception 'evidence is stored only beside the event that committed to it, refused by constraint "consent_evidence_committed"'
+                using errcode = '23514', constraint = 'consent_evidence_committed';
+        end if;
+    end loop;
+    return null;
 end
 $$;
 
-ALTER FUNCTION app.contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone) OWNER TO mos_definer;
+ALTER FUNCTION app.consent_evidence_check() OWNER TO mos_owner;
+
+--
+-- Name: consent_evidence_erasable(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.consent_evidence_erasable() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+    v_contacts uuid[];
+begin
+    for v_org in select distinct r.organization_id from removed r loop
+        select array_agg(distinct r.contact_id) into v_contacts from removed r where r.organization_id = v_org;
+        if exists (select from app.contacts c
+                    where c.organization_id = v_org and c.id = any(v_contacts) and c.erased_at is null) then
+            raise exception 'evidence is deleted only when its contact is erased, refused by constraint "consent_evidence_erased_only"'
+                using errcode = '23514', constraint = 'consent_evidence_erased_only';
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.consent_evidence_erasable() OWNER TO mos_owner;
 
 --
 -- Name: contacts_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
@@ -508,15 +541,15 @@ CREATE FUNCTION app.contacts_guard() RETURNS trigger
     AS $$
 begin
     if (new.organization_id, new.id, new.created_at) is distinct from (old.organization_id, old.id, old.created_at) then
-        raise exception 'a contact keeps its identity'
+        raise exception 'a contact keeps its identity, refused by constraint "contacts_identity"'
             using errcode = '23514', constraint = 'contacts_identity';
     end if;
     if old.erased_at is not null then
-        raise exception 'an erased contact does not change'
+        raise exception 'an erased contact does not change, refused by constraint "contacts_erased_stays"'
             using errcode = '23514', constraint = 'contacts_erased_stays';
     end if;
-    if new.erased_at is null and new.address is distinct from old.address then
-        raise exception 'a contact keeps its address; another address is another contact'
+    if new.erased_at is null and (new.address, new.address_key) is distinct from (old.address, old.address_key) then
+        raise exception 'a contact keeps its address; another address is another contact, refused by constraint "contacts_address_fixed"'
             using errcode = '23514', constraint = 'contacts_address_fixed';
     end if;
     return new;
@@ -611,35 +644,6 @@ end
 $$;
 
 ALTER FUNCTION app.find_login(p_email text) OWNER TO mos_definer;
-
---
--- Name: hmac_sha256(bytea, bytea); Type: FUNCTION; Schema: app; Owner: mos_owner
---
-
-CREATE FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) RETURNS bytea
-    LANGUAGE plpgsql IMMUTABLE STRICT
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-declare
-    v_key bytea := p_key;
-    v_inner bytea;
-    v_outer bytea;
-begin
-    if length(v_key) > 64 then
-        v_key := sha256(v_key);
-    end if;
-    v_key := v_key || decode(repeat('00', 64 - length(v_key)), 'hex');
-    v_inner := v_key;
-    v_outer := v_key;
-    for i in 0..63 loop
-        v_inner := set_byte(v_inner, i, get_byte(v_key, i) # 54);
-        v_outer := set_byte(v_outer, i, get_byte(v_key, i) # 92);
-    end loop;
-    return sha256(v_outer || sha256(v_inner || p_message));
-end
-$$;
-
-ALTER FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) OWNER TO mos_owner;
 
 --
 -- Name: invitation_for_token(bytea, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -947,24 +951,6 @@ $$;
 ALTER FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) OWNER TO mos_definer;
 
 --
--- Name: require_tenant(uuid); Type: FUNCTION; Schema: app; Owner: mos_owner
---
-
-CREATE FUNCTION app.require_tenant(p_org uuid) RETURNS void
-    LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-begin
-    if p_org is null or p_org is distinct from app.current_tenant_id() then
-        raise exception 'the organization named is not the transaction''s tenant'
-            using errcode = 'insufficient_privilege';
-    end if;
-end
-$$;
-
-ALTER FUNCTION app.require_tenant(p_org uuid) OWNER TO mos_owner;
-
---
 -- Name: session_touch(bytea, timestamp with time zone, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
 --
 
@@ -1028,26 +1014,6 @@ end
 $$;
 
 ALTER FUNCTION app.signup_organization(p_slug text) OWNER TO mos_definer;
-
---
--- Name: suppress(uuid, text, app.suppression_reason, uuid, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
---
-
-CREATE FUNCTION app.suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone) RETURNS bytea
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-declare
-    v_key bytea := app.address_key(p_org, p_address);
-begin
-    insert into app.suppressions (organization_id, address_key, reason, recorded_by, created_at)
-    values (p_org, v_key, p_reason, p_recorded_by, p_now)
-    on conflict (organization_id, address_key, reason) do nothing;
-    return v_key;
-end
-$$;
-
-ALTER FUNCTION app.suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone) OWNER TO mos_definer;
 
 --
 -- Name: throttle_clear(text); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -1172,20 +1138,6 @@ end
 $$;
 
 ALTER FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) OWNER TO mos_definer;
-
---
--- Name: audience_keys; Type: TABLE; Schema: app; Owner: mos_owner
---
-
-CREATE TABLE app.audience_keys (
-    organization_id uuid NOT NULL,
-    hmac_key bytea NOT NULL,
-    CONSTRAINT audience_keys_hmac_key CHECK ((length(hmac_key) = 32))
-);
-
-ALTER TABLE ONLY app.audience_keys FORCE ROW LEVEL SECURITY;
-
-ALTER TABLE app.audience_keys OWNER TO mos_owner;
 
 --
 -- Name: audit_blocks; Type: TABLE; Schema: app; Owner: mos_owner
@@ -1322,6 +1274,7 @@ ALTER TABLE app.consent_current OWNER TO mos_owner;
 CREATE TABLE app.consent_evidence (
     organization_id uuid NOT NULL,
     event_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
     salt bytea NOT NULL,
     ip inet,
     user_agent text,
@@ -1409,6 +1362,7 @@ CREATE TABLE app.contacts (
     organization_id uuid NOT NULL,
     id uuid NOT NULL,
     address text,
+    address_key bytea,
     name text,
     locale text,
     time_zone text,
@@ -1416,7 +1370,8 @@ CREATE TABLE app.contacts (
     created_at timestamp with time zone NOT NULL,
     erased_at timestamp with time zone,
     CONSTRAINT contacts_address CHECK (((length(address) >= 3) AND (length(address) <= 254))),
-    CONSTRAINT contacts_erased CHECK ((((erased_at IS NULL) AND (address IS NOT NULL)) OR ((erased_at IS NOT NULL) AND (address IS NULL) AND (name IS NULL) AND (locale IS NULL) AND (time_zone IS NULL) AND (tags = '{}'::text[])))),
+    CONSTRAINT contacts_address_key_length CHECK ((length(address_key) = 32)),
+    CONSTRAINT contacts_erased CHECK ((((erased_at IS NULL) AND (address IS NOT NULL) AND (address_key IS NOT NULL)) OR ((erased_at IS NOT NULL) AND (address IS NULL) AND (address_key IS NULL) AND (name IS NULL) AND (locale IS NULL) AND (time_zone IS NULL) AND (tags = '{}'::text[])))),
     CONSTRAINT contacts_id_v7 CHECK (app.is_uuid_v7(id)),
     CONSTRAINT contacts_locale CHECK ((locale ~ '^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$'::text)),
     CONSTRAINT contacts_name CHECK (((length(name) >= 1) AND (length(name) <= 200))),
@@ -1911,13 +1866,6 @@ CREATE TABLE mos_migrations.applied (
 ALTER TABLE mos_migrations.applied OWNER TO mos_owner;
 
 --
--- Name: audience_keys audience_keys_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
---
-
-ALTER TABLE ONLY app.audience_keys
-    ADD CONSTRAINT audience_keys_pkey PRIMARY KEY (organization_id);
-
---
 -- Name: audit_blocks audit_blocks_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -2014,6 +1962,13 @@ ALTER TABLE ONLY app.contact_attributes
 
 ALTER TABLE ONLY app.contacts
     ADD CONSTRAINT contacts_address_key UNIQUE (organization_id, address);
+
+--
+-- Name: contacts contacts_address_key_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contacts
+    ADD CONSTRAINT contacts_address_key_key UNIQUE (organization_id, address_key);
 
 --
 -- Name: contacts contacts_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
@@ -2285,6 +2240,12 @@ CREATE INDEX audit_logs_org_created_idx ON app.audit_logs USING btree (organizat
 CREATE INDEX consent_events_purpose_idx ON app.consent_events USING btree (organization_id, purpose_id, contact_id, seq DESC);
 
 --
+-- Name: consent_evidence_contact_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX consent_evidence_contact_idx ON app.consent_evidence USING btree (organization_id, contact_id);
+
+--
 -- Name: contact_attribute_values_boolean_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
@@ -2471,6 +2432,30 @@ CREATE TRIGGER consent_events_append_only_truncate BEFORE TRUNCATE ON app.consen
 ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_append_only_truncate;
 
 --
+-- Name: consent_events consent_events_rules; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_events_rules AFTER INSERT ON app.consent_events REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.consent_events_check();
+
+ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_rules;
+
+--
+-- Name: consent_evidence consent_evidence_committed; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_evidence_committed AFTER INSERT ON app.consent_evidence REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.consent_evidence_check();
+
+ALTER TABLE app.consent_evidence ENABLE ALWAYS TRIGGER consent_evidence_committed;
+
+--
+-- Name: consent_evidence consent_evidence_erased_only; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_evidence_erased_only AFTER DELETE ON app.consent_evidence REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION app.consent_evidence_erasable();
+
+ALTER TABLE app.consent_evidence ENABLE ALWAYS TRIGGER consent_evidence_erased_only;
+
+--
 -- Name: contacts contacts_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -2521,13 +2506,6 @@ CREATE TRIGGER suppressions_append_only_truncate BEFORE TRUNCATE ON app.suppress
 ALTER TABLE app.suppressions ENABLE ALWAYS TRIGGER suppressions_append_only_truncate;
 
 --
--- Name: audience_keys audience_keys_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
---
-
-ALTER TABLE ONLY app.audience_keys
-    ADD CONSTRAINT audience_keys_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
-
---
 -- Name: audit_chain_heads audit_chain_heads_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -2561,6 +2539,13 @@ ALTER TABLE ONLY app.consent_events
 
 ALTER TABLE ONLY app.consent_events
     ADD CONSTRAINT consent_events_purpose_fkey FOREIGN KEY (organization_id, purpose_id) REFERENCES app.purposes(organization_id, id);
+
+--
+-- Name: consent_evidence consent_evidence_contact_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_evidence
+    ADD CONSTRAINT consent_evidence_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES app.contacts(organization_id, id);
 
 --
 -- Name: contact_attribute_choices contact_attribute_choices_attribute_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -2743,12 +2728,6 @@ ALTER TABLE ONLY app.user_organizations
 
 ALTER TABLE ONLY app.user_organizations
     ADD CONSTRAINT user_organizations_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
-
---
--- Name: audience_keys; Type: ROW SECURITY; Schema: app; Owner: mos_owner
---
-
-ALTER TABLE app.audience_keys ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: audit_blocks; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -3099,12 +3078,6 @@ ALTER TABLE app.suppressions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_append ON app.audit_logs FOR INSERT WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
--- Name: audience_keys tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
---
-
-CREATE POLICY tenant_isolation ON app.audience_keys USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
-
---
 -- Name: consent_events tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -3244,13 +3217,6 @@ GRANT USAGE ON SCHEMA app TO app_user;
 GRANT USAGE ON SCHEMA app TO mos_definer;
 
 --
--- Name: FUNCTION address_key(p_org uuid, p_address text); Type: ACL; Schema: app; Owner: mos_definer
---
-
-REVOKE ALL ON FUNCTION app.address_key(p_org uuid, p_address text) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.address_key(p_org uuid, p_address text) TO app_user;
-
---
 -- Name: FUNCTION append_only(); Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -3315,18 +3281,22 @@ REVOKE ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp wit
 GRANT ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) TO app_user;
 
 --
--- Name: FUNCTION consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+-- Name: FUNCTION consent_events_check(); Type: ACL; Schema: app; Owner: mos_owner
 --
 
-REVOKE ALL ON FUNCTION app.consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.consent_append(p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis, p_notice bytea, p_hipaa jsonb, p_expires_at timestamp with time zone, p_exemption text, p_source app.consent_source, p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamp with time zone) TO app_user;
+REVOKE ALL ON FUNCTION app.consent_events_check() FROM PUBLIC;
 
 --
--- Name: FUNCTION contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
+-- Name: FUNCTION consent_evidence_check(); Type: ACL; Schema: app; Owner: mos_owner
 --
 
-REVOKE ALL ON FUNCTION app.contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.contact_erase(p_org uuid, p_contact uuid, p_now timestamp with time zone) TO app_user;
+REVOKE ALL ON FUNCTION app.consent_evidence_check() FROM PUBLIC;
+
+--
+-- Name: FUNCTION consent_evidence_erasable(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.consent_evidence_erasable() FROM PUBLIC;
 
 --
 -- Name: FUNCTION contacts_guard(); Type: ACL; Schema: app; Owner: mos_owner
@@ -3362,14 +3332,6 @@ GRANT ALL ON FUNCTION app.current_user_id() TO mos_definer;
 
 REVOKE ALL ON FUNCTION app.find_login(p_email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.find_login(p_email text) TO app_user;
-
---
--- Name: FUNCTION hmac_sha256(p_key bytea, p_message bytea); Type: ACL; Schema: app; Owner: mos_owner
---
-
-REVOKE ALL ON FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) TO app_user;
-GRANT ALL ON FUNCTION app.hmac_sha256(p_key bytea, p_message bytea) TO mos_definer;
 
 --
 -- Name: FUNCTION invitation_for_token(p_token_hash bytea, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
@@ -3456,14 +3418,6 @@ REVOKE ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_no
 GRANT ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) TO app_user;
 
 --
--- Name: FUNCTION require_tenant(p_org uuid); Type: ACL; Schema: app; Owner: mos_owner
---
-
-REVOKE ALL ON FUNCTION app.require_tenant(p_org uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.require_tenant(p_org uuid) TO app_user;
-GRANT ALL ON FUNCTION app.require_tenant(p_org uuid) TO mos_definer;
-
---
 -- Name: FUNCTION session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval); Type: ACL; Schema: app; Owner: mos_definer
 --
 
@@ -3482,13 +3436,6 @@ REVOKE ALL ON FUNCTION app.signup_confirmations_guard() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION app.signup_organization(p_slug text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.signup_organization(p_slug text) TO app_user;
-
---
--- Name: FUNCTION suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
---
-
-REVOKE ALL ON FUNCTION app.suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid, p_now timestamp with time zone) TO app_user;
 
 --
 -- Name: FUNCTION throttle_clear(p_key text); Type: ACL; Schema: app; Owner: mos_definer
@@ -3533,12 +3480,6 @@ REVOKE ALL ON FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_
 GRANT ALL ON FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) TO app_user;
 
 --
--- Name: TABLE audience_keys; Type: ACL; Schema: app; Owner: mos_owner
---
-
-GRANT SELECT,INSERT ON TABLE app.audience_keys TO mos_definer;
-
---
 -- Name: TABLE audit_blocks; Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -3565,8 +3506,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.auth_throttles TO mos_definer;
 
 REVOKE ALL ON TABLE app.consent_events FROM mos_owner;
 GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.consent_events TO mos_owner;
-GRANT SELECT ON TABLE app.consent_events TO app_user;
-GRANT SELECT,INSERT ON TABLE app.consent_events TO mos_definer;
+GRANT SELECT,INSERT ON TABLE app.consent_events TO app_user;
 
 --
 -- Name: TABLE consent_current; Type: ACL; Schema: app; Owner: mos_owner
@@ -3578,8 +3518,7 @@ GRANT SELECT ON TABLE app.consent_current TO app_user;
 -- Name: TABLE consent_evidence; Type: ACL; Schema: app; Owner: mos_owner
 --
 
-GRANT SELECT ON TABLE app.consent_evidence TO app_user;
-GRANT SELECT,INSERT,DELETE ON TABLE app.consent_evidence TO mos_definer;
+GRANT SELECT,INSERT,DELETE ON TABLE app.consent_evidence TO app_user;
 
 --
 -- Name: TABLE contact_attribute_choices; Type: ACL; Schema: app; Owner: mos_owner
@@ -3592,7 +3531,6 @@ GRANT SELECT,INSERT ON TABLE app.contact_attribute_choices TO app_user;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.contact_attribute_values TO app_user;
-GRANT SELECT,DELETE ON TABLE app.contact_attribute_values TO mos_definer;
 
 --
 -- Name: TABLE contact_attributes; Type: ACL; Schema: app; Owner: mos_owner
@@ -3605,7 +3543,6 @@ GRANT SELECT,INSERT ON TABLE app.contact_attributes TO app_user;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE app.contacts TO app_user;
-GRANT SELECT,UPDATE ON TABLE app.contacts TO mos_definer;
 
 --
 -- Name: TABLE content_events; Type: ACL; Schema: app; Owner: mos_owner
@@ -3866,7 +3803,6 @@ GRANT SELECT,INSERT ON TABLE app.platform_audit_logs TO app_user;
 --
 
 GRANT SELECT,INSERT ON TABLE app.purposes TO app_user;
-GRANT SELECT ON TABLE app.purposes TO mos_definer;
 
 --
 -- Name: TABLE recovery_codes; Type: ACL; Schema: app; Owner: mos_owner
@@ -3946,8 +3882,7 @@ GRANT UPDATE(used_at) ON TABLE app.signup_confirmations TO app_user;
 
 REVOKE ALL ON TABLE app.suppressions FROM mos_owner;
 GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.suppressions TO mos_owner;
-GRANT SELECT ON TABLE app.suppressions TO app_user;
-GRANT SELECT,INSERT ON TABLE app.suppressions TO mos_definer;
+GRANT SELECT,INSERT ON TABLE app.suppressions TO app_user;
 
 --
 -- Name: TABLE totp_setups; Type: ACL; Schema: app; Owner: mos_owner

@@ -1,6 +1,7 @@
 //! Credentials and the secrets around them. Secrets are `secrecy` types; slow work runs off the
 //! async runtime; time and randomness are inputs, so that tests never sleep.
 
+pub mod address;
 pub mod clock;
 pub mod device;
 pub mod password;
@@ -11,6 +12,7 @@ pub mod signer;
 pub mod token;
 pub mod totp;
 
+pub use address::AddressKeys;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use device::DeviceTokens;
 pub use password::{PasswordError, PasswordHasher, Verified};

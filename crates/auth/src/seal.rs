@@ -20,10 +20,11 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
-    /// The same configured secret signs device tokens and form tokens, each under a key
-    /// derived for that alone.
+    /// The same configured secret signs device tokens and form tokens and keys addresses,
+    /// each under a key derived for that alone.
     devices: crate::DeviceTokens,
     forms: crate::Signer,
+    addresses: crate::AddressKeys,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -38,6 +39,7 @@ impl Sealer {
             cipher: Aes256Gcm::new(key.expose_secret().into()),
             devices: crate::DeviceTokens::new(crate::Signer::derive(key.expose_secret(), "device tokens")),
             forms: crate::Signer::derive(key.expose_secret(), "form tokens"),
+            addresses: crate::AddressKeys::derive(key.expose_secret()),
         }
     }
 
@@ -47,6 +49,11 @@ impl Sealer {
 
     pub fn form_signer(&self) -> &crate::Signer {
         &self.forms
+    }
+
+    /// The keys of contacts' addresses, which suppressions are keyed by.
+    pub fn address_keys(&self) -> &crate::AddressKeys {
+        &self.addresses
     }
 
     /// A key from its base64 form (standard alphabet, padded), as configuration holds it.

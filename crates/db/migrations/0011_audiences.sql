@@ -3,12 +3,16 @@
 -- list keyed by a keyed hash of the address. docs/consent.md describes the model.
 --
 -- Every table carries `organization_id` first in every key and foreign key, so that Citus keeps
--- a tenant's contacts, their attribute values, their consent and its suppressions on one shard.
--- The rules that read more than one row (a grant for a suppressed address, a confirmation
--- without a pending sign-up, erasure) live in SECURITY DEFINER functions that run on the
--- coordinator and name the tenant in every statement, not in row triggers: a trigger runs on a
--- shard, where reading another table is not safe. app_user cannot write the ledger, the
--- evidence or the suppressions except through those functions.
+-- a tenant's contacts, their attribute values, their consent and its suppressions on one shard
+-- (all distributed and colocated with `audit_logs`). app_user writes every table itself, with
+-- the narrowest grants; no SECURITY DEFINER function is on the write path, because Citus
+-- refuses one (another role) on placements that app_user already changed in the transaction.
+-- The rules that read other rows (a grant for a suppressed address, a confirmation without a
+-- pending sign-up, anything for an erased contact, a gap in an event sequence, evidence that
+-- does not match its event) are AFTER statement triggers over the inserted rows' transition
+-- table. They run as the invoker and read only colocated tables for the same organization,
+-- which Citus runs locally on the shard, with one set-based query per rule however many rows
+-- the statement inserted.
 
 create type app.attribute_kind as enum ('text', 'number', 'date', 'boolean', 'choice');
 create type app.consent_channel as enum ('email');
@@ -25,6 +29,9 @@ create table app.contacts (
     id              uuid not null constraint contacts_id_v7 check (app.is_uuid_v7(id)),
     -- Normalised as accounts' are (mos_domain::Email: NFC lower-case local part, IDNA domain).
     address         text constraint contacts_address check (length(address) between 3 and 254),
+    -- HMAC-SHA-256 of the address under a key derived from the server's secret (computed by
+    -- the server, which alone holds the key): what the suppressions are keyed by.
+    address_key     bytea constraint contacts_address_key_length check (length(address_key) = 32),
     name            text constraint contacts_name check (length(name) between 1 and 200),
     locale          text constraint contacts_locale check (locale ~ '^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$'),
     time_zone       text constraint contacts_time_zone check (length(time_zone) between 1 and 64),
@@ -34,10 +41,11 @@ create table app.contacts (
     erased_at       timestamptz,
     primary key (organization_id, id),
     constraint contacts_address_key unique (organization_id, address),
+    constraint contacts_address_key_key unique (organization_id, address_key),
     constraint contacts_erased check (
-        (erased_at is null and address is not null)
-        or (erased_at is not null and address is null and name is null and locale is null
-            and time_zone is null and tags = '{}'))
+        (erased_at is null and address is not null and address_key is not null)
+        or (erased_at is not null and address is null and address_key is null and name is null
+            and locale is null and time_zone is null and tags = '{}'))
 );
 create index contacts_tags_idx on app.contacts using gin (tags);
 create index contacts_created_idx on app.contacts (organization_id, created_at, id);
@@ -50,15 +58,15 @@ create function app.contacts_guard() returns trigger
     as $$
 begin
     if (new.organization_id, new.id, new.created_at) is distinct from (old.organization_id, old.id, old.created_at) then
-        raise exception 'a contact keeps its identity'
+        raise exception 'a contact keeps its identity, refused by constraint "contacts_identity"'
             using errcode = '23514', constraint = 'contacts_identity';
     end if;
     if old.erased_at is not null then
-        raise exception 'an erased contact does not change'
+        raise exception 'an erased contact does not change, refused by constraint "contacts_erased_stays"'
             using errcode = '23514', constraint = 'contacts_erased_stays';
     end if;
-    if new.erased_at is null and new.address is distinct from old.address then
-        raise exception 'a contact keeps its address; another address is another contact'
+    if new.erased_at is null and (new.address, new.address_key) is distinct from (old.address, old.address_key) then
+        raise exception 'a contact keeps its address; another address is another contact, refused by constraint "contacts_address_fixed"'
             using errcode = '23514', constraint = 'contacts_address_fixed';
     end if;
     return new;
@@ -172,8 +180,8 @@ create table app.notices (
 );
 
 -- The consent ledger. `seq` numbers the events of one contact and purpose from 1: the latest
--- is the current state (app.consent_current), and the unique key refuses two events that both
--- claim to follow the same one.
+-- is the current state (app.consent_current), the primary key refuses two events that both
+-- claim to follow the same one, and app.consent_events_check() refuses a gap.
 create table app.consent_events (
     organization_id uuid not null,
     contact_id      uuid not null,
@@ -226,21 +234,25 @@ create index consent_events_purpose_idx on app.consent_events (organization_id, 
 
 -- Evidence that is personal data, beside the event that commits to it. Erasure deletes it.
 -- No foreign key to the event: checking one locks the event's row FOR KEY SHARE as the
--- ledger's owner, which has lost UPDATE on the ledger. Only app.consent_append writes here,
--- in the statement after the event it belongs to.
+-- ledger's owner, which has lost UPDATE on the ledger. app.consent_evidence_check() checks
+-- instead that the event exists, names the same contact and committed to this evidence.
 create table app.consent_evidence (
     organization_id uuid not null,
     event_id        uuid not null,
+    contact_id      uuid not null,
     salt            bytea not null constraint consent_evidence_salt check (length(salt) = 16),
     ip              inet,
     user_agent      text constraint consent_evidence_user_agent check (length(user_agent) <= 1000),
-    primary key (organization_id, event_id)
+    primary key (organization_id, event_id),
+    constraint consent_evidence_contact_fkey foreign key (organization_id, contact_id)
+        references app.contacts (organization_id, id)
 );
+create index consent_evidence_contact_idx on app.consent_evidence (organization_id, contact_id);
 
--- Suppressions, keyed by HMAC-SHA-256 of the normalised address under the organization's key
--- (app.audience_keys): the same address gives the same key on a re-import, the entry names no
--- address and no contact, so it outlives the contact's erasure, and one tenant's entries say
--- nothing about another's.
+-- Suppressions, keyed by the address's HMAC-SHA-256 under the server's address key (as
+-- `contacts.address_key`): the same address gives the same key on a re-import, the entry names
+-- no address and no contact, so it outlives the contact's erasure, and without the server's
+-- secret nobody can test a guessed address against it.
 create table app.suppressions (
     organization_id uuid not null
                     constraint suppressions_organization_fkey references app.organizations (id) on delete cascade,
@@ -251,17 +263,10 @@ create table app.suppressions (
     primary key (organization_id, address_key, reason)
 );
 
--- The organization's suppression key. Only the definer functions read it; app_user cannot.
-create table app.audience_keys (
-    organization_id uuid not null
-                    constraint audience_keys_organization_fkey references app.organizations (id) on delete cascade,
-    hmac_key        bytea not null constraint audience_keys_hmac_key check (length(hmac_key) = 32),
-    primary key (organization_id)
-);
-
 -- The current state of each contact and purpose: the latest event, read from the ledger itself,
 -- so there is no second copy to drift from it. A grant through a sign-up form is pending until
--- its confirmation; an authorization past its expiry is expired.
+-- its confirmation; an authorization past its expiry is expired. Asked for one contact and
+-- purpose, it is one descent of an index ordered by seq within the contact and purpose.
 create view app.consent_current with (security_invoker = true) as
 select distinct on (e.organization_id, e.contact_id, e.purpose_id)
        e.organization_id, e.contact_id, e.purpose_id, e.seq, e.id as event_id, e.channel, e.kind, e.basis,
@@ -307,188 +312,190 @@ alter table app.suppressions enable always trigger suppressions_append_only_rows
 alter table app.suppressions enable always trigger suppressions_append_only_truncate;
 revoke update, delete, truncate on app.consent_events, app.suppressions from mos_owner;
 
--- HMAC-SHA-256 (RFC 2104) over the built-in sha256(), so that no extension is needed.
-create function app.hmac_sha256(p_key bytea, p_message bytea) returns bytea
-    language plpgsql immutable strict
+-- Each refusal names its rule in the message too: through Citus the error of a shard's trigger
+-- reaches the client without its constraint field, and the message is where DbError finds it.
+--
+-- The ledger's rules that read other rows, checked once per INSERT statement over all the rows
+-- it inserted (`added`), so that an import's INSERT .. SELECT of a million events costs a few
+-- set-based queries, not a million. On Citus the trigger runs on the shard; every query here
+-- reads colocated tables for one organization at a time (the statement's rows are gathered
+-- into arrays first), which Citus runs locally there. Refused, each naming its rule:
+-- - anything for an erased contact (consent_events_contact_erased);
+-- - a grant on another basis for a purpose that needs a HIPAA authorization
+--   (consent_events_hipaa_required);
+-- - a grant other than the person's own through the sign-up form, for a contact whose address
+--   key is suppressed (consent_events_suppressed); the sign-up's grant stays pending until the
+--   person confirms it;
+-- - an event whose seq is not its predecessor's + 1 (consent_events_seq);
+-- - a confirmation that does not follow a pending sign-up, or names another basis, notice or
+--   expiry than the sign-up did (consent_events_confirm_pending).
+create function app.consent_events_check() returns trigger
+    language plpgsql
     set search_path = pg_catalog, pg_temp
     as $$
 declare
-    v_key bytea := p_key;
-    v_inner bytea;
-    v_outer bytea;
+    v_org uuid;
+    v_contacts uuid[];
+    v_hipaa_purposes uuid[];
+    v_granted uuid[];
+    v_prev_contacts uuid[];
+    v_prev_purposes uuid[];
+    v_prev_seqs integer[];
+    v_conf_contacts uuid[];
+    v_conf_purposes uuid[];
+    v_conf_seqs integer[];
+    v_conf_bases app.lawful_basis[];
+    v_conf_notices bytea[];
+    v_conf_hipaa jsonb[];
+    v_conf_expiries timestamptz[];
+    v_conf_exemptions text[];
+    v_found bigint;
 begin
-    if length(v_key) > 64 then
-        v_key := sha256(v_key);
-    end if;
-    v_key := v_key || decode(repeat('00', 64 - length(v_key)), 'hex');
-    v_inner := v_key;
-    v_outer := v_key;
-    for i in 0..63 loop
-        v_inner := set_byte(v_inner, i, get_byte(v_key, i) # 54);
-        v_outer := set_byte(v_outer, i, get_byte(v_key, i) # 92);
-    end loop;
-    return sha256(v_outer || sha256(v_inner || p_message));
-end
-$$;
+    for v_org in select distinct a.organization_id from added a loop
+        -- One pass over the statement's rows (a large insert spills them to disk) gathers what
+        -- every rule needs.
+        select array_agg(distinct a.contact_id),
+               array_agg(distinct a.purpose_id)
+                   filter (where a.kind = 'grant' and a.basis is distinct from 'hipaa_authorization'),
+               array_agg(distinct a.contact_id) filter (where a.kind = 'grant' and a.source <> 'signup_form'),
+               array_agg(a.contact_id) filter (where a.seq > 1),
+               array_agg(a.purpose_id) filter (where a.seq > 1),
+               array_agg(a.seq - 1) filter (where a.seq > 1),
+               array_agg(a.contact_id) filter (where a.kind = 'confirm'),
+               array_agg(a.purpose_id) filter (where a.kind = 'confirm'),
+               array_agg(a.seq - 1) filter (where a.kind = 'confirm'),
+               array_agg(a.basis) filter (where a.kind = 'confirm'),
+               array_agg(a.notice_sha256) filter (where a.kind = 'confirm'),
+               array_agg(a.hipaa) filter (where a.kind = 'confirm'),
+               array_agg(a.expires_at) filter (where a.kind = 'confirm'),
+               array_agg(a.exemption) filter (where a.kind = 'confirm')
+          into v_contacts, v_hipaa_purposes, v_granted, v_prev_contacts, v_prev_purposes, v_prev_seqs,
+               v_conf_contacts, v_conf_purposes, v_conf_seqs, v_conf_bases, v_conf_notices, v_conf_hipaa,
+               v_conf_expiries, v_conf_exemptions
+          from added a where a.organization_id = v_org;
 
-create function app.require_tenant(p_org uuid) returns void
-    language plpgsql stable
-    set search_path = pg_catalog, pg_temp
-    as $$
-begin
-    if p_org is null or p_org is distinct from app.current_tenant_id() then
-        raise exception 'the organization named is not the transaction''s tenant'
-            using errcode = 'insufficient_privilege';
-    end if;
-end
-$$;
+        if exists (select from app.contacts c
+                    where c.organization_id = v_org and c.id = any(v_contacts) and c.erased_at is not null) then
+            raise exception 'the contact is erased, refused by constraint "consent_events_contact_erased"'
+                using errcode = '23514', constraint = 'consent_events_contact_erased';
+        end if;
 
--- The suppression key of a normalised address in the tenant, making the tenant's secret on
--- first use (256 bits from two random UUIDs' 244 random bits, hashed).
-create function app.address_key(p_org uuid, p_address text) returns bytea
-    language plpgsql volatile security definer
-    set search_path = pg_catalog, pg_temp
-    as $$
-declare
-    v_key bytea;
-begin
-    perform app.require_tenant(p_org);
-    select k.hmac_key into v_key from app.audience_keys k where k.organization_id = p_org;
-    if v_key is null then
-        insert into app.audience_keys (organization_id, hmac_key)
-        values (p_org, sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())))
-        on conflict (organization_id) do nothing;
-        select k.hmac_key into v_key from app.audience_keys k where k.organization_id = p_org;
-    end if;
-    return app.hmac_sha256(v_key, convert_to(p_address, 'UTF8'));
-end
-$$;
-
--- Suppresses a normalised address for a reason; the same address and reason again changes
--- nothing. Returns the address's key.
-create function app.suppress(p_org uuid, p_address text, p_reason app.suppression_reason, p_recorded_by uuid,
-                             p_now timestamptz) returns bytea
-    language plpgsql volatile security definer
-    set search_path = pg_catalog, pg_temp
-    as $$
-declare
-    v_key bytea := app.address_key(p_org, p_address);
-begin
-    insert into app.suppressions (organization_id, address_key, reason, recorded_by, created_at)
-    values (p_org, v_key, p_reason, p_recorded_by, p_now)
-    on conflict (organization_id, address_key, reason) do nothing;
-    return v_key;
-end
-$$;
-
--- Appends one consent event for a contact and purpose, with its evidence, and returns its
--- sequence number. The contact's row is locked, so the events of one contact follow each other.
--- Refused: anything for an erased contact; a purpose that needs a HIPAA authorization granted
--- on another basis; a grant for a suppressed address unless it comes from the person through
--- the sign-up form (it stays pending until they confirm it); a confirmation that does not
--- follow a pending sign-up, which it then confirms with the sign-up's basis and notice.
-create function app.consent_append(
-    p_org uuid, p_id uuid, p_contact uuid, p_purpose uuid, p_kind app.consent_kind, p_basis app.lawful_basis,
-    p_notice bytea, p_hipaa jsonb, p_expires_at timestamptz, p_exemption text, p_source app.consent_source,
-    p_import_job uuid, p_import_row bigint, p_ip inet, p_user_agent text, p_recorded_by uuid, p_now timestamptz)
-    returns integer
-    language plpgsql volatile security definer
-    set search_path = pg_catalog, pg_temp
-    as $$
-declare
-    v_address text;
-    v_erased timestamptz;
-    v_channel app.consent_channel;
-    v_needs_hipaa boolean;
-    v_last app.consent_events;
-    v_basis app.lawful_basis := p_basis;
-    v_notice bytea := p_notice;
-    v_hipaa jsonb := p_hipaa;
-    v_expires timestamptz := p_expires_at;
-    v_exemption text := p_exemption;
-    v_salt bytea;
-    v_evidence bytea;
-begin
-    perform app.require_tenant(p_org);
-    select c.address, c.erased_at into v_address, v_erased
-      from app.contacts c where c.organization_id = p_org and c.id = p_contact for update;
-    if not found then
-        raise exception 'no such contact' using errcode = '23503', constraint = 'consent_events_contact_fkey';
-    end if;
-    if v_erased is not null then
-        raise exception 'the contact is erased' using errcode = '23514', constraint = 'consent_events_contact_erased';
-    end if;
-    select p.channel, p.needs_hipaa_authorization into v_channel, v_needs_hipaa
-      from app.purposes p where p.organization_id = p_org and p.id = p_purpose;
-    if not found then
-        raise exception 'no such purpose' using errcode = '23503', constraint = 'consent_events_purpose_fkey';
-    end if;
-    select e.* into v_last from app.consent_events e
-     where e.organization_id = p_org and e.contact_id = p_contact and e.purpose_id = p_purpose
-     order by e.seq desc limit 1;
-    if p_kind = 'grant' then
-        if v_needs_hipaa and p_basis is distinct from 'hipaa_authorization' then
-            raise exception 'this purpose needs a HIPAA authorization'
+        if exists (select from app.purposes p
+                    where p.organization_id = v_org and p.id = any(v_hipaa_purposes) and p.needs_hipaa_authorization) then
+            raise exception 'this purpose needs a HIPAA authorization, refused by constraint "consent_events_hipaa_required"'
                 using errcode = '23514', constraint = 'consent_events_hipaa_required';
         end if;
-        if p_source <> 'signup_form' and exists (
-            select from app.suppressions s
-             where s.organization_id = p_org and s.address_key = app.address_key(p_org, v_address)) then
-            raise exception 'the address is suppressed; only the person can consent again, by a confirmed double opt-in'
+
+        if exists (select from app.contacts c
+                     join app.suppressions s on s.organization_id = c.organization_id and s.address_key = c.address_key
+                    where c.organization_id = v_org and s.organization_id = v_org and c.id = any(v_granted)) then
+            raise exception 'the address is suppressed; only the person can consent again, by a confirmed double opt-in, refused by constraint "consent_events_suppressed"'
                 using errcode = '23514', constraint = 'consent_events_suppressed';
         end if;
-    elsif p_kind = 'confirm' then
-        if v_last.seq is null or v_last.kind <> 'grant' or v_last.source <> 'signup_form' then
-            raise exception 'a confirmation follows a pending sign-up'
-                using errcode = '23514', constraint = 'consent_events_confirm_pending';
+
+        -- Each event after the first has its predecessor (in the ledger, or in this statement).
+        if v_prev_seqs is not null then
+            select count(*) into v_found
+              from app.consent_events e
+              join unnest(v_prev_contacts, v_prev_purposes, v_prev_seqs) w(contact_id, purpose_id, seq)
+                on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
+             where e.organization_id = v_org;
+            if v_found <> cardinality(v_prev_seqs) then
+                raise exception 'an event follows the previous event of its contact and purpose, refused by constraint "consent_events_seq"'
+                    using errcode = '23514', constraint = 'consent_events_seq';
+            end if;
         end if;
-        v_basis := v_last.basis;
-        v_notice := v_last.notice_sha256;
-        v_hipaa := v_last.hipaa;
-        v_expires := v_last.expires_at;
-        v_exemption := v_last.exemption;
-    end if;
-    if p_ip is not null or p_user_agent is not null then
-        v_salt := uuid_send(gen_random_uuid());
-        v_evidence := sha256(v_salt || convert_to(coalesce(host(p_ip), '') || E'\n' || coalesce(p_user_agent, ''), 'UTF8'));
-    end if;
-    insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
-                                    notice_sha256, hipaa, expires_at, exemption, source, import_job, import_row,
-                                    evidence_sha256, recorded_by, created_at)
-    values (p_org, p_contact, p_purpose, coalesce(v_last.seq, 0) + 1, p_id, v_channel, p_kind, v_basis,
-            v_notice, v_hipaa, v_expires, v_exemption, p_source, p_import_job, p_import_row,
-            v_evidence, p_recorded_by, p_now);
-    if v_salt is not null then
-        insert into app.consent_evidence (organization_id, event_id, salt, ip, user_agent)
-        values (p_org, p_id, v_salt, p_ip, p_user_agent);
-    end if;
-    return coalesce(v_last.seq, 0) + 1;
+
+        -- A confirmation follows the pending sign-up it confirms, and carries its terms.
+        if v_conf_seqs is not null then
+            select count(*) into v_found
+              from app.consent_events e
+              join unnest(v_conf_contacts, v_conf_purposes, v_conf_seqs, v_conf_bases, v_conf_notices, v_conf_hipaa,
+                          v_conf_expiries, v_conf_exemptions)
+                   w(contact_id, purpose_id, seq, basis, notice_sha256, hipaa, expires_at, exemption)
+                on e.contact_id = w.contact_id and e.purpose_id = w.purpose_id and e.seq = w.seq
+             where e.organization_id = v_org and e.kind = 'grant' and e.source = 'signup_form'
+               and (e.basis, e.notice_sha256, e.hipaa, e.expires_at, e.exemption)
+                   is not distinct from (w.basis, w.notice_sha256, w.hipaa, w.expires_at, w.exemption);
+            if v_found <> cardinality(v_conf_seqs) then
+                raise exception 'a confirmation follows a pending sign-up and carries its terms, refused by constraint "consent_events_confirm_pending"'
+                    using errcode = '23514', constraint = 'consent_events_confirm_pending';
+            end if;
+        end if;
+    end loop;
+    return null;
 end
 $$;
+create trigger consent_events_rules
+    after insert on app.consent_events
+    referencing new table as added
+    for each statement execute function app.consent_events_check();
+alter table app.consent_events enable always trigger consent_events_rules;
 
--- Erases a contact: its personal data, its attribute values and the evidence of its consent
--- go; the tombstone, the consent events (which name it by id only) and the suppressions (keyed
--- by the address's hash) stay. Answers whether there was a contact to erase.
-create function app.contact_erase(p_org uuid, p_contact uuid, p_now timestamptz) returns boolean
-    language plpgsql volatile security definer
+-- Evidence is accepted only beside the event that committed to it: the event exists, names
+-- the same contact, and its evidence_sha256 is SHA-256(salt || UTF-8(host(ip) || LF ||
+-- user_agent)) of the evidence given (an absent part is the empty string). The repository
+-- computes the event's hash with the same expression (audiences::consent::EVIDENCE_SHA256).
+create function app.consent_evidence_check() returns trigger
+    language plpgsql
     set search_path = pg_catalog, pg_temp
     as $$
+declare
+    v_org uuid;
+    v_events uuid[];
+    v_contacts uuid[];
+    v_hashes bytea[];
+    v_found bigint;
 begin
-    perform app.require_tenant(p_org);
-    update app.contacts
-       set address = null, name = null, locale = null, time_zone = null, tags = '{}', erased_at = p_now
-     where organization_id = p_org and id = p_contact and erased_at is null;
-    if not found then
-        return false;
-    end if;
-    delete from app.contact_attribute_values where organization_id = p_org and contact_id = p_contact;
-    delete from app.consent_evidence v
-     using app.consent_events e
-     where v.organization_id = p_org and e.organization_id = p_org and e.contact_id = p_contact
-       and v.event_id = e.id;
-    return true;
+    for v_org in select distinct a.organization_id from added a loop
+        select array_agg(a.event_id), array_agg(a.contact_id),
+               array_agg(sha256(a.salt || convert_to(coalesce(host(a.ip), '') || E'\n' || coalesce(a.user_agent, ''), 'UTF8')))
+          into v_events, v_contacts, v_hashes
+          from added a where a.organization_id = v_org;
+        select count(*) into v_found
+          from app.consent_events e
+          join unnest(v_events, v_contacts, v_hashes) w(id, contact_id, evidence_sha256)
+            on e.id = w.id and e.contact_id = w.contact_id and e.evidence_sha256 = w.evidence_sha256
+         where e.organization_id = v_org;
+        if v_found <> cardinality(v_events) then
+            raise exception 'evidence is stored only beside the event that committed to it, refused by constraint "consent_evidence_committed"'
+                using errcode = '23514', constraint = 'consent_evidence_committed';
+        end if;
+    end loop;
+    return null;
 end
 $$;
+create trigger consent_evidence_committed
+    after insert on app.consent_evidence
+    referencing new table as added
+    for each statement execute function app.consent_evidence_check();
+alter table app.consent_evidence enable always trigger consent_evidence_committed;
+
+-- Evidence goes only with its contact's erasure (the contact is erased first).
+create function app.consent_evidence_erasable() returns trigger
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+    as $$
+declare
+    v_org uuid;
+    v_contacts uuid[];
+begin
+    for v_org in select distinct r.organization_id from removed r loop
+        select array_agg(distinct r.contact_id) into v_contacts from removed r where r.organization_id = v_org;
+        if exists (select from app.contacts c
+                    where c.organization_id = v_org and c.id = any(v_contacts) and c.erased_at is null) then
+            raise exception 'evidence is deleted only when its contact is erased, refused by constraint "consent_evidence_erased_only"'
+                using errcode = '23514', constraint = 'consent_evidence_erased_only';
+        end if;
+    end loop;
+    return null;
+end
+$$;
+create trigger consent_evidence_erased_only
+    after delete on app.consent_evidence
+    referencing old table as removed
+    for each statement execute function app.consent_evidence_erasable();
+alter table app.consent_evidence enable always trigger consent_evidence_erased_only;
 
 alter table app.contacts enable row level security;
 alter table app.contacts force row level security;
@@ -508,8 +515,6 @@ alter table app.consent_evidence enable row level security;
 alter table app.consent_evidence force row level security;
 alter table app.suppressions enable row level security;
 alter table app.suppressions force row level security;
-alter table app.audience_keys enable row level security;
-alter table app.audience_keys force row level security;
 create policy tenant_isolation on app.contacts
     using (organization_id = app.current_tenant_id()) with check (organization_id = app.current_tenant_id());
 create policy tenant_isolation on app.contact_attributes
@@ -528,42 +533,20 @@ create policy tenant_isolation on app.consent_evidence
     using (organization_id = app.current_tenant_id()) with check (organization_id = app.current_tenant_id());
 create policy tenant_isolation on app.suppressions
     using (organization_id = app.current_tenant_id()) with check (organization_id = app.current_tenant_id());
-create policy tenant_isolation on app.audience_keys
-    using (organization_id = app.current_tenant_id()) with check (organization_id = app.current_tenant_id());
 
 revoke all on app.contacts, app.contact_attributes, app.contact_attribute_choices, app.contact_attribute_values,
-    app.purposes, app.notices, app.consent_events, app.consent_evidence, app.suppressions, app.audience_keys,
+    app.purposes, app.notices, app.consent_events, app.consent_evidence, app.suppressions,
     app.consent_current from public;
 grant select, insert, update on app.contacts to app_user;
 -- Definitions do not change under the values that follow them: a new rule is a new attribute.
 grant select, insert on app.contact_attributes, app.contact_attribute_choices to app_user;
 grant select, insert, update, delete on app.contact_attribute_values to app_user;
 grant select, insert on app.purposes, app.notices to app_user;
--- The ledger, its evidence and the suppressions are written only by the functions below.
-grant select on app.consent_events, app.consent_evidence, app.suppressions, app.consent_current to app_user;
-grant select, update on app.contacts to mos_definer;
-grant select on app.purposes to mos_definer;
-grant select, delete on app.contact_attribute_values to mos_definer;
-grant select, insert on app.consent_events, app.suppressions, app.audience_keys to mos_definer;
-grant select, insert, delete on app.consent_evidence to mos_definer;
+-- The ledger and the suppressions only grow; evidence is added, and deleted only by erasure
+-- (app.consent_evidence_erasable).
+grant select, insert on app.consent_events, app.suppressions to app_user;
+grant select, insert, delete on app.consent_evidence to app_user;
+grant select on app.consent_current to app_user;
 
-revoke all on function app.contacts_guard(), app.append_only(), app.hmac_sha256(bytea, bytea),
-    app.require_tenant(uuid), app.address_key(uuid, text),
-    app.suppress(uuid, text, app.suppression_reason, uuid, timestamptz),
-    app.consent_append(uuid, uuid, uuid, uuid, app.consent_kind, app.lawful_basis, bytea, jsonb, timestamptz, text,
-                       app.consent_source, uuid, bigint, inet, text, uuid, timestamptz),
-    app.contact_erase(uuid, uuid, timestamptz) from public;
-grant execute on function app.hmac_sha256(bytea, bytea), app.require_tenant(uuid) to app_user, mos_definer;
-grant execute on function app.address_key(uuid, text) to app_user, mos_definer;
-grant execute on function app.suppress(uuid, text, app.suppression_reason, uuid, timestamptz),
-    app.consent_append(uuid, uuid, uuid, uuid, app.consent_kind, app.lawful_basis, bytea, jsonb, timestamptz, text,
-                       app.consent_source, uuid, bigint, inet, text, uuid, timestamptz),
-    app.contact_erase(uuid, uuid, timestamptz) to app_user;
-grant create on schema app to mos_definer;
-alter function app.address_key(uuid, text) owner to mos_definer;
-alter function app.suppress(uuid, text, app.suppression_reason, uuid, timestamptz) owner to mos_definer;
-alter function app.consent_append(uuid, uuid, uuid, uuid, app.consent_kind, app.lawful_basis, bytea, jsonb,
-                                  timestamptz, text, app.consent_source, uuid, bigint, inet, text, uuid, timestamptz)
-    owner to mos_definer;
-alter function app.contact_erase(uuid, uuid, timestamptz) owner to mos_definer;
-revoke create on schema app from mos_definer;
+revoke all on function app.contacts_guard(), app.append_only(), app.consent_events_check(),
+    app.consent_evidence_check(), app.consent_evidence_erasable() from public;

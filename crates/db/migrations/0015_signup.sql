@@ -23,10 +23,9 @@ create table app.signup_confirmations (
     constraint signup_confirmations_expiry check (expires_at > created_at),
     constraint signup_confirmations_used check (used_at is null or used_at >= created_at)
 );
--- No foreign keys to the contact, purpose or event: those tables are being moved between Citus
--- placements, and a foreign key from a distributed table to a Citus-local one is refused. The
--- confirmation itself goes through app.consent_append, which refuses a contact or purpose that
--- is not the tenant's, and a confirmation that does not follow a pending sign-up.
+-- No foreign keys to the contact, purpose or event: the confirmation itself is a consent event,
+-- which the ledger's foreign keys and trigger check (a contact and purpose of the tenant, a
+-- confirmation only after a pending sign-up).
 
 -- A link is spent once and keeps what it was issued for. Reads only the row, so it holds on
 -- every Citus shard.

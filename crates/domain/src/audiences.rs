@@ -115,6 +115,44 @@ impl AttributeName {
     }
 }
 
+/// The keyed hash of a normalised address that suppressions are keyed by and a contact carries
+/// (HMAC-SHA-256 under a key only the server holds): it matches the same address on a
+/// re-import and after the contact's erasure, and says nothing about the address to anyone
+/// without the key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressKey(pub [u8; 32]);
+
+impl AddressKey {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lower-case hex, as an audit record names a suppression entry.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for AddressKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AddressKey({})", self.to_hex())
+    }
+}
+
+impl TryFrom<Vec<u8>> for AddressKey {
+    type Error = Vec<u8>;
+    fn try_from(bytes: Vec<u8>) -> Result<Self, Vec<u8>> {
+        Ok(Self(bytes.try_into()?))
+    }
+}
+
+/// Computes address keys. The server's implementation (`mos_auth::AddressKeys`, from
+/// `Sealer::address_keys`) holds the key; the database never does, so a dump of it alone
+/// cannot test a guessed address against the suppressions.
+pub trait AddressKeyer: Send + Sync {
+    fn key(&self, address: &crate::Email) -> AddressKey;
+}
+
 macro_rules! words {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
         $(#[$doc])*

@@ -1,7 +1,8 @@
-//! The consent ledger: events appended through `app.consent_append`, which refuses what the
-//! database must never hold (a grant for a suppressed address other than the person's own
-//! sign-up, a confirmation without a pending sign-up), and the current state derived from the
-//! latest event by the view `app.consent_current`.
+//! The consent ledger: events appended by `app_user`, checked by the ledger's statement trigger
+//! (`app.consent_events_check`), which refuses what the database must never hold (a grant for
+//! a suppressed address other than the person's own sign-up, a confirmation without a pending
+//! sign-up, anything for an erased contact, a gap in the sequence), and the current state
+//! derived from the latest event by the view `app.consent_current`.
 
 use std::net::IpAddr;
 
@@ -10,7 +11,7 @@ use serde_json::{json, Value};
 use sqlx::types::ipnetwork::IpNetwork;
 
 use crate::error::stored;
-use crate::{audit, Result, TenantTx};
+use crate::{audit, DbError, Result, TenantTx};
 use mos_domain::audiences::{ConsentKind, ConsentSource, ConsentState, LawfulBasis};
 use mos_domain::content::ContentHash;
 use mos_domain::events::{consent_action, CONSENT};
@@ -124,8 +125,29 @@ pub struct Current {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// SHA-256 of a salt and the evidence, `SHA-256(salt || UTF-8(host(ip) || LF || user_agent))`,
+/// as SQL over the three expressions given; the evidence's trigger
+/// (`app.consent_evidence_check`) computes the same.
+fn evidence_sha256(salt: &str, ip: &str, user_agent: &str) -> String {
+    format!("sha256({salt} || convert_to(coalesce(host({ip}), '') || E'\\n' || coalesce({user_agent}, ''), 'UTF8'))")
+}
+
+/// The latest event of a contact and purpose, as the next one needs it.
+#[derive(sqlx::FromRow)]
+struct Last {
+    seq: i32,
+    kind: String,
+    source: String,
+    basis: Option<String>,
+    notice_sha256: Option<Vec<u8>>,
+    hipaa: Option<sqlx::types::Json<Value>>,
+    expires_at: Option<DateTime<Utc>>,
+    exemption: Option<String>,
+}
+
 /// Appends an event and its audit record in `tx`; answers the event's id and its number in
-/// the contact's history for the purpose. Refusals come back as
+/// the contact's history for the purpose. A confirmation carries the terms (basis, notice,
+/// authorization, expiry) of the sign-up it confirms. Refusals come back as
 /// [`DbError::Invalid`](crate::DbError::Invalid) naming the rule: `consent_events_suppressed`,
 /// `consent_events_confirm_pending`, `consent_events_hipaa_required`,
 /// `consent_events_contact_erased`, or a constraint of the table.
@@ -133,40 +155,109 @@ pub async fn append(tx: &mut TenantTx, record: &Record<'_>, source: &RequestSour
     let id = ConsentEventId::new();
     let (basis, hipaa, expires_at, exemption) = match record.basis {
         None => (None, None, None, None),
-        Some(Basis::Consent) => (Some(LawfulBasis::Consent), None, None, None),
+        Some(Basis::Consent) => (Some(LawfulBasis::Consent.as_str().to_owned()), None, None, None),
         Some(Basis::HipaaAuthorization { elements, expires_at }) => {
-            (Some(LawfulBasis::HipaaAuthorization), Some(elements), *expires_at, None)
+            (Some(LawfulBasis::HipaaAuthorization.as_str().to_owned()), Some(elements.clone()), *expires_at, None)
         }
-        Some(Basis::Exemption(why)) => (Some(LawfulBasis::Exemption), None, None, Some(why.as_str())),
+        Some(Basis::Exemption(why)) => {
+            (Some(LawfulBasis::Exemption.as_str().to_owned()), None, None, Some(why.clone()))
+        }
     };
     let (job, row) = match record.provenance {
         Provenance::Import { job, row, .. } => (Some(job), Some(row)),
         _ => (None, None),
     };
-    let evidence = record.evidence.cloned().unwrap_or_default();
-    let seq: i32 = sqlx::query_scalar(
-        "select app.consent_append($1, $2, $3, $4, $5::text::app.consent_kind, $6::text::app.lawful_basis, $7, $8,
-                                   $9, $10, $11::text::app.consent_source, $12, $13, $14, $15, $16, $17)",
+    // The contact's row is locked, so that the events of one contact follow each other (and a
+    // suppression of its address, which locks it too, comes before or after, not between).
+    let org = tx.org().as_uuid();
+    sqlx::query("select from app.contacts where organization_id = $1 and id = $2 for update")
+        .bind(org)
+        .bind(record.contact.as_uuid())
+        .execute(tx.conn())
+        .await?;
+    let channel: Option<String> =
+        sqlx::query_scalar("select channel::text from app.purposes where organization_id = $1 and id = $2")
+            .bind(org)
+            .bind(record.purpose.as_uuid())
+            .fetch_optional(tx.conn())
+            .await?;
+    let channel = channel.ok_or_else(|| DbError::Invalid { constraint: "consent_events_purpose_fkey".to_owned() })?;
+    let last: Option<Last> = sqlx::query_as(
+        "select seq, kind::text as kind, source::text as source, basis::text as basis, notice_sha256, hipaa, expires_at, exemption
+           from app.consent_events
+          where organization_id = $1 and contact_id = $2 and purpose_id = $3
+          order by seq desc limit 1",
     )
-    .bind(tx.org().as_uuid())
-    .bind(id.as_uuid())
+    .bind(org)
     .bind(record.contact.as_uuid())
     .bind(record.purpose.as_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    let seq = last.as_ref().map_or(0, |l| l.seq) + 1;
+    let pending = |l: &&Last| l.kind == ConsentKind::Grant.as_str() && l.source == ConsentSource::SignupForm.as_str();
+    let (basis, notice, hipaa, expires_at, exemption) = match (last.as_ref().filter(pending), record.kind) {
+        // Said here for a clear answer; the ledger's trigger refuses it whoever inserts it.
+        (None, ConsentKind::Confirm) => {
+            return Err(DbError::Invalid { constraint: "consent_events_confirm_pending".to_owned() });
+        }
+        (Some(last), ConsentKind::Confirm) => (
+            last.basis.clone(),
+            last.notice_sha256.clone(),
+            last.hipaa.as_ref().map(|h| h.0.clone()),
+            last.expires_at,
+            last.exemption.clone(),
+        ),
+        _ => (basis, record.notice.map(|h| h.as_bytes().to_vec()), hipaa, expires_at, exemption),
+    };
+    let evidence = record.evidence.filter(|e| e.ip.is_some() || e.user_agent.is_some());
+    let salt: Option<[u8; 16]> = evidence.map(|_| rand::random());
+    let ip = evidence.and_then(|e| e.ip).map(IpNetwork::from);
+    let user_agent = evidence.and_then(|e| e.user_agent.as_deref());
+    sqlx::query(&format!(
+        "insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
+                                         notice_sha256, hipaa, expires_at, exemption, source, import_job, import_row,
+                                         evidence_sha256, recorded_by, created_at)
+         values ($1, $2, $3, $4, $5, $6::text::app.consent_channel, $7::text::app.consent_kind,
+                 $8::text::app.lawful_basis, $9, $10, $11, $12, $13::text::app.consent_source, $14, $15,
+                 case when $16::bytea is not null then {} end, $19, $20)",
+        evidence_sha256("$16::bytea", "$17::inet", "$18::text")
+    ))
+    .bind(org)
+    .bind(record.contact.as_uuid())
+    .bind(record.purpose.as_uuid())
+    .bind(seq)
+    .bind(id.as_uuid())
+    .bind(&channel)
     .bind(record.kind.as_str())
-    .bind(basis.map(LawfulBasis::as_str))
-    .bind(record.notice.as_ref().map(ContentHash::as_bytes))
+    .bind(basis.as_deref())
+    .bind(notice.as_deref())
     .bind(hipaa.map(sqlx::types::Json))
     .bind(expires_at)
-    .bind(exemption)
+    .bind(exemption.as_deref())
     .bind(record.provenance.source().as_str())
     .bind(job)
     .bind(row)
-    .bind(evidence.ip.map(IpNetwork::from))
-    .bind(evidence.user_agent.as_deref())
+    .bind(salt.as_ref().map(|s| s.as_slice()))
+    .bind(ip)
+    .bind(user_agent)
     .bind(record.provenance.recorded_by().map(|u| u.as_uuid()))
     .bind(record.now)
-    .fetch_one(tx.conn())
+    .execute(tx.conn())
     .await?;
+    if let Some(salt) = salt {
+        sqlx::query(
+            "insert into app.consent_evidence (organization_id, event_id, contact_id, salt, ip, user_agent)
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(org)
+        .bind(id.as_uuid())
+        .bind(record.contact.as_uuid())
+        .bind(salt.as_slice())
+        .bind(ip)
+        .bind(user_agent)
+        .execute(tx.conn())
+        .await?;
+    }
     let mut event = AuditEvent::new(consent_action(record.kind), CONSENT)
         .resource_id(id)
         .source(source.clone())
@@ -174,8 +265,8 @@ pub async fn append(tx: &mut TenantTx, record: &Record<'_>, source: &RequestSour
         .meta("purpose", json!(record.purpose))
         .meta("seq", json!(seq))
         .meta("source", json!(record.provenance.source().as_str()));
-    if let Some(hash) = record.notice {
-        event = event.meta("notice_sha256", json!(hash.to_string()));
+    if let Some(hash) = notice.as_deref() {
+        event = event.meta("notice_sha256", json!(hex::encode(hash)));
     }
     if let Some(by) = record.provenance.recorded_by() {
         event = event.actor(by);
@@ -217,13 +308,13 @@ pub async fn history(tx: &mut TenantTx, contact: ContactId) -> Result<Vec<Event>
 /// `Some(true)` when it does, `Some(false)` when it was changed, `None` when it was erased (or
 /// there was none).
 pub async fn evidence_matches(tx: &mut TenantTx, event: ConsentEventId) -> Result<Option<bool>> {
-    let found: Option<Option<bool>> = sqlx::query_scalar(
-        "select e.evidence_sha256 = sha256(v.salt || convert_to(coalesce(host(v.ip), '') || E'\\n'
-                                                              || coalesce(v.user_agent, ''), 'UTF8'))
+    let found: Option<Option<bool>> = sqlx::query_scalar(&format!(
+        "select e.evidence_sha256 = {}
            from app.consent_evidence v
            join app.consent_events e on e.organization_id = v.organization_id and e.id = v.event_id
           where v.organization_id = $1 and v.event_id = $2",
-    )
+        evidence_sha256("v.salt", "v.ip", "v.user_agent")
+    ))
     .bind(tx.org().as_uuid())
     .bind(event.as_uuid())
     .fetch_optional(tx.conn())

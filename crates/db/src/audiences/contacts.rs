@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::{audit, Result, TenantTx};
+use mos_domain::audiences::AddressKeyer;
 use mos_domain::events::{CONTACT, CONTACT_CREATED, CONTACT_ERASED};
 use mos_domain::{AuditEvent, ContactId, Email, RequestSource, UserId};
 
@@ -30,10 +31,12 @@ pub struct NewContact<'a> {
     pub tags: &'a [String],
 }
 
-/// Adds a contact for `address`; an address the organization already has is a conflict
+/// Adds a contact for `address`, with the address's key under `keys` (which the consent rules
+/// match against the suppressions); an address the organization already has is a conflict
 /// (`contacts_address_key`).
 pub async fn create(
     tx: &mut TenantTx,
+    keys: &dyn AddressKeyer,
     address: &Email,
     new: &NewContact<'_>,
     actor: Option<UserId>,
@@ -42,12 +45,13 @@ pub async fn create(
 ) -> Result<ContactId> {
     let id = ContactId::new();
     sqlx::query(
-        "insert into app.contacts (organization_id, id, address, name, locale, time_zone, tags, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into app.contacts (organization_id, id, address, address_key, name, locale, time_zone, tags, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(tx.org().as_uuid())
     .bind(id.as_uuid())
     .bind(address.as_str())
+    .bind(keys.key(address).as_bytes().as_slice())
     .bind(new.name)
     .bind(new.locale)
     .bind(new.time_zone)
@@ -74,8 +78,9 @@ pub async fn get(tx: &mut TenantTx, id: ContactId) -> Result<Option<Contact>> {
     .await?)
 }
 
-/// Erases a contact (GDPR Art. 17): its personal data, attribute values and the erasable
-/// evidence of its consent go; its consent events, its suppressions and the audit records stay.
+/// Erases a contact (GDPR Art. 17): its personal data (address and address key included),
+/// attribute values and the erasable evidence of its consent go; its consent events, its
+/// suppressions (keyed by the address key, not by the contact) and the audit records stay.
 /// Answers whether there was a contact to erase.
 pub async fn erase(
     tx: &mut TenantTx,
@@ -84,19 +89,35 @@ pub async fn erase(
     now: DateTime<Utc>,
     source: &RequestSource,
 ) -> Result<bool> {
-    let erased: bool = sqlx::query_scalar("select app.contact_erase($1, $2, $3)")
-        .bind(tx.org().as_uuid())
-        .bind(id.as_uuid())
-        .bind(now)
-        .fetch_one(tx.conn())
-        .await?;
-    if erased {
-        let event = AuditEvent::new(CONTACT_ERASED, CONTACT)
-            .actor(actor)
-            .resource_id(id)
-            .source(source.clone())
-            .meta("erased_at", json!(now));
-        audit::record(tx, &event).await?;
+    // The contact first: the evidence's trigger lets evidence go only for an erased contact.
+    let erased = sqlx::query(
+        "update app.contacts
+            set address = null, address_key = null, name = null, locale = null, time_zone = null, tags = '{}',
+                erased_at = $3
+          where organization_id = $1 and id = $2 and erased_at is null",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .bind(now)
+    .execute(tx.conn())
+    .await?
+    .rows_affected()
+        == 1;
+    if !erased {
+        return Ok(false);
     }
-    Ok(erased)
+    for table in ["app.contact_attribute_values", "app.consent_evidence"] {
+        sqlx::query(&format!("delete from {table} where organization_id = $1 and contact_id = $2"))
+            .bind(tx.org().as_uuid())
+            .bind(id.as_uuid())
+            .execute(tx.conn())
+            .await?;
+    }
+    let event = AuditEvent::new(CONTACT_ERASED, CONTACT)
+        .actor(actor)
+        .resource_id(id)
+        .source(source.clone())
+        .meta("erased_at", json!(now));
+    audit::record(tx, &event).await?;
+    Ok(true)
 }

@@ -2,10 +2,12 @@
 //! the append-only consent ledger and the suppression list (migration 11, docs/consent.md).
 //!
 //! Every function takes the request's [`TenantTx`](crate::TenantTx) and names the tenant as
-//! `$1` besides Row-Level Security. The ledger, its evidence, the suppressions and erasure go
-//! through the schema's SECURITY DEFINER functions, which hold the rules the database enforces
-//! whatever the caller does; each change here also leaves its audit record, naming contacts by
-//! id only, so that erasing a person leaves the audit chain whole.
+//! `$1` besides Row-Level Security, and writes as `app_user` (no SECURITY DEFINER function, so
+//! that a contact, its consent and their audit records can change in one transaction on Citus).
+//! The rules the database enforces whatever the caller does are constraints and the triggers of
+//! migration 11; each change here also leaves its audit record, naming contacts by id only, so
+//! that erasing a person leaves the audit chain whole. Addresses are keyed by an
+//! [`AddressKeyer`](mos_domain::audiences::AddressKeyer) that the server holds.
 
 pub mod attributes;
 pub mod consent;

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::error::stored;
 use crate::{audit, AppPool, DbError, Result, TenantTx};
+use mos_domain::audiences::AddressKeyer;
 use mos_domain::content::ContentHash;
 use mos_domain::events::{SIGNUP, SIGNUP_REPEATED};
 use mos_domain::{AuditEvent, ConsentEventId, ContactId, Email, OrgId, PurposeId, RequestSource, Slug, TokenHash};
@@ -74,6 +75,7 @@ pub async fn form(tx: &mut TenantTx, purpose: PurposeId) -> Result<Option<Form>>
 /// (`contacts_address_key`).
 pub async fn contact_for(
     tx: &mut TenantTx,
+    keys: &dyn AddressKeyer,
     address: &Email,
     now: DateTime<Utc>,
     source: &RequestSource,
@@ -86,7 +88,7 @@ pub async fn contact_for(
             .await?;
     match found {
         Some(id) => ContactId::from_uuid(id).map_err(|_| stored("contacts_id_v7")),
-        None => contacts::create(tx, address, &NewContact::default(), None, now, source).await,
+        None => contacts::create(tx, keys, address, &NewContact::default(), None, now, source).await,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use sqlx::PgConnection;
 
-use crate::ops::catalog::{self, AUDIT_TABLES};
+use crate::ops::catalog::{self, AUDIT_TABLES, RULE_TRIGGERS};
 pub use crate::ops::catalog::{missing_functions, Problem, EXPECTED_FUNCTIONS};
 use crate::ops::{citus, migrate, Result};
 
@@ -123,6 +123,14 @@ const CHECKS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Each of [`RULE_TRIGGERS`] that is missing or not ENABLE ALWAYS.
+const RULE_TRIGGER: &str = "select format('rule trigger %s on app.%s is %s', r.name, r.tab,
+                   case when tr.tgenabled is null then 'missing'
+                        else 'not ENABLE ALWAYS (state ' || tr.tgenabled::text || ')' end)
+       from unnest($1::text[], $2::text[]) r(tab, name)
+       left join pg_trigger tr on tr.tgname = r.name and tr.tgrelid = to_regclass('app.' || r.tab)
+      where tr.tgenabled is distinct from 'A'";
+
 /// On plain PostgreSQL nobody logs in as the owner or the definer; on Citus they log in to the
 /// workers with credentials only the coordinator holds, which [`citus`] checks instead.
 const OWNER_CAN_LOGIN: &str = "select format('role %s can log in; it must be NOLOGIN', rolname)
@@ -154,6 +162,12 @@ pub async fn run(conn: &mut PgConnection) -> Result<Vec<Problem>> {
         for detail in query.fetch_all(&mut *conn).await? {
             problems.push(Problem { code, detail });
         }
+    }
+    let (tables, triggers): (Vec<&str>, Vec<&str>) = RULE_TRIGGERS.iter().copied().unzip();
+    for detail in
+        sqlx::query_scalar::<_, String>(RULE_TRIGGER).bind(&tables).bind(&triggers).fetch_all(&mut *conn).await?
+    {
+        problems.push(Problem { code: "rule_trigger", detail });
     }
     for name in missing_functions(conn).await? {
         problems.push(Problem { code: "function_missing", detail: format!("function app.{name} is missing") });

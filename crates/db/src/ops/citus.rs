@@ -7,7 +7,7 @@ use std::fmt;
 
 use sqlx::PgConnection;
 
-use crate::ops::catalog::{is_coordinator, missing_functions, Problem, AUDIT_TABLES};
+use crate::ops::catalog::{is_coordinator, missing_functions, Problem, AUDIT_TABLES, RULE_TRIGGERS};
 use crate::ops::{migrate, OpsError, Result};
 
 /// How Citus holds a table.
@@ -107,57 +107,52 @@ pub const PLAN: &[TablePlan] = &[
     TablePlan {
         table: "signup_confirmations",
         placement: Placement::Distributed,
-        why: "a tenant's mailed sign-up links; the link names the organization's slug, so redeeming one reads a single shard, and only `app_user` writes it. Placed before `contacts`: adding those to Citus cascades through the foreign keys to `organizations` and would make this table Citus-local",
+        why: "a tenant's mailed sign-up links; the link names the organization's slug, so redeeming one reads a single shard, and only `app_user` writes it.",
     },
     TablePlan {
         table: "contacts",
-        placement: Placement::CitusLocal,
-        why: "a tenant's people. Citus-local, not distributed: a request changes them as `app_user` and then runs the consent definer functions on them in one transaction, which Citus refuses on a distributed placement (modified by a different user); references `organizations`",
+        placement: Placement::Distributed,
+        why: "a tenant's people; every read and write names its tenant, and the consent rules read them on the ledger's shard",
     },
     TablePlan {
         table: "contact_attributes",
-        placement: Placement::CitusLocal,
-        why: "like `contacts`, whose attribute values its foreign keys check",
+        placement: Placement::Distributed,
+        why: "a tenant's attribute definitions, on the shard of the values whose foreign keys check them",
     },
     TablePlan {
         table: "contact_attribute_choices",
-        placement: Placement::CitusLocal,
-        why: "like `contacts`, beside the values its foreign key checks",
+        placement: Placement::Distributed,
+        why: "a choice attribute's values, beside the values whose foreign key checks them",
     },
     TablePlan {
         table: "contact_attribute_values",
-        placement: Placement::CitusLocal,
-        why: "like `contacts`; erasure deletes them in a definer function",
+        placement: Placement::Distributed,
+        why: "a contact's values, on its shard: segments range over them per tenant, and foreign keys reach the contact and the definition",
     },
     TablePlan {
         table: "purposes",
-        placement: Placement::CitusLocal,
-        why: "like `contacts`; read by the consent definer function",
+        placement: Placement::Distributed,
+        why: "a tenant's purposes; the ledger's trigger reads whether one needs a HIPAA authorization on the same shard",
     },
     TablePlan {
         table: "notices",
-        placement: Placement::CitusLocal,
-        why: "like `contacts`; named by the consent events' foreign key",
+        placement: Placement::Distributed,
+        why: "a purpose's notice versions, named by the ledger's foreign key on the same shard",
     },
     TablePlan {
         table: "consent_events",
-        placement: Placement::CitusLocal,
-        why: "like `contacts`; appended only by a definer function",
+        placement: Placement::Distributed,
+        why: "the consent ledger, appended by `app_user` in the transaction that changed the contact; its rules are statement triggers that read only colocated rows of the tenant",
     },
     TablePlan {
         table: "consent_evidence",
-        placement: Placement::CitusLocal,
-        why: "like `consent_events`",
+        placement: Placement::Distributed,
+        why: "an event's erasable evidence, beside the event its trigger checks it against",
     },
     TablePlan {
         table: "suppressions",
-        placement: Placement::CitusLocal,
-        why: "like `consent_events`",
-    },
-    TablePlan {
-        table: "audience_keys",
-        placement: Placement::CitusLocal,
-        why: "like `consent_events`; read only by the definer functions",
+        placement: Placement::Distributed,
+        why: "a tenant's suppressed address keys, read by the ledger's trigger on the same shard",
     },
     TablePlan {
         table: "sessions",
@@ -371,6 +366,13 @@ fn shard_probe(table: &str, policies: i64) -> String {
             "case when (select count(*) from pg_trigger t where t.tgrelid = c.oid and t.tgenabled = 'A'
                          and t.tgname ~ '^{table}_append_only_(rows|truncate)') <> 2
                   then 'an audit guard trigger is missing or not ENABLE ALWAYS' end"
+        ));
+    }
+    for (_, trigger) in RULE_TRIGGERS.iter().filter(|(t, _)| *t == table) {
+        parts.push(format!(
+            "case when not exists (select from pg_trigger t where t.tgrelid = c.oid and t.tgenabled = 'A'
+                                      and t.tgname ~ '^{trigger}')
+                  then 'rule trigger {trigger} is missing or not ENABLE ALWAYS' end"
         ));
     }
     format!("select concat_ws('; ', {}) from pg_class c where c.oid = '%1$s'::regclass", parts.join(", "))

@@ -98,6 +98,23 @@ async fn each_way_of_switching_protection_off_is_reported() {
             "function app.throttle_clear(text) is missing",
         ),
         ("alter role app_user rename to app_user_gone", "app_role_missing", "role app_user does not exist"),
+        ("grant update on app.consent_events to app_user", "audit_writable", "app_user can update app.consent_events"),
+        ("grant delete on app.suppressions to mos_owner", "audit_writable", "mos_owner can delete app.suppressions"),
+        (
+            "alter table app.suppressions disable trigger suppressions_append_only_rows",
+            "audit_guard",
+            "suppressions_append_only_rows is not ENABLE ALWAYS (state D)",
+        ),
+        (
+            "alter table app.consent_events disable trigger consent_events_rules",
+            "rule_trigger",
+            "rule trigger consent_events_rules on app.consent_events is not ENABLE ALWAYS (state D)",
+        ),
+        (
+            "drop trigger consent_evidence_erased_only on app.consent_evidence",
+            "rule_trigger",
+            "rule trigger consent_evidence_erased_only on app.consent_evidence is missing",
+        ),
     ];
     let mut unreported = Vec::new();
     for (sabotage, code, detail) in cases {

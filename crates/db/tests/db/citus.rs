@@ -104,6 +104,10 @@ async fn protection_switched_off_on_one_shard_is_reported() {
         ("audit_logs", "alter table {shard} disable trigger all", "guard trigger"),
         ("user_organizations", "alter table {shard} no force row level security", "not enabled and forced"),
         ("invitations", "drop policy tenant_isolation on {shard}", "policies instead of"),
+        ("consent_events", "grant update on {shard} to app_user", "app_user can update"),
+        ("suppressions", "alter table {shard} disable trigger all", "guard trigger"),
+        ("consent_events", "alter table {shard} disable trigger user", "rule trigger consent_events_rules"),
+        ("consent_evidence", "alter table {shard} enable trigger all", "rule trigger consent_evidence_committed"),
     ];
     for (table, tamper, expected) in cases {
         let (db, _pool, _admin, org) = acme_on_citus().await;

@@ -200,7 +200,8 @@ async fn app_user_cannot_truncate_any_table() {
     .fetch_all(&mut db.superuser().await)
     .await
     .unwrap();
-    for covered in ["app.audit_logs", "app.contacts", "app.consent_events", "app.suppressions", "app.audience_keys"] {
+    for covered in ["app.audit_logs", "app.contacts", "app.consent_events", "app.suppressions", "app.consent_evidence"]
+    {
         assert!(tables.iter().any(|t| t == covered), "{covered} in {tables:?}");
     }
     assert!(tables.len() >= 30, "{tables:?}");

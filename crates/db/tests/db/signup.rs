@@ -23,8 +23,9 @@ async fn pending_signup(pool: &AppPool, slug: &str) -> (OrgId, Pending) {
     let purpose = purposes::create(&mut tx, "Newsletter", false, admin, now, &source).await.unwrap();
     let text = NoticeText::parse("Monthly news.").unwrap();
     let notice = purposes::publish_notice(&mut tx, purpose, &text, admin, now, &source).await.unwrap();
-    let contact =
-        signup::contact_for(&mut tx, &Email::parse("ada@patients.example").unwrap(), now, &source).await.unwrap();
+    let keys = mos_auth::AddressKeys::derive(b"the server's configured secret");
+    let address = Email::parse("ada@patients.example").unwrap();
+    let contact = signup::contact_for(&mut tx, &keys, &address, now, &source).await.unwrap();
     let evidence = Evidence { ip: Some("192.0.2.7".parse().unwrap()), user_agent: Some("Mozilla/5.0".into()) };
     let record = Record {
         contact,

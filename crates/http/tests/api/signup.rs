@@ -96,6 +96,7 @@ async fn suppress(app: &TestApp, form: &Form, email: &str) {
     let now = mos_auth::Clock::now(&app.clock);
     suppression::suppress(
         &mut tx,
+        &app.address_keys,
         &address,
         SuppressionReason::Unsubscribe,
         Some(form.admin),
@@ -113,7 +114,10 @@ async fn add_contact(app: &TestApp, form: &Form, email: &str) -> ContactId {
     let address = Email::parse(email).unwrap();
     let now = mos_auth::Clock::now(&app.clock);
     let new = contacts::NewContact::default();
-    let id = contacts::create(&mut tx, &address, &new, Some(form.admin), now, &RequestSource::default()).await.unwrap();
+    let id =
+        contacts::create(&mut tx, &app.address_keys, &address, &new, Some(form.admin), now, &RequestSource::default())
+            .await
+            .unwrap();
     tx.commit().await.unwrap();
     id
 }
