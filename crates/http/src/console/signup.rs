@@ -67,9 +67,8 @@ fn signup_form(token: &str, slug: &str, form: &SignupForm, problem: Option<&str>
             (hidden(FORM_FIELD, token))
             (hidden("notice_sha256", &form.notice.to_string()))
             (field("Your email address", "email", "email", "email"))
-            p {
+            p class="check" {
                 input id="consent" name="consent" type="checkbox" value="yes" required;
-                " "
                 label for="consent" { "I have read the text above and agree to it." }
             }
             button type="submit" { "Sign up" }
