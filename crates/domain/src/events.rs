@@ -113,6 +113,14 @@ pub const CONTACT_VIEWED: AuditAction = AuditAction::known("contact.viewed");
 /// A member asked whether an address is suppressed; the record names the answer, not the address.
 pub const SUPPRESSION_CHECKED: AuditAction = AuditAction::known("suppression.checked");
 
+pub const SIGNUP: ResourceType = ResourceType::known("signup");
+/// Someone asked, through the public sign-up form, for a purpose the address already consented
+/// to: nothing was recorded or mailed, so a stranger cannot turn a confirmed consent back into a
+/// pending one.
+pub const SIGNUP_REPEATED: AuditAction = AuditAction::known("signup.repeated");
+/// A confirmation link of the sign-up form was refused: unknown, spent or expired.
+pub const SIGNUP_CONFIRMATION_FAILED: AuditAction = AuditAction::known("signup.confirmation_failed");
+
 /// The audit action of each kind of consent event.
 pub fn consent_action(kind: crate::audiences::ConsentKind) -> AuditAction {
     use crate::audiences::ConsentKind;

@@ -74,6 +74,17 @@ pub async fn mail(state: &AppState, email: &Email) -> Result<bool, ApiError> {
     Ok(hit.allowed)
 }
 
+/// Counts one use of `key` against `rate`; beyond it the request is refused with 429 and
+/// `Retry-After`, and not counted.
+pub async fn within(state: &AppState, key: &str, rate: &Rate) -> Result<(), ApiError> {
+    let hit = throttle::rate(&state.pool, key, state.clock.now(), rate).await?;
+    if hit.allowed {
+        Ok(())
+    } else {
+        Err(retry_after(&hit))
+    }
+}
+
 /// The attempt succeeded: forget the failures counted against `key`, with the success.
 pub async fn succeeded(tx: &mut UserTx, key: &str) -> Result<(), ApiError> {
     Ok(throttle::clear(tx, key).await?)

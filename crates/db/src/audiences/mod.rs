@@ -16,4 +16,5 @@ pub mod contacts;
 pub mod import;
 pub mod purposes;
 pub mod segments;
+pub mod signup;
 pub mod suppression;

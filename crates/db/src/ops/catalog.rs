@@ -69,6 +69,8 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "request_context(bytea,text,timestamp with time zone,interval,interval)",
     "segment_versions_append_only()",
     "session_touch(bytea,timestamp with time zone,interval)",
+    "signup_confirmations_guard()",
+    "signup_organization(text)",
     "throttle_clear(text)",
     "throttle_forgive(text,integer)",
     "throttle_hit(text,timestamp with time zone,integer,integer,integer,interval)",

@@ -115,6 +115,11 @@ pub const PLAN: &[TablePlan] = &[
         why: "a segment's versions, on its shard: their foreign key to the segment includes `organization_id`; append-only by a statement trigger that reads nothing else",
     },
     TablePlan {
+        table: "signup_confirmations",
+        placement: Placement::Distributed,
+        why: "a tenant's mailed sign-up links; the link names the organization's slug, so redeeming one reads a single shard, and only `app_user` writes it.",
+    },
+    TablePlan {
         table: "contacts",
         placement: Placement::Distributed,
         why: "a tenant's people; every read and write names its tenant, and the consent rules read them on the ledger's shard",

@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 13, name: "jobs", sql: include_str!("../../migrations/0013_jobs.sql") },
     Migration { version: 14, name: "contact_imports", sql: include_str!("../../migrations/0014_contact_imports.sql") },
     Migration { version: 15, name: "segments", sql: include_str!("../../migrations/0015_segments.sql") },
+    Migration { version: 16, name: "signup", sql: include_str!("../../migrations/0016_signup.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -18,6 +18,7 @@ mod pooler;
 mod rls;
 mod schema;
 mod segments;
+mod signup;
 
 use mos_db::{orgs, users, AppPool};
 use mos_domain::{Email, OrgId, OrgName, Role, Slug, UserId};

@@ -9,6 +9,7 @@ pub mod health;
 pub mod orgs;
 pub mod passkeys;
 pub mod signin;
+pub mod signup;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -24,5 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(content::router())
         .merge(audiences::router())
         .merge(passkeys::router())
+        .merge(signup::router())
         .merge(health::router())
 }

@@ -13,6 +13,7 @@ pub mod passkeys;
 pub mod registration;
 pub mod session;
 pub mod signin;
+pub mod signup;
 
 #[cfg(test)]
 mod tests {

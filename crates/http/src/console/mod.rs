@@ -17,6 +17,7 @@ mod landing;
 mod markdown;
 mod orgs;
 mod signin;
+mod signup;
 mod words;
 
 use axum::extract::{FromRequestParts, Request};
@@ -74,6 +75,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(audit::router())
         .merge(content::router())
         .merge(audiences::router())
+        .merge(signup::router())
         .with_state(console)
 }
 
@@ -273,8 +275,52 @@ pub fn render(
     title: &str,
     body: impl FnOnce(&str) -> Markup,
 ) -> Page {
+    let signed_in = visit.signed_in();
+    frame(console, visit, status, (title, "Marketing OS"), body, |token| {
+        html! {
+            a class="brand" href="/" { "Marketing OS" }
+            @if signed_in {
+                a href="/orgs" { "Organizations" }
+                a href="/account" { "Account" }
+                form method="post" action="/sign-out" class="inline" {
+                    (hidden(FORM_FIELD, token))
+                    button type="submit" { "Sign out" }
+                }
+            } @else {
+                a href="/sign-in" { "Sign in" }
+                a href="/sign-up" { "Sign up" }
+            }
+        }
+    })
+}
+
+/// Renders a page of an organization for the public (its sign-up form): the console's frame,
+/// headed by the organization's name instead of the console's own links, which mean nothing
+/// to someone who signs up for its news.
+pub fn render_public(
+    console: &Console,
+    visit: &Visit,
+    status: StatusCode,
+    organization: &str,
+    title: &str,
+    body: impl FnOnce(&str) -> Markup,
+) -> Page {
+    frame(console, visit, status, (title, organization), body, |_| html! { span class="brand" { (organization) } })
+}
+
+/// The page around `body`, with `nav`'s links; both get the form token for their forms. The
+/// window's title is the page's, then whose site it is.
+fn frame(
+    console: &Console,
+    visit: &Visit,
+    status: StatusCode,
+    (title, site): (&str, &str),
+    body: impl FnOnce(&str) -> Markup,
+    nav: impl FnOnce(&str) -> Markup,
+) -> Page {
     let (token, cookie) = visit.form_token(console);
     let content = body(&token);
+    let links = nav(&token);
     let signed_in = visit.signed_in();
     let html = html! {
         (DOCTYPE)
@@ -282,27 +328,14 @@ pub fn render(
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Marketing OS" }
+                title { (title) " · " (site) }
                 link rel="stylesheet" href="/console.css";
                 @if signed_in { script src="/console.js" defer {} }
                 script src="/passkey.js" defer {}
             }
             body data-idle-seconds=[signed_in.then_some(console.idle_secs)] {
                 header {
-                    nav aria-label="Main" {
-                        a class="brand" href="/" { "Marketing OS" }
-                        @if signed_in {
-                            a href="/orgs" { "Organizations" }
-                            a href="/account" { "Account" }
-                            form method="post" action="/sign-out" class="inline" {
-                                (hidden(FORM_FIELD, &token))
-                                button type="submit" { "Sign out" }
-                            }
-                        } @else {
-                            a href="/sign-in" { "Sign in" }
-                            a href="/sign-up" { "Sign up" }
-                        }
-                    }
+                    nav aria-label="Main" { (links) }
                 }
                 main {
                     h1 { (title) }

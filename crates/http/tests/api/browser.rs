@@ -798,3 +798,35 @@ async fn the_passkey_button_of_a_sign_in_link_with_a_hostile_next_stays_on_our_o
     assert_eq!(at.origin().ascii_serialization(), site, "signed in, and still at our origin: {at}");
     ada.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_person_signs_up_on_an_organizations_form_and_confirms_from_the_mailed_link() {
+    let app = TestApp::spawn().await;
+    let form = crate::signup::form_of(&app, "acme", "Monthly newsletter").await;
+    let driver = Driver::start().await;
+    let person = driver.browser().await;
+
+    person.open(&format!("{}{}", app.public_url, form.page())).await;
+    assert_eq!(person.heading().await, "Sign up");
+    let text = person.text().await;
+    assert!(text.contains("Acme Health") && text.contains("once a month"), "{text}");
+    person.check("signup-form").await;
+    person.client.find(Locator::Css("#consent")).await.unwrap().click().await.unwrap();
+    person.submit("main form", &[("email", "ada@patients.example")]).await;
+    assert_eq!(person.heading().await, "Check your email");
+    person.check("signup-check-your-email").await;
+
+    let token = token_in(&app.inbox.wait_for("ada@patients.example", "Confirm your subscription", 1).await);
+    person.open(&format!("{}/o/acme/confirm?token={token}", app.public_url)).await;
+    assert_eq!(person.heading().await, "Confirm your subscription");
+    person.check("signup-confirm").await;
+    person.submit("main form", &[]).await;
+    assert_eq!(person.heading().await, "Subscription confirmed");
+    assert!(person.text().await.contains("Monthly newsletter"));
+    person.check("signup-confirmed").await;
+
+    person.open(&format!("{}/o/acme/confirm?token={token}", app.public_url)).await;
+    assert_eq!(person.heading().await, "Link not valid");
+    person.check("signup-link-not-valid").await;
+    person.client.clone().close().await.unwrap();
+}

@@ -26,6 +26,7 @@ mod register;
 mod review_walk;
 mod role_matrix;
 mod sessions;
+mod signup;
 mod slow;
 mod stored_secrets;
 mod two_factor;
@@ -166,6 +167,8 @@ pub struct TestApp {
     pub readiness: mos_http::Readiness,
     /// The server's password hasher (a clone sees what the server's checked).
     pub hasher: PasswordHasher,
+    /// The server's address keys, for contacts and suppressions written beside the API.
+    pub address_keys: mos_auth::AddressKeys,
 }
 
 impl TestApp {
@@ -233,8 +236,9 @@ impl TestApp {
         .unwrap();
         let readiness = state.readiness.clone();
         let public_url = state.settings.public_url.clone();
+        let address_keys = state.sealer.address_keys().clone();
         tokio::spawn(mos_http::serve(listener, state, limits, std::future::pending()));
-        Self { base, public_url, db, clock, inbox, http: reqwest::Client::new(), pool, readiness, hasher }
+        Self { base, public_url, db, clock, inbox, http: reqwest::Client::new(), pool, readiness, hasher, address_keys }
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {

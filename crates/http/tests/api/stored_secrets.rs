@@ -1,9 +1,9 @@
 //! A copy of the database is no key to the accounts in it. Each test reads, as the superuser
 //! (the thief with a backup), what is stored for every secret a user was handed — sessions,
-//! email verification, password reset, invitation, sign-in challenge and passkey enrollment
-//! tokens, recovery codes, TOTP seeds — and shows that what is stored differs from what the
-//! user got, is refused by the API when presented as the secret, and that no stored value in
-//! any table holds a secret in any of its spellings.
+//! email verification, password reset, invitation, sign-in challenge, passkey enrollment and
+//! sign-up confirmation tokens, recovery codes, TOTP seeds — and shows that what is stored
+//! differs from what the user got, is refused by the API when presented as the secret, and that
+//! no stored value in any table holds a secret in any of its spellings.
 
 use data_encoding::{BASE32_NOPAD, BASE64URL_NOPAD, HEXLOWER};
 use mos_auth::Totp;
@@ -253,4 +253,23 @@ async fn a_stored_passkey_enrollment_link_is_a_hash_that_the_api_refuses_as_a_li
     let options = app.post_as(&org.creator, "/v1/me/passkeys/options", json!({ "enrollment": link })).await;
     assert_eq!(options.status, 200, "the real link still works: {}", options.body);
     assert_nowhere(&everything_stored(&app).await, &link, &raw(&link), "the enrollment link's token");
+}
+
+#[tokio::test]
+async fn a_stored_signup_confirmation_link_is_a_hash_that_the_api_refuses_as_a_link() {
+    let app = TestApp::spawn().await;
+    let form = crate::signup::form_of(&app, "acme", "Monthly newsletter").await;
+    let body = json!({ "purpose": form.purpose.to_string(), "email": "ada@patients.example",
+                       "notice_sha256": form.notice, "consent": true });
+    assert_eq!(app.post("/v1/public/orgs/acme/signup", body).await.status, 202);
+    let link = token_in(&app.inbox.wait_for("ada@patients.example", "Confirm your subscription", 1).await);
+    let kept = stored(&app, "select token_hash from app.signup_confirmations").await;
+    assert_hash_of(&kept, &link, "the sign-up confirmation token");
+    for stolen in spellings(&kept) {
+        let reply = app.post("/v1/public/orgs/acme/signup/confirm", json!({ "token": stolen })).await;
+        assert_eq!((reply.status, reply.problem_type()), (400, "urn:mos:problem:invalid_token"), "{stolen}");
+    }
+    let confirmed = app.post("/v1/public/orgs/acme/signup/confirm", json!({ "token": link })).await;
+    assert_eq!(confirmed.status, 200, "the real link still works: {}", confirmed.body);
+    assert_nowhere(&everything_stored(&app).await, &link, &raw(&link), "the sign-up confirmation token");
 }

@@ -30,6 +30,7 @@ use crate::AppState;
         (name = "organizations", description = "Organizations (tenants), members and invitations"),
         (name = "audit", description = "An organization's audit trail"),
         (name = "content", description = "Marketing content and its compliance review"),
+        (name = "signup", description = "An organization's public double opt-in sign-up, for people without an account"),
         (name = "operations", description = "Liveness and readiness for orchestrators"),
     ),
     components(schemas(crate::error::Problem)),
@@ -102,7 +103,7 @@ fn common_problems(path: &str, method: &str, op: &Operation) -> Vec<(&'static st
     if op.security.is_some() {
         problems.push(("401", "No live session"));
     }
-    if path.contains("{slug}") {
+    if path.contains("{slug}") && !is_public(path) {
         problems.extend([
             ("403", "Your role does not allow this, or the organization requires two-factor authentication"),
             ("404", "No such organization of yours"),
@@ -134,7 +135,12 @@ fn problem_content() -> Content {
 /// one, so it takes it). Declared here rather than on each annotation; a test calls every
 /// operation without a session and holds the document to this.
 fn needs_session(path: &str) -> bool {
-    path.starts_with("/v1/") && (!path.starts_with("/v1/auth/") || path == "/v1/auth/logout")
+    path.starts_with("/v1/") && (!path.starts_with("/v1/auth/") || path == "/v1/auth/logout") && !is_public(path)
+}
+
+/// The routes for people without an account (an organization's public sign-up).
+fn is_public(path: &str) -> bool {
+    path.starts_with("/v1/public/")
 }
 
 fn session_security() -> Vec<SecurityRequirement> {
