@@ -138,6 +138,20 @@ CREATE TYPE app.content_state AS ENUM (
 ALTER TYPE app.content_state OWNER TO mos_owner;
 
 --
+-- Name: job_state; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.job_state AS ENUM (
+    'queued',
+    'running',
+    'succeeded',
+    'failed',
+    'cancelled'
+);
+
+ALTER TYPE app.job_state OWNER TO mos_owner;
+
+--
 -- Name: lawful_basis; Type: TYPE; Schema: app; Owner: mos_owner
 --
 
@@ -665,6 +679,61 @@ $$;
 ALTER FUNCTION app.invitation_for_token(p_token_hash bytea, p_now timestamp with time zone) OWNER TO mos_definer;
 
 --
+-- Name: job_claim(uuid, text[], timestamp with time zone, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.job_claim(p_token uuid, p_kinds text[], p_now timestamp with time zone, p_lease interval) RETURNS TABLE(organization_id uuid, id uuid, kind text, payload jsonb, attempts integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+begin
+    update app.jobs j
+       set state = case when j.cancel_requested_at is not null then 'cancelled'::app.job_state
+                        else 'failed'::app.job_state end,
+           last_error = case when j.cancel_requested_at is not null then j.last_error
+                             else 'the runner stopped answering during its last attempt' end,
+           lease_token = null, lease_expires_at = null, finished_at = p_now
+     where j.state = 'running' and j.lease_expires_at <= p_now
+       and (j.cancel_requested_at is not null or j.attempts >= j.max_attempts);
+    for v_org in
+        select c.organization_id
+          from (select q.organization_id,
+                       count(*) filter (where q.state = 'running' and q.lease_expires_at > p_now) as running,
+                       min(q.run_after) filter (where q.state = 'queued' or q.lease_expires_at <= p_now) as due
+                  from app.jobs q
+                 where q.state in ('queued', 'running')
+                 group by q.organization_id) c
+          -- When the tenant was last served, finished jobs included: one index probe each.
+          left join lateral (select s.last_claimed_at as served from app.jobs s
+                              where s.organization_id = c.organization_id and s.last_claimed_at is not null
+                              order by s.last_claimed_at desc limit 1) l on true
+         where c.due <= p_now
+         order by c.running, l.served nulls first, c.due
+    loop
+        return query
+            update app.jobs j
+               set state = 'running', attempts = j.attempts + 1, lease_token = p_token,
+                   lease_expires_at = p_now + p_lease, last_claimed_at = p_now
+             where (j.organization_id, j.id) = (
+                       select n.organization_id, n.id from app.jobs n
+                        where n.organization_id = v_org and n.kind = any (p_kinds) and n.run_after <= p_now
+                          and (n.state = 'queued' or (n.state = 'running' and n.lease_expires_at <= p_now))
+                        order by n.run_after, n.id
+                        limit 1
+                          for update skip locked)
+            returning j.organization_id, j.id, j.kind, j.payload, j.attempts;
+        if found then
+            return;
+        end if;
+    end loop;
+end
+$$;
+
+ALTER FUNCTION app.job_claim(p_token uuid, p_kinds text[], p_now timestamp with time zone, p_lease interval) OWNER TO mos_definer;
+
+--
 -- Name: login_challenge_attempt(bytea, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: mos_definer
 --
 
@@ -687,10 +756,10 @@ $$;
 ALTER FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer) OWNER TO mos_definer;
 
 --
--- Name: member_directory(); Type: FUNCTION; Schema: app; Owner: mos_definer
+-- Name: member_addresses(uuid[]); Type: FUNCTION; Schema: app; Owner: mos_definer
 --
 
-CREATE FUNCTION app.member_directory() RETURNS TABLE(user_id uuid, email text, role app.role, joined_at timestamp with time zone, two_factor_enabled boolean)
+CREATE FUNCTION app.member_addresses(p_users uuid[]) RETURNS TABLE(user_id uuid, email text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -698,18 +767,46 @@ declare
     v_org uuid := app.current_tenant_id();
 begin
     return query
-        select m.user_id,
-               (select u.email from app.users u where u.id = m.user_id),
-               m.role,
-               m.created_at,
-               (select u.totp_enabled_at is not null from app.users u where u.id = m.user_id)
+        select m.user_id, (select u.email from app.users u where u.id = m.user_id)
           from app.user_organizations m
-         where m.organization_id = v_org
-         order by m.created_at, m.user_id;
+         where m.organization_id = v_org and m.user_id = any(p_users);
 end
 $$;
 
-ALTER FUNCTION app.member_directory() OWNER TO mos_definer;
+ALTER FUNCTION app.member_addresses(p_users uuid[]) OWNER TO mos_definer;
+
+--
+-- Name: member_directory_page(timestamp with time zone, uuid, integer); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) RETURNS TABLE(user_id uuid, email text, role app.role, joined_at timestamp with time zone, two_factor_enabled boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid := app.current_tenant_id();
+    v_after_joined timestamptz := coalesce(p_after_joined, '-infinity');
+    v_after_user uuid := coalesce(p_after_user, '00000000-0000-0000-0000-000000000000');
+begin
+    -- The page first, then the accounts of just its members: with the look-ups in the same
+    -- query, their cost weighs on the choice between the index and reading everything.
+    return query
+        select p.user_id,
+               (select u.email from app.users u where u.id = p.user_id),
+               p.role,
+               p.created_at,
+               (select u.totp_enabled_at is not null from app.users u where u.id = p.user_id)
+          from (select m.user_id, m.role, m.created_at
+                  from app.user_organizations m
+                 where m.organization_id = v_org
+                   and (m.created_at, m.user_id) > (v_after_joined, v_after_user)
+                 order by m.created_at, m.user_id
+                 limit p_limit) p
+         order by p.created_at, p.user_id;
+end
+$$;
+
+ALTER FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) OWNER TO mos_definer;
 
 --
 -- Name: my_organizations(); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -949,6 +1046,23 @@ end
 $$;
 
 ALTER FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) OWNER TO mos_definer;
+
+--
+-- Name: segment_versions_append_only(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.segment_versions_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    raise exception 'segment_versions is append-only: % is not allowed', tg_op
+        using errcode = 'insufficient_privilege',
+              hint = 'save a new version instead';
+end
+$$;
+
+ALTER FUNCTION app.segment_versions_append_only() OWNER TO mos_owner;
 
 --
 -- Name: session_touch(bytea, timestamp with time zone, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -1355,6 +1469,80 @@ ALTER TABLE ONLY app.contact_attributes FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.contact_attributes OWNER TO mos_owner;
 
 --
+-- Name: contact_import_chunks; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_import_chunks (
+    organization_id uuid NOT NULL,
+    import_id uuid NOT NULL,
+    seq integer NOT NULL,
+    data bytea NOT NULL,
+    CONSTRAINT contact_import_chunks_data CHECK (((length(data) >= 1) AND (length(data) <= 1048576))),
+    CONSTRAINT contact_import_chunks_seq CHECK ((seq >= 0))
+);
+
+ALTER TABLE ONLY app.contact_import_chunks FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_import_chunks OWNER TO mos_owner;
+
+--
+-- Name: contact_import_problems; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_import_problems (
+    organization_id uuid NOT NULL,
+    import_id uuid NOT NULL,
+    row_number bigint NOT NULL,
+    column_name text NOT NULL,
+    reason text NOT NULL,
+    CONSTRAINT contact_import_problems_column CHECK ((length(column_name) <= 200)),
+    CONSTRAINT contact_import_problems_reason CHECK (((length(reason) >= 1) AND (length(reason) <= 200))),
+    CONSTRAINT contact_import_problems_row CHECK ((row_number >= 2))
+);
+
+ALTER TABLE ONLY app.contact_import_problems FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_import_problems OWNER TO mos_owner;
+
+--
+-- Name: contact_imports; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.contact_imports (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    file_name text NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    file_sha256 bytea,
+    size_bytes bigint,
+    chunks integer,
+    mapping jsonb,
+    provenance jsonb,
+    job_id uuid,
+    imported bigint DEFAULT 0 NOT NULL,
+    existing bigint DEFAULT 0 NOT NULL,
+    suppressed bigint DEFAULT 0 NOT NULL,
+    invalid bigint DEFAULT 0 NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT contact_imports_chunks CHECK ((chunks >= 0)),
+    CONSTRAINT contact_imports_existing CHECK ((existing >= 0)),
+    CONSTRAINT contact_imports_file_name CHECK (((length(file_name) >= 1) AND (length(file_name) <= 255))),
+    CONSTRAINT contact_imports_file_sha256 CHECK ((length(file_sha256) = 32)),
+    CONSTRAINT contact_imports_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT contact_imports_imported CHECK ((imported >= 0)),
+    CONSTRAINT contact_imports_invalid CHECK ((invalid >= 0)),
+    CONSTRAINT contact_imports_sealed CHECK ((((file_sha256 IS NULL) = (size_bytes IS NULL)) AND ((file_sha256 IS NULL) = (chunks IS NULL)))),
+    CONSTRAINT contact_imports_size CHECK ((size_bytes >= 0)),
+    CONSTRAINT contact_imports_started CHECK (((job_id IS NULL) OR ((file_sha256 IS NOT NULL) AND (mapping IS NOT NULL)))),
+    CONSTRAINT contact_imports_suppressed CHECK ((suppressed >= 0))
+);
+
+ALTER TABLE ONLY app.contact_imports FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.contact_imports OWNER TO mos_owner;
+
+--
 -- Name: contacts; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -1509,6 +1697,47 @@ CREATE TABLE app.invitations (
 ALTER TABLE ONLY app.invitations FORCE ROW LEVEL SECURITY;
 
 ALTER TABLE app.invitations OWNER TO mos_owner;
+
+--
+-- Name: jobs; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.jobs (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    kind text NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    state app.job_state DEFAULT 'queued'::app.job_state NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer NOT NULL,
+    run_after timestamp with time zone NOT NULL,
+    lease_token uuid,
+    lease_expires_at timestamp with time zone,
+    last_claimed_at timestamp with time zone,
+    cancel_requested_at timestamp with time zone,
+    total bigint,
+    done bigint DEFAULT 0 NOT NULL,
+    errors bigint DEFAULT 0 NOT NULL,
+    busy_ms bigint DEFAULT 0 NOT NULL,
+    last_error text,
+    created_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT jobs_attempts CHECK (((attempts >= 0) AND (attempts <= max_attempts))),
+    CONSTRAINT jobs_busy CHECK ((busy_ms >= 0)),
+    CONSTRAINT jobs_done CHECK ((done >= 0)),
+    CONSTRAINT jobs_errors CHECK ((errors >= 0)),
+    CONSTRAINT jobs_finished CHECK (((state = ANY (ARRAY['succeeded'::app.job_state, 'failed'::app.job_state, 'cancelled'::app.job_state])) = (finished_at IS NOT NULL))),
+    CONSTRAINT jobs_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT jobs_kind CHECK ((kind ~ '^[a-z][a-z_]{0,39}$'::text)),
+    CONSTRAINT jobs_last_error_length CHECK ((length(last_error) <= 1000)),
+    CONSTRAINT jobs_lease CHECK (((state = 'running'::app.job_state) = ((lease_token IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
+    CONSTRAINT jobs_max_attempts CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT jobs_total CHECK ((total >= 0))
+);
+
+ALTER TABLE ONLY app.jobs FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.jobs OWNER TO mos_owner;
 
 --
 -- Name: login_challenges; Type: TABLE; Schema: app; Owner: mos_owner
@@ -1706,6 +1935,45 @@ CREATE TABLE app.recovery_codes (
 ALTER TABLE ONLY app.recovery_codes FORCE ROW LEVEL SECURITY;
 
 ALTER TABLE app.recovery_codes OWNER TO mos_owner;
+
+--
+-- Name: segment_versions; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.segment_versions (
+    organization_id uuid NOT NULL,
+    segment_id uuid NOT NULL,
+    version integer NOT NULL,
+    definition text NOT NULL,
+    sha256 bytea NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT segment_versions_definition CHECK ((((octet_length(definition) >= 2) AND (octet_length(definition) <= 65536)) AND (jsonb_typeof((definition)::jsonb) = 'object'::text))),
+    CONSTRAINT segment_versions_sha256 CHECK ((sha256 = sha256(convert_to(definition, 'UTF8'::name)))),
+    CONSTRAINT segment_versions_version CHECK ((version >= 1))
+);
+
+ALTER TABLE ONLY app.segment_versions FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.segment_versions OWNER TO mos_owner;
+
+--
+-- Name: segments; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.segments (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    name text NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT segments_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT segments_name CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
+
+ALTER TABLE ONLY app.segments FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.segments OWNER TO mos_owner;
 
 --
 -- Name: sessions; Type: TABLE; Schema: app; Owner: mos_owner
@@ -1957,6 +2225,27 @@ ALTER TABLE ONLY app.contact_attributes
     ADD CONSTRAINT contact_attributes_pkey PRIMARY KEY (organization_id, id);
 
 --
+-- Name: contact_import_chunks contact_import_chunks_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_import_chunks
+    ADD CONSTRAINT contact_import_chunks_pkey PRIMARY KEY (organization_id, import_id, seq);
+
+--
+-- Name: contact_import_problems contact_import_problems_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_import_problems
+    ADD CONSTRAINT contact_import_problems_pkey PRIMARY KEY (organization_id, import_id, row_number, column_name);
+
+--
+-- Name: contact_imports contact_imports_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_imports
+    ADD CONSTRAINT contact_imports_pkey PRIMARY KEY (organization_id, id);
+
+--
 -- Name: contacts contacts_address_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -2039,6 +2328,13 @@ ALTER TABLE ONLY app.invitations
 
 ALTER TABLE ONLY app.invitations
     ADD CONSTRAINT invitations_token_hash_key UNIQUE (organization_id, token_hash);
+
+--
+-- Name: jobs jobs_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (organization_id, id);
 
 --
 -- Name: login_challenges login_challenges_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
@@ -2144,6 +2440,27 @@ ALTER TABLE ONLY app.purposes
 
 ALTER TABLE ONLY app.recovery_codes
     ADD CONSTRAINT recovery_codes_pkey PRIMARY KEY (user_id, code_hash);
+
+--
+-- Name: segment_versions segment_versions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segment_versions
+    ADD CONSTRAINT segment_versions_pkey PRIMARY KEY (organization_id, segment_id, version);
+
+--
+-- Name: segments segments_name_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segments
+    ADD CONSTRAINT segments_name_key UNIQUE (organization_id, name);
+
+--
+-- Name: segments segments_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segments
+    ADD CONSTRAINT segments_pkey PRIMARY KEY (organization_id, id);
 
 --
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
@@ -2330,6 +2647,24 @@ CREATE INDEX email_verification_tokens_user_idx ON app.email_verification_tokens
 CREATE INDEX invitations_token_idx ON app.invitations USING btree (token_hash);
 
 --
+-- Name: jobs_claimable_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX jobs_claimable_idx ON app.jobs USING btree (run_after, organization_id) WHERE (state = ANY (ARRAY['queued'::app.job_state, 'running'::app.job_state]));
+
+--
+-- Name: jobs_tenant_recent_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX jobs_tenant_recent_idx ON app.jobs USING btree (organization_id, created_at DESC);
+
+--
+-- Name: jobs_tenant_served_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX jobs_tenant_served_idx ON app.jobs USING btree (organization_id, last_claimed_at DESC) WHERE (last_claimed_at IS NOT NULL);
+
+--
 -- Name: login_challenges_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
@@ -2364,6 +2699,12 @@ CREATE INDEX platform_audit_logs_subject_idx ON app.platform_audit_logs USING bt
 --
 
 CREATE INDEX sessions_user_idx ON app.sessions USING btree (user_id) WHERE (revoked_at IS NULL);
+
+--
+-- Name: user_organizations_directory_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX user_organizations_directory_idx ON app.user_organizations USING btree (organization_id, created_at, user_id);
 
 --
 -- Name: user_organizations_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
@@ -2484,6 +2825,22 @@ CREATE TRIGGER platform_audit_logs_append_only_truncate BEFORE TRUNCATE ON app.p
 ALTER TABLE app.platform_audit_logs ENABLE ALWAYS TRIGGER platform_audit_logs_append_only_truncate;
 
 --
+-- Name: segment_versions segment_versions_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER segment_versions_append_only_rows BEFORE DELETE OR UPDATE ON app.segment_versions FOR EACH STATEMENT EXECUTE FUNCTION app.segment_versions_append_only();
+
+ALTER TABLE app.segment_versions ENABLE ALWAYS TRIGGER segment_versions_append_only_rows;
+
+--
+-- Name: segment_versions segment_versions_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER segment_versions_append_only_truncate BEFORE TRUNCATE ON app.segment_versions FOR EACH STATEMENT EXECUTE FUNCTION app.segment_versions_append_only();
+
+ALTER TABLE app.segment_versions ENABLE ALWAYS TRIGGER segment_versions_append_only_truncate;
+
+--
 -- Name: signup_confirmations signup_confirmations_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -2590,6 +2947,27 @@ ALTER TABLE ONLY app.contact_attributes
     ADD CONSTRAINT contact_attributes_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
 
 --
+-- Name: contact_import_chunks contact_import_chunks_import_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_import_chunks
+    ADD CONSTRAINT contact_import_chunks_import_fkey FOREIGN KEY (organization_id, import_id) REFERENCES app.contact_imports(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: contact_import_problems contact_import_problems_import_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_import_problems
+    ADD CONSTRAINT contact_import_problems_import_fkey FOREIGN KEY (organization_id, import_id) REFERENCES app.contact_imports(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: contact_imports contact_imports_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.contact_imports
+    ADD CONSTRAINT contact_imports_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: contacts contacts_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -2688,6 +3066,20 @@ ALTER TABLE ONLY app.recovery_codes
     ADD CONSTRAINT recovery_codes_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
 
 --
+-- Name: segment_versions segment_versions_segment_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segment_versions
+    ADD CONSTRAINT segment_versions_segment_fkey FOREIGN KEY (organization_id, segment_id) REFERENCES app.segments(organization_id, id);
+
+--
+-- Name: segments segments_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.segments
+    ADD CONSTRAINT segments_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
+
+--
 -- Name: sessions sessions_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -2784,6 +3176,24 @@ ALTER TABLE app.contact_attribute_values ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.contact_attributes ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: contact_import_chunks; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_import_chunks ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_import_problems; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_import_problems ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: contact_imports; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.contact_imports ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: contacts; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -2824,6 +3234,12 @@ CREATE POLICY definer_chain ON app.audit_blocks TO mos_definer USING (true) WITH
 --
 
 CREATE POLICY definer_chain ON app.audit_chain_heads TO mos_definer USING (true) WITH CHECK (true);
+
+--
+-- Name: jobs definer_claim; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_claim ON app.jobs TO mos_definer USING (true) WITH CHECK (true);
 
 --
 -- Name: audit_logs definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
@@ -2934,6 +3350,12 @@ ALTER TABLE app.email_verification_tokens ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.invitations ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: jobs; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.jobs ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: login_challenges; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -2986,6 +3408,18 @@ ALTER TABLE app.purposes ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.recovery_codes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: segment_versions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.segment_versions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: segments; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.segments ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: email_verification_tokens self_only; Type: POLICY; Schema: app; Owner: mos_owner
@@ -3108,6 +3542,24 @@ CREATE POLICY tenant_isolation ON app.contact_attribute_values USING ((organizat
 CREATE POLICY tenant_isolation ON app.contact_attributes USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: contact_import_chunks tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_import_chunks USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_import_problems tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_import_problems USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: contact_imports tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.contact_imports USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: contacts tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -3138,6 +3590,12 @@ CREATE POLICY tenant_isolation ON app.content_versions USING ((organization_id =
 CREATE POLICY tenant_isolation ON app.invitations USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: jobs tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.jobs USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: notices tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -3154,6 +3612,18 @@ CREATE POLICY tenant_isolation ON app.organizations USING ((id = app.current_ten
 --
 
 CREATE POLICY tenant_isolation ON app.purposes USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: segment_versions tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.segment_versions USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: segments tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.segments USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
 -- Name: signup_confirmations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
@@ -3341,6 +3811,13 @@ REVOKE ALL ON FUNCTION app.invitation_for_token(p_token_hash bytea, p_now timest
 GRANT ALL ON FUNCTION app.invitation_for_token(p_token_hash bytea, p_now timestamp with time zone) TO app_user;
 
 --
+-- Name: FUNCTION job_claim(p_token uuid, p_kinds text[], p_now timestamp with time zone, p_lease interval); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.job_claim(p_token uuid, p_kinds text[], p_now timestamp with time zone, p_lease interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.job_claim(p_token uuid, p_kinds text[], p_now timestamp with time zone, p_lease interval) TO app_user;
+
+--
 -- Name: FUNCTION login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer); Type: ACL; Schema: app; Owner: mos_definer
 --
 
@@ -3348,11 +3825,18 @@ REVOKE ALL ON FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now tim
 GRANT ALL ON FUNCTION app.login_challenge_attempt(p_token_hash bytea, p_now timestamp with time zone, p_max_attempts integer) TO app_user;
 
 --
--- Name: FUNCTION member_directory(); Type: ACL; Schema: app; Owner: mos_definer
+-- Name: FUNCTION member_addresses(p_users uuid[]); Type: ACL; Schema: app; Owner: mos_definer
 --
 
-REVOKE ALL ON FUNCTION app.member_directory() FROM PUBLIC;
-GRANT ALL ON FUNCTION app.member_directory() TO app_user;
+REVOKE ALL ON FUNCTION app.member_addresses(p_users uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.member_addresses(p_users uuid[]) TO app_user;
+
+--
+-- Name: FUNCTION member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) TO app_user;
 
 --
 -- Name: FUNCTION my_organizations(); Type: ACL; Schema: app; Owner: mos_definer
@@ -3416,6 +3900,12 @@ GRANT ALL ON FUNCTION app.redeem_password_reset(p_token_hash bytea, p_now timest
 
 REVOKE ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now timestamp with time zone, p_idle interval, p_touch_every interval) TO app_user;
+
+--
+-- Name: FUNCTION segment_versions_append_only(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.segment_versions_append_only() FROM PUBLIC;
 
 --
 -- Name: FUNCTION session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval); Type: ACL; Schema: app; Owner: mos_definer
@@ -3539,6 +4029,90 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.contact_attribute_values TO app_u
 GRANT SELECT,INSERT ON TABLE app.contact_attributes TO app_user;
 
 --
+-- Name: TABLE contact_import_chunks; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_import_chunks TO app_user;
+
+--
+-- Name: TABLE contact_import_problems; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_import_problems TO app_user;
+
+--
+-- Name: TABLE contact_imports; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.file_sha256; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(file_sha256) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.size_bytes; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(size_bytes) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.chunks; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(chunks) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.mapping; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(mapping) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.provenance; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(provenance) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.job_id; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(job_id) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.imported; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(imported) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.existing; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(existing) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.suppressed; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(suppressed) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.invalid; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(invalid) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.finished_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(finished_at) ON TABLE app.contact_imports TO app_user;
+
+--
 -- Name: TABLE contacts; Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -3645,6 +4219,85 @@ GRANT SELECT(accepted_at) ON TABLE app.invitations TO mos_definer;
 --
 
 GRANT SELECT(revoked_at) ON TABLE app.invitations TO mos_definer;
+
+--
+-- Name: TABLE jobs; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.jobs TO app_user;
+GRANT SELECT,UPDATE ON TABLE app.jobs TO mos_definer;
+
+--
+-- Name: COLUMN jobs.state; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(state) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.attempts; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(attempts) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.run_after; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(run_after) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.lease_token; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(lease_token) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.lease_expires_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(lease_expires_at) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.cancel_requested_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(cancel_requested_at) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.total; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(total) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.done; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(done) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.errors; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(errors) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.busy_ms; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(busy_ms) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.last_error; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(last_error) ON TABLE app.jobs TO app_user;
+
+--
+-- Name: COLUMN jobs.finished_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(finished_at) ON TABLE app.jobs TO app_user;
 
 --
 -- Name: TABLE login_challenges; Type: ACL; Schema: app; Owner: mos_owner
@@ -3809,6 +4462,20 @@ GRANT SELECT,INSERT ON TABLE app.purposes TO app_user;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.recovery_codes TO app_user;
+
+--
+-- Name: TABLE segment_versions; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.segment_versions FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.segment_versions TO mos_owner;
+GRANT SELECT,INSERT ON TABLE app.segment_versions TO app_user;
+
+--
+-- Name: TABLE segments; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.segments TO app_user;
 
 --
 -- Name: TABLE sessions; Type: ACL; Schema: app; Owner: mos_owner
