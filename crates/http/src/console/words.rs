@@ -73,6 +73,8 @@ pub fn action(code: &str) -> Option<&'static str> {
         "contacts.imported" => "Contacts imported from a file",
         "segment.saved" => "Segment saved",
         "segment.previewed" => "Contacts shown in a segment's preview",
+        "signup.repeated" => "Signed up again with consent already given",
+        "signup.confirmation_failed" => "A sign-up confirmation link was refused",
         _ => return None,
     })
 }
