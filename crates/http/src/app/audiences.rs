@@ -405,6 +405,9 @@ pub struct ContactPage {
     pub current: Vec<(String, mos_domain::audiences::ConsentState)>,
     /// The organization's purposes, which the history names (and a form may offer).
     pub purposes: Vec<Purpose>,
+    /// The addresses of the members who recorded the history's events; a member who left is
+    /// missing.
+    pub recorders: std::collections::HashMap<mos_domain::UserId, String>,
 }
 
 /// What a contact's page shows, recorded as shown.
@@ -435,9 +438,19 @@ pub async fn contact(auth: &mut Authorized<ReadContacts>, id: &str) -> Result<Co
         .collect();
     // By time; events of the same moment stay in the ledger's order (by purpose, then number).
     history.sort_by_key(|e| e.event.created_at);
+    let mut ids: Vec<mos_domain::UserId> = history
+        .iter()
+        .filter_map(|e| e.event.recorded_by)
+        .filter_map(|u| mos_domain::UserId::from_uuid(u).ok())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    // Before the read is recorded: the look-up is a definer function, which Citus refuses on a
+    // tenant's shard after `app_user` wrote there in the same transaction (docs/scaling.md).
+    let recorders = mos_db::orgs::addresses(&mut auth.tx, &ids).await?.into_iter().collect();
     let shown = Shown::Detail { contact: id, fields: CONTACT_PAGE_FIELDS };
     browse::shown(&mut auth.tx, shown, auth.session.user, &auth.source).await?;
-    Ok(ContactPage { contact, attributes, history, current, purposes })
+    Ok(ContactPage { contact, attributes, history, current, purposes, recorders })
 }
 
 /// The 164.508(c) elements of a HIPAA marketing authorization, as the signed form states them.

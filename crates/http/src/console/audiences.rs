@@ -18,9 +18,8 @@ use serde::Deserialize;
 
 use super::words::confirmation;
 use super::{failed, hidden, plain, refused, render, when, Console, Posted, Visit, FORM_FIELD};
-use crate::access::{ConfigureAudience, ManageContacts, ReadAudience, ReadContacts, ReadMembers};
+use crate::access::{ConfigureAudience, ManageContacts, ReadAudience, ReadContacts};
 use crate::app::audiences::{self as app, Change, ContactFields, Door, Given, HipaaElements, Listing, NewAttribute};
-use crate::app::orgs;
 use crate::ApiError;
 
 pub fn router() -> Router<Console> {
@@ -318,31 +317,17 @@ async fn contact(
         let mut reader =
             auth.also::<ReadAudience>().map_err(|_| ApiError::Forbidden(mos_domain::Permission::ReadAudience))?;
         let defined = app::attributes(&mut reader).await?;
-        let mut ids: Vec<UserId> =
-            page.history.iter().filter_map(|e| e.event.recorded_by).filter_map(|u| UserId::from_uuid(u).ok()).collect();
-        ids.sort();
-        ids.dedup();
-        let people = match reader.also::<ReadMembers>() {
-            Ok(mut members) => {
-                let people = orgs::addresses(&mut members, &ids).await?;
-                members.commit().await?;
-                people
-            }
-            Err(reader) => {
-                reader.commit().await?;
-                HashMap::new()
-            }
-        };
-        Ok::<_, ApiError>((page, manages, defined, people))
+        reader.commit().await?;
+        Ok::<_, ApiError>((page, manages, defined))
     };
-    let (page, manages, defined, people) = match read.await {
+    let (page, manages, defined) = match read.await {
         Ok(read) => read,
         Err(error) => return failed(&console, &visit, error, "Contact"),
     };
     let address = page.contact.address.clone().unwrap_or_default();
     let person = |by: Option<uuid::Uuid>| match by.and_then(|u| UserId::from_uuid(u).ok()) {
         None => "the person".to_owned(),
-        Some(user) => people.get(&user).cloned().unwrap_or_else(|| "a former member".to_owned()),
+        Some(user) => page.recorders.get(&user).cloned().unwrap_or_else(|| "a former member".to_owned()),
     };
     let values: HashMap<&str, String> =
         page.attributes.iter().map(|a| (a.name.as_str(), value_text(&a.value))).collect();
