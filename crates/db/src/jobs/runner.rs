@@ -191,10 +191,16 @@ impl Runner {
             stopping,
             since: Instant::now(),
         };
+        // The handler is never dropped mid-step: a future dropped inside a `COPY` leaves its
+        // pooled connection out of step with the server. Once the lease is lost the handler
+        // runs on to its next checkpoint, which finds the lease gone and rolls the step back.
+        let attempt = handler(work);
+        tokio::pin!(attempt);
         let outcome = tokio::select! {
-            outcome = handler(work) => outcome,
+            outcome = &mut attempt => outcome,
             () = self.keep_alive(&claim) => {
                 tracing::warn!("lost the lease; the job is another runner's now");
+                let _ = attempt.await;
                 return;
             }
         };

@@ -257,7 +257,9 @@ async fn an_import_whose_runner_dies_mid_way_resumes_after_its_last_batch_and_im
     let job_id = start(&o, id, vec![Some(Target::Address), Some(Target::Name)], Some(&provenance)).await;
     let lease = Duration::from_secs(2);
 
-    let first = runner(&o.pool, lease);
+    // The first runner stands for another process: it has connections of its own, which die
+    // with it.
+    let first = runner(&db.app_pool(2).await, lease);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while job(&o, job_id).await.done == 0 {
         assert!(tokio::time::Instant::now() < deadline, "no batch was committed");
