@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::{audit, Result, TenantTx};
+use crate::{audit, DbError, Result, TenantTx};
 use mos_domain::audiences::AddressKeyer;
 use mos_domain::events::{CONTACT, CONTACT_CREATED, CONTACT_ERASED};
 use mos_domain::{AuditEvent, ContactId, Email, RequestSource, UserId};
@@ -43,10 +43,28 @@ pub async fn create(
     now: DateTime<Utc>,
     source: &RequestSource,
 ) -> Result<ContactId> {
+    create_unless_known(tx, keys, address, new, actor, now, source)
+        .await?
+        .ok_or_else(|| DbError::Conflict { constraint: "contacts_address_key".to_owned() })
+}
+
+/// Adds a contact as [`create`] does, or answers `None` and records nothing when the
+/// organization has the address already. A concurrent insert of the same address waits for
+/// the other transaction and then answers `None` once it committed, instead of failing.
+pub async fn create_unless_known(
+    tx: &mut TenantTx,
+    keys: &dyn AddressKeyer,
+    address: &Email,
+    new: &NewContact<'_>,
+    actor: Option<UserId>,
+    now: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<Option<ContactId>> {
     let id = ContactId::new();
-    sqlx::query(
+    let inserted = sqlx::query(
         "insert into app.contacts (organization_id, id, address, address_key, name, locale, time_zone, tags, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         on conflict do nothing",
     )
     .bind(tx.org().as_uuid())
     .bind(id.as_uuid())
@@ -58,13 +76,17 @@ pub async fn create(
     .bind(new.tags)
     .bind(now)
     .execute(tx.conn())
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(None);
+    }
     let mut event = AuditEvent::new(CONTACT_CREATED, CONTACT).resource_id(id).source(source.clone());
     if let Some(actor) = actor {
         event = event.actor(actor);
     }
     audit::record(tx, &event).await?;
-    Ok(id)
+    Ok(Some(id))
 }
 
 pub async fn get(tx: &mut TenantTx, id: ContactId) -> Result<Option<Contact>> {

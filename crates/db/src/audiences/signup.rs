@@ -71,8 +71,8 @@ pub async fn form(tx: &mut TenantTx, purpose: PurposeId) -> Result<Option<Form>>
 }
 
 /// The contact of `address`, made (and audited, with no actor: the person did it) when the
-/// organization has none. A concurrent sign-up that made it a moment earlier is a conflict
-/// (`contacts_address_key`).
+/// organization has none. Two sign-ups of a new address at once both end with the one contact:
+/// the second insert waits for the first and then finds its row.
 pub async fn contact_for(
     tx: &mut TenantTx,
     keys: &dyn AddressKeyer,
@@ -80,16 +80,23 @@ pub async fn contact_for(
     now: DateTime<Utc>,
     source: &RequestSource,
 ) -> Result<ContactId> {
+    if let Some(id) = find(tx, address).await? {
+        return Ok(id);
+    }
+    match contacts::create_unless_known(tx, keys, address, &NewContact::default(), None, now, source).await? {
+        Some(id) => Ok(id),
+        None => find(tx, address).await?.ok_or_else(|| stored("contacts_address_key")),
+    }
+}
+
+async fn find(tx: &mut TenantTx, address: &Email) -> Result<Option<ContactId>> {
     let found: Option<uuid::Uuid> =
         sqlx::query_scalar("select id from app.contacts where organization_id = $1 and address = $2")
             .bind(tx.org().as_uuid())
             .bind(address.as_str())
             .fetch_optional(tx.conn())
             .await?;
-    match found {
-        Some(id) => ContactId::from_uuid(id).map_err(|_| stored("contacts_id_v7")),
-        None => contacts::create(tx, keys, address, &NewContact::default(), None, now, source).await,
-    }
+    found.map(|id| ContactId::from_uuid(id).map_err(|_| stored("contacts_id_v7"))).transpose()
 }
 
 /// Records that a sign-up changed nothing, because the contact's consent for the purpose is

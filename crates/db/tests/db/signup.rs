@@ -141,3 +141,61 @@ async fn the_public_lookup_names_an_organization_by_its_slug_and_nothing_else() 
     let seen: i64 = sqlx::query_scalar("select count(*) from app.organizations").fetch_one(&mut conn).await.unwrap();
     assert_eq!(seen, 0);
 }
+
+#[tokio::test]
+async fn two_sign_ups_of_a_new_address_at_once_end_with_one_contact_and_no_error() {
+    mos_db::testing::requires(
+        mos_db::testing::Backend::Postgres,
+        "the waiting insert is watched in the one server's pg_stat_activity",
+    );
+    let db = TestDb::new().await;
+    let pool = db.app_pool(3).await;
+    let admin = new_user(&pool, "admin@acme.example").await;
+    let org = new_org(&pool, "acme", admin).await;
+    let keys = std::sync::Arc::new(mos_auth::AddressKeys::derive(b"the server's configured secret"));
+    let address = Email::parse("ada@patients.example").unwrap();
+    let source = RequestSource::default();
+
+    let mut first = pool.begin_tenant(org, None).await.unwrap();
+    let made = signup::contact_for(&mut first, keys.as_ref(), &address, Utc::now(), &source).await.unwrap();
+    let second = tokio::spawn({
+        let (pool, keys, address, source) = (pool.clone(), keys.clone(), address.clone(), source.clone());
+        async move {
+            let mut tx = pool.begin_tenant(org, None).await?;
+            let found = signup::contact_for(&mut tx, keys.as_ref(), &address, Utc::now(), &source).await?;
+            tx.commit().await?;
+            Ok::<_, mos_db::DbError>(found)
+        }
+    });
+    // The second sign-up's insert waits for the first transaction's row.
+    let mut su = db.superuser().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock' and query like 'insert into app.contacts%'",
+        )
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the second sign-up never reached the insert");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    first.commit().await.unwrap();
+    assert_eq!(second.await.unwrap().unwrap(), made, "the second finds the contact the first made");
+
+    let mut tx = pool.begin_tenant(org, None).await.unwrap();
+    let counts: (i64, i64) = sqlx::query_as(
+        "select (select count(*) from app.contacts where organization_id = $1),
+                (select count(*) from app.audit_logs where organization_id = $1 and action = 'contact.created')",
+    )
+    .bind(org.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(counts, (1, 1), "one contact, created once");
+}

@@ -137,13 +137,7 @@ pub async fn sign_up(
             message: "the notice has changed since the form was opened; open it again and read the new one".to_owned(),
         });
     }
-    let contact = match signup::contact_for(&mut tx, state.sealer.address_keys(), &email, now, source).await {
-        // Made by a concurrent sign-up of the same address a moment ago.
-        Err(DbError::Conflict { .. }) => {
-            return Err(ApiError::Conflict("a concurrent change to the same data won; nothing was changed, try again"))
-        }
-        other => other?,
-    };
+    let contact = signup::contact_for(&mut tx, state.sealer.address_keys(), &email, now, source).await?;
     // A confirmed consent stays as it is: otherwise anyone could turn it back into a pending
     // one by typing the address.
     let current = consent::current(&mut tx, contact, form.purpose).await?;
