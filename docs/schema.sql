@@ -442,7 +442,11 @@ begin
 
         if exists (select from app.contacts c
                      join app.suppressions s on s.organization_id = c.organization_id and s.address_key = c.address_key
-                    where c.organization_id = v_org and s.organization_id = v_org and c.id = any(v_granted)) then
+                    where c.organization_id = v_org and s.organization_id = v_org and c.id = any(v_granted)
+                      and (s.reason = 'manual'
+                           or not exists (select from app.consent_events l
+                                           where l.organization_id = v_org and l.contact_id = c.id
+                                             and l.kind = 'confirm' and l.created_at > s.created_at))) then
             raise exception 'the address is suppressed; only the person can consent again, by a confirmed double opt-in, refused by constraint "consent_events_suppressed"'
                 using errcode = '23514', constraint = 'consent_events_suppressed';
         end if;
@@ -2495,7 +2499,7 @@ ALTER TABLE ONLY app.signup_confirmations
 --
 
 ALTER TABLE ONLY app.suppressions
-    ADD CONSTRAINT suppressions_pkey PRIMARY KEY (organization_id, address_key, reason);
+    ADD CONSTRAINT suppressions_pkey PRIMARY KEY (organization_id, address_key, reason, created_at);
 
 --
 -- Name: totp_setups totp_setups_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner

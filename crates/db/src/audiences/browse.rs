@@ -6,6 +6,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
+use super::suppression::in_force;
 use crate::audiences::attributes::Value;
 use crate::audiences::contacts::Contact;
 use crate::error::stored;
@@ -301,17 +302,19 @@ pub async fn shown(tx: &mut TenantTx, shown: Shown<'_>, actor: UserId, source: &
 pub struct Overview {
     /// Contacts that are not erased.
     pub contacts: i64,
-    /// Addresses on the suppression list (for any reason).
+    /// Addresses on the suppression list (for any reason), entries lifted by the person left out.
     pub suppressed: i64,
     /// Per purpose, by name, the contacts whose consent is granted and not expired now.
     pub consenting: Vec<(PurposeId, String, i64)>,
 }
 
 pub async fn overview(tx: &mut TenantTx) -> Result<Overview> {
-    let (contacts, suppressed): (i64, i64) = sqlx::query_as(
+    let (contacts, suppressed): (i64, i64) = sqlx::query_as(concat!(
         "select (select count(*) from app.contacts where organization_id = $1 and erased_at is null),
-                (select count(distinct address_key) from app.suppressions where organization_id = $1)",
-    )
+                (select count(distinct s.address_key) from app.suppressions s where s.organization_id = $1 and ",
+        in_force!(),
+        ")",
+    ))
     .bind(tx.org().as_uuid())
     .fetch_one(tx.conn())
     .await?;
@@ -333,7 +336,7 @@ pub async fn overview(tx: &mut TenantTx) -> Result<Overview> {
     Ok(Overview { contacts, suppressed, consenting })
 }
 
-/// The suppression list, newest first: each entry's key (not the address), reason and date;
+/// The suppression list in force, newest first: each entry's key (not the address), reason and date;
 /// `after` is the date and key the previous page ended with.
 pub async fn suppressions(
     tx: &mut TenantTx,
@@ -341,13 +344,15 @@ pub async fn suppressions(
     limit: i64,
 ) -> Result<Vec<(Vec<u8>, SuppressionReason, DateTime<Utc>)>> {
     let (at, key) = after.map_or((None, None), |(at, key)| (Some(at), Some(key)));
-    let rows: Vec<(Vec<u8>, String, DateTime<Utc>)> = sqlx::query_as(
-        "select address_key, reason::text, created_at from app.suppressions
-          where organization_id = $1
-            and ($2::timestamptz is null or (created_at, address_key) < ($2, $3))
-          order by created_at desc, address_key desc
-          limit $4",
-    )
+    let rows: Vec<(Vec<u8>, String, DateTime<Utc>)> = sqlx::query_as(concat!(
+        "select s.address_key, s.reason::text, s.created_at from app.suppressions s
+              where s.organization_id = $1 and ",
+        in_force!(),
+        "
+                and ($2::timestamptz is null or (s.created_at, s.address_key) < ($2, $3))
+              order by s.created_at desc, s.address_key desc
+              limit $4",
+    ))
     .bind(tx.org().as_uuid())
     .bind(at)
     .bind(key)

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::suppression::in_force;
 use crate::error::stored;
 use crate::jobs::runner::{Next, Outcome, Work};
 use crate::jobs::{self, Ending, JobKind, Progress};
@@ -793,9 +794,10 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
             .into_iter()
             .collect();
     let keys: Vec<Vec<u8>> = rows.iter().map(|r| r.key.to_vec()).collect();
-    let suppressed: HashSet<Vec<u8>> = sqlx::query_scalar(
-        "select address_key from app.suppressions where organization_id = $1 and address_key = any($2)",
-    )
+    let suppressed: HashSet<Vec<u8>> = sqlx::query_scalar(concat!(
+        "select s.address_key from app.suppressions s where s.organization_id = $1 and s.address_key = any($2) and ",
+        in_force!()
+    ))
     .bind(org)
     .bind(&keys)
     .fetch_all(tx.conn())

@@ -4,6 +4,21 @@
 //! refuses a grant for a contact whose key is here (docs/consent.md).
 
 use chrono::{DateTime, Utc};
+
+/// The condition that the entry `s` of organization `$1` is in force: a manual block always;
+/// any other entry until a `confirm` event of the contact with its address key comes after it
+/// (the person's own confirmed sign-up; migration 17 states the same rule in the ledger's
+/// trigger). Every table is named with `$1`, so that Citus routes the query to one shard.
+macro_rules! in_force {
+    () => {
+        "(s.reason = 'manual'
+          or not exists (select 1 from app.contacts c
+                           join app.consent_events l on l.organization_id = $1 and l.contact_id = c.id
+                          where c.organization_id = $1 and c.address_key = s.address_key
+                            and l.kind = 'confirm' and l.created_at > s.created_at))"
+    };
+}
+pub(crate) use in_force;
 use serde_json::json;
 
 use crate::{audit, Result, TenantTx};
@@ -11,8 +26,9 @@ use mos_domain::audiences::{AddressKey, AddressKeyer, SuppressionReason};
 use mos_domain::events::{ADDRESS_SUPPRESSED, SUPPRESSION};
 use mos_domain::{AuditEvent, Email, RequestSource, UserId};
 
-/// Suppresses `address` for `reason` (again for the same reason changes nothing) and records
-/// it, naming the entry by its key only. Answers the key.
+/// Suppresses `address` for `reason` (again for the same reason while in force changes nothing;
+/// after the person's confirmed sign-up lifted it, it is a new entry) and records it, naming the
+/// entry by its key only. Answers the key.
 pub async fn suppress(
     tx: &mut TenantTx,
     keys: &dyn AddressKeyer,
@@ -30,18 +46,33 @@ pub async fn suppress(
         .bind(key.as_bytes().as_slice())
         .execute(tx.conn())
         .await?;
-    sqlx::query(
-        "insert into app.suppressions (organization_id, address_key, reason, recorded_by, created_at)
-         values ($1, $2, $3::text::app.suppression_reason, $4, $5)
-         on conflict (organization_id, address_key, reason) do nothing",
-    )
+    // Two statements, not an INSERT .. SELECT, which Citus would plan through the coordinator.
+    let in_force: bool = sqlx::query_scalar(concat!(
+        "select exists (select 1 from app.suppressions s
+                             where s.organization_id = $1 and s.address_key = $2
+                               and s.reason = $3::text::app.suppression_reason and ",
+        in_force!(),
+        ")"
+    ))
     .bind(tx.org().as_uuid())
     .bind(key.as_bytes().as_slice())
     .bind(reason.as_str())
-    .bind(actor.map(|a| a.as_uuid()))
-    .bind(now)
-    .execute(tx.conn())
+    .fetch_one(tx.conn())
     .await?;
+    if !in_force {
+        sqlx::query(
+            "insert into app.suppressions (organization_id, address_key, reason, recorded_by, created_at)
+             values ($1, $2, $3::text::app.suppression_reason, $4, $5)
+             on conflict do nothing",
+        )
+        .bind(tx.org().as_uuid())
+        .bind(key.as_bytes().as_slice())
+        .bind(reason.as_str())
+        .bind(actor.map(|a| a.as_uuid()))
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    }
     let mut event = AuditEvent::new(ADDRESS_SUPPRESSED, SUPPRESSION)
         .resource_id(key.to_hex())
         .source(source.clone())
@@ -53,11 +84,15 @@ pub async fn suppress(
     Ok(key)
 }
 
-/// The reasons `address` is suppressed for, none when it is not.
+/// The reasons `address` is suppressed for now, none when it is not: an entry that the person's
+/// own confirmed sign-up came after is lifted, except a manual block (docs/consent.md).
 pub async fn reasons(tx: &mut TenantTx, keys: &dyn AddressKeyer, address: &Email) -> Result<Vec<SuppressionReason>> {
-    let reasons: Vec<String> = sqlx::query_scalar(
-        "select reason::text from app.suppressions where organization_id = $1 and address_key = $2 order by reason",
-    )
+    let reasons: Vec<String> = sqlx::query_scalar(concat!(
+        "select distinct s.reason::text from app.suppressions s
+              where s.organization_id = $1 and s.address_key = $2 and ",
+        in_force!(),
+        " order by 1"
+    ))
     .bind(tx.org().as_uuid())
     .bind(keys.key(address).as_bytes().as_slice())
     .fetch_all(tx.conn())

@@ -403,7 +403,7 @@ async fn the_current_state_is_the_latest_event_of_each_contact_and_purpose() {
 }
 
 #[tokio::test]
-async fn a_suppressed_address_gets_consent_again_only_by_the_persons_confirmed_double_opt_in() {
+async fn a_suppressed_address_gets_consent_again_only_by_the_persons_confirmed_double_opt_in_which_lifts_it() {
     let db = TestDb::new().await;
     let pool = db.app_pool(2).await;
     let a = audience(&pool, "acme").await;
@@ -455,12 +455,54 @@ async fn a_suppressed_address_gets_consent_again_only_by_the_persons_confirmed_d
         Some(a.notice.as_bytes()),
         "the confirmation carries the sign-up's notice"
     );
+    tx.commit().await.unwrap();
+
+    // The person's own confirmation lifted the unsubscribe: nothing is suppressed now, and the
+    // organization may record consent for the address again.
+    let cleo_address = email("cleo@patients.example");
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    assert!(suppression::reasons(&mut tx, &keys(), &cleo_address).await.unwrap().is_empty(), "lifted");
+    let api = grant(&a, cleo, Provenance::Api { by: a.admin }, &Basis::Consent);
+    consent::append(&mut tx, &api, &src()).await.unwrap();
+    // Unsubscribing again suppresses again, and the grant is refused again.
+    suppression::suppress(&mut tx, &keys(), &cleo_address, SuppressionReason::Unsubscribe, None, now(), &src())
+        .await
+        .unwrap();
+    assert_eq!(suppression::reasons(&mut tx, &keys(), &cleo_address).await.unwrap(), [SuppressionReason::Unsubscribe]);
+    tx.commit().await.unwrap();
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    let again = grant(&a, cleo, Provenance::Api { by: a.admin }, &Basis::Consent);
+    assert_eq!(invalid(consent::append(&mut tx, &again, &src()).await), "consent_events_suppressed");
+}
+
+#[tokio::test]
+async fn a_manual_block_stays_after_the_persons_confirmed_double_opt_in() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let a = audience(&pool, "acme").await;
+    let address = email("dora@patients.example");
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    let dora = contacts::create(&mut tx, &keys(), &address, &Default::default(), None, now(), &src()).await.unwrap();
+    for reason in [SuppressionReason::Manual, SuppressionReason::Complaint] {
+        suppression::suppress(&mut tx, &keys(), &address, reason, Some(a.admin), now(), &src()).await.unwrap();
+    }
+    consent::append(&mut tx, &grant(&a, dora, Provenance::SignupForm, &Basis::Consent), &src()).await.unwrap();
+    let confirm = Record {
+        kind: ConsentKind::Confirm,
+        basis: None,
+        notice: None,
+        ..grant(&a, dora, Provenance::SignupForm, &Basis::Consent)
+    };
+    consent::append(&mut tx, &confirm, &src()).await.unwrap();
     assert_eq!(
-        suppression::reasons(&mut tx, &keys(), &email("cleo@patients.example")).await.unwrap(),
-        [SuppressionReason::Unsubscribe],
-        "the suppression entry stays"
+        suppression::reasons(&mut tx, &keys(), &address).await.unwrap(),
+        [SuppressionReason::Manual],
+        "the complaint is lifted, the organization's own block is not"
     );
     tx.commit().await.unwrap();
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    let api = grant(&a, dora, Provenance::Api { by: a.admin }, &Basis::Consent);
+    assert_eq!(invalid(consent::append(&mut tx, &api, &src()).await), "consent_events_suppressed");
 }
 
 #[tokio::test]

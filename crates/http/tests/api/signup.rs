@@ -204,7 +204,7 @@ async fn a_person_signs_up_on_the_form_and_only_pressing_the_button_of_the_maile
 }
 
 #[tokio::test]
-async fn a_suppressed_address_gets_consent_back_only_through_its_own_confirmed_sign_up() {
+async fn a_suppressed_address_gets_consent_back_only_through_its_own_confirmed_sign_up_which_lifts_it() {
     let app = TestApp::spawn().await;
     let form = form_of(&app, "acme", "Monthly newsletter").await;
     let contact = add_contact(&app, &form, "ada@patients.example").await;
@@ -227,11 +227,19 @@ async fn a_suppressed_address_gets_consent_back_only_through_its_own_confirmed_s
     assert!(matches!(refused, Err(DbError::Invalid { ref constraint }) if constraint == "consent_events_suppressed"));
     tx.rollback().await.unwrap();
 
+    // Later than the unsubscribe: an entry and a confirmation of the same instant keep the entry.
+    app.clock.advance(chrono::Duration::seconds(1));
     assert_eq!(sign_up(&app, &form, "ada@patients.example").await.status, 202);
     let token = link_token(&app, "ada@patients.example", 1).await;
     assert_eq!(state(&app, &form, "ada@patients.example").await, Some(ConsentState::Pending));
     assert_eq!(confirm(&app, "acme", &token).await.status, 200);
     assert_eq!(state(&app, &form, "ada@patients.example").await, Some(ConsentState::Granted));
+    // The person's own confirmation lifted the unsubscribe.
+    let mut tx = app.pool.begin_tenant(form.org, Some(form.admin)).await.unwrap();
+    let address = Email::parse("ada@patients.example").unwrap();
+    let reasons = suppression::reasons(&mut tx, &app.address_keys, &address).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(reasons.is_empty(), "still suppressed for {reasons:?}");
 }
 
 #[tokio::test]
