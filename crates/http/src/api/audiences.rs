@@ -411,6 +411,8 @@ pub struct ConsentEventView {
     source: String,
     /// The member who recorded it; absent when the person did it themselves.
     recorded_by: Option<uuid::Uuid>,
+    /// That member's address; absent too when they are no longer a member.
+    recorded_by_email: Option<String>,
     created_at: DateTime<Utc>,
 }
 
@@ -452,6 +454,11 @@ impl From<app::ContactPage> for ContactView {
                 .history
                 .into_iter()
                 .map(|e| ConsentEventView {
+                    recorded_by_email: e
+                        .event
+                        .recorded_by
+                        .and_then(|u| mos_domain::UserId::from_uuid(u).ok())
+                        .and_then(|u| page.recorders.get(&u).cloned()),
                     purpose: e.event.purpose_id,
                     purpose_name: e.purpose,
                     seq: e.event.seq,

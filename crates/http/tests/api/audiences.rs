@@ -300,6 +300,7 @@ async fn consent_is_recorded_as_a_timeline_and_a_suppressed_address_is_refused_n
         .collect();
     assert_eq!(kinds, [("News", "grant"), ("News", "revoke"), ("Care programs", "grant")]);
     assert_eq!(page.body["history"][0]["source"], "api");
+    assert_eq!(page.body["history"][0]["recorded_by_email"], "creator@acme.example");
     assert_eq!(page.body["history"][0]["notice_sha256"], notice);
     assert_eq!(page.body["history"][2]["basis"], "hipaa_authorization");
 
