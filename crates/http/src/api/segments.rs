@@ -31,8 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(count_definition))
         .routes(routes!(preview_definition))
         .routes(routes!(get_segment))
-        .routes(routes!(add_version))
-        .routes(routes!(get_version))
+        .routes(routes!(add_segment_version))
+        .routes(routes!(get_segment_version))
         .layer(DefaultBodyLimit::max(MAX_SEGMENT_REQUEST_BYTES))
         .layer(axum::Extension(BodyLimit(MAX_SEGMENT_REQUEST_BYTES)))
 }
@@ -257,7 +257,7 @@ async fn get_segment(
 #[utoipa::path(post, path = "/v1/orgs/{slug}/segments/{id}/versions", tag = "segments", request_body = DefinitionBody,
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 201, body = VersionView), (status = 200, description = "The latest version has this definition already", body = VersionView), (status = 422, description = "The definition does not parse; `errors` names each part by its JSON Pointer")))]
-async fn add_version(
+async fn add_segment_version(
     State(state): State<AppState>,
     auth: Authorized<ManageSegments>,
     Path((_, id)): Path<(String, String)>,
@@ -272,7 +272,7 @@ async fn add_version(
 #[utoipa::path(get, path = "/v1/orgs/{slug}/segments/{id}/versions/{number}", tag = "segments",
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path), ("number" = i32, Path, description = "From 1")),
     responses((status = 200, body = VersionView)))]
-async fn get_version(
+async fn get_segment_version(
     mut auth: Authorized<ReadAudience>,
     Path((_, id, number)): Path<(String, String, String)>,
 ) -> Result<Json<VersionView>, ApiError> {
