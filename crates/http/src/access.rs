@@ -52,6 +52,7 @@ needs!(
     ConfigureAudience,
     ReadContacts,
     ManageContacts,
+    ManageSegments,
 );
 
 macro_rules! changes_memberships {
@@ -122,6 +123,13 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("get", "/v1/orgs/{slug}/suppressions", Permission::ReadContacts),
     ("post", "/v1/orgs/{slug}/suppressions", Permission::ManageContacts),
     ("post", "/v1/orgs/{slug}/suppressions/check", Permission::ReadContacts),
+    ("get", "/v1/orgs/{slug}/segments", Permission::ReadAudience),
+    ("post", "/v1/orgs/{slug}/segments", Permission::ManageSegments),
+    ("post", "/v1/orgs/{slug}/segments/count", Permission::ReadAudience),
+    ("post", "/v1/orgs/{slug}/segments/preview", Permission::ReadContacts),
+    ("get", "/v1/orgs/{slug}/segments/{id}", Permission::ReadAudience),
+    ("post", "/v1/orgs/{slug}/segments/{id}/versions", Permission::ManageSegments),
+    ("get", "/v1/orgs/{slug}/segments/{id}/versions/{number}", Permission::ReadAudience),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

@@ -18,6 +18,10 @@ pub enum ApiError {
     /// A query parameter at fault, named as the client sent it.
     #[error("{message}")]
     InvalidParameter { name: String, message: String },
+    /// A structured request field (a segment's definition) with one or more parts at fault,
+    /// each named by a JSON Pointer into the request body.
+    #[error("{field} is invalid: {}", .errors.iter().map(|e| format!("{}: {}", e.pointer, e.detail)).collect::<Vec<_>>().join("; "))]
+    InvalidParts { field: &'static str, errors: Vec<PartProblem> },
     #[error("email or password is incorrect")]
     InvalidCredentials,
     #[error("verify your email address first; the link is in the email we sent")]
@@ -125,6 +129,15 @@ fn server_broken(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// One part of a request field at fault: where (an RFC 6901 JSON Pointer into the request
+/// body, such as `/definition/all/2/value`) and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PartProblem {
+    #[schema(example = "/definition/all/2/value")]
+    pub pointer: String,
+    pub detail: String,
+}
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -138,6 +151,10 @@ pub struct Problem {
     /// that one field causes.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    /// For a field with parts (a segment's definition): every part at fault, as RFC 9457's
+    /// example extension `errors` names them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<Vec<PartProblem>>,
 }
 
 impl ApiError {
@@ -149,7 +166,7 @@ impl ApiError {
             UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
             }
-            Invalid { .. } | InvalidParameter { .. } => {
+            Invalid { .. } | InvalidParameter { .. } | InvalidParts { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "Invalid field")
             }
             InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
@@ -270,11 +287,18 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let field = match &self {
-            ApiError::Invalid { field, .. } | ApiError::ConflictOn { field, .. } => Some((*field).to_owned()),
+            ApiError::Invalid { field, .. }
+            | ApiError::ConflictOn { field, .. }
+            | ApiError::InvalidParts { field, .. } => Some((*field).to_owned()),
             ApiError::InvalidParameter { name, .. } => Some(name.clone()),
             _ => None,
         };
-        let body = Problem { kind: format!("urn:mos:problem:{kind}"), title, status: status.as_u16(), detail, field };
+        let errors = match &self {
+            ApiError::InvalidParts { errors, .. } => Some(errors.clone()),
+            _ => None,
+        };
+        let body =
+            Problem { kind: format!("urn:mos:problem:{kind}"), title, status: status.as_u16(), detail, field, errors };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

@@ -458,3 +458,28 @@ pub async fn list(tx: &mut TenantTx, after: Option<SegmentId>, limit: u16) -> Re
         })
         .collect()
 }
+
+/// A saved segment's name and every version of it, newest first; `None` when the organization
+/// has no such segment (every saved segment has a version 1).
+pub async fn versions(tx: &mut TenantTx, id: SegmentId) -> Result<Option<(String, Vec<Version>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        name: String,
+        #[sqlx(flatten)]
+        version: VersionRow,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "select s.name, v.segment_id, v.version, v.definition, v.sha256, v.created_by, v.created_at
+           from app.segments s
+           join app.segment_versions v on v.organization_id = $1 and v.segment_id = s.id
+          where s.organization_id = $1 and s.id = $2
+          order by v.version desc",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_all(tx.conn())
+    .await?;
+    let Some(name) = rows.first().map(|r| r.name.clone()) else { return Ok(None) };
+    let versions = rows.into_iter().map(|r| Version::try_from(r.version)).collect::<Result<Vec<_>>>()?;
+    Ok(Some((name, versions)))
+}

@@ -407,5 +407,7 @@ async fn counting_previewing_and_saving_a_segment_run_on_one_shard() {
     segments::add_version(&mut tx, saved.segment, &segment, a.admin, Utc::now(), &src()).await.unwrap();
     segments::version(&mut tx, saved.segment, 2).await.unwrap().unwrap();
     segments::list(&mut tx, None, 10).await.unwrap();
+    let (_, versions) = segments::versions(&mut tx, saved.segment).await.unwrap().unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
     tx.commit().await.unwrap();
 }

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod health;
 pub mod orgs;
 pub mod passkeys;
+pub mod segments;
 pub mod signin;
 pub mod signup;
 
@@ -24,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(content::router())
         .merge(audiences::router())
+        .merge(segments::router())
         .merge(passkeys::router())
         .merge(signup::router())
         .merge(health::router())

@@ -11,6 +11,7 @@ pub mod orgs;
 pub mod passkey_registration;
 pub mod passkeys;
 pub mod registration;
+pub mod segments;
 pub mod session;
 pub mod signin;
 pub mod signup;

@@ -48,7 +48,8 @@ fn area(slug: &str, contacts: bool) -> Markup {
             @if contacts {
                 a href={ "/orgs/" (slug) "/contacts" } { "Contacts" } " · "
             }
-            a href={ "/orgs/" (slug) "/purposes" } { "Purposes and notices" }
+            a href={ "/orgs/" (slug) "/purposes" } { "Purposes and notices" } " · "
+            a href={ "/orgs/" (slug) "/segments" } { "Segments" }
             @if contacts {
                 " · " a href={ "/orgs/" (slug) "/suppressions" } { "Suppression list" }
             }

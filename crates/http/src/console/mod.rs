@@ -6,8 +6,10 @@
 //! is audited and throttled exactly as through the API, and no business rule is written twice.
 //! A page reads everything it shows in one transaction.
 //!
-//! No script: plain forms, each carrying a signed form token (CSRF) bound to the browser's
-//! session, checked with the `Origin` header on every POST.
+//! Plain forms, each carrying a signed form token (CSRF) bound to the browser's session,
+//! checked with the `Origin` header on every POST. Script only adds to a page that works
+//! without it: the idle warning, passkeys, and the segment editor's live count (which posts
+//! the editor's own form, token included).
 
 mod account;
 mod audiences;
@@ -16,6 +18,7 @@ mod content;
 mod landing;
 mod markdown;
 mod orgs;
+mod segments;
 mod signin;
 mod signup;
 mod words;
@@ -75,6 +78,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(audit::router())
         .merge(content::router())
         .merge(audiences::router())
+        .merge(segments::router())
         .merge(signup::router())
         .with_state(console)
 }

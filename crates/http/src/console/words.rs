@@ -103,6 +103,7 @@ pub fn confirmation(done: Option<&str>) -> Markup {
         "passkey_renamed" => "The passkey was renamed.",
         "passkey_removed" => "The passkey was removed; your other sessions were signed out.",
         "saved" => "Saved as a new version.",
+        "unchanged" => "The latest version has this definition already: nothing was saved.",
         "contact_saved" => "The contact was saved.",
         "consent_recorded" => "The consent was recorded.",
         "suppressed" => "The address is suppressed.",

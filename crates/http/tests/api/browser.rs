@@ -613,6 +613,11 @@ impl Browser {
     /// says `expected`.
     async fn click_until(&self, css: &str, expected: &str) {
         self.client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+        self.until(css, expected).await;
+    }
+
+    /// Waits until the page says `expected`, after what `cause` did.
+    async fn until(&self, cause: &str, expected: &str) {
         for _ in 0..200 {
             // The page may be replaced between finding its main element and reading it.
             let text = match self.client.find(Locator::Css("main")).await {
@@ -624,7 +629,7 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{css}: the page never said {expected:?}: {}", self.text().await);
+        panic!("{cause}: the page never said {expected:?}: {}", self.text().await);
     }
 }
 
@@ -829,4 +834,68 @@ async fn a_person_signs_up_on_an_organizations_form_and_confirms_from_the_mailed
     assert_eq!(person.heading().await, "Link not valid");
     person.check("signup-link-not-valid").await;
     person.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_creator_builds_a_segment_sees_its_count_live_and_a_viewer_only_counts() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let age = json!({ "name": "age", "kind": "number" });
+    assert_eq!(app.post_as(&org.admin, "/v1/orgs/acme/attributes", age).await.status, 201);
+    for (address, age) in [("old@example.com", 70), ("young@example.com", 30)] {
+        let body = json!({ "address": address, "attributes": { "age": age } });
+        assert_eq!(app.post_as(&org.creator, "/v1/orgs/acme/contacts", body).await.status, 201);
+    }
+    let driver = Driver::start().await;
+    let sign_in = |who: &'static str| {
+        let app = &app;
+        let driver = &driver;
+        async move {
+            let browser = driver.browser().await;
+            browser.open(&format!("{}/sign-in", app.public_url)).await;
+            let email = format!("{who}@acme.example");
+            browser.submit("form[action='/sign-in']", &[("email", &email), ("password", PASSWORD)]).await;
+            browser
+        }
+    };
+
+    let creator = sign_in("creator").await;
+    creator.open(&format!("{}/orgs/acme/segments/new", app.public_url)).await;
+    let find = |css: &'static str| creator.client.find(Locator::Css(css));
+    find("select[name='field.0']").await.unwrap().select_by_value("attribute:age").await.unwrap();
+    find("select[name='op.0']").await.unwrap().select_by_value("gte").await.unwrap();
+    find("input[name='value.0']").await.unwrap().send_keys("50").await.unwrap();
+    // No button pressed: the script counted as the value was typed.
+    creator.until("typing the condition", "Count: 1 contact").await;
+    assert_eq!(creator.client.current_url().await.unwrap().path(), "/orgs/acme/segments/new", "no page was posted");
+    creator.check("segment-editor").await;
+    find("input[name='name']").await.unwrap().send_keys("Fifty plus").await.unwrap();
+    creator.click_until("button[value='save']", "Versions").await;
+    assert_eq!(creator.heading().await, "Fifty plus");
+    let page = creator.text().await;
+    assert!(
+        page.contains("SHA-256") && page.contains(r#"{"all":[{"attribute":"age","op":"gte","value":50.0}]}"#),
+        "{page}"
+    );
+    creator.check("segment").await;
+    creator.click_until("a[href$='/edit']", "Count: 1 contact").await;
+    creator.click_until("button[value='preview']", "old@example.com").await;
+    assert!(!creator.text().await.contains("young@example.com"));
+    creator.check("segment-preview").await;
+    creator.open(&format!("{}/orgs/acme/segments", app.public_url)).await;
+    assert!(creator.text().await.contains("Fifty plus"));
+    creator.check("segments").await;
+
+    let viewer = sign_in("viewer").await;
+    viewer.open(&format!("{}/orgs/acme/segments/new", app.public_url)).await;
+    let find = |css: &'static str| viewer.client.find(Locator::Css(css));
+    find("select[name='field.0']").await.unwrap().select_by_value("attribute:age").await.unwrap();
+    find("select[name='op.0']").await.unwrap().select_by_value("lt").await.unwrap();
+    find("input[name='value.0']").await.unwrap().send_keys("50").await.unwrap();
+    viewer.until("typing the condition", "Count: 1 contact").await;
+    assert!(find("button[value='preview']").await.is_err(), "a VIEWER has no preview");
+    assert!(find("button[value='save']").await.is_err(), "nor a save");
+    for browser in [creator, viewer] {
+        browser.client.clone().close().await.unwrap();
+    }
 }

@@ -140,6 +140,34 @@ const PAGES: &[PageBudget] = &[
         records_its_reads: false,
     },
     PageBudget {
+        page: "/orgs/{slug}/segments (saved segments)",
+        path: "/orgs/acme/segments",
+        statements: 6,
+        round_trips: 5,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/segments/{id} (the segment and its versions)",
+        path: "/orgs/acme/segments/{segment}",
+        statements: 6,
+        round_trips: 5,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/segments/new (editor: attributes and purposes)",
+        path: "/orgs/acme/segments/new",
+        statements: 7,
+        round_trips: 6,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/segments/{id}/edit (segment, attributes and purposes, the catalog, the count)",
+        path: "/orgs/acme/segments/{segment}/edit",
+        statements: 11,
+        round_trips: 10,
+        records_its_reads: false,
+    },
+    PageBudget {
         page: "/orgs/{slug}/suppressions",
         path: "/orgs/acme/suppressions",
         statements: 6,
@@ -252,9 +280,18 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
         json!({ "action": "grant", "purpose": purpose, "basis": "consent", "notice_sha256": notice.body["sha256"] });
     let granted = app.post_as(&admin, &format!("/v1/orgs/acme/contacts/{contact}/consent"), grant).await;
     assert_eq!(granted.status, 201, "{}", granted.body);
+    let segment = json!({ "name": "Consenting", "definition": { "all": [{ "consent": "live", "purpose": purpose }] } });
+    let segment = app.post_as(&admin, "/v1/orgs/acme/segments", segment).await;
+    assert_eq!(segment.status, 201, "{}", segment.body);
+    let segment = segment.body["segment"].as_str().unwrap().to_owned();
     let cookie = format!("__Host-mos_session={admin}");
     for budget in PAGES {
-        let path = budget.path.replace("{id}", &id).replace("{contact}", &contact).replace("{purpose}", &purpose);
+        let path = budget
+            .path
+            .replace("{id}", &id)
+            .replace("{contact}", &contact)
+            .replace("{purpose}", &purpose)
+            .replace("{segment}", &segment);
         let (app, cookie, path) = (&app, &cookie, &path);
         let (calls, tally) = on_a_pooled_connection(&wire, budget.page, || async move {
             let page = app.http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.unwrap();

@@ -102,7 +102,12 @@ async fn a_console_form_is_ours_only_from_the_public_urls_origin_whatever_the_ho
 }
 
 /// Where a console form's answer redirects to, and the cookies it set (`name=value`).
-async fn posted(app: &TestApp, path: &str, cookie: &str, fields: &[(&str, &str)]) -> (u16, String, Vec<String>) {
+pub(crate) async fn posted(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String, Vec<String>) {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let request = client
         .post(format!("{}{path}", app.base))

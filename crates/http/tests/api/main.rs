@@ -25,6 +25,7 @@ mod password;
 mod register;
 mod review_walk;
 mod role_matrix;
+mod segments;
 mod sessions;
 mod signup;
 mod slow;

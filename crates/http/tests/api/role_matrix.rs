@@ -63,6 +63,13 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("get",    "/v1/orgs/{slug}/suppressions",                    [YES,  NO,      YES,    NO ]),
     ("post",   "/v1/orgs/{slug}/suppressions",                    [YES,  NO,      YES,    NO ]),
     ("post",   "/v1/orgs/{slug}/suppressions/check",              [YES,  NO,      YES,    NO ]),
+    ("get",    "/v1/orgs/{slug}/segments",                        [YES,  YES,     YES,    YES]),
+    ("post",   "/v1/orgs/{slug}/segments",                        [YES,  NO,      YES,    NO ]),
+    ("post",   "/v1/orgs/{slug}/segments/count",                  [YES,  YES,     YES,    YES]),
+    ("post",   "/v1/orgs/{slug}/segments/preview",                [YES,  NO,      YES,    NO ]),
+    ("get",    "/v1/orgs/{slug}/segments/{id}",                   [YES,  YES,     YES,    YES]),
+    ("post",   "/v1/orgs/{slug}/segments/{id}/versions",          [YES,  NO,      YES,    NO ]),
+    ("get",    "/v1/orgs/{slug}/segments/{id}/versions/{number}", [YES,  YES,     YES,    YES]),
     // Last: after it, the roles that may leave are no longer members.
     ("post",   "/v1/orgs/{slug}/leave",                           [YES,  YES,     YES,    YES]),
 ];

@@ -30,10 +30,11 @@ use crate::AppState;
         (name = "organizations", description = "Organizations (tenants), members and invitations"),
         (name = "audit", description = "An organization's audit trail"),
         (name = "content", description = "Marketing content and its compliance review"),
+        (name = "segments", description = "Segments of an organization's contacts: count, preview, saved versions"),
         (name = "signup", description = "An organization's public double opt-in sign-up, for people without an account"),
         (name = "operations", description = "Liveness and readiness for orchestrators"),
     ),
-    components(schemas(crate::error::Problem)),
+    components(schemas(crate::error::Problem, crate::error::PartProblem)),
 )]
 struct ApiDoc;
 
