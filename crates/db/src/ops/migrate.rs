@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 14, name: "contact_imports", sql: include_str!("../../migrations/0014_contact_imports.sql") },
     Migration { version: 15, name: "segments", sql: include_str!("../../migrations/0015_segments.sql") },
     Migration { version: 16, name: "signup", sql: include_str!("../../migrations/0016_signup.sql") },
+    Migration { version: 17, name: "erasure", sql: include_str!("../../migrations/0017_erasure.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.
