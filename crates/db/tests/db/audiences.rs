@@ -992,10 +992,17 @@ async fn no_attribute_value_is_written_for_an_erased_contact_by_the_repository_o
     // Past the repository, as app_user: a plain insert among values for a live contact, and an
     // upsert, are refused whole.
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
-    let live =
-        contacts::create(&mut tx, &keys(), &email("bob@patients.example"), &Default::default(), Some(a.admin), now(), &src())
-            .await
-            .unwrap();
+    let live = contacts::create(
+        &mut tx,
+        &keys(),
+        &email("bob@patients.example"),
+        &Default::default(),
+        Some(a.admin),
+        now(),
+        &src(),
+    )
+    .await
+    .unwrap();
     let (org, plan, tier) = (a.org, a.plan, a.tier);
     let insert = format!(
         "insert into app.contact_attribute_values (organization_id, contact_id, attribute_id, kind, max_length, text_value)
