@@ -550,6 +550,34 @@ $$;
 ALTER FUNCTION app.consent_evidence_erasable() OWNER TO mos_owner;
 
 --
+-- Name: contact_attribute_values_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.contact_attribute_values_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+    v_contacts uuid[];
+begin
+    for v_org in select distinct w.organization_id from written w loop
+        select array_agg(distinct w.contact_id) into v_contacts from written w where w.organization_id = v_org;
+        if exists (select from (select c.erased_at from app.contacts c
+                                 where c.organization_id = v_org and c.id = any(v_contacts)
+                                   for share) locked
+                    where locked.erased_at is not null) then
+            raise exception 'the contact is erased, refused by constraint "contact_attribute_values_contact_erased"'
+                using errcode = '23514', constraint = 'contact_attribute_values_contact_erased';
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.contact_attribute_values_check() OWNER TO mos_owner;
+
+--
 -- Name: contacts_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
@@ -2801,6 +2829,22 @@ CREATE TRIGGER consent_evidence_erased_only AFTER DELETE ON app.consent_evidence
 ALTER TABLE app.consent_evidence ENABLE ALWAYS TRIGGER consent_evidence_erased_only;
 
 --
+-- Name: contact_attribute_values contact_attribute_values_erased_added; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER contact_attribute_values_erased_added AFTER INSERT ON app.contact_attribute_values REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION app.contact_attribute_values_check();
+
+ALTER TABLE app.contact_attribute_values ENABLE ALWAYS TRIGGER contact_attribute_values_erased_added;
+
+--
+-- Name: contact_attribute_values contact_attribute_values_erased_changed; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER contact_attribute_values_erased_changed AFTER UPDATE ON app.contact_attribute_values REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION app.contact_attribute_values_check();
+
+ALTER TABLE app.contact_attribute_values ENABLE ALWAYS TRIGGER contact_attribute_values_erased_changed;
+
+--
 -- Name: contacts contacts_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -3771,6 +3815,12 @@ REVOKE ALL ON FUNCTION app.consent_evidence_check() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.consent_evidence_erasable() FROM PUBLIC;
+
+--
+-- Name: FUNCTION contact_attribute_values_check(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.contact_attribute_values_check() FROM PUBLIC;
 
 --
 -- Name: FUNCTION contacts_guard(); Type: ACL; Schema: app; Owner: mos_owner

@@ -425,3 +425,149 @@ pub async fn holds(conn: &mut PgConnection, head: &Head) -> Result<bool> {
     .await?;
     Ok(hash.map(bytes32) == Some(head.hash))
 }
+
+/// The first line of the text a checkpoint signs.
+pub const CHECKPOINT_DOMAIN: &str = "mos-audit-checkpoint-v1";
+
+/// The text a checkpoint signs (docs/audit-chain.md): the domain line, the time (RFC 3339 in
+/// UTC with microseconds and `Z`), then `organization_id seq hash` per head (the hash as the
+/// checkpoint spells it, lowercase hex), each line ending in LF. One definition for the
+/// checkpoints of `mos audit` and those of consent receipts, which their verifiers share.
+pub fn checkpoint_text<'a>(
+    created_at: &DateTime<Utc>,
+    heads: impl IntoIterator<Item = (Uuid, i64, &'a str)>,
+) -> Vec<u8> {
+    let mut text =
+        format!("{CHECKPOINT_DOMAIN}\n{}\n", created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    for (organization_id, seq, hash) in heads {
+        text.push_str(&format!("{organization_id} {seq} {hash}\n"));
+    }
+    text.into_bytes()
+}
+
+/// The names of a record's fields in the order [`link_hash`] takes them (`seq` apart).
+pub const FIELD_NAMES: [&str; FIELD_COUNT] = [
+    "organization_id",
+    "id",
+    "actor_user_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "ip",
+    "user_agent",
+    "request_id",
+    "changes",
+    "metadata",
+    "created_at",
+];
+
+/// One link of a stretch of a chain: the record's place, its link hash, and its fields as the
+/// hash encodes them (in the order of [`FIELD_NAMES`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StretchLink {
+    pub seq: i64,
+    pub audit_id: Uuid,
+    pub hash: [u8; 32],
+    pub fields: Vec<Option<String>>,
+}
+
+/// A contiguous stretch of a tenant's chain: the hash it follows and its links, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stretch {
+    pub prev: [u8; 32],
+    pub links: Vec<StretchLink>,
+}
+
+/// The stretch of the chain of `tx`'s tenant from the earliest to the latest of the sealed
+/// records `ids`, each link recomputed from its record, and the `ids` not sealed yet. `None`
+/// when none of them is sealed. A link in the stretch that does not hold (a record changed or
+/// gone, links out of order) is an error, never a stretch: what is handed out to be checked
+/// offline is first checked here.
+pub async fn stretch(tx: &mut TenantTx, ids: &[Uuid]) -> Result<(Option<Stretch>, Vec<Uuid>)> {
+    let org = tx.org().as_uuid();
+    let holding: Vec<BlockRow> = sqlx::query_as(
+        "select first_seq, prev_hash, audit_ids, hashes from app.audit_blocks
+          where organization_id = $1 and audit_ids && $2 order by first_seq",
+    )
+    .bind(org)
+    .bind(ids)
+    .fetch_all(tx.conn())
+    .await?;
+    let wanted: HashSet<Uuid> = ids.iter().copied().collect();
+    let mut found: HashMap<Uuid, i64> = HashMap::new();
+    for block in &holding {
+        for (i, id) in block.audit_ids.iter().enumerate() {
+            if wanted.contains(id) {
+                found.insert(*id, block.first_seq + i as i64);
+            }
+        }
+    }
+    let unsealed: Vec<Uuid> = ids.iter().filter(|id| !found.contains_key(id)).copied().collect();
+    let (Some(first), Some(last)) = (found.values().min().copied(), found.values().max().copied()) else {
+        return Ok((None, unsealed));
+    };
+    let blocks: Vec<BlockRow> = sqlx::query_as(
+        "select first_seq, prev_hash, audit_ids, hashes from app.audit_blocks
+          where organization_id = $1 and first_seq <= $3 and first_seq + cardinality(audit_ids) > $2
+          order by first_seq",
+    )
+    .bind(org)
+    .bind(first)
+    .bind(last)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut placed: Vec<(i64, Uuid, [u8; 32], [u8; 32])> = Vec::new();
+    for block in blocks {
+        let mut prev = bytes32(block.prev_hash);
+        for (i, (id, hash)) in block.audit_ids.into_iter().zip(block.hashes).enumerate() {
+            let hash = bytes32(hash);
+            let seq = block.first_seq + i as i64;
+            if (first..=last).contains(&seq) {
+                placed.push((seq, id, prev, hash));
+            }
+            prev = hash;
+        }
+    }
+    let record_ids: Vec<Uuid> = placed.iter().map(|p| p.1).collect();
+    let rows = sqlx::query(&format!(
+        "select a.id, a.created_at, {FIELDS} from app.audit_logs a where a.organization_id = $1 and a.id = any($2)"
+    ))
+    .bind(org)
+    .bind(&record_ids)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut records: HashMap<Uuid, Vec<Option<String>>> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        records.insert(row.try_get(0)?, fields_of(row, 2)?);
+    }
+    let broken = || crate::error::stored("audit_chain_stretch");
+    let start = placed.first().map(|p| p.2).ok_or_else(broken)?;
+    let (mut expected_seq, mut expected_prev) = (first, start);
+    let mut links = Vec::with_capacity(placed.len());
+    for (seq, audit_id, prev, hash) in placed {
+        let fields = records.remove(&audit_id).ok_or_else(broken)?;
+        if seq != expected_seq || prev != expected_prev || link_hash(&prev, seq, &fields) != hash {
+            return Err(broken());
+        }
+        links.push(StretchLink { seq, audit_id, hash, fields });
+        (expected_seq, expected_prev) = (seq + 1, hash);
+    }
+    if expected_seq != last + 1 {
+        return Err(broken());
+    }
+    Ok((Some(Stretch { prev: start, links }), unsealed))
+}
+
+/// Seals what the tenant `org` has waiting, now: a consent receipt is checked against the
+/// chain as far as it reaches, and the sweep of a running server may be up to a second away.
+pub async fn seal_tenant(pool: &AppPool, org: Uuid) -> Result<i64> {
+    let mut sealed = 0;
+    loop {
+        let (n, _) = seal_block(pool, org, WINDOW).await?;
+        sealed += n;
+        if n < BLOCK {
+            return Ok(sealed);
+        }
+    }
+}

@@ -110,6 +110,12 @@ pub const CONTACT_UPDATED: AuditAction = AuditAction::known("contact.updated");
 pub const CONTACTS_LISTED: AuditAction = AuditAction::known("contact.listed");
 /// One contact's personal data, attributes and consent history were shown.
 pub const CONTACT_VIEWED: AuditAction = AuditAction::known("contact.viewed");
+/// Everything held about a contact was handed out (GDPR Art. 15 and 20): the record names the
+/// contact and what was exported (`fields`), never the data.
+pub const CONTACT_EXPORTED: AuditAction = AuditAction::known("contact.exported");
+/// A contact's consent receipt was handed out: its consent events, the notices they name, and
+/// the stretch of the chain they are in (`chain_to`, the last link's number).
+pub const CONTACT_RECEIPT_ISSUED: AuditAction = AuditAction::known("contact.receipt_issued");
 /// A member asked whether an address is suppressed; the record names the answer, not the address.
 pub const SUPPRESSION_CHECKED: AuditAction = AuditAction::known("suppression.checked");
 

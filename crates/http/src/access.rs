@@ -53,6 +53,8 @@ needs!(
     ReadContacts,
     ManageContacts,
     ManageSegments,
+    ExportContacts,
+    EraseContacts,
 );
 
 macro_rules! changes_memberships {
@@ -120,6 +122,9 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("get", "/v1/orgs/{slug}/contacts/{id}", Permission::ReadContacts),
     ("patch", "/v1/orgs/{slug}/contacts/{id}", Permission::ManageContacts),
     ("post", "/v1/orgs/{slug}/contacts/{id}/consent", Permission::ManageContacts),
+    ("post", "/v1/orgs/{slug}/contacts/{id}/erase", Permission::EraseContacts),
+    ("get", "/v1/orgs/{slug}/contacts/{id}/export", Permission::ExportContacts),
+    ("get", "/v1/orgs/{slug}/contacts/{id}/consent-receipt", Permission::ExportContacts),
     ("get", "/v1/orgs/{slug}/suppressions", Permission::ReadContacts),
     ("post", "/v1/orgs/{slug}/suppressions", Permission::ManageContacts),
     ("post", "/v1/orgs/{slug}/suppressions/check", Permission::ReadContacts),

@@ -32,6 +32,9 @@ pub struct AppState {
     pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// Where CPU-bound work runs, a bounded number of jobs at a time.
     pub heavy: heavy::Heavy,
+    /// The installation's audit signing key (`mos audit checkpoint`'s), which signs the
+    /// checkpoint of a consent receipt; none when the server was not given one.
+    pub audit_signer: Option<Arc<ed25519_dalek::SigningKey>>,
     /// A real hash of a random password: verifying against it when an email is unknown makes
     /// that answer cost the same as a wrong password.
     pub(crate) dummy_hash: Arc<str>,
@@ -62,6 +65,7 @@ impl AppState {
             readiness,
             webauthn,
             heavy,
+            audit_signer: None,
             dummy_hash,
         })
     }

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::database::Database;
 
 const KEY_FILE: &str = "audit-signing.key";
-const DOMAIN: &str = "mos-audit-checkpoint-v1";
 
 /// A signed statement of every tenant's chain head at one moment.
 #[derive(Serialize, Deserialize)]
@@ -34,18 +33,14 @@ struct SignedHead {
 impl Checkpoint {
     /// What is signed: a fixed domain line, the time, then one line per head.
     fn message(created_at: &chrono::DateTime<chrono::Utc>, heads: &[SignedHead]) -> Vec<u8> {
-        let mut text = format!("{DOMAIN}\n{}\n", created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-        for h in heads {
-            text.push_str(&format!("{} {} {}\n", h.organization_id, h.seq, h.hash));
-        }
-        text.into_bytes()
+        chain::checkpoint_text(created_at, heads.iter().map(|h| (h.organization_id, h.seq, h.hash.as_str())))
     }
 }
 
 /// The signing key: `MOS_AUDIT_SIGNING_KEY` (hex of 32 bytes), else `<data dir>/audit-signing.key`,
 /// generated there the first time one is signed with (`create`); checking a signature never
 /// makes one, which could only fail to match.
-fn signing_key(data_dir: &Path, create: bool) -> anyhow::Result<SigningKey> {
+pub(crate) fn signing_key(data_dir: &Path, create: bool) -> anyhow::Result<SigningKey> {
     let text = match std::env::var("MOS_AUDIT_SIGNING_KEY") {
         Ok(text) => text,
         Err(_) => {
@@ -79,6 +74,25 @@ fn signing_key(data_dir: &Path, create: bool) -> anyhow::Result<SigningKey> {
         .and_then(|b| b.try_into().ok())
         .context("the checkpoint signing key must be 32 bytes in hex")?;
     Ok(SigningKey::from_bytes(&bytes))
+}
+
+/// The key a running server signs consent receipts' checkpoints with: the installation's audit
+/// signing key. On the embedded database it is made on first use, as `mos audit checkpoint`
+/// makes it; with DATABASE_URL only a configured one is taken (MOS_AUDIT_SIGNING_KEY, or the
+/// file in the data directory), so that the servers of one database never each make their own.
+pub(crate) fn server_key(data_dir: &Path, embedded: bool) -> Option<SigningKey> {
+    match signing_key(data_dir, embedded) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::warn!(error = %e, "consent receipts are handed out without a signed checkpoint");
+            None
+        }
+    }
+}
+
+/// Prints the public key that verifies checkpoints and consent receipts (hex).
+pub fn public_key(data_dir: &Path) -> anyhow::Result<String> {
+    Ok(hex::encode(signing_key(data_dir, false)?.verifying_key().as_bytes()))
 }
 
 /// A connection that reads every tenant's records: RLS binds everyone else, and a verifier that

@@ -4,6 +4,7 @@ mod audit_cmd;
 mod backup;
 mod bench;
 mod config;
+mod consent_cmd;
 mod database;
 mod db_watchdogs;
 mod identity;
@@ -92,6 +93,28 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Consent receipts.
+    Consent {
+        #[command(subcommand)]
+        command: ConsentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsentCommand {
+    /// Check a consent receipt offline, without a database: each notice text against its hash,
+    /// each consent event against its audit record, the records' chain up to the signed link,
+    /// and the signature with the organization's public key. Prints what it verified; exits 2
+    /// with the reason when anything was tampered with.
+    Verify {
+        /// The receipt (JSON), as `GET /v1/orgs/{slug}/contacts/{id}/consent-receipt` gave it.
+        #[arg(value_name = "RECEIPT")]
+        receipt: PathBuf,
+        /// The organization's public key: 32 bytes in hex (`mos audit public-key`), or a file
+        /// holding them.
+        #[arg(long, value_name = "KEY")]
+        public_key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,6 +140,9 @@ enum AuditCommand {
     /// Seal every committed record that awaits its place in its organization's chain, once
     /// (`serve` does this continuously).
     Seal,
+    /// Print the public key (hex) that verifies checkpoints and consent receipts: the one to
+    /// give to whoever checks a receipt.
+    PublicKey,
 }
 
 #[derive(Subcommand)]
@@ -168,8 +194,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let flags = Layer { listen, ..cli.settings };
     let settings = Settings::resolve(flags.over(file));
-    // A restore lays the cluster down before anything opens it.
+    // A restore lays the cluster down before anything opens it; the offline commands need none.
     match &cli.command {
+        Command::Consent { command: ConsentCommand::Verify { receipt, public_key } } => {
+            return consent_verify(receipt, public_key)
+        }
+        Command::Audit { command: AuditCommand::PublicKey } => {
+            println!("{}", audit_cmd::public_key(&settings.data_dir)?);
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Restore { source, checkpoint } => {
             return backup::restore(&settings, source, checkpoint.as_deref()).await
         }
@@ -194,7 +227,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => run_migrate(&db).await,
         Command::Seed => seed::run(&db).await.map(|()| ExitCode::SUCCESS),
         Command::Backup { dest } => backup::run(&db, &dest).await,
-        Command::Restore { .. } | Command::Db { command: DbCommand::Upgrade { .. } } => {
+        Command::Restore { .. }
+        | Command::Db { command: DbCommand::Upgrade { .. } }
+        | Command::Consent { .. }
+        | Command::Audit { command: AuditCommand::PublicKey } => {
             unreachable!("handled before the database is opened")
         }
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
@@ -268,10 +304,27 @@ async fn audit(db: &Database, settings: &Settings, command: AuditCommand) -> any
             println!("checkpoint written to {}", path.display());
             Ok(ExitCode::SUCCESS)
         }
+        AuditCommand::PublicKey => unreachable!("handled before the database is opened"),
         AuditCommand::Seal => {
             let sweep = audit_cmd::seal(db).await?;
             println!("sealed {} record(s) of {} organization(s)", sweep.sealed, sweep.tenants);
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn consent_verify(receipt: &std::path::Path, public_key: &str) -> anyhow::Result<ExitCode> {
+    let key = consent_cmd::public_key(public_key)?;
+    match consent_cmd::verify_file(receipt, &key)? {
+        Ok(verified) => {
+            for line in verified.lines {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(consent_cmd::Refused(why)) => {
+            println!("refused: {why}");
+            Ok(ExitCode::from(EXIT_PROBLEMS))
         }
     }
 }
@@ -290,7 +343,8 @@ async fn serve(db: &Database, settings: &Settings, listener: tokio::net::TcpList
     }
     let pool = db.app_pool().await?;
     let local = listener.local_addr()?;
-    let state = identity::state(settings, db.is_embedded(), pool.clone(), local).await?;
+    let mut state = identity::state(settings, db.is_embedded(), pool.clone(), local).await?;
+    state.audit_signer = audit_cmd::server_key(&settings.data_dir, db.is_embedded()).map(std::sync::Arc::new);
     let shutdown = telemetry::shutdown_signal();
     // The public URL is the one to open: on loopback it is `localhost`, where passkeys work and
     // `127.0.0.1` would not. The socket address comes first for scripts that read it.

@@ -213,13 +213,14 @@ pub async fn append(tx: &mut TenantTx, record: &Record<'_>, source: &RequestSour
     let salt: Option<[u8; 16]> = evidence.map(|_| rand::random());
     let ip = evidence.and_then(|e| e.ip).map(IpNetwork::from);
     let user_agent = evidence.and_then(|e| e.user_agent.as_deref());
-    sqlx::query(&format!(
+    let evidence_sha256: Option<String> = sqlx::query_scalar(&format!(
         "insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
                                          notice_sha256, hipaa, expires_at, exemption, source, import_job, import_row,
                                          evidence_sha256, recorded_by, created_at)
          values ($1, $2, $3, $4, $5, $6::text::app.consent_channel, $7::text::app.consent_kind,
                  $8::text::app.lawful_basis, $9, $10, $11, $12, $13::text::app.consent_source, $14, $15,
-                 case when $16::bytea is not null then {} end, $19, $20)",
+                 case when $16::bytea is not null then {} end, $19, $20)
+         returning encode(evidence_sha256, 'hex')",
         evidence_sha256("$16::bytea", "$17::inet", "$18::text")
     ))
     .bind(org)
@@ -242,7 +243,7 @@ pub async fn append(tx: &mut TenantTx, record: &Record<'_>, source: &RequestSour
     .bind(user_agent)
     .bind(record.provenance.recorded_by().map(|u| u.as_uuid()))
     .bind(record.now)
-    .execute(tx.conn())
+    .fetch_one(tx.conn())
     .await?;
     if let Some(salt) = salt {
         sqlx::query(
@@ -267,6 +268,19 @@ pub async fn append(tx: &mut TenantTx, record: &Record<'_>, source: &RequestSour
         .meta("source", json!(record.provenance.source().as_str()));
     if let Some(hash) = notice.as_deref() {
         event = event.meta("notice_sha256", json!(hex::encode(hash)));
+    }
+    // The rest of what the event states, so that the chain vouches for all of it (a consent
+    // receipt is checked against this record): the basis, the channel, when it expires, and
+    // the commitment to its evidence (a salted hash, not the evidence).
+    event = event.meta("channel", json!(channel));
+    if let Some(basis) = basis.as_deref() {
+        event = event.meta("basis", json!(basis));
+    }
+    if let Some(expires_at) = expires_at {
+        event = event.meta("expires_at", json!(expires_at));
+    }
+    if let Some(hash) = evidence_sha256 {
+        event = event.meta("evidence_sha256", json!(hash));
     }
     if let Some(by) = record.provenance.recorded_by() {
         event = event.actor(by);

@@ -13,6 +13,7 @@ pub mod attributes;
 pub mod browse;
 pub mod consent;
 pub mod contacts;
+pub mod export;
 pub mod import;
 pub mod purposes;
 pub mod segments;

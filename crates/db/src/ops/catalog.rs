@@ -25,13 +25,15 @@ impl fmt::Display for Problem {
 pub const AUDIT_TABLES: &[&str] =
     &["audit_logs", "platform_audit_logs", "audit_blocks", "consent_events", "suppressions", "segment_versions"];
 
-/// The triggers that enforce a rule reading other rows (migration 12), as (table, trigger): one
+/// The triggers that enforce a rule reading other rows (migrations 12 and 17), as (table, trigger): one
 /// missing or not ENABLE ALWAYS switches its rule off (the consent ledger would take a grant for
 /// a suppressed address), so the check reports it like a missing audit guard.
 pub const RULE_TRIGGERS: &[(&str, &str)] = &[
     ("consent_events", "consent_events_rules"),
     ("consent_evidence", "consent_evidence_committed"),
     ("consent_evidence", "consent_evidence_erased_only"),
+    ("contact_attribute_values", "contact_attribute_values_erased_added"),
+    ("contact_attribute_values", "contact_attribute_values_erased_changed"),
 ];
 
 /// Every function of schema `app` that the migrations create, as `regprocedure` spells it. A
@@ -48,6 +50,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "consent_events_check()",
     "consent_evidence_check()",
     "consent_evidence_erasable()",
+    "contact_attribute_values_check()",
     "contacts_guard()",
     "content_items_guard()",
     "current_tenant_id()",

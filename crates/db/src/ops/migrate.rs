@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "suppression_lifts",
         sql: include_str!("../../migrations/0017_suppression_lifts.sql"),
     },
+    Migration { version: 18, name: "erasure", sql: include_str!("../../migrations/0018_erasure.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -1015,3 +1015,60 @@ async fn the_consent_of_one_contact_for_one_purpose_is_read_by_one_descent_of_th
     assert!(!plan.contains("Sort") && !plan.contains("Bitmap"), "{plan}");
     assert_eq!(consent::current(&mut tx, a.contact, a.purpose).await.unwrap().unwrap().seq, 3);
 }
+
+#[tokio::test]
+async fn no_attribute_value_is_written_for_an_erased_contact_by_the_repository_or_by_hand() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let a = audience(&pool, "acme").await;
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    assert!(contacts::erase(&mut tx, a.contact, a.admin, now(), &src()).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    assert_eq!(
+        invalid(attributes::set(&mut tx, a.contact, a.plan, &Value::Text("premium".into())).await),
+        "contact_attribute_values_contact_erased"
+    );
+    drop(tx);
+    // Past the repository, as app_user: a plain insert among values for a live contact, and an
+    // upsert, are refused whole.
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    let live = contacts::create(
+        &mut tx,
+        &keys(),
+        &email("bob@patients.example"),
+        &Default::default(),
+        Some(a.admin),
+        now(),
+        &src(),
+    )
+    .await
+    .unwrap();
+    let (org, plan, tier) = (a.org, a.plan, a.tier);
+    let insert = format!(
+        "insert into app.contact_attribute_values (organization_id, contact_id, attribute_id, kind, max_length, text_value)
+         values ('{org}', '{live}', '{plan}', 'text', 10, 'basic'), ('{org}', '{}', '{plan}', 'text', 10, 'basic')",
+        a.contact
+    );
+    assert_eq!(refusal(tx.conn(), &insert).await, "contact_attribute_values_contact_erased");
+    let upsert = format!(
+        "insert into app.contact_attribute_values (organization_id, contact_id, attribute_id, kind, choice_value)
+         values ('{org}', '{}', '{tier}', 'choice', 'gold')
+         on conflict (organization_id, contact_id, attribute_id) do update set choice_value = excluded.choice_value",
+        a.contact
+    );
+    assert_eq!(refusal(tx.conn(), &upsert).await, "contact_attribute_values_contact_erased");
+    // The live contact still takes its values.
+    attributes::set(&mut tx, live, a.plan, &Value::Text("basic".into())).await.unwrap();
+    attributes::set(&mut tx, live, a.plan, &Value::Text("premium".into())).await.unwrap();
+    let values: i64 = sqlx::query_scalar(
+        "select count(*) from app.contact_attribute_values where organization_id = $1 and contact_id = $2",
+    )
+    .bind(a.org.as_uuid())
+    .bind(a.contact.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(values, 0, "the erased contact has no values");
+}

@@ -5,6 +5,7 @@ pub mod audiences;
 pub mod audit;
 pub mod content;
 pub mod docs;
+pub mod erasure;
 pub mod health;
 pub mod orgs;
 pub mod passkeys;
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(content::router())
         .merge(audiences::router())
         .merge(segments::router())
+        .merge(erasure::router())
         .merge(passkeys::router())
         .merge(signup::router())
         .merge(health::router())

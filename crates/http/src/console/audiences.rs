@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::words::confirmation;
 use super::{failed, hidden, plain, refused, render, when, Console, Posted, Visit, FORM_FIELD};
-use crate::access::{ConfigureAudience, ManageContacts, ReadAudience, ReadContacts};
+use crate::access::{ConfigureAudience, EraseContacts, ExportContacts, ManageContacts, ReadAudience, ReadContacts};
 use crate::app::audiences::{self as app, Change, ContactFields, Door, Given, HipaaElements, Listing, NewAttribute};
 use crate::ApiError;
 
@@ -314,14 +314,15 @@ async fn contact(
         let mut auth = visit.member::<ReadContacts>(&console, &slug).await?;
         let page = app::contact(&mut auth, &id).await?;
         let manages = auth.may::<ManageContacts>();
+        let rights = (auth.may::<ExportContacts>(), auth.may::<EraseContacts>());
         // Every role that reads contacts reads the audience's definitions too.
         let mut reader =
             auth.also::<ReadAudience>().map_err(|_| ApiError::Forbidden(mos_domain::Permission::ReadAudience))?;
         let defined = app::attributes(&mut reader).await?;
         reader.commit().await?;
-        Ok::<_, ApiError>((page, manages, defined))
+        Ok::<_, ApiError>((page, manages, rights, defined))
     };
-    let (page, manages, defined) = match read.await {
+    let (page, manages, (exports, erases), defined) = match read.await {
         Ok(read) => read,
         Err(error) => return failed(&console, &visit, error, "Contact"),
     };
@@ -419,6 +420,7 @@ async fn contact(
                     button type="submit" { "Save" }
                 }
             }
+            (super::erasure::links(&slug, &page.contact.id.to_string(), exports, erases))
         }
     })
     .into_response()

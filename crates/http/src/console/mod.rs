@@ -15,6 +15,7 @@ mod account;
 mod audiences;
 mod audit;
 mod content;
+mod erasure;
 mod landing;
 mod markdown;
 mod orgs;
@@ -79,6 +80,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(content::router())
         .merge(audiences::router())
         .merge(segments::router())
+        .merge(erasure::router())
         .merge(signup::router())
         .with_state(console)
 }

@@ -568,6 +568,17 @@ async fn an_admin_declares_a_purpose_a_creator_adds_a_contact_and_records_consen
     assert!(creator.text().await.contains("Manual"), "{}", creator.text().await);
     creator.check("audience-suppressions").await;
 
+    // The ADMIN sees the person's rights on the contact's page, and erases behind a confirmation.
+    admin.open(&format!("{}{contact}", app.public_url)).await;
+    let page = admin.text().await;
+    assert!(page.contains("Download the consent receipt") && page.contains("Erase this contact"), "{page}");
+    admin.open(&format!("{}{contact}/erase", app.public_url)).await;
+    assert_eq!(admin.heading().await, "Erase a contact");
+    admin.check("audience-erase").await;
+    admin.submit(&format!("form[action='{contact}/erase']"), &[]).await;
+    let page = admin.text().await;
+    assert!(page.contains("The contact was erased") && !page.contains("Ana Silva"), "{page}");
+
     let viewer = sign_in("viewer").await;
     viewer.open(&format!("{}/orgs/acme/audience", app.public_url)).await;
     let page = viewer.text().await;

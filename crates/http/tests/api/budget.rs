@@ -126,6 +126,13 @@ const PAGES: &[PageBudget] = &[
         records_its_reads: true,
     },
     PageBudget {
+        page: "/orgs/{slug}/contacts/{id}/erase (the confirmation: the check and nothing else)",
+        path: "/orgs/acme/contacts/{contact}/erase",
+        statements: 5,
+        round_trips: 5,
+        records_its_reads: false,
+    },
+    PageBudget {
         page: "/orgs/{slug}/purposes (purposes and attributes)",
         path: "/orgs/acme/purposes",
         statements: 7,

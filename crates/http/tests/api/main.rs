@@ -11,6 +11,7 @@ mod console_access;
 mod content;
 mod cross_origin;
 mod docs;
+mod erasure;
 mod form_token;
 mod health;
 mod heavy;
@@ -156,6 +157,10 @@ impl Reply {
     }
 }
 
+/// The audit signing key of every test server: it signs the checkpoints of consent receipts.
+pub static AUDIT_SIGNING_KEY: std::sync::LazyLock<ed25519_dalek::SigningKey> =
+    std::sync::LazyLock::new(|| ed25519_dalek::SigningKey::from_bytes(&[7; 32]));
+
 pub struct TestApp {
     pub base: String,
     /// What links in mail and passkeys name: `http://localhost` and the port of `base`.
@@ -235,6 +240,8 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let mut state = state;
+        state.audit_signer = Some(Arc::new(AUDIT_SIGNING_KEY.clone()));
         let readiness = state.readiness.clone();
         let public_url = state.settings.public_url.clone();
         let address_keys = state.sealer.address_keys().clone();

@@ -4,6 +4,7 @@
 
 mod audit;
 mod backup;
+mod consent;
 mod embedded;
 mod external;
 
