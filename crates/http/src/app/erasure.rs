@@ -29,10 +29,12 @@ pub async fn erase_contact(state: &AppState, auth: Authorized<EraseContacts>, id
     let now = state.clock.now();
     let user = auth.session.user;
     // A stored address is one the contact was created with, and so parses; one that would not
-    // is still erased, only without the suppression it could not be keyed for.
+    // is still erased, only without the suppression it could not be keyed for. The reason is
+    // the person's own wish to hear nothing more, which only their own confirmed sign-up later
+    // lifts; a manual block would outlast even that.
     if let Some(address) = contact.address.as_deref().and_then(|a| Email::parse(a).ok()) {
         let keys = state.sealer.address_keys();
-        suppression::suppress(&mut tx, keys, &address, SuppressionReason::Manual, Some(user), now, &auth.source)
+        suppression::suppress(&mut tx, keys, &address, SuppressionReason::Unsubscribe, Some(user), now, &auth.source)
             .await?;
     }
     if !contacts::erase(&mut tx, id, user, now, &auth.source).await? {
