@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 14, name: "contact_imports", sql: include_str!("../../migrations/0014_contact_imports.sql") },
     Migration { version: 15, name: "segments", sql: include_str!("../../migrations/0015_segments.sql") },
     Migration { version: 16, name: "signup", sql: include_str!("../../migrations/0016_signup.sql") },
+    Migration { version: 18, name: "segment_speed", sql: include_str!("../../migrations/0018_segment_speed.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.
