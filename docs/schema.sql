@@ -2583,10 +2583,10 @@ CREATE INDEX audit_logs_created_idx ON app.audit_logs USING btree (created_at);
 CREATE INDEX audit_logs_org_created_idx ON app.audit_logs USING btree (organization_id, created_at DESC, id DESC);
 
 --
--- Name: consent_events_purpose_idx; Type: INDEX; Schema: app; Owner: mos_owner
+-- Name: consent_events_current_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
-CREATE INDEX consent_events_purpose_idx ON app.consent_events USING btree (organization_id, purpose_id, contact_id, seq DESC);
+CREATE INDEX consent_events_current_idx ON app.consent_events USING btree (organization_id, purpose_id, contact_id, seq DESC) INCLUDE (kind, source, expires_at);
 
 --
 -- Name: consent_evidence_contact_idx; Type: INDEX; Schema: app; Owner: mos_owner
@@ -2595,34 +2595,34 @@ CREATE INDEX consent_events_purpose_idx ON app.consent_events USING btree (organ
 CREATE INDEX consent_evidence_contact_idx ON app.consent_evidence USING btree (organization_id, contact_id);
 
 --
--- Name: contact_attribute_values_boolean_idx; Type: INDEX; Schema: app; Owner: mos_owner
+-- Name: contact_attribute_values_boolean_cover_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
-CREATE INDEX contact_attribute_values_boolean_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, boolean_value) WHERE (boolean_value IS NOT NULL);
+CREATE INDEX contact_attribute_values_boolean_cover_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, boolean_value) INCLUDE (contact_id) WHERE (boolean_value IS NOT NULL);
 
 --
--- Name: contact_attribute_values_choice_idx; Type: INDEX; Schema: app; Owner: mos_owner
+-- Name: contact_attribute_values_choice_cover_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
-CREATE INDEX contact_attribute_values_choice_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, choice_value) WHERE (choice_value IS NOT NULL);
+CREATE INDEX contact_attribute_values_choice_cover_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, choice_value) INCLUDE (contact_id) WHERE (choice_value IS NOT NULL);
 
 --
--- Name: contact_attribute_values_date_idx; Type: INDEX; Schema: app; Owner: mos_owner
+-- Name: contact_attribute_values_date_cover_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
-CREATE INDEX contact_attribute_values_date_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, date_value) WHERE (date_value IS NOT NULL);
+CREATE INDEX contact_attribute_values_date_cover_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, date_value) INCLUDE (contact_id) WHERE (date_value IS NOT NULL);
 
 --
--- Name: contact_attribute_values_number_idx; Type: INDEX; Schema: app; Owner: mos_owner
+-- Name: contact_attribute_values_number_cover_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
-CREATE INDEX contact_attribute_values_number_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, number_value) WHERE (number_value IS NOT NULL);
+CREATE INDEX contact_attribute_values_number_cover_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, number_value) INCLUDE (contact_id) WHERE (number_value IS NOT NULL);
 
 --
--- Name: contact_attribute_values_text_idx; Type: INDEX; Schema: app; Owner: mos_owner
+-- Name: contact_attribute_values_text_cover_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
-CREATE INDEX contact_attribute_values_text_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, text_value) WHERE (text_value IS NOT NULL);
+CREATE INDEX contact_attribute_values_text_cover_idx ON app.contact_attribute_values USING btree (organization_id, attribute_id, text_value) INCLUDE (contact_id) WHERE (text_value IS NOT NULL);
 
 --
 -- Name: contacts_created_idx; Type: INDEX; Schema: app; Owner: mos_owner

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::types::ipnetwork::IpNetwork;
 
+use super::suppression::in_force;
 use crate::error::stored;
 use crate::{audit, DbError, Result, TenantTx};
 use mos_domain::audiences::{ConsentKind, ConsentSource, ConsentState, LawfulBasis};
@@ -302,6 +303,54 @@ pub async fn current(tx: &mut TenantTx, contact: ContactId, purpose: PurposeId) 
     .fetch_optional(tx.conn())
     .await?)
 }
+
+/// The test that an event `e` (its `kind`, `source` and `expires_at`) is live consent, up to
+/// the instant, which the statement appends followed by `)`: a confirmation, or a grant that
+/// did not come through the sign-up form (which waits for its confirmation), not expired then.
+/// A macro so that [`is_live`] can `concat!` it; segments use it through [`LIVE_UNTIL`].
+macro_rules! live_until {
+    () => {
+        "(e.kind = 'confirm' or (e.kind = 'grant' and e.source <> 'signup_form')) and (e.expires_at is null or e.expires_at > "
+    };
+}
+
+/// [`live_until!`] for statements built at run time (segments' consent condition).
+pub(crate) const LIVE_UNTIL: &str = live_until!();
+
+/// What a sender asks before each message: may `contact` be written to for `purpose` at `at`?
+/// Yes only when its latest event for the purpose is live ([`LIVE_UNTIL`]: granted or
+/// confirmed, not revoked, not pending, not expired at `at`), the contact is not erased, and its
+/// address is not suppressed (by an entry in force: one the person's own confirmed sign-up did
+/// not lift, see [`super::suppression`]). One statement of three key lookups: the latest
+/// event is one descent of the ledger's primary key read backwards, the contact one of its
+/// primary key, its suppressions one of theirs.
+pub async fn is_live(tx: &mut TenantTx, contact: ContactId, purpose: PurposeId, at: DateTime<Utc>) -> Result<bool> {
+    Ok(sqlx::query_scalar(IS_LIVE)
+        .bind(tx.org().as_uuid())
+        .bind(contact.as_uuid())
+        .bind(purpose.as_uuid())
+        .bind(at)
+        .fetch_one(tx.conn())
+        .await?)
+}
+
+/// The statement of [`is_live`]; `$1` the tenant, `$2` the contact, `$3` the purpose, `$4` the
+/// instant.
+pub const IS_LIVE: &str = concat!(
+    "select exists (select from (select e.kind, e.source, e.expires_at from app.consent_events e
+                                  where e.organization_id = $1 and e.contact_id = $2 and e.purpose_id = $3
+                                  order by e.seq desc limit 1) e
+                     where ",
+    live_until!(),
+    "$4))
+       and exists (select from app.contacts c
+                    where c.organization_id = $1 and c.id = $2 and c.erased_at is null
+                      and not exists (select from app.suppressions s
+                                       where s.organization_id = $1 and s.address_key = c.address_key
+                                         and ",
+    in_force!(),
+    "))"
+);
 
 /// The contact's events, for every purpose, in the order they happened for each.
 pub async fn history(tx: &mut TenantTx, contact: ContactId) -> Result<Vec<Event>> {

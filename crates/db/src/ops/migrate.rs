@@ -53,6 +53,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0017_suppression_lifts.sql"),
     },
     Migration { version: 18, name: "erasure", sql: include_str!("../../migrations/0018_erasure.sql") },
+    Migration { version: 19, name: "segment_speed", sql: include_str!("../../migrations/0019_segment_speed.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -462,6 +462,7 @@ async fn a_suppressed_address_gets_consent_again_only_by_the_persons_confirmed_d
     let cleo_address = email("cleo@patients.example");
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
     assert!(suppression::reasons(&mut tx, &keys(), &cleo_address).await.unwrap().is_empty(), "lifted");
+    assert!(consent::is_live(&mut tx, cleo, a.purpose, now()).await.unwrap(), "a sender may write to them again");
     let api = grant(&a, cleo, Provenance::Api { by: a.admin }, &Basis::Consent);
     consent::append(&mut tx, &api, &src()).await.unwrap();
     // Unsubscribing again suppresses again, and the grant is refused again.
@@ -469,6 +470,7 @@ async fn a_suppressed_address_gets_consent_again_only_by_the_persons_confirmed_d
         .await
         .unwrap();
     assert_eq!(suppression::reasons(&mut tx, &keys(), &cleo_address).await.unwrap(), [SuppressionReason::Unsubscribe]);
+    assert!(!consent::is_live(&mut tx, cleo, a.purpose, now()).await.unwrap(), "and no longer");
     tx.commit().await.unwrap();
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
     let again = grant(&a, cleo, Provenance::Api { by: a.admin }, &Basis::Consent);
@@ -503,6 +505,73 @@ async fn a_manual_block_stays_after_the_persons_confirmed_double_opt_in() {
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
     let api = grant(&a, dora, Provenance::Api { by: a.admin }, &Basis::Consent);
     assert_eq!(invalid(consent::append(&mut tx, &api, &src()).await), "consent_events_suppressed");
+}
+
+#[tokio::test]
+async fn the_senders_consent_check_is_live_only_for_granted_or_confirmed_unexpired_unsuppressed_contacts() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let a = audience(&pool, "acme").await;
+    let b = audience(&pool, "globex").await;
+    let t = now();
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    assert!(consent::is_live(&mut tx, a.contact, a.purpose, t).await.unwrap(), "granted through the API");
+    // Nothing recorded, then a sign-up that waits for its confirmation, then the confirmation.
+    let bea = contacts::create(&mut tx, &keys(), &email("bea@patients.example"), &Default::default(), None, t, &src())
+        .await
+        .unwrap();
+    assert!(!consent::is_live(&mut tx, bea, a.purpose, t).await.unwrap(), "nothing recorded");
+    consent::append(&mut tx, &grant(&a, bea, Provenance::SignupForm, &Basis::Consent), &src()).await.unwrap();
+    assert!(!consent::is_live(&mut tx, bea, a.purpose, t).await.unwrap(), "pending");
+    let confirm = Record {
+        kind: ConsentKind::Confirm,
+        basis: None,
+        notice: None,
+        ..grant(&a, bea, Provenance::SignupForm, &Basis::Consent)
+    };
+    consent::append(&mut tx, &confirm, &src()).await.unwrap();
+    assert!(consent::is_live(&mut tx, bea, a.purpose, t).await.unwrap(), "confirmed");
+    // A revocation ends it, and only the latest event counts: a grant after it is live again.
+    let revoke = Record {
+        kind: ConsentKind::Revoke,
+        basis: None,
+        notice: None,
+        ..grant(&a, bea, Provenance::Console { by: a.admin }, &Basis::Consent)
+    };
+    consent::append(&mut tx, &revoke, &src()).await.unwrap();
+    assert!(!consent::is_live(&mut tx, bea, a.purpose, t).await.unwrap(), "revoked");
+    // An authorization is live until its expiry and not at or after it.
+    let expires_at = t + chrono::Duration::days(30);
+    let elements = json!({"information": "appointment reminders", "disclosers": "the clinic", "recipients": "the clinic",
+                          "purpose": "marketing", "signature": "Bea", "signed_on": "2026-01-01", "right_to_revoke": true,
+                          "conditioning": false, "redisclosure": true});
+    let hipaa = Basis::HipaaAuthorization { elements, expires_at: Some(expires_at) };
+    consent::append(&mut tx, &grant(&a, bea, Provenance::Console { by: a.admin }, &hipaa), &src()).await.unwrap();
+    let second = chrono::Duration::seconds(1);
+    assert!(consent::is_live(&mut tx, bea, a.purpose, expires_at - second).await.unwrap(), "before its expiry");
+    assert!(!consent::is_live(&mut tx, bea, a.purpose, expires_at).await.unwrap(), "at its expiry");
+    // Another tenant's check never sees this tenant's ledger, even with its ids.
+    let mut other = pool.begin_tenant(b.org, Some(b.admin)).await.unwrap();
+    assert!(consent::is_live(&mut other, b.contact, b.purpose, t).await.unwrap());
+    assert!(!consent::is_live(&mut other, a.contact, a.purpose, t).await.unwrap(), "another tenant's contact");
+    drop(other);
+    // A suppressed address is not written to, whatever its ledger says; nor an erased contact.
+    suppression::suppress(
+        &mut tx,
+        &keys(),
+        &email("ada@patients.example"),
+        SuppressionReason::HardBounce,
+        None,
+        t,
+        &src(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(consent::current(&mut tx, a.contact, a.purpose).await.unwrap().unwrap().state, ConsentState::Granted);
+    assert!(!consent::is_live(&mut tx, a.contact, a.purpose, t).await.unwrap(), "suppressed");
+    assert!(contacts::erase(&mut tx, bea, a.admin, t, &src()).await.unwrap());
+    assert!(!consent::is_live(&mut tx, bea, a.purpose, expires_at - second).await.unwrap(), "erased");
+    tx.commit().await.unwrap();
 }
 
 #[tokio::test]
@@ -1009,11 +1078,30 @@ async fn the_consent_of_one_contact_for_one_purpose_is_read_by_one_descent_of_th
     .unwrap();
     let plan = plan.join("\n");
     // Either key ordered by seq within a contact and purpose will do: the primary key read
-    // backwards, or the segment index (organization, purpose, contact, seq desc) forwards.
-    let by_key = ["Index Scan Backward using consent_events_pkey", "Index Scan using consent_events_purpose_idx"];
+    // backwards, or the current-state index (organization, purpose, contact, seq desc) forwards.
+    let by_key = [
+        "Index Scan Backward using consent_events_pkey",
+        "Index Scan using consent_events_current_idx",
+        "Index Only Scan using consent_events_current_idx",
+    ];
     assert!(by_key.iter().any(|k| plan.contains(k)), "{plan}");
     assert!(!plan.contains("Sort") && !plan.contains("Bitmap"), "{plan}");
     assert_eq!(consent::current(&mut tx, a.contact, a.purpose).await.unwrap().unwrap().seq, 3);
+    // The sender's check: the same descent, then the contact and its suppressions by their keys.
+    let plan: Vec<String> = sqlx::query_scalar(&format!("explain (costs off) {}", consent::IS_LIVE))
+        .bind(a.org.as_uuid())
+        .bind(a.contact.as_uuid())
+        .bind(a.purpose.as_uuid())
+        .bind(now())
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(by_key.iter().any(|k| plan.contains(k)), "{plan}");
+    for key in ["contacts_pkey", "suppressions_pkey"] {
+        assert!(plan.contains(key), "{plan}");
+    }
+    assert!(!plan.contains("Sort") && !plan.contains("Bitmap") && !plan.contains("Seq Scan"), "{plan}");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod login;
 mod measure;
 mod mix;
 mod rls;
+mod segments;
 mod server;
 
 use std::future::Future;
@@ -58,8 +59,11 @@ pub struct Args {
     /// Concurrent sign-ins of the login storm.
     #[arg(long, default_value_t = 100)]
     logins: usize,
+    /// Contacts of the large tenants of the segment and consent cases, one tenant each.
+    #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
+    segment_contacts: Vec<usize>,
     /// Which cases to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "mix,rls,logins,append,scaling")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "mix,rls,logins,append,scaling,segments,consent")]
     cases: Vec<Case>,
 }
 
@@ -75,6 +79,10 @@ enum Case {
     Append,
     /// The same read with more and more tenants.
     Scaling,
+    /// A segment's count with RLS against the same statement as the owner.
+    Segments,
+    /// The per-message consent check against a primary-key read.
+    Consent,
 }
 
 /// A bound on a ratio, and which side of it is good.
@@ -388,6 +396,10 @@ async fn measure_all(
                 cpu: String::new(),
             });
         }
+    }
+
+    if wants(Case::Segments) || wants(Case::Consent) {
+        rows.extend(segments::measure(&mut admin, &pool, &admin_pool, args, warm_up, duration).await?);
     }
 
     pool.close().await;
