@@ -4,9 +4,10 @@
 //! its SHA-256, so an import resumed on another server or after a restart reads the same
 //! bytes. The job parses it streamed, one chunk in memory at a time, on a blocking thread
 //! (parsing, validating and keying addresses is CPU work), and hands batches of
-//! [`BATCH_ROWS`] rows to the writer. Each batch is one tenant transaction: the valid rows are
-//! copied (`COPY`) into temporary staging tables and moved into contacts, attribute values and
-//! consent events by one set-based statement each; the rows it refused are stored with row,
+//! [`BATCH_ROWS`] rows to the writer. Each batch is one tenant transaction: the valid rows go
+//! into contacts, attribute values and consent events by one multi-row `INSERT ... VALUES` each
+//! (per attribute for the values), which Citus routes to the tenant's shard (see
+//! [`insert_values`]); the rows it refused are stored with row,
 //! column and reason; the job's progress (rows read) is committed with them. A resumed import
 //! skips the rows already read, so nothing is imported twice.
 //!
@@ -29,7 +30,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, Postgres, Row};
 use uuid::Uuid;
 
 use crate::error::stored;
@@ -694,54 +696,72 @@ fn parse(
     let _ = batches.blocking_send(Ok(batch));
 }
 
-/// COPY text format: `\N` for null, and backslash, tab, newline and carriage return escaped.
-fn copy_field(out: &mut Vec<u8>, value: Option<&str>) {
-    let Some(value) = value else {
-        out.extend_from_slice(b"\\N");
-        return;
+/// The most parameters one statement can carry (the protocol counts them in 16 bits).
+const MAX_PARAMETERS: usize = u16::MAX as usize;
+
+fn bind<'q, T>(args: &mut PgArguments, value: T) -> Result<()>
+where
+    T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+{
+    args.add(value).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
+}
+
+/// Inserts `rows` by multi-row `insert ... values` statements: `head` up to `values`, then
+/// `row` once per row with each `?` replaced by the next parameter, then `tail`. `shared` binds
+/// the parameters every row names as `$1`, `$2`, ...; `each` binds a row's `?`s in order. As
+/// many rows go into one statement as its parameters allow (a whole batch, at the batch sizes
+/// used here).
+///
+/// Why not `insert ... select from unnest($arrays)` or from a staging table: Citus plans an
+/// `INSERT ... SELECT` whose source is not a colocated distributed table by pulling the rows to
+/// the coordinator and copying them into the shard, and PostgreSQL refuses `COPY FROM` into a
+/// table with row-level security. A multi-row `VALUES` whose distribution column is one value
+/// is a router statement: Citus sends it whole to the tenant's shard as an `INSERT`.
+async fn insert_values<T>(
+    tx: &mut TenantTx,
+    head: &str,
+    row: &str,
+    tail: &str,
+    shared: impl Fn(&mut PgArguments) -> Result<()>,
+    rows: &[T],
+    each: impl Fn(&mut PgArguments, &T) -> Result<()>,
+) -> Result<()> {
+    let fixed = {
+        let mut probe = PgArguments::default();
+        shared(&mut probe)?;
+        probe.len()
     };
-    for b in value.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
+    let per_row = row.matches('?').count().max(1);
+    let per_statement = (MAX_PARAMETERS - fixed) / per_row;
+    for part in rows.chunks(per_statement.max(1)) {
+        let mut sql = String::with_capacity(head.len() + part.len() * (row.len() + 4 * per_row) + tail.len());
+        sql.push_str(head);
+        let mut next = fixed;
+        for i in 0..part.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            for piece in row.split_inclusive('?') {
+                match piece.strip_suffix('?') {
+                    Some(before) => {
+                        next += 1;
+                        sql.push_str(before);
+                        sql.push('$');
+                        sql.push_str(&next.to_string());
+                    }
+                    None => sql.push_str(piece),
+                }
+            }
         }
-    }
-}
-
-/// A `text[]` literal with every element quoted.
-fn array_literal(items: &[String]) -> String {
-    let quoted: Vec<String> =
-        items.iter().map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""))).collect();
-    format!("{{{}}}", quoted.join(","))
-}
-
-fn copy_row(out: &mut Vec<u8>, fields: &[Option<&str>]) {
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b'\t');
+        sql.push_str(tail);
+        let mut args = PgArguments::default();
+        shared(&mut args)?;
+        for r in part {
+            each(&mut args, r)?;
         }
-        copy_field(out, *f);
+        sqlx::query_with(&sql, args).execute(tx.conn()).await?;
     }
-    out.push(b'\n');
-}
-
-/// Sends `data` to a `COPY ... FROM STDIN`. Boxed as a `Send` future with the connection's
-/// lifetime named: the runner's handler must be `Send` for every lifetime, which the compiler
-/// cannot prove through `copy_in_raw` unboxed.
-fn copy_in<'c>(
-    conn: &'c mut sqlx::PgConnection,
-    statement: &'static str,
-    data: Vec<u8>,
-) -> futures_core::future::BoxFuture<'c, Result<()>> {
-    Box::pin(async move {
-        let mut copy = conn.copy_in_raw(statement).await?;
-        copy.send(data).await?;
-        copy.finish().await?;
-        Ok(())
-    })
+    Ok(())
 }
 
 /// What one batch did.
@@ -763,7 +783,7 @@ struct Run {
     now: DateTime<Utc>,
 }
 
-/// Writes one batch in `tx`: staging by COPY, then one set-based statement per table.
+/// Writes one batch in `tx`: two lookups, then one multi-row statement per table (per attribute).
 async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
     let org = tx.org().as_uuid();
     let mut problems = batch.problems;
@@ -803,11 +823,19 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
     .into_iter()
     .collect();
     let mut counts = Counts { invalid, ..Counts::default() };
-    let mut contacts = Vec::new();
-    let mut values = Vec::new();
-    for row in rows.iter().filter(|r| !existing.contains(&r.address)) {
-        let consent = run.provenance.is_some() && !suppressed.contains(row.key.as_slice());
-        if suppressed.contains(row.key.as_slice()) {
+    let mut fresh = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if existing.contains(&row.address) {
+            counts.existing += 1;
+            problems.push(Problem {
+                row_number: row.row_number,
+                column_name: "address".into(),
+                reason: "already a contact: left unchanged".into(),
+            });
+            continue;
+        }
+        let suppressed = suppressed.contains(row.key.as_slice());
+        if suppressed {
             counts.suppressed += 1;
             problems.push(Problem {
                 row_number: row.row_number,
@@ -815,142 +843,118 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
                 reason: "suppressed: imported without consent".into(),
             });
         }
-        let (id, event, row_number) = (row.id.to_string(), row.event.to_string(), row.row_number.to_string());
-        let key = format!("\\x{}", hex::encode(row.key));
-        let tags = array_literal(&row.tags);
-        copy_row(
-            &mut contacts,
-            &[
-                Some(&row_number),
-                Some(&id),
-                Some(&event),
-                Some(if consent { "t" } else { "f" }),
-                Some(&row.address),
-                Some(&key),
-                row.name.as_deref(),
-                row.locale.as_deref(),
-                row.time_zone.as_deref(),
-                Some(&tags),
-            ],
-        );
-        for (a, value) in &row.values {
-            let def = &run.attributes[*a];
-            let (attribute, max_length) = (def.id.to_string(), def.max_length.map(|m| m.to_string()));
-            let (mut text, mut number, mut date, mut boolean, mut choice) = (None, None, None, None, None);
-            match value {
-                Value::Text(v) => text = Some(v.clone()),
-                Value::Number(v) => number = Some(v.to_string()),
-                Value::Date(v) => date = Some(v.format("%Y-%m-%d").to_string()),
-                Value::Boolean(v) => boolean = Some(if *v { "t" } else { "f" }.to_owned()),
-                Value::Choice(v) => choice = Some(v.clone()),
-            }
-            copy_row(
-                &mut values,
-                &[
-                    Some(&id),
-                    Some(&attribute),
-                    Some(&def.kind),
-                    max_length.as_deref(),
-                    text.as_deref(),
-                    number.as_deref(),
-                    date.as_deref(),
-                    boolean.as_deref(),
-                    choice.as_deref(),
-                ],
-            );
-        }
         counts.imported += 1;
-    }
-    for row in rows.iter().filter(|r| existing.contains(&r.address)) {
-        counts.existing += 1;
-        problems.push(Problem {
-            row_number: row.row_number,
-            column_name: "address".into(),
-            reason: "already a contact: left unchanged".into(),
-        });
+        fresh.push((row, run.provenance.is_some() && !suppressed));
     }
 
-    for staging in [
-        "create temporary table import_contacts (row_number bigint, id uuid, event_id uuid, consent boolean,
-             address text, address_key bytea, name text, locale text, time_zone text, tags text[]) on commit drop",
-        "create temporary table import_values (contact_id uuid, attribute_id uuid, kind text, max_length integer,
-             text_value text, number_value numeric, date_value date, boolean_value boolean, choice_value text)
-             on commit drop",
-    ] {
-        sqlx::query(staging).execute(tx.conn()).await?;
-    }
-    let any_contact = !contacts.is_empty();
-    if any_contact {
-        copy_in(tx.conn(), "copy import_contacts from stdin", contacts).await?;
-        sqlx::query(
-            "insert into app.contacts (organization_id, id, address, address_key, name, locale, time_zone, tags, created_at)
-             select $1, id, address, address_key, name, locale, time_zone, tags, $2 from import_contacts",
+    insert_values(
+        tx,
+        "insert into app.contacts (organization_id, created_at, id, address, address_key, name, locale, time_zone, tags)
+         values ",
+        "($1, $2, ?, ?, ?, ?, ?, ?, ?)",
+        "",
+        |a| bind(a, org).and_then(|()| bind(a, run.now)),
+        &fresh,
+        |a, (row, _)| {
+            bind(a, row.id.as_uuid())?;
+            bind(a, &row.address)?;
+            bind(a, row.key.as_slice())?;
+            bind(a, &row.name)?;
+            bind(a, &row.locale)?;
+            bind(a, &row.time_zone)?;
+            bind(a, &row.tags)
+        },
+    )
+    .await?;
+    // One statement per attribute: its id, kind and length are the same in every row, and
+    // only its kind's value column is named, so no column is a list of untyped nulls.
+    for (a, def) in run.attributes.iter().enumerate() {
+        let values: Vec<(Uuid, &Value)> = fresh
+            .iter()
+            .flat_map(|(row, _)| row.values.iter().filter(|(i, _)| *i == a).map(|(_, v)| (row.id.as_uuid(), v)))
+            .collect();
+        // A number goes as the text it was read as, so the numeric keeps every digit of it.
+        let (column, value) = match def.kind.as_str() {
+            "text" => ("text_value", "?"),
+            "number" => ("number_value", "?::numeric"),
+            "date" => ("date_value", "?"),
+            "boolean" => ("boolean_value", "?"),
+            _ => ("choice_value", "?"),
+        };
+        let head = format!(
+            "insert into app.contact_attribute_values (organization_id, attribute_id, kind, max_length, contact_id, {column})
+             values "
+        );
+        insert_values(
+            tx,
+            &head,
+            &format!("($1, $2, $3::text::app.attribute_kind, $4, ?, {value})"),
+            "",
+            |args| {
+                bind(args, org)?;
+                bind(args, def.id)?;
+                bind(args, &def.kind)?;
+                bind(args, def.max_length)
+            },
+            &values,
+            |args, (contact, value)| {
+                bind(args, contact)?;
+                match value {
+                    Value::Text(v) | Value::Choice(v) => bind(args, v),
+                    Value::Number(v) => bind(args, v.to_string()),
+                    Value::Date(v) => bind(args, v),
+                    Value::Boolean(v) => bind(args, v),
+                }
+            },
         )
-        .bind(org)
-        .bind(run.now)
-        .execute(tx.conn())
         .await?;
     }
-    if !values.is_empty() {
-        copy_in(tx.conn(), "copy import_values from stdin", values).await?;
-        sqlx::query(
-            "insert into app.contact_attribute_values (organization_id, contact_id, attribute_id, kind, max_length,
-                                                       text_value, number_value, date_value, boolean_value, choice_value)
-             select $1, contact_id, attribute_id, kind::app.attribute_kind, max_length,
-                    text_value, number_value, date_value, boolean_value, choice_value
-               from import_values",
-        )
-        .bind(org)
-        .execute(tx.conn())
-        .await?;
-    }
-    if let (Some((p, notice, channel)), false) = (&run.provenance, !any_contact) {
+    if let Some((p, notice, channel)) = &run.provenance {
         let basis = if p.exemption.is_some() { "exemption" } else { "consent" };
-        sqlx::query(
-            "insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
-                                             notice_sha256, exemption, source, import_job, import_row, recorded_by,
-                                             created_at)
-             select $1, id, $2, 1, event_id, $3::text::app.consent_channel, 'grant', $4::text::app.lawful_basis,
-                    $5, $6, 'import', $7, row_number, $8, $9
-               from import_contacts where consent",
+        let consented: Vec<&Staged> = fresh.iter().filter(|(_, consent)| *consent).map(|(row, _)| *row).collect();
+        insert_values(
+            tx,
+            "insert into app.consent_events (organization_id, purpose_id, channel, basis, notice_sha256, exemption,
+                                             import_job, recorded_by, created_at, seq, kind, source,
+                                             contact_id, id, import_row)
+             values ",
+            "($1, $2, $3::text::app.consent_channel, $4::text::app.lawful_basis, $5, $6, $7, $8, $9, 1, 'grant', 'import', ?, ?, ?)",
+            "",
+            |a| {
+                bind(a, org)?;
+                bind(a, p.purpose.as_uuid())?;
+                bind(a, channel)?;
+                bind(a, basis)?;
+                bind(a, notice.as_bytes())?;
+                bind(a, p.exemption.as_ref().map(|e| e.trim()))?;
+                bind(a, run.job.as_uuid())?;
+                bind(a, run.by.as_uuid())?;
+                bind(a, run.now)
+            },
+            &consented,
+            |a, row| {
+                bind(a, row.id.as_uuid())?;
+                bind(a, row.event.as_uuid())?;
+                bind(a, row.row_number)
+            },
         )
-        .bind(org)
-        .bind(p.purpose.as_uuid())
-        .bind(channel)
-        .bind(basis)
-        .bind(notice.as_bytes().to_vec())
-        .bind(p.exemption.as_ref().map(|e| e.trim().to_owned()))
-        .bind(run.job.as_uuid())
-        .bind(run.by.as_uuid())
-        .bind(run.now)
-        .execute(tx.conn())
         .await?;
     }
-    if !problems.is_empty() {
-        let (rows, columns, reasons): (Vec<i64>, Vec<String>, Vec<String>) = problems
-            .into_iter()
-            .map(|p| (p.row_number, p.column_name, p.reason))
-            .fold((Vec::new(), Vec::new(), Vec::new()), |(mut a, mut b, mut c), (x, y, z)| {
-                a.push(x);
-                b.push(y);
-                c.push(z);
-                (a, b, c)
-            });
-        // The same column named twice in a header gives two problems with one key: one is kept.
-        sqlx::query(
-            "insert into app.contact_import_problems (organization_id, import_id, row_number, column_name, reason)
-             select $1, $2, p.row_number, p.column_name, p.reason
-               from unnest($3::bigint[], $4::text[], $5::text[]) p(row_number, column_name, reason)
-             on conflict do nothing",
-        )
-        .bind(org)
-        .bind(run.import.as_uuid())
-        .bind(rows)
-        .bind(columns)
-        .bind(reasons)
-        .execute(tx.conn())
-        .await?;
-    }
+    // The same column named twice in a header gives two problems with one key: one is kept.
+    insert_values(
+        tx,
+        "insert into app.contact_import_problems (organization_id, import_id, row_number, column_name, reason) values ",
+        "($1, $2, ?, ?, ?)",
+        " on conflict do nothing",
+        |a| bind(a, org).and_then(|()| bind(a, run.import.as_uuid())),
+        &problems,
+        |a, p| {
+            bind(a, p.row_number)?;
+            bind(a, &p.column_name)?;
+            bind(a, &p.reason)
+        },
+    )
+    .await?;
     sqlx::query(
         "update app.contact_imports
             set imported = imported + $3, existing = existing + $4, suppressed = suppressed + $5, invalid = invalid + $6
