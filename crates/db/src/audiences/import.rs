@@ -5,9 +5,9 @@
 //! bytes. The job parses it streamed, one chunk in memory at a time, on a blocking thread
 //! (parsing, validating and keying addresses is CPU work), and hands batches of
 //! [`BATCH_ROWS`] rows to the writer. Each batch is one tenant transaction: the valid rows go
-//! into contacts, attribute values and consent events by one multi-row `INSERT ... VALUES` each
-//! (per attribute for the values), which Citus routes to the tenant's shard (see
-//! [`insert_values`]); the rows it refused are stored with row,
+//! into contacts, attribute values and consent events by one `INSERT ... SELECT` each from
+//! arrays bound as parameters, which Citus routes to the tenant's shard (see `write`); the
+//! rows it refused are stored with row,
 //! column and reason; the job's progress (rows read) is committed with them. A resumed import
 //! skips the rows already read, so nothing is imported twice.
 //!
@@ -30,8 +30,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, Postgres, Row};
+use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::stored;
@@ -696,72 +695,49 @@ fn parse(
     let _ = batches.blocking_send(Ok(batch));
 }
 
-/// The most parameters one statement can carry (the protocol counts them in 16 bits).
-const MAX_PARAMETERS: usize = u16::MAX as usize;
-
-fn bind<'q, T>(args: &mut PgArguments, value: T) -> Result<()>
-where
-    T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
-{
-    args.add(value).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))
+/// A `text[]` literal with every element quoted, cast to `text[]` in the statement: a batch's
+/// tags go as one array of these, since `unnest` flattens an array of arrays.
+fn array_literal(items: &[String]) -> String {
+    let quoted: Vec<String> =
+        items.iter().map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+    format!("{{{}}}", quoted.join(","))
 }
 
-/// Inserts `rows` by multi-row `insert ... values` statements: `head` up to `values`, then
-/// `row` once per row with each `?` replaced by the next parameter, then `tail`. `shared` binds
-/// the parameters every row names as `$1`, `$2`, ...; `each` binds a row's `?`s in order. As
-/// many rows go into one statement as its parameters allow (a whole batch, at the batch sizes
-/// used here).
-///
-/// Why not `insert ... select from unnest($arrays)` or from a staging table: Citus plans an
-/// `INSERT ... SELECT` whose source is not a colocated distributed table by pulling the rows to
-/// the coordinator and copying them into the shard, and PostgreSQL refuses `COPY FROM` into a
-/// table with row-level security. A multi-row `VALUES` whose distribution column is one value
-/// is a router statement: Citus sends it whole to the tenant's shard as an `INSERT`.
-async fn insert_values<T>(
-    tx: &mut TenantTx,
-    head: &str,
-    row: &str,
-    tail: &str,
-    shared: impl Fn(&mut PgArguments) -> Result<()>,
-    rows: &[T],
-    each: impl Fn(&mut PgArguments, &T) -> Result<()>,
-) -> Result<()> {
-    let fixed = {
-        let mut probe = PgArguments::default();
-        shared(&mut probe)?;
-        probe.len()
-    };
-    let per_row = row.matches('?').count().max(1);
-    let per_statement = (MAX_PARAMETERS - fixed) / per_row;
-    for part in rows.chunks(per_statement.max(1)) {
-        let mut sql = String::with_capacity(head.len() + part.len() * (row.len() + 4 * per_row) + tail.len());
-        sql.push_str(head);
-        let mut next = fixed;
-        for i in 0..part.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            for piece in row.split_inclusive('?') {
-                match piece.strip_suffix('?') {
-                    Some(before) => {
-                        next += 1;
-                        sql.push_str(before);
-                        sql.push('$');
-                        sql.push_str(&next.to_string());
-                    }
-                    None => sql.push_str(piece),
-                }
-            }
+/// A batch's attribute values as one array per column, each value in the text form its
+/// column's type reads (a number as it was written, so that the numeric keeps every digit).
+#[derive(Default)]
+struct Values {
+    contacts: Vec<Uuid>,
+    attributes: Vec<Uuid>,
+    kinds: Vec<String>,
+    max_lengths: Vec<Option<i32>>,
+    text: Vec<Option<String>>,
+    number: Vec<Option<String>>,
+    date: Vec<Option<String>>,
+    boolean: Vec<Option<String>>,
+    choice: Vec<Option<String>>,
+}
+
+impl Values {
+    fn push(&mut self, contact: Uuid, def: &Definition, value: &Value) {
+        self.contacts.push(contact);
+        self.attributes.push(def.id);
+        self.kinds.push(def.kind.clone());
+        self.max_lengths.push(def.max_length);
+        let (mut text, mut number, mut date, mut boolean, mut choice) = (None, None, None, None, None);
+        match value {
+            Value::Text(v) => text = Some(v.clone()),
+            Value::Number(v) => number = Some(v.to_string()),
+            Value::Date(v) => date = Some(v.format("%Y-%m-%d").to_string()),
+            Value::Boolean(v) => boolean = Some(if *v { "t" } else { "f" }.to_owned()),
+            Value::Choice(v) => choice = Some(v.clone()),
         }
-        sql.push_str(tail);
-        let mut args = PgArguments::default();
-        shared(&mut args)?;
-        for r in part {
-            each(&mut args, r)?;
-        }
-        sqlx::query_with(&sql, args).execute(tx.conn()).await?;
+        self.text.push(text);
+        self.number.push(number);
+        self.date.push(date);
+        self.boolean.push(boolean);
+        self.choice.push(choice);
     }
-    Ok(())
 }
 
 /// What one batch did.
@@ -783,7 +759,7 @@ struct Run {
     now: DateTime<Utc>,
 }
 
-/// Writes one batch in `tx`: two lookups, then one multi-row statement per table (per attribute).
+/// Writes one batch in `tx`: two lookups, then one set-based statement per table.
 async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
     let org = tx.org().as_uuid();
     let mut problems = batch.problems;
@@ -847,114 +823,143 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
         fresh.push((row, run.provenance.is_some() && !suppressed));
     }
 
-    insert_values(
-        tx,
-        "insert into app.contacts (organization_id, created_at, id, address, address_key, name, locale, time_zone, tags)
-         values ",
-        "($1, $2, ?, ?, ?, ?, ?, ?, ?)",
-        "",
-        |a| bind(a, org).and_then(|()| bind(a, run.now)),
-        &fresh,
-        |a, (row, _)| {
-            bind(a, row.id.as_uuid())?;
-            bind(a, &row.address)?;
-            bind(a, row.key.as_slice())?;
-            bind(a, &row.name)?;
-            bind(a, &row.locale)?;
-            bind(a, &row.time_zone)?;
-            bind(a, &row.tags)
+    // Every statement below reads its rows from arrays bound as parameters, beside the import's
+    // own row (`i`). Why that row: Citus plans an `INSERT ... SELECT` whose source is not a
+    // distributed table colocated with the target (a temporary staging table, or `unnest` of
+    // arrays alone) by pulling the rows to the coordinator and `COPY`ing them into the shard,
+    // and PostgreSQL refuses `COPY FROM` into a table under row-level security. Selecting from
+    // the tenant's `contact_imports` row, which lives on the same shard, makes the statement a
+    // router statement that Citus sends whole to that shard, where it runs as `app_user`. One
+    // statement per table whatever the batch's size, prepared once.
+    let (ids, addresses, keys, names, locales, zones, tags) = fresh.iter().fold(
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+        |mut a, (row, _)| {
+            a.0.push(row.id.as_uuid());
+            a.1.push(row.address.as_str());
+            a.2.push(row.key.as_slice());
+            a.3.push(row.name.as_deref());
+            a.4.push(row.locale.as_deref());
+            a.5.push(row.time_zone.as_deref());
+            a.6.push(array_literal(&row.tags));
+            a
         },
-    )
-    .await?;
-    // One statement per attribute: its id, kind and length are the same in every row, and
-    // only its kind's value column is named, so no column is a list of untyped nulls.
-    for (a, def) in run.attributes.iter().enumerate() {
-        let values: Vec<(Uuid, &Value)> = fresh
-            .iter()
-            .flat_map(|(row, _)| row.values.iter().filter(|(i, _)| *i == a).map(|(_, v)| (row.id.as_uuid(), v)))
-            .collect();
-        // A number goes as the text it was read as, so the numeric keeps every digit of it.
-        let (column, value) = match def.kind.as_str() {
-            "text" => ("text_value", "?"),
-            "number" => ("number_value", "?::numeric"),
-            "date" => ("date_value", "?"),
-            "boolean" => ("boolean_value", "?"),
-            _ => ("choice_value", "?"),
-        };
-        let head = format!(
-            "insert into app.contact_attribute_values (organization_id, attribute_id, kind, max_length, contact_id, {column})
-             values "
-        );
-        insert_values(
-            tx,
-            &head,
-            &format!("($1, $2, $3::text::app.attribute_kind, $4, ?, {value})"),
-            "",
-            |args| {
-                bind(args, org)?;
-                bind(args, def.id)?;
-                bind(args, &def.kind)?;
-                bind(args, def.max_length)
-            },
-            &values,
-            |args, (contact, value)| {
-                bind(args, contact)?;
-                match value {
-                    Value::Text(v) | Value::Choice(v) => bind(args, v),
-                    Value::Number(v) => bind(args, v.to_string()),
-                    Value::Date(v) => bind(args, v),
-                    Value::Boolean(v) => bind(args, v),
-                }
-            },
+    );
+    if !ids.is_empty() {
+        sqlx::query(
+            "insert into app.contacts (organization_id, id, address, address_key, name, locale, time_zone, tags, created_at)
+             select i.organization_id, u.id, u.address, u.address_key, u.name, u.locale, u.time_zone, u.tags::text[], $3
+               from app.contact_imports i
+              cross join lateral unnest($4::uuid[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::text[], $10::text[])
+                    u(id, address, address_key, name, locale, time_zone, tags)
+              where i.organization_id = $1 and i.id = $2",
         )
+        .bind(org)
+        .bind(run.import.as_uuid())
+        .bind(run.now)
+        .bind(&ids)
+        .bind(&addresses)
+        .bind(&keys)
+        .bind(&names)
+        .bind(&locales)
+        .bind(&zones)
+        .bind(&tags)
+        .execute(tx.conn())
         .await?;
     }
-    if let Some((p, notice, channel)) = &run.provenance {
+    let mut values = Values::default();
+    for (row, _) in &fresh {
+        for (a, value) in &row.values {
+            values.push(row.id.as_uuid(), &run.attributes[*a], value);
+        }
+    }
+    if !values.contacts.is_empty() {
+        sqlx::query(
+            "insert into app.contact_attribute_values (organization_id, contact_id, attribute_id, kind, max_length,
+                                                       text_value, number_value, date_value, boolean_value, choice_value)
+             select i.organization_id, u.contact_id, u.attribute_id, u.kind::app.attribute_kind, u.max_length,
+                    u.text_value, u.number_value::numeric, u.date_value::date, u.boolean_value::boolean, u.choice_value
+               from app.contact_imports i
+              cross join lateral unnest($3::uuid[], $4::uuid[], $5::text[], $6::integer[], $7::text[], $8::text[],
+                                        $9::text[], $10::text[], $11::text[])
+                    u(contact_id, attribute_id, kind, max_length, text_value, number_value, date_value, boolean_value,
+                      choice_value)
+              where i.organization_id = $1 and i.id = $2",
+        )
+        .bind(org)
+        .bind(run.import.as_uuid())
+        .bind(&values.contacts)
+        .bind(&values.attributes)
+        .bind(&values.kinds)
+        .bind(&values.max_lengths)
+        .bind(&values.text)
+        .bind(&values.number)
+        .bind(&values.date)
+        .bind(&values.boolean)
+        .bind(&values.choice)
+        .execute(tx.conn())
+        .await?;
+    }
+    let consented: Vec<&Staged> = fresh.iter().filter(|(_, consent)| *consent).map(|(row, _)| *row).collect();
+    if let (Some((p, notice, channel)), false) = (&run.provenance, consented.is_empty()) {
         let basis = if p.exemption.is_some() { "exemption" } else { "consent" };
-        let consented: Vec<&Staged> = fresh.iter().filter(|(_, consent)| *consent).map(|(row, _)| *row).collect();
-        insert_values(
-            tx,
-            "insert into app.consent_events (organization_id, purpose_id, channel, basis, notice_sha256, exemption,
-                                             import_job, recorded_by, created_at, seq, kind, source,
-                                             contact_id, id, import_row)
-             values ",
-            "($1, $2, $3::text::app.consent_channel, $4::text::app.lawful_basis, $5, $6, $7, $8, $9, 1, 'grant', 'import', ?, ?, ?)",
-            "",
-            |a| {
-                bind(a, org)?;
-                bind(a, p.purpose.as_uuid())?;
-                bind(a, channel)?;
-                bind(a, basis)?;
-                bind(a, notice.as_bytes())?;
-                bind(a, p.exemption.as_ref().map(|e| e.trim()))?;
-                bind(a, run.job.as_uuid())?;
-                bind(a, run.by.as_uuid())?;
-                bind(a, run.now)
-            },
-            &consented,
-            |a, row| {
-                bind(a, row.id.as_uuid())?;
-                bind(a, row.event.as_uuid())?;
-                bind(a, row.row_number)
-            },
+        let (contacts, events, rows): (Vec<Uuid>, Vec<Uuid>, Vec<i64>) =
+            consented.iter().fold((Vec::new(), Vec::new(), Vec::new()), |mut a, row| {
+                a.0.push(row.id.as_uuid());
+                a.1.push(row.event.as_uuid());
+                a.2.push(row.row_number);
+                a
+            });
+        sqlx::query(
+            "insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
+                                             notice_sha256, exemption, source, import_job, import_row, recorded_by,
+                                             created_at)
+             select i.organization_id, u.contact_id, $3, 1, u.id, $4::text::app.consent_channel, 'grant',
+                    $5::text::app.lawful_basis, $6, $7, 'import', $8, u.import_row, $9, $10
+               from app.contact_imports i
+              cross join lateral unnest($11::uuid[], $12::uuid[], $13::bigint[]) u(contact_id, id, import_row)
+              where i.organization_id = $1 and i.id = $2",
         )
+        .bind(org)
+        .bind(run.import.as_uuid())
+        .bind(p.purpose.as_uuid())
+        .bind(channel)
+        .bind(basis)
+        .bind(notice.as_bytes())
+        .bind(p.exemption.as_ref().map(|e| e.trim()))
+        .bind(run.job.as_uuid())
+        .bind(run.by.as_uuid())
+        .bind(run.now)
+        .bind(&contacts)
+        .bind(&events)
+        .bind(&rows)
+        .execute(tx.conn())
         .await?;
     }
-    // The same column named twice in a header gives two problems with one key: one is kept.
-    insert_values(
-        tx,
-        "insert into app.contact_import_problems (organization_id, import_id, row_number, column_name, reason) values ",
-        "($1, $2, ?, ?, ?)",
-        " on conflict do nothing",
-        |a| bind(a, org).and_then(|()| bind(a, run.import.as_uuid())),
-        &problems,
-        |a, p| {
-            bind(a, p.row_number)?;
-            bind(a, &p.column_name)?;
-            bind(a, &p.reason)
-        },
-    )
-    .await?;
+    if !problems.is_empty() {
+        let (rows, columns, reasons): (Vec<i64>, Vec<&str>, Vec<&str>) =
+            problems.iter().fold((Vec::new(), Vec::new(), Vec::new()), |mut a, p| {
+                a.0.push(p.row_number);
+                a.1.push(p.column_name.as_str());
+                a.2.push(p.reason.as_str());
+                a
+            });
+        // The same column named twice in a header gives two problems with one key: one is kept.
+        sqlx::query(
+            "insert into app.contact_import_problems (organization_id, import_id, row_number, column_name, reason)
+             select i.organization_id, i.id, u.row_number, u.column_name, u.reason
+               from app.contact_imports i
+              cross join lateral unnest($3::bigint[], $4::text[], $5::text[]) u(row_number, column_name, reason)
+              where i.organization_id = $1 and i.id = $2
+             on conflict do nothing",
+        )
+        .bind(org)
+        .bind(run.import.as_uuid())
+        .bind(&rows)
+        .bind(&columns)
+        .bind(&reasons)
+        .execute(tx.conn())
+        .await?;
+    }
     sqlx::query(
         "update app.contact_imports
             set imported = imported + $3, existing = existing + $4, suppressed = suppressed + $5, invalid = invalid + $6
