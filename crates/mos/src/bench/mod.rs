@@ -6,6 +6,7 @@
 
 mod append;
 mod data;
+mod import;
 mod login;
 mod measure;
 mod mix;
@@ -58,7 +59,10 @@ pub struct Args {
     /// Concurrent sign-ins of the login storm.
     #[arg(long, default_value_t = 100)]
     logins: usize,
-    /// Which cases to run.
+    /// Contacts of the import case's file.
+    #[arg(long, default_value_t = 1_000_000)]
+    import_rows: usize,
+    /// Which cases to run (`import` only when asked for).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "mix,rls,logins,append,scaling")]
     cases: Vec<Case>,
 }
@@ -75,6 +79,8 @@ enum Case {
     Append,
     /// The same read with more and more tenants.
     Scaling,
+    /// A CSV import through `mos serve`'s job runner, against a bare COPY of the file.
+    Import,
 }
 
 /// A bound on a ratio, and which side of it is good.
@@ -388,6 +394,10 @@ async fn measure_all(
                 cpu: String::new(),
             });
         }
+    }
+
+    if wants(Case::Import) {
+        rows.extend(import::measure(db, name, &mut admin, &pool, args.import_rows, args.rounds).await?);
     }
 
     pool.close().await;
