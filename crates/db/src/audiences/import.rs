@@ -4,9 +4,10 @@
 //! its SHA-256, so an import resumed on another server or after a restart reads the same
 //! bytes. The job parses it streamed, one chunk in memory at a time, on a blocking thread
 //! (parsing, validating and keying addresses is CPU work), and hands batches of
-//! [`BATCH_ROWS`] rows to the writer. Each batch is one tenant transaction: the valid rows are
-//! copied (`COPY`) into temporary staging tables and moved into contacts, attribute values and
-//! consent events by one set-based statement each; the rows it refused are stored with row,
+//! [`BATCH_ROWS`] rows to the writer. Each batch is one tenant transaction: the valid rows go
+//! into contacts, attribute values and consent events by one `INSERT ... SELECT` each from
+//! arrays bound as parameters, which Citus routes to the tenant's shard (see `write`); the
+//! rows it refused are stored with row,
 //! column and reason; the job's progress (rows read) is committed with them. A resumed import
 //! skips the rows already read, so nothing is imported twice.
 //!
@@ -695,54 +696,49 @@ fn parse(
     let _ = batches.blocking_send(Ok(batch));
 }
 
-/// COPY text format: `\N` for null, and backslash, tab, newline and carriage return escaped.
-fn copy_field(out: &mut Vec<u8>, value: Option<&str>) {
-    let Some(value) = value else {
-        out.extend_from_slice(b"\\N");
-        return;
-    };
-    for b in value.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
-        }
-    }
-}
-
-/// A `text[]` literal with every element quoted.
+/// A `text[]` literal with every element quoted, cast to `text[]` in the statement: a batch's
+/// tags go as one array of these, since `unnest` flattens an array of arrays.
 fn array_literal(items: &[String]) -> String {
     let quoted: Vec<String> =
         items.iter().map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""))).collect();
     format!("{{{}}}", quoted.join(","))
 }
 
-fn copy_row(out: &mut Vec<u8>, fields: &[Option<&str>]) {
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b'\t');
-        }
-        copy_field(out, *f);
-    }
-    out.push(b'\n');
+/// A batch's attribute values as one array per column, each value in the text form its
+/// column's type reads (a number as it was written, so that the numeric keeps every digit).
+#[derive(Default)]
+struct Values {
+    contacts: Vec<Uuid>,
+    attributes: Vec<Uuid>,
+    kinds: Vec<String>,
+    max_lengths: Vec<Option<i32>>,
+    text: Vec<Option<String>>,
+    number: Vec<Option<String>>,
+    date: Vec<Option<String>>,
+    boolean: Vec<Option<String>>,
+    choice: Vec<Option<String>>,
 }
 
-/// Sends `data` to a `COPY ... FROM STDIN`. Boxed as a `Send` future with the connection's
-/// lifetime named: the runner's handler must be `Send` for every lifetime, which the compiler
-/// cannot prove through `copy_in_raw` unboxed.
-fn copy_in<'c>(
-    conn: &'c mut sqlx::PgConnection,
-    statement: &'static str,
-    data: Vec<u8>,
-) -> futures_core::future::BoxFuture<'c, Result<()>> {
-    Box::pin(async move {
-        let mut copy = conn.copy_in_raw(statement).await?;
-        copy.send(data).await?;
-        copy.finish().await?;
-        Ok(())
-    })
+impl Values {
+    fn push(&mut self, contact: Uuid, def: &Definition, value: &Value) {
+        self.contacts.push(contact);
+        self.attributes.push(def.id);
+        self.kinds.push(def.kind.clone());
+        self.max_lengths.push(def.max_length);
+        let (mut text, mut number, mut date, mut boolean, mut choice) = (None, None, None, None, None);
+        match value {
+            Value::Text(v) => text = Some(v.clone()),
+            Value::Number(v) => number = Some(v.to_string()),
+            Value::Date(v) => date = Some(v.format("%Y-%m-%d").to_string()),
+            Value::Boolean(v) => boolean = Some(if *v { "t" } else { "f" }.to_owned()),
+            Value::Choice(v) => choice = Some(v.clone()),
+        }
+        self.text.push(text);
+        self.number.push(number);
+        self.date.push(date);
+        self.boolean.push(boolean);
+        self.choice.push(choice);
+    }
 }
 
 /// What one batch did.
@@ -764,7 +760,7 @@ struct Run {
     now: DateTime<Utc>,
 }
 
-/// Writes one batch in `tx`: staging by COPY, then one set-based statement per table.
+/// Writes one batch in `tx`: two lookups, then one set-based statement per table.
 async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
     let org = tx.org().as_uuid();
     let mut problems = batch.problems;
@@ -805,11 +801,19 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
     .into_iter()
     .collect();
     let mut counts = Counts { invalid, ..Counts::default() };
-    let mut contacts = Vec::new();
-    let mut values = Vec::new();
-    for row in rows.iter().filter(|r| !existing.contains(&r.address)) {
-        let consent = run.provenance.is_some() && !suppressed.contains(row.key.as_slice());
-        if suppressed.contains(row.key.as_slice()) {
+    let mut fresh = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if existing.contains(&row.address) {
+            counts.existing += 1;
+            problems.push(Problem {
+                row_number: row.row_number,
+                column_name: "address".into(),
+                reason: "already a contact: left unchanged".into(),
+            });
+            continue;
+        }
+        let suppressed = suppressed.contains(row.key.as_slice());
+        if suppressed {
             counts.suppressed += 1;
             problems.push(Problem {
                 row_number: row.row_number,
@@ -817,139 +821,144 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
                 reason: "suppressed: imported without consent".into(),
             });
         }
-        let (id, event, row_number) = (row.id.to_string(), row.event.to_string(), row.row_number.to_string());
-        let key = format!("\\x{}", hex::encode(row.key));
-        let tags = array_literal(&row.tags);
-        copy_row(
-            &mut contacts,
-            &[
-                Some(&row_number),
-                Some(&id),
-                Some(&event),
-                Some(if consent { "t" } else { "f" }),
-                Some(&row.address),
-                Some(&key),
-                row.name.as_deref(),
-                row.locale.as_deref(),
-                row.time_zone.as_deref(),
-                Some(&tags),
-            ],
-        );
-        for (a, value) in &row.values {
-            let def = &run.attributes[*a];
-            let (attribute, max_length) = (def.id.to_string(), def.max_length.map(|m| m.to_string()));
-            let (mut text, mut number, mut date, mut boolean, mut choice) = (None, None, None, None, None);
-            match value {
-                Value::Text(v) => text = Some(v.clone()),
-                Value::Number(v) => number = Some(v.to_string()),
-                Value::Date(v) => date = Some(v.format("%Y-%m-%d").to_string()),
-                Value::Boolean(v) => boolean = Some(if *v { "t" } else { "f" }.to_owned()),
-                Value::Choice(v) => choice = Some(v.clone()),
-            }
-            copy_row(
-                &mut values,
-                &[
-                    Some(&id),
-                    Some(&attribute),
-                    Some(&def.kind),
-                    max_length.as_deref(),
-                    text.as_deref(),
-                    number.as_deref(),
-                    date.as_deref(),
-                    boolean.as_deref(),
-                    choice.as_deref(),
-                ],
-            );
-        }
         counts.imported += 1;
-    }
-    for row in rows.iter().filter(|r| existing.contains(&r.address)) {
-        counts.existing += 1;
-        problems.push(Problem {
-            row_number: row.row_number,
-            column_name: "address".into(),
-            reason: "already a contact: left unchanged".into(),
-        });
+        fresh.push((row, run.provenance.is_some() && !suppressed));
     }
 
-    for staging in [
-        "create temporary table import_contacts (row_number bigint, id uuid, event_id uuid, consent boolean,
-             address text, address_key bytea, name text, locale text, time_zone text, tags text[]) on commit drop",
-        "create temporary table import_values (contact_id uuid, attribute_id uuid, kind text, max_length integer,
-             text_value text, number_value numeric, date_value date, boolean_value boolean, choice_value text)
-             on commit drop",
-    ] {
-        sqlx::query(staging).execute(tx.conn()).await?;
-    }
-    let any_contact = !contacts.is_empty();
-    if any_contact {
-        copy_in(tx.conn(), "copy import_contacts from stdin", contacts).await?;
+    // Every statement below reads its rows from arrays bound as parameters, beside the import's
+    // own row (`i`). Why that row: Citus plans an `INSERT ... SELECT` whose source is not a
+    // distributed table colocated with the target (a temporary staging table, or `unnest` of
+    // arrays alone) by pulling the rows to the coordinator and `COPY`ing them into the shard,
+    // and PostgreSQL refuses `COPY FROM` into a table under row-level security. Selecting from
+    // the tenant's `contact_imports` row, which lives on the same shard, makes the statement a
+    // router statement that Citus sends whole to that shard, where it runs as `app_user`. One
+    // statement per table whatever the batch's size, prepared once.
+    let (ids, addresses, keys, names, locales, zones, tags) = fresh.iter().fold(
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+        |mut a, (row, _)| {
+            a.0.push(row.id.as_uuid());
+            a.1.push(row.address.as_str());
+            a.2.push(row.key.as_slice());
+            a.3.push(row.name.as_deref());
+            a.4.push(row.locale.as_deref());
+            a.5.push(row.time_zone.as_deref());
+            a.6.push(array_literal(&row.tags));
+            a
+        },
+    );
+    if !ids.is_empty() {
         sqlx::query(
             "insert into app.contacts (organization_id, id, address, address_key, name, locale, time_zone, tags, created_at)
-             select $1, id, address, address_key, name, locale, time_zone, tags, $2 from import_contacts",
+             select i.organization_id, u.id, u.address, u.address_key, u.name, u.locale, u.time_zone, u.tags::text[], $3
+               from app.contact_imports i
+              cross join lateral unnest($4::uuid[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::text[], $10::text[])
+                    u(id, address, address_key, name, locale, time_zone, tags)
+              where i.organization_id = $1 and i.id = $2",
         )
         .bind(org)
+        .bind(run.import.as_uuid())
         .bind(run.now)
+        .bind(&ids)
+        .bind(&addresses)
+        .bind(&keys)
+        .bind(&names)
+        .bind(&locales)
+        .bind(&zones)
+        .bind(&tags)
         .execute(tx.conn())
         .await?;
     }
-    if !values.is_empty() {
-        copy_in(tx.conn(), "copy import_values from stdin", values).await?;
+    let mut values = Values::default();
+    for (row, _) in &fresh {
+        for (a, value) in &row.values {
+            values.push(row.id.as_uuid(), &run.attributes[*a], value);
+        }
+    }
+    if !values.contacts.is_empty() {
         sqlx::query(
             "insert into app.contact_attribute_values (organization_id, contact_id, attribute_id, kind, max_length,
                                                        text_value, number_value, date_value, boolean_value, choice_value)
-             select $1, contact_id, attribute_id, kind::app.attribute_kind, max_length,
-                    text_value, number_value, date_value, boolean_value, choice_value
-               from import_values",
+             select i.organization_id, u.contact_id, u.attribute_id, u.kind::app.attribute_kind, u.max_length,
+                    u.text_value, u.number_value::numeric, u.date_value::date, u.boolean_value::boolean, u.choice_value
+               from app.contact_imports i
+              cross join lateral unnest($3::uuid[], $4::uuid[], $5::text[], $6::integer[], $7::text[], $8::text[],
+                                        $9::text[], $10::text[], $11::text[])
+                    u(contact_id, attribute_id, kind, max_length, text_value, number_value, date_value, boolean_value,
+                      choice_value)
+              where i.organization_id = $1 and i.id = $2",
         )
         .bind(org)
+        .bind(run.import.as_uuid())
+        .bind(&values.contacts)
+        .bind(&values.attributes)
+        .bind(&values.kinds)
+        .bind(&values.max_lengths)
+        .bind(&values.text)
+        .bind(&values.number)
+        .bind(&values.date)
+        .bind(&values.boolean)
+        .bind(&values.choice)
         .execute(tx.conn())
         .await?;
     }
-    if let (Some((p, notice, channel)), false) = (&run.provenance, !any_contact) {
+    let consented: Vec<&Staged> = fresh.iter().filter(|(_, consent)| *consent).map(|(row, _)| *row).collect();
+    if let (Some((p, notice, channel)), false) = (&run.provenance, consented.is_empty()) {
         let basis = if p.exemption.is_some() { "exemption" } else { "consent" };
+        let (contacts, events, rows): (Vec<Uuid>, Vec<Uuid>, Vec<i64>) =
+            consented.iter().fold((Vec::new(), Vec::new(), Vec::new()), |mut a, row| {
+                a.0.push(row.id.as_uuid());
+                a.1.push(row.event.as_uuid());
+                a.2.push(row.row_number);
+                a
+            });
         sqlx::query(
             "insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
                                              notice_sha256, exemption, source, import_job, import_row, recorded_by,
                                              created_at)
-             select $1, id, $2, 1, event_id, $3::text::app.consent_channel, 'grant', $4::text::app.lawful_basis,
-                    $5, $6, 'import', $7, row_number, $8, $9
-               from import_contacts where consent",
+             select i.organization_id, u.contact_id, $3, 1, u.id, $4::text::app.consent_channel, 'grant',
+                    $5::text::app.lawful_basis, $6, $7, 'import', $8, u.import_row, $9, $10
+               from app.contact_imports i
+              cross join lateral unnest($11::uuid[], $12::uuid[], $13::bigint[]) u(contact_id, id, import_row)
+              where i.organization_id = $1 and i.id = $2",
         )
         .bind(org)
+        .bind(run.import.as_uuid())
         .bind(p.purpose.as_uuid())
         .bind(channel)
         .bind(basis)
-        .bind(notice.as_bytes().to_vec())
-        .bind(p.exemption.as_ref().map(|e| e.trim().to_owned()))
+        .bind(notice.as_bytes())
+        .bind(p.exemption.as_ref().map(|e| e.trim()))
         .bind(run.job.as_uuid())
         .bind(run.by.as_uuid())
         .bind(run.now)
+        .bind(&contacts)
+        .bind(&events)
+        .bind(&rows)
         .execute(tx.conn())
         .await?;
     }
     if !problems.is_empty() {
-        let (rows, columns, reasons): (Vec<i64>, Vec<String>, Vec<String>) = problems
-            .into_iter()
-            .map(|p| (p.row_number, p.column_name, p.reason))
-            .fold((Vec::new(), Vec::new(), Vec::new()), |(mut a, mut b, mut c), (x, y, z)| {
-                a.push(x);
-                b.push(y);
-                c.push(z);
-                (a, b, c)
+        let (rows, columns, reasons): (Vec<i64>, Vec<&str>, Vec<&str>) =
+            problems.iter().fold((Vec::new(), Vec::new(), Vec::new()), |mut a, p| {
+                a.0.push(p.row_number);
+                a.1.push(p.column_name.as_str());
+                a.2.push(p.reason.as_str());
+                a
             });
         // The same column named twice in a header gives two problems with one key: one is kept.
         sqlx::query(
             "insert into app.contact_import_problems (organization_id, import_id, row_number, column_name, reason)
-             select $1, $2, p.row_number, p.column_name, p.reason
-               from unnest($3::bigint[], $4::text[], $5::text[]) p(row_number, column_name, reason)
+             select i.organization_id, i.id, u.row_number, u.column_name, u.reason
+               from app.contact_imports i
+              cross join lateral unnest($3::bigint[], $4::text[], $5::text[]) u(row_number, column_name, reason)
+              where i.organization_id = $1 and i.id = $2
              on conflict do nothing",
         )
         .bind(org)
         .bind(run.import.as_uuid())
-        .bind(rows)
-        .bind(columns)
-        .bind(reasons)
+        .bind(&rows)
+        .bind(&columns)
+        .bind(&reasons)
         .execute(tx.conn())
         .await?;
     }

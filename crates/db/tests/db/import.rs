@@ -46,11 +46,6 @@ struct Org {
 }
 
 async fn org(db: &TestDb) -> Org {
-    mos_db::testing::requires(
-        mos_db::testing::Backend::Postgres,
-        "Citus moves an INSERT ... SELECT from the import's staging tables into the shard by COPY, \
-         which row-level security refuses (docs/jobs.md)",
-    );
     let pool = db.app_pool(8).await;
     let admin = new_user(&pool, "admin@clinic.example").await;
     let org = new_org(&pool, "clinic", admin).await;

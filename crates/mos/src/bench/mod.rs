@@ -6,6 +6,7 @@
 
 mod append;
 mod data;
+mod import;
 mod login;
 mod measure;
 mod mix;
@@ -62,7 +63,10 @@ pub struct Args {
     /// Contacts of the large tenants of the segment and consent cases, one tenant each.
     #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
     segment_contacts: Vec<usize>,
-    /// Which cases to run.
+    /// Contacts of the import case's file.
+    #[arg(long, default_value_t = 1_000_000)]
+    import_rows: usize,
+    /// Which cases to run (`import` only when asked for).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "mix,rls,logins,append,scaling,segments,consent")]
     cases: Vec<Case>,
 }
@@ -83,6 +87,8 @@ enum Case {
     Segments,
     /// The per-message consent check against a primary-key read.
     Consent,
+    /// A CSV import through `mos serve`'s job runner, against a bare COPY of the file.
+    Import,
 }
 
 /// A bound on a ratio, and which side of it is good.
@@ -400,6 +406,9 @@ async fn measure_all(
 
     if wants(Case::Segments) || wants(Case::Consent) {
         rows.extend(segments::measure(&mut admin, &pool, &admin_pool, args, warm_up, duration).await?);
+    }
+    if wants(Case::Import) {
+        rows.extend(import::measure(db, name, &mut admin, &pool, args.import_rows, args.rounds).await?);
     }
 
     pool.close().await;
