@@ -32,6 +32,9 @@ pub struct AppState {
     pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// Where CPU-bound work runs, a bounded number of jobs at a time.
     pub heavy: heavy::Heavy,
+    /// Wakes this process's job runner when a request queues a job; none where no runner
+    /// runs (the runner of another process finds the job at its next poll).
+    pub jobs: Option<mos_db::jobs::runner::Waker>,
     /// A real hash of a random password: verifying against it when an email is unknown makes
     /// that answer cost the same as a wrong password.
     pub(crate) dummy_hash: Arc<str>,
@@ -62,6 +65,7 @@ impl AppState {
             readiness,
             webauthn,
             heavy,
+            jobs: None,
             dummy_hash,
         })
     }

@@ -290,7 +290,7 @@ async fn serve(db: &Database, settings: &Settings, listener: tokio::net::TcpList
     }
     let pool = db.app_pool().await?;
     let local = listener.local_addr()?;
-    let state = identity::state(settings, db.is_embedded(), pool.clone(), local).await?;
+    let mut state = identity::state(settings, db.is_embedded(), pool.clone(), local).await?;
     let shutdown = telemetry::shutdown_signal();
     // The public URL is the one to open: on loopback it is `localhost`, where passkeys work and
     // `127.0.0.1` would not. The socket address comes first for scripts that read it.
@@ -325,7 +325,9 @@ async fn serve(db: &Database, settings: &Settings, listener: tokio::net::TcpList
     }
     let keys: std::sync::Arc<dyn mos_domain::audiences::AddressKeyer> =
         std::sync::Arc::new(state.sealer.address_keys().clone());
-    let jobs = jobs::runner(pool.clone(), settings.jobs.clone(), keys).start();
+    let runner = jobs::runner(pool.clone(), settings.jobs.clone(), keys);
+    state.jobs = Some(runner.waker());
+    let jobs = runner.start();
     tracing::info!(workers = settings.jobs.workers, "background jobs are on");
     let served = mos_http::serve(listener, state, settings.http, shutdown).await;
     // Running jobs stop at their next checkpoint and go back to the queue for the next start.

@@ -14,6 +14,7 @@ pub mod browse;
 pub mod consent;
 pub mod contacts;
 pub mod import;
+pub mod import_views;
 pub mod purposes;
 pub mod segments;
 pub mod signup;

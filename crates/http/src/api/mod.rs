@@ -6,6 +6,7 @@ pub mod audit;
 pub mod content;
 pub mod docs;
 pub mod health;
+pub mod imports;
 pub mod orgs;
 pub mod passkeys;
 pub mod signin;
@@ -24,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(content::router())
         .merge(audiences::router())
+        .merge(imports::router())
         .merge(passkeys::router())
         .merge(signup::router())
         .merge(health::router())

@@ -7,6 +7,7 @@ pub mod account;
 pub mod audiences;
 pub mod audit;
 pub mod content;
+pub mod imports;
 pub mod orgs;
 pub mod passkey_registration;
 pub mod passkeys;

@@ -14,7 +14,7 @@ async fn contact(app: &TestApp, token: &str, slug: &str, body: Value) -> String 
 }
 
 /// A purpose with one notice version: its id and the notice's hash.
-async fn purpose_with_notice(app: &TestApp, org: &Members, name: &str, hipaa: bool) -> (String, String) {
+pub async fn purpose_with_notice(app: &TestApp, org: &Members, name: &str, hipaa: bool) -> (String, String) {
     let slug = &org.slug;
     let created = app
         .post_as(
@@ -37,7 +37,7 @@ async fn purpose_with_notice(app: &TestApp, org: &Members, name: &str, hipaa: bo
 }
 
 /// The organization's audit records with `action`, newest first, as its ADMIN reads them.
-async fn records(app: &TestApp, org: &Members, action: &str) -> Vec<Value> {
+pub async fn records(app: &TestApp, org: &Members, action: &str) -> Vec<Value> {
     let reply = app.get_as(&org.admin, &format!("/v1/orgs/{}/audit-logs?action={action}", org.slug)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["items"].as_array().unwrap().clone()
