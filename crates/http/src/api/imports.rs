@@ -113,7 +113,8 @@ pub struct ImportView {
     suppressed: i64,
     /// Rows refused for an invalid field.
     invalid: i64,
-    /// Rows reported in the problems so far.
+    /// Rows refused so far, as the job counts them; the problems CSV also lists the rows
+    /// left unchanged (an address already there or earlier in the file) and suppressed ones.
     errors: i64,
     cancel_requested: bool,
     /// Why the last attempt failed, if it did.
@@ -153,7 +154,7 @@ impl From<Status> for ImportView {
             rows_done: s.job_done.unwrap_or(0),
             rows_total: s.job_total,
             rows_per_second,
-            errors: i.invalid + i.existing + i.suppressed,
+            errors: i.invalid,
             imported: i.imported,
             existing: i.existing,
             suppressed: i.suppressed,
@@ -272,10 +273,12 @@ async fn get_import(
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = MappingPreview)))]
 async fn preview_import(
-    auth: Authorized<ManageContacts>,
+    mut auth: Authorized<ManageContacts>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<MappingPreview>, ApiError> {
-    Ok(Json(app::preview(auth, &id).await?.into()))
+    let mappable = app::preview(&mut auth, &id).await?;
+    auth.commit().await?;
+    Ok(Json(mappable.into()))
 }
 
 /// Where the list came from: every consent the import records names it.

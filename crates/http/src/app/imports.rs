@@ -144,13 +144,27 @@ async fn mappable(
 }
 
 /// An uploaded import's first rows and suggested mapping, again (the mapping page).
-pub async fn preview(auth: Authorized<ManageContacts>, id: &str) -> Result<Mappable, ApiError> {
+pub async fn preview(auth: &mut Authorized<ManageContacts>, id: &str) -> Result<Mappable, ApiError> {
     let id = parse_import(id)?;
-    let mut tx = auth.tx;
-    let preview = import::preview(&mut tx, id, PREVIEW_ROWS).await?.ok_or(ApiError::NotFound)?;
-    let mappable = mappable(&mut tx, id, preview, auth.session.user, &auth.source).await?;
-    tx.commit().await?;
-    Ok(mappable)
+    let preview = import::preview(&mut auth.tx, id, PREVIEW_ROWS).await?.ok_or(ApiError::NotFound)?;
+    mappable(&mut auth.tx, id, preview, auth.session.user, &auth.source).await
+}
+
+/// The purposes an import's consent may name, each with its notice versions (newest first):
+/// what the mapping page offers. A purpose that needs a HIPAA authorization is left out, as an
+/// import cannot carry one.
+pub async fn consent_choices(
+    auth: &mut Authorized<ManageContacts>,
+) -> Result<Vec<(browse::Purpose, Vec<browse::Notice>)>, ApiError> {
+    let mut choices = Vec::new();
+    for purpose in browse::purposes(&mut auth.tx).await? {
+        if purpose.needs_hipaa_authorization || purpose.notices == 0 {
+            continue;
+        }
+        let notices = browse::notices(&mut auth.tx, purpose.id).await?;
+        choices.push((purpose, notices));
+    }
+    Ok(choices)
 }
 
 /// Imports, newest first, a page at a time.

@@ -13,6 +13,7 @@ mod account;
 mod audiences;
 mod audit;
 mod content;
+mod imports;
 mod landing;
 mod markdown;
 mod orgs;
@@ -75,6 +76,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(audit::router())
         .merge(content::router())
         .merge(audiences::router())
+        .merge(imports::router())
         .merge(signup::router())
         .with_state(console)
 }
