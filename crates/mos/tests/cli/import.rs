@@ -46,7 +46,7 @@ async fn an_import_cut_by_sigkill_is_finished_by_the_next_server_with_every_row_
     let out = mos().arg("seed").env("DATABASE_URL", &url).output().unwrap();
     assert!(out.status.success(), "{:?}", text(&out));
     let password = text(&out).0.lines().find_map(|l| l.strip_prefix("password:")).unwrap().trim().to_owned();
-    // Both servers share the data directory (and so the keys of addresses and sessions); the
+    // Both servers share the data directory and the key (and so the keys of addresses); the
     // shortest lease lets the second take the job over soon after the first died.
     let server = || {
         let mut command = mos();
@@ -54,6 +54,7 @@ async fn an_import_cut_by_sigkill_is_finished_by_the_next_server_with_every_row_
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("DATABASE_URL", &url)
             .env("MOS_DATA_DIR", dir.path())
+            .env("MOS_TOTP_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
             .env("MOS_JOB_WORKERS", "1")
             .env("MOS_JOB_LEASE_SECS", "6");
         serve(command)
