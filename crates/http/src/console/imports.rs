@@ -252,7 +252,7 @@ fn progress(console: &Console, visit: &Visit, slug: &str, id: &str, s: &Status) 
             dl {
                 dt { "File" } dd { (s.import.file_name) }
                 dt { "Uploaded" } dd { (when(now, s.import.created_at)) }
-                dt { "State" } dd role="status" { (state_of(s)) @if s.job_cancel_requested_at.is_some() && live { " (cancelling)" } }
+                dt { "State" } dd { span role="status" { (state_of(s)) @if s.job_cancel_requested_at.is_some() && live { " (cancelling)" } } }
                 dt { "Rows read" } dd { (s.job_done.unwrap_or(0)) }
                 dt { "Rows per second" } dd { @match s.rows_per_second() { Some(r) => (format!("{r:.0}")), None => "—" } }
                 dt { "Imported" } dd { (s.import.imported) }
