@@ -182,7 +182,7 @@ pub async fn list(
 /// One import, with its job's progress.
 pub async fn status(auth: &mut Authorized<ManageContacts>, id: &str) -> Result<Status, ApiError> {
     let id = parse_import(id)?;
-    Ok(import_views::status(&mut auth.tx, id).await?.ok_or(ApiError::NotFound)?)
+    import_views::status(&mut auth.tx, id).await?.ok_or(ApiError::NotFound)
 }
 
 /// A column's target as a client names it: `address`, `name`, `locale`, `time_zone`, `tags`, or
