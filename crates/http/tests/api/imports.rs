@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use mos_auth::PasswordHasher;
+use mos_db::testing::TestDb;
 use serde_json::{json, Value};
 
 use crate::audiences::{purpose_with_notice, records};
@@ -266,7 +268,7 @@ async fn another_organizations_import_is_out_of_reach_and_a_viewer_is_refused() 
 
 #[tokio::test]
 async fn an_upload_past_the_size_limit_is_refused_with_413_and_nothing_is_kept() {
-    let app = TestApp::spawn_with_jobs(|s| s.import_max_bytes = 4096).await;
+    let app = TestApp::spawn_on(TestDb::new().await, PasswordHasher::new(4), |s| s.import_max_bytes = 4096).await;
     let org = app.org_with_every_role("acme").await;
     let mut csv = b"email\n".to_vec();
     while csv.len() <= 4096 {
