@@ -89,6 +89,9 @@ pub const CONTACT_ERASED: AuditAction = AuditAction::known("contact.erased");
 pub const CONTACT_IMPORT: ResourceType = ResourceType::known("contact_import");
 /// One record for a whole import: the file's SHA-256 and the counts, never a row's data.
 pub const CONTACTS_IMPORTED: AuditAction = AuditAction::known("contacts.imported");
+/// The first rows of an uploaded file were shown to map its columns: they are personal data, so
+/// the record names the import and the rows shown (by number), never their contents.
+pub const CONTACT_IMPORT_PREVIEWED: AuditAction = AuditAction::known("contact_import.previewed");
 pub const ATTRIBUTE_DEFINED: AuditAction = AuditAction::known("contact_attribute.defined");
 pub const PURPOSE_CREATED: AuditAction = AuditAction::known("purpose.created");
 pub const NOTICE_PUBLISHED: AuditAction = AuditAction::known("notice.published");

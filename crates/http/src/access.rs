@@ -135,6 +135,13 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("get", "/v1/orgs/{slug}/segments/{id}", Permission::ReadAudience),
     ("post", "/v1/orgs/{slug}/segments/{id}/versions", Permission::ManageSegments),
     ("get", "/v1/orgs/{slug}/segments/{id}/versions/{number}", Permission::ReadAudience),
+    ("get", "/v1/orgs/{slug}/imports", Permission::ManageContacts),
+    ("post", "/v1/orgs/{slug}/imports", Permission::ManageContacts),
+    ("get", "/v1/orgs/{slug}/imports/{id}", Permission::ManageContacts),
+    ("get", "/v1/orgs/{slug}/imports/{id}/preview", Permission::ManageContacts),
+    ("post", "/v1/orgs/{slug}/imports/{id}/start", Permission::ManageContacts),
+    ("post", "/v1/orgs/{slug}/imports/{id}/cancel", Permission::ManageContacts),
+    ("get", "/v1/orgs/{slug}/imports/{id}/problems", Permission::ManageContacts),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

@@ -29,6 +29,9 @@ pub struct Settings {
     /// How long a search of content by its words may run in the database before it is
     /// cancelled and answered 503.
     pub search_deadline: std::time::Duration,
+    /// The largest CSV file a contact import takes, in bytes; a larger upload is answered 413
+    /// as soon as it passes the limit, and nothing of it is kept.
+    pub import_max_bytes: u64,
 }
 
 impl Default for Settings {
@@ -48,6 +51,7 @@ impl Default for Settings {
             heavy_jobs: heavy::default_jobs(),
             heavy_wait: std::time::Duration::from_secs(10),
             search_deadline: std::time::Duration::from_secs(5),
+            import_max_bytes: 100 * 1024 * 1024,
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct AppState {
     /// The installation's audit signing key (`mos audit checkpoint`'s), which signs the
     /// checkpoint of a consent receipt; none when the server was not given one.
     pub audit_signer: Option<Arc<ed25519_dalek::SigningKey>>,
+    /// Wakes this process's job runner when a request queues a job; none where no runner
+    /// runs (the runner of another process finds the job at its next poll).
+    pub jobs: Option<mos_db::jobs::runner::Waker>,
     /// A real hash of a random password: verifying against it when an email is unknown makes
     /// that answer cost the same as a wrong password.
     pub(crate) dummy_hash: Arc<str>,
@@ -66,6 +69,7 @@ impl AppState {
             webauthn,
             heavy,
             audit_signer: None,
+            jobs: None,
             dummy_hash,
         })
     }

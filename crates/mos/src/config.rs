@@ -97,6 +97,10 @@ pub struct Layer {
     /// takes the job over (default 60).
     #[arg(long, global = true, env = "MOS_JOB_LEASE_SECS", value_name = "SECS")]
     pub job_lease_secs: Option<u64>,
+    /// Bytes a CSV file uploaded for a contact import may have at most (default 104857600,
+    /// 100 MiB); a larger upload is refused with 413.
+    #[arg(long, global = true, env = "MOS_IMPORT_MAX_BYTES", value_name = "BYTES")]
+    pub import_max_bytes: Option<u64>,
 }
 
 /// `over`: each setting of the upper layer, or the lower layer's where the upper has none.
@@ -136,6 +140,7 @@ layered!(
     backup_keep,
     job_workers,
     job_lease_secs,
+    import_max_bytes,
 );
 
 /// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
@@ -185,6 +190,8 @@ pub struct Settings {
     pub check_interval: std::time::Duration,
     /// How `serve` runs background jobs.
     pub jobs: mos_db::jobs::runner::RunnerConfig,
+    /// The largest CSV file an import takes.
+    pub import_max_bytes: Option<u64>,
     backup_dir: Option<PathBuf>,
     backup_interval: std::time::Duration,
     backup_keep: usize,
@@ -248,6 +255,7 @@ impl Settings {
             data_dir,
             identity,
             check_interval: std::time::Duration::from_secs(layer.check_interval_secs.unwrap_or(60).max(1)),
+            import_max_bytes: layer.import_max_bytes,
             backup_dir: layer.backup_dir,
             backup_interval: std::time::Duration::from_secs(layer.backup_interval_secs.unwrap_or(86_400).max(1)),
             backup_keep: layer.backup_keep.unwrap_or(7).max(1),

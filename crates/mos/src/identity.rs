@@ -70,6 +70,9 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
         session_absolute: chrono::Duration::seconds(i64::from(identity.session_absolute_secs)),
         ..mos_http::Settings::default()
     };
+    if let Some(max) = settings.import_max_bytes {
+        http.import_max_bytes = max;
+    }
     for proxy in &identity.trusted_proxies {
         let net = proxy
             .trim()

@@ -379,7 +379,9 @@ async fn serve(db: &Database, settings: &Settings, listener: tokio::net::TcpList
     }
     let keys: std::sync::Arc<dyn mos_domain::audiences::AddressKeyer> =
         std::sync::Arc::new(state.sealer.address_keys().clone());
-    let jobs = jobs::runner(pool.clone(), settings.jobs.clone(), keys).start();
+    let runner = jobs::runner(pool.clone(), settings.jobs.clone(), keys);
+    state.jobs = Some(runner.waker());
+    let jobs = runner.start();
     tracing::info!(workers = settings.jobs.workers, "background jobs are on");
     let served = mos_http::serve(listener, state, settings.http, shutdown).await;
     // Running jobs stop at their next checkpoint and go back to the queue for the next start.

@@ -15,6 +15,7 @@ pub mod consent;
 pub mod contacts;
 pub mod export;
 pub mod import;
+pub mod import_views;
 pub mod purposes;
 pub mod segments;
 pub mod signup;

@@ -132,7 +132,23 @@ impl Running {
     }
 }
 
+/// Wakes the idle workers of a runner from elsewhere in the process (a request that just
+/// queued a job), so the job starts now rather than at the next poll.
+#[derive(Clone)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.notify_waiters();
+    }
+}
+
 impl Runner {
+    /// What wakes this runner's workers once it is started.
+    pub fn waker(&self) -> Waker {
+        Waker(self.wake.clone())
+    }
+
     pub fn new(pool: AppPool, config: RunnerConfig) -> Self {
         Self { pool, config, handlers: HashMap::new(), wake: Arc::new(Notify::new()) }
     }

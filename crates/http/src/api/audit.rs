@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{Authorized, ReadAuditLog};
+use crate::app::audit::csv_field;
 use crate::extract::ApiQuery;
 use crate::{app, ApiError, AppState};
 
@@ -132,18 +133,6 @@ async fn list(mut auth: Authorized<ReadAuditLog>, ApiQuery(search): ApiQuery<Sea
 
 const CSV_HEADER: &str =
     "id,created_at,actor,action,resource_type,resource_id,outcome,ip,user_agent,request_id,changes,metadata\r\n";
-
-/// A CSV field: quoted when it must be, and defused when a spreadsheet would read it as a
-/// formula (CWE-1236).
-fn csv_field(value: &str) -> String {
-    let defused =
-        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
-    if defused.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
-    }
-}
 
 fn csv_line(r: &Record) -> String {
     let fields = [

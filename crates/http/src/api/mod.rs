@@ -7,6 +7,7 @@ pub mod content;
 pub mod docs;
 pub mod erasure;
 pub mod health;
+pub mod imports;
 pub mod orgs;
 pub mod passkeys;
 pub mod segments;
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audiences::router())
         .merge(segments::router())
         .merge(erasure::router())
+        .merge(imports::router())
         .merge(passkeys::router())
         .merge(signup::router())
         .merge(health::router())

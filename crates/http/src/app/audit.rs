@@ -84,3 +84,16 @@ where
     tx.commit().await?;
     Ok(())
 }
+
+/// A CSV field: quoted when it must be, and defused when a spreadsheet would read it as a
+/// formula (CWE-1236). Every CSV the product writes (the audit export, an import's problems)
+/// holds text that someone else wrote.
+pub fn csv_field(value: &str) -> String {
+    let defused =
+        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    if defused.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}

@@ -8,6 +8,7 @@ pub mod audiences;
 pub mod audit;
 pub mod content;
 pub mod erasure;
+pub mod imports;
 pub mod orgs;
 pub mod passkey_registration;
 pub mod passkeys;

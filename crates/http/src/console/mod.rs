@@ -16,6 +16,7 @@ mod audiences;
 mod audit;
 mod content;
 mod erasure;
+mod imports;
 mod landing;
 mod markdown;
 mod orgs;
@@ -81,6 +82,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(audiences::router())
         .merge(segments::router())
         .merge(erasure::router())
+        .merge(imports::router())
         .merge(signup::router())
         .with_state(console)
 }

@@ -73,6 +73,7 @@ pub fn action(code: &str) -> Option<&'static str> {
         "suppression.added" => "Address suppressed",
         "suppression.checked" => "Asked whether an address is suppressed",
         "contacts.imported" => "Contacts imported from a file",
+        "contact_import.previewed" => "First rows of an import file shown",
         "segment.saved" => "Segment saved",
         "segment.previewed" => "Contacts shown in a segment's preview",
         "signup.repeated" => "Signed up again with consent already given",

@@ -910,3 +910,53 @@ async fn a_creator_builds_a_segment_sees_its_count_live_and_a_viewer_only_counts
         browser.client.clone().close().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_creator_uploads_a_file_maps_its_columns_and_watches_the_import_finish_in_the_console() {
+    let app = TestApp::spawn_with_jobs(|_| {}).await;
+    app.org_with_every_role("acme").await;
+    let driver = Driver::start().await;
+    let creator = driver.browser().await;
+    creator.open(&format!("{}/sign-in", app.public_url)).await;
+    creator.submit("form[action='/sign-in']", &[("email", "creator@acme.example"), ("password", PASSWORD)]).await;
+
+    creator.open(&format!("{}/orgs/acme/imports/new", app.public_url)).await;
+    assert_eq!(creator.heading().await, "Upload a file");
+    creator.check("import-upload").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("patients.csv");
+    std::fs::write(&file, "Email;Name\nana@example.com;Ana\nnot-an-address;Bob\n").unwrap();
+    let input = creator.client.find(Locator::Css("#file")).await.unwrap();
+    input.send_keys(file.to_str().unwrap()).await.unwrap();
+    creator.client.find(Locator::Css("#import-upload button")).await.unwrap().click().await.unwrap();
+    // The script uploads the file and opens the mapping page.
+    for _ in 0..200 {
+        if creator.client.current_url().await.unwrap().path() != "/orgs/acme/imports/new" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(creator.heading().await, "Map the columns");
+    let page = creator.text().await;
+    assert!(page.contains("ana@example.com") && page.contains("not-an-address"), "the first rows: {page}");
+    creator.check("import-mapping").await;
+    let import = creator.client.current_url().await.unwrap().path().to_owned();
+
+    // The suggested mapping is preset: the address and the name.
+    creator.submit(&format!("form[action='{import}/start']"), &[]).await;
+    assert_eq!(creator.heading().await, "Import");
+    for _ in 0..600 {
+        if creator.text().await.contains("succeeded") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        creator.open(&format!("{}{import}", app.public_url)).await;
+    }
+    let page = creator.text().await;
+    assert!(page.contains("succeeded") && page.contains("Download the problems"), "{page}");
+    creator.check("import-progress").await;
+    creator.open(&format!("{}/orgs/acme/imports", app.public_url)).await;
+    assert!(creator.text().await.contains("patients.csv"), "{}", creator.text().await);
+    creator.check("import-list").await;
+    creator.client.clone().close().await.unwrap();
+}

@@ -181,6 +181,34 @@ const PAGES: &[PageBudget] = &[
         round_trips: 5,
         records_its_reads: false,
     },
+    PageBudget {
+        page: "/orgs/{slug}/imports (a page of imports with their jobs)",
+        path: "/orgs/acme/imports",
+        statements: 7,
+        round_trips: 6,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/imports/new (the upload form)",
+        path: "/orgs/acme/imports/new",
+        statements: 5,
+        round_trips: 4,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/imports/{id} before the start (first rows, attributes, purposes and notices, the record)",
+        path: "/orgs/acme/imports/{uploaded}",
+        statements: 12,
+        round_trips: 11,
+        records_its_reads: true,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/imports/{id} once started (progress)",
+        path: "/orgs/acme/imports/{started}",
+        statements: 7,
+        round_trips: 6,
+        records_its_reads: false,
+    },
 ];
 
 /// The console's budget table as docs/performance.md shows it.
@@ -291,6 +319,17 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
     let segment = app.post_as(&admin, "/v1/orgs/acme/segments", segment).await;
     assert_eq!(segment.status, 201, "{}", segment.body);
     let segment = segment.body["segment"].as_str().unwrap().to_owned();
+    let mut imports = Vec::new();
+    for _ in 0..2 {
+        let url = format!("{}/v1/orgs/acme/imports", app.base);
+        let csv = "email,name\nana@example.com,Ana\n";
+        let uploaded = app.send(app.http.post(url).bearer_auth(&admin).body(csv)).await;
+        assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+        imports.push(uploaded.body["import"]["id"].as_str().unwrap().to_owned());
+    }
+    let mapping = json!({ "mapping": [{ "field": "address" }, null] });
+    let started = app.post_as(&admin, &format!("/v1/orgs/acme/imports/{}/start", imports[1]), mapping).await;
+    assert_eq!(started.status, 202, "{}", started.body);
     let cookie = format!("__Host-mos_session={admin}");
     for budget in PAGES {
         let path = budget
@@ -298,7 +337,9 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
             .replace("{id}", &id)
             .replace("{contact}", &contact)
             .replace("{purpose}", &purpose)
-            .replace("{segment}", &segment);
+            .replace("{segment}", &segment)
+            .replace("{uploaded}", &imports[0])
+            .replace("{started}", &imports[1]);
         let (app, cookie, path) = (&app, &cookie, &path);
         let (calls, tally) = on_a_pooled_connection(&wire, budget.page, || async move {
             let page = app.http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.unwrap();

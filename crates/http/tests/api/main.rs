@@ -16,6 +16,7 @@ mod form_token;
 mod health;
 mod heavy;
 mod hygiene;
+mod imports;
 mod injection;
 mod landing;
 mod login;
@@ -175,6 +176,8 @@ pub struct TestApp {
     pub hasher: PasswordHasher,
     /// The server's address keys, for contacts and suppressions written beside the API.
     pub address_keys: mos_auth::AddressKeys,
+    /// The job runner of the server's process, when it has one; dropping it stops it.
+    _jobs: Option<mos_db::jobs::runner::Running>,
 }
 
 impl TestApp {
@@ -186,14 +189,23 @@ impl TestApp {
     /// with its settings adjusted by `tune`.
     pub async fn spawn_on(db: TestDb, hasher: PasswordHasher, tune: impl FnOnce(&mut Settings)) -> Self {
         let pool = db.app_pool(8).await;
-        Self::spawn_with(db, pool, hasher, tune, mos_http::Limits::default()).await
+        Self::spawn_with(db, pool, hasher, tune, (mos_http::Limits::default(), false)).await
+    }
+
+    /// A server with a job runner in its process, as `mos serve` has, with its settings
+    /// adjusted by `tune`. The runner never polls on its own within a test's time: a job
+    /// starts only because the request that queued it woke the runner.
+    pub async fn spawn_with_jobs(tune: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDb::new().await;
+        let pool = db.app_pool(8).await;
+        Self::spawn_with(db, pool, PasswordHasher::new(4), tune, (mos_http::Limits::default(), true)).await
     }
 
     /// A server whose pool has `connections` connections.
     pub async fn spawn_with_pool_size(connections: u32) -> Self {
         let db = TestDb::new().await;
         let pool = db.app_pool(connections).await;
-        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, mos_http::Limits::default()).await
+        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, (mos_http::Limits::default(), false)).await
     }
 
     /// A server whose pool reaches the database through `wire`, which counts what it says.
@@ -204,14 +216,14 @@ impl TestApp {
             mos_db::AppPool::connect(mos_db::AppPoolOptions { connect: options, set_role: false, max_connections: 8 })
                 .await
                 .unwrap();
-        (Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, mos_http::Limits::default()).await, wire)
+        (Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, (mos_http::Limits::default(), false)).await, wire)
     }
 
     /// A server that serves within `limits`.
     pub async fn spawn_limited(limits: mos_http::Limits) -> Self {
         let db = TestDb::new().await;
         let pool = db.app_pool(8).await;
-        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, limits).await
+        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, (limits, false)).await
     }
 
     async fn spawn_with(
@@ -219,7 +231,7 @@ impl TestApp {
         pool: mos_db::AppPool,
         hasher: PasswordHasher,
         tune: impl FnOnce(&mut Settings),
-        limits: mos_http::Limits,
+        (limits, with_jobs): (mos_http::Limits, bool),
     ) -> Self {
         let (inbox, smtp) = Inbox::serve();
         let clock = ManualClock::starting_at(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
@@ -230,7 +242,7 @@ impl TestApp {
         let public_url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
         let mut settings = Settings { public_url, ..Settings::default() };
         tune(&mut settings);
-        let state = AppState::new(
+        let mut state = AppState::new(
             pool.clone(),
             Arc::new(clock.clone()),
             hasher.clone(),
@@ -240,13 +252,34 @@ impl TestApp {
         )
         .await
         .unwrap();
-        let mut state = state;
         state.audit_signer = Some(Arc::new(AUDIT_SIGNING_KEY.clone()));
         let readiness = state.readiness.clone();
         let public_url = state.settings.public_url.clone();
         let address_keys = state.sealer.address_keys().clone();
+        let jobs = with_jobs.then(|| {
+            use mos_db::audiences::import::{self, IMPORT_JOB};
+            use mos_db::jobs::runner::{Runner, RunnerConfig, Work};
+            let keys: Arc<dyn mos_domain::audiences::AddressKeyer> = Arc::new(address_keys.clone());
+            let config = RunnerConfig { workers: 1, poll: Duration::from_secs(3600), ..RunnerConfig::default() };
+            let runner = Runner::new(pool.clone(), config)
+                .handle(IMPORT_JOB, Arc::new(move |work: Work| Box::pin(import::run(work, keys.clone()))));
+            state.jobs = Some(runner.waker());
+            runner.start()
+        });
         tokio::spawn(mos_http::serve(listener, state, limits, std::future::pending()));
-        Self { base, public_url, db, clock, inbox, http: reqwest::Client::new(), pool, readiness, hasher, address_keys }
+        Self {
+            base,
+            public_url,
+            db,
+            clock,
+            inbox,
+            http: reqwest::Client::new(),
+            pool,
+            readiness,
+            hasher,
+            address_keys,
+            _jobs: jobs,
+        }
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {

@@ -73,6 +73,13 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("get",    "/v1/orgs/{slug}/segments/{id}",                   [YES,  YES,     YES,    YES]),
     ("post",   "/v1/orgs/{slug}/segments/{id}/versions",          [YES,  NO,      YES,    NO ]),
     ("get",    "/v1/orgs/{slug}/segments/{id}/versions/{number}", [YES,  YES,     YES,    YES]),
+    ("get",    "/v1/orgs/{slug}/imports",                         [YES,  NO,      YES,    NO ]),
+    ("post",   "/v1/orgs/{slug}/imports",                         [YES,  NO,      YES,    NO ]),
+    ("get",    "/v1/orgs/{slug}/imports/{id}",                    [YES,  NO,      YES,    NO ]),
+    ("get",    "/v1/orgs/{slug}/imports/{id}/preview",            [YES,  NO,      YES,    NO ]),
+    ("post",   "/v1/orgs/{slug}/imports/{id}/start",              [YES,  NO,      YES,    NO ]),
+    ("post",   "/v1/orgs/{slug}/imports/{id}/cancel",             [YES,  NO,      YES,    NO ]),
+    ("get",    "/v1/orgs/{slug}/imports/{id}/problems",           [YES,  NO,      YES,    NO ]),
     // Last: after it, the roles that may leave are no longer members.
     ("post",   "/v1/orgs/{slug}/leave",                           [YES,  YES,     YES,    YES]),
 ];

@@ -7,6 +7,7 @@ mod backup;
 mod consent;
 mod embedded;
 mod external;
+mod import;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
@@ -46,9 +47,17 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 /// A minimal HTTP/1.1 GET with `headers` (each line ending in CRLF): status line's code and the body.
 pub fn http_get_with(addr: &str, path: &str, headers: &str) -> (u16, String) {
+    http_request(addr, "GET", path, headers, b"")
+}
+
+/// A minimal HTTP/1.1 request with `headers` (each line ending in CRLF) and `body`: status
+/// line's code and the body.
+pub fn http_request(addr: &str, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n").unwrap();
+    let length = if body.is_empty() { String::new() } else { format!("Content-Length: {}\r\n", body.len()) };
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}{length}Connection: close\r\n\r\n").unwrap();
+    stream.write_all(body).unwrap();
     let mut raw = String::new();
     stream.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
