@@ -92,6 +92,10 @@ pub const CONTACTS_IMPORTED: AuditAction = AuditAction::known("contacts.imported
 /// The first rows of an uploaded file were shown to map its columns: they are personal data, so
 /// the record names the import and the rows shown (by number), never their contents.
 pub const CONTACT_IMPORT_PREVIEWED: AuditAction = AuditAction::known("contact_import.previewed");
+/// A member queued an import, with or without a consent provenance (its purpose named).
+pub const CONTACT_IMPORT_STARTED: AuditAction = AuditAction::known("contact_import.started");
+/// A member asked an import to stop; one cancelled before it ran leaves no other record.
+pub const CONTACT_IMPORT_CANCELLED: AuditAction = AuditAction::known("contact_import.cancelled");
 pub const ATTRIBUTE_DEFINED: AuditAction = AuditAction::known("contact_attribute.defined");
 pub const PURPOSE_CREATED: AuditAction = AuditAction::known("purpose.created");
 pub const NOTICE_PUBLISHED: AuditAction = AuditAction::known("notice.published");

@@ -14,7 +14,7 @@ use mos_db::audiences::import::{self, Mapping, Preview, Provenance, StartError, 
 use mos_db::audiences::import_views::{self, Status};
 use mos_db::jobs;
 use mos_db::{audit, AppPool, DbError};
-use mos_domain::events::{CONTACT_IMPORT, CONTACT_IMPORT_PREVIEWED};
+use mos_domain::events::{CONTACT_IMPORT, CONTACT_IMPORT_CANCELLED, CONTACT_IMPORT_PREVIEWED, CONTACT_IMPORT_STARTED};
 use mos_domain::{AuditEvent, ImportId, JobId, OrgId, PurposeId, UserId};
 use serde_json::json;
 
@@ -278,6 +278,15 @@ pub async fn start(
     let mut tx = auth.tx;
     import_views::status(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
     import::start(&mut tx, id, mapping, provenance.as_ref(), state.clock.now()).await?.map_err(refusal)?;
+    let mut event = AuditEvent::new(CONTACT_IMPORT_STARTED, CONTACT_IMPORT)
+        .resource_id(id)
+        .actor(auth.session.user)
+        .source(auth.source.clone())
+        .meta("with_consent", json!(provenance.is_some()));
+    if let Some(provenance) = &provenance {
+        event = event.meta("purpose", json!(provenance.purpose));
+    }
+    audit::record(&mut tx, &event).await?;
     let status = import_views::status(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     if let Some(jobs) = &state.jobs {
@@ -298,6 +307,11 @@ pub async fn cancel(state: &AppState, auth: Authorized<ManageContacts>, id: &str
         .and_then(|j| JobId::from_uuid(j).ok())
         .ok_or(ApiError::Conflict("this import has not started; there is nothing to cancel"))?;
     jobs::cancel(&mut tx, job, state.clock.now()).await?.ok_or(ApiError::NotFound)?;
+    let event = AuditEvent::new(CONTACT_IMPORT_CANCELLED, CONTACT_IMPORT)
+        .resource_id(id)
+        .actor(auth.session.user)
+        .source(auth.source.clone());
+    audit::record(&mut tx, &event).await?;
     let status = import_views::status(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     Ok(status)

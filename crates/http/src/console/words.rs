@@ -74,6 +74,8 @@ pub fn action(code: &str) -> Option<&'static str> {
         "suppression.checked" => "Asked whether an address is suppressed",
         "contacts.imported" => "Contacts imported from a file",
         "contact_import.previewed" => "First rows of an import file shown",
+        "contact_import.started" => "Import started",
+        "contact_import.cancelled" => "Import cancelled",
         "segment.saved" => "Segment saved",
         "segment.previewed" => "Contacts shown in a segment's preview",
         "signup.repeated" => "Signed up again with consent already given",

@@ -189,6 +189,13 @@ async fn a_queued_import_is_cancelled_and_imports_nothing() {
         app.post_as(&org.creator, &format!("/v1/orgs/acme/imports/{id}/start"), json!({ "mapping": mapping() })).await;
     assert_eq!(again.status, 409, "a cancelled import does not start again: {}", again.body);
     assert_eq!(overview(&app, &org).await["contacts"], 0);
+    // Who started it and who stopped it are on the trail, though nothing was imported.
+    for action in ["contact_import.started", "contact_import.cancelled"] {
+        let found = records(&app, &org, action).await;
+        assert_eq!(found.len(), 1, "{action}: {found:?}");
+        assert_eq!(found[0]["resource_id"], id.as_str(), "{action}");
+    }
+    assert_eq!(records(&app, &org, "contact_import.started").await[0]["metadata"]["with_consent"], false);
 }
 
 #[tokio::test]
