@@ -479,12 +479,23 @@ pub struct Stretch {
     pub links: Vec<StretchLink>,
 }
 
+/// A stretch longer than its caller allows, by the number of links it would hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong {
+    pub links: i64,
+}
+
 /// The stretch of the chain of `tx`'s tenant from the earliest to the latest of the sealed
 /// records `ids`, each link recomputed from its record, and the `ids` not sealed yet. `None`
 /// when none of them is sealed. A link in the stretch that does not hold (a record changed or
 /// gone, links out of order) is an error, never a stretch: what is handed out to be checked
-/// offline is first checked here.
-pub async fn stretch(tx: &mut TenantTx, ids: &[Uuid]) -> Result<(Option<Stretch>, Vec<Uuid>)> {
+/// offline is first checked here. A stretch of more than `max` links is not read at all: every
+/// record of a busy tenant between two events far apart in time would otherwise be loaded.
+pub async fn stretch(
+    tx: &mut TenantTx,
+    ids: &[Uuid],
+    max: i64,
+) -> Result<std::result::Result<(Option<Stretch>, Vec<Uuid>), TooLong>> {
     let org = tx.org().as_uuid();
     let holding: Vec<BlockRow> = sqlx::query_as(
         "select first_seq, prev_hash, audit_ids, hashes from app.audit_blocks
@@ -505,8 +516,11 @@ pub async fn stretch(tx: &mut TenantTx, ids: &[Uuid]) -> Result<(Option<Stretch>
     }
     let unsealed: Vec<Uuid> = ids.iter().filter(|id| !found.contains_key(id)).copied().collect();
     let (Some(first), Some(last)) = (found.values().min().copied(), found.values().max().copied()) else {
-        return Ok((None, unsealed));
+        return Ok(Ok((None, unsealed)));
     };
+    if last - first + 1 > max {
+        return Ok(Err(TooLong { links: last - first + 1 }));
+    }
     let blocks: Vec<BlockRow> = sqlx::query_as(
         "select first_seq, prev_hash, audit_ids, hashes from app.audit_blocks
           where organization_id = $1 and first_seq <= $3 and first_seq + cardinality(audit_ids) > $2
@@ -556,7 +570,7 @@ pub async fn stretch(tx: &mut TenantTx, ids: &[Uuid]) -> Result<(Option<Stretch>
     if expected_seq != last + 1 {
         return Err(broken());
     }
-    Ok((Some(Stretch { prev: start, links }), unsealed))
+    Ok(Ok((Some(Stretch { prev: start, links }), unsealed)))
 }
 
 /// Seals what the tenant `org` has waiting, now: a consent receipt is checked against the

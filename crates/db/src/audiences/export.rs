@@ -202,16 +202,22 @@ fn record_fields(fields: &[Option<String>]) -> RecordFields {
     chain::FIELD_NAMES.iter().map(|n| (*n).to_owned()).zip(fields.iter().cloned()).collect()
 }
 
+/// The most audit records a receipt carries: it holds every record between the contact's first
+/// and last event, and is built in memory.
+pub const RECEIPT_MAX_RECORDS: i64 = 100_000;
+
 /// The consent receipt of a contact (erased or not; `None` when there is no such contact), to
 /// be signed by the caller, and recorded as issued by `actor`. The stretch of the chain is read
-/// before the record is written, and so never contains it.
+/// before the record is written, and so never contains it. A stretch of more than `max`
+/// records is refused, with nothing read of it and nothing recorded.
 pub async fn receipt(
     tx: &mut TenantTx,
     contact: ContactId,
     now: DateTime<Utc>,
     actor: UserId,
     source: &RequestSource,
-) -> Result<Option<UnsignedReceipt>> {
+    max: i64,
+) -> Result<Option<std::result::Result<UnsignedReceipt, chain::TooLong>>> {
     if contacts::get(tx, contact).await?.is_none() {
         return Ok(None);
     }
@@ -231,7 +237,10 @@ pub async fn receipt(
         .filter_map(|(record, event)| event.parse::<uuid::Uuid>().ok().map(|event| (event, record)))
         .collect();
     let record_ids: Vec<uuid::Uuid> = records.values().copied().collect();
-    let (stretch, unsealed) = chain::stretch(tx, &record_ids).await?;
+    let (stretch, unsealed) = match chain::stretch(tx, &record_ids, max).await? {
+        Ok(found) => found,
+        Err(too_long) => return Ok(Some(Err(too_long))),
+    };
     let not_covered: Vec<uuid::Uuid> =
         events.iter().filter(|e| records.get(&e.id).is_none_or(|r| unsealed.contains(r))).map(|e| e.id).collect();
     let head = stretch.as_ref().and_then(|s| s.links.last()).map(|l| (l.seq, l.hash));
@@ -261,5 +270,5 @@ pub async fn receipt(
         checkpoint: None,
         not_covered,
     };
-    Ok(Some(UnsignedReceipt { receipt, head }))
+    Ok(Some(Ok(UnsignedReceipt { receipt, head })))
 }

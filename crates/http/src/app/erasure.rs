@@ -66,7 +66,17 @@ pub async fn consent_receipt(
     chain::seal_tenant(&state.pool, org.as_uuid()).await?;
     let now = chrono::SubsecRound::trunc_subsecs(state.clock.now(), 6);
     let user = auth.session.user;
-    let unsigned = export::receipt(&mut auth.tx, id, now, user, &auth.source).await?.ok_or(ApiError::NotFound)?;
+    let unsigned = export::receipt(&mut auth.tx, id, now, user, &auth.source, export::RECEIPT_MAX_RECORDS)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .map_err(|too_long| ApiError::Invalid {
+            field: "id",
+            message: format!(
+                "this contact's consent events lie {} audit records apart, more than a receipt carries ({})",
+                too_long.links,
+                export::RECEIPT_MAX_RECORDS
+            ),
+        })?;
     let mut receipt = unsigned.receipt;
     if let (Some(key), Some((seq, hash))) = (state.audit_signer.as_deref(), unsigned.head) {
         let head = ReceiptHead { organization_id: org.as_uuid(), seq, hash: hex::encode(hash) };

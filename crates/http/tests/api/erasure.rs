@@ -197,3 +197,39 @@ async fn a_receipt_carries_the_events_records_and_a_checkpoint_signed_with_the_i
     assert_eq!(issued.len(), 1, "{issued:?}");
     assert_eq!(issued[0]["resource_id"], json!(id));
 }
+
+#[tokio::test]
+async fn a_receipt_whose_events_lie_further_apart_than_the_bound_is_refused_without_reading_or_recording_it() {
+    use mos_db::audiences::export;
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let (id, purpose, _) = consenting(&app, &org, "ana@example.com").await;
+    let revoked = app
+        .post_as(
+            &org.creator,
+            &format!("/v1/orgs/acme/contacts/{id}/consent"),
+            json!({ "action": "revoke", "purpose": purpose }),
+        )
+        .await;
+    assert_eq!(revoked.status, 201, "{}", revoked.body);
+    let org_id = org_id(&app, "acme").await;
+    chain::seal_tenant(&app.pool, org_id.as_uuid()).await.unwrap();
+
+    let contact = mos_domain::ContactId::from_uuid(id.parse().unwrap()).unwrap();
+    let admin = mos_domain::UserId::from_uuid(
+        app.get_as(&org.admin, "/v1/me").await.body["id"].as_str().unwrap().parse().unwrap(),
+    )
+    .unwrap();
+    let source = mos_domain::RequestSource::default();
+    let mut tx = app.pool.begin_tenant(org_id, Some(admin)).await.unwrap();
+    let refused = export::receipt(&mut tx, contact, chrono::Utc::now(), admin, &source, 1).await.unwrap().unwrap();
+    let too_long = refused.expect_err("two records apart, one allowed");
+    assert!(too_long.links >= 2, "{too_long:?}");
+    tx.commit().await.unwrap();
+    assert!(crate::audiences::records(&app, &org, "contact.receipt_issued").await.is_empty(), "nothing issued");
+    // Within the bound, the same contact's receipt is issued.
+    let mut tx = app.pool.begin_tenant(org_id, Some(admin)).await.unwrap();
+    let issued = export::receipt(&mut tx, contact, chrono::Utc::now(), admin, &source, too_long.links).await;
+    assert!(issued.unwrap().unwrap().is_ok());
+    tx.rollback().await.unwrap();
+}
