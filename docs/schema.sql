@@ -2589,6 +2589,12 @@ CREATE INDEX audit_logs_org_created_idx ON app.audit_logs USING btree (organizat
 CREATE INDEX consent_events_current_idx ON app.consent_events USING btree (organization_id, purpose_id, contact_id, seq DESC) INCLUDE (kind, source, expires_at);
 
 --
+-- Name: consent_events_import_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX consent_events_import_idx ON app.consent_events USING btree (organization_id, import_job, import_row) WHERE (import_job IS NOT NULL);
+
+--
 -- Name: consent_evidence_contact_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 

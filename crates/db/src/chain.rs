@@ -97,28 +97,32 @@ pub struct Sweep {
     pub oldest: Option<DateTime<Utc>>,
 }
 
-/// SHA-256(previous hash ‖ the fields with `seq` second, each as a 4-byte big-endian length
-/// and its UTF-8 bytes, or ffffffff for NULL).
+/// SHA-256(previous hash ‖ the fields with `seq` second, [`encoded`]).
 pub fn link_hash(prev: &[u8; 32], seq: i64, fields: &[Option<String>]) -> [u8; 32] {
     let seq = seq.to_string();
-    let mut hasher = Sha256::new();
-    hasher.update(prev);
     let ordered = fields
         .iter()
         .take(1)
         .map(Option::as_deref)
         .chain([Some(seq.as_str())])
         .chain(fields.iter().skip(1).map(Option::as_deref));
-    for f in ordered {
+    Sha256::new().chain_update(prev).chain_update(encoded(ordered)).finalize().into()
+}
+
+/// Texts as the chain encodes them: each as a 4-byte big-endian length and its UTF-8 bytes, or
+/// ffffffff for NULL, so that no two different lists encode alike.
+pub fn encoded<'a>(fields: impl IntoIterator<Item = Option<&'a str>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in fields {
         match f {
-            None => hasher.update([0xff; 4]),
+            None => out.extend_from_slice(&[0xff; 4]),
             Some(t) => {
-                hasher.update((t.len() as u32).to_be_bytes());
-                hasher.update(t.as_bytes());
+                out.extend_from_slice(&(t.len() as u32).to_be_bytes());
+                out.extend_from_slice(t.as_bytes());
             }
         }
     }
-    hasher.finalize().into()
+    out
 }
 
 fn bytes32(v: Vec<u8>) -> [u8; 32] {

@@ -103,6 +103,8 @@ pub const CONSENT_GRANTED: AuditAction = AuditAction::known("consent.granted");
 pub const CONSENT_CONFIRMED: AuditAction = AuditAction::known("consent.confirmed");
 pub const CONSENT_REVOKED: AuditAction = AuditAction::known("consent.revoked");
 pub const CONSENT_EXPIRED: AuditAction = AuditAction::known("consent.expired");
+/// One import batch's consent grants, committed to by a Merkle tree's root.
+pub const CONSENT_IMPORTED: AuditAction = AuditAction::known("consent.imported");
 pub const ADDRESS_SUPPRESSED: AuditAction = AuditAction::known("suppression.added");
 pub const SEGMENT: ResourceType = ResourceType::known("segment");
 pub const SEGMENT_SAVED: AuditAction = AuditAction::known("segment.saved");

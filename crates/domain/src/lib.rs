@@ -9,6 +9,7 @@ pub mod contact;
 pub mod content;
 pub mod events;
 mod id;
+pub mod merkle;
 mod permission;
 mod role;
 pub mod segments;

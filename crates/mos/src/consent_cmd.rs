@@ -8,9 +8,11 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use mos_db::audiences::export::{LedgerEvent, Receipt, RECEIPT_FORMAT};
+use mos_db::audiences::export::{import_leaf, InclusionProof, LedgerEvent, Receipt, RECEIPT_FORMAT, RECEIPT_FORMAT_V1};
 use mos_db::chain::{checkpoint_text, link_hash, FIELD_NAMES};
 use mos_domain::audiences::ConsentKind;
+use mos_domain::events::CONSENT_IMPORTED;
+use mos_domain::merkle;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -65,8 +67,13 @@ fn hash32(text: &str, what: &str) -> Result<[u8; 32], Refused> {
 /// records to the signed link, each event against its record, each notice text against its
 /// hash, and that no consent record of the contact in that chain is left out.
 pub fn verify(receipt: &Receipt, key: &VerifyingKey) -> Result<Verified, Refused> {
-    if receipt.format != RECEIPT_FORMAT {
+    // Version 1 is version 2 without imported grants proven: still checked alike.
+    let v1 = receipt.format == RECEIPT_FORMAT_V1;
+    if receipt.format != RECEIPT_FORMAT && !v1 {
         return refuse(format!("the format is {:?}, not {RECEIPT_FORMAT}", receipt.format));
+    }
+    if v1 && !receipt.proofs.is_empty() {
+        return refuse(format!("a {RECEIPT_FORMAT_V1} receipt carries no proofs"));
     }
     let org = receipt.organization_id;
     let contact = receipt.contact_id.to_string();
@@ -169,7 +176,14 @@ pub fn verify(receipt: &Receipt, key: &VerifyingKey) -> Result<Verified, Refused
         let Some((_, fields)) = by_id.get(&record_id.to_string()) else {
             return refuse(format!("the audit record of event {} is not in the chain", event.id));
         };
-        matches_record(event, &contact, fields, &mut unstated)?;
+        if fields.get("action").cloned().flatten().as_deref() == Some(CONSENT_IMPORTED.as_str()) {
+            let Some(proof) = receipt.proofs.get(&event.id) else {
+                return refuse(format!("event {} is in an import batch's record without its proof", event.id));
+            };
+            matches_batch(event, fields, proof)?;
+        } else {
+            matches_record(event, &contact, fields, &mut unstated)?;
+        }
         covered += 1;
     }
     for (purpose, mut numbers) in seqs {
@@ -221,6 +235,53 @@ pub fn verify(receipt: &Receipt, key: &VerifyingKey) -> Result<Verified, Refused
         ));
     }
     Ok(Verified { lines })
+}
+
+/// An imported grant in the record of its batch: the record is of the event's import job and
+/// rows, states its purpose, notice and importer, and the event's leaf with `proof` leads to the
+/// Merkle root the record states.
+fn matches_batch(
+    event: &LedgerEvent,
+    fields: &BTreeMap<String, Option<String>>,
+    proof: &InclusionProof,
+) -> Result<(), Refused> {
+    let field = |name: &str| fields.get(name).cloned().flatten();
+    let wrong = |what: &str| Refused(format!("event {} does not match its import batch's record: {what}", event.id));
+    if field("resource_type").as_deref() != Some("contact_import") {
+        return Err(wrong("the record is another resource's"));
+    }
+    let meta: Value = field("metadata").and_then(|m| serde_json::from_str(&m).ok()).unwrap_or(Value::Null);
+    let text = |key: &str| meta.get(key).and_then(Value::as_str).map(str::to_owned);
+    let number = |key: &str| meta.get(key).and_then(Value::as_i64);
+    if event.source != "import" || text("job") != event.import_job.map(|j| j.to_string()) {
+        return Err(wrong("job"));
+    }
+    let row = event.import_row.ok_or_else(|| wrong("row"))?;
+    if !number("first_row").zip(number("last_row")).is_some_and(|(first, last)| (first..=last).contains(&row)) {
+        return Err(wrong("row"));
+    }
+    if text("purpose") != Some(event.purpose_id.to_string()) {
+        return Err(wrong("purpose"));
+    }
+    if text("notice_sha256") != event.notice_sha256 {
+        return Err(wrong("notice_sha256"));
+    }
+    if field("actor_user_id") != event.recorded_by.map(|u| u.to_string()) {
+        return Err(wrong("recorded_by"));
+    }
+    if number("events").and_then(|n| u64::try_from(n).ok()) != Some(proof.size) {
+        return Err(wrong("the size of its tree"));
+    }
+    let leaf = import_leaf(event).ok_or_else(|| wrong("an import writes no HIPAA elements or evidence"))?;
+    let mut path = Vec::with_capacity(proof.path.len());
+    for step in &proof.path {
+        path.push(hash32(step, "a hash of an inclusion proof")?);
+    }
+    let root = merkle::root_from_path(&leaf, proof.index, proof.size, &path).map(hex::encode);
+    if root.is_none() || root != text("merkle_root") {
+        return Err(wrong("its proof does not lead to the root the record states"));
+    }
+    Ok(())
 }
 
 /// The event as its audit record states it; a field a record does not state (records written

@@ -15,10 +15,13 @@ use crate::audiences::contacts::{self, Contact};
 use crate::chain::{self, Stretch};
 use crate::{audit, Result, TenantTx};
 use mos_domain::events::{CONTACT, CONTACT_EXPORTED, CONTACT_RECEIPT_ISSUED};
-use mos_domain::{AuditEvent, ContactId, RequestSource, UserId};
+use mos_domain::{merkle, AuditEvent, ContactId, RequestSource, UserId};
 
 /// The name and version of the receipt's format.
-pub const RECEIPT_FORMAT: &str = "mos-consent-receipt-v1";
+pub const RECEIPT_FORMAT: &str = "mos-consent-receipt-v2";
+
+/// The format before imported grants were proven; a verifier still accepts it.
+pub const RECEIPT_FORMAT_V1: &str = "mos-consent-receipt-v1";
 
 /// A consent event as the ledger stores it; hashes in lowercase hex.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -70,16 +73,73 @@ pub struct ContactExport {
     pub evidence: Vec<EvidenceCopy>,
 }
 
-const EVENTS: &str = "select id, contact_id, purpose_id, seq, channel::text as channel, kind::text as kind,
-        basis::text as basis, encode(notice_sha256, 'hex') as notice_sha256, hipaa, expires_at, exemption,
-        source::text as source, import_job, import_row, encode(evidence_sha256, 'hex') as evidence_sha256,
-        recorded_by, created_at
-   from app.consent_events
-  where organization_id = $1 and contact_id = $2
-  order by created_at, purpose_id, seq";
+macro_rules! select_events {
+    ($where:literal) => {
+        concat!(
+            "select id, contact_id, purpose_id, seq, channel::text as channel, kind::text as kind,
+                    basis::text as basis, encode(notice_sha256, 'hex') as notice_sha256, hipaa, expires_at, exemption,
+                    source::text as source, import_job, import_row, encode(evidence_sha256, 'hex') as evidence_sha256,
+                    recorded_by, created_at
+               from app.consent_events
+              where organization_id = $1 and ",
+            $where
+        )
+    };
+}
 
 async fn events(tx: &mut TenantTx, contact: ContactId) -> Result<Vec<LedgerEvent>> {
-    Ok(sqlx::query_as(EVENTS).bind(tx.org().as_uuid()).bind(contact.as_uuid()).fetch_all(tx.conn()).await?)
+    Ok(sqlx::query_as(select_events!("contact_id = $2 order by created_at, purpose_id, seq"))
+        .bind(tx.org().as_uuid())
+        .bind(contact.as_uuid())
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// The grants an import batch wrote, for rows `first_row` to `last_row` of the import `job`, in
+/// row order: the leaves of its record's Merkle tree.
+pub async fn batch_events(
+    tx: &mut TenantTx,
+    job: uuid::Uuid,
+    first_row: i64,
+    last_row: i64,
+) -> Result<Vec<LedgerEvent>> {
+    Ok(sqlx::query_as(select_events!(
+        "import_job = $2 and import_row between $3 and $4 and source = 'import' and seq = 1 order by import_row"
+    ))
+    .bind(tx.org().as_uuid())
+    .bind(job)
+    .bind(first_row)
+    .bind(last_row)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// The leaf that stands for an imported grant in its batch's Merkle tree (docs/consent.md,
+/// "Imported consent"): SHA-256(0x00 ‖ the event's fields as the chain encodes texts). `None`
+/// for an event no import writes (one with HIPAA elements or evidence).
+pub fn import_leaf(e: &LedgerEvent) -> Option<merkle::Hash> {
+    if e.hipaa.is_some() || e.evidence_sha256.is_some() {
+        return None;
+    }
+    let uuid = |u: uuid::Uuid| Some(u.to_string());
+    let texts = [
+        uuid(e.id),
+        uuid(e.contact_id),
+        uuid(e.purpose_id),
+        Some(e.seq.to_string()),
+        Some(e.channel.clone()),
+        Some(e.kind.clone()),
+        e.basis.clone(),
+        e.notice_sha256.clone(),
+        e.expires_at.map(|t| t.timestamp_micros().to_string()),
+        e.exemption.clone(),
+        Some(e.source.clone()),
+        e.import_job.and_then(uuid),
+        e.import_row.map(|r| r.to_string()),
+        e.recorded_by.and_then(uuid),
+        Some(e.created_at.timestamp_micros().to_string()),
+    ];
+    Some(merkle::leaf_hash(&chain::encoded(texts.iter().map(Option::as_deref))))
 }
 
 /// The texts of the notice versions the contact's events name.
@@ -188,6 +248,18 @@ pub struct Receipt {
     pub checkpoint: Option<ReceiptCheckpoint>,
     /// Events whose audit record is not in the chain yet: the receipt cannot vouch for them.
     pub not_covered: Vec<uuid::Uuid>,
+    /// For each imported event, its place in the Merkle tree its batch's record commits to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proofs: BTreeMap<uuid::Uuid, InclusionProof>,
+}
+
+/// Where an imported event's leaf sits in its batch's tree, and the sibling hashes (lowercase
+/// hex, from the leaf up) that lead from it to the root its record states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+    pub path: Vec<String>,
 }
 
 /// A receipt before it is signed, and the link its checkpoint is to sign.
@@ -200,6 +272,72 @@ pub struct UnsignedReceipt {
 
 fn record_fields(fields: &[Option<String>]) -> RecordFields {
     chain::FIELD_NAMES.iter().map(|n| (*n).to_owned()).zip(fields.iter().cloned()).collect()
+}
+
+/// The record an import batch left for its grants (`consent.imported`), as its metadata states.
+#[derive(Deserialize)]
+struct BatchRecord {
+    job: uuid::Uuid,
+    first_row: i64,
+    last_row: i64,
+    events: u64,
+    merkle_root: String,
+}
+
+/// The inclusion proofs of the imported events among `events` that have no record of their own,
+/// each added to `records` with its batch's record. An event whose batch the ledger no longer
+/// hashes to the stated root gets none, and stays uncovered.
+async fn import_proofs(
+    tx: &mut TenantTx,
+    events: &[LedgerEvent],
+    records: &mut BTreeMap<uuid::Uuid, uuid::Uuid>,
+) -> Result<BTreeMap<uuid::Uuid, InclusionProof>> {
+    let mut proofs = BTreeMap::new();
+    let imported: Vec<&LedgerEvent> =
+        events.iter().filter(|e| e.source == "import" && !records.contains_key(&e.id)).collect();
+    let jobs: Vec<uuid::Uuid> = imported.iter().filter_map(|e| e.import_job).collect();
+    if jobs.is_empty() {
+        return Ok(proofs);
+    }
+    let batches: Vec<(uuid::Uuid, serde_json::Value)> = sqlx::query_as(
+        "select a.id, a.metadata from app.audit_logs a
+          where a.organization_id = $1 and a.resource_type = 'contact_import' and a.action = 'consent.imported'
+            and a.resource_id in (select i.id::text from app.contact_imports i
+                                   where i.organization_id = $1 and i.job_id = any($2))",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(&jobs)
+    .fetch_all(tx.conn())
+    .await?;
+    let batches: Vec<(uuid::Uuid, BatchRecord)> =
+        batches.into_iter().filter_map(|(id, m)| serde_json::from_value(m).ok().map(|b| (id, b))).collect();
+    for event in imported {
+        let (Some(job), Some(row)) = (event.import_job, event.import_row) else { continue };
+        let Some((record, batch)) =
+            batches.iter().find(|(_, b)| b.job == job && (b.first_row..=b.last_row).contains(&row))
+        else {
+            continue;
+        };
+        let members = batch_events(tx, job, batch.first_row, batch.last_row).await?;
+        let Some(leaves) = members.iter().map(import_leaf).collect::<Option<Vec<_>>>() else { continue };
+        let index = members.iter().position(|m| m.id == event.id);
+        let proven = (leaves.len() as u64 == batch.events && hex::encode(merkle::root(&leaves)) == batch.merkle_root)
+            .then_some(index)
+            .flatten()
+            .and_then(|i| merkle::path(&leaves, i).map(|p| (i, p)));
+        if let Some((index, path)) = proven {
+            records.insert(event.id, *record);
+            proofs.insert(
+                event.id,
+                InclusionProof {
+                    index: index as u64,
+                    size: leaves.len() as u64,
+                    path: path.iter().map(hex::encode).collect(),
+                },
+            );
+        }
+    }
+    Ok(proofs)
 }
 
 /// The most audit records a receipt carries: it holds every record between the contact's first
@@ -232,11 +370,14 @@ pub async fn receipt(
     .bind(&event_ids)
     .fetch_all(tx.conn())
     .await?;
-    let records: BTreeMap<uuid::Uuid, uuid::Uuid> = found
+    let mut records: BTreeMap<uuid::Uuid, uuid::Uuid> = found
         .into_iter()
         .filter_map(|(record, event)| event.parse::<uuid::Uuid>().ok().map(|event| (event, record)))
         .collect();
-    let record_ids: Vec<uuid::Uuid> = records.values().copied().collect();
+    let proofs = import_proofs(tx, &events, &mut records).await?;
+    let mut record_ids: Vec<uuid::Uuid> = records.values().copied().collect();
+    record_ids.sort_unstable();
+    record_ids.dedup();
     let (stretch, unsealed) = match chain::stretch(tx, &record_ids, max).await? {
         Ok(found) => found,
         Err(too_long) => return Ok(Some(Err(too_long))),
@@ -269,6 +410,7 @@ pub async fn receipt(
         chain,
         checkpoint: None,
         not_covered,
+        proofs,
     };
     Ok(Some(Ok(UnsignedReceipt { receipt, head })))
 }

@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::export::{self, LedgerEvent};
 use super::suppression::in_force;
 use crate::error::stored;
 use crate::jobs::runner::{Next, Outcome, Work};
@@ -40,7 +41,8 @@ use crate::jobs::{self, Ending, JobKind, Progress};
 use crate::{audit, AppPool, DbError, Result, TenantTx};
 use mos_domain::audiences::AddressKeyer;
 use mos_domain::content::ContentHash;
-use mos_domain::events::{CONTACTS_IMPORTED, CONTACT_IMPORT};
+use mos_domain::events::{CONSENT_IMPORTED, CONTACTS_IMPORTED, CONTACT_IMPORT};
+use mos_domain::merkle;
 use mos_domain::{AuditEvent, ConsentEventId, ContactId, Email, ImportId, JobId, OrgId, PurposeId, UserId};
 
 /// The job kind that runs imports.
@@ -936,6 +938,45 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
         .bind(&rows)
         .execute(tx.conn())
         .await?;
+        // The events' audit record: one for the batch, committing to each event by the root
+        // of a Merkle tree over them in row order, so that a consent receipt proves an
+        // imported grant from the chain as it proves one recorded alone.
+        let leaves: Vec<merkle::Hash> = consented
+            .iter()
+            .map(|row| {
+                export::import_leaf(&LedgerEvent {
+                    id: row.event.as_uuid(),
+                    contact_id: row.id.as_uuid(),
+                    purpose_id: p.purpose.as_uuid(),
+                    seq: 1,
+                    channel: channel.clone(),
+                    kind: "grant".into(),
+                    basis: Some(basis.into()),
+                    notice_sha256: Some(hex::encode(notice.as_bytes())),
+                    hipaa: None,
+                    expires_at: None,
+                    exemption: p.exemption.as_ref().map(|e| e.trim().to_owned()),
+                    source: "import".into(),
+                    import_job: Some(run.job.as_uuid()),
+                    import_row: Some(row.row_number),
+                    evidence_sha256: None,
+                    recorded_by: Some(run.by.as_uuid()),
+                    created_at: run.now,
+                })
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| stored("consent_events_import"))?;
+        let event = AuditEvent::new(CONSENT_IMPORTED, CONTACT_IMPORT)
+            .resource_id(run.import)
+            .actor(run.by)
+            .meta("job", json!(run.job))
+            .meta("purpose", json!(p.purpose))
+            .meta("notice_sha256", json!(hex::encode(notice.as_bytes())))
+            .meta("first_row", json!(rows.first()))
+            .meta("last_row", json!(rows.last()))
+            .meta("events", json!(leaves.len()))
+            .meta("merkle_root", json!(hex::encode(merkle::root(&leaves))));
+        audit::record(tx, &event).await?;
     }
     if !problems.is_empty() {
         let (rows, columns, reasons): (Vec<i64>, Vec<&str>, Vec<&str>) =

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 use mos_auth::AddressKeys;
-use mos_db::audiences::attributes;
 use mos_db::audiences::import::{self, Mapping, Provenance, Target, Upload, BATCH_ROWS, IMPORT_JOB};
+use mos_db::audiences::{attributes, export};
 use mos_db::audiences::{purposes, suppression};
 use mos_db::jobs::runner::{Runner, RunnerConfig, Running, Work};
 use mos_db::jobs::{self, JobState};
 use mos_db::testing::TestDb;
 use mos_db::AppPool;
 use mos_domain::audiences::{AddressKeyer, AttributeKind, AttributeName, NoticeText, SuppressionReason};
-use mos_domain::{Email, ImportId, JobId, OrgId, RequestSource, UserId};
+use mos_domain::{merkle, Email, ImportId, JobId, OrgId, RequestSource, UserId};
 
 use crate::{new_org, new_user};
 
@@ -236,6 +236,37 @@ async fn an_import_adds_the_valid_rows_reports_the_others_by_row_and_column_and_
     )
     .await;
     assert_eq!(meta, 1, "the audit record names the file's hash and the counts, and no address");
+    // The batch's grants: one record whose Merkle root is that of the ledger's events as
+    // stored, in row order (a root computed when writing from values other than those stored
+    // would differ), and that names no address.
+    let mut tx = o.pool.begin_tenant(o.org, None).await.unwrap();
+    let (root, first, last, events): (String, i64, i64, i64) = sqlx::query_as(
+        "select metadata->>'merkle_root', (metadata->>'first_row')::bigint, (metadata->>'last_row')::bigint,
+                (metadata->>'events')::bigint
+           from app.audit_logs
+          where organization_id = $1 and action = 'consent.imported' and resource_id = $2
+            and metadata::text not like '%patients.example%'",
+    )
+    .bind(o.org.as_uuid())
+    .bind(id.to_string())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    let stored = export::batch_events(&mut tx, job_id.as_uuid(), first, last).await.unwrap();
+    // A receipt of the contact of row 8 finds that record and proves the grant's place in it.
+    let contact = mos_domain::ContactId::from_uuid(stored[1].contact_id).unwrap();
+    let receipt = export::receipt(&mut tx, contact, Utc::now(), o.admin, &src, export::RECEIPT_MAX_RECORDS)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .receipt;
+    let proof = &receipt.proofs[&stored[1].id];
+    assert_eq!((proof.index, proof.size, proof.path.len()), (1, 2, 1));
+    tx.commit().await.unwrap();
+    let leaves: Vec<_> = stored.iter().map(|e| export::import_leaf(e).unwrap()).collect();
+    assert_eq!((first, last, events), (2, 8, 2));
+    assert_eq!(root, hex::encode(merkle::root(&leaves)));
 }
 
 #[tokio::test]

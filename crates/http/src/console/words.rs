@@ -70,6 +70,7 @@ pub fn action(code: &str) -> Option<&'static str> {
         "consent.confirmed" => "Consent confirmed by the person",
         "consent.revoked" => "Consent withdrawn",
         "consent.expired" => "Consent expired",
+        "consent.imported" => "Consent of a batch of imported contacts recorded",
         "suppression.added" => "Address suppressed",
         "suppression.checked" => "Asked whether an address is suppressed",
         "contacts.imported" => "Contacts imported from a file",

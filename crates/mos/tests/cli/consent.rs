@@ -12,7 +12,7 @@ use mos_domain::{ContactId, Email, OrgId, OrgName, RequestSource, Role, Slug, Us
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use crate::{data_dir, http_get_with, mos, serve, text};
+use crate::{data_dir, http_get_with, import, mos, serve, text};
 
 /// The installation's audit signing key, as MOS_AUDIT_SIGNING_KEY gives it.
 const SEED: [u8; 32] = [9; 32];
@@ -177,5 +177,86 @@ async fn a_receipt_from_a_running_server_verifies_offline_and_each_tampered_copy
         assert!(said.starts_with("refused: ") && said.contains(reason), "{name}: {said}");
         let (ok, said) = python(&dir, &file, &public_key);
         assert!(!ok, "the independent verifier refuses {name} too: {said}");
+    }
+}
+
+/// A change to a receipt, given the id of the event it is about.
+type Tamper = fn(&mut Value, &str);
+
+/// Flips the first hex digit of a hash.
+fn flipped(hash: &str) -> String {
+    let first = if hash.starts_with('0') { '1' } else { '0' };
+    format!("{first}{}", &hash[1..])
+}
+
+#[tokio::test]
+async fn an_imported_grant_is_proven_by_its_batch_record_and_a_changed_event_or_proof_is_refused() {
+    let db = TestDb::empty().await;
+    let url = db.database_url();
+    let password = import::migrate_and_seed(&url);
+    let dir = data_dir();
+    let mut command = mos();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &url)
+        .env("MOS_DATA_DIR", dir.path())
+        .env("MOS_TOTP_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .env("MOS_AUDIT_SIGNING_KEY", hex::encode(SEED));
+    let (mut child, addr, log) = serve(command);
+    let token = import::sign_in(&addr, &password);
+    // Seven rows: a tree whose leaves sit at different depths.
+    let csv: String = std::iter::once("email,name\n".to_owned())
+        .chain((0..7).map(|n| format!("person{n}@example.com,Person {n}\n")))
+        .collect();
+    let id = import::upload_and_start(&addr, &token, &csv);
+    let done = import::until(&addr, &token, &id, |b| b["state"] != "running" && b["state"] != "queued");
+    assert_eq!(done["state"], "succeeded", "{done}; {}", log.lock().unwrap());
+    let mut su = db.superuser().await;
+    let contact: uuid::Uuid = sqlx::query_scalar("select id from app.contacts where address = 'person5@example.com'")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+    let (status, body) = http_get_with(
+        &addr,
+        &format!("/v1/orgs/demo/contacts/{contact}/consent-receipt"),
+        &format!("Authorization: Bearer {token}\r\n"),
+    );
+    import::kill(&mut child, nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(status, 200, "{body}");
+    let receipt: Value = serde_json::from_str(&body).unwrap();
+    let event = receipt["events"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(receipt["not_covered"], serde_json::json!([]), "{receipt}");
+    let proof = &receipt["proofs"][&event];
+    assert_eq!((&proof["index"], &proof["size"]), (&serde_json::json!(5), &serde_json::json!(7)), "{receipt}");
+    assert_eq!(proof["path"].as_array().unwrap().len(), 3, "{receipt}");
+
+    let public_key = hex::encode(SigningKey::from_bytes(&SEED).verifying_key().as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, said) = verify(&dir, "good.json", &receipt, &public_key);
+    assert!(ok, "{said}");
+    assert!(said.contains("1 consent event(s) of contact"), "{said}");
+    let (ok, said) = python(&dir, "good.json", &public_key);
+    assert!(ok, "the independent verifier accepts it too: {said}");
+
+    // Each change to what the batch's record commits to, and each change to the proof.
+    let tampered: [(&str, Tamper); 6] = [
+        ("another row", |r, _| r["events"][0]["import_row"] = serde_json::json!(3)),
+        ("an exemption added", |r, _| r["events"][0]["exemption"] = serde_json::json!("we asked them")),
+        ("another time", |r, _| r["events"][0]["created_at"] = serde_json::json!("2020-01-01T00:00:00Z")),
+        ("another place", |r, e| r["proofs"][e]["index"] = serde_json::json!(4)),
+        ("another sibling", |r, e| {
+            let first = r["proofs"][e]["path"][0].as_str().unwrap().to_owned();
+            r["proofs"][e]["path"][0] = Value::String(flipped(&first));
+        }),
+        ("no proof", |r, _| r["proofs"] = serde_json::json!({})),
+    ];
+    for (what, change) in tampered {
+        let mut copy = receipt.clone();
+        change(&mut copy, &event);
+        let name = format!("{}.json", what.replace(' ', "-"));
+        let (ok, said) = verify(&dir, &name, &copy, &public_key);
+        assert!(!ok && said.contains("refused"), "{what}: {said}");
+        let (ok, said) = python(&dir, &name, &public_key);
+        assert!(!ok, "{what}: the independent verifier refuses it too: {said}");
     }
 }

@@ -9,7 +9,7 @@ Prints `ok` and exits 0 when the receipt holds, or prints the reason and exits 1
 import hashlib
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 FIELDS = ["organization_id", "id", "actor_user_id", "action", "resource_type", "resource_id", "outcome",
           "ip", "user_agent", "request_id", "changes", "metadata", "created_at"]
@@ -33,6 +33,66 @@ def link(prev, seq, fields):
     return hashlib.sha256(prev + b"".join(encode(t) for t in texts)).digest()
 
 
+def micros(text):
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+
+
+def node(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def import_leaf(event):
+    if event["hipaa"] is not None or event["evidence_sha256"] is not None:
+        raise Refused("an imported event with HIPAA elements or evidence")
+    expires = event["expires_at"]
+    texts = [event["id"], event["contact_id"], event["purpose_id"], str(event["seq"]), event["channel"], event["kind"],
+             event["basis"], event["notice_sha256"], None if expires is None else str(micros(expires)),
+             event["exemption"], event["source"], event["import_job"],
+             None if event["import_row"] is None else str(event["import_row"]), event["recorded_by"],
+             str(micros(event["created_at"]))]
+    return hashlib.sha256(b"\x00" + b"".join(encode(t) for t in texts)).digest()
+
+
+def root_from_path(leaf, index, size, path):
+    """RFC 9162, 2.1.3.2."""
+    if index >= size:
+        raise Refused("a proof's index lies outside its tree")
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            raise Refused("a proof is longer than its tree is deep")
+        if fn & 1 or fn == sn:
+            r = node(p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise Refused("a proof is shorter than its tree is deep")
+    return r
+
+
+def check_batch(event, record, proof):
+    meta = json.loads(record["metadata"])
+    row = event["import_row"]
+    stated = [
+        (record["resource_type"], "contact_import"),
+        (event["source"], "import"),
+        (meta.get("job"), event["import_job"]),
+        (meta.get("purpose"), event["purpose_id"]),
+        (meta.get("notice_sha256"), event["notice_sha256"]),
+        (record["actor_user_id"], event["recorded_by"]),
+        (meta.get("events"), proof["size"]),
+    ]
+    if any(said != shown for said, shown in stated) or row is None or not meta["first_row"] <= row <= meta["last_row"]:
+        raise Refused(f"event {event['id']} does not match its import batch's record")
+    path = [bytes.fromhex(h) for h in proof["path"]]
+    if root_from_path(import_leaf(event), proof["index"], proof["size"], path).hex() != meta["merkle_root"]:
+        raise Refused(f"event {event['id']}'s proof does not lead to its batch's root")
+
+
 def signed_time(text):
     moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -54,8 +114,11 @@ def check_signature(checkpoint, public_key):
 
 
 def verify(receipt, public_key):
-    if receipt["format"] != "mos-consent-receipt-v1":
+    if receipt["format"] not in ("mos-consent-receipt-v1", "mos-consent-receipt-v2"):
         raise Refused("unknown format")
+    proofs = receipt.get("proofs", {})
+    if receipt["format"] == "mos-consent-receipt-v1" and proofs:
+        raise Refused("a version 1 receipt with proofs")
     org, contact = receipt["organization_id"], receipt["contact_id"]
     checkpoint = receipt["checkpoint"]
     if checkpoint is None or receipt["chain"] is None:
@@ -99,6 +162,11 @@ def verify(receipt, public_key):
         record = records.get(receipt["records"].get(event["id"]))
         if record is None:
             raise Refused("an event's record is not in the chain")
+        if record["action"] == "consent.imported":
+            if event["id"] not in proofs:
+                raise Refused("an imported event without its proof")
+            check_batch(event, record, proofs[event["id"]])
+            continue
         meta = json.loads(record["metadata"])
         stated = [
             (record["action"], ACTIONS.get(event["kind"])),
