@@ -13,6 +13,7 @@ use serde_json::json;
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::audiences::consent;
+use crate::audiences::suppression::in_force;
 use crate::error::stored;
 use crate::{audit, Result, TenantTx};
 use mos_domain::audiences::AttributeKind;
@@ -116,7 +117,7 @@ fn push_node(query: &mut QueryBuilder<'_, Postgres>, node: &Node, at: DateTime<U
         }
         Node::Consent { purpose, live } => {
             // Live: the contact's latest event for the purpose passes `consent::LIVE_UNTIL` at
-            // `at`. The latest events are one ordered walk of `consent_events_current_idx`
+            // `at`, and no suppression of its address is in force. The latest events are one ordered walk of `consent_events_current_idx`
             // (migration 19), index-only, instead of an anti-join of the ledger with itself.
             // The test is a column of the walk rather than a filter over it: PostgreSQL keeps no
             // statistics through `distinct on` and would guess that a filter on its output
@@ -135,7 +136,14 @@ fn push_node(query: &mut QueryBuilder<'_, Postgres>, node: &Node, at: DateTime<U
                                    where e.organization_id = $1 and e.purpose_id = ",
             );
             query.push_bind(purpose.as_uuid());
-            query.push(" order by e.contact_id, e.seq desc) l where l.live))");
+            query.push(" order by e.contact_id, e.seq desc) l where l.live)");
+            // And the address is not suppressed, as `consent::is_live` asks before each message.
+            query.push(concat!(
+                " and not exists (select 1 from app.suppressions s
+                                   where s.organization_id = $1 and s.address_key = c.address_key and ",
+                in_force!(),
+                "))"
+            ));
         }
         Node::Created { op, at: instant } => {
             query.push(if *op == CreatedOp::Before { "c.created_at < " } else { "c.created_at > " });

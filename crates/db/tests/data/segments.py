@@ -102,6 +102,8 @@ def random_contacts(rng, n):
             "values": values,
             "consent": {p: [list(e) for e in random_events(rng)] for p in PURPOSES},
             "erased": rng.random() < 0.05,
+            # Suppressed after its events: no confirmation comes after the entry to lift it.
+            "suppressed": rng.random() < 0.1,
         })
     return contacts
 
@@ -188,7 +190,7 @@ def holds(node, contact):
             return any(t in contact["tags"] for t in value)
         return all(t in contact["tags"] for t in value)
     if "consent" in node:
-        is_live = live(contact["consent"][node["purpose"].split(":", 1)[1]])
+        is_live = live(contact["consent"][node["purpose"].split(":", 1)[1]]) and not contact["suppressed"]
         return is_live if node["consent"] == "live" else not is_live
     created = contact["created_at"]
     # Both are ISO 8601 in UTC with the same layout, so they compare as text.
