@@ -52,12 +52,45 @@ impl Default for Limits {
     }
 }
 
-/// Ends a request that has not started its answer by the deadline.
+/// Ends a request that has not started its answer by the deadline. A CSV body, which the
+/// import's upload streams into the database as it arrives (docs/imports.md), has the deadline
+/// between two of its chunks instead: a large file over a slow link takes longer than any
+/// fixed deadline, and a client that stops sending is still cut off.
 pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let csv = request.method() == axum::http::Method::POST
+        && request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+    if csv {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::Body::from_stream(chunks_within(body.into_data_stream(), limit));
+        return next.run(Request::from_parts(parts, body)).await;
+    }
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::RequestTimeout.into_response(),
     }
+}
+
+/// A body whose every chunk must come within `limit` of the one before; past it the body
+/// ends with an error, which the handler answers as a cut-off upload.
+fn chunks_within(
+    body: axum::body::BodyDataStream,
+    limit: Duration,
+) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> {
+    futures_util::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(limit, futures_util::StreamExt::next(&mut body)).await {
+            Ok(Some(chunk)) => Some((chunk, Some(body))),
+            Ok(None) => None,
+            Err(_) => {
+                let why = format!("nothing arrived for {} s", limit.as_secs());
+                Some((Err(axum::Error::new(std::io::Error::new(std::io::ErrorKind::TimedOut, why))), None))
+            }
+        }
+    })
 }
 
 /// While the cap is reached, says so once, not once per refused connection.

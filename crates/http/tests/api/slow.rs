@@ -76,6 +76,57 @@ async fn a_request_whose_body_stalls_is_stopped_at_the_request_deadline() {
     assert!(answer.contains("urn:mos:problem:timeout") && answer.contains("retry-after"), "{answer}");
 }
 
+/// Starts a chunked CSV upload to acme's imports as `token`: the connection, with its headers sent.
+async fn csv_upload(app: &TestApp, token: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address(app)).await.unwrap();
+    let head = format!(
+        "POST /v1/orgs/acme/imports?file_name=slow.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+async fn send_chunk(stream: &mut TcpStream, data: &str) {
+    stream.write_all(format!("{:x}\r\n{data}\r\n", data.len()).as_bytes()).await.unwrap();
+}
+
+/// The status line and body of the answer on `stream`.
+async fn answer(stream: &mut TcpStream) -> String {
+    let mut got = vec![0u8; 8192];
+    let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut got)).await.unwrap().unwrap();
+    String::from_utf8_lossy(&got[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn an_upload_that_keeps_sending_outlasts_the_request_deadline_and_one_that_stops_is_cut_off() {
+    let app = TestApp::spawn_limited(LIMITS).await;
+    let org = app.org_with_every_role("acme").await;
+    // Twelve chunks a quarter of the deadline apart: three times the deadline in all.
+    let mut stream = csv_upload(&app, &org.creator).await;
+    send_chunk(&mut stream, "email,name\r\n").await;
+    for n in 0..12 {
+        tokio::time::sleep(LIMITS.request_timeout / 4).await;
+        send_chunk(&mut stream, &format!("person{n}@example.com,Person {n}\r\n")).await;
+    }
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    let got = answer(&mut stream).await;
+    assert!(got.starts_with("HTTP/1.1 201"), "{got}");
+
+    // One that stops sending mid-file is cut off once a deadline passes without a chunk.
+    let mut stream = csv_upload(&app, &org.creator).await;
+    send_chunk(&mut stream, "email,name\r\nana@example.com,Ana\r\n").await;
+    let got = answer(&mut stream).await;
+    assert!(got.starts_with("HTTP/1.1 400") && got.contains("nothing arrived for 2 s"), "{got}");
+    let imports = app.get_as(&org.admin, "/v1/orgs/acme/imports").await;
+    assert_eq!(
+        imports.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "only the finished upload is kept: {}",
+        imports.body
+    );
+}
+
 /// A connection from the loopback address `ip`, as another client's.
 async fn connect_from(ip: [u8; 4], addr: &str) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
