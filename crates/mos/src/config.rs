@@ -75,7 +75,7 @@ pub struct Layer {
     #[arg(long, global = true, env = "MOS_HEADER_TIMEOUT_SECS", value_name = "SECS")]
     pub header_timeout_secs: Option<u64>,
     /// Seconds a request has until its answer starts; then 503 and nothing of it is kept
-    /// (default 30).
+    /// (default 30). A CSV upload has them between two chunks of its body instead.
     #[arg(long, global = true, env = "MOS_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
     pub request_timeout_secs: Option<u64>,
     /// Seconds between the database checks that `serve` runs for /readyz (default 60).
