@@ -1557,6 +1557,7 @@ CREATE TABLE app.contact_imports (
     suppressed bigint DEFAULT 0 NOT NULL,
     invalid bigint DEFAULT 0 NOT NULL,
     finished_at timestamp with time zone,
+    rows bigint,
     CONSTRAINT contact_imports_chunks CHECK ((chunks >= 0)),
     CONSTRAINT contact_imports_existing CHECK ((existing >= 0)),
     CONSTRAINT contact_imports_file_name CHECK (((length(file_name) >= 1) AND (length(file_name) <= 255))),
@@ -1564,6 +1565,7 @@ CREATE TABLE app.contact_imports (
     CONSTRAINT contact_imports_id_v7 CHECK (app.is_uuid_v7(id)),
     CONSTRAINT contact_imports_imported CHECK ((imported >= 0)),
     CONSTRAINT contact_imports_invalid CHECK ((invalid >= 0)),
+    CONSTRAINT contact_imports_rows CHECK ((rows >= 0)),
     CONSTRAINT contact_imports_sealed CHECK ((((file_sha256 IS NULL) = (size_bytes IS NULL)) AND ((file_sha256 IS NULL) = (chunks IS NULL)))),
     CONSTRAINT contact_imports_size CHECK ((size_bytes >= 0)),
     CONSTRAINT contact_imports_started CHECK (((job_id IS NULL) OR ((file_sha256 IS NOT NULL) AND (mapping IS NOT NULL)))),
@@ -4171,6 +4173,12 @@ GRANT UPDATE(invalid) ON TABLE app.contact_imports TO app_user;
 --
 
 GRANT UPDATE(finished_at) ON TABLE app.contact_imports TO app_user;
+
+--
+-- Name: COLUMN contact_imports.rows; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(rows) ON TABLE app.contact_imports TO app_user;
 
 --
 -- Name: TABLE contacts; Type: ACL; Schema: app; Owner: mos_owner

@@ -139,11 +139,47 @@ pub struct Upload {
     hasher: Sha256,
     size: u64,
     chunks: i32,
+    records: Option<Records>,
+}
+
+/// Counts a CSV's records as its chunks are stored, so that an import's progress has a total.
+/// Where a record ends depends on the delimiter too (a quote opens a quoted field only at a
+/// field's start), which is detected from the first chunk as the import's job detects it.
+struct Records {
+    reader: csv_core::Reader,
+    count: u64,
+}
+
+impl Records {
+    /// Counts the records that `input` ends; an empty `input` is the end of the file (which
+    /// csv_core reads into any empty input, so a chunk is never followed by one before then).
+    fn feed(&mut self, mut input: &[u8]) {
+        // The fields themselves are not wanted: they are read into a small buffer that is
+        // overwritten (a field longer than it is read in pieces).
+        let (mut fields, mut ends) = ([0u8; 1024], [0usize; 64]);
+        let end = input.is_empty();
+        while end || !input.is_empty() {
+            let (result, read, _, _) = self.reader.read_record(input, &mut fields, &mut ends);
+            input = &input[read..];
+            match result {
+                csv_core::ReadRecordResult::Record => self.count += 1,
+                csv_core::ReadRecordResult::End => return,
+                _ => {}
+            }
+        }
+    }
 }
 
 impl Upload {
     pub fn new(import: ImportId) -> Self {
-        Self { import, buffer: Vec::with_capacity(CHUNK_BYTES), hasher: Sha256::new(), size: 0, chunks: 0 }
+        Self {
+            import,
+            buffer: Vec::with_capacity(CHUNK_BYTES),
+            hasher: Sha256::new(),
+            size: 0,
+            chunks: 0,
+            records: None,
+        }
     }
 
     pub async fn push(&mut self, tx: &mut TenantTx, mut bytes: &[u8]) -> Result<()> {
@@ -165,6 +201,12 @@ impl Upload {
         if self.buffer.is_empty() {
             return Ok(());
         }
+        let delimiter = detect_delimiter(&self.buffer);
+        let records = self.records.get_or_insert_with(|| Records {
+            reader: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            count: 0,
+        });
+        records.feed(&self.buffer);
         sqlx::query(
             "insert into app.contact_import_chunks (organization_id, import_id, seq, data) values ($1, $2, $3, $4)",
         )
@@ -179,12 +221,18 @@ impl Upload {
         Ok(())
     }
 
-    /// Stores the rest and seals the import with the file's SHA-256 and size; returns the hash.
+    /// Stores the rest and seals the import with the file's SHA-256, size and rows (the
+    /// records after the header); returns the hash.
     pub async fn finish(mut self, tx: &mut TenantTx) -> Result<[u8; 32]> {
         self.flush(tx).await?;
+        // No input is the end of the file: a last record without a line end counts too.
+        let records = self.records.as_mut().map_or(0, |r| {
+            r.feed(&[]);
+            r.count
+        });
         let sha256: [u8; 32] = self.hasher.finalize().into();
         let sealed = sqlx::query(
-            "update app.contact_imports set file_sha256 = $3, size_bytes = $4, chunks = $5
+            "update app.contact_imports set file_sha256 = $3, size_bytes = $4, chunks = $5, rows = $6
               where organization_id = $1 and id = $2 and file_sha256 is null",
         )
         .bind(tx.org().as_uuid())
@@ -192,6 +240,7 @@ impl Upload {
         .bind(sha256.as_slice())
         .bind(self.size as i64)
         .bind(self.chunks)
+        .bind(i64::try_from(records.saturating_sub(1)).unwrap_or(i64::MAX))
         .execute(tx.conn())
         .await?;
         if sealed.rows_affected() != 1 {
@@ -213,6 +262,8 @@ pub struct Import {
     pub file_sha256: Option<Vec<u8>>,
     pub size_bytes: Option<i64>,
     pub chunks: Option<i32>,
+    /// The file's rows after the header, counted as it was uploaded.
+    pub rows: Option<i64>,
     pub mapping: Option<serde_json::Value>,
     pub provenance: Option<serde_json::Value>,
     pub job_id: Option<Uuid>,
@@ -225,7 +276,7 @@ pub struct Import {
 
 pub async fn get(tx: &mut TenantTx, id: ImportId) -> Result<Option<Import>> {
     Ok(sqlx::query_as(
-        "select id, file_name, created_by, created_at, file_sha256, size_bytes, chunks, mapping, provenance, job_id,
+        "select id, file_name, created_by, created_at, file_sha256, size_bytes, chunks, rows, mapping, provenance, job_id,
                 imported, existing, suppressed, invalid, finished_at
            from app.contact_imports where organization_id = $1 and id = $2",
     )
@@ -1122,7 +1173,7 @@ pub async fn run(mut work: Work, keys: Arc<dyn AddressKeyer>) -> Outcome {
         totals.existing += counts.existing;
         totals.suppressed += counts.suppressed;
         totals.invalid += counts.invalid;
-        let progress = Progress { total: None, done: read, errors: totals.invalid, ..Progress::default() };
+        let progress = Progress { total: current.rows, done: read, errors: totals.invalid, ..Progress::default() };
         match work.checkpoint(tx, progress).await.map_err(fail)? {
             Next::Continue => {}
             Next::Cancel => {

@@ -50,7 +50,7 @@ struct JobRow {
 }
 
 const IMPORTS: &str =
-    "select id, file_name, created_by, created_at, file_sha256, size_bytes, chunks, mapping, provenance,
+    "select id, file_name, created_by, created_at, file_sha256, size_bytes, chunks, rows, mapping, provenance,
         job_id, imported, existing, suppressed, invalid, finished_at
    from app.contact_imports where organization_id = $1";
 

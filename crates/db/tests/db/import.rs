@@ -190,6 +190,8 @@ async fn an_import_adds_the_valid_rows_reports_the_others_by_row_and_column_and_
         ]
     );
     assert_eq!((summary.imported, summary.existing, summary.suppressed, summary.invalid), (3, 1, 1, 2));
+    // Seven rows after the header, one of them over two lines inside quotes: the job's total.
+    assert_eq!((summary.rows, job.total), (Some(7), Some(7)));
     let org = "organization_id = $1";
     assert_eq!(scalar(&o, &format!("select count(*) from app.contacts where {org}")).await, 4);
     assert_eq!(

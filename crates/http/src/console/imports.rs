@@ -91,7 +91,7 @@ async fn list(
                                 td { a href={ "/orgs/" (slug) "/imports/" (s.import.id) } { (s.import.file_name) } }
                                 td { (when(now, s.import.created_at)) }
                                 td { (state_of(s)) }
-                                td { (s.job_done.unwrap_or(0)) }
+                                td { (rows_read(s)) }
                                 td { (s.import.imported) }
                                 td { (s.import.invalid) }
                             }
@@ -253,7 +253,7 @@ fn progress(console: &Console, visit: &Visit, slug: &str, id: &str, s: &Status) 
                 dt { "File" } dd { (s.import.file_name) }
                 dt { "Uploaded" } dd { (when(now, s.import.created_at)) }
                 dt { "State" } dd { span role="status" { (state_of(s)) @if s.job_cancel_requested_at.is_some() && live { " (cancelling)" } } }
-                dt { "Rows read" } dd { (s.job_done.unwrap_or(0)) }
+                dt { "Rows read" } dd { (rows_read(s)) }
                 dt { "Rows per second" } dd { @match s.rows_per_second() { Some(r) => (format!("{r:.0}")), None => "—" } }
                 dt { "Imported" } dd { (s.import.imported) }
                 dt { "Already contacts (left unchanged)" } dd { (s.import.existing) }
@@ -378,5 +378,14 @@ mod tests {
             };
             assert_eq!(back.unwrap(), t);
         }
+    }
+}
+
+/// The rows read, and of how many when the file's rows were counted.
+fn rows_read(s: &Status) -> String {
+    let done = s.job_done.unwrap_or(0);
+    match s.job_total {
+        Some(total) => format!("{done} of {total}"),
+        None => done.to_string(),
     }
 }

@@ -108,6 +108,7 @@ async fn an_import_with_bad_rows_imports_the_rest_and_reports_each_bad_field_in_
     let done = finished(&app, &org, &id).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!((&done["imported"], &done["invalid"], &done["rows_done"]), (&json!(2), &json!(1), &json!(4)), "{done}");
+    assert_eq!(done["rows_total"], json!(4), "the rows were counted as the file came in: {done}");
     assert_eq!(done["provenance"]["notice_sha256"], json!(notice));
     assert_eq!(done["mapping"], mapping());
 
