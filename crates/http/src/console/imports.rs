@@ -362,6 +362,15 @@ async fn problems(State(console): State<Console>, visit: Visit, Path((slug, id))
     }
 }
 
+/// The rows read, and of how many when the file's rows were counted.
+fn rows_read(s: &Status) -> String {
+    let done = s.job_done.unwrap_or(0);
+    match s.job_total {
+        Some(total) => format!("{done} of {total}"),
+        None => done.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::option_value;
@@ -378,14 +387,5 @@ mod tests {
             };
             assert_eq!(back.unwrap(), t);
         }
-    }
-}
-
-/// The rows read, and of how many when the file's rows were counted.
-fn rows_read(s: &Status) -> String {
-    let done = s.job_done.unwrap_or(0);
-    match s.job_total {
-        Some(total) => format!("{done} of {total}"),
-        None => done.to_string(),
     }
 }
