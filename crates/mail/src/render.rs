@@ -23,7 +23,12 @@ impl Template {
     pub fn new(layout: &str) -> Result<Self, InputError> {
         let events: Vec<Event> = markdown::parse(layout).collect();
         let slots = (0..events.len()).filter(|&i| content_slot(&events[i..])).count();
-        if slots != 1 {
+        // Any other `{{content}}` would only fail at render time, once per recipient.
+        let mentions = events
+            .iter()
+            .filter(|e| matches!(e, Event::Text(t) if placeholders(t).is_ok_and(|p| p.iter().any(|(_, _, n)| *n == "content"))))
+            .count();
+        if slots != 1 || mentions != 1 {
             return Err(InputError::ContentSlot);
         }
         Ok(Self { layout: layout.to_owned() })

@@ -1,7 +1,7 @@
-use mos_mail::{DkimSigner, InputError, MessageError, SIGNED_HEADERS};
+use mos_mail::{render, Content, DkimSigner, InputError, Mailbox, Message, MessageError, SIGNED_HEADERS};
 use secrecy::SecretString;
 
-use crate::{inspect, key, message, new_key, TestKey};
+use crate::{essentials, inspect, key, message, new_key, template, values, TestKey};
 
 const SELECTOR: &str = "s2026";
 const DOMAIN: &str = "mail.acme.example";
@@ -45,6 +45,24 @@ fn a_signed_message_verifies_in_dkimpy_and_covers_the_one_click_headers() {
     for required in ["list-unsubscribe", "list-unsubscribe-post", "from", "to", "subject", "date", "message-id"] {
         assert!(signed.contains(&required), "{required} unsigned: {signed:?}");
     }
+
+    // Long headers are folded, and non-ASCII ones encoded, before they are signed: relaxed
+    // canonicalization must still agree with the verifier's.
+    let subject = "Flu shots for {{first_name}}: book now at the {{city}} clinic before the winter season starts, café and parking included";
+    let content = Content { title: "T", body: "Hello {{first_name}}", subject: Some(subject) };
+    let rendered = render(&template(), &content, &values("Zoë Ångström-Øster Mac Giolla Phádraig"), &essentials())
+        .expect("a message");
+    let mut envelope = crate::envelope();
+    envelope.to = Mailbox::new(
+        Some("Zoë Ångström-Øster Mac Giolla Phádraig, \"the second\""),
+        &crate::email("zoe@patient.example"),
+    )
+    .expect("a mailbox");
+    let bytes =
+        signer(key, DOMAIN).sign(Message::build(&rendered, envelope).expect("a message")).expect("signed").formatted();
+    assert!(bytes.windows(3).any(|w| w == b"\r\n "), "the long headers are folded");
+    let (ok, result) = verify(&bytes, &key.public_b64);
+    assert!(ok, "dkimpy: {result}");
 }
 
 #[test]

@@ -161,7 +161,13 @@ fn placeholders_stand_only_where_they_may() {
     assert!(shown.html().contains("<pre><code>{{first_name}}\n</code></pre>"), "{}", shown.html());
 
     // The layout holds its content slot once, as a paragraph of its own.
-    for layout in ["No slot", "{{content}}\n\n{{content}}", "Before {{content}}", "- {{content}}x"] {
+    for layout in [
+        "No slot",
+        "{{content}}\n\n{{content}}",
+        "Before {{content}}",
+        "- {{content}}x",
+        "{{content}}\n\n# {{content}}",
+    ] {
         assert_eq!(Template::new(layout), Err(InputError::ContentSlot), "{layout:?}");
     }
     assert!(Template::new("> {{content}}\n\n{{postal_address}}").is_ok(), "a slot in a quote is a paragraph too");
