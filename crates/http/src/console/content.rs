@@ -10,10 +10,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use maud::{html, Markup};
+use maud::{html, Markup, PreEscaped};
 use mos_db::content::{Event, Version};
 use mos_domain::content::{Action, Actor, Approvals, Channel, State as ReviewState};
 use mos_domain::{reveal, url_component, Permission, UserId};
+use mos_mail::markdown::{self, Headings};
 use serde::Deserialize;
 
 use super::words::confirmation;
@@ -402,7 +403,7 @@ async fn item(
             h2 { "Text" }
             // Characters that show nothing or reorder the text are written out, as in the diff:
             // what a reviewer reads here is what they approve. Its Markdown is rendered, its HTML not.
-            div class="text" { (super::markdown::render(&reveal(&version.body))) }
+            div class="text" { (PreEscaped(markdown::html(&reveal(&version.body), Headings::FromH3))) }
             h2 { "Review" }
             @for (action, route, caption) in STEPS {
                 @if possible(action) {

@@ -18,7 +18,6 @@ mod content;
 mod erasure;
 mod imports;
 mod landing;
-mod markdown;
 mod orgs;
 mod segments;
 mod signin;

@@ -1,0 +1,334 @@
+//! Approved content and its template, rendered for one recipient: the HTML part, the text part and
+//! the subject, with the elements every message must carry checked present in both parts.
+//!
+//! Placeholders (`{{first_name}}`) are replaced after the Markdown is parsed, in the parsed text,
+//! never in the source: a value is text to the writers in `markdown.rs`, which escape it, so it
+//! cannot become markup, a link or another placeholder, whatever it holds.
+
+use pulldown_cmark::{Event, Tag, TagEnd};
+
+use crate::error::{InputError, Part, RenderError, Required};
+use crate::markdown::{self, Headings};
+use crate::personalisation::Personalisation;
+
+/// The layout every message of a campaign is poured into: Markdown with placeholders, holding
+/// `{{content}}` once, as a paragraph of its own, where the content's body goes, and the footer
+/// (postal address, unsubscribe and preference links). It is content too: versioned and reviewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    layout: String,
+}
+
+impl Template {
+    pub fn new(layout: &str) -> Result<Self, InputError> {
+        let events: Vec<Event> = markdown::parse(layout).collect();
+        let slots = (0..events.len()).filter(|&i| content_slot(&events[i..])).count();
+        // Any other `{{content}}` would only fail at render time, once per recipient.
+        let mentions = events
+            .iter()
+            .filter(|e| matches!(e, Event::Text(t) if placeholders(t).is_ok_and(|p| p.iter().any(|(_, _, n)| *n == "content"))))
+            .count();
+        if slots != 1 || mentions != 1 {
+            return Err(InputError::ContentSlot);
+        }
+        Ok(Self { layout: layout.to_owned() })
+    }
+
+    pub fn layout(&self) -> &str {
+        &self.layout
+    }
+}
+
+/// The approved piece: its title, its Markdown body, and the subject to send it under when that
+/// is not the title. Both the subject and the body may hold placeholders.
+#[derive(Debug, Clone, Copy)]
+pub struct Content<'a> {
+    pub title: &'a str,
+    pub body: &'a str,
+    pub subject: Option<&'a str>,
+}
+
+/// The sender's physical postal address (CAN-SPAM asks for one in every message), on one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostalAddress(String);
+
+impl PostalAddress {
+    pub fn parse(input: &str) -> Result<Self, InputError> {
+        let address = input.trim();
+        if (1..=300).contains(&address.chars().count()) && !address.chars().any(char::is_control) {
+            Ok(Self(address.to_owned()))
+        } else {
+            Err(InputError::PostalAddress)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An absolute https URL: the only kind RFC 8058 lets a one-click unsubscribe use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsUrl(url::Url);
+
+impl HttpsUrl {
+    pub fn parse(input: &str) -> Result<Self, InputError> {
+        let url = url::Url::parse(input).map_err(|_| InputError::HttpsUrl)?;
+        let plain = url.scheme() == "https"
+            && url.host_str().is_some_and(|h| !h.is_empty())
+            && url.username().is_empty()
+            && url.password().is_none();
+        if plain {
+            Ok(Self(url))
+        } else {
+            Err(InputError::HttpsUrl)
+        }
+    }
+
+    /// Its serialisation: ASCII, with `<`, `>`, `"` and spaces percent-encoded, so it fits in a
+    /// header's angle brackets and an HTML attribute alike.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// What every message carries besides its content, per sender and per recipient.
+#[derive(Debug, Clone)]
+pub struct Essentials {
+    pub postal_address: PostalAddress,
+    /// Opens the page that asks to confirm (`GET`) and takes the one-click `POST` (RFC 8058).
+    pub unsubscribe: HttpsUrl,
+    pub preferences: HttpsUrl,
+}
+
+/// One recipient's message, before it is built: what the parts say, not yet how they are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    subject: String,
+    html: String,
+    text: String,
+    unsubscribe: HttpsUrl,
+}
+
+impl Rendered {
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// A whole HTML document (UTF-8).
+    pub fn html(&self) -> &str {
+        &self.html
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The one-click address the `List-Unsubscribe` header names: the body's, so the two cannot
+    /// differ.
+    pub fn unsubscribe(&self) -> &HttpsUrl {
+        &self.unsubscribe
+    }
+}
+
+/// Renders `content` in `template` for one recipient. Refused when a placeholder is not declared
+/// (or stands where it may not), or when either part lacks the postal address or the unsubscribe
+/// link (a template that forgot its footer).
+pub fn render(
+    template: &Template,
+    content: &Content,
+    values: &Personalisation,
+    essentials: &Essentials,
+) -> Result<Rendered, RenderError> {
+    let fill = Fill { values, essentials };
+    let subject = fill.subject(content.subject.unwrap_or(content.title))?;
+    let events = fill.document(template, content.body)?;
+
+    let mut body = String::with_capacity(template.layout.len() + content.body.len() * 2);
+    markdown::write_html(events.iter().cloned(), Headings::FromH1, &mut body);
+    let mut text = String::with_capacity(body.len());
+    markdown::write_text(events, &mut text);
+
+    let address = essentials.postal_address.as_str();
+    let unsubscribe = essentials.unsubscribe.as_str();
+    let mut link = String::from("<a href=\"");
+    markdown::escape(&mut link, unsubscribe);
+    link.push('"');
+    let missing = |element, part| Err(RenderError::Missing { element, part });
+    if !visible_text(&body).contains(address) {
+        return missing(Required::PostalAddress, Part::Html);
+    }
+    if !body.contains(&link) {
+        return missing(Required::UnsubscribeLink, Part::Html);
+    }
+    if !text.contains(address) {
+        return missing(Required::PostalAddress, Part::Text);
+    }
+    if !text.contains(unsubscribe) {
+        return missing(Required::UnsubscribeLink, Part::Text);
+    }
+
+    let mut html = String::with_capacity(body.len() + 160);
+    html.push_str("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+    markdown::escape(&mut html, &subject);
+    html.push_str("</title></head><body>");
+    html.push_str(&body);
+    html.push_str("</body></html>\n");
+    Ok(Rendered { subject, html, text, unsubscribe: essentials.unsubscribe.clone() })
+}
+
+/// What the reader sees of HTML written by `markdown::write_html`: its text without tags (an
+/// image's alt text is an attribute, so it does not count) and with its four escapes undone.
+/// Enough for our own output, whose attribute values never hold a `>`.
+fn visible_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        rest = rest[open..].find('>').map_or("", |close| &rest[open + close + 1..]);
+    }
+    text.push_str(rest);
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
+}
+
+/// Where a placeholder stands, which decides what it may name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Text,
+    Subject,
+}
+
+struct Fill<'a> {
+    values: &'a Personalisation,
+    essentials: &'a Essentials,
+}
+
+impl Fill<'_> {
+    fn subject(&self, subject: &str) -> Result<String, RenderError> {
+        let subject = self.expand(subject, Place::Subject)?;
+        if subject.trim().is_empty() || subject.chars().any(char::is_control) {
+            return Err(RenderError::Subject);
+        }
+        Ok(subject)
+    }
+
+    /// The layout's events with the body's in place of its `{{content}}` paragraph, every
+    /// placeholder replaced.
+    fn document<'e>(&self, template: &'e Template, body: &'e str) -> Result<Vec<Event<'e>>, RenderError> {
+        let layout: Vec<Event> = markdown::parse(&template.layout).collect();
+        // `Template::new` saw exactly one slot; a layout without one would lose the body.
+        let slot = (0..layout.len()).find(|&i| content_slot(&layout[i..])).ok_or(RenderError::MisplacedContent)?;
+        let mut out = Vec::with_capacity(layout.len() + body.len() / 8);
+        self.events(layout[..slot].iter().cloned(), &mut out)?;
+        self.events(markdown::parse(body), &mut out)?;
+        self.events(layout[slot + 3..].iter().cloned(), &mut out)?;
+        Ok(out)
+    }
+
+    fn events<'e>(&self, events: impl Iterator<Item = Event<'e>>, out: &mut Vec<Event<'e>>) -> Result<(), RenderError> {
+        // Code is shown as written: a placeholder in it stays a placeholder.
+        let mut in_code = false;
+        for event in events {
+            let event = match event {
+                Event::Start(Tag::CodeBlock(kind)) => {
+                    in_code = true;
+                    Event::Start(Tag::CodeBlock(kind))
+                }
+                Event::End(TagEnd::CodeBlock) => {
+                    in_code = false;
+                    Event::End(TagEnd::CodeBlock)
+                }
+                Event::Text(text) if !in_code && text.contains("{{") => {
+                    markdown::text_event(self.expand(&text, Place::Text)?)
+                }
+                Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+                    Event::Start(Tag::Link { link_type, dest_url: self.address(dest_url)?, title, id })
+                }
+                Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
+                    Event::Start(Tag::Image { link_type, dest_url: self.address(dest_url)?, title, id })
+                }
+                other => other,
+            };
+            out.push(event);
+        }
+        Ok(())
+    }
+
+    /// A link's address: as written, or one of the two links every message carries. Nothing a
+    /// recipient's values hold ever goes into an address.
+    fn address<'e>(&self, dest: pulldown_cmark::CowStr<'e>) -> Result<pulldown_cmark::CowStr<'e>, RenderError> {
+        if !dest.contains("{{") {
+            return Ok(dest);
+        }
+        let name = match placeholders(&dest).as_deref() {
+            Ok([(0, end, name)]) if *end == dest.len() => (*name).to_owned(),
+            Ok([(_, _, name), ..]) => return Err(RenderError::InAddress((*name).to_owned())),
+            _ => return Err(RenderError::Malformed),
+        };
+        match name.as_str() {
+            "unsubscribe_url" => Ok(self.essentials.unsubscribe.as_str().to_owned().into()),
+            "preferences_url" => Ok(self.essentials.preferences.as_str().to_owned().into()),
+            _ => Err(RenderError::InAddress(name)),
+        }
+    }
+
+    /// `text` with each placeholder replaced by what it names, in one pass: what a value holds is
+    /// never read for placeholders again.
+    fn expand(&self, text: &str, place: Place) -> Result<String, RenderError> {
+        let found = placeholders(text)?;
+        let mut out = String::with_capacity(text.len() + 32 * found.len());
+        let mut at = 0;
+        for (start, end, name) in found {
+            out.push_str(&text[at..start]);
+            if name == "content" {
+                return Err(RenderError::MisplacedContent);
+            }
+            let value = match (self.values.get(name), name, place) {
+                (Some(value), _, _) => value,
+                (None, "postal_address", Place::Text) => self.essentials.postal_address.as_str(),
+                (None, "unsubscribe_url", Place::Text) => self.essentials.unsubscribe.as_str(),
+                (None, "preferences_url", Place::Text) => self.essentials.preferences.as_str(),
+                (None, name, Place::Subject) if crate::personalisation::RESERVED.contains(&name) => {
+                    return Err(RenderError::InSubject(name.to_owned()))
+                }
+                (None, name, _) => return Err(RenderError::Undeclared(name.to_owned())),
+            };
+            out.push_str(value);
+            at = end;
+        }
+        out.push_str(&text[at..]);
+        Ok(out)
+    }
+}
+
+/// Each `{{ name }}` in `text` as (start, end, name). A `{{` that opens no placeholder is refused
+/// rather than shown: a typo in a placeholder must not reach recipients as braces.
+fn placeholders(text: &str) -> Result<Vec<(usize, usize, &str)>, RenderError> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(open) = text[from..].find("{{") {
+        let start = from + open;
+        let close = text[start + 2..].find("}}").ok_or(RenderError::Malformed)?;
+        let end = start + 2 + close + 2;
+        let name = text[start + 2..end - 2].trim();
+        let mut chars = name.chars();
+        let well_formed = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !well_formed {
+            return Err(RenderError::Malformed);
+        }
+        found.push((start, end, name));
+        from = end;
+    }
+    Ok(found)
+}
+
+/// Whether `events` start with the layout's content slot: a paragraph that is `{{content}}` alone.
+fn content_slot(events: &[Event]) -> bool {
+    match events {
+        [Event::Start(Tag::Paragraph), Event::Text(text), Event::End(TagEnd::Paragraph), ..] => {
+            matches!(placeholders(text).as_deref(), Ok([(0, end, "content")]) if *end == text.len())
+        }
+        _ => false,
+    }
+}
