@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{Authorized, ManageSegments, ReadAudience, ReadContacts};
-use crate::app::segments::{self as app, Definition};
+use crate::app::segments::{self as app, Count, Definition};
 use crate::extract::{ApiJson, ApiQuery, BodyLimit};
 use crate::{ApiError, AppState};
 
@@ -48,14 +48,17 @@ pub struct DefinitionBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct CountView {
-    /// Contacts the definition picks now.
-    count: i64,
+    /// Contacts the definition picks now; null when the count is below `fewer_than`, for a
+    /// member whose role may not read contacts.
+    count: Option<i64>,
+    /// Set (to 10) when `count` is withheld: the definition picks fewer contacts than this.
+    fewer_than: Option<i64>,
     /// The SHA-256 (hex) of the definition's canonical text: what a saved version would be named.
     sha256: String,
 }
 
-/// How many contacts a definition picks now, without saving it. No one's data: every role may
-/// ask.
+/// How many contacts a definition picks now, without saving it. Every role may ask; to a role
+/// without `contacts.read` a count below 10 is answered as `{"count": null, "fewer_than": 10}`.
 #[utoipa::path(post, path = "/v1/orgs/{slug}/segments/count", tag = "segments", request_body = DefinitionBody,
     params(("slug" = String, Path)),
     responses((status = 200, body = CountView), (status = 422, description = "The definition does not parse; `errors` names each part by its JSON Pointer")))]
@@ -66,7 +69,11 @@ async fn count_definition(
 ) -> Result<Json<CountView>, ApiError> {
     let counted = app::count(&state, &mut auth, Definition::Json(&body.definition)).await?;
     auth.commit().await?;
-    Ok(Json(CountView { count: counted.count, sha256: counted.sha256.to_string() }))
+    let (count, fewer_than) = match counted.count {
+        Count::Exact(n) => (Some(n), None),
+        Count::FewerThan(n) => (None, Some(n)),
+    };
+    Ok(Json(CountView { count, fewer_than, sha256: counted.sha256.to_string() }))
 }
 
 #[derive(Deserialize, ToSchema)]

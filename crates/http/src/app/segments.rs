@@ -77,15 +77,42 @@ fn parse_segment(id: &str) -> Result<SegmentId, ApiError> {
     SegmentId::parse(id).map_err(|_| ApiError::NotFound)
 }
 
-/// A definition counted: how many contacts it picks now, and the canonical text and hash it
-/// would be saved under.
+/// The smallest count shown exactly to a member who may not read contacts. A definition can
+/// be narrowed until it picks one person ("age 47 and tagged vip": 1), and a count of one or
+/// a few tells that member something about people whose data their role keeps from them
+/// (HIPAA's minimum necessary): below this they are told only that it is fewer
+/// (docs/segments.md, "Who sees what").
+pub const SMALL_COUNT: i64 = 10;
+
+/// A count as the member who asked may see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Exact(i64),
+    /// Fewer than this many ([`SMALL_COUNT`]): the exact number is withheld.
+    FewerThan(i64),
+}
+
+impl Count {
+    /// `count` as shown to a member who may (`reads_contacts`) or may not read contacts.
+    pub fn shown(count: i64, reads_contacts: bool) -> Self {
+        if reads_contacts || count >= SMALL_COUNT {
+            Count::Exact(count)
+        } else {
+            Count::FewerThan(SMALL_COUNT)
+        }
+    }
+}
+
+/// A definition counted: how many contacts it picks now, as the member may see it, and the
+/// canonical text and hash it would be saved under.
 pub struct Counted {
-    pub count: i64,
+    pub count: Count,
     pub canonical: String,
     pub sha256: ContentHash,
 }
 
-/// How many contacts the definition picks now. A count names no one, so every role may ask.
+/// How many contacts the definition picks now. Every role may ask; a member who may not read
+/// contacts gets a small count as "fewer than [`SMALL_COUNT`]".
 pub async fn count(
     state: &AppState,
     auth: &mut Authorized<ReadAudience>,
@@ -93,6 +120,7 @@ pub async fn count(
 ) -> Result<Counted, ApiError> {
     let segment = parse(&mut auth.tx, definition).await?;
     let count = segments::count(&mut auth.tx, &segment, state.clock.now()).await?;
+    let count = Count::shown(count, auth.may::<ReadContacts>());
     Ok(Counted { count, canonical: segment.canonical().to_owned(), sha256: segment.hash() })
 }
 

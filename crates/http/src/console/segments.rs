@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::words::confirmation;
 use super::{failed, hidden, plain, refused, render, when, Console, Posted, Visit, FORM_FIELD};
 use crate::access::{Authorized, ManageSegments, Needs, ReadAudience, ReadContacts};
-use crate::app::segments::{self as app, Choices, Counted, Definition, Draft, Row};
+use crate::app::segments::{self as app, Choices, Count, Counted, Definition, Draft, Row};
 use crate::error::PartProblem;
 use crate::ApiError;
 
@@ -269,11 +269,11 @@ fn problem_words(problem: &PartProblem, rows: bool) -> String {
     format!("At {rest}: {}", problem.detail)
 }
 
-fn counted_words(count: i64) -> String {
-    if count == 1 {
-        "1 contact".to_owned()
-    } else {
-        format!("{count} contacts")
+fn counted_words(count: Count) -> String {
+    match count {
+        Count::Exact(1) => "1 contact".to_owned(),
+        Count::Exact(n) => format!("{n} contacts"),
+        Count::FewerThan(n) => format!("fewer than {n} contacts"),
     }
 }
 

@@ -208,7 +208,8 @@ async fn a_viewer_gets_counts_but_not_the_preview_and_cannot_save() {
     people(&app, &org).await;
     let everyone = json!({ "definition": { "all": [] } });
     let counted = app.post_as(&org.viewer, "/v1/orgs/acme/segments/count", everyone.clone()).await;
-    assert_eq!((counted.status, &counted.body["count"]), (200, &json!(4)), "{}", counted.body);
+    assert_eq!((counted.status, &counted.body["count"]), (200, &Value::Null), "{}", counted.body);
+    assert_eq!(counted.body["fewer_than"], json!(10), "{}", counted.body);
     let preview = app.post_as(&org.viewer, "/v1/orgs/acme/segments/preview", everyone.clone()).await;
     assert_eq!((preview.status, preview.problem_type()), (403, "urn:mos:problem:forbidden"), "{}", preview.body);
     let saved = app
@@ -226,11 +227,63 @@ async fn a_viewer_gets_counts_but_not_the_preview_and_cannot_save() {
         assert!(!page.contains("@example.com"), "{page}");
     }
     let (status, text) = console_post(&app, "/orgs/acme/segments/count", &cookie, &[("form_token", &form.token)]).await;
-    assert_eq!((status, text.as_str()), (200, "4 contacts"));
+    assert_eq!((status, text.as_str()), (200, "fewer than 10 contacts"));
     assert!(records(&app, &org, "segment.previewed").await.is_empty(), "nobody was shown");
     assert!(records(&app, &org, "segment.saved").await.is_empty(), "nothing was saved");
     let denied = records(&app, &org, "access.denied").await;
     assert_eq!(denied.len(), 4, "each refusal is recorded, as the API's: {denied:?}");
+}
+
+#[tokio::test]
+async fn a_viewer_is_told_fewer_than_ten_where_an_admin_gets_the_small_count_and_both_get_it_from_ten() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    people(&app, &org).await;
+    // "Aged 70 and a patient": one person, whom a count of 1 would single out.
+    let one = json!({ "definition": { "all": [
+        { "attribute": "age", "op": "equals", "value": 70 }, { "tags": "has", "value": "patient" } ] } });
+    let everyone = json!({ "definition": { "all": [] } });
+    for (definition, exact) in [(&one, 1), (&everyone, 4)] {
+        let admin = app.post_as(&org.admin, "/v1/orgs/acme/segments/count", definition.clone()).await;
+        assert_eq!((admin.status, &admin.body["count"]), (200, &json!(exact)), "{}", admin.body);
+        assert_eq!(admin.body["fewer_than"], Value::Null);
+        let viewer = app.post_as(&org.viewer, "/v1/orgs/acme/segments/count", definition.clone()).await;
+        assert_eq!(viewer.status, 200, "{}", viewer.body);
+        assert_eq!((&viewer.body["count"], &viewer.body["fewer_than"]), (&Value::Null, &json!(10)), "{}", viewer.body);
+        assert_eq!(viewer.body["sha256"], admin.body["sha256"], "the same definition");
+    }
+    // From ten on, the viewer gets the number too.
+    for n in 0..6 {
+        contact(&app, &org.creator, "acme", json!({ "address": format!("more{n}@example.com") })).await;
+    }
+    for token in [&org.admin, &org.viewer] {
+        let counted = app.post_as(token, "/v1/orgs/acme/segments/count", everyone.clone()).await;
+        assert_eq!(
+            (&counted.body["count"], &counted.body["fewer_than"]),
+            (&json!(10), &Value::Null),
+            "{}",
+            counted.body
+        );
+    }
+    // The console: a saved segment's page counts it, for the viewer in the same words.
+    let saved = app
+        .post_as(&org.admin, "/v1/orgs/acme/segments", json!({ "name": "One", "definition": one["definition"] }))
+        .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    let id = saved.body["segment"].as_str().unwrap();
+    for (token, said) in [(&org.viewer, "fewer than 10 contacts"), (&org.admin, "1 contact")] {
+        let page = app
+            .http
+            .get(format!("{}/orgs/acme/segments/{id}/edit", app.base))
+            .header("cookie", format!("__Host-mos_session={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        let output = html.split("id=\"segment-count\"").nth(1).unwrap().split("</output>").next().unwrap();
+        assert!(output.ends_with(said), "{output}");
+    }
 }
 
 #[tokio::test]
