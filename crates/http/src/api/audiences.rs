@@ -11,9 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use mos_db::audiences::attributes::Value;
 use mos_db::audiences::browse::{Attribute, Notice, Purpose};
-use mos_db::audiences::contacts::Contact;
 use mos_domain::audiences::{ConsentKind, ConsentSource, ConsentState, LawfulBasis, SuppressionReason};
 use mos_domain::{AttributeId, ContactId, PurposeId, UserId};
 use serde::{Deserialize, Serialize};
@@ -23,7 +21,10 @@ use utoipa_axum::routes;
 
 use crate::access::{Authorized, ConfigureAudience, ManageContacts, ReadAudience, ReadContacts};
 use crate::api::docs::label_schema;
-use crate::app::audiences::{self as app, Change, ContactFields, Door, Given, HipaaElements, Listing, NewAttribute};
+use crate::app::audiences::{
+    self as app, AttributeValueView, Change, ContactFields, ContactSummary, Door, Given, HipaaElements, Listing,
+    NewAttribute,
+};
 use crate::extract::{ApiJson, ApiQuery, BodyLimit};
 use crate::{ApiError, AppState};
 
@@ -317,33 +318,6 @@ async fn define_attribute(
     Ok((StatusCode::CREATED, Json(AttributeView::from(attribute))).into_response())
 }
 
-/// A contact in a list.
-#[derive(Serialize, ToSchema)]
-pub struct ContactSummary {
-    #[schema(value_type = uuid::Uuid)]
-    id: ContactId,
-    address: String,
-    name: Option<String>,
-    locale: Option<String>,
-    time_zone: Option<String>,
-    tags: Vec<String>,
-    created_at: DateTime<Utc>,
-}
-
-impl From<Contact> for ContactSummary {
-    fn from(c: Contact) -> Self {
-        Self {
-            id: c.id,
-            address: c.address.unwrap_or_default(),
-            name: c.name,
-            locale: c.locale,
-            time_zone: c.time_zone,
-            tags: c.tags,
-            created_at: c.created_at,
-        }
-    }
-}
-
 /// What a list page shows of each contact, as its audit record names it.
 const LIST_FIELDS: &[&str] = &["address", "name", "locale", "time_zone", "tags"];
 
@@ -369,27 +343,6 @@ pub struct ContactQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
-}
-
-/// An attribute's value as JSON says it: a string (text, date as YYYY-MM-DD, choice), a number
-/// or a boolean.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum AttributeValueView {
-    Text(String),
-    Number(f64),
-    Boolean(bool),
-}
-
-impl From<Value> for AttributeValueView {
-    fn from(v: Value) -> Self {
-        match v {
-            Value::Text(t) | Value::Choice(t) => Self::Text(t),
-            Value::Number(n) => Self::Number(n),
-            Value::Date(d) => Self::Text(d.format("%Y-%m-%d").to_string()),
-            Value::Boolean(b) => Self::Boolean(b),
-        }
-    }
 }
 
 /// One event of the consent history.

@@ -1,20 +1,17 @@
 //! A person's rights over their data under `/v1/orgs/{slug}/contacts/{id}/...`: erase, export,
 //! and the consent receipt. Adapters over `app::erasure`.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use mos_db::audiences::export::{EvidenceCopy, LedgerEvent, NoticeCopy, Receipt};
+use mos_db::audiences::export::Receipt;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{Authorized, EraseContacts, ExportContacts};
-use crate::api::audiences::{AttributeValueView, ContactSummary};
-use crate::app::erasure as app;
+use crate::app::erasure::{self as app, ContactExportView};
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -36,25 +33,6 @@ async fn erase_contact(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Everything held about a contact.
-#[derive(Serialize, ToSchema)]
-pub struct ContactExportView {
-    #[serde(flatten)]
-    contact: ContactSummary,
-    /// By attribute name.
-    attributes: BTreeMap<String, AttributeValueView>,
-    /// The consent ledger's events as stored (hashes in hex), oldest first.
-    #[schema(value_type = Vec<Object>)]
-    consent_events: Vec<LedgerEvent>,
-    /// The texts of the notice versions the events name.
-    #[schema(value_type = Vec<Object>)]
-    notices: Vec<NoticeCopy>,
-    /// The evidence still held beside the events (address and user agent of a form), with
-    /// the salt each event's `evidence_sha256` commits to it with.
-    #[schema(value_type = Vec<Object>)]
-    evidence: Vec<EvidenceCopy>,
-}
-
 /// Export everything held about a contact (GDPR Art. 15 and 20): its fields, attribute values,
 /// consent events with the notice texts they name, and the evidence. Leaves an audit record
 /// (`contact.exported`) naming the contact, not the data.
@@ -67,13 +45,7 @@ async fn export_contact(
 ) -> Result<Json<ContactExportView>, ApiError> {
     let export = app::export_contact(&mut auth, &id).await?;
     auth.commit().await?;
-    Ok(Json(ContactExportView {
-        contact: export.contact.into(),
-        attributes: export.attributes.into_iter().map(|a| (a.name, a.value.into())).collect(),
-        consent_events: export.events,
-        notices: export.notices,
-        evidence: export.evidence,
-    }))
+    Ok(Json(export))
 }
 
 /// A consent receipt, in the format docs/consent.md describes.

@@ -36,6 +36,54 @@ fn parse_purpose(id: &str) -> Result<PurposeId, ApiError> {
     PurposeId::parse(id).map_err(|_| ApiError::NotFound)
 }
 
+/// A contact in a list, and in an export: its fields as JSON shows them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ContactSummary {
+    #[schema(value_type = uuid::Uuid)]
+    id: ContactId,
+    address: String,
+    name: Option<String>,
+    locale: Option<String>,
+    time_zone: Option<String>,
+    tags: Vec<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Contact> for ContactSummary {
+    fn from(c: Contact) -> Self {
+        Self {
+            id: c.id,
+            address: c.address.unwrap_or_default(),
+            name: c.name,
+            locale: c.locale,
+            time_zone: c.time_zone,
+            tags: c.tags,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// An attribute's value as JSON says it: a string (text, date as YYYY-MM-DD, choice), a number
+/// or a boolean.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum AttributeValueView {
+    Text(String),
+    Number(f64),
+    Boolean(bool),
+}
+
+impl From<Value> for AttributeValueView {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Text(t) | Value::Choice(t) => Self::Text(t),
+            Value::Number(n) => Self::Number(n),
+            Value::Date(d) => Self::Text(d.format("%Y-%m-%d").to_string()),
+            Value::Boolean(b) => Self::Boolean(b),
+        }
+    }
+}
+
 /// The counts every role may see: how many contacts, how many consent per purpose now, how many
 /// addresses are suppressed. No person in them.
 pub async fn overview(auth: &mut Authorized<ReadAudience>) -> Result<Overview, ApiError> {

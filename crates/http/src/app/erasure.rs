@@ -5,13 +5,21 @@
 
 use ed25519_dalek::Signer;
 use mos_db::audiences::contacts;
-use mos_db::audiences::export::{self, ContactExport, Receipt, ReceiptCheckpoint, ReceiptHead};
+use std::collections::BTreeMap;
+
+use mos_db::audiences::export::{
+    self, ContactExport, EvidenceCopy, LedgerEvent, NoticeCopy, Receipt, ReceiptCheckpoint, ReceiptHead,
+};
 use mos_db::audiences::suppression;
 use mos_db::chain;
 use mos_domain::audiences::SuppressionReason;
 use mos_domain::{ContactId, Email};
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use crate::access::{Authorized, EraseContacts, ExportContacts};
+use crate::app::audiences::{AttributeValueView, ContactSummary};
 use crate::{ApiError, AppState};
 
 fn parse_contact(id: &str) -> Result<ContactId, ApiError> {
@@ -45,10 +53,41 @@ pub async fn erase_contact(state: &AppState, auth: Authorized<EraseContacts>, id
 }
 
 /// Everything held about a live contact, recorded as exported (`contact.exported`).
-pub async fn export_contact(auth: &mut Authorized<ExportContacts>, id: &str) -> Result<ContactExport, ApiError> {
+pub async fn export_contact(auth: &mut Authorized<ExportContacts>, id: &str) -> Result<ContactExportView, ApiError> {
     let id = parse_contact(id)?;
     let user = auth.session.user;
-    export::export(&mut auth.tx, id, user, &auth.source).await?.ok_or(ApiError::NotFound)
+    Ok(export::export(&mut auth.tx, id, user, &auth.source).await?.ok_or(ApiError::NotFound)?.into())
+}
+
+/// Everything held about a contact, as the API answers it and the console hands it out.
+#[derive(Serialize, ToSchema)]
+pub struct ContactExportView {
+    #[serde(flatten)]
+    contact: ContactSummary,
+    /// By attribute name.
+    attributes: BTreeMap<String, AttributeValueView>,
+    /// The consent ledger's events as stored (hashes in hex), oldest first.
+    #[schema(value_type = Vec<Object>)]
+    consent_events: Vec<LedgerEvent>,
+    /// The texts of the notice versions the events name.
+    #[schema(value_type = Vec<Object>)]
+    notices: Vec<NoticeCopy>,
+    /// The evidence still held beside the events (address and user agent of a form), with
+    /// the salt each event's `evidence_sha256` commits to it with.
+    #[schema(value_type = Vec<Object>)]
+    evidence: Vec<EvidenceCopy>,
+}
+
+impl From<ContactExport> for ContactExportView {
+    fn from(export: ContactExport) -> Self {
+        Self {
+            contact: export.contact.into(),
+            attributes: export.attributes.into_iter().map(|a| (a.name, a.value.into())).collect(),
+            consent_events: export.events,
+            notices: export.notices,
+            evidence: export.evidence,
+        }
+    }
 }
 
 /// A contact's consent receipt, recorded as issued (`contact.receipt_issued`): what the tenant

@@ -572,6 +572,8 @@ async fn an_admin_declares_a_purpose_a_creator_adds_a_contact_and_records_consen
     admin.open(&format!("{}{contact}", app.public_url)).await;
     let page = admin.text().await;
     assert!(page.contains("Download the consent receipt") && page.contains("Erase this contact"), "{page}");
+    assert!(page.contains("Download everything held about this person"), "{page}");
+    admin.check("audience-contact-rights").await;
     admin.open(&format!("{}{contact}/erase", app.public_url)).await;
     assert_eq!(admin.heading().await, "Erase a contact");
     admin.check("audience-erase").await;

@@ -126,6 +126,13 @@ const PAGES: &[PageBudget] = &[
         records_its_reads: true,
     },
     PageBudget {
+        page: "/orgs/{slug}/contacts/{id}/export (the download: contact, attributes, consent events, notices, evidence, the record)",
+        path: "/orgs/acme/contacts/{contact}/export",
+        statements: 11,
+        round_trips: 10,
+        records_its_reads: true,
+    },
+    PageBudget {
         page: "/orgs/{slug}/contacts/{id}/erase (the confirmation: the check and nothing else)",
         path: "/orgs/acme/contacts/{contact}/erase",
         statements: 5,

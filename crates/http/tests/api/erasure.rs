@@ -233,3 +233,44 @@ async fn a_receipt_whose_events_lie_further_apart_than_the_bound_is_refused_with
     assert!(issued.unwrap().unwrap().is_ok());
     tx.rollback().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_console_hands_an_admin_the_contacts_export_as_a_json_file_audited_as_the_apis_and_others_get_no_link_and_a_403(
+) {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let (id, purpose, _) = consenting(&app, &org, "ana@example.com").await;
+    let get = |token: &str, path: String| {
+        app.http.get(format!("{}{path}", app.base)).header("cookie", format!("__Host-mos_session={token}")).send()
+    };
+    let link = format!("href=\"/orgs/acme/contacts/{id}/export\"");
+
+    let page = get(&org.admin, format!("/orgs/acme/contacts/{id}")).await.unwrap().text().await.unwrap();
+    assert!(page.contains(&link), "{page}");
+    let file = get(&org.admin, format!("/orgs/acme/contacts/{id}/export")).await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "application/json");
+    let disposition = file.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert_eq!(disposition, format!("attachment; filename=\"contact-export-{id}.json\""));
+    let file: Value = serde_json::from_str(&file.text().await.unwrap()).unwrap();
+    assert_eq!((file["address"].as_str(), file["name"].as_str()), (Some("ana@example.com"), Some("Ana Lima")));
+    assert_eq!(file["consent_events"][0]["purpose_id"], json!(purpose));
+    // The same document as the API's export, and the same record of it.
+    let api = app.get_as(&org.admin, &format!("/v1/orgs/acme/contacts/{id}/export")).await;
+    assert_eq!(api.body, file);
+    let exported = records(&app, &org, "contact.exported").await;
+    assert_eq!(exported.len(), 2, "{exported:?}");
+    for record in &exported {
+        assert_eq!((&record["resource_id"], &record["metadata"]), (&json!(id), &exported[0]["metadata"]));
+    }
+
+    // A CREATOR reads the contact but may not export it: no link, and a 403 by the address.
+    let page = get(&org.creator, format!("/orgs/acme/contacts/{id}")).await.unwrap().text().await.unwrap();
+    assert!(page.contains("ana@example.com") && !page.contains(&link), "{page}");
+    for token in [&org.creator, &org.viewer] {
+        let refused = get(token, format!("/orgs/acme/contacts/{id}/export")).await.unwrap();
+        assert_eq!(refused.status(), 403);
+        assert!(!refused.text().await.unwrap().contains("ana@"));
+    }
+    assert_eq!(records(&app, &org, "contact.exported").await.len(), 2, "a refusal exports nothing");
+}
