@@ -716,17 +716,3 @@ async fn check_suppression(
         reasons: reasons.into_iter().map(|r| r.as_str().to_owned()).collect(),
     }))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::NaiveDate;
-
-    #[test]
-    fn a_date_attribute_is_written_as_an_iso_date() {
-        let date = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-        assert!(
-            matches!(AttributeValueView::from(Value::Date(date)), AttributeValueView::Text(t) if t == "2026-03-01")
-        );
-    }
-}

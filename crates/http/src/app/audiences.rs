@@ -726,3 +726,16 @@ pub async fn suppressed(
     tx.commit().await?;
     Ok(reasons)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_attribute_is_written_as_an_iso_date() {
+        let date = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        assert!(
+            matches!(AttributeValueView::from(Value::Date(date)), AttributeValueView::Text(t) if t == "2026-03-01")
+        );
+    }
+}

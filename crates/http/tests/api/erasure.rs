@@ -7,6 +7,7 @@ use mos_domain::OrgId;
 use serde_json::{json, Value};
 
 use crate::audiences::{contact, purpose_with_notice, records};
+use crate::console_access::page;
 use crate::{Members, TestApp};
 
 /// A contact of `org` with a name, a tag and one consent grant: its id and the notice's hash.
@@ -240,14 +241,18 @@ async fn the_console_hands_an_admin_the_contacts_export_as_a_json_file_audited_a
     let app = TestApp::spawn().await;
     let org = app.org_with_every_role("acme").await;
     let (id, purpose, _) = consenting(&app, &org, "ana@example.com").await;
-    let get = |token: &str, path: String| {
-        app.http.get(format!("{}{path}", app.base)).header("cookie", format!("__Host-mos_session={token}")).send()
-    };
-    let link = format!("href=\"/orgs/acme/contacts/{id}/export\"");
+    let (contact_page, export) = (format!("/orgs/acme/contacts/{id}"), format!("/orgs/acme/contacts/{id}/export"));
+    let link = format!("href=\"{export}\"");
 
-    let page = get(&org.admin, format!("/orgs/acme/contacts/{id}")).await.unwrap().text().await.unwrap();
-    assert!(page.contains(&link), "{page}");
-    let file = get(&org.admin, format!("/orgs/acme/contacts/{id}/export")).await.unwrap();
+    let (_, html) = page(&app, &org.admin, &contact_page).await;
+    assert!(html.contains(&link), "{html}");
+    let file = app
+        .http
+        .get(format!("{}{export}", app.base))
+        .header("cookie", format!("__Host-mos_session={}", org.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(file.status(), 200);
     assert_eq!(file.headers()["content-type"], "application/json");
     let disposition = file.headers()["content-disposition"].to_str().unwrap().to_owned();
@@ -265,12 +270,12 @@ async fn the_console_hands_an_admin_the_contacts_export_as_a_json_file_audited_a
     }
 
     // A CREATOR reads the contact but may not export it: no link, and a 403 by the address.
-    let page = get(&org.creator, format!("/orgs/acme/contacts/{id}")).await.unwrap().text().await.unwrap();
-    assert!(page.contains("ana@example.com") && !page.contains(&link), "{page}");
+    let (_, html) = page(&app, &org.creator, &contact_page).await;
+    assert!(html.contains("ana@example.com") && !html.contains(&link), "{html}");
     for token in [&org.creator, &org.viewer] {
-        let refused = get(token, format!("/orgs/acme/contacts/{id}/export")).await.unwrap();
-        assert_eq!(refused.status(), 403);
-        assert!(!refused.text().await.unwrap().contains("ana@"));
+        let (status, html) = page(&app, token, &export).await;
+        assert_eq!(status, 403, "{html}");
+        assert!(!html.contains("ana@"), "{html}");
     }
     assert_eq!(records(&app, &org, "contact.exported").await.len(), 2, "a refusal exports nothing");
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::audiences::{contact, purpose_with_notice, records};
+use crate::console_access::page;
 use crate::cross_origin::posted;
 use crate::orgs::RANDOM_ID;
 use crate::{Members, TestApp};
@@ -272,15 +273,8 @@ async fn a_viewer_is_told_fewer_than_ten_where_an_admin_gets_the_small_count_and
     assert_eq!(saved.status, 201, "{}", saved.body);
     let id = saved.body["segment"].as_str().unwrap();
     for (token, said) in [(&org.viewer, "fewer than 10 contacts"), (&org.admin, "1 contact")] {
-        let page = app
-            .http
-            .get(format!("{}/orgs/acme/segments/{id}/edit", app.base))
-            .header("cookie", format!("__Host-mos_session={token}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
+        let (status, html) = page(&app, token, &format!("/orgs/acme/segments/{id}/edit")).await;
+        assert_eq!(status, 200, "{html}");
         let output = html.split("id=\"segment-count\"").nth(1).unwrap().split("</output>").next().unwrap();
         assert!(output.ends_with(said), "{output}");
     }
