@@ -507,6 +507,71 @@ async fn a_manual_block_stays_after_the_persons_confirmed_double_opt_in() {
     assert_eq!(invalid(consent::append(&mut tx, &api, &src()).await), "consent_events_suppressed");
 }
 
+/// The person's own double opt-in for `contact` (a sign-up grant, then its confirmation), both
+/// at `at`.
+async fn signed_up_and_confirmed(tx: &mut TenantTx, a: &Audience, contact: ContactId, at: DateTime<Utc>) {
+    let signup = Record { now: at, ..grant(a, contact, Provenance::SignupForm, &Basis::Consent) };
+    consent::append(tx, &signup, &src()).await.unwrap();
+    let confirm = Record { kind: ConsentKind::Confirm, basis: None, notice: None, ..signup };
+    consent::append(tx, &confirm, &src()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_suppression_and_a_confirmation_of_the_same_instant_keep_the_suppression() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let a = audience(&pool, "acme").await;
+    let address = email("eve@patients.example");
+    let at = now();
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    let eve = contacts::create(&mut tx, &keys(), &address, &Default::default(), None, at, &src()).await.unwrap();
+    suppression::suppress(&mut tx, &keys(), &address, SuppressionReason::Unsubscribe, None, at, &src()).await.unwrap();
+    signed_up_and_confirmed(&mut tx, &a, eve, at).await;
+    tx.commit().await.unwrap();
+
+    // The repository's list and the sender's check keep the entry...
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    assert_eq!(suppression::reasons(&mut tx, &keys(), &address).await.unwrap(), [SuppressionReason::Unsubscribe]);
+    assert!(!consent::is_live(&mut tx, eve, a.purpose, at).await.unwrap());
+    // ...and so does the ledger's trigger: the organization may not record consent for it.
+    let api = Record { now: at, ..grant(&a, eve, Provenance::Api { by: a.admin }, &Basis::Consent) };
+    assert_eq!(invalid(consent::append(&mut tx, &api, &src()).await), "consent_events_suppressed");
+    drop(tx);
+    // A confirmation a microsecond later lifts it.
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    signed_up_and_confirmed(&mut tx, &a, eve, at + chrono::Duration::microseconds(1)).await;
+    assert!(suppression::reasons(&mut tx, &keys(), &address).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_erased_contacts_lifted_suppression_is_in_force_again_for_a_new_contact_of_the_address() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let a = audience(&pool, "acme").await;
+    let address = email("fay@patients.example");
+    let at = now();
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    let fay = contacts::create(&mut tx, &keys(), &address, &Default::default(), None, at, &src()).await.unwrap();
+    suppression::suppress(&mut tx, &keys(), &address, SuppressionReason::Unsubscribe, None, at, &src()).await.unwrap();
+    signed_up_and_confirmed(&mut tx, &a, fay, at + chrono::Duration::seconds(1)).await;
+    assert!(suppression::reasons(&mut tx, &keys(), &address).await.unwrap().is_empty(), "lifted by the person");
+    assert!(contacts::erase(&mut tx, fay, a.admin, at + chrono::Duration::seconds(2), &src()).await.unwrap());
+    tx.commit().await.unwrap();
+
+    // The lift was the erased contact's confirmation, read through its address key, which
+    // erasure cleared: the entry is in force again.
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    assert_eq!(suppression::reasons(&mut tx, &keys(), &address).await.unwrap(), [SuppressionReason::Unsubscribe]);
+    let again = contacts::create(&mut tx, &keys(), &address, &Default::default(), None, at, &src()).await.unwrap();
+    tx.commit().await.unwrap();
+    let import = Provenance::Import { job: uuid::Uuid::now_v7(), row: 1, by: a.admin };
+    for provenance in [import, Provenance::Api { by: a.admin }] {
+        let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+        let refused = consent::append(&mut tx, &grant(&a, again, provenance, &Basis::Consent), &src()).await;
+        assert_eq!(invalid(refused), "consent_events_suppressed", "{provenance:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_senders_consent_check_is_live_only_for_granted_or_confirmed_unexpired_unsuppressed_contacts() {
     let db = TestDb::new().await;
