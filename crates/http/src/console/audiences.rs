@@ -18,7 +18,9 @@ use serde::Deserialize;
 
 use super::words::confirmation;
 use super::{failed, hidden, plain, refused, render, when, Console, Posted, Visit, FORM_FIELD};
-use crate::access::{ConfigureAudience, EraseContacts, ExportContacts, ManageContacts, ReadAudience, ReadContacts};
+use crate::access::{
+    Authorized, ConfigureAudience, EraseContacts, ExportContacts, ManageContacts, ReadAudience, ReadContacts,
+};
 use crate::app::audiences::{self as app, Change, ContactFields, Door, Given, HipaaElements, Listing, NewAttribute};
 use crate::ApiError;
 
@@ -68,16 +70,14 @@ struct Done {
 
 async fn overview(State(console): State<Console>, visit: Visit, Path(slug): Path<String>) -> Response {
     let slug = plain(&slug);
-    let read = async {
-        let mut auth = visit.member::<ReadAudience>(&console, &slug).await?;
-        let counts = app::overview(&mut auth).await?;
+    let read = visit.read(&console, &slug, "Audience", async |auth: &mut Authorized<ReadAudience>| {
+        let counts = app::overview(auth).await?;
         let people = auth.may::<ReadContacts>();
-        auth.commit().await?;
-        Ok::<_, ApiError>((counts, people))
-    };
+        Ok((counts, people))
+    });
     let (counts, people) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Audience"),
+        Err(page) => return page,
     };
     render(&console, &visit, StatusCode::OK, "Audience", |_| {
         html! {
@@ -124,16 +124,14 @@ async fn contacts(
         .filter_map(|(name, value)| given(value).map(|v| format!("&{name}={}", url_component(v))))
         .collect();
     let listing = Listing { search: given(&query.q), tag: given(&query.tag) };
-    let read = async {
-        let mut auth = visit.member::<ReadContacts>(&console, &slug).await?;
-        let page = app::list_contacts(&mut auth, &listing, query.cursor.as_deref(), Some(50), LIST_FIELDS).await?;
+    let read = visit.read(&console, &slug, "Contacts", async |auth: &mut Authorized<ReadContacts>| {
+        let page = app::list_contacts(auth, &listing, query.cursor.as_deref(), Some(50), LIST_FIELDS).await?;
         let manages = auth.may::<ManageContacts>();
-        auth.commit().await?;
-        Ok::<_, ApiError>((page, manages))
-    };
+        Ok((page, manages))
+    });
     let ((rows, next), manages) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Contacts"),
+        Err(page) => return page,
     };
     render(&console, &visit, StatusCode::OK, "Contacts", |t| {
         html! {
@@ -515,17 +513,15 @@ async fn purposes(
 ) -> Response {
     let slug = plain(&slug);
     let now = console.app.clock.now();
-    let read = async {
-        let mut auth = visit.member::<ReadAudience>(&console, &slug).await?;
-        let purposes = app::purposes(&mut auth).await?;
-        let attributes = app::attributes(&mut auth).await?;
+    let read = visit.read(&console, &slug, "Purposes and notices", async |auth: &mut Authorized<ReadAudience>| {
+        let purposes = app::purposes(auth).await?;
+        let attributes = app::attributes(auth).await?;
         let (configures, people) = (auth.may::<ConfigureAudience>(), auth.may::<ReadContacts>());
-        auth.commit().await?;
-        Ok::<_, ApiError>((purposes, attributes, configures, people))
-    };
+        Ok((purposes, attributes, configures, people))
+    });
     let (purposes, attributes, configures, people) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Purposes and notices"),
+        Err(page) => return page,
     };
     render(&console, &visit, StatusCode::OK, "Purposes and notices", |t| {
         html! {
@@ -660,16 +656,14 @@ async fn purpose(
 ) -> Response {
     let (slug, id) = (plain(&slug), plain(&id));
     let now = console.app.clock.now();
-    let read = async {
-        let mut auth = visit.member::<ReadAudience>(&console, &slug).await?;
-        let (purpose, notices) = app::notices(&mut auth, &id).await?;
+    let read = visit.read(&console, &slug, "Purpose", async |auth: &mut Authorized<ReadAudience>| {
+        let (purpose, notices) = app::notices(auth, &id).await?;
         let (configures, people) = (auth.may::<ConfigureAudience>(), auth.may::<ReadContacts>());
-        auth.commit().await?;
-        Ok::<_, ApiError>((purpose, notices, configures, people))
-    };
+        Ok((purpose, notices, configures, people))
+    });
     let (purpose, notices, configures, people) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Purpose"),
+        Err(page) => return page,
     };
     render(&console, &visit, StatusCode::OK, &purpose.name, |t| {
         html! {
@@ -734,16 +728,14 @@ async fn suppressions(
 ) -> Response {
     let slug = plain(&slug);
     let now = console.app.clock.now();
-    let read = async {
-        let mut auth = visit.member::<ReadContacts>(&console, &slug).await?;
-        let page = app::suppressions(&mut auth, query.cursor.as_deref(), Some(50)).await?;
+    let read = visit.read(&console, &slug, "Suppression list", async |auth: &mut Authorized<ReadContacts>| {
+        let page = app::suppressions(auth, query.cursor.as_deref(), Some(50)).await?;
         let manages = auth.may::<ManageContacts>();
-        auth.commit().await?;
-        Ok::<_, ApiError>((page, manages))
-    };
+        Ok((page, manages))
+    });
     let ((rows, next), manages) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Suppression list"),
+        Err(page) => return page,
     };
     render(&console, &visit, StatusCode::OK, "Suppression list", |t| {
         html! {

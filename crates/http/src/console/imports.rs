@@ -20,7 +20,7 @@ use mos_db::audiences::import_views::Status;
 use serde::Deserialize;
 
 use super::{failed, hidden, plain, refused, render, when, Console, NoFields, Posted, Visit, FORM_FIELD};
-use crate::access::ManageContacts;
+use crate::access::{Authorized, ManageContacts};
 use crate::app::imports::{self as app, ProvenanceInput};
 use crate::ApiError;
 
@@ -60,15 +60,13 @@ async fn list(
     Query(query): Query<PageQuery>,
 ) -> Response {
     let slug = plain(&slug);
-    let read = async {
-        let mut auth = visit.member::<ManageContacts>(&console, &slug).await?;
-        let page = app::list(&mut auth, query.cursor.as_deref(), Some(50)).await?;
-        auth.commit().await?;
-        Ok::<_, ApiError>(page)
-    };
+    let read = visit.read(&console, &slug, "Imports", async |auth: &mut Authorized<ManageContacts>| {
+        let page = app::list(auth, query.cursor.as_deref(), Some(50)).await?;
+        Ok(page)
+    });
     let (rows, next) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Imports"),
+        Err(page) => return page,
     };
     let now = console.app.clock.now();
     render(&console, &visit, StatusCode::OK, "Imports", |_| {
@@ -109,12 +107,9 @@ async fn list(
 
 async fn new(State(console): State<Console>, visit: Visit, Path(slug): Path<String>) -> Response {
     let slug = plain(&slug);
-    let read = async {
-        let auth = visit.member::<ManageContacts>(&console, &slug).await?;
-        auth.commit().await
-    };
-    if let Err(error) = read.await {
-        return failed(&console, &visit, error, "Upload a file");
+    let allowed = visit.read(&console, &slug, "Upload a file", async |_: &mut Authorized<ManageContacts>| Ok(()));
+    if let Err(page) = allowed.await {
+        return page;
     }
     let max_mib = console.app.settings.import_max_bytes / (1024 * 1024);
     render(&console, &visit, StatusCode::OK, "Upload a file", |_| {
@@ -149,20 +144,18 @@ fn option_value(target: &Target) -> String {
 
 async fn import(State(console): State<Console>, visit: Visit, Path((slug, id)): Path<(String, String)>) -> Response {
     let (slug, id) = (plain(&slug), plain(&id));
-    let read = async {
-        let mut auth = visit.member::<ManageContacts>(&console, &slug).await?;
-        let status = app::status(&mut auth, &id).await?;
+    let read = visit.read(&console, &slug, "Import", async |auth: &mut Authorized<ManageContacts>| {
+        let status = app::status(auth, &id).await?;
         let mapping = if status.import.job_id.is_none() {
-            Some((app::preview(&mut auth, &id).await?, app::consent_choices(&mut auth).await?))
+            Some((app::preview(auth, &id).await?, app::consent_choices(auth).await?))
         } else {
             None
         };
-        auth.commit().await?;
-        Ok::<_, ApiError>((status, mapping))
-    };
+        Ok((status, mapping))
+    });
     let (status, mapping) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Import"),
+        Err(page) => return page,
     };
     match mapping {
         Some((m, choices)) => render(&console, &visit, StatusCode::OK, "Map the columns", |t| {

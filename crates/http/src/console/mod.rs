@@ -141,6 +141,25 @@ impl Visit {
         Authorized::check(&console.app, &self.session_hash()?, slug, self.source.clone(), request).await
     }
 
+    /// What a page shows, read in the one transaction of organization `slug` as a member
+    /// allowed `P`: the member is checked, `read` runs, the transaction commits. On a refusal
+    /// or a failure, the page that says so, titled `title`, to answer instead.
+    pub async fn read<P: Needs, T>(
+        &self,
+        console: &Console,
+        slug: &str,
+        title: &str,
+        read: impl AsyncFnOnce(&mut Authorized<P>) -> Result<T, ApiError>,
+    ) -> Result<T, Response> {
+        let done = async {
+            let mut auth = self.member::<P>(console, slug).await?;
+            let shown = read(&mut auth).await?;
+            auth.commit().await?;
+            Ok(shown)
+        };
+        done.await.map_err(|error| failed(console, self, error, title))
+    }
+
     /// The device token of the last account signed in from this browser.
     pub fn device_token(&self) -> Option<SecretString> {
         crate::extract::cookie_value(&self.headers, crate::extract::DEVICE_COOKIE)

@@ -91,15 +91,12 @@ async fn list(
     axum::extract::Query(query): axum::extract::Query<ListQuery>,
 ) -> Response {
     let slug = plain(&slug);
-    let read = async {
-        let mut auth = visit.member::<ReadAudience>(&console, &slug).await?;
-        let page = app::list(&mut auth, query.cursor.as_deref(), Some(PAGE)).await?;
-        auth.commit().await?;
-        Ok::<_, ApiError>(page)
-    };
+    let read = visit.read(&console, &slug, "Segments", async |auth: &mut Authorized<ReadAudience>| {
+        app::list(auth, query.cursor.as_deref(), Some(PAGE)).await
+    });
     let (rows, next) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Segments"),
+        Err(page) => return page,
     };
     render(&console, &visit, StatusCode::OK, "Segments", |_| {
         html! {
@@ -136,15 +133,13 @@ async fn segment(
 ) -> Response {
     let (slug, id) = (plain(&slug), plain(&id));
     let now = console.app.clock.now();
-    let read = async {
-        let mut auth = visit.member::<ReadAudience>(&console, &slug).await?;
-        let page = app::segment(&mut auth, &id).await?;
-        auth.commit().await?;
-        Ok::<_, ApiError>(page)
-    };
+    let read = visit.read(&console, &slug, "Segment", async |auth: &mut Authorized<ReadAudience>| {
+        let page = app::segment(auth, &id).await?;
+        Ok(page)
+    });
     let page = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Segment"),
+        Err(page) => return page,
     };
     render(&console, &visit, StatusCode::OK, &page.name, |_| {
         html! {
@@ -398,16 +393,14 @@ fn editor(
 
 async fn new(State(console): State<Console>, visit: Visit, Path(slug): Path<String>) -> Response {
     let slug = plain(&slug);
-    let read = async {
-        let mut auth = visit.member::<ReadAudience>(&console, &slug).await?;
-        let choices = app::choices(&mut auth).await?;
-        let powers = powers(&auth);
-        auth.commit().await?;
-        Ok::<_, ApiError>((choices, powers))
-    };
+    let read = visit.read(&console, &slug, "New segment", async |auth: &mut Authorized<ReadAudience>| {
+        let choices = app::choices(auth).await?;
+        let powers = powers(auth);
+        Ok((choices, powers))
+    });
     let (choices, powers) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "New segment"),
+        Err(page) => return page,
     };
     let target = Target { slug: &slug, saved: None };
     render(&console, &visit, StatusCode::OK, "New segment", |t| {
@@ -418,19 +411,17 @@ async fn new(State(console): State<Console>, visit: Visit, Path(slug): Path<Stri
 
 async fn edit(State(console): State<Console>, visit: Visit, Path((slug, id)): Path<(String, String)>) -> Response {
     let (slug, id) = (plain(&slug), plain(&id));
-    let read = async {
-        let mut auth = visit.member::<ReadAudience>(&console, &slug).await?;
-        let page = app::segment(&mut auth, &id).await?;
-        let choices = app::choices(&mut auth).await?;
+    let read = visit.read(&console, &slug, "Segment", async |auth: &mut Authorized<ReadAudience>| {
+        let page = app::segment(auth, &id).await?;
+        let choices = app::choices(auth).await?;
         let latest = page.versions.first().map(|v| v.definition.clone()).unwrap_or_default();
-        let counted = app::count(&console.app, &mut auth, Definition::Text(&latest)).await?;
-        let powers = powers(&auth);
-        auth.commit().await?;
-        Ok::<_, ApiError>((page.name, latest, choices, counted, powers))
-    };
+        let counted = app::count(&console.app, auth, Definition::Text(&latest)).await?;
+        let powers = powers(auth);
+        Ok((page.name, latest, choices, counted, powers))
+    });
     let (name, latest, choices, counted, powers) = match read.await {
         Ok(read) => read,
-        Err(error) => return failed(&console, &visit, error, "Segment"),
+        Err(page) => return page,
     };
     let rows = Draft::from_definition(&latest);
     let json_mode = rows.is_none();
