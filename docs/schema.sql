@@ -2585,6 +2585,12 @@ CREATE INDEX audit_logs_created_idx ON app.audit_logs USING btree (created_at);
 CREATE INDEX audit_logs_org_created_idx ON app.audit_logs USING btree (organization_id, created_at DESC, id DESC);
 
 --
+-- Name: audit_logs_resource_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX audit_logs_resource_idx ON app.audit_logs USING btree (organization_id, resource_type, resource_id);
+
+--
 -- Name: consent_events_current_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 

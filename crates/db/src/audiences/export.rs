@@ -340,6 +340,11 @@ async fn import_proofs(
     Ok(proofs)
 }
 
+/// The audit records of consent events, by the events' ids (`$2`), read through
+/// `audit_logs_resource_idx` (migration 22).
+pub const EVENT_RECORDS: &str = "select id, resource_id from app.audit_logs
+  where organization_id = $1 and resource_type = 'consent' and resource_id = any($2)";
+
 /// The most audit records a receipt carries: it holds every record between the contact's first
 /// and last event, and is built in memory.
 pub const RECEIPT_MAX_RECORDS: i64 = 100_000;
@@ -362,14 +367,8 @@ pub async fn receipt(
     let events = events(tx, contact).await?;
     let notices = notices(tx, contact).await?;
     let event_ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
-    let found: Vec<(uuid::Uuid, String)> = sqlx::query_as(
-        "select id, resource_id from app.audit_logs
-          where organization_id = $1 and resource_type = 'consent' and resource_id = any($2)",
-    )
-    .bind(tx.org().as_uuid())
-    .bind(&event_ids)
-    .fetch_all(tx.conn())
-    .await?;
+    let found: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as(EVENT_RECORDS).bind(tx.org().as_uuid()).bind(&event_ids).fetch_all(tx.conn()).await?;
     let mut records: BTreeMap<uuid::Uuid, uuid::Uuid> = found
         .into_iter()
         .filter_map(|(record, event)| event.parse::<uuid::Uuid>().ok().map(|event| (event, record)))

@@ -211,3 +211,45 @@ async fn the_sealer_links_records_exactly_as_the_documented_encoding_computes() 
     assert_eq!((report.records, report.broken), (3, None), "the verifier agrees with the vectors");
     assert_eq!(Some(&hex::encode(report.head.1)), vectors.hashes.last());
 }
+
+#[tokio::test]
+async fn a_receipts_lookup_of_its_events_records_uses_an_index_not_the_tenants_whole_trail() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let admin = new_user(&pool, "admin@example.com").await;
+    let org = new_org(&pool, "acme", admin).await;
+    // A few thousand records, each naming a resource of its own.
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
+        for _ in 0..100 {
+            let resource = uuid::Uuid::new_v4();
+            let event = AuditEvent::new(AuditAction::known("consent.granted"), ResourceType::known("consent"))
+                .actor(admin)
+                .resource_id(resource);
+            ids.push((audit::record(&mut tx, &event).await.unwrap(), resource));
+        }
+        tx.commit().await.unwrap();
+    }
+    let (record, resource) = ids[1234];
+    let mut tx = pool.begin_tenant(org, Some(admin)).await.unwrap();
+    crate::each(tx.conn(), &["set local citus.propagate_set_commands = 'local'", "set local enable_seqscan = off"])
+        .await;
+    let plan: Vec<String> =
+        sqlx::query_scalar(&format!("explain (costs off) {}", mos_db::audiences::export::EVENT_RECORDS))
+            .bind(org.as_uuid())
+            .bind(vec![resource.to_string()])
+            .fetch_all(tx.conn())
+            .await
+            .unwrap();
+    let plan = plan.join("\n");
+    // Without it, the organization's records are read by their time and filtered.
+    assert!(plan.contains("audit_logs_resource_idx"), "{plan}");
+    let found: Vec<(uuid::Uuid, String)> = sqlx::query_as(mos_db::audiences::export::EVENT_RECORDS)
+        .bind(org.as_uuid())
+        .bind(vec![resource.to_string()])
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(found, vec![(record, resource.to_string())]);
+}
