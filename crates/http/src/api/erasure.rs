@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use mos_db::audiences::export::Receipt;
+use mos_db::audiences::export::{Receipt, RECEIPT_FORMAT};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -57,7 +57,7 @@ pub struct ReceiptView(Receipt);
 impl utoipa::PartialSchema for ReceiptView {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
-            .description(Some("A consent receipt (format mos-consent-receipt-v1, docs/consent.md)"))
+            .description(Some(format!("A consent receipt (format {RECEIPT_FORMAT}, docs/consent.md)")))
             .into()
     }
 }

@@ -178,7 +178,7 @@ async fn a_receipt_carries_the_events_records_and_a_checkpoint_signed_with_the_i
     let receipt = app.get_as(&org.admin, &format!("/v1/orgs/acme/contacts/{id}/consent-receipt")).await;
     assert_eq!(receipt.status, 200, "{}", receipt.body);
     let body = &receipt.body;
-    assert_eq!(body["format"], "mos-consent-receipt-v1");
+    assert_eq!(body["format"], mos_db::audiences::export::RECEIPT_FORMAT);
     assert_eq!(body["events"].as_array().unwrap().len(), 2);
     assert_eq!(body["not_covered"], json!([]), "sealed before it was issued");
     let records = body["chain"]["records"].as_array().unwrap();
