@@ -12,13 +12,14 @@ mod id;
 mod permission;
 mod role;
 pub mod segments;
+pub mod senders;
 mod text;
 mod token;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
 pub use id::{
     AttributeId, ConsentEventId, ContactId, ContentId, IdError, ImportId, InvitationId, JobId, OrgId, PurposeId,
-    SegmentId, SessionId, UserId,
+    DkimKeyId, SegmentId, SenderId, SessionId, UserId,
 };
 pub use permission::Permission;
 pub use role::{Role, RoleError};

@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 18, name: "erasure", sql: include_str!("../../migrations/0018_erasure.sql") },
     Migration { version: 19, name: "segment_speed", sql: include_str!("../../migrations/0019_segment_speed.sql") },
+    Migration { version: 20, name: "senders", sql: include_str!("../../migrations/0020_senders.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.
