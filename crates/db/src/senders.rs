@@ -214,12 +214,13 @@ pub async fn list(tx: &mut TenantTx, after: Option<SenderId>, limit: u16) -> Res
 
 /// One sender, and its keys, newest first (the retired ones too).
 pub async fn get(tx: &mut TenantTx, id: SenderId) -> Result<Option<(Sender, Vec<Key>)>> {
-    let row: Option<SenderRow> =
-        sqlx::query_as(&format!("select {SENDER_COLUMNS} from app.senders s where s.organization_id = $1 and s.id = $2"))
-            .bind(tx.org().as_uuid())
-            .bind(id.as_uuid())
-            .fetch_optional(tx.conn())
-            .await?;
+    let row: Option<SenderRow> = sqlx::query_as(&format!(
+        "select {SENDER_COLUMNS} from app.senders s where s.organization_id = $1 and s.id = $2"
+    ))
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let keys: Vec<KeyRow> = sqlx::query_as(&format!(
         "select {KEY_COLUMNS} from app.dkim_keys k
@@ -283,8 +284,11 @@ pub async fn update(
     .bind(now)
     .fetch_one(tx.conn())
     .await?;
-    let event =
-        AuditEvent::new(SENDER_UPDATED, SENDER).actor(actor).resource_id(id).source(source.clone()).meta("fields", json!(fields));
+    let event = AuditEvent::new(SENDER_UPDATED, SENDER)
+        .actor(actor)
+        .resource_id(id)
+        .source(source.clone())
+        .meta("fields", json!(fields));
     audit::record(tx, &event).await?;
     Ok(Some(Sender::try_from(row)?))
 }

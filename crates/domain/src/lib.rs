@@ -18,8 +18,8 @@ mod token;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
 pub use id::{
-    AttributeId, ConsentEventId, ContactId, ContentId, IdError, ImportId, InvitationId, JobId, OrgId, PurposeId,
-    DkimKeyId, SegmentId, SenderId, SessionId, UserId,
+    AttributeId, ConsentEventId, ContactId, ContentId, DkimKeyId, IdError, ImportId, InvitationId, JobId, OrgId,
+    PurposeId, SegmentId, SenderId, SessionId, UserId,
 };
 pub use permission::Permission;
 pub use role::{Role, RoleError};

@@ -253,11 +253,8 @@ mod tests {
 
     #[test]
     fn the_txt_record_names_the_selector_under_domainkey() {
-        let record = TxtRecord::new(
-            &Selector::parse("s1").unwrap(),
-            &DkimDomain::parse("example.com").unwrap(),
-            b"\x30\x82",
-        );
+        let record =
+            TxtRecord::new(&Selector::parse("s1").unwrap(), &DkimDomain::parse("example.com").unwrap(), b"\x30\x82");
         assert_eq!(record.name, "s1._domainkey.example.com");
         assert_eq!(record.value, "v=DKIM1; k=rsa; p=MII=");
     }

@@ -84,7 +84,8 @@ async fn a_tenant_can_neither_read_nor_change_another_tenants_senders_or_keys() 
         assert_eq!(done.rows_affected(), 0, "{sql}");
     }
     drop(tx);
-    for sql in ["delete from app.senders where organization_id = $1", "delete from app.dkim_keys where organization_id = $1"]
+    for sql in
+        ["delete from app.senders where organization_id = $1", "delete from app.dkim_keys where organization_id = $1"]
     {
         let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
         let err = sqlx::query(sql).bind(b.org.as_uuid()).execute(tx.conn()).await.unwrap_err();
@@ -103,7 +104,8 @@ async fn a_tenant_can_neither_read_nor_change_another_tenants_senders_or_keys() 
     drop(tx);
     // Moving one's own sender into the other tenant is not a column app_user may update.
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
-    let moved = sqlx::query("update app.senders set organization_id = $1").bind(b.org.as_uuid()).execute(tx.conn()).await;
+    let moved =
+        sqlx::query("update app.senders set organization_id = $1").bind(b.org.as_uuid()).execute(tx.conn()).await;
     assert!(refused_for_privilege(&moved.unwrap_err()));
     drop(tx);
 
@@ -192,7 +194,14 @@ async fn a_rotation_keeps_the_old_key_as_previous_and_the_database_refuses_two_a
     .execute(tx.conn())
     .await;
     let err = copied.unwrap_err();
-    assert_eq!(err.as_database_error().and_then(|e| e.constraint().map(str::to_owned)).as_deref().map(|c| c.starts_with("dkim_keys_one_active")), Some(true), "{err}");
+    assert_eq!(
+        err.as_database_error()
+            .and_then(|e| e.constraint().map(str::to_owned))
+            .as_deref()
+            .map(|c| c.starts_with("dkim_keys_one_active")),
+        Some(true),
+        "{err}"
+    );
     drop(tx);
 
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
@@ -204,11 +213,13 @@ async fn a_rotation_keeps_the_old_key_as_previous_and_the_database_refuses_two_a
     assert_eq!(senders::retire(&mut tx, a.sender, first, a.admin, Utc::now(), &src).await.unwrap(), Retired::Done);
     tx.commit().await.unwrap();
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
-    let back = sqlx::query("update app.dkim_keys set state = 'previous', retired_at = null where organization_id = $1 and id = $2")
-        .bind(a.org.as_uuid())
-        .bind(first.as_uuid())
-        .execute(tx.conn())
-        .await;
+    let back = sqlx::query(
+        "update app.dkim_keys set state = 'previous', retired_at = null where organization_id = $1 and id = $2",
+    )
+    .bind(a.org.as_uuid())
+    .bind(first.as_uuid())
+    .execute(tx.conn())
+    .await;
     assert_eq!(sqlstate(back), "23514", "dkim_keys_forward");
     drop(tx);
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
@@ -266,5 +277,8 @@ async fn the_database_refuses_a_from_address_outside_the_dkim_domain() {
     let new = new_sender("acme.example", "news@badacme.example", "s1");
     let refused =
         senders::create(&mut tx, &new_sealer(), &new, &pair, admin, Utc::now(), &RequestSource::default()).await;
-    assert!(matches!(refused, Err(DbError::Invalid { ref constraint }) if constraint == "senders_dkim_aligned"), "{refused:?}");
+    assert!(
+        matches!(refused, Err(DbError::Invalid { ref constraint }) if constraint == "senders_dkim_aligned"),
+        "{refused:?}"
+    );
 }

@@ -21,6 +21,7 @@ mod landing;
 mod markdown;
 mod orgs;
 mod segments;
+mod senders;
 mod signin;
 mod signup;
 mod words;
@@ -81,6 +82,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(content::router())
         .merge(audiences::router())
         .merge(segments::router())
+        .merge(senders::router())
         .merge(erasure::router())
         .merge(imports::router())
         .merge(signup::router())
