@@ -106,7 +106,10 @@ async fn a_tenant_can_neither_read_nor_change_another_tenants_senders_or_keys() 
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
     let moved =
         sqlx::query("update app.senders set organization_id = $1").bind(b.org.as_uuid()).execute(tx.conn()).await;
-    assert!(refused_for_privilege(&moved.unwrap_err()));
+    // Citus refuses it first: a row never changes its distribution column.
+    let moved = moved.unwrap_err();
+    let code = moved.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+    assert!(refused_for_privilege(&moved) || code.as_deref() == Some("0A000"), "{moved}");
     drop(tx);
 
     let mut su = db.superuser().await;
@@ -193,15 +196,9 @@ async fn a_rotation_keeps_the_old_key_as_previous_and_the_database_refuses_two_a
     .bind(second.as_uuid())
     .execute(tx.conn())
     .await;
-    let err = copied.unwrap_err();
-    assert_eq!(
-        err.as_database_error()
-            .and_then(|e| e.constraint().map(str::to_owned))
-            .as_deref()
-            .map(|c| c.starts_with("dkim_keys_one_active")),
-        Some(true),
-        "{err}"
-    );
+    // As the repository sees it: on Citus the shard's copy of the index is named in the message.
+    let err = DbError::from(copied.unwrap_err());
+    assert!(matches!(err, DbError::Conflict { ref constraint } if constraint == "dkim_keys_one_active"), "{err:?}");
     drop(tx);
 
     let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
