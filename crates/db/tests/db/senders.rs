@@ -226,6 +226,13 @@ async fn a_rotation_keeps_the_old_key_as_previous_and_the_database_refuses_two_a
         .await;
     assert!(refused_for_privilege(&swapped.unwrap_err()), "key material is not app_user's to change");
     drop(tx);
+    // Not even a superuser, who passes every grant and policy, swaps a key under its selector.
+    let mut su = db.superuser().await;
+    let swapped = sqlx::query("update app.dkim_keys set selector = 'evil' where id = $1")
+        .bind(second.as_uuid())
+        .execute(&mut su)
+        .await;
+    assert_eq!(sqlstate(swapped), "23514", "dkim_keys_fixed");
     let states: Vec<KeyState> = keys(&pool, &a).await.iter().map(|k| k.state).collect();
     assert_eq!(states, [KeyState::Active, KeyState::Retired]);
 }
