@@ -138,6 +138,18 @@ CREATE TYPE app.content_state AS ENUM (
 ALTER TYPE app.content_state OWNER TO mos_owner;
 
 --
+-- Name: dkim_key_state; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.dkim_key_state AS ENUM (
+    'active',
+    'previous',
+    'retired'
+);
+
+ALTER TYPE app.dkim_key_state OWNER TO mos_owner;
+
+--
 -- Name: job_state; Type: TYPE; Schema: app; Owner: mos_owner
 --
 
@@ -672,6 +684,32 @@ CREATE FUNCTION app.current_user_id() RETURNS uuid
     AS $$ select nullif(current_setting('app.current_user_id', true), '')::uuid $$;
 
 ALTER FUNCTION app.current_user_id() OWNER TO mos_owner;
+
+--
+-- Name: dkim_keys_forward(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.dkim_keys_forward() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if (new.organization_id, new.id, new.sender_id, new.selector, new.public_key, new.sealed_private_key, new.created_at)
+       is distinct from
+       (old.organization_id, old.id, old.sender_id, old.selector, old.public_key, old.sealed_private_key, old.created_at) then
+        raise exception 'a DKIM key''s material, sender and selector never change, refused by constraint "dkim_keys_fixed"'
+            using errcode = '23514', constraint = 'dkim_keys_fixed';
+    end if;
+    if new.state is distinct from old.state
+       and not ((old.state = 'active' and new.state = 'previous') or (old.state = 'previous' and new.state = 'retired')) then
+        raise exception 'a DKIM key goes from active to previous to retired, refused by constraint "dkim_keys_forward"'
+            using errcode = '23514', constraint = 'dkim_keys_forward';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION app.dkim_keys_forward() OWNER TO mos_owner;
 
 --
 -- Name: find_login(text); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -1686,6 +1724,31 @@ ALTER TABLE ONLY app.content_versions FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.content_versions OWNER TO mos_owner;
 
 --
+-- Name: dkim_keys; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.dkim_keys (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    sender_id uuid NOT NULL,
+    selector text NOT NULL,
+    public_key bytea NOT NULL,
+    sealed_private_key bytea NOT NULL,
+    state app.dkim_key_state NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    retired_at timestamp with time zone,
+    CONSTRAINT dkim_keys_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT dkim_keys_public_key CHECK ((octet_length(public_key) = 294)),
+    CONSTRAINT dkim_keys_retired CHECK (((state = 'retired'::app.dkim_key_state) = (retired_at IS NOT NULL))),
+    CONSTRAINT dkim_keys_sealed_private_key CHECK (((octet_length(sealed_private_key) >= 1000) AND (octet_length(sealed_private_key) <= 4000))),
+    CONSTRAINT dkim_keys_selector CHECK (((octet_length(selector) <= 63) AND (selector ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$'::text)))
+);
+
+ALTER TABLE ONLY app.dkim_keys FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.dkim_keys OWNER TO mos_owner;
+
+--
 -- Name: email_verification_tokens; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -2008,6 +2071,33 @@ CREATE TABLE app.segments (
 ALTER TABLE ONLY app.segments FORCE ROW LEVEL SECURITY;
 
 ALTER TABLE app.segments OWNER TO mos_owner;
+
+--
+-- Name: senders; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.senders (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    from_name text NOT NULL,
+    from_address text NOT NULL,
+    reply_to text,
+    postal_address text NOT NULL,
+    dkim_domain text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT senders_dkim_aligned CHECK ((("right"(from_address, (length(dkim_domain) + 1)) = ('@'::text || dkim_domain)) OR ("right"(from_address, (length(dkim_domain) + 1)) = ('.'::text || dkim_domain)))),
+    CONSTRAINT senders_dkim_domain CHECK (((octet_length(dkim_domain) <= 253) AND (dkim_domain ~ '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text))),
+    CONSTRAINT senders_from_address CHECK ((((octet_length(from_address) >= 3) AND (octet_length(from_address) <= 254)) AND (strpos(from_address, '@'::text) > 1))),
+    CONSTRAINT senders_from_name CHECK ((((length(from_name) >= 1) AND (length(from_name) <= 100)) AND (from_name !~ '[\x01-\x1f\x7f<>"]'::text))),
+    CONSTRAINT senders_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT senders_postal_address CHECK ((((length(postal_address) >= 1) AND (length(postal_address) <= 500)) AND (postal_address ~ '[^[:space:]]'::text) AND (postal_address !~ '[\x01-\x09\x0b-\x1f\x7f]'::text))),
+    CONSTRAINT senders_reply_to CHECK ((((octet_length(reply_to) >= 3) AND (octet_length(reply_to) <= 254)) AND (strpos(reply_to, '@'::text) > 1)))
+);
+
+ALTER TABLE ONLY app.senders FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.senders OWNER TO mos_owner;
 
 --
 -- Name: sessions; Type: TABLE; Schema: app; Owner: mos_owner
@@ -2336,6 +2426,20 @@ ALTER TABLE ONLY app.content_versions
     ADD CONSTRAINT content_versions_pkey PRIMARY KEY (organization_id, item_id, number);
 
 --
+-- Name: dkim_keys dkim_keys_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.dkim_keys
+    ADD CONSTRAINT dkim_keys_pkey PRIMARY KEY (organization_id, id);
+
+--
+-- Name: dkim_keys dkim_keys_selector_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.dkim_keys
+    ADD CONSTRAINT dkim_keys_selector_key UNIQUE (organization_id, sender_id, selector);
+
+--
 -- Name: email_verification_tokens email_verification_tokens_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -2495,6 +2599,13 @@ ALTER TABLE ONLY app.segments
 
 ALTER TABLE ONLY app.segments
     ADD CONSTRAINT segments_pkey PRIMARY KEY (organization_id, id);
+
+--
+-- Name: senders senders_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.senders
+    ADD CONSTRAINT senders_pkey PRIMARY KEY (organization_id, id);
 
 --
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
@@ -2679,6 +2790,12 @@ CREATE INDEX content_versions_tags_idx ON app.content_versions USING gin (tags);
 --
 
 CREATE INDEX content_versions_words_idx ON app.content_versions USING gin (to_tsvector('simple'::regconfig, ((title || ' '::text) || body)));
+
+--
+-- Name: dkim_keys_one_active; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE UNIQUE INDEX dkim_keys_one_active ON app.dkim_keys USING btree (organization_id, sender_id) WHERE (state = 'active'::app.dkim_key_state);
 
 --
 -- Name: email_verification_tokens_user_idx; Type: INDEX; Schema: app; Owner: mos_owner
@@ -2869,6 +2986,14 @@ CREATE TRIGGER contacts_guard BEFORE UPDATE ON app.contacts FOR EACH ROW EXECUTE
 --
 
 CREATE TRIGGER content_items_guard BEFORE INSERT OR UPDATE ON app.content_items FOR EACH ROW EXECUTE FUNCTION app.content_items_guard();
+
+--
+-- Name: dkim_keys dkim_keys_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER dkim_keys_forward BEFORE UPDATE ON app.dkim_keys FOR EACH ROW EXECUTE FUNCTION app.dkim_keys_forward();
+
+ALTER TABLE app.dkim_keys ENABLE ALWAYS TRIGGER dkim_keys_forward;
 
 --
 -- Name: platform_audit_logs platform_audit_logs_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -3065,6 +3190,13 @@ ALTER TABLE ONLY app.content_versions
     ADD CONSTRAINT content_versions_item_fkey FOREIGN KEY (organization_id, item_id) REFERENCES app.content_items(organization_id, id) ON DELETE CASCADE;
 
 --
+-- Name: dkim_keys dkim_keys_sender_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.dkim_keys
+    ADD CONSTRAINT dkim_keys_sender_fkey FOREIGN KEY (organization_id, sender_id) REFERENCES app.senders(organization_id, id) ON DELETE CASCADE;
+
+--
 -- Name: email_verification_tokens email_verification_tokens_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -3140,6 +3272,13 @@ ALTER TABLE ONLY app.segment_versions
 
 ALTER TABLE ONLY app.segments
     ADD CONSTRAINT segments_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
+
+--
+-- Name: senders senders_organization_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.senders
+    ADD CONSTRAINT senders_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
 
 --
 -- Name: sessions sessions_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -3400,6 +3539,12 @@ CREATE POLICY definer_touch ON app.sessions FOR UPDATE TO mos_definer USING (tru
 CREATE POLICY definer_verify ON app.users FOR UPDATE TO mos_definer USING (true) WITH CHECK (true);
 
 --
+-- Name: dkim_keys; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.dkim_keys ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: email_verification_tokens; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -3538,6 +3683,12 @@ CREATE POLICY self_only ON app.totp_setups USING ((user_id = app.current_user_id
 CREATE POLICY self_only ON app.users USING ((id = app.current_user_id())) WITH CHECK ((id = app.current_user_id()));
 
 --
+-- Name: senders; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.senders ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: sessions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -3646,6 +3797,12 @@ CREATE POLICY tenant_isolation ON app.content_items USING ((organization_id = ap
 CREATE POLICY tenant_isolation ON app.content_versions USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: dkim_keys tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.dkim_keys USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: invitations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -3686,6 +3843,12 @@ CREATE POLICY tenant_isolation ON app.segment_versions USING ((organization_id =
 --
 
 CREATE POLICY tenant_isolation ON app.segments USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: senders tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.senders USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
 -- Name: signup_confirmations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
@@ -3863,6 +4026,12 @@ GRANT ALL ON FUNCTION app.current_tenant_id() TO mos_definer;
 REVOKE ALL ON FUNCTION app.current_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION app.current_user_id() TO app_user;
 GRANT ALL ON FUNCTION app.current_user_id() TO mos_definer;
+
+--
+-- Name: FUNCTION dkim_keys_forward(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.dkim_keys_forward() FROM PUBLIC;
 
 --
 -- Name: FUNCTION find_login(p_email text); Type: ACL; Schema: app; Owner: mos_definer
@@ -4211,6 +4380,24 @@ GRANT SELECT,INSERT,UPDATE ON TABLE app.content_items TO app_user;
 GRANT SELECT,INSERT ON TABLE app.content_versions TO app_user;
 
 --
+-- Name: TABLE dkim_keys; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.dkim_keys TO app_user;
+
+--
+-- Name: COLUMN dkim_keys.state; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(state) ON TABLE app.dkim_keys TO app_user;
+
+--
+-- Name: COLUMN dkim_keys.retired_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(retired_at) ON TABLE app.dkim_keys TO app_user;
+
+--
 -- Name: TABLE email_verification_tokens; Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -4550,6 +4737,36 @@ GRANT SELECT,INSERT ON TABLE app.segment_versions TO app_user;
 --
 
 GRANT SELECT,INSERT ON TABLE app.segments TO app_user;
+
+--
+-- Name: TABLE senders; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.senders TO app_user;
+
+--
+-- Name: COLUMN senders.from_name; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(from_name) ON TABLE app.senders TO app_user;
+
+--
+-- Name: COLUMN senders.reply_to; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(reply_to) ON TABLE app.senders TO app_user;
+
+--
+-- Name: COLUMN senders.postal_address; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(postal_address) ON TABLE app.senders TO app_user;
+
+--
+-- Name: COLUMN senders.updated_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(updated_at) ON TABLE app.senders TO app_user;
 
 --
 -- Name: TABLE sessions; Type: ACL; Schema: app; Owner: mos_owner

@@ -4,6 +4,7 @@
 pub mod address;
 pub mod clock;
 pub mod device;
+pub mod dkim;
 pub mod password;
 pub mod policy;
 pub mod recovery;
@@ -15,6 +16,7 @@ pub mod totp;
 pub use address::AddressKeys;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use device::DeviceTokens;
+pub use dkim::{DkimKeyError, DkimKeyPair};
 pub use password::{PasswordError, PasswordHasher, Verified};
 pub use policy::{NewPassword, PasswordRejected};
 pub use seal::{SealError, Sealer};

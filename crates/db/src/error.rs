@@ -29,6 +29,10 @@ pub enum DbError {
     /// cancelled; the transaction is aborted.
     #[error("the statement took longer than it was allowed and was cancelled")]
     Cancelled,
+    /// A sealed secret (a DKIM private key) did not open with the server's key: the key changed,
+    /// or the row was altered or copied onto another. The secret itself is never in the message.
+    #[error("a sealed secret did not open with the server's key")]
+    Unsealable(#[source] mos_auth::SealError),
     #[error(transparent)]
     Sqlx(sqlx::Error),
 }

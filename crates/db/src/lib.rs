@@ -20,6 +20,7 @@ pub mod orgs;
 pub mod passkeys;
 mod pool;
 pub mod request;
+pub mod senders;
 pub mod sessions;
 mod tenant;
 #[cfg(feature = "testing")]

@@ -128,6 +128,15 @@ pub const CONTACT_RECEIPT_ISSUED: AuditAction = AuditAction::known("contact.rece
 /// A member asked whether an address is suppressed; the record names the answer, not the address.
 pub const SUPPRESSION_CHECKED: AuditAction = AuditAction::known("suppression.checked");
 
+pub const SENDER: ResourceType = ResourceType::known("sender");
+pub const SENDER_CREATED: AuditAction = AuditAction::known("sender.created");
+/// The record names the fields changed, not their values.
+pub const SENDER_UPDATED: AuditAction = AuditAction::known("sender.updated");
+/// A new DKIM key became the sender's active one; the record names the new key and selector
+/// and the key it replaced, never key material.
+pub const SENDER_KEY_ROTATED: AuditAction = AuditAction::known("sender.key_rotated");
+pub const SENDER_KEY_RETIRED: AuditAction = AuditAction::known("sender.key_retired");
+
 pub const SIGNUP: ResourceType = ResourceType::known("signup");
 /// Someone asked, through the public sign-up form, for a purpose the address already consented
 /// to: nothing was recorded or mailed, so a stranger cannot turn a confirmed consent back into a

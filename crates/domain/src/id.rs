@@ -144,6 +144,16 @@ uuid_v7_id!(
     SegmentId,
     "segment id"
 );
+uuid_v7_id!(
+    /// Who an organization's messages come from: a from address, a postal address, DKIM keys.
+    SenderId,
+    "sender id"
+);
+uuid_v7_id!(
+    /// One DKIM key pair of a sender.
+    DkimKeyId,
+    "DKIM key id"
+);
 
 #[cfg(test)]
 mod tests {

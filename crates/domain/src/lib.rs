@@ -13,13 +13,14 @@ pub mod merkle;
 mod permission;
 mod role;
 pub mod segments;
+pub mod senders;
 mod text;
 mod token;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
 pub use id::{
-    AttributeId, ConsentEventId, ContactId, ContentId, IdError, ImportId, InvitationId, JobId, OrgId, PurposeId,
-    SegmentId, SessionId, UserId,
+    AttributeId, ConsentEventId, ContactId, ContentId, DkimKeyId, IdError, ImportId, InvitationId, JobId, OrgId,
+    PurposeId, SegmentId, SenderId, SessionId, UserId,
 };
 pub use permission::Permission;
 pub use role::{Role, RoleError};

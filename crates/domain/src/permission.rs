@@ -45,10 +45,14 @@ pub enum Permission {
     ExportContacts,
     /// Erase a contact's personal data.
     EraseContacts,
+    /// See the organization's senders and the DNS records of their keys (a campaign names one).
+    ReadSenders,
+    /// Add and change senders, rotate and retire their DKIM keys.
+    ManageSenders,
 }
 
 /// Columns: ADMIN, REVIEWER, CREATOR, VIEWER (the order of [`Role::ALL`]).
-const TABLE: [(Permission, [bool; 4]); 18] = [
+const TABLE: [(Permission, [bool; 4]); 20] = [
     (Permission::ReadOrganization, [true, true, true, true]),
     (Permission::ManageOrganization, [true, false, false, false]),
     (Permission::ReadMembers, [true, true, true, true]),
@@ -67,10 +71,12 @@ const TABLE: [(Permission, [bool; 4]); 18] = [
     (Permission::ManageSegments, [true, false, true, false]),
     (Permission::ExportContacts, [true, false, false, false]),
     (Permission::EraseContacts, [true, false, false, false]),
+    (Permission::ReadSenders, [true, false, true, false]),
+    (Permission::ManageSenders, [true, false, false, false]),
 ];
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 20] = [
         Permission::ReadOrganization,
         Permission::ManageOrganization,
         Permission::ReadMembers,
@@ -89,6 +95,8 @@ impl Permission {
         Permission::ManageSegments,
         Permission::ExportContacts,
         Permission::EraseContacts,
+        Permission::ReadSenders,
+        Permission::ManageSenders,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +119,8 @@ impl Permission {
             Permission::ManageSegments => "segments.manage",
             Permission::ExportContacts => "contacts.export",
             Permission::EraseContacts => "contacts.erase",
+            Permission::ReadSenders => "senders.read",
+            Permission::ManageSenders => "senders.manage",
         }
     }
 
@@ -134,6 +144,8 @@ impl Permission {
             Permission::ManageSegments => "build and save segments",
             Permission::ExportContacts => "export a contact's data and consent receipt",
             Permission::EraseContacts => "erase a contact's personal data",
+            Permission::ReadSenders => "see senders and the DNS records of their DKIM keys",
+            Permission::ManageSenders => "add and change senders, rotate and retire their DKIM keys",
         }
     }
 

@@ -55,6 +55,8 @@ needs!(
     ManageSegments,
     ExportContacts,
     EraseContacts,
+    ReadSenders,
+    ManageSenders,
 );
 
 macro_rules! changes_memberships {
@@ -142,6 +144,12 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("post", "/v1/orgs/{slug}/imports/{id}/start", Permission::ManageContacts),
     ("post", "/v1/orgs/{slug}/imports/{id}/cancel", Permission::ManageContacts),
     ("get", "/v1/orgs/{slug}/imports/{id}/problems", Permission::ManageContacts),
+    ("get", "/v1/orgs/{slug}/senders", Permission::ReadSenders),
+    ("post", "/v1/orgs/{slug}/senders", Permission::ManageSenders),
+    ("get", "/v1/orgs/{slug}/senders/{id}", Permission::ReadSenders),
+    ("patch", "/v1/orgs/{slug}/senders/{id}", Permission::ManageSenders),
+    ("post", "/v1/orgs/{slug}/senders/{id}/keys", Permission::ManageSenders),
+    ("post", "/v1/orgs/{slug}/senders/{id}/keys/{key}/retire", Permission::ManageSenders),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

@@ -34,6 +34,8 @@ pub const RULE_TRIGGERS: &[(&str, &str)] = &[
     ("consent_evidence", "consent_evidence_erased_only"),
     ("contact_attribute_values", "contact_attribute_values_erased_added"),
     ("contact_attribute_values", "contact_attribute_values_erased_changed"),
+    // Migration 23: a DKIM key moves only forward and its material never changes.
+    ("dkim_keys", "dkim_keys_forward"),
 ];
 
 /// Every function of schema `app` that the migrations create, as `regprocedure` spells it. A
@@ -55,6 +57,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "content_items_guard()",
     "current_tenant_id()",
     "current_user_id()",
+    "dkim_keys_forward()",
     "find_login(text)",
     "invitation_for_token(bytea,timestamp with time zone)",
     "job_claim(uuid,text[],timestamp with time zone,interval)",

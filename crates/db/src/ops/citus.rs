@@ -180,6 +180,16 @@ pub const PLAN: &[TablePlan] = &[
         why: "the rows an import refused, written by the batch that read them",
     },
     TablePlan {
+        table: "senders",
+        placement: Placement::Distributed,
+        why: "a tenant's senders; every read and change names its tenant, and a campaign will name one on its shard",
+    },
+    TablePlan {
+        table: "dkim_keys",
+        placement: Placement::Distributed,
+        why: "a sender's keys, on its shard: their foreign key to the sender includes `organization_id`; the state trigger reads only its row",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",

@@ -57,6 +57,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 20, name: "import_proofs", sql: include_str!("../../migrations/0020_import_proofs.sql") },
     Migration { version: 21, name: "import_rows", sql: include_str!("../../migrations/0021_import_rows.sql") },
     Migration { version: 22, name: "receipt_lookups", sql: include_str!("../../migrations/0022_receipt_lookups.sql") },
+    Migration { version: 23, name: "senders", sql: include_str!("../../migrations/0023_senders.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -18,6 +18,7 @@ mod pooler;
 mod rls;
 mod schema;
 mod segments;
+mod senders;
 mod signup;
 
 use mos_db::{orgs, users, AppPool};

@@ -11,6 +11,7 @@ pub mod imports;
 pub mod orgs;
 pub mod passkeys;
 pub mod segments;
+pub mod senders;
 pub mod signin;
 pub mod signup;
 
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(content::router())
         .merge(audiences::router())
         .merge(segments::router())
+        .merge(senders::router())
         .merge(erasure::router())
         .merge(imports::router())
         .merge(passkeys::router())

@@ -14,6 +14,7 @@ pub mod passkey_registration;
 pub mod passkeys;
 pub mod registration;
 pub mod segments;
+pub mod senders;
 pub mod session;
 pub mod signin;
 pub mod signup;

@@ -20,6 +20,7 @@ mod imports;
 mod landing;
 mod orgs;
 mod segments;
+mod senders;
 mod signin;
 mod signup;
 mod words;
@@ -80,6 +81,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(content::router())
         .merge(audiences::router())
         .merge(segments::router())
+        .merge(senders::router())
         .merge(erasure::router())
         .merge(imports::router())
         .merge(signup::router())

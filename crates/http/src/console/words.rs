@@ -79,6 +79,10 @@ pub fn action(code: &str) -> Option<&'static str> {
         "contact_import.cancelled" => "Import cancelled",
         "segment.saved" => "Segment saved",
         "segment.previewed" => "Contacts shown in a segment's preview",
+        "sender.created" => "Sender added",
+        "sender.updated" => "Sender changed",
+        "sender.key_rotated" => "Sender's DKIM key rotated",
+        "sender.key_retired" => "Sender's previous DKIM key retired",
         "signup.repeated" => "Signed up again with consent already given",
         "signup.confirmation_failed" => "A sign-up confirmation link was refused",
         _ => return None,
@@ -116,6 +120,12 @@ pub fn confirmation(done: Option<&str>) -> Markup {
         "suppressed" => "The address is suppressed.",
         "published_notice" => "The notice version is published.",
         "defined" => "The attribute is defined.",
+        "sender_created" => "The sender is added. Publish its DNS record before sending.",
+        "sender_saved" => "The sender was changed.",
+        "key_rotated" => {
+            "The new key is active. Publish its DNS record now; the previous key stays published until you retire it."
+        }
+        "key_retired" => "The key is retired; its DNS record may be removed.",
         "edited" | "submitted" | "withdrawn" | "commented" | "changes_requested" | "approved" | "published"
         | "archived" => "Done.",
         _ => return html! {},

@@ -964,3 +964,61 @@ async fn a_creator_uploads_a_file_maps_its_columns_and_watches_the_import_finish
     creator.check("import-list").await;
     creator.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_admin_adds_a_sender_rotates_and_retires_its_key_in_the_console_and_a_creator_only_reads_it() {
+    let app = TestApp::spawn().await;
+    app.org_with_every_role("acme").await;
+    let driver = Driver::start().await;
+    let admin = driver.browser().await;
+    admin.open(&format!("{}/sign-in", app.public_url)).await;
+    admin.submit("form[action='/sign-in']", &[("email", "admin@acme.example"), ("password", PASSWORD)]).await;
+
+    admin.open(&format!("{}/orgs/acme/senders/new", app.public_url)).await;
+    assert_eq!(admin.heading().await, "New sender");
+    admin.check("sender-new").await;
+    let sender = [
+        ("from_name", "Acme Health"),
+        ("from_address", "news@other.example"),
+        ("postal_address", "Acme Health\n1 Main St\nSpringfield, IL 62701"),
+        ("dkim_domain", "acme.example"),
+        ("selector", "s1"),
+    ];
+    admin.submit("main form", &sender).await;
+    assert!(admin.text().await.contains("or a subdomain of it"), "the misaligned address is refused on the form");
+    admin.check("sender-new-refused").await;
+    admin.submit("main form", &[("from_address", "news@acme.example")]).await;
+    assert_eq!(admin.heading().await, "Sender: Acme Health");
+    let page = admin.text().await;
+    assert!(page.contains("s1._domainkey.acme.example") && page.contains("v=DKIM1; k=rsa; p=MII"), "{page}");
+    assert!(!page.contains("PRIVATE"), "{page}");
+    admin.check("sender").await;
+    let sender_url = admin.client.current_url().await.unwrap();
+
+    admin.client.find(Locator::Css("a[href$='/rotate']")).await.unwrap().click().await.unwrap();
+    admin.until("the rotate link", "A new RSA-2048 key").await;
+    admin.check("sender-rotate").await;
+    admin.submit("main form", &[("selector", "s2")]).await;
+    let page = admin.text().await;
+    assert!(page.contains("s2._domainkey.acme.example") && page.contains("s1._domainkey.acme.example"), "{page}");
+    admin.client.find(Locator::Css("a[href$='/retire']")).await.unwrap().click().await.unwrap();
+    admin.until("the retire link", "A retired key never signs again").await;
+    admin.check("sender-retire").await;
+    admin.submit("main form", &[]).await;
+    let page = admin.text().await;
+    assert!(page.contains("Not published (retired)") && !page.contains("s1._domainkey"), "{page}");
+
+    let creator = driver.browser().await;
+    creator.open(&format!("{}/sign-in", app.public_url)).await;
+    creator.submit("form[action='/sign-in']", &[("email", "creator@acme.example"), ("password", PASSWORD)]).await;
+    creator.open(&format!("{}/orgs/acme/senders", app.public_url)).await;
+    assert!(creator.text().await.contains("news@acme.example"));
+    creator.check("senders").await;
+    creator.open(sender_url.as_str()).await;
+    assert!(creator.text().await.contains("s2._domainkey.acme.example"));
+    assert!(creator.client.find(Locator::Css("a[href$='/rotate']")).await.is_err(), "a CREATOR does not rotate");
+    assert!(creator.client.find(Locator::Css("main form")).await.is_err(), "nor change the sender");
+    for browser in [admin, creator] {
+        browser.client.clone().close().await.unwrap();
+    }
+}

@@ -182,6 +182,27 @@ const PAGES: &[PageBudget] = &[
         records_its_reads: false,
     },
     PageBudget {
+        page: "/orgs/{slug}/senders (a page of senders)",
+        path: "/orgs/acme/senders",
+        statements: 6,
+        round_trips: 5,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/senders/new (the form)",
+        path: "/orgs/acme/senders/new",
+        statements: 5,
+        round_trips: 4,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/senders/{id} (the sender, its keys and their DNS records)",
+        path: "/orgs/acme/senders/{sender}",
+        statements: 7,
+        round_trips: 6,
+        records_its_reads: false,
+    },
+    PageBudget {
         page: "/orgs/{slug}/suppressions",
         path: "/orgs/acme/suppressions",
         statements: 6,
@@ -326,6 +347,11 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
     let segment = app.post_as(&admin, "/v1/orgs/acme/segments", segment).await;
     assert_eq!(segment.status, 201, "{}", segment.body);
     let segment = segment.body["segment"].as_str().unwrap().to_owned();
+    let sender = json!({ "from_name": "Acme", "from_address": "news@acme.example", "postal_address": "1 Main St",
+                         "dkim_domain": "acme.example", "selector": "s1" });
+    let sender = app.post_as(&admin, "/v1/orgs/acme/senders", sender).await;
+    assert_eq!(sender.status, 201, "{}", sender.body);
+    let sender = sender.body["id"].as_str().unwrap().to_owned();
     let mut imports = Vec::new();
     for _ in 0..2 {
         let url = format!("{}/v1/orgs/acme/imports", app.base);
@@ -345,6 +371,7 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
             .replace("{contact}", &contact)
             .replace("{purpose}", &purpose)
             .replace("{segment}", &segment)
+            .replace("{sender}", &sender)
             .replace("{uploaded}", &imports[0])
             .replace("{started}", &imports[1]);
         let (app, cookie, path) = (&app, &cookie, &path);

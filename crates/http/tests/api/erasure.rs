@@ -26,7 +26,7 @@ async fn consenting(app: &TestApp, org: &Members, address: &str) -> (String, Str
     (id, purpose, notice)
 }
 
-async fn org_id(app: &TestApp, slug: &str) -> OrgId {
+pub(crate) async fn org_id(app: &TestApp, slug: &str) -> OrgId {
     let id: uuid::Uuid = sqlx::query_scalar("select id from app.organizations where slug = $1")
         .bind(slug)
         .fetch_one(&mut app.db.superuser().await)

@@ -128,3 +128,40 @@ async fn no_password_token_or_second_factor_secret_reaches_the_log() {
         assert!(!log.contains(secret.as_str()), "the log holds {secret:?}:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn no_dkim_private_key_reaches_the_log() {
+    use secrecy::ExposeSecret;
+    let log = capture_this_thread();
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let body = json!({ "from_name": "Acme", "from_address": "news@acme.example", "postal_address": "1 Main St",
+                       "dkim_domain": "acme.example", "selector": "s1" });
+    let created = app.post_as(&org.admin, "/v1/orgs/acme/senders", body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let sender = mos_domain::SenderId::parse(&id).unwrap();
+    let org_id = crate::erasure::org_id(&app, "acme").await;
+    let mut pems = Vec::new();
+    for selector in ["s2", "s3"] {
+        let mut tx = app.pool.begin_tenant(org_id, None).await.unwrap();
+        let key = mos_db::senders::signing_key(&mut tx, &app.sealer, sender).await.unwrap().unwrap();
+        pems.push(key.private_key_pem.expose_secret().to_owned());
+        drop(tx);
+        let path = format!("/v1/orgs/acme/senders/{id}/keys");
+        assert_eq!(app.post_as(&org.admin, &path, json!({ "selector": selector })).await.status, 201);
+    }
+    // A refused rotation and a retirement pass through the error and audit paths too.
+    let path = format!("/v1/orgs/acme/senders/{id}/keys");
+    assert_eq!(app.post_as(&org.admin, &path, json!({ "selector": "s1" })).await.status, 409);
+
+    let log = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    assert!(log.contains("/senders/"), "the capture worked");
+    assert!(!log.contains("PRIVATE KEY"), "a PEM header is in the log:\n{log}");
+    for pem in &pems {
+        // Every full line (64 characters); the last, short one could match anything by chance.
+        for line in pem.lines().filter(|l| l.len() == 64) {
+            assert!(!log.contains(line), "a line of a private key is in the log");
+        }
+    }
+}

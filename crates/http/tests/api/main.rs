@@ -28,6 +28,7 @@ mod register;
 mod review_walk;
 mod role_matrix;
 mod segments;
+mod senders;
 mod sessions;
 mod signup;
 mod slow;
@@ -176,6 +177,8 @@ pub struct TestApp {
     pub hasher: PasswordHasher,
     /// The server's address keys, for contacts and suppressions written beside the API.
     pub address_keys: mos_auth::AddressKeys,
+    /// The server's sealing key, for opening what it sealed (a sender's DKIM key) beside the API.
+    pub sealer: Sealer,
     /// The job runner of the server's process, when it has one; dropping it stops it.
     _jobs: Option<mos_db::jobs::runner::Running>,
 }
@@ -246,7 +249,7 @@ impl TestApp {
             pool.clone(),
             Arc::new(clock.clone()),
             hasher.clone(),
-            sealer,
+            sealer.clone(),
             Arc::new(SmtpMailer::from_url(&format!("smtp://{smtp}")).unwrap()),
             settings,
         )
@@ -278,6 +281,7 @@ impl TestApp {
             readiness,
             hasher,
             address_keys,
+            sealer,
             _jobs: jobs,
         }
     }

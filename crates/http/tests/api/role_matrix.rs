@@ -80,6 +80,12 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("post",   "/v1/orgs/{slug}/imports/{id}/start",              [YES,  NO,      YES,    NO ]),
     ("post",   "/v1/orgs/{slug}/imports/{id}/cancel",             [YES,  NO,      YES,    NO ]),
     ("get",    "/v1/orgs/{slug}/imports/{id}/problems",           [YES,  NO,      YES,    NO ]),
+    ("get",    "/v1/orgs/{slug}/senders",                         [YES,  NO,      YES,    NO ]),
+    ("post",   "/v1/orgs/{slug}/senders",                         [YES,  NO,      NO,     NO ]),
+    ("get",    "/v1/orgs/{slug}/senders/{id}",                    [YES,  NO,      YES,    NO ]),
+    ("patch",  "/v1/orgs/{slug}/senders/{id}",                    [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/senders/{id}/keys",               [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/senders/{id}/keys/{key}/retire",  [YES,  NO,      NO,     NO ]),
     // Last: after it, the roles that may leave are no longer members.
     ("post",   "/v1/orgs/{slug}/leave",                           [YES,  YES,     YES,    YES]),
 ];
@@ -109,6 +115,7 @@ async fn every_role_gets_exactly_what_the_written_matrix_allows_on_every_tenant_
         let url = path
             .replace("{slug}", &org.slug)
             .replace("{user_id}", RANDOM_ID)
+            .replace("{key}", RANDOM_ID)
             .replace("{id}", if path.contains("/content/") { &item } else { RANDOM_ID })
             .replace("{number}", "1");
         for (role, token) in org.by_role() {

@@ -40,7 +40,7 @@ fn assert_hash_of(stored: &[u8], token: &str, what: &str) {
 }
 
 /// Every row of every table of the application, as text (bytea as `\x` and hex).
-async fn everything_stored(app: &TestApp) -> String {
+pub(crate) async fn everything_stored(app: &TestApp) -> String {
     let mut su = app.db.superuser().await;
     let tables: Vec<String> =
         sqlx::query_scalar("select tablename::text from pg_tables where schemaname = 'app' order by 1")

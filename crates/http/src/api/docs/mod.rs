@@ -31,6 +31,7 @@ use crate::AppState;
         (name = "audit", description = "An organization's audit trail"),
         (name = "content", description = "Marketing content and its compliance review"),
         (name = "segments", description = "Segments of an organization's contacts: count, preview, saved versions"),
+        (name = "senders", description = "Who an organization's messages come from: from and postal addresses, DKIM keys and their DNS records"),
         (name = "signup", description = "An organization's public double opt-in sign-up, for people without an account"),
         (name = "operations", description = "Liveness and readiness for orchestrators"),
     ),
