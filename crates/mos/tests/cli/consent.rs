@@ -12,7 +12,7 @@ use mos_domain::{ContactId, Email, OrgId, OrgName, RequestSource, Role, Slug, Us
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use crate::{data_dir, http_get_with, import, mos, serve, text};
+use crate::{data_dir, http_get_with, import, mos, serve, serve_command, text};
 
 /// The installation's audit signing key, as MOS_AUDIT_SIGNING_KEY gives it.
 const SEED: [u8; 32] = [9; 32];
@@ -107,13 +107,8 @@ async fn a_receipt_from_a_running_server_verifies_offline_and_each_tampered_copy
     let db = TestDb::new().await;
     let (contact, token) = audience(&db).await;
     let dir = data_dir();
-    let mut command = mos();
-    command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", db.database_url())
-        .env("MOS_DATA_DIR", dir.path())
-        .env("MOS_TOTP_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-        .env("MOS_AUDIT_SIGNING_KEY", hex::encode(SEED));
+    let mut command = serve_command(&db.database_url(), dir.path());
+    command.env("MOS_AUDIT_SIGNING_KEY", hex::encode(SEED));
     let (mut child, addr, log) = serve(command);
     let (status, body) = http_get_with(
         &addr,
@@ -195,13 +190,8 @@ async fn an_imported_grant_is_proven_by_its_batch_record_and_a_changed_event_or_
     let url = db.database_url();
     let password = import::migrate_and_seed(&url);
     let dir = data_dir();
-    let mut command = mos();
-    command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", &url)
-        .env("MOS_DATA_DIR", dir.path())
-        .env("MOS_TOTP_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-        .env("MOS_AUDIT_SIGNING_KEY", hex::encode(SEED));
+    let mut command = serve_command(&url, dir.path());
+    command.env("MOS_AUDIT_SIGNING_KEY", hex::encode(SEED));
     let (mut child, addr, log) = serve(command);
     let token = import::sign_in(&addr, &password);
     // Seven rows: a tree whose leaves sit at different depths.

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::{data_dir, http_request, mos, serve, text};
+use crate::{data_dir, http_request, mos, serve, serve_command, text};
 use mos_db::testing::TestDb;
 
 /// Rows in the file: twenty batches of the import's 5,000, so the kill lands between two.
@@ -86,14 +86,8 @@ async fn an_import_cut_by_sigkill_is_finished_by_the_next_server_with_every_row_
     // Both servers share the data directory and the key (and so the keys of addresses); the
     // shortest lease lets the second take the job over soon after the first died.
     let server = || {
-        let mut command = mos();
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("DATABASE_URL", &url)
-            .env("MOS_DATA_DIR", dir.path())
-            .env("MOS_TOTP_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-            .env("MOS_JOB_WORKERS", "1")
-            .env("MOS_JOB_LEASE_SECS", "6");
+        let mut command = serve_command(&url, dir.path());
+        command.env("MOS_JOB_WORKERS", "1").env("MOS_JOB_LEASE_SECS", "6");
         serve(command)
     };
 

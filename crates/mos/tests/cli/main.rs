@@ -24,6 +24,18 @@ pub fn mos() -> Command {
     cmd
 }
 
+/// `mos serve` on a free port against the database at `url`, with `dir` as its data directory
+/// and a fixed server key (and so fixed keys of addresses).
+pub fn serve_command(url: &str, dir: &std::path::Path) -> Command {
+    let mut command = mos();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", url)
+        .env("MOS_DATA_DIR", dir)
+        .env("MOS_TOTP_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    command
+}
+
 /// A data directory that the `postgres` system user can reach when the tests run as root.
 pub fn data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
