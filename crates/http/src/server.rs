@@ -53,9 +53,10 @@ impl Default for Limits {
 }
 
 /// Ends a request that has not started its answer by the deadline. A CSV body, which the
-/// import's upload streams into the database as it arrives (docs/imports.md), has the deadline
-/// between two of its chunks instead: a large file over a slow link takes longer than any
-/// fixed deadline, and a client that stops sending is still cut off.
+/// import's upload streams into the database as it arrives (docs/imports.md), moves the
+/// deadline with each chunk that arrives: a large file over a slow link takes longer than any
+/// fixed deadline, a client that stops sending is cut off by the body's own deadline, and a
+/// request that reads no body, or stops making progress after it, still ends at the deadline.
 pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     let csv = request.method() == axum::http::Method::POST
         && request
@@ -63,15 +64,42 @@ pub async fn deadline(State(limit): State<Duration>, request: Request, next: Nex
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/csv"));
-    if csv {
-        let (parts, body) = request.into_parts();
-        let body = axum::body::Body::from_stream(chunks_within(body.into_data_stream(), limit));
-        return next.run(Request::from_parts(parts, body)).await;
+    if !csv {
+        return match tokio::time::timeout(limit, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::RequestTimeout.into_response(),
+        };
     }
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::RequestTimeout.into_response(),
+    let progress = Arc::new(Mutex::new(Progress { last: tokio::time::Instant::now(), reading: false }));
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::from_stream(chunks_within(body.into_data_stream(), limit, progress.clone()));
+    let answer = next.run(Request::from_parts(parts, body));
+    tokio::pin!(answer);
+    let mut check = tokio::time::Instant::now() + limit;
+    loop {
+        tokio::select! {
+            response = &mut answer => return response,
+            () = tokio::time::sleep_until(check) => {}
+        }
+        let Progress { last, reading } = *progress.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = tokio::time::Instant::now();
+        if reading {
+            // Waiting on the body: its own deadline ends the wait.
+            check = now + limit;
+        } else if last + limit <= now {
+            return ApiError::RequestTimeout.into_response();
+        } else {
+            check = last + limit;
+        }
     }
+}
+
+/// When a streamed body last moved (a chunk came, or it ended), and whether the handler is
+/// waiting on it now.
+#[derive(Clone, Copy)]
+struct Progress {
+    last: tokio::time::Instant,
+    reading: bool,
 }
 
 /// A body whose every chunk must come within `limit` of the one before; past it the body
@@ -79,15 +107,26 @@ pub async fn deadline(State(limit): State<Duration>, request: Request, next: Nex
 fn chunks_within(
     body: axum::body::BodyDataStream,
     limit: Duration,
+    progress: Arc<Mutex<Progress>>,
 ) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> {
-    futures_util::stream::unfold(Some(body), move |body| async move {
-        let mut body = body?;
-        match tokio::time::timeout(limit, futures_util::StreamExt::next(&mut body)).await {
-            Ok(Some(chunk)) => Some((chunk, Some(body))),
-            Ok(None) => None,
-            Err(_) => {
-                let why = format!("nothing arrived for {} s", limit.as_secs());
-                Some((Err(axum::Error::new(std::io::Error::new(std::io::ErrorKind::TimedOut, why))), None))
+    let mark = move |reading: bool| {
+        *progress.lock().unwrap_or_else(PoisonError::into_inner) =
+            Progress { last: tokio::time::Instant::now(), reading };
+    };
+    futures_util::stream::unfold(Some(body), move |body| {
+        let mark = mark.clone();
+        async move {
+            let mut body = body?;
+            mark(true);
+            let next = tokio::time::timeout(limit, futures_util::StreamExt::next(&mut body)).await;
+            mark(false);
+            match next {
+                Ok(Some(chunk)) => Some((chunk, Some(body))),
+                Ok(None) => None,
+                Err(_) => {
+                    let why = format!("nothing arrived for {} s", limit.as_secs());
+                    Some((Err(axum::Error::new(std::io::Error::new(std::io::ErrorKind::TimedOut, why))), None))
+                }
             }
         }
     })

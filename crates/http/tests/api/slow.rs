@@ -125,6 +125,18 @@ async fn an_upload_that_keeps_sending_outlasts_the_request_deadline_and_one_that
         "only the finished upload is kept: {}",
         imports.body
     );
+
+    // A CSV content type on a request that reads no body does not lift its deadline: with the
+    // sessions locked, signing out waits, and is stopped at the deadline.
+    let mut blocker = app.db.superuser().await;
+    sqlx::raw_sql("begin").execute(&mut blocker).await.unwrap();
+    sqlx::raw_sql("lock table app.sessions in share mode").execute(&mut blocker).await.unwrap();
+    let request = app.http.post(format!("{}/v1/auth/logout", app.base)).bearer_auth(&org.viewer);
+    let out = tokio::time::timeout(Duration::from_secs(30), app.send(request.header("content-type", "text/csv")))
+        .await
+        .expect("the request is answered at its deadline, not left waiting");
+    assert_eq!((out.status, out.problem_type()), (503, "urn:mos:problem:timeout"), "{}", out.body);
+    sqlx::raw_sql("rollback").execute(&mut blocker).await.unwrap();
 }
 
 /// A connection from the loopback address `ip`, as another client's.
