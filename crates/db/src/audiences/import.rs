@@ -992,6 +992,8 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
         // The events' audit record: one for the batch, committing to each event by the root
         // of a Merkle tree over them in row order, so that a consent receipt proves an
         // imported grant from the chain as it proves one recorded alone.
+        let notice_hex = hex::encode(notice.as_bytes());
+        let exemption = p.exemption.as_ref().map(|e| e.trim().to_owned());
         let leaves: Vec<merkle::Hash> = consented
             .iter()
             .map(|row| {
@@ -1003,10 +1005,10 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
                     channel: channel.clone(),
                     kind: "grant".into(),
                     basis: Some(basis.into()),
-                    notice_sha256: Some(hex::encode(notice.as_bytes())),
+                    notice_sha256: Some(notice_hex.clone()),
                     hipaa: None,
                     expires_at: None,
-                    exemption: p.exemption.as_ref().map(|e| e.trim().to_owned()),
+                    exemption: exemption.clone(),
                     source: "import".into(),
                     import_job: Some(run.job.as_uuid()),
                     import_row: Some(row.row_number),
@@ -1022,7 +1024,7 @@ async fn write(tx: &mut TenantTx, run: &Run, batch: Batch) -> Result<Counts> {
             .actor(run.by)
             .meta("job", json!(run.job))
             .meta("purpose", json!(p.purpose))
-            .meta("notice_sha256", json!(hex::encode(notice.as_bytes())))
+            .meta("notice_sha256", json!(notice_hex))
             .meta("first_row", json!(rows.first()))
             .meta("last_row", json!(rows.last()))
             .meta("events", json!(leaves.len()))
