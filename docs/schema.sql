@@ -55,6 +55,60 @@ CREATE TYPE app.audit_outcome AS ENUM (
 ALTER TYPE app.audit_outcome OWNER TO mos_owner;
 
 --
+-- Name: campaign_message_state; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.campaign_message_state AS ENUM (
+    'queued',
+    'sending',
+    'sent',
+    'bounced',
+    'failed',
+    'skipped'
+);
+
+ALTER TYPE app.campaign_message_state OWNER TO mos_owner;
+
+--
+-- Name: campaign_run_state; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.campaign_run_state AS ENUM (
+    'sending',
+    'paused',
+    'cancelled',
+    'finished'
+);
+
+ALTER TYPE app.campaign_run_state OWNER TO mos_owner;
+
+--
+-- Name: campaign_schedule; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.campaign_schedule AS ENUM (
+    'now',
+    'at',
+    'local_hour'
+);
+
+ALTER TYPE app.campaign_schedule OWNER TO mos_owner;
+
+--
+-- Name: campaign_skip_reason; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.campaign_skip_reason AS ENUM (
+    'no_consent',
+    'suppressed',
+    'erased',
+    'withdrawn',
+    'cancelled'
+);
+
+ALTER TYPE app.campaign_skip_reason OWNER TO mos_owner;
+
+--
 -- Name: consent_channel; Type: TYPE; Schema: app; Owner: mos_owner
 --
 
@@ -99,7 +153,9 @@ CREATE TYPE app.content_channel AS ENUM (
     'web_page',
     'social_post',
     'print',
-    'other'
+    'other',
+    'email_template',
+    'campaign'
 );
 
 ALTER TYPE app.content_channel OWNER TO mos_owner;
@@ -390,6 +446,193 @@ end
 $$;
 
 ALTER FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) OWNER TO mos_definer;
+
+--
+-- Name: campaign_messages_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_messages_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+    v_campaigns uuid[];
+    v_versions integer[];
+    v_states text[];
+    v_contacts uuid[];
+    v_purposes uuid[];
+    v_now timestamptz := now();
+begin
+    for v_org in select distinct c.organization_id from changed c loop
+        select array_agg(c.campaign_id), array_agg(c.version), array_agg(c.state::text)
+          into v_campaigns, v_versions, v_states
+          from (select distinct c.campaign_id, c.version, c.state from changed c
+                 where c.organization_id = v_org and c.state in ('queued', 'sending')) c;
+        if v_campaigns is null then
+            continue;
+        end if;
+
+        -- The campaign stands on the version being sent and is launched (a paused one keeps its
+        -- queue but hands nothing over); its content and template stand on the versions the
+        -- campaign names.
+        if exists (select from unnest(v_campaigns, v_versions, v_states) w(campaign_id, version, state)
+                    where not exists (
+                        select from app.campaign_versions cv
+                          join app.content_items ci on ci.organization_id = v_org and ci.id = cv.campaign_id
+                          join app.content_items co on co.organization_id = v_org and co.id = cv.content_id
+                          join app.content_items te on te.organization_id = v_org and te.id = cv.template_id
+                          join app.campaign_runs r on r.organization_id = v_org and r.campaign_id = cv.campaign_id
+                         where cv.organization_id = v_org and cv.campaign_id = w.campaign_id and cv.version = w.version
+                           and ci.state = 'published' and ci.published_version = cv.version
+                           and co.state in ('approved', 'published') and co.approved_version = cv.content_version
+                           and te.state in ('approved', 'published') and te.approved_version = cv.template_version
+                           and r.version = cv.version
+                           and (r.state = 'sending' or (r.state = 'paused' and w.state = 'queued')))) then
+            raise exception 'a message is sent only for a launched campaign whose approved content and template still stand, refused by constraint "campaign_messages_approved"'
+                using errcode = '23514', constraint = 'campaign_messages_approved';
+        end if;
+
+        select array_agg(c.contact_id), array_agg(cv.purpose_id)
+          into v_contacts, v_purposes
+          from changed c
+          join app.campaign_versions cv
+            on cv.organization_id = v_org and cv.campaign_id = c.campaign_id and cv.version = c.version
+         where c.organization_id = v_org and c.state in ('queued', 'sending');
+
+        if exists (select from app.contacts k
+                    where k.organization_id = v_org and k.id = any(v_contacts) and k.erased_at is not null) then
+            raise exception 'the contact is erased, refused by constraint "campaign_messages_erased"'
+                using errcode = '23514', constraint = 'campaign_messages_erased';
+        end if;
+
+        -- The latest event of each contact and purpose is a grant in force: not a sign-up
+        -- awaiting its confirmation, not past its expiry (app.consent_current's rule).
+        if exists (select from unnest(v_contacts, v_purposes) w(contact_id, purpose_id)
+                    where not exists (
+                        select from (select e.kind, e.source, e.expires_at from app.consent_events e
+                                      where e.organization_id = v_org and e.contact_id = w.contact_id
+                                        and e.purpose_id = w.purpose_id
+                                      order by e.seq desc limit 1) l
+                         where l.kind in ('grant', 'confirm')
+                           and not (l.kind = 'grant' and l.source = 'signup_form')
+                           and (l.expires_at is null or l.expires_at > v_now))) then
+            raise exception 'the contact has no live consent for the campaign''s purpose, refused by constraint "campaign_messages_consent"'
+                using errcode = '23514', constraint = 'campaign_messages_consent';
+        end if;
+
+        -- audiences::suppression::in_force! states the same rule.
+        if exists (select from app.contacts k
+                     join app.suppressions s on s.organization_id = v_org and s.address_key = k.address_key
+                    where k.organization_id = v_org and k.id = any(v_contacts)
+                      and (s.reason = 'manual'
+                           or not exists (select from app.consent_events l
+                                           where l.organization_id = v_org and l.contact_id = k.id
+                                             and l.kind = 'confirm' and l.created_at > s.created_at))) then
+            raise exception 'the address is suppressed, refused by constraint "campaign_messages_suppressed"'
+                using errcode = '23514', constraint = 'campaign_messages_suppressed';
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.campaign_messages_check() OWNER TO mos_owner;
+
+--
+-- Name: campaign_messages_forward(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_messages_forward() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if (new.organization_id, new.campaign_id, new.contact_id, new.version)
+       is distinct from (old.organization_id, old.campaign_id, old.contact_id, old.version) then
+        raise exception 'a campaign message keeps its campaign, contact and version, refused by constraint "campaign_messages_identity"'
+            using errcode = '23514', constraint = 'campaign_messages_identity';
+    end if;
+    if new.state <> old.state and (old.state::text, new.state::text) not in (
+        ('queued', 'sending'), ('queued', 'skipped'),
+        ('sending', 'sent'), ('sending', 'bounced'), ('sending', 'failed'), ('sending', 'skipped'),
+        ('sending', 'queued')) then
+        raise exception 'a campaign message cannot go from % to %, refused by constraint "campaign_messages_transition"', old.state, new.state
+            using errcode = '23514', constraint = 'campaign_messages_transition';
+    end if;
+    if new.state = old.state and old.state not in ('queued', 'sending') then
+        raise exception 'a campaign message in a final state does not change, refused by constraint "campaign_messages_transition"'
+            using errcode = '23514', constraint = 'campaign_messages_transition';
+    end if;
+    if new.attempts < old.attempts then
+        raise exception 'a campaign message''s attempts only grow, refused by constraint "campaign_messages_attempts"'
+            using errcode = '23514', constraint = 'campaign_messages_attempts';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION app.campaign_messages_forward() OWNER TO mos_owner;
+
+--
+-- Name: campaign_versions_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_versions_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_body text;
+    v_channels text[];
+    v_segment bytea;
+begin
+    select v.body into v_body from app.content_versions v
+     where v.organization_id = new.organization_id and v.item_id = new.campaign_id and v.number = new.version
+       and v.channel = 'campaign';
+    select array[(select v.channel::text from app.content_versions v
+                   where v.organization_id = new.organization_id and v.item_id = new.content_id
+                     and v.number = new.content_version),
+                 (select v.channel::text from app.content_versions v
+                   where v.organization_id = new.organization_id and v.item_id = new.template_id
+                     and v.number = new.template_version)]
+      into v_channels;
+    select s.sha256 into v_segment from app.segment_versions s
+     where s.organization_id = new.organization_id and s.segment_id = new.segment_id and s.version = new.segment_version;
+    if v_body is null or v_body::jsonb is distinct from jsonb_build_object(
+           'channel', 'email',
+           'content', jsonb_build_object('item', new.content_id, 'version', new.content_version,
+                                         'sha256', encode(new.content_sha256, 'hex')),
+           'fields', new.fields,
+           'purpose', new.purpose_id,
+           'schedule', case new.schedule
+                         when 'now' then jsonb_build_object('kind', 'now')
+                         when 'at' then jsonb_build_object('kind', 'at', 'at',
+                             to_char(new.send_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                         else jsonb_build_object('kind', 'local_hour', 'date', to_char(new.local_date, 'YYYY-MM-DD'),
+                                                 'hour', new.local_hour)
+                       end,
+           'segment', jsonb_build_object('id', new.segment_id, 'version', new.segment_version,
+                                         'sha256', encode(new.segment_sha256, 'hex')),
+           'sender', new.sender_id,
+           'template', jsonb_build_object('item', new.template_id, 'version', new.template_version,
+                                          'sha256', encode(new.template_sha256, 'hex'))) then
+        raise exception 'a campaign version is the definition its reviewed body states, refused by constraint "campaign_versions_body"'
+            using errcode = '23514', constraint = 'campaign_versions_body';
+    end if;
+    if v_channels is distinct from array['email', 'email_template'] then
+        raise exception 'a campaign sends email content in an email template, refused by constraint "campaign_versions_channels"'
+            using errcode = '23514', constraint = 'campaign_versions_channels';
+    end if;
+    if v_segment is distinct from new.segment_sha256 then
+        raise exception 'the segment version is the one its hash names, refused by constraint "campaign_versions_segment_hash"'
+            using errcode = '23514', constraint = 'campaign_versions_segment_hash';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION app.campaign_versions_check() OWNER TO mos_owner;
 
 --
 -- Name: consent_events_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
@@ -1379,6 +1622,92 @@ ALTER TABLE ONLY app.auth_throttles FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.auth_throttles OWNER TO mos_owner;
 
 --
+-- Name: campaign_messages; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.campaign_messages (
+    organization_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    version integer NOT NULL,
+    state app.campaign_message_state NOT NULL,
+    skip_reason app.campaign_skip_reason,
+    attempts smallint DEFAULT 0 NOT NULL,
+    not_before timestamp with time zone NOT NULL,
+    lease_until timestamp with time zone,
+    reply text,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT campaign_messages_attempts CHECK ((attempts >= 0)),
+    CONSTRAINT campaign_messages_lease CHECK (((state = 'sending'::app.campaign_message_state) = (lease_until IS NOT NULL))),
+    CONSTRAINT campaign_messages_reply CHECK ((length(reply) <= 1000)),
+    CONSTRAINT campaign_messages_skip CHECK (((state = 'skipped'::app.campaign_message_state) = (skip_reason IS NOT NULL)))
+);
+
+ALTER TABLE ONLY app.campaign_messages FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.campaign_messages OWNER TO mos_owner;
+
+--
+-- Name: campaign_runs; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.campaign_runs (
+    organization_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    version integer NOT NULL,
+    state app.campaign_run_state NOT NULL,
+    launched_by uuid NOT NULL,
+    launched_at timestamp with time zone NOT NULL,
+    recipients bigint NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT campaign_runs_finished CHECK (((state = ANY (ARRAY['finished'::app.campaign_run_state, 'cancelled'::app.campaign_run_state])) = (finished_at IS NOT NULL))),
+    CONSTRAINT campaign_runs_recipients CHECK ((recipients >= 0))
+);
+
+ALTER TABLE ONLY app.campaign_runs FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.campaign_runs OWNER TO mos_owner;
+
+--
+-- Name: campaign_versions; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.campaign_versions (
+    organization_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    version integer NOT NULL,
+    sha256 bytea NOT NULL,
+    content_id uuid NOT NULL,
+    content_version integer NOT NULL,
+    content_sha256 bytea NOT NULL,
+    template_id uuid NOT NULL,
+    template_version integer NOT NULL,
+    template_sha256 bytea NOT NULL,
+    segment_id uuid NOT NULL,
+    segment_version integer NOT NULL,
+    segment_sha256 bytea NOT NULL,
+    sender_id uuid NOT NULL,
+    purpose_id uuid NOT NULL,
+    schedule app.campaign_schedule NOT NULL,
+    send_at timestamp with time zone,
+    local_date date,
+    local_hour smallint,
+    fields jsonb NOT NULL,
+    CONSTRAINT campaign_versions_fields CHECK (((jsonb_typeof(fields) = 'array'::text) AND (jsonb_array_length(fields) <= 20))),
+    CONSTRAINT campaign_versions_local_hour CHECK (((local_hour >= 0) AND (local_hour <= 23))),
+    CONSTRAINT campaign_versions_schedule CHECK (
+CASE schedule
+    WHEN 'now'::app.campaign_schedule THEN ((send_at IS NULL) AND (local_date IS NULL) AND (local_hour IS NULL))
+    WHEN 'at'::app.campaign_schedule THEN ((send_at IS NOT NULL) AND (local_date IS NULL) AND (local_hour IS NULL))
+    ELSE ((send_at IS NULL) AND (local_date IS NOT NULL) AND (local_hour IS NOT NULL))
+END)
+);
+
+ALTER TABLE ONLY app.campaign_versions FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.campaign_versions OWNER TO mos_owner;
+
+--
 -- Name: consent_events; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -2286,6 +2615,27 @@ ALTER TABLE ONLY app.auth_throttles
     ADD CONSTRAINT auth_throttles_pkey PRIMARY KEY (key);
 
 --
+-- Name: campaign_messages campaign_messages_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_messages
+    ADD CONSTRAINT campaign_messages_pkey PRIMARY KEY (organization_id, campaign_id, contact_id);
+
+--
+-- Name: campaign_runs campaign_runs_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_runs
+    ADD CONSTRAINT campaign_runs_pkey PRIMARY KEY (organization_id, campaign_id);
+
+--
+-- Name: campaign_versions campaign_versions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_versions
+    ADD CONSTRAINT campaign_versions_pkey PRIMARY KEY (organization_id, campaign_id, version);
+
+--
 -- Name: consent_events consent_events_id_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -2702,6 +3052,30 @@ CREATE INDEX audit_logs_org_created_idx ON app.audit_logs USING btree (organizat
 CREATE INDEX audit_logs_resource_idx ON app.audit_logs USING btree (organization_id, resource_type, resource_id);
 
 --
+-- Name: campaign_messages_due_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX campaign_messages_due_idx ON app.campaign_messages USING btree (organization_id, campaign_id, not_before, contact_id) WHERE (state = 'queued'::app.campaign_message_state);
+
+--
+-- Name: campaign_messages_leased_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX campaign_messages_leased_idx ON app.campaign_messages USING btree (organization_id, campaign_id, lease_until) WHERE (state = 'sending'::app.campaign_message_state);
+
+--
+-- Name: campaign_messages_state_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX campaign_messages_state_idx ON app.campaign_messages USING btree (organization_id, campaign_id, state, contact_id);
+
+--
+-- Name: campaign_runs_sending_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX campaign_runs_sending_idx ON app.campaign_runs USING btree (organization_id, launched_at) WHERE (state = 'sending'::app.campaign_run_state);
+
+--
 -- Name: consent_events_current_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
@@ -2920,6 +3294,46 @@ CREATE TRIGGER audit_logs_append_only_truncate BEFORE TRUNCATE ON app.audit_logs
 ALTER TABLE app.audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only_truncate;
 
 --
+-- Name: campaign_messages campaign_messages_added; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_messages_added AFTER INSERT ON app.campaign_messages REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_messages_check();
+
+--
+-- Name: campaign_messages campaign_messages_changed; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_messages_changed AFTER UPDATE ON app.campaign_messages REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_messages_check();
+
+--
+-- Name: campaign_messages campaign_messages_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_messages_forward BEFORE UPDATE ON app.campaign_messages FOR EACH ROW EXECUTE FUNCTION app.campaign_messages_forward();
+
+--
+-- Name: campaign_versions campaign_versions_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_versions_append_only_rows BEFORE DELETE OR UPDATE ON app.campaign_versions FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.campaign_versions ENABLE ALWAYS TRIGGER campaign_versions_append_only_rows;
+
+--
+-- Name: campaign_versions campaign_versions_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_versions_append_only_truncate BEFORE TRUNCATE ON app.campaign_versions FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.campaign_versions ENABLE ALWAYS TRIGGER campaign_versions_append_only_truncate;
+
+--
+-- Name: campaign_versions campaign_versions_check; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_versions_check BEFORE INSERT ON app.campaign_versions FOR EACH ROW EXECUTE FUNCTION app.campaign_versions_check();
+
+--
 -- Name: consent_events consent_events_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -3062,6 +3476,62 @@ ALTER TABLE ONLY app.audit_chain_heads
 
 ALTER TABLE ONLY app.audit_logs
     ADD CONSTRAINT audit_logs_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
+
+--
+-- Name: campaign_messages campaign_messages_contact_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_messages
+    ADD CONSTRAINT campaign_messages_contact_fkey FOREIGN KEY (organization_id, contact_id) REFERENCES app.contacts(organization_id, id);
+
+--
+-- Name: campaign_messages campaign_messages_run_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_messages
+    ADD CONSTRAINT campaign_messages_run_fkey FOREIGN KEY (organization_id, campaign_id) REFERENCES app.campaign_runs(organization_id, campaign_id);
+
+--
+-- Name: campaign_runs campaign_runs_version_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_runs
+    ADD CONSTRAINT campaign_runs_version_fkey FOREIGN KEY (organization_id, campaign_id, version) REFERENCES app.campaign_versions(organization_id, campaign_id, version);
+
+--
+-- Name: campaign_versions campaign_versions_content_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_versions
+    ADD CONSTRAINT campaign_versions_content_fkey FOREIGN KEY (organization_id, content_id, content_version, content_sha256) REFERENCES app.content_versions(organization_id, item_id, number, sha256);
+
+--
+-- Name: campaign_versions campaign_versions_purpose_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_versions
+    ADD CONSTRAINT campaign_versions_purpose_fkey FOREIGN KEY (organization_id, purpose_id) REFERENCES app.purposes(organization_id, id);
+
+--
+-- Name: campaign_versions campaign_versions_sender_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_versions
+    ADD CONSTRAINT campaign_versions_sender_fkey FOREIGN KEY (organization_id, sender_id) REFERENCES app.senders(organization_id, id);
+
+--
+-- Name: campaign_versions campaign_versions_template_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_versions
+    ADD CONSTRAINT campaign_versions_template_fkey FOREIGN KEY (organization_id, template_id, template_version, template_sha256) REFERENCES app.content_versions(organization_id, item_id, number, sha256);
+
+--
+-- Name: campaign_versions campaign_versions_version_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_versions
+    ADD CONSTRAINT campaign_versions_version_fkey FOREIGN KEY (organization_id, campaign_id, version, sha256) REFERENCES app.content_versions(organization_id, item_id, number, sha256);
 
 --
 -- Name: consent_events consent_events_contact_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -3345,6 +3815,24 @@ ALTER TABLE app.audit_logs ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.auth_throttles ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: campaign_messages; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.campaign_messages ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: campaign_runs; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.campaign_runs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: campaign_versions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.campaign_versions ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: consent_events; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -3725,6 +4213,24 @@ ALTER TABLE app.suppressions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_append ON app.audit_logs FOR INSERT WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: campaign_messages tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.campaign_messages USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: campaign_runs tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.campaign_runs USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: campaign_versions tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.campaign_versions USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: consent_events tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -3974,6 +4480,24 @@ GRANT SELECT ON TABLE app.audit_logs TO mos_definer;
 
 REVOKE ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION campaign_messages_check(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_messages_check() FROM PUBLIC;
+
+--
+-- Name: FUNCTION campaign_messages_forward(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_messages_forward() FROM PUBLIC;
+
+--
+-- Name: FUNCTION campaign_versions_check(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_versions_check() FROM PUBLIC;
 
 --
 -- Name: FUNCTION consent_events_check(); Type: ACL; Schema: app; Owner: mos_owner
@@ -4226,6 +4750,84 @@ GRANT SELECT,INSERT,UPDATE ON TABLE app.audit_chain_heads TO mos_definer;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.auth_throttles TO mos_definer;
+
+--
+-- Name: TABLE campaign_messages; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.state; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(state) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.skip_reason; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(skip_reason) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.attempts; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(attempts) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.not_before; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(not_before) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.lease_until; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(lease_until) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.reply; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(reply) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.updated_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(updated_at) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: TABLE campaign_runs; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.campaign_runs TO app_user;
+
+--
+-- Name: COLUMN campaign_runs.state; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(state) ON TABLE app.campaign_runs TO app_user;
+
+--
+-- Name: COLUMN campaign_runs.recipients; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(recipients) ON TABLE app.campaign_runs TO app_user;
+
+--
+-- Name: COLUMN campaign_runs.finished_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(finished_at) ON TABLE app.campaign_runs TO app_user;
+
+--
+-- Name: TABLE campaign_versions; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.campaign_versions TO app_user;
 
 --
 -- Name: TABLE consent_events; Type: ACL; Schema: app; Owner: mos_owner

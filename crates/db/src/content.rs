@@ -383,6 +383,13 @@ pub async fn approvals(tx: &mut TenantTx, item: &Item, actor: UserId) -> Result<
 /// owner, approving one's own version) is audited as a denied access; the caller commits
 /// whatever the outcome.
 pub async fn act(tx: &mut TenantTx, id: ContentId, request: Request<'_>) -> Result<Step> {
+    act_on(tx, id, request, Channel::Email).await
+}
+
+/// [`act`] on an item of the `kind` of channel the caller handles: a campaign is edited and
+/// launched only through `campaigns`, and nothing else becomes one; the other steps of the
+/// review are the same for both.
+pub(crate) async fn act_on(tx: &mut TenantTx, id: ContentId, request: Request<'_>, kind: Channel) -> Result<Step> {
     // The item's row alone: locked together with a join, a row that changed while this waited
     // would be checked against the old version's row and seem gone.
     let locked: Option<i32> =
@@ -397,6 +404,12 @@ pub async fn act(tx: &mut TenantTx, id: ContentId, request: Request<'_>) -> Resu
     let Some(item) = get(tx, id).await? else {
         return Ok(Step::NotFound);
     };
+    let campaign = |channel: Channel| channel == Channel::Campaign;
+    let edits_kind = request.text.is_some_and(|t| campaign(t.channel()) != campaign(item.version.channel));
+    let wrong_door = campaign(kind) != campaign(item.version.channel);
+    if edits_kind || (wrong_door && matches!(request.action, Action::Edit | Action::Publish)) {
+        return Ok(Step::Refused(Refusal::KindFixed));
+    }
     if request.revisions.is_some_and(|r| !r.contains(&item.revision)) {
         return Ok(Step::Stale { revision: item.revision });
     }

@@ -11,6 +11,7 @@
 
 pub mod audiences;
 pub mod audit;
+pub mod campaigns;
 pub mod chain;
 pub mod content;
 pub(crate) mod error;

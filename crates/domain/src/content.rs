@@ -23,7 +23,7 @@ pub enum ContentError {
     Body,
     #[error("tags: at most {MAX_TAGS}, each 1 to 40 lowercase letters, digits and single hyphens")]
     Tags,
-    #[error("channel must be one of email, web_page, social_post, print, other")]
+    #[error("channel must be one of email, web_page, social_post, print, other, email_template")]
     Channel,
     #[error("state must be one of draft, in_review, changes_requested, approved, published, archived")]
     State,
@@ -91,8 +91,24 @@ macro_rules! labels {
 
 labels!(
     /// Where a piece goes out.
-    Channel, Channel, [Email => "email", WebPage => "web_page", SocialPost => "social_post", Print => "print", Other => "other"]
+    Channel, Channel, [
+        Email => "email",
+        WebPage => "web_page",
+        SocialPost => "social_post",
+        Print => "print",
+        Other => "other",
+        EmailTemplate => "email_template",
+        Campaign => "campaign",
+    ]
 );
+
+impl Channel {
+    /// Whether a member writes a version of this channel as text. A campaign's version is its
+    /// definition in canonical form, written only by [`crate::campaigns::Definition::text`].
+    pub fn authored(self) -> bool {
+        self != Channel::Campaign
+    }
+}
 
 labels!(
     /// Where a piece stands in its review. The state belongs to the item's latest version.
@@ -196,6 +212,25 @@ impl Text {
     }
 
     fn read(
+        title: &str,
+        channel: Channel,
+        audience: &str,
+        body: &str,
+        tags: &[String],
+        rules: Rules,
+    ) -> Result<Self, ContentError> {
+        if rules == Rules::Input && !channel.authored() {
+            return Err(ContentError::Channel);
+        }
+        Self::unchecked_channel(title, channel, audience, body, tags, rules)
+    }
+
+    /// A campaign's text: its name and its definition's canonical form.
+    pub(crate) fn campaign(name: &str, definition: &str) -> Result<Self, ContentError> {
+        Self::unchecked_channel(name, Channel::Campaign, "", definition, &[], Rules::Input)
+    }
+
+    fn unchecked_channel(
         title: &str,
         channel: Channel,
         audience: &str,
@@ -403,6 +438,8 @@ pub enum Refusal {
     NotOwner(Action),
     #[error("you wrote this version; someone else must approve it")]
     OwnVersion,
+    #[error("a campaign is changed through its definition, and content cannot become a campaign")]
+    KindFixed,
     #[error("you have already approved this version")]
     AlreadyApproved,
     #[error("an item that is {state} cannot be given `{action}`")]

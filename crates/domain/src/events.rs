@@ -128,6 +128,10 @@ pub const CONTACT_RECEIPT_ISSUED: AuditAction = AuditAction::known("contact.rece
 /// A member asked whether an address is suppressed; the record names the answer, not the address.
 pub const SUPPRESSION_CHECKED: AuditAction = AuditAction::known("suppression.checked");
 
+pub const CAMPAIGN: ResourceType = ResourceType::known("campaign");
+/// A campaign's approved version launched: its audience snapshot's counts.
+pub const CAMPAIGN_LAUNCHED: AuditAction = AuditAction::known("campaign.launched");
+
 pub const SENDER: ResourceType = ResourceType::known("sender");
 pub const SENDER_CREATED: AuditAction = AuditAction::known("sender.created");
 /// The record names the fields changed, not their values.

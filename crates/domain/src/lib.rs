@@ -5,6 +5,7 @@
 
 pub mod audiences;
 mod audit;
+pub mod campaigns;
 pub mod contact;
 pub mod content;
 pub mod events;

@@ -209,6 +209,7 @@ impl ApiError {
                     Refusal::Role(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
                     Refusal::NotOwner(_) => (StatusCode::FORBIDDEN, "not_owner", "Not your item"),
                     Refusal::OwnVersion => (StatusCode::FORBIDDEN, "separation_of_duties", "Separation of duties"),
+                    Refusal::KindFixed => (StatusCode::CONFLICT, "kind_fixed", "A campaign stays a campaign"),
                     Refusal::AlreadyApproved => (StatusCode::CONFLICT, "already_approved", "Already approved"),
                     Refusal::WrongState { .. } => (StatusCode::CONFLICT, "invalid_transition", "Invalid transition"),
                     Refusal::ApprovalsLapsed { .. } => (StatusCode::CONFLICT, "approvals_lapsed", "Approvals lapsed"),

@@ -78,7 +78,12 @@ pub async fn catalog(tx: &mut TenantTx) -> Result<Catalog> {
 
 /// Appends `from app.contacts c where <the tenant's live contacts that match>` to `query`,
 /// which must have bound nothing yet: the tenant becomes `$1`, which every table repeats.
-fn push_matching(query: &mut QueryBuilder<'_, Postgres>, org: uuid::Uuid, segment: &Segment, at: DateTime<Utc>) {
+pub(crate) fn push_matching(
+    query: &mut QueryBuilder<'_, Postgres>,
+    org: uuid::Uuid,
+    segment: &Segment,
+    at: DateTime<Utc>,
+) {
     query.push(" from app.contacts c where c.organization_id = ");
     query.push_bind(org);
     // Erased contacts are tombstones without data; no definition selects them.

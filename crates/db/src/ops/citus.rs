@@ -190,6 +190,21 @@ pub const PLAN: &[TablePlan] = &[
         why: "a sender's keys, on its shard: their foreign key to the sender includes `organization_id`; the state trigger reads only its row",
     },
     TablePlan {
+        table: "campaign_versions",
+        placement: Placement::Distributed,
+        why: "a campaign's definitions, on the shard of the content versions, segment versions, sender and purpose their foreign keys name",
+    },
+    TablePlan {
+        table: "campaign_runs",
+        placement: Placement::Distributed,
+        why: "a launched campaign and how its sending stands, beside its ledger",
+    },
+    TablePlan {
+        table: "campaign_messages",
+        placement: Placement::Distributed,
+        why: "the send ledger, one row per campaign and contact; its statement triggers read the contact, the consent ledger, the suppressions and the content of the same tenant on the same shard",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",

@@ -4,6 +4,7 @@
 
 mod audiences;
 mod audit;
+mod campaigns;
 mod chain;
 mod check;
 mod citus;

@@ -157,7 +157,7 @@ fn channel_select(id: &str, selected: Option<&str>, any: bool) -> Markup {
     html! {
         select id=(id) name="channel" {
             @if any { option value="" { "any" } }
-            @for c in Channel::ALL {
+            @for c in Channel::ALL.iter().filter(|c| any || c.authored()) {
                 option value=(c.as_str()) selected[selected == Some(c.as_str())] { (label(c.as_str())) }
             }
         }

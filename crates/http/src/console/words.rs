@@ -79,6 +79,7 @@ pub fn action(code: &str) -> Option<&'static str> {
         "contact_import.cancelled" => "Import cancelled",
         "segment.saved" => "Segment saved",
         "segment.previewed" => "Contacts shown in a segment's preview",
+        "campaign.launched" => "Campaign launched: its audience recorded in the send ledger",
         "sender.created" => "Sender added",
         "sender.updated" => "Sender changed",
         "sender.key_rotated" => "Sender's DKIM key rotated",

@@ -1,0 +1,453 @@
+//! Campaigns and their send ledger (migration 24, docs/campaigns.md).
+//!
+//! A campaign is a content item of the channel `campaign` whose versions carry its definition
+//! ([`Definition`]), so the content review serves it unchanged: [`content::act`] submits,
+//! approves and withdraws it, by the same rules and with the same audit records. Only this
+//! module writes a campaign's versions ([`create`], [`edit`]) and launches it ([`launch`]).
+//!
+//! Launching snapshots the segment version's audience into `campaign_messages`, one row per
+//! contact, with one `INSERT .. SELECT`: a contact the segment holds but who may not be mailed
+//! (no live consent for the purpose, a suppression in force) gets a row too, `skipped` with its
+//! reason, so every contact the audience held is accounted for. The ledger's triggers refuse a
+//! row to be sent for such a contact whatever this code does. Every statement names the tenant
+//! as `$1` besides Row-Level Security.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use sqlx::{Postgres, QueryBuilder};
+
+use crate::audiences::segments::{self, push_matching};
+use crate::content::{self, Item, Request, Step};
+use crate::error::stored;
+use crate::{audit, Result, TenantTx};
+use mos_domain::campaigns::{Definition, Schedule};
+use mos_domain::content::{Action, Channel, ContentHash, Text};
+use mos_domain::events::{CAMPAIGN, CAMPAIGN_LAUNCHED};
+use mos_domain::segments::Segment;
+use mos_domain::{AuditEvent, ContactId, ContentId, PurposeId, RequestSource, Role, SegmentId, SenderId, UserId};
+
+/// Pushes why contact `c` of the organization may not be sent a message for `purpose`, as the
+/// ledger's `skip_reason` says it, or null: erased, no live consent (the latest event of the
+/// contact and purpose is not a grant in force), or a suppression of its address in force
+/// (`audiences::suppression::in_force!`), as text. The ledger's trigger states the same rules.
+fn push_refusal(query: &mut QueryBuilder<'_, Postgres>, purpose: PurposeId) {
+    query.push(
+        "(case when c.erased_at is not null then 'erased'
+               when not exists (select 1 from (select e.kind, e.source, e.expires_at from app.consent_events e
+                                                where e.organization_id = c.organization_id and e.contact_id = c.id
+                                                  and e.purpose_id = ",
+    );
+    query.push_bind(purpose.as_uuid());
+    query.push(
+        "                                       order by e.seq desc limit 1) l
+                                 where l.kind in ('grant', 'confirm') and not (l.kind = 'grant' and l.source = 'signup_form')
+                                   and (l.expires_at is null or l.expires_at > now())) then 'no_consent'
+               when exists (select 1 from app.suppressions s
+                             where s.organization_id = c.organization_id and s.address_key = c.address_key
+                               and (s.reason = 'manual'
+                                    or not exists (select 1 from app.consent_events l
+                                                    where l.organization_id = c.organization_id and l.contact_id = c.id
+                                                      and l.kind = 'confirm' and l.created_at > s.created_at))) then 'suppressed'
+          end)",
+    );
+}
+
+/// Creates a campaign as a draft at version 1: `text` is `definition.text(name)`.
+pub async fn create(
+    tx: &mut TenantTx,
+    definition: &Definition,
+    text: &Text,
+    author: UserId,
+    now: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<Item> {
+    let item = content::create(tx, text, author, now, source).await?;
+    insert_version(tx, item.id, 1, item.version.sha256, definition).await?;
+    Ok(item)
+}
+
+/// A new version of the campaign's definition (which voids its approvals, as an edit of any
+/// content does). The same definition again is no new version.
+#[allow(clippy::too_many_arguments)]
+pub async fn edit(
+    tx: &mut TenantTx,
+    id: ContentId,
+    definition: &Definition,
+    text: &Text,
+    actor: UserId,
+    role: Role,
+    revisions: Option<&[i32]>,
+    now: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<Step> {
+    let request = Request {
+        action: Action::Edit,
+        text: Some(text),
+        note: None,
+        actor,
+        role,
+        revisions,
+        sha256: None,
+        now,
+        source,
+    };
+    let before: Option<i32> =
+        sqlx::query_scalar("select current_version from app.content_items where organization_id = $1 and id = $2")
+            .bind(tx.org().as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(tx.conn())
+            .await?;
+    let step = content::act_on(tx, id, request, Channel::Campaign).await?;
+    if let Step::Done(item) = &step {
+        if Some(item.current_version) != before {
+            insert_version(tx, id, item.current_version, item.version.sha256, definition).await?;
+        }
+    }
+    Ok(step)
+}
+
+async fn insert_version(
+    tx: &mut TenantTx,
+    id: ContentId,
+    version: i32,
+    sha256: ContentHash,
+    d: &Definition,
+) -> Result<()> {
+    let (send_at, local_date, local_hour) = match d.schedule {
+        Schedule::Now => (None, None, None),
+        Schedule::At(at) => (Some(at), None, None),
+        Schedule::LocalHour { date, hour } => (None, Some(date), Some(i16::from(hour))),
+    };
+    sqlx::query(
+        "insert into app.campaign_versions
+                (organization_id, campaign_id, version, sha256, content_id, content_version, content_sha256,
+                 template_id, template_version, template_sha256, segment_id, segment_version, segment_sha256,
+                 sender_id, purpose_id, schedule, send_at, local_date, local_hour, fields)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                 $16::text::app.campaign_schedule, $17, $18, $19, $20)",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .bind(version)
+    .bind(sha256.as_bytes())
+    .bind(d.content.item.as_uuid())
+    .bind(d.content.version)
+    .bind(d.content.sha256.as_bytes())
+    .bind(d.template.item.as_uuid())
+    .bind(d.template.version)
+    .bind(d.template.sha256.as_bytes())
+    .bind(d.segment.segment.as_uuid())
+    .bind(d.segment.version)
+    .bind(d.segment.sha256.as_bytes())
+    .bind(d.sender.as_uuid())
+    .bind(d.purpose.as_uuid())
+    .bind(d.schedule.kind())
+    .bind(send_at)
+    .bind(local_date)
+    .bind(local_hour)
+    .bind(d.fields_json())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// How a launch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launch {
+    Done(Launched),
+    /// The review refused the step (not approved, not allowed, already launched).
+    Step(Step),
+}
+
+/// A launched campaign's audience snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    pub version: i32,
+    /// Every contact the segment held: queued and skipped.
+    pub recipients: i64,
+    pub queued: i64,
+    /// Contacts the segment held that are not sent to, by reason (`no_consent`, `suppressed`).
+    pub skipped: BTreeMap<String, i64>,
+}
+
+/// Launches the campaign's approved version (the review's `publish` step, which the member's
+/// role must allow) and snapshots its audience, in the caller's transaction.
+pub async fn launch(
+    tx: &mut TenantTx,
+    id: ContentId,
+    actor: UserId,
+    role: Role,
+    now: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<Launch> {
+    let request = Request {
+        action: Action::Publish,
+        text: None,
+        note: None,
+        actor,
+        role,
+        revisions: None,
+        sha256: None,
+        now,
+        source,
+    };
+    let item = match content::act_on(tx, id, request, Channel::Campaign).await? {
+        Step::Done(item) => item,
+        other => return Ok(Launch::Step(other)),
+    };
+    let version = item.published_version.ok_or_else(|| stored("content_items_published"))?;
+    let stored_version = version_of(tx, id, version).await?.ok_or_else(|| stored("campaign_versions_pkey"))?;
+    let saved = segments::version(tx, stored_version.segment, stored_version.segment_version)
+        .await?
+        .ok_or_else(|| stored("campaign_versions_segment_fkey"))?;
+    let catalog = segments::catalog(tx).await?;
+    let segment = Segment::parse(&saved.definition, &catalog).map_err(|_| stored("segment_versions_definition"))?;
+
+    sqlx::query(
+        "insert into app.campaign_runs (organization_id, campaign_id, version, state, launched_by, launched_at, recipients)
+         values ($1, $2, $3, 'sending', $4, $5, 0)",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .bind(version)
+    .bind(actor.as_uuid())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+
+    // One statement: the segment's contacts as the segment's own count reads them, each with
+    // its refusal, written as the ledger's rows.
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
+        "insert into app.campaign_messages
+                (organization_id, campaign_id, contact_id, version, state, skip_reason, not_before, updated_at)
+         select a.organization_id, ",
+    );
+    // The tenant comes from the contacts' own column, so that Citus runs the whole statement
+    // on the tenant's shard instead of through the coordinator.
+    query.push_bind(id.as_uuid()).push(", a.id, ").push_bind(version);
+    query.push(", case when a.reason is null then 'queued' else 'skipped' end::app.campaign_message_state, a.reason, ");
+    match stored_version.schedule {
+        Schedule::Now => {
+            query.push_bind(now);
+        }
+        Schedule::At(at) => {
+            query.push_bind(at);
+        }
+        Schedule::LocalHour { date, hour } => {
+            // The hour on that day in the contact's time zone; UTC for a contact without a
+            // zone PostgreSQL knows.
+            query.push("(").push_bind(date).push(" + make_interval(hours => ").push_bind(i32::from(hour));
+            query.push(
+                ")) at time zone coalesce((select z.name from pg_timezone_names z where z.name = a.time_zone), 'UTC')",
+            );
+        }
+    }
+    query.push(", ").push_bind(now).push(" from (select c.organization_id, c.id, c.time_zone, ");
+    push_refusal(&mut query, stored_version.purpose);
+    query.push("::app.campaign_skip_reason as reason");
+    push_matching(&mut query, tx.org().as_uuid(), &segment, now);
+    query.push(") a");
+    // Unnamed, so planned with its values, as a segment's count is.
+    query.build().persistent(false).execute(tx.conn()).await?;
+
+    let counts: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "select state::text, skip_reason::text, count(*) from app.campaign_messages
+          where organization_id = $1 and campaign_id = $2 group by 1, 2 order by 1, 2",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_all(tx.conn())
+    .await?;
+    let queued = counts.iter().filter(|(s, _, _)| s == "queued").map(|(_, _, n)| *n).sum();
+    let skipped: BTreeMap<String, i64> =
+        counts.iter().filter_map(|(_, reason, n)| reason.clone().map(|r| (r, *n))).collect();
+    let total: i64 = counts.iter().map(|(_, _, n)| *n).sum();
+    sqlx::query("update app.campaign_runs set recipients = $3 where organization_id = $1 and campaign_id = $2")
+        .bind(tx.org().as_uuid())
+        .bind(id.as_uuid())
+        .bind(total)
+        .execute(tx.conn())
+        .await?;
+    let event = AuditEvent::new(CAMPAIGN_LAUNCHED, CAMPAIGN)
+        .actor(actor)
+        .resource_id(id)
+        .source(source.clone())
+        .meta("version", json!(version))
+        .meta("sha256", json!(item.version.sha256.to_string()))
+        .meta("recipients", json!(total))
+        .meta("queued", json!(queued))
+        .meta("skipped", json!(skipped));
+    audit::record(tx, &event).await?;
+    Ok(Launch::Done(Launched { version, recipients: total, queued, skipped }))
+}
+
+/// A campaign version as stored: what it sends, to whom, from whom, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub segment: SegmentId,
+    pub segment_version: i32,
+    pub sender: SenderId,
+    pub purpose: PurposeId,
+    pub schedule: Schedule,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    segment_id: uuid::Uuid,
+    segment_version: i32,
+    sender_id: uuid::Uuid,
+    purpose_id: uuid::Uuid,
+    schedule: String,
+    send_at: Option<DateTime<Utc>>,
+    local_date: Option<NaiveDate>,
+    local_hour: Option<i16>,
+}
+
+/// Version `version` of campaign `id`.
+pub async fn version_of(tx: &mut TenantTx, id: ContentId, version: i32) -> Result<Option<Stored>> {
+    let row: Option<StoredRow> = sqlx::query_as(
+        "select segment_id, segment_version, sender_id, purpose_id, schedule::text, send_at, local_date, local_hour
+           from app.campaign_versions where organization_id = $1 and campaign_id = $2 and version = $3",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .bind(version)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let broken = || stored("campaign_versions_schedule");
+    let schedule = match (row.schedule.as_str(), row.send_at, row.local_date, row.local_hour) {
+        ("now", None, None, None) => Schedule::Now,
+        ("at", Some(at), None, None) => Schedule::At(at),
+        ("local_hour", None, Some(date), Some(hour)) => {
+            Schedule::local_hour(date, u8::try_from(hour).map_err(|_| broken())?).map_err(|_| broken())?
+        }
+        _ => return Err(broken()),
+    };
+    Ok(Some(Stored {
+        segment: SegmentId::try_from(row.segment_id).map_err(|_| stored("campaign_versions_segment_id"))?,
+        segment_version: row.segment_version,
+        sender: SenderId::try_from(row.sender_id).map_err(|_| stored("campaign_versions_sender_id"))?,
+        purpose: PurposeId::try_from(row.purpose_id).map_err(|_| stored("campaign_versions_purpose_id"))?,
+        schedule,
+    }))
+}
+
+/// A message handed to the transport: the row is `sending` under a lease until `lease_until`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Claimed {
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub contact: ContactId,
+    pub attempts: i16,
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Claim {
+    /// To be sent now.
+    pub messages: Vec<Claimed>,
+    /// Refused at hand-over and recorded as skipped, by reason.
+    pub skipped: BTreeMap<String, i64>,
+}
+
+/// Claims up to `limit` of the campaign's due messages (queued and due, or sending under a lease
+/// that ran out: its worker died), checking each again as the launch did: a contact who revoked,
+/// was suppressed or erased since is recorded as skipped with the reason, not handed over. When
+/// the campaign no longer stands (its content or template withdrawn, edited or archived), every
+/// queued message is skipped as `withdrawn`. A paused or ended campaign hands nothing over.
+/// Rows another worker holds are passed over (`SKIP LOCKED`).
+pub async fn claim(
+    tx: &mut TenantTx,
+    id: ContentId,
+    limit: i64,
+    lease: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<Claim> {
+    let standing: Option<(String, bool, uuid::Uuid)> = sqlx::query_as(
+        "select r.state::text,
+                ci.state = 'published' and ci.published_version = cv.version
+                and co.state in ('approved', 'published') and co.approved_version = cv.content_version
+                and te.state in ('approved', 'published') and te.approved_version = cv.template_version,
+                cv.purpose_id
+           from app.campaign_runs r
+           join app.campaign_versions cv on cv.organization_id = $1 and cv.campaign_id = r.campaign_id and cv.version = r.version
+           join app.content_items ci on ci.organization_id = $1 and ci.id = cv.campaign_id
+           join app.content_items co on co.organization_id = $1 and co.id = cv.content_id
+           join app.content_items te on te.organization_id = $1 and te.id = cv.template_id
+          where r.organization_id = $1 and r.campaign_id = $2
+          for update of r",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((run, stands, purpose)) = standing else { return Ok(Claim::default()) };
+    if run != "sending" {
+        return Ok(Claim::default());
+    }
+    let purpose = PurposeId::try_from(purpose).map_err(|_| stored("campaign_versions_purpose_id"))?;
+    if !stands {
+        let skipped: i64 = sqlx::query_scalar(
+            "with skipped as (
+               update app.campaign_messages set state = 'skipped', skip_reason = 'withdrawn', updated_at = $3
+                where organization_id = $1 and campaign_id = $2 and state = 'queued' returning 1)
+             select count(*) from skipped",
+        )
+        .bind(tx.org().as_uuid())
+        .bind(id.as_uuid())
+        .bind(now)
+        .fetch_one(tx.conn())
+        .await?;
+        let skipped = if skipped > 0 { BTreeMap::from([("withdrawn".to_owned(), skipped)]) } else { BTreeMap::new() };
+        return Ok(Claim { messages: Vec::new(), skipped });
+    }
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
+        "with due as (
+           select m.contact_id from app.campaign_messages m
+            where m.organization_id = ",
+    );
+    query.push_bind(tx.org().as_uuid()).push(" and m.campaign_id = ").push_bind(id.as_uuid());
+    query.push(" and ((m.state = 'queued' and m.not_before <= ").push_bind(now);
+    query.push(") or (m.state = 'sending' and m.lease_until < ").push_bind(now);
+    query.push(")) order by m.not_before, m.contact_id limit ").push_bind(limit);
+    query.push(
+        " for update skip locked
+         ), decided as (
+           select c.id, ",
+    );
+    push_refusal(&mut query, purpose);
+    query.push(" as reason from app.contacts c join due d on d.contact_id = c.id where c.organization_id = ");
+    query.push_bind(tx.org().as_uuid());
+    // Citus calls no stable function (an enum's input) on a column in an UPDATE's SET or
+    // RETURNING: the reason is cast here, and comes back as the text it was decided as.
+    query.push(
+        "), judged as (
+           select d.id, d.reason, d.reason::app.campaign_skip_reason as skip_reason from decided d
+         ) update app.campaign_messages m
+              set state = case when j.reason is null then 'sending'::app.campaign_message_state
+                               else 'skipped'::app.campaign_message_state end,
+                  skip_reason = j.skip_reason,
+                  lease_until = case when j.reason is null then ",
+    );
+    query.push_bind(now + lease);
+    query.push(" end, attempts = m.attempts + (j.reason is null)::int, updated_at = ").push_bind(now);
+    query.push(" from judged j where m.organization_id = ").push_bind(tx.org().as_uuid());
+    query.push(" and m.campaign_id = ").push_bind(id.as_uuid());
+    query.push(" and m.contact_id = j.id returning m.contact_id, j.reason, m.attempts");
+    let rows: Vec<(uuid::Uuid, Option<String>, i16)> =
+        query.build_query_as().persistent(false).fetch_all(tx.conn()).await?;
+    let mut claim = Claim::default();
+    for (contact, reason, attempts) in rows {
+        match reason {
+            Some(reason) => *claim.skipped.entry(reason).or_default() += 1,
+            None => claim.messages.push(Claimed {
+                contact: ContactId::try_from(contact).map_err(|_| stored("campaign_messages_contact_id"))?,
+                attempts,
+            }),
+        }
+    }
+    claim.messages.sort_by_key(|m| m.contact);
+    Ok(claim)
+}

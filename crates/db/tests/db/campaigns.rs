@@ -1,0 +1,588 @@
+//! Campaigns and the send ledger, attacked as `app_user`: a campaign is reviewed by the content
+//! review, its definition is bound to the reviewed body, and the ledger refuses a message to be
+//! sent for a campaign that is not launched and approved, or to a contact without a live
+//! consent, erased, or suppressed, whatever the statement that writes it.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use mos_auth::{AddressKeys, DkimKeyPair, Sealer};
+use mos_db::audiences::consent::{self, Basis, Provenance, Record};
+use mos_db::audiences::{contacts, purposes, segments, suppression};
+use mos_db::campaigns::{self, Launch};
+use mos_db::content::{self, Request, Step};
+use mos_db::senders::{self, NewSender};
+use mos_db::testing::TestDb;
+use mos_db::{orgs, AppPool, DbError, TenantTx};
+use mos_domain::audiences::{ConsentKind, NoticeText, SuppressionReason};
+use mos_domain::campaigns::{ContentRef, Definition, Field, Schedule, SegmentRef};
+use mos_domain::content::{Action, Channel, ContentHash, Refusal, State, Text};
+use mos_domain::segments::Segment;
+use mos_domain::senders::{DkimDomain, FromName, PostalAddress, Selector};
+use mos_domain::{ContactId, ContentId, Email, OrgId, PurposeId, RequestSource, Role, UserId};
+
+use crate::{new_org, new_user};
+
+fn src() -> RequestSource {
+    RequestSource::default()
+}
+
+fn keys() -> AddressKeys {
+    AddressKeys::derive(b"the server's configured secret")
+}
+
+/// One organization ready to send: an ADMIN who writes and launches, a REVIEWER who approves,
+/// an approved piece and template, a purpose with a notice, a sender, a segment of every contact,
+/// and three contacts: Ada with consent, Bea without, Cy with consent but suppressed.
+struct Org {
+    org: OrgId,
+    admin: UserId,
+    reviewer: UserId,
+    purpose: PurposeId,
+    notice: ContentHash,
+    ada: ContactId,
+    bea: ContactId,
+    cy: ContactId,
+    definition: Definition,
+}
+
+async fn begin(pool: &AppPool, org: OrgId, user: UserId) -> TenantTx {
+    pool.begin_tenant(org, Some(user)).await.unwrap()
+}
+
+async fn step(tx: &mut TenantTx, id: ContentId, action: Action, actor: UserId, role: Role) -> Step {
+    let request = Request {
+        action,
+        text: None,
+        note: None,
+        actor,
+        role,
+        revisions: None,
+        sha256: None,
+        now: Utc::now(),
+        source: &src(),
+    };
+    content::act(tx, id, request).await.unwrap()
+}
+
+/// Submitted by the ADMIN who wrote it and approved by the REVIEWER.
+async fn approved(pool: &AppPool, o: &Org, id: ContentId) {
+    let mut tx = begin(pool, o.org, o.admin).await;
+    assert!(matches!(step(&mut tx, id, Action::Submit, o.admin, Role::Admin).await, Step::Done(_)));
+    assert!(matches!(step(&mut tx, id, Action::Approve, o.reviewer, Role::Reviewer).await, Step::Done(_)));
+    tx.commit().await.unwrap();
+}
+
+fn grant(o: &Org, contact: ContactId, kind: ConsentKind) -> Record<'static> {
+    Record {
+        contact,
+        purpose: o.purpose,
+        kind,
+        basis: (kind == ConsentKind::Grant).then_some(&Basis::Consent),
+        notice: (kind == ConsentKind::Grant).then_some(o.notice),
+        provenance: Provenance::Api { by: o.admin },
+        evidence: None,
+        now: Utc::now(),
+    }
+}
+
+async fn org(pool: &AppPool, slug: &str) -> Org {
+    let admin = new_user(pool, &format!("admin@{slug}.example")).await;
+    let reviewer = new_user(pool, &format!("reviewer@{slug}.example")).await;
+    let org = new_org(pool, slug, admin).await;
+    let mut tx = begin(pool, org, admin).await;
+    orgs::add_member(&mut tx, reviewer, Role::Reviewer).await.unwrap();
+    let now = Utc::now();
+    let piece = Text::parse("Flu shots", Channel::Email, "patients", "Book your flu shot, {{name}}.", &[]).unwrap();
+    let piece = content::create(&mut tx, &piece, admin, now, &src()).await.unwrap();
+    let layout = "{{content}}\n\n{{postal_address}} [Unsubscribe]({{unsubscribe_url}})";
+    let template = Text::parse("Plain", Channel::EmailTemplate, "", layout, &[]).unwrap();
+    let template = content::create(&mut tx, &template, admin, now, &src()).await.unwrap();
+    let purpose = purposes::create(&mut tx, "Newsletter", false, admin, now, &src()).await.unwrap();
+    let notice = NoticeText::parse("We write to you about flu shots.").unwrap();
+    let notice = purposes::publish_notice(&mut tx, purpose, &notice, admin, now, &src()).await.unwrap();
+    let sealer = Sealer::from_base64(&Sealer::generate_key_base64(&mut rand::thread_rng())).unwrap();
+    let new = NewSender {
+        from_name: FromName::parse("Example Health").unwrap(),
+        from_address: Email::parse(&format!("news@{slug}.example")).unwrap(),
+        reply_to: None,
+        postal_address: PostalAddress::parse("Example Health\n1 Main St").unwrap(),
+        dkim_domain: DkimDomain::parse(&format!("{slug}.example")).unwrap(),
+        selector: Selector::parse("s1").unwrap(),
+    };
+    let sender =
+        senders::create(&mut tx, &sealer, &new, &DkimKeyPair::generate().unwrap(), admin, now, &src()).await.unwrap();
+    let catalog = segments::catalog(&mut tx).await.unwrap();
+    let everyone = Segment::parse(r#"{"all": []}"#, &catalog).unwrap();
+    let segment = segments::create(&mut tx, "Everyone", &everyone, admin, now, &src()).await.unwrap();
+    let [ada, bea, cy] = ["ada@p.example", "bea@p.example", "cy@p.example"].map(|a| Email::parse(a).unwrap());
+    let mut ids = Vec::new();
+    for address in [&ada, &bea, &cy] {
+        ids.push(
+            contacts::create(&mut tx, &keys(), address, &Default::default(), Some(admin), now, &src()).await.unwrap(),
+        );
+    }
+    let fields = vec![Field::text("name", 40).unwrap()];
+    let definition = Definition::new(
+        ContentRef { item: piece.id, version: 1, sha256: piece.version.sha256 },
+        ContentRef { item: template.id, version: 1, sha256: template.version.sha256 },
+        SegmentRef { segment: segment.segment, version: segment.version, sha256: segment.sha256 },
+        sender,
+        purpose,
+        Schedule::Now,
+        fields,
+    )
+    .unwrap();
+    tx.commit().await.unwrap();
+    let o = Org { org, admin, reviewer, purpose, notice, ada: ids[0], bea: ids[1], cy: ids[2], definition };
+    let mut tx = begin(pool, org, admin).await;
+    consent::append(&mut tx, &grant(&o, o.ada, ConsentKind::Grant), &src()).await.unwrap();
+    consent::append(&mut tx, &grant(&o, o.cy, ConsentKind::Grant), &src()).await.unwrap();
+    suppression::suppress(&mut tx, &keys(), &cy, SuppressionReason::Complaint, Some(admin), now, &src()).await.unwrap();
+    tx.commit().await.unwrap();
+    approved(pool, &o, piece.id).await;
+    approved(pool, &o, template.id).await;
+    o
+}
+
+async fn new_campaign(pool: &AppPool, o: &Org, definition: &Definition) -> ContentId {
+    let mut tx = begin(pool, o.org, o.admin).await;
+    let text = definition.text("December flu shots").unwrap();
+    let item = campaigns::create(&mut tx, definition, &text, o.admin, Utc::now(), &src()).await.unwrap();
+    tx.commit().await.unwrap();
+    item.id
+}
+
+async fn launch(pool: &AppPool, o: &Org, id: ContentId) -> Launch {
+    let mut tx = begin(pool, o.org, o.admin).await;
+    let launched = campaigns::launch(&mut tx, id, o.admin, Role::Admin, Utc::now(), &src()).await.unwrap();
+    tx.commit().await.unwrap();
+    launched
+}
+
+async fn ledger(tx: &mut TenantTx, id: ContentId) -> Vec<(uuid::Uuid, String, Option<String>)> {
+    sqlx::query_as(
+        "select contact_id, state::text, skip_reason::text from app.campaign_messages
+          where campaign_id = $1 order by contact_id",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(tx.conn())
+    .await
+    .unwrap()
+}
+
+fn constraint(result: Result<impl std::fmt::Debug, DbError>) -> String {
+    match result {
+        Err(DbError::Invalid { constraint }) => constraint,
+        other => panic!("expected a refusal by a constraint, got {other:?}"),
+    }
+}
+
+/// Runs `sql` (binding the campaign and a contact) as `app_user` in the tenant and answers the
+/// constraint that refused it.
+async fn refused(pool: &AppPool, o: &Org, sql: &str, campaign: ContentId, contact: ContactId) -> String {
+    let mut tx = begin(pool, o.org, o.admin).await;
+    let result = sqlx::query(sql).bind(campaign.as_uuid()).bind(contact.as_uuid()).execute(tx.conn()).await;
+    constraint(result.map_err(DbError::from))
+}
+
+#[tokio::test]
+async fn a_campaign_is_reviewed_by_the_content_review_and_launches_only_when_approved_by_someone_else() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let id = new_campaign(&pool, &o, &o.definition).await;
+
+    // A draft does not launch, nor one in review; the author does not approve it.
+    let refusal = |l: Launch| match l {
+        Launch::Step(Step::Refused(r)) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(matches!(refusal(launch(&pool, &o, id).await), Refusal::WrongState { .. }));
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert!(matches!(step(&mut tx, id, Action::Submit, o.admin, Role::Admin).await, Step::Done(_)));
+    assert_eq!(step(&mut tx, id, Action::Approve, o.admin, Role::Admin).await, Step::Refused(Refusal::OwnVersion));
+    tx.commit().await.unwrap();
+    assert!(matches!(refusal(launch(&pool, &o, id).await), Refusal::WrongState { .. }));
+    // The content review's own publish does not launch a campaign, nor edit one.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert!(matches!(step(&mut tx, id, Action::Approve, o.reviewer, Role::Reviewer).await, Step::Done(_)));
+    assert_eq!(step(&mut tx, id, Action::Publish, o.admin, Role::Admin).await, Step::Refused(Refusal::KindFixed));
+    let other = Text::parse("December flu shots", Channel::Email, "", "Anything", &[]).unwrap();
+    let edit = Request {
+        action: Action::Edit,
+        text: Some(&other),
+        note: None,
+        actor: o.admin,
+        role: Role::Admin,
+        revisions: None,
+        sha256: None,
+        now: Utc::now(),
+        source: &src(),
+    };
+    assert_eq!(content::act(&mut tx, id, edit).await.unwrap(), Step::Refused(Refusal::KindFixed));
+    tx.commit().await.unwrap();
+
+    // Approved by someone else: it launches, snapshotting every contact of the segment.
+    let Launch::Done(launched) = launch(&pool, &o, id).await else { panic!("the approved campaign launches") };
+    assert_eq!((launched.version, launched.recipients, launched.queued), (1, 3, 1));
+    assert_eq!(launched.skipped.into_iter().collect::<Vec<_>>(), [("no_consent".into(), 1), ("suppressed".into(), 1)]);
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let mut expected = vec![
+        (o.ada.as_uuid(), "queued".to_owned(), None),
+        (o.bea.as_uuid(), "skipped".to_owned(), Some("no_consent".to_owned())),
+        (o.cy.as_uuid(), "skipped".to_owned(), Some("suppressed".to_owned())),
+    ];
+    expected.sort();
+    assert_eq!(ledger(&mut tx, id).await, expected);
+    let item = content::get(&mut tx, id).await.unwrap().unwrap();
+    assert_eq!((item.state, item.published_version), (State::Published, Some(1)));
+    drop(tx);
+    // Once launched, it does not launch again.
+    assert!(matches!(refusal(launch(&pool, &o, id).await), Refusal::WrongState { .. }));
+}
+
+#[tokio::test]
+async fn an_edit_makes_a_new_version_that_voids_the_approval_and_the_definition_is_bound_to_the_reviewed_body() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let id = new_campaign(&pool, &o, &o.definition).await;
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert!(matches!(step(&mut tx, id, Action::Submit, o.admin, Role::Admin).await, Step::Done(_)));
+    assert!(matches!(step(&mut tx, id, Action::Approve, o.reviewer, Role::Reviewer).await, Step::Done(_)));
+    let later = Schedule::at(Utc::now() + Duration::days(1));
+    let changed = Definition::new(
+        o.definition.content,
+        o.definition.template,
+        o.definition.segment,
+        o.definition.sender,
+        o.definition.purpose,
+        later,
+        vec![],
+    )
+    .unwrap();
+    let text = changed.text("December flu shots").unwrap();
+    let step =
+        campaigns::edit(&mut tx, id, &changed, &text, o.admin, Role::Admin, None, Utc::now(), &src()).await.unwrap();
+    let Step::Done(item) = step else { panic!("the edit is taken: {step:?}") };
+    assert_eq!((item.state, item.current_version, item.approved_version), (State::Draft, 2, None));
+    let stored = campaigns::version_of(&mut tx, id, 2).await.unwrap().unwrap();
+    assert_eq!(stored.schedule, later);
+    tx.commit().await.unwrap();
+
+    // A stored definition does not change: versions are append-only.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let update = sqlx::query("update app.campaign_versions set fields = '[]' where organization_id = app.current_tenant_id() and campaign_id = $1")
+        .bind(id.as_uuid())
+        .execute(tx.conn())
+        .await;
+    assert_eq!(crate::sqlstate(update), "42501");
+    drop(tx);
+
+    // Columns must say what the reviewed body says. A content version 3 whose body is version
+    // 1's definition, written directly: version 2's columns under it are refused, version 1's
+    // are taken.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    sqlx::query(
+        "insert into app.content_versions
+           (organization_id, item_id, number, author_id, created_at, title, channel, audience, body, tags, sha256)
+         select organization_id, item_id, 3, author_id, now(), title, channel, audience, body, tags, sha256
+           from app.content_versions where organization_id = app.current_tenant_id() and item_id = $1 and number = 1",
+    )
+    .bind(id.as_uuid())
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    let v3: Vec<u8> = sqlx::query_scalar(
+        "select sha256 from app.content_versions
+          where organization_id = app.current_tenant_id() and item_id = $1 and number = 3",
+    )
+    .bind(id.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    let copy = |from: i32| {
+        format!(
+            "insert into app.campaign_versions
+               (organization_id, campaign_id, version, sha256, content_id, content_version, content_sha256,
+                template_id, template_version, template_sha256, segment_id, segment_version, segment_sha256,
+                sender_id, purpose_id, schedule, send_at, local_date, local_hour, fields)
+             select organization_id, campaign_id, 3, $2, content_id, content_version, content_sha256,
+                    template_id, template_version, template_sha256, segment_id, segment_version, segment_sha256,
+                    sender_id, purpose_id, schedule, send_at, local_date, local_hour, fields
+               from app.campaign_versions
+              where organization_id = app.current_tenant_id() and campaign_id = $1 and version = {from}"
+        )
+    };
+    sqlx::query("savepoint before").execute(tx.conn()).await.unwrap();
+    let result = sqlx::query(&copy(2)).bind(id.as_uuid()).bind(&v3).execute(tx.conn()).await;
+    assert_eq!(constraint(result.map_err(DbError::from)), "campaign_versions_body");
+    sqlx::query("rollback to savepoint before").execute(tx.conn()).await.unwrap();
+    sqlx::query(&copy(1)).bind(id.as_uuid()).bind(&v3).execute(tx.conn()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_ledger_refuses_a_message_to_be_sent_without_a_launch_consent_or_to_a_suppressed_or_erased_contact() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let id = new_campaign(&pool, &o, &o.definition).await;
+
+    // Not launched (no run): a queued row is refused even with the run's row forged first,
+    // because the campaign is not published on this version.
+    let queue = "insert into app.campaign_messages
+                   (organization_id, campaign_id, contact_id, version, state, not_before, updated_at)
+                 values (app.current_tenant_id(), $1, $2, 1, 'queued', now(), now())";
+    let forge_run = "insert into app.campaign_runs (organization_id, campaign_id, version, state, launched_by, launched_at, recipients)
+                     values (app.current_tenant_id(), $1, 1, 'sending', $2, now(), 1)";
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    sqlx::query(forge_run).bind(id.as_uuid()).bind(o.admin.as_uuid()).execute(tx.conn()).await.unwrap();
+    let result = sqlx::query(queue).bind(id.as_uuid()).bind(o.ada.as_uuid()).execute(tx.conn()).await;
+    assert_eq!(constraint(result.map_err(DbError::from)), "campaign_messages_approved");
+    drop(tx);
+
+    approved(&pool, &o, id).await;
+    assert!(matches!(launch(&pool, &o, id).await, Launch::Done(_)));
+    // Launched: the rows the launch skipped cannot be queued or handed over by any statement.
+    for (contact, rule) in [(o.bea, "campaign_messages_consent"), (o.cy, "campaign_messages_suppressed")] {
+        let requeue = "update app.campaign_messages set state = 'sending', skip_reason = null, lease_until = now()
+                        where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2";
+        let err = refused(&pool, &o, requeue, id, contact).await;
+        // Skipped is final: the forward-only rule refuses first.
+        assert_eq!(err, "campaign_messages_transition");
+        let reinsert = "insert into app.campaign_messages
+                          (organization_id, campaign_id, contact_id, version, state, not_before, updated_at)
+                        values (app.current_tenant_id(), $1, $2, 1, 'queued', now(), now())
+                        on conflict (organization_id, campaign_id, contact_id)
+                        do update set state = excluded.state";
+        assert_eq!(refused(&pool, &o, reinsert, id, contact).await, "campaign_messages_transition", "{rule}");
+    }
+
+    // Between launch and hand-over Ada revokes: handing her message over is refused.
+    let hand_over = "update app.campaign_messages set state = 'sending', lease_until = now() + interval '1 minute'
+                      where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2";
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    consent::append(&mut tx, &grant(&o, o.ada, ConsentKind::Revoke), &src()).await.unwrap();
+    let result = sqlx::query(hand_over).bind(id.as_uuid()).bind(o.ada.as_uuid()).execute(tx.conn()).await;
+    assert_eq!(constraint(result.map_err(DbError::from)), "campaign_messages_consent");
+    drop(tx);
+    // Suppressed: refused too.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let ada = Email::parse("ada@p.example").unwrap();
+    suppression::suppress(&mut tx, &keys(), &ada, SuppressionReason::Unsubscribe, None, Utc::now(), &src())
+        .await
+        .unwrap();
+    let result = sqlx::query(hand_over).bind(id.as_uuid()).bind(o.ada.as_uuid()).execute(tx.conn()).await;
+    assert_eq!(constraint(result.map_err(DbError::from)), "campaign_messages_suppressed");
+    drop(tx);
+    // Erased: refused.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert!(contacts::erase(&mut tx, o.ada, o.admin, Utc::now(), &src()).await.unwrap());
+    let result = sqlx::query(hand_over).bind(id.as_uuid()).bind(o.ada.as_uuid()).execute(tx.conn()).await;
+    assert_eq!(constraint(result.map_err(DbError::from)), "campaign_messages_erased");
+    drop(tx);
+    // The content withdrawn (back to draft by an edit) after the launch: refused.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let edited = Text::parse("Flu shots", Channel::Email, "patients", "Book now.", &[]).unwrap();
+    let edit = Request {
+        action: Action::Edit,
+        text: Some(&edited),
+        note: None,
+        actor: o.admin,
+        role: Role::Admin,
+        revisions: None,
+        sha256: None,
+        now: Utc::now(),
+        source: &src(),
+    };
+    assert!(matches!(content::act(&mut tx, o.definition.content.item, edit).await.unwrap(), Step::Done(_)));
+    let result = sqlx::query(hand_over).bind(id.as_uuid()).bind(o.ada.as_uuid()).execute(tx.conn()).await;
+    assert_eq!(constraint(result.map_err(DbError::from)), "campaign_messages_approved");
+    drop(tx);
+    // With everything in place the same statement is taken, and a sent message stays sent.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    sqlx::query(hand_over).bind(id.as_uuid()).bind(o.ada.as_uuid()).execute(tx.conn()).await.unwrap();
+    sqlx::query("update app.campaign_messages set state = 'sent', lease_until = null where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2")
+        .bind(id.as_uuid())
+        .bind(o.ada.as_uuid())
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let back = "update app.campaign_messages set state = 'queued' where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2";
+    assert_eq!(refused(&pool, &o, back, id, o.ada).await, "campaign_messages_transition");
+}
+
+#[tokio::test]
+async fn a_local_hour_schedule_sends_at_that_hour_in_each_contacts_time_zone() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let new = contacts::NewContact { time_zone: Some("America/New_York"), ..Default::default() };
+    let dee =
+        contacts::create(&mut tx, &keys(), &Email::parse("dee@p.example").unwrap(), &new, None, Utc::now(), &src())
+            .await
+            .unwrap();
+    consent::append(&mut tx, &grant(&o, dee, ConsentKind::Grant), &src()).await.unwrap();
+    tx.commit().await.unwrap();
+    let date = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+    let local = Definition::new(
+        o.definition.content,
+        o.definition.template,
+        o.definition.segment,
+        o.definition.sender,
+        o.definition.purpose,
+        Schedule::local_hour(date, 9).unwrap(),
+        vec![],
+    )
+    .unwrap();
+    let id = new_campaign(&pool, &o, &local).await;
+    approved(&pool, &o, id).await;
+    assert!(matches!(launch(&pool, &o, id).await, Launch::Done(_)));
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let due: Vec<(uuid::Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "select contact_id, not_before from app.campaign_messages where campaign_id = $1 and state = 'queued' order by 1",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    let at = |h: u32| date.and_hms_opt(h, 0, 0).unwrap().and_utc();
+    // Ada has no time zone: 09:00 UTC. Dee in New York, in January (UTC-5): 14:00 UTC.
+    let mut expected = vec![(o.ada.as_uuid(), at(9)), (dee.as_uuid(), at(14))];
+    expected.sort();
+    assert_eq!(due, expected);
+}
+
+#[tokio::test]
+async fn another_tenant_neither_sees_nor_writes_a_campaigns_ledger() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let a = org(&pool, "acme").await;
+    let b = org(&pool, "globex").await;
+    let id = new_campaign(&pool, &a, &a.definition).await;
+    approved(&pool, &a, id).await;
+    assert!(matches!(launch(&pool, &a, id).await, Launch::Done(_)));
+    let mut tx = begin(&pool, b.org, b.admin).await;
+    for table in ["campaign_versions", "campaign_runs", "campaign_messages"] {
+        let n: i64 =
+            sqlx::query_scalar(&format!("select count(*) from app.{table}")).fetch_one(tx.conn()).await.unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    assert!(campaigns::version_of(&mut tx, id, 1).await.unwrap().is_none());
+    let moved = sqlx::query(
+        "update app.campaign_messages set state = 'skipped', skip_reason = 'cancelled' where campaign_id = $1",
+    )
+    .bind(id.as_uuid())
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 0);
+    // B launching A's campaign by its id finds nothing.
+    let launched = campaigns::launch(&mut tx, id, b.admin, Role::Admin, Utc::now(), &src()).await.unwrap();
+    assert_eq!(launched, Launch::Step(Step::NotFound));
+    drop(tx);
+    let mut bare = db.app_user().await;
+    let n: i64 = sqlx::query_scalar("select count(*) from app.campaign_messages").fetch_one(&mut bare).await.unwrap();
+    assert_eq!(n, 0, "no tenant set");
+}
+
+#[tokio::test]
+async fn a_claim_checks_each_message_again_records_the_refused_as_skipped_and_takes_back_an_expired_lease() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let mut more = Vec::new();
+    for address in ["dee@p.example", "eve@p.example", "fay@p.example"] {
+        let id = contacts::create(
+            &mut tx,
+            &keys(),
+            &Email::parse(address).unwrap(),
+            &Default::default(),
+            None,
+            Utc::now(),
+            &src(),
+        )
+        .await
+        .unwrap();
+        consent::append(&mut tx, &grant(&o, id, ConsentKind::Grant), &src()).await.unwrap();
+        more.push(id);
+    }
+    tx.commit().await.unwrap();
+    let id = new_campaign(&pool, &o, &o.definition).await;
+    approved(&pool, &o, id).await;
+    let Launch::Done(launched) = launch(&pool, &o, id).await else { panic!("launches") };
+    assert_eq!(launched.queued, 4, "Ada, Dee, Eve, Fay");
+
+    // Dee revokes and Eve is suppressed after the launch: the claim skips them with the reason.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    consent::append(&mut tx, &grant(&o, more[0], ConsentKind::Revoke), &src()).await.unwrap();
+    let eve = Email::parse("eve@p.example").unwrap();
+    suppression::suppress(&mut tx, &keys(), &eve, SuppressionReason::Unsubscribe, None, Utc::now(), &src())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let lease = Duration::minutes(5);
+    let now = Utc::now();
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let claim = campaigns::claim(&mut tx, id, 10, lease, now).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut sent_to: Vec<ContactId> = claim.messages.iter().map(|m| m.contact).collect();
+    let mut expected = vec![o.ada, more[2]];
+    expected.sort();
+    sent_to.sort();
+    assert_eq!(sent_to, expected);
+    assert!(claim.messages.iter().all(|m| m.attempts == 1));
+    assert_eq!(
+        claim.skipped.into_iter().collect::<Vec<_>>(),
+        [("no_consent".to_owned(), 1), ("suppressed".to_owned(), 1)]
+    );
+    // Claimed rows are held: a second claim before the lease ends gets nothing.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert_eq!(campaigns::claim(&mut tx, id, 10, lease, now).await.unwrap(), Default::default());
+    drop(tx);
+    // The worker died: after its lease the rows are claimed again, as a second attempt.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let again = campaigns::claim(&mut tx, id, 10, lease, now + lease + Duration::seconds(1)).await.unwrap();
+    assert_eq!(again.messages.len(), 2);
+    assert!(again.messages.iter().all(|m| m.attempts == 2));
+    drop(tx);
+    // The content edited after the launch: nothing more is handed over, the queue is skipped
+    // as withdrawn, and no row is left unaccounted for.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    sqlx::query(
+        "update app.campaign_messages set state = 'queued', lease_until = null
+          where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2",
+    )
+    .bind(id.as_uuid())
+    .bind(o.ada.as_uuid())
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    let edited = Text::parse("Flu shots", Channel::Email, "patients", "Book now.", &[]).unwrap();
+    let edit = Request {
+        action: Action::Edit,
+        text: Some(&edited),
+        note: None,
+        actor: o.admin,
+        role: Role::Admin,
+        revisions: None,
+        sha256: None,
+        now: Utc::now(),
+        source: &src(),
+    };
+    assert!(matches!(content::act(&mut tx, o.definition.content.item, edit).await.unwrap(), Step::Done(_)));
+    let withdrawn = campaigns::claim(&mut tx, id, 10, lease, Utc::now()).await.unwrap();
+    assert!(withdrawn.messages.is_empty());
+    assert_eq!(withdrawn.skipped.into_iter().collect::<Vec<_>>(), [("withdrawn".to_owned(), 1)]);
+    let states: Vec<(String, Option<String>)> = sqlx::query_as(
+        "select state::text, skip_reason::text from app.campaign_messages
+          where organization_id = app.current_tenant_id() and campaign_id = $1 order by 1, 2",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(states.len(), 6, "every contact of the segment has its row");
+}
