@@ -461,6 +461,8 @@ declare
     v_versions integer[];
     v_states text[];
     v_contacts uuid[];
+    v_row_campaigns uuid[];
+    v_row_versions integer[];
     v_purposes uuid[];
     v_now timestamptz := now();
 begin
@@ -493,12 +495,17 @@ begin
                 using errcode = '23514', constraint = 'campaign_messages_approved';
         end if;
 
-        select array_agg(c.contact_id), array_agg(cv.purpose_id)
-          into v_contacts, v_purposes
+        -- The statement's rows are gathered into arrays before any distributed table is read:
+        -- Citus cannot join a transition table with one.
+        select array_agg(c.contact_id), array_agg(c.campaign_id), array_agg(c.version)
+          into v_contacts, v_row_campaigns, v_row_versions
           from changed c
-          join app.campaign_versions cv
-            on cv.organization_id = v_org and cv.campaign_id = c.campaign_id and cv.version = c.version
          where c.organization_id = v_org and c.state in ('queued', 'sending');
+        select array_agg(w.contact_id), array_agg(cv.purpose_id)
+          into v_contacts, v_purposes
+          from unnest(v_contacts, v_row_campaigns, v_row_versions) w(contact_id, campaign_id, version)
+          join app.campaign_versions cv
+            on cv.organization_id = v_org and cv.campaign_id = w.campaign_id and cv.version = w.version;
 
         if exists (select from app.contacts k
                     where k.organization_id = v_org and k.id = any(v_contacts) and k.erased_at is not null) then
