@@ -567,7 +567,15 @@ begin
         raise exception 'a campaign message cannot go from % to %, refused by constraint "campaign_messages_transition"', old.state, new.state
             using errcode = '23514', constraint = 'campaign_messages_transition';
     end if;
-    if new.state = old.state and old.state not in ('queued', 'sending') then
+    -- A final row changes only by an erasure of its personalisation values.
+    if old.state not in ('queued', 'sending')
+       and (row(new.*) is distinct from row(old.*))
+       and (new.personalisation is not null
+            or (new.state, new.skip_reason, new.attempts, new.not_before, new.lease_until, new.reply, new.updated_at,
+                new.batch, new.sent_at, new.message_sha256, new.values_commitment)
+               is distinct from
+               (old.state, old.skip_reason, old.attempts, old.not_before, old.lease_until, old.reply, old.updated_at,
+                old.batch, old.sent_at, old.message_sha256, old.values_commitment)) then
         raise exception 'a campaign message in a final state does not change, refused by constraint "campaign_messages_transition"'
             using errcode = '23514', constraint = 'campaign_messages_transition';
     end if;
@@ -580,6 +588,33 @@ end
 $$;
 
 ALTER FUNCTION app.campaign_messages_forward() OWNER TO mos_owner;
+
+--
+-- Name: campaign_runs_forward(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_runs_forward() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if (new.organization_id, new.campaign_id, new.version, new.launched_by, new.launched_at)
+       is distinct from (old.organization_id, old.campaign_id, old.version, old.launched_by, old.launched_at) then
+        raise exception 'a campaign run keeps its campaign, version and launch, refused by constraint "campaign_runs_identity"'
+            using errcode = '23514', constraint = 'campaign_runs_identity';
+    end if;
+    if old.state in ('cancelled', 'finished')
+       or (new.state <> old.state and (old.state::text, new.state::text) not in (
+           ('sending', 'paused'), ('paused', 'sending'), ('sending', 'cancelled'), ('paused', 'cancelled'),
+           ('sending', 'finished'))) then
+        raise exception 'a campaign run cannot go from % to %, refused by constraint "campaign_runs_transition"', old.state, new.state
+            using errcode = '23514', constraint = 'campaign_runs_transition';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION app.campaign_runs_forward() OWNER TO mos_owner;
 
 --
 -- Name: campaign_versions_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
@@ -1644,10 +1679,22 @@ CREATE TABLE app.campaign_messages (
     lease_until timestamp with time zone,
     reply text,
     updated_at timestamp with time zone NOT NULL,
+    batch uuid,
+    sent_at timestamp with time zone,
+    message_sha256 bytea,
+    values_commitment bytea,
+    personalisation jsonb,
+    personalisation_salt bytea,
     CONSTRAINT campaign_messages_attempts CHECK ((attempts >= 0)),
+    CONSTRAINT campaign_messages_erasable CHECK (((personalisation IS NULL) = (personalisation_salt IS NULL))),
     CONSTRAINT campaign_messages_lease CHECK (((state = 'sending'::app.campaign_message_state) = (lease_until IS NOT NULL))),
+    CONSTRAINT campaign_messages_message_sha256 CHECK ((length(message_sha256) = 32)),
+    CONSTRAINT campaign_messages_personalisation CHECK ((jsonb_typeof(personalisation) = 'object'::text)),
+    CONSTRAINT campaign_messages_personalisation_salt CHECK ((length(personalisation_salt) = 16)),
     CONSTRAINT campaign_messages_reply CHECK ((length(reply) <= 1000)),
-    CONSTRAINT campaign_messages_skip CHECK (((state = 'skipped'::app.campaign_message_state) = (skip_reason IS NOT NULL)))
+    CONSTRAINT campaign_messages_sent CHECK (((state = 'sent'::app.campaign_message_state) = ((batch IS NOT NULL) AND (sent_at IS NOT NULL) AND (message_sha256 IS NOT NULL) AND (values_commitment IS NOT NULL)))),
+    CONSTRAINT campaign_messages_skip CHECK (((state = 'skipped'::app.campaign_message_state) = (skip_reason IS NOT NULL))),
+    CONSTRAINT campaign_messages_values_commitment CHECK ((length(values_commitment) = 32))
 );
 
 ALTER TABLE ONLY app.campaign_messages FORCE ROW LEVEL SECURITY;
@@ -3059,6 +3106,18 @@ CREATE INDEX audit_logs_org_created_idx ON app.audit_logs USING btree (organizat
 CREATE INDEX audit_logs_resource_idx ON app.audit_logs USING btree (organization_id, resource_type, resource_id);
 
 --
+-- Name: campaign_messages_batch_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX campaign_messages_batch_idx ON app.campaign_messages USING btree (organization_id, campaign_id, batch, contact_id) WHERE (batch IS NOT NULL);
+
+--
+-- Name: campaign_messages_contact_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX campaign_messages_contact_idx ON app.campaign_messages USING btree (organization_id, contact_id);
+
+--
 -- Name: campaign_messages_due_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
@@ -3317,6 +3376,12 @@ CREATE TRIGGER campaign_messages_changed AFTER UPDATE ON app.campaign_messages R
 --
 
 CREATE TRIGGER campaign_messages_forward BEFORE UPDATE ON app.campaign_messages FOR EACH ROW EXECUTE FUNCTION app.campaign_messages_forward();
+
+--
+-- Name: campaign_runs campaign_runs_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_runs_forward BEFORE UPDATE ON app.campaign_runs FOR EACH ROW EXECUTE FUNCTION app.campaign_runs_forward();
 
 --
 -- Name: campaign_versions campaign_versions_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -4501,6 +4566,12 @@ REVOKE ALL ON FUNCTION app.campaign_messages_check() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.campaign_messages_forward() FROM PUBLIC;
 
 --
+-- Name: FUNCTION campaign_runs_forward(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_runs_forward() FROM PUBLIC;
+
+--
 -- Name: FUNCTION campaign_versions_check(); Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -4805,6 +4876,42 @@ GRANT UPDATE(reply) ON TABLE app.campaign_messages TO app_user;
 --
 
 GRANT UPDATE(updated_at) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.batch; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(batch) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.sent_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(sent_at) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.message_sha256; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(message_sha256) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.values_commitment; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(values_commitment) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.personalisation; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(personalisation) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.personalisation_salt; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(personalisation_salt) ON TABLE app.campaign_messages TO app_user;
 
 --
 -- Name: TABLE campaign_runs; Type: ACL; Schema: app; Owner: mos_owner

@@ -179,7 +179,22 @@ create table app.campaign_messages (
     -- The SMTP reply of the last attempt (code and text), bounded.
     reply           text constraint campaign_messages_reply check (length(reply) <= 1000),
     updated_at      timestamptz not null,
+    -- A sent message: the batch it was recorded in (one audit record with the Merkle root of
+    -- its messages' hashes), its hash (mos_domain::campaigns::message_hash), and the
+    -- commitment to the personalisation values it was rendered with: SHA-256 of a salt and the
+    -- values, which are kept beside it until the contact is erased, so that a message can be
+    -- rendered again and proven, and an erasure leaves every hash standing.
+    batch           uuid,
+    sent_at         timestamptz,
+    message_sha256  bytea constraint campaign_messages_message_sha256 check (length(message_sha256) = 32),
+    values_commitment bytea constraint campaign_messages_values_commitment check (length(values_commitment) = 32),
+    personalisation jsonb constraint campaign_messages_personalisation check (jsonb_typeof(personalisation) = 'object'),
+    personalisation_salt bytea constraint campaign_messages_personalisation_salt check (length(personalisation_salt) = 16),
     primary key (organization_id, campaign_id, contact_id),
+    constraint campaign_messages_sent check (
+        (state = 'sent') = (batch is not null and sent_at is not null and message_sha256 is not null
+                            and values_commitment is not null)),
+    constraint campaign_messages_erasable check ((personalisation is null) = (personalisation_salt is null)),
     constraint campaign_messages_skip check ((state = 'skipped') = (skip_reason is not null)),
     constraint campaign_messages_lease check ((state = 'sending') = (lease_until is not null)),
     constraint campaign_messages_run_fkey foreign key (organization_id, campaign_id)
@@ -193,6 +208,33 @@ create index campaign_messages_due_idx on app.campaign_messages (organization_id
 create index campaign_messages_leased_idx on app.campaign_messages (organization_id, campaign_id, lease_until)
     where state = 'sending';
 create index campaign_messages_state_idx on app.campaign_messages (organization_id, campaign_id, state, contact_id);
+create index campaign_messages_batch_idx on app.campaign_messages (organization_id, campaign_id, batch, contact_id)
+    where batch is not null;
+create index campaign_messages_contact_idx on app.campaign_messages (organization_id, contact_id);
+
+-- A run moves forward only: sending and paused alternate; cancelled and finished are final.
+create function app.campaign_runs_forward() returns trigger
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+    as $$
+begin
+    if (new.organization_id, new.campaign_id, new.version, new.launched_by, new.launched_at)
+       is distinct from (old.organization_id, old.campaign_id, old.version, old.launched_by, old.launched_at) then
+        raise exception 'a campaign run keeps its campaign, version and launch, refused by constraint "campaign_runs_identity"'
+            using errcode = '23514', constraint = 'campaign_runs_identity';
+    end if;
+    if old.state in ('cancelled', 'finished')
+       or (new.state <> old.state and (old.state::text, new.state::text) not in (
+           ('sending', 'paused'), ('paused', 'sending'), ('sending', 'cancelled'), ('paused', 'cancelled'),
+           ('sending', 'finished'))) then
+        raise exception 'a campaign run cannot go from % to %, refused by constraint "campaign_runs_transition"', old.state, new.state
+            using errcode = '23514', constraint = 'campaign_runs_transition';
+    end if;
+    return new;
+end
+$$;
+create trigger campaign_runs_forward before update on app.campaign_runs
+    for each row execute function app.campaign_runs_forward();
 
 -- A message row moves forward only, and keeps what it is about.
 create function app.campaign_messages_forward() returns trigger
@@ -212,7 +254,15 @@ begin
         raise exception 'a campaign message cannot go from % to %, refused by constraint "campaign_messages_transition"', old.state, new.state
             using errcode = '23514', constraint = 'campaign_messages_transition';
     end if;
-    if new.state = old.state and old.state not in ('queued', 'sending') then
+    -- A final row changes only by an erasure of its personalisation values.
+    if old.state not in ('queued', 'sending')
+       and (row(new.*) is distinct from row(old.*))
+       and (new.personalisation is not null
+            or (new.state, new.skip_reason, new.attempts, new.not_before, new.lease_until, new.reply, new.updated_at,
+                new.batch, new.sent_at, new.message_sha256, new.values_commitment)
+               is distinct from
+               (old.state, old.skip_reason, old.attempts, old.not_before, old.lease_until, old.reply, old.updated_at,
+                old.batch, old.sent_at, old.message_sha256, old.values_commitment)) then
         raise exception 'a campaign message in a final state does not change, refused by constraint "campaign_messages_transition"'
             using errcode = '23514', constraint = 'campaign_messages_transition';
     end if;
@@ -352,7 +402,9 @@ grant select, insert on app.campaign_versions to app_user;
 grant select, insert on app.campaign_runs to app_user;
 grant update (state, recipients, finished_at) on app.campaign_runs to app_user;
 grant select, insert on app.campaign_messages to app_user;
-grant update (state, skip_reason, attempts, not_before, lease_until, reply, updated_at) on app.campaign_messages to app_user;
+grant update (state, skip_reason, attempts, not_before, lease_until, reply, updated_at, batch, sent_at, message_sha256,
+              values_commitment, personalisation, personalisation_salt) on app.campaign_messages to app_user;
 -- Unlike the consent ledger, the owner keeps UPDATE on the versions (the ENABLE ALWAYS trigger
 -- refuses every change anyway): the runs' foreign key locks a version FOR KEY SHARE as its owner.
-revoke all on function app.campaign_versions_check(), app.campaign_messages_forward(), app.campaign_messages_check() from public;
+revoke all on function app.campaign_versions_check(), app.campaign_runs_forward(), app.campaign_messages_forward(),
+    app.campaign_messages_check() from public;

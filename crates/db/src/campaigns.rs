@@ -16,15 +16,17 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::audiences::segments::{self, push_matching};
 use crate::content::{self, Item, Request, Step};
 use crate::error::stored;
-use crate::{audit, Result, TenantTx};
+use crate::{audit, chain, Result, TenantTx};
 use mos_domain::campaigns::{Definition, Schedule};
 use mos_domain::content::{Action, Channel, ContentHash, Text};
-use mos_domain::events::{CAMPAIGN, CAMPAIGN_LAUNCHED};
+use mos_domain::events::{CAMPAIGN, CAMPAIGN_BATCH_SENT, CAMPAIGN_CONTROLLED, CAMPAIGN_LAUNCHED};
+use mos_domain::merkle;
 use mos_domain::segments::Segment;
 use mos_domain::{AuditEvent, ContactId, ContentId, PurposeId, RequestSource, Role, SegmentId, SenderId, UserId};
 
@@ -450,4 +452,286 @@ pub async fn claim(
     }
     claim.messages.sort_by_key(|m| m.contact);
     Ok(claim)
+}
+
+/// One message the transport accepted.
+#[derive(Debug, Clone)]
+pub struct Sent<'a> {
+    pub contact: ContactId,
+    /// The `Message-ID` it went out with (stable per campaign and contact).
+    pub message_id: &'a str,
+    /// The personalisation values it was rendered with, by field name.
+    pub values: &'a BTreeMap<String, String>,
+    /// The server's reply (code and text), bounded by the caller.
+    pub reply: &'a str,
+}
+
+/// A batch of sent messages as recorded: the audit record's Merkle root over the messages'
+/// hashes, in contact order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub id: uuid::Uuid,
+    pub messages: usize,
+    pub root: merkle::Hash,
+}
+
+/// The hashes a message's is computed from, besides its own fields.
+struct Hashes {
+    campaign: ContentHash,
+    content: ContentHash,
+    template: ContentHash,
+}
+
+/// SHA-256 of a salt and the values in name order, as the chain encodes texts: what a sent row
+/// keeps after its values are erased.
+pub fn values_commitment(salt: &[u8; 16], values: &BTreeMap<String, String>) -> [u8; 32] {
+    let texts = values.iter().flat_map(|(name, value)| [Some(name.as_str()), Some(value.as_str())]);
+    Sha256::new().chain_update(salt).chain_update(chain::encoded(texts)).finalize().into()
+}
+
+/// A message's hash (docs/campaigns.md, "Proof"): SHA-256 of the campaign's, the content's and
+/// the template's hashes, the contact's id, the `Message-ID` and the values' commitment, as the
+/// chain encodes texts.
+pub fn message_hash(
+    campaign: &ContentHash,
+    content: &ContentHash,
+    template: &ContentHash,
+    contact: ContactId,
+    message_id: &str,
+    commitment: &[u8; 32],
+) -> [u8; 32] {
+    let texts = [
+        campaign.to_string(),
+        content.to_string(),
+        template.to_string(),
+        contact.to_string(),
+        message_id.to_owned(),
+        hex::encode(commitment),
+    ];
+    Sha256::digest(chain::encoded(texts.iter().map(|t| Some(t.as_str())))).into()
+}
+
+async fn hashes(tx: &mut TenantTx, id: ContentId) -> Result<Option<Hashes>> {
+    let row: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        "select cv.sha256, cv.content_sha256, cv.template_sha256
+           from app.campaign_runs r
+           join app.campaign_versions cv on cv.organization_id = $1 and cv.campaign_id = r.campaign_id and cv.version = r.version
+          where r.organization_id = $1 and r.campaign_id = $2",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((campaign, content, template)) = row else { return Ok(None) };
+    let hash = |bytes: Vec<u8>| ContentHash::try_from(bytes).map_err(|_| stored("campaign_versions_sha256"));
+    Ok(Some(Hashes { campaign: hash(campaign)?, content: hash(content)?, template: hash(template)? }))
+}
+
+/// Records `sent` as sent in one batch: each row's hash, the commitment to its values and the
+/// values themselves, and one audit record with the count and the Merkle root (RFC 9162) of
+/// the batch's message hashes in contact order. Only rows still `sending` are recorded; the
+/// batch answers for those.
+pub async fn record_sent(
+    tx: &mut TenantTx,
+    id: ContentId,
+    sent: &[Sent<'_>],
+    now: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<Batch> {
+    let hashes = hashes(tx, id).await?.ok_or_else(|| stored("campaign_runs_pkey"))?;
+    let batch = uuid::Uuid::now_v7();
+    let (mut contacts, mut digests, mut commitments, mut values, mut salts, mut replies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for s in sent {
+        let salt: [u8; 16] = rand::random();
+        let commitment = values_commitment(&salt, s.values);
+        let digest =
+            message_hash(&hashes.campaign, &hashes.content, &hashes.template, s.contact, s.message_id, &commitment);
+        contacts.push(s.contact.as_uuid());
+        digests.push(digest.to_vec());
+        commitments.push(commitment.to_vec());
+        values.push(json!(s.values));
+        salts.push(salt.to_vec());
+        replies.push(s.reply.to_owned());
+    }
+    let mut recorded: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(
+        "update app.campaign_messages m
+            set state = 'sent', lease_until = null, batch = $3, sent_at = $4, updated_at = $4,
+                message_sha256 = u.digest, values_commitment = u.commitment, personalisation = u.personalisation,
+                personalisation_salt = u.salt, reply = u.reply
+           from unnest($5::uuid[], $6::bytea[], $7::bytea[], $8::jsonb[], $9::bytea[], $10::text[])
+                u(contact_id, digest, commitment, personalisation, salt, reply)
+          where m.organization_id = $1 and m.campaign_id = $2 and m.contact_id = u.contact_id and m.state = 'sending'
+         returning m.contact_id, m.message_sha256",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .bind(batch)
+    .bind(now)
+    .bind(&contacts)
+    .bind(&digests)
+    .bind(&commitments)
+    .bind(&values)
+    .bind(&salts)
+    .bind(&replies)
+    .fetch_all(tx.conn())
+    .await?;
+    recorded.sort();
+    let leaves: Vec<merkle::Hash> = recorded.iter().map(|(_, digest)| merkle::leaf_hash(digest)).collect();
+    let root = merkle::root(&leaves);
+    let event = AuditEvent::new(CAMPAIGN_BATCH_SENT, CAMPAIGN)
+        .resource_id(id)
+        .source(source.clone())
+        .meta("batch", json!(batch))
+        .meta("campaign_sha256", json!(hashes.campaign.to_string()))
+        .meta("messages", json!(recorded.len()))
+        .meta("merkle_root", json!(hex::encode(root)));
+    audit::record(tx, &event).await?;
+    Ok(Batch { id: batch, messages: recorded.len(), root })
+}
+
+/// What became of a message the transport did not accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// A temporary failure (4xx, the connection lost): queued again, not before `retry_at`.
+    Deferred { reply: String, retry_at: DateTime<Utc> },
+    /// A permanent refusal (5xx): the caller also suppresses a hard-bounced address.
+    Bounced { reply: String },
+    /// Temporary failures until the attempts ran out.
+    Failed { reply: String },
+}
+
+/// Records `failure` for the message of `contact`, if it is still `sending`.
+pub async fn record_failure(
+    tx: &mut TenantTx,
+    id: ContentId,
+    contact: ContactId,
+    failure: &Failure,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let (state, reply, not_before) = match failure {
+        Failure::Deferred { reply, retry_at } => ("queued", reply, Some(*retry_at)),
+        Failure::Bounced { reply } => ("bounced", reply, None),
+        Failure::Failed { reply } => ("failed", reply, None),
+    };
+    let updated = sqlx::query(
+        "update app.campaign_messages
+            set state = $4::text::app.campaign_message_state, reply = $5, lease_until = null,
+                not_before = coalesce($6, not_before), updated_at = $7
+          where organization_id = $1 and campaign_id = $2 and contact_id = $3 and state = 'sending'",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .bind(contact.as_uuid())
+    .bind(state)
+    .bind(reply)
+    .bind(not_before)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// A member's step on a launched campaign's sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    /// Ends it: every message not yet handed over is skipped as `cancelled`.
+    Cancel,
+}
+
+impl Control {
+    fn states(self) -> (&'static [&'static str], &'static str) {
+        match self {
+            Control::Pause => (&["sending"], "paused"),
+            Control::Resume => (&["paused"], "sending"),
+            Control::Cancel => (&["sending", "paused"], "cancelled"),
+        }
+    }
+}
+
+/// Pauses, resumes or cancels the campaign's sending; `None` when it has no run in a state
+/// the step applies to. Audited.
+pub async fn control(
+    tx: &mut TenantTx,
+    id: ContentId,
+    step: Control,
+    actor: UserId,
+    now: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<Option<&'static str>> {
+    let (from, to) = step.states();
+    let before: Option<String> = sqlx::query_scalar(
+        "select state::text from app.campaign_runs where organization_id = $1 and campaign_id = $2 for update",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    let before = before.filter(|state| from.contains(&state.as_str()));
+    if before.is_some() {
+        sqlx::query(
+            "update app.campaign_runs set state = $3::text::app.campaign_run_state,
+                    finished_at = case when $3 = 'cancelled' then $4 end
+              where organization_id = $1 and campaign_id = $2",
+        )
+        .bind(tx.org().as_uuid())
+        .bind(id.as_uuid())
+        .bind(to)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    }
+    let Some(before) = before else { return Ok(None) };
+    let mut skipped = 0;
+    if step == Control::Cancel {
+        skipped = sqlx::query(
+            "update app.campaign_messages set state = 'skipped', skip_reason = 'cancelled', updated_at = $3
+              where organization_id = $1 and campaign_id = $2 and state = 'queued'",
+        )
+        .bind(tx.org().as_uuid())
+        .bind(id.as_uuid())
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    }
+    let event = AuditEvent::new(CAMPAIGN_CONTROLLED, CAMPAIGN)
+        .actor(actor)
+        .resource_id(id)
+        .source(source.clone())
+        .change("state", json!(before), json!(to))
+        .meta("skipped", json!(skipped));
+    audit::record(tx, &event).await?;
+    Ok(Some(to))
+}
+
+/// Marks the campaign's run finished once every message is in a final state; whether it is.
+pub async fn finish_if_done(tx: &mut TenantTx, id: ContentId, now: DateTime<Utc>) -> Result<bool> {
+    let finished = sqlx::query(
+        "update app.campaign_runs set state = 'finished', finished_at = $3
+          where organization_id = $1 and campaign_id = $2 and state = 'sending'
+            and not exists (select 1 from app.campaign_messages m
+                             where m.organization_id = $1 and m.campaign_id = $2 and m.state in ('queued', 'sending'))",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(finished.rows_affected() == 1)
+}
+
+/// How a campaign's messages stand: the count per state and, for skipped ones, per reason.
+pub async fn progress(tx: &mut TenantTx, id: ContentId) -> Result<BTreeMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "select coalesce('skipped:' || skip_reason::text, state::text), count(*) from app.campaign_messages
+          where organization_id = $1 and campaign_id = $2 group by 1",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -131,6 +131,11 @@ pub const SUPPRESSION_CHECKED: AuditAction = AuditAction::known("suppression.che
 pub const CAMPAIGN: ResourceType = ResourceType::known("campaign");
 /// A campaign's approved version launched: its audience snapshot's counts.
 pub const CAMPAIGN_LAUNCHED: AuditAction = AuditAction::known("campaign.launched");
+/// A batch of a campaign's messages accepted by the relay: the count and the Merkle root of
+/// their hashes.
+pub const CAMPAIGN_BATCH_SENT: AuditAction = AuditAction::known("campaign.batch_sent");
+/// A campaign's sending paused, resumed or cancelled.
+pub const CAMPAIGN_CONTROLLED: AuditAction = AuditAction::known("campaign.controlled");
 
 pub const SENDER: ResourceType = ResourceType::known("sender");
 pub const SENDER_CREATED: AuditAction = AuditAction::known("sender.created");

@@ -135,6 +135,15 @@ pub async fn erase(
             .execute(tx.conn())
             .await?;
     }
+    // What their sent messages were personalised with; each message's commitment stays.
+    sqlx::query(
+        "update app.campaign_messages set personalisation = null, personalisation_salt = null
+          where organization_id = $1 and contact_id = $2 and personalisation is not null",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .execute(tx.conn())
+    .await?;
     let event = AuditEvent::new(CONTACT_ERASED, CONTACT)
         .actor(actor)
         .resource_id(id)

@@ -51,6 +51,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "audit_unsealed_since(uuid,timestamp with time zone)",
     "campaign_messages_check()",
     "campaign_messages_forward()",
+    "campaign_runs_forward()",
     "campaign_versions_check()",
     "consent_events_check()",
     "consent_evidence_check()",

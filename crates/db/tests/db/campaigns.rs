@@ -3,11 +3,13 @@
 //! sent for a campaign that is not launched and approved, or to a contact without a live
 //! consent, erased, or suppressed, whatever the statement that writes it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use mos_auth::{AddressKeys, DkimKeyPair, Sealer};
 use mos_db::audiences::consent::{self, Basis, Provenance, Record};
 use mos_db::audiences::{contacts, purposes, segments, suppression};
-use mos_db::campaigns::{self, Launch};
+use mos_db::campaigns::{self, Control, Failure, Launch, Sent};
 use mos_db::content::{self, Request, Step};
 use mos_db::senders::{self, NewSender};
 use mos_db::testing::TestDb;
@@ -15,6 +17,7 @@ use mos_db::{orgs, AppPool, DbError, TenantTx};
 use mos_domain::audiences::{ConsentKind, NoticeText, SuppressionReason};
 use mos_domain::campaigns::{ContentRef, Definition, Field, Schedule, SegmentRef};
 use mos_domain::content::{Action, Channel, ContentHash, Refusal, State, Text};
+use mos_domain::merkle;
 use mos_domain::segments::Segment;
 use mos_domain::senders::{DkimDomain, FromName, PostalAddress, Selector};
 use mos_domain::{ContactId, ContentId, Email, OrgId, PurposeId, RequestSource, Role, UserId};
@@ -401,12 +404,9 @@ async fn the_ledger_refuses_a_message_to_be_sent_without_a_launch_consent_or_to_
     // With everything in place the same statement is taken, and a sent message stays sent.
     let mut tx = begin(&pool, o.org, o.admin).await;
     sqlx::query(hand_over).bind(id.as_uuid()).bind(o.ada.as_uuid()).execute(tx.conn()).await.unwrap();
-    sqlx::query("update app.campaign_messages set state = 'sent', lease_until = null where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2")
-        .bind(id.as_uuid())
-        .bind(o.ada.as_uuid())
-        .execute(tx.conn())
-        .await
-        .unwrap();
+    let values = BTreeMap::new();
+    let sent = Sent { contact: o.ada, message_id: "<m@acme.example>", values: &values, reply: "250 ok" };
+    assert_eq!(campaigns::record_sent(&mut tx, id, &[sent], Utc::now(), &src()).await.unwrap().messages, 1);
     tx.commit().await.unwrap();
     let back = "update app.campaign_messages set state = 'queued' where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2";
     assert_eq!(refused(&pool, &o, back, id, o.ada).await, "campaign_messages_transition");
@@ -585,4 +585,182 @@ async fn a_claim_checks_each_message_again_records_the_refused_as_skipped_and_ta
     .await
     .unwrap();
     assert_eq!(states.len(), 6, "every contact of the segment has its row");
+}
+
+/// A launched campaign of Ada and three more contacts with consent, all claimed.
+async fn claimed(pool: &AppPool, o: &Org) -> (ContentId, Vec<ContactId>) {
+    let mut tx = begin(pool, o.org, o.admin).await;
+    let mut more = Vec::new();
+    for address in ["dee@p.example", "eve@p.example", "fay@p.example"] {
+        let address = Email::parse(address).unwrap();
+        let id =
+            contacts::create(&mut tx, &keys(), &address, &Default::default(), None, Utc::now(), &src()).await.unwrap();
+        consent::append(&mut tx, &grant(o, id, ConsentKind::Grant), &src()).await.unwrap();
+        more.push(id);
+    }
+    tx.commit().await.unwrap();
+    let id = new_campaign(pool, o, &o.definition).await;
+    approved(pool, o, id).await;
+    assert!(matches!(launch(pool, o, id).await, Launch::Done(_)));
+    let mut tx = begin(pool, o.org, o.admin).await;
+    let claim = campaigns::claim(&mut tx, id, 10, Duration::minutes(5), Utc::now()).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut all: Vec<ContactId> = claim.messages.iter().map(|m| m.contact).collect();
+    all.sort();
+    assert_eq!(all.len(), 4);
+    (id, all)
+}
+
+#[tokio::test]
+async fn a_sent_batch_is_one_audit_record_whose_merkle_root_the_ledger_recomputes_even_after_an_erasure() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let (id, contacts_claimed) = claimed(&pool, &o).await;
+    let values: Vec<BTreeMap<String, String>> =
+        ["Ada", "Dee", "Eve", "Fay"].iter().map(|n| BTreeMap::from([("name".to_owned(), (*n).to_owned())])).collect();
+    let message_ids: Vec<String> = contacts_claimed.iter().map(|c| format!("<{id}.{c}@acme.example>")).collect();
+    // Three accepted in one batch; the fourth deferred by the relay.
+    let sent: Vec<Sent> = (0..3)
+        .map(|i| Sent {
+            contact: contacts_claimed[i],
+            message_id: &message_ids[i],
+            values: &values[i],
+            reply: "250 2.0.0 Ok: queued",
+        })
+        .collect();
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let batch = campaigns::record_sent(&mut tx, id, &sent, Utc::now(), &src()).await.unwrap();
+    assert_eq!(batch.messages, 3);
+    let retry_at = Utc::now() + Duration::minutes(1);
+    let deferred = Failure::Deferred { reply: "451 4.3.0 try later".into(), retry_at };
+    assert!(campaigns::record_failure(&mut tx, id, contacts_claimed[3], &deferred, Utc::now()).await.unwrap());
+    tx.commit().await.unwrap();
+
+    // The audit record names the batch and its root; the ledger's rows give the same root.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let (meta,): (serde_json::Value,) = sqlx::query_as(
+        "select metadata from app.audit_logs
+          where organization_id = app.current_tenant_id() and action = 'campaign.batch_sent'",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(meta["messages"], 3);
+    assert_eq!(meta["batch"], batch.id.to_string());
+    assert_eq!(meta["merkle_root"], hex::encode(batch.root));
+    type Row = (uuid::Uuid, String, Vec<u8>, Option<serde_json::Value>, Option<Vec<u8>>);
+    let recompute = |rows: &[Row]| {
+        let leaves: Vec<_> = rows.iter().map(|r| merkle::leaf_hash(&r.2)).collect();
+        merkle::root(&leaves)
+    };
+    let rows_sql = "select contact_id, coalesce(personalisation->>'name', ''), message_sha256, personalisation,
+                           personalisation_salt
+                      from app.campaign_messages
+                     where organization_id = app.current_tenant_id() and campaign_id = $1 and batch = $2
+                     order by contact_id";
+    let rows: Vec<Row> = sqlx::query_as(rows_sql).bind(id.as_uuid()).bind(batch.id).fetch_all(tx.conn()).await.unwrap();
+    assert_eq!(recompute(&rows), batch.root);
+    // Each row's hash is the message's, from the campaign's hashes, the contact, the Message-ID
+    // and the commitment to the values it keeps.
+    let item = content::get(&mut tx, id).await.unwrap().unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        let salt: [u8; 16] = row.4.clone().unwrap().try_into().unwrap();
+        let commitment = campaigns::values_commitment(&salt, &values[i]);
+        let expected = campaigns::message_hash(
+            &item.version.sha256,
+            &o.definition.content.sha256,
+            &o.definition.template.sha256,
+            contacts_claimed[i],
+            &message_ids[i],
+            &commitment,
+        );
+        assert_eq!(row.2, expected.to_vec(), "message {i}");
+        assert_eq!(row.1, values[i]["name"]);
+    }
+    let progress = campaigns::progress(&mut tx, id).await.unwrap();
+    let progress: Vec<(&str, i64)> = progress.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(progress, [("queued", 1), ("sent", 3), ("skipped:no_consent", 1), ("skipped:suppressed", 1)]);
+    // A sent row does not change, but for the erasure of its values.
+    let resend = sqlx::query(
+        "update app.campaign_messages set reply = 'changed'
+          where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2",
+    )
+    .bind(id.as_uuid())
+    .bind(contacts_claimed[0].as_uuid())
+    .execute(tx.conn())
+    .await;
+    assert_eq!(constraint(resend.map_err(DbError::from)), "campaign_messages_transition");
+    drop(tx);
+
+    // Ada is erased: her values go, her message's hash and the batch's root stay.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert!(contacts::erase(&mut tx, o.ada, o.admin, Utc::now(), &src()).await.unwrap());
+    let rows: Vec<Row> = sqlx::query_as(rows_sql).bind(id.as_uuid()).bind(batch.id).fetch_all(tx.conn()).await.unwrap();
+    let ada = rows.iter().find(|r| r.0 == o.ada.as_uuid()).unwrap();
+    assert_eq!((&ada.3, &ada.4), (&None, &None));
+    assert_eq!(rows.iter().filter(|r| r.3.is_some()).count(), 2);
+    assert_eq!(recompute(&rows), batch.root);
+    tx.commit().await.unwrap();
+
+    // The deferred message is queued again after its retry time, and is claimed then.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let early = campaigns::claim(&mut tx, id, 10, Duration::minutes(5), Utc::now()).await.unwrap();
+    assert!(early.messages.is_empty());
+    let later = campaigns::claim(&mut tx, id, 10, Duration::minutes(5), retry_at + Duration::seconds(1)).await.unwrap();
+    assert_eq!(later.messages.iter().map(|m| (m.contact, m.attempts)).collect::<Vec<_>>(), [(contacts_claimed[3], 2)]);
+    let bounced = Failure::Bounced { reply: "550 5.1.1 no such user".into() };
+    assert!(campaigns::record_failure(&mut tx, id, contacts_claimed[3], &bounced, Utc::now()).await.unwrap());
+    // Every message is final: the run finishes.
+    assert!(campaigns::finish_if_done(&mut tx, id, Utc::now()).await.unwrap());
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_paused_campaign_hands_nothing_over_and_a_cancelled_one_skips_its_queue_and_stays_cancelled() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let (id, claimed_contacts) = claimed(&pool, &o).await;
+    // Two go back to the queue (deferred), then the campaign is paused.
+    let retry_at = Utc::now();
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    for contact in &claimed_contacts[..2] {
+        let deferred = Failure::Deferred { reply: "421 4.7.0 busy".into(), retry_at };
+        assert!(campaigns::record_failure(&mut tx, id, *contact, &deferred, Utc::now()).await.unwrap());
+    }
+    let paused = campaigns::control(&mut tx, id, Control::Pause, o.admin, Utc::now(), &src()).await.unwrap();
+    assert_eq!(paused, Some("paused"));
+    tx.commit().await.unwrap();
+    let later = Utc::now() + Duration::minutes(1);
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert_eq!(campaigns::claim(&mut tx, id, 10, Duration::minutes(5), later).await.unwrap(), Default::default());
+    // Handing one over by hand while paused is refused by the ledger.
+    let hand_over = "update app.campaign_messages set state = 'sending', lease_until = now()
+                      where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2";
+    let result = sqlx::query(hand_over).bind(id.as_uuid()).bind(claimed_contacts[0].as_uuid()).execute(tx.conn()).await;
+    assert_eq!(constraint(result.map_err(DbError::from)), "campaign_messages_approved");
+    drop(tx);
+    // Pausing twice changes nothing; resuming hands them over again.
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert_eq!(campaigns::control(&mut tx, id, Control::Pause, o.admin, Utc::now(), &src()).await.unwrap(), None);
+    assert_eq!(
+        campaigns::control(&mut tx, id, Control::Resume, o.admin, Utc::now(), &src()).await.unwrap(),
+        Some("sending")
+    );
+    let resumed = campaigns::claim(&mut tx, id, 1, Duration::minutes(5), later).await.unwrap();
+    assert_eq!(resumed.messages.len(), 1);
+    // Cancelled: the one still queued is skipped; the run cannot be resumed or finished.
+    assert_eq!(
+        campaigns::control(&mut tx, id, Control::Cancel, o.admin, Utc::now(), &src()).await.unwrap(),
+        Some("cancelled")
+    );
+    assert_eq!(campaigns::control(&mut tx, id, Control::Resume, o.admin, Utc::now(), &src()).await.unwrap(), None);
+    let progress = campaigns::progress(&mut tx, id).await.unwrap();
+    assert_eq!(progress.get("skipped:cancelled"), Some(&1));
+    assert_eq!(progress.get("sending"), Some(&3), "in flight when cancelled: the workers finish them");
+    tx.commit().await.unwrap();
+    let revive = "update app.campaign_runs set state = 'sending'
+                   where organization_id = app.current_tenant_id() and campaign_id = $1 and $2::uuid is not null";
+    assert_eq!(refused(&pool, &o, revive, id, o.ada).await, "campaign_runs_transition");
 }

@@ -80,6 +80,8 @@ pub fn action(code: &str) -> Option<&'static str> {
         "segment.saved" => "Segment saved",
         "segment.previewed" => "Contacts shown in a segment's preview",
         "campaign.launched" => "Campaign launched: its audience recorded in the send ledger",
+        "campaign.batch_sent" => "A batch of a campaign's messages sent",
+        "campaign.controlled" => "Campaign paused, resumed or cancelled",
         "sender.created" => "Sender added",
         "sender.updated" => "Sender changed",
         "sender.key_rotated" => "Sender's DKIM key rotated",
