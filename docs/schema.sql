@@ -572,10 +572,10 @@ begin
        and (row(new.*) is distinct from row(old.*))
        and (new.personalisation is not null
             or (new.state, new.skip_reason, new.attempts, new.not_before, new.lease_until, new.reply, new.updated_at,
-                new.batch, new.sent_at, new.message_sha256, new.values_commitment)
+                new.claimed_at, new.batch, new.sent_at, new.message_sha256, new.values_commitment)
                is distinct from
                (old.state, old.skip_reason, old.attempts, old.not_before, old.lease_until, old.reply, old.updated_at,
-                old.batch, old.sent_at, old.message_sha256, old.values_commitment)) then
+                old.claimed_at, old.batch, old.sent_at, old.message_sha256, old.values_commitment)) then
         raise exception 'a campaign message in a final state does not change, refused by constraint "campaign_messages_transition"'
             using errcode = '23514', constraint = 'campaign_messages_transition';
     end if;
@@ -1679,6 +1679,7 @@ CREATE TABLE app.campaign_messages (
     lease_until timestamp with time zone,
     reply text,
     updated_at timestamp with time zone NOT NULL,
+    claimed_at timestamp with time zone,
     batch uuid,
     sent_at timestamp with time zone,
     message_sha256 bytea,
@@ -1692,7 +1693,7 @@ CREATE TABLE app.campaign_messages (
     CONSTRAINT campaign_messages_personalisation CHECK ((jsonb_typeof(personalisation) = 'object'::text)),
     CONSTRAINT campaign_messages_personalisation_salt CHECK ((length(personalisation_salt) = 16)),
     CONSTRAINT campaign_messages_reply CHECK ((length(reply) <= 1000)),
-    CONSTRAINT campaign_messages_sent CHECK (((state = 'sent'::app.campaign_message_state) = ((batch IS NOT NULL) AND (sent_at IS NOT NULL) AND (message_sha256 IS NOT NULL) AND (values_commitment IS NOT NULL)))),
+    CONSTRAINT campaign_messages_sent CHECK ((((state = 'sent'::app.campaign_message_state) = ((batch IS NOT NULL) AND (sent_at IS NOT NULL) AND (message_sha256 IS NOT NULL) AND (values_commitment IS NOT NULL))) AND ((state <> 'sent'::app.campaign_message_state) OR (claimed_at IS NOT NULL)))),
     CONSTRAINT campaign_messages_skip CHECK (((state = 'skipped'::app.campaign_message_state) = (skip_reason IS NOT NULL))),
     CONSTRAINT campaign_messages_values_commitment CHECK ((length(values_commitment) = 32))
 );
@@ -4876,6 +4877,12 @@ GRANT UPDATE(reply) ON TABLE app.campaign_messages TO app_user;
 --
 
 GRANT UPDATE(updated_at) ON TABLE app.campaign_messages TO app_user;
+
+--
+-- Name: COLUMN campaign_messages.claimed_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(claimed_at) ON TABLE app.campaign_messages TO app_user;
 
 --
 -- Name: COLUMN campaign_messages.batch; Type: ACL; Schema: app; Owner: mos_owner

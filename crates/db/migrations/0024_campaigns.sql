@@ -184,6 +184,8 @@ create table app.campaign_messages (
     -- commitment to the personalisation values it was rendered with: SHA-256 of a salt and the
     -- values, which are kept beside it until the contact is erased, so that a message can be
     -- rendered again and proven, and an erasure leaves every hash standing.
+    -- When the message was last handed to the transport (claimed).
+    claimed_at      timestamptz,
     batch           uuid,
     sent_at         timestamptz,
     message_sha256  bytea constraint campaign_messages_message_sha256 check (length(message_sha256) = 32),
@@ -193,7 +195,8 @@ create table app.campaign_messages (
     primary key (organization_id, campaign_id, contact_id),
     constraint campaign_messages_sent check (
         (state = 'sent') = (batch is not null and sent_at is not null and message_sha256 is not null
-                            and values_commitment is not null)),
+                            and values_commitment is not null)
+        and (state <> 'sent' or claimed_at is not null)),
     constraint campaign_messages_erasable check ((personalisation is null) = (personalisation_salt is null)),
     constraint campaign_messages_skip check ((state = 'skipped') = (skip_reason is not null)),
     constraint campaign_messages_lease check ((state = 'sending') = (lease_until is not null)),
@@ -259,10 +262,10 @@ begin
        and (row(new.*) is distinct from row(old.*))
        and (new.personalisation is not null
             or (new.state, new.skip_reason, new.attempts, new.not_before, new.lease_until, new.reply, new.updated_at,
-                new.batch, new.sent_at, new.message_sha256, new.values_commitment)
+                new.claimed_at, new.batch, new.sent_at, new.message_sha256, new.values_commitment)
                is distinct from
                (old.state, old.skip_reason, old.attempts, old.not_before, old.lease_until, old.reply, old.updated_at,
-                old.batch, old.sent_at, old.message_sha256, old.values_commitment)) then
+                old.claimed_at, old.batch, old.sent_at, old.message_sha256, old.values_commitment)) then
         raise exception 'a campaign message in a final state does not change, refused by constraint "campaign_messages_transition"'
             using errcode = '23514', constraint = 'campaign_messages_transition';
     end if;
@@ -402,7 +405,7 @@ grant select, insert on app.campaign_versions to app_user;
 grant select, insert on app.campaign_runs to app_user;
 grant update (state, recipients, finished_at) on app.campaign_runs to app_user;
 grant select, insert on app.campaign_messages to app_user;
-grant update (state, skip_reason, attempts, not_before, lease_until, reply, updated_at, batch, sent_at, message_sha256,
+grant update (state, skip_reason, attempts, not_before, lease_until, reply, updated_at, claimed_at, batch, sent_at, message_sha256,
               values_commitment, personalisation, personalisation_salt) on app.campaign_messages to app_user;
 -- Unlike the consent ledger, the owner keeps UPDATE on the versions (the ENABLE ALWAYS trigger
 -- refuses every change anyway): the runs' foreign key locks a version FOR KEY SHARE as its owner.

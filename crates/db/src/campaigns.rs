@@ -434,7 +434,8 @@ pub async fn claim(
                   lease_until = case when j.reason is null then ",
     );
     query.push_bind(now + lease);
-    query.push(" end, attempts = m.attempts + (j.reason is null)::int, updated_at = ").push_bind(now);
+    query.push(" end, claimed_at = case when j.reason is null then ").push_bind(now);
+    query.push(" else m.claimed_at end, attempts = m.attempts + (j.reason is null)::int, updated_at = ").push_bind(now);
     query.push(" from judged j where m.organization_id = ").push_bind(tx.org().as_uuid());
     query.push(" and m.campaign_id = ").push_bind(id.as_uuid());
     query.push(" and m.contact_id = j.id returning m.contact_id, j.reason, m.attempts");
@@ -458,8 +459,6 @@ pub async fn claim(
 #[derive(Debug, Clone)]
 pub struct Sent<'a> {
     pub contact: ContactId,
-    /// The `Message-ID` it went out with (stable per campaign and contact).
-    pub message_id: &'a str,
     /// The personalisation values it was rendered with, by field name.
     pub values: &'a BTreeMap<String, String>,
     /// The server's reply (code and text), bounded by the caller.
@@ -480,6 +479,14 @@ struct Hashes {
     campaign: ContentHash,
     content: ContentHash,
     template: ContentHash,
+    /// The sender's DKIM domain, which the `Message-ID`s name.
+    domain: String,
+}
+
+/// The `Message-ID` of the campaign's message to `contact` (without the angle brackets): the
+/// same at every attempt, so that a message sent twice across a crash is recognisably one.
+pub fn message_id(campaign: ContentId, contact: ContactId, domain: &str) -> String {
+    format!("{campaign}.{contact}@{domain}")
 }
 
 /// SHA-256 of a salt and the values in name order, as the chain encodes texts: what a sent row
@@ -511,20 +518,43 @@ pub fn message_hash(
     Sha256::digest(chain::encoded(texts.iter().map(|t| Some(t.as_str())))).into()
 }
 
+/// A launched campaign's version as its proofs need it.
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    campaign_id: uuid::Uuid,
+    version: i32,
+    sha256: Vec<u8>,
+    content_sha256: Vec<u8>,
+    template_sha256: Vec<u8>,
+    dkim_domain: String,
+}
+
+const RUNS: &str = "select r.campaign_id, r.version, cv.sha256, cv.content_sha256, cv.template_sha256, s.dkim_domain
+                      from app.campaign_runs r
+                      join app.campaign_versions cv
+                        on cv.organization_id = $1 and cv.campaign_id = r.campaign_id and cv.version = r.version
+                      join app.senders s on s.organization_id = $1 and s.id = cv.sender_id
+                     where r.organization_id = $1";
+
+impl RunRow {
+    fn hashes(&self) -> Result<Hashes> {
+        let hash = |bytes: &[u8]| ContentHash::try_from(bytes.to_vec()).map_err(|_| stored("campaign_versions_sha256"));
+        Ok(Hashes {
+            campaign: hash(&self.sha256)?,
+            content: hash(&self.content_sha256)?,
+            template: hash(&self.template_sha256)?,
+            domain: self.dkim_domain.clone(),
+        })
+    }
+}
+
 async fn hashes(tx: &mut TenantTx, id: ContentId) -> Result<Option<Hashes>> {
-    let row: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "select cv.sha256, cv.content_sha256, cv.template_sha256
-           from app.campaign_runs r
-           join app.campaign_versions cv on cv.organization_id = $1 and cv.campaign_id = r.campaign_id and cv.version = r.version
-          where r.organization_id = $1 and r.campaign_id = $2",
-    )
-    .bind(tx.org().as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(tx.conn())
-    .await?;
-    let Some((campaign, content, template)) = row else { return Ok(None) };
-    let hash = |bytes: Vec<u8>| ContentHash::try_from(bytes).map_err(|_| stored("campaign_versions_sha256"));
-    Ok(Some(Hashes { campaign: hash(campaign)?, content: hash(content)?, template: hash(template)? }))
+    let row: Option<RunRow> = sqlx::query_as(&format!("{RUNS} and r.campaign_id = $2"))
+        .bind(tx.org().as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(tx.conn())
+        .await?;
+    row.map(|r| r.hashes()).transpose()
 }
 
 /// Records `sent` as sent in one batch: each row's hash, the commitment to its values and the
@@ -545,8 +575,9 @@ pub async fn record_sent(
     for s in sent {
         let salt: [u8; 16] = rand::random();
         let commitment = values_commitment(&salt, s.values);
+        let message_id = message_id(id, s.contact, &hashes.domain);
         let digest =
-            message_hash(&hashes.campaign, &hashes.content, &hashes.template, s.contact, s.message_id, &commitment);
+            message_hash(&hashes.campaign, &hashes.content, &hashes.template, s.contact, &message_id, &commitment);
         contacts.push(s.contact.as_uuid());
         digests.push(digest.to_vec());
         commitments.push(commitment.to_vec());
@@ -734,4 +765,169 @@ pub async fn progress(tx: &mut TenantTx, id: ContentId) -> Result<BTreeMap<Strin
     .fetch_all(tx.conn())
     .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// What the sealed audit trail and the ledger prove about one launched campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    pub campaign: uuid::Uuid,
+    pub version: i32,
+    pub sha256: ContentHash,
+    /// Sent messages, all in proven batches when `problems` is empty.
+    pub sent: usize,
+    pub batches: usize,
+    /// Why the trail does not prove the campaign's sending; empty when it does.
+    pub problems: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SentRow {
+    contact_id: uuid::Uuid,
+    batch: uuid::Uuid,
+    message_sha256: Vec<u8>,
+    values_commitment: Vec<u8>,
+    personalisation: Option<serde_json::Value>,
+    personalisation_salt: Option<Vec<u8>>,
+}
+
+/// For every launched campaign of organization `org`: each sent message's hash recomputes from
+/// the campaign's, content's and template's hashes, the contact, its `Message-ID` and the
+/// commitment (and the commitment from the values, where they are not erased); each sent
+/// message is in a batch whose sealed `campaign.batch_sent` record names the campaign's hash,
+/// the batch's count and the Merkle root the ledger gives; and no message was handed over after
+/// its content, template or campaign stopped standing on the launched versions, to a contact
+/// whose latest consent then was not a grant in force, or to an address suppressed then (for
+/// contacts not erased since). Run on a connection that sees every tenant, after the chain
+/// itself verified; the campaign's approvals are proven as any published content's are.
+pub async fn evidence(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> Result<Vec<Proof>> {
+    let runs: Vec<RunRow> =
+        sqlx::query_as(&format!("{RUNS} order by r.campaign_id")).bind(org).fetch_all(&mut *conn).await?;
+    let mut proofs = Vec::new();
+    for run in runs {
+        let Hashes { campaign: campaign_hash, content, template, domain } = run.hashes()?;
+        let campaign = ContentId::try_from(run.campaign_id).map_err(|_| stored("campaign_runs_campaign_id"))?;
+        let mut problems = Vec::new();
+        let rows: Vec<SentRow> = sqlx::query_as(
+            "select contact_id, batch, message_sha256, values_commitment, personalisation, personalisation_salt
+               from app.campaign_messages
+              where organization_id = $1 and campaign_id = $2 and state = 'sent'
+              order by batch, contact_id",
+        )
+        .bind(org)
+        .bind(run.campaign_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut leaves: BTreeMap<uuid::Uuid, Vec<merkle::Hash>> = BTreeMap::new();
+        for row in &rows {
+            let contact = ContactId::try_from(row.contact_id).map_err(|_| stored("campaign_messages_contact_id"))?;
+            let commitment: [u8; 32] =
+                row.values_commitment.clone().try_into().map_err(|_| stored("campaign_messages_values_commitment"))?;
+            let id = message_id(campaign, contact, &domain);
+            let digest = message_hash(&campaign_hash, &content, &template, contact, &id, &commitment);
+            if digest.as_slice() != row.message_sha256.as_slice() {
+                problems.push(format!("the message to contact {contact} does not have the hash of its fields"));
+            }
+            if let (Some(values), Some(salt)) = (&row.personalisation, &row.personalisation_salt) {
+                let values: Option<BTreeMap<String, String>> = serde_json::from_value(values.clone()).ok();
+                let salt: Option<[u8; 16]> = salt.clone().try_into().ok();
+                if values.zip(salt).is_none_or(|(v, s)| values_commitment(&s, &v) != commitment) {
+                    problems.push(format!(
+                        "the values kept for contact {contact} are not the ones its message committed to"
+                    ));
+                }
+            }
+            leaves.entry(row.batch).or_default().push(merkle::leaf_hash(&row.message_sha256));
+        }
+        let records: Vec<serde_json::Value> = sqlx::query_scalar(
+            "select a.metadata from app.audit_logs a
+              where a.organization_id = $1 and a.resource_type = 'campaign' and a.resource_id = $2
+                and a.action = 'campaign.batch_sent' and a.outcome = 'success'
+                and exists (select from app.audit_blocks b where b.organization_id = $1 and a.id = any (b.audit_ids))",
+        )
+        .bind(org)
+        .bind(run.campaign_id.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut proven = 0;
+        for (batch, batch_leaves) in &leaves {
+            let record = records.iter().find(|m| m["batch"].as_str() == Some(batch.to_string().as_str()));
+            let Some(record) = record else {
+                problems.push(format!("batch {batch} has no sealed record"));
+                continue;
+            };
+            let root = hex::encode(merkle::root(batch_leaves));
+            if record["merkle_root"].as_str() != Some(root.as_str())
+                || record["messages"].as_u64() != u64::try_from(batch_leaves.len()).ok()
+                || record["campaign_sha256"].as_str() != Some(campaign_hash.to_string().as_str())
+            {
+                problems
+                    .push(format!("batch {batch}'s messages do not give the root and count its sealed record names"));
+            } else {
+                proven += 1;
+            }
+        }
+        problems.extend(late_hand_overs(conn, org, run.campaign_id).await?);
+        proofs.push(Proof {
+            campaign: run.campaign_id,
+            version: run.version,
+            sha256: campaign_hash,
+            sent: rows.len(),
+            batches: proven,
+            problems,
+        });
+    }
+    Ok(proofs)
+}
+
+/// Sent messages handed over when they should not have been, each kind counted.
+async fn late_hand_overs(conn: &mut sqlx::PgConnection, org: uuid::Uuid, campaign: uuid::Uuid) -> Result<Vec<String>> {
+    let (withdrawn, unconsented, suppressed): (i64, i64, i64) = sqlx::query_as(
+        "with run as (
+           select r.launched_at, cv.campaign_id, cv.content_id, cv.template_id, cv.purpose_id
+             from app.campaign_runs r
+             join app.campaign_versions cv on cv.organization_id = $1 and cv.campaign_id = r.campaign_id and cv.version = r.version
+            where r.organization_id = $1 and r.campaign_id = $2
+         ), stopped as (
+           select min(e.created_at) as at from app.content_events e, run
+            where e.organization_id = $1 and e.created_at > run.launched_at
+              and ((e.item_id in (run.content_id, run.template_id) and e.to_state not in ('approved', 'published'))
+                   or (e.item_id = run.campaign_id and e.to_state <> 'published'))
+         ), sent as (
+           select m.contact_id, m.claimed_at from app.campaign_messages m
+            where m.organization_id = $1 and m.campaign_id = $2 and m.state = 'sent'
+         )
+         select
+           (select count(*) from sent, stopped where sent.claimed_at >= stopped.at),
+           (select count(*) from sent, run
+             where not exists (
+               select 1 from (select e.kind, e.source, e.expires_at from app.consent_events e
+                               where e.organization_id = $1 and e.contact_id = sent.contact_id
+                                 and e.purpose_id = run.purpose_id and e.created_at <= sent.claimed_at
+                               order by e.seq desc limit 1) l
+                where l.kind in ('grant', 'confirm') and not (l.kind = 'grant' and l.source = 'signup_form')
+                  and (l.expires_at is null or l.expires_at > sent.claimed_at))),
+           (select count(*) from sent
+              join app.contacts c on c.organization_id = $1 and c.id = sent.contact_id
+              join app.suppressions s on s.organization_id = $1 and s.address_key = c.address_key
+             where s.created_at < sent.claimed_at
+               and (s.reason = 'manual'
+                    or not exists (select 1 from app.consent_events l
+                                    where l.organization_id = $1 and l.contact_id = c.id and l.kind = 'confirm'
+                                      and l.created_at > s.created_at and l.created_at < sent.claimed_at)))",
+    )
+    .bind(org)
+    .bind(campaign)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut problems = Vec::new();
+    for (n, what) in [
+        (withdrawn, "handed over after its content, template or campaign stopped standing on the launched version"),
+        (unconsented, "handed over to a contact without a live consent at that moment"),
+        (suppressed, "handed over to an address suppressed at that moment"),
+    ] {
+        if n > 0 {
+            problems.push(format!("{n} message(s) {what}"));
+        }
+    }
+    Ok(problems)
 }

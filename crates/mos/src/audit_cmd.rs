@@ -190,6 +190,7 @@ pub async fn verify(
                     hex::encode(&r.head.1[..8])
                 );
                 ok &= approvals_proven(&mut conn, r).await?;
+                ok &= campaigns_proven(&mut conn, r).await?;
             }
             Some(b) => {
                 ok = false;
@@ -266,6 +267,25 @@ async fn approvals_proven(conn: &mut sqlx::PgConnection, report: &chain::Report)
         );
     }
     Ok(unproven.is_empty())
+}
+
+/// Prints what the (verified) chain and the send ledger prove about each launched campaign of
+/// the tenant of `report` (docs/campaigns.md, "Proof"); true when they prove every one.
+async fn campaigns_proven(conn: &mut sqlx::PgConnection, report: &chain::Report) -> anyhow::Result<bool> {
+    let proofs = mos_db::campaigns::evidence(conn, report.organization_id).await?;
+    for p in &proofs {
+        let campaign = format!("campaign {} version {} ({})", p.campaign, p.version, &p.sha256.to_string()[..16]);
+        if p.problems.is_empty() {
+            println!(
+                "{}: {campaign}: {} message(s) sent in {} sealed batch(es), each proven from the ledger; none handed over after a withdrawal, without a live consent or to a suppressed address",
+                report.slug, p.sent, p.batches
+            );
+        }
+        for problem in &p.problems {
+            println!("{}: {campaign} is not proven: {problem}", report.slug);
+        }
+    }
+    Ok(proofs.iter().all(|p| p.problems.is_empty()))
 }
 
 /// Seals everything pending, once; for operators and for servers that do not run `serve`.

@@ -13,7 +13,7 @@ use mos_db::campaigns::{self, Control, Failure, Launch, Sent};
 use mos_db::content::{self, Request, Step};
 use mos_db::senders::{self, NewSender};
 use mos_db::testing::TestDb;
-use mos_db::{orgs, AppPool, DbError, TenantTx};
+use mos_db::{chain, orgs, AppPool, DbError, TenantTx};
 use mos_domain::audiences::{ConsentKind, NoticeText, SuppressionReason};
 use mos_domain::campaigns::{ContentRef, Definition, Field, Schedule, SegmentRef};
 use mos_domain::content::{Action, Channel, ContentHash, Refusal, State, Text};
@@ -361,7 +361,7 @@ async fn the_ledger_refuses_a_message_to_be_sent_without_a_launch_consent_or_to_
     }
 
     // Between launch and hand-over Ada revokes: handing her message over is refused.
-    let hand_over = "update app.campaign_messages set state = 'sending', lease_until = now() + interval '1 minute'
+    let hand_over = "update app.campaign_messages set state = 'sending', lease_until = now() + interval '1 minute', claimed_at = now()
                       where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2";
     let mut tx = begin(&pool, o.org, o.admin).await;
     consent::append(&mut tx, &grant(&o, o.ada, ConsentKind::Revoke), &src()).await.unwrap();
@@ -405,7 +405,7 @@ async fn the_ledger_refuses_a_message_to_be_sent_without_a_launch_consent_or_to_
     let mut tx = begin(&pool, o.org, o.admin).await;
     sqlx::query(hand_over).bind(id.as_uuid()).bind(o.ada.as_uuid()).execute(tx.conn()).await.unwrap();
     let values = BTreeMap::new();
-    let sent = Sent { contact: o.ada, message_id: "<m@acme.example>", values: &values, reply: "250 ok" };
+    let sent = Sent { contact: o.ada, values: &values, reply: "250 ok" };
     assert_eq!(campaigns::record_sent(&mut tx, id, &[sent], Utc::now(), &src()).await.unwrap().messages, 1);
     tx.commit().await.unwrap();
     let back = "update app.campaign_messages set state = 'queued' where organization_id = app.current_tenant_id() and campaign_id = $1 and contact_id = $2";
@@ -619,15 +619,9 @@ async fn a_sent_batch_is_one_audit_record_whose_merkle_root_the_ledger_recompute
     let (id, contacts_claimed) = claimed(&pool, &o).await;
     let values: Vec<BTreeMap<String, String>> =
         ["Ada", "Dee", "Eve", "Fay"].iter().map(|n| BTreeMap::from([("name".to_owned(), (*n).to_owned())])).collect();
-    let message_ids: Vec<String> = contacts_claimed.iter().map(|c| format!("<{id}.{c}@acme.example>")).collect();
     // Three accepted in one batch; the fourth deferred by the relay.
     let sent: Vec<Sent> = (0..3)
-        .map(|i| Sent {
-            contact: contacts_claimed[i],
-            message_id: &message_ids[i],
-            values: &values[i],
-            reply: "250 2.0.0 Ok: queued",
-        })
+        .map(|i| Sent { contact: contacts_claimed[i], values: &values[i], reply: "250 2.0.0 Ok: queued" })
         .collect();
     let mut tx = begin(&pool, o.org, o.admin).await;
     let batch = campaigns::record_sent(&mut tx, id, &sent, Utc::now(), &src()).await.unwrap();
@@ -672,7 +666,7 @@ async fn a_sent_batch_is_one_audit_record_whose_merkle_root_the_ledger_recompute
             &o.definition.content.sha256,
             &o.definition.template.sha256,
             contacts_claimed[i],
-            &message_ids[i],
+            &campaigns::message_id(id, contacts_claimed[i], "acme.example"),
             &commitment,
         );
         assert_eq!(row.2, expected.to_vec(), "message {i}");
@@ -763,4 +757,68 @@ async fn a_paused_campaign_hands_nothing_over_and_a_cancelled_one_skips_its_queu
     let revive = "update app.campaign_runs set state = 'sending'
                    where organization_id = app.current_tenant_id() and campaign_id = $1 and $2::uuid is not null";
     assert_eq!(refused(&pool, &o, revive, id, o.ada).await, "campaign_runs_transition");
+}
+
+#[tokio::test]
+async fn the_sealed_trail_and_the_ledger_prove_a_sent_campaign_and_catch_a_changed_message_or_a_late_hand_over() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let (id, claimed_contacts) = claimed(&pool, &o).await;
+    let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
+    let sent: Vec<Sent> =
+        claimed_contacts.iter().map(|c| Sent { contact: *c, values: &values, reply: "250 2.0.0 Ok" }).collect();
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    campaigns::record_sent(&mut tx, id, &sent[..2], Utc::now(), &src()).await.unwrap();
+    campaigns::record_sent(&mut tx, id, &sent[2..], Utc::now(), &src()).await.unwrap();
+    tx.commit().await.unwrap();
+    chain::seal(&pool, None, chain::WINDOW).await.unwrap();
+    let proofs = campaigns::evidence(&mut db.superuser().await, o.org.as_uuid()).await.unwrap();
+    assert_eq!(proofs.len(), 1);
+    assert_eq!((proofs[0].sent, proofs[0].batches, &proofs[0].problems), (4, 2, &vec![]));
+
+    // A stored message hash changed behind the triggers: that message and its batch fail.
+    let first = claimed_contacts[0].as_uuid();
+    db.tamper(
+        o.org.as_uuid(),
+        &["campaign_messages"],
+        &format!(
+            "update {{campaign_messages}} set message_sha256 = sha256(message_sha256) where contact_id = '{first}'"
+        ),
+    )
+    .await;
+    let proofs = campaigns::evidence(&mut db.superuser().await, o.org.as_uuid()).await.unwrap();
+    assert_eq!(proofs[0].batches, 1);
+    assert!(
+        proofs[0].problems.iter().any(|p| p.contains("does not have the hash of its fields")),
+        "{:?}",
+        proofs[0].problems
+    );
+    assert!(proofs[0].problems.iter().any(|p| p.contains("do not give the root")), "{:?}", proofs[0].problems);
+
+    // A hand-over moved to after a suppression of the address: caught.
+    let last = claimed_contacts[3].as_uuid();
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let address: String = sqlx::query_scalar("select address from app.contacts where id = $1")
+        .bind(last)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let address = Email::parse(&address).unwrap();
+    suppression::suppress(&mut tx, &keys(), &address, SuppressionReason::Complaint, None, Utc::now(), &src())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    db.tamper(
+        o.org.as_uuid(),
+        &["campaign_messages"],
+        &format!("update {{campaign_messages}} set claimed_at = now() + interval '1 hour' where contact_id = '{last}'"),
+    )
+    .await;
+    let proofs = campaigns::evidence(&mut db.superuser().await, o.org.as_uuid()).await.unwrap();
+    assert!(
+        proofs[0].problems.iter().any(|p| p == "1 message(s) handed over to an address suppressed at that moment"),
+        "{:?}",
+        proofs[0].problems
+    );
 }
