@@ -1,11 +1,13 @@
 //! The mail crate's tests: rendering (escaping, placeholders, the required elements, a golden
-//! rendering), the built message's headers, and its DKIM signature checked by dkimpy.
+//! rendering), the built message's headers, its DKIM signature checked by dkimpy, and delivery
+//! through real SMTP servers on loopback (smtp-sink, a private Postfix).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dkim;
 mod headers;
 mod render;
+mod smtp;
 
 use std::path::Path;
 use std::process::Command;
