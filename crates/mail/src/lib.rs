@@ -3,7 +3,7 @@
 //! to the relay ([`smtp::Relay::send`]).
 //! Everything but [`smtp`] is pure computation: the caller reads the database, and `smtp` is the
 //! crate's one I/O part, the SMTP client that delivers the signed bytes. docs/messages.md says
-//! what a message holds and how to verify one; docs/sending.md how it is delivered.
+//! what a message holds, how to verify one and how it is delivered.
 
 mod dkim;
 mod error;
