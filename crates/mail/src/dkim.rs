@@ -5,6 +5,7 @@ use lettre::message::dkim::{
     DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey,
 };
 use lettre::message::header::HeaderName;
+use mos_domain::senders::{DkimDomain, Selector};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{InputError, MessageError};
@@ -32,7 +33,7 @@ pub const SIGNED_HEADERS: [&str; 11] = [
 /// messages. Signing is CPU work (one RSA-2048 signature): call it off the async runtime.
 pub struct DkimSigner {
     config: DkimConfig,
-    domain: String,
+    domain: DkimDomain,
 }
 
 impl std::fmt::Debug for DkimSigner {
@@ -44,47 +45,29 @@ impl std::fmt::Debug for DkimSigner {
 
 impl DkimSigner {
     /// `private_key_pem` is an RSA private key in PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`).
-    pub fn new(selector: &str, domain: &str, private_key_pem: &SecretString) -> Result<Self, InputError> {
-        let selector = dns_name(selector)?;
-        let domain = dns_name(domain)?;
+    /// The selector and domain are the sender's, parsed by their domain types, so they hold
+    /// nothing that could end a tag or the header.
+    pub fn new(selector: &Selector, domain: &DkimDomain, private_key_pem: &SecretString) -> Result<Self, InputError> {
         let key = DkimSigningKey::new(private_key_pem.expose_secret(), DkimSigningAlgorithm::Rsa)
             .map_err(|_| InputError::DkimKey)?;
         let headers = SIGNED_HEADERS.iter().map(|name| HeaderName::new_from_ascii_str(name)).collect();
         let relaxed =
             DkimCanonicalization { header: DkimCanonicalizationType::Relaxed, body: DkimCanonicalizationType::Relaxed };
-        Ok(Self { config: DkimConfig::new(selector, domain.clone(), key, headers, relaxed), domain })
+        let config = DkimConfig::new(selector.as_str().to_owned(), domain.as_str().to_owned(), key, headers, relaxed);
+        Ok(Self { config, domain: domain.clone() })
     }
 
     /// The message with its `DKIM-Signature` header, ready to hand to a transport. Refused when
     /// the From domain is neither the signing domain nor below it: such a signature would not
     /// align for DMARC, and the message would be judged as unsigned.
     pub fn sign(&self, message: Message) -> Result<Signed, MessageError> {
-        let aligned = message.from_domain == self.domain
-            || message.from_domain.strip_suffix(&self.domain).is_some_and(|rest| rest.ends_with('.'));
-        if !aligned {
-            return Err(MessageError::NotAligned { from: message.from_domain, dkim: self.domain.clone() });
+        if !self.domain.aligns_with(&message.from) {
+            let from = message.from.as_str().rsplit_once('@').map_or("", |(_, domain)| domain).to_owned();
+            return Err(MessageError::NotAligned { from, dkim: self.domain.as_str().to_owned() });
         }
         let mut inner = message.inner;
         inner.sign(&self.config);
         Ok(Signed { inner })
-    }
-}
-
-/// A selector or domain as it goes into `s=` and `d=`: DNS labels, lowercased, nothing that could
-/// end a tag or the header.
-fn dns_name(input: &str) -> Result<String, InputError> {
-    let name = input.trim().to_ascii_lowercase();
-    let ok = name.len() <= 253
-        && name.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    if ok {
-        Ok(name)
-    } else {
-        Err(InputError::DkimName)
     }
 }
 

@@ -23,20 +23,14 @@ pub enum InputError {
     Invisible(String),
     #[error("the value of `{0}` looks like an address (`://`, `www.` or `@`), which mail clients turn into links")]
     LinkLike(String),
-    #[error("a postal address is 1 to 300 characters on one line")]
-    PostalAddress,
     #[error("the link must be an absolute https URL")]
     HttpsUrl,
-    #[error("a display name is at most 200 characters without control characters")]
-    DisplayName,
     #[error("the address cannot go into a message header")]
     Address,
     #[error("a Message-ID is `<left@right>`, each side dot-separated atoms of printable ASCII")]
     MessageId,
     #[error("a Feedback-ID is 1 to 200 letters, digits and `:._-`")]
     FeedbackId,
-    #[error("a DKIM selector or domain is dot-separated labels of letters, digits and hyphens")]
-    DkimName,
     #[error("the DKIM private key is not an RSA private key in PKCS#1 PEM form")]
     DkimKey,
     #[error("the template's layout must hold `{{{{content}}}}` exactly once, as a paragraph of its own")]

@@ -1,7 +1,9 @@
 //! Messages Marketing OS sends: approved content rendered for one recipient ([`render`]), built
-//! as MIME with its headers ([`Message::build`]) and DKIM-signed ([`DkimSigner::sign`]).
-//! Pure computation, no I/O: the caller reads the database and hands the bytes to a transport.
-//! docs/messages.md says what a message holds and how to verify one.
+//! as MIME with its headers ([`Message::build`]), DKIM-signed ([`DkimSigner::sign`]) and handed
+//! to the relay ([`smtp::Relay::send`]).
+//! Everything but [`smtp`] is pure computation: the caller reads the database, and `smtp` is the
+//! crate's one I/O part, the SMTP client that delivers the signed bytes. docs/messages.md says
+//! what a message holds, how to verify one and how it is delivered.
 
 mod dkim;
 mod error;
@@ -9,9 +11,10 @@ pub mod markdown;
 mod message;
 mod personalisation;
 mod render;
+pub mod smtp;
 
 pub use dkim::{DkimSigner, Signed, SIGNED_HEADERS};
 pub use error::{InputError, MessageError, Part, RenderError, Required};
 pub use message::{Envelope, FeedbackId, Mailbox, Message, MessageId};
 pub use personalisation::{Field, FieldKind, Fields, Personalisation};
-pub use render::{render, Content, Essentials, HttpsUrl, PostalAddress, Rendered, Template};
+pub use render::{render, Content, Essentials, HttpsUrl, Rendered, Template};

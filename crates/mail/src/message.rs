@@ -5,31 +5,29 @@
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::{Body, MultiPart, SinglePart};
+use mos_domain::senders::FromName;
 use mos_domain::Email;
 
 use crate::error::{InputError, MessageError};
 use crate::render::Rendered;
 
-/// A name and address, as From, To or Reply-To shows them. lettre encodes the name (quoted, or
-/// RFC 2047 when it is not ASCII), so no name can add a header or another recipient.
+/// A name and address, as From, To or Reply-To shows them. The name follows the senders' rule
+/// for a display name (`FromName`: no control characters, quotes or angle brackets, so it can
+/// carry no address of its own), and lettre encodes it (quoted, or RFC 2047 when it is not
+/// ASCII), so no name can add a header or another recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mailbox(lettre::message::Mailbox);
+pub struct Mailbox {
+    inner: lettre::message::Mailbox,
+    address: Email,
+}
 
 impl Mailbox {
-    pub fn new(name: Option<&str>, address: &Email) -> Result<Self, InputError> {
-        let name = match name.map(str::trim) {
-            Some(name) if name.chars().count() > 200 || name.chars().any(char::is_control) => {
-                return Err(InputError::DisplayName)
-            }
-            Some("") | None => None,
-            Some(name) => Some(name.to_owned()),
-        };
-        let address: lettre::Address = address.as_str().parse().map_err(|_| InputError::Address)?;
-        Ok(Self(lettre::message::Mailbox::new(name, address)))
-    }
-
-    fn domain(&self) -> &str {
-        self.0.email.domain()
+    /// Refused only when lettre cannot write the address (`Email`'s rule is the product's; the
+    /// header's syntax is lettre's).
+    pub fn new(name: Option<&FromName>, address: &Email) -> Result<Self, InputError> {
+        let parsed: lettre::Address = address.as_str().parse().map_err(|_| InputError::Address)?;
+        let name = name.map(|name| name.as_str().to_owned());
+        Ok(Self { inner: lettre::message::Mailbox::new(name, parsed), address: address.clone() })
     }
 }
 
@@ -95,7 +93,8 @@ pub struct Envelope {
 #[derive(Debug, Clone)]
 pub struct Message {
     pub(crate) inner: lettre::Message,
-    pub(crate) from_domain: String,
+    /// The From address, whose domain the DKIM domain must align with.
+    pub(crate) from: Email,
 }
 
 impl Message {
@@ -104,17 +103,17 @@ impl Message {
         if let Some(mailto) = &envelope.unsubscribe_mailto {
             unsubscribe.push_str(&format!(", <mailto:{mailto}>"));
         }
-        let from_domain = envelope.from.domain().to_ascii_lowercase();
+        let from = envelope.from.address;
         let mut builder = lettre::Message::builder()
-            .from(envelope.from.0)
-            .to(envelope.to.0)
+            .from(envelope.from.inner)
+            .to(envelope.to.inner)
             .subject(rendered.subject())
             .date(envelope.date.into())
             .message_id(Some(envelope.message_id.0))
             .raw_header(header("List-Unsubscribe", unsubscribe))
             .raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_owned()));
         if let Some(reply_to) = envelope.reply_to {
-            builder = builder.reply_to(reply_to.0);
+            builder = builder.reply_to(reply_to.inner);
         }
         if let Some(feedback) = envelope.feedback_id {
             builder = builder.raw_header(header("Feedback-ID", feedback.0));
@@ -139,7 +138,7 @@ impl Message {
         }
         let body = Body::dangerous_pre_encoded(body, ContentTransferEncoding::SevenBit);
         let inner = builder.header(MIME_VERSION_1_0).header(content_type).body(body).map_err(MessageError::Build)?;
-        Ok(Self { inner, from_domain })
+        Ok(Self { inner, from })
     }
 }
 

@@ -7,6 +7,8 @@
 
 use pulldown_cmark::{Event, Tag, TagEnd};
 
+use mos_domain::senders::PostalAddress;
+
 use crate::error::{InputError, Part, RenderError, Required};
 use crate::markdown::{self, Headings};
 use crate::personalisation::Personalisation;
@@ -48,25 +50,6 @@ pub struct Content<'a> {
     pub subject: Option<&'a str>,
 }
 
-/// The sender's physical postal address (CAN-SPAM asks for one in every message), on one line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostalAddress(String);
-
-impl PostalAddress {
-    pub fn parse(input: &str) -> Result<Self, InputError> {
-        let address = input.trim();
-        if (1..=300).contains(&address.chars().count()) && !address.chars().any(char::is_control) {
-            Ok(Self(address.to_owned()))
-        } else {
-            Err(InputError::PostalAddress)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// An absolute https URL: the only kind RFC 8058 lets a one-click unsubscribe use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpsUrl(url::Url);
@@ -95,6 +78,8 @@ impl HttpsUrl {
 /// What every message carries besides its content, per sender and per recipient.
 #[derive(Debug, Clone)]
 pub struct Essentials {
+    /// The sender's, as stored (up to 10 lines): each line break becomes a `<br>` in the HTML
+    /// part and a line break in the text part.
     pub postal_address: PostalAddress,
     /// Opens the page that asks to confirm (`GET`) and takes the one-click `POST` (RFC 8058).
     pub unsubscribe: HttpsUrl,
@@ -149,19 +134,21 @@ pub fn render(
     let mut text = String::with_capacity(body.len());
     markdown::write_text(events, &mut text);
 
-    let address = essentials.postal_address.as_str();
+    // The address is compared with its whitespace runs made one space: its lines may stand
+    // apart by `<br>`, by a soft break of the layout's own Markdown, or by a line break.
+    let address = words(essentials.postal_address.as_str());
     let unsubscribe = essentials.unsubscribe.as_str();
     let mut link = String::from("<a href=\"");
     markdown::escape(&mut link, unsubscribe);
     link.push('"');
     let missing = |element, part| Err(RenderError::Missing { element, part });
-    if !visible_text(&body).contains(address) {
+    if !words(&visible_text(&body)).contains(&address) {
         return missing(Required::PostalAddress, Part::Html);
     }
     if !body.contains(&link) {
         return missing(Required::UnsubscribeLink, Part::Html);
     }
-    if !text.contains(address) {
+    if !words(&text).contains(&address) {
         return missing(Required::PostalAddress, Part::Text);
     }
     if !text.contains(unsubscribe) {
@@ -178,17 +165,27 @@ pub fn render(
 }
 
 /// What the reader sees of HTML written by `markdown::write_html`: its text without tags (an
-/// image's alt text is an attribute, so it does not count) and with its four escapes undone.
-/// Enough for our own output, whose attribute values never hold a `>`.
+/// image's alt text is an attribute, so it does not count), a `<br>` as the line break it shows,
+/// and with its four escapes undone. Enough for our own output, whose attribute values never
+/// hold a `>`.
 fn visible_text(html: &str) -> String {
     let mut text = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(open) = rest.find('<') {
         text.push_str(&rest[..open]);
-        rest = rest[open..].find('>').map_or("", |close| &rest[open + close + 1..]);
+        let close = rest[open..].find('>');
+        if close.is_some_and(|close| &rest[open..=open + close] == "<br>") {
+            text.push('\n');
+        }
+        rest = close.map_or("", |close| &rest[open + close + 1..]);
     }
     text.push_str(rest);
     text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
+}
+
+/// `text`'s words, one space apart.
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Where a placeholder stands, which decides what it may name.
@@ -239,7 +236,17 @@ impl Fill<'_> {
                     Event::End(TagEnd::CodeBlock)
                 }
                 Event::Text(text) if !in_code && text.contains("{{") => {
-                    markdown::text_event(self.expand(&text, Place::Text)?)
+                    // Only the postal address brings line breaks (values hold no control
+                    // characters): each becomes a hard break, `<br>` in HTML, a line in text.
+                    let expanded = self.expand(&text, Place::Text)?;
+                    let mut lines = expanded.split('\n').filter(|line| !line.is_empty()).peekable();
+                    while let Some(line) = lines.next() {
+                        out.push(markdown::text_event(line.to_owned()));
+                        if lines.peek().is_some() {
+                            out.push(Event::HardBreak);
+                        }
+                    }
+                    continue;
                 }
                 Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
                     Event::Start(Tag::Link { link_type, dest_url: self.address(dest_url)?, title, id })

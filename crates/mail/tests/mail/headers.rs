@@ -1,12 +1,10 @@
-use mos_mail::{render, Content, DkimSigner, FeedbackId, InputError, Mailbox, Message, MessageId, Personalisation};
-use secrecy::SecretString;
+use mos_domain::senders::{FromName, PostalAddress};
+use mos_mail::{render, Content, FeedbackId, InputError, Mailbox, Message, MessageId, Personalisation};
 
-use crate::{email, envelope, essentials, fields, inspect, key, message, template, values, UNSUBSCRIBE};
+use crate::{email, envelope, essentials, fields, inspect, key, mailbox, message, template, values, UNSUBSCRIBE};
 
 fn signed(message: Message) -> Vec<u8> {
-    let signer =
-        DkimSigner::new("s1", "mail.acme.example", &SecretString::from(key().private_pem.clone())).expect("a signer");
-    signer.sign(message).expect("an aligned signature").formatted()
+    crate::dkim::signer(key(), "mail.acme.example").sign(message).expect("an aligned signature").formatted()
 }
 
 fn header<'a>(parsed: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
@@ -55,9 +53,10 @@ fn a_message_carries_its_headers_once_and_a_text_and_an_html_part() {
 fn non_ascii_and_hostile_names_and_subjects_stay_inside_their_headers() {
     let hostile = "Zoë \"x\", <y> 😀";
     let mut envelope = envelope();
-    envelope.from =
-        Mailbox::new(Some("Acme, \"Health\" <x@evil.example>"), &email("news@mail.acme.example")).expect("a mailbox");
-    envelope.to = Mailbox::new(Some(hostile), &email("ada@patient.example")).expect("a mailbox");
+    // A display name that carries an address of its own never reaches a header.
+    assert!(FromName::parse("Acme, \"Health\" <x@evil.example>").is_err());
+    envelope.from = mailbox("Acme, Health (Zoë's team) 😀", "news@mail.acme.example");
+    envelope.to = mailbox("Zoë, Ångström (the second) 😀", "ada@patient.example");
     let rendered = render(
         &template(),
         &Content { title: "T", body: "b", subject: Some("Für {{first_name}}: Bcc: all@example.com") },
@@ -75,14 +74,16 @@ fn non_ascii_and_hostile_names_and_subjects_stay_inside_their_headers() {
     assert_eq!(header(&parsed, "To").len(), 1);
     assert!(header(&parsed, "To")[0].ends_with("<ada@patient.example>"), "{parsed}");
     assert!(header(&parsed, "From")[0].ends_with("<news@mail.acme.example>"), "{parsed}");
-    assert!(!header(&parsed, "From")[0].ends_with("<x@evil.example>"), "{parsed}");
+    assert!(header(&parsed, "From")[0].contains("Acme, Health (Zoë's team) 😀"), "{parsed}");
+    assert!(header(&parsed, "To")[0].contains("Zoë, Ångström (the second) 😀"), "{parsed}");
 
     // A line break cannot get that far: values, names and subjects refuse it when parsed.
     assert_eq!(
         Personalisation::new(&fields(), [("first_name", "Ada\r\nBcc: all@example.com"), ("city", "")]),
         Err(InputError::Invisible("first_name".into()))
     );
-    assert_eq!(Mailbox::new(Some("Ada\r\nBcc: a@b.example"), &email("a@b.example")), Err(InputError::DisplayName));
+    assert!(FromName::parse("Ada\r\nBcc: a@b.example").is_err());
+    assert!(Mailbox::new(None, &email("a@b.example")).is_ok());
 }
 
 #[test]
@@ -98,6 +99,6 @@ fn ids_are_parsed_before_they_reach_a_header() {
     {
         assert_eq!(mos_mail::HttpsUrl::parse(bad), Err(InputError::HttpsUrl), "{bad:?}");
     }
-    assert_eq!(mos_mail::PostalAddress::parse("1 Main St\r\nBcc: x"), Err(InputError::PostalAddress));
-    assert_eq!(mos_mail::PostalAddress::parse("  "), Err(InputError::PostalAddress));
+    assert!(PostalAddress::parse("1 Main St\u{202E}").is_err());
+    assert!(PostalAddress::parse("  ").is_err());
 }

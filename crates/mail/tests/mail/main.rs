@@ -1,24 +1,28 @@
 //! The mail crate's tests: rendering (escaping, placeholders, the required elements, a golden
-//! rendering), the built message's headers, and its DKIM signature checked by dkimpy.
+//! rendering), the built message's headers, its DKIM signature checked by dkimpy, and delivery
+//! through real SMTP servers on loopback (smtp-sink, a private Postfix).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dkim;
 mod headers;
 mod render;
+mod smtp;
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use chrono::{TimeZone, Utc};
+use mos_domain::senders::{FromName, PostalAddress};
 use mos_domain::Email;
 use mos_mail::{
     render, Content, Envelope, Essentials, FeedbackId, Field, Fields, HttpsUrl, Mailbox, Message, MessageId,
-    Personalisation, PostalAddress, Rendered, Template,
+    Personalisation, Rendered, Template,
 };
 
-pub const ADDRESS: &str = "Acme Health, 1 Main Street, Springfield, IL 62701";
+/// A sender's postal address as the senders store it: several lines.
+pub const ADDRESS: &str = "Acme Health\n1 Main Street\nSpringfield, IL 62701";
 pub const UNSUBSCRIBE: &str = "https://mos.example/u/tok3n?c=1&k=2";
 pub const PREFERENCES: &str = "https://mos.example/p/tok3n";
 
@@ -62,11 +66,19 @@ pub fn email(address: &str) -> Email {
     Email::parse(address).expect("an address")
 }
 
+pub fn name(name: &str) -> FromName {
+    FromName::parse(name).expect("a display name")
+}
+
+pub fn mailbox(display_name: &str, address: &str) -> Mailbox {
+    Mailbox::new(Some(&name(display_name)), &email(address)).expect("a mailbox")
+}
+
 pub fn envelope() -> Envelope {
     Envelope {
-        from: Mailbox::new(Some("Acme Health"), &email("news@mail.acme.example")).expect("a mailbox"),
-        reply_to: Some(Mailbox::new(Some("Acme care team"), &email("care@acme.example")).expect("a mailbox")),
-        to: Mailbox::new(Some("Ada Lovelace"), &email("ada@patient.example")).expect("a mailbox"),
+        from: mailbox("Acme Health", "news@mail.acme.example"),
+        reply_to: Some(mailbox("Acme care team", "care@acme.example")),
+        to: mailbox("Ada Lovelace", "ada@patient.example"),
         date: Utc.with_ymd_and_hms(2026, 12, 7, 9, 30, 0).single().expect("a date"),
         message_id: MessageId::parse("<c0ffee.42@mail.acme.example>").expect("a message id"),
         unsubscribe_mailto: Some(email("unsubscribe@mail.acme.example")),

@@ -15,7 +15,7 @@ fn a_small_body_renders_to_exactly_this_html_and_text() {
          <a href=\"https://clinic.example/book?a=1&amp;b=2\" rel=\"noopener noreferrer nofollow\">book a slot</a>.</p>\
          <ul><li>Bring your card</li><li>Wear a <code>short</code> sleeve</li></ul>\
          <hr>\
-         <p>Acme Health, 1 Main Street, Springfield, IL 62701</p>\
+         <p>Acme Health<br>1 Main Street<br>Springfield, IL 62701</p>\
          <p><a href=\"https://mos.example/u/tok3n?c=1&amp;k=2\" rel=\"noopener noreferrer nofollow\">Unsubscribe</a> | \
          <a href=\"https://mos.example/p/tok3n\" rel=\"noopener noreferrer nofollow\">Preferences</a></p>\
          </body></html>\n"
@@ -31,7 +31,9 @@ fn a_small_body_renders_to_exactly_this_html_and_text() {
          \n\
          ----------\n\
          \n\
-         Acme Health, 1 Main Street, Springfield, IL 62701\n\
+         Acme Health\n\
+         1 Main Street\n\
+         Springfield, IL 62701\n\
          \n\
          Unsubscribe <https://mos.example/u/tok3n?c=1&k=2> | Preferences <https://mos.example/p/tok3n>\n"
     );
@@ -212,4 +214,10 @@ fn a_template_that_forgot_its_footer_is_refused_with_what_is_missing() {
     assert!(try_layout(LAYOUT).is_ok());
     assert!(try_layout(&format!("{{{{content}}}}\n\n{ADDRESS}\n\n[Stop]({UNSUBSCRIBE})")).is_ok());
     assert!(try_layout(&format!("{{{{content}}}}\n\n{{{{postal_address}}}} [Stop]({PREFERENCES})")).is_err());
+    // Every line of the address counts: a footer with its first lines only is refused.
+    let partial = ADDRESS.rsplit_once('\n').map(|(first, _)| first).unwrap_or_default();
+    assert_eq!(
+        try_layout(&format!("{{{{content}}}}\n\n{partial}\n\n[Stop]({{{{unsubscribe_url}}}})")),
+        missing(Required::PostalAddress, Part::Html)
+    );
 }
