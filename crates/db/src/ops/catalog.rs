@@ -30,6 +30,9 @@ pub const AUDIT_TABLES: &[&str] =
 /// a suppressed address), so the check reports it like a missing audit guard.
 pub const RULE_TRIGGERS: &[(&str, &str)] = &[
     ("consent_events", "consent_events_rules"),
+    // Migration 25: the ledger keeps each contact's current state beside it, and only it writes there.
+    ("consent_events", "consent_events_state"),
+    ("consent_state", "consent_state_derived"),
     ("consent_evidence", "consent_evidence_committed"),
     ("consent_evidence", "consent_evidence_erased_only"),
     ("contact_attribute_values", "contact_attribute_values_erased_added"),
@@ -52,6 +55,8 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "consent_events_check()",
     "consent_evidence_check()",
     "consent_evidence_erasable()",
+    "consent_state_follow()",
+    "consent_state_guard()",
     "contact_attribute_values_check()",
     "contacts_guard()",
     "content_items_guard()",
