@@ -374,6 +374,9 @@ async fn the_consent_state_beside_the_ledger_is_what_the_ledger_derives_after_a_
     let mut rng = Lcg(seed);
     let mut tx = o.pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
     let reminders = purposes::create(&mut tx, "Reminders", false, o.admin, Utc::now(), &src).await.unwrap();
+    // The same text as the newsletter's notice, so the same hash names both.
+    let text = NoticeText::parse("We send a monthly newsletter.").unwrap();
+    assert_eq!(purposes::publish_notice(&mut tx, reminders, &text, o.admin, Utc::now(), &src).await.unwrap(), notice);
     let mut people = Vec::new();
     for i in 0..10 {
         let address = Email::parse(&format!("p{i}@patients.example")).unwrap();
@@ -403,7 +406,9 @@ async fn the_consent_state_beside_the_ledger_is_what_the_ledger_derives_after_a_
         let contact = people[rng.below(people.len())];
         let purpose = if rng.below(2) == 0 { provenance.purpose } else { reminders };
         let by = consent::Provenance::Console { by: o.admin };
-        let (kind, basis, via) = match rng.below(9) {
+        // The first nine steps take each action once, so that every run covers them all.
+        let action = if step < 9 { step } else { rng.below(9) };
+        let (kind, basis, via) = match action {
             0 => (ConsentKind::Grant, Some(Basis::Consent), by),
             1 => (ConsentKind::Grant, Some(hipaa(-1)), by),
             2 => (ConsentKind::Grant, Some(hipaa(30)), by),
@@ -413,7 +418,7 @@ async fn the_consent_state_beside_the_ledger_is_what_the_ledger_derives_after_a_
             6 => (ConsentKind::Expire, None, by),
             // Erasure, rarer than the rest so that most contacts live through the mix: the
             // contact's events stay in the ledger, and so does its state.
-            7 if rng.below(4) == 0 => {
+            7 if step < 9 || rng.below(4) == 0 => {
                 let mut tx = o.pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
                 contacts::erase(&mut tx, contact, o.admin, Utc::now(), &src).await.unwrap();
                 tx.commit().await.unwrap();
@@ -446,7 +451,10 @@ async fn the_consent_state_beside_the_ledger_is_what_the_ledger_derives_after_a_
         };
         if consent::append(&mut tx, &record, &src).await.is_ok() {
             // Half the sign-ups are confirmed at once, as a person clicking the mailed link.
-            if kind == ConsentKind::Grant && matches!(via, consent::Provenance::SignupForm) && rng.below(2) == 0 {
+            if kind == ConsentKind::Grant
+                && matches!(via, consent::Provenance::SignupForm)
+                && (step < 9 || rng.below(2) == 0)
+            {
                 let confirm = Record { kind: ConsentKind::Confirm, basis: None, notice: None, ..record };
                 consent::append(&mut tx, &confirm, &src).await.unwrap();
             }
@@ -454,6 +462,28 @@ async fn the_consent_state_beside_the_ledger_is_what_the_ledger_derives_after_a_
         }
     }
     running.shutdown().await;
+    // And an authorization that has expired by now is the last event of a live contact.
+    let mut expired = false;
+    for contact in &people {
+        let mut tx = o.pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
+        let basis = hipaa(-1);
+        let record = Record {
+            contact: *contact,
+            purpose: reminders,
+            kind: ConsentKind::Grant,
+            basis: Some(&basis),
+            notice: Some(notice),
+            provenance: consent::Provenance::Console { by: o.admin },
+            evidence: None,
+            now: Utc::now(),
+        };
+        if consent::append(&mut tx, &record, &src).await.is_ok() {
+            tx.commit().await.unwrap();
+            expired = true;
+            break;
+        }
+    }
+    assert!(expired, "seed {seed}: some contact outlived the mix");
 
     assert_eq!(state_differences(&o).await, (0, 0), "seed {seed}");
     // The mix reached every kind of event, an import, an erasure and an expired authorization.
