@@ -847,6 +847,68 @@ $$;
 ALTER FUNCTION app.consent_evidence_erasable() OWNER TO mos_owner;
 
 --
+-- Name: consent_state_follow(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.consent_state_follow() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+    v_contacts uuid[];
+    v_purposes uuid[];
+    v_seqs integer[];
+    v_kinds app.consent_kind[];
+    v_sources app.consent_source[];
+    v_expiries timestamptz[];
+begin
+    for v_org in select distinct a.organization_id from added a loop
+        select array_agg(l.contact_id), array_agg(l.purpose_id), array_agg(l.seq), array_agg(l.kind),
+               array_agg(l.source), array_agg(l.expires_at)
+          into v_contacts, v_purposes, v_seqs, v_kinds, v_sources, v_expiries
+          from (select distinct on (a.contact_id, a.purpose_id) a.contact_id, a.purpose_id, a.seq, a.kind, a.source,
+                       a.expires_at
+                  from added a
+                 where a.organization_id = v_org
+                 order by a.contact_id, a.purpose_id, a.seq desc) l;
+        insert into app.consent_state as s (organization_id, purpose_id, contact_id, seq, kind, source, expires_at)
+        select p.organization_id, w.purpose_id, w.contact_id, w.seq, w.kind, w.source, w.expires_at
+          from app.purposes p
+          join unnest(v_contacts, v_purposes, v_seqs, v_kinds, v_sources, v_expiries)
+               w(contact_id, purpose_id, seq, kind, source, expires_at) on w.purpose_id = p.id
+         where p.organization_id = v_org
+        on conflict (organization_id, purpose_id, contact_id) do update
+           set seq = excluded.seq, kind = excluded.kind, source = excluded.source, expires_at = excluded.expires_at
+         where s.seq < excluded.seq;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.consent_state_follow() OWNER TO mos_owner;
+
+--
+-- Name: consent_state_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.consent_state_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if pg_trigger_depth() < 2 then
+        raise exception 'consent_state is written only by the ledger''s trigger: % is not allowed, refused by constraint "consent_state_derived"', tg_op
+            using errcode = 'insufficient_privilege', constraint = 'consent_state_derived',
+                  hint = 'record a consent event instead';
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.consent_state_guard() OWNER TO mos_owner;
+
+--
 -- Name: contact_attribute_values_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
@@ -1855,6 +1917,25 @@ ALTER TABLE ONLY app.consent_evidence FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.consent_evidence OWNER TO mos_owner;
 
 --
+-- Name: consent_state; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.consent_state (
+    organization_id uuid NOT NULL,
+    purpose_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    seq integer NOT NULL,
+    kind app.consent_kind NOT NULL,
+    source app.consent_source NOT NULL,
+    expires_at timestamp with time zone,
+    CONSTRAINT consent_state_seq CHECK ((seq >= 1))
+);
+
+ALTER TABLE ONLY app.consent_state FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.consent_state OWNER TO mos_owner;
+
+--
 -- Name: contact_attribute_choices; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -2712,6 +2793,13 @@ ALTER TABLE ONLY app.consent_evidence
     ADD CONSTRAINT consent_evidence_pkey PRIMARY KEY (organization_id, event_id);
 
 --
+-- Name: consent_state consent_state_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.consent_state
+    ADD CONSTRAINT consent_state_pkey PRIMARY KEY (organization_id, purpose_id, contact_id) INCLUDE (kind, source, expires_at);
+
+--
 -- Name: contact_attribute_choices contact_attribute_choices_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -3431,6 +3519,14 @@ CREATE TRIGGER consent_events_rules AFTER INSERT ON app.consent_events REFERENCI
 ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_rules;
 
 --
+-- Name: consent_events consent_events_state; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_events_state AFTER INSERT ON app.consent_events REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.consent_state_follow();
+
+ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_state;
+
+--
 -- Name: consent_evidence consent_evidence_committed; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -3445,6 +3541,22 @@ ALTER TABLE app.consent_evidence ENABLE ALWAYS TRIGGER consent_evidence_committe
 CREATE TRIGGER consent_evidence_erased_only AFTER DELETE ON app.consent_evidence REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION app.consent_evidence_erasable();
 
 ALTER TABLE app.consent_evidence ENABLE ALWAYS TRIGGER consent_evidence_erased_only;
+
+--
+-- Name: consent_state consent_state_derived; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_state_derived BEFORE INSERT OR DELETE OR UPDATE ON app.consent_state FOR EACH STATEMENT EXECUTE FUNCTION app.consent_state_guard();
+
+ALTER TABLE app.consent_state ENABLE ALWAYS TRIGGER consent_state_derived;
+
+--
+-- Name: consent_state consent_state_derived_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_state_derived_truncate BEFORE TRUNCATE ON app.consent_state FOR EACH STATEMENT EXECUTE FUNCTION app.consent_state_guard();
+
+ALTER TABLE app.consent_state ENABLE ALWAYS TRIGGER consent_state_derived_truncate;
 
 --
 -- Name: contact_attribute_values contact_attribute_values_erased_added; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -3920,6 +4032,12 @@ ALTER TABLE app.consent_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.consent_evidence ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: consent_state; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.consent_state ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: contact_attribute_choices; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -4316,6 +4434,12 @@ CREATE POLICY tenant_isolation ON app.consent_events USING ((organization_id = a
 CREATE POLICY tenant_isolation ON app.consent_evidence USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: consent_state tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.consent_state USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: contact_attribute_choices tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -4595,6 +4719,18 @@ REVOKE ALL ON FUNCTION app.consent_evidence_check() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.consent_evidence_erasable() FROM PUBLIC;
+
+--
+-- Name: FUNCTION consent_state_follow(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.consent_state_follow() FROM PUBLIC;
+
+--
+-- Name: FUNCTION consent_state_guard(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.consent_state_guard() FROM PUBLIC;
 
 --
 -- Name: FUNCTION contact_attribute_values_check(); Type: ACL; Schema: app; Owner: mos_owner
@@ -4969,6 +5105,12 @@ GRANT SELECT ON TABLE app.consent_current TO app_user;
 --
 
 GRANT SELECT,INSERT,DELETE ON TABLE app.consent_evidence TO app_user;
+
+--
+-- Name: TABLE consent_state; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.consent_state TO app_user;
 
 --
 -- Name: TABLE contact_attribute_choices; Type: ACL; Schema: app; Owner: mos_owner

@@ -384,6 +384,14 @@ create trigger campaign_messages_changed
     referencing new table as changed
     for each statement execute function app.campaign_messages_check();
 
+-- The rules are switched off by nothing but dropping them: ENABLE ALWAYS, and `mos db check`
+-- reports one that is missing or not (catalog::RULE_TRIGGERS).
+alter table app.campaign_versions enable always trigger campaign_versions_check;
+alter table app.campaign_runs enable always trigger campaign_runs_forward;
+alter table app.campaign_messages enable always trigger campaign_messages_forward;
+alter table app.campaign_messages enable always trigger campaign_messages_added;
+alter table app.campaign_messages enable always trigger campaign_messages_changed;
+
 alter table app.campaign_versions enable row level security;
 alter table app.campaign_versions force row level security;
 create policy tenant_isolation on app.campaign_versions

@@ -121,27 +121,21 @@ fn push_node(query: &mut QueryBuilder<'_, Postgres>, node: &Node, at: DateTime<U
             query.push_bind(tags.clone()).push("::text[]");
         }
         Node::Consent { purpose, live } => {
-            // Live: the contact's latest event for the purpose passes `consent::LIVE_UNTIL` at
-            // `at`, and no suppression of its address is in force. The latest events are one ordered walk of `consent_events_current_idx`
-            // (migration 19), index-only, instead of an anti-join of the ledger with itself.
-            // The test is a column of the walk rather than a filter over it: PostgreSQL keeps no
-            // statistics through `distinct on` and would guess that a filter on its output
-            // keeps 0.3% of the contacts (then probe the others one by one), where a boolean
-            // column is guessed at half, close enough for it to choose a hash join.
+            // Live: the contact's current state for the purpose passes `consent::LIVE_UNTIL` at
+            // `at`, and no suppression of its address is in force. The current state is one
+            // narrow row per contact and purpose that the ledger's trigger keeps (migration
+            // 25), read as one range of its key (organization, purpose, contact), index-only;
+            // before, the latest events were found by walking every event of the purpose.
             query.push(if *live { "(" } else { "not (" });
             query.push(
-                "c.id in (select l.contact_id
-                            from (select distinct on (e.contact_id) e.contact_id, ",
-            );
-            query.push(consent::LIVE_UNTIL);
-            query.push_bind(at);
-            query.push(
-                ") as live
-                                    from app.consent_events e
-                                   where e.organization_id = $1 and e.purpose_id = ",
+                "c.id in (select e.contact_id from app.consent_state e
+                           where e.organization_id = $1 and e.purpose_id = ",
             );
             query.push_bind(purpose.as_uuid());
-            query.push(" order by e.contact_id, e.seq desc) l where l.live)");
+            query.push(" and ");
+            query.push(consent::LIVE_UNTIL);
+            query.push_bind(at);
+            query.push("))");
             // And the address is not suppressed, as `consent::is_live` asks before each message.
             query.push(concat!(
                 " and not exists (select 1 from app.suppressions s

@@ -25,11 +25,20 @@ impl fmt::Display for Problem {
 pub const AUDIT_TABLES: &[&str] =
     &["audit_logs", "platform_audit_logs", "audit_blocks", "consent_events", "suppressions", "segment_versions"];
 
-/// The triggers that enforce a rule reading other rows (migrations 12 and 17), as (table, trigger): one
+/// The triggers that enforce a rule (migrations 12, 17, 23 to 25), as (table, trigger): one
 /// missing or not ENABLE ALWAYS switches its rule off (the consent ledger would take a grant for
 /// a suppressed address), so the check reports it like a missing audit guard.
 pub const RULE_TRIGGERS: &[(&str, &str)] = &[
+    // Migration 24: a campaign's definition is its reviewed body; the send ledger's rules.
+    ("campaign_versions", "campaign_versions_check"),
+    ("campaign_runs", "campaign_runs_forward"),
+    ("campaign_messages", "campaign_messages_forward"),
+    ("campaign_messages", "campaign_messages_added"),
+    ("campaign_messages", "campaign_messages_changed"),
     ("consent_events", "consent_events_rules"),
+    // Migration 25: the ledger keeps each contact's current state beside it, and only it writes there.
+    ("consent_events", "consent_events_state"),
+    ("consent_state", "consent_state_derived"),
     ("consent_evidence", "consent_evidence_committed"),
     ("consent_evidence", "consent_evidence_erased_only"),
     ("contact_attribute_values", "contact_attribute_values_erased_added"),
@@ -56,6 +65,8 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "consent_events_check()",
     "consent_evidence_check()",
     "consent_evidence_erasable()",
+    "consent_state_follow()",
+    "consent_state_guard()",
     "contact_attribute_values_check()",
     "contacts_guard()",
     "content_items_guard()",

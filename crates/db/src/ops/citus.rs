@@ -155,6 +155,11 @@ pub const PLAN: &[TablePlan] = &[
         why: "the consent ledger, appended by `app_user` in the transaction that changed the contact; its rules are statement triggers that read only colocated rows of the tenant",
     },
     TablePlan {
+        table: "consent_state",
+        placement: Placement::Distributed,
+        why: "each contact's current consent per purpose, upserted by the ledger's statement trigger on the ledger's shard (a colocated write run locally there); segments read one tenant's purpose as a range",
+    },
+    TablePlan {
         table: "consent_evidence",
         placement: Placement::Distributed,
         why: "an event's erasable evidence, beside the event its trigger checks it against",

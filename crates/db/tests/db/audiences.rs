@@ -19,7 +19,7 @@ use sqlx::PgConnection;
 use crate::{new_org, new_user};
 
 /// Every table of the feature.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "app.contacts",
     "app.contact_attributes",
     "app.contact_attribute_choices",
@@ -27,6 +27,7 @@ const TABLES: [&str; 9] = [
     "app.purposes",
     "app.notices",
     "app.consent_events",
+    "app.consent_state",
     "app.consent_evidence",
     "app.suppressions",
 ];

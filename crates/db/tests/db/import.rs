@@ -334,3 +334,201 @@ async fn without_a_provenance_contacts_are_imported_without_consent() {
     assert_eq!(scalar(&o, "select count(*) from app.contacts where organization_id = $1").await, 2);
     assert_eq!(scalar(&o, "select count(*) from app.consent_events where organization_id = $1").await, 0);
 }
+
+/// A small deterministic generator, seeded per run and printed, so that a failing mix can be
+/// replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+/// The rows of the state beside the ledger that the view derived from the ledger does not
+/// have, and the view's that the state does not, as seen by `app_user` in the tenant.
+async fn state_differences(o: &Org) -> (i64, i64) {
+    let columns = "organization_id, purpose_id, contact_id, seq, kind, source, expires_at";
+    let state = format!("select {columns} from app.consent_state where organization_id = $1");
+    let derived = format!("select {columns} from app.consent_current where organization_id = $1");
+    (
+        scalar(o, &format!("select count(*) from ({state} except {derived}) d")).await,
+        scalar(o, &format!("select count(*) from ({derived} except {state}) d")).await,
+    )
+}
+
+#[tokio::test]
+async fn the_consent_state_beside_the_ledger_is_what_the_ledger_derives_after_a_random_mix_of_events() {
+    use mos_db::audiences::consent::{self, Basis, Record};
+    use mos_db::audiences::contacts;
+    use mos_domain::audiences::ConsentKind;
+
+    let db = TestDb::new().await;
+    let o = org(&db).await;
+    let src = RequestSource::default();
+    let provenance = purpose_with_notice(&o).await;
+    let notice = mos_domain::content::ContentHash::try_from(hex::decode(&provenance.notice_sha256).unwrap()).unwrap();
+    let seed = Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64;
+    println!("seed {seed}");
+    let mut rng = Lcg(seed);
+    let mut tx = o.pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
+    let reminders = purposes::create(&mut tx, "Reminders", false, o.admin, Utc::now(), &src).await.unwrap();
+    // The same text as the newsletter's notice, so the same hash names both.
+    let text = NoticeText::parse("We send a monthly newsletter.").unwrap();
+    assert_eq!(purposes::publish_notice(&mut tx, reminders, &text, o.admin, Utc::now(), &src).await.unwrap(), notice);
+    let mut people = Vec::new();
+    for i in 0..10 {
+        let address = Email::parse(&format!("p{i}@patients.example")).unwrap();
+        let id = mos_db::audiences::contacts::create(
+            &mut tx,
+            keys().as_ref(),
+            &address,
+            &Default::default(),
+            Some(o.admin),
+            Utc::now(),
+            &src,
+        )
+        .await
+        .unwrap();
+        people.push(id);
+    }
+    tx.commit().await.unwrap();
+    let hipaa = |days: i64| Basis::HipaaAuthorization {
+        elements: serde_json::json!({"information": "reminders", "disclosers": "the clinic", "recipients": "the clinic",
+            "purpose": "marketing", "signature": "P", "signed_on": "2026-01-01", "right_to_revoke": true,
+            "conditioning": false, "redisclosure": true}),
+        expires_at: Some(Utc::now() + chrono::Duration::days(days)),
+    };
+    let running = runner(&o.pool, Duration::from_secs(60));
+    let mut imports = 0;
+    for step in 0..120 {
+        let contact = people[rng.below(people.len())];
+        let purpose = if rng.below(2) == 0 { provenance.purpose } else { reminders };
+        let by = consent::Provenance::Console { by: o.admin };
+        // The first nine steps take each action once, so that every run covers them all.
+        let action = if step < 9 { step } else { rng.below(9) };
+        let (kind, basis, via) = match action {
+            0 => (ConsentKind::Grant, Some(Basis::Consent), by),
+            1 => (ConsentKind::Grant, Some(hipaa(-1)), by),
+            2 => (ConsentKind::Grant, Some(hipaa(30)), by),
+            3 => (ConsentKind::Grant, Some(Basis::Consent), consent::Provenance::SignupForm),
+            4 => (ConsentKind::Confirm, None, consent::Provenance::SignupForm),
+            5 => (ConsentKind::Revoke, None, by),
+            6 => (ConsentKind::Expire, None, by),
+            // Erasure, rarer than the rest so that most contacts live through the mix: the
+            // contact's events stay in the ledger, and so does its state.
+            7 if step < 9 || rng.below(4) == 0 => {
+                let mut tx = o.pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
+                contacts::erase(&mut tx, contact, o.admin, Utc::now(), &src).await.unwrap();
+                tx.commit().await.unwrap();
+                continue;
+            }
+            7 => (ConsentKind::Grant, Some(Basis::Consent), consent::Provenance::Api { by: o.admin }),
+            _ => {
+                // An import of two new addresses and one that is already a contact.
+                imports += 1;
+                let csv =
+                    format!("email\nnew{step}a@patients.example\nnew{step}b@patients.example\np0@patients.example\n");
+                let id = upload(&o, csv.as_bytes()).await;
+                let job_id = start(&o, id, vec![Some(Target::Address)], Some(&provenance)).await;
+                assert_eq!(until_finished(&o, job_id).await.state, JobState::Succeeded);
+                continue;
+            }
+        };
+        // A step that the ledger refuses (a confirmation without a pending sign-up, anything for
+        // an erased contact) is rolled back with its transaction; the state must not move.
+        let mut tx = o.pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
+        let record = Record {
+            contact,
+            purpose,
+            kind,
+            basis: basis.as_ref(),
+            notice: basis.as_ref().map(|_| notice),
+            provenance: via,
+            evidence: None,
+            now: Utc::now(),
+        };
+        if consent::append(&mut tx, &record, &src).await.is_ok() {
+            // Half the sign-ups are confirmed at once, as a person clicking the mailed link.
+            if kind == ConsentKind::Grant
+                && matches!(via, consent::Provenance::SignupForm)
+                && (step < 9 || rng.below(2) == 0)
+            {
+                let confirm = Record { kind: ConsentKind::Confirm, basis: None, notice: None, ..record };
+                consent::append(&mut tx, &confirm, &src).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+        }
+    }
+    running.shutdown().await;
+    // And an authorization that has expired by now is the last event of a live contact.
+    let mut expired = false;
+    for contact in &people {
+        let mut tx = o.pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
+        let basis = hipaa(-1);
+        let record = Record {
+            contact: *contact,
+            purpose: reminders,
+            kind: ConsentKind::Grant,
+            basis: Some(&basis),
+            notice: Some(notice),
+            provenance: consent::Provenance::Console { by: o.admin },
+            evidence: None,
+            now: Utc::now(),
+        };
+        if consent::append(&mut tx, &record, &src).await.is_ok() {
+            tx.commit().await.unwrap();
+            expired = true;
+            break;
+        }
+    }
+    assert!(expired, "seed {seed}: some contact outlived the mix");
+
+    assert_eq!(state_differences(&o).await, (0, 0), "seed {seed}");
+    // The mix reached every kind of event, an import, an erasure and an expired authorization.
+    let kinds =
+        scalar(&o, "select count(distinct (kind, source)) from app.consent_events where organization_id = $1").await;
+    assert!(kinds >= 6, "seed {seed}: {kinds} kinds and sources of event");
+    assert!(imports > 0, "seed {seed}");
+    assert!(
+        scalar(&o, "select count(*) from app.contacts where organization_id = $1 and erased_at is not null").await > 0
+    );
+    assert!(
+        scalar(&o, "select count(*) from app.consent_state where organization_id = $1 and expires_at < now()").await
+            > 0,
+        "seed {seed}"
+    );
+    assert!(scalar(&o, "select count(*) from app.consent_state where organization_id = $1").await >= 10);
+}
+
+#[tokio::test]
+async fn app_user_cannot_write_the_consent_state_itself() {
+    let db = TestDb::new().await;
+    let o = org(&db).await;
+    let provenance = purpose_with_notice(&o).await;
+    let id = upload(&o, b"email\nada@patients.example\n").await;
+    let job_id = start(&o, id, vec![Some(Target::Address)], Some(&provenance)).await;
+    let running = runner(&o.pool, Duration::from_secs(60));
+    assert_eq!(until_finished(&o, job_id).await.state, JobState::Succeeded);
+    running.shutdown().await;
+    assert_eq!(
+        scalar(&o, "select count(*) from app.consent_state where organization_id = $1 and kind = 'grant'").await,
+        1
+    );
+
+    let forged = [
+        "update app.consent_state set kind = 'grant', source = 'api', expires_at = null",
+        "delete from app.consent_state",
+        "insert into app.consent_state (organization_id, purpose_id, contact_id, seq, kind, source)
+         select organization_id, purpose_id, contact_id, seq + 1, 'revoke', 'api' from app.consent_state",
+        "truncate app.consent_state",
+    ];
+    for sql in forged {
+        let mut tx = o.pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
+        let err = sqlx::raw_sql(sql).execute(tx.conn()).await.expect_err(sql);
+        let code = err.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql}: {err}");
+    }
+    assert_eq!(state_differences(&o).await, (0, 0), "the state is still the ledger's");
+}
