@@ -3454,11 +3454,15 @@ ALTER TABLE app.audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only_truncate
 
 CREATE TRIGGER campaign_messages_added AFTER INSERT ON app.campaign_messages REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_messages_check();
 
+ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_added;
+
 --
 -- Name: campaign_messages campaign_messages_changed; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
 CREATE TRIGGER campaign_messages_changed AFTER UPDATE ON app.campaign_messages REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_messages_check();
+
+ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_changed;
 
 --
 -- Name: campaign_messages campaign_messages_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -3466,11 +3470,15 @@ CREATE TRIGGER campaign_messages_changed AFTER UPDATE ON app.campaign_messages R
 
 CREATE TRIGGER campaign_messages_forward BEFORE UPDATE ON app.campaign_messages FOR EACH ROW EXECUTE FUNCTION app.campaign_messages_forward();
 
+ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_forward;
+
 --
 -- Name: campaign_runs campaign_runs_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
 CREATE TRIGGER campaign_runs_forward BEFORE UPDATE ON app.campaign_runs FOR EACH ROW EXECUTE FUNCTION app.campaign_runs_forward();
+
+ALTER TABLE app.campaign_runs ENABLE ALWAYS TRIGGER campaign_runs_forward;
 
 --
 -- Name: campaign_versions campaign_versions_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -3493,6 +3501,8 @@ ALTER TABLE app.campaign_versions ENABLE ALWAYS TRIGGER campaign_versions_append
 --
 
 CREATE TRIGGER campaign_versions_check BEFORE INSERT ON app.campaign_versions FOR EACH ROW EXECUTE FUNCTION app.campaign_versions_check();
+
+ALTER TABLE app.campaign_versions ENABLE ALWAYS TRIGGER campaign_versions_check;
 
 --
 -- Name: consent_events consent_events_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
