@@ -22,13 +22,16 @@ use sqlx::{Postgres, QueryBuilder};
 use crate::audiences::segments::{self, push_matching};
 use crate::content::{self, Item, Request, Step};
 use crate::error::stored;
+use crate::jobs::{self, JobKind};
 use crate::{audit, chain, Result, TenantTx};
 use mos_domain::campaigns::{Definition, Schedule};
 use mos_domain::content::{Action, Channel, ContentHash, Text};
 use mos_domain::events::{CAMPAIGN, CAMPAIGN_BATCH_SENT, CAMPAIGN_CONTROLLED, CAMPAIGN_LAUNCHED};
 use mos_domain::merkle;
 use mos_domain::segments::Segment;
-use mos_domain::{AuditEvent, ContactId, ContentId, PurposeId, RequestSource, Role, SegmentId, SenderId, UserId};
+use mos_domain::{
+    AuditEvent, ContactId, ContentId, Email, JobId, PurposeId, RequestSource, Role, SegmentId, SenderId, UserId,
+};
 
 /// Pushes why contact `c` of the organization may not be sent a message for `purpose`, as the
 /// ledger's `skip_reason` says it, or null: erased, no live consent (the latest event of the
@@ -54,6 +57,28 @@ fn push_refusal(query: &mut QueryBuilder<'_, Postgres>, purpose: PurposeId) {
                                                       and l.kind = 'confirm' and l.created_at > s.created_at))) then 'suppressed'
           end)",
     );
+}
+
+/// The job that sends a launched campaign's due messages (`mos_http::sending`).
+pub const SEND_JOB: JobKind = JobKind::new("campaign_send");
+
+/// Attempts of one sending job; each attempt is a slice of the sending, so few fail for good.
+const SEND_ATTEMPTS: i32 = 20;
+
+/// Queues the campaign's sending job, due when its first queued message is; nothing when none
+/// is queued.
+pub async fn schedule_sending(tx: &mut TenantTx, id: ContentId, now: DateTime<Utc>) -> Result<Option<JobId>> {
+    let due: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "select min(not_before) from app.campaign_messages
+          where organization_id = $1 and campaign_id = $2 and state = 'queued'",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_one(tx.conn())
+    .await?;
+    let Some(due) = due else { return Ok(None) };
+    let payload = json!({ "campaign": id });
+    Ok(Some(jobs::enqueue_at(tx, SEND_JOB, &payload, SEND_ATTEMPTS, now, due.max(now)).await?))
 }
 
 /// Creates a campaign as a draft at version 1: `text` is `definition.text(name)`.
@@ -282,12 +307,17 @@ pub async fn launch(
         .meta("queued", json!(queued))
         .meta("skipped", json!(skipped));
     audit::record(tx, &event).await?;
+    schedule_sending(tx, id, now).await?;
     Ok(Launch::Done(Launched { version, recipients: total, queued, skipped }))
 }
 
 /// A campaign version as stored: what it sends, to whom, from whom, when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
+    pub content: (ContentId, i32),
+    pub template: (ContentId, i32),
+    /// The personalisation fields: name and most characters.
+    pub fields: Vec<(String, u16)>,
     pub segment: SegmentId,
     pub segment_version: i32,
     pub sender: SenderId,
@@ -297,6 +327,11 @@ pub struct Stored {
 
 #[derive(sqlx::FromRow)]
 struct StoredRow {
+    content_id: uuid::Uuid,
+    content_version: i32,
+    template_id: uuid::Uuid,
+    template_version: i32,
+    fields: serde_json::Value,
     segment_id: uuid::Uuid,
     segment_version: i32,
     sender_id: uuid::Uuid,
@@ -310,7 +345,8 @@ struct StoredRow {
 /// Version `version` of campaign `id`.
 pub async fn version_of(tx: &mut TenantTx, id: ContentId, version: i32) -> Result<Option<Stored>> {
     let row: Option<StoredRow> = sqlx::query_as(
-        "select segment_id, segment_version, sender_id, purpose_id, schedule::text, send_at, local_date, local_hour
+        "select content_id, content_version, template_id, template_version, fields, segment_id, segment_version,
+                sender_id, purpose_id, schedule::text, send_at, local_date, local_hour
            from app.campaign_versions where organization_id = $1 and campaign_id = $2 and version = $3",
     )
     .bind(tx.org().as_uuid())
@@ -328,7 +364,18 @@ pub async fn version_of(tx: &mut TenantTx, id: ContentId, version: i32) -> Resul
         }
         _ => return Err(broken()),
     };
+    let item = |id: uuid::Uuid| ContentId::try_from(id).map_err(|_| stored("campaign_versions_content_id"));
+    #[derive(serde::Deserialize)]
+    struct StoredField {
+        name: String,
+        max: u16,
+    }
+    let fields: Vec<StoredField> =
+        serde_json::from_value(row.fields).map_err(|_| stored("campaign_versions_fields"))?;
     Ok(Some(Stored {
+        content: (item(row.content_id)?, row.content_version),
+        template: (item(row.template_id)?, row.template_version),
+        fields: fields.into_iter().map(|f| (f.name, f.max)).collect(),
         segment: SegmentId::try_from(row.segment_id).map_err(|_| stored("campaign_versions_segment_id"))?,
         segment_version: row.segment_version,
         sender: SenderId::try_from(row.sender_id).map_err(|_| stored("campaign_versions_sender_id"))?,
@@ -715,6 +762,9 @@ pub async fn control(
         .await?;
     }
     let Some(before) = before else { return Ok(None) };
+    if step == Control::Resume {
+        schedule_sending(tx, id, now).await?;
+    }
     let mut skipped = 0;
     if step == Control::Cancel {
         skipped = sqlx::query(
@@ -930,4 +980,67 @@ async fn late_hand_overs(conn: &mut sqlx::PgConnection, org: uuid::Uuid, campaig
         }
     }
     Ok(problems)
+}
+
+/// One recipient of a claimed message: the address and only the fields the campaign declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub contact: ContactId,
+    pub address: Email,
+    pub values: BTreeMap<String, String>,
+}
+
+/// The address and the declared `fields` of `contacts` (minimum necessary: nothing else of a
+/// contact is read). A field is `name` (the contact's name) or a text or choice attribute's
+/// name; a contact without a value has the empty text. Erased contacts have no address and are
+/// left out: the claim already skipped them.
+pub async fn recipients(tx: &mut TenantTx, contacts: &[ContactId], fields: &[String]) -> Result<Vec<Recipient>> {
+    let ids: Vec<uuid::Uuid> = contacts.iter().map(|c| c.as_uuid()).collect();
+    let wants_name = fields.iter().any(|f| f == "name");
+    let rows: Vec<(uuid::Uuid, Option<String>, Option<String>, serde_json::Value)> = sqlx::query_as(
+        "select c.id, c.address, case when $4 then c.name end,
+                coalesce((select jsonb_object_agg(a.name, coalesce(v.text_value, v.choice_value))
+                            from app.contact_attributes a
+                            join app.contact_attribute_values v
+                              on v.organization_id = $1 and v.attribute_id = a.id and v.contact_id = c.id
+                           where a.organization_id = $1 and a.name = any($3)
+                             and coalesce(v.text_value, v.choice_value) is not null), '{}')
+           from app.contacts c
+          where c.organization_id = $1 and c.id = any($2) and c.erased_at is null
+          order by c.id",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(&ids)
+    .bind(fields)
+    .bind(wants_name)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.into_iter()
+        .map(|(id, address, name, attributes)| {
+            let contact = ContactId::try_from(id).map_err(|_| stored("contacts_id"))?;
+            let address = address.and_then(|a| Email::parse(&a).ok()).ok_or_else(|| stored("contacts_address"))?;
+            let attributes: BTreeMap<String, String> =
+                serde_json::from_value(attributes).map_err(|_| stored("contact_attribute_values"))?;
+            let values = fields
+                .iter()
+                .map(|f| {
+                    let value = if f == "name" { name.clone() } else { attributes.get(f).cloned() };
+                    (f.clone(), value.unwrap_or_default())
+                })
+                .collect();
+            Ok(Recipient { contact, address, values })
+        })
+        .collect()
+}
+
+/// The campaign's run: the launched version and how its sending stands (`sending`, `paused`,
+/// `cancelled`, `finished`); `None` before its launch.
+pub async fn run_of(tx: &mut TenantTx, id: ContentId) -> Result<Option<(i32, String)>> {
+    Ok(sqlx::query_as(
+        "select version, state::text from app.campaign_runs where organization_id = $1 and campaign_id = $2",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(tx.conn())
+    .await?)
 }

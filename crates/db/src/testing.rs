@@ -19,6 +19,8 @@ use crate::ops::embedded::{Cluster, PgBinaries, Tuning, SUPERUSER};
 use crate::ops::{citus, migrate};
 use crate::{AppPool, AppPoolOptions, APP_ROLE};
 
+pub mod campaign;
+
 const TEMPLATE: &str = "mos_template";
 /// On Citus: the extension and the nodes, but no schema yet (for tests of the migrator).
 const CITUS_BASE: &str = "mos_citus_base";

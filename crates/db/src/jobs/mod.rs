@@ -120,16 +120,29 @@ pub async fn enqueue(
     max_attempts: i32,
     now: DateTime<Utc>,
 ) -> Result<JobId> {
+    enqueue_at(tx, kind, payload, max_attempts, now, now).await
+}
+
+/// [`enqueue`] for a job that is not due before `run_after`.
+pub async fn enqueue_at(
+    tx: &mut TenantTx,
+    kind: JobKind,
+    payload: &serde_json::Value,
+    max_attempts: i32,
+    now: DateTime<Utc>,
+    run_after: DateTime<Utc>,
+) -> Result<JobId> {
     let id = JobId::new();
     sqlx::query(
         "insert into app.jobs (organization_id, id, kind, payload, max_attempts, run_after, created_at)
-         values ($1, $2, $3, $4, $5, $6, $6)",
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(tx.org().as_uuid())
     .bind(id.as_uuid())
     .bind(kind.as_str())
     .bind(payload)
     .bind(max_attempts)
+    .bind(run_after)
     .bind(now)
     .execute(tx.conn())
     .await?;

@@ -6,159 +6,23 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use mos_auth::{AddressKeys, DkimKeyPair, Sealer};
-use mos_db::audiences::consent::{self, Basis, Provenance, Record};
-use mos_db::audiences::{contacts, purposes, segments, suppression};
+use mos_auth::Sealer;
+use mos_db::audiences::{consent, contacts, suppression};
 use mos_db::campaigns::{self, Control, Failure, Launch, Sent};
 use mos_db::content::{self, Request, Step};
-use mos_db::senders::{self, NewSender};
+use mos_db::testing::campaign::{self, approved, begin, grant, keys, launch, new_campaign, src, step, Org};
 use mos_db::testing::TestDb;
-use mos_db::{chain, orgs, AppPool, DbError, TenantTx};
-use mos_domain::audiences::{ConsentKind, NoticeText, SuppressionReason};
-use mos_domain::campaigns::{ContentRef, Definition, Field, Schedule, SegmentRef};
-use mos_domain::content::{Action, Channel, ContentHash, Refusal, State, Text};
+use mos_db::{chain, AppPool, DbError, TenantTx};
+use mos_domain::audiences::{ConsentKind, SuppressionReason};
+use mos_domain::campaigns::{Definition, Schedule};
+use mos_domain::content::{Action, Channel, Refusal, State, Text};
 use mos_domain::merkle;
-use mos_domain::segments::Segment;
-use mos_domain::senders::{DkimDomain, FromName, PostalAddress, Selector};
-use mos_domain::{ContactId, ContentId, Email, OrgId, PurposeId, RequestSource, Role, UserId};
+use mos_domain::{ContactId, ContentId, Email, Role};
 
-use crate::{new_org, new_user};
-
-fn src() -> RequestSource {
-    RequestSource::default()
-}
-
-fn keys() -> AddressKeys {
-    AddressKeys::derive(b"the server's configured secret")
-}
-
-/// One organization ready to send: an ADMIN who writes and launches, a REVIEWER who approves,
-/// an approved piece and template, a purpose with a notice, a sender, a segment of every contact,
-/// and three contacts: Ada with consent, Bea without, Cy with consent but suppressed.
-struct Org {
-    org: OrgId,
-    admin: UserId,
-    reviewer: UserId,
-    purpose: PurposeId,
-    notice: ContentHash,
-    ada: ContactId,
-    bea: ContactId,
-    cy: ContactId,
-    definition: Definition,
-}
-
-async fn begin(pool: &AppPool, org: OrgId, user: UserId) -> TenantTx {
-    pool.begin_tenant(org, Some(user)).await.unwrap()
-}
-
-async fn step(tx: &mut TenantTx, id: ContentId, action: Action, actor: UserId, role: Role) -> Step {
-    let request = Request {
-        action,
-        text: None,
-        note: None,
-        actor,
-        role,
-        revisions: None,
-        sha256: None,
-        now: Utc::now(),
-        source: &src(),
-    };
-    content::act(tx, id, request).await.unwrap()
-}
-
-/// Submitted by the ADMIN who wrote it and approved by the REVIEWER.
-async fn approved(pool: &AppPool, o: &Org, id: ContentId) {
-    let mut tx = begin(pool, o.org, o.admin).await;
-    assert!(matches!(step(&mut tx, id, Action::Submit, o.admin, Role::Admin).await, Step::Done(_)));
-    assert!(matches!(step(&mut tx, id, Action::Approve, o.reviewer, Role::Reviewer).await, Step::Done(_)));
-    tx.commit().await.unwrap();
-}
-
-fn grant(o: &Org, contact: ContactId, kind: ConsentKind) -> Record<'static> {
-    Record {
-        contact,
-        purpose: o.purpose,
-        kind,
-        basis: (kind == ConsentKind::Grant).then_some(&Basis::Consent),
-        notice: (kind == ConsentKind::Grant).then_some(o.notice),
-        provenance: Provenance::Api { by: o.admin },
-        evidence: None,
-        now: Utc::now(),
-    }
-}
-
+/// An organization ready to send, its sender's key sealed under a throwaway server key.
 async fn org(pool: &AppPool, slug: &str) -> Org {
-    let admin = new_user(pool, &format!("admin@{slug}.example")).await;
-    let reviewer = new_user(pool, &format!("reviewer@{slug}.example")).await;
-    let org = new_org(pool, slug, admin).await;
-    let mut tx = begin(pool, org, admin).await;
-    orgs::add_member(&mut tx, reviewer, Role::Reviewer).await.unwrap();
-    let now = Utc::now();
-    let piece = Text::parse("Flu shots", Channel::Email, "patients", "Book your flu shot, {{name}}.", &[]).unwrap();
-    let piece = content::create(&mut tx, &piece, admin, now, &src()).await.unwrap();
-    let layout = "{{content}}\n\n{{postal_address}} [Unsubscribe]({{unsubscribe_url}})";
-    let template = Text::parse("Plain", Channel::EmailTemplate, "", layout, &[]).unwrap();
-    let template = content::create(&mut tx, &template, admin, now, &src()).await.unwrap();
-    let purpose = purposes::create(&mut tx, "Newsletter", false, admin, now, &src()).await.unwrap();
-    let notice = NoticeText::parse("We write to you about flu shots.").unwrap();
-    let notice = purposes::publish_notice(&mut tx, purpose, &notice, admin, now, &src()).await.unwrap();
     let sealer = Sealer::from_base64(&Sealer::generate_key_base64(&mut rand::thread_rng())).unwrap();
-    let new = NewSender {
-        from_name: FromName::parse("Example Health").unwrap(),
-        from_address: Email::parse(&format!("news@{slug}.example")).unwrap(),
-        reply_to: None,
-        postal_address: PostalAddress::parse("Example Health\n1 Main St").unwrap(),
-        dkim_domain: DkimDomain::parse(&format!("{slug}.example")).unwrap(),
-        selector: Selector::parse("s1").unwrap(),
-    };
-    let sender =
-        senders::create(&mut tx, &sealer, &new, &DkimKeyPair::generate().unwrap(), admin, now, &src()).await.unwrap();
-    let catalog = segments::catalog(&mut tx).await.unwrap();
-    let everyone = Segment::parse(r#"{"all": []}"#, &catalog).unwrap();
-    let segment = segments::create(&mut tx, "Everyone", &everyone, admin, now, &src()).await.unwrap();
-    let [ada, bea, cy] = ["ada@p.example", "bea@p.example", "cy@p.example"].map(|a| Email::parse(a).unwrap());
-    let mut ids = Vec::new();
-    for address in [&ada, &bea, &cy] {
-        ids.push(
-            contacts::create(&mut tx, &keys(), address, &Default::default(), Some(admin), now, &src()).await.unwrap(),
-        );
-    }
-    let fields = vec![Field::text("name", 40).unwrap()];
-    let definition = Definition::new(
-        ContentRef { item: piece.id, version: 1, sha256: piece.version.sha256 },
-        ContentRef { item: template.id, version: 1, sha256: template.version.sha256 },
-        SegmentRef { segment: segment.segment, version: segment.version, sha256: segment.sha256 },
-        sender,
-        purpose,
-        Schedule::Now,
-        fields,
-    )
-    .unwrap();
-    tx.commit().await.unwrap();
-    let o = Org { org, admin, reviewer, purpose, notice, ada: ids[0], bea: ids[1], cy: ids[2], definition };
-    let mut tx = begin(pool, org, admin).await;
-    consent::append(&mut tx, &grant(&o, o.ada, ConsentKind::Grant), &src()).await.unwrap();
-    consent::append(&mut tx, &grant(&o, o.cy, ConsentKind::Grant), &src()).await.unwrap();
-    suppression::suppress(&mut tx, &keys(), &cy, SuppressionReason::Complaint, Some(admin), now, &src()).await.unwrap();
-    tx.commit().await.unwrap();
-    approved(pool, &o, piece.id).await;
-    approved(pool, &o, template.id).await;
-    o
-}
-
-async fn new_campaign(pool: &AppPool, o: &Org, definition: &Definition) -> ContentId {
-    let mut tx = begin(pool, o.org, o.admin).await;
-    let text = definition.text("December flu shots").unwrap();
-    let item = campaigns::create(&mut tx, definition, &text, o.admin, Utc::now(), &src()).await.unwrap();
-    tx.commit().await.unwrap();
-    item.id
-}
-
-async fn launch(pool: &AppPool, o: &Org, id: ContentId) -> Launch {
-    let mut tx = begin(pool, o.org, o.admin).await;
-    let launched = campaigns::launch(&mut tx, id, o.admin, Role::Admin, Utc::now(), &src()).await.unwrap();
-    tx.commit().await.unwrap();
-    launched
+    campaign::org(pool, slug, &sealer, &keys()).await
 }
 
 async fn ledger(tx: &mut TenantTx, id: ContentId) -> Vec<(uuid::Uuid, String, Option<String>)> {
