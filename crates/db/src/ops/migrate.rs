@@ -58,6 +58,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 21, name: "import_rows", sql: include_str!("../../migrations/0021_import_rows.sql") },
     Migration { version: 22, name: "receipt_lookups", sql: include_str!("../../migrations/0022_receipt_lookups.sql") },
     Migration { version: 23, name: "senders", sql: include_str!("../../migrations/0023_senders.sql") },
+    Migration { version: 26, name: "unsubscribe", sql: include_str!("../../migrations/0026_unsubscribe.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.
