@@ -1,0 +1,164 @@
+//! A message's unsubscribe link (RFC 8058) and the preference centre it opens, for people
+//! without an account. The link names its contact, purpose and campaign in a token the server
+//! signed ([`mos_auth::UnsubscribeTokens`]); nothing is stored per message, and nothing is
+//! looked up for a token whose signature fails, so a forged or altered link costs no query and
+//! is refused as a page that does not exist, saying nothing of any contact.
+//!
+//! Opening the link (a GET, which link scanners do) changes nothing: it shows the preference
+//! centre. The one-click POST that mail clients send, and the page's buttons, change consent,
+//! each in the transaction that answers. A message's link is made by
+//! [`mos_auth::UnsubscribeTokens::url`] with the server's public URL.
+
+use mos_auth::Unsubscribe;
+use mos_db::audiences::consent::Evidence;
+use mos_db::audiences::unsubscribe::{self, Change, Choice, Person, Refusal};
+use mos_db::TenantTx;
+use mos_domain::{PurposeId, RequestSource};
+use secrecy::SecretString;
+
+use crate::{ApiError, AppState};
+
+/// What a preference centre shows: only what the person needs to choose.
+#[derive(Debug, Clone)]
+pub struct Preferences {
+    pub organization: String,
+    /// The address, masked (`a***@example.com`); `None` for an erased contact, whose page shows
+    /// nothing of it.
+    pub address: Option<String>,
+    pub purposes: Vec<Choice>,
+    /// The purpose the link's message was about.
+    pub purpose: PurposeId,
+}
+
+/// What the person asked for on the preference centre.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// These purposes on, every other off.
+    Only(Vec<PurposeId>),
+    /// Every purpose off, and the address suppressed, as the one-click unsubscribe does.
+    Nothing,
+}
+
+/// What a change from the preference centre did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub preferences: Preferences,
+    /// Purposes the person asked to turn on that could not be, by name.
+    pub refused: Vec<(String, Refusal)>,
+}
+
+/// `a***@example.com`: the first character of the local part, then the domain, which is what a
+/// person with several addresses needs to know which one the page is about.
+pub fn mask(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+/// Whom `token` is for, or not found.
+fn link(state: &AppState, token: &SecretString) -> Result<Unsubscribe, ApiError> {
+    state.sealer.unsubscribe_tokens().verify(token).ok_or(ApiError::NotFound)
+}
+
+/// The link's organization's transaction and its contact, locked; not found when the
+/// organization or the contact is gone.
+async fn open(state: &AppState, link: &Unsubscribe) -> Result<(TenantTx, Person), ApiError> {
+    let mut tx = state.pool.begin_tenant(link.organization, None).await?;
+    match unsubscribe::person(&mut tx, link.contact).await? {
+        Some(person) => Ok((tx, person)),
+        None => Err(ApiError::NotFound),
+    }
+}
+
+fn change<'a>(state: &AppState, link: &Unsubscribe, evidence: &'a Evidence, source: &'a RequestSource) -> Change<'a> {
+    Change { contact: link.contact, campaign: link.campaign, evidence, now: state.clock.now(), source }
+}
+
+/// The one-click unsubscribe of RFC 8058: revokes the contact's consent for the link's purpose
+/// and suppresses its address, in the transaction that answers, so that the next message to it
+/// is refused. Repeated, it records nothing new. For an erased contact it records nothing and
+/// answers alike (its suppressions stay in force).
+pub async fn one_click(state: &AppState, source: &RequestSource, token: &SecretString) -> Result<(), ApiError> {
+    let link = link(state, token)?;
+    let (mut tx, person) = open(state, &link).await?;
+    let evidence = Evidence { ip: source.ip, user_agent: source.user_agent.clone() };
+    unsubscribe::unsubscribe(&mut tx, &person, &[link.purpose], &change(state, &link, &evidence, source)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn read(tx: &mut TenantTx, link: &Unsubscribe, person: Person) -> Result<Preferences, ApiError> {
+    let purposes =
+        if person.address_key.is_some() { unsubscribe::choices(tx, link.contact).await? } else { Vec::new() };
+    Ok(Preferences {
+        organization: person.organization,
+        address: person.address.as_deref().map(mask),
+        purposes,
+        purpose: link.purpose,
+    })
+}
+
+/// The preference centre of the link of `token`, changing nothing but the audit trail, which
+/// records that the person's (masked) address and consent were shown.
+pub async fn preferences(
+    state: &AppState,
+    source: &RequestSource,
+    token: &SecretString,
+) -> Result<Preferences, ApiError> {
+    let link = link(state, token)?;
+    let (mut tx, person) = open(state, &link).await?;
+    let shown = read(&mut tx, &link, person).await?;
+    if shown.address.is_some() {
+        unsubscribe::shown(&mut tx, link.contact, source).await?;
+    }
+    tx.commit().await?;
+    Ok(shown)
+}
+
+/// Applies the person's choices from the preference centre: each purpose turned on is a grant
+/// against its latest notice, each turned off a revocation, "nothing" a revocation of every
+/// purpose and the address's suppression. A purpose that cannot be turned on here (a
+/// suppressed address, a HIPAA authorization) is named in the answer; the rest is done.
+pub async fn apply(
+    state: &AppState,
+    source: &RequestSource,
+    token: &SecretString,
+    wanted: &Wanted,
+) -> Result<Applied, ApiError> {
+    let link = link(state, token)?;
+    let (mut tx, person) = open(state, &link).await?;
+    let evidence = Evidence { ip: source.ip, user_agent: source.user_agent.clone() };
+    let change = change(state, &link, &evidence, source);
+    let refused = match wanted {
+        Wanted::Nothing => {
+            let every: Vec<PurposeId> =
+                unsubscribe::choices(&mut tx, link.contact).await?.into_iter().map(|c| c.purpose).collect();
+            unsubscribe::unsubscribe(&mut tx, &person, &every, &change).await?;
+            Vec::new()
+        }
+        Wanted::Only(on) => unsubscribe::set(&mut tx, &person, on, &change).await?,
+    };
+    let preferences = read(&mut tx, &link, person).await?;
+    tx.commit().await?;
+    let name = |purpose: PurposeId| {
+        preferences.purposes.iter().find(|c| c.purpose == purpose).map(|c| c.name.clone()).unwrap_or_default()
+    };
+    let refused = refused.into_iter().map(|(purpose, why)| (name(purpose), why)).collect();
+    Ok(Applied { preferences, refused })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask;
+
+    #[test]
+    fn an_address_is_shown_by_its_first_character_and_domain() {
+        assert_eq!(mask("jane.doe@example.com"), "j***@example.com");
+        assert_eq!(mask("ü@example.com"), "ü***@example.com");
+        assert_eq!(mask("not an address"), "***");
+    }
+}

@@ -1,0 +1,245 @@
+//! The pages of a message's unsubscribe link (`app::unsubscribe`), for people without an
+//! account, headed by the organization's name.
+//!
+//! `POST /u/{token}` is the one request here that carries no form token: RFC 8058's one-click
+//! unsubscribe, which a mail client sends without cookies or a page of ours, so it cannot carry
+//! one. It is accepted only with the body RFC 8058 prescribes (`List-Unsubscribe=One-Click`, form-
+//! encoded or as a multipart form) and does only what that body asks. Every other change, from
+//! the preference centre's buttons, is a form of our page, under the console's CSRF rules.
+//! Opening the link changes nothing: link scanners open links.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::{html, Markup};
+use mos_db::audiences::unsubscribe::Refusal;
+use mos_domain::PurposeId;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{alert, hidden, render, render_public, Console, Posted, Visit, FORM_FIELD};
+use crate::app::unsubscribe::{self, Preferences, Wanted};
+use crate::ApiError;
+
+pub fn router() -> Router<Console> {
+    Router::new().route("/u/{token}", get(page).post(one_click)).route("/u/{token}/preferences", post(choose))
+}
+
+/// The prefix of a purpose's checkbox name; the rest is the purpose's id.
+const PURPOSE_FIELD: &str = "purpose-";
+
+#[derive(Deserialize)]
+struct Choices {
+    /// Present when the "unsubscribe from everything" button sent the form.
+    everything: Option<String>,
+    /// The purposes' checkboxes (`purpose-<id>=on`) and the form token.
+    #[serde(flatten)]
+    rest: HashMap<String, String>,
+}
+
+/// The token in the path, kept to the characters a token has, so that nothing else reaches a
+/// link of the page.
+fn token_of(path: &str) -> (String, SecretString) {
+    let token: String = path.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    (token.clone(), SecretString::from(token))
+}
+
+fn preferences_form(form_token: &str, link: &str, shown: &Preferences) -> Markup {
+    let action = format!("/u/{link}/preferences");
+    html! {
+        @if let Some(address) = &shown.address {
+            p { "These choices are for " strong { (address) } "." }
+            h2 { "Stop all email" }
+            form method="post" action=(action) {
+                (hidden(FORM_FIELD, form_token))
+                (hidden("everything", "yes"))
+                p { "You will get no more email from " (shown.organization) "." }
+                button type="submit" { "Unsubscribe from everything" }
+            }
+            @if !shown.purposes.is_empty() {
+                h2 { "Or choose what you get" }
+                form method="post" action=(action) {
+                    (hidden(FORM_FIELD, form_token))
+                    fieldset {
+                        legend { "Email about" }
+                        @for choice in &shown.purposes {
+                            @let id = format!("{PURPOSE_FIELD}{}", choice.purpose);
+                            @let here = choice.offered();
+                            p class="check" {
+                                input id=(id) name=(id) type="checkbox" value="on" checked[choice.on()] disabled[!here && !choice.on()];
+                                label for=(id) {
+                                    (choice.name)
+                                    @if choice.purpose == shown.purpose { " (the email you came from)" }
+                                    @if !here && !choice.on() { " (cannot be turned on here; ask " (shown.organization) ")" }
+                                }
+                            }
+                        }
+                    }
+                    button type="submit" class="secondary" { "Save my choices" }
+                }
+            }
+        } @else {
+            p { "There is nothing to choose here any more: " (shown.organization) " holds no address for this link." }
+        }
+    }
+}
+
+/// The refusal of a link: the same page for a forged, altered or foreign link and for one whose
+/// contact is gone, so that it says nothing of anyone.
+fn link_refused(console: &Console, visit: &Visit, error: &ApiError) -> Response {
+    let message = match error {
+        ApiError::NotFound => {
+            "This link does not work: it was copied incompletely or changed. Use the unsubscribe link of a message you received, as it is."
+        }
+        _ => "Something went wrong on our side. Try the link again in a few minutes.",
+    };
+    render(console, visit, error.status(), "Link not valid", |_| html! { (alert(message)) }).into_response()
+}
+
+async fn page(State(console): State<Console>, visit: Visit, Path(token): Path<String>) -> Response {
+    let (link, secret) = token_of(&token);
+    match unsubscribe::preferences(&console.app, &visit.source, &secret).await {
+        Ok(shown) => render_public(&console, &visit, StatusCode::OK, &shown.organization, "Your email choices", |t| {
+            html! {
+                p { "Nothing has changed yet: choose below, and press a button." }
+                (preferences_form(t, &link, &shown))
+            }
+        })
+        .into_response(),
+        Err(error) => link_refused(&console, &visit, &error),
+    }
+}
+
+/// Whether `body` is RFC 8058's `List-Unsubscribe=One-Click`, form-encoded or as a multipart
+/// form, as its content type says.
+fn is_one_click(headers: &HeaderMap, body: &[u8]) -> bool {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .is_ok_and(|pairs| pairs.iter().any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click")),
+        "multipart/form-data" => boundary(content_type).is_some_and(|b| multipart_says_one_click(body, &b)),
+        _ => false,
+    }
+}
+
+/// The `boundary` parameter of a multipart content type.
+fn boundary(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (name, value) = p.trim().split_once('=')?;
+        name.trim().eq_ignore_ascii_case("boundary").then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// Whether a multipart form (RFC 7578) has the part `List-Unsubscribe` with the value
+/// `One-Click`. Only that part is looked for; nothing else of the form is read.
+fn multipart_says_one_click(body: &[u8], boundary: &str) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else { return false };
+    let delimiter = format!("--{boundary}");
+    text.split(delimiter.as_str()).any(|part| {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else { return false };
+        let named = head.lines().any(|line| {
+            let line = line.to_ascii_lowercase();
+            line.starts_with("content-disposition:")
+                && line.contains("form-data")
+                && line.split(';').any(|p| p.trim() == "name=\"list-unsubscribe\"")
+        });
+        named && value.strip_suffix("\r\n").unwrap_or(value) == "One-Click"
+    })
+}
+
+async fn one_click(
+    State(console): State<Console>,
+    visit: Visit,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_one_click(&headers, &body) {
+        let message = "This address takes the one-click unsubscribe of mail programs (a form with List-Unsubscribe=One-Click). To choose yourself, open the link in a browser.";
+        return render(&console, &visit, StatusCode::UNPROCESSABLE_ENTITY, "Not done", |_| html! { (alert(message)) })
+            .into_response();
+    }
+    let (_, secret) = token_of(&token);
+    match unsubscribe::one_click(&console.app, &visit.source, &secret).await {
+        Ok(()) => render(&console, &visit, StatusCode::OK, "Unsubscribed", |_| {
+            html! { p { "You are unsubscribed. No more email will be sent to this address." } }
+        })
+        .into_response(),
+        Err(error) => link_refused(&console, &visit, &error),
+    }
+}
+
+/// The purposes whose boxes were ticked; a box that does not name a purpose is ignored.
+fn ticked(rest: &HashMap<String, String>) -> Vec<PurposeId> {
+    rest.keys().filter_map(|k| k.strip_prefix(PURPOSE_FIELD)).filter_map(|id| PurposeId::parse(id).ok()).collect()
+}
+
+fn refusal_words(name: &str, why: Refusal) -> String {
+    match why {
+        Refusal::Suppressed => format!(
+            "{name} was not turned on: this address unsubscribed from all email. To hear from us again, sign up on our sign-up form and confirm from your mailbox."
+        ),
+        Refusal::NotHere => format!("{name} cannot be turned on here: it needs your signed authorization."),
+    }
+}
+
+async fn choose(
+    State(console): State<Console>,
+    Path(token): Path<String>,
+    Posted { visit, form }: Posted<Choices>,
+) -> Response {
+    let (link, secret) = token_of(&token);
+    let wanted = if form.everything.is_some() { Wanted::Nothing } else { Wanted::Only(ticked(&form.rest)) };
+    match unsubscribe::apply(&console.app, &visit.source, &secret, &wanted).await {
+        Ok(applied) => {
+            let title = if wanted == Wanted::Nothing { "Unsubscribed" } else { "Your choices are saved" };
+            let shown = &applied.preferences;
+            render_public(&console, &visit, StatusCode::OK, &shown.organization, title, |t| {
+                html! {
+                    @if wanted == Wanted::Nothing {
+                        p role="status" { "You are unsubscribed from all email of " (shown.organization) "." }
+                    } @else if applied.refused.is_empty() {
+                        p role="status" { "Your choices are saved." }
+                    }
+                    @for (name, why) in &applied.refused { (alert(&refusal_words(name, *why))) }
+                    (preferences_form(t, &link, shown))
+                }
+            })
+            .into_response()
+        }
+        Err(error) => link_refused(&console, &visit, &error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(content_type: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn only_the_one_click_body_of_rfc_8058_is_a_one_click_unsubscribe() {
+        let urlencoded = form("application/x-www-form-urlencoded");
+        assert!(is_one_click(&urlencoded, b"List-Unsubscribe=One-Click"));
+        assert!(!is_one_click(&urlencoded, b""));
+        assert!(!is_one_click(&urlencoded, b"List-Unsubscribe=one-click"));
+        assert!(!is_one_click(&urlencoded, b"everything=yes"));
+        assert!(!is_one_click(&form("text/plain"), b"List-Unsubscribe=One-Click"));
+        assert!(!is_one_click(&HeaderMap::new(), b"List-Unsubscribe=One-Click"));
+        let multipart = form("multipart/form-data; boundary=\"xyz\"");
+        let body = "--xyz\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--xyz--\r\n";
+        assert!(is_one_click(&multipart, body.as_bytes()));
+        assert!(!is_one_click(&multipart, body.replace("One-Click", "No").as_bytes()));
+        assert!(!is_one_click(&form("multipart/form-data; boundary=abc"), body.as_bytes()));
+    }
+}
