@@ -17,7 +17,7 @@ use mos_domain::content::ContentHash;
 use mos_domain::events::{CONTACT, CONTACT_VIEWED};
 use mos_domain::{AuditEvent, ContactId, PurposeId, RequestSource};
 
-/// The contact a link names, as its pages need it, its row locked for the change to come.
+/// The contact a link names, as its pages need it.
 #[derive(Debug, Clone)]
 pub struct Person {
     /// The organization's name, which heads the pages.
@@ -27,15 +27,23 @@ pub struct Person {
     pub address_key: Option<AddressKey>,
 }
 
-/// The contact `contact` of the transaction's organization, locked; `None` when it has no such
-/// contact.
-pub async fn person(tx: &mut TenantTx, contact: ContactId) -> Result<Option<Person>> {
-    let row: Option<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
+/// Whether a read of a contact is for a change: its row is then locked until the transaction
+/// ends, so that two requests of the same link follow each other and the second finds what the
+/// first recorded (and records nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Show,
+    Change,
+}
+
+/// The contact `contact` of the transaction's organization; `None` when it has no such contact.
+pub async fn person(tx: &mut TenantTx, contact: ContactId, intent: Intent) -> Result<Option<Person>> {
+    let lock = if intent == Intent::Change { " for update of c" } else { "" };
+    let row: Option<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(&format!(
         "select (select o.name from app.organizations o where o.id = $1), c.address, c.address_key
            from app.contacts c
-          where c.organization_id = $1 and c.id = $2
-            for update of c",
-    )
+          where c.organization_id = $1 and c.id = $2{lock}"
+    ))
     .bind(tx.org().as_uuid())
     .bind(contact.as_uuid())
     .fetch_optional(tx.conn())

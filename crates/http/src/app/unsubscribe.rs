@@ -11,7 +11,7 @@
 
 use mos_auth::Unsubscribe;
 use mos_db::audiences::consent::Evidence;
-use mos_db::audiences::unsubscribe::{self, Change, Choice, Person, Refusal};
+use mos_db::audiences::unsubscribe::{self, Change, Choice, Intent, Person, Refusal};
 use mos_db::TenantTx;
 use mos_domain::{PurposeId, RequestSource};
 use secrecy::SecretString;
@@ -64,11 +64,11 @@ fn link(state: &AppState, token: &SecretString) -> Result<Unsubscribe, ApiError>
     state.sealer.unsubscribe_tokens().verify(token).ok_or(ApiError::NotFound)
 }
 
-/// The link's organization's transaction and its contact, locked; not found when the
-/// organization or the contact is gone.
-async fn open(state: &AppState, link: &Unsubscribe) -> Result<(TenantTx, Person), ApiError> {
+/// The link's organization's transaction and its contact (locked for a change); not found when
+/// the organization or the contact is gone.
+async fn open(state: &AppState, link: &Unsubscribe, intent: Intent) -> Result<(TenantTx, Person), ApiError> {
     let mut tx = state.pool.begin_tenant(link.organization, None).await?;
-    match unsubscribe::person(&mut tx, link.contact).await? {
+    match unsubscribe::person(&mut tx, link.contact, intent).await? {
         Some(person) => Ok((tx, person)),
         None => Err(ApiError::NotFound),
     }
@@ -84,7 +84,7 @@ fn change<'a>(state: &AppState, link: &Unsubscribe, evidence: &'a Evidence, sour
 /// answers alike (its suppressions stay in force).
 pub async fn one_click(state: &AppState, source: &RequestSource, token: &SecretString) -> Result<(), ApiError> {
     let link = link(state, token)?;
-    let (mut tx, person) = open(state, &link).await?;
+    let (mut tx, person) = open(state, &link, Intent::Change).await?;
     let evidence = Evidence { ip: source.ip, user_agent: source.user_agent.clone() };
     unsubscribe::unsubscribe(&mut tx, &person, &[link.purpose], &change(state, &link, &evidence, source)).await?;
     tx.commit().await?;
@@ -110,7 +110,7 @@ pub async fn preferences(
     token: &SecretString,
 ) -> Result<Preferences, ApiError> {
     let link = link(state, token)?;
-    let (mut tx, person) = open(state, &link).await?;
+    let (mut tx, person) = open(state, &link, Intent::Show).await?;
     let shown = read(&mut tx, &link, person).await?;
     if shown.address.is_some() {
         unsubscribe::shown(&mut tx, link.contact, source).await?;
@@ -130,7 +130,7 @@ pub async fn apply(
     wanted: &Wanted,
 ) -> Result<Applied, ApiError> {
     let link = link(state, token)?;
-    let (mut tx, person) = open(state, &link).await?;
+    let (mut tx, person) = open(state, &link, Intent::Change).await?;
     let evidence = Evidence { ip: source.ip, user_agent: source.user_agent.clone() };
     let change = change(state, &link, &evidence, source);
     let refused = match wanted {

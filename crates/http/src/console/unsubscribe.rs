@@ -55,7 +55,7 @@ fn preferences_form(form_token: &str, link: &str, shown: &Preferences) -> Markup
         @if let Some(address) = &shown.address {
             p { "These choices are for " strong { (address) } "." }
             h2 { "Stop all email" }
-            form method="post" action=(action) {
+            form id="everything" method="post" action=(action) {
                 (hidden(FORM_FIELD, form_token))
                 (hidden("everything", "yes"))
                 p { "You will get no more email from " (shown.organization) "." }
@@ -63,7 +63,7 @@ fn preferences_form(form_token: &str, link: &str, shown: &Preferences) -> Markup
             }
             @if !shown.purposes.is_empty() {
                 h2 { "Or choose what you get" }
-                form method="post" action=(action) {
+                form id="choices" method="post" action=(action) {
                     (hidden(FORM_FIELD, form_token))
                     fieldset {
                         legend { "Email about" }

@@ -19,17 +19,17 @@ const ADDRESS: &str = "ana@example.com";
 
 /// An organization whose contact consented (through the API) to a purpose, and the link of a
 /// campaign's message to it.
-struct Subscribed {
+pub(crate) struct Subscribed {
     org: Members,
     id: OrgId,
     contact: ContactId,
-    purpose: PurposeId,
+    pub(crate) purpose: PurposeId,
     campaign: uuid::Uuid,
     /// The path of the link, `/u/<token>`.
-    link: String,
+    pub(crate) link: String,
 }
 
-async fn subscribed(app: &TestApp) -> Subscribed {
+pub(crate) async fn subscribed(app: &TestApp) -> Subscribed {
     let org = app.org_with_every_role("acme").await;
     let id = org_id(app, "acme").await;
     let (contact, purpose, _) = consenting(app, &org, ADDRESS).await;
@@ -293,4 +293,17 @@ async fn an_erased_contacts_link_answers_alike_reveals_nothing_and_its_suppressi
     assert!(!page.body.as_str().unwrap().contains("example.com"), "{}", page.body);
     assert_eq!(added(&before, &footprint(&app).await), []);
     assert_eq!(suppressed(&app, &s).await, [SuppressionReason::Unsubscribe], "the address stays suppressed");
+}
+
+#[tokio::test]
+async fn a_link_clicked_many_times_at_once_records_one_revocation_and_one_suppression() {
+    let app = TestApp::spawn().await;
+    let s = subscribed(&app).await;
+    let clicks: Vec<_> = (0..6).map(|_| one_click(&app, &s.link)).collect();
+    for status in futures_util::future::join_all(clicks).await {
+        assert_eq!(status, 200);
+    }
+    let revocations = events(&app, &s).await.into_iter().filter(|e| e.1 == ConsentKind::Revoke).count();
+    assert_eq!(revocations, 1);
+    assert_eq!(records(&app, &s.org, "suppression.added").await.len(), 1);
 }
