@@ -151,14 +151,67 @@ pub async fn apply(
     Ok(Applied { preferences, refused })
 }
 
+/// Whether `body` is RFC 8058's `List-Unsubscribe=One-Click`, form-encoded or as a multipart
+/// form, as its content type says.
+pub fn is_one_click(content_type: &str, body: &[u8]) -> bool {
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .is_ok_and(|pairs| pairs.iter().any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click")),
+        "multipart/form-data" => boundary(content_type).is_some_and(|b| multipart_says_one_click(body, &b)),
+        _ => false,
+    }
+}
+
+/// The `boundary` parameter of a multipart content type.
+fn boundary(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (name, value) = p.trim().split_once('=')?;
+        name.trim().eq_ignore_ascii_case("boundary").then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// Whether a multipart form (RFC 7578) has the part `List-Unsubscribe` with the value
+/// `One-Click`. Only that part is looked for; nothing else of the form is read.
+fn multipart_says_one_click(body: &[u8], boundary: &str) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else { return false };
+    let delimiter = format!("--{boundary}");
+    text.split(delimiter.as_str()).any(|part| {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else { return false };
+        let named = head.lines().any(|line| {
+            let line = line.to_ascii_lowercase();
+            line.starts_with("content-disposition:")
+                && line.contains("form-data")
+                && line.split(';').any(|p| p.trim() == "name=\"list-unsubscribe\"")
+        });
+        named && value.strip_suffix("\r\n").unwrap_or(value) == "One-Click"
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::mask;
+    use super::{is_one_click, mask};
 
     #[test]
     fn an_address_is_shown_by_its_first_character_and_domain() {
         assert_eq!(mask("jane.doe@example.com"), "j***@example.com");
         assert_eq!(mask("ü@example.com"), "ü***@example.com");
         assert_eq!(mask("not an address"), "***");
+    }
+
+    #[test]
+    fn only_the_one_click_body_of_rfc_8058_is_a_one_click_unsubscribe() {
+        let urlencoded = "application/x-www-form-urlencoded";
+        assert!(is_one_click(urlencoded, b"List-Unsubscribe=One-Click"));
+        assert!(!is_one_click(urlencoded, b""));
+        assert!(!is_one_click(urlencoded, b"List-Unsubscribe=one-click"));
+        assert!(!is_one_click(urlencoded, b"everything=yes"));
+        assert!(!is_one_click("text/plain", b"List-Unsubscribe=One-Click"));
+        assert!(!is_one_click("", b"List-Unsubscribe=One-Click"));
+        let multipart = "multipart/form-data; boundary=\"xyz\"";
+        let body = "--xyz\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--xyz--\r\n";
+        assert!(is_one_click(multipart, body.as_bytes()));
+        assert!(!is_one_click(multipart, body.replace("One-Click", "No").as_bytes()));
+        assert!(!is_one_click("multipart/form-data; boundary=abc", body.as_bytes()));
     }
 }

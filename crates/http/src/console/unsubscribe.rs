@@ -1,18 +1,14 @@
 //! The pages of a message's unsubscribe link (`app::unsubscribe`), for people without an
 //! account, headed by the organization's name.
 //!
-//! `POST /u/{token}` is the one request here that carries no form token: RFC 8058's one-click
-//! unsubscribe, which a mail client sends without cookies or a page of ours, so it cannot carry
-//! one. It is accepted only with the body RFC 8058 prescribes (`List-Unsubscribe=One-Click`, form-
-//! encoded or as a multipart form) and does only what that body asks. Every other change, from
-//! the preference centre's buttons, is a form of our page, under the console's CSRF rules.
-//! Opening the link changes nothing: link scanners open links.
+//! Opening the link changes nothing: link scanners open links. The preference centre's buttons
+//! are forms of our page, under the console's CSRF rules. The same address takes RFC 8058's
+//! one-click `POST` (`api::unsubscribe`), the one change that carries no form token.
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,7 +23,7 @@ use crate::app::unsubscribe::{self, Preferences, Wanted};
 use crate::ApiError;
 
 pub fn router() -> Router<Console> {
-    Router::new().route("/u/{token}", get(page).post(one_click)).route("/u/{token}/preferences", post(choose))
+    Router::new().route("/u/{token}", get(page)).route("/u/{token}/preferences", post(choose))
 }
 
 /// The prefix of a purpose's checkbox name; the rest is the purpose's id.
@@ -115,66 +111,6 @@ async fn page(State(console): State<Console>, visit: Visit, Path(token): Path<St
     }
 }
 
-/// Whether `body` is RFC 8058's `List-Unsubscribe=One-Click`, form-encoded or as a multipart
-/// form, as its content type says.
-fn is_one_click(headers: &HeaderMap, body: &[u8]) -> bool {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    match media.as_str() {
-        "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-            .is_ok_and(|pairs| pairs.iter().any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click")),
-        "multipart/form-data" => boundary(content_type).is_some_and(|b| multipart_says_one_click(body, &b)),
-        _ => false,
-    }
-}
-
-/// The `boundary` parameter of a multipart content type.
-fn boundary(content_type: &str) -> Option<String> {
-    content_type.split(';').skip(1).find_map(|p| {
-        let (name, value) = p.trim().split_once('=')?;
-        name.trim().eq_ignore_ascii_case("boundary").then(|| value.trim().trim_matches('"').to_owned())
-    })
-}
-
-/// Whether a multipart form (RFC 7578) has the part `List-Unsubscribe` with the value
-/// `One-Click`. Only that part is looked for; nothing else of the form is read.
-fn multipart_says_one_click(body: &[u8], boundary: &str) -> bool {
-    let Ok(text) = std::str::from_utf8(body) else { return false };
-    let delimiter = format!("--{boundary}");
-    text.split(delimiter.as_str()).any(|part| {
-        let Some((head, value)) = part.split_once("\r\n\r\n") else { return false };
-        let named = head.lines().any(|line| {
-            let line = line.to_ascii_lowercase();
-            line.starts_with("content-disposition:")
-                && line.contains("form-data")
-                && line.split(';').any(|p| p.trim() == "name=\"list-unsubscribe\"")
-        });
-        named && value.strip_suffix("\r\n").unwrap_or(value) == "One-Click"
-    })
-}
-
-async fn one_click(
-    State(console): State<Console>,
-    visit: Visit,
-    Path(token): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !is_one_click(&headers, &body) {
-        let message = "This address takes the one-click unsubscribe of mail programs (a form with List-Unsubscribe=One-Click). To choose yourself, open the link in a browser.";
-        return render(&console, &visit, StatusCode::UNPROCESSABLE_ENTITY, "Not done", |_| html! { (alert(message)) })
-            .into_response();
-    }
-    let (_, secret) = token_of(&token);
-    match unsubscribe::one_click(&console.app, &visit.source, &secret).await {
-        Ok(()) => render(&console, &visit, StatusCode::OK, "Unsubscribed", |_| {
-            html! { p { "You are unsubscribed. No more email will be sent to this address." } }
-        })
-        .into_response(),
-        Err(error) => link_refused(&console, &visit, &error),
-    }
-}
-
 /// The purposes whose boxes were ticked; a box that does not name a purpose is ignored.
 fn ticked(rest: &HashMap<String, String>) -> Vec<PurposeId> {
     rest.keys().filter_map(|k| k.strip_prefix(PURPOSE_FIELD)).filter_map(|id| PurposeId::parse(id).ok()).collect()
@@ -214,32 +150,5 @@ async fn choose(
             .into_response()
         }
         Err(error) => link_refused(&console, &visit, &error),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn form(content_type: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
-        headers
-    }
-
-    #[test]
-    fn only_the_one_click_body_of_rfc_8058_is_a_one_click_unsubscribe() {
-        let urlencoded = form("application/x-www-form-urlencoded");
-        assert!(is_one_click(&urlencoded, b"List-Unsubscribe=One-Click"));
-        assert!(!is_one_click(&urlencoded, b""));
-        assert!(!is_one_click(&urlencoded, b"List-Unsubscribe=one-click"));
-        assert!(!is_one_click(&urlencoded, b"everything=yes"));
-        assert!(!is_one_click(&form("text/plain"), b"List-Unsubscribe=One-Click"));
-        assert!(!is_one_click(&HeaderMap::new(), b"List-Unsubscribe=One-Click"));
-        let multipart = form("multipart/form-data; boundary=\"xyz\"");
-        let body = "--xyz\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--xyz--\r\n";
-        assert!(is_one_click(&multipart, body.as_bytes()));
-        assert!(!is_one_click(&multipart, body.replace("One-Click", "No").as_bytes()));
-        assert!(!is_one_click(&form("multipart/form-data; boundary=abc"), body.as_bytes()));
     }
 }
