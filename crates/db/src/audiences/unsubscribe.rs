@@ -62,8 +62,10 @@ pub struct Choice {
     pub name: String,
     /// The contact's consent for it now; `None` when nothing was ever recorded.
     pub state: Option<ConsentState>,
-    /// Its latest notice, which a grant from the preference centre is given against.
+    /// Its latest notice, which a grant from the preference centre is given against, and its
+    /// text, which the page shows before the person agrees.
     pub notice: Option<ContentHash>,
+    pub notice_text: Option<String>,
     /// A HIPAA authorization's elements are not collected here, so it cannot be turned on here.
     pub needs_hipaa_authorization: bool,
 }
@@ -74,6 +76,7 @@ struct ChoiceRow {
     name: String,
     state: Option<String>,
     notice: Option<Vec<u8>>,
+    notice_text: Option<String>,
     needs_hipaa_authorization: bool,
 }
 
@@ -94,13 +97,14 @@ impl Choice {
 /// Every email purpose of the organization with the contact's consent for it, by name.
 pub async fn choices(tx: &mut TenantTx, contact: ContactId) -> Result<Vec<Choice>> {
     let rows: Vec<ChoiceRow> = sqlx::query_as(
-        "select p.id as purpose, p.name, c.state, p.needs_hipaa_authorization,
-                (select n.sha256 from app.notices n
-                  where n.organization_id = $1 and n.purpose_id = p.id
-                  order by n.created_at desc, n.sha256 limit 1) as notice
+        "select p.id as purpose, p.name, c.state, p.needs_hipaa_authorization, n.sha256 as notice,
+                n.body as notice_text
            from app.purposes p
            left join app.consent_current c
                   on c.organization_id = $1 and c.contact_id = $2 and c.purpose_id = p.id
+           left join lateral (select n.sha256, n.body from app.notices n
+                               where n.organization_id = $1 and n.purpose_id = p.id
+                               order by n.created_at desc, n.sha256 limit 1) n on true
           where p.organization_id = $1 and p.channel = 'email'
           order by p.name, p.id",
     )
@@ -115,6 +119,7 @@ pub async fn choices(tx: &mut TenantTx, contact: ContactId) -> Result<Vec<Choice
                 name: r.name,
                 state: r.state.map(|s| s.parse()).transpose().map_err(|_| stored("consent_current_state"))?,
                 notice: r.notice.map(ContentHash::try_from).transpose().map_err(|_| stored("notices_sha256"))?,
+                notice_text: r.notice_text,
                 needs_hipaa_authorization: r.needs_hipaa_authorization,
             })
         })
@@ -194,16 +199,19 @@ pub enum Refusal {
     Suppressed,
     /// The purpose needs a HIPAA authorization, or has no notice to agree to.
     NotHere,
+    /// The notice the page showed is no longer the purpose's latest.
+    NoticeChanged,
 }
 
-/// Sets each of the contact's email purposes as `wanted` says (on for those it names, off for
-/// the others): a grant against the purpose's latest notice for one turned on, a revocation for
-/// one turned off, nothing for one already as wanted. Answers the purposes that could not be
+/// Sets each of the contact's email purposes as `wanted` says (on for those it names, with the
+/// notice the page showed for each, off for the others): a grant against the purpose's latest
+/// notice for one turned on, which must be the one shown, a revocation for one turned off,
+/// nothing for one already as wanted. Answers the purposes that could not be
 /// turned on and why; a refusal rolls back nothing else. An erased contact changes nothing.
 pub async fn set(
     tx: &mut TenantTx,
     person: &Person,
-    wanted: &[PurposeId],
+    wanted: &[(PurposeId, Option<ContentHash>)],
     change: &Change<'_>,
 ) -> Result<Vec<(PurposeId, Refusal)>> {
     let mut refused = Vec::new();
@@ -211,7 +219,8 @@ pub async fn set(
     let suppressed = !suppression::reasons_of(tx, &key).await?.is_empty();
     let provenance = Provenance::PreferenceCentre { campaign: change.campaign };
     for choice in choices(tx, change.contact).await? {
-        let on = wanted.contains(&choice.purpose);
+        let shown = wanted.iter().find(|(p, _)| *p == choice.purpose).map(|(_, notice)| *notice);
+        let on = shown.is_some();
         if on == choice.on() {
             continue;
         }
@@ -226,6 +235,10 @@ pub async fn set(
         // Asked first for a clear answer; the ledger's trigger refuses the grant whoever asks.
         if suppressed {
             refused.push((choice.purpose, Refusal::Suppressed));
+            continue;
+        }
+        if shown.flatten() != Some(notice) {
+            refused.push((choice.purpose, Refusal::NoticeChanged));
             continue;
         }
         change.append(tx, choice.purpose, ConsentKind::Grant, Some(notice), provenance).await?;

@@ -13,6 +13,7 @@ use mos_auth::Unsubscribe;
 use mos_db::audiences::consent::Evidence;
 use mos_db::audiences::unsubscribe::{self, Change, Choice, Intent, Person, Refusal};
 use mos_db::TenantTx;
+use mos_domain::content::ContentHash;
 use mos_domain::{PurposeId, RequestSource};
 use secrecy::SecretString;
 
@@ -33,8 +34,8 @@ pub struct Preferences {
 /// What the person asked for on the preference centre.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wanted {
-    /// These purposes on, every other off.
-    Only(Vec<PurposeId>),
+    /// These purposes on, each with the notice the page showed for it; every other off.
+    Only(Vec<(PurposeId, Option<ContentHash>)>),
     /// Every purpose off, and the address suppressed, as the one-click unsubscribe does.
     Nothing,
 }
@@ -120,7 +121,7 @@ pub async fn preferences(
 }
 
 /// Applies the person's choices from the preference centre: each purpose turned on is a grant
-/// against its latest notice, each turned off a revocation, "nothing" a revocation of every
+/// against its latest notice (the one the page showed, or it is refused), each turned off a revocation, "nothing" a revocation of every
 /// purpose and the address's suppression. A purpose that cannot be turned on here (a
 /// suppressed address, a HIPAA authorization) is named in the answer; the rest is done.
 pub async fn apply(

@@ -14,10 +14,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
 use mos_db::audiences::unsubscribe::Refusal;
+use mos_domain::content::ContentHash;
 use mos_domain::PurposeId;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::signup::notice;
 use super::{alert, hidden, render, render_public, Console, Posted, Visit, FORM_FIELD};
 use crate::app::unsubscribe::{self, Preferences, Wanted};
 use crate::ApiError;
@@ -28,6 +30,8 @@ pub fn router() -> Router<Console> {
 
 /// The prefix of a purpose's checkbox name; the rest is the purpose's id.
 const PURPOSE_FIELD: &str = "purpose-";
+/// The prefix of the hidden field with the SHA-256 of the notice shown for a purpose.
+const NOTICE_FIELD: &str = "notice-";
 
 #[derive(Deserialize)]
 struct Choices {
@@ -74,6 +78,15 @@ fn preferences_form(form_token: &str, link: &str, shown: &Preferences) -> Markup
                                     @if !here && !choice.on() { " (cannot be turned on here; ask " (shown.organization) ")" }
                                 }
                             }
+                            @if let (true, Some(hash), Some(text)) = (here, choice.notice, &choice.notice_text) {
+                                (hidden(&format!("{NOTICE_FIELD}{}", choice.purpose), &hash.to_string()))
+                                @if !choice.on() {
+                                    details {
+                                        summary { "What you agree to by ticking " (choice.name) }
+                                        (notice(text))
+                                    }
+                                }
+                            }
                         }
                     }
                     button type="submit" class="secondary" { "Save my choices" }
@@ -111,9 +124,14 @@ async fn page(State(console): State<Console>, visit: Visit, Path(token): Path<St
     }
 }
 
-/// The purposes whose boxes were ticked; a box that does not name a purpose is ignored.
-fn ticked(rest: &HashMap<String, String>) -> Vec<PurposeId> {
-    rest.keys().filter_map(|k| k.strip_prefix(PURPOSE_FIELD)).filter_map(|id| PurposeId::parse(id).ok()).collect()
+/// The purposes whose boxes were ticked, each with the notice shown for it; a box that does not
+/// name a purpose is ignored.
+fn ticked(rest: &HashMap<String, String>) -> Vec<(PurposeId, Option<ContentHash>)> {
+    let shown = |id: &str| rest.get(&format!("{NOTICE_FIELD}{id}")).and_then(|h| ContentHash::parse(h).ok());
+    rest.keys()
+        .filter_map(|k| k.strip_prefix(PURPOSE_FIELD))
+        .filter_map(|id| PurposeId::parse(id).ok().map(|p| (p, shown(id))))
+        .collect()
 }
 
 fn refusal_words(name: &str, why: Refusal) -> String {
@@ -122,6 +140,9 @@ fn refusal_words(name: &str, why: Refusal) -> String {
             "{name} was not turned on: this address unsubscribed from all email. To hear from us again, sign up on our sign-up form and confirm from your mailbox."
         ),
         Refusal::NotHere => format!("{name} cannot be turned on here: it needs your signed authorization."),
+        Refusal::NoticeChanged => {
+            format!("{name} was not turned on: what you agree to has changed since the page was opened. Read it below and choose again.")
+        }
     }
 }
 

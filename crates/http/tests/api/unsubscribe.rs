@@ -219,9 +219,25 @@ async fn the_preference_centre_turns_purposes_on_and_off_as_the_persons_own_cons
     let (hipaa, _) = purpose_with_notice(&app, &s.org, "Care reminders", true).await;
     let hipaa = PurposeId::parse(&hipaa).unwrap();
 
+    // The page shows the notice a purpose is turned on against, and sends its hash back.
+    let page = app.send(app.http.get(format!("{}{}", app.base, s.link))).await;
+    let html = page.body.as_str().unwrap();
+    assert!(html.contains("What you agree to by ticking Offers") && html.contains(&offers_notice), "{html}");
+
+    // A notice that is not the purpose's latest turns nothing on.
+    let (box_, notice) = (format!("purpose-{offers}"), format!("notice-{offers}"));
+    let before = footprint(&app).await;
+    let stale = "00".repeat(32);
+    let (status, html) =
+        choose(&app, &s.link, &[(&box_, "on"), (&notice, &stale), (&format!("purpose-{}", s.purpose), "on")]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Offers was not turned on: what you agree to has changed"), "{html}");
+    let changed: Vec<_> = added(&before, &footprint(&app).await).into_iter().map(|(t, _)| t).collect();
+    assert!(!changed.iter().any(|t| t.starts_with("consent")), "{changed:?}");
+
     // Offers on and News off (its box left empty); the HIPAA purpose cannot be turned on here.
     let (status, html) =
-        choose(&app, &s.link, &[(&format!("purpose-{offers}"), "on"), (&format!("purpose-{hipaa}"), "on")]).await;
+        choose(&app, &s.link, &[(&box_, "on"), (&notice, &offers_notice), (&format!("purpose-{hipaa}"), "on")]).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Care reminders cannot be turned on here"), "{html}");
     assert!(!live(&app, &s, s.purpose).await);
@@ -239,7 +255,7 @@ async fn the_preference_centre_turns_purposes_on_and_off_as_the_persons_own_cons
 
     // Saved again as they are: nothing new.
     let before = footprint(&app).await;
-    let (status, _) = choose(&app, &s.link, &[(&format!("purpose-{offers}"), "on")]).await;
+    let (status, _) = choose(&app, &s.link, &[(&box_, "on"), (&notice, &offers_notice)]).await;
     assert_eq!(status, 200);
     let changed: Vec<_> = added(&before, &footprint(&app).await).into_iter().map(|(t, _)| t).collect();
     assert!(!changed.iter().any(|t| t.starts_with("consent") || t == "suppressions"), "{changed:?}");
@@ -249,14 +265,11 @@ async fn the_preference_centre_turns_purposes_on_and_off_as_the_persons_own_cons
 async fn unsubscribing_from_everything_revokes_each_purpose_and_a_suppressed_address_is_not_granted_again_here() {
     let app = TestApp::spawn().await;
     let s = subscribed(&app).await;
-    let (offers, _) = purpose_with_notice(&app, &s.org, "Offers", false).await;
+    let (offers, offers_notice) = purpose_with_notice(&app, &s.org, "Offers", false).await;
     let offers = PurposeId::parse(&offers).unwrap();
-    assert_eq!(
-        choose(&app, &s.link, &[(&format!("purpose-{offers}"), "on"), (&format!("purpose-{}", s.purpose), "on")])
-            .await
-            .0,
-        200
-    );
+    let (box_, notice) = (format!("purpose-{offers}"), format!("notice-{offers}"));
+    let fields = [(box_.as_str(), "on"), (&notice, &offers_notice), (&format!("purpose-{}", s.purpose), "on")];
+    assert_eq!(choose(&app, &s.link, &fields).await.0, 200);
     assert!(live(&app, &s, offers).await);
 
     let (status, html) = choose(&app, &s.link, &[("everything", "yes")]).await;
@@ -269,7 +282,7 @@ async fn unsubscribing_from_everything_revokes_each_purpose_and_a_suppressed_add
     // Turning a purpose back on from here is refused with words, not an error: only the
     // person's confirmed double opt-in lifts the suppression.
     let before = footprint(&app).await;
-    let (status, html) = choose(&app, &s.link, &[(&format!("purpose-{offers}"), "on")]).await;
+    let (status, html) = choose(&app, &s.link, &[(&box_, "on"), (&notice, &offers_notice)]).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Offers was not turned on: this address unsubscribed"), "{html}");
     assert!(!live(&app, &s, offers).await);
