@@ -139,7 +139,9 @@ CREATE TYPE app.consent_source AS ENUM (
     'signup_form',
     'import',
     'api',
-    'console'
+    'console',
+    'unsubscribe',
+    'preference_centre'
 );
 
 ALTER TYPE app.consent_source OWNER TO mos_owner;
@@ -1857,9 +1859,11 @@ CREATE TABLE app.consent_events (
     CONSTRAINT consent_events_import_row CHECK ((import_row >= 1)),
     CONSTRAINT consent_events_seq CHECK ((seq >= 1)),
     CONSTRAINT consent_events_source CHECK (
-CASE source
-    WHEN 'import'::app.consent_source THEN ((import_job IS NOT NULL) AND (import_row IS NOT NULL) AND (recorded_by IS NOT NULL))
-    WHEN 'signup_form'::app.consent_source THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
+CASE (source)::text
+    WHEN 'import'::text THEN ((import_job IS NOT NULL) AND (import_row IS NOT NULL) AND (recorded_by IS NOT NULL))
+    WHEN 'signup_form'::text THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
+    WHEN 'unsubscribe'::text THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
+    WHEN 'preference_centre'::text THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
     ELSE ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NOT NULL))
 END)
 );

@@ -12,6 +12,7 @@ pub mod seal;
 pub mod signer;
 pub mod token;
 pub mod totp;
+pub mod unsubscribe;
 
 pub use address::AddressKeys;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -23,3 +24,4 @@ pub use seal::{SealError, Sealer};
 pub use signer::Signer;
 pub use token::{OneTimeToken, TokenHash};
 pub use totp::Totp;
+pub use unsubscribe::{Unsubscribe, UnsubscribeTokens};

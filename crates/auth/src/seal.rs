@@ -20,11 +20,12 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
-    /// The same configured secret signs device tokens and form tokens and keys addresses,
-    /// each under a key derived for that alone.
+    /// The same configured secret signs device tokens, form tokens and unsubscribe links and
+    /// keys addresses, each under a key derived for that alone.
     devices: crate::DeviceTokens,
     forms: crate::Signer,
     addresses: crate::AddressKeys,
+    unsubscribe: crate::UnsubscribeTokens,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -40,6 +41,10 @@ impl Sealer {
             devices: crate::DeviceTokens::new(crate::Signer::derive(key.expose_secret(), "device tokens")),
             forms: crate::Signer::derive(key.expose_secret(), "form tokens"),
             addresses: crate::AddressKeys::derive(key.expose_secret()),
+            unsubscribe: crate::UnsubscribeTokens::new(crate::Signer::derive(
+                key.expose_secret(),
+                "unsubscribe tokens",
+            )),
         }
     }
 
@@ -54,6 +59,11 @@ impl Sealer {
     /// The keys of contacts' addresses, which suppressions are keyed by.
     pub fn address_keys(&self) -> &crate::AddressKeys {
         &self.addresses
+    }
+
+    /// The tokens of messages' unsubscribe links.
+    pub fn unsubscribe_tokens(&self) -> &crate::UnsubscribeTokens {
+        &self.unsubscribe
     }
 
     /// A key from its base64 form (standard alphabet, padded), as configuration holds it.

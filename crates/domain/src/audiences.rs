@@ -193,7 +193,14 @@ words!(
 );
 words!(
     /// Where a consent event came from.
-    ConsentSource { SignupForm = "signup_form", Import = "import", Api = "api", Console = "console" }
+    ConsentSource {
+        SignupForm = "signup_form",
+        Import = "import",
+        Api = "api",
+        Console = "console",
+        Unsubscribe = "unsubscribe",
+        PreferenceCentre = "preference_centre",
+    }
 );
 words!(
     /// Why an address is suppressed.

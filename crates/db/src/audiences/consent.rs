@@ -35,6 +35,15 @@ pub enum Provenance {
     Console {
         by: UserId,
     },
+    /// The person themselves, through a message's unsubscribe link (one click, or "unsubscribe
+    /// from everything"); the campaign is the one whose message carried the link.
+    Unsubscribe {
+        campaign: uuid::Uuid,
+    },
+    /// The person themselves, on the preference centre a message's link opened.
+    PreferenceCentre {
+        campaign: uuid::Uuid,
+    },
 }
 
 impl Provenance {
@@ -44,12 +53,22 @@ impl Provenance {
             Self::Import { .. } => ConsentSource::Import,
             Self::Api { .. } => ConsentSource::Api,
             Self::Console { .. } => ConsentSource::Console,
+            Self::Unsubscribe { .. } => ConsentSource::Unsubscribe,
+            Self::PreferenceCentre { .. } => ConsentSource::PreferenceCentre,
+        }
+    }
+
+    /// The campaign whose message's link the person followed.
+    fn campaign(self) -> Option<uuid::Uuid> {
+        match self {
+            Self::Unsubscribe { campaign } | Self::PreferenceCentre { campaign } => Some(campaign),
+            _ => None,
         }
     }
 
     fn recorded_by(self) -> Option<UserId> {
         match self {
-            Self::SignupForm => None,
+            Self::SignupForm | Self::Unsubscribe { .. } | Self::PreferenceCentre { .. } => None,
             Self::Import { by, .. } | Self::Api { by } | Self::Console { by } => Some(by),
         }
     }
@@ -282,6 +301,9 @@ pub async fn append(tx: &mut TenantTx, record: &Record<'_>, source: &RequestSour
     }
     if let Some(hash) = evidence_sha256 {
         event = event.meta("evidence_sha256", json!(hash));
+    }
+    if let Some(campaign) = record.provenance.campaign() {
+        event = event.meta("campaign", json!(campaign));
     }
     if let Some(by) = record.provenance.recorded_by() {
         event = event.actor(by);

@@ -20,3 +20,4 @@ pub mod purposes;
 pub mod segments;
 pub mod signup;
 pub mod suppression;
+pub mod unsubscribe;

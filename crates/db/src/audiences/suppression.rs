@@ -39,6 +39,20 @@ pub async fn suppress(
     source: &RequestSource,
 ) -> Result<AddressKey> {
     let key = keys.key(address);
+    add(tx, &key, reason, actor, now).await?;
+    record(tx, &key, reason, actor, source).await?;
+    Ok(key)
+}
+
+/// Suppresses the address of `key` for `reason` unless an entry for that reason is in force;
+/// answers whether it wrote one. The caller records it ([`record`]).
+pub async fn add(
+    tx: &mut TenantTx,
+    key: &AddressKey,
+    reason: SuppressionReason,
+    actor: Option<UserId>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     // The contact with this address, if any, is locked as `consent::append` locks it, so a
     // grant being appended for it concurrently either commits first or sees this entry.
     sqlx::query("select from app.contacts where organization_id = $1 and address_key = $2 for update")
@@ -59,20 +73,32 @@ pub async fn suppress(
     .bind(reason.as_str())
     .fetch_one(tx.conn())
     .await?;
-    if !in_force {
-        sqlx::query(
-            "insert into app.suppressions (organization_id, address_key, reason, recorded_by, created_at)
-             values ($1, $2, $3::text::app.suppression_reason, $4, $5)
-             on conflict do nothing",
-        )
-        .bind(tx.org().as_uuid())
-        .bind(key.as_bytes().as_slice())
-        .bind(reason.as_str())
-        .bind(actor.map(|a| a.as_uuid()))
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    if in_force {
+        return Ok(false);
     }
+    sqlx::query(
+        "insert into app.suppressions (organization_id, address_key, reason, recorded_by, created_at)
+         values ($1, $2, $3::text::app.suppression_reason, $4, $5)
+         on conflict do nothing",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(key.as_bytes().as_slice())
+    .bind(reason.as_str())
+    .bind(actor.map(|a| a.as_uuid()))
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(true)
+}
+
+/// The audit record of a suppression of the address of `key`, naming it by its key only.
+pub async fn record(
+    tx: &mut TenantTx,
+    key: &AddressKey,
+    reason: SuppressionReason,
+    actor: Option<UserId>,
+    source: &RequestSource,
+) -> Result<()> {
     let mut event = AuditEvent::new(ADDRESS_SUPPRESSED, SUPPRESSION)
         .resource_id(key.to_hex())
         .source(source.clone())
@@ -80,13 +106,17 @@ pub async fn suppress(
     if let Some(actor) = actor {
         event = event.actor(actor);
     }
-    audit::record(tx, &event).await?;
-    Ok(key)
+    audit::record(tx, &event).await.map(|_| ())
 }
 
 /// The reasons `address` is suppressed for now, none when it is not: an entry that the person's
 /// own confirmed sign-up came after is lifted, except a manual block (docs/consent.md).
 pub async fn reasons(tx: &mut TenantTx, keys: &dyn AddressKeyer, address: &Email) -> Result<Vec<SuppressionReason>> {
+    reasons_of(tx, &keys.key(address)).await
+}
+
+/// [`reasons`] for the address of `key`.
+pub async fn reasons_of(tx: &mut TenantTx, key: &AddressKey) -> Result<Vec<SuppressionReason>> {
     let reasons: Vec<String> = sqlx::query_scalar(concat!(
         "select distinct s.reason::text from app.suppressions s
               where s.organization_id = $1 and s.address_key = $2 and ",
@@ -94,7 +124,7 @@ pub async fn reasons(tx: &mut TenantTx, keys: &dyn AddressKeyer, address: &Email
         " order by 1"
     ))
     .bind(tx.org().as_uuid())
-    .bind(keys.key(address).as_bytes().as_slice())
+    .bind(key.as_bytes().as_slice())
     .fetch_all(tx.conn())
     .await?;
     reasons.into_iter().map(|r| r.parse().map_err(|_| crate::error::stored("suppressions_reason"))).collect()

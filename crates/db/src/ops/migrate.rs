@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 23, name: "senders", sql: include_str!("../../migrations/0023_senders.sql") },
     Migration { version: 24, name: "campaigns", sql: include_str!("../../migrations/0024_campaigns.sql") },
     Migration { version: 25, name: "consent_state", sql: include_str!("../../migrations/0025_consent_state.sql") },
+    Migration { version: 26, name: "unsubscribe", sql: include_str!("../../migrations/0026_unsubscribe.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

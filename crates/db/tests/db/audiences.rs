@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use mos_auth::AddressKeys;
 use mos_db::audiences::attributes::{self, Value};
 use mos_db::audiences::consent::{self, Basis, Evidence, Provenance, Record};
+use mos_db::audiences::unsubscribe::{self, Change, Intent};
 use mos_db::audiences::{contacts, purposes, suppression};
 use mos_db::testing::{Backend, TestDb};
 use mos_db::{chain, AppPool, DbError, TenantTx};
@@ -992,6 +993,47 @@ async fn on_citus_a_contact_its_consent_and_their_audit_records_change_in_one_tr
     assert_eq!(consent::evidence_matches(&mut tx, event).await.unwrap(), None, "the evidence is gone");
     let report = chain::verify_tenant(&mut tx, now()).await.unwrap();
     assert!(report.broken.is_none() && report.pending.0 == 0, "{report:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
+async fn on_citus_an_unsubscribe_links_reads_and_changes_run_on_one_shard() {
+    mos_db::testing::requires(Backend::Citus, "run with MOS_TEST_BACKEND=citus");
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let a = audience(&pool, "acme").await;
+    let mut tx = pool.begin_tenant(a.org, Some(a.admin)).await.unwrap();
+    let offers = purposes::create(&mut tx, "Offers", false, a.admin, now(), &src()).await.unwrap();
+    let text = NoticeText::parse("We will send you our offers.").unwrap();
+    let offers_notice = purposes::publish_notice(&mut tx, offers, &text, a.admin, now(), &src()).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // As the link's requests run: no member, the tenant the token names.
+    let mut tx = pool.begin_tenant(a.org, None).await.unwrap();
+    // From here on, any statement that needs more than one shard is an error.
+    crate::each(tx.conn(), &["set local citus.multi_task_query_log_level = 'error'"]).await;
+    let person = unsubscribe::person(&mut tx, a.contact, Intent::Change).await.unwrap().unwrap();
+    let choices = unsubscribe::choices(&mut tx, a.contact).await.unwrap();
+    assert_eq!(
+        choices.iter().map(|c| (c.name.as_str(), c.on())).collect::<Vec<_>>(),
+        [("Newsletter", true), ("Offers", false)]
+    );
+    unsubscribe::shown(&mut tx, a.contact, &src()).await.unwrap();
+    let evidence = Evidence::default();
+    let change =
+        Change { contact: a.contact, campaign: uuid::Uuid::now_v7(), evidence: &evidence, now: now(), source: &src() };
+    let refused = unsubscribe::set(&mut tx, &person, &[(offers, Some(offers_notice))], &change).await.unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert!(consent::is_live(&mut tx, a.contact, offers, now()).await.unwrap());
+    assert!(!consent::is_live(&mut tx, a.contact, a.purpose, now()).await.unwrap());
+    assert!(unsubscribe::unsubscribe(&mut tx, &person, &[a.purpose, offers], &change).await.unwrap());
+    assert!(!unsubscribe::unsubscribe(&mut tx, &person, &[a.purpose, offers], &change).await.unwrap(), "nothing new");
+    assert!(!consent::is_live(&mut tx, a.contact, offers, now()).await.unwrap());
+    assert_eq!(
+        suppression::reasons(&mut tx, &keys(), &email("ada@patients.example")).await.unwrap(),
+        [SuppressionReason::Unsubscribe]
+    );
+    tx.commit().await.unwrap();
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ pub mod segments;
 pub mod senders;
 pub mod signin;
 pub mod signup;
+pub mod unsubscribe;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -34,5 +35,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(imports::router())
         .merge(passkeys::router())
         .merge(signup::router())
+        .merge(unsubscribe::router())
         .merge(health::router())
 }

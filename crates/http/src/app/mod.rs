@@ -18,6 +18,7 @@ pub mod senders;
 pub mod session;
 pub mod signin;
 pub mod signup;
+pub mod unsubscribe;
 
 #[cfg(test)]
 mod tests {

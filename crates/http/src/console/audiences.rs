@@ -288,6 +288,8 @@ fn source_words(source: ConsentSource) -> &'static str {
         ConsentSource::Import => "an import",
         ConsentSource::Api => "the API",
         ConsentSource::Console => "the console",
+        ConsentSource::Unsubscribe => "the person's unsubscribe link",
+        ConsentSource::PreferenceCentre => "the person's preference centre",
     }
 }
 

@@ -23,6 +23,7 @@ mod segments;
 mod senders;
 mod signin;
 mod signup;
+mod unsubscribe;
 mod words;
 
 use axum::extract::{FromRequestParts, Request};
@@ -85,6 +86,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(erasure::router())
         .merge(imports::router())
         .merge(signup::router())
+        .merge(unsubscribe::router())
         .with_state(console)
 }
 

@@ -41,7 +41,7 @@ struct TokenForm {
 }
 
 /// A notice as the person reads it: its paragraphs, with its line breaks kept.
-fn notice(text: &str) -> Markup {
+pub(super) fn notice(text: &str) -> Markup {
     html! {
         div class="notice" {
             @for paragraph in text.split("\n\n") {

@@ -850,6 +850,33 @@ async fn a_person_signs_up_on_an_organizations_form_and_confirms_from_the_mailed
 }
 
 #[tokio::test]
+async fn a_person_opens_a_messages_unsubscribe_link_chooses_and_then_unsubscribes_from_everything() {
+    let app = TestApp::spawn().await;
+    let subscribed = crate::unsubscribe::subscribed(&app).await;
+    let driver = Driver::start().await;
+    let person = driver.browser().await;
+
+    person.open(&format!("{}{}", app.public_url, subscribed.link)).await;
+    assert_eq!(person.heading().await, "Your email choices");
+    let text = person.text().await;
+    assert!(text.contains("a***@example.com") && !text.contains("ana@example.com"), "{text}");
+    person.check("unsubscribe-preferences").await;
+    let news = format!("#purpose-{}", subscribed.purpose);
+    person.client.find(Locator::Css(&news)).await.unwrap().click().await.unwrap();
+    person.submit("#choices", &[]).await;
+    assert_eq!(person.heading().await, "Your choices are saved");
+    person.check("unsubscribe-saved").await;
+    person.submit("#everything", &[]).await;
+    assert_eq!(person.heading().await, "Unsubscribed");
+    person.check("unsubscribe-everything").await;
+
+    person.open(&format!("{}/u/not-a-token", app.public_url)).await;
+    assert_eq!(person.heading().await, "Link not valid");
+    person.check("unsubscribe-link-not-valid").await;
+    person.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_creator_builds_a_segment_sees_its_count_live_and_a_viewer_only_counts() {
     let app = TestApp::spawn().await;
     let org = app.org_with_every_role("acme").await;

@@ -237,6 +237,13 @@ const PAGES: &[PageBudget] = &[
         round_trips: 6,
         records_its_reads: false,
     },
+    PageBudget {
+        page: "/u/{token} (a message's preference centre, with no session: the contact, its purposes and consent, the record)",
+        path: "/u/{unsubscribe}",
+        statements: 6,
+        round_trips: 6,
+        records_its_reads: true,
+    },
 ];
 
 /// The console's budget table as docs/performance.md shows it.
@@ -363,6 +370,13 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
     let mapping = json!({ "mapping": [{ "field": "address" }, null] });
     let started = app.post_as(&admin, &format!("/v1/orgs/acme/imports/{}/start", imports[1]), mapping).await;
     assert_eq!(started.status, 202, "{}", started.body);
+    let link = mos_auth::Unsubscribe {
+        organization: crate::erasure::org_id(&app, "acme").await,
+        contact: mos_domain::ContactId::parse(&contact).unwrap(),
+        purpose: mos_domain::PurposeId::parse(&purpose).unwrap(),
+        campaign: uuid::Uuid::now_v7(),
+    };
+    let unsubscribe = app.sealer.unsubscribe_tokens().issue(&link);
     let cookie = format!("__Host-mos_session={admin}");
     for budget in PAGES {
         let path = budget
@@ -373,7 +387,8 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
             .replace("{segment}", &segment)
             .replace("{sender}", &sender)
             .replace("{uploaded}", &imports[0])
-            .replace("{started}", &imports[1]);
+            .replace("{started}", &imports[1])
+            .replace("{unsubscribe}", &unsubscribe);
         let (app, cookie, path) = (&app, &cookie, &path);
         let (calls, tally) = on_a_pooled_connection(&wire, budget.page, || async move {
             let page = app.http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.unwrap();

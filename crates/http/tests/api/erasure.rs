@@ -11,7 +11,7 @@ use crate::console_access::page;
 use crate::{Members, TestApp};
 
 /// A contact of `org` with a name, a tag and one consent grant: its id and the notice's hash.
-async fn consenting(app: &TestApp, org: &Members, address: &str) -> (String, String, String) {
+pub(crate) async fn consenting(app: &TestApp, org: &Members, address: &str) -> (String, String, String) {
     let slug = &org.slug;
     let id = contact(app, &org.creator, slug, json!({ "address": address, "name": "Ana Lima", "tags": ["vip"] })).await;
     let (purpose, notice) = purpose_with_notice(app, org, "News", false).await;

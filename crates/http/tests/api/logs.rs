@@ -1,5 +1,5 @@
 //! What the server writes to its log while secrets pass through it, captured at the most
-//! verbose level: no password, emailed token, session or device token, two-factor secret, code
+//! verbose level: no password, emailed token, unsubscribe link, session or device token, two-factor secret, code
 //! or challenge, or recovery code ever appears in it.
 
 use std::cell::Cell;
@@ -118,9 +118,17 @@ async fn no_password_token_or_second_factor_secret_reaches_the_log() {
     assert_eq!(by_passkey.status, 200, "{}", by_passkey.body);
     secrets.extend([token, session, by_passkey.session_token()]);
 
+    // A message's unsubscribe link: its page opened, its one-click unsubscribe.
+    let subscribed = crate::unsubscribe::subscribed(&app).await;
+    let link = format!("{}{}", app.base, subscribed.link);
+    assert_eq!(app.send(app.http.get(&link)).await.status, 200);
+    let one_click = app.http.post(&link).form(&[("List-Unsubscribe", "One-Click")]);
+    assert_eq!(app.send(one_click).await.status, 200);
+    secrets.push(subscribed.link.trim_start_matches("/u/").to_owned());
+
     let log = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
     // The capture worked: the requests and the server's own events are there.
-    for expected in ["/v1/auth/login", "/v1/auth/password-reset/confirm", "/v1/me/passkeys"] {
+    for expected in ["/v1/auth/login", "/v1/auth/password-reset/confirm", "/v1/me/passkeys", "/u/{token}"] {
         assert!(log.contains(expected), "{expected} is not in the captured log");
     }
     for secret in &secrets {

@@ -34,6 +34,7 @@ mod signup;
 mod slow;
 mod stored_secrets;
 mod two_factor;
+mod unsubscribe;
 mod wire;
 
 use std::net::{SocketAddr, TcpListener};

@@ -123,7 +123,7 @@ async fn add_contact(app: &TestApp, form: &Form, email: &str) -> ContactId {
 }
 
 /// How many rows each table of the application holds, as the superuser counts them.
-async fn footprint(app: &TestApp) -> Vec<(String, i64)> {
+pub(crate) async fn footprint(app: &TestApp) -> Vec<(String, i64)> {
     let mut su = app.db.superuser().await;
     let tables: Vec<String> =
         sqlx::query_scalar("select tablename::text from pg_tables where schemaname = 'app' order by 1")
@@ -139,7 +139,7 @@ async fn footprint(app: &TestApp) -> Vec<(String, i64)> {
 }
 
 /// What a request added to each table that it changed.
-fn added(before: &[(String, i64)], after: &[(String, i64)]) -> Vec<(String, i64)> {
+pub(crate) fn added(before: &[(String, i64)], after: &[(String, i64)]) -> Vec<(String, i64)> {
     before.iter().zip(after).filter(|(b, a)| a.1 != b.1).map(|(b, a)| (b.0.clone(), a.1 - b.1)).collect()
 }
 

@@ -33,6 +33,7 @@ use crate::AppState;
         (name = "segments", description = "Segments of an organization's contacts: count, preview, saved versions"),
         (name = "senders", description = "Who an organization's messages come from: from and postal addresses, DKIM keys and their DNS records"),
         (name = "signup", description = "An organization's public double opt-in sign-up, for people without an account"),
+        (name = "unsubscribe", description = "One-click unsubscribe (RFC 8058) from a message's link, for people without an account"),
         (name = "operations", description = "Liveness and readiness for orchestrators"),
     ),
     components(schemas(crate::error::Problem, crate::error::PartProblem)),
