@@ -14,6 +14,7 @@ pub mod mail;
 mod origin;
 mod paging;
 mod router;
+pub mod sending;
 mod server;
 mod settings;
 mod state;

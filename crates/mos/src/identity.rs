@@ -62,6 +62,28 @@ fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     }
 }
 
+/// The campaign sender of a server with a relay (`SMTP_URL`) and an https public address; none,
+/// with the reason logged, otherwise.
+pub fn outbox(
+    settings: &Settings,
+    state: &AppState,
+    keys: Arc<dyn mos_domain::audiences::AddressKeyer>,
+) -> anyhow::Result<Option<Arc<mos_http::sending::Outbox>>> {
+    use mos_http::sending::{Links, Outbox};
+    let Some(url) = &settings.identity.smtp_url else {
+        tracing::info!("SMTP_URL is not set: launched campaigns wait for a server that can send them");
+        return Ok(None);
+    };
+    let links = match Links::new(&state.sealer, &state.settings.public_url) {
+        Ok(links) => links,
+        Err(e) => {
+            tracing::warn!("{e}");
+            return Ok(None);
+        }
+    };
+    Ok(Some(Arc::new(Outbox::new(url.expose_secret(), Arc::new(state.sealer.clone()), keys, links)?)))
+}
+
 pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: SocketAddr) -> anyhow::Result<AppState> {
     let identity = &settings.identity;
     let mut http = mos_http::Settings {

@@ -379,7 +379,8 @@ async fn serve(db: &Database, settings: &Settings, listener: tokio::net::TcpList
     }
     let keys: std::sync::Arc<dyn mos_domain::audiences::AddressKeyer> =
         std::sync::Arc::new(state.sealer.address_keys().clone());
-    let runner = jobs::runner(pool.clone(), settings.jobs.clone(), keys);
+    let outbox = identity::outbox(settings, &state, keys.clone())?;
+    let runner = jobs::runner(pool.clone(), settings.jobs.clone(), keys, outbox);
     state.jobs = Some(runner.waker());
     let jobs = runner.start();
     tracing::info!(workers = settings.jobs.workers, "background jobs are on");

@@ -29,6 +29,7 @@ mod review_walk;
 mod role_matrix;
 mod segments;
 mod senders;
+mod sending;
 mod sessions;
 mod signup;
 mod slow;
@@ -182,6 +183,8 @@ pub struct TestApp {
     pub sealer: Sealer,
     /// The job runner of the server's process, when it has one; dropping it stops it.
     _jobs: Option<mos_db::jobs::runner::Running>,
+    /// Wakes it, for a job queued beside the API.
+    waker: Option<mos_db::jobs::runner::Waker>,
 }
 
 impl TestApp {
@@ -262,14 +265,26 @@ impl TestApp {
         let address_keys = state.sealer.address_keys().clone();
         let jobs = with_jobs.then(|| {
             use mos_db::audiences::import::{self, IMPORT_JOB};
+            use mos_db::campaigns::SEND_JOB;
             use mos_db::jobs::runner::{Runner, RunnerConfig, Work};
+            use mos_http::sending::{self, Links, Outbox};
             let keys: Arc<dyn mos_domain::audiences::AddressKeyer> = Arc::new(address_keys.clone());
             let config = RunnerConfig { workers: 1, poll: Duration::from_secs(3600), ..RunnerConfig::default() };
-            let runner = Runner::new(pool.clone(), config)
-                .handle(IMPORT_JOB, Arc::new(move |work: Work| Box::pin(import::run(work, keys.clone()))));
+            let import_keys = keys.clone();
+            let mut runner = Runner::new(pool.clone(), config)
+                .handle(IMPORT_JOB, Arc::new(move |work: Work| Box::pin(import::run(work, import_keys.clone()))));
+            // Campaigns are sent, as `mos serve` sends them, by a server with an https address,
+            // through the test's SMTP server.
+            if let Ok(links) = Links::new(&state.sealer, &state.settings.public_url) {
+                let smtp = format!("smtp://{smtp}");
+                let outbox = Arc::new(Outbox::new(&smtp, Arc::new(state.sealer.clone()), keys, links).unwrap());
+                runner =
+                    runner.handle(SEND_JOB, Arc::new(move |work: Work| Box::pin(sending::run(work, outbox.clone()))));
+            }
             state.jobs = Some(runner.waker());
             runner.start()
         });
+        let waker = state.jobs.clone();
         tokio::spawn(mos_http::serve(listener, state, limits, std::future::pending()));
         Self {
             base,
@@ -284,7 +299,13 @@ impl TestApp {
             address_keys,
             sealer,
             _jobs: jobs,
+            waker,
         }
+    }
+
+    /// Wakes the server's job runner, as a request that queues a job does.
+    pub fn wake_jobs(&self) {
+        self.waker.as_ref().expect("a server with a job runner").wake();
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
