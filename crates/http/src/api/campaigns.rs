@@ -415,7 +415,7 @@ async fn edit_campaign(
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses(
         (status = 200, body = CampaignView, headers(("ETag" = String))),
-        (status = 409, description = "It is not approved (a draft, in review, an edit voided its approval), launched already, or its approvals lapsed"),
+        (status = 409, description = "It is not approved (a draft, in review, an edit voided its approval), launched already, or its approvals lapsed; or the content or template it names left its approved version"),
     ))]
 async fn launch_campaign(
     State(state): State<AppState>,

@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use mos_db::audiences::{browse, segments};
 use mos_db::campaigns::{self, Control, Launch, Message, Run, MESSAGE_STATES};
 use mos_db::content::{self, Item, Step, Tally};
-use mos_db::{senders, TenantTx};
+use mos_db::{senders, DbError, TenantTx};
 use mos_domain::campaigns::{ContentRef, Definition, DefinitionError, Field, Schedule, SegmentRef};
 use mos_domain::content::Channel;
 use mos_domain::{ContactId, ContentId, PurposeId, SegmentId, SenderId};
@@ -302,13 +302,22 @@ pub async fn launch(state: &AppState, auth: Authorized<SendCampaigns>, id: &str)
     let mut tx = auth.tx;
     let item = find(&mut tx, id).await?;
     let me = auth.session.user;
-    let launched = campaigns::launch(&mut tx, item.id, me, auth.role, state.clock.now(), &auth.source).await?;
+    let launched = campaigns::launch(&mut tx, item.id, me, auth.role, state.clock.now(), &auth.source).await;
     let answer = match launched {
-        Launch::Done(_) => {
+        // The ledger refused the queued messages: the piece or the template left the approved
+        // version the campaign names (withdrawn, edited, archived) after the campaign's approval.
+        // Nothing of the launch is kept; the transaction ends unused.
+        Err(DbError::Invalid { constraint }) if constraint == "campaign_messages_approved" => {
+            return Err(ApiError::Conflict(
+                "the content or the template this campaign names is no longer at its approved version; approve it again, or edit the campaign to name the approved one",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+        Ok(Launch::Done(_)) => {
             let item = content::get(&mut tx, item.id).await?.ok_or(ApiError::NotFound)?;
             Ok(shown(&mut tx, item, me).await?)
         }
-        Launch::Step(step) => Err(refused(step)),
+        Ok(Launch::Step(step)) => Err(refused(step)),
     };
     tx.commit().await?;
     answer

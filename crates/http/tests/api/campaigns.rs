@@ -435,3 +435,23 @@ async fn the_ledger_page_masks_an_address_the_transports_reply_quotes() {
     let piece = app.get_as(&org.viewer, &format!("/v1/orgs/acme/campaigns/{}", ready.content)).await;
     assert_eq!(piece.status, 404, "{}", piece.body);
 }
+
+#[tokio::test]
+async fn a_campaign_whose_piece_left_its_approved_version_after_the_campaigns_approval_does_not_launch() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let ready = ready(&app, &org).await;
+    let id = campaign(&app, &org, &org.creator, &ready).await;
+    approved(&app, &org, &org.creator, &id).await;
+    let withdrawn =
+        app.post_as(&org.creator, &format!("/v1/orgs/acme/content/{}/withdraw", ready.content), json!({})).await;
+    assert_eq!((withdrawn.status, withdrawn.body["state"].as_str()), (200, Some("draft")), "{}", withdrawn.body);
+
+    let path = format!("/v1/orgs/acme/campaigns/{id}");
+    let refused = app.post_as(&org.admin, &format!("{path}/launch"), json!({})).await;
+    assert_eq!((refused.status, refused.problem_type()), (409, "urn:mos:problem:conflict"), "{}", refused.body);
+    assert!(refused.body["detail"].as_str().unwrap().contains("approved version"), "{}", refused.body);
+    let after = app.get_as(&org.admin, &path).await;
+    assert_eq!((after.body["state"].as_str(), &after.body["run"]), (Some("approved"), &Value::Null), "{}", after.body);
+    assert_eq!(records(&app, &org, "campaign.launched").await.len(), 0);
+}
