@@ -205,6 +205,13 @@ async fn a_campaign_is_created_approved_by_another_member_launched_by_an_admin_a
     let listed = app.get_as(&org.viewer, "/v1/orgs/acme/campaigns").await;
     let ids: Vec<&str> = listed.body["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [id.as_str()], "campaigns only, not the content they send: {}", listed.body);
+    // Newest first, a page at a time.
+    let newer = campaign(&app, &org, &org.creator, &ready).await;
+    let first = app.get_as(&org.viewer, "/v1/orgs/acme/campaigns?limit=1").await;
+    assert_eq!(first.body["items"][0]["id"], json!(newer), "{}", first.body);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let next = app.get_as(&org.viewer, &format!("/v1/orgs/acme/campaigns?limit=1&cursor={cursor}")).await;
+    assert_eq!((&next.body["items"][0]["id"], &next.body["next_cursor"]), (&json!(id), &Value::Null), "{}", next.body);
 }
 
 #[tokio::test]
