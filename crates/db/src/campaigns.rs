@@ -1033,11 +1033,85 @@ pub async fn recipients(tx: &mut TenantTx, contacts: &[ContactId], fields: &[Str
         .collect()
 }
 
-/// The campaign's run: the launched version and how its sending stands (`sending`, `paused`,
-/// `cancelled`, `finished`); `None` before its launch.
-pub async fn run_of(tx: &mut TenantTx, id: ContentId) -> Result<Option<(i32, String)>> {
+/// The states of a ledger row, as the database enum `campaign_message_state` names them.
+pub const MESSAGE_STATES: [&str; 6] = ["queued", "sending", "sent", "bounced", "failed", "skipped"];
+
+/// One row of a campaign's send ledger as a member reads it: whom by id only (no address, no
+/// name, no personalisation values), where it stands and what the transport answered.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Message {
+    #[sqlx(rename = "contact_id", try_from = "uuid::Uuid")]
+    pub contact: ContactId,
+    pub state: String,
+    pub skip_reason: Option<String>,
+    pub attempts: i16,
+    pub not_before: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub reply: Option<String>,
+}
+
+/// A page of campaign `id`'s ledger in contact id order, after contact `after`, at most
+/// `limit` rows, only those in `state` (one of [`MESSAGE_STATES`]) when it is given. Two
+/// statements rather than one with an optional filter, so that each is planned on its own
+/// index: the state filter walks `campaign_messages_state_idx` in contact order.
+pub async fn messages(
+    tx: &mut TenantTx,
+    id: ContentId,
+    state: Option<&str>,
+    after: Option<ContactId>,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    const COLUMNS: &str = "select contact_id, state::text as state, skip_reason::text as skip_reason, attempts,
+                                  not_before, sent_at, reply
+                             from app.campaign_messages
+                            where organization_id = $1 and campaign_id = $2
+                              and ($3::uuid is null or contact_id > $3)";
+    let after = after.map(|a| a.as_uuid());
+    let rows = match state {
+        Some(state) => {
+            sqlx::query_as(&format!(
+                "{COLUMNS} and state = $4::text::app.campaign_message_state order by contact_id limit $5"
+            ))
+            .bind(tx.org().as_uuid())
+            .bind(id.as_uuid())
+            .bind(after)
+            .bind(state)
+            .bind(limit)
+            .fetch_all(tx.conn())
+            .await?
+        }
+        None => {
+            sqlx::query_as(&format!("{COLUMNS} order by contact_id limit $4"))
+                .bind(tx.org().as_uuid())
+                .bind(id.as_uuid())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(tx.conn())
+                .await?
+        }
+    };
+    Ok(rows)
+}
+
+/// A launched campaign's run: which version it sends, who launched it and when, how many
+/// contacts its audience held, and where its sending stands.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Run {
+    /// `sending`, `paused`, `cancelled` or `finished`.
+    pub state: String,
+    pub version: i32,
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub launched_by: UserId,
+    pub launched_at: DateTime<Utc>,
+    pub recipients: i64,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Campaign `id`'s run; `None` while it is not launched.
+pub async fn run(tx: &mut TenantTx, id: ContentId) -> Result<Option<Run>> {
     Ok(sqlx::query_as(
-        "select version, state::text from app.campaign_runs where organization_id = $1 and campaign_id = $2",
+        "select state::text as state, version, launched_by, launched_at, recipients, finished_at
+           from app.campaign_runs where organization_id = $1 and campaign_id = $2",
     )
     .bind(tx.org().as_uuid())
     .bind(id.as_uuid())

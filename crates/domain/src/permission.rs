@@ -49,10 +49,12 @@ pub enum Permission {
     ReadSenders,
     /// Add and change senders, rotate and retire their DKIM keys.
     ManageSenders,
+    /// Launch an approved campaign, pause, resume and cancel its sending.
+    SendCampaigns,
 }
 
 /// Columns: ADMIN, REVIEWER, CREATOR, VIEWER (the order of [`Role::ALL`]).
-const TABLE: [(Permission, [bool; 4]); 20] = [
+const TABLE: [(Permission, [bool; 4]); 21] = [
     (Permission::ReadOrganization, [true, true, true, true]),
     (Permission::ManageOrganization, [true, false, false, false]),
     (Permission::ReadMembers, [true, true, true, true]),
@@ -73,10 +75,11 @@ const TABLE: [(Permission, [bool; 4]); 20] = [
     (Permission::EraseContacts, [true, false, false, false]),
     (Permission::ReadSenders, [true, false, true, false]),
     (Permission::ManageSenders, [true, false, false, false]),
+    (Permission::SendCampaigns, [true, false, false, false]),
 ];
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 21] = [
         Permission::ReadOrganization,
         Permission::ManageOrganization,
         Permission::ReadMembers,
@@ -97,6 +100,7 @@ impl Permission {
         Permission::EraseContacts,
         Permission::ReadSenders,
         Permission::ManageSenders,
+        Permission::SendCampaigns,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +125,7 @@ impl Permission {
             Permission::EraseContacts => "contacts.erase",
             Permission::ReadSenders => "senders.read",
             Permission::ManageSenders => "senders.manage",
+            Permission::SendCampaigns => "campaigns.send",
         }
     }
 
@@ -146,6 +151,7 @@ impl Permission {
             Permission::EraseContacts => "erase a contact's personal data",
             Permission::ReadSenders => "see senders and the DNS records of their DKIM keys",
             Permission::ManageSenders => "add and change senders, rotate and retire their DKIM keys",
+            Permission::SendCampaigns => "launch an approved campaign; pause, resume and cancel its sending",
         }
     }
 

@@ -57,6 +57,7 @@ needs!(
     EraseContacts,
     ReadSenders,
     ManageSenders,
+    SendCampaigns,
 );
 
 macro_rules! changes_memberships {
@@ -150,6 +151,15 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("patch", "/v1/orgs/{slug}/senders/{id}", Permission::ManageSenders),
     ("post", "/v1/orgs/{slug}/senders/{id}/keys", Permission::ManageSenders),
     ("post", "/v1/orgs/{slug}/senders/{id}/keys/{key}/retire", Permission::ManageSenders),
+    ("get", "/v1/orgs/{slug}/campaigns", Permission::ReadContent),
+    ("post", "/v1/orgs/{slug}/campaigns", Permission::WriteContent),
+    ("get", "/v1/orgs/{slug}/campaigns/{id}", Permission::ReadContent),
+    ("put", "/v1/orgs/{slug}/campaigns/{id}", Permission::WriteContent),
+    ("post", "/v1/orgs/{slug}/campaigns/{id}/launch", Permission::SendCampaigns),
+    ("post", "/v1/orgs/{slug}/campaigns/{id}/pause", Permission::SendCampaigns),
+    ("post", "/v1/orgs/{slug}/campaigns/{id}/resume", Permission::SendCampaigns),
+    ("post", "/v1/orgs/{slug}/campaigns/{id}/cancel", Permission::SendCampaigns),
+    ("get", "/v1/orgs/{slug}/campaigns/{id}/messages", Permission::ReadContent),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

@@ -147,7 +147,7 @@ fn broken(what: &str) -> String {
 
 async fn load(tx: &mut TenantTx, sealer: &Sealer, org: OrgId, id: ContentId) -> Result<Option<Campaign>, String> {
     let fail = |e: DbError| e.to_string();
-    let Some((version, _)) = campaigns::run_of(tx, id).await.map_err(fail)? else { return Ok(None) };
+    let Some(version) = campaigns::run(tx, id).await.map_err(fail)?.map(|r| r.version) else { return Ok(None) };
     let stored = campaigns::version_of(tx, id, version).await.map_err(fail)?.ok_or_else(|| broken("no version"))?;
     let piece = content::version(tx, stored.content.0, stored.content.1)
         .await
@@ -254,7 +254,7 @@ pub async fn run(mut work: Work, outbox: Arc<Outbox>) -> Outcome {
             // Nothing due: finished, or come back when the next message is due (a retry, a
             // local hour), or nothing more while the campaign is paused or cancelled.
             if !campaigns::finish_if_done(&mut tx, id, Utc::now()).await.map_err(fail)? {
-                let running = campaigns::run_of(&mut tx, id).await.map_err(fail)?.map(|(_, state)| state);
+                let running = campaigns::run(&mut tx, id).await.map_err(fail)?.map(|r| r.state);
                 if running.as_deref() == Some("sending") {
                     campaigns::schedule_sending(&mut tx, id, Utc::now()).await.map_err(fail)?;
                 }

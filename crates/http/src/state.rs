@@ -44,6 +44,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Wakes this process's job runner, after a transaction that queued a job has committed.
+    pub fn wake_jobs(&self) {
+        if let Some(jobs) = &self.jobs {
+            jobs.wake();
+        }
+    }
+
     pub async fn new(
         pool: AppPool,
         clock: Arc<dyn Clock>,

@@ -340,13 +340,13 @@ fn view(shown: Shown) -> (HeaderMap, Json<ContentView>) {
     )
 }
 
-fn etag(revision: i32) -> HeaderValue {
+pub(crate) fn etag(revision: i32) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{revision}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
 /// What an `If-Match` asks for (RFC 9110 §13.1.1).
 #[derive(Debug, PartialEq, Eq)]
-enum IfMatch {
+pub(crate) enum IfMatch {
     /// No `If-Match`.
     Absent,
     /// `*`: whatever the item's revision.
@@ -362,7 +362,7 @@ fn malformed_if_match() -> ApiError {
 }
 
 /// Reads every `If-Match` field line as one list: `*`, or entity tags (`"3"`, `W/"3"`, `"3", "4"`).
-fn if_match(headers: &HeaderMap) -> Result<IfMatch, ApiError> {
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<IfMatch, ApiError> {
     let mut lines = headers.get_all(header::IF_MATCH).iter().peekable();
     if lines.peek().is_none() {
         return Ok(IfMatch::Absent);

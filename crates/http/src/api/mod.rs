@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audiences;
 pub mod audit;
+pub mod campaigns;
 pub mod content;
 pub mod docs;
 pub mod erasure;
@@ -31,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audiences::router())
         .merge(segments::router())
         .merge(senders::router())
+        .merge(campaigns::router())
         .merge(erasure::router())
         .merge(imports::router())
         .merge(passkeys::router())

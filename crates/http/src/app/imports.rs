@@ -289,9 +289,7 @@ pub async fn start(
     audit::record(&mut tx, &event).await?;
     let status = import_views::status(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
-    if let Some(jobs) = &state.jobs {
-        jobs.wake();
-    }
+    state.wake_jobs();
     Ok(status)
 }
 

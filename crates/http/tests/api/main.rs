@@ -7,6 +7,7 @@ mod audiences;
 mod audit_trail;
 mod browser;
 mod budget;
+mod campaigns;
 mod console_access;
 mod content;
 mod cross_origin;

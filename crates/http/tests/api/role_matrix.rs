@@ -86,6 +86,15 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("patch",  "/v1/orgs/{slug}/senders/{id}",                    [YES,  NO,      NO,     NO ]),
     ("post",   "/v1/orgs/{slug}/senders/{id}/keys",               [YES,  NO,      NO,     NO ]),
     ("post",   "/v1/orgs/{slug}/senders/{id}/keys/{key}/retire",  [YES,  NO,      NO,     NO ]),
+    ("get",    "/v1/orgs/{slug}/campaigns",                       [YES,  YES,     YES,    YES]),
+    ("post",   "/v1/orgs/{slug}/campaigns",                       [YES,  NO,      YES,    NO ]),
+    ("get",    "/v1/orgs/{slug}/campaigns/{id}",                  [YES,  YES,     YES,    YES]),
+    ("put",    "/v1/orgs/{slug}/campaigns/{id}",                  [YES,  NO,      YES,    NO ]),
+    ("post",   "/v1/orgs/{slug}/campaigns/{id}/launch",           [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/campaigns/{id}/pause",            [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/campaigns/{id}/resume",           [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/campaigns/{id}/cancel",           [YES,  NO,      NO,     NO ]),
+    ("get",    "/v1/orgs/{slug}/campaigns/{id}/messages",         [YES,  YES,     YES,    YES]),
     // Last: after it, the roles that may leave are no longer members.
     ("post",   "/v1/orgs/{slug}/leave",                           [YES,  YES,     YES,    YES]),
 ];

@@ -18,7 +18,7 @@ use crate::erasure::org_id;
 use crate::stored_secrets::everything_stored;
 use crate::{Reply, TestApp};
 
-fn new_sender() -> Value {
+pub(crate) fn new_sender() -> Value {
     json!({
         "from_name": "Acme Health",
         "from_address": "news@mail.acme.example",

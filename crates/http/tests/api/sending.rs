@@ -33,9 +33,9 @@ async fn sent(app: &TestApp, o: &Org) -> ContentId {
     app.wake_jobs();
     for _ in 0..1200 {
         let mut tx = begin(&app.pool, o.org, o.admin).await;
-        let run = campaigns::run_of(&mut tx, id).await.unwrap();
+        let run = campaigns::run(&mut tx, id).await.unwrap();
         drop(tx);
-        if run.is_some_and(|(_, state)| state == "finished") {
+        if run.is_some_and(|r| r.state == "finished") {
             return id;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
