@@ -57,9 +57,18 @@ pub async fn begin(pool: &AppPool, org: OrgId, user: UserId) -> TenantTx {
 }
 
 pub async fn step(tx: &mut TenantTx, id: ContentId, action: Action, actor: UserId, role: Role) -> Step {
+    act(tx, id, action, None, actor, role).await
+}
+
+/// A new version of content item `id` written by `actor`, an ADMIN.
+pub async fn edit(tx: &mut TenantTx, id: ContentId, text: &Text, actor: UserId) -> Step {
+    act(tx, id, Action::Edit, Some(text), actor, Role::Admin).await
+}
+
+async fn act(tx: &mut TenantTx, id: ContentId, action: Action, text: Option<&Text>, actor: UserId, role: Role) -> Step {
     let request = Request {
         action,
-        text: None,
+        text,
         note: None,
         actor,
         role,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use mos_auth::Sealer;
 use mos_db::audiences::{consent, contacts, suppression};
 use mos_db::campaigns::{self, Control, Failure, Launch, Sent};
-use mos_db::content::{self, Request, Step};
+use mos_db::content::{self, Step};
 use mos_db::testing::campaign::{self, approved, begin, grant, keys, launch, new_campaign, src, step, Org};
 use mos_db::testing::TestDb;
 use mos_db::{chain, AppPool, DbError, TenantTx};
@@ -74,18 +74,7 @@ async fn a_campaign_is_reviewed_by_the_content_review_and_launches_only_when_app
     assert!(matches!(step(&mut tx, id, Action::Approve, o.reviewer, Role::Reviewer).await, Step::Done(_)));
     assert_eq!(step(&mut tx, id, Action::Publish, o.admin, Role::Admin).await, Step::Refused(Refusal::KindFixed));
     let other = Text::parse("December flu shots", Channel::Email, "", "Anything", &[]).unwrap();
-    let edit = Request {
-        action: Action::Edit,
-        text: Some(&other),
-        note: None,
-        actor: o.admin,
-        role: Role::Admin,
-        revisions: None,
-        sha256: None,
-        now: Utc::now(),
-        source: &src(),
-    };
-    assert_eq!(content::act(&mut tx, id, edit).await.unwrap(), Step::Refused(Refusal::KindFixed));
+    assert_eq!(campaign::edit(&mut tx, id, &other, o.admin).await, Step::Refused(Refusal::KindFixed));
     tx.commit().await.unwrap();
 
     // Approved by someone else: it launches, snapshotting every contact of the segment.
@@ -250,18 +239,7 @@ async fn the_ledger_refuses_a_message_to_be_sent_without_a_launch_consent_or_to_
     // The content withdrawn (back to draft by an edit) after the launch: refused.
     let mut tx = begin(&pool, o.org, o.admin).await;
     let edited = Text::parse("Flu shots", Channel::Email, "patients", "Book now.", &[]).unwrap();
-    let edit = Request {
-        action: Action::Edit,
-        text: Some(&edited),
-        note: None,
-        actor: o.admin,
-        role: Role::Admin,
-        revisions: None,
-        sha256: None,
-        now: Utc::now(),
-        source: &src(),
-    };
-    assert!(matches!(content::act(&mut tx, o.definition.content.item, edit).await.unwrap(), Step::Done(_)));
+    assert!(matches!(campaign::edit(&mut tx, o.definition.content.item, &edited, o.admin).await, Step::Done(_)));
     let result = sqlx::query(hand_over).bind(id.as_uuid()).bind(o.ada.as_uuid()).execute(tx.conn()).await;
     assert_eq!(constraint(result.map_err(DbError::from)), "campaign_messages_approved");
     drop(tx);
@@ -425,18 +403,7 @@ async fn a_claim_checks_each_message_again_records_the_refused_as_skipped_and_ta
     .await
     .unwrap();
     let edited = Text::parse("Flu shots", Channel::Email, "patients", "Book now.", &[]).unwrap();
-    let edit = Request {
-        action: Action::Edit,
-        text: Some(&edited),
-        note: None,
-        actor: o.admin,
-        role: Role::Admin,
-        revisions: None,
-        sha256: None,
-        now: Utc::now(),
-        source: &src(),
-    };
-    assert!(matches!(content::act(&mut tx, o.definition.content.item, edit).await.unwrap(), Step::Done(_)));
+    assert!(matches!(campaign::edit(&mut tx, o.definition.content.item, &edited, o.admin).await, Step::Done(_)));
     let withdrawn = campaigns::claim(&mut tx, id, 10, lease, Utc::now()).await.unwrap();
     assert!(withdrawn.messages.is_empty());
     assert_eq!(withdrawn.skipped.into_iter().collect::<Vec<_>>(), [("withdrawn".to_owned(), 1)]);
