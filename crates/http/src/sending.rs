@@ -105,10 +105,9 @@ impl Outbox {
 struct RateLimits(Mutex<HashMap<OrgId, (f64, Instant)>>);
 
 impl RateLimits {
-    /// How long to wait before sending `n` more messages of `org` at `rate` per second (a burst
-    /// of one second's worth is allowed).
-    fn take(&self, org: OrgId, n: usize, rate: f64) -> Duration {
-        let now = Instant::now();
+    /// How long to wait, from `now`, before sending `n` more messages of `org` at `rate` per
+    /// second (a burst of one second's worth is allowed).
+    fn take(&self, org: OrgId, n: usize, rate: f64, now: Instant) -> Duration {
         let mut buckets = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (tokens, at) = buckets.entry(org).or_insert((rate, now));
         let refilled = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(rate);
@@ -280,7 +279,7 @@ pub async fn run(mut work: Work, outbox: Arc<Outbox>) -> Outcome {
             .await
             .map_err(|e| e.to_string())?
         };
-        tokio::time::sleep(outbox.limits.take(org, recipients.len(), outbox.per_org_rate)).await;
+        tokio::time::sleep(outbox.limits.take(org, recipients.len(), outbox.per_org_rate, Instant::now())).await;
         let deliveries: Vec<Result<Delivery, String>> = stream::iter(prepared)
             .map(|message| async {
                 match message {
@@ -360,5 +359,37 @@ fn reply(delivery: &Delivery) -> String {
     match delivery.code() {
         Some(code) => format!("{code} {}", delivery.text()),
         None => delivery.text().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_refusal_that_says_the_mailbox_does_not_exist_is_a_hard_bounce() {
+        // Enhanced status codes (RFC 3463) decide when present: 5.1.x is the address.
+        assert!(hard_bounce(550, "5.1.1 <a@example.com>: Recipient address rejected: User unknown"));
+        assert!(hard_bounce(554, "5.1.0 Address rejected"));
+        assert!(!hard_bounce(550, "5.7.1 Message rejected as spam"));
+        assert!(!hard_bounce(552, "5.2.2 Mailbox full"));
+        // Without one, the basic codes that name the mailbox.
+        assert!(hard_bounce(550, "Requested action not taken: mailbox unavailable"));
+        assert!(hard_bounce(553, "Requested action not taken: mailbox name not allowed"));
+        assert!(!hard_bounce(554, "Transaction failed"));
+    }
+
+    #[test]
+    fn an_organizations_bucket_allows_a_seconds_burst_and_then_paces_it() {
+        let limits = RateLimits::default();
+        let (a, b) = (OrgId::new(), OrgId::new());
+        let start = Instant::now();
+        assert_eq!(limits.take(a, 100, 100.0, start), Duration::ZERO, "a second's worth at once");
+        assert_eq!(limits.take(a, 50, 100.0, start), Duration::from_millis(500), "50 more at 100/s");
+        // A quarter of a second later the debt is 25 messages smaller, and 25 more wait as long.
+        let later = start + Duration::from_millis(250);
+        assert_eq!(limits.take(a, 25, 100.0, later), Duration::from_millis(500));
+        // Another organization's bucket is its own.
+        assert_eq!(limits.take(b, 100, 100.0, later), Duration::ZERO);
     }
 }
