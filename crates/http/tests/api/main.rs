@@ -188,6 +188,13 @@ pub struct TestApp {
     waker: Option<mos_db::jobs::runner::Waker>,
 }
 
+/// The job runner of a test server: none, or one that also sends campaigns through `relay`
+/// (the test's own SMTP server when none is named) if the server's address is https.
+enum Jobs {
+    Off,
+    On { relay: Option<String> },
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_on(TestDb::new().await, PasswordHasher::new(4), |_| {}).await
@@ -197,7 +204,7 @@ impl TestApp {
     /// with its settings adjusted by `tune`.
     pub async fn spawn_on(db: TestDb, hasher: PasswordHasher, tune: impl FnOnce(&mut Settings)) -> Self {
         let pool = db.app_pool(8).await;
-        Self::spawn_with(db, pool, hasher, tune, (mos_http::Limits::default(), false)).await
+        Self::spawn_with(db, pool, hasher, tune, (mos_http::Limits::default(), Jobs::Off)).await
     }
 
     /// A server with a job runner in its process, as `mos serve` has, with its settings
@@ -206,14 +213,38 @@ impl TestApp {
     pub async fn spawn_with_jobs(tune: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDb::new().await;
         let pool = db.app_pool(8).await;
-        Self::spawn_with(db, pool, PasswordHasher::new(4), tune, (mos_http::Limits::default(), true)).await
+        Self::spawn_with(
+            db,
+            pool,
+            PasswordHasher::new(4),
+            tune,
+            (mos_http::Limits::default(), Jobs::On { relay: None }),
+        )
+        .await
+    }
+
+    /// A server with a job runner that sends campaigns through the relay `relay_url`, with an
+    /// https public address, as a server that sends must have.
+    pub async fn spawn_sending_through(relay_url: &str, public_url: &str) -> Self {
+        let db = TestDb::new().await;
+        let pool = db.app_pool(8).await;
+        let public_url = public_url.to_owned();
+        let jobs = Jobs::On { relay: Some(relay_url.to_owned()) };
+        Self::spawn_with(
+            db,
+            pool,
+            PasswordHasher::new(4),
+            |s| s.public_url = public_url,
+            (mos_http::Limits::default(), jobs),
+        )
+        .await
     }
 
     /// A server whose pool has `connections` connections.
     pub async fn spawn_with_pool_size(connections: u32) -> Self {
         let db = TestDb::new().await;
         let pool = db.app_pool(connections).await;
-        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, (mos_http::Limits::default(), false)).await
+        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, (mos_http::Limits::default(), Jobs::Off)).await
     }
 
     /// A server whose pool reaches the database through `wire`, which counts what it says.
@@ -224,14 +255,17 @@ impl TestApp {
             mos_db::AppPool::connect(mos_db::AppPoolOptions { connect: options, set_role: false, max_connections: 8 })
                 .await
                 .unwrap();
-        (Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, (mos_http::Limits::default(), false)).await, wire)
+        (
+            Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, (mos_http::Limits::default(), Jobs::Off)).await,
+            wire,
+        )
     }
 
     /// A server that serves within `limits`.
     pub async fn spawn_limited(limits: mos_http::Limits) -> Self {
         let db = TestDb::new().await;
         let pool = db.app_pool(8).await;
-        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, (limits, false)).await
+        Self::spawn_with(db, pool, PasswordHasher::new(4), |_| {}, (limits, Jobs::Off)).await
     }
 
     async fn spawn_with(
@@ -239,7 +273,7 @@ impl TestApp {
         pool: mos_db::AppPool,
         hasher: PasswordHasher,
         tune: impl FnOnce(&mut Settings),
-        (limits, with_jobs): (mos_http::Limits, bool),
+        (limits, jobs): (mos_http::Limits, Jobs),
     ) -> Self {
         let (inbox, smtp) = Inbox::serve();
         let clock = ManualClock::starting_at(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
@@ -264,7 +298,11 @@ impl TestApp {
         let readiness = state.readiness.clone();
         let public_url = state.settings.public_url.clone();
         let address_keys = state.sealer.address_keys().clone();
-        let jobs = with_jobs.then(|| {
+        let relay = match &jobs {
+            Jobs::On { relay: Some(url) } => url.clone(),
+            _ => format!("smtp://{smtp}"),
+        };
+        let jobs = matches!(jobs, Jobs::On { .. }).then(|| {
             use mos_db::audiences::import::{self, IMPORT_JOB};
             use mos_db::campaigns::SEND_JOB;
             use mos_db::jobs::runner::{Runner, RunnerConfig, Work};
@@ -277,8 +315,7 @@ impl TestApp {
             // Campaigns are sent, as `mos serve` sends them, by a server with an https address,
             // through the test's SMTP server.
             if let Ok(links) = Links::new(&state.sealer, &state.settings.public_url) {
-                let smtp = format!("smtp://{smtp}");
-                let outbox = Arc::new(Outbox::new(&smtp, Arc::new(state.sealer.clone()), keys, links).unwrap());
+                let outbox = Arc::new(Outbox::new(&relay, Arc::new(state.sealer.clone()), keys, links).unwrap());
                 runner =
                     runner.handle(SEND_JOB, Arc::new(move |work: Work| Box::pin(sending::run(work, outbox.clone()))));
             }

@@ -10,7 +10,7 @@ use mos_db::campaigns::{self, Launch};
 use mos_db::testing::campaign::{self, approved, begin, grant, launch, new_campaign, Org};
 use mos_db::{chain, senders};
 use mos_domain::audiences::ConsentKind;
-use mos_domain::ContentId;
+use mos_domain::{ContactId, ContentId};
 use serde_json::Value;
 
 use crate::TestApp;
@@ -24,23 +24,84 @@ async fn sending_app() -> (TestApp, Org) {
     (app, o)
 }
 
+/// Postfix's `smtp-sink` on a loopback port, refusing as `options` say; killed when dropped.
+struct Sink(std::process::Child, u16);
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Sink {
+    async fn start(options: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = std::process::Command::new("/usr/sbin/smtp-sink");
+        // As root it must be told whom to run as.
+        if std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0) {
+            command.args(["-u", "nobody"]);
+        }
+        let sink = Self(
+            command
+                .args(options)
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("16")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("smtp-sink starts (apt-get install postfix; scripts/test installs it)"),
+            port,
+        );
+        for _ in 0..400 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return sink;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("smtp-sink does not listen");
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.1)
+    }
+}
+
+/// The ledger row of `contact` in campaign `id`: state, attempts and reply.
+async fn row(app: &TestApp, o: &Org, id: ContentId, contact: ContactId) -> (String, i16, Option<String>) {
+    let mut tx = begin(&app.pool, o.org, o.admin).await;
+    let page = campaigns::messages(&mut tx, id, None, None, 10).await.unwrap();
+    let m = page.into_iter().find(|m| m.contact == contact).expect("the contact's row");
+    (m.state, m.attempts, m.reply)
+}
+
 /// Launches an approved campaign of `o`'s definition, wakes the runner and waits for the run
 /// to finish.
 async fn sent(app: &TestApp, o: &Org) -> ContentId {
+    let id = launched(app, o).await;
+    until(app, o, id, |progress| progress.keys().all(|state| !["queued", "sending"].contains(&state.as_str()))).await;
+    id
+}
+
+async fn launched(app: &TestApp, o: &Org) -> ContentId {
     let id = new_campaign(&app.pool, o, &o.definition).await;
     approved(&app.pool, o, id).await;
     assert!(matches!(launch(&app.pool, o, id).await, Launch::Done(_)));
     app.wake_jobs();
+    id
+}
+
+/// Waits until the campaign's progress (counts by state) satisfies `done`.
+async fn until(app: &TestApp, o: &Org, id: ContentId, done: impl Fn(&std::collections::BTreeMap<String, i64>) -> bool) {
     for _ in 0..1200 {
         let mut tx = begin(&app.pool, o.org, o.admin).await;
-        let run = campaigns::run(&mut tx, id).await.unwrap();
+        let progress = campaigns::progress(&mut tx, id).await.unwrap();
         drop(tx);
-        if run.is_some_and(|r| r.state == "finished") {
-            return id;
+        if done(&progress) {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("the campaign {id} did not finish");
+    panic!("the campaign {id} did not get there");
 }
 
 /// `python3 inspect_message.py` of the mail crate's tests: dkimpy and Python's email package.
@@ -121,4 +182,51 @@ async fn a_launched_campaign_reaches_exactly_the_consenting_signed_with_one_clic
     let mut tx = begin(&app.pool, o.org, o.admin).await;
     let progress = campaigns::progress(&mut tx, second).await.unwrap();
     assert_eq!(progress.get("skipped:no_consent"), Some(&1), "{progress:?}");
+}
+
+#[tokio::test]
+async fn a_relay_that_refuses_for_now_defers_the_message_and_one_that_says_no_such_user_bounces_and_suppresses() {
+    // 450 to every recipient: deferred, queued again for later with the reply, not lost.
+    let sink = Sink::start(&["-r", "RCPT"]).await;
+    let app = TestApp::spawn_sending_through(&sink.url(), PUBLIC_URL).await;
+    let o = campaign::org(&app.pool, "acme", &app.sealer, &app.address_keys).await;
+    let id = launched(&app, &o).await;
+    // Deferred: queued again after one attempt, with the relay's reply.
+    let mut answered = None;
+    for _ in 0..1200 {
+        let (state, attempts, reply) = row(&app, &o, id, o.ada).await;
+        if reply.is_some() && state != "sending" {
+            answered = Some((state, attempts, reply));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (state, attempts, reply) = answered.expect("the relay's answer is recorded");
+    assert_eq!((state.as_str(), attempts), ("queued", 1));
+    assert!(reply.as_deref().is_some_and(|r| r.starts_with("450 ")), "{reply:?}");
+    let mut tx = begin(&app.pool, o.org, o.admin).await;
+    assert_eq!(campaigns::run(&mut tx, id).await.unwrap().unwrap().state, "sending", "not finished: retried later");
+    assert_eq!(
+        campaigns::claim(&mut tx, id, 10, chrono::Duration::minutes(5), Utc::now()).await.unwrap(),
+        Default::default(),
+        "not before its backoff"
+    );
+    drop(tx);
+    drop(app);
+
+    // 550 5.1.1: bounced, and the address suppressed, so the next campaign skips it.
+    let sink = Sink::start(&["-f", "RCPT", "-B", "550 5.1.1 <ada@p.example>: Recipient address rejected"]).await;
+    let app = TestApp::spawn_sending_through(&sink.url(), PUBLIC_URL).await;
+    let o = campaign::org(&app.pool, "acme", &app.sealer, &app.address_keys).await;
+    let id = sent(&app, &o).await;
+    let (state, _, reply) = row(&app, &o, id, o.ada).await;
+    assert_eq!(state, "bounced");
+    assert!(reply.as_deref().is_some_and(|r| r.starts_with("550 5.1.1")), "{reply:?}");
+    let mut tx = begin(&app.pool, o.org, o.admin).await;
+    assert!(!consent::is_live(&mut tx, o.ada, o.purpose, Utc::now()).await.unwrap(), "suppressed");
+    drop(tx);
+    let next = sent(&app, &o).await;
+    let mut tx = begin(&app.pool, o.org, o.admin).await;
+    let progress = campaigns::progress(&mut tx, next).await.unwrap();
+    assert_eq!(progress.get("skipped:suppressed"), Some(&2), "Ada and Cy: {progress:?}");
 }
