@@ -12,6 +12,8 @@ mod message;
 mod personalisation;
 mod render;
 pub mod smtp;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use dkim::{DkimSigner, Signed, SIGNED_HEADERS};
 pub use error::{InputError, MessageError, Part, RenderError, Required};

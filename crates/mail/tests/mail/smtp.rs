@@ -2,136 +2,15 @@
 //! each outcome (it accepts, refuses a command with 4xx or 5xx, or hangs up), and a private
 //! Postfix instance relays a signed message to a capture the test reads.
 
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mos_mail::smtp::{Delivery, Relay, RelayConfig, SmtpUrlError, MAX_REPLY_CHARS};
+use mos_mail::testing::{free_port, Postfix, Sink};
 use mos_mail::Signed;
 
 use crate::{dkim, inspect, key, message, UNSUBSCRIBE};
-
-const SINK_MISSING: &str =
-    "Postfix's smtp-sink for the delivery tests: apt-get install postfix (scripts/test installs it as root)";
-
-/// How long a test waits for a server to start or to report what it saw before it fails.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// A port nobody listens on now; the server started next binds it.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
-}
-
-async fn wait_listening(port: u16, what: &str) {
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(started.elapsed() < PATIENCE, "{what} did not listen on port {port}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// `smtp-sink` on a loopback port with the given options, its counters (`-c`: sessions ended,
-/// QUITs, messages) read as it prints them, and each message it takes dumped to a file (`-d`).
-struct Sink {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    counters: mpsc::Receiver<String>,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sink {
-    async fn start(options: &[&str]) -> Self {
-        Self::spawn(options, true).await
-    }
-
-    /// `dump`: keep each message in a file (disk writes the throughput measurement leaves out).
-    async fn spawn(options: &[&str], dump: bool) -> Self {
-        let binary = Path::new("/usr/sbin/smtp-sink");
-        assert!(binary.is_file(), "{SINK_MISSING}");
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        // As root, smtp-sink drops to `nobody`, which must be able to write the dumps.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("permissions");
-        let port = free_port();
-        let mut command = Command::new(binary);
-        if running_as_root() {
-            command.args(["-u", "nobody"]);
-        }
-        command.arg("-c");
-        if dump {
-            command.arg("-d").arg(format!("{}/%Y%m%d%H%M%S.", dir.path().display()));
-        }
-        command.args(options).arg(format!("127.0.0.1:{port}")).arg("64");
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("smtp-sink starts");
-        let mut stdout = child.stdout.take().expect("its stdout");
-        let (send, counters) = mpsc::channel();
-        // Each report is `sess=N quit=N mesg=N` ended by a carriage return.
-        std::thread::spawn(move || {
-            let mut line = Vec::new();
-            let mut byte = [0u8; 1];
-            while stdout.read(&mut byte).is_ok_and(|n| n == 1) {
-                if byte[0] == b'\r' || byte[0] == b'\n' {
-                    if send.send(String::from_utf8_lossy(&line).trim().to_owned()).is_err() {
-                        return;
-                    }
-                    line.clear();
-                } else {
-                    line.push(byte[0]);
-                }
-            }
-        });
-        let sink = Self { child, port, dir, counters };
-        wait_listening(port, "smtp-sink").await;
-        sink
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    /// Waits for the report saying that `sessions` sessions have ended, and answers what the
-    /// sink counted then: sessions and messages. The probe that saw the sink listening is a
-    /// session too, and is not counted.
-    fn counted_after_sessions(&self, sessions: usize) -> (usize, usize) {
-        let sessions = sessions + 1;
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let report = self.counters.recv_timeout(left).expect("smtp-sink reports the sessions ending");
-            let field =
-                |name: &str| report.split(' ').find_map(|f| f.strip_prefix(name)).and_then(|n| n.parse::<usize>().ok());
-            if let (Some(ended), Some(messages)) = (field("sess="), field("mesg=")) {
-                if ended >= sessions {
-                    return (ended - 1, messages);
-                }
-            }
-        }
-    }
-
-    /// The messages the sink took, as it dumped them (its own headers first).
-    fn dumps(&self) -> Vec<String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .expect("the dump directory")
-            .map(|e| e.expect("an entry").path())
-            .collect();
-        files.sort();
-        files.iter().map(|f| std::fs::read_to_string(f).expect("a dump")).collect()
-    }
-}
 
 fn relay(url: &str, max_connections: u32) -> Relay {
     let config = RelayConfig { max_connections, timeout: Duration::from_secs(20) };
@@ -358,107 +237,6 @@ async fn throughput_of_pre_signed_messages_against_smtp_sink() {
     );
 }
 
-/// A private Postfix on loopback (its own configuration, queue and log in a temporary
-/// directory; the machine's own Postfix is neither used nor needed), relaying everything it
-/// takes to `relayhost`.
-struct Postfix {
-    config: PathBuf,
-    master: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        // `stop` ends the master and its children; a kill is the fallback if it cannot.
-        let stopped = Command::new("/usr/sbin/postfix")
-            .arg("-c")
-            .arg(&self.config)
-            .arg("stop")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !stopped.is_ok_and(|s| s.success()) {
-            let _ = self.master.kill();
-        }
-        let _ = self.master.wait();
-    }
-}
-
-impl Postfix {
-    async fn start(relayhost: u16) -> Self {
-        assert!(Path::new("/usr/sbin/postfix").is_file(), "{SINK_MISSING}");
-        assert!(
-            running_as_root(),
-            "a private Postfix starts only as root (scripts/test runs the suites as root in CI)"
-        );
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let root = dir.path();
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).expect("permissions");
-        let config = root.join("config");
-        std::fs::create_dir(&config).expect("the configuration directory");
-        std::fs::create_dir(root.join("queue")).expect("the queue directory");
-        std::fs::create_dir(root.join("data")).expect("the data directory");
-        let chown = Command::new("chown").arg("postfix").arg(root.join("data")).status().expect("chown runs");
-        assert!(chown.success(), "the data directory belongs to postfix");
-        let port = free_port();
-        let root = root.display();
-        std::fs::write(
-            config.join("main.cf"),
-            format!(
-                "compatibility_level = 3.6\nqueue_directory = {root}/queue\ndata_directory = {root}/data\n\
-                 mail_owner = postfix\nsetgid_group = postdrop\ninet_interfaces = loopback-only\n\
-                 inet_protocols = ipv4\nmyhostname = relay.mos.test\nmydestination =\n\
-                 local_recipient_maps =\nalias_maps =\nalias_database =\n\
-                 relayhost = [127.0.0.1]:{relayhost}\nmynetworks = 127.0.0.0/8\n\
-                 smtpd_relay_restrictions = permit_mynetworks, reject\n\
-                 maillog_file_prefixes = {root}\nmaillog_file = {root}/maillog\nsmtputf8_enable = no\n\
-                 smtp_tls_security_level = none\nsmtpd_tls_security_level = none\n"
-            ),
-        )
-        .expect("main.cf");
-        // Only the services a relay needs, none chrooted; smtpd on the test's own port.
-        let services = [
-            format!("127.0.0.1:{port} inet n - n - - smtpd"),
-            "pickup unix n - n 60 1 pickup".into(),
-            "cleanup unix n - n - 0 cleanup".into(),
-            "qmgr unix n - n 300 1 qmgr".into(),
-            "rewrite unix - - n - - trivial-rewrite".into(),
-            "bounce unix - - n - 0 bounce".into(),
-            "defer unix - - n - 0 bounce".into(),
-            "trace unix - - n - 0 bounce".into(),
-            "verify unix - - n - 1 verify".into(),
-            "flush unix n - n 1000? 0 flush".into(),
-            "proxymap unix - - n - - proxymap".into(),
-            "smtp unix - - n - - smtp".into(),
-            "relay unix - - n - - smtp".into(),
-            "showq unix n - n - - showq".into(),
-            "error unix - - n - - error".into(),
-            "retry unix - - n - - error".into(),
-            "discard unix - - n - - discard".into(),
-            "anvil unix - - n - 1 anvil".into(),
-            "scache unix - - n - 1 scache".into(),
-            "postlog unix-dgram n - n - 1 postlogd".into(),
-        ];
-        std::fs::write(config.join("master.cf"), services.join("\n") + "\n").expect("master.cf");
-        let master = Command::new("/usr/sbin/postfix")
-            .arg("-c")
-            .arg(&config)
-            .arg("start-fg")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("postfix starts");
-        let postfix = Self { config, master, port, dir };
-        wait_listening(port, "Postfix").await;
-        postfix
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("maillog")).unwrap_or_default()
-    }
-}
-
 #[tokio::test]
 async fn a_message_relayed_by_postfix_arrives_with_its_dkim_signature_and_one_click_headers_intact() {
     let sink = Sink::start(&[]).await;
@@ -480,8 +258,7 @@ async fn a_message_relayed_by_postfix_arrives_with_its_dkim_signature_and_one_cl
     // The dump is smtp-sink's own headers, ending with its three-line Received header, then the
     // message as Postfix relayed it (with Postfix's Received header on top), then a blank line.
     let dump = &dumps[0];
-    let at = dump.find("\nReceived: from relay.mos.test").expect("Postfix's Received header");
-    let relayed = dump[at + 1..].replace('\n', "\r\n");
+    let relayed = Postfix::relayed(dump).expect("Postfix's Received header");
     assert!(relayed.contains("by relay.mos.test (Postfix)"), "{relayed}");
 
     let public = &key().public_b64;
