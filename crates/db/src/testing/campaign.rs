@@ -163,6 +163,22 @@ pub async fn org(pool: &AppPool, slug: &str, sealer: &Sealer, keys: &dyn Address
     o
 }
 
+/// `n` more contacts of `o`, `p{i}@crowd.example`, each with a live consent for its purpose.
+pub async fn consenting(pool: &AppPool, o: &Org, keys: &dyn AddressKeyer, n: usize) -> Vec<ContactId> {
+    let mut tx = begin(pool, o.org, o.admin).await;
+    let now = Utc::now();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let address = Email::parse(&format!("p{i}@crowd.example")).unwrap();
+        let id =
+            contacts::create(&mut tx, keys, &address, &Default::default(), Some(o.admin), now, &src()).await.unwrap();
+        consent::append(&mut tx, &grant(o, id, ConsentKind::Grant), &src()).await.unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+    ids
+}
+
 pub async fn new_campaign(pool: &AppPool, o: &Org, definition: &Definition) -> ContentId {
     let mut tx = begin(pool, o.org, o.admin).await;
     let text = definition.text("December flu shots").unwrap();

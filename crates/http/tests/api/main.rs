@@ -192,7 +192,12 @@ pub struct TestApp {
 /// (the test's own SMTP server when none is named) if the server's address is https.
 enum Jobs {
     Off,
-    On { relay: Option<String> },
+    /// Campaigns go to `relay` (the test's own SMTP server if none) through an outbox adjusted
+    /// by `outbox`.
+    On {
+        relay: Option<String>,
+        outbox: fn(&mut mos_http::sending::Outbox),
+    },
 }
 
 impl TestApp {
@@ -218,18 +223,22 @@ impl TestApp {
             pool,
             PasswordHasher::new(4),
             tune,
-            (mos_http::Limits::default(), Jobs::On { relay: None }),
+            (mos_http::Limits::default(), Jobs::On { relay: None, outbox: |_| {} }),
         )
         .await
     }
 
     /// A server with a job runner that sends campaigns through the relay `relay_url`, with an
-    /// https public address, as a server that sends must have.
-    pub async fn spawn_sending_through(relay_url: &str, public_url: &str) -> Self {
+    /// https public address, as a server that sends must have, and its outbox adjusted by `outbox`.
+    pub async fn spawn_sending_through(
+        relay_url: &str,
+        public_url: &str,
+        outbox: fn(&mut mos_http::sending::Outbox),
+    ) -> Self {
         let db = TestDb::new().await;
         let pool = db.app_pool(8).await;
         let public_url = public_url.to_owned();
-        let jobs = Jobs::On { relay: Some(relay_url.to_owned()) };
+        let jobs = Jobs::On { relay: Some(relay_url.to_owned()), outbox };
         Self::spawn_with(
             db,
             pool,
@@ -298,9 +307,10 @@ impl TestApp {
         let readiness = state.readiness.clone();
         let public_url = state.settings.public_url.clone();
         let address_keys = state.sealer.address_keys().clone();
-        let relay = match &jobs {
-            Jobs::On { relay: Some(url) } => url.clone(),
-            _ => format!("smtp://{smtp}"),
+        let (relay, adjust) = match &jobs {
+            Jobs::On { relay: Some(url), outbox } => (url.clone(), *outbox),
+            Jobs::On { relay: None, outbox } => (format!("smtp://{smtp}"), *outbox),
+            Jobs::Off => (format!("smtp://{smtp}"), (|_| {}) as fn(&mut mos_http::sending::Outbox)),
         };
         let jobs = matches!(jobs, Jobs::On { .. }).then(|| {
             use mos_db::audiences::import::{self, IMPORT_JOB};
@@ -315,7 +325,9 @@ impl TestApp {
             // Campaigns are sent, as `mos serve` sends them, by a server with an https address,
             // through the test's SMTP server.
             if let Ok(links) = Links::new(&state.sealer, &state.settings.public_url) {
-                let outbox = Arc::new(Outbox::new(&relay, Arc::new(state.sealer.clone()), keys, links).unwrap());
+                let mut outbox = Outbox::new(&relay, Arc::new(state.sealer.clone()), keys, links).unwrap();
+                adjust(&mut outbox);
+                let outbox = Arc::new(outbox);
                 runner =
                     runner.handle(SEND_JOB, Arc::new(move |work: Work| Box::pin(sending::run(work, outbox.clone()))));
             }

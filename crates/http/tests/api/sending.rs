@@ -25,7 +25,7 @@ const PUBLIC_URL: &str = "https://mos.test";
 async fn sending_through_postfix() -> (TestApp, Org, Sink, Postfix) {
     let sink = Sink::start(&[]).await;
     let postfix = Postfix::start(sink.port).await;
-    let app = TestApp::spawn_sending_through(&format!("smtp://127.0.0.1:{}", postfix.port), PUBLIC_URL).await;
+    let app = TestApp::spawn_sending_through(&format!("smtp://127.0.0.1:{}", postfix.port), PUBLIC_URL, |_| {}).await;
     let o = campaign::org(&app.pool, "acme", &app.sealer, &app.address_keys).await;
     (app, o, sink, postfix)
 }
@@ -172,7 +172,7 @@ async fn a_campaign_through_postfix_reaches_exactly_the_consenting_signed_with_o
 async fn a_relay_that_refuses_for_now_defers_the_message_and_one_that_says_no_such_user_bounces_and_suppresses() {
     // 450 to every recipient: deferred, queued again for later with the reply, not lost.
     let sink = Sink::start(&["-r", "RCPT"]).await;
-    let app = TestApp::spawn_sending_through(&sink.url(), PUBLIC_URL).await;
+    let app = TestApp::spawn_sending_through(&sink.url(), PUBLIC_URL, |_| {}).await;
     let o = campaign::org(&app.pool, "acme", &app.sealer, &app.address_keys).await;
     let id = launched(&app, &o).await;
     // Deferred: queued again after one attempt, with the relay's reply.
@@ -200,7 +200,7 @@ async fn a_relay_that_refuses_for_now_defers_the_message_and_one_that_says_no_su
 
     // 550 5.1.1: bounced, and the address suppressed, so the next campaign skips it.
     let sink = Sink::start(&["-f", "RCPT", "-B", "550 5.1.1 <ada@p.example>: Recipient address rejected"]).await;
-    let app = TestApp::spawn_sending_through(&sink.url(), PUBLIC_URL).await;
+    let app = TestApp::spawn_sending_through(&sink.url(), PUBLIC_URL, |_| {}).await;
     let o = campaign::org(&app.pool, "acme", &app.sealer, &app.address_keys).await;
     let id = sent(&app, &o).await;
     let (state, _, reply) = row(&app, &o, id, o.ada).await;
@@ -213,4 +213,34 @@ async fn a_relay_that_refuses_for_now_defers_the_message_and_one_that_says_no_su
     let mut tx = begin(&app.pool, o.org, o.admin).await;
     let progress = campaigns::progress(&mut tx, next).await.unwrap();
     assert_eq!(progress.get("skipped:suppressed"), Some(&2), "Ada and Cy: {progress:?}");
+}
+
+#[tokio::test]
+async fn a_large_campaign_yields_to_another_organizations_small_one_on_a_single_worker() {
+    // One worker, and every organization paced at 20 messages a second: Big's 300 messages take
+    // at least 14 s whatever the machine's speed, far longer than the slice after which a job
+    // lets another organization in.
+    let sink = Sink::start(&[]).await;
+    let app = TestApp::spawn_sending_through(&sink.url(), PUBLIC_URL, |outbox| {
+        outbox.batch = 10;
+        outbox.per_org_rate = 20.0;
+    })
+    .await;
+    let big = campaign::org(&app.pool, "big", &app.sealer, &app.address_keys).await;
+    campaign::consenting(&app.pool, &big, &app.address_keys, 300).await;
+    let small = campaign::org(&app.pool, "small", &app.sealer, &app.address_keys).await;
+    let big_id = launched(&app, &big).await;
+    until(&app, &big, big_id, |progress| progress.get("sent").is_some_and(|&n| n > 0)).await;
+
+    // Small launches while Big sends and the only worker is Big's: it is sent before Big ends.
+    let small_id = launched(&app, &small).await;
+    until(&app, &small, small_id, |progress| progress.keys().all(|s| !["queued", "sending"].contains(&s.as_str())))
+        .await;
+    let mut tx = begin(&app.pool, small.org, small.admin).await;
+    assert_eq!(campaigns::progress(&mut tx, small_id).await.unwrap().get("sent"), Some(&1));
+    drop(tx);
+    let mut tx = begin(&app.pool, big.org, big.admin).await;
+    let progress = campaigns::progress(&mut tx, big_id).await.unwrap();
+    assert!(progress.get("queued").is_some_and(|&n| n > 0), "Big is still sending: {progress:?}");
+    assert_eq!(campaigns::run(&mut tx, big_id).await.unwrap().unwrap().state, "sending");
 }
