@@ -19,7 +19,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{Postgres, QueryBuilder};
 
+use crate::audiences::consent::live_until;
 use crate::audiences::segments::{self, push_matching};
+use crate::audiences::suppression::in_force;
 use crate::content::{self, Item, Request, Step};
 use crate::error::stored;
 use crate::jobs::{self, JobKind};
@@ -33,31 +35,27 @@ use mos_domain::{
     AuditEvent, ContactId, ContentId, Email, JobId, PurposeId, RequestSource, Role, SegmentId, SenderId, UserId,
 };
 
-/// Pushes why contact `c` of the organization may not be sent a message for `purpose`, as the
-/// ledger's `skip_reason` says it, or null: erased, no live consent (the latest event of the
-/// contact and purpose is not a grant in force), or a suppression of its address in force
-/// (`audiences::suppression::in_force!`), as text. The ledger's trigger states the same rules.
-fn push_refusal(query: &mut QueryBuilder<'_, Postgres>, purpose: PurposeId) {
-    query.push(
-        "(case when c.erased_at is not null then 'erased'
-               when not exists (select 1 from (select e.kind, e.source, e.expires_at from app.consent_events e
-                                                where e.organization_id = c.organization_id and e.contact_id = c.id
-                                                  and e.purpose_id = ",
-    );
-    query.push_bind(purpose.as_uuid());
-    query.push(
-        "                                       order by e.seq desc limit 1) l
-                                 where l.kind in ('grant', 'confirm') and not (l.kind = 'grant' and l.source = 'signup_form')
-                                   and (l.expires_at is null or l.expires_at > now())) then 'no_consent'
-               when exists (select 1 from app.suppressions s
-                             where s.organization_id = c.organization_id and s.address_key = c.address_key
-                               and (s.reason = 'manual'
-                                    or not exists (select 1 from app.consent_events l
-                                                    where l.organization_id = c.organization_id and l.contact_id = c.id
-                                                      and l.kind = 'confirm' and l.created_at > s.created_at))) then 'suppressed'
-          end)",
-    );
-}
+/// Why contact `c` may not be sent a message for the purpose `k.purpose` at `k.at`, as the
+/// ledger's `skip_reason` says it, or null: erased, no live consent (its current state for the
+/// purpose, kept beside the ledger, fails `consent::LIVE_UNTIL`), or a suppression of its address
+/// in force (`audiences::suppression::in_force!`), as text. The statement must have bound the
+/// tenant as `$1`, which every table repeats: a condition on the tenant's own value, not on
+/// `c.organization_id`, is what lets Citus route an `INSERT .. SELECT` to one shard; and it
+/// joins `k`, a row of the statement's other values, so that nothing else needs binding before
+/// the tenant. The ledger's trigger states the same rules.
+const REFUSAL: &str = concat!(
+    "(case when c.erased_at is not null then 'erased'
+           when not exists (select 1 from app.consent_state e
+                             where e.organization_id = $1 and e.purpose_id = k.purpose and e.contact_id = c.id
+                               and ",
+    live_until!(),
+    "k.at)) then 'no_consent'
+           when exists (select 1 from app.suppressions s
+                         where s.organization_id = $1 and s.address_key = c.address_key and ",
+    in_force!(),
+    ") then 'suppressed'
+      end)"
+);
 
 /// The job that sends a launched campaign's due messages (`mos_http::sending`).
 pub const SEND_JOB: JobKind = JobKind::new("campaign_send");
@@ -245,37 +243,40 @@ pub async fn launch(
     .await?;
 
     // One statement: the segment's contacts as the segment's own count reads them, each with
-    // its refusal, written as the ledger's rows.
+    // its refusal, written as the ledger's rows. The contacts come first, so that the tenant is
+    // `$1` as the segment's conditions and the refusal read it; the other values follow as one
+    // row `k`. The tenant written comes from the contacts' own column, so that Citus runs the
+    // whole statement on the tenant's shard instead of through the coordinator.
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
         "insert into app.campaign_messages
                 (organization_id, campaign_id, contact_id, version, state, skip_reason, not_before, updated_at)
-         select a.organization_id, ",
+         select b.organization_id, b.campaign, b.id, b.version,
+                case when b.reason is null then 'queued' else 'skipped' end::app.campaign_message_state,
+                b.reason, b.not_before, b.at
+           from (select c.organization_id, c.id, k.campaign, k.version, k.at, ",
     );
-    // The tenant comes from the contacts' own column, so that Citus runs the whole statement
-    // on the tenant's shard instead of through the coordinator.
-    query.push_bind(id.as_uuid()).push(", a.id, ").push_bind(version);
-    query.push(", case when a.reason is null then 'queued' else 'skipped' end::app.campaign_message_state, a.reason, ");
-    match stored_version.schedule {
-        Schedule::Now => {
-            query.push_bind(now);
-        }
-        Schedule::At(at) => {
-            query.push_bind(at);
-        }
-        Schedule::LocalHour { date, hour } => {
-            // The hour on that day in the contact's time zone; UTC for a contact without a
-            // zone PostgreSQL knows.
-            query.push("(").push_bind(date).push(" + make_interval(hours => ").push_bind(i32::from(hour));
-            query.push(
-                ")) at time zone coalesce((select z.name from pg_timezone_names z where z.name = a.time_zone), 'UTC')",
-            );
-        }
-    }
-    query.push(", ").push_bind(now).push(" from (select c.organization_id, c.id, c.time_zone, ");
-    push_refusal(&mut query, stored_version.purpose);
-    query.push("::app.campaign_skip_reason as reason");
+    query.push(REFUSAL).push(
+        "::app.campaign_skip_reason as reason,
+                        coalesce(k.not_before,
+                                 -- The hour on that day in the contact's time zone; UTC for a
+                                 -- contact without a zone PostgreSQL knows.
+                                 (k.local_date + make_interval(hours => k.local_hour))
+                                   at time zone coalesce((select z.name from pg_timezone_names z
+                                                           where z.name = c.time_zone), 'UTC')) as not_before
+                   from (select c.organization_id, c.id, c.time_zone, c.erased_at, c.address_key",
+    );
     push_matching(&mut query, tx.org().as_uuid(), &segment, now);
-    query.push(") a");
+    query.push(") c, (select ").push_bind(id.as_uuid()).push("::uuid as campaign, ").push_bind(version);
+    query.push("::integer as version, ").push_bind(now).push("::timestamptz as at, ");
+    query.push_bind(stored_version.purpose.as_uuid()).push("::uuid as purpose, ");
+    let (not_before, local) = match stored_version.schedule {
+        Schedule::Now => (Some(now), None),
+        Schedule::At(at) => (Some(at), None),
+        Schedule::LocalHour { date, hour } => (None, Some((date, i32::from(hour)))),
+    };
+    query.push_bind(not_before).push("::timestamptz as not_before, ");
+    query.push_bind(local.map(|l| l.0)).push("::date as local_date, ");
+    query.push_bind(local.map(|l| l.1)).push("::integer as local_hour) k) b");
     // Unnamed, so planned with its values, as a segment's count is.
     query.build().persistent(false).execute(tx.conn()).await?;
 
@@ -461,14 +462,10 @@ pub async fn claim(
     query.push(" and ((m.state = 'queued' and m.not_before <= ").push_bind(now);
     query.push(") or (m.state = 'sending' and m.lease_until < ").push_bind(now);
     query.push(")) order by m.not_before, m.contact_id limit ").push_bind(limit);
-    query.push(
-        " for update skip locked
-         ), decided as (
-           select c.id, ",
-    );
-    push_refusal(&mut query, purpose);
-    query.push(" as reason from app.contacts c join due d on d.contact_id = c.id where c.organization_id = ");
-    query.push_bind(tx.org().as_uuid());
+    query.push(" for update skip locked), decided as (select c.id, ").push(REFUSAL);
+    query.push(" as reason from app.contacts c join due d on d.contact_id = c.id, (select ");
+    query.push_bind(purpose.as_uuid()).push("::uuid as purpose, ").push_bind(now).push("::timestamptz as at) k");
+    query.push(" where c.organization_id = ").push_bind(tx.org().as_uuid());
     // Citus calls no stable function (an enum's input) on a column in an UPDATE's SET or
     // RETURNING: the reason is cast here, and comes back as the text it was decided as.
     query.push(

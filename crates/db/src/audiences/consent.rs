@@ -329,12 +329,15 @@ pub async fn current(tx: &mut TenantTx, contact: ContactId, purpose: PurposeId) 
 /// The test that an event `e` (its `kind`, `source` and `expires_at`) is live consent, up to
 /// the instant, which the statement appends followed by `)`: a confirmation, or a grant that
 /// did not come through the sign-up form (which waits for its confirmation), not expired then.
-/// A macro so that [`is_live`] can `concat!` it; segments use it through [`LIVE_UNTIL`].
+/// A macro so that [`is_live`] and the campaigns' refusal can `concat!` it; segments use it
+/// through [`LIVE_UNTIL`].
 macro_rules! live_until {
     () => {
         "(e.kind = 'confirm' or (e.kind = 'grant' and e.source <> 'signup_form')) and (e.expires_at is null or e.expires_at > "
     };
 }
+
+pub(crate) use live_until;
 
 /// [`live_until!`] for statements built at run time (segments' consent condition).
 pub(crate) const LIVE_UNTIL: &str = live_until!();
