@@ -619,6 +619,88 @@ $$;
 ALTER FUNCTION app.campaign_runs_forward() OWNER TO mos_owner;
 
 --
+-- Name: campaign_tallies_follow(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_tallies_follow() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_org uuid;
+    v_campaigns uuid[];
+    v_outcomes text[];
+    v_deltas bigint[];
+begin
+    for v_org in select distinct c.organization_id from counted c loop
+        if tg_op = 'INSERT' then
+            select array_agg(d.campaign_id), array_agg(d.outcome), array_agg(d.n)
+              into v_campaigns, v_outcomes, v_deltas
+              from (select c.campaign_id, coalesce('skipped:' || c.skip_reason::text, c.state::text) as outcome,
+                           count(*) as n
+                      from counted c
+                     where c.organization_id = v_org
+                     group by 1, 2) d;
+        else
+            select array_agg(d.campaign_id), array_agg(d.outcome), array_agg(d.n)
+              into v_campaigns, v_outcomes, v_deltas
+              from (select r.campaign_id, r.outcome, sum(r.n) as n
+                      from (select c.campaign_id, coalesce('skipped:' || c.skip_reason::text, c.state::text) as outcome,
+                                   1 as n
+                              from counted c
+                             where c.organization_id = v_org
+                            union all
+                            select u.campaign_id, coalesce('skipped:' || u.skip_reason::text, u.state::text), -1
+                              from uncounted u
+                             where u.organization_id = v_org) r
+                     group by 1, 2
+                    having sum(r.n) <> 0) d;
+        end if;
+        if v_campaigns is not null then
+            -- The counts there are changed in place (an insert's proposed row would be checked,
+            -- and refused, before its conflict turned it into an update of a smaller count);
+            -- an outcome the campaign has not had yet gets its row.
+            update app.campaign_tallies t set n = t.n + w.n
+              from unnest(v_campaigns, v_outcomes, v_deltas) w(campaign_id, outcome, n)
+             where t.organization_id = v_org and t.campaign_id = w.campaign_id and t.outcome = w.outcome;
+            insert into app.campaign_tallies as t (organization_id, campaign_id, outcome, n)
+            select r.organization_id, w.campaign_id, w.outcome, w.n
+              from app.campaign_runs r
+              join unnest(v_campaigns, v_outcomes, v_deltas) w(campaign_id, outcome, n) on w.campaign_id = r.campaign_id
+             where r.organization_id = v_org
+               and not exists (select 1 from app.campaign_tallies e
+                                where e.organization_id = v_org and e.campaign_id = w.campaign_id
+                                  and e.outcome = w.outcome)
+            on conflict (organization_id, campaign_id, outcome) do update set n = t.n + excluded.n;
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.campaign_tallies_follow() OWNER TO mos_owner;
+
+--
+-- Name: campaign_tallies_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_tallies_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if pg_trigger_depth() < 2 then
+        raise exception 'campaign_tallies is written only by the send ledger''s triggers: % is not allowed, refused by constraint "campaign_tallies_derived"', tg_op
+            using errcode = 'insufficient_privilege', constraint = 'campaign_tallies_derived',
+                  hint = 'change the ledger instead';
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.campaign_tallies_guard() OWNER TO mos_owner;
+
+--
 -- Name: campaign_versions_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
@@ -1788,6 +1870,22 @@ ALTER TABLE ONLY app.campaign_runs FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.campaign_runs OWNER TO mos_owner;
 
 --
+-- Name: campaign_tallies; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.campaign_tallies (
+    organization_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    outcome text NOT NULL,
+    n bigint NOT NULL,
+    CONSTRAINT campaign_tallies_n CHECK ((n >= 0))
+);
+
+ALTER TABLE ONLY app.campaign_tallies FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.campaign_tallies OWNER TO mos_owner;
+
+--
 -- Name: campaign_versions; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -2769,6 +2867,13 @@ ALTER TABLE ONLY app.campaign_runs
     ADD CONSTRAINT campaign_runs_pkey PRIMARY KEY (organization_id, campaign_id);
 
 --
+-- Name: campaign_tallies campaign_tallies_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_tallies
+    ADD CONSTRAINT campaign_tallies_pkey PRIMARY KEY (organization_id, campaign_id, outcome);
+
+--
 -- Name: campaign_versions campaign_versions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -3477,12 +3582,44 @@ CREATE TRIGGER campaign_messages_forward BEFORE UPDATE ON app.campaign_messages 
 ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_forward;
 
 --
+-- Name: campaign_messages campaign_messages_retallied; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_messages_retallied AFTER UPDATE ON app.campaign_messages REFERENCING OLD TABLE AS uncounted NEW TABLE AS counted FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_tallies_follow();
+
+ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_retallied;
+
+--
+-- Name: campaign_messages campaign_messages_tallied; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_messages_tallied AFTER INSERT ON app.campaign_messages REFERENCING NEW TABLE AS counted FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_tallies_follow();
+
+ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_tallied;
+
+--
 -- Name: campaign_runs campaign_runs_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
 CREATE TRIGGER campaign_runs_forward BEFORE UPDATE ON app.campaign_runs FOR EACH ROW EXECUTE FUNCTION app.campaign_runs_forward();
 
 ALTER TABLE app.campaign_runs ENABLE ALWAYS TRIGGER campaign_runs_forward;
+
+--
+-- Name: campaign_tallies campaign_tallies_derived; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_tallies_derived BEFORE INSERT OR DELETE OR UPDATE ON app.campaign_tallies FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_tallies_guard();
+
+ALTER TABLE app.campaign_tallies ENABLE ALWAYS TRIGGER campaign_tallies_derived;
+
+--
+-- Name: campaign_tallies campaign_tallies_derived_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_tallies_derived_truncate BEFORE TRUNCATE ON app.campaign_tallies FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_tallies_guard();
+
+ALTER TABLE app.campaign_tallies ENABLE ALWAYS TRIGGER campaign_tallies_derived_truncate;
 
 --
 -- Name: campaign_versions campaign_versions_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -3696,6 +3833,13 @@ ALTER TABLE ONLY app.campaign_messages
 
 ALTER TABLE ONLY app.campaign_runs
     ADD CONSTRAINT campaign_runs_version_fkey FOREIGN KEY (organization_id, campaign_id, version) REFERENCES app.campaign_versions(organization_id, campaign_id, version);
+
+--
+-- Name: campaign_tallies campaign_tallies_run_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_tallies
+    ADD CONSTRAINT campaign_tallies_run_fkey FOREIGN KEY (organization_id, campaign_id) REFERENCES app.campaign_runs(organization_id, campaign_id);
 
 --
 -- Name: campaign_versions campaign_versions_content_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -4026,6 +4170,12 @@ ALTER TABLE app.campaign_messages ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.campaign_runs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: campaign_tallies; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.campaign_tallies ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: campaign_versions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -4430,6 +4580,12 @@ CREATE POLICY tenant_isolation ON app.campaign_messages USING ((organization_id 
 CREATE POLICY tenant_isolation ON app.campaign_runs USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: campaign_tallies tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.campaign_tallies USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: campaign_versions tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -4709,6 +4865,18 @@ REVOKE ALL ON FUNCTION app.campaign_messages_forward() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.campaign_runs_forward() FROM PUBLIC;
+
+--
+-- Name: FUNCTION campaign_tallies_follow(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_tallies_follow() FROM PUBLIC;
+
+--
+-- Name: FUNCTION campaign_tallies_guard(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_tallies_guard() FROM PUBLIC;
 
 --
 -- Name: FUNCTION campaign_versions_check(); Type: ACL; Schema: app; Owner: mos_owner
@@ -5093,6 +5261,12 @@ GRANT UPDATE(recipients) ON TABLE app.campaign_runs TO app_user;
 --
 
 GRANT UPDATE(finished_at) ON TABLE app.campaign_runs TO app_user;
+
+--
+-- Name: TABLE campaign_tallies; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.campaign_tallies TO app_user;
 
 --
 -- Name: TABLE campaign_versions; Type: ACL; Schema: app; Owner: mos_owner

@@ -35,6 +35,10 @@ pub const RULE_TRIGGERS: &[(&str, &str)] = &[
     ("campaign_messages", "campaign_messages_forward"),
     ("campaign_messages", "campaign_messages_added"),
     ("campaign_messages", "campaign_messages_changed"),
+    // Migration 27: the ledger counts itself by outcome, and only it writes the counts.
+    ("campaign_messages", "campaign_messages_tallied"),
+    ("campaign_messages", "campaign_messages_retallied"),
+    ("campaign_tallies", "campaign_tallies_derived"),
     ("consent_events", "consent_events_rules"),
     // Migration 25: the ledger keeps each contact's current state beside it, and only it writes there.
     ("consent_events", "consent_events_state"),
@@ -61,6 +65,8 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "campaign_messages_check()",
     "campaign_messages_forward()",
     "campaign_runs_forward()",
+    "campaign_tallies_follow()",
+    "campaign_tallies_guard()",
     "campaign_versions_check()",
     "consent_events_check()",
     "consent_evidence_check()",

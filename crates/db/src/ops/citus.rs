@@ -210,6 +210,11 @@ pub const PLAN: &[TablePlan] = &[
         why: "the send ledger, one row per campaign and contact; its statement triggers read the contact, the consent ledger, the suppressions and the content of the same tenant on the same shard",
     },
     TablePlan {
+        table: "campaign_tallies",
+        placement: Placement::Distributed,
+        why: "each campaign's ledger counted by outcome, upserted by the ledger's statement triggers on the ledger's shard (a colocated write run locally there)",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",

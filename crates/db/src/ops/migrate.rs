@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 24, name: "campaigns", sql: include_str!("../../migrations/0024_campaigns.sql") },
     Migration { version: 25, name: "consent_state", sql: include_str!("../../migrations/0025_consent_state.sql") },
     Migration { version: 26, name: "unsubscribe", sql: include_str!("../../migrations/0026_unsubscribe.sql") },
+    Migration {
+        version: 27,
+        name: "campaign_tallies",
+        sql: include_str!("../../migrations/0027_campaign_tallies.sql"),
+    },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -365,7 +365,7 @@ async fn another_tenant_neither_sees_nor_writes_a_campaigns_ledger() {
     approved(&pool, &a, id).await;
     assert!(matches!(launch(&pool, &a, id).await, Launch::Done(_)));
     let mut tx = begin(&pool, b.org, b.admin).await;
-    for table in ["campaign_versions", "campaign_runs", "campaign_messages"] {
+    for table in ["campaign_versions", "campaign_runs", "campaign_messages", "campaign_tallies"] {
         let n: i64 =
             sqlx::query_scalar(&format!("select count(*) from app.{table}")).fetch_one(tx.conn()).await.unwrap();
         assert_eq!(n, 0, "{table}");
@@ -384,8 +384,11 @@ async fn another_tenant_neither_sees_nor_writes_a_campaigns_ledger() {
     assert_eq!(launched, Launch::Step(Step::NotFound));
     drop(tx);
     let mut bare = db.app_user().await;
-    let n: i64 = sqlx::query_scalar("select count(*) from app.campaign_messages").fetch_one(&mut bare).await.unwrap();
-    assert_eq!(n, 0, "no tenant set");
+    for table in ["campaign_messages", "campaign_tallies"] {
+        let n: i64 =
+            sqlx::query_scalar(&format!("select count(*) from app.{table}")).fetch_one(&mut bare).await.unwrap();
+        assert_eq!(n, 0, "no tenant set: {table}");
+    }
 }
 
 #[tokio::test]
@@ -748,4 +751,71 @@ async fn on_citus_the_launch_the_claim_with_its_check_and_every_ledger_update_ru
     assert_eq!(progress.get("sent"), Some(&1), "{progress:?}");
     assert_eq!(progress.get("skipped:suppressed"), Some(&2), "Cy and the crowd's third: {progress:?}");
     tx.commit().await.unwrap();
+}
+
+/// The ledger counted row by row, as `campaigns::progress` names the outcomes.
+async fn recount(tx: &mut TenantTx, id: ContentId) -> BTreeMap<String, i64> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "select coalesce('skipped:' || skip_reason::text, state::text), count(*) from app.campaign_messages
+          where organization_id = app.current_tenant_id() and campaign_id = $1 group by 1",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    rows.into_iter().collect()
+}
+
+#[tokio::test]
+async fn the_counts_the_ledger_keeps_are_a_recount_of_it_after_every_kind_of_change_and_nobody_else_writes_them() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let (id, handed) = claimed(&pool, &o).await;
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert_eq!(campaigns::progress(&mut tx, id).await.unwrap(), recount(&mut tx, id).await);
+    // Every kind of change, each in its own statement: a batch sent, a deferral, a bounce, a
+    // claim after the deferral's time, an erasure of a sent contact's values, a cancel.
+    let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
+    let sent: Vec<Sent> = handed[..2].iter().map(|c| Sent { contact: *c, values: &values, reply: "250 Ok" }).collect();
+    campaigns::record_sent(&mut tx, id, &sent, Utc::now(), &src()).await.unwrap();
+    let soon = Utc::now() + Duration::seconds(1);
+    let deferred = Failure::Deferred { reply: "451 later".into(), retry_at: soon };
+    assert!(campaigns::record_failure(&mut tx, id, handed[2], &deferred, Utc::now()).await.unwrap());
+    let bounced = Failure::Bounced { reply: "550 5.1.1 unknown".into() };
+    assert!(campaigns::record_failure(&mut tx, id, handed[3], &bounced, Utc::now()).await.unwrap());
+    assert_eq!(campaigns::progress(&mut tx, id).await.unwrap(), recount(&mut tx, id).await);
+    let again = campaigns::claim(&mut tx, id, 10, Duration::minutes(5), soon + Duration::seconds(1)).await.unwrap();
+    assert_eq!(again.messages.len(), 1);
+    assert!(contacts::erase(&mut tx, handed[0], o.admin, Utc::now(), &src()).await.unwrap());
+    campaigns::control(&mut tx, id, Control::Cancel, o.admin, Utc::now(), &src()).await.unwrap();
+    let progress = campaigns::progress(&mut tx, id).await.unwrap();
+    assert_eq!(progress, recount(&mut tx, id).await);
+    assert_eq!(progress.get("sent"), Some(&2), "{progress:?}");
+    assert_eq!(progress.get("bounced"), Some(&1), "{progress:?}");
+    tx.commit().await.unwrap();
+
+    // A second campaign of the same organization keeps its own counts.
+    let other = new_campaign(&pool, &o, &o.definition).await;
+    approved(&pool, &o, other).await;
+    assert!(matches!(launch(&pool, &o, other).await, Launch::Done(_)));
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert_eq!(campaigns::progress(&mut tx, other).await.unwrap(), recount(&mut tx, other).await);
+    assert_eq!(campaigns::progress(&mut tx, id).await.unwrap(), progress);
+
+    // app_user cannot write the counts itself, in any way.
+    let attempts = [
+        format!("insert into app.campaign_tallies values ('{}', '{}', 'sent', 1000)", o.org.as_uuid(), id.as_uuid()),
+        format!("update app.campaign_tallies set n = 0 where campaign_id = '{}'", id.as_uuid()),
+        format!("delete from app.campaign_tallies where campaign_id = '{}'", id.as_uuid()),
+        "truncate app.campaign_tallies".to_owned(),
+    ];
+    for sql in attempts {
+        sqlx::raw_sql("savepoint attempt").execute(tx.conn()).await.unwrap();
+        let err = sqlx::raw_sql(&sql).execute(tx.conn()).await.unwrap_err();
+        let code = err.as_database_error().and_then(|e| e.code()).unwrap_or_default().into_owned();
+        assert_eq!(code, "42501", "{sql}: {err}");
+        sqlx::raw_sql("rollback to savepoint attempt").execute(tx.conn()).await.unwrap();
+    }
+    assert_eq!(campaigns::progress(&mut tx, id).await.unwrap(), progress);
 }
