@@ -7,6 +7,7 @@
 
 mod dkim;
 mod error;
+pub mod feedback;
 pub mod markdown;
 mod message;
 mod personalisation;

@@ -157,6 +157,13 @@ impl Drop for Postfix {
 
 impl Postfix {
     pub async fn start(relayhost: u16) -> Self {
+        Self::start_with(relayhost, "").await
+    }
+
+    /// A Postfix whose `main.cf` also holds `extra` (lines of `name = value`), e.g. a transport
+    /// map that refuses a domain's mail, so that Postfix bounces it to the sender through the
+    /// relayhost.
+    pub async fn start_with(relayhost: u16, extra: &str) -> Self {
         assert!(Path::new("/usr/sbin/postfix").is_file(), "{SINK_MISSING}");
         assert!(
             running_as_root(),
@@ -183,7 +190,7 @@ impl Postfix {
                  relayhost = [127.0.0.1]:{relayhost}\nmynetworks = 127.0.0.0/8\n\
                  smtpd_relay_restrictions = permit_mynetworks, reject\n\
                  maillog_file_prefixes = {root}\nmaillog_file = {root}/maillog\nsmtputf8_enable = no\n\
-                 smtp_tls_security_level = none\nsmtpd_tls_security_level = none\n"
+                 smtp_tls_security_level = none\nsmtpd_tls_security_level = none\n{extra}\n"
             ),
         )
         .expect("main.cf");

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dkim;
+mod feedback;
 mod headers;
 mod render;
 mod smtp;
