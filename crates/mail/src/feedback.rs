@@ -9,27 +9,32 @@
 //! and refuses, with the reason, a report that names no original message. Nothing here reads a
 //! database; the caller matches and records.
 
-use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 
 /// The largest report read: a DSN returns at most the original message, and ours are small.
 pub const MAX_REPORT_BYTES: usize = 2 * 1024 * 1024;
 
-/// What a report says happened to a message.
+/// What a report says happened to a message, and which message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
-    /// A delivery status notification: one status per recipient it reports on.
-    Delivery { original: String, recipients: Vec<Status> },
-    /// An abuse report: the recipient (or their provider on their behalf) complained.
-    Complaint { original: String, kind: Complaint },
+pub struct Report {
+    pub original: Original,
+    pub what: What,
 }
 
-impl Report {
-    /// The original message's `Message-ID`, without its angle brackets.
-    pub fn original(&self) -> &str {
-        match self {
-            Report::Delivery { original, .. } | Report::Complaint { original, .. } => original,
-        }
-    }
+/// The original message as the report returns it: its `Message-ID` (without angle brackets)
+/// and its `Feedback-ID` header, when it has one (ours name the campaign and the organization).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    pub message_id: String,
+    pub feedback_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum What {
+    /// A delivery status notification: one status per recipient it reports on.
+    Delivery(Vec<Status>),
+    /// An abuse report: the recipient (or their provider on their behalf) complained.
+    Complaint(Complaint),
 }
 
 /// One recipient's outcome in a DSN (RFC 3464 section 2.3).
@@ -144,9 +149,9 @@ pub fn parse(raw: &[u8]) -> Result<Report, FeedbackError> {
             })
         })
     };
-    let original = || -> Result<String, FeedbackError> {
+    let original = || -> Result<Original, FeedbackError> {
         let returned = typed("rfc822").or_else(|| typed("rfc822-headers")).or_else(|| typed("global"));
-        original_message_id(returned).ok_or(FeedbackError::NoOriginal)
+        returned.and_then(original).ok_or(FeedbackError::NoOriginal)
     };
     match report_type.as_str() {
         "delivery-status" => {
@@ -157,7 +162,7 @@ pub fn parse(raw: &[u8]) -> Result<Report, FeedbackError> {
             if recipients.is_empty() {
                 return Err(FeedbackError::NoRecipient);
             }
-            Ok(Report::Delivery { original: original()?, recipients })
+            Ok(Report { original: original()?, what: What::Delivery(recipients) })
         }
         "feedback-report" => {
             let part = typed("feedback-report").ok_or(FeedbackError::MissingPart("message/feedback-report"))?;
@@ -167,7 +172,7 @@ pub fn parse(raw: &[u8]) -> Result<Report, FeedbackError> {
                 .and_then(|b| field(b, "feedback-type"))
                 .and_then(|t| complaint(t.trim()))
                 .ok_or(FeedbackError::Field("Feedback-Type"))?;
-            Ok(Report::Complaint { original: original()?, kind })
+            Ok(Report { original: original()?, what: What::Complaint(kind) })
         }
         _ => Err(FeedbackError::NotAReport),
     }
@@ -179,20 +184,28 @@ fn part_text(part: &MessagePart) -> String {
     String::from_utf8_lossy(part.contents()).into_owned()
 }
 
-/// The `Message-ID` of the returned original: a whole message, or only its headers.
-fn original_message_id(part: Option<&MessagePart>) -> Option<String> {
-    let part = part?;
-    let id = match part.message() {
-        Some(message) => message.message_id().map(str::to_owned),
+/// The returned original, a whole message or only its headers: its `Message-ID`, and its
+/// `Feedback-ID` if it has one.
+fn original(part: &MessagePart) -> Option<Original> {
+    let mut headers = Vec::new();
+    let headers_only;
+    let message = match part.message() {
+        Some(message) => message,
         None => {
             // Headers alone: parsed as a message with an empty body.
-            let mut headers = part.contents().to_vec();
+            headers.extend_from_slice(part.contents());
             headers.extend_from_slice(b"\r\n\r\n");
-            MessageParser::default().parse(&headers).as_ref().and_then(Message::message_id).map(str::to_owned)
+            headers_only = MessageParser::default().parse(&headers)?;
+            &headers_only
         }
-    }?;
-    let id = id.trim().trim_start_matches('<').trim_end_matches('>').to_owned();
-    (!id.is_empty() && id.len() <= 998 && id.is_ascii() && !id.contains(char::is_whitespace)).then_some(id)
+    };
+    let printable = |v: &str| {
+        let v = v.trim();
+        (!v.is_empty() && v.len() <= 998 && v.is_ascii() && !v.contains(char::is_whitespace)).then(|| v.to_owned())
+    };
+    let message_id = printable(message.message_id()?.trim_start_matches('<').trim_end_matches('>'))?;
+    let feedback_id = message.header_raw("Feedback-ID").and_then(printable);
+    Some(Original { message_id, feedback_id })
 }
 
 /// The field blocks of a `message/delivery-status` or `message/feedback-report` body: groups of

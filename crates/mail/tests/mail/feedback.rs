@@ -2,7 +2,7 @@
 //! from broken and mangled input: what happened and the original message's Message-ID, or a
 //! clear refusal; never a panic.
 
-use mos_mail::feedback::{self, Action, Complaint, FeedbackError, Report};
+use mos_mail::feedback::{self, Action, Complaint, FeedbackError, Original, Report, What};
 use mos_mail::smtp::{Delivery, Relay, RelayConfig};
 use mos_mail::testing::{Postfix, Sink};
 
@@ -16,17 +16,22 @@ fn sample(name: &str) -> Vec<u8> {
 #[test]
 fn an_abuse_report_of_rfc_5965_is_a_complaint_about_the_message_it_returns() {
     let report = feedback::parse(&sample("rfc5965-b1.eml")).unwrap();
-    assert_eq!(
-        report,
-        Report::Complaint { original: "8787KJKJ3K4J3K4J3K4J3.mail@example.net".into(), kind: Complaint::Abuse }
-    );
+    let original = Original { message_id: "8787KJKJ3K4J3K4J3K4J3.mail@example.net".into(), feedback_id: None };
+    assert_eq!(report, Report { original, what: What::Complaint(Complaint::Abuse) });
 }
 
 #[test]
 fn a_bounce_returning_only_the_headers_names_the_original_and_a_hard_bounce() {
     let report = feedback::parse(&sample("hard-bounce-headers.eml")).unwrap();
-    let Report::Delivery { original, recipients } = &report else { panic!("a delivery report: {report:?}") };
-    assert_eq!(original, "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60@mail.acme.example");
+    let What::Delivery(recipients) = &report.what else { panic!("a delivery report: {report:?}") };
+    assert_eq!(
+        report.original.message_id,
+        "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60@mail.acme.example"
+    );
+    assert_eq!(
+        report.original.feedback_id.as_deref(),
+        Some("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b:0193a1b2-0000-7000-8000-000000000001")
+    );
     assert_eq!(recipients.len(), 1);
     let status = &recipients[0];
     assert_eq!((status.action, status.code.to_string().as_str()), (Action::Failed, "5.1.1"));
@@ -48,10 +53,9 @@ fn the_rfc_3464_example_is_refused_because_its_returned_message_has_no_message_i
         "[original message goes here]",
         "From: news@mail.acme.example\nMessage-ID: <c0ffee.42@mail.acme.example>\nSubject: Hi\n\nHello\n",
     );
-    let Report::Delivery { original, recipients } = feedback::parse(text.as_bytes()).unwrap() else {
-        panic!("a delivery report")
-    };
-    assert_eq!(original, "c0ffee.42@mail.acme.example");
+    let report = feedback::parse(text.as_bytes()).unwrap();
+    let What::Delivery(recipients) = report.what else { panic!("a delivery report") };
+    assert_eq!(report.original.message_id, "c0ffee.42@mail.acme.example");
     assert_eq!(recipients[0].action, Action::Failed);
     assert!(!recipients[0].is_hard_bounce());
 }
@@ -142,8 +146,9 @@ async fn a_bounce_written_by_postfix_names_our_message_and_a_hard_bounce() {
     let bounce = Postfix::relayed(&dumps[0]).expect("the bounce, relayed by Postfix");
     assert!(dumps[0].contains("X-Rcpt-Args: <news@mail.acme.example>"), "to the sender: {}", dumps[0]);
     let report = feedback::parse(bounce.as_bytes()).unwrap_or_else(|e| panic!("{e}: {bounce}"));
-    let Report::Delivery { original, recipients } = report else { panic!("a delivery report: {bounce}") };
-    assert_eq!(original, "c0ffee.42@mail.acme.example");
+    let What::Delivery(recipients) = report.what else { panic!("a delivery report: {bounce}") };
+    assert_eq!(report.original.message_id, "c0ffee.42@mail.acme.example");
+    assert_eq!(report.original.feedback_id.as_deref(), Some("campaign-7:acme:mos"), "Postfix returns our headers");
     assert_eq!(recipients.len(), 1);
     assert_eq!(recipients[0].code.to_string(), "5.1.1");
     assert!(recipients[0].is_hard_bounce(), "{recipients:?}");
