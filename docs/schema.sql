@@ -208,6 +208,20 @@ CREATE TYPE app.dkim_key_state AS ENUM (
 ALTER TYPE app.dkim_key_state OWNER TO mos_owner;
 
 --
+-- Name: feedback_kind; Type: TYPE; Schema: app; Owner: mos_owner
+--
+
+CREATE TYPE app.feedback_kind AS ENUM (
+    'hard_bounce',
+    'soft_bounce',
+    'delayed',
+    'delivered',
+    'complaint'
+);
+
+ALTER TYPE app.feedback_kind OWNER TO mos_owner;
+
+--
 -- Name: job_state; Type: TYPE; Schema: app; Owner: mos_owner
 --
 
@@ -2291,6 +2305,24 @@ ALTER TABLE ONLY app.content_versions FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.content_versions OWNER TO mos_owner;
 
 --
+-- Name: delivery_feedback; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.delivery_feedback (
+    organization_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    kind app.feedback_kind NOT NULL,
+    code text NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    CONSTRAINT delivery_feedback_code CHECK (((code ~ '^[245]\.[0-9]{1,3}\.[0-9]{1,3}$'::text) OR ((kind = 'complaint'::app.feedback_kind) AND (code = ANY (ARRAY['abuse'::text, 'fraud'::text, 'virus'::text, 'auth-failure'::text, 'not-spam'::text, 'other'::text])))))
+);
+
+ALTER TABLE ONLY app.delivery_feedback FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.delivery_feedback OWNER TO mos_owner;
+
+--
 -- Name: dkim_keys; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -3028,6 +3060,13 @@ ALTER TABLE ONLY app.content_versions
     ADD CONSTRAINT content_versions_pkey PRIMARY KEY (organization_id, item_id, number);
 
 --
+-- Name: delivery_feedback delivery_feedback_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.delivery_feedback
+    ADD CONSTRAINT delivery_feedback_pkey PRIMARY KEY (organization_id, campaign_id, contact_id, kind);
+
+--
 -- Name: dkim_keys dkim_keys_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -3738,6 +3777,22 @@ CREATE TRIGGER contacts_guard BEFORE UPDATE ON app.contacts FOR EACH ROW EXECUTE
 CREATE TRIGGER content_items_guard BEFORE INSERT OR UPDATE ON app.content_items FOR EACH ROW EXECUTE FUNCTION app.content_items_guard();
 
 --
+-- Name: delivery_feedback delivery_feedback_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER delivery_feedback_append_only_rows BEFORE DELETE OR UPDATE ON app.delivery_feedback FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.delivery_feedback ENABLE ALWAYS TRIGGER delivery_feedback_append_only_rows;
+
+--
+-- Name: delivery_feedback delivery_feedback_append_only_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER delivery_feedback_append_only_truncate BEFORE TRUNCATE ON app.delivery_feedback FOR EACH STATEMENT EXECUTE FUNCTION app.append_only();
+
+ALTER TABLE app.delivery_feedback ENABLE ALWAYS TRIGGER delivery_feedback_append_only_truncate;
+
+--
 -- Name: dkim_keys dkim_keys_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -4001,6 +4056,13 @@ ALTER TABLE ONLY app.content_items
 
 ALTER TABLE ONLY app.content_versions
     ADD CONSTRAINT content_versions_item_fkey FOREIGN KEY (organization_id, item_id) REFERENCES app.content_items(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: delivery_feedback delivery_feedback_message_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.delivery_feedback
+    ADD CONSTRAINT delivery_feedback_message_fkey FOREIGN KEY (organization_id, campaign_id, contact_id) REFERENCES app.campaign_messages(organization_id, campaign_id, contact_id);
 
 --
 -- Name: dkim_keys dkim_keys_sender_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -4382,6 +4444,12 @@ CREATE POLICY definer_touch ON app.sessions FOR UPDATE TO mos_definer USING (tru
 CREATE POLICY definer_verify ON app.users FOR UPDATE TO mos_definer USING (true) WITH CHECK (true);
 
 --
+-- Name: delivery_feedback; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.delivery_feedback ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: dkim_keys; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -4668,6 +4736,12 @@ CREATE POLICY tenant_isolation ON app.content_items USING ((organization_id = ap
 --
 
 CREATE POLICY tenant_isolation ON app.content_versions USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: delivery_feedback tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.delivery_feedback USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
 -- Name: dkim_keys tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
@@ -5431,6 +5505,14 @@ GRANT SELECT,INSERT,UPDATE ON TABLE app.content_items TO app_user;
 --
 
 GRANT SELECT,INSERT ON TABLE app.content_versions TO app_user;
+
+--
+-- Name: TABLE delivery_feedback; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON TABLE app.delivery_feedback FROM mos_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE app.delivery_feedback TO mos_owner;
+GRANT SELECT,INSERT ON TABLE app.delivery_feedback TO app_user;
 
 --
 -- Name: TABLE dkim_keys; Type: ACL; Schema: app; Owner: mos_owner

@@ -32,7 +32,7 @@ use mos_domain::events::{CAMPAIGN, CAMPAIGN_BATCH_SENT, CAMPAIGN_CONTROLLED, CAM
 use mos_domain::merkle;
 use mos_domain::segments::Segment;
 use mos_domain::{
-    AuditEvent, ContactId, ContentId, Email, JobId, PurposeId, RequestSource, Role, SegmentId, SenderId, UserId,
+    AuditEvent, ContactId, ContentId, Email, JobId, OrgId, PurposeId, RequestSource, Role, SegmentId, SenderId, UserId,
 };
 
 /// Why contact `c` may not be sent a message for the purpose `k.purpose` at `k.at`, as the
@@ -531,6 +531,13 @@ struct Hashes {
 /// same at every attempt, so that a message sent twice across a crash is recognisably one.
 pub fn message_id(campaign: ContentId, contact: ContactId, domain: &str) -> String {
     format!("{campaign}.{contact}@{domain}")
+}
+
+/// The `Feedback-ID` header of the campaign's messages: the campaign and its organization, which
+/// a provider's feedback loop reports by and a returned message carries back
+/// (`feedback::addressed` reads it).
+pub fn feedback_id(campaign: ContentId, org: OrgId) -> String {
+    format!("{campaign}:{org}")
 }
 
 /// SHA-256 of a salt and the values in name order, as the chain encodes texts: what a sent row

@@ -15,6 +15,7 @@ pub mod campaigns;
 pub mod chain;
 pub mod content;
 pub(crate) mod error;
+pub mod feedback;
 pub mod jobs;
 pub mod ops;
 pub mod orgs;

@@ -8,6 +8,7 @@ mod app;
 mod console;
 mod error;
 mod extract;
+pub mod feedback;
 mod headers;
 mod heavy;
 pub mod mail;

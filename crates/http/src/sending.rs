@@ -210,7 +210,7 @@ fn prepare(campaign: &Campaign, recipient: &Recipient, link: Option<HttpsUrl>) -
         date: Utc::now(),
         message_id: MessageId::parse(&format!("<{id}>")).map_err(|e| e.to_string())?,
         unsubscribe_mailto: None,
-        feedback_id: FeedbackId::parse(&format!("{}:{}", campaign.id, campaign.org)).ok(),
+        feedback_id: FeedbackId::parse(&campaigns::feedback_id(campaign.id, campaign.org)).ok(),
     };
     let message = Message::build(&rendered, envelope).map_err(|e| e.to_string())?;
     campaign.signer.sign(message).map_err(|e| e.to_string())

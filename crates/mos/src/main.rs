@@ -98,6 +98,22 @@ enum Command {
         #[command(subcommand)]
         command: ConsentCommand,
     },
+    /// Delivery feedback: bounces and complaints about the messages campaigns sent.
+    Feedback {
+        #[command(subcommand)]
+        command: FeedbackCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeedbackCommand {
+    /// Take in one report from standard input, as Postfix's pipe transport hands it over: a
+    /// delivery status notification (RFC 3464) or an abuse report (RFC 5965). It is matched to
+    /// the message sent by the returned original's Feedback-ID and Message-ID, recorded, and a
+    /// hard bounce or a complaint suppresses the address. Exits 0 when recorded (or recorded
+    /// before), 65 with the reason when refused, 75 when the database does not answer, so that
+    /// the MTA tries again later.
+    Ingest,
 }
 
 #[derive(Subcommand)]
@@ -236,6 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
         Command::Db { command: DbCommand::Distribute } => db_distribute(&db).await,
         Command::Audit { command } => audit(&db, &settings, command).await,
+        Command::Feedback { command: FeedbackCommand::Ingest } => feedback_ingest(&db).await,
         Command::Bench(args) => {
             let pg_bin = mos_db::ops::embedded::PgBinaries::locate(settings.pg_bin()).ok();
             bench::run(&db, args, pg_bin.as_ref().map(|b| b.dir())).await.map(|()| ExitCode::SUCCESS)
@@ -243,6 +260,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     db.close().await;
     result
+}
+
+/// `EX_DATAERR` and `EX_TEMPFAIL` of sysexits.h, which a pipe transport reads.
+const EXIT_DATAERR: u8 = 65;
+const EXIT_TEMPFAIL: u8 = 75;
+
+async fn feedback_ingest(db: &Database) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    // One byte more than a report may have, so that a larger one is refused, not cut short.
+    let limit = u64::try_from(mos_http::feedback::MAX_REPORT_BYTES + 1).unwrap_or(u64::MAX);
+    std::io::stdin().take(limit).read_to_end(&mut raw)?;
+    let pool = db.app_pool().await?;
+    let source = mos_domain::RequestSource::default();
+    let ingested = mos_http::feedback::ingest(&pool, &raw, chrono::Utc::now(), &source).await;
+    Ok(match ingested {
+        Ok(mos_http::feedback::Ingested::Recorded) => {
+            println!("recorded");
+            ExitCode::SUCCESS
+        }
+        Ok(mos_http::feedback::Ingested::Again) => {
+            println!("recorded before; nothing changed");
+            ExitCode::SUCCESS
+        }
+        Ok(mos_http::feedback::Ingested::Ignored) => {
+            println!("nothing to record");
+            ExitCode::SUCCESS
+        }
+        Err(mos_http::feedback::IngestError::Db(e)) => {
+            eprintln!("not recorded, try again later: {e}");
+            ExitCode::from(EXIT_TEMPFAIL)
+        }
+        Err(refused) => {
+            eprintln!("refused: {refused}");
+            ExitCode::from(EXIT_DATAERR)
+        }
+    })
 }
 
 async fn run_migrate(db: &Database) -> anyhow::Result<ExitCode> {

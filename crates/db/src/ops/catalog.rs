@@ -22,8 +22,15 @@ impl fmt::Display for Problem {
 }
 
 /// The append-only tables; each has `<table>_append_only_rows` and `<table>_append_only_truncate`.
-pub const AUDIT_TABLES: &[&str] =
-    &["audit_logs", "platform_audit_logs", "audit_blocks", "consent_events", "suppressions", "segment_versions"];
+pub const AUDIT_TABLES: &[&str] = &[
+    "audit_logs",
+    "platform_audit_logs",
+    "audit_blocks",
+    "consent_events",
+    "suppressions",
+    "segment_versions",
+    "delivery_feedback",
+];
 
 /// The triggers that enforce a rule (migrations 12, 17, 23 to 25), as (table, trigger): one
 /// missing or not ENABLE ALWAYS switches its rule off (the consent ledger would take a grant for

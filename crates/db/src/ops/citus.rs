@@ -215,6 +215,11 @@ pub const PLAN: &[TablePlan] = &[
         why: "each campaign's ledger counted by outcome, upserted by the ledger's statement triggers on the ledger's shard (a colocated write run locally there)",
     },
     TablePlan {
+        table: "delivery_feedback",
+        placement: Placement::Distributed,
+        why: "what came back about a sent message, beside the ledger row its foreign key names",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",

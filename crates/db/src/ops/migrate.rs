@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "campaign_tallies",
         sql: include_str!("../../migrations/0027_campaign_tallies.sql"),
     },
+    Migration {
+        version: 28,
+        name: "delivery_feedback",
+        sql: include_str!("../../migrations/0028_delivery_feedback.sql"),
+    },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

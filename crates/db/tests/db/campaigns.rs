@@ -819,3 +819,94 @@ async fn the_counts_the_ledger_keeps_are_a_recount_of_it_after_every_kind_of_cha
     }
     assert_eq!(campaigns::progress(&mut tx, id).await.unwrap(), progress);
 }
+
+#[tokio::test]
+async fn feedback_is_matched_only_to_a_message_handed_over_counts_once_and_a_hard_bounce_or_complaint_suppresses() {
+    use mos_db::feedback::{self, Kind, Recorded};
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let other = org(&pool, "globex").await;
+    let (id, handed) = claimed(&pool, &o).await;
+    let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
+    let sent: Vec<Sent> = handed[..3].iter().map(|c| Sent { contact: *c, values: &values, reply: "250 Ok" }).collect();
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    campaigns::record_sent(&mut tx, id, &sent, Utc::now(), &src()).await.unwrap();
+    let now = Utc::now();
+    // A hard bounce of a sent message: recorded once, and the address suppressed.
+    assert_eq!(
+        feedback::record(&mut tx, id, handed[0], Kind::HardBounce, "5.1.1", now, &src()).await.unwrap(),
+        Recorded::New
+    );
+    assert_eq!(
+        feedback::record(&mut tx, id, handed[0], Kind::HardBounce, "5.1.1", now, &src()).await.unwrap(),
+        Recorded::Again
+    );
+    assert!(!consent::is_live(&mut tx, handed[0], o.purpose, now).await.unwrap(), "suppressed");
+    // A complaint suppresses too; a delay or a soft bounce does not.
+    assert_eq!(
+        feedback::record(&mut tx, id, handed[1], Kind::Complaint, "abuse", now, &src()).await.unwrap(),
+        Recorded::New
+    );
+    assert!(!consent::is_live(&mut tx, handed[1], o.purpose, now).await.unwrap());
+    assert_eq!(
+        feedback::record(&mut tx, id, handed[2], Kind::SoftBounce, "5.2.2", now, &src()).await.unwrap(),
+        Recorded::New
+    );
+    assert_eq!(
+        feedback::record(&mut tx, id, handed[2], Kind::Delayed, "4.4.1", now, &src()).await.unwrap(),
+        Recorded::New
+    );
+    assert!(consent::is_live(&mut tx, handed[2], o.purpose, now).await.unwrap());
+    // A message still `sending` (never reported back by the relay), a contact never sent to, and
+    // a malformed code: nothing is recorded.
+    for (contact, code) in [(handed[3], "5.1.1"), (o.bea, "5.1.1")] {
+        let refused = feedback::record(&mut tx, id, contact, Kind::HardBounce, code, now, &src()).await.unwrap();
+        assert_eq!(refused, Recorded::NoSuchMessage);
+    }
+    assert!(consent::is_live(&mut tx, handed[3], o.purpose, now).await.unwrap(), "not suppressed");
+    sqlx::raw_sql("savepoint bad").execute(tx.conn()).await.unwrap();
+    let bad = feedback::record(&mut tx, id, handed[2], Kind::SoftBounce, "oops; drop", now, &src()).await;
+    assert_eq!(constraint(bad), "delivery_feedback_code");
+    sqlx::raw_sql("rollback to savepoint bad").execute(tx.conn()).await.unwrap();
+    // Nobody changes or removes what came back.
+    for sql in [
+        "update app.delivery_feedback set code = '2.0.0'",
+        "delete from app.delivery_feedback",
+        "truncate app.delivery_feedback",
+    ] {
+        sqlx::raw_sql("savepoint attempt").execute(tx.conn()).await.unwrap();
+        assert!(sqlx::raw_sql(sql).execute(tx.conn()).await.is_err(), "{sql}");
+        sqlx::raw_sql("rollback to savepoint attempt").execute(tx.conn()).await.unwrap();
+    }
+    let kinds: Vec<(String, String)> = sqlx::query_as(
+        "select kind::text, code from app.delivery_feedback where organization_id = app.current_tenant_id() order by 1",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    tx.commit().await.unwrap();
+
+    // Another organization naming this campaign and contact finds no message of its own.
+    let mut tx = begin(&pool, other.org, other.admin).await;
+    let forged = feedback::record(&mut tx, id, handed[2], Kind::Complaint, "abuse", now, &src()).await.unwrap();
+    assert_eq!(forged, Recorded::NoSuchMessage);
+    let seen: i64 =
+        sqlx::query_scalar("select count(*) from app.delivery_feedback").fetch_one(tx.conn()).await.unwrap();
+    assert_eq!(seen, 0);
+}
+
+#[test]
+fn a_report_is_addressed_only_when_its_feedback_id_and_message_id_name_the_same_campaign() {
+    use mos_db::feedback::addressed;
+    let (org, campaign, other, contact) =
+        (mos_domain::OrgId::new(), ContentId::new(), ContentId::new(), ContactId::new());
+    let message_id = campaigns::message_id(campaign, contact, "mail.acme.example");
+    let feedback_id = campaigns::feedback_id(campaign, org);
+    assert_eq!(addressed(&message_id, Some(&feedback_id)), Some((org, campaign, contact)));
+    assert_eq!(addressed(&message_id, None), None, "no Feedback-ID");
+    assert_eq!(addressed(&message_id, Some(&campaigns::feedback_id(other, org))), None, "another campaign");
+    assert_eq!(addressed("c0ffee.42@mail.acme.example", Some(&feedback_id)), None, "not one of ours");
+    assert_eq!(addressed(&format!("{campaign}@x"), Some(&feedback_id)), None, "no contact");
+}

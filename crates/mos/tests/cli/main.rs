@@ -7,6 +7,7 @@ mod backup;
 mod consent;
 mod embedded;
 mod external;
+mod feedback;
 mod import;
 
 use std::os::unix::fs::PermissionsExt;

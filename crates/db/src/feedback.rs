@@ -1,0 +1,120 @@
+//! What came back about a sent message (docs/sending.md, "Delivery feedback"), recorded against
+//! the send ledger: a report names the message by the `Message-ID` and `Feedback-ID` the sender
+//! chose, so it is matched by campaign and contact in the organization the `Feedback-ID` names,
+//! and only to a message that was handed over. A hard bounce or a complaint suppresses the
+//! address (the ledger then refuses it every later message). The same feedback twice counts once.
+
+use chrono::{DateTime, Utc};
+
+use crate::audiences::suppression;
+use crate::{Result, TenantTx};
+use mos_domain::audiences::{AddressKey, SuppressionReason};
+use mos_domain::{ContactId, ContentId, OrgId, RequestSource};
+
+/// What happened to a message, as the ledger of feedback names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Refused for good because of the address (RFC 3463 5.1.x).
+    HardBounce,
+    /// Refused for good for another reason (a policy, a full mailbox).
+    SoftBounce,
+    Delayed,
+    Delivered,
+    Complaint,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::HardBounce => "hard_bounce",
+            Kind::SoftBounce => "soft_bounce",
+            Kind::Delayed => "delayed",
+            Kind::Delivered => "delivered",
+            Kind::Complaint => "complaint",
+        }
+    }
+
+    /// The suppression this feedback puts on the address, if any.
+    fn suppresses(self) -> Option<SuppressionReason> {
+        match self {
+            Kind::HardBounce => Some(SuppressionReason::HardBounce),
+            Kind::Complaint => Some(SuppressionReason::Complaint),
+            Kind::SoftBounce | Kind::Delayed | Kind::Delivered => None,
+        }
+    }
+}
+
+/// What recording one piece of feedback did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    /// The same kind of feedback about the same message was recorded before: nothing changed.
+    Again,
+    /// The organization sent no such message (or never handed it over): a forged or misdirected
+    /// report, recorded nowhere.
+    NoSuchMessage,
+}
+
+/// The organization, campaign and contact a report's original message names: its
+/// `Feedback-ID` is `campaign:organization` and its `Message-ID` `campaign.contact@domain`
+/// ([`crate::campaigns::message_id`]), and both must name the same campaign.
+pub fn addressed(message_id: &str, feedback_id: Option<&str>) -> Option<(OrgId, ContentId, ContactId)> {
+    let (campaign, org) = feedback_id?.split_once(':')?;
+    let (left, _domain) = message_id.split_once('@')?;
+    let (named, contact) = left.split_once('.')?;
+    let campaign = ContentId::parse(campaign).ok()?;
+    (ContentId::parse(named).ok()? == campaign)
+        .then_some(())
+        .and_then(|()| Some((OrgId::parse(org).ok()?, campaign, ContactId::parse(contact).ok()?)))
+}
+
+/// Records `kind` (with its status `code` or complaint type) about the campaign's message to
+/// `contact`, in the transaction's organization.
+pub async fn record(
+    tx: &mut TenantTx,
+    campaign: ContentId,
+    contact: ContactId,
+    kind: Kind,
+    code: &str,
+    now: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<Recorded> {
+    // Only a message that was handed over can have come back; the contact's address key, for
+    // the suppression (none once erased: its earlier suppressions stay in force).
+    let message: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+        "select c.address_key from app.campaign_messages m
+           join app.contacts c on c.organization_id = $1 and c.id = m.contact_id
+          where m.organization_id = $1 and m.campaign_id = $2 and m.contact_id = $3
+            and m.state in ('sent', 'bounced')",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(campaign.as_uuid())
+    .bind(contact.as_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(key) = message else { return Ok(Recorded::NoSuchMessage) };
+    let inserted = sqlx::query(
+        "insert into app.delivery_feedback (organization_id, campaign_id, contact_id, kind, code, received_at)
+         values ($1, $2, $3, $4::text::app.feedback_kind, $5, $6)
+         on conflict (organization_id, campaign_id, contact_id, kind) do nothing",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(campaign.as_uuid())
+    .bind(contact.as_uuid())
+    .bind(kind.as_str())
+    .bind(code)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(Recorded::Again);
+    }
+    let key =
+        key.map(AddressKey::try_from).transpose().map_err(|_| crate::error::stored("contacts_address_key_length"))?;
+    if let (Some(reason), Some(key)) = (kind.suppresses(), key) {
+        if suppression::add(tx, &key, reason, None, now).await? {
+            suppression::record(tx, &key, reason, None, source).await?;
+        }
+    }
+    Ok(Recorded::New)
+}

@@ -1,0 +1,104 @@
+//! Delivery feedback taken in (docs/sending.md, "Delivery feedback"): one report, as Postfix's
+//! pipe hands it to `mos feedback ingest`, parsed by `mos_mail::feedback`, addressed by its
+//! returned original's `Feedback-ID` and `Message-ID` (never by an address the report claims),
+//! and recorded against the send ledger of the organization it names.
+
+use chrono::{DateTime, Utc};
+use mos_db::feedback::{self, Kind, Recorded};
+use mos_db::{AppPool, DbError};
+use mos_domain::RequestSource;
+pub use mos_mail::feedback::MAX_REPORT_BYTES;
+use mos_mail::feedback::{Action, Complaint, FeedbackError, Report, What};
+
+/// What taking one report in did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// Recorded, with the suppression it calls for.
+    Recorded,
+    /// Every part of it was recorded before: nothing changed.
+    Again,
+    /// A report that says nothing to record (an ARF `not-spam` report).
+    Ignored,
+}
+
+/// Why a report was refused; nothing was recorded. No reason holds a value from the report.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Report(#[from] FeedbackError),
+    #[error(
+        "the returned message is not one of ours: its Feedback-ID and Message-ID do not name one campaign and contact"
+    )]
+    NotOurs,
+    #[error("the organization sent no such message: the report is refused")]
+    NoSuchMessage,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What a report says, as the feedback ledger records it: each kind once, with its code.
+fn kinds(report: &Report) -> Vec<(Kind, String)> {
+    let mut kinds: Vec<(Kind, String)> = match &report.what {
+        What::Delivery(recipients) => recipients
+            .iter()
+            .map(|status| {
+                let kind = match status.action {
+                    Action::Failed if status.is_hard_bounce() => Kind::HardBounce,
+                    Action::Failed => Kind::SoftBounce,
+                    Action::Delayed => Kind::Delayed,
+                    Action::Delivered | Action::Relayed | Action::Expanded => Kind::Delivered,
+                };
+                (kind, status.code.to_string())
+            })
+            .collect(),
+        What::Complaint(Complaint::NotSpam) => Vec::new(),
+        What::Complaint(kind) => vec![(Kind::Complaint, complaint_code(*kind).to_owned())],
+    };
+    // A report on several recipients of one message says each kind once.
+    let mut once: Vec<(Kind, String)> = Vec::new();
+    for (kind, code) in kinds.drain(..) {
+        if !once.iter().any(|(seen, _)| *seen == kind) {
+            once.push((kind, code));
+        }
+    }
+    once
+}
+
+fn complaint_code(kind: Complaint) -> &'static str {
+    match kind {
+        Complaint::Abuse => "abuse",
+        Complaint::Fraud => "fraud",
+        Complaint::Virus => "virus",
+        Complaint::AuthFailure => "auth-failure",
+        Complaint::NotSpam => "not-spam",
+        Complaint::Other => "other",
+    }
+}
+
+/// Takes in one report (the whole message as received).
+pub async fn ingest(
+    pool: &AppPool,
+    raw: &[u8],
+    now: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<Ingested, IngestError> {
+    let report = mos_mail::feedback::parse(raw)?;
+    let original = &report.original;
+    let (org, campaign, contact) =
+        feedback::addressed(&original.message_id, original.feedback_id.as_deref()).ok_or(IngestError::NotOurs)?;
+    let kinds = kinds(&report);
+    if kinds.is_empty() {
+        return Ok(Ingested::Ignored);
+    }
+    let mut tx = pool.begin_tenant(org, None).await?;
+    let mut ingested = Ingested::Again;
+    for (kind, code) in &kinds {
+        match feedback::record(&mut tx, campaign, contact, *kind, code, now, source).await? {
+            Recorded::New => ingested = Ingested::Recorded,
+            Recorded::Again => {}
+            Recorded::NoSuchMessage => return Err(IngestError::NoSuchMessage),
+        }
+    }
+    tx.commit().await?;
+    Ok(ingested)
+}
