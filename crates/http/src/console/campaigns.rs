@@ -531,9 +531,14 @@ async fn campaign(
             }
             h2 { "Definition" }
             (definition_table(&slug, &described))
-            p {
-                @if role.can(Permission::ReadContacts) { a href={ (base) "/preview" } { "Preview a message" } }
-                @if role.can(Permission::WriteContent) && run.is_none() { " · " a href={ (base) "/edit" } { "Edit" } }
+            @let previews = role.can(Permission::ReadContacts);
+            @let edits = role.can(Permission::WriteContent) && run.is_none();
+            @if previews || edits {
+                p {
+                    @if previews { a href={ (base) "/preview" } { "Preview a message" } }
+                    @if previews && edits { " · " }
+                    @if edits { a href={ (base) "/edit" } { "Edit" } }
+                }
             }
             h2 { "Sending" }
             @match &run {
@@ -640,10 +645,11 @@ async fn preview(State(console): State<Console>, visit: Visit, Path((slug, id)):
                 }
             } }
             h2 { "Plain text" }
-            pre class="diff" { (preview.text) }
+            // In `code`, whose long words (a link, an encoded line) wrap at a phone's width.
+            pre class="diff" { code { (preview.text) } }
             h2 { "HTML" }
             p class="note" { "The HTML part's source, as the renderer sanitised it: shown as text, never run." }
-            pre class="diff" { (preview.html) }
+            pre class="diff" { code { (preview.html) } }
         }
     })
     .into_response()

@@ -24,6 +24,8 @@ pub(crate) struct Ready {
     pub segment: String,
     pub sender: String,
     pub purpose: String,
+    /// The hash of the purpose's notice, which a grant names.
+    pub notice: String,
     pub ada: String,
     pub bea: String,
 }
@@ -74,6 +76,7 @@ pub(crate) async fn ready(app: &TestApp, org: &Members) -> Ready {
         segment: segment.body["segment"].as_str().unwrap().to_owned(),
         sender: sender.body["id"].as_str().unwrap().to_owned(),
         purpose,
+        notice,
         ada,
         bea,
     }
