@@ -153,6 +153,16 @@ async fn the_preview_shows_a_hostile_value_as_text_with_the_exact_headers_and_re
     assert_eq!(viewed[0]["resource_id"], json!(ready.ada));
     assert_eq!(viewed[0]["metadata"]["fields"], json!(["address", "name"]));
 
+    // The API's door onto the same operation: the same message, the read recorded again.
+    let api = app.get_as(&org.creator, &format!("/v1/orgs/acme/campaigns/{id}/preview")).await;
+    assert_eq!(api.status, 200, "{}", api.body);
+    assert_eq!(api.body["sample"], json!(ready.ada));
+    assert!(api.body["text"].as_str().unwrap().contains(hostile), "{}", api.body);
+    assert!(api.body["html"].as_str().unwrap().contains("&lt;script&gt;"), "escaped by the renderer: {}", api.body);
+    let post = api.body["headers"].as_array().unwrap().iter().find(|h| h["name"] == "List-Unsubscribe-Post").cloned();
+    assert_eq!(post.map(|h| h["value"].clone()), Some(json!("List-Unsubscribe=One-Click")));
+    assert_eq!(records(&app, &org, "contact.viewed").await.len(), viewed_before + 2);
+
     // A REVIEWER reads no contact's data: no preview, and the page offers none.
     assert_eq!(page(&app, &org.reviewer, &preview).await.0, 403);
     let (_, html) = page(&app, &org.reviewer, &format!("/orgs/acme/campaigns/{id}")).await;
@@ -172,7 +182,7 @@ async fn the_preview_shows_a_hostile_value_as_text_with_the_exact_headers_and_re
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("made-up recipient") && html.contains("recipient@example.com"), "{html}");
     assert!(html.contains("Book your flu shot, name."), "the field shows its own name: {html}");
-    assert_eq!(records(&app, &org, "contact.viewed").await.len(), viewed_before + 1);
+    assert_eq!(records(&app, &org, "contact.viewed").await.len(), viewed_before + 2);
 }
 
 /// Every row of a ledger page: contact id and state.
@@ -323,6 +333,10 @@ async fn another_organization_gets_404_for_every_campaign_page_and_step() {
         assert_eq!(status, 404, "{slug} edit: {html}");
     }
     assert_eq!(page(&app, &globex, "/orgs/acme/campaigns").await.0, 404);
+    for slug in ["acme", "globex"] {
+        let api = app.get_as(&globex, &format!("/v1/orgs/{slug}/campaigns/{id}/preview")).await;
+        assert_eq!(api.status, 404, "{slug}: {}", api.body);
+    }
     let (status, html) = page(&app, &globex, "/orgs/globex/campaigns").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("No campaigns yet."), "{html}");
