@@ -695,7 +695,7 @@ impl Pace {
 
 #[cfg(test)]
 mod tests {
-    use super::{header_fields, signed_list, without_addresses};
+    use super::{header_fields, signed_list, without_addresses, Pace};
 
     #[test]
     fn a_reply_shows_no_address_it_quotes() {
@@ -713,5 +713,35 @@ mod tests {
         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["From", "DKIM-Signature", "To"]);
         assert_eq!(signed_list(&fields[1].1), ["From", "To", "List-Unsubscribe"]);
+    }
+
+    #[test]
+    fn the_pace_counts_since_the_launch_and_expects_the_rest_at_it() {
+        let launched = chrono::DateTime::parse_from_rfc3339("2026-12-08T09:00:00Z").unwrap().to_utc();
+        let run = mos_db::campaigns::Run {
+            state: "sending".into(),
+            version: 1,
+            launched_by: mos_domain::UserId::new(),
+            launched_at: launched,
+            recipients: 1_000,
+            finished_at: None,
+        };
+        let counts =
+            [("sent", 200), ("queued", 590), ("sending", 10), ("skipped:no_consent", 150), ("skipped:suppressed", 50)]
+                .map(|(k, n)| (k.to_owned(), n))
+                .into();
+        let now = launched + chrono::Duration::seconds(100);
+        let pace = Pace::of(&run, &counts, now);
+        assert_eq!((pace.sent, pace.remaining, pace.bounced, pace.failed), (200, 600, 0, 0));
+        assert_eq!(pace.skipped, [("no_consent".to_owned(), 150), ("suppressed".to_owned(), 50)]);
+        assert_eq!(pace.per_second, Some(2.0));
+        assert_eq!(pace.eta, Some(now + chrono::Duration::seconds(300)));
+        // Finished: the pace is until the end, and nothing is expected.
+        let done =
+            mos_db::campaigns::Run { finished_at: Some(launched + chrono::Duration::seconds(50)), ..run.clone() };
+        let pace = Pace::of(&done, &counts, now);
+        assert_eq!((pace.per_second, pace.eta), (Some(4.0), None));
+        // At the launch's instant there is no pace yet, and no division by zero.
+        assert_eq!(Pace::of(&run, &counts, launched).per_second, None);
     }
 }
