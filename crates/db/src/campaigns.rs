@@ -1111,6 +1111,28 @@ pub struct Run {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// The runs of the launched campaigns among `ids`, by campaign: one statement for a page of
+/// campaigns.
+pub async fn runs(tx: &mut TenantTx, ids: &[ContentId]) -> Result<Vec<(ContentId, Run)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(try_from = "uuid::Uuid")]
+        campaign_id: ContentId,
+        #[sqlx(flatten)]
+        run: Run,
+    }
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.as_uuid()).collect();
+    let rows: Vec<Row> = sqlx::query_as(
+        "select campaign_id, state::text as state, version, launched_by, launched_at, recipients, finished_at
+           from app.campaign_runs where organization_id = $1 and campaign_id = any($2)",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(&ids)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.campaign_id, r.run)).collect())
+}
+
 /// Campaign `id`'s run; `None` while it is not launched.
 pub async fn run(tx: &mut TenantTx, id: ContentId) -> Result<Option<Run>> {
     Ok(sqlx::query_as(

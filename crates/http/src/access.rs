@@ -160,6 +160,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("post", "/v1/orgs/{slug}/campaigns/{id}/resume", Permission::SendCampaigns),
     ("post", "/v1/orgs/{slug}/campaigns/{id}/cancel", Permission::SendCampaigns),
     ("get", "/v1/orgs/{slug}/campaigns/{id}/messages", Permission::ReadContent),
+    ("get", "/v1/orgs/{slug}/campaigns/{id}/preview", Permission::ReadContacts),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

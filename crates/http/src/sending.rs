@@ -32,7 +32,7 @@ use mos_domain::{ContactId, ContentId, OrgId, PurposeId, RequestSource};
 use mos_mail::smtp::{Delivery, Relay, RelayConfig, Retry, RetryPolicy, SmtpUrlError};
 use mos_mail::{
     render, Content, DkimSigner, Envelope, Essentials, FeedbackId, Field, Fields, HttpsUrl, Mailbox, Message,
-    MessageId, Personalisation, Signed, Template,
+    MessageId, Personalisation, Rendered, Signed, Template,
 };
 
 /// How long one attempt of the job sends before it lets another campaign in.
@@ -123,7 +123,7 @@ impl RateLimits {
 }
 
 /// Everything about the campaign that every message of it shares.
-struct Campaign {
+pub(crate) struct Campaign {
     id: ContentId,
     org: OrgId,
     purpose: PurposeId,
@@ -145,8 +145,23 @@ fn broken(what: &str) -> String {
 }
 
 async fn load(tx: &mut TenantTx, sealer: &Sealer, org: OrgId, id: ContentId) -> Result<Option<Campaign>, String> {
+    let Some(version) = campaigns::run(tx, id).await.map_err(|e| e.to_string())?.map(|r| r.version) else {
+        return Ok(None);
+    };
+    load_version(tx, sealer, org, id, version).await.map(Some)
+}
+
+/// Version `version` of campaign `id` as its messages are rendered and signed: the launched one
+/// when sending, the latest one for the console's preview, so that a preview is built exactly
+/// as a message is.
+pub(crate) async fn load_version(
+    tx: &mut TenantTx,
+    sealer: &Sealer,
+    org: OrgId,
+    id: ContentId,
+    version: i32,
+) -> Result<Campaign, String> {
     let fail = |e: DbError| e.to_string();
-    let Some(version) = campaigns::run(tx, id).await.map_err(fail)?.map(|r| r.version) else { return Ok(None) };
     let stored = campaigns::version_of(tx, id, version).await.map_err(fail)?.ok_or_else(|| broken("no version"))?;
     let piece = content::version(tx, stored.content.0, stored.content.1)
         .await
@@ -175,7 +190,7 @@ async fn load(tx: &mut TenantTx, sealer: &Sealer, org: OrgId, id: ContentId) -> 
     let from = Mailbox::new(Some(&sender.from_name), &sender.from_address).map_err(|e| broken(&e.to_string()))?;
     let reply_to =
         sender.reply_to.as_ref().map(|r| Mailbox::new(None, r)).transpose().map_err(|e| broken(&e.to_string()))?;
-    Ok(Some(Campaign {
+    Ok(Campaign {
         id,
         org,
         purpose: stored.purpose,
@@ -189,11 +204,18 @@ async fn load(tx: &mut TenantTx, sealer: &Sealer, org: OrgId, id: ContentId) -> 
         postal_address: sender.postal_address,
         domain: sender.dkim_domain.as_str().to_owned(),
         signer,
-    }))
+    })
 }
 
 /// One message rendered and signed, or why it could not be.
 fn prepare(campaign: &Campaign, recipient: &Recipient, link: Option<HttpsUrl>) -> Result<Signed, String> {
+    let rendered = rendered(campaign, recipient, link)?;
+    signed(campaign, recipient, &rendered)
+}
+
+/// The approved content in the approved template for one recipient, their values escaped and
+/// the required elements checked present.
+pub(crate) fn rendered(campaign: &Campaign, recipient: &Recipient, link: Option<HttpsUrl>) -> Result<Rendered, String> {
     let link = link.ok_or("the unsubscribe link is not a valid https address")?;
     let values = Personalisation::new(&campaign.fields, recipient.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(|e| e.to_string())?;
@@ -201,7 +223,11 @@ fn prepare(campaign: &Campaign, recipient: &Recipient, link: Option<HttpsUrl>) -
     let essentials =
         Essentials { postal_address: campaign.postal_address.clone(), unsubscribe: link.clone(), preferences: link };
     let content = Content { title: &campaign.title, body: &campaign.body, subject: None };
-    let rendered = render(&campaign.template, &content, &values, &essentials).map_err(|e| e.to_string())?;
+    render(&campaign.template, &content, &values, &essentials).map_err(|e| e.to_string())
+}
+
+/// The rendered message with its headers, DKIM-signed by the sender's key.
+pub(crate) fn signed(campaign: &Campaign, recipient: &Recipient, rendered: &Rendered) -> Result<Signed, String> {
     let id = campaigns::message_id(campaign.id, recipient.contact, &campaign.domain);
     let envelope = Envelope {
         from: campaign.from.clone(),
@@ -212,7 +238,7 @@ fn prepare(campaign: &Campaign, recipient: &Recipient, link: Option<HttpsUrl>) -
         unsubscribe_mailto: None,
         feedback_id: FeedbackId::parse(&campaigns::feedback_id(campaign.id, campaign.org)).ok(),
     };
-    let message = Message::build(&rendered, envelope).map_err(|e| e.to_string())?;
+    let message = Message::build(rendered, envelope).map_err(|e| e.to_string())?;
     campaign.signer.sign(message).map_err(|e| e.to_string())
 }
 

@@ -305,6 +305,17 @@ pub async fn preview(
     Ok(members)
 }
 
+/// The segment's first contact in id order, by id alone: nothing personal is read, so a
+/// caller that goes on to read that contact's data records that read itself.
+pub async fn first(tx: &mut TenantTx, segment: &Segment, at: DateTime<Utc>) -> Result<Option<ContactId>> {
+    let mut query = QueryBuilder::new("select c.id");
+    push_matching(&mut query, tx.org().as_uuid(), segment, at);
+    query.push(" order by c.id limit 1");
+    // Unnamed, so planned with its values each time: see [`count_query`].
+    let id: Option<uuid::Uuid> = query.build_query_scalar().persistent(false).fetch_optional(tx.conn()).await?;
+    id.map(|id| ContactId::try_from(id).map_err(|_| stored("contacts_id"))).transpose()
+}
+
 /// A saved version of a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {

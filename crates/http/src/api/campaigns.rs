@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::{Authorized, ReadContent, SendCampaigns, WriteContent};
+use crate::access::{Authorized, ReadContacts, ReadContent, SendCampaigns, WriteContent};
 use crate::api::content::{etag, if_match, IfMatch, StateName};
 use crate::api::docs::label_schema;
 use crate::app::campaigns::{self as app, Campaign, CampaignInput, ScheduleInput, VersionInput};
@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(resume_campaign))
         .routes(routes!(cancel_campaign))
         .routes(routes!(campaign_messages))
+        .routes(routes!(campaign_preview))
 }
 
 label_schema!(
@@ -530,4 +531,55 @@ async fn campaign_messages(
         app::messages(&mut auth, &id, query.state.as_deref(), query.cursor.as_deref(), query.limit).await?;
     auth.commit().await?;
     Ok(Json(MessagePage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+/// A header of a previewed message, as the message carries it.
+#[derive(Serialize, ToSchema)]
+pub struct HeaderView {
+    name: String,
+    value: String,
+}
+
+/// One message of the campaign's latest version, rendered and DKIM-signed as the sending job
+/// does it.
+#[derive(Serialize, ToSchema)]
+pub struct PreviewView {
+    /// The contact it was rendered for (the segment's first); absent for the made-up recipient
+    /// of a segment that holds nobody.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    sample: Option<ContactId>,
+    /// From, To, Subject, Message-ID, List-Unsubscribe and List-Unsubscribe-Post.
+    headers: Vec<HeaderView>,
+    /// The headers the DKIM signature covers (its `h=` tag).
+    signed_headers: Vec<String>,
+    /// The plain-text part.
+    text: String,
+    /// The HTML part, as the renderer sanitised it.
+    html: String,
+}
+
+/// A preview of one message for the segment's first contact (or a made-up recipient when it
+/// holds nobody): its headers, the headers its signature covers, and both parts. Reading the
+/// contact's address and declared fields is recorded (`contact.viewed`). Its unsubscribe link
+/// carries no token.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/campaigns/{id}/preview", tag = "campaigns",
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, body = PreviewView),
+        (status = 422, description = "The campaign cannot be rendered or signed (its sender has no active key, a version it names is gone); `field` is `campaign`"),
+    ))]
+async fn campaign_preview(
+    State(state): State<AppState>,
+    mut auth: Authorized<ReadContacts>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<PreviewView>, ApiError> {
+    let preview = app::preview(&state, &mut auth, &id).await?;
+    auth.commit().await?;
+    Ok(Json(PreviewView {
+        sample: preview.sample,
+        headers: preview.headers.into_iter().map(|(name, value)| HeaderView { name: name.to_owned(), value }).collect(),
+        signed_headers: preview.signed,
+        text: preview.text,
+        html: preview.html,
+    }))
 }

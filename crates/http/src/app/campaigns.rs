@@ -17,10 +17,10 @@ use mos_db::campaigns::{self, Control, Launch, Message, Run, MESSAGE_STATES};
 use mos_db::content::{self, Item, Step, Tally};
 use mos_db::{senders, DbError, TenantTx};
 use mos_domain::campaigns::{ContentRef, Definition, DefinitionError, Field, Schedule, SegmentRef};
-use mos_domain::content::Channel;
+use mos_domain::content::{Channel, ContentHash};
 use mos_domain::{ContactId, ContentId, PurposeId, SegmentId, SenderId};
 
-use crate::access::{Authorized, ReadContent, SendCampaigns, WriteContent};
+use crate::access::{Authorized, ReadContacts, ReadContent, SendCampaigns, WriteContent};
 use crate::{paging, ApiError, AppState};
 
 fn invalid(field: &'static str, message: impl ToString) -> ApiError {
@@ -259,6 +259,25 @@ pub async fn get(auth: &mut Authorized<ReadContent>, id: &str) -> Result<Campaig
     shown(&mut auth.tx, item, auth.session.user).await
 }
 
+/// The runs of the launched campaigns among `items`, by campaign, for a list of them.
+pub async fn runs(
+    auth: &mut Authorized<ReadContent>,
+    items: &[Item],
+) -> Result<std::collections::HashMap<ContentId, Run>, ApiError> {
+    if items.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let ids: Vec<ContentId> = items.iter().map(|i| i.id).collect();
+    Ok(campaigns::runs(&mut auth.tx, &ids).await?.into_iter().collect())
+}
+
+/// The campaign `id` as its editor opens it: its latest version, described.
+pub async fn editable(auth: &mut Authorized<WriteContent>, id: &str) -> Result<(Item, Described), ApiError> {
+    let item = find(&mut auth.tx, id).await?;
+    let described = describe(&mut auth.tx, &item.version).await?;
+    Ok((item, described))
+}
+
 /// A review step's outcome as an answer, the way the content routes answer it.
 fn refused(step: Step) -> ApiError {
     match step {
@@ -379,9 +398,304 @@ pub async fn messages(
     Ok(paging::split(rows, limit, |m: &Message| m.contact.to_string()))
 }
 
+/// A campaign version's definition, read back from its body: the canonical form this code
+/// wrote, so a body that does not read back is a fault on our side, not the client's.
+pub fn definition_of(version: &content::Version) -> Result<Definition, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Piece {
+        item: ContentId,
+        sha256: String,
+        version: i32,
+    }
+    #[derive(serde::Deserialize)]
+    struct Audience {
+        id: SegmentId,
+        sha256: String,
+        version: i32,
+    }
+    #[derive(serde::Deserialize)]
+    struct When {
+        kind: String,
+        at: Option<DateTime<Utc>>,
+        date: Option<NaiveDate>,
+        hour: Option<i64>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Reads {
+        name: String,
+        max: u16,
+    }
+    #[derive(serde::Deserialize)]
+    struct Canonical {
+        content: Piece,
+        fields: Vec<Reads>,
+        purpose: PurposeId,
+        schedule: When,
+        segment: Audience,
+        sender: SenderId,
+        template: Piece,
+    }
+    let broken =
+        |what: String| ApiError::Internal(format!("a stored campaign definition does not read back: {what}").into());
+    let body: Canonical = serde_json::from_str(&version.body).map_err(|e| broken(e.to_string()))?;
+    let hash = |hex: &str| ContentHash::parse(hex).map_err(|e| broken(e.to_string()));
+    let piece =
+        |p: &Piece| Ok::<_, ApiError>(ContentRef { item: p.item, version: p.version, sha256: hash(&p.sha256)? });
+    let when = &body.schedule;
+    let schedule = ScheduleInput { kind: &when.kind, at: when.at, date: when.date, hour: when.hour }
+        .parse()
+        .map_err(|e| broken(e.to_string()))?;
+    let fields = body
+        .fields
+        .iter()
+        .map(|f| Field::text(&f.name, f.max))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| broken(e.to_string()))?;
+    let segment =
+        SegmentRef { segment: body.segment.id, version: body.segment.version, sha256: hash(&body.segment.sha256)? };
+    Definition::new(piece(&body.content)?, piece(&body.template)?, segment, body.sender, body.purpose, schedule, fields)
+        .map_err(|e| broken(e.to_string()))
+}
+
+/// A definition with what each of its parts is called, for people to read; a part that is
+/// gone (a sender removed since) is `None`.
+pub struct Described {
+    pub definition: Definition,
+    pub content: Option<String>,
+    pub template: Option<String>,
+    pub segment: Option<String>,
+    /// The from name and address.
+    pub sender: Option<String>,
+    pub purpose: Option<String>,
+}
+
+/// The definition of campaign version `version`, with the titles and names of what it names.
+pub async fn describe(tx: &mut TenantTx, version: &content::Version) -> Result<Described, ApiError> {
+    let definition = definition_of(version)?;
+    let title = |v: Option<content::Version>| v.map(|v| v.title);
+    let content = title(content::version(tx, definition.content.item, definition.content.version).await?);
+    let template = title(content::version(tx, definition.template.item, definition.template.version).await?);
+    let segment = segments::versions(tx, definition.segment.segment).await?.map(|(name, _)| name);
+    let sender = senders::get(tx, definition.sender)
+        .await?
+        .map(|(s, _)| format!("{} <{}>", s.from_name.as_str(), s.from_address));
+    let purpose = browse::purpose(tx, definition.purpose).await?.map(|p| p.name);
+    Ok(Described { definition, content, template, segment, sender, purpose })
+}
+
+/// What a campaign editor offers to choose from: each email piece and email template with a
+/// version under review's approval or published (its number and title), the saved segments
+/// with their latest version, the senders, the email purposes, and the attributes a field may
+/// name.
+pub struct Choices {
+    pub pieces: Vec<(ContentId, i32, String)>,
+    pub templates: Vec<(ContentId, i32, String)>,
+    pub segments: Vec<segments::Saved>,
+    pub senders: Vec<senders::Sender>,
+    pub purposes: Vec<browse::Purpose>,
+    pub attributes: Vec<String>,
+}
+
+/// The most of each kind an editor offers.
+const CHOICES: u16 = 200;
+
+pub async fn choices(auth: &mut Authorized<WriteContent>) -> Result<Choices, ApiError> {
+    let tx = &mut auth.tx;
+    let offered = |channel: Channel| content::Filter { channel: Some(channel), ..Default::default() };
+    let approved = |items: Vec<Item>| {
+        items
+            .into_iter()
+            .filter_map(|i| i.approved_version.or(i.published_version).map(|n| (i.id, n, i.version.title)))
+            .collect::<Vec<_>>()
+    };
+    let pieces = approved(content::list(tx, &offered(Channel::Email), i64::from(CHOICES)).await?);
+    let templates = approved(content::list(tx, &offered(Channel::EmailTemplate), i64::from(CHOICES)).await?);
+    let segments = segments::list(tx, None, CHOICES).await?;
+    let senders = senders::list(tx, None, CHOICES).await?;
+    let purposes = browse::purposes(tx).await?.into_iter().filter(|p| p.channel == "email").collect();
+    let attributes = browse::attributes(tx)
+        .await?
+        .into_iter()
+        .filter(|a| matches!(a.kind.as_str(), "text" | "choice"))
+        .map(|a| a.name)
+        .collect();
+    Ok(Choices { pieces, templates, segments, senders, purposes, attributes })
+}
+
+/// One message of a campaign's latest version as a recipient would get it, for its editor to
+/// look at before the review: for the first contact of its segment, or for a made-up one when
+/// the segment holds nobody.
+pub struct Preview {
+    /// The contact it was rendered for; `None` for the made-up sample.
+    pub sample: Option<ContactId>,
+    /// The HTML part, as sanitised by the renderer; a page shows it as text.
+    pub html: String,
+    pub text: String,
+    /// The headers a recipient trusts, as the message carries them (folded lines joined).
+    pub headers: Vec<(&'static str, String)>,
+    /// The headers the DKIM signature covers (its `h=` tag).
+    pub signed: Vec<String>,
+}
+
+/// The headers a preview shows, in this order.
+pub const PREVIEW_HEADERS: [&str; 6] =
+    ["From", "To", "Subject", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post"];
+
+/// The address of the made-up recipient (RFC 2606's example domain, which nobody receives at).
+const SAMPLE_ADDRESS: &str = "recipient@example.com";
+
+/// Renders and signs one message of campaign `id`'s latest version exactly as the sending job
+/// does (`sending::rendered` and `sending::signed`), for the segment's first contact: reading
+/// that contact's address and declared fields is recorded as a read of personal data, as every
+/// contact page is. The unsubscribe link carries no token (a preview must not hand out a live
+/// one); a real message carries its recipient's signed link at the same place.
+pub async fn preview(state: &AppState, auth: &mut Authorized<ReadContacts>, id: &str) -> Result<Preview, ApiError> {
+    let item = find(&mut auth.tx, id).await?;
+    let definition = definition_of(&item.version)?;
+    let org = auth.tx.org();
+    // The sender's key is read before anything is written in this transaction (docs/scaling.md).
+    let campaign = crate::sending::load_version(&mut auth.tx, &state.sealer, org, item.id, item.version.number)
+        .await
+        .map_err(|message| ApiError::Invalid { field: "campaign", message })?;
+    let names: Vec<String> = definition.fields().iter().map(|f| f.name().to_owned()).collect();
+    let stored = segments::version(&mut auth.tx, definition.segment.segment, definition.segment.version)
+        .await?
+        .ok_or(ApiError::Conflict("the segment version this campaign names is gone"))?;
+    let catalog = segments::catalog(&mut auth.tx).await?;
+    let segment = mos_domain::segments::Segment::parse(&stored.definition, &catalog).map_err(|_| {
+        ApiError::Conflict("the segment this campaign names no longer reads against this organization's attributes")
+    })?;
+    let now = state.clock.now();
+    let (me, source) = (auth.session.user, auth.source.clone());
+    let first = segments::first(&mut auth.tx, &segment, now).await?;
+    let contacts: Vec<ContactId> = first.into_iter().collect();
+    let found = campaigns::recipients(&mut auth.tx, &contacts, &names).await?.into_iter().next();
+    let (recipient, sample) = match found {
+        Some(recipient) => {
+            let mut shown: Vec<&str> = vec!["address"];
+            shown.extend(names.iter().map(String::as_str));
+            let read = browse::Shown::Detail { contact: recipient.contact, fields: &shown };
+            browse::shown(&mut auth.tx, read, me, &source).await?;
+            let contact = recipient.contact;
+            (recipient, Some(contact))
+        }
+        None => (
+            campaigns::Recipient {
+                contact: ContactId::new(),
+                address: mos_domain::Email::parse(SAMPLE_ADDRESS).map_err(|e| ApiError::Internal(Box::new(e)))?,
+                // Each value its field's name, cut to the field's length: visibly a stand-in.
+                values: definition
+                    .fields()
+                    .iter()
+                    .map(|f| (f.name().to_owned(), f.name().chars().take(usize::from(f.max())).collect()))
+                    .collect(),
+            },
+            None,
+        ),
+    };
+    let public = state.settings.public_url.trim_end_matches('/');
+    let link = mos_mail::HttpsUrl::parse(&format!("{public}/u/preview"))
+        .or_else(|_| mos_mail::HttpsUrl::parse("https://unsubscribe.invalid/u/preview"))
+        .ok();
+    // Rendering and the RSA signature are CPU work: off the async workers.
+    let made = state
+        .heavy
+        .run(move || {
+            let rendered = crate::sending::rendered(&campaign, &recipient, link)?;
+            let signed = crate::sending::signed(&campaign, &recipient, &rendered)?;
+            Ok::<_, String>((rendered, signed.formatted()))
+        })
+        .await?;
+    let (rendered, wire) = made.map_err(|message| ApiError::Invalid { field: "campaign", message })?;
+    let headers = header_fields(&wire);
+    let signed = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("DKIM-Signature"))
+        .map(|(_, value)| signed_list(value))
+        .unwrap_or_default();
+    let shown = PREVIEW_HEADERS
+        .iter()
+        .filter_map(|want| {
+            headers.iter().find(|(name, _)| name.eq_ignore_ascii_case(want)).map(|(_, v)| (*want, v.clone()))
+        })
+        .collect();
+    Ok(Preview { sample, html: rendered.html().to_owned(), text: rendered.text().to_owned(), headers: shown, signed })
+}
+
+/// A message's header fields, name and value, with folded lines joined (RFC 5322 2.2.3).
+fn header_fields(message: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(message);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in head.split("\r\n") {
+        match (line.starts_with([' ', '\t']), fields.last_mut()) {
+            (true, Some((_, value))) => {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+            _ => {
+                if let Some((name, value)) = line.split_once(':') {
+                    fields.push((name.to_owned(), value.trim().to_owned()));
+                }
+            }
+        }
+    }
+    fields
+}
+
+/// The `h=` tag of a DKIM-Signature's value: the headers it signs.
+fn signed_list(signature: &str) -> Vec<String> {
+    signature
+        .split(';')
+        .filter_map(|tag| tag.trim().strip_prefix("h="))
+        .flat_map(|list| list.split(':').map(|h| h.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+/// How a launched campaign's sending goes, from its run and its messages counted by state:
+/// what the progress panel shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pace {
+    pub sent: i64,
+    /// Queued or being handed over.
+    pub remaining: i64,
+    /// Skipped, by reason.
+    pub skipped: Vec<(String, i64)>,
+    pub bounced: i64,
+    pub failed: i64,
+    /// Messages sent per second since the launch (until the run finished), when any time passed.
+    pub per_second: Option<f64>,
+    /// When the remaining messages are out at that pace; `None` with nothing sent yet, or
+    /// nothing remaining.
+    pub eta: Option<DateTime<Utc>>,
+}
+
+impl Pace {
+    pub fn of(run: &Run, counts: &BTreeMap<String, i64>, now: DateTime<Utc>) -> Self {
+        let count = |state: &str| counts.get(state).copied().unwrap_or(0);
+        let sent = count("sent");
+        let remaining = count("queued") + count("sending");
+        let skipped = counts
+            .iter()
+            .filter_map(|(key, n)| key.strip_prefix("skipped:").map(|reason| (reason.to_owned(), *n)))
+            .collect();
+        let until = run.finished_at.unwrap_or(now);
+        let seconds = (until - run.launched_at).num_milliseconds() as f64 / 1000.0;
+        let per_second = (seconds > 0.0).then(|| sent as f64 / seconds);
+        let eta = match per_second {
+            Some(rate) if rate > 0.0 && remaining > 0 && run.finished_at.is_none() => {
+                Some(now + chrono::Duration::milliseconds((remaining as f64 / rate * 1000.0) as i64))
+            }
+            _ => None,
+        };
+        Self { sent, remaining, skipped, bounced: count("bounced"), failed: count("failed"), per_second, eta }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::without_addresses;
+    use super::{header_fields, signed_list, without_addresses, Pace};
 
     #[test]
     fn a_reply_shows_no_address_it_quotes() {
@@ -390,5 +704,44 @@ mod tests {
             "550 5.1.1 <address> Recipient address rejected"
         );
         assert_eq!(without_addresses("250 2.0.0 Ok: queued as 4F2"), "250 2.0.0 Ok: queued as 4F2");
+    }
+
+    #[test]
+    fn a_preview_reads_folded_header_fields_and_the_signed_list() {
+        let wire = b"From: \"Acme\" <news@acme.example>\r\nDKIM-Signature: v=1; a=rsa-sha256; d=acme.example;\r\n h=From:To:\r\n List-Unsubscribe; bh=x; b=y\r\nTo: a@b.example\r\n\r\nbody: not a header\r\n";
+        let fields = header_fields(wire);
+        let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["From", "DKIM-Signature", "To"]);
+        assert_eq!(signed_list(&fields[1].1), ["From", "To", "List-Unsubscribe"]);
+    }
+
+    #[test]
+    fn the_pace_counts_since_the_launch_and_expects_the_rest_at_it() {
+        let launched = chrono::DateTime::parse_from_rfc3339("2026-12-08T09:00:00Z").unwrap().to_utc();
+        let run = mos_db::campaigns::Run {
+            state: "sending".into(),
+            version: 1,
+            launched_by: mos_domain::UserId::new(),
+            launched_at: launched,
+            recipients: 1_000,
+            finished_at: None,
+        };
+        let counts =
+            [("sent", 200), ("queued", 590), ("sending", 10), ("skipped:no_consent", 150), ("skipped:suppressed", 50)]
+                .map(|(k, n)| (k.to_owned(), n))
+                .into();
+        let now = launched + chrono::Duration::seconds(100);
+        let pace = Pace::of(&run, &counts, now);
+        assert_eq!((pace.sent, pace.remaining, pace.bounced, pace.failed), (200, 600, 0, 0));
+        assert_eq!(pace.skipped, [("no_consent".to_owned(), 150), ("suppressed".to_owned(), 50)]);
+        assert_eq!(pace.per_second, Some(2.0));
+        assert_eq!(pace.eta, Some(now + chrono::Duration::seconds(300)));
+        // Finished: the pace is until the end, and nothing is expected.
+        let done =
+            mos_db::campaigns::Run { finished_at: Some(launched + chrono::Duration::seconds(50)), ..run.clone() };
+        let pace = Pace::of(&done, &counts, now);
+        assert_eq!((pace.per_second, pace.eta), (Some(4.0), None));
+        // At the launch's instant there is no pace yet, and no division by zero.
+        assert_eq!(Pace::of(&run, &counts, launched).per_second, None);
     }
 }

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::words::confirmation;
 use super::{alert, failed, hidden, plain, refused, render, when, Console, Posted, Visit, FORM_FIELD};
 use crate::access::{Needs, PublishContent, ReadContent, ReadMembers, ReviewContent, WriteContent};
+use crate::app::campaigns;
 use crate::app::content::{self, Draft, Listing, Precondition, Shown};
 use crate::app::orgs;
 use crate::ApiError;
@@ -322,6 +323,8 @@ struct ItemPage {
     versions: Vec<Version>,
     events: Vec<Event>,
     people: People,
+    /// A campaign's definition, which its page shows as a table instead of its canonical text.
+    campaign: Option<campaigns::Described>,
 }
 
 async fn item_page(console: &Console, visit: &Visit, slug: &str, id: &str) -> Result<ItemPage, ApiError> {
@@ -329,6 +332,10 @@ async fn item_page(console: &Console, visit: &Visit, slug: &str, id: &str) -> Re
     let shown = content::get(&mut auth, id).await?;
     let versions = content::versions(&mut auth, id).await?;
     let events = content::history(&mut auth, id).await?;
+    let campaign = match shown.item.version.channel {
+        Channel::Campaign => Some(campaigns::describe(&mut auth.tx, &shown.item.version).await?),
+        _ => None,
+    };
     let (role, me) = (auth.role, auth.session.user);
     let mut ids: Vec<UserId> = versions.iter().map(|v| v.author).chain(events.iter().map(|e| e.actor)).collect();
     ids.sort();
@@ -344,7 +351,7 @@ async fn item_page(console: &Console, visit: &Visit, slug: &str, id: &str) -> Re
             People(HashMap::new())
         }
     };
-    Ok(ItemPage { shown, role, me, versions, events, people })
+    Ok(ItemPage { shown, role, me, versions, events, people, campaign })
 }
 
 #[derive(Deserialize)]
@@ -363,7 +370,7 @@ async fn item(
         Ok(page) => page,
         Err(error) => return failed(&console, &visit, error, "Content"),
     };
-    let ItemPage { shown: Shown { item, approvals: tally }, role, me, versions, events, people } = page;
+    let ItemPage { shown: Shown { item, approvals: tally }, role, me, versions, events, people, campaign } = page;
     let version = &item.version;
     let approvals = Approvals {
         given: u32::try_from(tally.given).unwrap_or(0),
@@ -400,10 +407,18 @@ async fn item(
                     dt { "Published" } dd { "version " (published) ", " (when(now, at)) }
                 }
             }
-            h2 { "Text" }
-            // Characters that show nothing or reorder the text are written out, as in the diff:
-            // what a reviewer reads here is what they approve. Its Markdown is rendered, its HTML not.
-            div class="text" { (PreEscaped(markdown::html(&reveal(&version.body), Headings::FromH3))) }
+            @if let Some(described) = &campaign {
+                // A campaign's text is its canonical definition: a table says the same to people,
+                // each hash shown in full, as the campaign's hash covers it.
+                h2 { "Definition" }
+                (super::campaigns::definition_table(&slug, described))
+                p { a href={ "/orgs/" (slug) "/campaigns/" (id) } { "The campaign: edit, preview, launch" } }
+            } @else {
+                h2 { "Text" }
+                // Characters that show nothing or reorder the text are written out, as in the diff:
+                // what a reviewer reads here is what they approve. Its Markdown is rendered, its HTML not.
+                div class="text" { (PreEscaped(markdown::html(&reveal(&version.body), Headings::FromH3))) }
+            }
             h2 { "Review" }
             @for (action, route, caption) in STEPS {
                 @if possible(action) {
@@ -421,7 +436,8 @@ async fn item(
                     }
                 }
             }
-            @if possible(Action::Edit) {
+            // A campaign's definition is edited in the campaign's own editor (the review's edit refuses it).
+            @if possible(Action::Edit) && campaign.is_none() {
                 h2 { "Edit" }
                 p class="note" { "Saving makes a new version; the earlier ones stay as they were." }
                 form method="post" action={ "/orgs/" (slug) "/content/" (id) "/edit" } {

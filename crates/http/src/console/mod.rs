@@ -14,6 +14,7 @@
 mod account;
 mod audiences;
 mod audit;
+mod campaigns;
 mod content;
 mod erasure;
 mod imports;
@@ -83,6 +84,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(audiences::router())
         .merge(segments::router())
         .merge(senders::router())
+        .merge(campaigns::router())
         .merge(erasure::router())
         .merge(imports::router())
         .merge(signup::router())

@@ -129,6 +129,12 @@ pub fn confirmation(done: Option<&str>) -> Markup {
             "The new key is active. Publish its DNS record now; the previous key stays published until you retire it."
         }
         "key_retired" => "The key is retired; its DNS record may be removed.",
+        "campaign_created" => "The campaign is created as a draft. Submit it for review from its review page.",
+        "campaign_saved" => "Saved as a new version; its review starts over.",
+        "campaign_launch" => "Launched: its audience is in the send ledger and its sending has started.",
+        "campaign_pause" => "Sending is paused.",
+        "campaign_resume" => "Sending resumed.",
+        "campaign_cancel" => "Sending is cancelled; every message not yet handed over is skipped.",
         "edited" | "submitted" | "withdrawn" | "commented" | "changes_requested" | "approved" | "published"
         | "archived" => "Done.",
         _ => return html! {},

@@ -1049,3 +1049,57 @@ async fn an_admin_adds_a_sender_rotates_and_retires_its_key_in_the_console_and_a
         browser.client.clone().close().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_creator_writes_and_previews_a_campaign_and_an_admin_launches_it_and_reads_its_ledger_in_the_console() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let ready = crate::campaigns::ready(&app, &org).await;
+    let driver = Driver::start().await;
+    let creator = driver.browser().await;
+    creator.open(&format!("{}/sign-in", app.public_url)).await;
+    creator.submit("form[action='/sign-in']", &[("email", "creator@acme.example"), ("password", PASSWORD)]).await;
+
+    creator.open(&format!("{}/orgs/acme/campaigns/new", app.public_url)).await;
+    assert_eq!(creator.heading().await, "New campaign");
+    creator.check("campaign-new").await;
+    let (content, template, segment) =
+        (format!("{}:1", ready.content), format!("{}:1", ready.template), format!("{}:1", ready.segment));
+    let fields = [
+        ("name", "December flu shots"),
+        ("content", content.as_str()),
+        ("template", template.as_str()),
+        ("segment", segment.as_str()),
+        ("sender", ready.sender.as_str()),
+        ("purpose", ready.purpose.as_str()),
+        ("fields", "name:40"),
+    ];
+    creator.submit("main form", &fields).await;
+    assert_eq!(creator.heading().await, "Campaign: December flu shots");
+    creator.check("campaign").await;
+    let campaign_url = creator.client.current_url().await.unwrap();
+    let id = campaign_url.path().rsplit('/').next().unwrap().to_owned();
+    creator.client.find(Locator::Css("a[href$='/preview']")).await.unwrap().click().await.unwrap();
+    creator.until("the preview link", "List-Unsubscribe-Post").await;
+    assert!(creator.text().await.contains("Book your flu shot, Ada."), "{}", creator.text().await);
+    creator.check("campaign-preview").await;
+
+    crate::campaigns::approved(&app, &org, &org.creator, &id).await;
+    let admin = driver.browser().await;
+    admin.open(&format!("{}/sign-in", app.public_url)).await;
+    admin.submit("form[action='/sign-in']", &[("email", "admin@acme.example"), ("password", PASSWORD)]).await;
+    admin.open(campaign_url.as_str()).await;
+    admin.submit("form[action$='/step/launch']", &[]).await;
+    assert!(admin.text().await.contains("Launched:"), "{}", admin.text().await);
+    admin.check("campaign-sending").await;
+    admin.client.find(Locator::Css("a[href$='/messages']")).await.unwrap().click().await.unwrap();
+    admin.until("the ledger link", "One row per contact").await;
+    assert!(admin.text().await.contains("no consent"), "{}", admin.text().await);
+    admin.check("campaign-ledger").await;
+    admin.open(&format!("{}/orgs/acme/campaigns", app.public_url)).await;
+    assert!(admin.text().await.contains("December flu shots"));
+    admin.check("campaigns").await;
+    for browser in [admin, creator] {
+        browser.client.clone().close().await.unwrap();
+    }
+}

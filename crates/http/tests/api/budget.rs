@@ -238,6 +238,48 @@ const PAGES: &[PageBudget] = &[
         records_its_reads: false,
     },
     PageBudget {
+        page: "/orgs/{slug}/campaigns (a page of campaigns and their runs)",
+        path: "/orgs/acme/campaigns",
+        statements: 7,
+        round_trips: 6,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/campaigns/new (editor: pieces, templates, segments, senders, purposes, attributes)",
+        path: "/orgs/acme/campaigns/new",
+        statements: 11,
+        round_trips: 10,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/campaigns/{id} (campaign, approvals, run and progress, the names its definition refers to)",
+        path: "/orgs/acme/campaigns/{campaign}",
+        statements: 14,
+        round_trips: 13,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/campaigns/{id}/edit (campaign, the names it refers to, the editor's choices)",
+        path: "/orgs/acme/campaigns/{campaign}/edit",
+        statements: 18,
+        round_trips: 17,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/campaigns/{id}/preview (campaign, its versions, sender and key, the first contact, the record)",
+        path: "/orgs/acme/campaigns/{campaign}/preview",
+        statements: 18,
+        round_trips: 17,
+        records_its_reads: true,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/campaigns/{id}/messages (a page of the send ledger)",
+        path: "/orgs/acme/campaigns/{campaign}/messages",
+        statements: 7,
+        round_trips: 6,
+        records_its_reads: false,
+    },
+    PageBudget {
         page: "/u/{token} (a message's preference centre, with no session: the contact, its purposes and consent, the record)",
         path: "/u/{unsubscribe}",
         statements: 6,
@@ -359,6 +401,17 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
     let sender = app.post_as(&admin, "/v1/orgs/acme/senders", sender).await;
     assert_eq!(sender.status, 201, "{}", sender.body);
     let sender = sender.body["id"].as_str().unwrap().to_owned();
+    let layout = json!({ "title": "Plain", "channel": "email_template",
+                         "body": "{{content}}\n\n{{postal_address}} [Unsubscribe]({{unsubscribe_url}})" });
+    let template = app.post_as(&admin, "/v1/orgs/acme/content", layout).await;
+    assert_eq!(template.status, 201, "{}", template.body);
+    let campaign = json!({ "name": "Flu shots", "content": { "item": id, "version": 1 },
+                           "template": { "item": template.body["id"], "version": 1 },
+                           "segment": { "id": segment, "version": 1 }, "sender": sender, "purpose": purpose,
+                           "schedule": { "kind": "now" }, "fields": [] });
+    let campaign = app.post_as(&admin, "/v1/orgs/acme/campaigns", campaign).await;
+    assert_eq!(campaign.status, 201, "{}", campaign.body);
+    let campaign = campaign.body["id"].as_str().unwrap().to_owned();
     let mut imports = Vec::new();
     for _ in 0..2 {
         let url = format!("{}/v1/orgs/acme/imports", app.base);
@@ -386,6 +439,7 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
             .replace("{purpose}", &purpose)
             .replace("{segment}", &segment)
             .replace("{sender}", &sender)
+            .replace("{campaign}", &campaign)
             .replace("{uploaded}", &imports[0])
             .replace("{started}", &imports[1])
             .replace("{unsubscribe}", &unsubscribe);

@@ -18,14 +18,16 @@ use crate::{Members, Reply, TestApp};
 
 /// What a campaign of `org` can name: an approved piece and template, a segment of everyone,
 /// a sender, a purpose, and two contacts: `ada` who consents and `bea` who does not.
-struct Ready {
-    content: String,
-    template: String,
-    segment: String,
-    sender: String,
-    purpose: String,
-    ada: String,
-    bea: String,
+pub(crate) struct Ready {
+    pub content: String,
+    pub template: String,
+    pub segment: String,
+    pub sender: String,
+    pub purpose: String,
+    /// The hash of the purpose's notice, which a grant names.
+    pub notice: String,
+    pub ada: String,
+    pub bea: String,
 }
 
 const LAYOUT: &str = "{{content}}\n\n{{postal_address}} [Unsubscribe]({{unsubscribe_url}})";
@@ -39,7 +41,7 @@ async fn item(app: &TestApp, org: &Members, channel: &str, title: &str, body: &s
 }
 
 /// Submitted by `author` and approved by the REVIEWER, naming the latest version's hash.
-async fn approved(app: &TestApp, org: &Members, author: &str, id: &str) -> Reply {
+pub(crate) async fn approved(app: &TestApp, org: &Members, author: &str, id: &str) -> Reply {
     let path = format!("/v1/orgs/{}/content/{id}", org.slug);
     let submitted = app.post_as(author, &format!("{path}/submit"), json!({})).await;
     assert_eq!(submitted.status, 200, "{}", submitted.body);
@@ -49,7 +51,7 @@ async fn approved(app: &TestApp, org: &Members, author: &str, id: &str) -> Reply
     approved
 }
 
-async fn ready(app: &TestApp, org: &Members) -> Ready {
+pub(crate) async fn ready(app: &TestApp, org: &Members) -> Ready {
     let slug = &org.slug;
     let content = item(app, org, "email", "Flu shots", "Book your flu shot, {{name}}.").await;
     approved(app, org, &org.creator, &content).await;
@@ -74,6 +76,7 @@ async fn ready(app: &TestApp, org: &Members) -> Ready {
         segment: segment.body["segment"].as_str().unwrap().to_owned(),
         sender: sender.body["id"].as_str().unwrap().to_owned(),
         purpose,
+        notice,
         ada,
         bea,
     }
@@ -81,7 +84,7 @@ async fn ready(app: &TestApp, org: &Members) -> Ready {
 
 impl Ready {
     /// A campaign's body naming everything ready, to be sent now with the contact's name.
-    fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         json!({
             "name": "December flu shots",
             "content": { "item": self.content, "version": 1 },
@@ -100,7 +103,7 @@ async fn create(app: &TestApp, org: &Members, token: &str, body: Value) -> Reply
 }
 
 /// A campaign created by `author` from `ready`: its id.
-async fn campaign(app: &TestApp, org: &Members, author: &str, ready: &Ready) -> String {
+pub(crate) async fn campaign(app: &TestApp, org: &Members, author: &str, ready: &Ready) -> String {
     let created = create(app, org, author, ready.body()).await;
     assert_eq!(created.status, 201, "{}", created.body);
     created.body["id"].as_str().unwrap().to_owned()

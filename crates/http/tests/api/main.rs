@@ -9,6 +9,7 @@ mod browser;
 mod budget;
 mod campaigns;
 mod console_access;
+mod console_campaigns;
 mod content;
 mod cross_origin;
 mod docs;

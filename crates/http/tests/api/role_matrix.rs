@@ -95,6 +95,7 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("post",   "/v1/orgs/{slug}/campaigns/{id}/resume",           [YES,  NO,      NO,     NO ]),
     ("post",   "/v1/orgs/{slug}/campaigns/{id}/cancel",           [YES,  NO,      NO,     NO ]),
     ("get",    "/v1/orgs/{slug}/campaigns/{id}/messages",         [YES,  YES,     YES,    YES]),
+    ("get",    "/v1/orgs/{slug}/campaigns/{id}/preview",          [YES,  NO,      YES,    NO ]),
     // Last: after it, the roles that may leave are no longer members.
     ("post",   "/v1/orgs/{slug}/leave",                           [YES,  YES,     YES,    YES]),
 ];

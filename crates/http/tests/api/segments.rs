@@ -331,7 +331,7 @@ async fn another_organizations_segment_is_not_found() {
 }
 
 /// A console form posted from our own page: status and HTML (or text).
-async fn console_post(app: &TestApp, path: &str, cookie: &str, fields: &[(&str, &str)]) -> (u16, String) {
+pub(crate) async fn console_post(app: &TestApp, path: &str, cookie: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let request = app
         .http
         .post(format!("{}{path}", app.base))
