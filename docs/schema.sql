@@ -141,7 +141,8 @@ CREATE TYPE app.consent_source AS ENUM (
     'api',
     'console',
     'unsubscribe',
-    'preference_centre'
+    'preference_centre',
+    'complaint'
 );
 
 ALTER TYPE app.consent_source OWNER TO mos_owner;
@@ -1976,6 +1977,7 @@ CASE (source)::text
     WHEN 'signup_form'::text THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
     WHEN 'unsubscribe'::text THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
     WHEN 'preference_centre'::text THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
+    WHEN 'complaint'::text THEN ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NULL))
     ELSE ((import_job IS NULL) AND (import_row IS NULL) AND (recorded_by IS NOT NULL))
 END)
 );

@@ -6,10 +6,12 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::audiences::consent::{self, Provenance, Record};
 use crate::audiences::suppression;
+use crate::error::stored;
 use crate::{Result, TenantTx};
-use mos_domain::audiences::{AddressKey, SuppressionReason};
-use mos_domain::{ContactId, ContentId, OrgId, RequestSource};
+use mos_domain::audiences::{AddressKey, ConsentKind, ConsentState, SuppressionReason};
+use mos_domain::{ContactId, ContentId, OrgId, PurposeId, RequestSource};
 
 /// What happened to a message, as the ledger of feedback names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +82,13 @@ pub async fn record(
     source: &RequestSource,
 ) -> Result<Recorded> {
     // Only a message that was handed over can have come back; the contact's address key, for
-    // the suppression (none once erased: its earlier suppressions stay in force).
-    let message: Option<Option<Vec<u8>>> = sqlx::query_scalar(
-        "select c.address_key from app.campaign_messages m
+    // the suppression (none once erased: its earlier suppressions stay in force), and the
+    // campaign's purpose, which a complaint revokes.
+    let message: Option<(Option<Vec<u8>>, uuid::Uuid)> = sqlx::query_as(
+        "select c.address_key, v.purpose_id from app.campaign_messages m
            join app.contacts c on c.organization_id = $1 and c.id = m.contact_id
+           join app.campaign_versions v on v.organization_id = $1 and v.campaign_id = m.campaign_id
+                                       and v.version = m.version
           where m.organization_id = $1 and m.campaign_id = $2 and m.contact_id = $3
             and m.state in ('sent', 'bounced')",
     )
@@ -92,7 +97,7 @@ pub async fn record(
     .bind(contact.as_uuid())
     .fetch_optional(tx.conn())
     .await?;
-    let Some(key) = message else { return Ok(Recorded::NoSuchMessage) };
+    let Some((key, purpose)) = message else { return Ok(Recorded::NoSuchMessage) };
     let inserted = sqlx::query(
         "insert into app.delivery_feedback (organization_id, campaign_id, contact_id, kind, code, received_at)
          values ($1, $2, $3, $4::text::app.feedback_kind, $5, $6)
@@ -111,7 +116,27 @@ pub async fn record(
     }
     let key =
         key.map(AddressKey::try_from).transpose().map_err(|_| crate::error::stored("contacts_address_key_length"))?;
-    if let (Some(reason), Some(key)) = (kind.suppresses(), key) {
+    let Some(key) = key else { return Ok(Recorded::New) };
+    // A complaint is the person's own "stop": the campaign's purpose is revoked, as a one-click
+    // unsubscribe revokes it. A hard bounce says only that the address takes no mail.
+    if kind == Kind::Complaint {
+        let purpose = PurposeId::try_from(purpose).map_err(|_| stored("campaign_versions_purpose_id"))?;
+        let live = consent::current(tx, contact, purpose).await?.is_some_and(|c| c.state != ConsentState::Revoked);
+        if live {
+            let record = Record {
+                contact,
+                purpose,
+                kind: ConsentKind::Revoke,
+                basis: None,
+                notice: None,
+                provenance: Provenance::Complaint { campaign: campaign.as_uuid() },
+                evidence: None,
+                now,
+            };
+            consent::append(tx, &record, source).await?;
+        }
+    }
+    if let Some(reason) = kind.suppresses() {
         if suppression::add(tx, &key, reason, None, now).await? {
             suppression::record(tx, &key, reason, None, source).await?;
         }

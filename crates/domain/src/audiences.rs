@@ -200,6 +200,7 @@ words!(
         Console = "console",
         Unsubscribe = "unsubscribe",
         PreferenceCentre = "preference_centre",
+        Complaint = "complaint",
     }
 );
 words!(

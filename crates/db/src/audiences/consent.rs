@@ -44,6 +44,11 @@ pub enum Provenance {
     PreferenceCentre {
         campaign: uuid::Uuid,
     },
+    /// The person themselves, marking the campaign's message as spam, as their mailbox
+    /// provider reported it (`crate::feedback`).
+    Complaint {
+        campaign: uuid::Uuid,
+    },
 }
 
 impl Provenance {
@@ -55,20 +60,25 @@ impl Provenance {
             Self::Console { .. } => ConsentSource::Console,
             Self::Unsubscribe { .. } => ConsentSource::Unsubscribe,
             Self::PreferenceCentre { .. } => ConsentSource::PreferenceCentre,
+            Self::Complaint { .. } => ConsentSource::Complaint,
         }
     }
 
     /// The campaign whose message's link the person followed.
     fn campaign(self) -> Option<uuid::Uuid> {
         match self {
-            Self::Unsubscribe { campaign } | Self::PreferenceCentre { campaign } => Some(campaign),
+            Self::Unsubscribe { campaign } | Self::PreferenceCentre { campaign } | Self::Complaint { campaign } => {
+                Some(campaign)
+            }
             _ => None,
         }
     }
 
     fn recorded_by(self) -> Option<UserId> {
         match self {
-            Self::SignupForm | Self::Unsubscribe { .. } | Self::PreferenceCentre { .. } => None,
+            Self::SignupForm | Self::Unsubscribe { .. } | Self::PreferenceCentre { .. } | Self::Complaint { .. } => {
+                None
+            }
             Self::Import { by, .. } | Self::Api { by } | Self::Console { by } => Some(by),
         }
     }

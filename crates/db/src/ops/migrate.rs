@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "delivery_feedback",
         sql: include_str!("../../migrations/0028_delivery_feedback.sql"),
     },
+    Migration {
+        version: 29,
+        name: "complaint_source",
+        sql: include_str!("../../migrations/0029_complaint_source.sql"),
+    },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -849,6 +849,17 @@ async fn feedback_is_matched_only_to_a_message_handed_over_counts_once_and_a_har
         Recorded::New
     );
     assert!(!consent::is_live(&mut tx, handed[1], o.purpose, now).await.unwrap());
+    // The complaint is the person's own revocation of the campaign's purpose, naming the
+    // campaign; the bounce revoked nothing (the address takes no mail; nobody withdrew).
+    let events: Vec<(uuid::Uuid, String, String, bool)> = sqlx::query_as(
+        "select contact_id, kind::text, source::text, recorded_by is null from app.consent_events
+          where organization_id = app.current_tenant_id() and contact_id = any($1) and kind = 'revoke'",
+    )
+    .bind(vec![handed[0].as_uuid(), handed[1].as_uuid()])
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(events, [(handed[1].as_uuid(), "revoke".to_owned(), "complaint".to_owned(), true)]);
     assert_eq!(
         feedback::record(&mut tx, id, handed[2], Kind::SoftBounce, "5.2.2", now, &src()).await.unwrap(),
         Recorded::New

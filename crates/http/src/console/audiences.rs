@@ -290,6 +290,7 @@ fn source_words(source: ConsentSource) -> &'static str {
         ConsentSource::Console => "the console",
         ConsentSource::Unsubscribe => "the person's unsubscribe link",
         ConsentSource::PreferenceCentre => "the person's preference centre",
+        ConsentSource::Complaint => "the person's spam report to their mailbox provider",
     }
 }
 
