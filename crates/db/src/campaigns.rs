@@ -453,12 +453,37 @@ pub async fn claim(
         let skipped = if skipped > 0 { BTreeMap::from([("withdrawn".to_owned(), skipped)]) } else { BTreeMap::new() };
         return Ok(Claim { messages: Vec::new(), skipped });
     }
+    // The due rows are found by two searches, each in the order of its own partial index and
+    // stopping at the batch: the queued that are due, and those whose lease ran out. Asked as one
+    // condition joined by `or`, the planner used neither index's order and read and sorted the
+    // campaign's whole remaining ledger for every claim (112 ms at 100,000 recipients, against
+    // 0.34 ms for the queued search alone). The rows found are then locked, and checked again
+    // as they are locked, so that a row another claim took meanwhile is passed over.
+    let org = tx.org().as_uuid();
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-        "with due as (
+        "with candidates as (
+           (select q.contact_id from app.campaign_messages q
+             where q.organization_id = ",
+    );
+    query.push_bind(org).push(" and q.campaign_id = ").push_bind(id.as_uuid());
+    query.push(" and q.state = 'queued' and q.not_before <= ").push_bind(now);
+    query.push(" order by q.not_before, q.contact_id limit ").push_bind(limit);
+    query.push(
+        ") union all
+           (select l.contact_id from app.campaign_messages l
+             where l.organization_id = ",
+    );
+    query.push_bind(org).push(" and l.campaign_id = ").push_bind(id.as_uuid());
+    query.push(" and l.state = 'sending' and l.lease_until < ").push_bind(now);
+    query.push(" order by l.lease_until limit ").push_bind(limit);
+    query.push(
+        ")
+         ), due as (
            select m.contact_id from app.campaign_messages m
             where m.organization_id = ",
     );
-    query.push_bind(tx.org().as_uuid()).push(" and m.campaign_id = ").push_bind(id.as_uuid());
+    query.push_bind(org).push(" and m.campaign_id = ").push_bind(id.as_uuid());
+    query.push(" and m.contact_id in (select contact_id from candidates)");
     query.push(" and ((m.state = 'queued' and m.not_before <= ").push_bind(now);
     query.push(") or (m.state = 'sending' and m.lease_until < ").push_bind(now);
     query.push(")) order by m.not_before, m.contact_id limit ").push_bind(limit);
