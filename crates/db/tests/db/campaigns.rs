@@ -653,3 +653,35 @@ async fn the_sealed_trail_and_the_ledger_prove_a_sent_campaign_and_catch_a_chang
         proofs[0].problems
     );
 }
+
+#[tokio::test]
+async fn a_job_that_finds_only_messages_under_a_dead_workers_lease_comes_back_when_the_lease_ends() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    // Every message claimed by a worker that then died: `sending`, under its lease.
+    let (id, _) = claimed(&pool, &o).await;
+
+    // The job taken over before the leases end finds nothing due and the run not finished; it
+    // must come back for those messages, or the campaign stays `sending` for good.
+    let now = Utc::now();
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert_eq!(campaigns::claim(&mut tx, id, 10, Duration::minutes(5), now).await.unwrap(), Default::default());
+    assert!(!campaigns::finish_if_done(&mut tx, id, now).await.unwrap());
+    let job = campaigns::schedule_sending(&mut tx, id, now).await.unwrap().expect("a job for the leased messages");
+    let run_after: DateTime<Utc> =
+        sqlx::query_scalar("select run_after from app.jobs where organization_id = app.current_tenant_id() and id = $1")
+            .bind(job.as_uuid())
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+    let lease_ends: DateTime<Utc> = sqlx::query_scalar(
+        "select min(lease_until) from app.campaign_messages
+          where organization_id = app.current_tenant_id() and campaign_id = $1",
+    )
+    .bind(id.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(run_after, lease_ends, "due when the first lease ends");
+}
