@@ -669,12 +669,13 @@ async fn a_job_that_finds_only_messages_under_a_dead_workers_lease_comes_back_wh
     assert_eq!(campaigns::claim(&mut tx, id, 10, Duration::minutes(5), now).await.unwrap(), Default::default());
     assert!(!campaigns::finish_if_done(&mut tx, id, now).await.unwrap());
     let job = campaigns::schedule_sending(&mut tx, id, now).await.unwrap().expect("a job for the leased messages");
-    let run_after: DateTime<Utc> =
-        sqlx::query_scalar("select run_after from app.jobs where organization_id = app.current_tenant_id() and id = $1")
-            .bind(job.as_uuid())
-            .fetch_one(tx.conn())
-            .await
-            .unwrap();
+    let run_after: DateTime<Utc> = sqlx::query_scalar(
+        "select run_after from app.jobs where organization_id = app.current_tenant_id() and id = $1",
+    )
+    .bind(job.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
     let lease_ends: DateTime<Utc> = sqlx::query_scalar(
         "select min(lease_until) from app.campaign_messages
           where organization_id = app.current_tenant_id() and campaign_id = $1",
