@@ -177,3 +177,21 @@ pub async fn launch(pool: &AppPool, o: &Org, id: ContentId) -> Launch {
     tx.commit().await.unwrap();
     launched
 }
+
+/// `n` more contacts of `o`, `person{i}@p.example` for `i` in `0..n`, each with a grant for its
+/// purpose, added through the repositories in one transaction: their ids and addresses.
+pub async fn consenting(pool: &AppPool, o: &Org, keys: &dyn AddressKeyer, n: usize) -> Vec<(ContactId, String)> {
+    let mut tx = begin(pool, o.org, o.admin).await;
+    let mut added = Vec::with_capacity(n);
+    for i in 0..n {
+        let address = format!("person{i}@p.example");
+        let email = Email::parse(&address).unwrap();
+        let id = contacts::create(&mut tx, keys, &email, &Default::default(), Some(o.admin), Utc::now(), &src())
+            .await
+            .unwrap();
+        consent::append(&mut tx, &grant(o, id, ConsentKind::Grant), &src()).await.unwrap();
+        added.push((id, address));
+    }
+    tx.commit().await.unwrap();
+    added
+}
