@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use mos_auth::Sealer;
-use mos_db::campaigns::{self, Launch};
+use mos_db::campaigns::{self, Launch, Message};
 use mos_db::testing::campaign::{self, approved, launch, new_campaign, Org};
 use mos_db::testing::TestDb;
 use mos_db::{AppPool, AppPoolOptions, DbError, PgConnectOptions};
@@ -74,38 +74,34 @@ async fn approved_campaign(pool: &AppPool) -> (Org, ContentId, BTreeMap<ContactI
     (o, id, recipients)
 }
 
-/// The campaign's ledger: each contact's state.
-async fn ledger(pool: &AppPool, o: &Org, id: ContentId) -> Result<BTreeMap<ContactId, String>, DbError> {
+/// The campaign's ledger, by contact.
+type Ledger = BTreeMap<ContactId, Message>;
+
+async fn ledger(pool: &AppPool, o: &Org, id: ContentId) -> Result<Ledger, DbError> {
     let mut tx = pool.begin_tenant(o.org, Some(o.admin)).await?;
     let rows = campaigns::messages(&mut tx, id, None, None, 1000).await?;
-    Ok(rows.into_iter().map(|m| (m.contact, m.state)).collect())
+    Ok(rows.into_iter().map(|m| (m.contact, m)).collect())
 }
 
 /// How many messages are in each state, for a failure's message.
-fn counts(ledger: &Result<BTreeMap<ContactId, String>, DbError>) -> String {
+fn counts(ledger: &Result<Ledger, DbError>) -> String {
     match ledger {
         Ok(ledger) => {
             let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-            ledger.values().for_each(|s| *counts.entry(s.as_str()).or_default() += 1);
+            ledger.values().for_each(|m| *counts.entry(m.state.as_str()).or_default() += 1);
             format!("{counts:?}")
         }
         Err(e) => e.to_string(),
     }
 }
 
-fn in_state(ledger: &BTreeMap<ContactId, String>, state: &str) -> BTreeSet<ContactId> {
-    ledger.iter().filter(|(_, s)| s.as_str() == state).map(|(c, _)| *c).collect()
+fn in_state(ledger: &Ledger, state: &str) -> BTreeSet<ContactId> {
+    ledger.values().filter(|m| m.state == state).map(|m| m.contact).collect()
 }
 
 /// Looks at the ledger until `done` says so (a look that fails, the database being away,
 /// counts as not done): the ledger then.
-async fn until(
-    pool: &AppPool,
-    o: &Org,
-    id: ContentId,
-    what: &str,
-    done: impl Fn(&BTreeMap<ContactId, String>) -> bool,
-) -> BTreeMap<ContactId, String> {
+async fn until(pool: &AppPool, o: &Org, id: ContentId, what: &str, done: impl Fn(&Ledger) -> bool) -> Ledger {
     for _ in 0..LOOKS {
         if let Ok(ledger) = ledger(pool, o, id).await {
             if done(&ledger) {
@@ -143,7 +139,7 @@ async fn cut_mid_way(
     id: ContentId,
     recipients: &BTreeMap<ContactId, String>,
     sink: &Sink,
-) -> BTreeMap<ContactId, String> {
+) -> Ledger {
     until(pool, o, id, "some sent and one in flight held by the relay", |l| {
         !in_state(l, "sent").is_empty() && !held(&in_state(l, "sending"), recipients, sink).is_empty()
     })
@@ -190,7 +186,7 @@ async fn assert_resumed_and_nothing_lost_or_doubled(
 ) -> BTreeSet<ContactId> {
     let ledger = ledger(pool, o, id).await.unwrap();
     assert_eq!(in_state(&ledger, "sent"), recipients.keys().copied().collect(), "{ledger:?}");
-    assert!(ledger.iter().all(|(c, s)| recipients.contains_key(c) || s == "skipped"), "{ledger:?}");
+    assert!(ledger.values().all(|m| recipients.contains_key(&m.contact) || m.state == "skipped"), "{ledger:?}");
 
     let taken = taken(sink);
     let addresses: BTreeSet<&String> = recipients.values().collect();
@@ -343,4 +339,38 @@ async fn a_campaign_cut_by_sigkill_of_the_embedded_postgres_is_resumed_and_only_
     let (ok, said) =
         audit_verify(&[("MOS_DATA_DIR", dir.path().join(".mos").to_str().unwrap()), ("MOS_TOTP_KEY", SERVER_KEY)]);
     assert!(ok, "{said}");
+}
+
+#[tokio::test]
+async fn a_relay_that_refuses_for_a_while_and_then_accepts_gets_every_message_once_and_none_is_lost() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    // 450 to every recipient, until the test replaces it by a relay that accepts on its port.
+    let refusing = Sink::start(&["-r", "RCPT"]).await;
+    let (o, id, recipients) = approved_campaign(&pool).await;
+    assert!(matches!(launch(&pool, &o, id).await, Launch::Done(_)));
+    let dir = data_dir();
+    let (mut server, _, log) = serve(sending_against(&db.database_url(), dir.path(), &refusing));
+
+    let deferred = until(&pool, &o, id, "every message deferred once", |l| {
+        recipients.keys().all(|c| l.get(c).is_some_and(|m| m.state == "queued" && m.attempts == 1 && m.reply.is_some()))
+    })
+    .await;
+    assert!(
+        recipients.keys().all(|c| deferred[c].reply.as_deref().is_some_and(|r| r.starts_with("450 "))),
+        "each with the relay's reply: {deferred:?}"
+    );
+    let port = refusing.port;
+    drop(refusing);
+    let accepting = Sink::start_on(port, &[]).await;
+
+    until_finished(&pool, &o, id).await;
+    // Nothing was in flight: every recipient got exactly one message, at its second attempt.
+    let twice =
+        assert_resumed_and_nothing_lost_or_doubled(&pool, &o, id, &recipients, &BTreeSet::new(), &accepting).await;
+    assert!(twice.is_empty());
+    let ledger = ledger(&pool, &o, id).await.unwrap();
+    assert!(recipients.keys().all(|c| ledger[c].attempts == 2), "{}", counts(&Ok(ledger.clone())));
+    kill(&mut server, Signal::SIGTERM);
+    assert!(!log.lock().unwrap().contains("panicked"), "{}", log.lock().unwrap());
 }
