@@ -7,6 +7,9 @@
 //! The relay is `smtp-sink` answering each message's final dot after a second (`-W .:1`): it
 //! has taken (and dumped) a message it has not acknowledged yet, so a kill at that moment
 //! leaves messages the relay holds and the ledger still calls `sending`, the at-least-once edge.
+//!
+//! And a relay refusing (450) for a while, then accepting: every message deferred, then sent
+//! once, none lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
