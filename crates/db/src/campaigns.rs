@@ -63,12 +63,13 @@ pub const SEND_JOB: JobKind = JobKind::new("campaign_send");
 /// Attempts of one sending job; each attempt is a slice of the sending, so few fail for good.
 const SEND_ATTEMPTS: i32 = 20;
 
-/// Queues the campaign's sending job, due when its first queued message is; nothing when none
-/// is queued.
+/// Queues the campaign's sending job, due when its first message is: a queued one's time, or
+/// the end of the lease of one still `sending` (its worker died, so nobody records it until
+/// it is claimed again); nothing when no message is queued or sending.
 pub async fn schedule_sending(tx: &mut TenantTx, id: ContentId, now: DateTime<Utc>) -> Result<Option<JobId>> {
     let due: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "select min(not_before) from app.campaign_messages
-          where organization_id = $1 and campaign_id = $2 and state = 'queued'",
+        "select min(case when state = 'queued' then not_before else lease_until end) from app.campaign_messages
+          where organization_id = $1 and campaign_id = $2 and state in ('queued', 'sending')",
     )
     .bind(tx.org().as_uuid())
     .bind(id.as_uuid())

@@ -71,7 +71,9 @@ pub struct Outbox {
     pub retry: RetryPolicy,
     /// Messages claimed and sent together.
     pub batch: i64,
-    /// How long a claimed message is held before another worker may claim it again.
+    /// How long a claimed message is held before another worker may claim it again: the job's
+    /// lease (`mos serve` passes `MOS_JOB_LEASE_SECS`), so that a job taken over after its
+    /// runner died finds the messages that runner held due again about as soon as the job.
     pub lease: chrono::Duration,
     /// Most messages per second one organization's campaigns hand over, together.
     pub per_org_rate: f64,
@@ -93,7 +95,8 @@ impl Outbox {
             links,
             retry: RetryPolicy::default(),
             batch: 100,
-            lease: chrono::Duration::minutes(5),
+            lease: chrono::Duration::from_std(mos_db::jobs::runner::RunnerConfig::default().lease)
+                .unwrap_or(chrono::Duration::minutes(1)),
             per_org_rate: 500.0,
             limits: RateLimits::default(),
         })

@@ -54,14 +54,23 @@ impl Sink {
         Self::spawn(options, true).await
     }
 
+    /// `smtp-sink` on `port`, which another sink had before it was dropped: a relay whose
+    /// answers change while its clients keep its address.
+    pub async fn start_on(port: u16, options: &[&str]) -> Self {
+        Self::spawn_on(port, options, true).await
+    }
+
     /// `dump`: keep each message in a file (disk writes the throughput measurement leaves out).
     pub async fn spawn(options: &[&str], dump: bool) -> Self {
+        Self::spawn_on(free_port(), options, dump).await
+    }
+
+    async fn spawn_on(port: u16, options: &[&str], dump: bool) -> Self {
         let binary = Path::new("/usr/sbin/smtp-sink");
         assert!(binary.is_file(), "{SINK_MISSING}");
         let dir = tempfile::tempdir().expect("a temporary directory");
         // As root, smtp-sink drops to `nobody`, which must be able to write the dumps.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("permissions");
-        let port = free_port();
         let mut command = Command::new(binary);
         if running_as_root() {
             command.args(["-u", "nobody"]);

@@ -93,14 +93,32 @@ pub struct Layer {
     /// Background jobs (imports) that `serve` runs at once (default 2).
     #[arg(long, global = true, env = "MOS_JOB_WORKERS", value_name = "N")]
     pub job_workers: Option<usize>,
-    /// Seconds a job's claim lasts without a heartbeat: how long after a crash another server
-    /// takes the job over (default 60).
-    #[arg(long, global = true, env = "MOS_JOB_LEASE_SECS", value_name = "SECS")]
+    /// Seconds a job's claim, and a campaign message's claim, last without a heartbeat: how
+    /// long after a crash another server takes the work over (default 60, from 6 to 86400).
+    #[arg(long, global = true, env = "MOS_JOB_LEASE_SECS", value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(JOB_LEASE_SECS_MIN..=JOB_LEASE_SECS_MAX))]
+    #[serde(default, deserialize_with = "job_lease_secs")]
     pub job_lease_secs: Option<u64>,
     /// Bytes a CSV file uploaded for a contact import may have at most (default 104857600,
     /// 100 MiB); a larger upload is refused with 413.
     #[arg(long, global = true, env = "MOS_IMPORT_MAX_BYTES", value_name = "BYTES")]
     pub import_max_bytes: Option<u64>,
+}
+
+/// A job lease shorter than this leaves no room for its three heartbeats and a slow one.
+const JOB_LEASE_SECS_MIN: u64 = 6;
+/// A lease longer than a day would hold a dead server's work for longer than anyone waits.
+const JOB_LEASE_SECS_MAX: u64 = 86_400;
+
+/// `job_lease_secs` from the file, refused outside the range the flag accepts.
+fn job_lease_secs<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let secs = Option::<u64>::deserialize(deserializer)?;
+    match secs {
+        Some(s) if !(JOB_LEASE_SECS_MIN..=JOB_LEASE_SECS_MAX).contains(&s) => Err(serde::de::Error::custom(format!(
+            "job_lease_secs is {s}: it must be from {JOB_LEASE_SECS_MIN} to {JOB_LEASE_SECS_MAX} seconds"
+        ))),
+        _ => Ok(secs),
+    }
 }
 
 /// `over`: each setting of the upper layer, or the lower layer's where the upper has none.
@@ -263,8 +281,7 @@ impl Settings {
                 let default = mos_db::jobs::runner::RunnerConfig::default();
                 mos_db::jobs::runner::RunnerConfig {
                     workers: layer.job_workers.unwrap_or(default.workers).max(1),
-                    // Three heartbeats per lease must fit, with room for a slow one.
-                    lease: layer.job_lease_secs.map_or(default.lease, |s| std::time::Duration::from_secs(s.max(6))),
+                    lease: layer.job_lease_secs.map_or(default.lease, std::time::Duration::from_secs),
                     ..default
                 }
             },
@@ -312,6 +329,24 @@ mod tests {
         assert_eq!(s.identity.session_idle_secs, 900);
         assert_eq!((s.jobs.workers, s.jobs.lease.as_secs()), (2, 60));
         assert!(matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new(".mos")));
+    }
+
+    #[test]
+    fn a_job_lease_outside_its_range_is_an_error_in_the_file_and_in_the_environment() {
+        for (secs, ok) in [(5, false), (6, true), (86_400, true), (86_401, false)] {
+            let file = toml::from_str::<Layer>(&format!("job_lease_secs = {secs}\n"));
+            assert_eq!(file.is_ok(), ok, "{secs}: {file:?}");
+            if let Err(e) = file {
+                assert!(e.to_string().contains("must be from 6 to 86400 seconds"), "{e}");
+            }
+            #[derive(clap::Parser)]
+            struct Flags {
+                #[command(flatten)]
+                layer: Layer,
+            }
+            let flags = <Flags as clap::Parser>::try_parse_from(["mos", "--job-lease-secs", &secs.to_string()]);
+            assert_eq!(flags.is_ok(), ok, "{secs}");
+        }
     }
 
     #[test]

@@ -81,7 +81,9 @@ pub fn outbox(
             return Ok(None);
         }
     };
-    Ok(Some(Arc::new(Outbox::new(url.expose_secret(), Arc::new(state.sealer.clone()), keys, links)?)))
+    let mut outbox = Outbox::new(url.expose_secret(), Arc::new(state.sealer.clone()), keys, links)?;
+    outbox.lease = chrono::Duration::from_std(settings.jobs.lease).context("MOS_JOB_LEASE_SECS")?;
+    Ok(Some(Arc::new(outbox)))
 }
 
 pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: SocketAddr) -> anyhow::Result<AppState> {

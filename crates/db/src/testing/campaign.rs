@@ -163,22 +163,6 @@ pub async fn org(pool: &AppPool, slug: &str, sealer: &Sealer, keys: &dyn Address
     o
 }
 
-/// `n` more contacts of `o`, `p{i}@crowd.example`, each with a live consent for its purpose.
-pub async fn consenting(pool: &AppPool, o: &Org, keys: &dyn AddressKeyer, n: usize) -> Vec<ContactId> {
-    let mut tx = begin(pool, o.org, o.admin).await;
-    let now = Utc::now();
-    let mut ids = Vec::with_capacity(n);
-    for i in 0..n {
-        let address = Email::parse(&format!("p{i}@crowd.example")).unwrap();
-        let id =
-            contacts::create(&mut tx, keys, &address, &Default::default(), Some(o.admin), now, &src()).await.unwrap();
-        consent::append(&mut tx, &grant(o, id, ConsentKind::Grant), &src()).await.unwrap();
-        ids.push(id);
-    }
-    tx.commit().await.unwrap();
-    ids
-}
-
 pub async fn new_campaign(pool: &AppPool, o: &Org, definition: &Definition) -> ContentId {
     let mut tx = begin(pool, o.org, o.admin).await;
     let text = definition.text("December flu shots").unwrap();
@@ -192,4 +176,22 @@ pub async fn launch(pool: &AppPool, o: &Org, id: ContentId) -> Launch {
     let launched = campaigns::launch(&mut tx, id, o.admin, Role::Admin, Utc::now(), &src()).await.unwrap();
     tx.commit().await.unwrap();
     launched
+}
+
+/// `n` more contacts of `o`, `person{i}@p.example` for `i` in `0..n`, each with a grant for its
+/// purpose, added through the repositories in one transaction: their ids and addresses.
+pub async fn consenting(pool: &AppPool, o: &Org, keys: &dyn AddressKeyer, n: usize) -> Vec<(ContactId, String)> {
+    let mut tx = begin(pool, o.org, o.admin).await;
+    let mut added = Vec::with_capacity(n);
+    for i in 0..n {
+        let address = format!("person{i}@p.example");
+        let email = Email::parse(&address).unwrap();
+        let id = contacts::create(&mut tx, keys, &email, &Default::default(), Some(o.admin), Utc::now(), &src())
+            .await
+            .unwrap();
+        consent::append(&mut tx, &grant(o, id, ConsentKind::Grant), &src()).await.unwrap();
+        added.push((id, address));
+    }
+    tx.commit().await.unwrap();
+    added
 }

@@ -261,7 +261,8 @@ async fn a_campaign_on_a_segment_with_conditions_snapshots_exactly_the_contacts_
     let db = TestDb::new().await;
     let pool = db.app_pool(2).await;
     let o = org(&pool, "acme").await;
-    let crowd = campaign::consenting(&pool, &o, &keys(), 2).await;
+    let crowd: Vec<ContactId> =
+        campaign::consenting(&pool, &o, &keys(), 2).await.into_iter().map(|(id, _)| id).collect();
     // Live consent for the purpose, and the plan "plus": Ada and the crowd's first, not Bea
     // (no consent), not Cy (suppressed), not the crowd's second (no plan).
     let mut tx = begin(&pool, o.org, o.admin).await;
@@ -715,6 +716,8 @@ async fn on_citus_the_launch_the_claim_with_its_check_and_every_ledger_update_ru
     let pool = db.app_pool(2).await;
     let o = org(&pool, "acme").await;
     let more = campaign::consenting(&pool, &o, &keys(), 3).await;
+    let fay = Email::parse(&more[2].1).unwrap();
+    let more: Vec<ContactId> = more.into_iter().map(|(id, _)| id).collect();
     let id = new_campaign(&pool, &o, &o.definition).await;
     approved(&pool, &o, id).await;
     let mut tx = begin(&pool, o.org, o.admin).await;
@@ -727,7 +730,6 @@ async fn on_citus_the_launch_the_claim_with_its_check_and_every_ledger_update_ru
         Launch::Done(_)
     ));
     // A suppression between launch and hand-over: the claim's check skips that message.
-    let fay = Email::parse("p2@crowd.example").unwrap();
     suppression::suppress(&mut tx, &keys(), &fay, SuppressionReason::Unsubscribe, None, now, &src()).await.unwrap();
     let claim = campaigns::claim(&mut tx, id, 10, Duration::minutes(5), now).await.unwrap();
     assert_eq!(claim.skipped, BTreeMap::from([("suppressed".to_owned(), 1)]));
@@ -920,4 +922,37 @@ fn a_report_is_addressed_only_when_its_feedback_id_and_message_id_name_the_same_
     assert_eq!(addressed(&message_id, Some(&campaigns::feedback_id(other, org))), None, "another campaign");
     assert_eq!(addressed("c0ffee.42@mail.acme.example", Some(&feedback_id)), None, "not one of ours");
     assert_eq!(addressed(&format!("{campaign}@x"), Some(&feedback_id)), None, "no contact");
+}
+
+#[tokio::test]
+async fn a_job_that_finds_only_messages_under_a_dead_workers_lease_comes_back_when_the_lease_ends() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    // Every message claimed by a worker that then died: `sending`, under its lease.
+    let (id, _) = claimed(&pool, &o).await;
+
+    // The job taken over before the leases end finds nothing due and the run not finished; it
+    // must come back for those messages, or the campaign stays `sending` for good.
+    let now = Utc::now();
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert_eq!(campaigns::claim(&mut tx, id, 10, Duration::minutes(5), now).await.unwrap(), Default::default());
+    assert!(!campaigns::finish_if_done(&mut tx, id, now).await.unwrap());
+    let job = campaigns::schedule_sending(&mut tx, id, now).await.unwrap().expect("a job for the leased messages");
+    let run_after: DateTime<Utc> = sqlx::query_scalar(
+        "select run_after from app.jobs where organization_id = app.current_tenant_id() and id = $1",
+    )
+    .bind(job.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    let lease_ends: DateTime<Utc> = sqlx::query_scalar(
+        "select min(lease_until) from app.campaign_messages
+          where organization_id = app.current_tenant_id() and campaign_id = $1",
+    )
+    .bind(id.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(run_after, lease_ends, "due when the first lease ends");
 }

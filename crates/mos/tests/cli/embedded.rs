@@ -108,7 +108,7 @@ pub fn serve_in(
     serve(command)
 }
 
-fn postmaster_pid(dir: &std::path::Path) -> Option<i32> {
+pub(crate) fn postmaster_pid(dir: &std::path::Path) -> Option<i32> {
     std::fs::read_to_string(dir.join(".mos/pg/postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
 }
 

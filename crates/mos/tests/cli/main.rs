@@ -9,6 +9,7 @@ mod embedded;
 mod external;
 mod feedback;
 mod import;
+mod sending;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
@@ -25,6 +26,10 @@ pub fn mos() -> Command {
     cmd
 }
 
+/// The server key every `mos serve` of [`serve_command`] has (and so the keys of addresses and
+/// the seal of a sender's DKIM key that a test arranges for it).
+pub const SERVER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
 /// `mos serve` on a free port against the database at `url`, with `dir` as its data directory
 /// and a fixed server key (and so fixed keys of addresses).
 pub fn serve_command(url: &str, dir: &std::path::Path) -> Command {
@@ -33,7 +38,7 @@ pub fn serve_command(url: &str, dir: &std::path::Path) -> Command {
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("DATABASE_URL", url)
         .env("MOS_DATA_DIR", dir)
-        .env("MOS_TOTP_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        .env("MOS_TOTP_KEY", SERVER_KEY);
     command
 }
 
