@@ -163,6 +163,16 @@ fn cores(before: Ticks, after: Ticks, seconds: f64) -> String {
     format!("{postgres} / {} / {}", c(before.mos, after.mos), c(before.sink, after.sink))
 }
 
+/// CPU milliseconds per message between two readings, as "PostgreSQL / mos / sink": what a
+/// machine must give each message, however busy it was with other work meanwhile.
+fn per_message(before: Ticks, after: Ticks, messages: i64) -> String {
+    let ms = |a: u64, b: u64| {
+        format!("{:.2}", b.saturating_sub(a) as f64 / TICKS_PER_SECOND * 1000.0 / messages.max(1) as f64)
+    };
+    let postgres = before.postgres.zip(after.postgres).map_or_else(|| "n/a".into(), |(a, b)| ms(a, b));
+    format!("{postgres} / {} / {}", ms(before.mos, after.mos), ms(before.sink, after.sink))
+}
+
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_owned).collect())
@@ -347,7 +357,8 @@ pub async fn measure(
 
         let before = split.now();
         let relay_s = baseline(&sink.url(), messages, queued.max(1) as usize).await?;
-        let baseline_cpu = cores(before, split.now(), relay_s);
+        let after = split.now();
+        let (baseline_cpu, baseline_ms) = (cores(before, after, relay_s), per_message(before, after, queued));
         let relay_rate = queued.max(1) as f64 / relay_s;
 
         let links = Links::new(&sealer, PUBLIC_URL)?;
@@ -357,7 +368,8 @@ pub async fn measure(
         let memory_before = memory_mib(std::process::id()).context("reading this process's memory")?;
         let before = split.now();
         let (send_s, sent) = send(pool, &o, id, outbox, keys.clone()).await?;
-        let cpu = cores(before, split.now(), send_s);
+        let after = split.now();
+        let (cpu, ms) = (cores(before, after, send_s), per_message(before, after, sent));
         let memory_after = memory_mib(std::process::id()).context("reading this process's memory")?;
         let rate = sent as f64 / send_s;
         rows.push(row(
@@ -367,7 +379,9 @@ pub async fn measure(
             format!("{relay_rate:.0}/s"),
             format!("{rate:.0}/s ({:.2} of the relay alone)", rate / relay_rate.max(f64::EPSILON)),
             None,
-            format!("{cpu} (baseline {baseline_cpu}); PostgreSQL / mos / sink"),
+            format!(
+                "{cpu} (baseline {baseline_cpu}); PostgreSQL / mos / sink; CPU ms per message {ms} (baseline {baseline_ms})"
+            ),
         ));
         rows.push(row(
             "Send rate against the 1,000 messages/s target".into(),
