@@ -43,7 +43,7 @@ use super::{Row, Target};
 
 const SINK: &str = "/usr/sbin/smtp-sink";
 const PUBLIC_URL: &str = "https://mos.bench.example";
-/// Messages the relay has in flight at once: as many as the sending job hands it per batch.
+/// Messages the relay has in flight at once: as many as the sending job keeps in flight.
 const IN_FLIGHT: usize = 64;
 /// Distinct messages the baseline signs before it starts, and then sends in turn.
 const BASELINE_DISTINCT: usize = 1000;
