@@ -101,4 +101,7 @@ pub enum MessageError {
         "the From address's domain `{from}` is not the DKIM domain `{dkim}` or below it, so DMARC would not align"
     )]
     NotAligned { from: String, dkim: String },
+    /// OpenSSL refused to sign; its error is left out, as it may describe the key.
+    #[error("the message could not be signed")]
+    Signing,
 }

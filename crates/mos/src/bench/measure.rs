@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Linux reports CPU time in clock ticks of this many per second (`USER_HZ`, fixed by its ABI).
-const TICKS_PER_SECOND: f64 = 100.0;
+pub const TICKS_PER_SECOND: f64 = 100.0;
 
 /// One measured run, or several merged.
 #[derive(Debug, Default, Clone)]
@@ -127,7 +127,7 @@ impl Meter {
 }
 
 /// User and system time of a process and of its children that have exited.
-fn process_ticks(pid: u32) -> Option<u64> {
+pub fn process_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which may itself hold spaces and parentheses.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();

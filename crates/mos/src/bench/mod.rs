@@ -12,6 +12,7 @@ mod measure;
 mod mix;
 mod rls;
 mod segments;
+mod send;
 mod server;
 
 use std::future::Future;
@@ -66,7 +67,13 @@ pub struct Args {
     /// Contacts of the import case's file.
     #[arg(long, default_value_t = 1_000_000)]
     import_rows: usize,
-    /// Which cases to run (`import` only when asked for).
+    /// Contacts of the send case's campaign, sent end to end.
+    #[arg(long, default_value_t = 100_000)]
+    send_contacts: usize,
+    /// Contacts of the send case's second campaign, only launched (the audience snapshot).
+    #[arg(long, default_value_t = 1_000_000)]
+    launch_contacts: usize,
+    /// Which cases to run (`import` and `send` only when asked for).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "mix,rls,logins,append,scaling,segments,consent")]
     cases: Vec<Case>,
 }
@@ -89,6 +96,8 @@ enum Case {
     Consent,
     /// A CSV import through `mos serve`'s job runner, against a bare COPY of the file.
     Import,
+    /// A campaign sent end to end to smtp-sink, against the relay alone; a large launch.
+    Send,
 }
 
 /// A bound on a ratio, and which side of it is good.
@@ -409,6 +418,9 @@ async fn measure_all(
     }
     if wants(Case::Import) {
         rows.extend(import::measure(db, name, &mut admin, &pool, args.import_rows, args.rounds).await?);
+    }
+    if wants(Case::Send) {
+        rows.extend(send::measure(&mut admin, &pool, args.send_contacts, args.launch_contacts).await?);
     }
 
     pool.close().await;

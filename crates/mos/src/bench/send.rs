@@ -1,0 +1,417 @@
+//! Sending a campaign end to end, and launching a large one (the campaigns issue's performance
+//! targets; docs/performance.md, "Sending").
+//!
+//! The campaign is the tests' own (`mos_db::testing::campaign`: an approved piece and template,
+//! a purpose with its notice, a sender with a DKIM key, a segment of everyone) with N contacts
+//! added in bulk, each with a live grant. It is launched (the audience snapshot, timed) and then
+//! sent by the job runner of this process with the real handler (`mos_http::sending::run`:
+//! claim, consent and suppression re-check, render, DKIM signature, SMTP, ledger update) to
+//! Postfix's `smtp-sink` on loopback, until the campaign is finished. The baseline, in the same
+//! run, sends as many pre-rendered, pre-signed messages through the same relay client with the
+//! same concurrency, and nothing else. CPU is split between this process (which is `mos` here:
+//! the runner and the sending path run in it), the benchmark database's PostgreSQL processes and
+//! the sink. The launch of `--launch-contacts` is measured last, on an organization of its own,
+//! with no runner left to send it.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use mos_auth::{DkimKeyPair, Sealer};
+use mos_db::campaigns::{self, Launch};
+use mos_db::jobs::runner::RunnerConfig;
+use mos_db::testing::campaign::{self as fixture, Org};
+use mos_db::AppPool;
+use mos_domain::audiences::AddressKeyer;
+use mos_domain::senders::{DkimDomain, FromName, PostalAddress, Selector};
+use mos_domain::{ContentId, Email};
+use mos_http::sending::{Links, Outbox};
+use mos_mail::smtp::{Delivery, Relay, RelayConfig};
+use mos_mail::{
+    render, Content, DkimSigner, Envelope, Essentials, Field, Fields, HttpsUrl, Mailbox, Message, MessageId,
+    Personalisation, Signed, Template,
+};
+use secrecy::SecretBox;
+use sqlx::{Executor, PgConnection};
+use tokio::process::{Child, Command};
+
+use super::measure::{memory_mib, process_ticks, TICKS_PER_SECOND};
+use super::{Row, Target};
+
+const SINK: &str = "/usr/sbin/smtp-sink";
+const PUBLIC_URL: &str = "https://mos.bench.example";
+/// Messages the relay has in flight at once: as many as the sending job keeps in flight.
+const IN_FLIGHT: usize = 64;
+/// Distinct messages the baseline signs before it starts, and then sends in turn.
+const BASELINE_DISTINCT: usize = 1000;
+
+/// N contacts of `org` (addresses `p{i}@patients.example`), each with a live grant to `purpose`
+/// under its notice, as the administrator in set-based statements; then their statistics, as
+/// autovacuum would have them by the time a campaign is launched.
+const CONTACTS: [&str; 2] = [
+    "insert into app.contacts (organization_id, id, address, address_key, name, created_at)
+     select $1, public.bench_uuid7(), 'p' || i || '@patients.example',
+            sha256(convert_to($1::text || '/' || i, 'UTF8')), 'Patient ' || i, now()
+       from generate_series(1, $2::bigint) i",
+    "insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
+                                     notice_sha256, source, recorded_by, created_at)
+     select c.organization_id, c.id, $3, 1, public.bench_uuid7(), 'email', 'grant', 'consent',
+            (select n.sha256 from app.notices n where n.organization_id = $1 and n.purpose_id = $3),
+            'api', $4, now()
+       from app.contacts c
+      where c.organization_id = $1 and c.address like 'p%@patients.example'",
+];
+
+async fn add_contacts(admin: &mut PgConnection, o: &Org, n: usize) -> anyhow::Result<()> {
+    for statement in CONTACTS {
+        sqlx::query(statement)
+            .bind(o.org.as_uuid())
+            .bind(n as i64)
+            .bind(o.purpose.as_uuid())
+            .bind(o.admin.as_uuid())
+            .execute(&mut *admin)
+            .await
+            .context("adding the campaign's contacts")?;
+    }
+    admin.execute("vacuum analyze app.contacts, app.consent_events, app.consent_state").await?;
+    Ok(())
+}
+
+/// Postfix's `smtp-sink` on a loopback port: it accepts every message and keeps none (no `-d`).
+struct Sink {
+    // Held for its `kill_on_drop`: the sink ends with the case.
+    _child: Child,
+    pid: u32,
+    port: u16,
+}
+
+impl Sink {
+    async fn start() -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut command = Command::new(SINK);
+        // As root it must be told whom to run as.
+        if nix::unistd::geteuid().is_root() {
+            command.args(["-u", "nobody"]);
+        }
+        let child = command
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("256")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting smtp-sink")?;
+        let pid = child.id().context("smtp-sink exited at once")?;
+        // It listens within milliseconds; the bound only keeps a broken install from hanging.
+        for _ in 0..400 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Ok(Self { _child: child, pid, port });
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        anyhow::bail!("smtp-sink does not listen on port {port}")
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+}
+
+/// CPU ticks of the three parties: this process, the benchmark database's PostgreSQL (its
+/// postmaster, its live processes, and those that exited), and the sink.
+struct Split {
+    postmaster: Option<u32>,
+    sink: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Ticks {
+    postgres: Option<u64>,
+    mos: u64,
+    sink: u64,
+}
+
+impl Split {
+    /// The postmaster is the parent of the backend serving `admin`; `None` when the database
+    /// runs where `/proc` cannot see it.
+    async fn new(admin: &mut PgConnection, sink: u32) -> anyhow::Result<Self> {
+        let backend: i32 = sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut *admin).await?;
+        Ok(Self { postmaster: u32::try_from(backend).ok().and_then(parent), sink })
+    }
+
+    fn now(&self) -> Ticks {
+        let postgres = self.postmaster.and_then(|pm| {
+            let children: u64 = children(pm).into_iter().filter_map(process_ticks).sum();
+            Some(process_ticks(pm)? + children)
+        });
+        Ticks {
+            postgres,
+            mos: process_ticks(std::process::id()).unwrap_or(0),
+            sink: process_ticks(self.sink).unwrap_or(0),
+        }
+    }
+}
+
+/// Cores used on average between two readings, as "PostgreSQL / mos / sink".
+fn cores(before: Ticks, after: Ticks, seconds: f64) -> String {
+    let c =
+        |a: u64, b: u64| format!("{:.2}", b.saturating_sub(a) as f64 / TICKS_PER_SECOND / seconds.max(f64::EPSILON));
+    let postgres = before.postgres.zip(after.postgres).map_or_else(|| "n/a".into(), |(a, b)| c(a, b));
+    format!("{postgres} / {} / {}", c(before.mos, after.mos), c(before.sink, after.sink))
+}
+
+/// CPU milliseconds per message between two readings, as "PostgreSQL / mos / sink": what a
+/// machine must give each message, however busy it was with other work meanwhile.
+fn per_message(before: Ticks, after: Ticks, messages: i64) -> String {
+    let ms = |a: u64, b: u64| {
+        format!("{:.2}", b.saturating_sub(a) as f64 / TICKS_PER_SECOND * 1000.0 / messages.max(1) as f64)
+    };
+    let postgres = before.postgres.zip(after.postgres).map_or_else(|| "n/a".into(), |(a, b)| ms(a, b));
+    format!("{postgres} / {} / {}", ms(before.mos, after.mos), ms(before.sink, after.sink))
+}
+
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_owned).collect())
+}
+
+fn parent(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+fn children(of: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| parent(pid) == Some(of))
+        .collect()
+}
+
+/// A new organization with `contacts` consenting contacts and an approved campaign to all of them.
+async fn campaign(
+    pool: &AppPool,
+    admin: &mut PgConnection,
+    slug: &str,
+    contacts: usize,
+    sealer: &Sealer,
+    keys: &dyn AddressKeyer,
+) -> anyhow::Result<(Org, ContentId)> {
+    let o = fixture::org(pool, slug, sealer, keys).await;
+    add_contacts(admin, &o, contacts).await?;
+    let id = fixture::new_campaign(pool, &o, &o.definition).await;
+    fixture::approved(pool, &o, id).await;
+    Ok((o, id))
+}
+
+/// Launches the campaign: its audience snapshot. How long it took and how many it queued.
+async fn launch(pool: &AppPool, o: &Org, id: ContentId, split: &Split) -> anyhow::Result<(f64, i64, String)> {
+    let (before, started) = (split.now(), Instant::now());
+    let launched = fixture::launch(pool, o, id).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let Launch::Done(launched) = launched else { anyhow::bail!("the campaign was not launched: {launched:?}") };
+    Ok((seconds, launched.queued, cores(before, split.now(), seconds)))
+}
+
+/// Runs the job runner with the sending handler until the campaign is finished; how long it
+/// took and how many messages were sent.
+async fn send(
+    pool: &AppPool,
+    o: &Org,
+    id: ContentId,
+    outbox: Outbox,
+    keys: Arc<dyn AddressKeyer>,
+) -> anyhow::Result<(f64, i64)> {
+    let config = RunnerConfig { workers: 1, poll: Duration::from_millis(50), ..RunnerConfig::default() };
+    let started = Instant::now();
+    let running = crate::jobs::runner(pool.clone(), config, keys, Some(Arc::new(outbox))).start();
+    let (mut last, mut moved) = (std::collections::BTreeMap::new(), Instant::now());
+    let progress = loop {
+        // The campaign's state is what says it is done; a tenth of a second is far below a
+        // run's length.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut tx = pool.begin_tenant(o.org, None).await?;
+        let run = campaigns::run(&mut tx, id).await?.context("the campaign's run is gone")?;
+        let progress = campaigns::progress(&mut tx, id).await?;
+        tx.commit().await?;
+        if run.state == "finished" {
+            break progress;
+        }
+        if progress != last {
+            (last, moved) = (progress, Instant::now());
+        } else if moved.elapsed() > Duration::from_secs(120) {
+            anyhow::bail!("the campaign stopped moving, in state {}: {last:?}", run.state);
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    running.shutdown().await;
+    let sent = progress.get("sent").copied().unwrap_or(0);
+    anyhow::ensure!(
+        progress.keys().all(|k| k == "sent" || k.starts_with("skipped:")),
+        "messages ended otherwise than sent: {progress:?}"
+    );
+    Ok((seconds, sent))
+}
+
+/// `n` messages of the campaign's shape (the fixture's piece and layout, one recipient each),
+/// rendered and signed with a key of the same size.
+fn pre_signed(n: usize) -> anyhow::Result<Vec<Signed>> {
+    let pair = DkimKeyPair::generate()?;
+    let signer = DkimSigner::new(&Selector::parse("s1")?, &DkimDomain::parse("send.example")?, &pair.private_key_pem)?;
+    let template = Template::new("{{content}}\n\n{{postal_address}} [Unsubscribe]({{unsubscribe_url}})")?;
+    let content = Content { title: "Flu shots", body: "Book your flu shot, {{name}}.", subject: None };
+    let fields = Fields::new(vec![Field::text("name", 40)?])?;
+    let from = Mailbox::new(Some(&FromName::parse("Example Health")?), &Email::parse("news@send.example")?)?;
+    (0..n)
+        .map(|i| -> anyhow::Result<Signed> {
+            let name = format!("Patient {i}");
+            let values = Personalisation::new(&fields, [("name", name.as_str())])?;
+            let link = HttpsUrl::parse(&format!("{PUBLIC_URL}/u/{i:064}"))?;
+            let essentials = Essentials {
+                postal_address: PostalAddress::parse("Example Health\n1 Main St")?,
+                unsubscribe: link.clone(),
+                preferences: link,
+            };
+            let rendered = render(&template, &content, &values, &essentials)?;
+            let envelope = Envelope {
+                from: from.clone(),
+                reply_to: None,
+                to: Mailbox::new(None, &Email::parse(&format!("p{i}@patients.example"))?)?,
+                date: Utc::now(),
+                message_id: MessageId::parse(&format!("<{i}.bench@send.example>"))?,
+                unsubscribe_mailto: None,
+                feedback_id: None,
+            };
+            Ok(signer.sign(Message::build(&rendered, envelope)?)?)
+        })
+        .collect()
+}
+
+/// Sends `n` of `messages` in turn through a relay like the outbox's, `IN_FLIGHT` at a time.
+async fn baseline(url: &str, messages: Arc<Vec<Signed>>, n: usize) -> anyhow::Result<f64> {
+    let relay = Arc::new(Relay::from_url(url, RelayConfig::default())?);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..IN_FLIGHT {
+        let (relay, messages, next) = (relay.clone(), messages.clone(), next.clone());
+        senders.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return anyhow::Ok(());
+                }
+                let delivery = relay.send(&messages[i % messages.len()]).await;
+                anyhow::ensure!(matches!(delivery, Delivery::Accepted { .. }), "the sink refused: {}", delivery.text());
+            }
+        });
+    }
+    while let Some(sent) = senders.join_next().await {
+        sent??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    relay.shutdown().await;
+    Ok(seconds)
+}
+
+fn row(case: String, baseline: String, ours: String, ratio: Option<(f64, Target)>, cpu: String) -> Row {
+    Row { case, baseline, ours, ratio, latency: String::new(), cpu }
+}
+
+/// The send case: a campaign of `send_contacts` sent end to end against the relay alone, then
+/// the launch of one of `launch_contacts`.
+pub async fn measure(
+    admin: &mut PgConnection,
+    pool: &AppPool,
+    send_contacts: usize,
+    launch_contacts: usize,
+) -> anyhow::Result<Vec<Row>> {
+    let sealer = Arc::new(Sealer::new(&SecretBox::new(Box::new(rand::random::<[u8; 32]>()))));
+    let keys: Arc<dyn AddressKeyer> = Arc::new(fixture::keys());
+    let mut rows = Vec::new();
+    let sink = if std::path::Path::new(SINK).exists() {
+        Some(Sink::start().await?)
+    } else {
+        eprintln!("send: {SINK} is not installed (apt-get install postfix), so the sending runs are skipped");
+        rows.push(row(
+            "Send end to end: skipped, smtp-sink is not installed".into(),
+            String::new(),
+            String::new(),
+            None,
+            String::new(),
+        ));
+        None
+    };
+    let split = Split::new(admin, sink.as_ref().map_or(0, |s| s.pid)).await?;
+
+    if let Some(sink) = &sink {
+        eprintln!("send: a campaign to {send_contacts} contacts...");
+        let (o, id) = campaign(pool, admin, "send-bench", send_contacts, &sealer, keys.as_ref()).await?;
+        let (launch_s, queued, _) = launch(pool, &o, id, &split).await?;
+        eprintln!("send: launched {queued} messages in {launch_s:.2} s; the baseline signs {BASELINE_DISTINCT}...");
+        let distinct = send_contacts.clamp(1, BASELINE_DISTINCT);
+        let messages = Arc::new(tokio::task::spawn_blocking(move || pre_signed(distinct)).await??);
+
+        let before = split.now();
+        let relay_s = baseline(&sink.url(), messages, queued.max(1) as usize).await?;
+        let after = split.now();
+        let (baseline_cpu, baseline_ms) = (cores(before, after, relay_s), per_message(before, after, queued));
+        let relay_rate = queued.max(1) as f64 / relay_s;
+
+        let links = Links::new(&sealer, PUBLIC_URL)?;
+        let mut outbox = Outbox::new(&sink.url(), sealer.clone(), keys.clone(), links)?;
+        // One organization: its rate limit would measure the pacing, not the path.
+        outbox.per_org_rate = 1e9;
+        let memory_before = memory_mib(std::process::id()).context("reading this process's memory")?;
+        let before = split.now();
+        let (send_s, sent) = send(pool, &o, id, outbox, keys.clone()).await?;
+        let after = split.now();
+        let (cpu, ms) = (cores(before, after, send_s), per_message(before, after, sent));
+        let memory_after = memory_mib(std::process::id()).context("reading this process's memory")?;
+        let rate = sent as f64 / send_s;
+        rows.push(row(
+            format!(
+                "Send {sent} messages end to end (claim, re-check, render, DKIM, SMTP to smtp-sink, ledger) vs the same relay sending pre-signed messages"
+            ),
+            format!("{relay_rate:.0}/s"),
+            format!("{rate:.0}/s ({:.2} of the relay alone)", rate / relay_rate.max(f64::EPSILON)),
+            None,
+            format!(
+                "{cpu} (baseline {baseline_cpu}); PostgreSQL / mos / sink; CPU ms per message {ms} (baseline {baseline_ms})"
+            ),
+        ));
+        rows.push(row(
+            "Send rate against the 1,000 messages/s target".into(),
+            "1000/s".into(),
+            format!("{rate:.0}/s"),
+            Some((rate / 1000.0, Target::AtLeast(1.0))),
+            String::new(),
+        ));
+        rows.push(row(
+            "mos (this process) resident memory: now / peak before the send; now / peak after".into(),
+            String::new(),
+            format!(
+                "{:.0} / {:.0} MiB; {:.0} / {:.0} MiB",
+                memory_before.0, memory_before.1, memory_after.0, memory_after.1
+            ),
+            None,
+            String::new(),
+        ));
+    }
+
+    eprintln!("send: launching a campaign to {launch_contacts} contacts...");
+    let (o, id) = campaign(pool, admin, "launch-bench", launch_contacts, &sealer, keys.as_ref()).await?;
+    let (seconds, queued, cpu) = launch(pool, &o, id, &split).await?;
+    rows.push(row(
+        format!("Launch of a campaign to {queued} contacts (the audience snapshot) against 30 s"),
+        "30 s".into(),
+        format!("{seconds:.1} s"),
+        Some((seconds / 30.0, Target::AtMost(1.0))),
+        format!("{cpu}; PostgreSQL / mos / sink"),
+    ));
+    drop(sink);
+    Ok(rows)
+}
