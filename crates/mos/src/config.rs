@@ -99,6 +99,13 @@ pub struct Layer {
           value_parser = clap::value_parser!(u64).range(JOB_LEASE_SECS_MIN..=JOB_LEASE_SECS_MAX))]
     #[serde(default, deserialize_with = "job_lease_secs")]
     pub job_lease_secs: Option<u64>,
+    /// Campaign messages claimed, rendered, signed, handed over and recorded together (default
+    /// 500, from 1 to 10000): larger batches cost fewer claims; what a crash can send twice is
+    /// at most one batch's messages in flight.
+    #[arg(long, global = true, env = "MOS_SEND_BATCH", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(SEND_BATCH_MIN..=SEND_BATCH_MAX))]
+    #[serde(default, deserialize_with = "send_batch")]
+    pub send_batch: Option<u64>,
     /// Bytes a CSV file uploaded for a contact import may have at most (default 104857600,
     /// 100 MiB); a larger upload is refused with 413.
     #[arg(long, global = true, env = "MOS_IMPORT_MAX_BYTES", value_name = "BYTES")]
@@ -110,15 +117,33 @@ const JOB_LEASE_SECS_MIN: u64 = 6;
 /// A lease longer than a day would hold a dead server's work for longer than anyone waits.
 const JOB_LEASE_SECS_MAX: u64 = 86_400;
 
-/// `job_lease_secs` from the file, refused outside the range the flag accepts.
-fn job_lease_secs<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    let secs = Option::<u64>::deserialize(deserializer)?;
-    match secs {
-        Some(s) if !(JOB_LEASE_SECS_MIN..=JOB_LEASE_SECS_MAX).contains(&s) => Err(serde::de::Error::custom(format!(
-            "job_lease_secs is {s}: it must be from {JOB_LEASE_SECS_MIN} to {JOB_LEASE_SECS_MAX} seconds"
-        ))),
-        _ => Ok(secs),
+const SEND_BATCH_MIN: u64 = 1;
+/// A batch is held in memory while it is rendered and handed over.
+const SEND_BATCH_MAX: u64 = 10_000;
+
+/// A number setting `name` from the file, refused outside `min..=max` as its flag refuses it;
+/// `unit` follows the bounds in the message.
+fn within<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+    name: &str,
+    (min, max): (u64, u64),
+    unit: &str,
+) -> Result<Option<u64>, D::Error> {
+    let value = Option::<u64>::deserialize(deserializer)?;
+    match value {
+        Some(v) if !(min..=max).contains(&v) => {
+            Err(serde::de::Error::custom(format!("{name} is {v}: it must be from {min} to {max}{unit}")))
+        }
+        _ => Ok(value),
     }
+}
+
+fn job_lease_secs<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    within(deserializer, "job_lease_secs", (JOB_LEASE_SECS_MIN, JOB_LEASE_SECS_MAX), " seconds")
+}
+
+fn send_batch<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    within(deserializer, "send_batch", (SEND_BATCH_MIN, SEND_BATCH_MAX), "")
 }
 
 /// `over`: each setting of the upper layer, or the lower layer's where the upper has none.
@@ -158,6 +183,7 @@ layered!(
     backup_keep,
     job_workers,
     job_lease_secs,
+    send_batch,
     import_max_bytes,
 );
 
@@ -210,6 +236,8 @@ pub struct Settings {
     pub jobs: mos_db::jobs::runner::RunnerConfig,
     /// The largest CSV file an import takes.
     pub import_max_bytes: Option<u64>,
+    /// Campaign messages per batch, when set (`mos_http::sending::Outbox::batch`).
+    pub send_batch: Option<u64>,
     backup_dir: Option<PathBuf>,
     backup_interval: std::time::Duration,
     backup_keep: usize,
@@ -274,6 +302,7 @@ impl Settings {
             identity,
             check_interval: std::time::Duration::from_secs(layer.check_interval_secs.unwrap_or(60).max(1)),
             import_max_bytes: layer.import_max_bytes,
+            send_batch: layer.send_batch,
             backup_dir: layer.backup_dir,
             backup_interval: std::time::Duration::from_secs(layer.backup_interval_secs.unwrap_or(86_400).max(1)),
             backup_keep: layer.backup_keep.unwrap_or(7).max(1),
@@ -329,6 +358,25 @@ mod tests {
         assert_eq!(s.identity.session_idle_secs, 900);
         assert_eq!((s.jobs.workers, s.jobs.lease.as_secs()), (2, 60));
         assert!(matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new(".mos")));
+    }
+
+    #[test]
+    fn a_send_batch_outside_its_range_is_an_error_in_the_file_and_as_a_flag() {
+        for (n, ok) in [(0, false), (1, true), (10_000, true), (10_001, false)] {
+            let file = toml::from_str::<Layer>(&format!("send_batch = {n}\n"));
+            assert_eq!(file.is_ok(), ok, "{n}: {file:?}");
+            if let Err(e) = file {
+                assert!(e.to_string().contains("send_batch is"), "{e}");
+                assert!(e.to_string().contains("must be from 1 to 10000"), "{e}");
+            }
+            #[derive(clap::Parser)]
+            struct Flags {
+                #[command(flatten)]
+                layer: Layer,
+            }
+            let flags = <Flags as clap::Parser>::try_parse_from(["mos", "--send-batch", &n.to_string()]);
+            assert_eq!(flags.is_ok(), ok, "{n}");
+        }
     }
 
     #[test]

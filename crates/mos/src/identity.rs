@@ -83,6 +83,9 @@ pub fn outbox(
     };
     let mut outbox = Outbox::new(url.expose_secret(), Arc::new(state.sealer.clone()), keys, links)?;
     outbox.lease = chrono::Duration::from_std(settings.jobs.lease).context("MOS_JOB_LEASE_SECS")?;
+    if let Some(batch) = settings.send_batch {
+        outbox.batch = i64::try_from(batch).context("MOS_SEND_BATCH")?;
+    }
     Ok(Some(Arc::new(outbox)))
 }
 

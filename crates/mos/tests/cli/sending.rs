@@ -27,8 +27,9 @@ use crate::embedded::{postmaster_pid, serve_in};
 use crate::import::kill;
 use crate::{data_dir, mos, serve, serve_command, text, until_logged, SERVER_KEY};
 
-/// Contacts with consent besides Ada: two claims of the sender's batches of 100.
+/// Contacts with consent besides Ada: two claims of the servers' batches of [`BATCH`].
 const CONTACTS: usize = 120;
+const BATCH: &str = "100";
 /// The shortest job lease (and so the shortest lease of a claimed message): the campaign is
 /// taken over this long after its server's last sign of life.
 const LEASE_SECS: &str = "6";
@@ -45,13 +46,14 @@ async fn slow_relay() -> Sink {
     Sink::start(&["-W", ".:1"]).await
 }
 
-/// What makes `mos serve` send through `sink`, with the shortest lease.
-fn sending_env(sink: &Sink) -> [(&'static str, String); 4] {
+/// What makes `mos serve` send through `sink`, with the shortest lease and batches of [`BATCH`].
+fn sending_env(sink: &Sink) -> [(&'static str, String); 5] {
     [
         ("SMTP_URL", sink.url()),
         ("MOS_PUBLIC_URL", PUBLIC_URL.to_owned()),
         ("MOS_TOTP_KEY", SERVER_KEY.to_owned()),
         ("MOS_JOB_LEASE_SECS", LEASE_SECS.to_owned()),
+        ("MOS_SEND_BATCH", BATCH.to_owned()),
     ]
 }
 
