@@ -21,13 +21,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::Utc;
 use mos_auth::{DkimKeyPair, Sealer};
+use mos_db::audiences::consent::Evidence;
+use mos_db::audiences::unsubscribe::{self, Change, Intent};
 use mos_db::campaigns::{self, Launch};
 use mos_db::jobs::runner::RunnerConfig;
 use mos_db::testing::campaign::{self as fixture, Org};
 use mos_db::AppPool;
 use mos_domain::audiences::AddressKeyer;
 use mos_domain::senders::{DkimDomain, FromName, PostalAddress, Selector};
-use mos_domain::{ContentId, Email};
+use mos_domain::{ContactId, ContentId, Email, OrgId, PurposeId, RequestSource};
 use mos_http::sending::{Links, Outbox};
 use mos_mail::smtp::{Delivery, Relay, RelayConfig};
 use mos_mail::{
@@ -38,7 +40,7 @@ use secrecy::SecretBox;
 use sqlx::{Executor, PgConnection};
 use tokio::process::{Child, Command};
 
-use super::measure::{memory_mib, process_ticks, TICKS_PER_SECOND};
+use super::measure::{memory_mib, process_ticks, Run, TICKS_PER_SECOND};
 use super::{Row, Target};
 
 const SINK: &str = "/usr/sbin/smtp-sink";
@@ -218,6 +220,84 @@ async fn launch(pool: &AppPool, o: &Org, id: ContentId, split: &Split) -> anyhow
 
 /// Runs the job runner with the sending handler until the campaign is finished; how long it
 /// took and how many messages were sent.
+/// One-click unsubscribes while the campaign sends, as `POST /u/{token}` makes them (the same
+/// transaction: the contact locked, the purpose revoked, the address suppressed), one every
+/// 20 ms until `sending` ends or `contacts` run out: each one's latency and when it committed.
+async fn unsubscribing(
+    pool: AppPool,
+    (org, purpose): (OrgId, PurposeId),
+    campaign: ContentId,
+    contacts: Vec<ContactId>,
+    sending: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Vec<(ContactId, Duration, chrono::DateTime<Utc>)>> {
+    let evidence = Evidence { ip: None, user_agent: Some("bench".into()) };
+    let source = RequestSource::default();
+    let mut done = Vec::new();
+    for contact in contacts {
+        if !*sending.borrow() {
+            break;
+        }
+        let started = Instant::now();
+        let mut tx = pool.begin_tenant(org, None).await?;
+        let person =
+            unsubscribe::person(&mut tx, contact, Intent::Change).await?.context("a contact of the campaign")?;
+        let change =
+            Change { contact, campaign: campaign.as_uuid(), evidence: &evidence, now: Utc::now(), source: &source };
+        unsubscribe::unsubscribe(&mut tx, &person, &[purpose], &change).await?;
+        tx.commit().await?;
+        done.push((contact, started.elapsed(), Utc::now()));
+        tokio::time::sleep(Duration::from_millis(20).saturating_sub(started.elapsed())).await;
+    }
+    Ok(done)
+}
+
+/// The latency row of the unsubscribes made during the send, and whether the ledger refused the
+/// next message to each: none of them may have been handed over after its unsubscribe
+/// committed.
+async fn unsubscribed(
+    pool: &AppPool,
+    o: &Org,
+    id: ContentId,
+    done: &[(ContactId, Duration, chrono::DateTime<Utc>)],
+) -> anyhow::Result<Row> {
+    let ids: Vec<uuid::Uuid> = done.iter().map(|(c, _, _)| c.as_uuid()).collect();
+    let mut tx = pool.begin_tenant(o.org, None).await?;
+    let rows: Vec<(uuid::Uuid, String, Option<chrono::DateTime<Utc>>)> = sqlx::query_as(
+        "select contact_id, state::text, claimed_at from app.campaign_messages
+          where organization_id = $1 and campaign_id = $2 and contact_id = any($3)",
+    )
+    .bind(o.org.as_uuid())
+    .bind(id.as_uuid())
+    .bind(&ids)
+    .fetch_all(tx.conn())
+    .await?;
+    tx.commit().await?;
+    let at: std::collections::HashMap<uuid::Uuid, chrono::DateTime<Utc>> =
+        done.iter().map(|(c, _, at)| (c.as_uuid(), *at)).collect();
+    let refused = rows.iter().filter(|(_, state, _)| state == "skipped").count();
+    let late = rows
+        .iter()
+        .filter(|(c, state, claimed)| state == "sent" && claimed.zip(at.get(c)).is_some_and(|(cl, u)| cl > *u))
+        .count();
+    anyhow::ensure!(late == 0, "{late} messages were handed over after their recipient's one-click unsubscribe");
+    let run = Run {
+        ops: done.len() as u64,
+        latencies: done.iter().map(|(_, d, _)| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)).collect(),
+        ..Run::default()
+    };
+    let p99 = run.percentile(99.0);
+    Ok(row(
+        format!(
+            "One-click unsubscribe during the send ({} of them): p50 / p99; the next message refused for {refused}, none handed over after",
+            done.len()
+        ),
+        "50 ms".into(),
+        format!("{:.2} / {p99:.2} ms", run.percentile(50.0)),
+        Some((p99 / 50.0, Target::AtMost(1.0))),
+        String::new(),
+    ))
+}
+
 async fn send(
     pool: &AppPool,
     o: &Org,
@@ -366,9 +446,22 @@ pub async fn measure(
         // One organization: its rate limit would measure the pacing, not the path.
         outbox.per_org_rate = 1e9;
         let memory_before = memory_mib(std::process::id()).context("reading this process's memory")?;
+        // One in a hundred recipients unsubscribes while the campaign sends (a thousand at
+        // most, one every 20 ms): the last by id, which are claimed last, so still queued then.
+        let last: Vec<uuid::Uuid> =
+            sqlx::query_scalar("select id from app.contacts where organization_id = $1 order by id desc limit $2")
+                .bind(o.org.as_uuid())
+                .bind(i64::try_from((send_contacts / 100).clamp(1, 1000))?)
+                .fetch_all(&mut *admin)
+                .await?;
+        let last = last.into_iter().map(ContactId::try_from).collect::<Result<Vec<_>, _>>()?;
+        let (sending, watching) = tokio::sync::watch::channel(true);
+        let probe = tokio::spawn(unsubscribing(pool.clone(), (o.org, o.purpose), id, last, watching));
         let before = split.now();
         let (send_s, sent) = send(pool, &o, id, outbox, keys.clone()).await?;
         let after = split.now();
+        sending.send_replace(false);
+        let done = probe.await??;
         let (cpu, ms) = (cores(before, after, send_s), per_message(before, after, sent));
         let memory_after = memory_mib(std::process::id()).context("reading this process's memory")?;
         let rate = sent as f64 / send_s;
@@ -400,6 +493,7 @@ pub async fn measure(
             None,
             String::new(),
         ));
+        rows.push(unsubscribed(pool, &o, id, &done).await?);
     }
 
     eprintln!("send: launching a campaign to {launch_contacts} contacts...");
