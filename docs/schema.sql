@@ -3369,6 +3369,12 @@ CREATE INDEX campaign_messages_due_idx ON app.campaign_messages USING btree (org
 CREATE INDEX campaign_messages_leased_idx ON app.campaign_messages USING btree (organization_id, campaign_id, lease_until) WHERE (state = 'sending'::app.campaign_message_state);
 
 --
+-- Name: campaign_messages_sent_idx; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX campaign_messages_sent_idx ON app.campaign_messages USING btree (organization_id, campaign_id, version, sent_at) WHERE (state = 'sent'::app.campaign_message_state);
+
+--
 -- Name: campaign_messages_state_idx; Type: INDEX; Schema: app; Owner: mos_owner
 --
 

@@ -834,6 +834,46 @@ pub async fn finish_if_done(tx: &mut TenantTx, id: ContentId, now: DateTime<Utc>
     Ok(finished.rows_affected() == 1)
 }
 
+/// The first message that carried a version of a content item: when it was sent, by which
+/// campaign, in which batch (whose sealed audit record holds the batch's Merkle root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstUse {
+    pub version: i32,
+    pub campaign: ContentId,
+    pub sent_at: DateTime<Utc>,
+    pub batch: uuid::Uuid,
+}
+
+/// When each version of content item `content` (a piece, or a template) was first sent, oldest
+/// version first; versions never sent are not listed. Read from the ledger: the first sent
+/// message of each campaign version that names the content version (an index step each), the
+/// earliest of them.
+pub async fn first_use(tx: &mut TenantTx, content: ContentId) -> Result<Vec<FirstUse>> {
+    let rows: Vec<(i32, uuid::Uuid, DateTime<Utc>, uuid::Uuid)> = sqlx::query_as(
+        "select distinct on (u.piece_version) u.piece_version, f.campaign_id, f.sent_at, f.batch
+           from (select v.campaign_id, v.version, v.content_version as piece_version from app.campaign_versions v
+                  where v.organization_id = $1 and v.content_id = $2
+                 union all
+                 select v.campaign_id, v.version, v.template_version from app.campaign_versions v
+                  where v.organization_id = $1 and v.template_id = $2) u
+           join lateral (select m.campaign_id, m.sent_at, m.batch from app.campaign_messages m
+                          where m.organization_id = $1 and m.campaign_id = u.campaign_id
+                            and m.version = u.version and m.state = 'sent'
+                          order by m.sent_at limit 1) f on true
+          order by u.piece_version, f.sent_at",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(content.as_uuid())
+    .fetch_all(tx.conn())
+    .await?;
+    rows.into_iter()
+        .map(|(version, campaign, sent_at, batch)| {
+            let campaign = ContentId::try_from(campaign).map_err(|_| stored("campaign_messages_campaign_id"))?;
+            Ok(FirstUse { version, campaign, sent_at, batch })
+        })
+        .collect()
+}
+
 /// How a campaign's messages stand: the count per state and, for skipped ones, per reason.
 pub async fn progress(tx: &mut TenantTx, id: ContentId) -> Result<BTreeMap<String, i64>> {
     // The counts the ledger's triggers keep (migration 27), not a count of its rows.

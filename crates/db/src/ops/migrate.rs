@@ -76,6 +76,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "complaint_source",
         sql: include_str!("../../migrations/0029_complaint_source.sql"),
     },
+    Migration { version: 30, name: "first_use", sql: include_str!("../../migrations/0030_first_use.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -956,3 +956,50 @@ async fn a_job_that_finds_only_messages_under_a_dead_workers_lease_comes_back_wh
     .unwrap();
     assert_eq!(run_after, lease_ends, "due when the first lease ends");
 }
+
+#[tokio::test]
+async fn the_first_use_of_a_piece_and_of_its_template_is_the_first_message_the_ledger_recorded_sent() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let o = org(&pool, "acme").await;
+    let piece = o.definition.content.item;
+    let template = o.definition.template.item;
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert!(campaigns::first_use(&mut tx, piece).await.unwrap().is_empty(), "never sent");
+    drop(tx);
+    // Launched and claimed, but nothing sent yet: still no first use.
+    let (first, handed) = claimed(&pool, &o).await;
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    assert!(campaigns::first_use(&mut tx, piece).await.unwrap().is_empty(), "handed over is not sent");
+    let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
+    let early = Utc::now() - Duration::minutes(10);
+    let sent = [Sent { contact: handed[0], values: &values, reply: "250 Ok" }];
+    let batch = campaigns::record_sent(&mut tx, first, &sent, early, &src()).await.unwrap();
+    let later = [Sent { contact: handed[1], values: &values, reply: "250 Ok" }];
+    campaigns::record_sent(&mut tx, first, &later, Utc::now(), &src()).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let used = campaigns::first_use(&mut tx, piece).await.unwrap();
+    assert_eq!(used.len(), 1);
+    assert_eq!((used[0].version, used[0].campaign, used[0].batch), (1, first, batch.id));
+    assert!((used[0].sent_at - early).num_milliseconds().abs() < 1, "the earlier batch's time: {used:?}");
+    // The template's first use is the same message's.
+    assert_eq!(campaigns::first_use(&mut tx, template).await.unwrap(), used);
+    drop(tx);
+
+    // A second campaign of the same piece, sent now, changes nothing.
+    let second = new_campaign(&pool, &o, &o.definition).await;
+    approved(&pool, &o, second).await;
+    assert!(matches!(launch(&pool, &o, second).await, Launch::Done(_)));
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let claim = campaigns::claim(&mut tx, second, 10, Duration::minutes(5), Utc::now()).await.unwrap();
+    let sent = [Sent { contact: claim.messages[0].contact, values: &values, reply: "250 Ok" }];
+    campaigns::record_sent(&mut tx, second, &sent, Utc::now(), &src()).await.unwrap();
+    assert_eq!(campaigns::first_use(&mut tx, piece).await.unwrap(), used);
+    tx.commit().await.unwrap();
+
+    // Another organization sees no first use of this piece.
+    let other = org(&pool, "globex").await;
+    let mut tx = begin(&pool, other.org, other.admin).await;
+    assert!(campaigns::first_use(&mut tx, piece).await.unwrap().is_empty());
+}

@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_version))
         .routes(routes!(diff_versions))
         .routes(routes!(content_history))
+        .routes(routes!(content_first_use))
         .routes(routes!(submit_content))
         .routes(routes!(withdraw_content))
         .routes(routes!(comment_content))
@@ -544,6 +545,37 @@ async fn diff_versions(
         body: reveal(&diff.body),
         deadline_reached: diff.deadline_reached,
     }))
+}
+
+/// The first time a version was sent.
+#[derive(Serialize, ToSchema)]
+pub struct FirstUseView {
+    version: i32,
+    /// The campaign whose message carried it first.
+    #[schema(value_type = uuid::Uuid)]
+    campaign: ContentId,
+    sent_at: DateTime<Utc>,
+    /// The batch of that message, whose sealed `campaign.batch_sent` audit record holds the
+    /// batch's Merkle root (`mos audit verify` proves it).
+    batch: uuid::Uuid,
+}
+
+/// When each version of the item was first sent (the date of first dissemination), read from
+/// the send ledger; versions never sent are not listed.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/first-use", tag = "content",
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<FirstUseView>)))]
+async fn content_first_use(
+    mut auth: Authorized<ReadContent>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<Vec<FirstUseView>>, ApiError> {
+    let used = content::first_use(&mut auth, &id).await?;
+    auth.commit().await?;
+    Ok(Json(
+        used.into_iter()
+            .map(|f| FirstUseView { version: f.version, campaign: f.campaign, sent_at: f.sent_at, batch: f.batch })
+            .collect(),
+    ))
 }
 
 /// The review history, oldest first: every edit, step, comment and approval, with the version

@@ -3,6 +3,7 @@
 //! writes it, nobody approves their own version, which state allows which step) is decided by
 //! `mos_domain::content` on the item's locked row, in the request's one transaction.
 
+use mos_db::campaigns::{self, FirstUse};
 use mos_db::content::{self, Event, Filter, Item, Request, Step, Tally, Version};
 use mos_db::TenantTx;
 use mos_domain::content::{fold_tag, Action, Channel, ContentHash, Diff, State as ReviewState, Text};
@@ -113,6 +114,14 @@ pub async fn versions(auth: &mut Authorized<ReadContent>, id: &str) -> Result<Ve
 /// One version.
 pub async fn version(auth: &mut Authorized<ReadContent>, id: &str, number: i32) -> Result<Version, ApiError> {
     content::version(&mut auth.tx, parse_id(id)?, number).await?.ok_or(ApiError::NotFound)
+}
+
+/// When each version of the item was first sent, from the send ledger (docs/campaigns.md,
+/// "First use"); empty while none was.
+pub async fn first_use(auth: &mut Authorized<ReadContent>, id: &str) -> Result<Vec<FirstUse>, ApiError> {
+    let id = parse_id(id)?;
+    content::get(&mut auth.tx, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(campaigns::first_use(&mut auth.tx, id).await?)
 }
 
 /// The review history, oldest first.
