@@ -462,7 +462,7 @@ pub async fn claim(
     // as they are locked, so that a row another claim took meanwhile is passed over.
     let org = tx.org().as_uuid();
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-        "with candidates as (
+        "with candidates as materialized (
            (select q.contact_id from app.campaign_messages q
              where q.organization_id = ",
     );
@@ -484,11 +484,16 @@ pub async fn claim(
             where m.organization_id = ",
     );
     query.push_bind(org).push(" and m.campaign_id = ").push_bind(id.as_uuid());
-    query.push(" and m.contact_id in (select contact_id from candidates)");
+    // The candidates as one array, looked up by key: whatever the statistics say (a campaign
+    // just launched has a million rows the planner has not counted yet), the plan cannot turn
+    // into a scan of the ledger that compares each row with each candidate.
+    query.push(" and m.contact_id = any(array(select contact_id from candidates))");
     query.push(" and ((m.state = 'queued' and m.not_before <= ").push_bind(now);
     query.push(") or (m.state = 'sending' and m.lease_until < ").push_bind(now);
     query.push(")) order by m.not_before, m.contact_id limit ").push_bind(limit);
-    query.push(" for update skip locked), decided as (select c.id, ").push(REFUSAL);
+    // Decided once per row: inlined, the refusal would be evaluated again wherever the update
+    // reads the reason.
+    query.push(" for update skip locked), decided as materialized (select c.id, ").push(REFUSAL);
     query.push(" as reason from app.contacts c join due d on d.contact_id = c.id, (select ");
     query.push_bind(purpose.as_uuid()).push("::uuid as purpose, ").push_bind(now).push("::timestamptz as at) k");
     query.push(" where c.organization_id = ").push_bind(tx.org().as_uuid());
