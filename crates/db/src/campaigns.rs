@@ -454,46 +454,43 @@ pub async fn claim(
         let skipped = if skipped > 0 { BTreeMap::from([("withdrawn".to_owned(), skipped)]) } else { BTreeMap::new() };
         return Ok(Claim { messages: Vec::new(), skipped });
     }
-    // The due rows are found by two searches, each in the order of its own partial index and
-    // stopping at the batch: the queued that are due, and those whose lease ran out. Asked as one
-    // condition joined by `or`, the planner used neither index's order and read and sorted the
-    // campaign's whole remaining ledger for every claim (112 ms at 100,000 recipients, against
-    // 0.34 ms for the queued search alone). The rows found are then locked, and checked again
-    // as they are locked, so that a row another claim took meanwhile is passed over.
+    // The due rows are found and locked by two searches, each in the order of its own partial
+    // index and stopping at the batch: the messages whose lease ran out (their worker died)
+    // first, then the queued that are due. Asked as one condition joined by `or`, the planner
+    // used neither index's order and read and sorted the campaign's whole remaining ledger for
+    // every claim (112 ms at 100,000 recipients, against 0.34 ms for the queued search alone);
+    // locked by a second look-up of the rows found, a campaign just launched (a million rows
+    // the planner has not counted yet) had every claim compare each due row with each one found
+    // (9 s a claim). Each search locks what it finds, skipping rows another claim holds, and
+    // checks them again as it locks them; rows found beyond the batch stay locked only until
+    // the claim commits.
     let org = tx.org().as_uuid();
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-        "with candidates as materialized (
-           (select q.contact_id from app.campaign_messages q
-             where q.organization_id = ",
-    );
-    query.push_bind(org).push(" and q.campaign_id = ").push_bind(id.as_uuid());
-    query.push(" and q.state = 'queued' and q.not_before <= ").push_bind(now);
-    query.push(" order by q.not_before, q.contact_id limit ").push_bind(limit);
-    query.push(
-        ") union all
-           (select l.contact_id from app.campaign_messages l
-             where l.organization_id = ",
+        "with expired as (
+           select l.contact_id from app.campaign_messages l
+            where l.organization_id = ",
     );
     query.push_bind(org).push(" and l.campaign_id = ").push_bind(id.as_uuid());
     query.push(" and l.state = 'sending' and l.lease_until < ").push_bind(now);
     query.push(" order by l.lease_until limit ").push_bind(limit);
     query.push(
-        ")
-         ), due as (
-           select m.contact_id from app.campaign_messages m
-            where m.organization_id = ",
+        " for update skip locked
+         ), queued as (
+           select q.contact_id from app.campaign_messages q
+            where q.organization_id = ",
     );
-    query.push_bind(org).push(" and m.campaign_id = ").push_bind(id.as_uuid());
-    // The candidates as one array, looked up by key: whatever the statistics say (a campaign
-    // just launched has a million rows the planner has not counted yet), the plan cannot turn
-    // into a scan of the ledger that compares each row with each candidate.
-    query.push(" and m.contact_id = any(array(select contact_id from candidates))");
-    query.push(" and ((m.state = 'queued' and m.not_before <= ").push_bind(now);
-    query.push(") or (m.state = 'sending' and m.lease_until < ").push_bind(now);
-    query.push(")) order by m.not_before, m.contact_id limit ").push_bind(limit);
+    query.push_bind(org).push(" and q.campaign_id = ").push_bind(id.as_uuid());
+    query.push(" and q.state = 'queued' and q.not_before <= ").push_bind(now);
+    query.push(" order by q.not_before, q.contact_id limit ").push_bind(limit);
+    query.push(
+        " for update skip locked
+         ), due as (
+           select e.contact_id from expired e union all select q.contact_id from queued q limit ",
+    );
+    query.push_bind(limit);
     // Decided once per row: inlined, the refusal would be evaluated again wherever the update
     // reads the reason.
-    query.push(" for update skip locked), decided as materialized (select c.id, ").push(REFUSAL);
+    query.push("), decided as materialized (select c.id, ").push(REFUSAL);
     query.push(" as reason from app.contacts c join due d on d.contact_id = c.id, (select ");
     query.push_bind(purpose.as_uuid()).push("::uuid as purpose, ").push_bind(now).push("::timestamptz as at) k");
     query.push(" where c.organization_id = ").push_bind(tx.org().as_uuid());
@@ -513,7 +510,11 @@ pub async fn claim(
     query.push(" else m.claimed_at end, attempts = m.attempts + (j.reason is null)::int, updated_at = ").push_bind(now);
     query.push(" from judged j where m.organization_id = ").push_bind(tx.org().as_uuid());
     query.push(" and m.campaign_id = ").push_bind(id.as_uuid());
-    query.push(" and m.contact_id = j.id returning m.contact_id, j.reason, m.attempts");
+    // The rows to change as one array of keys too: with the statistics of a campaign just
+    // launched (none yet), the planner otherwise walked the whole ledger and compared each row
+    // with each decided one (50 million comparisons, 5.5 s, at 100,000 recipients).
+    query.push(" and m.contact_id = any(array(select d.id from decided d)) and m.contact_id = j.id");
+    query.push(" returning m.contact_id, j.reason, m.attempts");
     let rows: Vec<(uuid::Uuid, Option<String>, i16)> =
         query.build_query_as().persistent(false).fetch_all(tx.conn()).await?;
     let mut claim = Claim::default();
