@@ -360,41 +360,31 @@ mod tests {
         assert!(matches!(s.database, DatabaseConfig::Embedded { ref data_dir, .. } if data_dir == Path::new(".mos")));
     }
 
-    #[test]
-    fn a_send_batch_outside_its_range_is_an_error_in_the_file_and_as_a_flag() {
-        for (n, ok) in [(0, false), (1, true), (10_000, true), (10_001, false)] {
-            let file = toml::from_str::<Layer>(&format!("send_batch = {n}\n"));
-            assert_eq!(file.is_ok(), ok, "{n}: {file:?}");
+    /// `setting` in the file and `--flag` on the command line: taken at each value of `cases`
+    /// marked true, refused at the others, the file's refusal saying `says`.
+    fn ranged(setting: &str, flag: &str, cases: [(u64, bool); 4], says: &str) {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            layer: Layer,
+        }
+        for (value, ok) in cases {
+            let file = toml::from_str::<Layer>(&format!("{setting} = {value}\n"));
+            assert_eq!(file.is_ok(), ok, "{setting} = {value}: {file:?}");
             if let Err(e) = file {
-                assert!(e.to_string().contains("send_batch is"), "{e}");
-                assert!(e.to_string().contains("must be from 1 to 10000"), "{e}");
+                assert!(e.to_string().contains(says), "{e}");
             }
-            #[derive(clap::Parser)]
-            struct Flags {
-                #[command(flatten)]
-                layer: Layer,
-            }
-            let flags = <Flags as clap::Parser>::try_parse_from(["mos", "--send-batch", &n.to_string()]);
-            assert_eq!(flags.is_ok(), ok, "{n}");
+            let flags = <Flags as clap::Parser>::try_parse_from(["mos", flag, &value.to_string()]);
+            assert_eq!(flags.is_ok(), ok, "{flag} {value}");
         }
     }
 
     #[test]
-    fn a_job_lease_outside_its_range_is_an_error_in_the_file_and_in_the_environment() {
-        for (secs, ok) in [(5, false), (6, true), (86_400, true), (86_401, false)] {
-            let file = toml::from_str::<Layer>(&format!("job_lease_secs = {secs}\n"));
-            assert_eq!(file.is_ok(), ok, "{secs}: {file:?}");
-            if let Err(e) = file {
-                assert!(e.to_string().contains("must be from 6 to 86400 seconds"), "{e}");
-            }
-            #[derive(clap::Parser)]
-            struct Flags {
-                #[command(flatten)]
-                layer: Layer,
-            }
-            let flags = <Flags as clap::Parser>::try_parse_from(["mos", "--job-lease-secs", &secs.to_string()]);
-            assert_eq!(flags.is_ok(), ok, "{secs}");
-        }
+    fn a_job_lease_or_a_send_batch_outside_its_range_is_an_error_in_the_file_and_as_a_flag() {
+        let lease = [(5, false), (6, true), (86_400, true), (86_401, false)];
+        ranged("job_lease_secs", "--job-lease-secs", lease, "must be from 6 to 86400 seconds");
+        let batch = [(0, false), (1, true), (10_000, true), (10_001, false)];
+        ranged("send_batch", "--send-batch", batch, "it must be from 1 to 10000");
     }
 
     #[test]
