@@ -16,6 +16,8 @@ pub mod chain;
 pub mod content;
 pub(crate) mod error;
 pub mod feedback;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod jobs;
 pub mod ops;
 pub mod orgs;

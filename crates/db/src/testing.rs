@@ -19,7 +19,7 @@ use crate::ops::embedded::{Cluster, PgBinaries, Tuning, SUPERUSER};
 use crate::ops::{citus, migrate};
 use crate::{AppPool, AppPoolOptions, APP_ROLE};
 
-pub mod campaign;
+pub use crate::fixtures::campaign;
 
 const TEMPLATE: &str = "mos_template";
 /// On Citus: the extension and the nodes, but no schema yet (for tests of the migrator).

@@ -1,7 +1,7 @@
 //! Sending a campaign end to end, and launching a large one (the campaigns issue's performance
 //! targets; docs/performance.md, "Sending").
 //!
-//! The campaign is the tests' own (`mos_db::testing::campaign`: an approved piece and template,
+//! The campaign is the tests' own (`mos_db::fixtures::campaign`: an approved piece and template,
 //! a purpose with its notice, a sender with a DKIM key, a segment of everyone) with N contacts
 //! added in bulk, each with a live grant. It is launched (the audience snapshot, timed) and then
 //! sent by the job runner of this process with the real handler (`mos_http::sending::run`:
@@ -24,8 +24,8 @@ use mos_auth::{DkimKeyPair, Sealer};
 use mos_db::audiences::consent::Evidence;
 use mos_db::audiences::unsubscribe::{self, Change, Intent};
 use mos_db::campaigns::{self, Launch};
+use mos_db::fixtures::campaign::{self as fixture, Org};
 use mos_db::jobs::runner::RunnerConfig;
-use mos_db::testing::campaign::{self as fixture, Org};
 use mos_db::AppPool;
 use mos_domain::audiences::AddressKeyer;
 use mos_domain::senders::{DkimDomain, FromName, PostalAddress, Selector};
