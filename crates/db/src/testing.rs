@@ -230,6 +230,30 @@ pub struct TestDb {
     workers: &'static [Cluster],
 }
 
+/// A test's database goes when the test is done, so that a suite of hundreds of tests needs the
+/// disk of the few that run at once, not of all of them. A failed test's stays, to be looked into.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let name = std::mem::take(&mut self.name);
+        let nodes: Vec<&'static Cluster> = std::iter::once(self.cluster).chain(self.workers).collect();
+        // A runtime of its own: this may run on the test's runtime, which cannot block on itself.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async {
+                // `force` ends what is still connected: a server's pool, a job runner, Citus's own.
+                for node in nodes {
+                    execute(&mut superuser(node, "postgres").await, &format!("drop database {name} with (force)"))
+                        .await;
+                }
+            })
+        });
+        dropped.join().expect("dropping a test database");
+    }
+}
+
 impl TestDb {
     /// A migrated database, cloned from the template.
     pub async fn new() -> Self {

@@ -171,7 +171,6 @@ pub struct TestApp {
     pub base: String,
     /// What links in mail and passkeys name: `http://localhost` and the port of `base`.
     pub public_url: String,
-    pub db: TestDb,
     pub clock: ManualClock,
     pub inbox: Inbox,
     pub http: reqwest::Client,
@@ -187,6 +186,8 @@ pub struct TestApp {
     _jobs: Option<mos_db::jobs::runner::Running>,
     /// Wakes it, for a job queued beside the API.
     waker: Option<mos_db::jobs::runner::Waker>,
+    /// Last, so that it is dropped after the job runner that uses it.
+    pub db: TestDb,
 }
 
 /// The job runner of a test server: none, or one that also sends campaigns through `relay`
