@@ -465,6 +465,57 @@ $$;
 ALTER FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) OWNER TO mos_definer;
 
 --
+-- Name: campaign_link_tallies_follow(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_link_tallies_follow() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+    v_new bigint := case when tg_op = 'INSERT' then 1 else 0 end;
+    v_clicks bigint := new.clicks - case when tg_op = 'INSERT' then 0 else old.clicks end;
+begin
+    if tg_op = 'UPDATE' and (new.organization_id, new.campaign_id, new.contact_id, new.link)
+                            is distinct from (old.organization_id, old.campaign_id, old.contact_id, old.link) then
+        raise exception 'a click''s message and link never change, refused by constraint "campaign_clicks_counted"'
+            using errcode = 'check_violation', constraint = 'campaign_clicks_counted';
+    end if;
+    if v_clicks < 0 then
+        raise exception 'a click count only grows, refused by constraint "campaign_clicks_counted"'
+            using errcode = 'check_violation', constraint = 'campaign_clicks_counted';
+    end if;
+    insert into app.campaign_link_tallies as t (organization_id, campaign_id, link, unique_clicks, clicks)
+    values (new.organization_id, new.campaign_id, new.link, v_new, v_clicks)
+    on conflict (organization_id, campaign_id, link)
+    do update set unique_clicks = t.unique_clicks + excluded.unique_clicks, clicks = t.clicks + excluded.clicks;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.campaign_link_tallies_follow() OWNER TO mos_owner;
+
+--
+-- Name: campaign_link_tallies_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_link_tallies_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if pg_trigger_depth() < 2 then
+        raise exception 'campaign_link_tallies is written only by the clicks'' triggers: % is not allowed, refused by constraint "campaign_link_tallies_derived"', tg_op
+            using errcode = 'insufficient_privilege', constraint = 'campaign_link_tallies_derived',
+                  hint = 'record the click instead';
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.campaign_link_tallies_guard() OWNER TO mos_owner;
+
+--
 -- Name: campaign_messages_check(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
@@ -1825,6 +1876,45 @@ ALTER TABLE ONLY app.auth_throttles FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.auth_throttles OWNER TO mos_owner;
 
 --
+-- Name: campaign_clicks; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.campaign_clicks (
+    organization_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    link smallint NOT NULL,
+    first_at timestamp with time zone NOT NULL,
+    last_at timestamp with time zone NOT NULL,
+    clicks integer NOT NULL,
+    CONSTRAINT campaign_clicks_clicks CHECK ((clicks >= 1)),
+    CONSTRAINT campaign_clicks_link CHECK ((link >= 0)),
+    CONSTRAINT campaign_clicks_times CHECK ((last_at >= first_at))
+);
+
+ALTER TABLE ONLY app.campaign_clicks FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.campaign_clicks OWNER TO mos_owner;
+
+--
+-- Name: campaign_link_tallies; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.campaign_link_tallies (
+    organization_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    link smallint NOT NULL,
+    unique_clicks bigint NOT NULL,
+    clicks bigint NOT NULL,
+    CONSTRAINT campaign_link_tallies_clicks CHECK ((clicks >= unique_clicks)),
+    CONSTRAINT campaign_link_tallies_unique CHECK ((unique_clicks >= 0))
+);
+
+ALTER TABLE ONLY app.campaign_link_tallies FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.campaign_link_tallies OWNER TO mos_owner;
+
+--
 -- Name: campaign_messages; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -2887,6 +2977,20 @@ ALTER TABLE ONLY app.auth_throttles
     ADD CONSTRAINT auth_throttles_pkey PRIMARY KEY (key);
 
 --
+-- Name: campaign_clicks campaign_clicks_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_clicks
+    ADD CONSTRAINT campaign_clicks_pkey PRIMARY KEY (organization_id, campaign_id, contact_id, link);
+
+--
+-- Name: campaign_link_tallies campaign_link_tallies_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_link_tallies
+    ADD CONSTRAINT campaign_link_tallies_pkey PRIMARY KEY (organization_id, campaign_id, link);
+
+--
 -- Name: campaign_messages campaign_messages_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -3605,6 +3709,30 @@ CREATE TRIGGER audit_logs_append_only_truncate BEFORE TRUNCATE ON app.audit_logs
 ALTER TABLE app.audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only_truncate;
 
 --
+-- Name: campaign_clicks campaign_clicks_counted; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_clicks_counted AFTER INSERT OR UPDATE ON app.campaign_clicks FOR EACH ROW EXECUTE FUNCTION app.campaign_link_tallies_follow();
+
+ALTER TABLE app.campaign_clicks ENABLE ALWAYS TRIGGER campaign_clicks_counted;
+
+--
+-- Name: campaign_link_tallies campaign_link_tallies_derived; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_link_tallies_derived BEFORE INSERT OR DELETE OR UPDATE ON app.campaign_link_tallies FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_link_tallies_guard();
+
+ALTER TABLE app.campaign_link_tallies ENABLE ALWAYS TRIGGER campaign_link_tallies_derived;
+
+--
+-- Name: campaign_link_tallies campaign_link_tallies_derived_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_link_tallies_derived_truncate BEFORE TRUNCATE ON app.campaign_link_tallies FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_link_tallies_guard();
+
+ALTER TABLE app.campaign_link_tallies ENABLE ALWAYS TRIGGER campaign_link_tallies_derived_truncate;
+
+--
 -- Name: campaign_messages campaign_messages_added; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -3875,6 +4003,20 @@ ALTER TABLE ONLY app.audit_chain_heads
 
 ALTER TABLE ONLY app.audit_logs
     ADD CONSTRAINT audit_logs_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
+
+--
+-- Name: campaign_clicks campaign_clicks_message_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_clicks
+    ADD CONSTRAINT campaign_clicks_message_fkey FOREIGN KEY (organization_id, campaign_id, contact_id) REFERENCES app.campaign_messages(organization_id, campaign_id, contact_id);
+
+--
+-- Name: campaign_link_tallies campaign_link_tallies_run_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_link_tallies
+    ADD CONSTRAINT campaign_link_tallies_run_fkey FOREIGN KEY (organization_id, campaign_id) REFERENCES app.campaign_runs(organization_id, campaign_id);
 
 --
 -- Name: campaign_messages campaign_messages_contact_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -4228,6 +4370,18 @@ ALTER TABLE app.audit_logs ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.auth_throttles ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: campaign_clicks; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.campaign_clicks ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: campaign_link_tallies; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.campaign_link_tallies ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: campaign_messages; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -4644,6 +4798,18 @@ ALTER TABLE app.suppressions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_append ON app.audit_logs FOR INSERT WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: campaign_clicks tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.campaign_clicks USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: campaign_link_tallies tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.campaign_link_tallies USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: campaign_messages tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -4929,6 +5095,18 @@ GRANT SELECT ON TABLE app.audit_logs TO mos_definer;
 
 REVOKE ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION campaign_link_tallies_follow(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_link_tallies_follow() FROM PUBLIC;
+
+--
+-- Name: FUNCTION campaign_link_tallies_guard(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_link_tallies_guard() FROM PUBLIC;
 
 --
 -- Name: FUNCTION campaign_messages_check(); Type: ACL; Schema: app; Owner: mos_owner
@@ -5229,6 +5407,18 @@ GRANT SELECT,INSERT,UPDATE ON TABLE app.audit_chain_heads TO mos_definer;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.auth_throttles TO mos_definer;
+
+--
+-- Name: TABLE campaign_clicks; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.campaign_clicks TO app_user;
+
+--
+-- Name: TABLE campaign_link_tallies; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.campaign_link_tallies TO app_user;
 
 --
 -- Name: TABLE campaign_messages; Type: ACL; Schema: app; Owner: mos_owner

@@ -20,12 +20,13 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
-    /// The same configured secret signs device tokens, form tokens and unsubscribe links and
-    /// keys addresses, each under a key derived for that alone.
+    /// The same configured secret signs device tokens, form tokens, unsubscribe and tracked
+    /// links and keys addresses, each under a key derived for that alone.
     devices: crate::DeviceTokens,
     forms: crate::Signer,
     addresses: crate::AddressKeys,
     unsubscribe: crate::UnsubscribeTokens,
+    clicks: crate::ClickTokens,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -45,6 +46,7 @@ impl Sealer {
                 key.expose_secret(),
                 "unsubscribe tokens",
             )),
+            clicks: crate::ClickTokens::new(crate::Signer::derive(key.expose_secret(), "click tokens")),
         }
     }
 
@@ -64,6 +66,11 @@ impl Sealer {
     /// The tokens of messages' unsubscribe links.
     pub fn unsubscribe_tokens(&self) -> &crate::UnsubscribeTokens {
         &self.unsubscribe
+    }
+
+    /// The tokens of messages' tracked links.
+    pub fn click_tokens(&self) -> &crate::ClickTokens {
+        &self.clicks
     }
 
     /// A key from its base64 form (standard alphabet, padded), as configuration holds it.

@@ -13,6 +13,7 @@ pub mod audiences;
 pub mod audit;
 pub mod campaigns;
 pub mod chain;
+pub mod clicks;
 pub mod content;
 pub(crate) mod error;
 pub mod feedback;

@@ -265,6 +265,17 @@ impl From<mos_db::DbError> for ApiError {
     }
 }
 
+impl From<crate::clicks::ClickError> for ApiError {
+    fn from(error: crate::clicks::ClickError) -> Self {
+        use crate::clicks::ClickError;
+        match error {
+            ClickError::NotFound => ApiError::NotFound,
+            ClickError::Db(e) => e.into(),
+            broken @ (ClickError::Template(_) | ClickError::Content(_)) => ApiError::Internal(Box::new(broken)),
+        }
+    }
+}
+
 impl From<mos_auth::PasswordError> for ApiError {
     fn from(e: mos_auth::PasswordError) -> Self {
         ApiError::Internal(Box::new(e))

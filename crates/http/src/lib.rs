@@ -5,6 +5,7 @@
 mod access;
 mod api;
 mod app;
+pub mod clicks;
 mod console;
 mod error;
 mod extract;

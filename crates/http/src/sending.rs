@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
-use mos_auth::{Sealer, Unsubscribe, UnsubscribeTokens};
+use mos_auth::{Click, ClickTokens, Sealer, Unsubscribe, UnsubscribeTokens};
 use mos_db::audiences::suppression;
 use mos_db::campaigns::{self, Claimed, Failure, Recipient, Sent};
 use mos_db::jobs::runner::{Next, Outcome, Work};
@@ -31,8 +31,8 @@ use mos_domain::audiences::{AddressKeyer, SuppressionReason};
 use mos_domain::{ContactId, ContentId, OrgId, PurposeId, RequestSource};
 use mos_mail::smtp::{Delivery, Relay, RelayConfig, Retry, RetryPolicy, SmtpUrlError};
 use mos_mail::{
-    render, Content, DkimSigner, Envelope, Essentials, FeedbackId, Field, Fields, HttpsUrl, Mailbox, Message,
-    MessageId, Personalisation, Rendered, Signed, Template,
+    render, tracked_links, Content, DkimSigner, Envelope, Essentials, FeedbackId, Field, Fields, HttpsUrl, Mailbox,
+    Message, MessageId, Personalisation, Rendered, Signed, Template,
 };
 
 /// How long one attempt of the job sends before it lets another campaign in.
@@ -42,10 +42,19 @@ pub const SLICE: Duration = Duration::from_secs(5);
 const PREPARE_THREADS: usize = 2;
 
 /// The links a message carries for its recipient: its unsubscribe link, which is also the
-/// `List-Unsubscribe` header's one-click address and, opened, the preference centre.
+/// `List-Unsubscribe` header's one-click address and, opened, the preference centre, and a
+/// tracked link in place of each of the content's links.
 pub struct Links {
     tokens: UnsubscribeTokens,
+    clicks: ClickTokens,
     public_url: String,
+}
+
+/// One message's own addresses ([`Links::of`]).
+pub(crate) struct Addresses {
+    pub(crate) unsubscribe: HttpsUrl,
+    /// One per tracked link of the campaign's content, in order; none in a preview.
+    pub(crate) clicks: Vec<HttpsUrl>,
 }
 
 /// Campaigns cannot be sent from a server whose public address is not https.
@@ -56,12 +65,28 @@ pub struct NotHttps;
 impl Links {
     pub fn new(sealer: &Sealer, public_url: &str) -> Result<Self, NotHttps> {
         HttpsUrl::parse(public_url).map_err(|_| NotHttps)?;
-        Ok(Self { tokens: sealer.unsubscribe_tokens().clone(), public_url: public_url.to_owned() })
+        Ok(Self {
+            tokens: sealer.unsubscribe_tokens().clone(),
+            clicks: sealer.click_tokens().clone(),
+            public_url: public_url.to_owned(),
+        })
     }
 
-    fn of(&self, org: OrgId, contact: ContactId, purpose: PurposeId, campaign: ContentId) -> Option<HttpsUrl> {
-        let link = Unsubscribe { organization: org, contact, purpose, campaign: campaign.as_uuid() };
-        HttpsUrl::parse(&self.tokens.url(&self.public_url, &link)).ok()
+    fn of(&self, campaign: &Campaign, contact: ContactId) -> Option<Addresses> {
+        let link = Unsubscribe {
+            organization: campaign.org,
+            contact,
+            purpose: campaign.purpose,
+            campaign: campaign.id.as_uuid(),
+        };
+        let unsubscribe = HttpsUrl::parse(&self.tokens.url(&self.public_url, &link)).ok()?;
+        let clicks = (0..campaign.tracked)
+            .map(|link| {
+                let click = Click { organization: campaign.org, campaign: campaign.id, contact, link };
+                HttpsUrl::parse(&self.clicks.url(&self.public_url, &click)).ok()
+            })
+            .collect::<Option<_>>()?;
+        Some(Addresses { unsubscribe, clicks })
     }
 }
 
@@ -145,6 +170,8 @@ pub(crate) struct Campaign {
     postal_address: mos_domain::senders::PostalAddress,
     domain: String,
     signer: DkimSigner,
+    /// How many of the content's links go through `/c/`: a message carries that many.
+    tracked: u16,
 }
 
 /// Why a campaign cannot be sent at all; the job fails with it, naming no secret.
@@ -180,6 +207,10 @@ pub(crate) async fn load_version(
         .map_err(fail)?
         .ok_or_else(|| broken("its template version is gone"))?;
     let template = Template::new(&layout.body).map_err(|e| broken(&format!("its template: {e}")))?;
+    let tracked =
+        tracked_links(&template, &piece.body).map_err(|e| broken(&format!("its links: {e}"))).and_then(|links| {
+            u16::try_from(links.len()).map_err(|_| broken("it has more links than a message can track"))
+        })?;
     let (sender, _) =
         senders::get(tx, stored.sender).await.map_err(fail)?.ok_or_else(|| broken("its sender is gone"))?;
     let key = senders::signing_key(tx, sealer, stored.sender)
@@ -212,24 +243,33 @@ pub(crate) async fn load_version(
         postal_address: sender.postal_address,
         domain: sender.dkim_domain.as_str().to_owned(),
         signer,
+        tracked,
     })
 }
 
 /// One message rendered and signed, or why it could not be.
-fn prepare(campaign: &Campaign, recipient: &Recipient, link: Option<HttpsUrl>) -> Result<Signed, String> {
-    let rendered = rendered(campaign, recipient, link)?;
+fn prepare(campaign: &Campaign, recipient: &Recipient, addresses: Option<Addresses>) -> Result<Signed, String> {
+    let rendered = rendered(campaign, recipient, addresses)?;
     signed(campaign, recipient, &rendered)
 }
 
 /// The approved content in the approved template for one recipient, their values escaped and
 /// the required elements checked present.
-pub(crate) fn rendered(campaign: &Campaign, recipient: &Recipient, link: Option<HttpsUrl>) -> Result<Rendered, String> {
-    let link = link.ok_or("the unsubscribe link is not a valid https address")?;
+pub(crate) fn rendered(
+    campaign: &Campaign,
+    recipient: &Recipient,
+    addresses: Option<Addresses>,
+) -> Result<Rendered, String> {
+    let Addresses { unsubscribe, clicks } = addresses.ok_or("the message's links are not valid https addresses")?;
     let values = Personalisation::new(&campaign.fields, recipient.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(|e| e.to_string())?;
     // One address for both: opened, the unsubscribe link shows the preference centre.
-    let essentials =
-        Essentials { postal_address: campaign.postal_address.clone(), unsubscribe: link.clone(), preferences: link };
+    let essentials = Essentials {
+        postal_address: campaign.postal_address.clone(),
+        preferences: unsubscribe.clone(),
+        unsubscribe,
+        clicks,
+    };
     let content = Content { title: &campaign.title, body: &campaign.body, subject: None };
     render(&campaign.template, &content, &values, &essentials).map_err(|e| e.to_string())
 }
@@ -302,8 +342,7 @@ pub async fn run(mut work: Work, outbox: Arc<Outbox>) -> Outcome {
         let recipients = campaigns::recipients(&mut tx, &contacts, &campaign.field_names).await.map_err(fail)?;
         tx.commit().await.map_err(fail)?;
 
-        let links: Vec<Option<HttpsUrl>> =
-            recipients.iter().map(|r| outbox.links.of(org, r.contact, campaign.purpose, id)).collect();
+        let links: Vec<Option<Addresses>> = recipients.iter().map(|r| outbox.links.of(&campaign, r.contact)).collect();
         // Rendering and signing are most of a slice's CPU: split over PREPARE_THREADS blocking
         // tasks, so that more than one core signs (docs/performance.md, "Sending").
         let mut links = links.into_iter();

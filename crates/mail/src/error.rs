@@ -56,6 +56,8 @@ pub enum RenderError {
     Subject,
     #[error("the rendered {part} lacks {element}")]
     Missing { element: Required, part: Part },
+    #[error("the message has {links} tracked links but {addresses} click addresses were made for it")]
+    Clicks { links: usize, addresses: usize },
 }
 
 /// The elements every rendered message must show, in both its parts.

@@ -20,4 +20,4 @@ pub use dkim::{DkimSigner, Signed, SIGNED_HEADERS};
 pub use error::{InputError, MessageError, Part, RenderError, Required};
 pub use message::{Envelope, FeedbackId, Mailbox, Message, MessageId};
 pub use personalisation::{Field, FieldKind, Fields, Personalisation};
-pub use render::{render, Content, Essentials, HttpsUrl, Rendered, Template};
+pub use render::{render, tracked_links, Content, Essentials, HttpsUrl, Rendered, Template};

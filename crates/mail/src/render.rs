@@ -84,6 +84,9 @@ pub struct Essentials {
     /// Opens the page that asks to confirm (`GET`) and takes the one-click `POST` (RFC 8058).
     pub unsubscribe: HttpsUrl,
     pub preferences: HttpsUrl,
+    /// Where each of the message's tracked links ([`tracked_links`]) leads instead, in their
+    /// order; none to send the links as written (a preview).
+    pub clicks: Vec<HttpsUrl>,
 }
 
 /// One recipient's message, before it is built: what the parts say, not yet how they are sent.
@@ -210,22 +213,35 @@ impl Fill<'_> {
     }
 
     /// The layout's events with the body's in place of its `{{content}}` paragraph, every
-    /// placeholder replaced.
+    /// placeholder replaced and every tracked link pointing at its click address.
     fn document<'e>(&self, template: &'e Template, body: &'e str) -> Result<Vec<Event<'e>>, RenderError> {
-        let layout: Vec<Event> = markdown::parse(&template.layout).collect();
-        // `Template::new` saw exactly one slot; a layout without one would lose the body.
-        let slot = (0..layout.len()).find(|&i| content_slot(&layout[i..])).ok_or(RenderError::MisplacedContent)?;
-        let mut out = Vec::with_capacity(layout.len() + body.len() / 8);
-        self.events(layout[..slot].iter().cloned(), &mut out)?;
-        self.events(markdown::parse(body), &mut out)?;
-        self.events(layout[slot + 3..].iter().cloned(), &mut out)?;
+        let events = assemble(template, body)?;
+        let tracked = events.iter().filter(|e| tracked(e).is_some()).count();
+        if !self.essentials.clicks.is_empty() && self.essentials.clicks.len() != tracked {
+            return Err(RenderError::Clicks { links: tracked, addresses: self.essentials.clicks.len() });
+        }
+        let mut out = Vec::with_capacity(events.len());
+        self.events(events.into_iter(), &mut out)?;
         Ok(out)
     }
 
     fn events<'e>(&self, events: impl Iterator<Item = Event<'e>>, out: &mut Vec<Event<'e>>) -> Result<(), RenderError> {
         // Code is shown as written: a placeholder in it stays a placeholder.
         let mut in_code = false;
+        let mut clicks = self.essentials.clicks.iter();
         for event in events {
+            if tracked(&event).is_some() {
+                if let (Some(click), Event::Start(Tag::Link { link_type, title, id, .. })) = (clicks.next(), &event) {
+                    let dest_url = click.as_str().to_owned().into();
+                    out.push(Event::Start(Tag::Link {
+                        link_type: *link_type,
+                        dest_url,
+                        title: title.clone(),
+                        id: id.clone(),
+                    }));
+                    continue;
+                }
+            }
             let event = match event {
                 Event::Start(Tag::CodeBlock(kind)) => {
                     in_code = true;
@@ -328,6 +344,46 @@ fn placeholders(text: &str) -> Result<Vec<(usize, usize, &str)>, RenderError> {
         from = end;
     }
     Ok(found)
+}
+
+/// The layout's events with the body's in place of its `{{content}}` paragraph, as written.
+fn assemble<'e>(template: &'e Template, body: &'e str) -> Result<Vec<Event<'e>>, RenderError> {
+    let mut layout: Vec<Event> = markdown::parse(&template.layout).collect();
+    // `Template::new` saw exactly one slot; a layout without one would lose the body.
+    let slot = (0..layout.len()).find(|&i| content_slot(&layout[i..])).ok_or(RenderError::MisplacedContent)?;
+    let after = layout.split_off(slot + 3);
+    layout.truncate(slot);
+    layout.extend(markdown::parse(body));
+    layout.extend(after);
+    Ok(layout)
+}
+
+/// The address of a link that is followed through a tracked link: one written out as an absolute
+/// http(s) address (not a placeholder such as the unsubscribe link, nor mail or a relative
+/// address). An image's address is never one: loading it would tell when a message is opened.
+fn tracked<'a>(event: &'a Event) -> Option<&'a str> {
+    match event {
+        Event::Start(Tag::Link { dest_url, .. })
+            if !dest_url.contains("{{")
+                && url::Url::parse(dest_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) =>
+        {
+            Some(dest_url)
+        }
+        _ => None,
+    }
+}
+
+/// The addresses of the tracked links of `content` in `template`, in the order a message holds
+/// them: the n-th click address of [`Essentials::clicks`] leads to the n-th of these. The redirect
+/// reads them from the approved versions again, so it can lead nowhere they do not point.
+/// Each is the address as a URL serialises it: ASCII, fit for a `Location` header.
+pub fn tracked_links(template: &Template, body: &str) -> Result<Vec<String>, RenderError> {
+    Ok(assemble(template, body)?
+        .iter()
+        .filter_map(tracked)
+        .filter_map(|d| url::Url::parse(d).ok())
+        .map(String::from)
+        .collect())
 }
 
 /// Whether `events` start with the layout's content slot: a paragraph that is `{{content}}` alone.

@@ -46,6 +46,9 @@ pub const RULE_TRIGGERS: &[(&str, &str)] = &[
     ("campaign_messages", "campaign_messages_tallied"),
     ("campaign_messages", "campaign_messages_retallied"),
     ("campaign_tallies", "campaign_tallies_derived"),
+    // Migration 31: clicks count themselves per link, and only they write the counts.
+    ("campaign_clicks", "campaign_clicks_counted"),
+    ("campaign_link_tallies", "campaign_link_tallies_derived"),
     ("consent_events", "consent_events_rules"),
     // Migration 25: the ledger keeps each contact's current state beside it, and only it writes there.
     ("consent_events", "consent_events_state"),
@@ -69,6 +72,8 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "audit_logs_append_only()",
     "audit_recent_tenants(timestamp with time zone)",
     "audit_unsealed_since(uuid,timestamp with time zone)",
+    "campaign_link_tallies_follow()",
+    "campaign_link_tallies_guard()",
     "campaign_messages_check()",
     "campaign_messages_forward()",
     "campaign_runs_forward()",

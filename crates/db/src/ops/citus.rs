@@ -220,6 +220,16 @@ pub const PLAN: &[TablePlan] = &[
         why: "what came back about a sent message, beside the ledger row its foreign key names",
     },
     TablePlan {
+        table: "campaign_clicks",
+        placement: Placement::Distributed,
+        why: "each message's followed links, beside the ledger row its foreign key names",
+    },
+    TablePlan {
+        table: "campaign_link_tallies",
+        placement: Placement::Distributed,
+        why: "each campaign's clicks counted per link, upserted by the clicks' row trigger on the click's shard (a colocated write run locally there)",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",

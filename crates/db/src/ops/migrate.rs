@@ -77,6 +77,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0029_complaint_source.sql"),
     },
     Migration { version: 30, name: "first_use", sql: include_str!("../../migrations/0030_first_use.sql") },
+    Migration { version: 31, name: "clicks", sql: include_str!("../../migrations/0031_clicks.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

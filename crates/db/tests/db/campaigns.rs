@@ -710,7 +710,7 @@ async fn the_sealed_trail_and_the_ledger_prove_a_sent_campaign_and_catch_a_chang
 
 #[tokio::test]
 #[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
-async fn on_citus_the_launch_the_claim_with_its_check_and_every_ledger_update_run_on_one_shard() {
+async fn on_citus_the_launch_the_claim_with_its_check_every_ledger_update_and_a_click_run_on_one_shard() {
     mos_db::testing::requires(Backend::Citus, "run with MOS_TEST_BACKEND=citus");
     let db = TestDb::new().await;
     let pool = db.app_pool(2).await;
@@ -740,6 +740,12 @@ async fn on_citus_the_launch_the_claim_with_its_check_and_every_ledger_update_ru
     let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
     let sent = [Sent { contact: o.ada, values: &values, reply: "250 2.0.0 Ok" }];
     assert_eq!(campaigns::record_sent(&mut tx, id, &sent, now, &src()).await.unwrap().messages, 1);
+    // A click, twice, with the count its trigger keeps beside it, and the report's reads.
+    for _ in 0..2 {
+        assert!(mos_db::clicks::record(&mut tx, id, o.ada, 1, now).await.unwrap());
+    }
+    assert!(mos_db::clicks::launched(&mut tx, id).await.unwrap().is_some());
+    assert_eq!(counted(&mos_db::clicks::tallies(&mut tx, id).await.unwrap()), [(1, 1, 2)]);
     let deferred = Failure::Deferred { reply: "451 4.3.0 later".into(), retry_at: now + Duration::minutes(1) };
     assert!(campaigns::record_failure(&mut tx, id, more[0], &deferred, now).await.unwrap());
     let bounced = Failure::Bounced { reply: "550 5.1.1 unknown".into() };
@@ -1002,4 +1008,104 @@ async fn the_first_use_of_a_piece_and_of_its_template_is_the_first_message_the_l
     let other = org(&pool, "globex").await;
     let mut tx = begin(&pool, other.org, other.admin).await;
     assert!(campaigns::first_use(&mut tx, piece).await.unwrap().is_empty());
+}
+
+/// The clicks counted per link as `campaign_link_tallies` should hold them: (link, recipients, times).
+async fn clicks_recount(tx: &mut TenantTx, id: ContentId) -> Vec<(i16, i64, i64)> {
+    sqlx::query_as(
+        "select link, count(*), sum(clicks)::bigint from app.campaign_clicks
+          where organization_id = app.current_tenant_id() and campaign_id = $1 group by link order by link",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(tx.conn())
+    .await
+    .unwrap()
+}
+
+fn counted(tallies: &[mos_db::clicks::LinkTally]) -> Vec<(i16, i64, i64)> {
+    tallies.iter().map(|t| (i16::try_from(t.link).unwrap(), t.unique, t.total)).collect()
+}
+
+#[tokio::test]
+async fn clicks_count_only_for_a_message_handed_over_and_the_counts_per_link_are_a_recount_after_any_mix() {
+    use mos_db::clicks;
+    let db = TestDb::new().await;
+    let pool = db.app_pool(4).await;
+    let o = org(&pool, "acme").await;
+    let (id, handed) = claimed(&pool, &o).await;
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let launched = clicks::launched(&mut tx, id).await.unwrap().expect("a launched campaign");
+    assert_eq!(launched.body, campaign::BODY);
+    let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
+    let sent: Vec<Sent> = handed[..3].iter().map(|c| Sent { contact: *c, values: &values, reply: "250 Ok" }).collect();
+    campaigns::record_sent(&mut tx, id, &sent, Utc::now(), &src()).await.unwrap();
+    // The fourth is still being handed over: a link of its message is no click yet.
+    assert!(!clicks::record(&mut tx, id, handed[3], 0, Utc::now()).await.unwrap());
+    tx.commit().await.unwrap();
+
+    // A mix of clicks, each in its own transaction, several at once on the same message and link.
+    let mut state = 0x2545_f491_u32;
+    let mut next = move |n: u32| {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        (state >> 16) % n
+    };
+    let picks: Vec<(ContactId, u16)> =
+        (0..60).map(|_| (handed[next(3) as usize], u16::try_from(next(4)).unwrap())).collect();
+    let clicks_at = |(contact, link): (ContactId, u16)| {
+        let pool = &pool;
+        let o = &o;
+        async move {
+            let mut tx = begin(pool, o.org, o.admin).await;
+            assert!(clicks::record(&mut tx, id, contact, link, Utc::now()).await.unwrap());
+            tx.commit().await.unwrap();
+        }
+    };
+    futures::future::join_all(picks.iter().copied().map(clicks_at)).await;
+    futures::future::join_all((0..8).map(|_| clicks_at((handed[0], 7)))).await;
+
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    let tallies = clicks::tallies(&mut tx, id).await.unwrap();
+    assert_eq!(counted(&tallies), clicks_recount(&mut tx, id).await);
+    let total: i64 = tallies.iter().map(|t| t.total).sum();
+    assert_eq!(total, 68, "every click counted once: {tallies:?}");
+    let seven = tallies.iter().find(|t| t.link == 7).unwrap();
+    assert_eq!((seven.unique, seven.total), (1, 8), "eight at once by one person are one recipient");
+    let distinct: std::collections::BTreeSet<_> = picks.iter().collect();
+    assert_eq!(tallies.iter().filter(|t| t.link != 7).map(|t| t.unique).sum::<i64>(), distinct.len() as i64);
+
+    // app_user writes the counts only through a click, and never takes a click back.
+    let attempts = [
+        format!("insert into app.campaign_link_tallies values ('{}', '{}', 9, 1, 1)", o.org.as_uuid(), id.as_uuid()),
+        format!("update app.campaign_link_tallies set clicks = 0 where campaign_id = '{}'", id.as_uuid()),
+        format!("delete from app.campaign_link_tallies where campaign_id = '{}'", id.as_uuid()),
+        "truncate app.campaign_link_tallies".to_owned(),
+        format!("delete from app.campaign_clicks where campaign_id = '{}'", id.as_uuid()),
+        "truncate app.campaign_clicks".to_owned(),
+    ];
+    for sql in attempts {
+        sqlx::raw_sql("savepoint attempt").execute(tx.conn()).await.unwrap();
+        let err = sqlx::raw_sql(&sql).execute(tx.conn()).await.unwrap_err();
+        let code = err.as_database_error().and_then(|e| e.code()).unwrap_or_default().into_owned();
+        assert_eq!(code, "42501", "{sql}: {err}");
+        sqlx::raw_sql("rollback to savepoint attempt").execute(tx.conn()).await.unwrap();
+    }
+    for (sql, rule) in [
+        ("update app.campaign_clicks set clicks = 1 where clicks > 1", "campaign_clicks_counted"),
+        ("update app.campaign_clicks set link = link + 100", "campaign_clicks_counted"),
+    ] {
+        sqlx::raw_sql("savepoint attempt").execute(tx.conn()).await.unwrap();
+        let result = sqlx::raw_sql(sql).execute(tx.conn()).await.map_err(DbError::from);
+        assert_eq!(constraint(result), rule, "{sql}");
+        sqlx::raw_sql("rollback to savepoint attempt").execute(tx.conn()).await.unwrap();
+    }
+    assert_eq!(counted(&clicks::tallies(&mut tx, id).await.unwrap()), counted(&tallies));
+    tx.commit().await.unwrap();
+
+    // Another organization sees none of it and cannot click a message of this one.
+    let other = org(&pool, "other").await;
+    let mut tx = begin(&pool, other.org, other.admin).await;
+    assert_eq!(clicks::launched(&mut tx, id).await.unwrap(), None);
+    assert!(!clicks::record(&mut tx, id, handed[0], 0, Utc::now()).await.unwrap());
+    assert_eq!(clicks::tallies(&mut tx, id).await.unwrap(), []);
+    assert_eq!(clicks_recount(&mut tx, id).await, []);
 }

@@ -217,6 +217,20 @@ pub struct RunView {
     finished_at: Option<DateTime<Utc>>,
     /// Messages by state, and skipped ones by reason (`skipped:no_consent`, ...).
     progress: BTreeMap<String, i64>,
+    /// Each tracked link of the content, in the order messages hold them, with its clicks.
+    links: Vec<LinkView>,
+}
+
+/// One tracked link of a launched campaign.
+#[derive(Serialize, ToSchema)]
+pub struct LinkView {
+    /// Where it leads, as the approved content says.
+    #[schema(example = "https://clinic.example/flu")]
+    address: String,
+    /// Recipients who followed it.
+    unique_clicks: i64,
+    /// Times it was followed in all (a link scanner's visit counts too).
+    clicks: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -247,7 +261,7 @@ pub struct CampaignView {
 }
 
 fn view(campaign: Campaign) -> Result<(HeaderMap, Json<CampaignView>), ApiError> {
-    let Campaign { item, approvals, run } = campaign;
+    let Campaign { item, approvals, run, links } = campaign;
     // The body is the canonical definition this code wrote; one that does not read back is a
     // fault on our side.
     let definition: DefinitionView =
@@ -262,6 +276,10 @@ fn view(campaign: Campaign) -> Result<(HeaderMap, Json<CampaignView>), ApiError>
         recipients: run.recipients,
         finished_at: run.finished_at,
         progress,
+        links: links
+            .into_iter()
+            .map(|l| LinkView { address: l.address, unique_clicks: l.unique, clicks: l.total })
+            .collect(),
     });
     Ok((
         headers,

@@ -139,7 +139,8 @@ fn trial_render(
     let (Ok(unsubscribe), Ok(preferences)) = (link("unsubscribe"), link("preferences")) else {
         return Err(ApiError::Internal("the trial render's links do not parse".into()));
     };
-    let essentials = mos_mail::Essentials { postal_address: postal_address.clone(), unsubscribe, preferences };
+    let essentials =
+        mos_mail::Essentials { postal_address: postal_address.clone(), unsubscribe, preferences, clicks: Vec::new() };
     let content = mos_mail::Content { title, body, subject: None };
     let Err(fault) = mos_mail::render(&template, &content, &values, &essentials) else { return Ok(()) };
     let bare = mos_mail::Template::new(BARE_LAYOUT).map_err(|e| ApiError::Internal(Box::new(e)))?;
@@ -202,15 +203,17 @@ pub struct Campaign {
     pub item: Item,
     pub approvals: Tally,
     pub run: Option<(Run, BTreeMap<String, i64>)>,
+    /// Once launched: each tracked link of its content with its clicks.
+    pub links: Vec<crate::clicks::LinkClicks>,
 }
 
 async fn shown(tx: &mut TenantTx, item: Item, me: mos_domain::UserId) -> Result<Campaign, ApiError> {
     let approvals = content::approvals(tx, &item, me).await?;
-    let run = match campaigns::run(tx, item.id).await? {
-        Some(run) => Some((run, campaigns::progress(tx, item.id).await?)),
-        None => None,
+    let (run, links) = match campaigns::run(tx, item.id).await? {
+        Some(run) => (Some((run, campaigns::progress(tx, item.id).await?)), super::clicks::report(tx, item.id).await?),
+        None => (None, Vec::new()),
     };
-    Ok(Campaign { item, approvals, run })
+    Ok(Campaign { item, approvals, run, links })
 }
 
 /// The campaign `id`, or 404: an item of another channel is no campaign.
@@ -594,14 +597,16 @@ pub async fn preview(state: &AppState, auth: &mut Authorized<ReadContacts>, id: 
         ),
     };
     let public = state.settings.public_url.trim_end_matches('/');
-    let link = mos_mail::HttpsUrl::parse(&format!("{public}/u/preview"))
+    // The content's links as written: a tracked link of a preview would lead nowhere.
+    let addresses = mos_mail::HttpsUrl::parse(&format!("{public}/u/preview"))
         .or_else(|_| mos_mail::HttpsUrl::parse("https://unsubscribe.invalid/u/preview"))
-        .ok();
+        .ok()
+        .map(|unsubscribe| crate::sending::Addresses { unsubscribe, clicks: Vec::new() });
     // Rendering and the RSA signature are CPU work: off the async workers.
     let made = state
         .heavy
         .run(move || {
-            let rendered = crate::sending::rendered(&campaign, &recipient, link)?;
+            let rendered = crate::sending::rendered(&campaign, &recipient, addresses)?;
             let signed = crate::sending::signed(&campaign, &recipient, &rendered)?;
             Ok::<_, String>((rendered, signed.formatted()))
         })

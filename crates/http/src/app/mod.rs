@@ -7,6 +7,7 @@ pub mod account;
 pub mod audiences;
 pub mod audit;
 pub mod campaigns;
+pub mod clicks;
 pub mod content;
 pub mod erasure;
 pub mod imports;

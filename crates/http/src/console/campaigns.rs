@@ -512,7 +512,7 @@ async fn campaign(
         Ok(read) => read,
         Err(page) => return page,
     };
-    let app::Campaign { item, approvals, run } = campaign;
+    let app::Campaign { item, approvals, run, links } = campaign;
     let now = console.app.clock.now();
     let base = format!("/orgs/{slug}/campaigns/{id}");
     let sends = role.can(Permission::SendCampaigns);
@@ -565,6 +565,17 @@ async fn campaign(
                             @if let Some(at) = run.finished_at { "finished " (when(now, at)) }
                             @else if let Some(eta) = pace.eta { "expected " (when(now, eta)) " at this pace" }
                             @else { "—" }
+                        }
+                    }
+                    @if !links.is_empty() {
+                        h3 { "Links" }
+                        table {
+                            thead { tr { th scope="col" { "Leads to" } th scope="col" { "Recipients who followed it" } th scope="col" { "Times followed" } } }
+                            tbody {
+                                @for link in &links {
+                                    tr { td { code { (link.address) } } td { (link.unique) } td { (link.total) } }
+                                }
+                            }
                         }
                     }
                     p {

@@ -15,6 +15,7 @@ mod account;
 mod audiences;
 mod audit;
 mod campaigns;
+mod clicks;
 mod content;
 mod erasure;
 mod imports;
@@ -89,6 +90,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(imports::router())
         .merge(signup::router())
         .merge(unsubscribe::router())
+        .merge(clicks::router())
         .with_state(console)
 }
 

@@ -98,17 +98,20 @@ fn preferences_form(form_token: &str, link: &str, shown: &Preferences) -> Markup
     }
 }
 
-/// The refusal of a link: the same page for a forged, altered or foreign link and for one whose
-/// contact is gone, so that it says nothing of anyone.
-fn link_refused(console: &Console, visit: &Visit, error: &ApiError) -> Response {
+/// The refusal of a link of a message (`which`: "the unsubscribe link"): the same page for a
+/// forged, altered or foreign link and for one whose contact is gone, so that it says nothing of
+/// anyone.
+pub(super) fn link_refused(console: &Console, visit: &Visit, error: &ApiError, which: &str) -> Response {
     let message = match error {
-        ApiError::NotFound => {
-            "This link does not work: it was copied incompletely or changed. Use the unsubscribe link of a message you received, as it is."
-        }
-        _ => "Something went wrong on our side. Try the link again in a few minutes.",
+        ApiError::NotFound => format!(
+            "This link does not work: it was copied incompletely or changed. Use {which} of a message you received, as it is."
+        ),
+        _ => "Something went wrong on our side. Try the link again in a few minutes.".to_owned(),
     };
-    render(console, visit, error.status(), "Link not valid", |_| html! { (alert(message)) }).into_response()
+    render(console, visit, error.status(), "Link not valid", |_| html! { (alert(&message)) }).into_response()
 }
+
+const UNSUBSCRIBE_LINK: &str = "the unsubscribe link";
 
 async fn page(State(console): State<Console>, visit: Visit, Path(token): Path<String>) -> Response {
     let (link, secret) = token_of(&token);
@@ -120,7 +123,7 @@ async fn page(State(console): State<Console>, visit: Visit, Path(token): Path<St
             }
         })
         .into_response(),
-        Err(error) => link_refused(&console, &visit, &error),
+        Err(error) => link_refused(&console, &visit, &error, UNSUBSCRIBE_LINK),
     }
 }
 
@@ -170,6 +173,6 @@ async fn choose(
             })
             .into_response()
         }
-        Err(error) => link_refused(&console, &visit, &error),
+        Err(error) => link_refused(&console, &visit, &error, UNSUBSCRIBE_LINK),
     }
 }

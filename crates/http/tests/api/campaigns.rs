@@ -53,7 +53,9 @@ pub(crate) async fn approved(app: &TestApp, org: &Members, author: &str, id: &st
 
 pub(crate) async fn ready(app: &TestApp, org: &Members) -> Ready {
     let slug = &org.slug;
-    let content = item(app, org, "email", "Flu shots", "Book your flu shot, {{name}}.").await;
+    let content =
+        item(app, org, "email", "Flu shots", "Book your flu shot, {{name}}. [Read why](https://clinic.example/flu)")
+            .await;
     approved(app, org, &org.creator, &content).await;
     let template = item(app, org, "email_template", "Plain", LAYOUT).await;
     approved(app, org, &org.creator, &template).await;
@@ -158,6 +160,8 @@ async fn a_campaign_is_created_approved_by_another_member_launched_by_an_admin_a
     let run = &launched.body["run"];
     assert_eq!((run["state"].as_str(), run["recipients"].as_i64()), (Some("sending"), Some(2)), "{run}");
     assert_eq!(run["progress"], json!({ "queued": 1, "skipped:no_consent": 1 }));
+    // Its one web link, tracked in every message, not followed yet.
+    assert_eq!(run["links"], json!([{ "address": "https://clinic.example/flu", "unique_clicks": 0, "clicks": 0 }]));
     let again = app.post_as(&org.admin, &format!("{path}/launch"), json!({})).await;
     assert_eq!((again.status, again.problem_type()), (409, "urn:mos:problem:invalid_transition"), "{}", again.body);
 

@@ -244,3 +244,78 @@ async fn a_large_campaign_yields_to_another_organizations_small_one_on_a_single_
     assert!(progress.get("queued").is_some_and(|&n| n > 0), "Big is still sending: {progress:?}");
     assert_eq!(campaigns::run(&mut tx, big_id).await.unwrap().unwrap().state, "sending");
 }
+
+/// The `/c/` addresses in the text part of `message`, in order.
+fn click_links(message: &str) -> Vec<String> {
+    let (_, parsed) = inspect(&["parse"], message);
+    let text = parsed["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[0] == "text/plain")
+        .and_then(|p| p[3].as_str())
+        .unwrap_or_else(|| panic!("a text part in {parsed}"))
+        .to_owned();
+    text.split(['<', '>'])
+        .filter(|s| s.starts_with(&format!("{PUBLIC_URL}/c/")))
+        .map(|s| s.trim_start_matches(PUBLIC_URL).to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_messages_links_lead_through_this_server_only_to_the_approved_addresses_and_each_click_is_counted() {
+    let sink = Sink::start(&[]).await;
+    let app = TestApp::spawn_sending_through(&sink.url(), PUBLIC_URL, |_| {}).await;
+    let o = campaign::org(&app.pool, "acme", &app.sealer, &app.address_keys).await;
+    let id = sent(&app, &o).await;
+    let to_ada: Vec<String> = sink.dumps().into_iter().filter(|d| d.contains("X-Rcpt-Args: <ada@p.example>")).collect();
+    assert_eq!(to_ada.len(), 1);
+    let links = click_links(&to_ada[0]);
+    assert_eq!(links.len(), 2, "the content's two web links: {links:?}");
+    assert!(!to_ada[0].contains("https://clinic.example/"), "no approved address is in the message itself");
+
+    // Each leads, by a redirect of this server, to the address the approved content gives it.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let follow = |path: String, method: reqwest::Method| {
+        let request = client.request(method, format!("{}{path}", app.base));
+        async move { request.send().await.unwrap() }
+    };
+    let location = |r: &reqwest::Response| r.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+    for (path, expected) in links.iter().zip(["https://clinic.example/book?from=mail", "https://clinic.example/flu"]) {
+        let answer = follow(path.clone(), reqwest::Method::GET).await;
+        assert_eq!((answer.status().as_u16(), location(&answer).as_deref()), (302, Some(expected)));
+    }
+    // A query string or a path added to the link changes nothing of where it leads.
+    for added in [format!("{}?url=https://evil.example/", links[0]), format!("{}?to=//evil.example", links[0])] {
+        let answer = follow(added, reqwest::Method::GET).await;
+        assert_eq!(location(&answer).as_deref(), Some("https://clinic.example/book?from=mail"));
+    }
+    // A link scanner's HEAD is answered, and not counted.
+    let head = follow(links[1].clone(), reqwest::Method::HEAD).await;
+    assert_eq!(location(&head).as_deref(), Some("https://clinic.example/flu"));
+
+    // A forged or altered token, a third link no message holds (signed with the server's own
+    // key), and a link to Bea, whose message was never sent, lead nowhere and count nothing.
+    let tokens = app.sealer.click_tokens();
+    let third = tokens.url("", &mos_auth::Click { organization: o.org, campaign: id, contact: o.ada, link: 2 });
+    let token = links[0].trim_start_matches("/c/");
+    let swapped = if &token[60..61] == "A" { "B" } else { "A" };
+    let altered = format!("/c/{}{swapped}{}", &token[..60], &token[61..]);
+    for path in [third, altered, "/c/not-a-token".to_owned(), format!("/c/{}", &token[..token.len() - 1])] {
+        let answer = follow(path.clone(), reqwest::Method::GET).await;
+        assert_eq!((answer.status().as_u16(), location(&answer)), (404, None), "{path}");
+        assert!(answer.text().await.unwrap().contains("This link does not work"));
+    }
+    let to_bea = tokens.url("", &mos_auth::Click { organization: o.org, campaign: id, contact: o.bea, link: 0 });
+    assert_eq!(
+        location(&follow(to_bea, reqwest::Method::GET).await).as_deref(),
+        Some("https://clinic.example/book?from=mail")
+    );
+
+    // Counted: the first link once (the two with added query strings count too: they are
+    // Ada's link), the second once by GET; the HEAD and the rest nothing.
+    let mut tx = begin(&app.pool, o.org, o.admin).await;
+    let tallies = mos_db::clicks::tallies(&mut tx, id).await.unwrap();
+    let counts: Vec<(u16, i64, i64)> = tallies.iter().map(|t| (t.link, t.unique, t.total)).collect();
+    assert_eq!(counts, [(0, 1, 3), (1, 1, 1)]);
+}

@@ -47,6 +47,7 @@ pub fn essentials() -> Essentials {
         postal_address: PostalAddress::parse(ADDRESS).expect("an address"),
         unsubscribe: HttpsUrl::parse(UNSUBSCRIBE).expect("an https URL"),
         preferences: HttpsUrl::parse(PREFERENCES).expect("an https URL"),
+        clicks: Vec::new(),
     }
 }
 

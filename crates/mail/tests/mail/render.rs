@@ -1,4 +1,7 @@
-use mos_mail::{render, Content, Field, Fields, InputError, Part, Personalisation, RenderError, Required, Template};
+use mos_mail::{
+    render, Content, Essentials, Field, Fields, HttpsUrl, InputError, Part, Personalisation, RenderError, Required,
+    Template,
+};
 
 use crate::{content, essentials, fields, rendered, template, values, ADDRESS, LAYOUT, PREFERENCES, UNSUBSCRIBE};
 
@@ -219,5 +222,55 @@ fn a_template_that_forgot_its_footer_is_refused_with_what_is_missing() {
     assert_eq!(
         try_layout(&format!("{{{{content}}}}\n\n{partial}\n\n[Stop]({{{{unsubscribe_url}}}})")),
         missing(Required::PostalAddress, Part::Html)
+    );
+}
+
+#[test]
+fn each_written_out_web_link_of_the_content_and_the_template_leads_through_its_click_address_in_order() {
+    let layout = "[Our site](https://clinic.example/)\n\n{{content}}\n\n{{postal_address}}\n\n[Unsubscribe]({{unsubscribe_url}}) | [Preferences]({{preferences_url}}) | [Privacy](https://clinic.example/privacy)\n";
+    let template = Template::new(layout).unwrap();
+    let body = "[Book](https://clinic.example/book?a=1&b=2), <https://clinic.example/faq>, [mail us](mailto:desk@clinic.example), [here](/relative), ![logo](https://clinic.example/logo.png) and [Book](https://clinic.example/book?a=1&b=2) again.";
+    let links = mos_mail::tracked_links(&template, body).unwrap();
+    assert_eq!(
+        links,
+        [
+            "https://clinic.example/",
+            "https://clinic.example/book?a=1&b=2",
+            "https://clinic.example/faq",
+            "https://clinic.example/book?a=1&b=2",
+            "https://clinic.example/privacy",
+        ]
+    );
+    let clicks: Vec<HttpsUrl> =
+        (0..links.len()).map(|n| HttpsUrl::parse(&format!("https://mos.example/c/t{n}")).unwrap()).collect();
+    let tracked = Essentials { clicks: clicks.clone(), ..essentials() };
+    let message = render(&template, &content(body), &values("Ada"), &tracked).unwrap();
+    for (n, original) in links.iter().enumerate() {
+        assert!(message.html().contains(&format!("<a href=\"https://mos.example/c/t{n}\"")), "{n}: {}", message.html());
+        assert!(message.text().contains(&format!("<https://mos.example/c/t{n}>")), "{n}: {}", message.text());
+        assert!(!message.html().contains(&format!("href=\"{}\"", original.replace('&', "&amp;"))), "{original}");
+    }
+    // What is not a web link stays as written: mail, a relative address, an image (loading it
+    // would tell when the message is opened), and the unsubscribe and preference links.
+    for kept in [
+        "href=\"mailto:desk@clinic.example\"",
+        "href=\"/relative\"",
+        "src=\"https://clinic.example/logo.png\"",
+        "href=\"https://mos.example/u/tok3n?c=1&amp;k=2\"",
+        "href=\"https://mos.example/p/tok3n\"",
+    ] {
+        assert!(message.html().contains(kept), "{kept}: {}", message.html());
+    }
+    // The text a reader sees is the content's own: only the addresses change.
+    assert!(message.html().contains(">https://clinic.example/faq</a>"), "{}", message.html());
+
+    // Without click addresses, a message (a preview) keeps every link as written; with a number
+    // of them other than its links, it is not rendered at all.
+    let plain = render(&template, &content(body), &values("Ada"), &essentials()).unwrap();
+    assert!(plain.html().contains("href=\"https://clinic.example/faq\""));
+    let short = Essentials { clicks: clicks[1..].to_vec(), ..essentials() };
+    assert_eq!(
+        render(&template, &content(body), &values("Ada"), &short).unwrap_err(),
+        RenderError::Clicks { links: 5, addresses: 4 }
     );
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use mos_auth::{DkimKeyPair, Sealer};
+use mos_auth::{Click, ClickTokens, DkimKeyPair, Sealer};
 use mos_db::audiences::consent::Evidence;
 use mos_db::audiences::unsubscribe::{self, Change, Intent};
 use mos_db::campaigns::{self, Launch};
@@ -251,6 +251,109 @@ async fn unsubscribing(
     Ok(done)
 }
 
+/// A click on a tracked link of the campaign's messages, as `GET /c/{token}` makes it (the token
+/// checked, the launched versions read and parsed, the click recorded with its count per link),
+/// for `contact`'s message and link `link`; how long it took.
+async fn click(
+    pool: &AppPool,
+    tokens: &ClickTokens,
+    (org, id): (OrgId, ContentId),
+    contact: ContactId,
+    link: u16,
+) -> anyhow::Result<Duration> {
+    let token = tokens.issue(&Click { organization: org, campaign: id, contact, link });
+    let started = Instant::now();
+    let target = mos_http::clicks::follow(pool, tokens, &token, Utc::now(), true).await?;
+    anyhow::ensure!(target.starts_with("https://clinic.example/"), "a click led to {target}");
+    Ok(started.elapsed())
+}
+
+/// Clicks while the campaign sends, one every 10 ms until `sending` ends or `contacts` run out,
+/// on the messages claimed first (the first by id): each one's latency.
+async fn clicking(
+    pool: AppPool,
+    tokens: ClickTokens,
+    campaign: (OrgId, ContentId),
+    contacts: Vec<ContactId>,
+    sending: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut done = Vec::new();
+    for (n, contact) in contacts.into_iter().enumerate() {
+        if !*sending.borrow() {
+            break;
+        }
+        let took = click(&pool, &tokens, campaign, contact, u16::from(n % 2 == 1)).await?;
+        done.push(took);
+        tokio::time::sleep(Duration::from_millis(10).saturating_sub(took)).await;
+    }
+    Ok(done)
+}
+
+fn latency_row(case: String, latencies: &[Duration], target_ms: f64) -> Row {
+    let run = Run {
+        ops: latencies.len() as u64,
+        latencies: latencies.iter().map(|d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)).collect(),
+        ..Run::default()
+    };
+    let p99 = run.percentile(99.0);
+    row(
+        case,
+        format!("{target_ms:.0} ms"),
+        format!("{:.2} / {p99:.2} ms", run.percentile(50.0)),
+        Some((p99 / target_ms, Target::AtMost(1.0))),
+        String::new(),
+    )
+}
+
+/// Clicks taken in as fast as `CLICKERS` callers at once can, after the send: every sent
+/// message's two links, then the first again (a repeat counts as a click but no new recipient).
+/// The rate, and whether the counts per link are exactly what was clicked.
+async fn ingestion(
+    pool: &AppPool,
+    tokens: &ClickTokens,
+    o: &Org,
+    id: ContentId,
+    contacts: &[ContactId],
+) -> anyhow::Result<Row> {
+    const CLICKERS: usize = 8;
+    let clicks: Arc<Vec<(ContactId, u16)>> =
+        Arc::new(contacts.iter().flat_map(|c| [(*c, 0), (*c, 1), (*c, 0)]).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..CLICKERS {
+        let (pool, tokens, clicks, next, campaign) =
+            (pool.clone(), tokens.clone(), clicks.clone(), next.clone(), (o.org, id));
+        workers.spawn(async move {
+            while let Some(&(contact, link)) = clicks.get(next.fetch_add(1, Ordering::Relaxed)) {
+                click(&pool, &tokens, campaign, contact, link).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(worker) = workers.join_next().await {
+        worker??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut tx = pool.begin_tenant(o.org, None).await?;
+    let tallies = mos_db::clicks::tallies(&mut tx, id).await?;
+    tx.commit().await?;
+    let total: i64 = tallies.iter().map(|t| t.total).sum();
+    let unique: i64 = tallies.iter().map(|t| t.unique).sum();
+    let rate = clicks.len() as f64 / seconds;
+    Ok(row(
+        format!(
+            "Click ingestion after the send ({} clicks on {} messages' two links, {CLICKERS} at once; counted {total} clicks, {unique} recipient-links)",
+            clicks.len(),
+            contacts.len()
+        ),
+        "5000/s".into(),
+        format!("{rate:.0}/s"),
+        Some((rate / 5000.0, Target::AtLeast(1.0))),
+        String::new(),
+    ))
+}
+
 /// The latency row of the unsubscribes made during the send, and whether the ledger refused the
 /// next message to each: none of them may have been handed over after its unsubscribe
 /// committed.
@@ -280,21 +383,14 @@ async fn unsubscribed(
         .filter(|(c, state, claimed)| state == "sent" && claimed.zip(at.get(c)).is_some_and(|(cl, u)| cl > *u))
         .count();
     anyhow::ensure!(late == 0, "{late} messages were handed over after their recipient's one-click unsubscribe");
-    let run = Run {
-        ops: done.len() as u64,
-        latencies: done.iter().map(|(_, d, _)| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)).collect(),
-        ..Run::default()
-    };
-    let p99 = run.percentile(99.0);
-    Ok(row(
+    let latencies: Vec<Duration> = done.iter().map(|(_, d, _)| *d).collect();
+    Ok(latency_row(
         format!(
             "One-click unsubscribe during the send ({} of them): p50 / p99; the next message refused for {refused}, none handed over after",
             done.len()
         ),
-        "50 ms".into(),
-        format!("{:.2} / {p99:.2} ms", run.percentile(50.0)),
-        Some((p99 / 50.0, Target::AtMost(1.0))),
-        String::new(),
+        &latencies,
+        50.0,
     ))
 }
 
@@ -354,6 +450,7 @@ fn pre_signed(n: usize) -> anyhow::Result<Vec<Signed>> {
                 postal_address: PostalAddress::parse("Example Health\n1 Main St")?,
                 unsubscribe: link.clone(),
                 preferences: link,
+                clicks: Vec::new(),
             };
             let rendered = render(&template, &content, &values, &essentials)?;
             let envelope = Envelope {
@@ -455,13 +552,24 @@ pub async fn measure(
                 .fetch_all(&mut *admin)
                 .await?;
         let last = last.into_iter().map(ContactId::try_from).collect::<Result<Vec<_>, _>>()?;
+        // Clicks on the first by id, which are claimed and sent first.
+        let first: Vec<uuid::Uuid> =
+            sqlx::query_scalar("select id from app.contacts where organization_id = $1 order by id limit $2")
+                .bind(o.org.as_uuid())
+                .bind(i64::try_from(send_contacts.clamp(1, 10_000))?)
+                .fetch_all(&mut *admin)
+                .await?;
+        let first = first.into_iter().map(ContactId::try_from).collect::<Result<Vec<_>, _>>()?;
         let (sending, watching) = tokio::sync::watch::channel(true);
-        let probe = tokio::spawn(unsubscribing(pool.clone(), (o.org, o.purpose), id, last, watching));
+        let probe = tokio::spawn(unsubscribing(pool.clone(), (o.org, o.purpose), id, last, watching.clone()));
+        let tokens = sealer.click_tokens().clone();
+        let clicker = tokio::spawn(clicking(pool.clone(), tokens.clone(), (o.org, id), first.clone(), watching));
         let before = split.now();
         let (send_s, sent) = send(pool, &o, id, outbox, keys.clone()).await?;
         let after = split.now();
         sending.send_replace(false);
         let done = probe.await??;
+        let clicked = clicker.await??;
         let (cpu, ms) = (cores(before, after, send_s), per_message(before, after, sent));
         let memory_after = memory_mib(std::process::id()).context("reading this process's memory")?;
         let rate = sent as f64 / send_s;
@@ -494,6 +602,13 @@ pub async fn measure(
             String::new(),
         ));
         rows.push(unsubscribed(pool, &o, id, &done).await?);
+        rows.push(latency_row(
+            format!("Click redirect during the send ({} of them): p50 / p99", clicked.len()),
+            &clicked,
+            10.0,
+        ));
+        let unclicked: Vec<ContactId> = first.into_iter().skip(clicked.len()).take(3000).collect();
+        rows.push(ingestion(pool, &tokens, &o, id, &unclicked).await?);
     }
 
     eprintln!("send: launching a campaign to {launch_contacts} contacts...");
