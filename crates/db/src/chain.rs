@@ -489,6 +489,29 @@ pub struct TooLong {
     pub links: i64,
 }
 
+/// Where each of the sealed records `ids` of organization `org` sits in its chain: its `seq` and
+/// its link hash. A record not sealed yet is not in the answer.
+pub async fn places(conn: &mut PgConnection, org: Uuid, ids: &[Uuid]) -> Result<HashMap<Uuid, (i64, [u8; 32])>> {
+    let holding: Vec<BlockRow> = sqlx::query_as(
+        "select first_seq, prev_hash, audit_ids, hashes from app.audit_blocks
+          where organization_id = $1 and audit_ids && $2 order by first_seq",
+    )
+    .bind(org)
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let wanted: HashSet<Uuid> = ids.iter().copied().collect();
+    let mut found = HashMap::new();
+    for block in holding {
+        for (i, (id, hash)) in block.audit_ids.into_iter().zip(block.hashes).enumerate() {
+            if wanted.contains(&id) {
+                found.insert(id, (block.first_seq + i as i64, bytes32(hash)));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The stretch of the chain of `tx`'s tenant from the earliest to the latest of the sealed
 /// records `ids`, each link recomputed from its record, and the `ids` not sealed yet. `None`
 /// when none of them is sealed. A link in the stretch that does not hold (a record changed or
@@ -501,23 +524,8 @@ pub async fn stretch(
     max: i64,
 ) -> Result<std::result::Result<(Option<Stretch>, Vec<Uuid>), TooLong>> {
     let org = tx.org().as_uuid();
-    let holding: Vec<BlockRow> = sqlx::query_as(
-        "select first_seq, prev_hash, audit_ids, hashes from app.audit_blocks
-          where organization_id = $1 and audit_ids && $2 order by first_seq",
-    )
-    .bind(org)
-    .bind(ids)
-    .fetch_all(tx.conn())
-    .await?;
-    let wanted: HashSet<Uuid> = ids.iter().copied().collect();
-    let mut found: HashMap<Uuid, i64> = HashMap::new();
-    for block in &holding {
-        for (i, id) in block.audit_ids.iter().enumerate() {
-            if wanted.contains(id) {
-                found.insert(*id, block.first_seq + i as i64);
-            }
-        }
-    }
+    let found: HashMap<Uuid, i64> =
+        places(tx.conn(), org, ids).await?.into_iter().map(|(id, (seq, _))| (id, seq)).collect();
     let unsealed: Vec<Uuid> = ids.iter().filter(|id| !found.contains_key(id)).copied().collect();
     let (Some(first), Some(last)) = (found.values().min().copied(), found.values().max().copied()) else {
         return Ok(Ok((None, unsealed)));

@@ -17,6 +17,7 @@ pub mod clicks;
 pub mod content;
 pub(crate) mod error;
 pub mod feedback;
+pub mod first_use;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod jobs;

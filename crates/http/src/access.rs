@@ -107,6 +107,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("get", "/v1/orgs/{slug}/content/{id}/diff", Permission::ReadContent),
     ("get", "/v1/orgs/{slug}/content/{id}/history", Permission::ReadContent),
     ("get", "/v1/orgs/{slug}/content/{id}/first-use", Permission::ReadContent),
+    ("get", "/v1/orgs/{slug}/content/{id}/first-use/evidence", Permission::ReadContent),
     ("post", "/v1/orgs/{slug}/content/{id}/submit", Permission::WriteContent),
     ("post", "/v1/orgs/{slug}/content/{id}/withdraw", Permission::WriteContent),
     ("post", "/v1/orgs/{slug}/content/{id}/comments", Permission::ReviewContent),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use mos_db::chain::{self, Head};
+use mos_db::first_use;
 use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
@@ -167,14 +168,19 @@ pub(crate) fn trusted_heads(
     Ok((checkpoint.created_at, heads))
 }
 
+/// What `verify` checks besides the chains.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checks<'a> {
+    /// A signed checkpoint whose heads every chain must still reach.
+    pub checkpoint: Option<&'a Path>,
+    /// A first-use evidence document whose claims the database must back.
+    pub evidence: Option<&'a Path>,
+}
+
 /// Prints what it finds; true when every chain holds (and, with a checkpoint, still reaches
-/// every head the checkpoint signed).
-pub async fn verify(
-    db: &Database,
-    data_dir: &Path,
-    org: Option<&str>,
-    checkpoint: Option<&Path>,
-) -> anyhow::Result<bool> {
+/// every head the checkpoint signed; with evidence, backs every claim of it).
+pub async fn verify(db: &Database, data_dir: &Path, org: Option<&str>, checks: Checks<'_>) -> anyhow::Result<bool> {
+    let Checks { checkpoint, evidence } = checks;
     let mut conn = all_seeing(db).await?;
     let reports = chain::verify(&mut conn, org, chrono::Utc::now()).await?;
     anyhow::ensure!(org.is_none() || !reports.is_empty(), "no organization has the slug {:?}", org.unwrap_or_default());
@@ -198,6 +204,9 @@ pub async fn verify(
             }
         }
     }
+    if let Some(path) = evidence {
+        ok &= evidence_backed(&mut conn, &reports, path).await?;
+    }
     if let Some(path) = checkpoint {
         let (signed_at, heads) = trusted_heads(path, data_dir)?;
         for head in heads.iter().filter(|h| reports.iter().any(|r| r.organization_id == h.organization_id)) {
@@ -215,6 +224,41 @@ pub async fn verify(
         }
     }
     Ok(ok)
+}
+
+/// Checks the first-use evidence at `path` against the database, once its organization's chain
+/// verified; prints each problem, or what it backs.
+async fn evidence_backed(
+    conn: &mut sqlx::PgConnection,
+    reports: &[chain::Report],
+    path: &Path,
+) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let evidence: first_use::Evidence = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a first-use evidence document", path.display()))?;
+    let name = path.display();
+    let Some(report) = reports.iter().find(|r| r.organization_id == evidence.organization_id) else {
+        println!("{name}: not backed: its organization is not among those verified");
+        return Ok(false);
+    };
+    if report.broken.is_some() {
+        println!("{name}: not backed: the chain of {} is broken", report.slug);
+        return Ok(false);
+    }
+    let problems = first_use::check(conn, &evidence).await?;
+    for problem in &problems {
+        println!("{name}: not backed: {problem}");
+    }
+    if problems.is_empty() {
+        let records: usize = evidence.versions.iter().map(|v| v.records.len()).sum();
+        println!(
+            "{name}: backed: the first use of {} version(s) of content {} in {}, by {records} sealed records",
+            evidence.versions.len(),
+            evidence.content_id,
+            report.slug
+        );
+    }
+    Ok(problems.is_empty())
 }
 
 /// The restores that the organization's own chain records, described for the reader of a cut

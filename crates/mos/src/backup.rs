@@ -469,7 +469,7 @@ async fn after_restore(
     chain::seal(&pool, None, chain::WINDOW).await?;
     pool.close().await;
     println!("recorded the restore in the audit chain of {} organization(s)", restored.len());
-    ok &= crate::audit_cmd::verify(db, &settings.data_dir, None, None).await?;
+    ok &= crate::audit_cmd::verify(db, &settings.data_dir, None, crate::audit_cmd::Checks::default()).await?;
     if !settings.data_dir.join(KEY_FILES[0]).exists() {
         println!(
             "note: there is no {} in {}: put the one of the backed-up installation there before `mos serve`, which \

@@ -145,6 +145,11 @@ enum AuditCommand {
         /// so that nothing was cut from the end since.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
+        /// Also check a first-use evidence document (`GET .../content/{id}/first-use/evidence`,
+        /// for Form FDA 2253): each version's stored text and first message, and each audit
+        /// record it names at its place in the verified chain.
+        #[arg(long, value_name = "FILE")]
+        evidence: Option<PathBuf>,
     },
     /// Sign every organization's current chain head with the Ed25519 key (MOS_AUDIT_SIGNING_KEY,
     /// or <data dir>/audit-signing.key, made on first use) and write the checkpoint file.
@@ -349,8 +354,9 @@ async fn db_check(db: &Database) -> anyhow::Result<ExitCode> {
 
 async fn audit(db: &Database, settings: &Settings, command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AuditCommand::Verify { org, checkpoint } => {
-            let intact = audit_cmd::verify(db, &settings.data_dir, org.as_deref(), checkpoint.as_deref()).await?;
+        AuditCommand::Verify { org, checkpoint, evidence } => {
+            let checks = audit_cmd::Checks { checkpoint: checkpoint.as_deref(), evidence: evidence.as_deref() };
+            let intact = audit_cmd::verify(db, &settings.data_dir, org.as_deref(), checks).await?;
             Ok(if intact { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PROBLEMS) })
         }
         AuditCommand::Checkpoint { out } => {

@@ -77,7 +77,7 @@ pub async fn run(settings: &Settings, old_bin: Option<&Path>) -> anyhow::Result<
     let db = Database::open(settings).await?;
     let checked = async {
         let clean = crate::report_check(&db).await?;
-        let intact = crate::audit_cmd::verify(&db, data_dir, None, None).await?;
+        let intact = crate::audit_cmd::verify(&db, data_dir, None, crate::audit_cmd::Checks::default()).await?;
         anyhow::Ok(clean && intact)
     }
     .await;

@@ -774,6 +774,17 @@ async fn recount(tx: &mut TenantTx, id: ContentId) -> BTreeMap<String, i64> {
     rows.into_iter().collect()
 }
 
+/// Runs each of `attempts` in `tx` (as `app_user`), each refused with 42501 and rolled back.
+async fn refused_to_app_user(tx: &mut TenantTx, attempts: &[String]) {
+    for sql in attempts {
+        sqlx::raw_sql("savepoint attempt").execute(tx.conn()).await.unwrap();
+        let err = sqlx::raw_sql(sql).execute(tx.conn()).await.unwrap_err();
+        let code = err.as_database_error().and_then(|e| e.code()).unwrap_or_default().into_owned();
+        assert_eq!(code, "42501", "{sql}: {err}");
+        sqlx::raw_sql("rollback to savepoint attempt").execute(tx.conn()).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn the_counts_the_ledger_keeps_are_a_recount_of_it_after_every_kind_of_change_and_nobody_else_writes_them() {
     let db = TestDb::new().await;
@@ -818,13 +829,7 @@ async fn the_counts_the_ledger_keeps_are_a_recount_of_it_after_every_kind_of_cha
         format!("delete from app.campaign_tallies where campaign_id = '{}'", id.as_uuid()),
         "truncate app.campaign_tallies".to_owned(),
     ];
-    for sql in attempts {
-        sqlx::raw_sql("savepoint attempt").execute(tx.conn()).await.unwrap();
-        let err = sqlx::raw_sql(&sql).execute(tx.conn()).await.unwrap_err();
-        let code = err.as_database_error().and_then(|e| e.code()).unwrap_or_default().into_owned();
-        assert_eq!(code, "42501", "{sql}: {err}");
-        sqlx::raw_sql("rollback to savepoint attempt").execute(tx.conn()).await.unwrap();
-    }
+    refused_to_app_user(&mut tx, &attempts).await;
     assert_eq!(campaigns::progress(&mut tx, id).await.unwrap(), progress);
 }
 
@@ -1082,13 +1087,7 @@ async fn clicks_count_only_for_a_message_handed_over_and_the_counts_per_link_are
         format!("delete from app.campaign_clicks where campaign_id = '{}'", id.as_uuid()),
         "truncate app.campaign_clicks".to_owned(),
     ];
-    for sql in attempts {
-        sqlx::raw_sql("savepoint attempt").execute(tx.conn()).await.unwrap();
-        let err = sqlx::raw_sql(&sql).execute(tx.conn()).await.unwrap_err();
-        let code = err.as_database_error().and_then(|e| e.code()).unwrap_or_default().into_owned();
-        assert_eq!(code, "42501", "{sql}: {err}");
-        sqlx::raw_sql("rollback to savepoint attempt").execute(tx.conn()).await.unwrap();
-    }
+    refused_to_app_user(&mut tx, &attempts).await;
     for (sql, rule) in [
         ("update app.campaign_clicks set clicks = 1 where clicks > 1", "campaign_clicks_counted"),
         ("update app.campaign_clicks set link = link + 100", "campaign_clicks_counted"),

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(diff_versions))
         .routes(routes!(content_history))
         .routes(routes!(content_first_use))
+        .routes(routes!(content_first_use_evidence))
         .routes(routes!(submit_content))
         .routes(routes!(withdraw_content))
         .routes(routes!(comment_content))
@@ -576,6 +577,25 @@ async fn content_first_use(
             .map(|f| FirstUseView { version: f.version, campaign: f.campaign, sent_at: f.sent_at, batch: f.batch })
             .collect(),
     ))
+}
+
+/// The evidence of each version's first use, for Form FDA 2253: a `mos-first-use/1` document
+/// (docs/campaigns.md, "First use") with each sent version's approved text and hash, its first
+/// message's time, campaign version and audience, and the audit records of its approvals,
+/// publication, the launch and the first batch, each with its place in the sealed chain.
+/// `mos audit verify --evidence <file>` checks it against the database.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/content/{id}/first-use/evidence", tag = "content",
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "A mos-first-use/1 document (JSON), as an attachment", content_type = "application/json")))]
+async fn content_first_use_evidence(
+    State(state): State<AppState>,
+    mut auth: Authorized<ReadContent>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let evidence = content::first_use_evidence(&state, &mut auth, &id).await?;
+    auth.commit().await?;
+    let name = format!("attachment; filename=\"first-use-{}.json\"", evidence.content_id);
+    Ok(([(header::CONTENT_DISPOSITION, name)], Json(evidence)).into_response())
 }
 
 /// The review history, oldest first: every edit, step, comment and approval, with the version

@@ -124,6 +124,18 @@ pub async fn first_use(auth: &mut Authorized<ReadContent>, id: &str) -> Result<V
     Ok(campaigns::first_use(&mut auth.tx, id).await?)
 }
 
+/// The evidence of each version's first use (Form FDA 2253), with the audit records it rests on
+/// and their places in the sealed chain, for `mos audit verify --evidence`.
+pub async fn first_use_evidence(
+    state: &AppState,
+    auth: &mut Authorized<ReadContent>,
+    id: &str,
+) -> Result<mos_db::first_use::Evidence, ApiError> {
+    let id = parse_id(id)?;
+    content::get(&mut auth.tx, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(mos_db::first_use::evidence(&mut auth.tx, id, state.clock.now()).await?)
+}
+
 /// The review history, oldest first.
 pub async fn history(auth: &mut Authorized<ReadContent>, id: &str) -> Result<Vec<Event>, ApiError> {
     let events = content::history(&mut auth.tx, parse_id(id)?).await?;

@@ -33,6 +33,7 @@ pub fn router() -> Router<Console> {
         .route("/orgs/{slug}/content/{id}/edit", post(edit))
         .route("/orgs/{slug}/content/{id}/step/{action}", post(step))
         .route("/orgs/{slug}/content/{id}/diff", get(diff))
+        .route("/orgs/{slug}/content/{id}/first-use", get(first_use))
 }
 
 /// The people a page names, by id: their addresses, or their ids once they have left.
@@ -471,6 +472,9 @@ async fn item(
                     button type="submit" class="secondary" { "Show the differences" }
                 }
             }
+            @if item.version.channel != Channel::Campaign {
+                p { a href={ "/orgs/" (slug) "/content/" (id) "/first-use" } { "When each version was first sent (evidence for Form FDA 2253)" } }
+            }
             h2 { "History" }
             ol class="history" {
                 @for e in &events {
@@ -499,6 +503,75 @@ fn version_select(name: &str, versions: &[Version], selected: usize) -> Markup {
 struct DiffQuery {
     from: i32,
     to: i32,
+}
+
+/// The evidence of each version's first use (Form FDA 2253), to print: the approved text, when
+/// and by which campaign it was first sent, to which audience, and the audit records behind it
+/// with their places in the sealed chain; the same document as JSON to keep beside it.
+async fn first_use(State(console): State<Console>, visit: Visit, Path((slug, id)): Path<(String, String)>) -> Response {
+    let (slug, id) = (plain(&slug), plain(&id));
+    let evidence = async {
+        let mut auth = visit.member::<ReadContent>(&console, &slug).await?;
+        let evidence = content::first_use_evidence(&console.app, &mut auth, &id).await?;
+        auth.commit().await?;
+        Ok::<_, ApiError>(evidence)
+    };
+    let evidence = match evidence.await {
+        Ok(evidence) => evidence,
+        Err(error) => return failed(&console, &visit, error, "First use"),
+    };
+    render(&console, &visit, StatusCode::OK, "First use", |_| {
+        html! {
+            p {
+                a href={ "/orgs/" (slug) "/content/" (id) } { "Back to the content" } " · "
+                a href={ "/v1/orgs/" (slug) "/content/" (id) "/first-use/evidence" } download { "The evidence as JSON" }
+            }
+            p {
+                "Made " (evidence.generated_at.format("%Y-%m-%d %H:%M:%S UTC")) ". "
+                code { "mos audit verify --evidence <file>" } " checks the JSON against the database and its sealed audit chain."
+            }
+            @if evidence.versions.is_empty() { p { "No version of this content has been sent." } }
+            @for v in &evidence.versions {
+                section class="first-use" {
+                    h2 { "Version " (v.version) ": " (v.title) }
+                    dl class="facts" {
+                        dt { "First sent" } dd { (v.first_sent_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                        dt { "SHA-256" } dd { code { (v.sha256) } }
+                        dt { "Channel" } dd { (v.channel) }
+                        dt { "Intended audience" } dd { (v.audience) }
+                        dt { "Campaign" } dd { (v.campaign.name) ", version " (v.campaign.version) ", SHA-256 " code { (v.campaign.sha256) } }
+                        dt { "Audience" } dd {
+                            "segment " code { (v.campaign.segment_id) } " version " (v.campaign.segment_version)
+                            ", " (v.campaign.recipients) " contacts in the snapshot"
+                        }
+                        dt { "First batch" } dd { code { (v.batch) } }
+                    }
+                    h3 { "The approved text" }
+                    pre class="body" { (v.body) }
+                    h3 { "Audit records" }
+                    table {
+                        thead { tr {
+                            th scope="col" { "Record" } th scope="col" { "What" } th scope="col" { "By" }
+                            th scope="col" { "When" } th scope="col" { "Place in the chain" }
+                        } }
+                        tbody { @for r in &v.records { tr {
+                            td { code { (r.id) } }
+                            td { (super::words::action_cell(&r.action)) }
+                            td { @if let Some(by) = r.actor_user_id { code { (by) } } @else { "the system" } }
+                            td { (r.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                            td {
+                                @match (r.seq, &r.hash) {
+                                    (Some(seq), Some(hash)) => { "record " (seq) ", " code { (hash) } },
+                                    _ => "not sealed yet",
+                                }
+                            }
+                        } } }
+                    }
+                }
+            }
+        }
+    })
+    .into_response()
 }
 
 async fn diff(

@@ -11,6 +11,7 @@ use mos_domain::ContentId;
 use serde_json::{json, Value};
 
 use crate::audiences::{contact, purpose_with_notice, records};
+use crate::console_access::page;
 use crate::erasure::org_id;
 use crate::orgs::RANDOM_ID;
 use crate::senders::new_sender;
@@ -468,4 +469,58 @@ async fn a_campaign_whose_piece_left_its_approved_version_after_the_campaigns_ap
     let after = app.get_as(&org.admin, &path).await;
     assert_eq!((after.body["state"].as_str(), &after.body["run"]), (Some("approved"), &Value::Null), "{}", after.body);
     assert_eq!(records(&app, &org, "campaign.launched").await.len(), 0);
+}
+
+#[tokio::test]
+async fn the_first_use_evidence_of_a_sent_piece_is_a_json_attachment_and_a_printable_page_with_sealed_places() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let ready = ready(&app, &org).await;
+    let id = campaign(&app, &org, &org.creator, &ready).await;
+    approved(&app, &org, &org.creator, &id).await;
+    assert_eq!(app.post_as(&org.admin, &format!("/v1/orgs/acme/campaigns/{id}/launch"), json!({})).await.status, 200);
+    let evidence_path = format!("/v1/orgs/acme/content/{}/first-use/evidence", ready.content);
+    let nothing = app.get_as(&org.viewer, &evidence_path).await;
+    assert_eq!((nothing.status, &nothing.body["versions"]), (200, &json!([])), "nothing sent yet: {}", nothing.body);
+
+    // Ada's message is sent in one batch, and the records are sealed.
+    let campaign = ContentId::parse(&id).unwrap();
+    let mut tx = app.pool.begin_tenant(org_id(&app, "acme").await, None).await.unwrap();
+    let now = app.clock.now();
+    let claim = campaigns::claim(&mut tx, campaign, 10, chrono::Duration::minutes(5), now).await.unwrap();
+    let values = std::collections::BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
+    let sent = [campaigns::Sent { contact: claim.messages[0].contact, values: &values, reply: "250 Ok" }];
+    campaigns::record_sent(&mut tx, campaign, &sent, now, &mos_domain::RequestSource::default()).await.unwrap();
+    tx.commit().await.unwrap();
+    mos_db::chain::seal(&app.pool, None, mos_db::chain::WINDOW).await.unwrap();
+
+    let exported = app.get_as(&org.viewer, &evidence_path).await;
+    assert_eq!(exported.status, 200, "{}", exported.body);
+    let disposition = exported.headers["content-disposition"].to_str().unwrap().to_owned();
+    assert_eq!(disposition, format!("attachment; filename=\"first-use-{}.json\"", ready.content));
+    let evidence = &exported.body;
+    assert_eq!(evidence["format"], "mos-first-use/1");
+    let version = &evidence["versions"][0];
+    let content = app.get_as(&org.viewer, &format!("/v1/orgs/acme/content/{}", ready.content)).await;
+    assert_eq!(version["sha256"], content.body["version"]["sha256"]);
+    assert_eq!(version["body"], content.body["version"]["body"]);
+    assert_eq!(
+        (version["campaign"]["id"].as_str(), version["campaign"]["recipients"].as_i64()),
+        (Some(id.as_str()), Some(2))
+    );
+    let records = version["records"].as_array().unwrap();
+    assert!(
+        records.iter().all(|r| r["seq"].is_i64() && r["hash"].as_str().is_some_and(|h| h.len() == 64)),
+        "{records:?}"
+    );
+
+    // The page to print says the same, and another organization's member gets nothing.
+    let (status, html) = page(&app, &org.viewer, &format!("/orgs/acme/content/{}/first-use", ready.content)).await;
+    assert_eq!(status, 200, "{html}");
+    for shown in [version["sha256"].as_str().unwrap(), "December flu shots", records[0]["hash"].as_str().unwrap()] {
+        assert!(html.contains(shown), "{shown}: {html}");
+    }
+    let stranger = app.org_with_every_role("other").await;
+    let foreign = app.get_as(&stranger.admin, &evidence_path.replace("/acme/", "/other/")).await;
+    assert_eq!(foreign.status, 404, "{}", foreign.body);
 }

@@ -42,6 +42,7 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("get",    "/v1/orgs/{slug}/content/{id}/diff",               [YES,  YES,     YES,    YES]),
     ("get",    "/v1/orgs/{slug}/content/{id}/history",            [YES,  YES,     YES,    YES]),
     ("get",    "/v1/orgs/{slug}/content/{id}/first-use",          [YES,  YES,     YES,    YES]),
+    ("get",    "/v1/orgs/{slug}/content/{id}/first-use/evidence", [YES,  YES,     YES,    YES]),
     ("post",   "/v1/orgs/{slug}/content/{id}/submit",             [YES,  NO,      YES,    NO ]),
     ("post",   "/v1/orgs/{slug}/content/{id}/withdraw",           [YES,  NO,      YES,    NO ]),
     ("post",   "/v1/orgs/{slug}/content/{id}/comments",           [YES,  YES,     NO,     NO ]),

@@ -369,3 +369,76 @@ async fn checking_a_checkpoint_without_the_signing_key_is_refused_and_makes_no_k
     assert!(stderr.contains("there is no checkpoint signing key to check the checkpoint with"), "{stderr}");
     assert!(!elsewhere.path().join("audit-signing.key").exists(), "a key that could only fail to match is not made");
 }
+
+#[tokio::test]
+async fn a_first_use_evidence_document_is_backed_by_audit_verify_and_a_changed_one_is_not() {
+    use std::collections::BTreeMap;
+
+    use chrono::{Duration, Utc};
+    use mos_auth::Sealer;
+    use mos_db::campaigns::{self, Launch, Sent};
+    use mos_db::chain;
+    use mos_db::first_use::{self, Evidence};
+    use mos_db::testing::campaign::{self, approved, begin, keys, launch, new_campaign, src};
+
+    let db = TestDb::new().await;
+    let dir = data_dir();
+    let pool = db.app_pool(2).await;
+    let sealer = Sealer::from_base64(&Sealer::generate_key_base64(&mut rand::thread_rng())).unwrap();
+    let o = campaign::org(&pool, "acme", &sealer, &keys()).await;
+    let id = new_campaign(&pool, &o, &o.definition).await;
+    approved(&pool, &o, id).await;
+    assert!(matches!(launch(&pool, &o, id).await, Launch::Done(_)));
+    let mut tx = begin(&pool, o.org, o.admin).await;
+    campaigns::claim(&mut tx, id, 10, Duration::minutes(5), Utc::now()).await.unwrap();
+    let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
+    let sent = [Sent { contact: o.ada, values: &values, reply: "250 Ok" }];
+    campaigns::record_sent(&mut tx, id, &sent, Utc::now(), &src()).await.unwrap();
+    tx.commit().await.unwrap();
+    let piece = o.definition.content.item;
+    let exported = |pool: mos_db::AppPool| async move {
+        let mut tx = begin(&pool, o.org, o.admin).await;
+        first_use::evidence(&mut tx, piece, Utc::now()).await.unwrap()
+    };
+    let verify = |evidence: &Evidence| {
+        let file = dir.path().join("first-use.json");
+        std::fs::write(&file, serde_json::to_vec(evidence).unwrap()).unwrap();
+        audit(&db, &dir, &["verify", "--evidence", file.to_str().unwrap()])
+    };
+
+    // Made before the records were sealed, it names no place in the chain: not backed.
+    let early = exported(pool.clone()).await;
+    assert!(early.versions[0].records.iter().all(|r| r.seq.is_none()));
+    let out = verify(&early);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).0.contains("was not sealed when the document was made"), "{:?}", text(&out));
+
+    chain::seal(&pool, None, chain::WINDOW).await.unwrap();
+    let evidence = exported(pool.clone()).await;
+    let [version] = evidence.versions.as_slice() else { panic!("one version sent: {evidence:?}") };
+    assert_eq!((version.version, version.campaign.id, version.campaign.recipients), (1, id.as_uuid(), 3));
+    let actions: Vec<&str> = version.records.iter().map(|r| r.action.as_str()).collect();
+    for needed in ["content.approved", "campaign.launched", "campaign.batch_sent"] {
+        assert!(actions.contains(&needed), "{actions:?}");
+    }
+    let out = verify(&evidence);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("first-use.json: backed: the first use of 1 version(s)"), "{:?}", text(&out));
+
+    // Each changed claim is caught, with what is wrong.
+    type Change = fn(&mut Evidence);
+    let changes: [(&str, Change); 5] = [
+        ("first message of this version was not sent at", |e| e.versions[0].first_sent_at -= Duration::days(1)),
+        ("is not the exported text and hash", |e| e.versions[0].body.push_str(" Now with fewer side effects.")),
+        ("with that hash", |e| e.versions[0].records[0].hash = Some("00".repeat(32))),
+        ("does not say what the document says it does", |e| e.versions[0].records[0].actor_user_id = None),
+        ("names no content.approved record", |e| e.versions[0].records.retain(|r| r.action != "content.approved")),
+    ];
+    for (problem, change) in changes {
+        let mut changed = evidence.clone();
+        change(&mut changed);
+        let out = verify(&changed);
+        assert_eq!(out.status.code(), Some(2), "{problem}: {:?}", text(&out));
+        assert!(text(&out).0.contains(problem), "{problem}: {:?}", text(&out));
+    }
+}
