@@ -77,6 +77,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0029_complaint_source.sql"),
     },
     Migration { version: 30, name: "first_use", sql: include_str!("../../migrations/0030_first_use.sql") },
+    Migration { version: 32, name: "sending_breaker", sql: include_str!("../../migrations/0032_sending_breaker.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -838,7 +838,7 @@ async fn feedback_is_matched_only_to_a_message_handed_over_counts_once_and_a_har
     // A hard bounce of a sent message: recorded once, and the address suppressed.
     assert_eq!(
         feedback::record(&mut tx, id, handed[0], Kind::HardBounce, "5.1.1", now, &src()).await.unwrap(),
-        Recorded::New
+        Recorded::New(mos_db::breaker::Verdict::Quiet)
     );
     assert_eq!(
         feedback::record(&mut tx, id, handed[0], Kind::HardBounce, "5.1.1", now, &src()).await.unwrap(),
@@ -848,7 +848,7 @@ async fn feedback_is_matched_only_to_a_message_handed_over_counts_once_and_a_har
     // A complaint suppresses too; a delay or a soft bounce does not.
     assert_eq!(
         feedback::record(&mut tx, id, handed[1], Kind::Complaint, "abuse", now, &src()).await.unwrap(),
-        Recorded::New
+        Recorded::New(mos_db::breaker::Verdict::Quiet)
     );
     assert!(!consent::is_live(&mut tx, handed[1], o.purpose, now).await.unwrap());
     // The complaint is the person's own revocation of the campaign's purpose, naming the
@@ -864,11 +864,11 @@ async fn feedback_is_matched_only_to_a_message_handed_over_counts_once_and_a_har
     assert_eq!(events, [(handed[1].as_uuid(), "revoke".to_owned(), "complaint".to_owned(), true)]);
     assert_eq!(
         feedback::record(&mut tx, id, handed[2], Kind::SoftBounce, "5.2.2", now, &src()).await.unwrap(),
-        Recorded::New
+        Recorded::New(mos_db::breaker::Verdict::Quiet)
     );
     assert_eq!(
         feedback::record(&mut tx, id, handed[2], Kind::Delayed, "4.4.1", now, &src()).await.unwrap(),
-        Recorded::New
+        Recorded::New(mos_db::breaker::Verdict::Quiet)
     );
     assert!(consent::is_live(&mut tx, handed[2], o.purpose, now).await.unwrap());
     // A message still `sending` (never reported back by the relay), a contact never sent to, and
