@@ -70,13 +70,13 @@ async fn an_abuse_report_past_the_line_halts_the_campaign_mid_send_and_tells_the
     assert_eq!(queued, 11, "Ada and the ten not claimed wait");
 }
 
-async fn org_id(app: &TestApp, token: &str, slug: &str) -> OrgId {
+pub(crate) async fn org_id(app: &TestApp, token: &str, slug: &str) -> OrgId {
     let org = app.get_as(token, &format!("/v1/orgs/{slug}")).await.body;
     OrgId::parse(org["id"].as_str().unwrap()).unwrap()
 }
 
 /// Halts the organization's breaker as a complaint past the line would have.
-async fn halt(app: &TestApp, org: OrgId) {
+pub(crate) async fn halt(app: &TestApp, org: OrgId) {
     let mut tx = app.pool.begin_tenant(org, None).await.unwrap();
     sqlx::query(
         "insert into app.sending_breakers (organization_id, state, reason, changed_at)
