@@ -117,6 +117,16 @@ pub struct Counts {
     pub last_30_days: Totals,
 }
 
+impl Counts {
+    /// The breaker's window ending on `today`, from the days already read.
+    pub fn window(&self, today: NaiveDate) -> Totals {
+        let first = today - Duration::days(WINDOW_DAYS - 1);
+        let mut totals = Totals::default();
+        self.days.iter().filter(|d| d.starts >= first && d.starts <= today).for_each(|d| totals.add(&d.totals));
+        totals
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct PeriodRow {
     starts: NaiveDate,
@@ -469,5 +479,16 @@ mod tests {
         assert_eq!(Totals::default().complaint_rate(), None);
         assert_eq!(percent(1, 3), Some("33.33%".into()));
         assert_eq!(percent(2, 3), Some("66.67%".into()));
+    }
+
+    #[test]
+    fn the_window_is_the_last_seven_days_today_included() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+        let day = |d: u32, sent: i64| Period {
+            starts: NaiveDate::from_ymd_opt(2026, 3, d).unwrap(),
+            totals: Totals { sent, ..Totals::default() },
+        };
+        let counts = Counts { days: vec![day(3, 1), day(4, 10), day(10, 100)], ..Counts::default() };
+        assert_eq!(counts.window(today).sent, 110);
     }
 }

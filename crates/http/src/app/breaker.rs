@@ -7,7 +7,7 @@ use lettre::message::Mailbox;
 use mos_db::breaker::{self, Breaker, Counts, Resumed, Totals, Verdict, HARD_BOUNCE_LIMIT_RANGE, MIN_SENT_RANGE};
 use mos_db::{orgs, DbError, TenantTx};
 
-use crate::access::{Authorized, ManageOrganization, ReadOrganization};
+use crate::access::{Authorized, ManageOrganization, Needs, ReadOrganization};
 use crate::mail::{self, MailError, Mailer};
 use crate::{ApiError, AppState};
 
@@ -23,17 +23,20 @@ pub struct Shown {
 
 async fn shown(state: &AppState, tx: &mut TenantTx) -> Result<Shown, ApiError> {
     let today = state.clock.now().date_naive();
-    Ok(Shown {
-        breaker: breaker::get(tx).await?,
-        window: breaker::window(tx, today).await?,
-        counts: breaker::counts(tx, today).await?,
-    })
+    let counts = breaker::counts(tx, today).await?;
+    Ok(Shown { breaker: breaker::get(tx).await?, window: counts.window(today), counts })
 }
 
 /// Where the organization's breaker stands. Any member may see it: whether the sending is
 /// halted is what every campaign of theirs depends on.
 pub async fn get(state: &AppState, auth: &mut Authorized<ReadOrganization>) -> Result<Shown, ApiError> {
     shown(state, &mut auth.tx).await
+}
+
+/// Whether the organization's sending is held back (warned or halted), for a page of another
+/// permission that shows it beside its own: every member may know it.
+pub async fn standing<P: Needs>(auth: &mut Authorized<P>) -> Result<Breaker, ApiError> {
+    Ok(breaker::get(&mut auth.tx).await?)
 }
 
 /// Sets the minimum volume before a rate counts and the hard-bounce limit (basis points).

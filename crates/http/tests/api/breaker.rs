@@ -147,16 +147,19 @@ async fn only_an_admin_with_a_recent_sign_in_resumes_halted_sending_or_changes_t
 }
 
 #[tokio::test]
-async fn the_console_shows_a_halt_and_an_admins_button_resumes_it_while_a_viewer_gets_no_button() {
+async fn the_console_shows_a_halt_on_the_campaigns_and_an_admins_button_resumes_it_while_a_viewer_gets_no_button() {
     let app = TestApp::spawn().await;
     let org = app.org_with_every_role("acme").await;
     let id = org_id(&app, &org.admin, "acme").await;
     halt(&app, id).await;
-    let page = |token: &str| {
+    let open = |token: &str, path: &str| {
         let cookie = format!("__Host-mos_session={token}");
-        let request = app.http.get(format!("{}/orgs/acme/sending", app.base)).header("cookie", cookie);
+        let request = app.http.get(format!("{}{path}", app.base)).header("cookie", cookie);
         async move { request.send().await.unwrap().text().await.unwrap() }
     };
+    let page = |token: &str| open(token, "/orgs/acme/sending");
+    let campaigns = open(&org.viewer, "/orgs/acme/campaigns").await;
+    assert!(campaigns.contains("Sending is halted by the complaint-rate breaker"), "{campaigns}");
     let viewed = page(&org.viewer).await;
     assert!(viewed.contains("Sending is halted: spam complaints reached 0.3%"), "{viewed}");
     assert!(!viewed.contains("Resume sending</button>"), "a VIEWER gets no button");
@@ -172,4 +175,6 @@ async fn the_console_shows_a_halt_and_an_admins_button_resumes_it_while_a_viewer
     assert!(after.contains("the campaigns the breaker paused are sending again"), "{after}");
     assert!(after.contains("Sending is not held back"), "{after}");
     assert_eq!(app.get_as(&org.viewer, "/v1/orgs/acme/sending-breaker").await.body["state"], "clear");
+    let campaigns = open(&org.viewer, "/orgs/acme/campaigns").await;
+    assert!(!campaigns.contains("complaint-rate breaker"), "{campaigns}");
 }
