@@ -756,9 +756,13 @@ pub async fn record_failure(
     .execute(tx.conn())
     .await?;
     let recorded = updated.rows_affected() == 1;
-    // A refusal at hand-over counts towards the hard-bounce rate as a reported bounce does.
-    if recorded && matches!(failure, Failure::Bounced { .. }) {
-        crate::breaker::judge(tx, crate::breaker::Event::HardBounce, now, &RequestSource::default()).await?;
+    // A hard refusal at hand-over counts towards the hard-bounce rate as a reported hard bounce
+    // does, by the rule the counts apply (migration 32).
+    if let (true, Failure::Bounced { reply }) = (recorded, failure) {
+        let hard: bool = sqlx::query_scalar("select app.hard_refusal($1)").bind(reply).fetch_one(tx.conn()).await?;
+        if hard {
+            crate::breaker::judge(tx, crate::breaker::Event::HardBounce, now, &RequestSource::default()).await?;
+        }
     }
     Ok(recorded)
 }
