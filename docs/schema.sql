@@ -471,6 +471,7 @@ ALTER FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time z
 CREATE FUNCTION app.campaign_link_tallies_follow() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 declare
     v_new bigint := case when tg_op = 'INSERT' then 1 else 0 end;
@@ -685,12 +686,33 @@ $$;
 ALTER FUNCTION app.campaign_runs_forward() OWNER TO mos_owner;
 
 --
+-- Name: campaign_runs_halted(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_runs_halted() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if new.state = 'sending' and exists (select 1 from app.sending_breakers b
+                                          where b.organization_id = new.organization_id and b.state = 'halted') then
+        raise exception 'the organization''s sending is halted by its complaint-rate breaker until an ADMIN resumes it, refused by constraint "campaign_runs_halted"'
+            using errcode = '23514', constraint = 'campaign_runs_halted';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION app.campaign_runs_halted() OWNER TO mos_owner;
+
+--
 -- Name: campaign_tallies_follow(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
 CREATE FUNCTION app.campaign_tallies_follow() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 declare
     v_org uuid;
@@ -1227,6 +1249,22 @@ $$;
 ALTER FUNCTION app.find_login(p_email text) OWNER TO mos_definer;
 
 --
+-- Name: hard_refusal(text); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.hard_refusal(p_reply text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    select case when split_part(coalesce(p_reply, ''), ' ', 2) like '5.%'
+                then split_part(p_reply, ' ', 2) like '5.1.%'
+                else left(coalesce(p_reply, ''), 3) in ('550', '551', '553')
+           end
+$$;
+
+ALTER FUNCTION app.hard_refusal(p_reply text) OWNER TO mos_owner;
+
+--
 -- Name: invitation_for_token(bytea, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: mos_definer
 --
 
@@ -1374,6 +1412,17 @@ end
 $$;
 
 ALTER FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) OWNER TO mos_definer;
+
+--
+-- Name: month_of(date); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.month_of(p_day date) RETURNS date
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$ select make_date(extract(year from p_day)::int, extract(month from p_day)::int, 1) $$;
+
+ALTER FUNCTION app.month_of(p_day date) OWNER TO mos_owner;
 
 --
 -- Name: my_organizations(); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -1630,6 +1679,163 @@ end
 $$;
 
 ALTER FUNCTION app.segment_versions_append_only() OWNER TO mos_owner;
+
+--
+-- Name: sending_counts_add(uuid, date[], bigint[], bigint[], bigint[], bigint[], bigint[], bigint[]); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.sending_counts_add(p_org uuid, p_days date[], p_sent bigint[], p_refused bigint[], p_hard bigint[], p_soft bigint[], p_delivered bigint[], p_complaints bigint[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    w record;
+    v_span text;
+    v_starts date;
+begin
+    insert into app.sending_breakers (organization_id) values (p_org) on conflict (organization_id) do nothing;
+    for w in select * from unnest(p_days, p_sent, p_refused, p_hard, p_soft, p_delivered, p_complaints)
+                       u(day, sent, refused, hard, soft, delivered, complaints) loop
+        foreach v_span in array array['day', 'month'] loop
+            -- Computed here rather than in the statement: Citus passes the statement's values
+            -- to the shard as they are, with no expression over a variable left to misread.
+            v_starts := case when v_span = 'day' then w.day else app.month_of(w.day) end;
+            insert into app.sending_counts as t
+                   (organization_id, span, starts, sent, refused, hard_bounces, soft_bounces, delivered, complaints)
+            values (p_org, v_span, v_starts,
+                    w.sent, w.refused, w.hard, w.soft, w.delivered, w.complaints)
+            on conflict (organization_id, span, starts) do update
+               set sent = t.sent + excluded.sent, refused = t.refused + excluded.refused,
+                   hard_bounces = t.hard_bounces + excluded.hard_bounces,
+                   soft_bounces = t.soft_bounces + excluded.soft_bounces,
+                   delivered = t.delivered + excluded.delivered, complaints = t.complaints + excluded.complaints;
+        end loop;
+    end loop;
+end
+$$;
+
+ALTER FUNCTION app.sending_counts_add(p_org uuid, p_days date[], p_sent bigint[], p_refused bigint[], p_hard bigint[], p_soft bigint[], p_delivered bigint[], p_complaints bigint[]) OWNER TO mos_owner;
+
+--
+-- Name: sending_counts_follow_feedback(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.sending_counts_follow_feedback() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    v_org uuid;
+    v_campaigns uuid[];
+    v_contacts uuid[];
+    v_kinds text[];
+    v_codes text[];
+    v_days date[];
+    d record;
+begin
+    for v_org in select distinct a.organization_id from added a loop
+        select array_agg(a.campaign_id), array_agg(a.contact_id), array_agg(a.kind::text), array_agg(a.code),
+               array_agg((a.received_at at time zone 'UTC')::date)
+          into v_campaigns, v_contacts, v_kinds, v_codes, v_days
+          from added a
+         where a.organization_id = v_org;
+        select array_agg(g.day) as days, array_agg(g.hard) as hard, array_agg(g.soft) as soft,
+               array_agg(g.delivered) as delivered, array_agg(g.complaints) as complaints
+          into d
+          from (select f.day,
+                       count(*) filter (where f.kind = 'hard_bounce' and f.counts) as hard,
+                       count(*) filter (where f.kind = 'soft_bounce' and f.counts) as soft,
+                       count(*) filter (where f.kind = 'delivered') as delivered,
+                       count(*) filter (where f.kind = 'complaint' and f.code <> 'not-spam') as complaints
+                  from (select w.day, w.kind, w.code,
+                               not exists (select 1 from app.campaign_messages m
+                                            where m.organization_id = v_org and m.campaign_id = w.campaign_id
+                                              and m.contact_id = w.contact_id and m.state = 'bounced') as counts
+                          from unnest(v_campaigns, v_contacts, v_kinds, v_codes, v_days)
+                               w(campaign_id, contact_id, kind, code, day)) f
+                 group by f.day) g;
+        if d.days is not null then
+            perform app.sending_counts_add(v_org, d.days, array_fill(0::bigint, array[cardinality(d.days)]),
+                                           array_fill(0::bigint, array[cardinality(d.days)]),
+                                           d.hard, d.soft, d.delivered, d.complaints);
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.sending_counts_follow_feedback() OWNER TO mos_owner;
+
+--
+-- Name: sending_counts_follow_ledger(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.sending_counts_follow_ledger() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    v_org uuid;
+    d record;
+begin
+    for v_org in select distinct c.organization_id from counted c where c.state in ('sent', 'bounced') loop
+        select array_agg(g.day) as days, array_agg(g.sent) as sent, array_agg(g.refused) as refused,
+               array_agg(g.hard) as hard, array_agg(g.soft) as soft
+          into d
+          from (select r.day, sum(r.sent) as sent, sum(r.refused) as refused, sum(r.hard) as hard,
+                       sum(r.soft) as soft
+                  from (select x.day, x.n * (x.state = 'sent')::int as sent, x.n * (x.state = 'bounced')::int as refused,
+                               x.n * (x.state = 'bounced' and x.hard)::int as hard,
+                               x.n * (x.state = 'bounced' and not x.hard)::int as soft
+                          from (select c.state::text as state, 1 as n,
+                                       ((case when c.state = 'sent' then c.sent_at else c.updated_at end)
+                                          at time zone 'UTC')::date as day,
+                                       app.hard_refusal(c.reply) as hard
+                                  from counted c
+                                 where c.organization_id = v_org and c.state in ('sent', 'bounced')
+                                union all
+                                select u.state::text, -1,
+                                       ((case when u.state = 'sent' then u.sent_at else u.updated_at end)
+                                          at time zone 'UTC')::date,
+                                       app.hard_refusal(u.reply)
+                                  from uncounted u
+                                 where u.organization_id = v_org and u.state in ('sent', 'bounced')) x) r
+                 group by r.day
+                having sum(r.sent) <> 0 or sum(r.refused) <> 0) g;
+        if d.days is not null then
+            perform app.sending_counts_add(v_org, d.days, d.sent, d.refused, d.hard, d.soft,
+                                           array_fill(0::bigint, array[cardinality(d.days)]),
+                                           array_fill(0::bigint, array[cardinality(d.days)]));
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.sending_counts_follow_ledger() OWNER TO mos_owner;
+
+--
+-- Name: sending_counts_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.sending_counts_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if pg_trigger_depth() < 2 then
+        raise exception 'sending_counts is written only by the send ledger''s and the feedback''s triggers: % is not allowed, refused by constraint "sending_counts_derived"', tg_op
+            using errcode = 'insufficient_privilege', constraint = 'sending_counts_derived',
+                  hint = 'change the ledger or record feedback instead';
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.sending_counts_guard() OWNER TO mos_owner;
 
 --
 -- Name: session_touch(bytea, timestamp with time zone, interval); Type: FUNCTION; Schema: app; Owner: mos_definer
@@ -1966,7 +2172,9 @@ CREATE TABLE app.campaign_runs (
     launched_at timestamp with time zone NOT NULL,
     recipients bigint NOT NULL,
     finished_at timestamp with time zone,
+    held boolean DEFAULT false NOT NULL,
     CONSTRAINT campaign_runs_finished CHECK (((state = ANY (ARRAY['finished'::app.campaign_run_state, 'cancelled'::app.campaign_run_state])) = (finished_at IS NOT NULL))),
+    CONSTRAINT campaign_runs_held CHECK (((NOT held) OR (state = 'paused'::app.campaign_run_state))),
     CONSTRAINT campaign_runs_recipients CHECK ((recipients >= 0))
 );
 
@@ -2791,6 +2999,54 @@ ALTER TABLE ONLY app.senders FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.senders OWNER TO mos_owner;
 
 --
+-- Name: sending_breakers; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.sending_breakers (
+    organization_id uuid NOT NULL,
+    min_sent integer DEFAULT 1000 NOT NULL,
+    hard_bounce_limit integer DEFAULT 500 NOT NULL,
+    state text DEFAULT 'clear'::text NOT NULL,
+    reason text,
+    changed_at timestamp with time zone,
+    CONSTRAINT sending_breakers_hard_bounce_limit CHECK (((hard_bounce_limit >= 50) AND (hard_bounce_limit <= 2000))),
+    CONSTRAINT sending_breakers_min_sent CHECK (((min_sent >= 100) AND (min_sent <= 1000000))),
+    CONSTRAINT sending_breakers_reason CHECK ((((state = 'halted'::text) = (reason IS NOT NULL)) AND ((reason IS NULL) OR (reason = ANY (ARRAY['complaints'::text, 'hard_bounces'::text]))))),
+    CONSTRAINT sending_breakers_state CHECK ((state = ANY (ARRAY['clear'::text, 'warned'::text, 'halted'::text])))
+);
+
+ALTER TABLE ONLY app.sending_breakers FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.sending_breakers OWNER TO mos_owner;
+
+--
+-- Name: sending_counts; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.sending_counts (
+    organization_id uuid NOT NULL,
+    span text NOT NULL,
+    starts date NOT NULL,
+    sent bigint DEFAULT 0 NOT NULL,
+    refused bigint DEFAULT 0 NOT NULL,
+    hard_bounces bigint DEFAULT 0 NOT NULL,
+    soft_bounces bigint DEFAULT 0 NOT NULL,
+    delivered bigint DEFAULT 0 NOT NULL,
+    complaints bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT sending_counts_complaints CHECK ((complaints >= 0)),
+    CONSTRAINT sending_counts_delivered CHECK ((delivered >= 0)),
+    CONSTRAINT sending_counts_hard_bounces CHECK ((hard_bounces >= 0)),
+    CONSTRAINT sending_counts_refused CHECK ((refused >= 0)),
+    CONSTRAINT sending_counts_sent CHECK ((sent >= 0)),
+    CONSTRAINT sending_counts_soft_bounces CHECK ((soft_bounces >= 0)),
+    CONSTRAINT sending_counts_span CHECK ((span = ANY (ARRAY['day'::text, 'month'::text])))
+);
+
+ALTER TABLE ONLY app.sending_counts FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.sending_counts OWNER TO mos_owner;
+
+--
 -- Name: sessions; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -3355,6 +3611,20 @@ ALTER TABLE ONLY app.senders
     ADD CONSTRAINT senders_pkey PRIMARY KEY (organization_id, id);
 
 --
+-- Name: sending_breakers sending_breakers_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.sending_breakers
+    ADD CONSTRAINT sending_breakers_pkey PRIMARY KEY (organization_id);
+
+--
+-- Name: sending_counts sending_counts_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.sending_counts
+    ADD CONSTRAINT sending_counts_pkey PRIMARY KEY (organization_id, span, starts);
+
+--
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -3749,6 +4019,14 @@ CREATE TRIGGER campaign_messages_changed AFTER UPDATE ON app.campaign_messages R
 ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_changed;
 
 --
+-- Name: campaign_messages campaign_messages_counted; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_messages_counted AFTER UPDATE ON app.campaign_messages REFERENCING OLD TABLE AS uncounted NEW TABLE AS counted FOR EACH STATEMENT EXECUTE FUNCTION app.sending_counts_follow_ledger();
+
+ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_counted;
+
+--
 -- Name: campaign_messages campaign_messages_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -3779,6 +4057,14 @@ ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_tallie
 CREATE TRIGGER campaign_runs_forward BEFORE UPDATE ON app.campaign_runs FOR EACH ROW EXECUTE FUNCTION app.campaign_runs_forward();
 
 ALTER TABLE app.campaign_runs ENABLE ALWAYS TRIGGER campaign_runs_forward;
+
+--
+-- Name: campaign_runs campaign_runs_halted; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_runs_halted BEFORE INSERT OR UPDATE ON app.campaign_runs FOR EACH ROW EXECUTE FUNCTION app.campaign_runs_halted();
+
+ALTER TABLE app.campaign_runs ENABLE ALWAYS TRIGGER campaign_runs_halted;
 
 --
 -- Name: campaign_tallies campaign_tallies_derived; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -3929,6 +4215,14 @@ CREATE TRIGGER delivery_feedback_append_only_truncate BEFORE TRUNCATE ON app.del
 ALTER TABLE app.delivery_feedback ENABLE ALWAYS TRIGGER delivery_feedback_append_only_truncate;
 
 --
+-- Name: delivery_feedback delivery_feedback_counted; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER delivery_feedback_counted AFTER INSERT ON app.delivery_feedback REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.sending_counts_follow_feedback();
+
+ALTER TABLE app.delivery_feedback ENABLE ALWAYS TRIGGER delivery_feedback_counted;
+
+--
 -- Name: dkim_keys dkim_keys_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -3967,6 +4261,22 @@ ALTER TABLE app.segment_versions ENABLE ALWAYS TRIGGER segment_versions_append_o
 CREATE TRIGGER segment_versions_append_only_truncate BEFORE TRUNCATE ON app.segment_versions FOR EACH STATEMENT EXECUTE FUNCTION app.segment_versions_append_only();
 
 ALTER TABLE app.segment_versions ENABLE ALWAYS TRIGGER segment_versions_append_only_truncate;
+
+--
+-- Name: sending_counts sending_counts_derived; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER sending_counts_derived BEFORE INSERT OR DELETE OR UPDATE ON app.sending_counts FOR EACH STATEMENT EXECUTE FUNCTION app.sending_counts_guard();
+
+ALTER TABLE app.sending_counts ENABLE ALWAYS TRIGGER sending_counts_derived;
+
+--
+-- Name: sending_counts sending_counts_derived_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER sending_counts_derived_truncate BEFORE TRUNCATE ON app.sending_counts FOR EACH STATEMENT EXECUTE FUNCTION app.sending_counts_guard();
+
+ALTER TABLE app.sending_counts ENABLE ALWAYS TRIGGER sending_counts_derived_truncate;
 
 --
 -- Name: signup_confirmations signup_confirmations_guard; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -4304,6 +4614,20 @@ ALTER TABLE ONLY app.segments
 
 ALTER TABLE ONLY app.senders
     ADD CONSTRAINT senders_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: sending_breakers sending_breakers_org_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.sending_breakers
+    ADD CONSTRAINT sending_breakers_org_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id);
+
+--
+-- Name: sending_counts sending_counts_breaker_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.sending_counts
+    ADD CONSTRAINT sending_counts_breaker_fkey FOREIGN KEY (organization_id) REFERENCES app.sending_breakers(organization_id);
 
 --
 -- Name: sessions sessions_user_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -4762,6 +5086,18 @@ CREATE POLICY self_only ON app.users USING ((id = app.current_user_id())) WITH C
 ALTER TABLE app.senders ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: sending_breakers; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.sending_breakers ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: sending_counts; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.sending_counts ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: sessions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -4972,6 +5308,18 @@ CREATE POLICY tenant_isolation ON app.segments USING ((organization_id = app.cur
 CREATE POLICY tenant_isolation ON app.senders USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: sending_breakers tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.sending_breakers USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: sending_counts tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.sending_counts USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: signup_confirmations tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -5127,6 +5475,12 @@ REVOKE ALL ON FUNCTION app.campaign_messages_forward() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.campaign_runs_forward() FROM PUBLIC;
 
 --
+-- Name: FUNCTION campaign_runs_halted(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_runs_halted() FROM PUBLIC;
+
+--
 -- Name: FUNCTION campaign_tallies_follow(); Type: ACL; Schema: app; Owner: mos_owner
 --
 
@@ -5222,6 +5576,13 @@ REVOKE ALL ON FUNCTION app.find_login(p_email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.find_login(p_email text) TO app_user;
 
 --
+-- Name: FUNCTION hard_refusal(p_reply text); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.hard_refusal(p_reply text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.hard_refusal(p_reply text) TO app_user;
+
+--
 -- Name: FUNCTION invitation_for_token(p_token_hash bytea, p_now timestamp with time zone); Type: ACL; Schema: app; Owner: mos_definer
 --
 
@@ -5255,6 +5616,13 @@ GRANT ALL ON FUNCTION app.member_addresses(p_users uuid[]) TO app_user;
 
 REVOKE ALL ON FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.member_directory_page(p_after_joined timestamp with time zone, p_after_user uuid, p_limit integer) TO app_user;
+
+--
+-- Name: FUNCTION month_of(p_day date); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.month_of(p_day date) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.month_of(p_day date) TO app_user;
 
 --
 -- Name: FUNCTION my_organizations(); Type: ACL; Schema: app; Owner: mos_definer
@@ -5324,6 +5692,31 @@ GRANT ALL ON FUNCTION app.request_context(p_token_hash bytea, p_slug text, p_now
 --
 
 REVOKE ALL ON FUNCTION app.segment_versions_append_only() FROM PUBLIC;
+
+--
+-- Name: FUNCTION sending_counts_add(p_org uuid, p_days date[], p_sent bigint[], p_refused bigint[], p_hard bigint[], p_soft bigint[], p_delivered bigint[], p_complaints bigint[]); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.sending_counts_add(p_org uuid, p_days date[], p_sent bigint[], p_refused bigint[], p_hard bigint[], p_soft bigint[], p_delivered bigint[], p_complaints bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.sending_counts_add(p_org uuid, p_days date[], p_sent bigint[], p_refused bigint[], p_hard bigint[], p_soft bigint[], p_delivered bigint[], p_complaints bigint[]) TO app_user;
+
+--
+-- Name: FUNCTION sending_counts_follow_feedback(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.sending_counts_follow_feedback() FROM PUBLIC;
+
+--
+-- Name: FUNCTION sending_counts_follow_ledger(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.sending_counts_follow_ledger() FROM PUBLIC;
+
+--
+-- Name: FUNCTION sending_counts_guard(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.sending_counts_guard() FROM PUBLIC;
 
 --
 -- Name: FUNCTION session_touch(p_token_hash bytea, p_now timestamp with time zone, p_idle interval); Type: ACL; Schema: app; Owner: mos_definer
@@ -5533,6 +5926,12 @@ GRANT UPDATE(recipients) ON TABLE app.campaign_runs TO app_user;
 --
 
 GRANT UPDATE(finished_at) ON TABLE app.campaign_runs TO app_user;
+
+--
+-- Name: COLUMN campaign_runs.held; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(held) ON TABLE app.campaign_runs TO app_user;
 
 --
 -- Name: TABLE campaign_tallies; Type: ACL; Schema: app; Owner: mos_owner
@@ -6100,6 +6499,48 @@ GRANT UPDATE(postal_address) ON TABLE app.senders TO app_user;
 --
 
 GRANT UPDATE(updated_at) ON TABLE app.senders TO app_user;
+
+--
+-- Name: TABLE sending_breakers; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.sending_breakers TO app_user;
+
+--
+-- Name: COLUMN sending_breakers.min_sent; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(min_sent) ON TABLE app.sending_breakers TO app_user;
+
+--
+-- Name: COLUMN sending_breakers.hard_bounce_limit; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(hard_bounce_limit) ON TABLE app.sending_breakers TO app_user;
+
+--
+-- Name: COLUMN sending_breakers.state; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(state) ON TABLE app.sending_breakers TO app_user;
+
+--
+-- Name: COLUMN sending_breakers.reason; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(reason) ON TABLE app.sending_breakers TO app_user;
+
+--
+-- Name: COLUMN sending_breakers.changed_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(changed_at) ON TABLE app.sending_breakers TO app_user;
+
+--
+-- Name: TABLE sending_counts; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.sending_counts TO app_user;
 
 --
 -- Name: TABLE sessions; Type: ACL; Schema: app; Owner: mos_owner

@@ -93,6 +93,10 @@ create trigger campaign_clicks_counted
     after insert or update on app.campaign_clicks
     for each row execute function app.campaign_link_tallies_follow();
 alter table app.campaign_clicks enable always trigger campaign_clicks_counted;
+-- Planned for its values each time: from a connection's sixth click on, a generic plan would
+-- leave Citus without the tenant's value to route the upsert by (as migration 32 found for the
+-- ledger's counts).
+alter function app.campaign_link_tallies_follow() set plan_cache_mode = force_custom_plan;
 
 alter table app.campaign_clicks enable row level security;
 alter table app.campaign_clicks force row level security;

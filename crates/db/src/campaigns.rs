@@ -196,6 +196,9 @@ pub struct Launched {
     pub queued: i64,
     /// Contacts the segment held that are not sent to, by reason (`no_consent`, `suppressed`).
     pub skipped: BTreeMap<String, i64>,
+    /// Launched paused, because the organization's breaker halted its sending: it sends once an
+    /// ADMIN resumes.
+    pub held: bool,
 }
 
 /// Launches the campaign's approved version (the review's `publish` step, which the member's
@@ -231,15 +234,21 @@ pub async fn launch(
     let catalog = segments::catalog(tx).await?;
     let segment = Segment::parse(&saved.definition, &catalog).map_err(|_| stored("segment_versions_definition"))?;
 
+    // While the organization's sending is halted the run waits, held for the ADMIN's resume (the
+    // database refuses it `sending` anyway).
+    let held = crate::breaker::get(tx).await?.halted();
     sqlx::query(
-        "insert into app.campaign_runs (organization_id, campaign_id, version, state, launched_by, launched_at, recipients)
-         values ($1, $2, $3, 'sending', $4, $5, 0)",
+        "insert into app.campaign_runs
+                (organization_id, campaign_id, version, state, launched_by, launched_at, recipients, held)
+         values ($1, $2, $3, $6::text::app.campaign_run_state, $4, $5, 0, $7)",
     )
     .bind(tx.org().as_uuid())
     .bind(id.as_uuid())
     .bind(version)
     .bind(actor.as_uuid())
     .bind(now)
+    .bind(if held { "paused" } else { "sending" })
+    .bind(held)
     .execute(tx.conn())
     .await?;
 
@@ -307,10 +316,13 @@ pub async fn launch(
         .meta("sha256", json!(item.version.sha256.to_string()))
         .meta("recipients", json!(total))
         .meta("queued", json!(queued))
-        .meta("skipped", json!(skipped));
+        .meta("skipped", json!(skipped))
+        .meta("held", json!(held));
     audit::record(tx, &event).await?;
-    schedule_sending(tx, id, now).await?;
-    Ok(Launch::Done(Launched { version, recipients: total, queued, skipped }))
+    if !held {
+        schedule_sending(tx, id, now).await?;
+    }
+    Ok(Launch::Done(Launched { version, recipients: total, queued, skipped, held }))
 }
 
 /// A campaign version as stored: what it sends, to whom, from whom, when.
@@ -743,7 +755,16 @@ pub async fn record_failure(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    Ok(updated.rows_affected() == 1)
+    let recorded = updated.rows_affected() == 1;
+    // A hard refusal at hand-over counts towards the hard-bounce rate as a reported hard bounce
+    // does, by the rule the counts apply (migration 32).
+    if let (true, Failure::Bounced { reply }) = (recorded, failure) {
+        let hard: bool = sqlx::query_scalar("select app.hard_refusal($1)").bind(reply).fetch_one(tx.conn()).await?;
+        if hard {
+            crate::breaker::judge(tx, crate::breaker::Event::HardBounce, now, &RequestSource::default()).await?;
+        }
+    }
+    Ok(recorded)
 }
 
 /// A member's step on a launched campaign's sending.
@@ -787,7 +808,7 @@ pub async fn control(
     if before.is_some() {
         sqlx::query(
             "update app.campaign_runs set state = $3::text::app.campaign_run_state,
-                    finished_at = case when $3 = 'cancelled' then $4 end
+                    finished_at = case when $3 = 'cancelled' then $4 end, held = false
               where organization_id = $1 and campaign_id = $2",
         )
         .bind(tx.org().as_uuid())

@@ -3,11 +3,14 @@
 //! chose, so it is matched by campaign and contact in the organization the `Feedback-ID` names,
 //! and only to a message that was handed over. A hard bounce or a complaint suppresses the
 //! address (the ledger then refuses it every later message). The same feedback twice counts once.
+//! A complaint or a hard bounce then has the organization's breaker judged in the same
+//! transaction ([`crate::breaker::judge`]), which may halt its sending there and then.
 
 use chrono::{DateTime, Utc};
 
 use crate::audiences::consent::{self, Provenance, Record};
 use crate::audiences::suppression;
+use crate::breaker::{self, Event, Verdict};
 use crate::error::stored;
 use crate::{Result, TenantTx};
 use mos_domain::audiences::{AddressKey, ConsentKind, ConsentState, SuppressionReason};
@@ -47,9 +50,10 @@ impl Kind {
 }
 
 /// What recording one piece of feedback did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    New,
+    /// Recorded, with what the breaker made of it.
+    New(Verdict),
     /// The same kind of feedback about the same message was recorded before: nothing changed.
     Again,
     /// The organization sent no such message (or never handed it over): a forged or misdirected
@@ -116,7 +120,28 @@ pub async fn record(
     }
     let key =
         key.map(AddressKey::try_from).transpose().map_err(|_| crate::error::stored("contacts_address_key_length"))?;
-    let Some(key) = key else { return Ok(Recorded::New) };
+    if let Some(key) = key {
+        suppress(tx, contact, campaign, purpose, &key, kind, now, source).await?;
+    }
+    let event = match kind {
+        Kind::Complaint if code != "not-spam" => Event::Complaint,
+        Kind::HardBounce => Event::HardBounce,
+        _ => Event::Other,
+    };
+    Ok(Recorded::New(breaker::judge(tx, event, now, source).await?))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn suppress(
+    tx: &mut TenantTx,
+    contact: ContactId,
+    campaign: ContentId,
+    purpose: uuid::Uuid,
+    key: &AddressKey,
+    kind: Kind,
+    now: DateTime<Utc>,
+    source: &RequestSource,
+) -> Result<()> {
     // A complaint is the person's own "stop": the campaign's purpose is revoked, as a one-click
     // unsubscribe revokes it. A hard bounce says only that the address takes no mail.
     if kind == Kind::Complaint {
@@ -137,9 +162,9 @@ pub async fn record(
         }
     }
     if let Some(reason) = kind.suppresses() {
-        if suppression::add(tx, &key, reason, None, now).await? {
-            suppression::record(tx, &key, reason, None, source).await?;
+        if suppression::add(tx, key, reason, None, now).await? {
+            suppression::record(tx, key, reason, None, source).await?;
         }
     }
-    Ok(Recorded::New)
+    Ok(())
 }

@@ -11,6 +11,7 @@
 
 pub mod audiences;
 pub mod audit;
+pub mod breaker;
 pub mod campaigns;
 pub mod chain;
 pub mod clicks;

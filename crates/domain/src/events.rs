@@ -137,6 +137,18 @@ pub const CAMPAIGN_BATCH_SENT: AuditAction = AuditAction::known("campaign.batch_
 /// A campaign's sending paused, resumed or cancelled.
 pub const CAMPAIGN_CONTROLLED: AuditAction = AuditAction::known("campaign.controlled");
 
+/// An organization's complaint-rate breaker (docs/sending.md, "Complaint-rate breaker").
+pub const SENDING_BREAKER: ResourceType = ResourceType::known("sending_breaker");
+/// The complaint rate crossed the warning line: once per crossing, with the window's counts.
+pub const BREAKER_WARNED: AuditAction = AuditAction::known("sending.breaker_warned");
+/// The breaker halted the organization's sending and paused its sending runs, with the
+/// window's counts and the campaigns paused.
+pub const BREAKER_TRIPPED: AuditAction = AuditAction::known("sending.breaker_tripped");
+/// An ADMIN resumed the halted sending, with the window's counts at that moment.
+pub const BREAKER_RESUMED: AuditAction = AuditAction::known("sending.breaker_resumed");
+/// An ADMIN changed the breaker's minimum volume or hard-bounce limit.
+pub const BREAKER_CONFIGURED: AuditAction = AuditAction::known("sending.breaker_configured");
+
 pub const SENDER: ResourceType = ResourceType::known("sender");
 pub const SENDER_CREATED: AuditAction = AuditAction::known("sender.created");
 /// The record names the fields changed, not their values.

@@ -132,7 +132,9 @@ impl Permission {
     fn describe(self) -> &'static str {
         match self {
             Permission::ReadOrganization => "see the organization, leave it",
-            Permission::ManageOrganization => "rename it, set its two-factor and review policies",
+            Permission::ManageOrganization => {
+                "rename it, set its two-factor and review policies and its sending breaker; resume halted sending"
+            }
             Permission::ReadMembers => "list members and roles",
             Permission::InviteMembers => "invite people, list and revoke invitations",
             Permission::ChangeRoles => "change a member's role",

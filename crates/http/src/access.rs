@@ -163,6 +163,9 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("post", "/v1/orgs/{slug}/campaigns/{id}/cancel", Permission::SendCampaigns),
     ("get", "/v1/orgs/{slug}/campaigns/{id}/messages", Permission::ReadContent),
     ("get", "/v1/orgs/{slug}/campaigns/{id}/preview", Permission::ReadContacts),
+    ("get", "/v1/orgs/{slug}/sending-breaker", Permission::ReadOrganization),
+    ("patch", "/v1/orgs/{slug}/sending-breaker", Permission::ManageOrganization),
+    ("post", "/v1/orgs/{slug}/sending-breaker/resume", Permission::ManageOrganization),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

@@ -1,20 +1,26 @@
 //! Delivery feedback taken in (docs/sending.md, "Delivery feedback"): one report, as Postfix's
 //! pipe hands it to `mos feedback ingest`, parsed by `mos_mail::feedback`, addressed by its
 //! returned original's `Feedback-ID` and `Message-ID` (never by an address the report claims),
-//! and recorded against the send ledger of the organization it names.
+//! and recorded against the send ledger of the organization it names. A complaint or a hard
+//! bounce may make the organization's breaker warn or halt its sending in that transaction
+//! (`mos_db::breaker`); the ADMINs' letter comes back with the answer, for the caller to send.
 
 use chrono::{DateTime, Utc};
+use mos_db::breaker::Verdict;
 use mos_db::feedback::{self, Kind, Recorded};
 use mos_db::{AppPool, DbError};
 use mos_domain::RequestSource;
 pub use mos_mail::feedback::MAX_REPORT_BYTES;
 use mos_mail::feedback::{Action, Complaint, FeedbackError, Report, What};
 
+pub use crate::app::breaker::Notice;
+
 /// What taking one report in did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {
-    /// Recorded, with the suppression it calls for.
-    Recorded,
+    /// Recorded, with the suppression it calls for, and the letter to the ADMINs when the
+    /// organization's breaker warned or halted.
+    Recorded(Option<Notice>),
     /// Every part of it was recorded before: nothing changed.
     Again,
     /// A report that says nothing to record (an ARF `not-spam` report).
@@ -75,12 +81,14 @@ fn complaint_code(kind: Complaint) -> &'static str {
     }
 }
 
-/// Takes in one report (the whole message as received).
+/// Takes in one report (the whole message as received). `console` is the console's public
+/// address, for the link in a letter to the ADMINs.
 pub async fn ingest(
     pool: &AppPool,
     raw: &[u8],
     now: DateTime<Utc>,
     source: &RequestSource,
+    console: &str,
 ) -> Result<Ingested, IngestError> {
     let report = mos_mail::feedback::parse(raw)?;
     let original = &report.original;
@@ -91,14 +99,21 @@ pub async fn ingest(
         return Ok(Ingested::Ignored);
     }
     let mut tx = pool.begin_tenant(org, None).await?;
-    let mut ingested = Ingested::Again;
+    let mut recorded = false;
+    let mut verdict = Verdict::Quiet;
     for (kind, code) in &kinds {
         match feedback::record(&mut tx, campaign, contact, *kind, code, now, source).await? {
-            Recorded::New => ingested = Ingested::Recorded,
+            Recorded::New(judged) => {
+                recorded = true;
+                if judged != Verdict::Quiet {
+                    verdict = judged;
+                }
+            }
             Recorded::Again => {}
             Recorded::NoSuchMessage => return Err(IngestError::NoSuchMessage),
         }
     }
+    let notice = Notice::of(&mut tx, &verdict, console).await?;
     tx.commit().await?;
-    Ok(ingested)
+    Ok(if recorded { Ingested::Recorded(notice) } else { Ingested::Again })
 }

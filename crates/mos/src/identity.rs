@@ -51,7 +51,19 @@ fn write_new_key(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+/// The From of the server's own mail (`MOS_MAIL_FROM`), when it is set.
+pub fn mail_from(settings: &Settings) -> anyhow::Result<Option<mos_http::mail::Mailbox>> {
+    settings
+        .identity
+        .mail_from
+        .as_ref()
+        .map(|from| {
+            from.parse().with_context(|| format!("MOS_MAIL_FROM {from:?} is not a mailbox like `Name <a@b.example>`"))
+        })
+        .transpose()
+}
+
+pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     match &settings.identity.smtp_url {
         Some(url) => Ok(Arc::new(SmtpMailer::from_url(url.expose_secret())?)),
         None => {
@@ -107,10 +119,8 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
             .with_context(|| format!("MOS_TRUSTED_PROXIES: {proxy:?} is not an address or CIDR"))?;
         http.trusted_proxies.push(net);
     }
-    if let Some(from) = &identity.mail_from {
-        http.mail_from = from
-            .parse()
-            .with_context(|| format!("MOS_MAIL_FROM {from:?} is not a mailbox like `Name <a@b.example>`"))?;
+    if let Some(from) = mail_from(settings)? {
+        http.mail_from = from;
     }
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let hasher = PasswordHasher::new(identity.hash_concurrency);
@@ -128,7 +138,7 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
 
 /// Without `MOS_PUBLIC_URL`, the listening address; a loopback one as `localhost`, the one
 /// address by IP that browsers let passkeys work on.
-fn default_public_url(listen: SocketAddr) -> String {
+pub fn default_public_url(listen: SocketAddr) -> String {
     if listen.ip().is_loopback() {
         format!("http://localhost:{}", listen.port())
     } else {

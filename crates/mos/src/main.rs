@@ -257,7 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
         Command::Db { command: DbCommand::Distribute } => db_distribute(&db).await,
         Command::Audit { command } => audit(&db, &settings, command).await,
-        Command::Feedback { command: FeedbackCommand::Ingest } => feedback_ingest(&db).await,
+        Command::Feedback { command: FeedbackCommand::Ingest } => feedback_ingest(&db, &settings).await,
         Command::Bench(args) => {
             let pg_bin = mos_db::ops::embedded::PgBinaries::locate(settings.pg_bin()).ok();
             bench::run(&db, args, pg_bin.as_ref().map(|b| b.dir())).await.map(|()| ExitCode::SUCCESS)
@@ -271,7 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 const EXIT_DATAERR: u8 = 65;
 const EXIT_TEMPFAIL: u8 = 75;
 
-async fn feedback_ingest(db: &Database) -> anyhow::Result<ExitCode> {
+async fn feedback_ingest(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
     use std::io::Read;
     let mut raw = Vec::new();
     // One byte more than a report may have, so that a larger one is refused, not cut short.
@@ -279,10 +279,21 @@ async fn feedback_ingest(db: &Database) -> anyhow::Result<ExitCode> {
     std::io::stdin().take(limit).read_to_end(&mut raw)?;
     let pool = db.app_pool().await?;
     let source = mos_domain::RequestSource::default();
-    let ingested = mos_http::feedback::ingest(&pool, &raw, chrono::Utc::now(), &source).await;
+    let console = settings.identity.public_url.clone().unwrap_or_else(|| identity::default_public_url(settings.listen));
+    let ingested = mos_http::feedback::ingest(&pool, &raw, chrono::Utc::now(), &source, &console).await;
     Ok(match ingested {
-        Ok(mos_http::feedback::Ingested::Recorded) => {
+        Ok(mos_http::feedback::Ingested::Recorded(notice)) => {
             println!("recorded");
+            // The breaker warned or halted: its ADMINs are told now, before the command ends.
+            // The record stands whatever the mail does; the audit trail and the console show it.
+            if let Some(notice) = notice {
+                let from = identity::mail_from(settings)?.unwrap_or_else(|| mos_http::Settings::default().mail_from);
+                let mailer = identity::mailer(settings)?;
+                match notice.send(mailer.as_ref(), &from).await {
+                    Ok(()) => println!("the organization's ADMINs were told: {}", notice.subject),
+                    Err(e) => eprintln!("the organization's ADMINs could not be mailed: {e}"),
+                }
+            }
             ExitCode::SUCCESS
         }
         Ok(mos_http::feedback::Ingested::Again) => {

@@ -230,6 +230,16 @@ pub const PLAN: &[TablePlan] = &[
         why: "each campaign's clicks counted per link, upserted by the clicks' row trigger on the click's shard (a colocated write run locally there)",
     },
     TablePlan {
+        table: "sending_breakers",
+        placement: Placement::Distributed,
+        why: "an organization's complaint-rate breaker, one row; the send ledger's triggers and the runs' halt check read it on the tenant's shard",
+    },
+    TablePlan {
+        table: "sending_counts",
+        placement: Placement::Distributed,
+        why: "an organization's sending counted per day and month, upserted by the ledger's and the feedback's statement triggers on their shard",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",

@@ -740,12 +740,13 @@ async fn on_citus_the_launch_the_claim_with_its_check_every_ledger_update_and_a_
     let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
     let sent = [Sent { contact: o.ada, values: &values, reply: "250 2.0.0 Ok" }];
     assert_eq!(campaigns::record_sent(&mut tx, id, &sent, now, &src()).await.unwrap().messages, 1);
-    // A click, twice, with the count its trigger keeps beside it, and the report's reads.
-    for _ in 0..2 {
+    // Clicks, more than the five after which a connection may plan a statement generically,
+    // with the count their trigger keeps beside them, and the report's reads.
+    for _ in 0..8 {
         assert!(mos_db::clicks::record(&mut tx, id, o.ada, 1, now).await.unwrap());
     }
     assert!(mos_db::clicks::launched(&mut tx, id).await.unwrap().is_some());
-    assert_eq!(counted(&mos_db::clicks::tallies(&mut tx, id).await.unwrap()), [(1, 1, 2)]);
+    assert_eq!(counted(&mos_db::clicks::tallies(&mut tx, id).await.unwrap()), [(1, 1, 8)]);
     let deferred = Failure::Deferred { reply: "451 4.3.0 later".into(), retry_at: now + Duration::minutes(1) };
     assert!(campaigns::record_failure(&mut tx, id, more[0], &deferred, now).await.unwrap());
     let bounced = Failure::Bounced { reply: "550 5.1.1 unknown".into() };
@@ -849,7 +850,7 @@ async fn feedback_is_matched_only_to_a_message_handed_over_counts_once_and_a_har
     // A hard bounce of a sent message: recorded once, and the address suppressed.
     assert_eq!(
         feedback::record(&mut tx, id, handed[0], Kind::HardBounce, "5.1.1", now, &src()).await.unwrap(),
-        Recorded::New
+        Recorded::New(mos_db::breaker::Verdict::Quiet)
     );
     assert_eq!(
         feedback::record(&mut tx, id, handed[0], Kind::HardBounce, "5.1.1", now, &src()).await.unwrap(),
@@ -859,7 +860,7 @@ async fn feedback_is_matched_only_to_a_message_handed_over_counts_once_and_a_har
     // A complaint suppresses too; a delay or a soft bounce does not.
     assert_eq!(
         feedback::record(&mut tx, id, handed[1], Kind::Complaint, "abuse", now, &src()).await.unwrap(),
-        Recorded::New
+        Recorded::New(mos_db::breaker::Verdict::Quiet)
     );
     assert!(!consent::is_live(&mut tx, handed[1], o.purpose, now).await.unwrap());
     // The complaint is the person's own revocation of the campaign's purpose, naming the
@@ -875,11 +876,11 @@ async fn feedback_is_matched_only_to_a_message_handed_over_counts_once_and_a_har
     assert_eq!(events, [(handed[1].as_uuid(), "revoke".to_owned(), "complaint".to_owned(), true)]);
     assert_eq!(
         feedback::record(&mut tx, id, handed[2], Kind::SoftBounce, "5.2.2", now, &src()).await.unwrap(),
-        Recorded::New
+        Recorded::New(mos_db::breaker::Verdict::Quiet)
     );
     assert_eq!(
         feedback::record(&mut tx, id, handed[2], Kind::Delayed, "4.4.1", now, &src()).await.unwrap(),
-        Recorded::New
+        Recorded::New(mos_db::breaker::Verdict::Quiet)
     );
     assert!(consent::is_live(&mut tx, handed[2], o.purpose, now).await.unwrap());
     // A message still `sending` (never reported back by the relay), a contact never sent to, and

@@ -4,6 +4,7 @@
 
 mod audiences;
 mod audit;
+mod breaker;
 mod campaigns;
 mod chain;
 mod check;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audiences;
 pub mod audit;
+pub mod breaker;
 pub mod campaigns;
 pub mod content;
 pub mod docs;
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(segments::router())
         .merge(senders::router())
         .merge(campaigns::router())
+        .merge(breaker::router())
         .merge(erasure::router())
         .merge(imports::router())
         .merge(passkeys::router())

@@ -355,7 +355,14 @@ pub async fn control(
     let mut tx = auth.tx;
     let item = find(&mut tx, id).await?;
     let me = auth.session.user;
-    let done = campaigns::control(&mut tx, item.id, step, me, state.clock.now(), &auth.source).await?;
+    let done = match campaigns::control(&mut tx, item.id, step, me, state.clock.now(), &auth.source).await {
+        Err(DbError::Invalid { constraint }) if constraint == "campaign_runs_halted" => {
+            return Err(ApiError::Conflict(
+                "the organization's sending is halted by its complaint-rate breaker; an ADMIN resumes it on the sending breaker's page",
+            ))
+        }
+        other => other?,
+    };
     if done.is_none() {
         return Err(ApiError::Conflict(match step {
             Control::Pause => "only a campaign that is sending can be paused",

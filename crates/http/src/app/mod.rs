@@ -6,6 +6,7 @@
 pub mod account;
 pub mod audiences;
 pub mod audit;
+pub mod breaker;
 pub mod campaigns;
 pub mod clicks;
 pub mod content;

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::words::confirmation;
 use super::{alert, hidden, plain, refused, render, when, Console, NoFields, Posted, Visit, FORM_FIELD};
 use crate::access::{ReadContacts, ReadContent, SendCampaigns, WriteContent};
+use crate::app::breaker;
 use crate::app::campaigns::{
     self as app, CampaignInput, Choices, Described, Pace, Preview, ScheduleInput, VersionInput,
 };
@@ -70,16 +71,26 @@ async fn list(
         .read::<ReadContent, _>(&console, &slug, "Campaigns", async |auth| {
             let (items, next) = app::list(auth, query.cursor.as_deref(), Some(PAGE)).await?;
             let runs = app::runs(auth, &items).await?;
-            Ok((items, next, runs, auth.role.can(Permission::WriteContent)))
+            let breaker = breaker::standing(auth).await?;
+            Ok((items, next, runs, auth.role.can(Permission::WriteContent), breaker))
         })
         .await;
-    let (items, next, runs, writes) = match read {
+    let (items, next, runs, writes, breaker) = match read {
         Ok(read) => read,
         Err(page) => return page,
     };
     render(&console, &visit, StatusCode::OK, "Campaigns", |_| {
         html! {
             (area(&slug, writes))
+            @if breaker.halted() {
+                (alert("Sending is halted by the complaint-rate breaker: no campaign sends until an ADMIN resumes it."))
+                p { a href={ "/orgs/" (slug) "/sending" } { "Sending health" } }
+            } @else if breaker.state == "warned" {
+                p class="note" role="status" {
+                    "Spam complaints passed 0.1%; at 0.3% sending halts. "
+                    a href={ "/orgs/" (slug) "/sending" } { "Sending health" }
+                }
+            }
             @if items.is_empty() { p { "No campaigns yet." } }
             @else {
                 div class="scroll" { table {

@@ -14,6 +14,7 @@
 mod account;
 mod audiences;
 mod audit;
+mod breaker;
 mod campaigns;
 mod clicks;
 mod content;
@@ -86,6 +87,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(segments::router())
         .merge(senders::router())
         .merge(campaigns::router())
+        .merge(breaker::router())
         .merge(erasure::router())
         .merge(imports::router())
         .merge(signup::router())

@@ -175,6 +175,7 @@ async fn organization(
                 a href={ "/orgs/" (slug) "/content?mine=review" } { "Waiting for my review" } " · "
                 a href={ "/orgs/" (slug) "/audience" } { "Audience" }
                 @if role.can(Permission::ReadSenders) { " · " a href={ "/orgs/" (slug) "/senders" } { "Senders" } }
+                " · " a href={ "/orgs/" (slug) "/sending" } { "Sending health" }
             }
             @if org.require_two_factor { p { "Members must use two-factor authentication." } }
             @if org.require_phishing_resistant { p { "Members must sign in with a passkey." } }

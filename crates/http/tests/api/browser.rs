@@ -1103,3 +1103,30 @@ async fn a_creator_writes_and_previews_a_campaign_and_an_admin_launches_it_and_r
         browser.client.clone().close().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_admin_sees_the_halted_sending_resumes_it_and_sets_the_breaker_in_the_console() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    let id = crate::breaker::org_id(&app, &org.admin, "acme").await;
+    crate::breaker::halt(&app, id).await;
+    let driver = Driver::start().await;
+    let admin = driver.browser().await;
+    admin.open(&format!("{}/sign-in", app.public_url)).await;
+    admin.submit("form[action='/sign-in']", &[("email", "admin@acme.example"), ("password", PASSWORD)]).await;
+
+    admin.open(&format!("{}/orgs/acme/sending", app.public_url)).await;
+    assert_eq!(admin.heading().await, "Sending health");
+    assert!(admin.text().await.contains("Sending is halted"), "{}", admin.text().await);
+    admin.check("sending-halted").await;
+    admin.submit("form[action='/orgs/acme/sending/resume']", &[]).await;
+    let page = admin.text().await;
+    assert!(page.contains("sending again") && page.contains("Sending is not held back"), "{page}");
+    assert!(admin.client.find(Locator::Css("form[action='/orgs/acme/sending/resume']")).await.is_err());
+    admin.submit("form[action='/orgs/acme/sending']", &[("min_sent", "500"), ("hard_bounce_limit", "200")]).await;
+    assert!(admin.text().await.contains("The breaker's settings were saved."), "{}", admin.text().await);
+    admin.check("sending").await;
+    let shown = app.get_as(&org.viewer, "/v1/orgs/acme/sending-breaker").await.body;
+    assert_eq!((shown["state"].as_str(), shown["min_sent"].as_i64()), (Some("clear"), Some(500)));
+    admin.client.clone().close().await.unwrap();
+}

@@ -238,10 +238,17 @@ const PAGES: &[PageBudget] = &[
         records_its_reads: false,
     },
     PageBudget {
-        page: "/orgs/{slug}/campaigns (a page of campaigns and their runs)",
+        page: "/orgs/{slug}/campaigns (a page of campaigns and their runs, and whether sending is held back)",
         path: "/orgs/acme/campaigns",
-        statements: 7,
-        round_trips: 6,
+        statements: 8,
+        round_trips: 7,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/sending (the breaker, its window, 30 days and 12 months of counts)",
+        path: "/orgs/acme/sending",
+        statements: 8,
+        round_trips: 7,
         records_its_reads: false,
     },
     PageBudget {

@@ -5,6 +5,7 @@
 mod abuse;
 mod audiences;
 mod audit_trail;
+mod breaker;
 mod browser;
 mod budget;
 mod campaigns;

@@ -98,6 +98,9 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("post",   "/v1/orgs/{slug}/campaigns/{id}/cancel",           [YES,  NO,      NO,     NO ]),
     ("get",    "/v1/orgs/{slug}/campaigns/{id}/messages",         [YES,  YES,     YES,    YES]),
     ("get",    "/v1/orgs/{slug}/campaigns/{id}/preview",          [YES,  NO,      YES,    NO ]),
+    ("get",    "/v1/orgs/{slug}/sending-breaker",                 [YES,  YES,     YES,    YES]),
+    ("patch",  "/v1/orgs/{slug}/sending-breaker",                 [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/sending-breaker/resume",          [YES,  NO,      NO,     NO ]),
     // Last: after it, the roles that may leave are no longer members.
     ("post",   "/v1/orgs/{slug}/leave",                           [YES,  YES,     YES,    YES]),
 ];
