@@ -230,6 +230,25 @@ pub struct TestDb {
     workers: &'static [Cluster],
 }
 
+/// Drops `name` on `node`, best effort: the disk it frees is a convenience, not what a test
+/// checks. `force` ends what is still connected (a server's pool, a job runner); on Citus a
+/// node's maintenance daemon can still be in the database for a moment, so a refusal is tried
+/// again a few times, and a database that stays is reported and left to the cluster's removal.
+async fn drop_database(node: &Cluster, name: &str) {
+    let sql = format!("drop database if exists {name} with (force)");
+    let mut last = None;
+    for attempt in 0..5u64 {
+        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+        match sqlx::raw_sql(&sql).execute(&mut superuser(node, "postgres").await).await {
+            Ok(_) => return,
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some(e) = last {
+        eprintln!("the test database {name} stays until the test cluster goes: {e}");
+    }
+}
+
 /// A test's database goes when the test is done, so that a suite of hundreds of tests needs the
 /// disk of the few that run at once, not of all of them. A failed test's stays, to be looked into.
 impl Drop for TestDb {
@@ -243,10 +262,8 @@ impl Drop for TestDb {
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
             runtime.block_on(async {
-                // `force` ends what is still connected: a server's pool, a job runner, Citus's own.
                 for node in nodes {
-                    execute(&mut superuser(node, "postgres").await, &format!("drop database {name} with (force)"))
-                        .await;
+                    drop_database(node, &name).await;
                 }
             })
         });
