@@ -1231,6 +1231,21 @@ $$;
 ALTER FUNCTION app.dkim_keys_forward() OWNER TO mos_owner;
 
 --
+-- Name: feedback_credential(bytea); Type: FUNCTION; Schema: app; Owner: mos_definer
+--
+
+CREATE FUNCTION app.feedback_credential(p_token_hash bytea) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    return (select c.name from app.feedback_credentials c where c.token_hash = p_token_hash and c.revoked_at is null);
+end
+$$;
+
+ALTER FUNCTION app.feedback_credential(p_token_hash bytea) OWNER TO mos_definer;
+
+--
 -- Name: find_login(text); Type: FUNCTION; Schema: app; Owner: mos_definer
 --
 
@@ -2668,6 +2683,26 @@ ALTER TABLE ONLY app.email_verification_tokens FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.email_verification_tokens OWNER TO mos_owner;
 
 --
+-- Name: feedback_credentials; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.feedback_credentials (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT feedback_credentials_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT feedback_credentials_name_format CHECK ((name ~ '^[a-z0-9][a-z0-9._-]{0,62}$'::text)),
+    CONSTRAINT feedback_credentials_revoked CHECK (((revoked_at IS NULL) OR (revoked_at >= created_at))),
+    CONSTRAINT feedback_credentials_token_hash_length CHECK ((length(token_hash) = 32))
+);
+
+ALTER TABLE ONLY app.feedback_credentials FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.feedback_credentials OWNER TO mos_owner;
+
+--
 -- Name: invitations; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -3457,6 +3492,20 @@ ALTER TABLE ONLY app.email_verification_tokens
     ADD CONSTRAINT email_verification_tokens_token_hash_key UNIQUE (token_hash);
 
 --
+-- Name: feedback_credentials feedback_credentials_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.feedback_credentials
+    ADD CONSTRAINT feedback_credentials_pkey PRIMARY KEY (id);
+
+--
+-- Name: feedback_credentials feedback_credentials_token_hash_key; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.feedback_credentials
+    ADD CONSTRAINT feedback_credentials_token_hash_key UNIQUE (token_hash);
+
+--
 -- Name: invitations invitations_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -3861,6 +3910,12 @@ CREATE UNIQUE INDEX dkim_keys_one_active ON app.dkim_keys USING btree (organizat
 --
 
 CREATE INDEX email_verification_tokens_user_idx ON app.email_verification_tokens USING btree (user_id);
+
+--
+-- Name: feedback_credentials_live_name; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE UNIQUE INDEX feedback_credentials_live_name ON app.feedback_credentials USING btree (name) WHERE (revoked_at IS NULL);
 
 --
 -- Name: invitations_token_idx; Type: INDEX; Schema: app; Owner: mos_owner
@@ -4846,6 +4901,12 @@ CREATE POLICY definer_lookup ON app.audit_logs FOR SELECT TO mos_definer USING (
 CREATE POLICY definer_lookup ON app.email_verification_tokens FOR SELECT TO mos_definer USING (true);
 
 --
+-- Name: feedback_credentials definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY definer_lookup ON app.feedback_credentials FOR SELECT TO mos_definer USING (true);
+
+--
 -- Name: invitations definer_lookup; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -4948,6 +5009,12 @@ ALTER TABLE app.dkim_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.email_verification_tokens ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: feedback_credentials; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.feedback_credentials ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: invitations; Type: ROW SECURITY; Schema: app; Owner: mos_owner
 --
 
@@ -4970,6 +5037,12 @@ ALTER TABLE app.login_challenges ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.notices ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: feedback_credentials operator; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY operator ON app.feedback_credentials TO mos_owner USING (true) WITH CHECK (true);
 
 --
 -- Name: organizations; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -5569,6 +5642,13 @@ GRANT ALL ON FUNCTION app.current_user_id() TO mos_definer;
 REVOKE ALL ON FUNCTION app.dkim_keys_forward() FROM PUBLIC;
 
 --
+-- Name: FUNCTION feedback_credential(p_token_hash bytea); Type: ACL; Schema: app; Owner: mos_definer
+--
+
+REVOKE ALL ON FUNCTION app.feedback_credential(p_token_hash bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.feedback_credential(p_token_hash bytea) TO app_user;
+
+--
 -- Name: FUNCTION find_login(p_email text); Type: ACL; Schema: app; Owner: mos_definer
 --
 
@@ -6158,6 +6238,24 @@ GRANT SELECT(expires_at) ON TABLE app.email_verification_tokens TO mos_definer;
 --
 
 GRANT SELECT(used_at),UPDATE(used_at) ON TABLE app.email_verification_tokens TO mos_definer;
+
+--
+-- Name: COLUMN feedback_credentials.name; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(name) ON TABLE app.feedback_credentials TO mos_definer;
+
+--
+-- Name: COLUMN feedback_credentials.token_hash; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(token_hash) ON TABLE app.feedback_credentials TO mos_definer;
+
+--
+-- Name: COLUMN feedback_credentials.revoked_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT(revoked_at) ON TABLE app.feedback_credentials TO mos_definer;
 
 --
 -- Name: TABLE invitations; Type: ACL; Schema: app; Owner: mos_owner

@@ -6,6 +6,8 @@
 //! A complaint or a hard bounce then has the organization's breaker judged in the same
 //! transaction ([`crate::breaker::judge`]), which may halt its sending there and then.
 
+pub mod credentials;
+
 use chrono::{DateTime, Utc};
 
 use crate::audiences::consent::{self, Provenance, Record};
@@ -64,9 +66,11 @@ pub enum Recorded {
 /// The organization, campaign and contact a report's original message names: its
 /// `Feedback-ID` is `campaign:organization` and its `Message-ID` `campaign.contact@domain`
 /// ([`crate::campaigns::message_id`]), and both must name the same campaign.
+/// A provider that returns only our metadata, not the header (Postmark), gives the
+/// `Message-ID`'s left side alone.
 pub fn addressed(message_id: &str, feedback_id: Option<&str>) -> Option<(OrgId, ContentId, ContactId)> {
     let (campaign, org) = feedback_id?.split_once(':')?;
-    let (left, _domain) = message_id.split_once('@')?;
+    let left = message_id.split_once('@').map_or(message_id, |(left, _domain)| left);
     let (named, contact) = left.split_once('.')?;
     let campaign = ContentId::parse(campaign).ok()?;
     (ContentId::parse(named).ok()? == campaign)

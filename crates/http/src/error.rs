@@ -36,6 +36,10 @@ pub enum ApiError {
     CodeReused,
     #[error("sign in first")]
     Unauthenticated,
+    #[error("present a live feedback credential (mos feedback credential create): as a bearer token, or as the password of HTTP Basic authentication")]
+    FeedbackCredential,
+    #[error("{0}")]
+    FeedbackRefused(String),
     #[error("a change authorized by the session cookie must come from this site's own pages; other clients send the session token as a bearer token")]
     CrossOrigin,
     #[error("confirm your password (and code) again to make this change")]
@@ -175,7 +179,10 @@ impl ApiError {
             InvalidChallenge => (StatusCode::UNAUTHORIZED, "invalid_challenge", "Invalid sign-in challenge"),
             InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code", "Invalid code"),
             CodeReused => (StatusCode::UNAUTHORIZED, "code_reused", "Code already used"),
-            Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            Unauthenticated | FeedbackCredential => {
+                (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required")
+            }
+            FeedbackRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "feedback_refused", "Feedback refused"),
             CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin", "Cross-origin request"),
             ReauthenticationRequired => {
                 (StatusCode::FORBIDDEN, "reauthentication_required", "Recent authentication required")
@@ -323,6 +330,11 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // Amazon SNS sends the user and password of a subscription's address only after a
+            // Basic challenge.
+            ApiError::FeedbackCredential => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"feedback\", Bearer"));
             }
             _ => {}
         }

@@ -1,9 +1,12 @@
 //! Delivery feedback taken in (docs/sending.md, "Delivery feedback"): one report, as Postfix's
-//! pipe hands it to `mos feedback ingest`, parsed by `mos_mail::feedback`, addressed by its
+//! pipe hands it to `mos feedback ingest`, or as a relay or a provider posts it
+//! (`api::feedback`), parsed by `mos_mail::feedback`, addressed by its
 //! returned original's `Feedback-ID` and `Message-ID` (never by an address the report claims),
 //! and recorded against the send ledger of the organization it names. A complaint or a hard
 //! bounce may make the organization's breaker warn or halt its sending in that transaction
 //! (`mos_db::breaker`); the ADMINs' letter comes back with the answer, for the caller to send.
+
+pub mod sns;
 
 use chrono::{DateTime, Utc};
 use mos_db::breaker::Verdict;
@@ -11,7 +14,7 @@ use mos_db::feedback::{self, Kind, Recorded};
 use mos_db::{AppPool, DbError};
 use mos_domain::RequestSource;
 pub use mos_mail::feedback::MAX_REPORT_BYTES;
-use mos_mail::feedback::{Action, Complaint, FeedbackError, Report, What};
+use mos_mail::feedback::{Action, Complaint, FeedbackError, ProviderError, Report, What};
 
 pub use crate::app::breaker::Notice;
 
@@ -32,6 +35,8 @@ pub enum Ingested {
 pub enum IngestError {
     #[error(transparent)]
     Report(#[from] FeedbackError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
     #[error(
         "the returned message is not one of ours: its Feedback-ID and Message-ID do not name one campaign and contact"
     )]
@@ -91,10 +96,21 @@ pub async fn ingest(
     console: &str,
 ) -> Result<Ingested, IngestError> {
     let report = mos_mail::feedback::parse(raw)?;
+    ingest_report(pool, &report, now, source, console).await
+}
+
+/// Takes in what a report says, however it arrived (a DSN or ARF message, a provider's webhook).
+pub async fn ingest_report(
+    pool: &AppPool,
+    report: &Report,
+    now: DateTime<Utc>,
+    source: &RequestSource,
+    console: &str,
+) -> Result<Ingested, IngestError> {
     let original = &report.original;
     let (org, campaign, contact) =
         feedback::addressed(&original.message_id, original.feedback_id.as_deref()).ok_or(IngestError::NotOurs)?;
-    let kinds = kinds(&report);
+    let kinds = kinds(report);
     if kinds.is_empty() {
         return Ok(Ingested::Ignored);
     }

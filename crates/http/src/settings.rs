@@ -32,6 +32,10 @@ pub struct Settings {
     /// The largest CSV file a contact import takes, in bytes; a larger upload is answered 413
     /// as soon as it passes the limit, and nothing of it is kept.
     pub import_max_bytes: u64,
+    /// The Amazon SNS topics whose SES notifications `POST /v1/feedback/ses` takes.
+    pub feedback_ses_topics: Vec<String>,
+    /// A directory of pinned SNS signing certificates, looked in before fetching one.
+    pub feedback_sns_certificates: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -52,6 +56,8 @@ impl Default for Settings {
             heavy_wait: std::time::Duration::from_secs(10),
             search_deadline: std::time::Duration::from_secs(5),
             import_max_bytes: 100 * 1024 * 1024,
+            feedback_ses_topics: Vec::new(),
+            feedback_sns_certificates: None,
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct AppState {
     /// A real hash of a random password: verifying against it when an email is unknown makes
     /// that answer cost the same as a wrong password.
     pub(crate) dummy_hash: Arc<str>,
+    /// Amazon SNS's signing certificates, pinned or fetched, for SES notifications.
+    pub(crate) sns: Arc<crate::feedback::sns::Certificates>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             hasher.hash(SecretString::from(secrecy::ExposeSecret::expose_secret(&random).to_owned())).await?.into();
         let readiness = api::health::Readiness::default();
         let heavy = heavy::Heavy::new(settings.heavy_jobs, settings.heavy_wait);
+        let sns = Arc::new(crate::feedback::sns::Certificates::new(settings.feedback_sns_certificates.clone()));
         Ok(Self {
             pool,
             clock,
@@ -78,6 +81,7 @@ impl AppState {
             audit_signer: None,
             jobs: None,
             dummy_hash,
+            sns,
         })
     }
 }

@@ -9,6 +9,9 @@
 //! and refuses, with the reason, a report that names no original message. Nothing here reads a
 //! database; the caller matches and records.
 
+pub mod postmark;
+pub mod ses;
+
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 
 /// The largest report read: a DSN returns at most the original message, and ours are small.
@@ -122,6 +125,26 @@ pub enum FeedbackError {
     NoRecipient,
     #[error("the report does not return the original message's Message-ID, so it cannot be matched to a message sent")]
     NoOriginal,
+}
+
+/// Why a provider's webhook or notification is refused. Like [`FeedbackError`], no reason holds
+/// a value from the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{0} is missing or malformed")]
+    Malformed(&'static str),
+    #[error("the webhook does not carry the metadata every message sent here has, so it is about no message of ours")]
+    NotOurs,
+    #[error(
+        "the notification does not return the original message's Message-ID and Feedback-ID headers: turn on \"Include original headers\" for its identity"
+    )]
+    NoHeaders,
+    #[error("the signing certificate's address is not an https address of Amazon SNS")]
+    CertificateUrl,
+    #[error("the signing certificate is refused: {0}")]
+    Certificate(&'static str),
+    #[error("the SNS message's signature does not verify")]
+    Signature,
 }
 
 /// Parses one report as received (the whole message, as a pipe or an upload hands it over).

@@ -9,6 +9,7 @@ use mos_domain::senders::FromName;
 use mos_domain::Email;
 
 use crate::error::{InputError, MessageError};
+use crate::feedback::postmark;
 use crate::render::Rendered;
 
 /// A name and address, as From, To or Reply-To shows them. The name follows the senders' rule
@@ -109,13 +110,22 @@ impl Message {
             .to(envelope.to.inner)
             .subject(rendered.subject())
             .date(envelope.date.into())
-            .message_id(Some(envelope.message_id.0))
+            .message_id(Some(envelope.message_id.0.clone()))
             .raw_header(header("List-Unsubscribe", unsubscribe))
             .raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_owned()));
         if let Some(reply_to) = envelope.reply_to {
             builder = builder.reply_to(reply_to.inner);
         }
         if let Some(feedback) = envelope.feedback_id {
+            // The same two ids again as Postmark's metadata, which its webhooks return (it
+            // names a message by its own id otherwise, see `feedback::postmark`). Other relays
+            // pass them on; they say nothing that Message-ID and Feedback-ID do not.
+            let left = envelope.message_id.0.trim_start_matches('<').split('@').next().unwrap_or_default();
+            if feedback.0.len() <= POSTMARK_VALUE_MAX && left.len() <= POSTMARK_VALUE_MAX {
+                builder = builder
+                    .raw_header(header(postmark::FEEDBACK_HEADER, feedback.0.clone()))
+                    .raw_header(header(postmark::MESSAGE_HEADER, left.to_owned()));
+            }
             builder = builder.raw_header(header("Feedback-ID", feedback.0));
         }
         // lettre writes a multipart body's Content-Type with the body, not among the message's
@@ -141,6 +151,9 @@ impl Message {
         Ok(Self { inner, from })
     }
 }
+
+/// The longest value Postmark keeps in a message's metadata.
+const POSTMARK_VALUE_MAX: usize = 80;
 
 /// A header lettre encodes itself (RFC 2047 for what is not printable ASCII, so a line break
 /// cannot end it early). The values here are ASCII from parsed types.

@@ -251,3 +251,71 @@ impl Postfix {
         std::fs::read_to_string(self.dir.path().join("maillog")).unwrap_or_default()
     }
 }
+
+/// Amazon SNS messages as SNS signs them, with a key and certificate made here (named as SNS's
+/// is), for the tests of `feedback::ses` and of the endpoint that takes them.
+#[allow(clippy::unwrap_used)]
+pub mod sns {
+    use chrono::{Duration, Utc};
+    use data_encoding::BASE64;
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::{PKey, Private};
+    use openssl::rsa::Rsa;
+    use openssl::sign::Signer;
+    use openssl::x509::{X509NameBuilder, X509};
+    use serde_json::{json, Value};
+
+    /// A key and a certificate named as SNS's is, valid from `from` for `days`.
+    pub fn signer(common_name: &str, from: chrono::DateTime<Utc>, days: u32) -> (PKey<Private>, Vec<u8>) {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", common_name).unwrap();
+        let name = name.build();
+        let mut cert = X509::builder().unwrap();
+        cert.set_version(2).unwrap();
+        cert.set_subject_name(&name).unwrap();
+        cert.set_issuer_name(&name).unwrap();
+        cert.set_pubkey(&key).unwrap();
+        let not_before = Asn1Time::from_unix(from.timestamp()).unwrap();
+        cert.set_not_before(&not_before).unwrap();
+        cert.set_not_after(&Asn1Time::from_unix((from + Duration::days(i64::from(days))).timestamp()).unwrap())
+            .unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        (key, cert.build().to_pem().unwrap())
+    }
+
+    pub const CERT_URL: &str =
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem";
+    pub const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ses-feedback";
+
+    /// An SNS message of `kind` signed as SNS's documentation says: the fields of the kind, in
+    /// name order, each as `Name\nvalue\n`, RSA with SHA-1 (version 1) or SHA-256 (version 2).
+    pub fn signed(key: &PKey<Private>, kind: &str, message: &str, version: u8) -> Value {
+        let mut fields =
+            vec![("Message", message.to_owned()), ("MessageId", "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324".to_owned())];
+        if kind == "Notification" {
+            fields.push(("Timestamp", "2026-12-07T16:00:00.000Z".to_owned()));
+        } else {
+            fields.extend([
+                (
+                    "SubscribeURL",
+                    "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=2336412f37".to_owned(),
+                ),
+                ("Timestamp", "2026-12-07T16:00:00.000Z".to_owned()),
+                ("Token", "2336412f37".to_owned()),
+            ]);
+        }
+        fields.extend([("TopicArn", TOPIC.to_owned()), ("Type", kind.to_owned())]);
+        let text: String = fields.iter().map(|(name, value)| format!("{name}\n{value}\n")).collect();
+        let digest = if version == 1 { MessageDigest::sha1() } else { MessageDigest::sha256() };
+        let mut signer = Signer::new(digest, key).unwrap();
+        signer.update(text.as_bytes()).unwrap();
+        let mut body: serde_json::Map<String, Value> =
+            fields.into_iter().map(|(n, v)| (n.to_owned(), json!(v))).collect();
+        body.insert("SignatureVersion".into(), json!(version.to_string()));
+        body.insert("Signature".into(), json!(BASE64.encode(&signer.sign_to_vec().unwrap())));
+        body.insert("SigningCertURL".into(), json!(CERT_URL));
+        Value::Object(body)
+    }
+}

@@ -110,6 +110,15 @@ pub struct Layer {
     /// 100 MiB); a larger upload is refused with 413.
     #[arg(long, global = true, env = "MOS_IMPORT_MAX_BYTES", value_name = "BYTES")]
     pub import_max_bytes: Option<u64>,
+    /// The Amazon SNS topics (ARNs, comma-separated) whose SES notifications
+    /// `POST /v1/feedback/ses` takes; a message of any other topic is refused. None by default.
+    #[arg(long, global = true, env = "MOS_FEEDBACK_SES_TOPICS", value_name = "ARNS", value_delimiter = ',')]
+    pub feedback_ses_topics: Option<Vec<String>>,
+    /// A directory of SNS signing certificates (PEM files, named as the last part of their
+    /// SigningCertURL), used instead of fetching them from SNS: for a server without outbound
+    /// HTTPS. A certificate not found there is fetched.
+    #[arg(long, global = true, env = "MOS_FEEDBACK_SNS_CERTIFICATES", value_name = "DIR")]
+    pub feedback_sns_certificates: Option<PathBuf>,
 }
 
 /// A job lease shorter than this leaves no room for its three heartbeats and a slow one.
@@ -185,6 +194,8 @@ layered!(
     job_lease_secs,
     send_batch,
     import_max_bytes,
+    feedback_ses_topics,
+    feedback_sns_certificates,
 );
 
 /// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
@@ -238,6 +249,9 @@ pub struct Settings {
     pub import_max_bytes: Option<u64>,
     /// Campaign messages per batch, when set (`mos_http::sending::Outbox::batch`).
     pub send_batch: Option<u64>,
+    /// Where SES notifications may come from, and pinned SNS certificates.
+    pub feedback_ses_topics: Vec<String>,
+    pub feedback_sns_certificates: Option<PathBuf>,
     backup_dir: Option<PathBuf>,
     backup_interval: std::time::Duration,
     backup_keep: usize,
@@ -303,6 +317,8 @@ impl Settings {
             check_interval: std::time::Duration::from_secs(layer.check_interval_secs.unwrap_or(60).max(1)),
             import_max_bytes: layer.import_max_bytes,
             send_batch: layer.send_batch,
+            feedback_ses_topics: layer.feedback_ses_topics.unwrap_or_default(),
+            feedback_sns_certificates: layer.feedback_sns_certificates,
             backup_dir: layer.backup_dir,
             backup_interval: std::time::Duration::from_secs(layer.backup_interval_secs.unwrap_or(86_400).max(1)),
             backup_keep: layer.backup_keep.unwrap_or(7).max(1),

@@ -112,6 +112,8 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
     if let Some(max) = settings.import_max_bytes {
         http.import_max_bytes = max;
     }
+    http.feedback_ses_topics = settings.feedback_ses_topics.iter().map(|t| t.trim().to_owned()).collect();
+    http.feedback_sns_certificates = settings.feedback_sns_certificates.clone();
     for proxy in &identity.trusted_proxies {
         let net = proxy
             .trim()

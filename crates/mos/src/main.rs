@@ -7,6 +7,7 @@ mod config;
 mod consent_cmd;
 mod database;
 mod db_watchdogs;
+mod feedback_cmd;
 mod identity;
 mod jobs;
 mod seed;
@@ -101,19 +102,8 @@ enum Command {
     /// Delivery feedback: bounces and complaints about the messages campaigns sent.
     Feedback {
         #[command(subcommand)]
-        command: FeedbackCommand,
+        command: feedback_cmd::FeedbackCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum FeedbackCommand {
-    /// Take in one report from standard input, as Postfix's pipe transport hands it over: a
-    /// delivery status notification (RFC 3464) or an abuse report (RFC 5965). It is matched to
-    /// the message sent by the returned original's Feedback-ID and Message-ID, recorded, and a
-    /// hard bounce or a complaint suppresses the address. Exits 0 when recorded (or recorded
-    /// before), 65 with the reason when refused, 75 when the database does not answer, so that
-    /// the MTA tries again later.
-    Ingest,
 }
 
 #[derive(Subcommand)]
@@ -257,7 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db { command: DbCommand::Check } => db_check(&db).await,
         Command::Db { command: DbCommand::Distribute } => db_distribute(&db).await,
         Command::Audit { command } => audit(&db, &settings, command).await,
-        Command::Feedback { command: FeedbackCommand::Ingest } => feedback_ingest(&db, &settings).await,
+        Command::Feedback { command } => feedback_cmd::run(&db, &settings, command).await,
         Command::Bench(args) => {
             let pg_bin = mos_db::ops::embedded::PgBinaries::locate(settings.pg_bin()).ok();
             bench::run(&db, args, pg_bin.as_ref().map(|b| b.dir())).await.map(|()| ExitCode::SUCCESS)
@@ -265,54 +255,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     db.close().await;
     result
-}
-
-/// `EX_DATAERR` and `EX_TEMPFAIL` of sysexits.h, which a pipe transport reads.
-const EXIT_DATAERR: u8 = 65;
-const EXIT_TEMPFAIL: u8 = 75;
-
-async fn feedback_ingest(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> {
-    use std::io::Read;
-    let mut raw = Vec::new();
-    // One byte more than a report may have, so that a larger one is refused, not cut short.
-    let limit = u64::try_from(mos_http::feedback::MAX_REPORT_BYTES + 1).unwrap_or(u64::MAX);
-    std::io::stdin().take(limit).read_to_end(&mut raw)?;
-    let pool = db.app_pool().await?;
-    let source = mos_domain::RequestSource::default();
-    let console = settings.identity.public_url.clone().unwrap_or_else(|| identity::default_public_url(settings.listen));
-    let ingested = mos_http::feedback::ingest(&pool, &raw, chrono::Utc::now(), &source, &console).await;
-    Ok(match ingested {
-        Ok(mos_http::feedback::Ingested::Recorded(notice)) => {
-            println!("recorded");
-            // The breaker warned or halted: its ADMINs are told now, before the command ends.
-            // The record stands whatever the mail does; the audit trail and the console show it.
-            if let Some(notice) = notice {
-                let from = identity::mail_from(settings)?.unwrap_or_else(|| mos_http::Settings::default().mail_from);
-                let mailer = identity::mailer(settings)?;
-                match notice.send(mailer.as_ref(), &from).await {
-                    Ok(()) => println!("the organization's ADMINs were told: {}", notice.subject),
-                    Err(e) => eprintln!("the organization's ADMINs could not be mailed: {e}"),
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(mos_http::feedback::Ingested::Again) => {
-            println!("recorded before; nothing changed");
-            ExitCode::SUCCESS
-        }
-        Ok(mos_http::feedback::Ingested::Ignored) => {
-            println!("nothing to record");
-            ExitCode::SUCCESS
-        }
-        Err(mos_http::feedback::IngestError::Db(e)) => {
-            eprintln!("not recorded, try again later: {e}");
-            ExitCode::from(EXIT_TEMPFAIL)
-        }
-        Err(refused) => {
-            eprintln!("refused: {refused}");
-            ExitCode::from(EXIT_DATAERR)
-        }
-    })
 }
 
 async fn run_migrate(db: &Database) -> anyhow::Result<ExitCode> {

@@ -98,6 +98,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "current_tenant_id()",
     "current_user_id()",
     "dkim_keys_forward()",
+    "feedback_credential(bytea)",
     "find_login(text)",
     "hard_refusal(text)",
     "invitation_for_token(bytea,timestamp with time zone)",

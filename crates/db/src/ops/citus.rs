@@ -289,6 +289,11 @@ pub const PLAN: &[TablePlan] = &[
         placement: Placement::Local,
         why: "events outside any tenant; no foreign keys",
     },
+    TablePlan {
+        table: "feedback_credentials",
+        placement: Placement::Local,
+        why: "the installation's credentials for feedback over HTTP; no foreign keys; reached only through a definer function",
+    },
 ];
 
 /// The plan as the Markdown table in `docs/scaling.md`.

@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 30, name: "first_use", sql: include_str!("../../migrations/0030_first_use.sql") },
     Migration { version: 31, name: "clicks", sql: include_str!("../../migrations/0031_clicks.sql") },
     Migration { version: 32, name: "sending_breaker", sql: include_str!("../../migrations/0032_sending_breaker.sql") },
+    Migration {
+        version: 33,
+        name: "feedback_credentials",
+        sql: include_str!("../../migrations/0033_feedback_credentials.sql"),
+    },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod content;
 pub mod docs;
 pub mod erasure;
+pub mod feedback;
 pub mod health;
 pub mod imports;
 pub mod orgs;
@@ -40,5 +41,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(passkeys::router())
         .merge(signup::router())
         .merge(unsubscribe::router())
+        .merge(feedback::router())
         .merge(health::router())
 }

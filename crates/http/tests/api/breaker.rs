@@ -2,12 +2,10 @@
 //! ingest` takes it halts the organization's sending mid-campaign and tells its ADMINs; only an
 //! ADMIN with a recent sign-in resumes, through the API or the console, audited with the rates.
 
-use std::collections::BTreeMap;
-
 use chrono::{Duration, Utc};
 use mos_db::breaker;
-use mos_db::campaigns::{self, Launch, Sent};
-use mos_db::testing::campaign::{self, approved, begin, launch, new_campaign, src};
+use mos_db::campaigns::{self, Launch};
+use mos_db::testing::campaign::{self, approved, begin, launch, new_campaign, sent, src};
 use mos_domain::OrgId;
 use mos_http::feedback::{ingest, Ingested};
 use serde_json::json;
@@ -16,7 +14,7 @@ use crate::segments::console_post;
 use crate::{TestApp, PASSWORD};
 
 /// The RFC 5965 sample abuse report, about the message `message_id` with `feedback_id`.
-fn complaint(message_id: &str, feedback_id: &str) -> String {
+pub(crate) fn complaint(message_id: &str, feedback_id: &str) -> String {
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../mail/tests/data/feedback/rfc5965-b1.eml");
     let sample = std::fs::read_to_string(sample).unwrap();
     let lines: Vec<String> = sample
@@ -40,16 +38,10 @@ async fn an_abuse_report_past_the_line_halts_the_campaign_mid_send_and_tells_the
     let id = new_campaign(&app.pool, &o, &o.definition).await;
     approved(&app.pool, &o, id).await;
     assert!(matches!(launch(&app.pool, &o, id).await, Launch::Done(_)));
-    let mut tx = begin(&app.pool, o.org, o.admin).await;
-    let claim = campaigns::claim(&mut tx, id, 110, Duration::minutes(5), Utc::now()).await.unwrap();
-    let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
-    let sent: Vec<Sent> =
-        claim.messages.iter().map(|m| Sent { contact: m.contact, values: &values, reply: "250 Ok" }).collect();
-    campaigns::record_sent(&mut tx, id, &sent, Utc::now(), &src()).await.unwrap();
-    tx.commit().await.unwrap();
+    let sent = sent(&app.pool, &o, id, 110).await;
 
     // One complaint of 110 sent (0.9%) is past 0.3%: halted in the transaction that records it.
-    let message_id = campaigns::message_id(id, claim.messages[0].contact, "mail.acme.example");
+    let message_id = campaigns::message_id(id, sent[0], "mail.acme.example");
     let report = complaint(&message_id, &campaigns::feedback_id(id, o.org));
     let ingested = ingest(&app.pool, report.as_bytes(), Utc::now(), &src(), &app.public_url).await.unwrap();
     let Ingested::Recorded(Some(notice)) = ingested else { panic!("{ingested:?}") };

@@ -15,6 +15,7 @@ mod content;
 mod cross_origin;
 mod docs;
 mod erasure;
+mod feedback;
 mod form_token;
 mod health;
 mod heavy;

@@ -7,6 +7,7 @@
 mod dkim;
 mod feedback;
 mod headers;
+mod providers;
 mod render;
 mod smtp;
 

@@ -102,3 +102,63 @@ async fn a_bounce_piped_in_is_recorded_once_and_suppresses_and_a_forged_one_is_r
         sqlx::query_scalar("select count(*) from app.delivery_feedback").fetch_one(tx.conn()).await.unwrap();
     assert_eq!(recorded, 1);
 }
+
+fn credential(db: &TestDb, args: &[&str]) -> (Option<i32>, String, String) {
+    let out =
+        mos().args(["feedback", "credential"]).args(args).env("DATABASE_URL", db.database_url()).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[tokio::test]
+async fn the_operator_makes_lists_and_revokes_feedback_credentials_and_the_application_sees_only_a_yes_or_no() {
+    let db = TestDb::new().await;
+    let (code, token, stderr) = credential(&db, &["create", "postfix"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("shown only now"), "{stderr}");
+    let token = token.trim().to_owned();
+    let hash = mos_auth::token::hash_presented(&secrecy::SecretString::from(token.clone())).expect("a token");
+
+    // One live credential per name; a name is checked before anything is written.
+    let (code, _, stderr) = credential(&db, &["create", "postfix"]);
+    assert_eq!(code, Some(65), "{stderr}");
+    assert!(stderr.contains("revoke it first"), "{stderr}");
+    let (code, _, stderr) = credential(&db, &["create", "Post Fix"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not a credential name"), "{stderr}");
+
+    // The list never shows a token, and the database keeps only its hash.
+    let (code, list, _) = credential(&db, &["list"]);
+    assert_eq!(code, Some(0));
+    assert!(list.starts_with("postfix\tmade ") && list.trim_end().ends_with("\tlive"), "{list}");
+    assert!(!list.contains(&token));
+    let mut su = db.superuser().await;
+    let kept: Vec<Vec<u8>> =
+        sqlx::query_scalar("select token_hash from app.feedback_credentials").fetch_all(&mut su).await.unwrap();
+    assert_eq!(kept, [hash.as_bytes().to_vec()]);
+
+    // The application's role cannot read the table; its one question is answered by name.
+    let pool = db.app_pool(1).await;
+    let mut lookup = pool.begin_lookup().await.unwrap();
+    let read = sqlx::query("select * from app.feedback_credentials").execute(lookup.conn()).await;
+    assert!(read.unwrap_err().to_string().contains("permission denied"));
+    lookup.rollback().await.unwrap();
+    let mut lookup = pool.begin_lookup().await.unwrap();
+    let answer = mos_db::feedback::credentials::authenticate(&mut lookup, &hash).await.unwrap();
+    assert_eq!(answer.as_deref(), Some("postfix"));
+    lookup.commit().await.unwrap();
+
+    let (code, stdout, _) = credential(&db, &["revoke", "postfix"]);
+    assert_eq!((code, stdout.trim()), (Some(0), "credential \"postfix\" revoked"));
+    let (code, _, stderr) = credential(&db, &["revoke", "postfix"]);
+    assert_eq!(code, Some(65), "{stderr}");
+    let (_, list, _) = credential(&db, &["list"]);
+    assert!(list.contains("\trevoked "), "{list}");
+    let mut lookup = pool.begin_lookup().await.unwrap();
+    assert_eq!(mos_db::feedback::credentials::authenticate(&mut lookup, &hash).await.unwrap(), None);
+    lookup.commit().await.unwrap();
+    // The name may be given again, to a new token.
+    let (code, again, _) = credential(&db, &["create", "postfix"]);
+    assert_eq!(code, Some(0));
+    assert_ne!(again.trim(), token);
+}

@@ -35,6 +35,7 @@ use crate::AppState;
         (name = "campaigns", description = "Campaigns: an approved piece in an approved template to a segment, launched into a send ledger; their review is the content review's"),
         (name = "signup", description = "An organization's public double opt-in sign-up, for people without an account"),
         (name = "unsubscribe", description = "One-click unsubscribe (RFC 8058) from a message's link, for people without an account"),
+        (name = "feedback", description = "Delivery feedback from relays and mail providers: bounces, complaints, deliveries"),
         (name = "operations", description = "Liveness and readiness for orchestrators"),
     ),
     components(schemas(crate::error::Problem, crate::error::PartProblem)),
@@ -77,6 +78,27 @@ pub fn base() -> OpenApi {
     );
     components
         .add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    let credential = "A feedback credential's token (`mos feedback credential create`)";
+    components.add_security_scheme(
+        "feedback_credential",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(format!("{credential}, as a bearer token")))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "feedback_basic",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Basic)
+                .description(Some(format!(
+                    "{credential}, as the password (any user name), for providers that send only that"
+                )))
+                .build(),
+        ),
+    );
     doc
 }
 
@@ -85,7 +107,10 @@ pub fn base() -> OpenApi {
 /// no annotation can forget one; a handler's own, more specific description of a status wins.
 fn common_problems(path: &str, method: &str, op: &Operation) -> Vec<(&'static str, &'static str)> {
     let mut problems = Vec::new();
-    if op.request_body.is_some() {
+    let feedback = path.starts_with("/v1/feedback/");
+    if feedback {
+        problems.push(("413", "The body is larger than 2 MiB"));
+    } else if op.request_body.is_some() {
         problems.extend([
             ("400", "Malformed JSON, or a body of the wrong shape"),
             (
@@ -105,7 +130,7 @@ fn common_problems(path: &str, method: &str, op: &Operation) -> Vec<(&'static st
         problems.push(("422", "A query parameter is invalid; `field` names it"));
     }
     if op.security.is_some() {
-        problems.push(("401", "No live session"));
+        problems.push(("401", if feedback { "No live feedback credential was presented" } else { "No live session" }));
     }
     if path.contains("{slug}") && !is_public(path) {
         problems.extend([
@@ -139,7 +164,10 @@ fn problem_content() -> Content {
 /// one, so it takes it). Declared here rather than on each annotation; a test calls every
 /// operation without a session and holds the document to this.
 fn needs_session(path: &str) -> bool {
-    path.starts_with("/v1/") && (!path.starts_with("/v1/auth/") || path == "/v1/auth/logout") && !is_public(path)
+    path.starts_with("/v1/")
+        && (!path.starts_with("/v1/auth/") || path == "/v1/auth/logout")
+        && !is_public(path)
+        && !path.starts_with("/v1/feedback/")
 }
 
 /// The routes for people without an account (an organization's public sign-up).
@@ -150,6 +178,15 @@ fn is_public(path: &str) -> bool {
 fn session_security() -> Vec<SecurityRequirement> {
     let no_scopes: [&str; 0] = [];
     vec![SecurityRequirement::new("session", no_scopes), SecurityRequirement::new("bearer", no_scopes)]
+}
+
+/// A feedback credential, as a bearer token or as a Basic password (`api::feedback`).
+fn feedback_security() -> Vec<SecurityRequirement> {
+    let no_scopes: [&str; 0] = [];
+    vec![
+        SecurityRequirement::new("feedback_credential", no_scopes),
+        SecurityRequirement::new("feedback_basic", no_scopes),
+    ]
 }
 
 /// A 4xx or 5xx status.
@@ -183,6 +220,8 @@ pub fn annotate(doc: &mut OpenApi) {
             }
             if needs_session(path) {
                 op.security = Some(session_security());
+            } else if path.starts_with("/v1/feedback/") {
+                op.security = Some(feedback_security());
             }
             for response in op.responses.responses.iter_mut().filter(|(status, _)| is_refusal(status)) {
                 if let (_, RefOr::T(response)) = response {
