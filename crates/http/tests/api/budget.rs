@@ -494,3 +494,38 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_forged_click_or_unsubscribe_link_costs_no_query() {
+    let (app, wire) = TestApp::spawn_counted().await;
+    // Genuine in form, ids and length, but signed by another server's key; then garbage.
+    let other = mos_auth::Sealer::from_base64(&mos_auth::Sealer::generate_key_base64(&mut rand::thread_rng())).unwrap();
+    let (org, contact) = (mos_domain::OrgId::new(), mos_domain::ContactId::new());
+    let click = mos_auth::Click { organization: org, campaign: mos_domain::ContentId::new(), contact, link: 0 };
+    let unsubscribe = mos_auth::Unsubscribe {
+        organization: org,
+        contact,
+        purpose: mos_domain::PurposeId::new(),
+        campaign: uuid::Uuid::now_v7(),
+    };
+    let (click, unsubscribe) = (other.click_tokens().issue(&click), other.unsubscribe_tokens().issue(&unsubscribe));
+    let garbage = "A".repeat(111);
+    wire.take();
+    for path in [
+        format!("/c/{click}"),
+        format!("/c/{garbage}"),
+        "/c/x".to_owned(),
+        format!("/u/{unsubscribe}"),
+        "/u/x".to_owned(),
+    ] {
+        let reply = app.send(app.http.get(format!("{}{path}", app.base))).await;
+        assert_eq!(reply.status, 404, "{path}");
+    }
+    let one_click = app
+        .http
+        .post(format!("{}/u/{unsubscribe}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded");
+    assert_eq!(app.send(one_click.body("List-Unsubscribe=One-Click")).await.status, 404);
+    let tally = wire.take();
+    assert_eq!((tally.statements, tally.round_trips), (0, 0), "{:?}", tally.log);
+}
