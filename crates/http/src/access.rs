@@ -156,6 +156,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("get", "/v1/orgs/{slug}/campaigns", Permission::ReadContent),
     ("post", "/v1/orgs/{slug}/campaigns", Permission::WriteContent),
     ("get", "/v1/orgs/{slug}/campaigns/{id}", Permission::ReadContent),
+    ("get", "/v1/orgs/{slug}/campaigns/{id}/report.csv", Permission::ReadContent),
     ("put", "/v1/orgs/{slug}/campaigns/{id}", Permission::WriteContent),
     ("post", "/v1/orgs/{slug}/campaigns/{id}/launch", Permission::SendCampaigns),
     ("post", "/v1/orgs/{slug}/campaigns/{id}/pause", Permission::SendCampaigns),
@@ -166,6 +167,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("get", "/v1/orgs/{slug}/sending-breaker", Permission::ReadOrganization),
     ("patch", "/v1/orgs/{slug}/sending-breaker", Permission::ManageOrganization),
     ("post", "/v1/orgs/{slug}/sending-breaker/resume", Permission::ManageOrganization),
+    ("get", "/v1/orgs/{slug}/reports/sending.csv", Permission::ReadOrganization),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

@@ -2,6 +2,8 @@
 //! window's counts, its settings, and the ADMIN's resume. Adapters over `app::breaker`.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use mos_db::breaker::{Period, Totals, HALT_BP, WARN_BP, WINDOW_DAYS};
@@ -16,7 +18,10 @@ use crate::extract::ApiJson;
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_breaker, configure_breaker)).routes(routes!(resume_sending))
+    OpenApiRouter::new()
+        .routes(routes!(get_breaker, configure_breaker))
+        .routes(routes!(resume_sending))
+        .routes(routes!(sending_csv))
 }
 
 /// What an organization's sending came to over a span of time.
@@ -193,4 +198,51 @@ async fn resume_sending(
 ) -> Result<Json<ResumedView>, ApiError> {
     let (resumed, shown) = app::resume(&state, auth).await?;
     Ok(Json(ResumedView { resumed: resumed.campaigns.iter().map(|c| c.as_uuid()).collect(), breaker: shown.into() }))
+}
+
+/// The CSV of an organization's sending: one line per day of the last 30 and per month of the
+/// last 12 that had any, as the breaker counts them.
+const CSV_HEADER: &str =
+    "period,starts,sent,refused,hard_bounces,soft_bounces,delivered,complaints,complaint_rate,hard_bounce_rate\r\n";
+
+fn csv_line(period: &str, p: &Period) -> String {
+    let t = &p.totals;
+    let rate = |r: Option<String>| r.unwrap_or_default();
+    format!(
+        "{period},{},{},{},{},{},{},{},{},{}\r\n",
+        p.starts,
+        t.sent,
+        t.refused,
+        t.hard_bounces,
+        t.soft_bounces,
+        t.delivered,
+        t.complaints,
+        rate(t.complaint_rate()),
+        rate(t.hard_bounce_rate())
+    )
+}
+
+/// The organization's sending per day (the last 30) and month (the last 12), as CSV.
+///
+/// The same counts as `GET /v1/orgs/{slug}/sending-breaker`, every row a period that had any
+/// sending or feedback: `period` is `day` or `month`, `starts` its first day (UTC).
+#[utoipa::path(get, path = "/v1/orgs/{slug}/reports/sending.csv", tag = "campaigns",
+    params(("slug" = String, Path)),
+    responses((status = 200, description = "text/csv, one line per period", content_type = "text/csv", body = String)))]
+async fn sending_csv(
+    State(state): State<AppState>,
+    mut auth: Authorized<ReadOrganization>,
+) -> Result<impl IntoResponse, ApiError> {
+    let shown = app::get(&state, &mut auth).await?;
+    auth.commit().await?;
+    let mut csv = String::from(CSV_HEADER);
+    shown.counts.days.iter().for_each(|p| csv.push_str(&csv_line("day", p)));
+    shown.counts.months.iter().for_each(|p| csv.push_str(&csv_line("month", p)));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"sending.csv\"".to_owned()),
+        ],
+        csv,
+    ))
 }

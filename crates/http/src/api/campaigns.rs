@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use crate::access::{Authorized, ReadContacts, ReadContent, SendCampaigns, WriteContent};
 use crate::api::content::{etag, if_match, IfMatch, StateName};
 use crate::api::docs::label_schema;
+use crate::app::audit::csv_field;
 use crate::app::campaigns::{self as app, Campaign, CampaignInput, ScheduleInput, VersionInput};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::{ApiError, AppState};
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_campaign))
         .routes(routes!(campaign_messages))
         .routes(routes!(campaign_preview))
+        .routes(routes!(campaign_csv))
 }
 
 label_schema!(
@@ -600,4 +602,36 @@ async fn campaign_preview(
         text: preview.text,
         html: preview.html,
     }))
+}
+
+/// A campaign's report as CSV: its recipients and its messages by outcome (the ledger's states,
+/// and each skip by its reason), then each tracked link with the recipients who followed it and
+/// how often it was followed.
+///
+/// `measure,link,count`; `link` is the address of a `link_recipients` or `link_clicks` line.
+/// Before the launch it holds the header only.
+#[utoipa::path(get, path = "/v1/orgs/{slug}/campaigns/{id}/report.csv", tag = "campaigns",
+    params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "text/csv", content_type = "text/csv", body = String)))]
+async fn campaign_csv(
+    mut auth: Authorized<ReadContent>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let campaign = app::get(&mut auth, &id).await?;
+    auth.commit().await?;
+    let mut csv = String::from("measure,link,count\r\n");
+    if let Some((run, counts)) = &campaign.run {
+        csv.push_str(&format!("recipients,,{}\r\n", run.recipients));
+        counts.iter().for_each(|(outcome, n)| csv.push_str(&format!("{},,{n}\r\n", csv_field(outcome))));
+    }
+    for link in &campaign.links {
+        let address = csv_field(&link.address);
+        csv.push_str(&format!("link_recipients,{address},{}\r\nlink_clicks,{address},{}\r\n", link.unique, link.total));
+    }
+    let disposition = format!("attachment; filename=\"campaign-{}.csv\"", campaign.item.id);
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        csv,
+    )
+        .into_response())
 }

@@ -7,11 +7,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use chrono::{Duration, NaiveDate};
 use maud::{html, Markup};
 use mos_db::breaker::{Period, Totals, WINDOW_DAYS};
 use mos_domain::Permission;
 use serde::Deserialize;
 
+use super::chart::{self, Series};
 use super::words::confirmation;
 use super::{alert, failed, hidden, plain, refused, render, when, Console, NoFields, Posted, FORM_FIELD};
 use crate::access::{ManageOrganization, ReadOrganization};
@@ -65,6 +67,23 @@ fn periods(caption: &str, rows: &[Period], format: &str) -> Markup {
     }
 }
 
+/// The last 30 days drawn: the volume, then what counts against it, every day (a day without a
+/// row as zeros). The table after them holds the same numbers.
+fn daily_charts(days: &[Period], today: NaiveDate) -> Markup {
+    let dates: Vec<NaiveDate> = (0..30).rev().map(|n| today - Duration::days(n)).collect();
+    let labels: Vec<String> = dates.iter().map(|d| d.format("%m-%d").to_string()).collect();
+    let of = |count: fn(&Totals) -> i64| -> Vec<i64> {
+        dates.iter().map(|d| days.iter().find(|p| p.starts == *d).map_or(0, |p| count(&p.totals))).collect()
+    };
+    html! {
+        (chart::bars("Messages handed over each day", &labels, &[Series { name: "sent", values: of(|t| t.sent) }]))
+        (chart::bars("Complaints and hard bounces each day", &labels, &[
+            Series { name: "complaints", values: of(|t| t.complaints) },
+            Series { name: "hard bounces", values: of(|t| t.hard_bounces) },
+        ]))
+    }
+}
+
 fn body(slug: &str, token: &str, shown: &Shown, manages: bool, now: chrono::DateTime<chrono::Utc>) -> Markup {
     let b = &shown.breaker;
     html! {
@@ -99,6 +118,8 @@ fn body(slug: &str, token: &str, shown: &Shown, manages: bool, now: chrono::Date
                 (row("Last 30 days", &shown.counts.last_30_days))
             }
         } }
+        (daily_charts(&shown.counts.days, now.date_naive()))
+        p { a href={ "/v1/orgs/" (slug) "/reports/sending.csv" } download { "Download the days and months as CSV" } }
         (periods("Each day of the last 30 (UTC)", &shown.counts.days, "%Y-%m-%d"))
         (periods("Each month", &shown.counts.months, "%Y-%m"))
         @if manages && b.halted() {

@@ -17,6 +17,7 @@ use mos_domain::campaigns::Schedule;
 use mos_domain::{url_component, Permission};
 use serde::Deserialize;
 
+use super::chart::{self, Series};
 use super::words::confirmation;
 use super::{alert, hidden, plain, refused, render, when, Console, NoFields, Posted, Visit, FORM_FIELD};
 use crate::access::{ReadContacts, ReadContent, SendCampaigns, WriteContent};
@@ -578,20 +579,27 @@ async fn campaign(
                             @else { "—" }
                         }
                     }
+                    (outcomes_chart(run.recipients, counts))
                     @if !links.is_empty() {
                         h3 { "Links" }
+                        (chart::bars("Each link: recipients who followed it, and times followed",
+                            &(1..=links.len()).map(|n| format!("link {n}")).collect::<Vec<_>>(), &[
+                                Series { name: "recipients", values: links.iter().map(|l| l.unique).collect() },
+                                Series { name: "times followed", values: links.iter().map(|l| l.total).collect() },
+                            ]))
                         table {
-                            thead { tr { th scope="col" { "Leads to" } th scope="col" { "Recipients who followed it" } th scope="col" { "Times followed" } } }
+                            thead { tr { th scope="col" { "Link" } th scope="col" { "Leads to" } th scope="col" { "Recipients who followed it" } th scope="col" { "Times followed" } } }
                             tbody {
-                                @for link in &links {
-                                    tr { td { code { (link.address) } } td { (link.unique) } td { (link.total) } }
+                                @for (n, link) in links.iter().enumerate() {
+                                    tr { th scope="row" { "link " (n + 1) } td { code { (link.address) } } td { (link.unique) } td { (link.total) } }
                                 }
                             }
                         }
                     }
                     p {
                         a href=(base) { "Read the progress again" } " · "
-                        a href={ (base) "/messages" } { "The send ledger" }
+                        a href={ (base) "/messages" } { "The send ledger" } " · "
+                        a href={ "/v1/orgs/" (slug) "/campaigns/" (id) "/report.csv" } download { "Download the report as CSV" }
                     }
                 }
             }
@@ -750,4 +758,15 @@ async fn messages(
         }
     })
     .into_response()
+}
+
+/// The run's messages by outcome, drawn; the facts above the chart hold the same numbers.
+fn outcomes_chart(recipients: i64, counts: &std::collections::BTreeMap<String, i64>) -> Markup {
+    let labels: Vec<String> = counts.keys().map(|outcome| label(outcome)).collect();
+    let values = counts.values().copied().collect();
+    html! {
+        @if recipients > 0 {
+            (chart::bars("The recipients' messages by outcome", &labels, &[Series { name: "messages", values }]))
+        }
+    }
 }

@@ -16,6 +16,7 @@ mod audiences;
 mod audit;
 mod breaker;
 mod campaigns;
+mod chart;
 mod clicks;
 mod content;
 mod erasure;

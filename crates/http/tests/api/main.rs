@@ -29,6 +29,7 @@ mod orgs;
 mod passkeys;
 mod password;
 mod register;
+mod reports;
 mod review_walk;
 mod role_matrix;
 mod segments;

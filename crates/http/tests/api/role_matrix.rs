@@ -91,6 +91,7 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("get",    "/v1/orgs/{slug}/campaigns",                       [YES,  YES,     YES,    YES]),
     ("post",   "/v1/orgs/{slug}/campaigns",                       [YES,  NO,      YES,    NO ]),
     ("get",    "/v1/orgs/{slug}/campaigns/{id}",                  [YES,  YES,     YES,    YES]),
+    ("get",    "/v1/orgs/{slug}/campaigns/{id}/report.csv",       [YES,  YES,     YES,    YES]),
     ("put",    "/v1/orgs/{slug}/campaigns/{id}",                  [YES,  NO,      YES,    NO ]),
     ("post",   "/v1/orgs/{slug}/campaigns/{id}/launch",           [YES,  NO,      NO,     NO ]),
     ("post",   "/v1/orgs/{slug}/campaigns/{id}/pause",            [YES,  NO,      NO,     NO ]),
@@ -101,6 +102,7 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("get",    "/v1/orgs/{slug}/sending-breaker",                 [YES,  YES,     YES,    YES]),
     ("patch",  "/v1/orgs/{slug}/sending-breaker",                 [YES,  NO,      NO,     NO ]),
     ("post",   "/v1/orgs/{slug}/sending-breaker/resume",          [YES,  NO,      NO,     NO ]),
+    ("get",    "/v1/orgs/{slug}/reports/sending.csv",             [YES,  YES,     YES,    YES]),
     // Last: after it, the roles that may leave are no longer members.
     ("post",   "/v1/orgs/{slug}/leave",                           [YES,  YES,     YES,    YES]),
 ];
