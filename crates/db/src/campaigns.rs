@@ -734,7 +734,7 @@ pub async fn record_failure(
     contact: ContactId,
     failure: &Failure,
     now: DateTime<Utc>,
-) -> Result<bool> {
+) -> Result<Recorded> {
     let (state, reply, not_before) = match failure {
         Failure::Deferred { reply, retry_at } => ("queued", reply, Some(*retry_at)),
         Failure::Bounced { reply } => ("bounced", reply, None),
@@ -755,16 +755,31 @@ pub async fn record_failure(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    let recorded = updated.rows_affected() == 1;
+    if updated.rows_affected() != 1 {
+        return Ok(Recorded::Not);
+    }
     // A hard refusal at hand-over counts towards the hard-bounce rate as a reported hard bounce
-    // does, by the rule the counts apply (migration 32).
-    if let (true, Failure::Bounced { reply }) = (recorded, failure) {
+    // does, by the one rule the counts apply (migration 32); the caller suppresses the address.
+    if let Failure::Bounced { reply } = failure {
         let hard: bool = sqlx::query_scalar("select app.hard_refusal($1)").bind(reply).fetch_one(tx.conn()).await?;
         if hard {
             crate::breaker::judge(tx, crate::breaker::Event::HardBounce, now, &RequestSource::default()).await?;
+            return Ok(Recorded::HardRefusal);
         }
     }
-    Ok(recorded)
+    Ok(Recorded::Failure)
+}
+
+/// What [`record_failure`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Nothing: the message was no longer being handed over (another worker took it over).
+    Not,
+    /// The failure, a temporary or a permanent one that says nothing about the address.
+    Failure,
+    /// A refusal that says the mailbox does not exist (`app.hard_refusal`: 5.1.x, or 550, 551
+    /// or 553 without an enhanced status): the address takes no mail.
+    HardRefusal,
 }
 
 /// A member's step on a launched campaign's sending.

@@ -23,7 +23,7 @@ use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
 use mos_auth::{Click, ClickTokens, Sealer, Unsubscribe, UnsubscribeTokens};
 use mos_db::audiences::suppression;
-use mos_db::campaigns::{self, Claimed, Failure, Recipient, Sent};
+use mos_db::campaigns::{self, Claimed, Failure, Recipient, Recorded, Sent};
 use mos_db::jobs::runner::{Next, Outcome, Work};
 use mos_db::jobs::{Ending, Progress};
 use mos_db::{content, senders, DbError, TenantTx};
@@ -290,16 +290,6 @@ pub(crate) fn signed(campaign: &Campaign, recipient: &Recipient, rendered: &Rend
     campaign.signer.sign(message).map_err(|e| e.to_string())
 }
 
-/// Whether a permanent refusal says the mailbox does not exist (a hard bounce, RFC 3463's
-/// 5.1.x, or the basic codes 550, 551 and 553 without an enhanced status), rather than a
-/// policy refusal that says nothing about the address.
-fn hard_bounce(code: u16, text: &str) -> bool {
-    match text.split_whitespace().next().filter(|t| t.starts_with("5.")) {
-        Some(status) => status.starts_with("5.1."),
-        None => matches!(code, 550 | 551 | 553),
-    }
-}
-
 /// The job's handler.
 pub async fn run(mut work: Work, outbox: Arc<Outbox>) -> Outcome {
     let fail = |e: DbError| e.to_string();
@@ -393,26 +383,25 @@ pub async fn run(mut work: Work, outbox: Arc<Outbox>) -> Outcome {
                         Retry::GiveUp => Failure::Failed { reply: text.clone() },
                     }
                 }
-                Ok(Delivery::Permanent { code, text: why }) => {
-                    if hard_bounce(*code, why) {
-                        suppression::suppress(
-                            &mut tx,
-                            outbox.keys.as_ref(),
-                            &recipient.address,
-                            SuppressionReason::HardBounce,
-                            None,
-                            now,
-                            &RequestSource::default(),
-                        )
-                        .await
-                        .map_err(fail)?;
-                    }
-                    Failure::Bounced { reply: text.clone() }
-                }
+                Ok(Delivery::Permanent { .. }) => Failure::Bounced { reply: text.clone() },
                 Err(_) => Failure::Failed { reply: text.clone() },
             };
             errors += 1;
-            campaigns::record_failure(&mut tx, id, recipient.contact, &failure, now).await.map_err(fail)?;
+            let recorded =
+                campaigns::record_failure(&mut tx, id, recipient.contact, &failure, now).await.map_err(fail)?;
+            if recorded == Recorded::HardRefusal {
+                suppression::suppress(
+                    &mut tx,
+                    outbox.keys.as_ref(),
+                    &recipient.address,
+                    SuppressionReason::HardBounce,
+                    None,
+                    now,
+                    &RequestSource::default(),
+                )
+                .await
+                .map_err(fail)?;
+            }
         }
         // A claimed contact erased since the claim has no recipient row: nothing was sent.
         for m in claim.messages.iter().filter(|m| !recipients.iter().any(|r| r.contact == m.contact)) {
@@ -446,19 +435,6 @@ fn reply(delivery: &Delivery) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_refusal_that_says_the_mailbox_does_not_exist_is_a_hard_bounce() {
-        // Enhanced status codes (RFC 3463) decide when present: 5.1.x is the address.
-        assert!(hard_bounce(550, "5.1.1 <a@example.com>: Recipient address rejected: User unknown"));
-        assert!(hard_bounce(554, "5.1.0 Address rejected"));
-        assert!(!hard_bounce(550, "5.7.1 Message rejected as spam"));
-        assert!(!hard_bounce(552, "5.2.2 Mailbox full"));
-        // Without one, the basic codes that name the mailbox.
-        assert!(hard_bounce(550, "Requested action not taken: mailbox unavailable"));
-        assert!(hard_bounce(553, "Requested action not taken: mailbox name not allowed"));
-        assert!(!hard_bounce(554, "Transaction failed"));
-    }
 
     #[test]
     fn an_organizations_bucket_allows_a_seconds_burst_and_then_paces_it() {

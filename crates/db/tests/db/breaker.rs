@@ -346,6 +346,29 @@ async fn the_breaker_warns_once_halts_every_sending_run_at_its_next_claim_holds_
 }
 
 #[tokio::test]
+async fn a_refusal_is_hard_by_its_enhanced_status_when_it_has_one_else_by_the_basic_codes_that_name_the_mailbox() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(1).await;
+    let acme = org(&pool, "acme").await;
+    let mut tx = begin(&pool, acme.org, acme.admin).await;
+    for (reply, hard) in [
+        ("550 5.1.1 <a@example.com>: Recipient address rejected: User unknown", true),
+        ("554 5.1.0 Address rejected", true),
+        ("550 5.7.1 Message rejected as spam", false),
+        ("552 5.2.2 Mailbox full", false),
+        ("550 Requested action not taken: mailbox unavailable", true),
+        ("553 Requested action not taken: mailbox name not allowed", true),
+        ("554 Transaction failed", false),
+        ("", false),
+    ] {
+        let judged: bool =
+            sqlx::query_scalar("select app.hard_refusal($1)").bind(reply).fetch_one(tx.conn()).await.unwrap();
+        assert_eq!(judged, hard, "{reply:?}");
+    }
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_refusal_at_hand_over_counts_as_a_hard_bounce_and_halts_at_the_organizations_limit() {
     let db = TestDb::new().await;
     let pool = db.app_pool(2).await;
@@ -362,10 +385,13 @@ async fn a_refusal_at_hand_over_counts_as_a_hard_bounce_and_halts_at_the_organiz
         handed[..102].iter().map(|c| Sent { contact: *c, values: &values, reply: "250 Ok" }).collect();
     campaigns::record_sent(&mut tx, id, &sent, Utc::now(), &src()).await.unwrap();
     // A policy refusal is a soft bounce; one hard of 104 handed over is under 2%...
-    for (contact, reply) in [(handed[102], "554 5.7.1 policy"), (handed[103], "550 5.1.1 unknown")] {
-        campaigns::record_failure(&mut tx, id, contact, &Failure::Bounced { reply: reply.into() }, Utc::now())
-            .await
-            .unwrap();
+    for (contact, reply, hard) in [(handed[102], "554 5.7.1 policy", false), (handed[103], "550 5.1.1 unknown", true)] {
+        let recorded =
+            campaigns::record_failure(&mut tx, id, contact, &Failure::Bounced { reply: reply.into() }, Utc::now())
+                .await
+                .unwrap();
+        let expected = if hard { campaigns::Recorded::HardRefusal } else { campaigns::Recorded::Failure };
+        assert_eq!(recorded, expected, "{reply}");
     }
     assert_eq!(breaker::get(&mut tx).await.unwrap().state, "clear");
     // ...and a hard bounce reported later makes it 2 of 104 (1.92%), still under. A third, at

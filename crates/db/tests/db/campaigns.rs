@@ -513,7 +513,10 @@ async fn a_sent_batch_is_one_audit_record_whose_merkle_root_the_ledger_recompute
     assert_eq!(batch.messages, 3);
     let retry_at = Utc::now() + Duration::minutes(1);
     let deferred = Failure::Deferred { reply: "451 4.3.0 try later".into(), retry_at };
-    assert!(campaigns::record_failure(&mut tx, id, contacts_claimed[3], &deferred, Utc::now()).await.unwrap());
+    assert_ne!(
+        campaigns::record_failure(&mut tx, id, contacts_claimed[3], &deferred, Utc::now()).await.unwrap(),
+        campaigns::Recorded::Not
+    );
     tx.commit().await.unwrap();
 
     // The audit record names the batch and its root; the ledger's rows give the same root.
@@ -589,7 +592,10 @@ async fn a_sent_batch_is_one_audit_record_whose_merkle_root_the_ledger_recompute
     let later = campaigns::claim(&mut tx, id, 10, Duration::minutes(5), retry_at + Duration::seconds(1)).await.unwrap();
     assert_eq!(later.messages.iter().map(|m| (m.contact, m.attempts)).collect::<Vec<_>>(), [(contacts_claimed[3], 2)]);
     let bounced = Failure::Bounced { reply: "550 5.1.1 no such user".into() };
-    assert!(campaigns::record_failure(&mut tx, id, contacts_claimed[3], &bounced, Utc::now()).await.unwrap());
+    assert_ne!(
+        campaigns::record_failure(&mut tx, id, contacts_claimed[3], &bounced, Utc::now()).await.unwrap(),
+        campaigns::Recorded::Not
+    );
     // Every message is final: the run finishes.
     assert!(campaigns::finish_if_done(&mut tx, id, Utc::now()).await.unwrap());
     tx.commit().await.unwrap();
@@ -606,7 +612,10 @@ async fn a_paused_campaign_hands_nothing_over_and_a_cancelled_one_skips_its_queu
     let mut tx = begin(&pool, o.org, o.admin).await;
     for contact in &claimed_contacts[..2] {
         let deferred = Failure::Deferred { reply: "421 4.7.0 busy".into(), retry_at };
-        assert!(campaigns::record_failure(&mut tx, id, *contact, &deferred, Utc::now()).await.unwrap());
+        assert_ne!(
+            campaigns::record_failure(&mut tx, id, *contact, &deferred, Utc::now()).await.unwrap(),
+            campaigns::Recorded::Not
+        );
     }
     let paused = campaigns::control(&mut tx, id, Control::Pause, o.admin, Utc::now(), &src()).await.unwrap();
     assert_eq!(paused, Some("paused"));
@@ -748,9 +757,12 @@ async fn on_citus_the_launch_the_claim_with_its_check_every_ledger_update_and_a_
     assert!(mos_db::clicks::launched(&mut tx, id).await.unwrap().is_some());
     assert_eq!(counted(&mos_db::clicks::tallies(&mut tx, id).await.unwrap()), [(1, 1, 8)]);
     let deferred = Failure::Deferred { reply: "451 4.3.0 later".into(), retry_at: now + Duration::minutes(1) };
-    assert!(campaigns::record_failure(&mut tx, id, more[0], &deferred, now).await.unwrap());
+    assert_ne!(
+        campaigns::record_failure(&mut tx, id, more[0], &deferred, now).await.unwrap(),
+        campaigns::Recorded::Not
+    );
     let bounced = Failure::Bounced { reply: "550 5.1.1 unknown".into() };
-    assert!(campaigns::record_failure(&mut tx, id, more[1], &bounced, now).await.unwrap());
+    assert_ne!(campaigns::record_failure(&mut tx, id, more[1], &bounced, now).await.unwrap(), campaigns::Recorded::Not);
     for step in [Control::Pause, Control::Resume, Control::Cancel] {
         assert!(campaigns::control(&mut tx, id, step, o.admin, now, &src()).await.unwrap().is_some(), "{step:?}");
     }
@@ -801,9 +813,15 @@ async fn the_counts_the_ledger_keeps_are_a_recount_of_it_after_every_kind_of_cha
     campaigns::record_sent(&mut tx, id, &sent, Utc::now(), &src()).await.unwrap();
     let soon = Utc::now() + Duration::seconds(1);
     let deferred = Failure::Deferred { reply: "451 later".into(), retry_at: soon };
-    assert!(campaigns::record_failure(&mut tx, id, handed[2], &deferred, Utc::now()).await.unwrap());
+    assert_ne!(
+        campaigns::record_failure(&mut tx, id, handed[2], &deferred, Utc::now()).await.unwrap(),
+        campaigns::Recorded::Not
+    );
     let bounced = Failure::Bounced { reply: "550 5.1.1 unknown".into() };
-    assert!(campaigns::record_failure(&mut tx, id, handed[3], &bounced, Utc::now()).await.unwrap());
+    assert_ne!(
+        campaigns::record_failure(&mut tx, id, handed[3], &bounced, Utc::now()).await.unwrap(),
+        campaigns::Recorded::Not
+    );
     assert_eq!(campaigns::progress(&mut tx, id).await.unwrap(), recount(&mut tx, id).await);
     let again = campaigns::claim(&mut tx, id, 10, Duration::minutes(5), soon + Duration::seconds(1)).await.unwrap();
     assert_eq!(again.messages.len(), 1);

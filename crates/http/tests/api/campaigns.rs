@@ -436,7 +436,8 @@ async fn the_ledger_page_masks_an_address_the_transports_reply_quotes() {
     let claim = campaigns::claim(&mut tx, campaign, 10, chrono::Duration::minutes(5), now).await.unwrap();
     assert_eq!(claim.messages.len(), 1, "{claim:?}");
     let bounce = Failure::Bounced { reply: "550 5.1.1 <ada@p.example>: Recipient address rejected".into() };
-    assert!(campaigns::record_failure(&mut tx, campaign, claim.messages[0].contact, &bounce, now).await.unwrap());
+    let recorded = campaigns::record_failure(&mut tx, campaign, claim.messages[0].contact, &bounce, now).await.unwrap();
+    assert_eq!(recorded, campaigns::Recorded::HardRefusal);
     tx.commit().await.unwrap();
 
     let bounced = app.get_as(&org.viewer, &format!("{path}/messages?state=bounced")).await;
