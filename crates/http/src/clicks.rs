@@ -5,10 +5,13 @@
 //! lead where the approved content pointed: there is no open redirect, whatever a token or a
 //! query string says. A forged or altered token costs no query.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 use mos_auth::ClickTokens;
 use mos_db::{clicks, AppPool, DbError, TenantTx};
-use mos_domain::ContentId;
+use mos_domain::{ContentId, OrgId};
 use mos_mail::{tracked_links, InputError, RenderError, Template};
 
 /// Why a link leads nowhere.
@@ -33,24 +36,76 @@ async fn links(tx: &mut TenantTx, campaign: ContentId) -> Result<Option<Vec<Stri
     Ok(Some(tracked_links(&template, &launched.body)?))
 }
 
-/// Where the link of `token` leads, recording the click at `now` when `count` is set (a `HEAD`,
-/// which link scanners send, is answered without counting).
-pub async fn follow(
-    pool: &AppPool,
-    tokens: &ClickTokens,
-    token: &str,
-    now: DateTime<Utc>,
-    count: bool,
-) -> Result<String, ClickError> {
-    let click = tokens.verify(token).ok_or(ClickError::NotFound)?;
-    let mut tx = pool.begin_tenant(click.organization, None).await?;
-    let links = links(&mut tx, click.campaign).await?.ok_or(ClickError::NotFound)?;
-    let target = links.into_iter().nth(usize::from(click.link)).ok_or(ClickError::NotFound)?;
-    if count {
-        clicks::record(&mut tx, click.campaign, click.contact, click.link, now).await?;
+/// Follows tracked links: checks their tokens, and keeps each launched campaign's tracked links
+/// once read. A campaign is launched once and its launched versions never change, so every
+/// click after the first one of a campaign costs neither the read of its bodies nor their
+/// parse: a `HEAD` then costs no query at all, a `GET` only the click's record.
+pub struct Follower {
+    tokens: ClickTokens,
+    kept: Mutex<Kept>,
+}
+
+/// Each campaign's tracked links, by organization and campaign.
+type Kept = HashMap<(OrgId, ContentId), Arc<[String]>>;
+
+/// Campaigns whose links are kept at most; past it the memory starts over, as a campaign's
+/// clicks come mostly in the days after its send.
+const KEPT: usize = 1024;
+
+impl Follower {
+    pub fn new(tokens: ClickTokens) -> Self {
+        Self { tokens, kept: Mutex::new(HashMap::new()) }
     }
-    tx.commit().await?;
-    Ok(target)
+
+    /// The tokens it checks, which the messages' links carry.
+    pub fn tokens(&self) -> &ClickTokens {
+        &self.tokens
+    }
+
+    /// Where the link of `token` leads, recording the click at `now` when `count` is set (a
+    /// `HEAD`, which link scanners send, is answered without counting).
+    pub async fn follow(
+        &self,
+        pool: &AppPool,
+        token: &str,
+        now: DateTime<Utc>,
+        count: bool,
+    ) -> Result<String, ClickError> {
+        let click = self.tokens.verify(token).ok_or(ClickError::NotFound)?;
+        let key = (click.organization, click.campaign);
+        let kept = self.memory().get(&key).cloned();
+        let mut tx = None;
+        let links = match kept {
+            Some(links) => links,
+            None => {
+                let mut read = pool.begin_tenant(click.organization, None).await?;
+                let links: Arc<[String]> = links(&mut read, click.campaign).await?.ok_or(ClickError::NotFound)?.into();
+                let mut memory = self.memory();
+                if memory.len() >= KEPT {
+                    memory.clear();
+                }
+                memory.insert(key, links.clone());
+                tx = Some(read);
+                links
+            }
+        };
+        let target = links.get(usize::from(click.link)).cloned().ok_or(ClickError::NotFound)?;
+        if count {
+            let mut tx = match tx {
+                Some(tx) => tx,
+                None => pool.begin_tenant(click.organization, None).await?,
+            };
+            clicks::record(&mut tx, click.campaign, click.contact, click.link, now).await?;
+            tx.commit().await?;
+        } else if let Some(tx) = tx {
+            tx.commit().await?;
+        }
+        Ok(target)
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// How often one of a campaign's links was followed.

@@ -43,6 +43,8 @@ pub struct AppState {
     pub(crate) dummy_hash: Arc<str>,
     /// Amazon SNS's signing certificates, pinned or fetched, for SES notifications.
     pub(crate) sns: Arc<crate::feedback::sns::Certificates>,
+    /// Follows tracked links, with the launched campaigns' links it has read.
+    pub(crate) clicks: Arc<crate::clicks::Follower>,
 }
 
 impl AppState {
@@ -72,7 +74,6 @@ impl AppState {
             pool,
             clock,
             hasher,
-            sealer,
             mailer,
             settings: Arc::new(settings),
             readiness,
@@ -82,6 +83,8 @@ impl AppState {
             jobs: None,
             dummy_hash,
             sns,
+            clicks: Arc::new(crate::clicks::Follower::new(sealer.click_tokens().clone())),
+            sealer,
         })
     }
 }

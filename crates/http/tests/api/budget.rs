@@ -529,3 +529,39 @@ async fn a_forged_click_or_unsubscribe_link_costs_no_query() {
     let tally = wire.take();
     assert_eq!((tally.statements, tally.round_trips), (0, 0), "{:?}", tally.log);
 }
+
+#[tokio::test]
+async fn a_campaigns_links_are_read_once_then_a_head_costs_no_query_and_a_click_only_its_record() {
+    use mos_db::testing::campaign::{self, approved, launch, new_campaign, sent};
+    let (app, wire) = TestApp::spawn_counted().await;
+    let o = campaign::org(&app.pool, "acme", &app.sealer, &app.address_keys).await;
+    campaign::consenting(&app.pool, &o, &app.address_keys, 3).await;
+    let id = new_campaign(&app.pool, &o, &o.definition).await;
+    approved(&app.pool, &o, id).await;
+    launch(&app.pool, &o, id).await;
+    let contacts = sent(&app.pool, &o, id, 10).await;
+    let link = |n: usize, link: u16| {
+        let click = mos_auth::Click { organization: o.org, campaign: id, contact: contacts[n], link };
+        format!("{}/c/{}", app.base, app.sealer.click_tokens().issue(&click))
+    };
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    wire.take();
+    let first = app.send(http.get(link(0, 0))).await;
+    assert_eq!(first.status, 302);
+    let read = wire.take();
+    assert!(
+        read.log.iter().any(|s| s.contains("content_versions")),
+        "the first click reads the bodies: {:?}",
+        read.log
+    );
+
+    let scanned = app.send(http.head(link(1, 1))).await;
+    assert_eq!(scanned.status, 302);
+    let tally = wire.take();
+    assert_eq!((tally.statements, tally.round_trips), (0, 0), "{:?}", tally.log);
+    let clicked = app.send(http.get(link(2, 1))).await;
+    assert_eq!(clicked.headers["location"], scanned.headers["location"]);
+    let tally = wire.take();
+    assert!(tally.log.iter().all(|s| !s.contains("content_versions")), "{:?}", tally.log);
+    assert!(tally.log.iter().any(|s| s.contains("campaign_clicks")), "{:?}", tally.log);
+}

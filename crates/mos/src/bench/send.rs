@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use mos_auth::{Click, ClickTokens, DkimKeyPair, Sealer};
+use mos_auth::{Click, DkimKeyPair, Sealer};
 use mos_db::audiences::consent::Evidence;
 use mos_db::audiences::unsubscribe::{self, Change, Intent};
 use mos_db::campaigns::{self, Launch};
@@ -30,6 +30,7 @@ use mos_db::AppPool;
 use mos_domain::audiences::AddressKeyer;
 use mos_domain::senders::{DkimDomain, FromName, PostalAddress, Selector};
 use mos_domain::{ContactId, ContentId, Email, OrgId, PurposeId, RequestSource};
+use mos_http::clicks::Follower;
 use mos_http::sending::{Links, Outbox};
 use mos_mail::smtp::{Delivery, Relay, RelayConfig};
 use mos_mail::{
@@ -256,14 +257,14 @@ async fn unsubscribing(
 /// for `contact`'s message and link `link`; how long it took.
 async fn click(
     pool: &AppPool,
-    tokens: &ClickTokens,
+    follower: &Follower,
     (org, id): (OrgId, ContentId),
     contact: ContactId,
     link: u16,
 ) -> anyhow::Result<Duration> {
-    let token = tokens.issue(&Click { organization: org, campaign: id, contact, link });
+    let token = follower.tokens().issue(&Click { organization: org, campaign: id, contact, link });
     let started = Instant::now();
-    let target = mos_http::clicks::follow(pool, tokens, &token, Utc::now(), true).await?;
+    let target = follower.follow(pool, &token, Utc::now(), true).await?;
     anyhow::ensure!(target.starts_with("https://clinic.example/"), "a click led to {target}");
     Ok(started.elapsed())
 }
@@ -272,7 +273,7 @@ async fn click(
 /// on the messages claimed first (the first by id): each one's latency.
 async fn clicking(
     pool: AppPool,
-    tokens: ClickTokens,
+    follower: Arc<Follower>,
     campaign: (OrgId, ContentId),
     contacts: Vec<ContactId>,
     sending: tokio::sync::watch::Receiver<bool>,
@@ -282,7 +283,7 @@ async fn clicking(
         if !*sending.borrow() {
             break;
         }
-        let took = click(&pool, &tokens, campaign, contact, u16::from(n % 2 == 1)).await?;
+        let took = click(&pool, &follower, campaign, contact, u16::from(n % 2 == 1)).await?;
         done.push(took);
         tokio::time::sleep(Duration::from_millis(10).saturating_sub(took)).await;
     }
@@ -310,7 +311,7 @@ fn latency_row(case: String, latencies: &[Duration], target_ms: f64) -> Row {
 /// The rate, and whether the counts per link are exactly what was clicked.
 async fn ingestion(
     pool: &AppPool,
-    tokens: &ClickTokens,
+    follower: &Arc<Follower>,
     o: &Org,
     id: ContentId,
     contacts: &[ContactId],
@@ -322,11 +323,11 @@ async fn ingestion(
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..CLICKERS {
-        let (pool, tokens, clicks, next, campaign) =
-            (pool.clone(), tokens.clone(), clicks.clone(), next.clone(), (o.org, id));
+        let (pool, follower, clicks, next, campaign) =
+            (pool.clone(), follower.clone(), clicks.clone(), next.clone(), (o.org, id));
         workers.spawn(async move {
             while let Some(&(contact, link)) = clicks.get(next.fetch_add(1, Ordering::Relaxed)) {
-                click(&pool, &tokens, campaign, contact, link).await?;
+                click(&pool, &follower, campaign, contact, link).await?;
             }
             anyhow::Ok(())
         });
@@ -562,8 +563,8 @@ pub async fn measure(
         let first = first.into_iter().map(ContactId::try_from).collect::<Result<Vec<_>, _>>()?;
         let (sending, watching) = tokio::sync::watch::channel(true);
         let probe = tokio::spawn(unsubscribing(pool.clone(), (o.org, o.purpose), id, last, watching.clone()));
-        let tokens = sealer.click_tokens().clone();
-        let clicker = tokio::spawn(clicking(pool.clone(), tokens.clone(), (o.org, id), first.clone(), watching));
+        let follower = Arc::new(Follower::new(sealer.click_tokens().clone()));
+        let clicker = tokio::spawn(clicking(pool.clone(), follower.clone(), (o.org, id), first.clone(), watching));
         let before = split.now();
         let (send_s, sent) = send(pool, &o, id, outbox, keys.clone()).await?;
         let after = split.now();
@@ -608,7 +609,7 @@ pub async fn measure(
             10.0,
         ));
         let unclicked: Vec<ContactId> = first.into_iter().skip(clicked.len()).take(3000).collect();
-        rows.push(ingestion(pool, &tokens, &o, id, &unclicked).await?);
+        rows.push(ingestion(pool, &follower, &o, id, &unclicked).await?);
     }
 
     eprintln!("send: launching a campaign to {launch_contacts} contacts...");
