@@ -355,6 +355,83 @@ async fn ingestion(
     ))
 }
 
+/// One report as a relay or a mailbox provider mails it back about the campaign's message to
+/// `contact`: of every hundred, one complaint (RFC 5965), two hard bounces and the rest
+/// deliveries (RFC 3464).
+fn report(o: &Org, id: ContentId, contact: ContactId, n: usize) -> String {
+    let (message_id, feedback_id) =
+        (campaigns::message_id(id, contact, "bench.example"), campaigns::feedback_id(id, o.org));
+    let original = format!("From: news@bench.example\r\nMessage-ID: <{message_id}>\r\nFeedback-ID: {feedback_id}\r\n");
+    let (kind, fields) = match n % 100 {
+        0 => ("feedback-report", "Feedback-Type: abuse\r\nUser-Agent: bench/1\r\nVersion: 1\r\n".to_owned()),
+        1 | 2 => (
+            "delivery-status",
+            "Reporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; x@p.example\r\nAction: failed\r\nStatus: 5.1.1\r\n".to_owned(),
+        ),
+        _ => (
+            "delivery-status",
+            "Reporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; x@p.example\r\nAction: delivered\r\nStatus: 2.0.0\r\n".to_owned(),
+        ),
+    };
+    format!(
+        "From: mailer-daemon@mx.example\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type={kind}; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nA report.\r\n\
+         --b\r\nContent-Type: message/{kind}\r\n\r\n{fields}\r\n\
+         --b\r\nContent-Type: text/rfc822-headers\r\n\r\n{original}\r\n--b--\r\n"
+    )
+}
+
+/// Reports taken in as fast as `TAKERS` callers at once can, after the send, as
+/// `mos feedback ingest` and `POST /v1/feedback/reports` take them (parsed, matched by their
+/// ids, recorded with the suppressions they call for, the counts kept, the breaker judged):
+/// the rate, and whether the organization's counts are exactly what was reported.
+async fn feedback_ingestion(pool: &AppPool, o: &Org, id: ContentId, contacts: &[ContactId]) -> anyhow::Result<Row> {
+    const TAKERS: usize = 8;
+    let reports: Arc<Vec<String>> = Arc::new(contacts.iter().enumerate().map(|(n, c)| report(o, id, *c, n)).collect());
+    let mut tx = pool.begin_tenant(o.org, None).await?;
+    let before = mos_db::breaker::window(&mut tx, Utc::now().date_naive()).await?;
+    tx.commit().await?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..TAKERS {
+        let (pool, reports, next) = (pool.clone(), reports.clone(), next.clone());
+        workers.spawn(async move {
+            while let Some(report) = reports.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let source = RequestSource::default();
+                let taken =
+                    mos_http::feedback::ingest(&pool, report.as_bytes(), Utc::now(), &source, PUBLIC_URL).await?;
+                anyhow::ensure!(matches!(taken, mos_http::feedback::Ingested::Recorded(_)), "a report was {taken:?}");
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(worker) = workers.join_next().await {
+        worker??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut tx = pool.begin_tenant(o.org, None).await?;
+    let after = mos_db::breaker::window(&mut tx, Utc::now().date_naive()).await?;
+    tx.commit().await?;
+    let counted = (after.delivered - before.delivered)
+        + (after.hard_bounces - before.hard_bounces)
+        + (after.complaints - before.complaints);
+    let rate = reports.len() as f64 / seconds;
+    Ok(row(
+        format!(
+            "Feedback ingestion after the send ({} DSN and ARF reports, {TAKERS} at once; counted {counted}: {} delivered, {} hard bounces, {} complaints)",
+            reports.len(),
+            after.delivered - before.delivered,
+            after.hard_bounces - before.hard_bounces,
+            after.complaints - before.complaints,
+        ),
+        "5000/s".into(),
+        format!("{rate:.0}/s"),
+        Some((rate / 5000.0, Target::AtLeast(1.0))),
+        String::new(),
+    ))
+}
+
 /// The latency row of the unsubscribes made during the send, and whether the ledger refused the
 /// next message to each: none of them may have been handed over after its unsubscribe
 /// committed.
@@ -610,6 +687,17 @@ pub async fn measure(
         ));
         let unclicked: Vec<ContactId> = first.into_iter().skip(clicked.len()).take(3000).collect();
         rows.push(ingestion(pool, &follower, &o, id, &unclicked).await?);
+        // Reports come back only about messages that were sent (the unsubscribed were skipped).
+        let reported: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "select contact_id from app.campaign_messages
+              where organization_id = $1 and campaign_id = $2 and state = 'sent' order by contact_id desc limit 3000",
+        )
+        .bind(o.org.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_all(&mut *admin)
+        .await?;
+        let reported = reported.into_iter().map(ContactId::try_from).collect::<Result<Vec<_>, _>>()?;
+        rows.push(feedback_ingestion(pool, &o, id, &reported).await?);
     }
 
     eprintln!("send: launching a campaign to {launch_contacts} contacts...");
