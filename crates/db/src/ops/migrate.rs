@@ -79,6 +79,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 30, name: "first_use", sql: include_str!("../../migrations/0030_first_use.sql") },
     Migration { version: 31, name: "clicks", sql: include_str!("../../migrations/0031_clicks.sql") },
     Migration { version: 32, name: "sending_breaker", sql: include_str!("../../migrations/0032_sending_breaker.sql") },
+    Migration { version: 34, name: "webhooks", sql: include_str!("../../migrations/0034_webhooks.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.
