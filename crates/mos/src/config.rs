@@ -110,6 +110,15 @@ pub struct Layer {
     /// 100 MiB); a larger upload is refused with 413.
     #[arg(long, global = true, env = "MOS_IMPORT_MAX_BYTES", value_name = "BYTES")]
     pub import_max_bytes: Option<u64>,
+    /// Let webhook endpoints be, or resolve to, loopback, private or link-local addresses
+    /// (default false): only where every organization is trusted not to aim the server at its
+    /// own network, as on a test machine.
+    #[arg(long, global = true, env = "MOS_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL")]
+    pub webhook_allow_private: Option<bool>,
+    /// Let webhook endpoints on loopback use plain http (default false); needs
+    /// `MOS_WEBHOOK_ALLOW_PRIVATE`. Every other endpoint must be https.
+    #[arg(long, global = true, env = "MOS_WEBHOOK_ALLOW_HTTP_LOOPBACK", value_name = "BOOL")]
+    pub webhook_allow_http_loopback: Option<bool>,
 }
 
 /// A job lease shorter than this leaves no room for its three heartbeats and a slow one.
@@ -185,6 +194,8 @@ layered!(
     job_lease_secs,
     send_batch,
     import_max_bytes,
+    webhook_allow_private,
+    webhook_allow_http_loopback,
 );
 
 /// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
@@ -238,6 +249,9 @@ pub struct Settings {
     pub import_max_bytes: Option<u64>,
     /// Campaign messages per batch, when set (`mos_http::sending::Outbox::batch`).
     pub send_batch: Option<u64>,
+    /// Webhook endpoints on non-public addresses, and plain http to loopback, allowed.
+    pub webhook_allow_private: bool,
+    pub webhook_allow_http_loopback: bool,
     backup_dir: Option<PathBuf>,
     backup_interval: std::time::Duration,
     backup_keep: usize,
@@ -303,6 +317,8 @@ impl Settings {
             check_interval: std::time::Duration::from_secs(layer.check_interval_secs.unwrap_or(60).max(1)),
             import_max_bytes: layer.import_max_bytes,
             send_batch: layer.send_batch,
+            webhook_allow_private: layer.webhook_allow_private.unwrap_or(false),
+            webhook_allow_http_loopback: layer.webhook_allow_http_loopback.unwrap_or(false),
             backup_dir: layer.backup_dir,
             backup_interval: std::time::Duration::from_secs(layer.backup_interval_secs.unwrap_or(86_400).max(1)),
             backup_keep: layer.backup_keep.unwrap_or(7).max(1),

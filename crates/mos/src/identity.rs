@@ -112,6 +112,8 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
     if let Some(max) = settings.import_max_bytes {
         http.import_max_bytes = max;
     }
+    http.webhooks.allow_private = settings.webhook_allow_private;
+    http.webhooks.allow_http_loopback = settings.webhook_allow_http_loopback;
     for proxy in &identity.trusted_proxies {
         let net = proxy
             .trim()

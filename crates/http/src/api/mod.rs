@@ -17,6 +17,7 @@ pub mod senders;
 pub mod signin;
 pub mod signup;
 pub mod unsubscribe;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -40,5 +41,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(passkeys::router())
         .merge(signup::router())
         .merge(unsubscribe::router())
+        .merge(webhooks::router())
         .merge(health::router())
 }

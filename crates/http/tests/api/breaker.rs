@@ -16,7 +16,7 @@ use crate::segments::console_post;
 use crate::{TestApp, PASSWORD};
 
 /// The RFC 5965 sample abuse report, about the message `message_id` with `feedback_id`.
-fn complaint(message_id: &str, feedback_id: &str) -> String {
+pub(crate) fn complaint(message_id: &str, feedback_id: &str) -> String {
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../mail/tests/data/feedback/rfc5965-b1.eml");
     let sample = std::fs::read_to_string(sample).unwrap();
     let lines: Vec<String> = sample
