@@ -327,16 +327,16 @@ pub async fn claim(
         return Ok(Vec::new());
     }
     let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-    let subscriptions: Vec<Uuid> = rows.iter().map(|r| r.subscription_id).collect();
-    let events: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
+    // The rows by their key as one text each: an UPDATE joined with `unnest` is no longer a
+    // single-shard statement on Citus.
+    let keys: Vec<String> = rows.iter().map(|r| format!("{}:{}", r.subscription_id, r.event_id)).collect();
     sqlx::query(
-        "update app.webhook_outbox o set lease_token = $4, lease_expires_at = $5
-           from unnest($2::uuid[], $3::uuid[]) c(subscription_id, event_id)
-          where o.organization_id = $1 and o.subscription_id = c.subscription_id and o.event_id = c.event_id",
+        "update app.webhook_outbox set lease_token = $3, lease_expires_at = $4
+          where organization_id = $1 and state = 'pending'
+            and (subscription_id::text || ':' || event_id::text) = any ($2::text[])",
     )
     .bind(org.as_uuid())
-    .bind(&subscriptions)
-    .bind(&events)
+    .bind(&keys)
     .bind(token)
     .bind(until)
     .execute(tx.conn())

@@ -273,3 +273,52 @@ async fn a_contacts_events_are_claimed_in_order_one_at_a_time_and_a_dead_workers
     );
     tx.commit().await.unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs the Citus cluster: MOS_TEST_BACKEND=citus cargo test -- --include-ignored"]
+async fn on_citus_the_events_of_a_send_clicks_feedback_and_consent_and_their_claim_and_record_run_on_one_shard() {
+    mos_db::testing::requires(mos_db::testing::Backend::Citus, "run with MOS_TEST_BACKEND=citus");
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let sealer = sealer();
+    let acme = campaign::org(&pool, "acme", &sealer, &keys()).await;
+    subscribe(&pool, &acme, &sealer, &EventType::ALL).await;
+    let id = new_campaign(&pool, &acme, &acme.definition).await;
+    approved(&pool, &acme, id).await;
+    let mut tx = begin(&pool, acme.org, acme.admin).await;
+    // From here on, any statement that needs more than one shard is an error, the triggers'
+    // statements included.
+    crate::each(tx.conn(), &["set local citus.multi_task_query_log_level = 'error'"]).await;
+    let now = Utc::now();
+    assert!(matches!(
+        campaigns::launch(&mut tx, id, acme.admin, mos_domain::Role::Admin, now, &src()).await.unwrap(),
+        Launch::Done(_)
+    ));
+    let claimed = campaigns::claim(&mut tx, id, 10, chrono::Duration::minutes(5), now).await.unwrap();
+    assert_eq!(claimed.messages.len(), 1);
+    let values = BTreeMap::new();
+    let sent = [Sent { contact: acme.ada, values: &values, reply: "250 2.0.0 Ok" }];
+    campaigns::record_sent(&mut tx, id, &sent, now, &src()).await.unwrap();
+    // More clicks than the five after which a connection may plan a statement generically.
+    for _ in 0..8 {
+        assert!(mos_db::clicks::record(&mut tx, id, acme.ada, 0, now).await.unwrap());
+    }
+    feedback::record(&mut tx, id, acme.ada, Kind::Delivered, "2.0.0", now, &src()).await.unwrap();
+    let revoke = campaign::grant(&acme, acme.ada, mos_domain::audiences::ConsentKind::Revoke);
+    mos_db::audiences::consent::append(&mut tx, &revoke, &src()).await.unwrap();
+    let token = Uuid::now_v7();
+    let mut handed = 0;
+    for round in 0..12 {
+        let at = Utc::now() + chrono::Duration::seconds(round);
+        let claimed = webhooks::claim(&mut tx, &sealer, token, at, Duration::from_secs(30), 10).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        handed += claimed.len();
+        let done: Vec<Attempt> = claimed.iter().map(|e| attempt(e, true, None)).collect();
+        webhooks::record(&mut tx, token, &done, at, 100).await.unwrap();
+    }
+    assert_eq!(handed, 1 + 8 + 1 + 1, "sent, eight clicks, delivered, the consent change");
+    assert_eq!(webhooks::outlook(&mut tx).await.unwrap(), (true, None));
+    tx.commit().await.unwrap();
+}
