@@ -321,4 +321,13 @@ async fn on_citus_the_events_of_a_send_clicks_feedback_and_consent_and_their_cla
     assert_eq!(handed, 1 + 8 + 1 + 1, "sent, eight clicks, delivered, the consent change");
     assert_eq!(webhooks::outlook(&mut tx).await.unwrap(), (true, None));
     tx.commit().await.unwrap();
+
+    // A click in a transaction of its own, as the redirect records it.
+    let mut tx = pool.begin_tenant(acme.org, None).await.unwrap();
+    crate::each(tx.conn(), &["set local citus.multi_task_query_log_level = 'error'"]).await;
+    assert!(mos_db::clicks::record(&mut tx, id, acme.ada, 1, Utc::now()).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = begin(&pool, acme.org, acme.admin).await;
+    assert_eq!(outbox(&mut tx).await.len(), 12, "the click's event too");
+    tx.commit().await.unwrap();
 }
