@@ -161,8 +161,17 @@ pub async fn list(tx: &mut TenantTx) -> Result<Vec<Webhook>> {
 }
 
 pub async fn get(tx: &mut TenantTx, id: WebhookId) -> Result<Option<Webhook>> {
+    fetch(tx, id, "").await
+}
+
+/// The endpoint, locked for the change the caller makes.
+async fn get_for_update(tx: &mut TenantTx, id: WebhookId) -> Result<Option<Webhook>> {
+    fetch(tx, id, "for update").await
+}
+
+async fn fetch(tx: &mut TenantTx, id: WebhookId, lock: &str) -> Result<Option<Webhook>> {
     Ok(sqlx::query_as(&format!(
-        "select {WEBHOOK_COLUMNS} from app.webhook_subscriptions where organization_id = $1 and id = $2"
+        "select {WEBHOOK_COLUMNS} from app.webhook_subscriptions where organization_id = $1 and id = $2 {lock}"
     ))
     .bind(tx.org().as_uuid())
     .bind(id.as_uuid())
@@ -204,16 +213,6 @@ pub async fn set_enabled(
         audit::record(tx, &event).await?;
     }
     get(tx, id).await
-}
-
-async fn get_for_update(tx: &mut TenantTx, id: WebhookId) -> Result<Option<Webhook>> {
-    Ok(sqlx::query_as(&format!(
-        "select {WEBHOOK_COLUMNS} from app.webhook_subscriptions where organization_id = $1 and id = $2 for update"
-    ))
-    .bind(tx.org().as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(tx.conn())
-    .await?)
 }
 
 /// Replaces an endpoint's secret with `secret`; the next attempt of every event is signed with
