@@ -2042,6 +2042,198 @@ $$;
 ALTER FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) OWNER TO mos_definer;
 
 --
+-- Name: webhook_enqueue(uuid, text, text[], uuid[], jsonb[], timestamp with time zone[]); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.webhook_enqueue(p_org uuid, p_type text, p_keys text[], p_contacts uuid[], p_data jsonb[], p_at timestamp with time zone[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    v_now timestamptz := clock_timestamp();
+begin
+    if p_keys is null or not exists (select 1 from app.webhook_subscriptions s
+                                      where s.organization_id = p_org and s.enabled and p_type = any (s.events)) then
+        return;
+    end if;
+    insert into app.webhook_outbox (organization_id, subscription_id, event_id, event_type, contact_id, data,
+                                    occurred_at, enqueued_at, ord, next_attempt_at)
+    select s.organization_id, s.id, md5(p_type || ':' || e.key)::uuid, p_type, e.contact, e.data, e.at, v_now, e.n, v_now
+      from app.webhook_subscriptions s
+     cross join lateral unnest(p_keys, p_contacts, p_data, p_at) with ordinality e(key, contact, data, at, n)
+     where s.organization_id = p_org and s.enabled and p_type = any (s.events)
+    on conflict (organization_id, subscription_id, event_id) do nothing;
+end
+$$;
+
+ALTER FUNCTION app.webhook_enqueue(p_org uuid, p_type text, p_keys text[], p_contacts uuid[], p_data jsonb[], p_at timestamp with time zone[]) OWNER TO mos_owner;
+
+--
+-- Name: webhook_follow_click(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.webhook_follow_click() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+begin
+    if app.webhook_wanted(new.organization_id, array['message.clicked']) then
+        perform app.webhook_enqueue(
+            new.organization_id, 'message.clicked',
+            array[new.campaign_id::text || ':' || new.contact_id::text || ':' || new.link::text || ':' || new.clicks::text],
+            array[new.contact_id],
+            array[jsonb_build_object('campaign_id', new.campaign_id, 'contact_id', new.contact_id, 'link', new.link)],
+            array[new.last_at]);
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.webhook_follow_click() OWNER TO mos_owner;
+
+--
+-- Name: webhook_follow_consent(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.webhook_follow_consent() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    v_org uuid;
+    e record;
+begin
+    for v_org in select distinct a.organization_id from added a loop
+        continue when not app.webhook_wanted(v_org, array['consent.changed', 'contact.unsubscribed']);
+        for e in
+            select t.type, array_agg(t.key order by t.at, t.key) as keys, array_agg(t.contact order by t.at, t.key) as contacts,
+                   array_agg(t.data order by t.at, t.key) as data, array_agg(t.at order by t.at, t.key) as ats
+              from (select x.type, a.id::text as key, a.contact_id as contact, a.created_at as at,
+                           jsonb_build_object('contact_id', a.contact_id, 'purpose_id', a.purpose_id,
+                                              'consent_event_id', a.id, 'kind', a.kind::text, 'source', a.source::text) as data
+                      from added a
+                     cross join lateral (values ('consent.changed'), ('contact.unsubscribed')) x(type)
+                     where a.organization_id = v_org
+                       and (x.type = 'consent.changed'
+                            or (a.kind::text = 'revoke' and a.source::text in ('unsubscribe', 'preference_centre')))) t
+             group by t.type
+        loop
+            perform app.webhook_enqueue(v_org, e.type, e.keys, e.contacts, e.data, e.ats);
+        end loop;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.webhook_follow_consent() OWNER TO mos_owner;
+
+--
+-- Name: webhook_follow_feedback(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.webhook_follow_feedback() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    v_org uuid;
+    e record;
+begin
+    for v_org in select distinct a.organization_id from added a loop
+        continue when not app.webhook_wanted(v_org, array['message.delivered', 'message.bounced', 'message.complained']);
+        for e in
+            select t.type, array_agg(t.key) as keys, array_agg(t.contact) as contacts, array_agg(t.data) as data,
+                   array_agg(t.at) as ats
+              from (select case a.kind::text when 'delivered' then 'message.delivered'
+                                             when 'complaint' then 'message.complained'
+                                             else 'message.bounced' end as type,
+                           a.campaign_id::text || ':' || a.contact_id::text || ':' || a.kind::text as key,
+                           a.contact_id as contact, a.received_at as at,
+                           case a.kind::text
+                                when 'delivered' then jsonb_build_object('campaign_id', a.campaign_id, 'contact_id', a.contact_id)
+                                when 'complaint' then jsonb_build_object('campaign_id', a.campaign_id, 'contact_id', a.contact_id,
+                                                                         'complaint', a.code)
+                                else jsonb_build_object('campaign_id', a.campaign_id, 'contact_id', a.contact_id,
+                                                        'bounce', case when a.kind::text = 'hard_bounce' then 'hard' else 'soft' end,
+                                                        'stage', 'report', 'status', a.code)
+                           end as data
+                      from added a
+                     where a.organization_id = v_org and a.kind::text <> 'delayed'
+                       and not (a.kind::text = 'complaint' and a.code = 'not-spam')) t
+             group by t.type
+        loop
+            perform app.webhook_enqueue(v_org, e.type, e.keys, e.contacts, e.data, e.ats);
+        end loop;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.webhook_follow_feedback() OWNER TO mos_owner;
+
+--
+-- Name: webhook_follow_ledger(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.webhook_follow_ledger() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    v_org uuid;
+    e record;
+begin
+    for v_org in select distinct c.organization_id from changed_to c where c.state in ('sent', 'bounced') loop
+        continue when not app.webhook_wanted(v_org, array['message.sent', 'message.bounced']);
+        for e in
+            select t.type, array_agg(t.key order by t.at, t.key) as keys, array_agg(t.contact order by t.at, t.key) as contacts,
+                   array_agg(t.data order by t.at, t.key) as data, array_agg(t.at order by t.at, t.key) as ats
+              from (select case when n.state = 'sent' then 'message.sent' else 'message.bounced' end as type,
+                           n.campaign_id::text || ':' || n.contact_id::text as key, n.contact_id as contact,
+                           case when n.state = 'sent' then n.sent_at else n.updated_at end as at,
+                           case when n.state = 'sent'
+                                then jsonb_build_object('campaign_id', n.campaign_id, 'contact_id', n.contact_id)
+                                else jsonb_build_object('campaign_id', n.campaign_id, 'contact_id', n.contact_id,
+                                                        'bounce', case when app.hard_refusal(n.reply) then 'hard' else 'soft' end,
+                                                        'stage', 'handover', 'status', left(coalesce(n.reply, ''), 3))
+                           end as data
+                      from changed_to n
+                      join changed_from o on o.campaign_id = n.campaign_id and o.contact_id = n.contact_id
+                     where n.organization_id = v_org and n.state in ('sent', 'bounced') and o.state is distinct from n.state) t
+             group by t.type
+        loop
+            perform app.webhook_enqueue(v_org, e.type, e.keys, e.contacts, e.data, e.ats);
+        end loop;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.webhook_follow_ledger() OWNER TO mos_owner;
+
+--
+-- Name: webhook_wanted(uuid, text[]); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.webhook_wanted(p_org uuid, p_types text[]) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+begin
+    return exists (select 1 from app.webhook_subscriptions s
+                    where s.organization_id = p_org and s.enabled and s.events && p_types);
+end
+$$;
+
+ALTER FUNCTION app.webhook_wanted(p_org uuid, p_types text[]) OWNER TO mos_owner;
+
+--
 -- Name: audit_blocks; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -3226,6 +3418,69 @@ ALTER TABLE ONLY app.webauthn_ceremonies FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.webauthn_ceremonies OWNER TO mos_owner;
 
 --
+-- Name: webhook_outbox; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.webhook_outbox (
+    organization_id uuid NOT NULL,
+    subscription_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    event_type text NOT NULL,
+    contact_id uuid,
+    data jsonb NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    enqueued_at timestamp with time zone NOT NULL,
+    ord bigint NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone NOT NULL,
+    lease_token uuid,
+    lease_expires_at timestamp with time zone,
+    last_attempt_at timestamp with time zone,
+    last_status smallint,
+    last_error text,
+    finished_at timestamp with time zone,
+    CONSTRAINT webhook_outbox_attempts CHECK ((attempts >= 0)),
+    CONSTRAINT webhook_outbox_data CHECK ((jsonb_typeof(data) = 'object'::text)),
+    CONSTRAINT webhook_outbox_finished CHECK (((state = 'pending'::text) = (finished_at IS NULL))),
+    CONSTRAINT webhook_outbox_last_error CHECK ((length(last_error) <= 300)),
+    CONSTRAINT webhook_outbox_lease CHECK (((lease_token IS NULL) = (lease_expires_at IS NULL))),
+    CONSTRAINT webhook_outbox_state CHECK ((state = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text])))
+);
+
+ALTER TABLE ONLY app.webhook_outbox FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.webhook_outbox OWNER TO mos_owner;
+
+--
+-- Name: webhook_subscriptions; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.webhook_subscriptions (
+    organization_id uuid NOT NULL,
+    id uuid NOT NULL,
+    url text NOT NULL,
+    events text[] NOT NULL,
+    description text,
+    sealed_secret bytea NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    disabled_reason text,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT webhook_subscriptions_description CHECK ((length(description) <= 200)),
+    CONSTRAINT webhook_subscriptions_disabled CHECK (((enabled = (disabled_reason IS NULL)) AND ((disabled_reason IS NULL) OR (disabled_reason = ANY (ARRAY['member'::text, 'failures'::text]))))),
+    CONSTRAINT webhook_subscriptions_events CHECK (((cardinality(events) >= 1) AND (events <@ ARRAY['message.sent'::text, 'message.delivered'::text, 'message.bounced'::text, 'message.complained'::text, 'message.clicked'::text, 'contact.unsubscribed'::text, 'consent.changed'::text]))),
+    CONSTRAINT webhook_subscriptions_failures CHECK ((consecutive_failures >= 0)),
+    CONSTRAINT webhook_subscriptions_id_v7 CHECK (app.is_uuid_v7(id)),
+    CONSTRAINT webhook_subscriptions_url CHECK ((((length(url) >= 8) AND (length(url) <= 2000)) AND (url ~ '^https?://'::text)))
+);
+
+ALTER TABLE ONLY app.webhook_subscriptions FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.webhook_subscriptions OWNER TO mos_owner;
+
+--
 -- Name: applied; Type: TABLE; Schema: mos_migrations; Owner: mos_owner
 --
 
@@ -3737,6 +3992,20 @@ ALTER TABLE ONLY app.webauthn_ceremonies
     ADD CONSTRAINT webauthn_ceremonies_pkey PRIMARY KEY (handle_hash);
 
 --
+-- Name: webhook_outbox webhook_outbox_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.webhook_outbox
+    ADD CONSTRAINT webhook_outbox_pkey PRIMARY KEY (organization_id, subscription_id, event_id);
+
+--
+-- Name: webhook_subscriptions webhook_subscriptions_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.webhook_subscriptions
+    ADD CONSTRAINT webhook_subscriptions_pkey PRIMARY KEY (organization_id, id);
+
+--
 -- Name: applied applied_pkey; Type: CONSTRAINT; Schema: mos_migrations; Owner: mos_owner
 --
 
@@ -4002,6 +4271,24 @@ CREATE UNIQUE INDEX users_email_key ON app.users USING btree (lower(email));
 CREATE INDEX webauthn_ceremonies_expires_idx ON app.webauthn_ceremonies USING btree (expires_at);
 
 --
+-- Name: webhook_outbox_due; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX webhook_outbox_due ON app.webhook_outbox USING btree (organization_id, next_attempt_at) WHERE (state = 'pending'::text);
+
+--
+-- Name: webhook_outbox_log; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX webhook_outbox_log ON app.webhook_outbox USING btree (organization_id, subscription_id, enqueued_at DESC, ord DESC);
+
+--
+-- Name: webhook_outbox_order; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX webhook_outbox_order ON app.webhook_outbox USING btree (organization_id, subscription_id, contact_id, enqueued_at, ord) WHERE (state = 'pending'::text);
+
+--
 -- Name: audit_blocks audit_blocks_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -4040,6 +4327,14 @@ ALTER TABLE app.audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only_truncate
 CREATE TRIGGER campaign_clicks_counted AFTER INSERT OR UPDATE ON app.campaign_clicks FOR EACH ROW EXECUTE FUNCTION app.campaign_link_tallies_follow();
 
 ALTER TABLE app.campaign_clicks ENABLE ALWAYS TRIGGER campaign_clicks_counted;
+
+--
+-- Name: campaign_clicks campaign_clicks_webhooks; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_clicks_webhooks AFTER INSERT OR UPDATE ON app.campaign_clicks FOR EACH ROW EXECUTE FUNCTION app.webhook_follow_click();
+
+ALTER TABLE app.campaign_clicks ENABLE ALWAYS TRIGGER campaign_clicks_webhooks;
 
 --
 -- Name: campaign_link_tallies campaign_link_tallies_derived; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -4104,6 +4399,14 @@ ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_retall
 CREATE TRIGGER campaign_messages_tallied AFTER INSERT ON app.campaign_messages REFERENCING NEW TABLE AS counted FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_tallies_follow();
 
 ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_tallied;
+
+--
+-- Name: campaign_messages campaign_messages_webhooks; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_messages_webhooks AFTER UPDATE ON app.campaign_messages REFERENCING OLD TABLE AS changed_from NEW TABLE AS changed_to FOR EACH STATEMENT EXECUTE FUNCTION app.webhook_follow_ledger();
+
+ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_webhooks;
 
 --
 -- Name: campaign_runs campaign_runs_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -4194,6 +4497,14 @@ CREATE TRIGGER consent_events_state AFTER INSERT ON app.consent_events REFERENCI
 ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_state;
 
 --
+-- Name: consent_events consent_events_webhooks; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_events_webhooks AFTER INSERT ON app.consent_events REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.webhook_follow_consent();
+
+ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_webhooks;
+
+--
 -- Name: consent_evidence consent_evidence_committed; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -4276,6 +4587,14 @@ ALTER TABLE app.delivery_feedback ENABLE ALWAYS TRIGGER delivery_feedback_append
 CREATE TRIGGER delivery_feedback_counted AFTER INSERT ON app.delivery_feedback REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.sending_counts_follow_feedback();
 
 ALTER TABLE app.delivery_feedback ENABLE ALWAYS TRIGGER delivery_feedback_counted;
+
+--
+-- Name: delivery_feedback delivery_feedback_webhooks; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER delivery_feedback_webhooks AFTER INSERT ON app.delivery_feedback REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.webhook_follow_feedback();
+
+ALTER TABLE app.delivery_feedback ENABLE ALWAYS TRIGGER delivery_feedback_webhooks;
 
 --
 -- Name: dkim_keys dkim_keys_forward; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -4725,6 +5044,20 @@ ALTER TABLE ONLY app.user_organizations
 
 ALTER TABLE ONLY app.user_organizations
     ADD CONSTRAINT user_organizations_user_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: webhook_outbox webhook_outbox_subscription_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.webhook_outbox
+    ADD CONSTRAINT webhook_outbox_subscription_fkey FOREIGN KEY (organization_id, subscription_id) REFERENCES app.webhook_subscriptions(organization_id, id);
+
+--
+-- Name: webhook_subscriptions webhook_subscriptions_org_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.webhook_subscriptions
+    ADD CONSTRAINT webhook_subscriptions_org_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id);
 
 --
 -- Name: audit_blocks; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -5411,6 +5744,18 @@ CREATE POLICY tenant_isolation ON app.suppressions USING ((organization_id = app
 CREATE POLICY tenant_isolation ON app.user_organizations USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: webhook_outbox tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.webhook_outbox USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
+-- Name: webhook_subscriptions tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.webhook_subscriptions USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: audit_blocks tenant_read; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -5445,6 +5790,18 @@ ALTER TABLE app.users ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.webauthn_ceremonies ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_outbox; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.webhook_outbox ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_subscriptions; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.webhook_subscriptions ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: SCHEMA app; Type: ACL; Schema: -; Owner: mos_owner
@@ -5859,6 +6216,44 @@ GRANT ALL ON FUNCTION app.webauthn_begin(p_handle_hash bytea, p_purpose text, p_
 
 REVOKE ALL ON FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_now timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION webhook_enqueue(p_org uuid, p_type text, p_keys text[], p_contacts uuid[], p_data jsonb[], p_at timestamp with time zone[]); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.webhook_enqueue(p_org uuid, p_type text, p_keys text[], p_contacts uuid[], p_data jsonb[], p_at timestamp with time zone[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.webhook_enqueue(p_org uuid, p_type text, p_keys text[], p_contacts uuid[], p_data jsonb[], p_at timestamp with time zone[]) TO app_user;
+
+--
+-- Name: FUNCTION webhook_follow_click(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.webhook_follow_click() FROM PUBLIC;
+
+--
+-- Name: FUNCTION webhook_follow_consent(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.webhook_follow_consent() FROM PUBLIC;
+
+--
+-- Name: FUNCTION webhook_follow_feedback(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.webhook_follow_feedback() FROM PUBLIC;
+
+--
+-- Name: FUNCTION webhook_follow_ledger(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.webhook_follow_ledger() FROM PUBLIC;
+
+--
+-- Name: FUNCTION webhook_wanted(p_org uuid, p_types text[]); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.webhook_wanted(p_org uuid, p_types text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.webhook_wanted(p_org uuid, p_types text[]) TO app_user;
 
 --
 -- Name: TABLE audit_blocks; Type: ACL; Schema: app; Owner: mos_owner
@@ -6797,6 +7192,102 @@ GRANT UPDATE(updated_at) ON TABLE app.users TO mos_definer;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.webauthn_ceremonies TO mos_definer;
+
+--
+-- Name: TABLE webhook_outbox; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: COLUMN webhook_outbox.state; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(state) ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: COLUMN webhook_outbox.attempts; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(attempts) ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: COLUMN webhook_outbox.next_attempt_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(next_attempt_at) ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: COLUMN webhook_outbox.lease_token; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(lease_token) ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: COLUMN webhook_outbox.lease_expires_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(lease_expires_at) ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: COLUMN webhook_outbox.last_attempt_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(last_attempt_at) ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: COLUMN webhook_outbox.last_status; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(last_status) ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: COLUMN webhook_outbox.last_error; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(last_error) ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: COLUMN webhook_outbox.finished_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(finished_at) ON TABLE app.webhook_outbox TO app_user;
+
+--
+-- Name: TABLE webhook_subscriptions; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT ON TABLE app.webhook_subscriptions TO app_user;
+
+--
+-- Name: COLUMN webhook_subscriptions.sealed_secret; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(sealed_secret) ON TABLE app.webhook_subscriptions TO app_user;
+
+--
+-- Name: COLUMN webhook_subscriptions.enabled; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(enabled) ON TABLE app.webhook_subscriptions TO app_user;
+
+--
+-- Name: COLUMN webhook_subscriptions.disabled_reason; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(disabled_reason) ON TABLE app.webhook_subscriptions TO app_user;
+
+--
+-- Name: COLUMN webhook_subscriptions.consecutive_failures; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(consecutive_failures) ON TABLE app.webhook_subscriptions TO app_user;
+
+--
+-- Name: COLUMN webhook_subscriptions.updated_at; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT UPDATE(updated_at) ON TABLE app.webhook_subscriptions TO app_user;
 
 --
 -- PostgreSQL database dump complete

@@ -34,6 +34,7 @@ mod tenant;
 pub mod testing;
 pub mod throttle;
 pub mod users;
+pub mod webhooks;
 
 pub use error::DbError;
 pub use pool::{AppPool, AppPoolOptions, PROBE_NAME};

@@ -158,6 +158,16 @@ pub const SENDER_UPDATED: AuditAction = AuditAction::known("sender.updated");
 pub const SENDER_KEY_ROTATED: AuditAction = AuditAction::known("sender.key_rotated");
 pub const SENDER_KEY_RETIRED: AuditAction = AuditAction::known("sender.key_retired");
 
+/// An endpoint subscribed to an organization's events (docs/webhooks.md). No record holds its
+/// signing secret.
+pub const WEBHOOK: ResourceType = ResourceType::known("webhook");
+pub const WEBHOOK_CREATED: AuditAction = AuditAction::known("webhook.created");
+pub const WEBHOOK_DISABLED: AuditAction = AuditAction::known("webhook.disabled");
+pub const WEBHOOK_ENABLED: AuditAction = AuditAction::known("webhook.enabled");
+pub const WEBHOOK_SECRET_ROTATED: AuditAction = AuditAction::known("webhook.secret_rotated");
+/// Disabled by the delivery job after too many failed attempts in a row.
+pub const WEBHOOK_FAILING_DISABLED: AuditAction = AuditAction::known("webhook.disabled_failing");
+
 pub const SIGNUP: ResourceType = ResourceType::known("signup");
 /// Someone asked, through the public sign-up form, for a purpose the address already consented
 /// to: nothing was recorded or mailed, so a stranger cannot turn a confirmed consent back into a

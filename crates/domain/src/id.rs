@@ -154,6 +154,11 @@ uuid_v7_id!(
     DkimKeyId,
     "DKIM key id"
 );
+uuid_v7_id!(
+    /// An endpoint an organization subscribed to its events.
+    WebhookId,
+    "webhook id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -17,11 +17,12 @@ pub mod segments;
 pub mod senders;
 mod text;
 mod token;
+pub mod webhooks;
 
 pub use audit::{AuditAction, AuditEvent, AuditTextError, Outcome, RequestSource, ResourceType};
 pub use id::{
     AttributeId, ConsentEventId, ContactId, ContentId, DkimKeyId, IdError, ImportId, InvitationId, JobId, OrgId,
-    PurposeId, SegmentId, SenderId, SessionId, UserId,
+    PurposeId, SegmentId, SenderId, SessionId, UserId, WebhookId,
 };
 pub use permission::Permission;
 pub use role::{Role, RoleError};

@@ -51,10 +51,13 @@ pub enum Permission {
     ManageSenders,
     /// Launch an approved campaign, pause, resume and cancel its sending.
     SendCampaigns,
+    /// Subscribe endpoints to the organization's events, disable them, rotate their secrets,
+    /// read their deliveries.
+    ManageWebhooks,
 }
 
 /// Columns: ADMIN, REVIEWER, CREATOR, VIEWER (the order of [`Role::ALL`]).
-const TABLE: [(Permission, [bool; 4]); 21] = [
+const TABLE: [(Permission, [bool; 4]); 22] = [
     (Permission::ReadOrganization, [true, true, true, true]),
     (Permission::ManageOrganization, [true, false, false, false]),
     (Permission::ReadMembers, [true, true, true, true]),
@@ -76,10 +79,11 @@ const TABLE: [(Permission, [bool; 4]); 21] = [
     (Permission::ReadSenders, [true, false, true, false]),
     (Permission::ManageSenders, [true, false, false, false]),
     (Permission::SendCampaigns, [true, false, false, false]),
+    (Permission::ManageWebhooks, [true, false, false, false]),
 ];
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Permission::ReadOrganization,
         Permission::ManageOrganization,
         Permission::ReadMembers,
@@ -101,6 +105,7 @@ impl Permission {
         Permission::ReadSenders,
         Permission::ManageSenders,
         Permission::SendCampaigns,
+        Permission::ManageWebhooks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -126,6 +131,7 @@ impl Permission {
             Permission::ReadSenders => "senders.read",
             Permission::ManageSenders => "senders.manage",
             Permission::SendCampaigns => "campaigns.send",
+            Permission::ManageWebhooks => "webhooks.manage",
         }
     }
 
@@ -154,6 +160,9 @@ impl Permission {
             Permission::ReadSenders => "see senders and the DNS records of their DKIM keys",
             Permission::ManageSenders => "add and change senders, rotate and retire their DKIM keys",
             Permission::SendCampaigns => "launch an approved campaign; pause, resume and cancel its sending",
+            Permission::ManageWebhooks => {
+                "subscribe endpoints to events, disable them, rotate their secrets, see deliveries"
+            }
         }
     }
 

@@ -58,6 +58,7 @@ needs!(
     ReadSenders,
     ManageSenders,
     SendCampaigns,
+    ManageWebhooks,
 );
 
 macro_rules! changes_memberships {
@@ -168,6 +169,12 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("patch", "/v1/orgs/{slug}/sending-breaker", Permission::ManageOrganization),
     ("post", "/v1/orgs/{slug}/sending-breaker/resume", Permission::ManageOrganization),
     ("get", "/v1/orgs/{slug}/reports/sending.csv", Permission::ReadOrganization),
+    ("get", "/v1/orgs/{slug}/webhooks", Permission::ManageWebhooks),
+    ("post", "/v1/orgs/{slug}/webhooks", Permission::ManageWebhooks),
+    ("get", "/v1/orgs/{slug}/webhooks/{id}", Permission::ManageWebhooks),
+    ("post", "/v1/orgs/{slug}/webhooks/{id}/disable", Permission::ManageWebhooks),
+    ("post", "/v1/orgs/{slug}/webhooks/{id}/enable", Permission::ManageWebhooks),
+    ("post", "/v1/orgs/{slug}/webhooks/{id}/rotate-secret", Permission::ManageWebhooks),
 ];
 
 /// The organization of the path, the member acting in it, proof that they may do `P`, and the

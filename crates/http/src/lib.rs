@@ -21,13 +21,14 @@ mod server;
 mod settings;
 mod state;
 mod throttle;
+pub mod webhooks;
 
 pub use api::health::Readiness;
 pub use error::ApiError;
 pub use mail::Mailer;
 pub use router::app;
 pub use server::{serve, Limits};
-pub use settings::Settings;
+pub use settings::{Settings, WebhookSettings};
 pub use state::{AppState, StartError};
 
 /// JSON bodies of this API are small; anything larger is refused before it is parsed.

@@ -36,6 +36,47 @@ pub struct Settings {
     pub feedback_ses_topics: Vec<String>,
     /// A directory of pinned SNS signing certificates, looked in before fetching one.
     pub feedback_sns_certificates: Option<std::path::PathBuf>,
+    /// How outgoing webhooks are delivered (docs/webhooks.md).
+    pub webhooks: WebhookSettings,
+}
+
+/// Outgoing webhooks: where they may go, and how often a failed delivery is tried again.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Endpoints that are, or resolve to, loopback, private, link-local or other non-public
+    /// addresses are refused unless this is set: otherwise an organization could make the
+    /// server call into its own network (SSRF). Off by default.
+    pub allow_private: bool,
+    /// Plain http to a loopback address (a receiver on the same machine, as the tests run one);
+    /// only together with `allow_private`. Every other endpoint must be https.
+    pub allow_http_loopback: bool,
+    /// The wait before the second attempt, doubling for each further one up to `retry_cap`,
+    /// each wait drawn between its half and its whole (jitter).
+    pub retry_base: std::time::Duration,
+    pub retry_cap: std::time::Duration,
+    /// Attempts of one event before it is marked failed.
+    pub max_attempts: i32,
+    /// Failed attempts in a row, over all its events, after which an endpoint is disabled.
+    pub disable_after: i32,
+    /// How long an endpoint has to answer one attempt.
+    pub timeout: std::time::Duration,
+    /// How often an organization's delivery job looks for new events when it has none due.
+    pub poll: std::time::Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            allow_http_loopback: false,
+            retry_base: std::time::Duration::from_secs(30),
+            retry_cap: std::time::Duration::from_secs(6 * 3600),
+            max_attempts: 12,
+            disable_after: 100,
+            timeout: std::time::Duration::from_secs(10),
+            poll: std::time::Duration::from_secs(1),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -58,6 +99,7 @@ impl Default for Settings {
             import_max_bytes: 100 * 1024 * 1024,
             feedback_ses_topics: Vec::new(),
             feedback_sns_certificates: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 }

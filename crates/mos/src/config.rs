@@ -119,6 +119,15 @@ pub struct Layer {
     /// HTTPS. A certificate not found there is fetched.
     #[arg(long, global = true, env = "MOS_FEEDBACK_SNS_CERTIFICATES", value_name = "DIR")]
     pub feedback_sns_certificates: Option<PathBuf>,
+    /// Let webhook endpoints be, or resolve to, loopback, private or link-local addresses
+    /// (default false): only where every organization is trusted not to aim the server at its
+    /// own network, as on a test machine.
+    #[arg(long, global = true, env = "MOS_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL")]
+    pub webhook_allow_private: Option<bool>,
+    /// Let webhook endpoints on loopback use plain http (default false); needs
+    /// `MOS_WEBHOOK_ALLOW_PRIVATE`. Every other endpoint must be https.
+    #[arg(long, global = true, env = "MOS_WEBHOOK_ALLOW_HTTP_LOOPBACK", value_name = "BOOL")]
+    pub webhook_allow_http_loopback: Option<bool>,
 }
 
 /// A job lease shorter than this leaves no room for its three heartbeats and a slow one.
@@ -196,6 +205,8 @@ layered!(
     import_max_bytes,
     feedback_ses_topics,
     feedback_sns_certificates,
+    webhook_allow_private,
+    webhook_allow_http_loopback,
 );
 
 /// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
@@ -252,6 +263,9 @@ pub struct Settings {
     /// Where SES notifications may come from, and pinned SNS certificates.
     pub feedback_ses_topics: Vec<String>,
     pub feedback_sns_certificates: Option<PathBuf>,
+    /// Webhook endpoints on non-public addresses, and plain http to loopback, allowed.
+    pub webhook_allow_private: bool,
+    pub webhook_allow_http_loopback: bool,
     backup_dir: Option<PathBuf>,
     backup_interval: std::time::Duration,
     backup_keep: usize,
@@ -319,6 +333,8 @@ impl Settings {
             send_batch: layer.send_batch,
             feedback_ses_topics: layer.feedback_ses_topics.unwrap_or_default(),
             feedback_sns_certificates: layer.feedback_sns_certificates,
+            webhook_allow_private: layer.webhook_allow_private.unwrap_or(false),
+            webhook_allow_http_loopback: layer.webhook_allow_http_loopback.unwrap_or(false),
             backup_dir: layer.backup_dir,
             backup_interval: std::time::Duration::from_secs(layer.backup_interval_secs.unwrap_or(86_400).max(1)),
             backup_keep: layer.backup_keep.unwrap_or(7).max(1),

@@ -114,6 +114,8 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
     }
     http.feedback_ses_topics = settings.feedback_ses_topics.iter().map(|t| t.trim().to_owned()).collect();
     http.feedback_sns_certificates = settings.feedback_sns_certificates.clone();
+    http.webhooks.allow_private = settings.webhook_allow_private;
+    http.webhooks.allow_http_loopback = settings.webhook_allow_http_loopback;
     for proxy in &identity.trusted_proxies {
         let net = proxy
             .trim()

@@ -393,7 +393,11 @@ async fn serve(db: &Database, settings: &Settings, listener: tokio::net::TcpList
     let keys: std::sync::Arc<dyn mos_domain::audiences::AddressKeyer> =
         std::sync::Arc::new(state.sealer.address_keys().clone());
     let outbox = identity::outbox(settings, &state, keys.clone())?;
-    let runner = jobs::runner(pool.clone(), settings.jobs.clone(), keys, outbox);
+    let deliverer = std::sync::Arc::new(mos_http::webhooks::Deliverer::new(
+        std::sync::Arc::new(state.sealer.clone()),
+        state.settings.webhooks.clone(),
+    )?);
+    let runner = jobs::runner(pool.clone(), settings.jobs.clone(), keys, outbox, Some(deliverer));
     state.jobs = Some(runner.waker());
     let jobs = runner.start();
     tracing::info!(workers = settings.jobs.workers, "background jobs are on");

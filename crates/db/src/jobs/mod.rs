@@ -316,6 +316,11 @@ pub enum Ending {
     Cancelled,
     /// The runner is shutting down: back to the queue at once, and this attempt does not count.
     Released,
+    /// Back to the queue until `after` from now, the attempt not counted: a job that waits for
+    /// work arriving (webhook deliveries) rather than one that failed.
+    Later {
+        after: Duration,
+    },
     /// Failed; retried after `retry_after` while attempts remain, failed for good otherwise.
     Failed {
         error: String,
@@ -330,6 +335,7 @@ pub async fn finish(tx: &mut TenantTx, claim: &Claim, ending: &Ending, now: Date
         Ending::Succeeded => ("succeeded", None, now),
         Ending::Cancelled => ("cancelled", None, now),
         Ending::Released => ("queued", None, now),
+        Ending::Later { after } => ("queued", None, now + *after),
         Ending::Failed { error, retry_after } => {
             ("failed", Some(error.chars().take(1000).collect()), now + *retry_after)
         }

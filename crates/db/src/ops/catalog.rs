@@ -55,6 +55,12 @@ pub const RULE_TRIGGERS: &[(&str, &str)] = &[
     ("delivery_feedback", "delivery_feedback_counted"),
     ("sending_counts", "sending_counts_derived"),
     ("campaign_runs", "campaign_runs_halted"),
+    // Migration 34: the changes that webhooks report write their events to the outbox; one
+    // switched off would drop events silently.
+    ("campaign_messages", "campaign_messages_webhooks"),
+    ("delivery_feedback", "delivery_feedback_webhooks"),
+    ("campaign_clicks", "campaign_clicks_webhooks"),
+    ("consent_events", "consent_events_webhooks"),
     ("consent_events", "consent_events_rules"),
     // Migration 25: the ledger keeps each contact's current state beside it, and only it writes there.
     ("consent_events", "consent_events_state"),
@@ -130,6 +136,12 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "throttle_lock(integer,timestamp with time zone,integer,integer,integer)",
     "webauthn_begin(bytea,text,uuid,jsonb,timestamp with time zone,timestamp with time zone)",
     "webauthn_take(bytea,text,timestamp with time zone)",
+    "webhook_enqueue(uuid,text,text[],uuid[],jsonb[],timestamp with time zone[])",
+    "webhook_follow_click()",
+    "webhook_follow_consent()",
+    "webhook_follow_feedback()",
+    "webhook_follow_ledger()",
+    "webhook_wanted(uuid,text[])",
 ];
 
 /// The [`EXPECTED_FUNCTIONS`] that the database lacks.

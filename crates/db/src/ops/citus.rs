@@ -240,6 +240,16 @@ pub const PLAN: &[TablePlan] = &[
         why: "an organization's sending counted per day and month, upserted by the ledger's and the feedback's statement triggers on their shard",
     },
     TablePlan {
+        table: "webhook_subscriptions",
+        placement: Placement::Distributed,
+        why: "an organization's webhook endpoints; the event triggers read them on the shard of the change they report",
+    },
+    TablePlan {
+        table: "webhook_outbox",
+        placement: Placement::Distributed,
+        why: "events waiting for and delivered to an endpoint, written by the triggers of the change on its shard; the delivery job claims one tenant's rows (`FOR UPDATE SKIP LOCKED` in a single-shard query)",
+    },
+    TablePlan {
         table: "sessions",
         placement: Placement::CitusLocal,
         why: "touched by a definer function and then by `app_user` in one transaction, which reference tables refuse; references `users`",

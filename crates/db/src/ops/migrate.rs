@@ -84,6 +84,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "feedback_credentials",
         sql: include_str!("../../migrations/0033_feedback_credentials.sql"),
     },
+    Migration { version: 34, name: "webhooks", sql: include_str!("../../migrations/0034_webhooks.sql") },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

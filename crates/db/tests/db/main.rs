@@ -22,6 +22,7 @@ mod schema;
 mod segments;
 mod senders;
 mod signup;
+mod webhooks;
 
 use mos_db::{orgs, users, AppPool};
 use mos_domain::{Email, OrgId, OrgName, Role, Slug, UserId};

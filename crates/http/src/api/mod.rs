@@ -18,6 +18,7 @@ pub mod senders;
 pub mod signin;
 pub mod signup;
 pub mod unsubscribe;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -42,5 +43,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(signup::router())
         .merge(unsubscribe::router())
         .merge(feedback::router())
+        .merge(webhooks::router())
         .merge(health::router())
 }

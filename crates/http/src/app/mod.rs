@@ -22,6 +22,7 @@ pub mod session;
 pub mod signin;
 pub mod signup;
 pub mod unsubscribe;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests {

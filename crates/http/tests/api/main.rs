@@ -41,6 +41,7 @@ mod slow;
 mod stored_secrets;
 mod two_factor;
 mod unsubscribe;
+mod webhooks;
 mod wire;
 
 use std::net::{SocketAddr, TcpListener};
@@ -296,7 +297,17 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         // Passkeys need a host name: localhost is the one that browsers allow over plain http.
         let public_url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
-        let mut settings = Settings { public_url, ..Settings::default() };
+        // Webhook receivers of the tests listen on loopback over plain http and fail on purpose:
+        // allowed here, and retried within a test's time. A test of the defaults tunes them back.
+        let webhooks = mos_http::WebhookSettings {
+            allow_private: true,
+            allow_http_loopback: true,
+            retry_base: Duration::from_millis(200),
+            retry_cap: Duration::from_secs(1),
+            poll: Duration::from_millis(100),
+            ..mos_http::WebhookSettings::default()
+        };
+        let mut settings = Settings { public_url, webhooks, ..Settings::default() };
         tune(&mut settings);
         let mut state = AppState::new(
             pool.clone(),
@@ -325,8 +336,16 @@ impl TestApp {
             let keys: Arc<dyn mos_domain::audiences::AddressKeyer> = Arc::new(address_keys.clone());
             let config = RunnerConfig { workers: 1, poll: Duration::from_secs(3600), ..RunnerConfig::default() };
             let import_keys = keys.clone();
+            let deliverer = Arc::new(
+                mos_http::webhooks::Deliverer::new(Arc::new(state.sealer.clone()), state.settings.webhooks.clone())
+                    .unwrap(),
+            );
             let mut runner = Runner::new(pool.clone(), config)
-                .handle(IMPORT_JOB, Arc::new(move |work: Work| Box::pin(import::run(work, import_keys.clone()))));
+                .handle(IMPORT_JOB, Arc::new(move |work: Work| Box::pin(import::run(work, import_keys.clone()))))
+                .handle(
+                    mos_db::webhooks::WEBHOOK_JOB,
+                    Arc::new(move |work: Work| Box::pin(mos_http::webhooks::run(work, deliverer.clone()))),
+                );
             // Campaigns are sent, as `mos serve` sends them, by a server with an https address,
             // through the test's SMTP server.
             if let Ok(links) = Links::new(&state.sealer, &state.settings.public_url) {

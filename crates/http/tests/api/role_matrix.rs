@@ -103,6 +103,12 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("patch",  "/v1/orgs/{slug}/sending-breaker",                 [YES,  NO,      NO,     NO ]),
     ("post",   "/v1/orgs/{slug}/sending-breaker/resume",          [YES,  NO,      NO,     NO ]),
     ("get",    "/v1/orgs/{slug}/reports/sending.csv",             [YES,  YES,     YES,    YES]),
+    ("get",    "/v1/orgs/{slug}/webhooks",                        [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/webhooks",                        [YES,  NO,      NO,     NO ]),
+    ("get",    "/v1/orgs/{slug}/webhooks/{id}",                   [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/webhooks/{id}/disable",           [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/webhooks/{id}/enable",            [YES,  NO,      NO,     NO ]),
+    ("post",   "/v1/orgs/{slug}/webhooks/{id}/rotate-secret",     [YES,  NO,      NO,     NO ]),
     // Last: after it, the roles that may leave are no longer members.
     ("post",   "/v1/orgs/{slug}/leave",                           [YES,  YES,     YES,    YES]),
 ];

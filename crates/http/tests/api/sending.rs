@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::TestApp;
 
 /// The public address the test server's links carry: https, as RFC 8058 wants.
-const PUBLIC_URL: &str = "https://mos.test";
+pub(crate) const PUBLIC_URL: &str = "https://mos.test";
 
 /// A server sending through a private Postfix that relays into `smtp-sink`, which keeps each
 /// message it takes; the organization `acme` with its campaign fixture.
@@ -59,7 +59,7 @@ async fn row(app: &TestApp, o: &Org, id: ContentId, contact: ContactId) -> (Stri
 
 /// Launches an approved campaign of `o`'s definition, wakes the runner and waits for the run
 /// to finish.
-async fn sent(app: &TestApp, o: &Org) -> ContentId {
+pub(crate) async fn sent(app: &TestApp, o: &Org) -> ContentId {
     let id = launched(app, o).await;
     until(app, o, id, |progress| progress.keys().all(|state| !["queued", "sending"].contains(&state.as_str()))).await;
     id
@@ -73,9 +73,11 @@ async fn launched(app: &TestApp, o: &Org) -> ContentId {
     id
 }
 
-/// Waits until the campaign's progress (counts by state) satisfies `done`.
+/// Waits until the campaign's progress (counts by state) satisfies `done`: up to two minutes,
+/// since one job worker may share its time with an organization's webhook deliveries and the
+/// machine with every other test.
 async fn until(app: &TestApp, o: &Org, id: ContentId, done: impl Fn(&std::collections::BTreeMap<String, i64>) -> bool) {
-    for _ in 0..1200 {
+    for _ in 0..4800 {
         let mut tx = begin(&app.pool, o.org, o.admin).await;
         let progress = campaigns::progress(&mut tx, id).await.unwrap();
         drop(tx);
@@ -246,7 +248,7 @@ async fn a_large_campaign_yields_to_another_organizations_small_one_on_a_single_
 }
 
 /// The `/c/` addresses in the text part of `message`, in order.
-fn click_links(message: &str) -> Vec<String> {
+pub(crate) fn click_links(message: &str) -> Vec<String> {
     let (_, parsed) = inspect(&["parse"], message);
     let text = parsed["parts"]
         .as_array()

@@ -481,7 +481,7 @@ async fn send(
 ) -> anyhow::Result<(f64, i64)> {
     let config = RunnerConfig { workers: 1, poll: Duration::from_millis(50), ..RunnerConfig::default() };
     let started = Instant::now();
-    let running = crate::jobs::runner(pool.clone(), config, keys, Some(Arc::new(outbox))).start();
+    let running = crate::jobs::runner(pool.clone(), config, keys, Some(Arc::new(outbox)), None).start();
     let (mut last, mut moved) = (std::collections::BTreeMap::new(), Instant::now());
     let progress = loop {
         // The campaign's state is what says it is done; a tenth of a second is far below a

@@ -32,6 +32,7 @@ use crate::AppState;
         (name = "content", description = "Marketing content and its compliance review"),
         (name = "segments", description = "Segments of an organization's contacts: count, preview, saved versions"),
         (name = "senders", description = "Who an organization's messages come from: from and postal addresses, DKIM keys and their DNS records"),
+        (name = "webhooks", description = "Signed outgoing webhooks: endpoints subscribed to an organization's events, their secrets and deliveries"),
         (name = "campaigns", description = "Campaigns: an approved piece in an approved template to a segment, launched into a send ledger; their review is the content review's"),
         (name = "signup", description = "An organization's public double opt-in sign-up, for people without an account"),
         (name = "unsubscribe", description = "One-click unsubscribe (RFC 8058) from a message's link, for people without an account"),
