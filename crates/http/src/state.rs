@@ -15,6 +15,8 @@ pub enum StartError {
     Password(#[from] PasswordError),
     #[error(transparent)]
     RelyingParty(#[from] app::passkeys::RelyingPartyError),
+    #[error("the HTTPS client for Amazon SNS's certificates cannot be built: {0}")]
+    SnsClient(#[from] reqwest::Error),
 }
 
 /// What every handler can reach. Passed explicitly: there are no global singletons.
@@ -69,7 +71,7 @@ impl AppState {
             hasher.hash(SecretString::from(secrecy::ExposeSecret::expose_secret(&random).to_owned())).await?.into();
         let readiness = api::health::Readiness::default();
         let heavy = heavy::Heavy::new(settings.heavy_jobs, settings.heavy_wait);
-        let sns = Arc::new(crate::feedback::sns::Certificates::new(settings.feedback_sns_certificates.clone()));
+        let sns = Arc::new(crate::feedback::sns::Certificates::new(settings.feedback_sns_certificates.clone())?);
         Ok(Self {
             pool,
             clock,

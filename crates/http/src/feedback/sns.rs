@@ -36,13 +36,14 @@ pub struct Certificates {
 }
 
 impl Certificates {
-    pub fn new(pinned: Option<PathBuf>) -> Self {
+    /// Refused when no HTTPS client can be built: a default one would follow redirects and
+    /// wait without end, so the server does not start without this one.
+    pub fn new(pinned: Option<PathBuf>) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        Self { pinned, fetched: Mutex::new(HashMap::new()), client }
+            .build()?;
+        Ok(Self { pinned, fetched: Mutex::new(HashMap::new()), client })
     }
 
     /// The client that also confirms a subscription (a GET of SNS's own address).
