@@ -74,32 +74,28 @@ impl Follower {
         let click = self.tokens.verify(token).ok_or(ClickError::NotFound)?;
         let key = (click.organization, click.campaign);
         let kept = self.memory().get(&key).cloned();
-        let mut tx = None;
+        let at = |links: &[String]| links.get(usize::from(click.link)).cloned().ok_or(ClickError::NotFound);
+        if let (Some(links), false) = (&kept, count) {
+            return at(links);
+        }
+        let mut tx = pool.begin_tenant(click.organization, None).await?;
         let links = match kept {
             Some(links) => links,
             None => {
-                let mut read = pool.begin_tenant(click.organization, None).await?;
-                let links: Arc<[String]> = links(&mut read, click.campaign).await?.ok_or(ClickError::NotFound)?.into();
+                let links: Arc<[String]> = links(&mut tx, click.campaign).await?.ok_or(ClickError::NotFound)?.into();
                 let mut memory = self.memory();
                 if memory.len() >= KEPT {
                     memory.clear();
                 }
                 memory.insert(key, links.clone());
-                tx = Some(read);
                 links
             }
         };
-        let target = links.get(usize::from(click.link)).cloned().ok_or(ClickError::NotFound)?;
+        let target = at(&links)?;
         if count {
-            let mut tx = match tx {
-                Some(tx) => tx,
-                None => pool.begin_tenant(click.organization, None).await?,
-            };
             clicks::record(&mut tx, click.campaign, click.contact, click.link, now).await?;
-            tx.commit().await?;
-        } else if let Some(tx) = tx {
-            tx.commit().await?;
         }
+        tx.commit().await?;
         Ok(target)
     }
 
