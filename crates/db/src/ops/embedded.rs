@@ -424,8 +424,12 @@ impl Cluster {
             conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\n");
         }
         if self.citus_port.is_some() {
-            // Every database that uses Citus has a maintenance daemon, and tests make many.
-            conf.push_str("shared_preload_libraries = 'citus'\nmax_worker_processes = 512\nmax_connections = 600\n");
+            // Every database that uses Citus has a maintenance daemon, and tests make many. Four
+            // shards per distributed table rather than 32: a tenant's rows are routed the same
+            // way, and the copy of a database that every test makes has an eighth of the files.
+            conf.push_str(
+                "shared_preload_libraries = 'citus'\nmax_worker_processes = 512\nmax_connections = 600\ncitus.shard_count = 4\n",
+            );
         }
         self.write_owned(&self.pgdata.join("mos.conf"), &conf)
     }
