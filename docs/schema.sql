@@ -465,17 +465,204 @@ $$;
 ALTER FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) OWNER TO mos_definer;
 
 --
+-- Name: campaign_activity_add(uuid, uuid[], timestamp with time zone[], text[], bigint[]); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_activity_add(p_org uuid, p_campaigns uuid[], p_at timestamp with time zone[], p_measures text[], p_ns bigint[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+begin
+    insert into app.campaign_activity as t
+           (organization_id, campaign_id, hour, sent, delivered, deferred, hard_bounces, soft_bounces, complaints,
+            unsubscribes, clicks, clickers)
+    select r.organization_id, w.campaign_id, w.hour,
+           coalesce(sum(w.n) filter (where w.measure = 'sent'), 0),
+           coalesce(sum(w.n) filter (where w.measure = 'delivered'), 0),
+           coalesce(sum(w.n) filter (where w.measure = 'deferred'), 0),
+           coalesce(sum(w.n) filter (where w.measure = 'hard_bounces'), 0),
+           coalesce(sum(w.n) filter (where w.measure = 'soft_bounces'), 0),
+           coalesce(sum(w.n) filter (where w.measure = 'complaints'), 0),
+           coalesce(sum(w.n) filter (where w.measure = 'unsubscribes'), 0),
+           coalesce(sum(w.n) filter (where w.measure = 'clicks'), 0),
+           coalesce(sum(w.n) filter (where w.measure = 'clickers'), 0)
+      from app.campaign_runs r
+      join (select u.campaign_id, date_trunc('hour', u.at, 'UTC') as hour, u.measure, u.n
+              from unnest(p_campaigns, p_at, p_measures, p_ns) u(campaign_id, at, measure, n)) w
+        on w.campaign_id = r.campaign_id
+     where r.organization_id = p_org
+     group by r.organization_id, w.campaign_id, w.hour
+    on conflict (organization_id, campaign_id, hour) do update
+       set sent = t.sent + excluded.sent, delivered = t.delivered + excluded.delivered,
+           deferred = t.deferred + excluded.deferred, hard_bounces = t.hard_bounces + excluded.hard_bounces,
+           soft_bounces = t.soft_bounces + excluded.soft_bounces, complaints = t.complaints + excluded.complaints,
+           unsubscribes = t.unsubscribes + excluded.unsubscribes, clicks = t.clicks + excluded.clicks,
+           clickers = t.clickers + excluded.clickers;
+end
+$$;
+
+ALTER FUNCTION app.campaign_activity_add(p_org uuid, p_campaigns uuid[], p_at timestamp with time zone[], p_measures text[], p_ns bigint[]) OWNER TO mos_owner;
+
+--
+-- Name: campaign_activity_follow_consent(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_activity_follow_consent() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    v_org uuid;
+    v_ids uuid[];
+    v_campaigns uuid[];
+    v_contacts uuid[];
+    v_ats timestamptz[];
+    d record;
+begin
+    for v_org in select distinct a.organization_id from added a
+                  where a.campaign_id is not null and a.kind::text = 'revoke'
+                    and a.source::text in ('unsubscribe', 'preference_centre') loop
+        select array_agg(a.id), array_agg(a.campaign_id), array_agg(a.contact_id), array_agg(a.created_at)
+          into v_ids, v_campaigns, v_contacts, v_ats
+          from added a
+         where a.organization_id = v_org and a.campaign_id is not null and a.kind::text = 'revoke'
+           and a.source::text in ('unsubscribe', 'preference_centre');
+        select array_agg(p.campaign_id) as campaigns, array_agg(p.at) as ats
+          into d
+          from (select w.campaign_id, min(w.at) as at
+                  from unnest(v_campaigns, v_contacts, v_ats) w(campaign_id, contact_id, at)
+                 where not exists (select 1 from app.consent_events e
+                                    where e.organization_id = v_org and e.contact_id = w.contact_id
+                                      and e.campaign_id = w.campaign_id and e.kind = 'revoke'
+                                      and e.source::text in ('unsubscribe', 'preference_centre')
+                                      and e.id <> all (v_ids))
+                 group by w.campaign_id, w.contact_id) p;
+        if d.campaigns is not null then
+            perform app.campaign_activity_add(v_org, d.campaigns, d.ats,
+                                              array_fill('unsubscribes'::text, array[cardinality(d.campaigns)]),
+                                              array_fill(1::bigint, array[cardinality(d.campaigns)]));
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.campaign_activity_follow_consent() OWNER TO mos_owner;
+
+--
+-- Name: campaign_activity_follow_feedback(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_activity_follow_feedback() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    v_org uuid;
+    v_campaigns uuid[];
+    v_contacts uuid[];
+    v_kinds text[];
+    v_codes text[];
+    v_ats timestamptz[];
+    d record;
+begin
+    for v_org in select distinct a.organization_id from added a loop
+        select array_agg(a.campaign_id), array_agg(a.contact_id), array_agg(a.kind::text), array_agg(a.code),
+               array_agg(a.received_at)
+          into v_campaigns, v_contacts, v_kinds, v_codes, v_ats
+          from added a
+         where a.organization_id = v_org;
+        select array_agg(f.campaign_id) as campaigns, array_agg(f.at) as ats, array_agg(f.measure) as measures
+          into d
+          from (select w.campaign_id, w.at,
+                       case w.kind when 'delivered' then 'delivered' when 'delayed' then 'deferred'
+                                   when 'complaint' then 'complaints' when 'hard_bounce' then 'hard_bounces'
+                                   else 'soft_bounces' end as measure
+                  from unnest(v_campaigns, v_contacts, v_kinds, v_codes, v_ats) w(campaign_id, contact_id, kind, code, at)
+                 where not (w.kind = 'complaint' and w.code = 'not-spam')
+                   and not (w.kind in ('hard_bounce', 'soft_bounce')
+                            and exists (select 1 from app.campaign_messages m
+                                         where m.organization_id = v_org and m.campaign_id = w.campaign_id
+                                           and m.contact_id = w.contact_id and m.state = 'bounced'))) f;
+        if d.campaigns is not null then
+            perform app.campaign_activity_add(v_org, d.campaigns, d.ats, d.measures,
+                                              array_fill(1::bigint, array[cardinality(d.campaigns)]));
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.campaign_activity_follow_feedback() OWNER TO mos_owner;
+
+--
+-- Name: campaign_activity_follow_ledger(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_activity_follow_ledger() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+    v_org uuid;
+    d record;
+begin
+    for v_org in select distinct c.organization_id from changed_to c where c.state in ('sent', 'bounced') loop
+        select array_agg(n.campaign_id) as campaigns,
+               array_agg(case when n.state = 'sent' then n.sent_at else n.updated_at end) as ats,
+               array_agg(case when n.state = 'sent' then 'sent'
+                              when app.hard_refusal(n.reply) then 'hard_bounces' else 'soft_bounces' end) as measures
+          into d
+          from changed_to n
+          join changed_from o on o.campaign_id = n.campaign_id and o.contact_id = n.contact_id
+         where n.organization_id = v_org and n.state in ('sent', 'bounced') and o.state is distinct from n.state;
+        if d.campaigns is not null then
+            perform app.campaign_activity_add(v_org, d.campaigns, d.ats, d.measures,
+                                              array_fill(1::bigint, array[cardinality(d.campaigns)]));
+        end if;
+    end loop;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.campaign_activity_follow_ledger() OWNER TO mos_owner;
+
+--
+-- Name: campaign_activity_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
+--
+
+CREATE FUNCTION app.campaign_activity_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+    if pg_trigger_depth() < 2 then
+        raise exception 'campaign_activity is written only by the triggers of the send ledger, the feedback, the clicks and the consent ledger: % is not allowed, refused by constraint "campaign_activity_derived"', tg_op
+            using errcode = 'insufficient_privilege', constraint = 'campaign_activity_derived',
+                  hint = 'change the ledger, or record feedback, a click or a consent event instead';
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION app.campaign_activity_guard() OWNER TO mos_owner;
+
+--
 -- Name: campaign_link_tallies_follow(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
 CREATE FUNCTION app.campaign_link_tallies_follow() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
-    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 declare
     v_new bigint := case when tg_op = 'INSERT' then 1 else 0 end;
     v_clicks bigint := new.clicks - case when tg_op = 'INSERT' then 0 else old.clicks end;
+    v_first boolean;
 begin
     if tg_op = 'UPDATE' and (new.organization_id, new.campaign_id, new.contact_id, new.link)
                             is distinct from (old.organization_id, old.campaign_id, old.contact_id, old.link) then
@@ -490,6 +677,13 @@ begin
     values (new.organization_id, new.campaign_id, new.link, v_new, v_clicks)
     on conflict (organization_id, campaign_id, link)
     do update set unique_clicks = t.unique_clicks + excluded.unique_clicks, clicks = t.clicks + excluded.clicks;
+    v_first := tg_op = 'INSERT'
+               and not exists (select 1 from app.campaign_clicks c
+                                where c.organization_id = new.organization_id and c.campaign_id = new.campaign_id
+                                  and c.contact_id = new.contact_id and c.link <> new.link);
+    perform app.campaign_activity_add(new.organization_id, array[new.campaign_id, new.campaign_id],
+                                      array[new.last_at, new.last_at], array['clicks', 'clickers'],
+                                      array[v_clicks, v_first::int::bigint]);
     return null;
 end
 $$;
@@ -2289,6 +2483,39 @@ ALTER TABLE ONLY app.auth_throttles FORCE ROW LEVEL SECURITY;
 ALTER TABLE app.auth_throttles OWNER TO mos_owner;
 
 --
+-- Name: campaign_activity; Type: TABLE; Schema: app; Owner: mos_owner
+--
+
+CREATE TABLE app.campaign_activity (
+    organization_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    hour timestamp with time zone NOT NULL,
+    sent bigint DEFAULT 0 NOT NULL,
+    delivered bigint DEFAULT 0 NOT NULL,
+    deferred bigint DEFAULT 0 NOT NULL,
+    hard_bounces bigint DEFAULT 0 NOT NULL,
+    soft_bounces bigint DEFAULT 0 NOT NULL,
+    complaints bigint DEFAULT 0 NOT NULL,
+    unsubscribes bigint DEFAULT 0 NOT NULL,
+    clicks bigint DEFAULT 0 NOT NULL,
+    clickers bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT campaign_activity_clickers CHECK ((clickers >= 0)),
+    CONSTRAINT campaign_activity_clicks CHECK ((clicks >= 0)),
+    CONSTRAINT campaign_activity_complaints CHECK ((complaints >= 0)),
+    CONSTRAINT campaign_activity_deferred CHECK ((deferred >= 0)),
+    CONSTRAINT campaign_activity_delivered CHECK ((delivered >= 0)),
+    CONSTRAINT campaign_activity_hard_bounces CHECK ((hard_bounces >= 0)),
+    CONSTRAINT campaign_activity_hour CHECK ((hour = date_trunc('hour'::text, hour, 'UTC'::text))),
+    CONSTRAINT campaign_activity_sent CHECK ((sent >= 0)),
+    CONSTRAINT campaign_activity_soft_bounces CHECK ((soft_bounces >= 0)),
+    CONSTRAINT campaign_activity_unsubscribes CHECK ((unsubscribes >= 0))
+);
+
+ALTER TABLE ONLY app.campaign_activity FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE app.campaign_activity OWNER TO mos_owner;
+
+--
 -- Name: campaign_clicks; Type: TABLE; Schema: app; Owner: mos_owner
 --
 
@@ -2467,6 +2694,8 @@ CREATE TABLE app.consent_events (
     evidence_sha256 bytea,
     recorded_by uuid,
     created_at timestamp with time zone NOT NULL,
+    campaign_id uuid,
+    CONSTRAINT consent_events_campaign CHECK (((campaign_id IS NULL) OR ((source)::text = ANY (ARRAY['unsubscribe'::text, 'preference_centre'::text, 'complaint'::text])))),
     CONSTRAINT consent_events_confirm_source CHECK (((kind <> 'confirm'::app.consent_kind) OR (source = 'signup_form'::app.consent_source))),
     CONSTRAINT consent_events_evidence_sha256 CHECK ((length(evidence_sha256) = 32)),
     CONSTRAINT consent_events_exemption CHECK (((length(exemption) >= 1) AND (length(exemption) <= 2000))),
@@ -3523,6 +3752,13 @@ ALTER TABLE ONLY app.auth_throttles
     ADD CONSTRAINT auth_throttles_pkey PRIMARY KEY (key);
 
 --
+-- Name: campaign_activity campaign_activity_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_activity
+    ADD CONSTRAINT campaign_activity_pkey PRIMARY KEY (organization_id, campaign_id, hour);
+
+--
 -- Name: campaign_clicks campaign_clicks_pkey; Type: CONSTRAINT; Schema: app; Owner: mos_owner
 --
 
@@ -4321,6 +4557,22 @@ CREATE TRIGGER audit_logs_append_only_truncate BEFORE TRUNCATE ON app.audit_logs
 ALTER TABLE app.audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only_truncate;
 
 --
+-- Name: campaign_activity campaign_activity_derived; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_activity_derived BEFORE INSERT OR DELETE OR UPDATE ON app.campaign_activity FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_activity_guard();
+
+ALTER TABLE app.campaign_activity ENABLE ALWAYS TRIGGER campaign_activity_derived;
+
+--
+-- Name: campaign_activity campaign_activity_derived_truncate; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_activity_derived_truncate BEFORE TRUNCATE ON app.campaign_activity FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_activity_guard();
+
+ALTER TABLE app.campaign_activity ENABLE ALWAYS TRIGGER campaign_activity_derived_truncate;
+
+--
 -- Name: campaign_clicks campaign_clicks_counted; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -4351,6 +4603,14 @@ ALTER TABLE app.campaign_link_tallies ENABLE ALWAYS TRIGGER campaign_link_tallie
 CREATE TRIGGER campaign_link_tallies_derived_truncate BEFORE TRUNCATE ON app.campaign_link_tallies FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_link_tallies_guard();
 
 ALTER TABLE app.campaign_link_tallies ENABLE ALWAYS TRIGGER campaign_link_tallies_derived_truncate;
+
+--
+-- Name: campaign_messages campaign_messages_activity; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER campaign_messages_activity AFTER UPDATE ON app.campaign_messages REFERENCING OLD TABLE AS changed_from NEW TABLE AS changed_to FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_activity_follow_ledger();
+
+ALTER TABLE app.campaign_messages ENABLE ALWAYS TRIGGER campaign_messages_activity;
 
 --
 -- Name: campaign_messages campaign_messages_added; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -4465,6 +4725,14 @@ CREATE TRIGGER campaign_versions_check BEFORE INSERT ON app.campaign_versions FO
 ALTER TABLE app.campaign_versions ENABLE ALWAYS TRIGGER campaign_versions_check;
 
 --
+-- Name: consent_events consent_events_activity; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER consent_events_activity AFTER INSERT ON app.consent_events REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_activity_follow_consent();
+
+ALTER TABLE app.consent_events ENABLE ALWAYS TRIGGER consent_events_activity;
+
+--
 -- Name: consent_events consent_events_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
@@ -4563,6 +4831,14 @@ CREATE TRIGGER contacts_guard BEFORE UPDATE ON app.contacts FOR EACH ROW EXECUTE
 --
 
 CREATE TRIGGER content_items_guard BEFORE INSERT OR UPDATE ON app.content_items FOR EACH ROW EXECUTE FUNCTION app.content_items_guard();
+
+--
+-- Name: delivery_feedback delivery_feedback_activity; Type: TRIGGER; Schema: app; Owner: mos_owner
+--
+
+CREATE TRIGGER delivery_feedback_activity AFTER INSERT ON app.delivery_feedback REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_activity_follow_feedback();
+
+ALTER TABLE app.delivery_feedback ENABLE ALWAYS TRIGGER delivery_feedback_activity;
 
 --
 -- Name: delivery_feedback delivery_feedback_append_only_rows; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -4687,6 +4963,13 @@ ALTER TABLE ONLY app.audit_chain_heads
 
 ALTER TABLE ONLY app.audit_logs
     ADD CONSTRAINT audit_logs_organization_fkey FOREIGN KEY (organization_id) REFERENCES app.organizations(id) ON DELETE RESTRICT;
+
+--
+-- Name: campaign_activity campaign_activity_run_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE ONLY app.campaign_activity
+    ADD CONSTRAINT campaign_activity_run_fkey FOREIGN KEY (organization_id, campaign_id) REFERENCES app.campaign_runs(organization_id, campaign_id);
 
 --
 -- Name: campaign_clicks campaign_clicks_message_fkey; Type: FK CONSTRAINT; Schema: app; Owner: mos_owner
@@ -5082,6 +5365,12 @@ ALTER TABLE app.audit_logs ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.auth_throttles ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: campaign_activity; Type: ROW SECURITY; Schema: app; Owner: mos_owner
+--
+
+ALTER TABLE app.campaign_activity ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: campaign_clicks; Type: ROW SECURITY; Schema: app; Owner: mos_owner
@@ -5540,6 +5829,12 @@ ALTER TABLE app.suppressions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_append ON app.audit_logs FOR INSERT WITH CHECK ((organization_id = app.current_tenant_id()));
 
 --
+-- Name: campaign_activity tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
+--
+
+CREATE POLICY tenant_isolation ON app.campaign_activity USING ((organization_id = app.current_tenant_id())) WITH CHECK ((organization_id = app.current_tenant_id()));
+
+--
 -- Name: campaign_clicks tenant_isolation; Type: POLICY; Schema: app; Owner: mos_owner
 --
 
@@ -5873,6 +6168,37 @@ GRANT SELECT ON TABLE app.audit_logs TO mos_definer;
 
 REVOKE ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.audit_unsealed_since(p_org uuid, p_from timestamp with time zone) TO app_user;
+
+--
+-- Name: FUNCTION campaign_activity_add(p_org uuid, p_campaigns uuid[], p_at timestamp with time zone[], p_measures text[], p_ns bigint[]); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_activity_add(p_org uuid, p_campaigns uuid[], p_at timestamp with time zone[], p_measures text[], p_ns bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.campaign_activity_add(p_org uuid, p_campaigns uuid[], p_at timestamp with time zone[], p_measures text[], p_ns bigint[]) TO app_user;
+
+--
+-- Name: FUNCTION campaign_activity_follow_consent(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_activity_follow_consent() FROM PUBLIC;
+
+--
+-- Name: FUNCTION campaign_activity_follow_feedback(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_activity_follow_feedback() FROM PUBLIC;
+
+--
+-- Name: FUNCTION campaign_activity_follow_ledger(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_activity_follow_ledger() FROM PUBLIC;
+
+--
+-- Name: FUNCTION campaign_activity_guard(); Type: ACL; Schema: app; Owner: mos_owner
+--
+
+REVOKE ALL ON FUNCTION app.campaign_activity_guard() FROM PUBLIC;
 
 --
 -- Name: FUNCTION campaign_link_tallies_follow(); Type: ACL; Schema: app; Owner: mos_owner
@@ -6275,6 +6601,12 @@ GRANT SELECT,INSERT,UPDATE ON TABLE app.audit_chain_heads TO mos_definer;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.auth_throttles TO mos_definer;
+
+--
+-- Name: TABLE campaign_activity; Type: ACL; Schema: app; Owner: mos_owner
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app.campaign_activity TO app_user;
 
 --
 -- Name: TABLE campaign_clicks; Type: ACL; Schema: app; Owner: mos_owner

@@ -246,10 +246,10 @@ pub async fn append(tx: &mut TenantTx, record: &Record<'_>, source: &RequestSour
     let evidence_sha256: Option<String> = sqlx::query_scalar(&format!(
         "insert into app.consent_events (organization_id, contact_id, purpose_id, seq, id, channel, kind, basis,
                                          notice_sha256, hipaa, expires_at, exemption, source, import_job, import_row,
-                                         evidence_sha256, recorded_by, created_at)
+                                         evidence_sha256, recorded_by, created_at, campaign_id)
          values ($1, $2, $3, $4, $5, $6::text::app.consent_channel, $7::text::app.consent_kind,
                  $8::text::app.lawful_basis, $9, $10, $11, $12, $13::text::app.consent_source, $14, $15,
-                 case when $16::bytea is not null then {} end, $19, $20)
+                 case when $16::bytea is not null then {} end, $19, $20, $21)
          returning encode(evidence_sha256, 'hex')",
         evidence_sha256("$16::bytea", "$17::inet", "$18::text")
     ))
@@ -273,6 +273,7 @@ pub async fn append(tx: &mut TenantTx, record: &Record<'_>, source: &RequestSour
     .bind(user_agent)
     .bind(record.provenance.recorded_by().map(|u| u.as_uuid()))
     .bind(record.now)
+    .bind(record.provenance.campaign())
     .fetch_one(tx.conn())
     .await?;
     if let Some(salt) = salt {

@@ -61,6 +61,11 @@ pub const RULE_TRIGGERS: &[(&str, &str)] = &[
     ("delivery_feedback", "delivery_feedback_webhooks"),
     ("campaign_clicks", "campaign_clicks_webhooks"),
     ("consent_events", "consent_events_webhooks"),
+    // Migration 35: each campaign's activity per hour, kept only by the changes it counts.
+    ("campaign_messages", "campaign_messages_activity"),
+    ("delivery_feedback", "delivery_feedback_activity"),
+    ("consent_events", "consent_events_activity"),
+    ("campaign_activity", "campaign_activity_derived"),
     ("consent_events", "consent_events_rules"),
     // Migration 25: the ledger keeps each contact's current state beside it, and only it writes there.
     ("consent_events", "consent_events_state"),
@@ -84,6 +89,11 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "audit_logs_append_only()",
     "audit_recent_tenants(timestamp with time zone)",
     "audit_unsealed_since(uuid,timestamp with time zone)",
+    "campaign_activity_add(uuid,uuid[],timestamp with time zone[],text[],bigint[])",
+    "campaign_activity_follow_consent()",
+    "campaign_activity_follow_feedback()",
+    "campaign_activity_follow_ledger()",
+    "campaign_activity_guard()",
     "campaign_link_tallies_follow()",
     "campaign_link_tallies_guard()",
     "campaign_messages_check()",

@@ -230,6 +230,11 @@ pub const PLAN: &[TablePlan] = &[
         why: "each campaign's clicks counted per link, upserted by the clicks' row trigger on the click's shard (a colocated write run locally there)",
     },
     TablePlan {
+        table: "campaign_activity",
+        placement: Placement::Distributed,
+        why: "each campaign's activity per hour, upserted by the triggers of the ledger, the feedback, the clicks and the consent ledger on their shard (a colocated write run locally there)",
+    },
+    TablePlan {
         table: "sending_breakers",
         placement: Placement::Distributed,
         why: "an organization's complaint-rate breaker, one row; the send ledger's triggers and the runs' halt check read it on the tenant's shard",

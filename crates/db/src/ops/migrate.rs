@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0033_feedback_credentials.sql"),
     },
     Migration { version: 34, name: "webhooks", sql: include_str!("../../migrations/0034_webhooks.sql") },
+    Migration {
+        version: 35,
+        name: "campaign_activity",
+        sql: include_str!("../../migrations/0035_campaign_activity.sql"),
+    },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -6,10 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
 use mos_auth::Sealer;
+use mos_db::audiences::consent::Evidence;
+use mos_db::audiences::unsubscribe::{self, Change, Intent};
 use mos_db::breaker::{self, Event, Reason, Totals, Verdict};
-use mos_db::campaigns::{self, Control, Failure, Launch, Sent};
+use mos_db::campaigns::{self, Activity, Control, Failure, Launch, Sent};
+use mos_db::clicks;
 use mos_db::feedback::{self, Kind, Recorded};
 use mos_db::testing::campaign::{self, approved, begin, keys, launch, new_campaign, src, Org};
 use mos_db::testing::{Backend, TestDb};
@@ -84,9 +87,90 @@ async fn kept(tx: &mut TenantTx, today: NaiveDate) -> Recount {
     days.chain(months).collect()
 }
 
-/// Sends, refusals (hard and soft), deferrals and feedback of every kind, at random over the
-/// last `days` days, for the campaign's `handed` messages.
-async fn random_mix(tx: &mut TenantTx, rng: &mut StdRng, id: ContentId, handed: &[ContactId], days: i64) {
+/// Each campaign's hours (migration 35), by campaign and hour.
+type Hours = BTreeMap<(uuid::Uuid, DateTime<Utc>), Activity>;
+
+#[derive(sqlx::FromRow)]
+struct HourRow {
+    campaign_id: uuid::Uuid,
+    starts: DateTime<Utc>,
+    #[sqlx(flatten)]
+    activity: Activity,
+}
+
+/// The tenant's campaigns' hours counted from the ledger, the feedback and the consent ledger
+/// themselves, as migration 35 defines them; clicks are added from what `random_mix` did, since a
+/// click row keeps only its first and last time.
+async fn recount_hours(tx: &mut TenantTx, clicked: &Hours) -> Hours {
+    let rows: Vec<HourRow> = sqlx::query_as(
+        "with e as (
+           select m.campaign_id, case when m.state = 'sent' then m.sent_at else m.updated_at end as at,
+                  (m.state = 'sent')::int as sent, 0 as delivered, 0 as deferred,
+                  (m.state = 'bounced' and m.reply ~ '^(\\d{3} 5\\.1\\.|55[013] (?!5\\.))')::int as hard,
+                  (m.state = 'bounced' and m.reply !~ '^(\\d{3} 5\\.1\\.|55[013] (?!5\\.))')::int as soft,
+                  0 as complaints, 0 as unsubscribes
+             from app.campaign_messages m
+            where m.organization_id = app.current_tenant_id() and m.state in ('sent', 'bounced')
+           union all
+           select f.campaign_id, f.received_at, 0, (f.kind = 'delivered')::int, (f.kind = 'delayed')::int,
+                  (f.kind = 'hard_bounce' and m.state = 'sent')::int, (f.kind = 'soft_bounce' and m.state = 'sent')::int,
+                  (f.kind = 'complaint')::int, 0
+             from app.delivery_feedback f
+             join app.campaign_messages m on m.organization_id = f.organization_id and m.campaign_id = f.campaign_id
+                                         and m.contact_id = f.contact_id
+            where f.organization_id = app.current_tenant_id()
+           union all
+           select c.campaign_id, min(c.created_at), 0, 0, 0, 0, 0, 0, 1
+             from app.consent_events c
+            where c.organization_id = app.current_tenant_id() and c.kind = 'revoke'
+              and c.source in ('unsubscribe', 'preference_centre')
+            group by c.campaign_id, c.contact_id)
+         select e.campaign_id, date_trunc('hour', e.at, 'UTC') as starts, sum(e.sent)::bigint as sent,
+                sum(e.delivered)::bigint as delivered, sum(e.deferred)::bigint as deferred,
+                sum(e.hard)::bigint as hard_bounces, sum(e.soft)::bigint as soft_bounces,
+                sum(e.complaints)::bigint as complaints, sum(e.unsubscribes)::bigint as unsubscribes,
+                0::bigint as clicks, 0::bigint as clickers
+           from e group by 1, 2",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    let mut hours: Hours = rows.into_iter().map(|r| ((r.campaign_id, r.starts), r.activity)).collect();
+    for (key, a) in clicked {
+        *hours.entry(*key).or_default() += *a;
+    }
+    // A bounce reported about a message refused at hand-over counts nothing: no hour of its own.
+    hours.retain(|_, a| *a != Activity::default());
+    hours
+}
+
+/// What `campaigns::activity` answers for each of `ids`, in the recount's shape.
+async fn kept_hours(tx: &mut TenantTx, ids: &[ContentId]) -> Hours {
+    let mut hours = Hours::new();
+    for id in ids {
+        for h in campaigns::activity(tx, *id).await.unwrap() {
+            hours.insert((id.as_uuid(), h.starts), h.activity);
+        }
+    }
+    hours
+}
+
+/// The first instant of `at`'s hour.
+fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(Duration::hours(1)).unwrap()
+}
+
+/// Sends, refusals (hard and soft), deferrals, feedback of every kind, clicks and unsubscribes,
+/// at random over the last `days` days, for the campaign's `handed` messages. Answers the clicks
+/// and first clicks it recorded, per hour.
+async fn random_mix(
+    tx: &mut TenantTx,
+    rng: &mut StdRng,
+    o: &Org,
+    id: ContentId,
+    handed: &[ContactId],
+    days: i64,
+) -> Hours {
     let now = Utc::now();
     let at = |rng: &mut StdRng| -> DateTime<Utc> { now - Duration::hours(rng.gen_range(0..days * 24)) };
     let values = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
@@ -113,6 +197,30 @@ async fn random_mix(tx: &mut TenantTx, rng: &mut StdRng, id: ContentId, handed: 
             }
         }
     }
+    let mut clicked = Hours::new();
+    let evidence = Evidence { ip: None, user_agent: None };
+    let mut unsubscribed = 0;
+    for (contact, sent) in outcomes.iter().copied() {
+        if sent && rng.gen_bool(0.3) {
+            // Up to four clicks on the two links, in time order as people click.
+            let mut times: Vec<DateTime<Utc>> = (0..rng.gen_range(1..=4)).map(|_| at(rng)).collect();
+            times.sort();
+            for (n, when) in times.into_iter().enumerate() {
+                assert!(clicks::record(tx, id, contact, rng.gen_range(0..2), when).await.unwrap());
+                let hour = clicked.entry((id.as_uuid(), hour_of(when))).or_default();
+                hour.clicks += 1;
+                hour.clickers += i64::from(n == 0);
+            }
+        }
+        // At least one recipient of each campaign unsubscribes, then one in ten.
+        if sent && (unsubscribed == 0 || rng.gen_bool(0.1)) {
+            unsubscribed += 1;
+            let person = unsubscribe::person(tx, contact, Intent::Change).await.unwrap().unwrap();
+            let change =
+                Change { contact, campaign: id.as_uuid(), evidence: &evidence, now: Utc::now(), source: &src() };
+            assert!(unsubscribe::unsubscribe(tx, &person, &[o.purpose], &change).await.unwrap());
+        }
+    }
     for (contact, _) in outcomes {
         for (kind, code) in [
             (Kind::Delivered, "2.0.0"),
@@ -127,10 +235,11 @@ async fn random_mix(tx: &mut TenantTx, rng: &mut StdRng, id: ContentId, handed: 
             }
         }
     }
+    clicked
 }
 
 #[tokio::test]
-async fn the_daily_and_monthly_counts_are_a_recount_of_the_ledger_and_the_feedback_after_a_random_mix() {
+async fn the_daily_monthly_and_campaign_hourly_counts_are_a_recount_of_what_happened_after_a_random_mix() {
     let db = TestDb::new().await;
     let pool = db.app_pool(2).await;
     let seed: u64 = rand::random();
@@ -139,19 +248,32 @@ async fn the_daily_and_monthly_counts_are_a_recount_of_the_ledger_and_the_feedba
     let globex = org(&pool, "globex").await;
     campaign::consenting(&pool, &acme, &keys(), 40).await;
     campaign::consenting(&pool, &globex, &keys(), 10).await;
+    let mut mixed = Vec::new();
     for o in [&acme, &globex] {
         // Two campaigns each, their messages sent, refused and reported over the last 40 days:
         // more than a month, so that two or three months have rows.
+        let (mut ids, mut clicked) = (Vec::new(), Hours::new());
         for _ in 0..2 {
             let (id, handed) = claimed(&pool, o, 100).await;
             let mut tx = begin(&pool, o.org, o.admin).await;
-            random_mix(&mut tx, &mut rng, id, &handed, 40).await;
+            clicked.extend(random_mix(&mut tx, &mut rng, o, id, &handed, 40).await);
             tx.commit().await.unwrap();
+            ids.push(id);
         }
+        mixed.push((ids, clicked));
     }
     let today = Utc::now().date_naive();
-    for o in [&acme, &globex] {
+    for (o, (ids, clicked)) in [&acme, &globex].into_iter().zip(&mixed) {
         let mut tx = begin(&pool, o.org, o.admin).await;
+        let hours = recount_hours(&mut tx, clicked).await;
+        assert!(hours.values().map(|a| a.unsubscribes).sum::<i64>() >= 2, "one in each campaign at least, seed {seed}");
+        let held = kept_hours(&mut tx, ids).await;
+        let differ: Vec<_> = hours.keys().chain(held.keys()).filter(|k| hours.get(k) != held.get(k)).collect();
+        assert!(
+            differ.is_empty(),
+            "seed {seed}, (hour, kept, recounted): {:?}",
+            differ.iter().map(|k| (k, held.get(k), hours.get(k))).collect::<Vec<_>>()
+        );
         let mut expected = recount(&mut tx).await;
         assert!(expected.keys().any(|(span, _)| span == "month"), "seed {seed}");
         // `counts` reads the last 30 days and 12 months.
@@ -192,8 +314,17 @@ async fn the_daily_and_monthly_counts_are_a_recount_of_the_ledger_and_the_feedba
                     array[0::bigint], array[0::bigint], array[0::bigint], array[0::bigint])",
             globex.org.as_uuid()
         ),
+        "update app.campaign_activity set complaints = 0".to_owned(),
+        "delete from app.campaign_activity".to_owned(),
+        "truncate app.campaign_activity".to_owned(),
+        format!(
+            "select app.campaign_activity_add('{}', array['{}'::uuid], array[now()], array['sent'], array[9::bigint])",
+            globex.org.as_uuid(),
+            mixed[1].0[0].as_uuid()
+        ),
     ];
     let before = kept(&mut tx, today).await;
+    let hours_before = kept_hours(&mut tx, &mixed[1].0).await;
     for sql in attempts {
         sqlx::raw_sql("savepoint attempt").execute(tx.conn()).await.unwrap();
         let err = sqlx::raw_sql(&sql).execute(tx.conn()).await.unwrap_err();
@@ -201,6 +332,13 @@ async fn the_daily_and_monthly_counts_are_a_recount_of_the_ledger_and_the_feedba
         sqlx::raw_sql("rollback to savepoint attempt").execute(tx.conn()).await.unwrap();
     }
     assert_eq!(kept(&mut tx, today).await, before);
+    assert_eq!(kept_hours(&mut tx, &mixed[1].0).await, hours_before);
+    let seen: i64 = sqlx::query_scalar("select count(*) from app.campaign_activity where organization_id = $1")
+        .bind(acme.org.as_uuid())
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(seen, 0);
 }
 
 /// The audit records of `action` in the tenant, oldest first: their metadata.

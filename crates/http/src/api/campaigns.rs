@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
-use mos_db::campaigns::{Control, Message, Run, MESSAGE_STATES};
+use mos_db::campaigns::{self, Control, Message, Run, MESSAGE_STATES};
 use mos_db::content::Item;
 use mos_domain::{ContactId, ContentId, UserId};
 use serde::{Deserialize, Serialize};
@@ -221,6 +221,73 @@ pub struct RunView {
     progress: BTreeMap<String, i64>,
     /// Each tracked link of the content, in the order messages hold them, with its clicks.
     links: Vec<LinkView>,
+    /// What the messages did since the launch, in all.
+    activity: ActivityView,
+    /// The same, per UTC hour, oldest first; an hour with nothing in it is left out.
+    hours: Vec<HourView>,
+}
+
+/// What a campaign's messages did: handed over, then what came back about them and what their
+/// recipients did.
+#[derive(Serialize, ToSchema)]
+pub struct ActivityView {
+    /// Handed over to the relay, which accepted them.
+    sent: i64,
+    /// Reported delivered (by a DSN or a provider's delivery event).
+    delivered: i64,
+    /// Reported delayed, still being retried by a relay on the way.
+    deferred: i64,
+    /// Refused for good at hand-over or reported so later (the mailbox does not exist).
+    hard_bounces: i64,
+    /// Refused for now at hand-over or reported so later.
+    soft_bounces: i64,
+    /// Reported as spam by the recipient's mailbox provider.
+    complaints: i64,
+    /// Recipients who unsubscribed through the message's links (one click, or the preference centre).
+    unsubscribes: i64,
+    /// Clicks on tracked links (a link scanner's visit counts too).
+    clicks: i64,
+    /// Recipients who followed at least one link.
+    clickers: i64,
+}
+
+impl From<campaigns::Activity> for ActivityView {
+    fn from(a: campaigns::Activity) -> Self {
+        Self {
+            sent: a.sent,
+            delivered: a.delivered,
+            deferred: a.deferred,
+            hard_bounces: a.hard_bounces,
+            soft_bounces: a.soft_bounces,
+            complaints: a.complaints,
+            unsubscribes: a.unsubscribes,
+            clicks: a.clicks,
+            clickers: a.clickers,
+        }
+    }
+}
+
+/// The measures of `a` by the names the report's CSV gives them, `sent` first.
+fn measures(a: &campaigns::Activity) -> [(&'static str, i64); 9] {
+    [
+        ("sent", a.sent),
+        ("delivered", a.delivered),
+        ("deferred", a.deferred),
+        ("hard_bounces", a.hard_bounces),
+        ("soft_bounces", a.soft_bounces),
+        ("complaints", a.complaints),
+        ("unsubscribes", a.unsubscribes),
+        ("clicks", a.clicks),
+        ("clickers", a.clickers),
+    ]
+}
+
+/// One UTC hour of a campaign's activity.
+#[derive(Serialize, ToSchema)]
+pub struct HourView {
+    /// The first instant of the hour.
+    starts: DateTime<Utc>,
+    activity: ActivityView,
 }
 
 /// One tracked link of a launched campaign.
@@ -263,7 +330,7 @@ pub struct CampaignView {
 }
 
 fn view(campaign: Campaign) -> Result<(HeaderMap, Json<CampaignView>), ApiError> {
-    let Campaign { item, approvals, run, links } = campaign;
+    let Campaign { item, approvals, run, links, hours } = campaign;
     // The body is the canonical definition this code wrote; one that does not read back is a
     // fault on our side.
     let definition: DefinitionView =
@@ -282,6 +349,8 @@ fn view(campaign: Campaign) -> Result<(HeaderMap, Json<CampaignView>), ApiError>
             .into_iter()
             .map(|l| LinkView { address: l.address, unique_clicks: l.unique, clicks: l.total })
             .collect(),
+        activity: campaigns::total(&hours).into(),
+        hours: hours.into_iter().map(|h| HourView { starts: h.starts, activity: h.activity.into() }).collect(),
     });
     Ok((
         headers,
@@ -605,11 +674,13 @@ async fn campaign_preview(
 }
 
 /// A campaign's report as CSV: its recipients and its messages by outcome (the ledger's states,
-/// and each skip by its reason), then each tracked link with the recipients who followed it and
-/// how often it was followed.
+/// and each skip by its reason), what its messages did in all (`delivered`, `deferred`,
+/// `hard_bounces`, `soft_bounces`, `complaints`, `unsubscribes`, `clicks`, `clickers`), each
+/// tracked link with the recipients who followed it and how often it was followed, then the same
+/// measures of what the messages did per UTC hour (with `sent`), for each hour that had any.
 ///
-/// `measure,link,count`; `link` is the address of a `link_recipients` or `link_clicks` line.
-/// Before the launch it holds the header only.
+/// `measure,link,hour,count`; `link` is the address of a `link_recipients` or `link_clicks` line,
+/// `hour` the first instant of an hour's line (RFC 3339). Before the launch it holds the header only.
 #[utoipa::path(get, path = "/v1/orgs/{slug}/campaigns/{id}/report.csv", tag = "campaigns",
     params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses((status = 200, description = "text/csv", content_type = "text/csv", body = String)))]
@@ -619,14 +690,26 @@ async fn campaign_csv(
 ) -> Result<Response, ApiError> {
     let campaign = app::get(&mut auth, &id).await?;
     auth.commit().await?;
-    let mut csv = String::from("measure,link,count\r\n");
+    let mut csv = String::from("measure,link,hour,count\r\n");
     if let Some((run, counts)) = &campaign.run {
-        csv.push_str(&format!("recipients,,{}\r\n", run.recipients));
-        counts.iter().for_each(|(outcome, n)| csv.push_str(&format!("{},,{n}\r\n", csv_field(outcome))));
+        csv.push_str(&format!("recipients,,,{}\r\n", run.recipients));
+        counts.iter().for_each(|(outcome, n)| csv.push_str(&format!("{},,,{n}\r\n", csv_field(outcome))));
+        for (measure, n) in measures(&campaigns::total(&campaign.hours)).into_iter().skip(1) {
+            csv.push_str(&format!("{measure},,,{n}\r\n"));
+        }
     }
     for link in &campaign.links {
         let address = csv_field(&link.address);
-        csv.push_str(&format!("link_recipients,{address},{}\r\nlink_clicks,{address},{}\r\n", link.unique, link.total));
+        csv.push_str(&format!(
+            "link_recipients,{address},,{}\r\nlink_clicks,{address},,{}\r\n",
+            link.unique, link.total
+        ));
+    }
+    for hour in &campaign.hours {
+        let starts = hour.starts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        for (measure, n) in measures(&hour.activity).into_iter().filter(|(_, n)| *n != 0) {
+            csv.push_str(&format!("{measure},,{starts},{n}\r\n"));
+        }
     }
     let disposition = format!("attachment; filename=\"campaign-{}.csv\"", campaign.item.id);
     Ok((

@@ -205,15 +205,21 @@ pub struct Campaign {
     pub run: Option<(Run, BTreeMap<String, i64>)>,
     /// Once launched: each tracked link of its content with its clicks.
     pub links: Vec<crate::clicks::LinkClicks>,
+    /// Once launched: what its messages did, hour by hour.
+    pub hours: Vec<campaigns::Hour>,
 }
 
 async fn shown(tx: &mut TenantTx, item: Item, me: mos_domain::UserId) -> Result<Campaign, ApiError> {
     let approvals = content::approvals(tx, &item, me).await?;
-    let (run, links) = match campaigns::run(tx, item.id).await? {
-        Some(run) => (Some((run, campaigns::progress(tx, item.id).await?)), super::clicks::report(tx, item.id).await?),
-        None => (None, Vec::new()),
+    let (run, links, hours) = match campaigns::run(tx, item.id).await? {
+        Some(run) => (
+            Some((run, campaigns::progress(tx, item.id).await?)),
+            super::clicks::report(tx, item.id).await?,
+            campaigns::activity(tx, item.id).await?,
+        ),
+        None => (None, Vec::new(), Vec::new()),
     };
-    Ok(Campaign { item, approvals, run, links })
+    Ok(Campaign { item, approvals, run, links, hours })
 }
 
 /// The campaign `id`, or 404: an item of another channel is no campaign.

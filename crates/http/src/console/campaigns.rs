@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use maud::{html, Markup};
-use mos_db::campaigns::{Control, Run, MESSAGE_STATES};
+use mos_db::campaigns::{self, Activity, Control, Hour, Run, MESSAGE_STATES};
 use mos_db::content::Item;
 use mos_domain::campaigns::Schedule;
 use mos_domain::{url_component, Permission};
@@ -524,7 +525,7 @@ async fn campaign(
         Ok(read) => read,
         Err(page) => return page,
     };
-    let app::Campaign { item, approvals, run, links } = campaign;
+    let app::Campaign { item, approvals, run, links, hours } = campaign;
     let now = console.app.clock.now();
     let base = format!("/orgs/{slug}/campaigns/{id}");
     let sends = role.can(Permission::SendCampaigns);
@@ -580,6 +581,7 @@ async fn campaign(
                         }
                     }
                     (outcomes_chart(run.recipients, counts))
+                    (after_the_send(&hours))
                     @if !links.is_empty() {
                         h3 { "Links" }
                         (chart::bars("Each link: recipients who followed it, and times followed",
@@ -758,6 +760,80 @@ async fn messages(
         }
     })
     .into_response()
+}
+
+/// A run's activity grouped for the eye: by hour while it spans three days at most, by day
+/// after. Answers the unit's name and every period from the first to the last, empty ones too.
+fn periods(hours: &[Hour]) -> (&'static str, Vec<(DateTime<Utc>, Activity)>) {
+    let (Some(first), Some(last)) = (hours.first(), hours.last()) else { return ("hour", Vec::new()) };
+    let by_day = last.starts - first.starts > Duration::hours(72);
+    let (unit, step, mut at) = if by_day {
+        ("day", Duration::days(1), first.starts.date_naive().and_time(NaiveTime::MIN).and_utc())
+    } else {
+        ("hour", Duration::hours(1), first.starts)
+    };
+    let mut grouped = Vec::new();
+    while at <= last.starts {
+        let mut sum = Activity::default();
+        hours.iter().filter(|h| h.starts >= at && h.starts < at + step).for_each(|h| sum += h.activity);
+        grouped.push((at, sum));
+        at += step;
+    }
+    (unit, grouped)
+}
+
+/// What came back after the send and what the recipients did: the totals, the volume and the
+/// responses drawn per hour (or day), and a table of every period that had any.
+fn after_the_send(hours: &[Hour]) -> Markup {
+    let total = campaigns::total(hours);
+    let (unit, grouped) = periods(hours);
+    let format = if unit == "hour" { "%m-%d %H:00" } else { "%Y-%m-%d" };
+    let labels: Vec<String> = grouped.iter().map(|(at, _)| at.format(format).to_string()).collect();
+    let of = |count: fn(&Activity) -> i64| -> Vec<i64> { grouped.iter().map(|(_, a)| count(a)).collect() };
+    html! {
+        h3 { "After the send" }
+        dl class="facts" {
+            dt { "Delivered" } dd { (total.delivered) }
+            dt { "Deferred" } dd { (total.deferred) }
+            dt { "Hard bounces" } dd { (total.hard_bounces) }
+            dt { "Soft bounces" } dd { (total.soft_bounces) }
+            dt { "Complaints" } dd { (total.complaints) }
+            dt { "Unsubscribed" } dd { (total.unsubscribes) }
+            dt { "Recipients who clicked" } dd { (total.clickers) }
+            dt { "Clicks" } dd { (total.clicks) }
+        }
+        @if !grouped.is_empty() {
+            (chart::bars(&format!("Messages handed over and delivered each {unit} (UTC)"), &labels, &[
+                Series { name: "sent", values: of(|a| a.sent) },
+                Series { name: "delivered", values: of(|a| a.delivered) },
+            ]))
+            (chart::bars(&format!("Clicks, bounces, complaints and unsubscribes each {unit} (UTC)"), &labels, &[
+                Series { name: "clicks", values: of(|a| a.clicks) },
+                Series { name: "bounces", values: of(|a| a.hard_bounces + a.soft_bounces) },
+                Series { name: "complaints", values: of(|a| a.complaints) },
+                Series { name: "unsubscribes", values: of(|a| a.unsubscribes) },
+            ]))
+            div class="scroll" { table {
+                caption { "Each " (unit) " (UTC) with any activity" }
+                thead { tr {
+                    th scope="col" { (if unit == "hour" { "Hour" } else { "Day" }) } th scope="col" { "Sent" }
+                    th scope="col" { "Delivered" } th scope="col" { "Deferred" } th scope="col" { "Hard bounces" }
+                    th scope="col" { "Soft bounces" } th scope="col" { "Complaints" } th scope="col" { "Unsubscribed" }
+                    th scope="col" { "Clicks" } th scope="col" { "First clicks" }
+                } }
+                tbody {
+                    @for ((_, a), label) in grouped.iter().zip(&labels).filter(|((_, a), _)| *a != Activity::default()) {
+                        tr {
+                            th scope="row" { (label) }
+                            td { (a.sent) } td { (a.delivered) } td { (a.deferred) } td { (a.hard_bounces) }
+                            td { (a.soft_bounces) } td { (a.complaints) } td { (a.unsubscribes) } td { (a.clicks) }
+                            td { (a.clickers) }
+                        }
+                    }
+                }
+            } }
+        }
+    }
 }
 
 /// The run's messages by outcome, drawn; the facts above the chart hold the same numbers.

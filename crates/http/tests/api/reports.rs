@@ -22,6 +22,17 @@ async fn session(app: &TestApp, user: mos_domain::UserId) -> String {
     token.secret.expose_secret().to_owned()
 }
 
+/// RFC 3464's sample report, made a report about our message: its action and status changed, and
+/// the returned headers naming the message by our ids, as a relay returns them.
+fn dsn(message_id: &str, feedback_id: &str, action: &str, status: &str) -> String {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../mail/tests/data/feedback/rfc3464-timeout.eml");
+    std::fs::read_to_string(sample)
+        .unwrap()
+        .replace("Action: failed", &format!("Action: {action}"))
+        .replace("Status: 4.0.0", &format!("Status: {status}"))
+        .replace("[original message goes here]", &format!("Message-ID: <{message_id}>\nFeedback-ID: {feedback_id}\n"))
+}
+
 async fn text(app: &TestApp, token: &str, path: &str) -> (u16, String, String) {
     let request = app.http.get(format!("{}{path}", app.base)).bearer_auth(token);
     let response = request.send().await.unwrap();
@@ -42,6 +53,33 @@ async fn the_sending_and_campaign_reports_are_their_counts_as_csv_and_as_charts_
     let report = complaint(&campaigns::message_id(id, contacts[0], "x.example"), &campaigns::feedback_id(id, o.org));
     let ingested = ingest(&app.pool, report.as_bytes(), Utc::now(), &src(), &app.public_url).await.unwrap();
     assert!(matches!(ingested, Ingested::Recorded(_)), "{ingested:?}");
+    // After it: three deliveries, a delay, a hard bounce; two clicks of one recipient on one link
+    // and one of another; one one-click unsubscribe, sent twice.
+    let feedback_id = campaigns::feedback_id(id, o.org);
+    for (n, action, status) in [
+        (1, "delivered", "2.0.0"),
+        (2, "delivered", "2.0.0"),
+        (3, "delivered", "2.0.0"),
+        (4, "delayed", "4.4.7"),
+        (5, "failed", "5.1.1"),
+    ] {
+        let report = dsn(&campaigns::message_id(id, contacts[n], "x.example"), &feedback_id, action, status);
+        let ingested = ingest(&app.pool, report.as_bytes(), Utc::now(), &src(), &app.public_url).await.unwrap();
+        assert!(matches!(ingested, Ingested::Recorded(_)), "{action}: {ingested:?}");
+    }
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for n in [1, 1, 2] {
+        let click = mos_auth::Click { organization: o.org, campaign: id, contact: contacts[n], link: 0 };
+        let link = format!("{}/c/{}", app.base, app.sealer.click_tokens().issue(&click));
+        assert_eq!(app.send(http.get(link)).await.status, 302);
+    }
+    let unsubscribe =
+        mos_auth::Unsubscribe { organization: o.org, contact: contacts[6], purpose: o.purpose, campaign: id.as_uuid() };
+    let link = format!("{}/u/{}", app.base, app.sealer.unsubscribe_tokens().issue(&unsubscribe));
+    for _ in 0..2 {
+        let one_click = http.post(&link).header("content-type", "application/x-www-form-urlencoded");
+        assert!(app.send(one_click.body("List-Unsubscribe=One-Click")).await.status < 300);
+    }
     let token = session(&app, o.admin).await;
 
     let (status, kind, csv) = text(&app, &token, "/v1/orgs/acme/reports/sending.csv").await;
@@ -52,8 +90,8 @@ async fn the_sending_and_campaign_reports_are_their_counts_as_csv_and_as_charts_
         csv.lines().collect::<Vec<_>>(),
         [
             "period,starts,sent,refused,hard_bounces,soft_bounces,delivered,complaints,complaint_rate,hard_bounce_rate",
-            &format!("day,{today},15,0,0,0,0,1,6.67%,0.00%"),
-            &format!("month,{month},15,0,0,0,0,1,6.67%,0.00%"),
+            &format!("day,{today},15,0,1,0,3,1,6.67%,6.67%"),
+            &format!("month,{month},15,0,1,0,3,1,6.67%,6.67%"),
         ]
     );
 
@@ -61,17 +99,44 @@ async fn the_sending_and_campaign_reports_are_their_counts_as_csv_and_as_charts_
     assert_eq!(status, 200, "{csv}");
     let lines: Vec<&str> = csv.lines().collect();
     let expected = [
-        "measure,link,count",
-        "recipients,,23",
-        "queued,,6",
-        "sent,,15",
-        "skipped:no_consent,,1",
-        "skipped:suppressed,,1",
+        "measure,link,hour,count",
+        "recipients,,,23",
+        "queued,,,6",
+        "sent,,,15",
+        "skipped:no_consent,,,1",
+        "skipped:suppressed,,,1",
+        "delivered,,,3",
+        "deferred,,,1",
+        "hard_bounces,,,1",
+        "soft_bounces,,,0",
+        "complaints,,,1",
+        "unsubscribes,,,1",
+        "clicks,,,3",
+        "clickers,,,2",
     ];
-    assert_eq!(lines[..6], expected, "Bea has no consent, Cy is suppressed: {csv}");
-    let links: Vec<&str> = lines[6..].to_vec();
-    assert_eq!(links.len(), 4, "two links, two lines each: {csv}");
-    assert!(links.iter().all(|l| l.starts_with("link_") && l.contains(",https://") && l.ends_with(",0")), "{csv}");
+    assert_eq!(lines[..14], expected, "Bea has no consent, Cy is suppressed: {csv}");
+    let links: Vec<&str> = lines[14..18].to_vec();
+    assert!(links[0].starts_with("link_recipients,https://") && links[0].ends_with(",,2"), "{csv}");
+    assert!(links[1].starts_with("link_clicks,https://") && links[1].ends_with(",,3"), "{csv}");
+    assert!(links[2..].iter().all(|l| l.starts_with("link_") && l.ends_with(",,0")), "{csv}");
+    // Per hour, the same counts: every event of this test fell in one or two hours.
+    let mut hourly = std::collections::BTreeMap::<&str, i64>::new();
+    for line in &lines[18..] {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert!(fields[1].is_empty() && chrono::DateTime::parse_from_rfc3339(fields[2]).is_ok(), "{line}");
+        *hourly.entry(fields[0]).or_default() += fields[3].parse::<i64>().unwrap();
+    }
+    let totals = [
+        ("clickers", 2),
+        ("clicks", 3),
+        ("complaints", 1),
+        ("deferred", 1),
+        ("delivered", 3),
+        ("hard_bounces", 1),
+        ("sent", 15),
+        ("unsubscribes", 1),
+    ];
+    assert_eq!(hourly.into_iter().collect::<Vec<_>>(), totals, "{csv}");
 
     let page = |path: String| {
         let request =
@@ -86,7 +151,12 @@ async fn the_sending_and_campaign_reports_are_their_counts_as_csv_and_as_charts_
     assert!(sending.contains("href=\"/v1/orgs/acme/reports/sending.csv\""), "{sending}");
     let shown = page(format!("/orgs/acme/campaigns/{id}")).await;
     assert!(shown.contains("<title>sent: 15 messages</title>"), "{shown}");
-    assert!(shown.contains("<title>link 1: 0 recipients</title>"), "{shown}");
+    assert!(shown.contains("<title>link 1: 2 recipients</title>"), "{shown}");
+    assert!(shown.contains("<dt>Delivered</dt><dd>3</dd>"), "{shown}");
+    assert!(shown.contains("<dt>Unsubscribed</dt><dd>1</dd>"), "{shown}");
+    assert!(shown.contains("<dt>Recipients who clicked</dt><dd>2</dd>"), "{shown}");
+    assert!(shown.contains("aria-label=\"Messages handed over and delivered each hour (UTC), "), "{shown}");
+    assert!(shown.contains("<caption>Each hour (UTC) with any activity</caption>"), "{shown}");
     assert!(shown.contains(&format!("href=\"/v1/orgs/acme/campaigns/{id}/report.csv\"")), "{shown}");
 
     // Another organization's member gets neither.
