@@ -61,6 +61,10 @@ pub enum Recorded {
     /// The organization sent no such message (or never handed it over): a forged or misdirected
     /// report, recorded nowhere.
     NoSuchMessage,
+    /// The message is being handed over (or was, and the relay's answer was lost): a relay that
+    /// bounces at once can report before the ledger records the hand-over. Recorded nowhere yet;
+    /// the report is to be sent again later.
+    NotYet,
 }
 
 /// The organization, campaign and contact a report's original message names: its
@@ -92,20 +96,26 @@ pub async fn record(
     // Only a message that was handed over can have come back; the contact's address key, for
     // the suppression (none once erased: its earlier suppressions stay in force), and the
     // campaign's purpose, which a complaint revokes.
-    let message: Option<(Option<Vec<u8>>, uuid::Uuid)> = sqlx::query_as(
-        "select c.address_key, v.purpose_id from app.campaign_messages m
+    // A message in flight (claimed, or tried and not known to be refused) may have reached the
+    // relay already.
+    let message: Option<(Option<Vec<u8>>, uuid::Uuid, bool)> = sqlx::query_as(
+        "select c.address_key, v.purpose_id, m.state in ('sent', 'bounced') from app.campaign_messages m
            join app.contacts c on c.organization_id = $1 and c.id = m.contact_id
            join app.campaign_versions v on v.organization_id = $1 and v.campaign_id = m.campaign_id
                                        and v.version = m.version
           where m.organization_id = $1 and m.campaign_id = $2 and m.contact_id = $3
-            and m.state in ('sent', 'bounced')",
+            and (m.state in ('sent', 'bounced', 'sending') or (m.state = 'queued' and m.attempts > 0))",
     )
     .bind(tx.org().as_uuid())
     .bind(campaign.as_uuid())
     .bind(contact.as_uuid())
     .fetch_optional(tx.conn())
     .await?;
-    let Some((key, purpose)) = message else { return Ok(Recorded::NoSuchMessage) };
+    let (key, purpose) = match message {
+        None => return Ok(Recorded::NoSuchMessage),
+        Some((_, _, false)) => return Ok(Recorded::NotYet),
+        Some((key, purpose, true)) => (key, purpose),
+    };
     let inserted = sqlx::query(
         "insert into app.delivery_feedback (organization_id, campaign_id, contact_id, kind, code, received_at)
          values ($1, $2, $3, $4::text::app.feedback_kind, $5, $6)

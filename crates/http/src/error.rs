@@ -40,6 +40,10 @@ pub enum ApiError {
     FeedbackCredential,
     #[error("{0}")]
     FeedbackRefused(String),
+    #[error(
+        "the message is still being handed over, and its hand-over is not recorded yet: send the report again later"
+    )]
+    FeedbackEarly,
     #[error("a change authorized by the session cookie must come from this site's own pages; other clients send the session token as a bearer token")]
     CrossOrigin,
     #[error("confirm your password (and code) again to make this change")]
@@ -183,6 +187,7 @@ impl ApiError {
                 (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required")
             }
             FeedbackRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "feedback_refused", "Feedback refused"),
+            FeedbackEarly => (StatusCode::SERVICE_UNAVAILABLE, "feedback_early", "Feedback too early"),
             CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin", "Cross-origin request"),
             ReauthenticationRequired => {
                 (StatusCode::FORBIDDEN, "reauthentication_required", "Recent authentication required")
@@ -325,7 +330,11 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Unavailable(_) | ApiError::Busy | ApiError::RequestTimeout | ApiError::NotReady => {
+            ApiError::Unavailable(_)
+            | ApiError::Busy
+            | ApiError::RequestTimeout
+            | ApiError::NotReady
+            | ApiError::FeedbackEarly => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
             }
             ApiError::Unauthenticated => {

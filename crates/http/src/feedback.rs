@@ -43,6 +43,11 @@ pub enum IngestError {
     NotOurs,
     #[error("the organization sent no such message: the report is refused")]
     NoSuchMessage,
+    /// Not refused: the message is still being handed over, and the report came first.
+    #[error(
+        "the message is still being handed over, and its hand-over is not recorded yet: send the report again later"
+    )]
+    NotYet,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -127,6 +132,7 @@ pub async fn ingest_report(
             }
             Recorded::Again => {}
             Recorded::NoSuchMessage => return Err(IngestError::NoSuchMessage),
+            Recorded::NotYet => return Err(IngestError::NotYet),
         }
     }
     tx.commit().await?;

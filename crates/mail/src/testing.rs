@@ -166,13 +166,14 @@ impl Drop for Postfix {
 
 impl Postfix {
     pub async fn start(relayhost: u16) -> Self {
-        Self::start_with(relayhost, "").await
+        Self::start_with(relayhost, "", &[]).await
     }
 
     /// A Postfix whose `main.cf` also holds `extra` (lines of `name = value`), e.g. a transport
     /// map that refuses a domain's mail, so that Postfix bounces it to the sender through the
-    /// relayhost.
-    pub async fn start_with(relayhost: u16, extra: &str) -> Self {
+    /// relayhost, and whose `master.cf` also holds `services` (e.g. a pipe transport that such
+    /// a map names).
+    pub async fn start_with(relayhost: u16, extra: &str, services: &[&str]) -> Self {
         assert!(Path::new("/usr/sbin/postfix").is_file(), "{SINK_MISSING}");
         assert!(
             running_as_root(),
@@ -204,7 +205,7 @@ impl Postfix {
         )
         .expect("main.cf");
         // Only the services a relay needs, none chrooted; smtpd on the test's own port.
-        let services = [
+        let base = [
             format!("127.0.0.1:{port} inet n - n - - smtpd"),
             "pickup unix n - n 60 1 pickup".into(),
             "cleanup unix n - n - 0 cleanup".into(),
@@ -226,6 +227,7 @@ impl Postfix {
             "scache unix - - n - 1 scache".into(),
             "postlog unix-dgram n - n - 1 postlogd".into(),
         ];
+        let services: Vec<String> = base.into_iter().chain(services.iter().map(|s| (*s).to_owned())).collect();
         std::fs::write(config.join("master.cf"), services.join("\n") + "\n").expect("master.cf");
         let master = Command::new("/usr/sbin/postfix")
             .arg("-c")

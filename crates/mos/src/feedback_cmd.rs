@@ -142,6 +142,10 @@ async fn ingest(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> 
             eprintln!("not recorded, try again later: {e}");
             ExitCode::from(EXIT_TEMPFAIL)
         }
+        Err(early @ mos_http::feedback::IngestError::NotYet) => {
+            eprintln!("not recorded, try again later: {early}");
+            ExitCode::from(EXIT_TEMPFAIL)
+        }
         Err(refused) => {
             eprintln!("refused: {refused}");
             ExitCode::from(EXIT_DATAERR)

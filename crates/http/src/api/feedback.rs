@@ -79,7 +79,7 @@ pub struct Received {
     responses(
         (status = 200, body = Received),
         (status = 422, description = "Refused, with the reason; nothing was recorded"),
-        (status = 503, description = "The database did not answer; send it again later"),
+        (status = 503, description = "The database did not answer, or the message's hand-over is not recorded yet; send it again later"),
     ))]
 async fn report(
     State(state): State<AppState>,
@@ -100,7 +100,7 @@ async fn report(
     responses(
         (status = 200, body = Received),
         (status = 422, description = "Refused, with the reason; nothing was recorded"),
-        (status = 503, description = "The database did not answer; Postmark sends it again later"),
+        (status = 503, description = "The database did not answer, or the message's hand-over is not recorded yet; Postmark sends it again later"),
     ))]
 async fn postmark_webhook(
     State(state): State<AppState>,
@@ -124,7 +124,7 @@ async fn postmark_webhook(
     responses(
         (status = 200, body = Received),
         (status = 422, description = "Refused, with the reason (a forged or unverifiable message, another topic): nothing was recorded"),
-        (status = 503, description = "SNS's certificate or the database could not be reached; SNS sends it again later"),
+        (status = 503, description = "SNS's certificate or the database could not be reached, or the message's hand-over is not recorded yet; SNS sends it again later"),
     ))]
 async fn ses_notification(
     State(state): State<AppState>,
@@ -187,6 +187,7 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::Db(e) => e.into(),
+            IngestError::NotYet => ApiError::FeedbackEarly,
             refused => ApiError::FeedbackRefused(refused.to_string()),
         }
     }

@@ -106,6 +106,26 @@ async fn a_relay_posts_a_report_with_its_credential_and_without_a_live_one_nothi
     let refused = post(&app, "/v1/feedback/reports", Some(("bearer", &token)), stranger).await;
     assert_eq!((refused.status, refused.problem_type()), (422, "urn:mos:problem:feedback_refused"));
     assert!(refused.body["detail"].as_str().unwrap().contains("sent no such message"), "{}", refused.body);
+    // About a message being handed over, whose hand-over is not recorded yet (a relay that
+    // bounces at once): 503 with Retry-After and nothing recorded, so that it is sent again.
+    let later = new_campaign(&app.pool, &o, &o.definition).await;
+    approved(&app.pool, &o, later).await;
+    assert!(matches!(launch(&app.pool, &o, later).await, Launch::Done(_)));
+    let mut tx = begin(&app.pool, o.org, o.admin).await;
+    let claimed = campaigns::claim(&mut tx, later, 1, chrono::Duration::minutes(5), chrono::Utc::now()).await.unwrap();
+    tx.commit().await.unwrap();
+    let flying = claimed.messages[0].contact;
+    let early =
+        complaint(&campaigns::message_id(later, flying, "mail.acme.example"), &campaigns::feedback_id(later, o.org));
+    let deferred = post(&app, "/v1/feedback/reports", Some(("bearer", &token)), early.into_bytes()).await;
+    assert_eq!(
+        (deferred.status, deferred.problem_type()),
+        (503, "urn:mos:problem:feedback_early"),
+        "{}",
+        deferred.body
+    );
+    assert!(deferred.headers.contains_key("retry-after"));
+    assert_eq!(recorded(&app, &o, later, flying).await, (vec![], false));
     let refused =
         post(&app, "/v1/feedback/reports", Some(("bearer", &token)), b"Subject: hi\r\n\r\nhello".to_vec()).await;
     assert_eq!(refused.status, 422, "{}", refused.body);

@@ -138,6 +138,7 @@ async fn a_bounce_written_by_postfix_names_our_message_and_a_hard_bounce() {
         sink.port,
         "transport_maps = inline:{ {patient.example=error:5.1.1 User unknown in local recipient table} }\n\
          smtpd_reject_unlisted_recipient = no",
+        &[],
     )
     .await;
     let relay = Relay::from_url(&format!("smtp://127.0.0.1:{}", postfix.port), RelayConfig::default()).unwrap();

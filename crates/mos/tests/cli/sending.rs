@@ -9,18 +9,20 @@
 //! leaves messages the relay holds and the ledger still calls `sending`, the at-least-once edge.
 //!
 //! And a relay refusing (450) for a while, then accepting: every message deferred, then sent
-//! once, none lost.
+//! once, none lost. And a relay that takes a message and bounces it later: the bounce it writes
+//! comes back through its pipe transport into `mos feedback ingest`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use mos_auth::Sealer;
+use mos_db::audiences::consent;
 use mos_db::campaigns::{self, Launch, Message};
 use mos_db::testing::campaign::{self, approved, launch, new_campaign, Org};
 use mos_db::testing::TestDb;
 use mos_db::{AppPool, AppPoolOptions, DbError, PgConnectOptions};
 use mos_domain::{ContactId, ContentId};
-use mos_mail::testing::Sink;
+use mos_mail::testing::{Postfix, Sink};
 use nix::sys::signal::Signal;
 
 use crate::embedded::{postmaster_pid, serve_in};
@@ -46,10 +48,11 @@ async fn slow_relay() -> Sink {
     Sink::start(&["-W", ".:1"]).await
 }
 
-/// What makes `mos serve` send through `sink`, with the shortest lease and batches of [`BATCH`].
-fn sending_env(sink: &Sink) -> [(&'static str, String); 5] {
+/// What makes `mos serve` send through the relay at `url`, with the shortest lease and batches
+/// of [`BATCH`].
+fn sending_env(url: String) -> [(&'static str, String); 5] {
     [
-        ("SMTP_URL", sink.url()),
+        ("SMTP_URL", url),
         ("MOS_PUBLIC_URL", PUBLIC_URL.to_owned()),
         ("MOS_TOTP_KEY", SERVER_KEY.to_owned()),
         ("MOS_JOB_LEASE_SECS", LEASE_SECS.to_owned()),
@@ -60,7 +63,7 @@ fn sending_env(sink: &Sink) -> [(&'static str, String); 5] {
 /// `mos serve` against the database at `url`, sending through `sink`.
 fn sending_against(url: &str, dir: &std::path::Path, sink: &Sink) -> std::process::Command {
     let mut command = serve_command(url, dir);
-    command.envs(sending_env(sink));
+    command.envs(sending_env(sink.url()));
     command
 }
 
@@ -303,7 +306,7 @@ async fn a_campaign_cut_by_sigkill_of_the_embedded_postgres_is_resumed_and_only_
     let dir = data_dir();
     let sink = slow_relay().await;
     // The test's own cluster: the server's embedded one, in its data directory.
-    let env = sending_env(&sink);
+    let env = sending_env(sink.url());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (mut server, _, log) = serve_in(dir.path(), &env);
     let pool = embedded_app_pool(dir.path()).await;
@@ -376,6 +379,71 @@ async fn a_relay_that_refuses_for_a_while_and_then_accepts_gets_every_message_on
     assert!(twice.is_empty());
     let ledger = ledger(&pool, &o, id).await.unwrap();
     assert!(recipients.keys().all(|c| ledger[c].attempts == 2), "{}", counts(&Ok(ledger.clone())));
+    kill(&mut server, Signal::SIGTERM);
+    assert!(!log.lock().unwrap().contains("panicked"), "{}", log.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_bounce_postfix_writes_after_taking_a_message_comes_back_through_its_pipe_and_suppresses_and_counts() {
+    let db = TestDb::new().await;
+    let pool = db.app_pool(2).await;
+    let sink = Sink::start(&[]).await;
+    // The organization's mail goes out through a private Postfix, which takes Ada's message and
+    // then refuses her mailbox (its error transport, as a provider refuses an unknown user after
+    // the relay took the message). Postfix bounces it to the envelope sender, the sender's From
+    // address, whose domain its transport map gives to `mos feedback ingest` through a pipe, as
+    // docs/sending.md sets it up. The pipe runs as `postgres` (Postfix runs no command as root),
+    // which the test clusters admit, a copy of the binary where that user can reach it. A
+    // bounce that arrives before `mos` has recorded the hand-over is answered 75 (try again
+    // later), and Postfix, told to retry after a second here, delivers it again.
+    let bin = data_dir();
+    let copy = bin.path().join("mos");
+    std::fs::copy(env!("CARGO_BIN_EXE_mos"), &copy).unwrap();
+    let pipe = format!(
+        "mosfeedback unix - n n - - pipe user=postgres argv=/usr/bin/env DATABASE_URL={} {} feedback ingest",
+        db.database_url(),
+        copy.display()
+    );
+    let maps = format!(
+        "transport_maps = inline:{{ {{ada@p.example=error:5.1.1 User unknown}}, {{{DOMAIN}=mosfeedback:}} }}\n\
+         smtpd_reject_unlisted_recipient = no\nmosfeedback_destination_recipient_limit = 1\n\
+         queue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s"
+    );
+    let postfix = Postfix::start_with(sink.port, &maps, &[&pipe]).await;
+    let (o, id, recipients) = approved_campaign(&pool).await;
+    assert!(matches!(launch(&pool, &o, id).await, Launch::Done(_)));
+    let dir = data_dir();
+    let mut command = serve_command(&db.database_url(), dir.path());
+    command.envs(sending_env(format!("smtp://127.0.0.1:{}", postfix.port)));
+    let (mut server, _, log) = serve(command);
+    until_finished(&pool, &o, id).await;
+
+    // The campaign's report shows the bounce once Postfix has piped it in.
+    let report = || async {
+        let mut tx = pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
+        campaigns::total(&campaigns::activity(&mut tx, id).await.unwrap())
+    };
+    let mut counted = report().await;
+    for _ in 0..LOOKS {
+        if counted.hard_bounces > 0 {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+        counted = report().await;
+    }
+    let handed = i64::try_from(recipients.len()).unwrap();
+    assert_eq!((counted.sent, counted.hard_bounces), (handed, 1), "Postfix's log: {}", postfix.log());
+    let mut tx = pool.begin_tenant(o.org, Some(o.admin)).await.unwrap();
+    let feedback: Vec<(uuid::Uuid, String, String)> =
+        sqlx::query_as("select contact_id, kind::text, code from app.delivery_feedback")
+            .fetch_all(tx.conn())
+            .await
+            .unwrap();
+    assert_eq!(feedback, [(o.ada.as_uuid(), "hard_bounce".to_owned(), "5.1.1".to_owned())]);
+    let now = chrono::Utc::now();
+    assert!(!consent::is_live(&mut tx, o.ada, o.purpose, now).await.unwrap(), "Ada's address is suppressed");
+    drop(tx);
+    assert!(postfix.log().contains("status=sent (delivered via mosfeedback service"), "{}", postfix.log());
     kill(&mut server, Signal::SIGTERM);
     assert!(!log.lock().unwrap().contains("panicked"), "{}", log.lock().unwrap());
 }
