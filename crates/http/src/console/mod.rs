@@ -28,6 +28,7 @@ mod senders;
 mod signin;
 mod signup;
 mod unsubscribe;
+mod webhooks;
 mod words;
 
 use axum::extract::{FromRequestParts, Request};
@@ -94,6 +95,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(signup::router())
         .merge(unsubscribe::router())
         .merge(clicks::router())
+        .merge(webhooks::router())
         .with_state(console)
 }
 

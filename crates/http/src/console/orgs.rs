@@ -176,6 +176,7 @@ async fn organization(
                 a href={ "/orgs/" (slug) "/audience" } { "Audience" }
                 @if role.can(Permission::ReadSenders) { " · " a href={ "/orgs/" (slug) "/senders" } { "Senders" } }
                 " · " a href={ "/orgs/" (slug) "/sending" } { "Sending health" }
+                @if role.can(Permission::ManageWebhooks) { " · " a href={ "/orgs/" (slug) "/webhooks" } { "Webhooks" } }
             }
             @if org.require_two_factor { p { "Members must use two-factor authentication." } }
             @if org.require_phishing_resistant { p { "Members must sign in with a passkey." } }

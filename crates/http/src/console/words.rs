@@ -138,6 +138,8 @@ pub fn confirmation(done: Option<&str>) -> Markup {
             "The new key is active. Publish its DNS record now; the previous key stays published until you retire it."
         }
         "key_retired" => "The key is retired; its DNS record may be removed.",
+        "webhook_enabled" => "The endpoint is enabled: the events waiting for it are sent first.",
+        "webhook_disabled" => "The endpoint is disabled: nothing is sent to it and no new events are kept for it.",
         "campaign_created" => "The campaign is created as a draft. Submit it for review from its review page.",
         "campaign_saved" => "Saved as a new version; its review starts over.",
         "campaign_launch" => "Launched: its audience is in the send ledger and its sending has started.",

@@ -1045,6 +1045,20 @@ async fn an_admin_adds_a_sender_rotates_and_retires_its_key_in_the_console_and_a
     assert!(creator.text().await.contains("s2._domainkey.acme.example"));
     assert!(creator.client.find(Locator::Css("a[href$='/rotate']")).await.is_err(), "a CREATOR does not rotate");
     assert!(creator.client.find(Locator::Css("main form")).await.is_err(), "nor change the sender");
+
+    // The organization's webhooks: a new endpoint, its secret shown once, its page, the switch.
+    admin.open(&format!("{}/orgs/acme/webhooks/new", app.public_url)).await;
+    admin.check("webhook-new").await;
+    admin.client.find(Locator::Css("input[name='event:message.sent']")).await.unwrap().click().await.unwrap();
+    admin.submit("main form", &[("url", "http://127.0.0.1:9/hooks"), ("description", "CRM")]).await;
+    assert_eq!(admin.heading().await, "Endpoint added");
+    assert!(admin.text().await.contains("whsec_"));
+    admin.check("webhook-secret").await;
+    admin.client.find(Locator::Css("main a[href*='/webhooks/']")).await.unwrap().click().await.unwrap();
+    admin.until("the endpoint's page", "Nothing sent yet.").await;
+    admin.check("webhook").await;
+    admin.submit("form.step", &[]).await;
+    assert!(admin.text().await.contains("The endpoint is disabled"), "{}", admin.text().await);
     for browser in [admin, creator] {
         browser.client.clone().close().await.unwrap();
     }

@@ -203,6 +203,20 @@ const PAGES: &[PageBudget] = &[
         records_its_reads: false,
     },
     PageBudget {
+        page: "/orgs/{slug}/webhooks (the endpoints)",
+        path: "/orgs/acme/webhooks",
+        statements: 6,
+        round_trips: 5,
+        records_its_reads: false,
+    },
+    PageBudget {
+        page: "/orgs/{slug}/webhooks/{id} (the endpoint and its latest deliveries)",
+        path: "/orgs/acme/webhooks/{webhook}",
+        statements: 7,
+        round_trips: 6,
+        records_its_reads: false,
+    },
+    PageBudget {
         page: "/orgs/{slug}/suppressions",
         path: "/orgs/acme/suppressions",
         statements: 6,
@@ -419,6 +433,10 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
     let campaign = app.post_as(&admin, "/v1/orgs/acme/campaigns", campaign).await;
     assert_eq!(campaign.status, 201, "{}", campaign.body);
     let campaign = campaign.body["id"].as_str().unwrap().to_owned();
+    let webhook = json!({ "url": "http://127.0.0.1:9/hooks", "events": ["message.sent"] });
+    let webhook = app.post_as(&admin, "/v1/orgs/acme/webhooks", webhook).await;
+    assert_eq!(webhook.status, 201, "{}", webhook.body);
+    let webhook = webhook.body["webhook"]["id"].as_str().unwrap().to_owned();
     let mut imports = Vec::new();
     for _ in 0..2 {
         let url = format!("{}/v1/orgs/acme/imports", app.base);
@@ -447,6 +465,7 @@ async fn each_console_page_is_one_transaction_within_its_budget() {
             .replace("{segment}", &segment)
             .replace("{sender}", &sender)
             .replace("{campaign}", &campaign)
+            .replace("{webhook}", &webhook)
             .replace("{uploaded}", &imports[0])
             .replace("{started}", &imports[1])
             .replace("{unsubscribe}", &unsubscribe);

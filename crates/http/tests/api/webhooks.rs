@@ -3,8 +3,8 @@
 //! `standardwebhooks` package in a Python receiver (and refused there under another secret);
 //! refused deliveries come again with the same `webhook-id`, in order per contact; another
 //! organization's endpoint gets only its own events. An ADMIN subscribes, sees the secret once,
-//! rotates it and disables the endpoint; other roles may not; addresses off the public internet
-//! are refused unless the server allows them.
+//! rotates it and disables the endpoint, through the API and the console; other roles may not;
+//! addresses off the public internet are refused unless the server allows them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -20,6 +20,8 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::breaker::complaint;
+use crate::console_access::page;
+use crate::segments::console_post;
 use crate::sending::{click_links, sent, PUBLIC_URL};
 use crate::TestApp;
 
@@ -282,4 +284,61 @@ async fn an_endpoint_off_the_public_internet_or_not_https_is_refused_unless_the_
     }
     let listed = app.get_as(&org.admin, "/v1/orgs/acme/webhooks").await;
     assert_eq!(listed.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn in_the_console_an_admin_adds_an_endpoint_sees_its_secret_once_switches_it_and_replaces_the_secret() {
+    let app = TestApp::spawn().await;
+    let org = app.org_with_every_role("acme").await;
+    for token in [&org.reviewer, &org.creator, &org.viewer] {
+        for path in ["/orgs/acme/webhooks", "/orgs/acme/webhooks/new"] {
+            assert_eq!(page(&app, token, path).await.0, 403, "{path}");
+        }
+    }
+    let session = format!("__Host-mos_session={}", org.admin);
+    let form = app.console_form("/orgs/acme/webhooks/new", &session).await;
+    let cookie = format!("{session}; {}", form.seed);
+    let url = "http://127.0.0.1:9/hooks/mos";
+    let base = [("form_token", form.token.as_str()), ("url", url), ("description", "CRM")];
+    let (status, refused) = console_post(&app, "/orgs/acme/webhooks/new", &cookie, &base).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.contains("choose at least one event type"), "{refused}");
+    let chosen = [base.as_slice(), &[("event:message.sent", "on"), ("event:consent.changed", "on")]].concat();
+    let (status, created) = console_post(&app, "/orgs/acme/webhooks/new", &cookie, &chosen).await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created.split("<code id=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_") && secret.len() > 40, "{created}");
+
+    let listed = app.get_as(&org.admin, "/v1/orgs/acme/webhooks").await;
+    let item = &listed.body["items"][0];
+    assert_eq!((item["url"].as_str(), item["description"].as_str()), (Some(url), Some("CRM")), "{}", listed.body);
+    assert_eq!(item["events"], json!(["consent.changed", "message.sent"]));
+    let id = item["id"].as_str().unwrap().to_owned();
+    let endpoint = format!("/orgs/acme/webhooks/{id}");
+    for path in ["/orgs/acme/webhooks", endpoint.as_str()] {
+        let (status, shown) = page(&app, &org.admin, path).await;
+        assert_eq!(status, 200, "{shown}");
+        assert!(shown.contains(url) && !shown.contains(&secret), "the secret is shown once only: {shown}");
+    }
+
+    let form = app.console_form(&endpoint, &session).await;
+    let cookie = format!("{session}; {}", form.seed);
+    let off = [("form_token", form.token.as_str()), ("enabled", "false")];
+    let (status, shown) = console_post(&app, &format!("{endpoint}/enabled"), &cookie, &off).await;
+    assert!(status < 400 && shown.contains("disabled"), "{status} {shown}");
+    assert_eq!(app.get_as(&org.admin, &format!("/v1/orgs/acme/webhooks/{id}")).await.body["webhook"]["enabled"], false);
+    let on = [("form_token", form.token.as_str()), ("enabled", "true")];
+    assert!(console_post(&app, &format!("{endpoint}/enabled"), &cookie, &on).await.0 < 400);
+    assert_eq!(app.get_as(&org.admin, &format!("/v1/orgs/acme/webhooks/{id}")).await.body["webhook"]["enabled"], true);
+
+    let form = app.console_form(&format!("{endpoint}/rotate"), &session).await;
+    let cookie = format!("{session}; {}", form.seed);
+    let (status, rotated) =
+        console_post(&app, &format!("{endpoint}/rotate"), &cookie, &[("form_token", form.token.as_str())]).await;
+    assert_eq!(status, 200, "{rotated}");
+    let replaced = rotated.split("<code id=\"secret\">").nth(1).unwrap().split('<').next().unwrap();
+    assert!(replaced.starts_with("whsec_") && replaced != secret, "{rotated}");
+    let trail = app.get_as(&org.admin, "/v1/orgs/acme/audit-logs?action=webhook.secret_rotated").await;
+    assert_eq!(trail.body["items"].as_array().map(Vec::len), Some(1), "{}", trail.body);
+    assert!(!trail.body.to_string().contains("whsec_"), "{}", trail.body);
 }
