@@ -4513,6 +4513,12 @@ CREATE INDEX webauthn_ceremonies_expires_idx ON app.webauthn_ceremonies USING bt
 CREATE INDEX webhook_outbox_due ON app.webhook_outbox USING btree (organization_id, next_attempt_at) WHERE (state = 'pending'::text);
 
 --
+-- Name: webhook_outbox_finished; Type: INDEX; Schema: app; Owner: mos_owner
+--
+
+CREATE INDEX webhook_outbox_finished ON app.webhook_outbox USING btree (organization_id, finished_at) WHERE (state <> 'pending'::text);
+
+--
 -- Name: webhook_outbox_log; Type: INDEX; Schema: app; Owner: mos_owner
 --
 
@@ -7529,7 +7535,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE app.webauthn_ceremonies TO mos_define
 -- Name: TABLE webhook_outbox; Type: ACL; Schema: app; Owner: mos_owner
 --
 
-GRANT SELECT,INSERT ON TABLE app.webhook_outbox TO app_user;
+GRANT SELECT,INSERT,DELETE ON TABLE app.webhook_outbox TO app_user;
 
 --
 -- Name: COLUMN webhook_outbox.state; Type: ACL; Schema: app; Owner: mos_owner

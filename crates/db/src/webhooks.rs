@@ -450,6 +450,25 @@ pub async fn record(
     Ok(disabled)
 }
 
+/// Deletes at most `limit` of the organization's events delivered or given up before `before`,
+/// oldest first (the log of an endpoint's deliveries reaches back that far): how many.
+pub async fn prune(tx: &mut TenantTx, before: DateTime<Utc>, limit: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "delete from app.webhook_outbox o
+          where o.organization_id = $1
+            and (o.subscription_id, o.event_id) in
+                (select f.subscription_id, f.event_id from app.webhook_outbox f
+                  where f.organization_id = $1 and f.state <> 'pending' and f.finished_at < $2
+                  order by f.finished_at limit $3)",
+    )
+    .bind(tx.org().as_uuid())
+    .bind(before)
+    .bind(limit)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// What the delivery job waits for: whether the organization has an enabled endpoint, and when
 /// its next pending event of one is due.
 pub async fn outlook(tx: &mut TenantTx) -> Result<(bool, Option<DateTime<Utc>>)> {

@@ -62,6 +62,8 @@ pub struct WebhookSettings {
     pub timeout: std::time::Duration,
     /// How often an organization's delivery job looks for new events when it has none due.
     pub poll: std::time::Duration,
+    /// How long an event delivered or given up stays in the outbox (and on its endpoint's page).
+    pub keep: std::time::Duration,
 }
 
 impl Default for WebhookSettings {
@@ -75,6 +77,7 @@ impl Default for WebhookSettings {
             disable_after: 100,
             timeout: std::time::Duration::from_secs(10),
             poll: std::time::Duration::from_secs(1),
+            keep: std::time::Duration::from_secs(30 * 86_400),
         }
     }
 }

@@ -31,6 +31,9 @@ use crate::settings::WebhookSettings;
 const BATCH: i64 = 100;
 /// Attempts in flight at once; events of one endpoint and contact are never two of them.
 const CONCURRENCY: usize = 16;
+/// Finished events deleted at most per pass with nothing due: a backlog of them goes over
+/// several passes rather than in one long transaction.
+const PRUNE_BATCH: i64 = 1000;
 /// After about this long the job goes back to the queue, so other organizations' jobs run.
 const SLICE: Duration = Duration::from_secs(5);
 /// The bytes of a signing secret.
@@ -297,6 +300,9 @@ pub async fn run(mut work: Work, deliverer: Arc<Deliverer>) -> Outcome {
         let claimed =
             webhooks::claim(&mut tx, &deliverer.sealer, token, now, deliverer.lease(), BATCH).await.map_err(fail)?;
         if claimed.is_empty() {
+            let keep = chrono::Duration::from_std(deliverer.settings.keep).unwrap_or(chrono::Duration::MAX);
+            let kept_since = now.checked_sub_signed(keep).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            webhooks::prune(&mut tx, kept_since, PRUNE_BATCH).await.map_err(fail)?;
             let (active, next) = webhooks::outlook(&mut tx).await.map_err(fail)?;
             let progress = Progress { total: None, done, errors, busy: Duration::ZERO };
             return Ok(match work.checkpoint(tx, progress).await.map_err(fail)? {

@@ -128,6 +128,11 @@ pub struct Layer {
     /// `MOS_WEBHOOK_ALLOW_PRIVATE`. Every other endpoint must be https.
     #[arg(long, global = true, env = "MOS_WEBHOOK_ALLOW_HTTP_LOOPBACK", value_name = "BOOL")]
     pub webhook_allow_http_loopback: Option<bool>,
+    /// Days a webhook event delivered or given up stays in the outbox and on its endpoint's
+    /// page (default 30, 1 to 3650).
+    #[arg(long, global = true, env = "MOS_WEBHOOK_KEEP_DAYS", value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub webhook_keep_days: Option<u32>,
 }
 
 /// A job lease shorter than this leaves no room for its three heartbeats and a slow one.
@@ -207,6 +212,7 @@ layered!(
     feedback_sns_certificates,
     webhook_allow_private,
     webhook_allow_http_loopback,
+    webhook_keep_days,
 );
 
 /// The environment variables `mos` reads besides those of its flags; any other `MOS_*` is
@@ -266,6 +272,8 @@ pub struct Settings {
     /// Webhook endpoints on non-public addresses, and plain http to loopback, allowed.
     pub webhook_allow_private: bool,
     pub webhook_allow_http_loopback: bool,
+    /// How long a finished webhook event is kept.
+    pub webhook_keep: std::time::Duration,
     backup_dir: Option<PathBuf>,
     backup_interval: std::time::Duration,
     backup_keep: usize,
@@ -335,6 +343,7 @@ impl Settings {
             feedback_sns_certificates: layer.feedback_sns_certificates,
             webhook_allow_private: layer.webhook_allow_private.unwrap_or(false),
             webhook_allow_http_loopback: layer.webhook_allow_http_loopback.unwrap_or(false),
+            webhook_keep: std::time::Duration::from_secs(u64::from(layer.webhook_keep_days.unwrap_or(30)) * 86_400),
             backup_dir: layer.backup_dir,
             backup_interval: std::time::Duration::from_secs(layer.backup_interval_secs.unwrap_or(86_400).max(1)),
             backup_keep: layer.backup_keep.unwrap_or(7).max(1),

@@ -116,6 +116,7 @@ pub async fn state(settings: &Settings, embedded: bool, pool: AppPool, listen: S
     http.feedback_sns_certificates = settings.feedback_sns_certificates.clone();
     http.webhooks.allow_private = settings.webhook_allow_private;
     http.webhooks.allow_http_loopback = settings.webhook_allow_http_loopback;
+    http.webhooks.keep = settings.webhook_keep;
     for proxy in &identity.trusted_proxies {
         let net = proxy
             .trim()

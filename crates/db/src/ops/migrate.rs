@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "campaign_activity",
         sql: include_str!("../../migrations/0035_campaign_activity.sql"),
     },
+    Migration {
+        version: 36,
+        name: "webhook_retention",
+        sql: include_str!("../../migrations/0036_webhook_retention.sql"),
+    },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

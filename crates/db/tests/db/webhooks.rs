@@ -1,7 +1,8 @@
 //! The webhook outbox (migration 34) as `app_user`: the triggers write an event only for an
 //! organization with an enabled subscription to its type, and only in its own tenant; a claim
 //! hands out each endpoint's events of one contact in order, one at a time; a claim whose
-//! worker died is taken over once its lease ran out, and the dead worker can record nothing.
+//! worker died is taken over once its lease ran out, and the dead worker can record nothing;
+//! finished events leave after the retention, pending ones never.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -271,6 +272,17 @@ async fn a_contacts_events_are_claimed_in_order_one_at_a_time_and_a_dead_workers
             ("message.complained".to_owned(), "pending".to_owned(), 0),
         ]
     );
+    // Past the retention, what was delivered or given up leaves the outbox, oldest first and at
+    // most a batch at a time; what is pending stays, however old.
+    let minute = chrono::Duration::minutes(1);
+    assert_eq!(webhooks::prune(&mut tx, Utc::now() - minute, 100).await.unwrap(), 0);
+    assert_eq!(webhooks::prune(&mut tx, Utc::now() + minute, 1).await.unwrap(), 1);
+    assert_eq!(webhooks::prune(&mut tx, Utc::now() + minute, 100).await.unwrap(), 1);
+    let (ada, other) = (ada.unwrap(), other.unwrap());
+    assert_eq!(
+        outbox(&mut tx).await,
+        [("message.sent".to_owned(), Some(other)), ("message.complained".to_owned(), Some(ada))]
+    );
     tx.commit().await.unwrap();
 }
 
@@ -320,6 +332,9 @@ async fn on_citus_the_events_of_a_send_clicks_feedback_and_consent_and_their_cla
     }
     assert_eq!(handed, 1 + 8 + 1 + 1, "sent, eight clicks, delivered, the consent change");
     assert_eq!(webhooks::outlook(&mut tx).await.unwrap(), (true, None));
+    // Past the retention, a batch of the delivered leave the outbox.
+    let later = Utc::now() + chrono::Duration::minutes(1);
+    assert_eq!(webhooks::prune(&mut tx, later, 5).await.unwrap(), 5);
     tx.commit().await.unwrap();
 
     // A click in a transaction of its own, as the redirect records it.
@@ -328,6 +343,6 @@ async fn on_citus_the_events_of_a_send_clicks_feedback_and_consent_and_their_cla
     assert!(mos_db::clicks::record(&mut tx, id, acme.ada, 1, Utc::now()).await.unwrap());
     tx.commit().await.unwrap();
     let mut tx = begin(&pool, acme.org, acme.admin).await;
-    assert_eq!(outbox(&mut tx).await.len(), 12, "the click's event too");
+    assert_eq!(outbox(&mut tx).await.len(), 12 - 5, "the click's event too");
     tx.commit().await.unwrap();
 }
