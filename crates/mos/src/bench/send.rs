@@ -290,12 +290,16 @@ async fn clicking(
     Ok(done)
 }
 
-fn latency_row(case: String, latencies: &[Duration], target_ms: f64) -> Row {
-    let run = Run {
+fn run_of(latencies: &[Duration]) -> Run {
+    Run {
         ops: latencies.len() as u64,
         latencies: latencies.iter().map(|d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)).collect(),
         ..Run::default()
-    };
+    }
+}
+
+fn latency_row(case: String, latencies: &[Duration], target_ms: f64) -> Row {
+    let run = run_of(latencies);
     let p99 = run.percentile(99.0);
     row(
         case,
@@ -351,6 +355,49 @@ async fn ingestion(
         "5000/s".into(),
         format!("{rate:.0}/s"),
         Some((rate / 5000.0, Target::AtLeast(1.0))),
+        String::new(),
+    ))
+}
+
+/// A campaign's report as its page and its CSV read it (the outcomes, each link's clicks, the
+/// hours of activity: the counts kept with the events), `READS` times one after the other,
+/// against its outcomes counted from the ledger's rows, the scan the kept counts avoid: p50 /
+/// p99 of each, the report's p99 against 50 ms.
+async fn report_reads(pool: &AppPool, o: &Org, id: ContentId, rows: i64) -> anyhow::Result<Row> {
+    const READS: usize = 200;
+    let mut kept = Vec::with_capacity(READS);
+    let mut hours = 0;
+    for _ in 0..READS {
+        let started = Instant::now();
+        let mut tx = pool.begin_tenant(o.org, None).await?;
+        campaigns::progress(&mut tx, id).await?;
+        mos_db::clicks::tallies(&mut tx, id).await?;
+        hours = campaigns::activity(&mut tx, id).await?.len();
+        tx.commit().await?;
+        kept.push(started.elapsed());
+    }
+    let mut scanned = Vec::with_capacity(READS / 10);
+    for _ in 0..READS / 10 {
+        let started = Instant::now();
+        let mut tx = pool.begin_tenant(o.org, None).await?;
+        sqlx::query(
+            "select state, count(*) from app.campaign_messages
+              where organization_id = $1 and campaign_id = $2 group by state",
+        )
+        .bind(o.org.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_all(tx.conn())
+        .await?;
+        tx.commit().await?;
+        scanned.push(started.elapsed());
+    }
+    let (kept, scanned) = (run_of(&kept), run_of(&scanned));
+    let p99 = kept.percentile(99.0);
+    Ok(row(
+        format!("Campaign report read ({rows} ledger rows, {hours} hourly rows of activity) vs its outcomes counted from the ledger: p50 / p99"),
+        format!("{:.2} / {:.2} ms", scanned.percentile(50.0), scanned.percentile(99.0)),
+        format!("{:.2} / {p99:.2} ms", kept.percentile(50.0)),
+        Some((p99 / 50.0, Target::AtMost(1.0))),
         String::new(),
     ))
 }
@@ -698,6 +745,7 @@ pub async fn measure(
         .await?;
         let reported = reported.into_iter().map(ContactId::try_from).collect::<Result<Vec<_>, _>>()?;
         rows.push(feedback_ingestion(pool, &o, id, &reported).await?);
+        rows.push(report_reads(pool, &o, id, queued).await?);
     }
 
     eprintln!("send: launching a campaign to {launch_contacts} contacts...");
@@ -710,6 +758,7 @@ pub async fn measure(
         Some((seconds / 30.0, Target::AtMost(1.0))),
         format!("{cpu}; PostgreSQL / mos / sink"),
     ));
+    rows.push(report_reads(pool, &o, id, queued).await?);
     drop(sink);
     Ok(rows)
 }
