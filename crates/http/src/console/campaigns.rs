@@ -767,17 +767,20 @@ async fn messages(
 fn periods(hours: &[Hour]) -> (&'static str, Vec<(DateTime<Utc>, Activity)>) {
     let (Some(first), Some(last)) = (hours.first(), hours.last()) else { return ("hour", Vec::new()) };
     let by_day = last.starts - first.starts > Duration::hours(72);
-    let (unit, step, mut at) = if by_day {
+    let (unit, step, start) = if by_day {
         ("day", Duration::days(1), first.starts.date_naive().and_time(NaiveTime::MIN).and_utc())
     } else {
         ("hour", Duration::hours(1), first.starts)
     };
-    let mut grouped = Vec::new();
-    while at <= last.starts {
-        let mut sum = Activity::default();
-        hours.iter().filter(|h| h.starts >= at && h.starts < at + step).for_each(|h| sum += h.activity);
-        grouped.push((at, sum));
-        at += step;
+    // Each hour is added to its period in one pass: a campaign read for a year is 8,760 hours.
+    let period = |at: DateTime<Utc>| usize::try_from((at - start).num_seconds() / step.num_seconds()).unwrap_or(0);
+    let mut grouped: Vec<(DateTime<Utc>, Activity)> = (0..=period(last.starts))
+        .map(|n| (start + step * i32::try_from(n).unwrap_or(i32::MAX), Activity::default()))
+        .collect();
+    for h in hours {
+        if let Some((_, sum)) = grouped.get_mut(period(h.starts)) {
+            *sum += h.activity;
+        }
     }
     (unit, grouped)
 }
@@ -844,5 +847,28 @@ fn outcomes_chart(recipients: i64, counts: &std::collections::BTreeMap<String, i
         @if recipients > 0 {
             (chart::bars("The recipients' messages by outcome", &labels, &[Series { name: "messages", values }]))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hour(at: &str, clicks: i64) -> Hour {
+        let starts = DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc);
+        Hour { starts, activity: Activity { clicks, ..Activity::default() } }
+    }
+
+    #[test]
+    fn activity_is_drawn_per_hour_for_three_days_and_per_day_after_with_every_period_in_between() {
+        let hours = [hour("2026-12-01T10:00:00Z", 1), hour("2026-12-01T12:00:00Z", 2)];
+        let (unit, grouped) = periods(&hours);
+        let clicks: Vec<i64> = grouped.iter().map(|(_, a)| a.clicks).collect();
+        assert_eq!((unit, clicks), ("hour", vec![1, 0, 2]));
+        let hours = [hour("2026-12-01T10:00:00Z", 1), hour("2026-12-01T23:00:00Z", 2), hour("2026-12-05T01:00:00Z", 4)];
+        let (unit, grouped) = periods(&hours);
+        let days: Vec<(String, i64)> = grouped.iter().map(|(at, a)| (at.format("%d").to_string(), a.clicks)).collect();
+        let expected = [("01", 3), ("02", 0), ("03", 0), ("04", 0), ("05", 4)].map(|(d, n)| (d.to_owned(), n));
+        assert_eq!((unit, days), ("day", expected.to_vec()));
     }
 }
