@@ -652,43 +652,98 @@ $$;
 ALTER FUNCTION app.campaign_activity_guard() OWNER TO mos_owner;
 
 --
--- Name: campaign_link_tallies_follow(); Type: FUNCTION; Schema: app; Owner: mos_owner
+-- Name: campaign_clicks_follow(); Type: FUNCTION; Schema: app; Owner: mos_owner
 --
 
-CREATE FUNCTION app.campaign_link_tallies_follow() RETURNS trigger
+CREATE FUNCTION app.campaign_clicks_follow() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 declare
-    v_new bigint := case when tg_op = 'INSERT' then 1 else 0 end;
-    v_clicks bigint := new.clicks - case when tg_op = 'INSERT' then 0 else old.clicks end;
-    v_first boolean;
+    v_org uuid;
+    v_campaigns uuid[];
+    v_contacts uuid[];
+    v_links smallint[];
+    v_counts bigint[];
+    v_added bigint[];
+    v_ats timestamptz[];
+    v_new boolean[];
+    f record;
 begin
-    if tg_op = 'UPDATE' and (new.organization_id, new.campaign_id, new.contact_id, new.link)
-                            is distinct from (old.organization_id, old.campaign_id, old.contact_id, old.link) then
-        raise exception 'a click''s message and link never change, refused by constraint "campaign_clicks_counted"'
-            using errcode = 'check_violation', constraint = 'campaign_clicks_counted';
+    -- A row's message and link never change and its count only grows: each row after the
+    -- statement has its own row before it, with no more clicks.
+    -- (An insert's trigger has no `before_rows`: the query naming it runs only on an update.)
+    if tg_op = 'UPDATE' then
+        if exists (select 1 from after_rows n
+                    where not exists (select 1 from before_rows o
+                                       where o.organization_id = n.organization_id and o.campaign_id = n.campaign_id
+                                         and o.contact_id = n.contact_id and o.link = n.link
+                                         and o.clicks <= n.clicks)) then
+            raise exception 'a click''s message and link never change and its count only grows, refused by constraint "campaign_clicks_counted"'
+                using errcode = 'check_violation', constraint = 'campaign_clicks_counted';
+        end if;
     end if;
-    if v_clicks < 0 then
-        raise exception 'a click count only grows, refused by constraint "campaign_clicks_counted"'
-            using errcode = 'check_violation', constraint = 'campaign_clicks_counted';
-    end if;
-    insert into app.campaign_link_tallies as t (organization_id, campaign_id, link, unique_clicks, clicks)
-    values (new.organization_id, new.campaign_id, new.link, v_new, v_clicks)
-    on conflict (organization_id, campaign_id, link)
-    do update set unique_clicks = t.unique_clicks + excluded.unique_clicks, clicks = t.clicks + excluded.clicks;
-    v_first := tg_op = 'INSERT'
-               and not exists (select 1 from app.campaign_clicks c
-                                where c.organization_id = new.organization_id and c.campaign_id = new.campaign_id
-                                  and c.contact_id = new.contact_id and c.link <> new.link);
-    perform app.campaign_activity_add(new.organization_id, array[new.campaign_id, new.campaign_id],
-                                      array[new.last_at, new.last_at], array['clicks', 'clickers'],
-                                      array[v_clicks, v_first::int::bigint]);
+    for v_org in select distinct n.organization_id from after_rows n loop
+        if tg_op = 'INSERT' then
+            select array_agg(n.campaign_id), array_agg(n.contact_id), array_agg(n.link), array_agg(n.clicks::bigint),
+                   array_agg(n.clicks::bigint), array_agg(n.last_at), array_agg(true)
+              into v_campaigns, v_contacts, v_links, v_counts, v_added, v_ats, v_new
+              from after_rows n
+             where n.organization_id = v_org;
+        else
+            select array_agg(n.campaign_id), array_agg(n.contact_id), array_agg(n.link), array_agg(n.clicks::bigint),
+                   array_agg((n.clicks - o.clicks)::bigint), array_agg(n.last_at), array_agg(false)
+              into v_campaigns, v_contacts, v_links, v_counts, v_added, v_ats, v_new
+              from after_rows n
+              join before_rows o on o.organization_id = n.organization_id and o.campaign_id = n.campaign_id
+                                and o.contact_id = n.contact_id and o.link = n.link
+             where n.organization_id = v_org;
+        end if;
+        -- Joined with the organization's runs, a colocated table read by its key, so that on
+        -- Citus the upsert is routed to the tenant's shard.
+        insert into app.campaign_link_tallies as t (organization_id, campaign_id, link, unique_clicks, clicks)
+        select r.organization_id, w.campaign_id, w.link, count(*) filter (where w.new), sum(w.added)
+          from app.campaign_runs r
+          join unnest(v_campaigns, v_links, v_added, v_new) w(campaign_id, link, added, new)
+            on w.campaign_id = r.campaign_id
+         where r.organization_id = v_org
+         group by r.organization_id, w.campaign_id, w.link
+        on conflict (organization_id, campaign_id, link)
+        do update set unique_clicks = t.unique_clicks + excluded.unique_clicks, clicks = t.clicks + excluded.clicks;
+        -- The recipients who clicked for the first time: new rows whose contact has no row for
+        -- another link than the statement's new ones.
+        select array_agg(c.campaign_id) as campaigns, array_agg(c.at) as ats
+          into f
+          from (select w.campaign_id, w.contact_id, min(w.at) as at, array_agg(w.link) as links
+                  from unnest(v_campaigns, v_contacts, v_links, v_ats, v_new) w(campaign_id, contact_id, link, at, new)
+                 where w.new
+                 group by w.campaign_id, w.contact_id) c
+         where not exists (select 1 from app.campaign_clicks k
+                            where k.organization_id = v_org and k.campaign_id = c.campaign_id
+                              and k.contact_id = c.contact_id and k.link <> all (c.links));
+        perform app.campaign_activity_add(
+            v_org, v_campaigns || coalesce(f.campaigns, '{}'), v_ats || coalesce(f.ats, '{}'),
+            array_fill('clicks'::text, array[cardinality(v_campaigns)])
+                || array_fill('clickers'::text, array[coalesce(cardinality(f.campaigns), 0)]),
+            v_added || array_fill(1::bigint, array[coalesce(cardinality(f.campaigns), 0)]));
+        -- Each GET on a tracked link is an event: keyed by the row and its count.
+        if app.webhook_wanted(v_org, array['message.clicked']) then
+            perform app.webhook_enqueue(
+                v_org, 'message.clicked',
+                (select array_agg(w.campaign_id::text || ':' || w.contact_id::text || ':' || w.link::text || ':' || w.clicks::text)
+                   from unnest(v_campaigns, v_contacts, v_links, v_counts) w(campaign_id, contact_id, link, clicks)),
+                v_contacts,
+                (select array_agg(jsonb_build_object('campaign_id', w.campaign_id, 'contact_id', w.contact_id, 'link', w.link))
+                   from unnest(v_campaigns, v_contacts, v_links) w(campaign_id, contact_id, link)),
+                v_ats);
+        end if;
+    end loop;
     return null;
 end
 $$;
 
-ALTER FUNCTION app.campaign_link_tallies_follow() OWNER TO mos_owner;
+ALTER FUNCTION app.campaign_clicks_follow() OWNER TO mos_owner;
 
 --
 -- Name: campaign_link_tallies_guard(); Type: FUNCTION; Schema: app; Owner: mos_owner
@@ -2262,30 +2317,6 @@ end
 $$;
 
 ALTER FUNCTION app.webhook_enqueue(p_org uuid, p_type text, p_keys text[], p_contacts uuid[], p_data jsonb[], p_at timestamp with time zone[]) OWNER TO mos_owner;
-
---
--- Name: webhook_follow_click(); Type: FUNCTION; Schema: app; Owner: mos_owner
---
-
-CREATE FUNCTION app.webhook_follow_click() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    SET plan_cache_mode TO 'force_custom_plan'
-    AS $$
-begin
-    if app.webhook_wanted(new.organization_id, array['message.clicked']) then
-        perform app.webhook_enqueue(
-            new.organization_id, 'message.clicked',
-            array[new.campaign_id::text || ':' || new.contact_id::text || ':' || new.link::text || ':' || new.clicks::text],
-            array[new.contact_id],
-            array[jsonb_build_object('campaign_id', new.campaign_id, 'contact_id', new.contact_id, 'link', new.link)],
-            array[new.last_at]);
-    end if;
-    return null;
-end
-$$;
-
-ALTER FUNCTION app.webhook_follow_click() OWNER TO mos_owner;
 
 --
 -- Name: webhook_follow_consent(); Type: FUNCTION; Schema: app; Owner: mos_owner
@@ -4582,17 +4613,17 @@ ALTER TABLE app.campaign_activity ENABLE ALWAYS TRIGGER campaign_activity_derive
 -- Name: campaign_clicks campaign_clicks_counted; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
-CREATE TRIGGER campaign_clicks_counted AFTER INSERT OR UPDATE ON app.campaign_clicks FOR EACH ROW EXECUTE FUNCTION app.campaign_link_tallies_follow();
+CREATE TRIGGER campaign_clicks_counted AFTER INSERT ON app.campaign_clicks REFERENCING NEW TABLE AS after_rows FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_clicks_follow();
 
 ALTER TABLE app.campaign_clicks ENABLE ALWAYS TRIGGER campaign_clicks_counted;
 
 --
--- Name: campaign_clicks campaign_clicks_webhooks; Type: TRIGGER; Schema: app; Owner: mos_owner
+-- Name: campaign_clicks campaign_clicks_recounted; Type: TRIGGER; Schema: app; Owner: mos_owner
 --
 
-CREATE TRIGGER campaign_clicks_webhooks AFTER INSERT OR UPDATE ON app.campaign_clicks FOR EACH ROW EXECUTE FUNCTION app.webhook_follow_click();
+CREATE TRIGGER campaign_clicks_recounted AFTER UPDATE ON app.campaign_clicks REFERENCING OLD TABLE AS before_rows NEW TABLE AS after_rows FOR EACH STATEMENT EXECUTE FUNCTION app.campaign_clicks_follow();
 
-ALTER TABLE app.campaign_clicks ENABLE ALWAYS TRIGGER campaign_clicks_webhooks;
+ALTER TABLE app.campaign_clicks ENABLE ALWAYS TRIGGER campaign_clicks_recounted;
 
 --
 -- Name: campaign_link_tallies campaign_link_tallies_derived; Type: TRIGGER; Schema: app; Owner: mos_owner
@@ -6207,10 +6238,10 @@ REVOKE ALL ON FUNCTION app.campaign_activity_follow_ledger() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.campaign_activity_guard() FROM PUBLIC;
 
 --
--- Name: FUNCTION campaign_link_tallies_follow(); Type: ACL; Schema: app; Owner: mos_owner
+-- Name: FUNCTION campaign_clicks_follow(); Type: ACL; Schema: app; Owner: mos_owner
 --
 
-REVOKE ALL ON FUNCTION app.campaign_link_tallies_follow() FROM PUBLIC;
+REVOKE ALL ON FUNCTION app.campaign_clicks_follow() FROM PUBLIC;
 
 --
 -- Name: FUNCTION campaign_link_tallies_guard(); Type: ACL; Schema: app; Owner: mos_owner
@@ -6555,12 +6586,6 @@ GRANT ALL ON FUNCTION app.webauthn_take(p_handle_hash bytea, p_purpose text, p_n
 
 REVOKE ALL ON FUNCTION app.webhook_enqueue(p_org uuid, p_type text, p_keys text[], p_contacts uuid[], p_data jsonb[], p_at timestamp with time zone[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.webhook_enqueue(p_org uuid, p_type text, p_keys text[], p_contacts uuid[], p_data jsonb[], p_at timestamp with time zone[]) TO app_user;
-
---
--- Name: FUNCTION webhook_follow_click(); Type: ACL; Schema: app; Owner: mos_owner
---
-
-REVOKE ALL ON FUNCTION app.webhook_follow_click() FROM PUBLIC;
 
 --
 -- Name: FUNCTION webhook_follow_consent(); Type: ACL; Schema: app; Owner: mos_owner

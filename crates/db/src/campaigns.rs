@@ -35,6 +35,17 @@ use mos_domain::{
     AuditEvent, ContactId, ContentId, Email, JobId, OrgId, PurposeId, RequestSource, Role, SegmentId, SenderId, UserId,
 };
 
+/// The ledger row of each message a statement names, looked up by its key one by one: as a join,
+/// the planner may scan every sent message of the campaign through the partial index of sent
+/// messages and match the statement's against each (measured: 2 ms a click at 10,000 sent, in
+/// the minutes after a send, before the ledger's statistics are renewed). The `limit`, a no-op
+/// on a key, keeps the lookup a subquery of its own, run per row by the primary key. The
+/// statement names its rows `r` (with `campaign_id` and `contact_id`) and the organization `$1`.
+pub(crate) const MESSAGE: &str = "cross join lateral (select * from app.campaign_messages m
+                                    where m.organization_id = $1 and m.campaign_id = r.campaign_id
+                                      and m.contact_id = r.contact_id
+                                    limit 1) m";
+
 /// Why contact `c` may not be sent a message for the purpose `k.purpose` at `k.at`, as the
 /// ledger's `skip_reason` says it, or null: erased, no live consent (its current state for the
 /// purpose, kept beside the ledger, fails `consent::LIVE_UNTIL`), or a suppression of its address

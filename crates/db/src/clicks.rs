@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::campaigns::MESSAGE;
 use crate::{Result, TenantTx};
 use mos_domain::{ContactId, ContentId};
 
@@ -37,9 +38,18 @@ pub async fn launched(tx: &mut TenantTx, campaign: ContentId) -> Result<Option<L
     Ok(bodies.map(|(layout, body)| Launched { layout, body }))
 }
 
-/// Records that `contact` followed link `link` of `campaign`'s message to them at `at`. False
-/// when the organization handed no such message over: a link of a message never sent is not a
-/// click (and none was ever minted for it).
+/// One click on a tracked link: `contact` followed link `link` of `campaign`'s message to them
+/// at `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clicked {
+    pub campaign: ContentId,
+    pub contact: ContactId,
+    pub link: u16,
+    pub at: DateTime<Utc>,
+}
+
+/// Records one click. False when the organization handed no such message over: a link of a
+/// message never sent is not a click (and none was ever minted for it).
 pub async fn record(
     tx: &mut TenantTx,
     campaign: ContentId,
@@ -47,25 +57,66 @@ pub async fn record(
     link: u16,
     at: DateTime<Utc>,
 ) -> Result<bool> {
-    // No message holds that many links (a body is at most 100,000 bytes).
-    let Ok(link) = i16::try_from(link) else { return Ok(false) };
-    let recorded = sqlx::query(
-        "insert into app.campaign_clicks as k
-                (organization_id, campaign_id, contact_id, link, first_at, last_at, clicks)
-         select m.organization_id, m.campaign_id, m.contact_id, $4, $5, $5, 1
-           from app.campaign_messages m
-          where m.organization_id = $1 and m.campaign_id = $2 and m.contact_id = $3 and m.state = 'sent'
-         on conflict (organization_id, campaign_id, contact_id, link)
-         do update set clicks = k.clicks + 1, last_at = greatest(k.last_at, excluded.last_at)",
-    )
-    .bind(tx.org().as_uuid())
-    .bind(campaign.as_uuid())
-    .bind(contact.as_uuid())
-    .bind(link)
-    .bind(at)
-    .execute(tx.conn())
-    .await?;
-    Ok(recorded.rows_affected() == 1)
+    Ok(record_all(tx, &[Clicked { campaign, contact, link, at }]).await?.first().copied().unwrap_or(false))
+}
+
+/// Records clicks in the transaction's organization, a statement for all of them: for each, in
+/// their order, whether it was recorded (as [`record`] answers).
+///
+/// A statement holds at most one click per message and link: the count of a second click on the
+/// same link must add to the first, which one `on conflict` cannot do twice for a row. So clicks
+/// that repeat one go into a next statement, in the order they came. Each click's message is
+/// looked up by its key ([`MESSAGE`](crate::campaigns::MESSAGE)).
+pub async fn record_all(tx: &mut TenantTx, clicks: &[Clicked]) -> Result<Vec<bool>> {
+    let mut recorded = vec![false; clicks.len()];
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut seen: std::collections::HashMap<(ContentId, ContactId, u16), usize> = std::collections::HashMap::new();
+    for (n, click) in clicks.iter().enumerate() {
+        // No message holds that many links (a body is at most 100,000 bytes).
+        if i16::try_from(click.link).is_err() {
+            continue;
+        }
+        let round = seen.entry((click.campaign, click.contact, click.link)).or_insert(0);
+        match rounds.get_mut(*round) {
+            Some(statement) => statement.push(n),
+            None => rounds.push(vec![n]),
+        }
+        *round += 1;
+    }
+    for round in rounds {
+        let column = |f: fn(&Clicked) -> uuid::Uuid| round.iter().map(|&n| f(&clicks[n])).collect::<Vec<_>>();
+        let links: Vec<i16> = round.iter().map(|&n| i16::try_from(clicks[n].link).unwrap_or(i16::MAX)).collect();
+        let at: Vec<DateTime<Utc>> = round.iter().map(|&n| clicks[n].at).collect();
+        let written: Vec<(uuid::Uuid, uuid::Uuid, i16)> = sqlx::query_as(&format!(
+            "insert into app.campaign_clicks as k
+                    (organization_id, campaign_id, contact_id, link, first_at, last_at, clicks)
+             select m.organization_id, m.campaign_id, m.contact_id, r.link, r.at, r.at, 1
+               from unnest($2::uuid[], $3::uuid[], $4::int2[], $5::timestamptz[]) as r(campaign_id, contact_id, link, at)
+               {MESSAGE}
+              where m.state = 'sent'
+             on conflict (organization_id, campaign_id, contact_id, link)
+             do update set clicks = k.clicks + 1, last_at = greatest(k.last_at, excluded.last_at)
+             returning campaign_id, contact_id, link"
+        ))
+        .bind(tx.org().as_uuid())
+        .bind(column(|c| c.campaign.as_uuid()))
+        .bind(column(|c| c.contact.as_uuid()))
+        .bind(links)
+        .bind(at)
+        .fetch_all(tx.conn())
+        .await?;
+        for (campaign, contact, link) in written {
+            let found = round.iter().find(|&&n| {
+                let click = &clicks[n];
+                (click.campaign.as_uuid(), click.contact.as_uuid(), i16::try_from(click.link))
+                    == (campaign, contact, Ok(link))
+            });
+            if let Some(&n) = found {
+                recorded[n] = true;
+            }
+        }
+    }
+    Ok(recorded)
 }
 
 /// How often one link of a campaign was followed.

@@ -8,11 +8,14 @@
 
 pub mod credentials;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use crate::audiences::consent::{self, Provenance, Record};
 use crate::audiences::suppression;
 use crate::breaker::{self, Event, Verdict};
+use crate::campaigns::MESSAGE;
 use crate::error::stored;
 use crate::{Result, TenantTx};
 use mos_domain::audiences::{AddressKey, ConsentKind, ConsentState, SuppressionReason};
@@ -82,6 +85,19 @@ pub fn addressed(message_id: &str, feedback_id: Option<&str>) -> Option<(OrgId, 
         .and_then(|()| Some((OrgId::parse(org).ok()?, campaign, ContactId::parse(contact).ok()?)))
 }
 
+/// What one report says about one message, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Returned {
+    pub campaign: ContentId,
+    pub contact: ContactId,
+    /// Each kind it reports, once, with its status code or complaint type.
+    pub kinds: Vec<(Kind, String)>,
+    /// When it was received.
+    pub at: DateTime<Utc>,
+    /// Who delivered it, for the audit records of what it causes.
+    pub source: RequestSource,
+}
+
 /// Records `kind` (with its status `code` or complaint type) about the campaign's message to
 /// `contact`, in the transaction's organization.
 pub async fn record(
@@ -93,69 +109,155 @@ pub async fn record(
     now: DateTime<Utc>,
     source: &RequestSource,
 ) -> Result<Recorded> {
-    // Only a message that was handed over can have come back; the contact's address key, for
-    // the suppression (none once erased: its earlier suppressions stay in force), and the
-    // campaign's purpose, which a complaint revokes.
-    // A message in flight (claimed, or tried and not known to be refused) may have reached the
-    // relay already.
-    let message: Option<(Option<Vec<u8>>, uuid::Uuid, bool)> = sqlx::query_as(
-        "select c.address_key, v.purpose_id, m.state in ('sent', 'bounced') from app.campaign_messages m
+    let report = Returned { campaign, contact, kinds: vec![(kind, code.to_owned())], at: now, source: source.clone() };
+    let mut recorded = record_all(tx, std::slice::from_ref(&report)).await?;
+    recorded.pop().ok_or_else(|| stored("delivery_feedback"))
+}
+
+/// What the ledger holds of a message feedback is about.
+struct Message {
+    /// The contact's address key, for the suppression (none once erased: its earlier
+    /// suppressions stay in force).
+    key: Option<AddressKey>,
+    /// The campaign's purpose, which a complaint revokes.
+    purpose: uuid::Uuid,
+    /// Handed over, or refused at the hand-over: not in flight any more.
+    settled: bool,
+}
+
+/// Records reports in the transaction's organization: for each, in their order, what recording
+/// it did. A few statements for all of them, whatever their number: a report says little (97 of
+/// 100 are deliveries), and one at a time each would pay for the breaker's lock and the counts'
+/// rows, which every report of the organization takes. The breaker is judged once, after all of
+/// them, for each kind of event they hold; its verdict is told on the last report of that kind.
+pub async fn record_all(tx: &mut TenantTx, reports: &[Returned]) -> Result<Vec<Recorded>> {
+    let messages = messages(tx, reports).await?;
+    // A report about a settled message is `Again` until a row it says is new.
+    let mut recorded: Vec<Recorded> = reports
+        .iter()
+        .map(|r| match messages.get(&(r.campaign, r.contact)) {
+            None => Recorded::NoSuchMessage,
+            Some(m) if !m.settled => Recorded::NotYet,
+            Some(_) => Recorded::Again,
+        })
+        .collect();
+    let new = insert(tx, reports, &recorded).await?;
+    let mut judged: Vec<(Event, usize)> = Vec::new();
+    for (n, report) in reports.iter().enumerate() {
+        let kinds: Vec<&(Kind, String)> = report.kinds.iter().filter(|(kind, _)| new.contains(&(n, *kind))).collect();
+        let Some(message) = messages.get(&(report.campaign, report.contact)) else { continue };
+        if kinds.is_empty() {
+            continue;
+        }
+        recorded[n] = Recorded::New(Verdict::Quiet);
+        for (kind, code) in kinds {
+            if let Some(key) = &message.key {
+                suppress(tx, report, message.purpose, key, *kind).await?;
+            }
+            let event = match kind {
+                Kind::Complaint if code != "not-spam" => Event::Complaint,
+                Kind::HardBounce => Event::HardBounce,
+                _ => Event::Other,
+            };
+            judged.retain(|(seen, _)| *seen != event);
+            judged.push((event, n));
+        }
+    }
+    // The lines a complaint or a bounce may cross first; a delivery alone may only clear a
+    // warning.
+    judged.sort_by_key(|(event, _)| *event != Event::Complaint);
+    if judged.iter().any(|(event, _)| *event != Event::Other) {
+        judged.retain(|(event, _)| *event != Event::Other);
+    }
+    for (event, n) in judged {
+        let verdict = breaker::judge(tx, event, reports[n].at, &reports[n].source).await?;
+        if verdict != Verdict::Quiet {
+            recorded[n] = Recorded::New(verdict);
+        }
+    }
+    Ok(recorded)
+}
+
+/// The messages the reports are about that were handed over or are in flight (claimed, or tried
+/// and not known to be refused: the relay may have them already), by campaign and contact.
+async fn messages(tx: &mut TenantTx, reports: &[Returned]) -> Result<HashMap<(ContentId, ContactId), Message>> {
+    let campaigns: Vec<uuid::Uuid> = reports.iter().map(|r| r.campaign.as_uuid()).collect();
+    let contacts: Vec<uuid::Uuid> = reports.iter().map(|r| r.contact.as_uuid()).collect();
+    // Campaign, contact, address key, purpose, settled.
+    type Row = (uuid::Uuid, uuid::Uuid, Option<Vec<u8>>, uuid::Uuid, bool);
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "select distinct m.campaign_id, m.contact_id, c.address_key, v.purpose_id, m.state in ('sent', 'bounced')
+           from unnest($2::uuid[], $3::uuid[]) as r(campaign_id, contact_id)
+           {MESSAGE}
            join app.contacts c on c.organization_id = $1 and c.id = m.contact_id
            join app.campaign_versions v on v.organization_id = $1 and v.campaign_id = m.campaign_id
                                        and v.version = m.version
-          where m.organization_id = $1 and m.campaign_id = $2 and m.contact_id = $3
-            and (m.state in ('sent', 'bounced', 'sending') or (m.state = 'queued' and m.attempts > 0))",
-    )
+          where m.state in ('sent', 'bounced', 'sending') or (m.state = 'queued' and m.attempts > 0)"
+    ))
     .bind(tx.org().as_uuid())
-    .bind(campaign.as_uuid())
-    .bind(contact.as_uuid())
-    .fetch_optional(tx.conn())
+    .bind(campaigns)
+    .bind(contacts)
+    .fetch_all(tx.conn())
     .await?;
-    let (key, purpose) = match message {
-        None => return Ok(Recorded::NoSuchMessage),
-        Some((_, _, false)) => return Ok(Recorded::NotYet),
-        Some((key, purpose, true)) => (key, purpose),
-    };
-    let inserted = sqlx::query(
-        "insert into app.delivery_feedback (organization_id, campaign_id, contact_id, kind, code, received_at)
-         values ($1, $2, $3, $4::text::app.feedback_kind, $5, $6)
-         on conflict (organization_id, campaign_id, contact_id, kind) do nothing",
-    )
-    .bind(tx.org().as_uuid())
-    .bind(campaign.as_uuid())
-    .bind(contact.as_uuid())
-    .bind(kind.as_str())
-    .bind(code)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(Recorded::Again);
-    }
-    let key =
-        key.map(AddressKey::try_from).transpose().map_err(|_| crate::error::stored("contacts_address_key_length"))?;
-    if let Some(key) = key {
-        suppress(tx, contact, campaign, purpose, &key, kind, now, source).await?;
-    }
-    let event = match kind {
-        Kind::Complaint if code != "not-spam" => Event::Complaint,
-        Kind::HardBounce => Event::HardBounce,
-        _ => Event::Other,
-    };
-    Ok(Recorded::New(breaker::judge(tx, event, now, source).await?))
+    rows.into_iter()
+        .map(|(campaign, contact, key, purpose, settled)| {
+            let campaign = ContentId::try_from(campaign).map_err(|_| stored("campaign_messages_campaign_id"))?;
+            let contact = ContactId::try_from(contact).map_err(|_| stored("campaign_messages_contact_id"))?;
+            let key = key.map(AddressKey::try_from).transpose().map_err(|_| stored("contacts_address_key_length"))?;
+            Ok(((campaign, contact), Message { key, purpose, settled }))
+        })
+        .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Inserts what the settled reports say, each kind of feedback about a message once: which
+/// report and kind each new row came from (the first report to say it).
+async fn insert(tx: &mut TenantTx, reports: &[Returned], recorded: &[Recorded]) -> Result<Vec<(usize, Kind)>> {
+    let rows: Vec<(usize, &Returned, Kind, &str)> = reports
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| recorded[*n] == Recorded::Again)
+        .flat_map(|(n, r)| r.kinds.iter().map(move |(kind, code)| (n, r, *kind, code.as_str())))
+        .collect();
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inserted: Vec<(uuid::Uuid, uuid::Uuid, String)> = sqlx::query_as(&format!(
+        "insert into app.delivery_feedback (organization_id, campaign_id, contact_id, kind, code, received_at)
+         select m.organization_id, m.campaign_id, m.contact_id, r.kind::app.feedback_kind, r.code, r.at
+           from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])
+                as r(campaign_id, contact_id, kind, code, at)
+           {MESSAGE}
+         on conflict (organization_id, campaign_id, contact_id, kind) do nothing
+         returning campaign_id, contact_id, kind::text"
+    ))
+    .bind(tx.org().as_uuid())
+    .bind(rows.iter().map(|(_, r, _, _)| r.campaign.as_uuid()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r, _, _)| r.contact.as_uuid()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, _, kind, _)| kind.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, _, _, code)| *code).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r, _, _)| r.at).collect::<Vec<_>>())
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(inserted
+        .into_iter()
+        .filter_map(|(campaign, contact, kind)| {
+            rows.iter()
+                .find(|(_, r, k, _)| {
+                    r.campaign.as_uuid() == campaign && r.contact.as_uuid() == contact && k.as_str() == kind
+                })
+                .map(|(n, _, k, _)| (*n, *k))
+        })
+        .collect())
+}
+
 async fn suppress(
     tx: &mut TenantTx,
-    contact: ContactId,
-    campaign: ContentId,
+    report: &Returned,
     purpose: uuid::Uuid,
     key: &AddressKey,
     kind: Kind,
-    now: DateTime<Utc>,
-    source: &RequestSource,
 ) -> Result<()> {
+    let (contact, campaign, now, source) = (report.contact, report.campaign, report.at, &report.source);
     // A complaint is the person's own "stop": the campaign's purpose is revoked, as a one-click
     // unsubscribe revokes it. A hard bounce says only that the address takes no mail.
     if kind == Kind::Complaint {

@@ -46,8 +46,10 @@ pub const RULE_TRIGGERS: &[(&str, &str)] = &[
     ("campaign_messages", "campaign_messages_tallied"),
     ("campaign_messages", "campaign_messages_retallied"),
     ("campaign_tallies", "campaign_tallies_derived"),
-    // Migration 31: clicks count themselves per link, and only they write the counts.
+    // Migration 31: clicks count themselves per link, and only they write the counts (per
+    // statement since migration 37, which also writes their webhook events and hours).
     ("campaign_clicks", "campaign_clicks_counted"),
+    ("campaign_clicks", "campaign_clicks_recounted"),
     ("campaign_link_tallies", "campaign_link_tallies_derived"),
     // Migration 32: the organization's sending counted by day and month, only by the ledger and
     // the feedback; no run sends while its breaker is halted.
@@ -59,7 +61,6 @@ pub const RULE_TRIGGERS: &[(&str, &str)] = &[
     // switched off would drop events silently.
     ("campaign_messages", "campaign_messages_webhooks"),
     ("delivery_feedback", "delivery_feedback_webhooks"),
-    ("campaign_clicks", "campaign_clicks_webhooks"),
     ("consent_events", "consent_events_webhooks"),
     // Migration 35: each campaign's activity per hour, kept only by the changes it counts.
     ("campaign_messages", "campaign_messages_activity"),
@@ -94,7 +95,7 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "campaign_activity_follow_feedback()",
     "campaign_activity_follow_ledger()",
     "campaign_activity_guard()",
-    "campaign_link_tallies_follow()",
+    "campaign_clicks_follow()",
     "campaign_link_tallies_guard()",
     "campaign_messages_check()",
     "campaign_messages_forward()",
@@ -147,7 +148,6 @@ pub const EXPECTED_FUNCTIONS: &[&str] = &[
     "webauthn_begin(bytea,text,uuid,jsonb,timestamp with time zone,timestamp with time zone)",
     "webauthn_take(bytea,text,timestamp with time zone)",
     "webhook_enqueue(uuid,text,text[],uuid[],jsonb[],timestamp with time zone[])",
-    "webhook_follow_click()",
     "webhook_follow_consent()",
     "webhook_follow_feedback()",
     "webhook_follow_ledger()",

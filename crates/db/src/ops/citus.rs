@@ -227,7 +227,7 @@ pub const PLAN: &[TablePlan] = &[
     TablePlan {
         table: "campaign_link_tallies",
         placement: Placement::Distributed,
-        why: "each campaign's clicks counted per link, upserted by the clicks' row trigger on the click's shard (a colocated write run locally there)",
+        why: "each campaign's clicks counted per link, upserted by the clicks' statement triggers on the clicks' shard (a colocated write run locally there)",
     },
     TablePlan {
         table: "campaign_activity",

@@ -95,6 +95,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "webhook_retention",
         sql: include_str!("../../migrations/0036_webhook_retention.sql"),
     },
+    Migration {
+        version: 37,
+        name: "clicks_per_statement",
+        sql: include_str!("../../migrations/0037_clicks_per_statement.sql"),
+    },
 ];
 
 /// Any fixed number works; it only has to be the same for every migrator.

@@ -12,8 +12,8 @@ use mos_db::audiences::consent::Evidence;
 use mos_db::audiences::unsubscribe::{self, Change, Intent};
 use mos_db::breaker::{self, Event, Reason, Totals, Verdict};
 use mos_db::campaigns::{self, Activity, Control, Failure, Launch, Sent};
-use mos_db::clicks;
-use mos_db::feedback::{self, Kind, Recorded};
+use mos_db::clicks::{self, Clicked};
+use mos_db::feedback::{self, Kind, Recorded, Returned};
 use mos_db::testing::campaign::{self, approved, begin, keys, launch, new_campaign, src, Org};
 use mos_db::testing::{Backend, TestDb};
 use mos_db::{AppPool, DbError, TenantTx};
@@ -198,6 +198,7 @@ async fn random_mix(
         }
     }
     let mut clicked = Hours::new();
+    let mut clicks = Vec::new();
     let evidence = Evidence { ip: None, user_agent: None };
     let mut unsubscribed = 0;
     for (contact, sent) in outcomes.iter().copied() {
@@ -206,7 +207,7 @@ async fn random_mix(
             let mut times: Vec<DateTime<Utc>> = (0..rng.gen_range(1..=4)).map(|_| at(rng)).collect();
             times.sort();
             for (n, when) in times.into_iter().enumerate() {
-                assert!(clicks::record(tx, id, contact, rng.gen_range(0..2), when).await.unwrap());
+                clicks.push(Clicked { campaign: id, contact, link: rng.gen_range(0..2), at: when });
                 let hour = clicked.entry((id.as_uuid(), hour_of(when))).or_default();
                 hour.clicks += 1;
                 hour.clickers += i64::from(n == 0);
@@ -221,6 +222,13 @@ async fn random_mix(
             assert!(unsubscribe::unsubscribe(tx, &person, &[o.purpose], &change).await.unwrap());
         }
     }
+    // Recorded as the server takes them in, several at a time (a recipient's clicks often
+    // together); each one recorded.
+    for batch in in_batches(rng, &clicks) {
+        let recorded = clicks::record_all(tx, batch).await.unwrap();
+        assert_eq!(recorded, vec![true; batch.len()]);
+    }
+    let mut reports = Vec::new();
     for (contact, _) in outcomes {
         for (kind, code) in [
             (Kind::Delivered, "2.0.0"),
@@ -230,12 +238,28 @@ async fn random_mix(
             (Kind::Complaint, "abuse"),
         ] {
             if rng.gen_bool(0.3) {
-                let recorded = feedback::record(tx, id, contact, kind, code, at(rng), &src()).await.unwrap();
-                assert!(matches!(recorded, Recorded::New(_)), "{recorded:?}");
+                let kinds = vec![(kind, code.to_owned())];
+                reports.push(Returned { campaign: id, contact, kinds, at: at(rng), source: src() });
             }
         }
     }
+    for batch in in_batches(rng, &reports) {
+        for recorded in feedback::record_all(tx, batch).await.unwrap() {
+            assert!(matches!(recorded, Recorded::New(_)), "{recorded:?}");
+        }
+    }
     clicked
+}
+
+/// `items` in order, cut into batches of 1 to 50.
+fn in_batches<'a, T>(rng: &mut StdRng, mut items: &'a [T]) -> Vec<&'a [T]> {
+    let mut batches = Vec::new();
+    while !items.is_empty() {
+        let (batch, rest) = items.split_at(rng.gen_range(1..=50).min(items.len()));
+        batches.push(batch);
+        items = rest;
+    }
+    batches
 }
 
 #[tokio::test]
