@@ -10,9 +10,12 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use mos_auth::ClickTokens;
-use mos_db::{clicks, AppPool, DbError, TenantTx};
+use mos_db::clicks::{self, Clicked};
+use mos_db::{AppPool, DbError, TenantTx};
 use mos_domain::{ContentId, OrgId};
 use mos_mail::{tracked_links, InputError, RenderError, Template};
+
+use crate::batch::{self, Batches, Lost, Write};
 
 /// Why a link leads nowhere.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,8 @@ pub enum ClickError {
     Content(#[from] RenderError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Lost(#[from] Lost),
 }
 
 /// The tracked links of the version `campaign` was launched on, in the order messages hold them.
@@ -39,10 +44,13 @@ async fn links(tx: &mut TenantTx, campaign: ContentId) -> Result<Option<Vec<Stri
 /// Follows tracked links: checks their tokens, and keeps each launched campaign's tracked links
 /// once read. A campaign is launched once and its launched versions never change, so every
 /// click after the first one of a campaign costs neither the read of its bodies nor their
-/// parse: a `HEAD` then costs no query at all, a `GET` only the click's record.
+/// parse: a `HEAD` then costs no query at all, a `GET` only the click's record, which is written
+/// with the other clicks that arrive meanwhile ([`crate::batch`]).
 pub struct Follower {
     tokens: ClickTokens,
+    pool: AppPool,
     kept: Mutex<Kept>,
+    clicks: Batches<Clicks>,
 }
 
 /// Each campaign's tracked links, by organization and campaign.
@@ -53,8 +61,9 @@ type Kept = HashMap<(OrgId, ContentId), Arc<[String]>>;
 const KEPT: usize = 1024;
 
 impl Follower {
-    pub fn new(tokens: ClickTokens) -> Self {
-        Self { tokens, kept: Mutex::new(HashMap::new()) }
+    pub fn new(tokens: ClickTokens, pool: AppPool) -> Self {
+        let clicks = Batches::new(Clicks { pool: pool.clone() });
+        Self { tokens, pool, kept: Mutex::new(HashMap::new()), clicks }
     }
 
     /// The tokens it checks, which the messages' links carry.
@@ -63,26 +72,18 @@ impl Follower {
     }
 
     /// Where the link of `token` leads, recording the click at `now` when `count` is set (a
-    /// `HEAD`, which link scanners send, is answered without counting).
-    pub async fn follow(
-        &self,
-        pool: &AppPool,
-        token: &str,
-        now: DateTime<Utc>,
-        count: bool,
-    ) -> Result<String, ClickError> {
+    /// `HEAD`, which link scanners send, is answered without counting). Answered once the click
+    /// is committed.
+    pub async fn follow(&self, token: &str, now: DateTime<Utc>, count: bool) -> Result<String, ClickError> {
         let click = self.tokens.verify(token).ok_or(ClickError::NotFound)?;
         let key = (click.organization, click.campaign);
         let kept = self.memory().get(&key).cloned();
-        let at = |links: &[String]| links.get(usize::from(click.link)).cloned().ok_or(ClickError::NotFound);
-        if let (Some(links), false) = (&kept, count) {
-            return at(links);
-        }
-        let mut tx = pool.begin_tenant(click.organization, None).await?;
         let links = match kept {
             Some(links) => links,
             None => {
+                let mut tx = self.pool.begin_tenant(click.organization, None).await?;
                 let links: Arc<[String]> = links(&mut tx, click.campaign).await?.ok_or(ClickError::NotFound)?.into();
+                tx.commit().await?;
                 let mut memory = self.memory();
                 if memory.len() >= KEPT {
                     memory.clear();
@@ -91,16 +92,36 @@ impl Follower {
                 links
             }
         };
-        let target = at(&links)?;
+        let target = links.get(usize::from(click.link)).cloned().ok_or(ClickError::NotFound)?;
         if count {
-            clicks::record(&mut tx, click.campaign, click.contact, click.link, now).await?;
+            let clicked = Clicked { campaign: click.campaign, contact: click.contact, link: click.link, at: now };
+            self.clicks.submit((click.organization, clicked)).await??;
         }
-        tx.commit().await?;
         Ok(target)
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Writes clicks, each organization's in a transaction.
+struct Clicks {
+    pool: AppPool,
+}
+
+impl Write for Clicks {
+    type Item = (OrgId, Clicked);
+    type Answer = Result<bool, ClickError>;
+
+    async fn write(&self, items: Vec<Self::Item>) -> Vec<Self::Answer> {
+        batch::by_organization(items, |org, clicks: Vec<Clicked>| async move {
+            let mut tx = self.pool.begin_tenant(org, None).await?;
+            let recorded = clicks::record_all(&mut tx, &clicks).await?;
+            tx.commit().await?;
+            Ok(recorded)
+        })
+        .await
     }
 }
 

@@ -283,7 +283,9 @@ impl From<crate::clicks::ClickError> for ApiError {
         match error {
             ClickError::NotFound => ApiError::NotFound,
             ClickError::Db(e) => e.into(),
-            broken @ (ClickError::Template(_) | ClickError::Content(_)) => ApiError::Internal(Box::new(broken)),
+            broken @ (ClickError::Template(_) | ClickError::Content(_) | ClickError::Lost(_)) => {
+                ApiError::Internal(Box::new(broken))
+            }
         }
     }
 }

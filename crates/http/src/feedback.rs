@@ -10,13 +10,14 @@ pub mod sns;
 
 use chrono::{DateTime, Utc};
 use mos_db::breaker::Verdict;
-use mos_db::feedback::{self, Kind, Recorded};
+use mos_db::feedback::{self, Kind, Recorded, Returned};
 use mos_db::{AppPool, DbError};
-use mos_domain::RequestSource;
+use mos_domain::{OrgId, RequestSource};
 pub use mos_mail::feedback::MAX_REPORT_BYTES;
 use mos_mail::feedback::{Action, Complaint, FeedbackError, ProviderError, Report, What};
 
 pub use crate::app::breaker::Notice;
+use crate::batch::{self, Batches, Lost, Write};
 
 /// What taking one report in did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub enum IngestError {
     NotYet,
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Lost(#[from] Lost),
 }
 
 /// What a report says, as the feedback ledger records it: each kind once, with its code.
@@ -91,8 +94,8 @@ fn complaint_code(kind: Complaint) -> &'static str {
     }
 }
 
-/// Takes in one report (the whole message as received). `console` is the console's public
-/// address, for the link in a letter to the ADMINs.
+/// Takes in one report (the whole message as received), in a transaction of its own.
+/// `console` is the console's public address, for the link in a letter to the ADMINs.
 pub async fn ingest(
     pool: &AppPool,
     raw: &[u8],
@@ -101,50 +104,110 @@ pub async fn ingest(
     console: &str,
 ) -> Result<Ingested, IngestError> {
     let report = mos_mail::feedback::parse(raw)?;
-    ingest_report(pool, &report, now, source, console).await
+    let Some((org, returned)) = returned(&report, now, source)? else { return Ok(Ingested::Ignored) };
+    let mut written = write(pool, console, org, vec![returned]).await?;
+    written.pop().ok_or(Lost)?
 }
 
-/// Takes in what a report says, however it arrived (a DSN or ARF message, a provider's webhook).
-pub async fn ingest_report(
-    pool: &AppPool,
+/// What a report asks to record, and in which organization; none when it says nothing to record.
+fn returned(
     report: &Report,
     now: DateTime<Utc>,
     source: &RequestSource,
-    console: &str,
-) -> Result<Ingested, IngestError> {
+) -> Result<Option<(OrgId, Returned)>, IngestError> {
     let original = &report.original;
     let (org, campaign, contact) =
         feedback::addressed(&original.message_id, original.feedback_id.as_deref()).ok_or(IngestError::NotOurs)?;
     let kinds = kinds(report);
     if kinds.is_empty() {
-        return Ok(Ingested::Ignored);
+        return Ok(None);
+    }
+    Ok(Some((org, Returned { campaign, contact, kinds, at: now, source: source.clone() })))
+}
+
+/// Records one organization's reports in one transaction: what each did.
+async fn write(
+    pool: &AppPool,
+    console: &str,
+    org: OrgId,
+    reports: Vec<Returned>,
+) -> Result<Vec<Result<Ingested, IngestError>>, IngestError> {
+    let mut tx = pool.begin_tenant(org, None).await?;
+    let recorded = feedback::record_all(&mut tx, &reports).await?;
+    tx.commit().await?;
+    let mut answers = Vec::with_capacity(recorded.len());
+    for recorded in recorded {
+        answers.push(match recorded {
+            Recorded::New(verdict) => Ok(Ingested::Recorded(notice(pool, org, &verdict, console).await?)),
+            Recorded::Again => Ok(Ingested::Again),
+            Recorded::NoSuchMessage => Err(IngestError::NoSuchMessage),
+            Recorded::NotYet => Err(IngestError::NotYet),
+        });
+    }
+    Ok(answers)
+}
+
+/// The ADMINs' letter about `verdict`, if there is one. Their addresses are read by a definer
+/// function, which Citus does not let read a shard that the recording transaction's `app_user`
+/// wrote: so in a transaction of its own, after that one.
+async fn notice(pool: &AppPool, org: OrgId, verdict: &Verdict, console: &str) -> Result<Option<Notice>, DbError> {
+    if *verdict == Verdict::Quiet {
+        return Ok(None);
     }
     let mut tx = pool.begin_tenant(org, None).await?;
-    let mut recorded = false;
-    let mut verdict = Verdict::Quiet;
-    for (kind, code) in &kinds {
-        match feedback::record(&mut tx, campaign, contact, *kind, code, now, source).await? {
-            Recorded::New(judged) => {
-                recorded = true;
-                if judged != Verdict::Quiet {
-                    verdict = judged;
-                }
-            }
-            Recorded::Again => {}
-            Recorded::NoSuchMessage => return Err(IngestError::NoSuchMessage),
-            Recorded::NotYet => return Err(IngestError::NotYet),
-        }
-    }
+    let notice = Notice::of(&mut tx, verdict, console).await?;
     tx.commit().await?;
-    // The ADMINs' addresses are read by a definer function, which Citus does not let read a
-    // shard that this transaction's `app_user` wrote: so in a transaction of their own.
-    let notice = if verdict == Verdict::Quiet {
-        None
-    } else {
-        let mut tx = pool.begin_tenant(org, None).await?;
-        let notice = Notice::of(&mut tx, &verdict, console).await?;
-        tx.commit().await?;
-        notice
-    };
-    Ok(if recorded { Ingested::Recorded(notice) } else { Ingested::Again })
+    Ok(notice)
+}
+
+/// Takes reports in as they arrive over HTTP: each organization's reports that arrive together
+/// are recorded in one transaction ([`crate::batch`]), each answered once its record committed.
+pub struct Ingestor {
+    reports: Batches<Reports>,
+}
+
+/// Writes reports, each organization's in a transaction.
+struct Reports {
+    pool: AppPool,
+    console: String,
+}
+
+impl Write for Reports {
+    type Item = (OrgId, Returned);
+    type Answer = Result<Ingested, IngestError>;
+
+    async fn write(&self, items: Vec<Self::Item>) -> Vec<Self::Answer> {
+        let written = batch::by_organization(items, |org, reports| write(&self.pool, &self.console, org, reports));
+        written.await.into_iter().map(|answer| answer.and_then(|ingested| ingested)).collect()
+    }
+}
+
+impl Ingestor {
+    /// `console` is the console's public address, for the link in a letter to the ADMINs.
+    pub fn new(pool: AppPool, console: String) -> Self {
+        Self { reports: Batches::new(Reports { pool, console }) }
+    }
+
+    /// Takes in one report (the whole message as received).
+    pub async fn ingest(
+        &self,
+        raw: &[u8],
+        now: DateTime<Utc>,
+        source: &RequestSource,
+    ) -> Result<Ingested, IngestError> {
+        let report = mos_mail::feedback::parse(raw)?;
+        self.ingest_report(&report, now, source).await
+    }
+
+    /// Takes in what a report says, however it arrived (a DSN or ARF message, a provider's
+    /// webhook).
+    pub async fn ingest_report(
+        &self,
+        report: &Report,
+        now: DateTime<Utc>,
+        source: &RequestSource,
+    ) -> Result<Ingested, IngestError> {
+        let Some(item) = returned(report, now, source)? else { return Ok(Ingested::Ignored) };
+        self.reports.submit(item).await?
+    }
 }

@@ -5,6 +5,7 @@
 mod access;
 mod api;
 mod app;
+mod batch;
 pub mod clicks;
 mod console;
 mod error;

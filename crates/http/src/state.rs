@@ -47,6 +47,8 @@ pub struct AppState {
     pub(crate) sns: Arc<crate::feedback::sns::Certificates>,
     /// Follows tracked links, with the launched campaigns' links it has read.
     pub(crate) clicks: Arc<crate::clicks::Follower>,
+    /// Takes delivery feedback in, the reports that arrive together in one transaction.
+    pub(crate) feedback: Arc<crate::feedback::Ingestor>,
 }
 
 impl AppState {
@@ -72,6 +74,8 @@ impl AppState {
         let readiness = api::health::Readiness::default();
         let heavy = heavy::Heavy::new(settings.heavy_jobs, settings.heavy_wait);
         let sns = Arc::new(crate::feedback::sns::Certificates::new(settings.feedback_sns_certificates.clone())?);
+        let clicks = Arc::new(crate::clicks::Follower::new(sealer.click_tokens().clone(), pool.clone()));
+        let feedback = Arc::new(crate::feedback::Ingestor::new(pool.clone(), settings.public_url.clone()));
         Ok(Self {
             pool,
             clock,
@@ -85,7 +89,8 @@ impl AppState {
             jobs: None,
             dummy_hash,
             sns,
-            clicks: Arc::new(crate::clicks::Follower::new(sealer.click_tokens().clone())),
+            clicks,
+            feedback,
             sealer,
         })
     }

@@ -142,7 +142,7 @@ async fn ingest(db: &Database, settings: &Settings) -> anyhow::Result<ExitCode> 
             eprintln!("not recorded, try again later: {e}");
             ExitCode::from(EXIT_TEMPFAIL)
         }
-        Err(early @ mos_http::feedback::IngestError::NotYet) => {
+        Err(early @ (mos_http::feedback::IngestError::NotYet | mos_http::feedback::IngestError::Lost(_))) => {
             eprintln!("not recorded, try again later: {early}");
             ExitCode::from(EXIT_TEMPFAIL)
         }

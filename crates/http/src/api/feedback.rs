@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{bearer_token, Client};
-use crate::feedback::{self, IngestError, Ingested, MAX_REPORT_BYTES};
+use crate::feedback::{IngestError, Ingested, MAX_REPORT_BYTES};
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -166,8 +166,7 @@ async fn received(
     report: Option<&mos_mail::feedback::Report>,
 ) -> Result<Json<Received>, ApiError> {
     let Some(report) = report else { return Ok(Json(Received { result: "ignored" })) };
-    let ingested =
-        feedback::ingest_report(&state.pool, report, state.clock.now(), source, &state.settings.public_url).await?;
+    let ingested = state.feedback.ingest_report(report, state.clock.now(), source).await?;
     let result = match ingested {
         Ingested::Recorded(notice) => {
             if let Some(notice) = notice {
@@ -188,6 +187,7 @@ impl From<IngestError> for ApiError {
         match e {
             IngestError::Db(e) => e.into(),
             IngestError::NotYet => ApiError::FeedbackEarly,
+            lost @ IngestError::Lost(_) => ApiError::Internal(Box::new(lost)),
             refused => ApiError::FeedbackRefused(refused.to_string()),
         }
     }

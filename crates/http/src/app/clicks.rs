@@ -8,7 +8,7 @@ use crate::{ApiError, AppState};
 
 /// Where the link of `token` leads, recording the click when `count` is set.
 pub async fn follow(state: &AppState, token: &str, count: bool) -> Result<String, ApiError> {
-    Ok(state.clicks.follow(&state.pool, token, state.clock.now(), count).await?)
+    Ok(state.clicks.follow(token, state.clock.now(), count).await?)
 }
 
 /// Each tracked link of a launched campaign with its clicks.

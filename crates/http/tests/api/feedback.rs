@@ -76,6 +76,74 @@ async fn post(app: &TestApp, path: &str, auth: Option<(&str, &str)>, body: Vec<u
     app.send(request).await
 }
 
+/// A delivery report about the campaign's message to `contact`, as a relay posts it.
+fn delivery(id: ContentId, o: &Org, contact: ContactId, status: &str) -> Vec<u8> {
+    let (action, message_id) =
+        (if status.starts_with('2') { "delivered" } else { "failed" }, campaigns::message_id(id, contact, "x.example"));
+    format!(
+        "From: mailer-daemon@mx.example\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nA report.\r\n\
+         --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; x@p.example\r\nAction: {action}\r\nStatus: {status}\r\n\r\n\
+         --b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{message_id}>\r\nFeedback-ID: {}\r\n\r\n--b--\r\n",
+        campaigns::feedback_id(id, o.org)
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn reports_and_clicks_that_arrive_at_once_are_each_recorded_once_with_their_own_answers() {
+    let app = TestApp::spawn().await;
+    let (o, id, contacts) = sent_to(&app, 40).await;
+    let token = credential(&app, "postfix").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // All at once (fewer than the server's 128 connections per client), so that the server
+    // takes many of them in one transaction: every delivery reported twice, three hard bounces, a
+    // report about a message never sent (Bea has no consent), two clicks of each of 20
+    // recipients on the first link and one of every third on the second.
+    let mut reports = Vec::new();
+    for contact in &contacts[..20] {
+        reports.extend([delivery(id, &o, *contact, "2.0.0"), delivery(id, &o, *contact, "2.0.0")]);
+    }
+    reports.extend(contacts[20..23].iter().map(|c| delivery(id, &o, *c, "5.1.1")));
+    reports.push(delivery(id, &o, o.bea, "2.0.0"));
+    let clicks: Vec<(ContactId, u16)> = [0, 1, 0]
+        .into_iter()
+        .flat_map(|link| contacts[..20].iter().enumerate().map(move |(n, c)| (*c, link, n)))
+        .filter(|(_, link, n)| *link == 0 || n % 3 == 0)
+        .map(|(c, link, _)| (c, link))
+        .collect();
+    let posted = reports.iter().map(|r| post(&app, "/v1/feedback/reports", Some(("bearer", &token)), r.clone()));
+    let followed = clicks.iter().map(|(contact, link)| {
+        let click = mos_auth::Click { organization: o.org, campaign: id, contact: *contact, link: *link };
+        app.send(http.get(format!("{}/c/{}", app.base, app.sealer.click_tokens().issue(&click))))
+    });
+    let (posted, followed) =
+        tokio::join!(futures_util::future::join_all(posted), futures_util::future::join_all(followed));
+
+    for (n, pair) in posted[..40].chunks(2).enumerate() {
+        let mut results: Vec<&Value> = pair.iter().map(|r| &r.body["result"]).collect();
+        results.sort_by_key(|v| v.to_string());
+        assert_eq!(results, [&json!("recorded"), &json!("recorded_before")], "the delivery to contact {n}");
+    }
+    for bounce in &posted[40..43] {
+        assert_eq!((bounce.status, &bounce.body), (200, &json!({"result": "recorded"})));
+    }
+    assert_eq!(posted[43].status, 422, "{}", posted[43].body);
+    assert!(followed.iter().all(|r| r.status == 302));
+    let mut tx = begin(&app.pool, o.org, o.admin).await;
+    let hours = campaigns::activity(&mut tx, id).await.unwrap();
+    let total = campaigns::total(&hours);
+    let (delivered, bounced, clicked, clickers) = (total.delivered, total.hard_bounces, total.clicks, total.clickers);
+    assert_eq!((delivered, bounced, clicked, clickers), (20, 3, 47, 20));
+    let tallies = mos_db::clicks::tallies(&mut tx, id).await.unwrap();
+    let tallies: Vec<(u16, i64, i64)> = tallies.iter().map(|t| (t.link, t.unique, t.total)).collect();
+    assert_eq!(tallies, [(0, 20, 40), (1, 7, 7)]);
+    tx.commit().await.unwrap();
+    for contact in &contacts[20..23] {
+        assert_eq!(recorded(&app, &o, id, *contact).await, (vec!["hard_bounce".to_owned()], true));
+    }
+}
+
 #[tokio::test]
 async fn a_relay_posts_a_report_with_its_credential_and_without_a_live_one_nothing_is_taken() {
     let app = TestApp::spawn().await;

@@ -256,7 +256,6 @@ async fn unsubscribing(
 /// checked, the launched versions read and parsed, the click recorded with its count per link),
 /// for `contact`'s message and link `link`; how long it took.
 async fn click(
-    pool: &AppPool,
     follower: &Follower,
     (org, id): (OrgId, ContentId),
     contact: ContactId,
@@ -264,7 +263,7 @@ async fn click(
 ) -> anyhow::Result<Duration> {
     let token = follower.tokens().issue(&Click { organization: org, campaign: id, contact, link });
     let started = Instant::now();
-    let target = follower.follow(pool, &token, Utc::now(), true).await?;
+    let target = follower.follow(&token, Utc::now(), true).await?;
     anyhow::ensure!(target.starts_with("https://clinic.example/"), "a click led to {target}");
     Ok(started.elapsed())
 }
@@ -272,7 +271,6 @@ async fn click(
 /// Clicks while the campaign sends, one every 10 ms until `sending` ends or `contacts` run out,
 /// on the messages claimed first (the first by id): each one's latency.
 async fn clicking(
-    pool: AppPool,
     follower: Arc<Follower>,
     campaign: (OrgId, ContentId),
     contacts: Vec<ContactId>,
@@ -283,7 +281,7 @@ async fn clicking(
         if !*sending.borrow() {
             break;
         }
-        let took = click(&pool, &follower, campaign, contact, u16::from(n % 2 == 1)).await?;
+        let took = click(&follower, campaign, contact, u16::from(n % 2 == 1)).await?;
         done.push(took);
         tokio::time::sleep(Duration::from_millis(10).saturating_sub(took)).await;
     }
@@ -310,9 +308,10 @@ fn latency_row(case: String, latencies: &[Duration], target_ms: f64) -> Row {
     )
 }
 
-/// Clicks taken in as fast as `CLICKERS` callers at once can, after the send: every sent
-/// message's two links, then the first again (a repeat counts as a click but no new recipient).
-/// The rate, and whether the counts per link are exactly what was clicked.
+/// Clicks taken in as fast as `CLICKERS` visitors at once can, after the send: every sent
+/// message's first link, then every second one, then every first one again (a repeat counts as
+/// a click but no new recipient). The rate, and whether the counts per link are exactly what was
+/// clicked.
 async fn ingestion(
     pool: &AppPool,
     follower: &Arc<Follower>,
@@ -320,18 +319,17 @@ async fn ingestion(
     id: ContentId,
     contacts: &[ContactId],
 ) -> anyhow::Result<Row> {
-    const CLICKERS: usize = 8;
+    const CLICKERS: usize = 64;
     let clicks: Arc<Vec<(ContactId, u16)>> =
-        Arc::new(contacts.iter().flat_map(|c| [(*c, 0), (*c, 1), (*c, 0)]).collect());
+        Arc::new([0, 1, 0].into_iter().flat_map(|link| contacts.iter().map(move |c| (*c, link))).collect());
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..CLICKERS {
-        let (pool, follower, clicks, next, campaign) =
-            (pool.clone(), follower.clone(), clicks.clone(), next.clone(), (o.org, id));
+        let (follower, clicks, next, campaign) = (follower.clone(), clicks.clone(), next.clone(), (o.org, id));
         workers.spawn(async move {
             while let Some(&(contact, link)) = clicks.get(next.fetch_add(1, Ordering::Relaxed)) {
-                click(&pool, &follower, campaign, contact, link).await?;
+                click(&follower, campaign, contact, link).await?;
             }
             anyhow::Ok(())
         });
@@ -429,11 +427,13 @@ fn report(o: &Org, id: ContentId, contact: ContactId, n: usize) -> String {
 }
 
 /// Reports taken in as fast as `TAKERS` callers at once can, after the send, as
-/// `mos feedback ingest` and `POST /v1/feedback/reports` take them (parsed, matched by their
-/// ids, recorded with the suppressions they call for, the counts kept, the breaker judged):
-/// the rate, and whether the organization's counts are exactly what was reported.
+/// `POST /v1/feedback/reports` takes them (parsed, matched by their ids, recorded with the
+/// suppressions they call for, the counts kept, the breaker judged; those that arrive together
+/// in one transaction): the rate, and whether the organization's counts are exactly what was
+/// reported.
 async fn feedback_ingestion(pool: &AppPool, o: &Org, id: ContentId, contacts: &[ContactId]) -> anyhow::Result<Row> {
-    const TAKERS: usize = 8;
+    const TAKERS: usize = 64;
+    let ingestor = Arc::new(mos_http::feedback::Ingestor::new(pool.clone(), PUBLIC_URL.into()));
     let reports: Arc<Vec<String>> = Arc::new(contacts.iter().enumerate().map(|(n, c)| report(o, id, *c, n)).collect());
     let mut tx = pool.begin_tenant(o.org, None).await?;
     let before = mos_db::breaker::window(&mut tx, Utc::now().date_naive()).await?;
@@ -442,12 +442,11 @@ async fn feedback_ingestion(pool: &AppPool, o: &Org, id: ContentId, contacts: &[
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..TAKERS {
-        let (pool, reports, next) = (pool.clone(), reports.clone(), next.clone());
+        let (ingestor, reports, next) = (ingestor.clone(), reports.clone(), next.clone());
         workers.spawn(async move {
             while let Some(report) = reports.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let source = RequestSource::default();
-                let taken =
-                    mos_http::feedback::ingest(&pool, report.as_bytes(), Utc::now(), &source, PUBLIC_URL).await?;
+                let taken = ingestor.ingest(report.as_bytes(), Utc::now(), &source).await?;
                 anyhow::ensure!(matches!(taken, mos_http::feedback::Ingested::Recorded(_)), "a report was {taken:?}");
             }
             anyhow::Ok(())
@@ -687,8 +686,8 @@ pub async fn measure(
         let first = first.into_iter().map(ContactId::try_from).collect::<Result<Vec<_>, _>>()?;
         let (sending, watching) = tokio::sync::watch::channel(true);
         let probe = tokio::spawn(unsubscribing(pool.clone(), (o.org, o.purpose), id, last, watching.clone()));
-        let follower = Arc::new(Follower::new(sealer.click_tokens().clone()));
-        let clicker = tokio::spawn(clicking(pool.clone(), follower.clone(), (o.org, id), first.clone(), watching));
+        let follower = Arc::new(Follower::new(sealer.click_tokens().clone(), pool.clone()));
+        let clicker = tokio::spawn(clicking(follower.clone(), (o.org, id), first.clone(), watching));
         let before = split.now();
         let (send_s, sent) = send(pool, &o, id, outbox, keys.clone()).await?;
         let after = split.now();
