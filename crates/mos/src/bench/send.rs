@@ -687,7 +687,7 @@ pub async fn measure(
         let (sending, watching) = tokio::sync::watch::channel(true);
         let probe = tokio::spawn(unsubscribing(pool.clone(), (o.org, o.purpose), id, last, watching.clone()));
         let follower = Arc::new(Follower::new(sealer.click_tokens().clone(), pool.clone()));
-        let clicker = tokio::spawn(clicking(follower.clone(), (o.org, id), first.clone(), watching));
+        let clicker = tokio::spawn(clicking(follower.clone(), (o.org, id), first, watching));
         let before = split.now();
         let (send_s, sent) = send(pool, &o, id, outbox, keys.clone()).await?;
         let after = split.now();
@@ -731,12 +731,24 @@ pub async fn measure(
             &clicked,
             10.0,
         ));
-        let unclicked: Vec<ContactId> = first.into_iter().skip(clicked.len()).take(3000).collect();
+        // Clicks come only on messages that were sent; these had none yet.
+        let unclicked: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "select m.contact_id from app.campaign_messages m
+              where m.organization_id = $1 and m.campaign_id = $2 and m.state = 'sent'
+                and not exists (select 1 from app.campaign_clicks k
+                                 where k.organization_id = $1 and k.campaign_id = $2 and k.contact_id = m.contact_id)
+              order by m.contact_id limit 5000",
+        )
+        .bind(o.org.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_all(&mut *admin)
+        .await?;
+        let unclicked = unclicked.into_iter().map(ContactId::try_from).collect::<Result<Vec<_>, _>>()?;
         rows.push(ingestion(pool, &follower, &o, id, &unclicked).await?);
         // Reports come back only about messages that were sent (the unsubscribed were skipped).
         let reported: Vec<uuid::Uuid> = sqlx::query_scalar(
             "select contact_id from app.campaign_messages
-              where organization_id = $1 and campaign_id = $2 and state = 'sent' order by contact_id desc limit 3000",
+              where organization_id = $1 and campaign_id = $2 and state = 'sent' order by contact_id desc limit 5000",
         )
         .bind(o.org.as_uuid())
         .bind(id.as_uuid())
