@@ -3,7 +3,7 @@
 -- The server now writes the clicks that arrive together in one statement. Two row triggers ran
 -- for each click row (the link tallies with the campaign's hours, migrations 31 and 35, and the
 -- webhook events, migration 34), each planning its statements anew for the row's values, as
--- Citus needs them planned: about 3 ms of the database's time per click. One statement trigger
+-- Citus needs them planned. One statement trigger
 -- now reads the statement's rows once, gathered into arrays (Citus cannot join a transition
 -- table with a distributed one), and writes each organization's link tallies, hours and webhook
 -- events with a statement each. What is counted does not change:
