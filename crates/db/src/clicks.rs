@@ -69,24 +69,23 @@ pub async fn record(
 /// looked up by its key ([`MESSAGE`](crate::campaigns::MESSAGE)).
 pub async fn record_all(tx: &mut TenantTx, clicks: &[Clicked]) -> Result<Vec<bool>> {
     let mut recorded = vec![false; clicks.len()];
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    // Each round: the clicks of one statement, by their place and their link as stored.
+    let mut rounds: Vec<Vec<(usize, i16)>> = Vec::new();
     let mut seen: std::collections::HashMap<(ContentId, ContactId, u16), usize> = std::collections::HashMap::new();
     for (n, click) in clicks.iter().enumerate() {
         // No message holds that many links (a body is at most 100,000 bytes).
-        if i16::try_from(click.link).is_err() {
-            continue;
-        }
+        let Ok(link) = i16::try_from(click.link) else { continue };
         let round = seen.entry((click.campaign, click.contact, click.link)).or_insert(0);
         match rounds.get_mut(*round) {
-            Some(statement) => statement.push(n),
-            None => rounds.push(vec![n]),
+            Some(statement) => statement.push((n, link)),
+            None => rounds.push(vec![(n, link)]),
         }
         *round += 1;
     }
     for round in rounds {
-        let column = |f: fn(&Clicked) -> uuid::Uuid| round.iter().map(|&n| f(&clicks[n])).collect::<Vec<_>>();
-        let links: Vec<i16> = round.iter().map(|&n| i16::try_from(clicks[n].link).unwrap_or(i16::MAX)).collect();
-        let at: Vec<DateTime<Utc>> = round.iter().map(|&n| clicks[n].at).collect();
+        let column = |f: fn(&Clicked) -> uuid::Uuid| round.iter().map(|&(n, _)| f(&clicks[n])).collect::<Vec<_>>();
+        let links: Vec<i16> = round.iter().map(|&(_, link)| link).collect();
+        let at: Vec<DateTime<Utc>> = round.iter().map(|&(n, _)| clicks[n].at).collect();
         let written: Vec<(uuid::Uuid, uuid::Uuid, i16)> = sqlx::query_as(&format!(
             "insert into app.campaign_clicks as k
                     (organization_id, campaign_id, contact_id, link, first_at, last_at, clicks)
@@ -105,13 +104,11 @@ pub async fn record_all(tx: &mut TenantTx, clicks: &[Clicked]) -> Result<Vec<boo
         .bind(at)
         .fetch_all(tx.conn())
         .await?;
-        for (campaign, contact, link) in written {
-            let found = round.iter().find(|&&n| {
-                let click = &clicks[n];
-                (click.campaign.as_uuid(), click.contact.as_uuid(), i16::try_from(click.link))
-                    == (campaign, contact, Ok(link))
-            });
-            if let Some(&n) = found {
+        for written in written {
+            let found = round
+                .iter()
+                .find(|&&(n, link)| (clicks[n].campaign.as_uuid(), clicks[n].contact.as_uuid(), link) == written);
+            if let Some(&(n, _)) = found {
                 recorded[n] = true;
             }
         }
